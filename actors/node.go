@@ -1,0 +1,239 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	actorcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/statemachine"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// Options configure the actor side of a node.
+type Options struct {
+	// ActorAddr is the Proto.Actor remote address. Default 127.0.0.1:7001.
+	ActorAddr string
+	// ProviderPort is the automanaged membership provider's HTTP port
+	// (it listens on all interfaces). Default 7002.
+	ProviderPort int
+	// ProviderHosts are the automanaged endpoints of every member, host:port.
+	// Default: this node's own.
+	ProviderHosts []string
+	// GrainIdleTimeout passivates a grain after this long without messages. Default 5m.
+	GrainIdleTimeout time.Duration
+	// RequestTimeout bounds one grain call. Default 10s.
+	RequestTimeout time.Duration
+	// PendingTimeout is how long an unpaid order holds its stock. Default 15m.
+	PendingTimeout time.Duration
+	// OrphanGrace is added to PendingTimeout for the expiry of reservations
+	// whose order was never recorded (a node died between the two). Default 1m.
+	OrphanGrace time.Duration
+	// SweepInterval is how often expired orders and orphan reservations are
+	// swept and owed stock actions finished. Default 1s.
+	SweepInterval time.Duration
+	// ReconcileAfter is how old an owed stock action must be before the sweeper
+	// finishes it for a grain that did not. Default 5s.
+	ReconcileAfter time.Duration
+	// ReserveBatchMax caps the reservations folded into one Raft entry. Default 4096.
+	ReserveBatchMax int
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer
+}
+
+func (o *Options) withDefaults() {
+	if o.ActorAddr == "" {
+		o.ActorAddr = "127.0.0.1:7001"
+	}
+	if o.ProviderPort == 0 {
+		o.ProviderPort = 7002
+	}
+	if o.GrainIdleTimeout == 0 {
+		o.GrainIdleTimeout = 5 * time.Minute
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = 10 * time.Second
+	}
+	if o.PendingTimeout == 0 {
+		o.PendingTimeout = 15 * time.Minute
+	}
+	if o.OrphanGrace == 0 {
+		o.OrphanGrace = time.Minute
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = time.Second
+	}
+	if o.ReconcileAfter == 0 {
+		o.ReconcileAfter = 5 * time.Second
+	}
+	if o.ReserveBatchMax == 0 {
+		o.ReserveBatchMax = 4096
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Node is a member of the Proto.Actor cluster that hosts grains over the
+// partitions of a cluster.Host.
+type Node struct {
+	opts    Options
+	host    *cluster.Host
+	system  *actor.ActorSystem
+	cluster *actorcluster.Cluster
+	metrics *metrics
+	now     func() time.Time
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	swept    sync.WaitGroup
+}
+
+// the generated grain kinds keep their factory in a package variable, so a
+// process hosts one Node.
+var startedNode struct {
+	sync.Mutex
+	started bool
+}
+
+// ErrNodeRunning is returned when a second Node is started in one process.
+var ErrNodeRunning = errors.New("actors: a node already runs in this process")
+
+// Start joins the actor cluster and starts the sweeper. It returns once the
+// cluster topology holds both grain kinds.
+func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error) {
+	opts.withDefaults()
+	startedNode.Lock()
+	defer startedNode.Unlock()
+	if startedNode.started {
+		return nil, ErrNodeRunning
+	}
+	h, portStr, err := net.SplitHostPort(opts.ActorAddr)
+	if err != nil {
+		return nil, fmt.Errorf("actors: actor address %q: %w", opts.ActorAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("actors: actor port %q: %w", portStr, err)
+	}
+	if len(opts.ProviderHosts) == 0 {
+		opts.ProviderHosts = []string{net.JoinHostPort(h, strconv.Itoa(opts.ProviderPort))}
+	}
+	n := &Node{opts: opts, host: host, metrics: newMetrics(opts.Registerer), now: time.Now, stop: make(chan struct{})}
+	logger := opts.Logger.With(slog.String("component", "actor"))
+	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(levelFloor{h: logger.Handler(), min: slog.LevelWarn})
+	}))
+	skuKind := pb.NewSkuGrainKind(func() pb.SkuGrain { return &skuGrain{node: n} }, opts.GrainIdleTimeout)
+	orderKind := pb.NewOrderGrainKind(func() pb.OrderGrain { return &orderGrain{node: n} }, opts.GrainIdleTimeout)
+	provider := automanaged.NewWithConfig(2*time.Second, opts.ProviderPort, opts.ProviderHosts...)
+	cfg := actorcluster.Configure("ordergrid", provider, disthash.New(), remote.Configure(h, port),
+		actorcluster.WithKinds(skuKind, orderKind), actorcluster.WithRequestTimeout(opts.RequestTimeout))
+	n.cluster = actorcluster.New(n.system, cfg)
+	n.cluster.StartMember()
+	startedNode.started = true
+	for !n.TopologyReady() {
+		select {
+		case <-ctx.Done():
+			n.Stop()
+			return nil, fmt.Errorf("actors: topology never held the grain kinds: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	n.swept.Add(1)
+	go n.sweepLoop()
+	return n, nil
+}
+
+// TopologyReady reports whether the cluster topology holds both grain kinds.
+func (n *Node) TopologyReady() bool {
+	ml := n.cluster.MemberList
+	return ml.GetActivatorMember("SkuGrain", "") != "" && ml.GetActivatorMember("OrderGrain", "") != ""
+}
+
+// Stop leaves the cluster and stops the sweeper.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() {
+		close(n.stop)
+		n.swept.Wait()
+		n.cluster.Shutdown(true)
+		startedNode.Lock()
+		startedNode.started = false
+		startedNode.Unlock()
+	})
+}
+
+func (n *Node) skuPartition(sku string) *cluster.Partition { return n.host.PartitionOf("sku/" + sku) }
+
+func (n *Node) orderPartition(id string) *cluster.Partition { return n.host.PartitionOf("order/" + id) }
+
+// propose marshals cmd with the proposer's time and principal and replicates it.
+func (n *Node) propose(ctx context.Context, p *cluster.Partition, principal string, cmd *pb.Command) (*statemachine.Result, error) {
+	cmd.AtUnixNano = n.now().UnixNano()
+	cmd.Principal = principal
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("actors: marshal command: %w", err)
+	}
+	resp, err := p.Propose(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	res, ok := resp.(*statemachine.Result)
+	if !ok || res == nil {
+		return nil, fmt.Errorf("actors: partition %d returned %T", p.ID, resp)
+	}
+	return res, nil
+}
+
+func (n *Node) callCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), n.opts.RequestTimeout)
+}
+
+// SkuClient returns the client of sku's grain.
+func (n *Node) SkuClient(sku string) *pb.SkuGrainGrainClient {
+	return pb.GetSkuGrainGrainClient(n.cluster, sku)
+}
+
+// OrderClient returns the client of an order's grain.
+func (n *Node) OrderClient(id string) *pb.OrderGrainGrainClient {
+	return pb.GetOrderGrainGrainClient(n.cluster, id)
+}
+
+// CallOptions are the options of a grain call from outside the cluster.
+func (n *Node) CallOptions() []actorcluster.GrainCallOption {
+	return []actorcluster.GrainCallOption{actorcluster.WithTimeout(n.opts.RequestTimeout), actorcluster.WithRetryCount(3)}
+}
+
+// levelFloor drops Proto.Actor's records below min: it logs every request at info.
+type levelFloor struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (l levelFloor) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= l.min && l.h.Enabled(ctx, lv)
+}
+func (l levelFloor) Handle(ctx context.Context, r slog.Record) error { return l.h.Handle(ctx, r) }
+func (l levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFloor{h: l.h.WithAttrs(a), min: l.min}
+}
+func (l levelFloor) WithGroup(g string) slog.Handler { return levelFloor{h: l.h.WithGroup(g), min: l.min} }
+
+// OrderEvents returns an order's events from its partition.
+func (n *Node) OrderEvents(id string) ([]*pb.EventRecord, error) {
+	return statemachine.ReadEvents(n.host.DB(), n.orderPartition(id).Prefix, id)
+}

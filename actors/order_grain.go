@@ -1,0 +1,269 @@
+package actors
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	actorcluster "github.com/asynkron/protoactor-go/cluster"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/statemachine"
+)
+
+// orderGrain is the grain of one order. It holds no state of its own between
+// calls: it reads the order from its partition (the grain's calls run one at
+// a time, and every write goes through its partition), so an activation never
+// serves a stale order.
+type orderGrain struct {
+	node      *Node
+	id        string
+	partition *cluster.Partition
+	logger    *slog.Logger
+}
+
+func (g *orderGrain) Init(ctx actorcluster.GrainContext) {
+	g.id = ctx.Identity()
+	g.partition = g.node.orderPartition(g.id)
+	g.logger = g.node.opts.Logger.With(slog.String("grain", "order"), slog.String("order", g.id))
+	g.node.metrics.activations.WithLabelValues("OrderGrain").Inc()
+}
+
+func (g *orderGrain) Terminate(actorcluster.GrainContext) {}
+
+func (g *orderGrain) ReceiveDefault(actorcluster.GrainContext) {}
+
+func (g *orderGrain) read() (*pb.OrderRecord, bool, error) {
+	return statemachine.ReadOrder(g.node.host.DB(), g.partition.Prefix, g.id)
+}
+
+// RequestHash is the hash that tells a retry (same hash) from a different
+// request under the same idempotency key.
+func RequestHash(r *pb.CreateOrderRequest) []byte {
+	c := proto.Clone(r).(*pb.CreateOrderRequest)
+	c.IdempotencyKey = ""
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+func replayOrConflict(o *pb.OrderRecord, hash []byte) *pb.OrderGrainResponse {
+	if string(o.RequestHash) == string(hash) {
+		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: o}
+	}
+	return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: o,
+		Detail: "this idempotency key was used with a different request"}
+}
+
+// skuQty is one SKU's total quantity in an order, in first-appearance order.
+type skuQty struct {
+	sku string
+	qty int64
+}
+
+func groupLines(lines []*pb.OrderLineInput) []skuQty {
+	var out []skuQty
+	at := make(map[string]int, len(lines))
+	for _, l := range lines {
+		if i, ok := at[l.Sku]; ok {
+			out[i].qty += l.Qty
+			continue
+		}
+		at[l.Sku] = len(out)
+		out = append(out, skuQty{sku: l.Sku, qty: l.Qty})
+	}
+	return out
+}
+
+func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
+	hash := RequestHash(req.Request)
+	prev, found, err := g.read()
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		return replayOrConflict(prev, hash), nil
+	}
+	now := g.node.now()
+	payBy := now.Add(g.node.opts.PendingTimeout).UnixNano()
+	expires := payBy + g.node.opts.OrphanGrace.Nanoseconds()
+	skus := groupLines(req.Request.Lines)
+	results := make([]*pb.ReserveResponse, len(skus))
+	errs := make([]error, len(skus))
+	g.parallel(len(skus), func(i int) {
+		results[i], errs[i] = g.node.SkuClient(skus[i].sku).Reserve(&pb.ReserveRequest{
+			Sku: skus[i].sku, OrderId: g.id, Qty: skus[i].qty, ExpiresUnixNano: expires, Principal: req.Principal,
+		}, g.node.CallOptions()...)
+	})
+	short := ""
+	for i := range skus {
+		if errs[i] == nil && results[i].Outcome != pb.Outcome_OUTCOME_OK && results[i].Outcome != pb.Outcome_OUTCOME_REPLAYED && short == "" {
+			short = skus[i].sku
+		}
+	}
+	if err := errors.Join(errs...); err != nil || short != "" {
+		g.releaseAll(skus, results, req.Principal)
+		if err != nil {
+			return nil, fmt.Errorf("reserving: %w", err)
+		}
+		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: short,
+			Detail: fmt.Sprintf("not enough stock of %s", short)}, nil
+	}
+	where := make(map[string]string, len(skus))
+	for i, s := range skus {
+		where[s.sku] = results[i].Warehouse
+	}
+	o := &pb.OrderRecord{
+		Id: g.id, Channel: req.Request.Channel, ChannelOrderId: req.Request.ChannelOrderId,
+		Customer: req.Request.Customer, Currency: req.Request.Currency, IdempotencyKey: req.Request.IdempotencyKey,
+		RequestHash: hash, PayByUnixNano: payBy,
+	}
+	for _, l := range req.Request.Lines {
+		o.Lines = append(o.Lines, &pb.OrderLineRecord{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: where[l.Sku]})
+	}
+	if o.Total, err = OrderTotal(req.Request.Lines); err != nil {
+		g.releaseAll(skus, results, req.Principal)
+		return nil, err
+	}
+	cctx, cancel := g.node.callCtx()
+	defer cancel()
+	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: o}}})
+	if err != nil {
+		// Not known to be recorded: the reservations stay pending and the
+		// orphan sweep releases them unless a retry records the order first.
+		return nil, fmt.Errorf("recording order: %w", err)
+	}
+	switch res.Outcome {
+	case pb.Outcome_OUTCOME_OK:
+		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: res.Order}, nil
+	default: // another activation recorded it first
+		return replayOrConflict(res.Order, hash), nil
+	}
+}
+
+// releaseAll releases the reservations this call made, in the background of
+// nothing: the caller waits, so the stock is free when the 409 goes out.
+func (g *orderGrain) releaseAll(skus []skuQty, results []*pb.ReserveResponse, principal string) {
+	g.parallel(len(skus), func(i int) {
+		if results[i] == nil || (results[i].Outcome != pb.Outcome_OUTCOME_OK && results[i].Outcome != pb.Outcome_OUTCOME_REPLAYED) {
+			return
+		}
+		_, err := g.node.SkuClient(skus[i].sku).Settle(&pb.SettleRequest{Sku: skus[i].sku, OrderId: g.id,
+			Action: statemachine.ActionRelease, Principal: principal}, g.node.CallOptions()...)
+		if err != nil {
+			// The orphan sweep releases it after the pending timeout.
+			g.logger.Warn("releasing reservation", slog.String("sku", skus[i].sku), slog.Any("error", err))
+		}
+	})
+}
+
+func (g *orderGrain) parallel(n int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}
+
+func (g *orderGrain) Get(*pb.OrderQuery, actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
+	o, found, err := g.read()
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_NOT_FOUND}, nil
+	}
+	return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: o}, nil
+}
+
+func (g *orderGrain) AddEvent(req *pb.OrderEventGrainRequest, _ actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
+	ev := req.Event
+	details := map[string]string{}
+	for k, v := range map[string]string{"carrier": ev.Carrier, "tracking_number": ev.TrackingNumber, "reason": ev.Reason} {
+		if v != "" {
+			details[k] = v
+		}
+	}
+	cctx, cancel := g.node.callCtx()
+	defer cancel()
+	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{
+		OrderId: g.id, Type: ev.Type, Details: details,
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.OrderGrainResponse{Outcome: res.Outcome, Order: res.Order, Detail: res.Detail}
+	if res.Order != nil && res.Order.StockAction != "" {
+		synced, err := g.syncStock(res.Order, req.Principal)
+		if err != nil {
+			// Owed and recorded: the sweeper finishes it. The transition stands.
+			g.logger.Warn("stock action owed", slog.String("action", res.Order.StockAction), slog.Any("error", err))
+		} else {
+			out.Order = synced
+		}
+	}
+	return out, nil
+}
+
+// SyncStock carries out the stock action the order still owes, if any.
+func (g *orderGrain) SyncStock(req *pb.SyncStockRequest, _ actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
+	o, found, err := g.read()
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_NOT_FOUND}, nil
+	}
+	if o.StockAction != "" {
+		if o, err = g.syncStock(o, "system:sweeper"); err != nil {
+			return nil, err
+		}
+	}
+	return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: o}, nil
+}
+
+func (g *orderGrain) syncStock(o *pb.OrderRecord, principal string) (*pb.OrderRecord, error) {
+	var skus []string
+	seen := map[string]bool{}
+	for _, l := range o.Lines {
+		if !seen[l.Sku] {
+			seen[l.Sku] = true
+			skus = append(skus, l.Sku)
+		}
+	}
+	errs := make([]error, len(skus))
+	g.parallel(len(skus), func(i int) {
+		res, err := g.node.SkuClient(skus[i]).Settle(&pb.SettleRequest{Sku: skus[i], OrderId: o.Id, Action: o.StockAction, Principal: principal}, g.node.CallOptions()...)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		if res.Outcome != pb.Outcome_OUTCOME_OK {
+			// The state machine refused (e.g. a reservation swept long ago):
+			// nothing a retry can change; recorded in the log and moved on.
+			g.logger.Error("stock action refused", slog.String("sku", skus[i]), slog.String("action", o.StockAction), slog.String("outcome", res.Outcome.String()))
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	cctx, cancel := g.node.callCtx()
+	defer cancel()
+	res, err := g.node.propose(cctx, g.partition, principal, &pb.Command{Kind: &pb.Command_StockSynced{StockSynced: &pb.StockSyncedCommand{OrderId: o.Id, Version: o.Version}}})
+	if err != nil {
+		return nil, err
+	}
+	return res.Order, nil
+}

@@ -1,0 +1,213 @@
+package actors
+
+import (
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+	actorcluster "github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/statemachine"
+)
+
+// skuGrain is the grain of one SKU. It keeps the SKU's stock per warehouse as
+// last committed, answers hopeless Reserve calls from that cache without a
+// Raft write, and folds the others into one proposal per round trip: while a
+// proposal is in flight, new calls queue; when it commits, the queue goes out
+// as the next proposal.
+type skuGrain struct {
+	node      *Node
+	sku       string
+	partition *cluster.Partition
+	logger    *slog.Logger
+
+	// stock is the committed stock per warehouse, as of the last read.
+	stock map[string]*pb.StockRecord
+	// held is the quantity per warehouse of queued and in-flight reservations,
+	// not yet in stock.
+	held     map[string]int64
+	queue    []queuedReserve
+	inFlight bool
+}
+
+type queuedReserve struct {
+	req       *pb.ReserveRequest
+	warehouse string
+	sender    *actor.PID
+}
+
+// reserveCommitted is what the proposing goroutine sends back to the grain.
+type reserveCommitted struct {
+	batch  []queuedReserve
+	result *statemachine.Result
+	err    error
+}
+
+func (g *skuGrain) Init(ctx actorcluster.GrainContext) {
+	g.sku = ctx.Identity()
+	g.partition = g.node.skuPartition(g.sku)
+	g.logger = g.node.opts.Logger.With(slog.String("grain", "sku"), slog.String("sku", g.sku))
+	g.held = make(map[string]int64)
+	g.node.metrics.activations.WithLabelValues("SkuGrain").Inc()
+	g.reload()
+}
+
+func (g *skuGrain) Terminate(actorcluster.GrainContext) {}
+
+// reload reads the committed stock. The grain only reads on the partition's
+// leader, after its own proposals commit, so it sees its own writes.
+func (g *skuGrain) reload() {
+	st, _, err := statemachine.ReadStock(g.node.host.DB(), g.partition.Prefix, g.sku)
+	g.stock = make(map[string]*pb.StockRecord)
+	if err != nil {
+		g.logger.Error("reading stock", slog.Any("error", err))
+		return
+	}
+	for _, w := range st.Warehouses {
+		g.stock[w.Warehouse] = &pb.StockRecord{OnHand: w.OnHand, Pending: w.Pending, Committed: w.Committed}
+	}
+}
+
+// pick chooses the warehouse with the most free stock that can hold qty, or "".
+func (g *skuGrain) pick(qty int64) string {
+	best, bestFree := "", int64(-1)
+	for wh, s := range g.stock {
+		free := s.OnHand - s.Pending - s.Committed - g.held[wh]
+		if free >= qty && (free > bestFree || (free == bestFree && wh < best)) {
+			best, bestFree = wh, free
+		}
+	}
+	return best
+}
+
+func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), _ func(error), ctx actorcluster.GrainContext) error {
+	wh := g.pick(req.Qty)
+	if wh == "" {
+		// Hopeless by the cache; a retry of a reservation that exists is still answered with it.
+		res, ok, err := statemachine.ReadReservation(g.node.host.DB(), g.partition.Prefix, g.sku, req.OrderId)
+		if err != nil {
+			return err
+		}
+		if ok && res.State != pb.ReservationState_RESERVATION_STATE_RELEASED {
+			ctx.Respond(&pb.ReserveResponse{Outcome: pb.Outcome_OUTCOME_REPLAYED, Warehouse: res.Warehouse})
+			return nil
+		}
+		g.node.metrics.reservations.WithLabelValues("insufficient_stock").Inc()
+		ctx.Respond(&pb.ReserveResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK})
+		return nil
+	}
+	g.held[wh] += req.Qty
+	g.queue = append(g.queue, queuedReserve{req: req, warehouse: wh, sender: ctx.Sender()})
+	g.flush(ctx)
+	return nil
+}
+
+// flush proposes the queue as one entry unless a proposal is in flight.
+func (g *skuGrain) flush(ctx actorcluster.GrainContext) {
+	if g.inFlight || len(g.queue) == 0 {
+		return
+	}
+	n := min(len(g.queue), g.node.opts.ReserveBatchMax)
+	batch := g.queue[:n:n]
+	g.queue = append([]queuedReserve(nil), g.queue[n:]...)
+	g.inFlight = true
+	cmd := &pb.ReserveBatchCommand{Sku: g.sku, Items: make([]*pb.ReserveItem, n)}
+	for i, q := range batch {
+		cmd.Items[i] = &pb.ReserveItem{OrderId: q.req.OrderId, Qty: q.req.Qty, ExpiresUnixNano: q.req.ExpiresUnixNano, Warehouse: q.warehouse}
+	}
+	principal := batch[0].req.Principal
+	self := ctx.Self()
+	system := ctx.ActorSystem()
+	g.node.metrics.reserveBatch.Observe(float64(n))
+	go func() {
+		cctx, cancel := g.node.callCtx()
+		defer cancel()
+		res, err := g.node.propose(cctx, g.partition, principal, &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: cmd}})
+		system.Root.Send(self, &reserveCommitted{batch: batch, result: res, err: err})
+	}()
+}
+
+func (g *skuGrain) committed(ctx actorcluster.GrainContext, m *reserveCommitted) {
+	g.inFlight = false
+	for _, q := range m.batch {
+		g.held[q.warehouse] -= q.req.Qty
+		if g.held[q.warehouse] == 0 {
+			delete(g.held, q.warehouse)
+		}
+	}
+	g.reload()
+	for i, q := range m.batch {
+		if m.err != nil {
+			ctx.Send(q.sender, actorcluster.FromError(m.err))
+			continue
+		}
+		it := m.result.Reserve.Items[i]
+		g.node.metrics.reservations.WithLabelValues(outcomeLabel(it.Outcome)).Inc()
+		ctx.Send(q.sender, &pb.ReserveResponse{Outcome: it.Outcome, Warehouse: it.Warehouse})
+	}
+	g.flush(ctx)
+}
+
+func (g *skuGrain) ReceiveDefault(ctx actorcluster.GrainContext) {
+	if m, ok := ctx.Message().(*reserveCommitted); ok {
+		g.committed(ctx, m)
+	}
+}
+
+// Settle moves an order's reservation (commit, release, ship, restock, or
+// expire: release only if still pending and past its expiry).
+func (g *skuGrain) Settle(req *pb.SettleRequest, _ actorcluster.GrainContext) (*pb.SettleResponse, error) {
+	cmd := &pb.Command{Kind: &pb.Command_Settle{Settle: &pb.SettleCommand{Sku: g.sku, OrderId: req.OrderId, Action: req.Action}}}
+	if req.Action == "expire" {
+		cmd = &pb.Command{Kind: &pb.Command_ExpireReservations{ExpireReservations: &pb.ExpireReservationsCommand{Sku: g.sku, OrderIds: []string{req.OrderId}}}}
+	}
+	cctx, cancel := g.node.callCtx()
+	defer cancel()
+	res, err := g.node.propose(cctx, g.partition, req.Principal, cmd)
+	if err != nil {
+		return nil, err
+	}
+	g.reload()
+	return &pb.SettleResponse{Outcome: res.Outcome}, nil
+}
+
+func (g *skuGrain) SetStock(req *pb.SetStockGrainRequest, _ actorcluster.GrainContext) (*pb.SkuStock, error) {
+	cctx, cancel := g.node.callCtx()
+	defer cancel()
+	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{
+		Sku: g.sku, Warehouse: req.Stock.Warehouse, OnHand: req.Stock.OnHand,
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	g.reload()
+	if res.Outcome != pb.Outcome_OUTCOME_OK {
+		return nil, outcomeErr(res.Outcome, res.Detail)
+	}
+	return g.GetStock(&pb.SkuQuery{Sku: g.sku}, nil)
+}
+
+func (g *skuGrain) GetStock(*pb.SkuQuery, actorcluster.GrainContext) (*pb.SkuStock, error) {
+	st, found, err := statemachine.ReadStock(g.node.host.DB(), g.partition.Prefix, g.sku)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, outcomeErr(pb.Outcome_OUTCOME_NOT_FOUND, "unknown sku")
+	}
+	return st, nil
+}
+
+func outcomeLabel(o pb.Outcome) string {
+	switch o {
+	case pb.Outcome_OUTCOME_OK:
+		return "reserved"
+	case pb.Outcome_OUTCOME_REPLAYED:
+		return "replayed"
+	case pb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
+		return "insufficient_stock"
+	default:
+		return "other"
+	}
+}

@@ -1,0 +1,113 @@
+package actors
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/statemachine"
+)
+
+const (
+	// sweepBatchMax bounds the orders or reservations one sweep of one
+	// partition handles; the rest wait for the next sweep.
+	sweepBatchMax = 1000
+	// sweepCallsMax bounds the grain calls a sweep has in flight.
+	sweepCallsMax = 16
+	// SweeperPrincipal is the principal of the sweeper's events.
+	SweeperPrincipal = "system:sweeper"
+)
+
+func (n *Node) sweepLoop() {
+	defer n.swept.Done()
+	t := time.NewTicker(n.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+			for _, p := range n.host.Partitions() {
+				if p.IsLeader() {
+					n.sweepPartition(p)
+				}
+			}
+		}
+	}
+}
+
+// sweepPartition expires unpaid orders past their pay-by time, releases
+// orphan reservations past their expiry, and finishes stock actions that a
+// grain owes but did not carry out (its node died, or a call failed).
+func (n *Node) sweepPartition(p *cluster.Partition) {
+	db := n.host.DB()
+	now := n.now()
+	log := n.opts.Logger.With(slog.Uint64("partition", uint64(p.ID)))
+
+	ids, err := statemachine.DueOrders(db, p.Prefix, now.UnixNano(), sweepBatchMax)
+	if err != nil {
+		log.Error("sweep: due orders", slog.Any("error", err))
+		return
+	}
+	if len(ids) > 0 {
+		ctx, cancel := n.callCtx()
+		_, err := n.propose(ctx, p, SweeperPrincipal, &pb.Command{Kind: &pb.Command_ExpireOrders{ExpireOrders: &pb.ExpireOrdersCommand{OrderIds: ids}}})
+		cancel()
+		if err != nil {
+			log.Warn("sweep: expiring orders", slog.Any("error", err))
+			return
+		}
+		n.metrics.expired.Add(float64(len(ids)))
+		n.each(len(ids), func(i int) { n.syncOrder(ids[i], log) })
+	}
+
+	due, err := statemachine.DueReservations(db, p.Prefix, now.UnixNano(), sweepBatchMax)
+	if err != nil {
+		log.Error("sweep: due reservations", slog.Any("error", err))
+		return
+	}
+	n.each(len(due), func(i int) {
+		_, err := n.SkuClient(due[i].SKU).Settle(&pb.SettleRequest{Sku: due[i].SKU, OrderId: due[i].OrderID, Action: "expire", Principal: SweeperPrincipal}, n.CallOptions()...)
+		if err != nil {
+			log.Warn("sweep: releasing orphan reservation", slog.String("sku", due[i].SKU), slog.Any("error", err))
+		}
+	})
+
+	owed, err := statemachine.OwedStockActions(db, p.Prefix, sweepBatchMax)
+	if err != nil {
+		log.Error("sweep: owed stock actions", slog.Any("error", err))
+		return
+	}
+	cutoff := now.Add(-n.opts.ReconcileAfter).UnixNano()
+	n.each(len(owed), func(i int) {
+		o, ok, err := statemachine.ReadOrder(db, p.Prefix, owed[i])
+		if err != nil || !ok || o.UpdatedUnixNano > cutoff {
+			return // young: its grain is most likely still at it
+		}
+		n.metrics.reconciled.Inc()
+		n.syncOrder(owed[i], log)
+	})
+}
+
+func (n *Node) syncOrder(id string, log *slog.Logger) {
+	if _, err := n.OrderClient(id).SyncStock(&pb.SyncStockRequest{OrderId: id}, n.CallOptions()...); err != nil {
+		log.Warn("sweep: stock action", slog.String("order", id), slog.Any("error", err))
+	}
+}
+
+// each runs fn for 0..count-1 with at most sweepCallsMax at once.
+func (n *Node) each(count int, fn func(i int)) {
+	sem := make(chan struct{}, sweepCallsMax)
+	var wg sync.WaitGroup
+	for i := 0; i < count; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,158 @@
+// Command ordergrid runs an ordergrid node.
+//
+//	ordergrid serve [--config FILE] [--data-dir DIR] [--http-addr HOST:PORT] [--grpc-addr HOST:PORT] ...
+//
+// Every setting of package config is a flag; `ordergrid serve -h` lists them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+
+	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/config"
+	"github.com/ordergrid/ordergrid/gateway"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/statemachine"
+)
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		fmt.Fprintln(os.Stderr, "usage: ordergrid serve [flags]   (ordergrid serve -h lists the flags)")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "serve":
+		cfg, err := config.Load(os.Args[2:], os.Environ())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ordergrid: configuration:", err)
+			os.Exit(2)
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := serve(ctx, cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "ordergrid:", err)
+			os.Exit(1)
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "ordergrid: unknown command %q\n", os.Args[1])
+		os.Exit(2)
+	}
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// startupTimeout bounds how long a node may take to become ready.
+const startupTimeout = 60 * time.Second
+
+func serve(ctx context.Context, cfg config.Config) error {
+	logger := newLogger(cfg.Log)
+	slog.SetDefault(logger)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// Listen first: a port in use fails fast, before any data is touched.
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	var grpcLn net.Listener
+	if cfg.GRPC.Addr != "" {
+		if grpcLn, err = net.Listen("tcp", cfg.GRPC.Addr); err != nil {
+			return fmt.Errorf("grpc listen: %w", err)
+		}
+	}
+
+	start := time.Now()
+	logger.Info("opening partitions", slog.String("data_dir", cfg.DataDir), slog.Int("partitions", cfg.Raft.Partitions))
+	host, err := cluster.Open(cluster.Options{
+		DataDir: cfg.DataDir, NodeID: cfg.NodeID, RaftAddr: cfg.Raft.Addr, Partitions: cfg.Raft.Partitions,
+		HeartbeatTimeout: cfg.Raft.HeartbeatTimeout, ElectionTimeout: cfg.Raft.ElectionTimeout,
+		SnapshotThreshold: cfg.Raft.SnapshotThreshold, Logger: logger, Registerer: reg,
+	}, statemachine.New)
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	readyCtx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	if err := host.WaitReady(readyCtx); err != nil {
+		return err
+	}
+	logger.Info("partitions ready", slog.Duration("took", time.Since(start)))
+
+	node, err := actors.Start(readyCtx, host, actors.Options{
+		ActorAddr: cfg.Actor.Addr, ProviderPort: cfg.Actor.ProviderPort, ProviderHosts: cfg.Actor.ProviderHosts,
+		GrainIdleTimeout: cfg.Actor.GrainIdleTimeout, RequestTimeout: cfg.Actor.RequestTimeout,
+		PendingTimeout: cfg.Orders.PendingTimeout, OrphanGrace: cfg.Orders.OrphanGrace, SweepInterval: cfg.Orders.SweepInterval,
+		Logger: logger, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	defer node.Stop()
+
+	var serving atomic.Bool
+	gw := gateway.New(node, gateway.Options{
+		Limits:       gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax},
+		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + 2*time.Second,
+		Ready:  func() bool { return serving.Load() && host.Ready() && node.TopologyReady() },
+		Logger: logger, Gatherer: reg, Registerer: reg,
+	})
+	httpSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 2)
+	go func() { errc <- httpSrv.Serve(httpLn) }()
+	var grpcSrv *grpc.Server
+	if grpcLn != nil {
+		grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.HTTP.BodyBytesMax)))
+		pb.RegisterOrderServiceServer(grpcSrv, gw.Service)
+		pb.RegisterInventoryServiceServer(grpcSrv, gw.Service)
+		go func() { errc <- grpcSrv.Serve(grpcLn) }()
+	}
+	serving.Store(true)
+	fmt.Printf("ordergrid %s ready in %s\n", cfg.NodeID, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("  http  http://%s\n", httpLn.Addr())
+	if grpcLn != nil {
+		fmt.Printf("  grpc  %s\n", grpcLn.Addr())
+	}
+	fmt.Printf("  raft  %s (%d partitions)   data %s\n", cfg.Raft.Addr, cfg.Raft.Partitions, cfg.DataDir)
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("server: %w", err)
+		}
+	}
+	serving.Store(false)
+	shutCtx, cancelShut := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelShut()
+	_ = httpSrv.Shutdown(shutCtx)
+	if grpcSrv != nil {
+		grpcSrv.GracefulStop()
+	}
+	return nil
+}

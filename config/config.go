@@ -1,0 +1,351 @@
+// Package config is ordergrid's one configuration: a typed struct loaded from
+// defaults, then an optional YAML file, then ORDERGRID_* environment
+// variables, then command-line flags, and validated as a whole.
+//
+// Every setting has one key, used in all three sources: the YAML path
+// ("http.addr"), the environment variable (ORDERGRID_HTTP_ADDR) and the flag
+// (--http-addr). Durations are Go durations ("15m", "500ms").
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the configuration of one node.
+type Config struct {
+	// DataDir holds the node's Pebble database and Raft snapshots. Default "./data".
+	DataDir string `yaml:"data_dir"`
+	// NodeID names the node in Raft configurations. Default "node1".
+	NodeID string `yaml:"node_id"`
+	HTTP   HTTP   `yaml:"http"`
+	GRPC   GRPC   `yaml:"grpc"`
+	Raft   Raft   `yaml:"raft"`
+	Actor  Actor  `yaml:"actor"`
+	Orders Orders `yaml:"orders"`
+	Log    Log    `yaml:"log"`
+}
+
+// HTTP is the JSON API.
+type HTTP struct {
+	// Addr to listen on. Default "127.0.0.1:8080".
+	Addr string `yaml:"addr"`
+	// BodyBytesMax is the largest request body accepted. Default 4 MiB.
+	BodyBytesMax int64 `yaml:"body_bytes_max"`
+}
+
+// GRPC is the gRPC API.
+type GRPC struct {
+	// Addr to listen on; empty disables gRPC. Default "127.0.0.1:9090".
+	Addr string `yaml:"addr"`
+}
+
+// Raft is the replicated partitions.
+type Raft struct {
+	// Addr is the one TCP address all Raft groups share. Default "127.0.0.1:7000".
+	Addr string `yaml:"addr"`
+	// Partitions is the number of Raft groups; fixed once data exists. Default 8.
+	Partitions int `yaml:"partitions"`
+	// HeartbeatTimeout as in hashicorp/raft. Default 500ms.
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
+	// ElectionTimeout as in hashicorp/raft. Default 500ms.
+	ElectionTimeout time.Duration `yaml:"election_timeout"`
+	// SnapshotThreshold is the log entries between snapshots. Default 8192.
+	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
+}
+
+// Actor is the Proto.Actor cluster membership.
+type Actor struct {
+	// Addr is the actor remote's address. Default "127.0.0.1:7001".
+	Addr string `yaml:"addr"`
+	// ProviderPort is the automanaged provider's port (all interfaces). Default 7002.
+	ProviderPort int `yaml:"provider_port"`
+	// ProviderHosts are every member's provider endpoint, host:port. Default: this node's.
+	ProviderHosts []string `yaml:"provider_hosts"`
+	// GrainIdleTimeout passivates idle grains. Default 5m.
+	GrainIdleTimeout time.Duration `yaml:"grain_idle_timeout"`
+	// RequestTimeout bounds one grain call. Default 10s.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+}
+
+// Orders are the rules of intake and the order lifecycle.
+type Orders struct {
+	// PendingTimeout is how long an unpaid order holds stock. Default 15m.
+	PendingTimeout time.Duration `yaml:"pending_timeout"`
+	// OrphanGrace is added to PendingTimeout before reservations of orders
+	// never recorded are released. Default 1m.
+	OrphanGrace time.Duration `yaml:"orphan_grace"`
+	// SweepInterval is how often expiries are swept. Default 1s.
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// LinesMax is the most lines an order may have. Default 100.
+	LinesMax int `yaml:"lines_max"`
+	// QtyMax is the largest quantity of one line. Default 1000000.
+	QtyMax int64 `yaml:"qty_max"`
+	// BatchMax is the most orders in one batch request. Default 1000.
+	BatchMax int `yaml:"batch_max"`
+}
+
+// Log is the node's logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default "info".
+	Level string `yaml:"level"`
+	// Format is text or json. Default "text".
+	Format string `yaml:"format"`
+}
+
+// Default returns the defaults.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		NodeID:  "node1",
+		HTTP:    HTTP{Addr: "127.0.0.1:8080", BodyBytesMax: 4 << 20},
+		GRPC:    GRPC{Addr: "127.0.0.1:9090"},
+		Raft: Raft{Addr: "127.0.0.1:7000", Partitions: 8, HeartbeatTimeout: 500 * time.Millisecond,
+			ElectionTimeout: 500 * time.Millisecond, SnapshotThreshold: 8192},
+		Actor: Actor{Addr: "127.0.0.1:7001", ProviderPort: 7002, GrainIdleTimeout: 5 * time.Minute, RequestTimeout: 10 * time.Second},
+		Orders: Orders{PendingTimeout: 15 * time.Minute, OrphanGrace: time.Minute, SweepInterval: time.Second,
+			LinesMax: 100, QtyMax: 1_000_000, BatchMax: 1000},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load builds the configuration from defaults, the YAML file named by
+// --config or ORDERGRID_CONFIG (if any), ORDERGRID_* variables of environ
+// and the flags in args, then validates it.
+func Load(args []string, environ []string) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configPath := fs.String("config", envLookup(environ, "ORDERGRID_CONFIG"), "YAML configuration file")
+	fields := c.fields()
+	flagVals := make(map[string]*string, len(fields))
+	for _, f := range fields {
+		flagVals[f.key] = fs.String(f.flagName(), "", f.key+" (default "+f.current()+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *configPath != "" {
+		raw, err := os.ReadFile(*configPath)
+		if err != nil {
+			return c, fmt.Errorf("config file: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config file %s: %w", *configPath, err)
+		}
+	}
+	fields = c.fields()
+	for _, f := range fields {
+		if v, ok := envLookupOK(environ, f.envName()); ok {
+			if err := f.set(v); err != nil {
+				return c, fmt.Errorf("%s (%s): %w", f.key, f.envName(), err)
+			}
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	for _, f := range fields {
+		if set[f.flagName()] {
+			if err := f.set(*flagVals[f.key]); err != nil {
+				return c, fmt.Errorf("%s (--%s): %w", f.key, f.flagName(), err)
+			}
+		}
+	}
+	return c, c.Validate()
+}
+
+
+
+// Validate reports every invalid setting, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if c.NodeID == "" {
+		bad("node_id", "must not be empty")
+	}
+	for key, addr := range map[string]string{"http.addr": c.HTTP.Addr, "raft.addr": c.Raft.Addr, "actor.addr": c.Actor.Addr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port", addr)
+		}
+	}
+	if c.GRPC.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.GRPC.Addr); err != nil {
+			bad("grpc.addr", "%q is not host:port", c.GRPC.Addr)
+		}
+	}
+	if c.HTTP.BodyBytesMax < 1024 || c.HTTP.BodyBytesMax > 256<<20 {
+		bad("http.body_bytes_max", "%d outside 1024..268435456", c.HTTP.BodyBytesMax)
+	}
+	if c.Raft.Partitions < 1 || c.Raft.Partitions > 1024 {
+		bad("raft.partitions", "%d outside 1..1024", c.Raft.Partitions)
+	}
+	if c.Raft.HeartbeatTimeout < 5*time.Millisecond {
+		bad("raft.heartbeat_timeout", "%s is below 5ms", c.Raft.HeartbeatTimeout)
+	}
+	if c.Raft.ElectionTimeout < c.Raft.HeartbeatTimeout {
+		bad("raft.election_timeout", "%s is below raft.heartbeat_timeout", c.Raft.ElectionTimeout)
+	}
+	if c.Raft.SnapshotThreshold < 16 {
+		bad("raft.snapshot_threshold", "%d is below 16", c.Raft.SnapshotThreshold)
+	}
+	if c.Actor.ProviderPort < 1 || c.Actor.ProviderPort > 65535 {
+		bad("actor.provider_port", "%d is not a port", c.Actor.ProviderPort)
+	}
+	if c.Actor.GrainIdleTimeout < time.Second {
+		bad("actor.grain_idle_timeout", "%s is below 1s", c.Actor.GrainIdleTimeout)
+	}
+	if c.Actor.RequestTimeout < 100*time.Millisecond {
+		bad("actor.request_timeout", "%s is below 100ms", c.Actor.RequestTimeout)
+	}
+	if c.Orders.PendingTimeout < time.Second {
+		bad("orders.pending_timeout", "%s is below 1s", c.Orders.PendingTimeout)
+	}
+	if c.Orders.OrphanGrace < 0 {
+		bad("orders.orphan_grace", "%s is negative", c.Orders.OrphanGrace)
+	}
+	if c.Orders.SweepInterval < 10*time.Millisecond {
+		bad("orders.sweep_interval", "%s is below 10ms", c.Orders.SweepInterval)
+	}
+	if c.Orders.LinesMax < 1 || c.Orders.LinesMax > 10_000 {
+		bad("orders.lines_max", "%d outside 1..10000", c.Orders.LinesMax)
+	}
+	if c.Orders.QtyMax < 1 || c.Orders.QtyMax > 1_000_000_000 {
+		bad("orders.qty_max", "%d outside 1..1000000000", c.Orders.QtyMax)
+	}
+	if c.Orders.BatchMax < 1 || c.Orders.BatchMax > 10_000 {
+		bad("orders.batch_max", "%d outside 1..10000", c.Orders.BatchMax)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not text or json", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// field is one leaf setting, addressed by its YAML path.
+type field struct {
+	key string
+	v   reflect.Value
+}
+
+func (f field) flagName() string { return strings.NewReplacer(".", "-", "_", "-").Replace(f.key) }
+func (f field) envName() string {
+	return "ORDERGRID_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(f.key))
+}
+
+func (f field) current() string {
+	switch x := f.v.Interface().(type) {
+	case []string:
+		return strings.Join(x, ",")
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func (f field) set(s string) error {
+	switch f.v.Interface().(type) {
+	case string:
+		f.v.SetString(s)
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration", s)
+		}
+		f.v.SetInt(int64(d))
+	case int, int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", s)
+		}
+		f.v.SetInt(n)
+	case uint64:
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a non-negative integer", s)
+		}
+		f.v.SetUint(n)
+	case []string:
+		var parts []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		f.v.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("unsupported setting type %s", f.v.Type())
+	}
+	return nil
+}
+
+// fields lists every leaf setting of c.
+func (c *Config) fields() []field {
+	var out []field
+	var walk func(prefix string, v reflect.Value)
+	walk = func(prefix string, v reflect.Value) {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			name := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			key := name
+			if prefix != "" {
+				key = prefix + "." + name
+			}
+			fv := v.Field(i)
+			if fv.Kind() == reflect.Struct {
+				walk(key, fv)
+				continue
+			}
+			out = append(out, field{key: key, v: fv})
+		}
+	}
+	walk("", reflect.ValueOf(c).Elem())
+	return out
+}
+
+// Keys lists every setting's key, for documentation.
+func (c *Config) Keys() []string {
+	var out []string
+	for _, f := range c.fields() {
+		out = append(out, f.key)
+	}
+	return out
+}
+
+func envLookupOK(environ []string, name string) (string, bool) {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func envLookup(environ []string, name string) string {
+	v, _ := envLookupOK(environ, name)
+	return v
+}

@@ -1,0 +1,91 @@
+package gateway
+
+import (
+	"context"
+
+	"google.golang.org/grpc/metadata"
+
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// The gRPC face of Service. Principals come from the "x-ordergrid-principal"
+// metadata until authentication lands.
+
+func grpcCtx(ctx context.Context) context.Context {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("x-ordergrid-principal"); len(v) > 0 {
+			return WithPrincipal(ctx, v[0])
+		}
+	}
+	return ctx
+}
+
+func grpcErr(p *Problem) error {
+	if p == nil {
+		return nil
+	}
+	return p.GRPCStatus().Err()
+}
+
+// CreateOrder implements pb.OrderServiceServer.
+func (s *Service) CreateOrder(ctx context.Context, req *pb.CreateOrderRequest) (*pb.CreateOrderResponse, error) {
+	resp, _, p := s.createOrder(grpcCtx(ctx), req)
+	if p != nil {
+		return nil, grpcErr(p)
+	}
+	return resp, nil
+}
+
+// BatchCreateOrders implements pb.OrderServiceServer.
+func (s *Service) BatchCreateOrders(ctx context.Context, req *pb.BatchCreateOrdersRequest) (*pb.BatchCreateOrdersResponse, error) {
+	resp, p := s.batchCreate(grpcCtx(ctx), req)
+	if p != nil {
+		return nil, grpcErr(p)
+	}
+	return resp, nil
+}
+
+// GetOrder implements pb.OrderServiceServer.
+func (s *Service) GetOrder(ctx context.Context, req *pb.GetOrderRequest) (*pb.Order, error) {
+	o, p := s.getOrder(grpcCtx(ctx), req.Id)
+	if p != nil {
+		return nil, grpcErr(p)
+	}
+	return o, nil
+}
+
+// ListOrderEvents implements pb.OrderServiceServer.
+func (s *Service) ListOrderEvents(ctx context.Context, req *pb.GetOrderRequest) (*pb.ListOrderEventsResponse, error) {
+	r, p := s.listEvents(grpcCtx(ctx), req.Id)
+	if p != nil {
+		return nil, grpcErr(p)
+	}
+	return r, nil
+}
+
+// AddOrderEvent implements pb.OrderServiceServer.
+func (s *Service) AddOrderEvent(ctx context.Context, req *pb.OrderEventRequest) (*pb.Order, error) {
+	o, p := s.addEvent(grpcCtx(ctx), req)
+	if p != nil {
+		return nil, grpcErr(p)
+	}
+	return o, nil
+}
+
+// SetStock implements pb.InventoryServiceServer.
+func (s *Service) SetStock(ctx context.Context, req *pb.SetStockRequest) (*pb.SkuStock, error) {
+	st, p := s.setStock(grpcCtx(ctx), req)
+	if p != nil {
+		return nil, grpcErr(p)
+	}
+	return st, nil
+}
+
+// GetSku implements pb.InventoryServiceServer.
+func (s *Service) GetSku(ctx context.Context, req *pb.GetSkuRequest) (*pb.SkuStock, error) {
+	st, p := s.getSku(grpcCtx(ctx), req.Sku)
+	if p != nil {
+		return nil, grpcErr(p)
+	}
+	return st, nil
+}

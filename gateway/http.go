@@ -1,0 +1,372 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ordergrid/ordergrid/actors"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// Options configure the gateway.
+type Options struct {
+	Limits Limits
+	// BodyBytesMax is the largest request body read.
+	BodyBytesMax int64
+	// InFlightMax is the most requests served at once; beyond it requests get
+	// 429 with Retry-After, never a silent drop.
+	InFlightMax int
+	// RequestTimeout bounds one request's work.
+	RequestTimeout time.Duration
+	// Ready reports whether the node serves (cluster topology holds the kinds,
+	// every partition has a leader).
+	Ready    func() bool
+	Logger   *slog.Logger
+	Gatherer prometheus.Gatherer
+	// Registerer receives the gateway's metrics.
+	Registerer prometheus.Registerer
+}
+
+// Gateway is the HTTP handler and the gRPC service of a node.
+type Gateway struct {
+	*Service
+	opts     Options
+	mux      *http.ServeMux
+	admitted chan struct{}
+}
+
+// New returns the gateway over node.
+func New(node *actors.Node, opts Options) *Gateway {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.InFlightMax <= 0 {
+		opts.InFlightMax = 10_000
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 10 * time.Second
+	}
+	g := &Gateway{
+		Service:  &Service{node: node, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer)},
+		opts:     opts,
+		mux:      http.NewServeMux(),
+		admitted: make(chan struct{}, opts.InFlightMax),
+	}
+	g.routes()
+	return g
+}
+
+func (g *Gateway) routes() {
+	api := func(pattern string, h func(w http.ResponseWriter, r *http.Request) *Problem) {
+		g.mux.Handle(pattern, g.admit(pattern, h))
+	}
+	api("POST /v1/orders", g.postOrder)
+	api("POST /v1/orders:batch", g.postBatch)
+	api("GET /v1/orders/{id}", g.getOrderHTTP)
+	api("GET /v1/orders/{id}/events", g.getEvents)
+	api("POST /v1/orders/{id}/events", g.postEvent)
+	api("POST /v1/orders/{id}/pay", g.postFixedEvent("paid"))
+	api("POST /v1/orders/{id}/cancel", g.postFixedEvent("cancelled"))
+	api("PUT /v1/skus/{sku}/stock/{warehouse}", g.putStock)
+	api("GET /v1/skus/{sku}", g.getSkuHTTP)
+	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+	g.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if g.opts.Ready != nil && !g.opts.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"status":"starting"}`+"\n")
+			return
+		}
+		io.WriteString(w, `{"status":"ready"}`+"\n")
+	})
+	if g.opts.Gatherer != nil {
+		g.mux.Handle("GET /metrics", promhttp.HandlerFor(g.opts.Gatherer, promhttp.HandlerOpts{}))
+	}
+	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, &Problem{Status: http.StatusNotFound, Name: "no-route", Title: "No such route",
+			Detail: fmt.Sprintf("%s %s is not an ordergrid API route", r.Method, r.URL.Path)})
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+// admit applies admission control, the request deadline, the principal and metrics.
+func (g *Gateway) admit(route string, h func(w http.ResponseWriter, r *http.Request) *Problem) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		select {
+		case g.admitted <- struct{}{}:
+		default:
+			g.metrics.rejects.WithLabelValues("overloaded").Inc()
+			writeProblem(w, &Problem{Status: http.StatusTooManyRequests, Name: "overloaded", Title: "Too many requests",
+				Detail: "the node is at its in-flight limit; retry after the given seconds", RetryAfterSec: 1})
+			g.metrics.requests.WithLabelValues(route, "429").Inc()
+			return
+		}
+		g.metrics.inFlight.Inc()
+		defer func() { <-g.admitted; g.metrics.inFlight.Dec() }()
+		ctx, cancel := context.WithTimeout(r.Context(), g.opts.RequestTimeout)
+		defer cancel()
+		ctx = WithPrincipal(ctx, r.Header.Get("X-Ordergrid-Principal"))
+		sw := &statusWriter{ResponseWriter: w}
+		if p := h(sw, r.WithContext(ctx)); p != nil {
+			writeProblem(sw, p)
+		}
+		g.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+		g.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeProblem(w http.ResponseWriter, p *Problem) {
+	if p.RetryAfterSec > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfterSec))
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(problemJSON(p))
+}
+
+// decode reads a JSON body into dst strictly: one JSON value, no unknown
+// fields, no trailing data, at most BodyBytesMax bytes. An empty body is
+// allowed only when emptyOK.
+func (g *Gateway) decode(w http.ResponseWriter, r *http.Request, dst any, emptyOK bool) *Problem {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return &Problem{Status: http.StatusUnsupportedMediaType, Name: "unsupported-media-type", Title: "Unsupported media type",
+			Detail: "send application/json, not " + ct}
+	}
+	body := http.MaxBytesReader(w, r.Body, g.opts.BodyBytesMax)
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &Problem{Status: http.StatusRequestEntityTooLarge, Name: "body-too-large", Title: "Body too large",
+				Detail: fmt.Sprintf("the body exceeds %d bytes", tooBig.Limit)}
+		}
+		return malformed("", "reading the body: "+err.Error())
+	}
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		if emptyOK {
+			return nil
+		}
+		return malformed("", "the body is empty; send a JSON object")
+	}
+	return DecodeJSON(raw, dst)
+}
+
+// DecodeJSON decodes one strict JSON value into dst and names the field at
+// fault on failure.
+func DecodeJSON(raw []byte, dst any) *Problem {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonProblem(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return malformed("", "unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func jsonProblem(err error) *Problem {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return malformed("", fmt.Sprintf("malformed JSON at byte %d: %s", syn.Offset, syn.Error()))
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "(body)"
+		}
+		return malformed(field, fmt.Sprintf("%s must be %s, got JSON %s", field, jsonTypeName(typ.Type.Kind().String()), typ.Value))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return malformed("", "malformed JSON: the body ends early")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return malformed(name, "unknown field "+strconv.Quote(name))
+	default:
+		return malformed("", "malformed JSON: "+err.Error())
+	}
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "int64", "int32", "uint64", "uint32", "int":
+		return "an integer"
+	case "string":
+		return "a string"
+	case "ptr", "struct", "map":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "bool":
+		return "a boolean"
+	default:
+		return kind
+	}
+}
+
+func (g *Gateway) postOrder(w http.ResponseWriter, r *http.Request) *Problem {
+	var req pb.CreateOrderRequest
+	if p := g.decode(w, r, &req, false); p != nil {
+		g.metrics.rejects.WithLabelValues("malformed").Inc()
+		return p
+	}
+	if k := r.Header.Get("Idempotency-Key"); k != "" {
+		req.IdempotencyKey = k
+	}
+	resp, code, p := g.createOrder(r.Context(), &req)
+	if p != nil {
+		return p
+	}
+	if resp.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	w.Header().Set("Location", "/v1/orders/"+resp.Order.Id)
+	writeJSON(w, code, orderJSON(resp.Order))
+	return nil
+}
+
+func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) *Problem {
+	var req pb.BatchCreateOrdersRequest
+	if p := g.decode(w, r, &req, false); p != nil {
+		g.metrics.rejects.WithLabelValues("malformed").Inc()
+		return p
+	}
+	resp, p := g.batchCreate(r.Context(), &req)
+	if p != nil {
+		return p
+	}
+	out := batchJSON{Results: make([]batchResultJSON, len(resp.Results))}
+	for i, res := range resp.Results {
+		out.Results[i].Status = int(res.Status)
+		if res.Order != nil {
+			o := orderJSON(res.Order)
+			out.Results[i].Order = &o
+		}
+		if res.Problem != nil {
+			pj := problemProtoJSON(res.Problem)
+			out.Results[i].Problem = &pj
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (g *Gateway) getOrderHTTP(w http.ResponseWriter, r *http.Request) *Problem {
+	o, p := g.getOrder(r.Context(), r.PathValue("id"))
+	if p != nil {
+		return p
+	}
+	writeJSON(w, http.StatusOK, orderJSON(o))
+	return nil
+}
+
+func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request) *Problem {
+	evs, p := g.listEvents(r.Context(), r.PathValue("id"))
+	if p != nil {
+		return p
+	}
+	writeJSON(w, http.StatusOK, eventsJSON(evs))
+	return nil
+}
+
+func (g *Gateway) postEvent(w http.ResponseWriter, r *http.Request) *Problem {
+	var req pb.OrderEventRequest
+	if p := g.decode(w, r, &req, false); p != nil {
+		return p
+	}
+	if req.Id != "" && req.Id != r.PathValue("id") {
+		return invalid(&pb.FieldViolation{Field: "id", Detail: "differs from the order id in the path"})
+	}
+	req.Id = r.PathValue("id")
+	return g.event(w, r, &req)
+}
+
+func (g *Gateway) postFixedEvent(typ string) func(w http.ResponseWriter, r *http.Request) *Problem {
+	return func(w http.ResponseWriter, r *http.Request) *Problem {
+		var body struct {
+			Reason string `json:"reason"`
+		}
+		if p := g.decode(w, r, &body, true); p != nil {
+			return p
+		}
+		return g.event(w, r, &pb.OrderEventRequest{Id: r.PathValue("id"), Type: typ, Reason: body.Reason})
+	}
+}
+
+func (g *Gateway) event(w http.ResponseWriter, r *http.Request, req *pb.OrderEventRequest) *Problem {
+	o, p := g.addEvent(r.Context(), req)
+	if p != nil {
+		return p
+	}
+	writeJSON(w, http.StatusOK, orderJSON(o))
+	return nil
+}
+
+func (g *Gateway) putStock(w http.ResponseWriter, r *http.Request) *Problem {
+	var body struct {
+		OnHand *int64 `json:"on_hand"`
+	}
+	if p := g.decode(w, r, &body, false); p != nil {
+		return p
+	}
+	if body.OnHand == nil {
+		return invalid(&pb.FieldViolation{Field: "on_hand", Detail: "is required"})
+	}
+	st, p := g.setStock(r.Context(), &pb.SetStockRequest{Sku: r.PathValue("sku"), Warehouse: r.PathValue("warehouse"), OnHand: *body.OnHand})
+	if p != nil {
+		return p
+	}
+	writeJSON(w, http.StatusOK, stockJSON(st))
+	return nil
+}
+
+func (g *Gateway) getSkuHTTP(w http.ResponseWriter, r *http.Request) *Problem {
+	st, p := g.getSku(r.Context(), r.PathValue("sku"))
+	if p != nil {
+		return p
+	}
+	writeJSON(w, http.StatusOK, stockJSON(st))
+	return nil
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// ProblemTypeBase prefixes every problem type; the last path segment is the
+// stable name clients match on ("insufficient-stock").
+const ProblemTypeBase = "https://ordergrid.dev/problems/"
+
+// Problem is an error that answers a request: an RFC 9457 problem detail.
+type Problem struct {
+	Status        int
+	Name          string // "insufficient-stock"
+	Title         string
+	Detail        string
+	Errors        []*pb.FieldViolation
+	SKU           string
+	CurrentStatus string
+	RetryAfterSec int
+}
+
+func (p *Problem) Error() string { return fmt.Sprintf("%s: %s", p.Name, p.Detail) }
+
+// Proto returns the problem as the API message.
+func (p *Problem) Proto() *pb.Problem {
+	return &pb.Problem{Type: ProblemTypeBase + p.Name, Title: p.Title, Status: int32(p.Status), Detail: p.Detail,
+		Errors: p.Errors, Sku: p.SKU, CurrentStatus: p.CurrentStatus}
+}
+
+func invalid(violations ...*pb.FieldViolation) *Problem {
+	d := "the request has invalid fields"
+	if len(violations) == 1 {
+		d = violations[0].Field + ": " + violations[0].Detail
+	}
+	return &Problem{Status: http.StatusUnprocessableEntity, Name: "validation-failed", Title: "Invalid request", Detail: d, Errors: violations}
+}
+
+func malformed(field, detail string) *Problem {
+	p := &Problem{Status: http.StatusBadRequest, Name: "malformed-request", Title: "Malformed request", Detail: detail}
+	if field != "" {
+		p.Errors = []*pb.FieldViolation{{Field: field, Detail: detail}}
+	}
+	return p
+}
+
+func notFound(what, id string) *Problem {
+	return &Problem{Status: http.StatusNotFound, Name: "not-found", Title: "Not found", Detail: fmt.Sprintf("no %s %q", what, id),
+		Errors: []*pb.FieldViolation{{Field: what, Detail: "unknown"}}}
+}
+
+func unavailable(detail string) *Problem {
+	return &Problem{Status: http.StatusServiceUnavailable, Name: "unavailable", Title: "Temporarily unavailable", Detail: detail, RetryAfterSec: 1}
+}
+
+var grpcCodes = map[int]codes.Code{
+	http.StatusBadRequest:            codes.InvalidArgument,
+	http.StatusUnprocessableEntity:   codes.InvalidArgument,
+	http.StatusRequestEntityTooLarge: codes.InvalidArgument,
+	http.StatusNotFound:              codes.NotFound,
+	http.StatusConflict:              codes.FailedPrecondition,
+	http.StatusTooManyRequests:       codes.ResourceExhausted,
+	http.StatusServiceUnavailable:    codes.Unavailable,
+}
+
+// GRPCStatus makes the problem a gRPC status with ErrorInfo and BadRequest details.
+func (p *Problem) GRPCStatus() *status.Status {
+	code, ok := grpcCodes[p.Status]
+	if !ok {
+		code = codes.Internal
+	}
+	if p.Name == "idempotency-conflict" {
+		code = codes.AlreadyExists
+	}
+	st := status.New(code, p.Detail)
+	meta := map[string]string{"type": ProblemTypeBase + p.Name}
+	if p.SKU != "" {
+		meta["sku"] = p.SKU
+	}
+	if p.CurrentStatus != "" {
+		meta["current_status"] = p.CurrentStatus
+	}
+	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: p.Name, Domain: "ordergrid.dev", Metadata: meta}}
+	if len(p.Errors) > 0 {
+		br := &errdetails.BadRequest{}
+		for _, v := range p.Errors {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Detail})
+		}
+		details = append(details, br)
+	}
+	if p.RetryAfterSec > 0 {
+		details = append(details, &errdetails.RetryInfo{})
+	}
+	if withDetails, err := st.WithDetails(details...); err == nil {
+		return withDetails
+	}
+	return st
+}

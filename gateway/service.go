@@ -1,0 +1,251 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	actorcluster "github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/ordergrid/ordergrid/actors"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// Service implements the API once, for both HTTP and gRPC.
+type Service struct {
+	pb.UnimplementedOrderServiceServer
+	pb.UnimplementedInventoryServiceServer
+
+	node    *actors.Node
+	limits  Limits
+	logger  *slog.Logger
+	metrics *metrics
+}
+
+// batchConcurrencyMax bounds the orders of one batch in flight at once.
+const batchConcurrencyMax = 64
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying the caller's identity, recorded with every event.
+func WithPrincipal(ctx context.Context, principal string) context.Context {
+	return context.WithValue(ctx, principalKey{}, principal)
+}
+
+func principalOf(ctx context.Context) string {
+	if p, ok := ctx.Value(principalKey{}).(string); ok && p != "" {
+		return p
+	}
+	return "anonymous"
+}
+
+func (s *Service) callOptions(ctx context.Context) []actorcluster.GrainCallOption {
+	opts := s.node.CallOptions()
+	if d, ok := ctx.Deadline(); ok {
+		opts = append(opts, actorcluster.WithTimeout(time.Until(d)))
+	}
+	return opts
+}
+
+// grainProblem maps a failed grain call to a problem.
+func (s *Service) grainProblem(err error, what, id string) *Problem {
+	switch actors.OutcomeOf(err) {
+	case pb.Outcome_OUTCOME_NOT_FOUND:
+		return notFound(what, id)
+	case pb.Outcome_OUTCOME_BELOW_RESERVED:
+		return &Problem{Status: http.StatusConflict, Name: "below-reserved", Title: "Stock below reservations", Detail: actorcluster.FromError(err).Message,
+			Errors: []*pb.FieldViolation{{Field: "on_hand", Detail: "below what is reserved"}}}
+	}
+	s.logger.Warn("grain call failed", slog.String("what", what), slog.String("id", id), slog.Any("error", err))
+	s.metrics.rejects.WithLabelValues("unavailable").Inc()
+	return unavailable("the order grid could not complete the call in time; retry with the same idempotency key")
+}
+
+func (s *Service) createOrder(ctx context.Context, req *pb.CreateOrderRequest) (*pb.CreateOrderResponse, int, *Problem) {
+	if v := validateCreateOrder(req, s.limits, ""); len(v) > 0 {
+		s.metrics.rejects.WithLabelValues("invalid").Inc()
+		return nil, 0, invalid(v...)
+	}
+	return s.createValid(ctx, req)
+}
+
+func (s *Service) createValid(ctx context.Context, req *pb.CreateOrderRequest) (*pb.CreateOrderResponse, int, *Problem) {
+	id := OrderID(req)
+	res, err := s.node.OrderClient(id).Create(&pb.CreateOrderGrainRequest{Request: req, Principal: principalOf(ctx), OrderId: id}, s.callOptions(ctx)...)
+	if err != nil {
+		return nil, 0, s.grainProblem(err, "order", id)
+	}
+	switch res.Outcome {
+	case pb.Outcome_OUTCOME_OK:
+		s.metrics.orders.WithLabelValues("created").Inc()
+		return &pb.CreateOrderResponse{Order: orderView(res.Order)}, http.StatusCreated, nil
+	case pb.Outcome_OUTCOME_REPLAYED:
+		s.metrics.orders.WithLabelValues("replayed").Inc()
+		return &pb.CreateOrderResponse{Order: orderView(res.Order), Replayed: true}, http.StatusOK, nil
+	case pb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
+		s.metrics.rejects.WithLabelValues("insufficient_stock").Inc()
+		return nil, 0, &Problem{Status: http.StatusConflict, Name: "insufficient-stock", Title: "Insufficient stock",
+			Detail: res.Detail, SKU: res.Sku, Errors: lineOfSKU(req, res.Sku)}
+	case pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT:
+		s.metrics.rejects.WithLabelValues("idempotency_conflict").Inc()
+		return nil, 0, &Problem{Status: http.StatusConflict, Name: "idempotency-conflict", Title: "Idempotency key reused",
+			Detail: res.Detail, Errors: []*pb.FieldViolation{{Field: "idempotency_key", Detail: "already used with a different request for order " + res.Order.GetId()}}}
+	default:
+		return nil, 0, s.grainProblem(errors.New(res.Outcome.String()+": "+res.Detail), "order", id)
+	}
+}
+
+func lineOfSKU(req *pb.CreateOrderRequest, sku string) []*pb.FieldViolation {
+	for i, l := range req.Lines {
+		if l.Sku == sku {
+			return []*pb.FieldViolation{{Field: "lines[" + itoa(i) + "].sku", Detail: "not enough stock of " + sku}}
+		}
+	}
+	return nil
+}
+
+func (s *Service) batchCreate(ctx context.Context, req *pb.BatchCreateOrdersRequest) (*pb.BatchCreateOrdersResponse, *Problem) {
+	if len(req.Orders) == 0 {
+		return nil, invalid(&pb.FieldViolation{Field: "orders", Detail: "must have at least one order"})
+	}
+	if len(req.Orders) > s.limits.BatchMax {
+		return nil, invalid(&pb.FieldViolation{Field: "orders", Detail: "has " + itoa(len(req.Orders)) + " orders, at most " + itoa(s.limits.BatchMax) + " allowed"})
+	}
+	out := &pb.BatchCreateOrdersResponse{Results: make([]*pb.BatchCreateOrderResult, len(req.Orders))}
+	sem := make(chan struct{}, batchConcurrencyMax)
+	var wg sync.WaitGroup
+	for i, o := range req.Orders {
+		if o == nil {
+			out.Results[i] = &pb.BatchCreateOrderResult{Status: 422, Problem: invalid(&pb.FieldViolation{Field: "orders[" + itoa(i) + "]", Detail: "must be an object"}).Proto()}
+			continue
+		}
+		if v := validateCreateOrder(o, s.limits, "orders["+itoa(i)+"]."); len(v) > 0 {
+			s.metrics.rejects.WithLabelValues("invalid").Inc()
+			p := invalid(v...)
+			out.Results[i] = &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			resp, code, p := s.createValid(ctx, o)
+			if p != nil {
+				out.Results[i] = &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
+				return
+			}
+			out.Results[i] = &pb.BatchCreateOrderResult{Status: int32(code), Order: resp.Order}
+		}()
+	}
+	wg.Wait()
+	return out, nil
+}
+
+func (s *Service) getOrder(ctx context.Context, id string) (*pb.Order, *Problem) {
+	if !validOrderID(id) {
+		return nil, notFound("order", id)
+	}
+	res, err := s.node.OrderClient(id).Get(&pb.OrderQuery{OrderId: id}, s.callOptions(ctx)...)
+	if err != nil {
+		return nil, s.grainProblem(err, "order", id)
+	}
+	if res.Outcome == pb.Outcome_OUTCOME_NOT_FOUND {
+		return nil, notFound("order", id)
+	}
+	return orderView(res.Order), nil
+}
+
+func (s *Service) listEvents(ctx context.Context, id string) (*pb.ListOrderEventsResponse, *Problem) {
+	if _, p := s.getOrder(ctx, id); p != nil {
+		return nil, p
+	}
+	evs, err := s.node.OrderEvents(id)
+	if err != nil {
+		return nil, s.grainProblem(err, "order", id)
+	}
+	out := &pb.ListOrderEventsResponse{OrderId: id}
+	for _, e := range evs {
+		out.Events = append(out.Events, &pb.OrderEvent{Seq: e.Seq, Type: e.Type, At: timeString(e.AtUnixNano),
+			Principal: e.Principal, Status: e.Status, Details: e.Details})
+	}
+	return out, nil
+}
+
+func (s *Service) addEvent(ctx context.Context, req *pb.OrderEventRequest) (*pb.Order, *Problem) {
+	if !validOrderID(req.Id) {
+		return nil, notFound("order", req.Id)
+	}
+	if v := validateEvent(req); len(v) > 0 {
+		return nil, invalid(v...)
+	}
+	res, err := s.node.OrderClient(req.Id).AddEvent(&pb.OrderEventGrainRequest{Event: req, Principal: principalOf(ctx)}, s.callOptions(ctx)...)
+	if err != nil {
+		return nil, s.grainProblem(err, "order", req.Id)
+	}
+	switch res.Outcome {
+	case pb.Outcome_OUTCOME_OK, pb.Outcome_OUTCOME_REPLAYED:
+		return orderView(res.Order), nil
+	case pb.Outcome_OUTCOME_NOT_FOUND:
+		return nil, notFound("order", req.Id)
+	case pb.Outcome_OUTCOME_EXPIRED:
+		return nil, &Problem{Status: http.StatusConflict, Name: "payment-window-closed", Title: "Payment window closed",
+			Detail: res.Detail, CurrentStatus: res.Order.GetStatus()}
+	default:
+		cur := res.Order.GetStatus()
+		return nil, &Problem{Status: http.StatusConflict, Name: "illegal-transition", Title: "Illegal transition",
+			Detail: "order is " + cur + ": " + res.Detail, CurrentStatus: cur,
+			Errors: []*pb.FieldViolation{{Field: "type", Detail: "not allowed from status " + cur}}}
+	}
+}
+
+func (s *Service) setStock(ctx context.Context, req *pb.SetStockRequest) (*pb.SkuStock, *Problem) {
+	var v violations
+	v.name("sku", req.Sku)
+	v.name("warehouse", req.Warehouse)
+	if req.OnHand < 0 || req.OnHand > 1_000_000_000_000 {
+		v.add("on_hand", "must be 0..1000000000000, got %d", req.OnHand)
+	}
+	if len(v) > 0 {
+		return nil, invalid(v...)
+	}
+	st, err := s.node.SkuClient(req.Sku).SetStock(&pb.SetStockGrainRequest{Stock: req, Principal: principalOf(ctx)}, s.callOptions(ctx)...)
+	if err != nil {
+		return nil, s.grainProblem(err, "sku", req.Sku)
+	}
+	return st, nil
+}
+
+func (s *Service) getSku(ctx context.Context, sku string) (*pb.SkuStock, *Problem) {
+	if !namePattern.MatchString(sku) {
+		return nil, notFound("sku", sku)
+	}
+	st, err := s.node.SkuClient(sku).GetStock(&pb.SkuQuery{Sku: sku}, s.callOptions(ctx)...)
+	if err != nil {
+		return nil, s.grainProblem(err, "sku", sku)
+	}
+	return st, nil
+}
+
+func timeString(unixNano int64) string {
+	if unixNano == 0 {
+		return ""
+	}
+	return time.Unix(0, unixNano).UTC().Format(time.RFC3339Nano)
+}
+
+func orderView(o *pb.OrderRecord) *pb.Order {
+	if o == nil {
+		return nil
+	}
+	v := &pb.Order{Id: o.Id, Status: o.Status, Channel: o.Channel, ChannelOrderId: o.ChannelOrderId, Customer: o.Customer,
+		Currency: o.Currency, Total: o.Total, Version: o.Version, CreatedAt: timeString(o.CreatedUnixNano),
+		UpdatedAt: timeString(o.UpdatedUnixNano), PayBy: timeString(o.PayByUnixNano), IdempotencyKey: o.IdempotencyKey,
+		ShipmentCarrier: o.ShipmentCarrier, ShipmentTracking: o.ShipmentTracking}
+	for _, l := range o.Lines {
+		v.Lines = append(v.Lines, &pb.OrderLine{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: l.Warehouse})
+	}
+	return v
+}

@@ -1,0 +1,131 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/statemachine"
+)
+
+// Limits bound what one request may carry.
+type Limits struct {
+	LinesMax int
+	QtyMax   int64
+	BatchMax int
+}
+
+const (
+	// idempotencyKeyBytesMax follows common practice (Stripe: 255).
+	idempotencyKeyBytesMax = 255
+	textBytesMax           = 256
+	addressBytesMax        = 1024
+)
+
+var (
+	namePattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$`)
+	pricePattern   = regexp.MustCompile(`^(0|[1-9][0-9]{0,14})(\.[0-9]{1,6})?$`)
+	currencyRegexp = regexp.MustCompile(`^[A-Z]{3}$`)
+	orderIDPattern = regexp.MustCompile(`^o_[0-9a-f]{32}$`)
+)
+
+type violations []*pb.FieldViolation
+
+func (v *violations) add(field, format string, args ...any) {
+	*v = append(*v, &pb.FieldViolation{Field: field, Detail: fmt.Sprintf(format, args...)})
+}
+
+func (v *violations) text(field, s string, required bool, maxBytes int) {
+	switch {
+	case s == "" && required:
+		v.add(field, "is required")
+	case len(s) > maxBytes:
+		v.add(field, "is %d bytes, at most %d allowed", len(s), maxBytes)
+	case !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		v.add(field, "must be UTF-8 text without control characters")
+	}
+}
+
+func (v *violations) name(field, s string) {
+	if s == "" {
+		v.add(field, "is required")
+	} else if !namePattern.MatchString(s) {
+		v.add(field, "must be 1-64 of A-Z a-z 0-9 . _ : - starting with a letter or digit")
+	}
+}
+
+// validateCreateOrder checks one order; prefix names it inside a batch ("orders[3].").
+func validateCreateOrder(r *pb.CreateOrderRequest, lim Limits, prefix string) violations {
+	var v violations
+	v.name(prefix+"channel", r.Channel)
+	v.text(prefix+"channel_order_id", r.ChannelOrderId, r.IdempotencyKey == "", 128)
+	v.text(prefix+"idempotency_key", r.IdempotencyKey, false, idempotencyKeyBytesMax)
+	if r.Customer == nil {
+		v.add(prefix+"customer", "is required")
+	} else {
+		v.text(prefix+"customer.id", r.Customer.Id, true, 128)
+		v.text(prefix+"customer.name", r.Customer.Name, false, textBytesMax)
+		v.text(prefix+"customer.phone", r.Customer.Phone, false, 64)
+		v.text(prefix+"customer.address", r.Customer.Address, false, addressBytesMax)
+	}
+	if !currencyRegexp.MatchString(r.Currency) {
+		v.add(prefix+"currency", "must be an ISO 4217 code such as CNY")
+	}
+	switch {
+	case len(r.Lines) == 0:
+		v.add(prefix+"lines", "must have at least one line")
+	case len(r.Lines) > lim.LinesMax:
+		v.add(prefix+"lines", "has %d lines, at most %d allowed", len(r.Lines), lim.LinesMax)
+	default:
+		for i, l := range r.Lines {
+			f := fmt.Sprintf("%slines[%d].", prefix, i)
+			if l == nil {
+				v.add(f[:len(f)-1], "must be an object")
+				continue
+			}
+			v.name(f+"sku", l.Sku)
+			if l.Qty <= 0 || l.Qty > lim.QtyMax {
+				v.add(f+"qty", "must be 1..%d, got %d", lim.QtyMax, l.Qty)
+			}
+			if !pricePattern.MatchString(l.UnitPrice) {
+				v.add(f+"unit_price", "must be a decimal string such as \"19.90\" (up to 15 digits, 6 decimals)")
+			}
+		}
+	}
+	return v
+}
+
+func validateEvent(r *pb.OrderEventRequest) violations {
+	var v violations
+	if !statemachine.IsEventType(r.Type) {
+		v.add("type", "must be one of %s", strings.Join(statemachine.EventTypes(), ", "))
+	}
+	if r.Type == statemachine.StatusShipped {
+		v.text("carrier", r.Carrier, true, 64)
+		v.text("tracking_number", r.TrackingNumber, true, 128)
+	} else {
+		v.text("carrier", r.Carrier, false, 64)
+		v.text("tracking_number", r.TrackingNumber, false, 128)
+	}
+	v.text("reason", r.Reason, false, textBytesMax)
+	return v
+}
+
+// OrderID derives an order's id from what identifies its request: the
+// idempotency key, or else the channel and the channel's order id. A retry
+// therefore reaches the same grain and the same record.
+func OrderID(r *pb.CreateOrderRequest) string {
+	var h [32]byte
+	if r.IdempotencyKey != "" {
+		h = sha256.Sum256([]byte("key\x00" + r.IdempotencyKey))
+	} else {
+		h = sha256.Sum256([]byte("channel\x00" + r.Channel + "\x00" + r.ChannelOrderId))
+	}
+	return "o_" + hex.EncodeToString(h[:16])
+}
+
+func validOrderID(id string) bool { return orderIDPattern.MatchString(id) }

@@ -1,0 +1,139 @@
+package gateway
+
+import pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+
+// JSON views of the API messages. encoding/json on the generated structs
+// would drop zero values (their tags say omitempty): a client must see
+// "available": 0. Field names are the proto field names.
+
+type customerView struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Phone   string `json:"phone"`
+	Address string `json:"address"`
+}
+
+type lineView struct {
+	SKU       string `json:"sku"`
+	Qty       int64  `json:"qty"`
+	UnitPrice string `json:"unit_price"`
+	Warehouse string `json:"warehouse"`
+}
+
+type orderV struct {
+	ID               string        `json:"id"`
+	Status           string        `json:"status"`
+	Channel          string        `json:"channel"`
+	ChannelOrderID   string        `json:"channel_order_id"`
+	Customer         *customerView `json:"customer"`
+	Lines            []lineView    `json:"lines"`
+	Currency         string        `json:"currency"`
+	Total            string        `json:"total"`
+	Version          uint64        `json:"version"`
+	CreatedAt        string        `json:"created_at"`
+	UpdatedAt        string        `json:"updated_at"`
+	PayBy            string        `json:"pay_by"`
+	IdempotencyKey   string        `json:"idempotency_key,omitempty"`
+	ShipmentCarrier  string        `json:"shipment_carrier,omitempty"`
+	ShipmentTracking string        `json:"shipment_tracking,omitempty"`
+}
+
+func orderJSON(o *pb.Order) orderV {
+	v := orderV{ID: o.Id, Status: o.Status, Channel: o.Channel, ChannelOrderID: o.ChannelOrderId, Currency: o.Currency,
+		Total: o.Total, Version: o.Version, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, PayBy: o.PayBy,
+		IdempotencyKey: o.IdempotencyKey, ShipmentCarrier: o.ShipmentCarrier, ShipmentTracking: o.ShipmentTracking,
+		Lines: make([]lineView, 0, len(o.Lines))}
+	if c := o.Customer; c != nil {
+		v.Customer = &customerView{ID: c.Id, Name: c.Name, Phone: c.Phone, Address: c.Address}
+	}
+	for _, l := range o.Lines {
+		v.Lines = append(v.Lines, lineView{SKU: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: l.Warehouse})
+	}
+	return v
+}
+
+type eventView struct {
+	Seq       uint64            `json:"seq"`
+	Type      string            `json:"type"`
+	At        string            `json:"at"`
+	Principal string            `json:"principal"`
+	Status    string            `json:"status"`
+	Details   map[string]string `json:"details,omitempty"`
+}
+
+type eventsView struct {
+	OrderID string      `json:"order_id"`
+	Events  []eventView `json:"events"`
+}
+
+func eventsJSON(r *pb.ListOrderEventsResponse) eventsView {
+	v := eventsView{OrderID: r.OrderId, Events: make([]eventView, 0, len(r.Events))}
+	for _, e := range r.Events {
+		v.Events = append(v.Events, eventView{Seq: e.Seq, Type: e.Type, At: e.At, Principal: e.Principal, Status: e.Status, Details: e.Details})
+	}
+	return v
+}
+
+type stockLevelView struct {
+	Warehouse string `json:"warehouse,omitempty"`
+	OnHand    int64  `json:"on_hand"`
+	Available int64  `json:"available"`
+	Pending   int64  `json:"pending"`
+	Committed int64  `json:"committed"`
+}
+
+type stockView struct {
+	SKU        string           `json:"sku"`
+	Warehouses []stockLevelView `json:"warehouses"`
+	Total      stockLevelView   `json:"total"`
+}
+
+func levelJSON(l *pb.StockLevel) stockLevelView {
+	if l == nil {
+		return stockLevelView{}
+	}
+	return stockLevelView{Warehouse: l.Warehouse, OnHand: l.OnHand, Available: l.Available, Pending: l.Pending, Committed: l.Committed}
+}
+
+func stockJSON(s *pb.SkuStock) stockView {
+	v := stockView{SKU: s.Sku, Total: levelJSON(s.Total), Warehouses: make([]stockLevelView, 0, len(s.Warehouses))}
+	for _, w := range s.Warehouses {
+		v.Warehouses = append(v.Warehouses, levelJSON(w))
+	}
+	return v
+}
+
+type violationView struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
+
+type problemView struct {
+	Type          string          `json:"type"`
+	Title         string          `json:"title"`
+	Status        int             `json:"status"`
+	Detail        string          `json:"detail"`
+	Errors        []violationView `json:"errors,omitempty"`
+	SKU           string          `json:"sku,omitempty"`
+	CurrentStatus string          `json:"current_status,omitempty"`
+}
+
+func problemProtoJSON(p *pb.Problem) problemView {
+	v := problemView{Type: p.Type, Title: p.Title, Status: int(p.Status), Detail: p.Detail, SKU: p.Sku, CurrentStatus: p.CurrentStatus}
+	for _, e := range p.Errors {
+		v.Errors = append(v.Errors, violationView{Field: e.Field, Detail: e.Detail})
+	}
+	return v
+}
+
+func problemJSON(p *Problem) problemView { return problemProtoJSON(p.Proto()) }
+
+type batchResultJSON struct {
+	Status  int          `json:"status"`
+	Order   *orderV      `json:"order,omitempty"`
+	Problem *problemView `json:"problem,omitempty"`
+}
+
+type batchJSON struct {
+	Results []batchResultJSON `json:"results"`
+}

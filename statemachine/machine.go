@@ -1,0 +1,410 @@
+package statemachine
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// Result is what Apply returns to the proposer of a command.
+type Result struct {
+	Outcome pb.Outcome
+	// Order after the command, for order commands.
+	Order *pb.OrderRecord
+	// Reserve holds one result per item of a reserve batch.
+	Reserve *pb.ReserveBatchResult
+	// SKU names the SKU short of stock, when Outcome says so.
+	SKU    string
+	Detail string
+}
+
+// Machine is the state machine of one partition.
+type Machine struct {
+	prefix []byte
+}
+
+var _ cluster.StateMachine = (*Machine)(nil)
+
+// New returns the state machine of the partition whose keys start with prefix.
+func New(_ uint32, prefix []byte) cluster.StateMachine {
+	return &Machine{prefix: append([]byte{}, prefix...)}
+}
+
+// Apply applies one committed command. See cluster.StateMachine.
+func (m *Machine) Apply(b *pebble.Batch, index uint64, data []byte) any {
+	var cmd pb.Command
+	if err := proto.Unmarshal(data, &cmd); err != nil {
+		// Deterministic on every replica: the entry is refused, not applied.
+		return &Result{Detail: fmt.Sprintf("undecodable command: %v", err)}
+	}
+	tx := &txn{m: m, b: b, index: index, at: cmd.AtUnixNano, principal: cmd.Principal}
+	switch k := cmd.Kind.(type) {
+	case *pb.Command_ReserveBatch:
+		return tx.reserveBatch(k.ReserveBatch)
+	case *pb.Command_Settle:
+		return tx.settle(k.Settle.Sku, k.Settle.OrderId, k.Settle.Action)
+	case *pb.Command_SetStock:
+		return tx.setStock(k.SetStock)
+	case *pb.Command_CreateOrder:
+		return tx.createOrder(k.CreateOrder.Order)
+	case *pb.Command_Transition:
+		return tx.transition(k.Transition)
+	case *pb.Command_StockSynced:
+		return tx.stockSynced(k.StockSynced)
+	case *pb.Command_ExpireOrders:
+		return tx.expireOrders(k.ExpireOrders.OrderIds)
+	case *pb.Command_ExpireReservations:
+		return tx.expireReservations(k.ExpireReservations)
+	default:
+		return &Result{Detail: "empty command"}
+	}
+}
+
+// txn is the application of one command.
+type txn struct {
+	m         *Machine
+	b         *pebble.Batch
+	index     uint64
+	at        int64
+	principal string
+}
+
+func (t *txn) get(k []byte, msg proto.Message) bool {
+	ok, err := readProto(t.b, k, msg)
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: read %q: %v", k, err))
+	}
+	return ok
+}
+
+func (t *txn) put(k []byte, msg proto.Message) {
+	v, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: marshal: %v", err))
+	}
+	if err := t.b.Set(k, v, nil); err != nil {
+		panic(fmt.Sprintf("statemachine: set: %v", err))
+	}
+}
+
+func (t *txn) del(k []byte) {
+	if err := t.b.Delete(k, nil); err != nil {
+		panic(fmt.Sprintf("statemachine: delete: %v", err))
+	}
+}
+
+func readProto(r pebble.Reader, k []byte, msg proto.Message) (bool, error) {
+	v, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer closer.Close()
+	if err := proto.Unmarshal(v, msg); err != nil {
+		return false, fmt.Errorf("decode %q: %w", k, err)
+	}
+	return true, nil
+}
+
+// ---- stock ----
+
+func available(s *pb.StockRecord) int64 { return s.OnHand - s.Pending - s.Committed }
+
+func assertStock(sku, wh string, s *pb.StockRecord) {
+	if s.Pending < 0 || s.Committed < 0 || s.OnHand < 0 || available(s) < 0 {
+		panic(fmt.Sprintf("statemachine: stock invariant broken for %s@%s: on_hand=%d pending=%d committed=%d",
+			sku, wh, s.OnHand, s.Pending, s.Committed))
+	}
+}
+
+func (t *txn) stock(sku, wh string) *pb.StockRecord {
+	s := &pb.StockRecord{}
+	t.get(stockKey(t.m.prefix, sku, wh), s)
+	return s
+}
+
+func (t *txn) putStock(sku, wh string, s *pb.StockRecord) {
+	assertStock(sku, wh, s)
+	t.put(stockKey(t.m.prefix, sku, wh), s)
+}
+
+func (t *txn) setStock(c *pb.SetStockCommand) *Result {
+	s := t.stock(c.Sku, c.Warehouse)
+	if c.OnHand < s.Pending+s.Committed {
+		return &Result{Outcome: pb.Outcome_OUTCOME_BELOW_RESERVED, SKU: c.Sku,
+			Detail: fmt.Sprintf("on_hand %d is below the %d reserved at %s", c.OnHand, s.Pending+s.Committed, c.Warehouse)}
+	}
+	before := s.OnHand
+	s.OnHand = c.OnHand
+	t.putStock(c.Sku, c.Warehouse, s)
+	t.put(stockEventKey(t.m.prefix, c.Sku, t.index), &pb.EventRecord{
+		Seq: t.index, Type: "stock_set", AtUnixNano: t.at, Principal: t.principal,
+		Details: map[string]string{"warehouse": c.Warehouse, "on_hand": strconv.FormatInt(c.OnHand, 10), "on_hand_before": strconv.FormatInt(before, 10)},
+	})
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+}
+
+// warehouses returns sku's stock per warehouse, sorted by warehouse.
+func warehouses(r pebble.Reader, prefix []byte, sku string) ([]string, []*pb.StockRecord, error) {
+	p := stockPrefix(prefix, sku)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer it.Close()
+	var names []string
+	var recs []*pb.StockRecord
+	for ok := it.First(); ok; ok = it.Next() {
+		s := &pb.StockRecord{}
+		if err := proto.Unmarshal(it.Value(), s); err != nil {
+			return nil, nil, err
+		}
+		names = append(names, string(it.Key()[len(p):]))
+		recs = append(recs, s)
+	}
+	return names, recs, it.Error()
+}
+
+func (t *txn) reserveBatch(c *pb.ReserveBatchCommand) *Result {
+	out := &pb.ReserveBatchResult{Items: make([]*pb.ReserveItemResult, len(c.Items))}
+	for i, it := range c.Items {
+		outcome, wh := t.reserve(c.Sku, it)
+		out.Items[i] = &pb.ReserveItemResult{OrderId: it.OrderId, Outcome: outcome, Warehouse: wh}
+	}
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Reserve: out}
+}
+
+// reserve takes qty of sku for an order from the warehouse with the most
+// available stock that can hold the whole line. A reservation that already
+// exists is returned, not taken twice.
+func (t *txn) reserve(sku string, it *pb.ReserveItem) (pb.Outcome, string) {
+	rk := reservationKey(t.m.prefix, sku, it.OrderId)
+	var res pb.ReservationRecord
+	if t.get(rk, &res) && res.State != pb.ReservationState_RESERVATION_STATE_RELEASED {
+		return pb.Outcome_OUTCOME_REPLAYED, res.Warehouse
+	}
+	if it.Qty <= 0 {
+		return pb.Outcome_OUTCOME_UNSPECIFIED, ""
+	}
+	names, recs, err := warehouses(t.b, t.m.prefix, sku)
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: stock of %s: %v", sku, err))
+	}
+	best := -1
+	for i, s := range recs {
+		if available(s) < it.Qty {
+			continue
+		}
+		if names[i] == it.Warehouse { // the grain's choice, still valid
+			best = i
+			break
+		}
+		if best < 0 || available(s) > available(recs[best]) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, ""
+	}
+	s := recs[best]
+	s.Pending += it.Qty
+	t.putStock(sku, names[best], s)
+	t.put(rk, &pb.ReservationRecord{Sku: sku, OrderId: it.OrderId, Warehouse: names[best], Qty: it.Qty,
+		State: pb.ReservationState_RESERVATION_STATE_PENDING, ExpiresUnixNano: it.ExpiresUnixNano})
+	t.put(reservationExpiryKey(t.m.prefix, it.ExpiresUnixNano, sku, it.OrderId), &pb.StockSyncedCommand{})
+	return pb.Outcome_OUTCOME_OK, names[best]
+}
+
+// settle moves one order's reservation of sku towards the state action asks for.
+// It is idempotent: settling twice changes nothing the second time.
+func (t *txn) settle(sku, orderID, action string) *Result {
+	rk := reservationKey(t.m.prefix, sku, orderID)
+	var res pb.ReservationRecord
+	if !t.get(rk, &res) {
+		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND, SKU: sku, Detail: "no reservation"}
+	}
+	s := t.stock(sku, res.Warehouse)
+	const (
+		pending   = pb.ReservationState_RESERVATION_STATE_PENDING
+		committed = pb.ReservationState_RESERVATION_STATE_COMMITTED
+		released  = pb.ReservationState_RESERVATION_STATE_RELEASED
+		shipped   = pb.ReservationState_RESERVATION_STATE_SHIPPED
+		returned  = pb.ReservationState_RESERVATION_STATE_RETURNED
+	)
+	from := res.State
+	q := res.Qty
+	switch action {
+	case ActionCommit:
+		switch from {
+		case pending:
+			s.Pending -= q
+			s.Committed += q
+		case released: // swept as an orphan before the payment reached it: take it again if it is there
+			if available(s) < q {
+				return &Result{Outcome: pb.Outcome_OUTCOME_EXPIRED, SKU: sku, Detail: "reservation expired and the stock is gone"}
+			}
+			s.Committed += q
+		default:
+			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+		}
+		res.State = committed
+	case ActionRelease:
+		switch from {
+		case pending:
+			s.Pending -= q
+		case committed:
+			s.Committed -= q
+		case shipped:
+			return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, SKU: sku, Detail: "reservation already shipped"}
+		default:
+			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+		}
+		res.State = released
+	case ActionShip:
+		switch from {
+		case pending:
+			s.Pending -= q
+		case committed:
+			s.Committed -= q
+		case released:
+			return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, SKU: sku, Detail: "reservation was released"}
+		default:
+			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+		}
+		s.OnHand -= q
+		res.State = shipped
+	case ActionRestock:
+		if from != shipped {
+			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+		}
+		s.OnHand += q
+		res.State = returned
+	default:
+		return &Result{Detail: "unknown stock action " + action}
+	}
+	if from == pending {
+		t.del(reservationExpiryKey(t.m.prefix, res.ExpiresUnixNano, sku, orderID))
+	}
+	t.putStock(sku, res.Warehouse, s)
+	t.put(rk, &res)
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+}
+
+func (t *txn) expireReservations(c *pb.ExpireReservationsCommand) *Result {
+	for _, id := range c.OrderIds {
+		var res pb.ReservationRecord
+		if !t.get(reservationKey(t.m.prefix, c.Sku, id), &res) {
+			continue
+		}
+		if res.State == pb.ReservationState_RESERVATION_STATE_PENDING && res.ExpiresUnixNano <= t.at {
+			t.settle(c.Sku, id, ActionRelease)
+		}
+	}
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+}
+
+// ---- orders ----
+
+func (t *txn) order(id string) (*pb.OrderRecord, bool) {
+	o := &pb.OrderRecord{}
+	return o, t.get(orderKey(t.m.prefix, id), o)
+}
+
+func (t *txn) addEvent(o *pb.OrderRecord, typ string, details map[string]string) {
+	o.Version++
+	o.UpdatedUnixNano = t.at
+	t.put(orderKey(t.m.prefix, o.Id), o)
+	t.put(eventKey(t.m.prefix, o.Id, o.Version), &pb.EventRecord{
+		Seq: o.Version, Type: typ, AtUnixNano: t.at, Principal: t.principal, Status: o.Status, Details: details,
+	})
+}
+
+func (t *txn) createOrder(o *pb.OrderRecord) *Result {
+	if prev, ok := t.order(o.Id); ok {
+		if string(prev.RequestHash) == string(o.RequestHash) {
+			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: prev}
+		}
+		return &Result{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
+	}
+	o.Status = StatusPendingPayment
+	o.Version = 0
+	o.CreatedUnixNano = t.at
+	o.StockAction = ""
+	t.addEvent(o, "created", nil)
+	t.put(payByKey(t.m.prefix, o.PayByUnixNano, o.Id), &pb.StockSyncedCommand{})
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
+}
+
+func (t *txn) transition(c *pb.TransitionCommand) *Result {
+	o, ok := t.order(c.OrderId)
+	if !ok {
+		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND}
+	}
+	if o.Status == c.Type {
+		return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: o}
+	}
+	if !canTransition(o.Status, c.Type) {
+		return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Order: o,
+			Detail: fmt.Sprintf("cannot go from %s to %s", o.Status, c.Type)}
+	}
+	if c.ExpectedVersion != 0 && c.ExpectedVersion != o.Version {
+		return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Order: o, Detail: "order changed concurrently"}
+	}
+	if c.Type == StatusPaid && t.at >= o.PayByUnixNano {
+		return &Result{Outcome: pb.Outcome_OUTCOME_EXPIRED, Order: o, Detail: "the payment window has closed"}
+	}
+	if o.Status == StatusPendingPayment {
+		t.del(payByKey(t.m.prefix, o.PayByUnixNano, o.Id))
+	}
+	t.moveTo(o, c.Type, c.Details)
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
+}
+
+func (t *txn) moveTo(o *pb.OrderRecord, status string, details map[string]string) {
+	o.Status = status
+	if status == StatusShipped {
+		o.ShipmentCarrier = details["carrier"]
+		o.ShipmentTracking = details["tracking_number"]
+	}
+	if a := StockAction(status); a != "" {
+		o.StockAction = a
+		t.put(stockActionKey(t.m.prefix, o.Id), &pb.StockSyncedCommand{OrderId: o.Id})
+	}
+	t.addEvent(o, status, details)
+}
+
+func (t *txn) stockSynced(c *pb.StockSyncedCommand) *Result {
+	o, ok := t.order(c.OrderId)
+	if !ok {
+		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND}
+	}
+	if o.Version != c.Version || o.StockAction == "" {
+		// A later transition owes another action: keep it owed.
+		return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: o}
+	}
+	o.StockAction = ""
+	t.put(orderKey(t.m.prefix, o.Id), o)
+	t.del(stockActionKey(t.m.prefix, o.Id))
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
+}
+
+func (t *txn) expireOrders(ids []string) *Result {
+	for _, id := range ids {
+		o, ok := t.order(id)
+		if !ok || o.Status != StatusPendingPayment || o.PayByUnixNano > t.at {
+			continue
+		}
+		t.del(payByKey(t.m.prefix, o.PayByUnixNano, o.Id))
+		t.moveTo(o, StatusExpired, map[string]string{"reason": "payment window closed"})
+	}
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+}
+
