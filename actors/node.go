@@ -19,8 +19,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
-	"github.com/ordergrid/ordergrid/statemachine"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/statemachine"
 )
 
 // Options configure the actor side of a node.
@@ -231,7 +231,9 @@ func (l levelFloor) Handle(ctx context.Context, r slog.Record) error { return l.
 func (l levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
 	return levelFloor{h: l.h.WithAttrs(a), min: l.min}
 }
-func (l levelFloor) WithGroup(g string) slog.Handler { return levelFloor{h: l.h.WithGroup(g), min: l.min} }
+func (l levelFloor) WithGroup(g string) slog.Handler {
+	return levelFloor{h: l.h.WithGroup(g), min: l.min}
+}
 
 // OrderEvents returns an order's events from its partition.
 func (n *Node) OrderEvents(id string) ([]*pb.EventRecord, error) {

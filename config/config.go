@@ -168,8 +168,6 @@ func Load(args []string, environ []string) (Config, error) {
 	return c, c.Validate()
 }
 
-
-
 // Validate reports every invalid setting, each naming its key.
 func (c *Config) Validate() error {
 	var errs []error

@@ -407,4 +407,3 @@ func (t *txn) expireOrders(ids []string) *Result {
 	}
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
 }
-
