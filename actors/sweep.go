@@ -24,6 +24,9 @@ func (n *Node) sweepLoop() {
 	defer n.swept.Done()
 	t := time.NewTicker(n.opts.SweepInterval)
 	defer t.Stop()
+	// The first sweep after start finishes every owed stock action, young or
+	// old: no grain of this node is at work on one yet.
+	first := true
 	for {
 		select {
 		case <-n.stop:
@@ -31,9 +34,10 @@ func (n *Node) sweepLoop() {
 		case <-t.C:
 			for _, p := range n.host.Partitions() {
 				if p.IsLeader() {
-					n.sweepPartition(p)
+					n.sweepPartition(p, first)
 				}
 			}
+			first = false
 		}
 	}
 }
@@ -41,7 +45,7 @@ func (n *Node) sweepLoop() {
 // sweepPartition expires unpaid orders past their pay-by time, releases
 // orphan reservations past their expiry, and finishes stock actions that a
 // grain owes but did not carry out (its node died, or a call failed).
-func (n *Node) sweepPartition(p *cluster.Partition) {
+func (n *Node) sweepPartition(p *cluster.Partition, all bool) {
 	db := n.host.DB()
 	now := n.now()
 	log := n.opts.Logger.With(slog.Uint64("partition", uint64(p.ID)))
@@ -81,6 +85,9 @@ func (n *Node) sweepPartition(p *cluster.Partition) {
 		return
 	}
 	cutoff := now.Add(-n.opts.ReconcileAfter).UnixNano()
+	if all {
+		cutoff = now.UnixNano()
+	}
 	n.each(len(owed), func(i int) {
 		o, ok, err := statemachine.ReadOrder(db, p.Prefix, owed[i])
 		if err != nil || !ok || o.UpdatedUnixNano > cutoff {
