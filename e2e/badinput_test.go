@@ -1,0 +1,219 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// Bad input gets a problem+json naming the field, changes nothing, and
+// leaves the node serving.
+func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	n := newNode(t)
+	n.start()
+	n.must("PUT", "/v1/skus/BAD-1/stock/WH1", map[string]any{"on_hand": 10}, 200)
+	before := n.stock("BAD-1")
+
+	lines := make([]map[string]any, 101)
+	for i := range lines {
+		lines[i] = map[string]any{"sku": "BAD-1", "qty": 1, "unit_price": "1"}
+	}
+	withLines := func(l any) map[string]any { b := orderBody("x", "BAD-1", 1); b["lines"] = l; return b }
+	without := func(k string) map[string]any { b := orderBody("x", "BAD-1", 1); delete(b, k); return b }
+	cases := []struct {
+		name   string
+		method string
+		path   string
+		body   any
+		ctype  string
+		code   int
+		field  string
+	}{
+		{"malformed json", "POST", "/v1/orders", `{"channel": "douyin",`, "", 400, ""},
+		{"not an object", "POST", "/v1/orders", `[1,2]`, "", 400, "(body)"},
+		{"trailing data", "POST", "/v1/orders", `{} {}`, "", 400, ""},
+		{"empty body", "POST", "/v1/orders", ``, "", 400, ""},
+		{"unknown field", "POST", "/v1/orders", `{"channel":"douyin","discount":5}`, "", 400, "discount"},
+		{"wrong type", "POST", "/v1/orders", `{"lines":[{"sku":"BAD-1","qty":"two"}]}`, "", 400, "lines.qty"},
+		{"qty overflow", "POST", "/v1/orders", `{"lines":[{"sku":"BAD-1","qty":1e30}]}`, "", 400, "lines.qty"},
+		{"missing channel", "POST", "/v1/orders", without("channel"), "", 422, "channel"},
+		{"missing customer", "POST", "/v1/orders", without("customer"), "", 422, "customer"},
+		{"missing currency", "POST", "/v1/orders", without("currency"), "", 422, "currency"},
+		{"missing lines", "POST", "/v1/orders", without("lines"), "", 422, "lines"},
+		{"zero qty", "POST", "/v1/orders", withLines([]map[string]any{{"sku": "BAD-1", "qty": 0, "unit_price": "1"}}), "", 422, "lines[0].qty"},
+		{"negative qty", "POST", "/v1/orders", withLines([]map[string]any{{"sku": "BAD-1", "qty": -3, "unit_price": "1"}}), "", 422, "lines[0].qty"},
+		{"huge qty", "POST", "/v1/orders", withLines([]map[string]any{{"sku": "BAD-1", "qty": 1 << 40, "unit_price": "1"}}), "", 422, "lines[0].qty"},
+		{"bad price", "POST", "/v1/orders", withLines([]map[string]any{{"sku": "BAD-1", "qty": 1, "unit_price": "1,50"}}), "", 422, "lines[0].unit_price"},
+		{"bad sku", "POST", "/v1/orders", withLines([]map[string]any{{"sku": "../etc", "qty": 1, "unit_price": "1"}}), "", 422, "lines[0].sku"},
+		{"too many lines", "POST", "/v1/orders", withLines(lines), "", 422, "lines"},
+		{"unknown sku", "POST", "/v1/orders", withLines([]map[string]any{{"sku": "NEVER-STOCKED", "qty": 1, "unit_price": "1"}}), "", 409, "lines[0].sku"},
+		{"body too large", "POST", "/v1/orders", `{"channel":"` + strings.Repeat("a", 5<<20) + `"}`, "", 413, ""},
+		{"wrong media type", "POST", "/v1/orders", `channel=douyin`, "application/x-www-form-urlencoded", 415, ""},
+		{"unknown order", "GET", "/v1/orders/o_00000000000000000000000000000000", nil, "", 404, "order"},
+		{"garbage order id", "GET", "/v1/orders/..%2f..%2fetc", nil, "", 404, "order"},
+		{"unknown sku get", "GET", "/v1/skus/NOPE", nil, "", 404, "sku"},
+		{"unknown event", "POST", "/v1/orders/o_00000000000000000000000000000000/events", `{"type":"teleported"}`, "", 422, "type"},
+		{"negative stock", "PUT", "/v1/skus/BAD-1/stock/WH1", `{"on_hand":-1}`, "", 422, "on_hand"},
+		{"stock without on_hand", "PUT", "/v1/skus/BAD-1/stock/WH1", `{}`, "", 422, "on_hand"},
+		{"batch too big", "POST", "/v1/orders:batch", map[string]any{"orders": make([]map[string]any, 1001)}, "", 422, "orders"},
+		{"no route", "DELETE", "/v1/everything", nil, "", 404, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			headers := []string{}
+			if c.ctype != "" {
+				headers = append(headers, "Content-Type", c.ctype)
+			}
+			r, err := do(context.Background(), c.method, n.http+c.path, c.body, headers...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.code != c.code {
+				t.Fatalf("status %d, want %d: %s", r.code, c.code, r.body)
+			}
+			if ct := r.headers.Get("Content-Type"); ct != "application/problem+json" {
+				t.Fatalf("content type %q", ct)
+			}
+			var p problem
+			r.json(t, &p)
+			if p.Status != c.code || !strings.HasPrefix(p.Type, "https://ordergrid.dev/problems/") || p.Detail == "" {
+				t.Fatalf("problem %+v", p)
+			}
+			if c.field != "" {
+				found := false
+				for _, e := range p.Errors {
+					found = found || e.Field == c.field
+				}
+				if !found {
+					t.Fatalf("problem does not name %q: %s", c.field, r.body)
+				}
+			}
+		})
+	}
+	if after := n.stock("BAD-1"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("stock changed: %+v -> %+v", before, after)
+	}
+	n.must("GET", "/healthz", nil, 200)
+	n.must("GET", "/readyz", nil, 200)
+}
+
+// Batch intake answers one result per order, in order.
+func TestBatchIntake(t *testing.T) {
+	n := newNode(t)
+	n.start()
+	n.must("PUT", "/v1/skus/BATCH-1/stock/WH1", map[string]any{"on_hand": 2}, 200)
+	bad := orderBody("b-2", "BATCH-1", 0)
+	body := map[string]any{"orders": []any{
+		orderBody("b-1", "BATCH-1", 2), bad, orderBody("b-3", "BATCH-1", 1), orderBody("b-1", "BATCH-1", 2),
+	}}
+	var out struct {
+		Results []struct {
+			Status  int      `json:"status"`
+			Order   *order   `json:"order"`
+			Problem *problem `json:"problem"`
+		} `json:"results"`
+	}
+	n.must("POST", "/v1/orders:batch", body, 200).json(t, &out)
+	if len(out.Results) != 4 {
+		t.Fatalf("%d results", len(out.Results))
+	}
+	r := out.Results
+	// b-1 and its duplicate run concurrently: one creates, one replays.
+	if !((r[0].Status == 201 && r[3].Status == 200) || (r[0].Status == 200 && r[3].Status == 201)) || r[0].Order.ID != r[3].Order.ID {
+		t.Fatalf("b-1 twice: %+v %+v", r[0], r[3])
+	}
+	if r[1].Status != 422 || r[1].Problem.Errors[0].Field != "orders[1].lines[0].qty" {
+		t.Fatalf("invalid order: %+v", r[1].Problem)
+	}
+	if r[2].Status != 409 || r[2].Problem.SKU != "BATCH-1" {
+		t.Fatalf("out of stock: %+v", r[2])
+	}
+	if s := n.checkConserved("BATCH-1"); s.Total.Pending != 2 {
+		t.Fatalf("stock %+v", s.Total)
+	}
+}
+
+// The gRPC API is the same service: same results, errors as statuses with details.
+func TestGRPC(t *testing.T) {
+	n := newNode(t)
+	n.start()
+	conn, err := grpc.NewClient(n.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	inv := pb.NewInventoryServiceClient(conn)
+	orders := pb.NewOrderServiceClient(conn)
+	if _, err := inv.SetStock(ctx, &pb.SetStockRequest{Sku: "G-1", Warehouse: "WH1", OnHand: 1}); err != nil {
+		t.Fatal(err)
+	}
+	req := &pb.CreateOrderRequest{Channel: "jd", ChannelOrderId: "g-1", Currency: "CNY", IdempotencyKey: "grpc-key-1",
+		Customer: &pb.Customer{Id: "c1"}, Lines: []*pb.OrderLineInput{{Sku: "G-1", Qty: 1, UnitPrice: "10.00"}}}
+	first, err := orders.CreateOrder(ctx, req)
+	if err != nil || first.Replayed || first.Order.Status != "pending_payment" {
+		t.Fatalf("create: %v %v", first, err)
+	}
+	again, err := orders.CreateOrder(ctx, req)
+	if err != nil || !again.Replayed || again.Order.Id != first.Order.Id {
+		t.Fatalf("retry: %v %v", again, err)
+	}
+	req2 := &pb.CreateOrderRequest{Channel: "jd", ChannelOrderId: "g-2", Currency: "CNY",
+		Customer: &pb.Customer{Id: "c1"}, Lines: []*pb.OrderLineInput{{Sku: "G-1", Qty: 1, UnitPrice: "10.00"}}}
+	_, err = orders.CreateOrder(ctx, req2)
+	st := status.Convert(err)
+	if st.Code() != codes.FailedPrecondition || reason(st) != "insufficient-stock" {
+		t.Fatalf("out of stock: %v", st)
+	}
+	req2.Lines[0].Qty = 0
+	_, err = orders.CreateOrder(ctx, req2)
+	st = status.Convert(err)
+	if st.Code() != codes.InvalidArgument || !namesField(st, "lines[0].qty") {
+		t.Fatalf("invalid: %v %v", st, st.Details())
+	}
+	_, err = orders.GetOrder(ctx, &pb.GetOrderRequest{Id: "o_00000000000000000000000000000000"})
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("unknown order: %v", err)
+	}
+	paid, err := orders.AddOrderEvent(ctx, &pb.OrderEventRequest{Id: first.Order.Id, Type: "paid"})
+	if err != nil || paid.Status != "paid" {
+		t.Fatalf("pay: %v %v", paid, err)
+	}
+	sku, err := inv.GetSku(ctx, &pb.GetSkuRequest{Sku: "G-1"})
+	if err != nil || sku.Total.Committed != 1 || sku.Total.Available != 0 {
+		t.Fatalf("sku: %v %v", sku, err)
+	}
+}
+
+func reason(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.Reason
+		}
+	}
+	return ""
+}
+
+func namesField(st *status.Status, field string) bool {
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.FieldViolations {
+				if v.Field == field {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
