@@ -97,3 +97,11 @@ func (p *Partition) Status() Status {
 		LastLogIndex: last,
 	}
 }
+
+// Snapshot takes a snapshot now and compacts the log behind it.
+func (p *Partition) Snapshot() error {
+	if err := p.raft.Snapshot().Error(); err != nil {
+		return fmt.Errorf("partition %d: snapshot: %w", p.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+package gateway
+
+import (
+	"strings"
+	"testing"
+
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+var limits = Limits{LinesMax: 100, QtyMax: 1_000_000, BatchMax: 1000}
+
+const validOrder = `{"channel":"douyin","channel_order_id":"123","customer":{"id":"c1","name":"Li Lei","phone":"138","address":"Shanghai"},"lines":[{"sku":"SKU-1","qty":2,"unit_price":"19.90"}],"currency":"CNY"}`
+
+func TestDecodeValidOrder(t *testing.T) {
+	var r pb.CreateOrderRequest
+	if p := DecodeJSON([]byte(validOrder), &r); p != nil {
+		t.Fatal(p)
+	}
+	if v := validateCreateOrder(&r, limits, ""); len(v) != 0 {
+		t.Fatal(v)
+	}
+	if r.Lines[0].Qty != 2 || r.Customer.Name != "Li Lei" {
+		t.Fatalf("%v", &r)
+	}
+	if OrderID(&r) != OrderID(&r) || !validOrderID(OrderID(&r)) {
+		t.Fatal("order id")
+	}
+	keyed := &pb.CreateOrderRequest{IdempotencyKey: "k", Channel: "douyin", ChannelOrderId: "123"}
+	if OrderID(keyed) == OrderID(&r) {
+		t.Fatal("the idempotency key must pick the id")
+	}
+}
+
+// FuzzDecodeOrder: any body decodes to an order or to a problem naming what
+// is wrong; nothing panics, and an accepted order satisfies every limit.
+func FuzzDecodeOrder(f *testing.F) {
+	for _, s := range []string{validOrder, `{}`, `[]`, `null`, `{"lines":[{"qty":1e99}]}`, `{"customer":{"id":"\u0000"}}`,
+		`{"lines":[null]}`, strings.Repeat(`[`, 10000), `{"channel":"a","channel":"b"}`, `{"lines":[{"sku":"x","qty":-1,"unit_price":"01.0"}]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var r pb.CreateOrderRequest
+		p := DecodeJSON(body, &r)
+		if p != nil {
+			if p.Status < 400 || p.Status >= 500 || p.Detail == "" {
+				t.Fatalf("problem %+v", p)
+			}
+			return
+		}
+		v := validateCreateOrder(&r, limits, "")
+		if len(v) > 0 {
+			for _, x := range v {
+				if x.Field == "" || x.Detail == "" {
+					t.Fatalf("violation without a field: %+v", x)
+				}
+			}
+			return
+		}
+		if len(r.Lines) == 0 || len(r.Lines) > limits.LinesMax || r.Customer == nil {
+			t.Fatalf("accepted an order outside the limits: %v", &r)
+		}
+		for _, l := range r.Lines {
+			if l.Qty < 1 || l.Qty > limits.QtyMax || !namePattern.MatchString(l.Sku) {
+				t.Fatalf("accepted line %v", l)
+			}
+		}
+		if !validOrderID(OrderID(&r)) {
+			t.Fatalf("bad id %s", OrderID(&r))
+		}
+	})
+}
