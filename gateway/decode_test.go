@@ -22,8 +22,9 @@ func TestDecodeValidOrder(t *testing.T) {
 	if r.Lines[0].Qty != 2 || r.Customer.Name != "Li Lei" {
 		t.Fatalf("%v", &r)
 	}
-	if OrderID(&r) != OrderID(&r) || !validOrderID(OrderID(&r)) {
-		t.Fatal("order id")
+	again := &pb.CreateOrderRequest{Channel: r.Channel, ChannelOrderId: r.ChannelOrderId}
+	if OrderID(again) != OrderID(&r) || !validOrderID(OrderID(&r)) {
+		t.Fatal("the order id must follow from channel and channel order id alone")
 	}
 	keyed := &pb.CreateOrderRequest{IdempotencyKey: "k", Channel: "douyin", ChannelOrderId: "123"}
 	if OrderID(keyed) == OrderID(&r) {
