@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,8 @@ type Options struct {
 	ElectionTimeout  time.Duration
 	// SnapshotThreshold is the number of log entries between snapshots. Default 8192.
 	SnapshotThreshold uint64
+	// CacheBytes is Pebble's block cache. Default 256 MiB.
+	CacheBytes int64
 	// Logger receives the host's and Raft's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the Prometheus metrics. nil: not registered.
@@ -66,6 +69,9 @@ func (o *Options) withDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 256 << 20
+	}
 }
 
 // Host is one node's set of partitions over one Pebble database.
@@ -90,7 +96,9 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
-	db, err := pebble.Open(filepath.Join(opts.DataDir, "pebble"), &pebble.Options{Logger: quietPebbleLogger{opts.Logger}})
+	po := pebbleOptions(opts)
+	db, err := pebble.Open(filepath.Join(opts.DataDir, "pebble"), po)
+	po.Cache.Unref() // the database holds its own reference
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open pebble: %w", err)
 	}
@@ -249,6 +257,26 @@ func (h *Host) Close() error {
 	}
 	errs = append(errs, h.db.Close())
 	return errors.Join(errs...)
+}
+
+// pebbleOptions: bloom filters on every level (most reads are point reads
+// of keys that do not exist yet: a new order, a new reservation) and a block
+// cache sized by CacheBytes.
+func pebbleOptions(opts Options) *pebble.Options {
+	po := &pebble.Options{
+		Logger: quietPebbleLogger{opts.Logger},
+		Cache:  pebble.NewCache(opts.CacheBytes),
+		// Large memtables: most of what is written (Raft log entries,
+		// expiry index entries) is deleted again before it would be flushed.
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		LBaseMaxBytes:               256 << 20,
+	}
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		po.Levels[i].FilterType = pebble.TableFilter
+	}
+	return po
 }
 
 // quietPebbleLogger sends Pebble's informational chatter to debug.

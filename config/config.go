@@ -42,6 +42,10 @@ type HTTP struct {
 	Addr string `yaml:"addr"`
 	// BodyBytesMax is the largest request body accepted. Default 4 MiB.
 	BodyBytesMax int64 `yaml:"body_bytes_max"`
+	// InFlightMax is the most requests served at once; more get 429. Default 10000.
+	InFlightMax int `yaml:"in_flight_max"`
+	// Pprof serves Go's profiler under /debug/pprof/. Default false.
+	Pprof bool `yaml:"pprof"`
 }
 
 // GRPC is the gRPC API.
@@ -52,7 +56,9 @@ type GRPC struct {
 
 // Raft is the replicated partitions.
 type Raft struct {
-	// Addr is the one TCP address all Raft groups share. Default "127.0.0.1:7000".
+	// Addr is the one TCP address all Raft groups share. Default "": a free
+	// loopback port, chosen at start (enough for a single node; a cluster
+	// member needs a fixed address).
 	Addr string `yaml:"addr"`
 	// Partitions is the number of Raft groups; fixed once data exists. Default 8.
 	Partitions int `yaml:"partitions"`
@@ -66,9 +72,10 @@ type Raft struct {
 
 // Actor is the Proto.Actor cluster membership.
 type Actor struct {
-	// Addr is the actor remote's address. Default "127.0.0.1:7001".
+	// Addr is the actor remote's address. Default "": a free loopback port.
 	Addr string `yaml:"addr"`
-	// ProviderPort is the automanaged provider's port (all interfaces). Default 7002.
+	// ProviderPort is the automanaged provider's port (all interfaces).
+	// Default 0: a free port, chosen at start.
 	ProviderPort int `yaml:"provider_port"`
 	// ProviderHosts are every member's provider endpoint, host:port. Default: this node's.
 	ProviderHosts []string `yaml:"provider_hosts"`
@@ -108,11 +115,11 @@ func Default() Config {
 	return Config{
 		DataDir: "./data",
 		NodeID:  "node1",
-		HTTP:    HTTP{Addr: "127.0.0.1:8080", BodyBytesMax: 4 << 20},
+		HTTP:    HTTP{Addr: "127.0.0.1:8080", BodyBytesMax: 4 << 20, InFlightMax: 10_000},
 		GRPC:    GRPC{Addr: "127.0.0.1:9090"},
-		Raft: Raft{Addr: "127.0.0.1:7000", Partitions: 8, HeartbeatTimeout: 500 * time.Millisecond,
+		Raft: Raft{Partitions: 8, HeartbeatTimeout: 500 * time.Millisecond,
 			ElectionTimeout: 500 * time.Millisecond, SnapshotThreshold: 8192},
-		Actor: Actor{Addr: "127.0.0.1:7001", ProviderPort: 7002, GrainIdleTimeout: 5 * time.Minute, RequestTimeout: 10 * time.Second},
+		Actor: Actor{GrainIdleTimeout: 5 * time.Minute, RequestTimeout: 10 * time.Second},
 		Orders: Orders{PendingTimeout: 15 * time.Minute, OrphanGrace: time.Minute, SweepInterval: time.Second,
 			LinesMax: 100, QtyMax: 1_000_000, BatchMax: 1000},
 		Log: Log{Level: "info", Format: "text"},
@@ -127,9 +134,11 @@ func Load(args []string, environ []string) (Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := fs.String("config", envLookup(environ, "ORDERGRID_CONFIG"), "YAML configuration file")
 	fields := c.fields()
-	flagVals := make(map[string]*string, len(fields))
+	flagVals := make(map[string]*flagValue, len(fields))
 	for _, f := range fields {
-		flagVals[f.key] = fs.String(f.flagName(), "", f.key+" (default "+f.current()+")")
+		fv := &flagValue{isBool: f.v.Kind() == reflect.Bool}
+		flagVals[f.key] = fv
+		fs.Var(fv, f.flagName(), f.key+" (default "+f.current()+")")
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -160,7 +169,7 @@ func Load(args []string, environ []string) (Config, error) {
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	for _, f := range fields {
 		if set[f.flagName()] {
-			if err := f.set(*flagVals[f.key]); err != nil {
+			if err := f.set(flagVals[f.key].value); err != nil {
 				return c, fmt.Errorf("%s (--%s): %w", f.key, f.flagName(), err)
 			}
 		}
@@ -180,18 +189,23 @@ func (c *Config) Validate() error {
 	if c.NodeID == "" {
 		bad("node_id", "must not be empty")
 	}
-	for key, addr := range map[string]string{"http.addr": c.HTTP.Addr, "raft.addr": c.Raft.Addr, "actor.addr": c.Actor.Addr} {
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		bad("http.addr", "%q is not host:port", c.HTTP.Addr)
+	}
+	// Empty means off (grpc) or a free port chosen at start (raft, actor).
+	for key, addr := range map[string]string{"grpc.addr": c.GRPC.Addr, "raft.addr": c.Raft.Addr, "actor.addr": c.Actor.Addr} {
+		if addr == "" {
+			continue
+		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad(key, "%q is not host:port", addr)
 		}
 	}
-	if c.GRPC.Addr != "" {
-		if _, _, err := net.SplitHostPort(c.GRPC.Addr); err != nil {
-			bad("grpc.addr", "%q is not host:port", c.GRPC.Addr)
-		}
-	}
 	if c.HTTP.BodyBytesMax < 1024 || c.HTTP.BodyBytesMax > 256<<20 {
 		bad("http.body_bytes_max", "%d outside 1024..268435456", c.HTTP.BodyBytesMax)
+	}
+	if c.HTTP.InFlightMax < 1 || c.HTTP.InFlightMax > 1_000_000 {
+		bad("http.in_flight_max", "%d outside 1..1000000", c.HTTP.InFlightMax)
 	}
 	if c.Raft.Partitions < 1 || c.Raft.Partitions > 1024 {
 		bad("raft.partitions", "%d outside 1..1024", c.Raft.Partitions)
@@ -205,7 +219,7 @@ func (c *Config) Validate() error {
 	if c.Raft.SnapshotThreshold < 16 {
 		bad("raft.snapshot_threshold", "%d is below 16", c.Raft.SnapshotThreshold)
 	}
-	if c.Actor.ProviderPort < 1 || c.Actor.ProviderPort > 65535 {
+	if c.Actor.ProviderPort < 0 || c.Actor.ProviderPort > 65535 {
 		bad("actor.provider_port", "%d is not a port", c.Actor.ProviderPort)
 	}
 	if c.Actor.GrainIdleTimeout < time.Second {
@@ -275,6 +289,12 @@ func (f field) set(s string) error {
 			return fmt.Errorf("%q is not a duration", s)
 		}
 		f.v.SetInt(int64(d))
+	case bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		f.v.SetBool(b)
 	case int, int64:
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
@@ -347,3 +367,19 @@ func envLookup(environ []string, name string) string {
 	v, _ := envLookupOK(environ, name)
 	return v
 }
+
+// flagValue holds a flag's text until the file and environment are applied.
+type flagValue struct {
+	value  string
+	isBool bool
+}
+
+func (v *flagValue) String() string { return v.value }
+
+func (v *flagValue) Set(s string) error {
+	v.value = s
+	return nil
+}
+
+// IsBoolFlag lets a boolean setting be given as a bare --flag.
+func (v *flagValue) IsBoolFlag() bool { return v.isBool }

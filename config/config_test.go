@@ -13,7 +13,7 @@ func TestPrecedence(t *testing.T) {
 	file := filepath.Join(dir, "og.yaml")
 	os.WriteFile(file, []byte("data_dir: /from/yaml\nhttp:\n  addr: 127.0.0.1:1111\nraft:\n  partitions: 4\norders:\n  pending_timeout: 2m\n"), 0o644)
 	env := []string{"ORDERGRID_CONFIG=" + file, "ORDERGRID_HTTP_ADDR=127.0.0.1:2222", "ORDERGRID_ORDERS_PENDING_TIMEOUT=3m", "PATH=/bin"}
-	c, err := Load([]string{"--orders-pending-timeout", "4m", "--actor-provider-hosts", "a:1, b:2"}, env)
+	c, err := Load([]string{"--orders-pending-timeout", "4m", "--actor-provider-hosts", "a:1, b:2", "--http-pprof"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +28,9 @@ func TestPrecedence(t *testing.T) {
 	}
 	if len(c.Actor.ProviderHosts) != 2 || c.Actor.ProviderHosts[1] != "b:2" {
 		t.Fatalf("list flag: %v", c.Actor.ProviderHosts)
+	}
+	if !c.HTTP.Pprof {
+		t.Fatal("bare boolean flag not applied")
 	}
 	if c.GRPC.Addr != Default().GRPC.Addr {
 		t.Fatalf("default lost: %s", c.GRPC.Addr)

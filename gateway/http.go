@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -31,9 +32,11 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Ready reports whether the node serves (cluster topology holds the kinds,
 	// every partition has a leader).
-	Ready    func() bool
-	Logger   *slog.Logger
-	Gatherer prometheus.Gatherer
+	Ready func() bool
+	// Profiling serves net/http/pprof under /debug/pprof/.
+	Profiling bool
+	Logger    *slog.Logger
+	Gatherer  prometheus.Gatherer
 	// Registerer receives the gateway's metrics.
 	Registerer prometheus.Registerer
 }
@@ -93,6 +96,12 @@ func (g *Gateway) routes() {
 		}
 		io.WriteString(w, `{"status":"ready"}`+"\n")
 	})
+	if g.opts.Profiling {
+		g.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		g.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		g.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		g.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	}
 	if g.opts.Gatherer != nil {
 		g.mux.Handle("GET /metrics", promhttp.HandlerFor(g.opts.Gatherer, promhttp.HandlerOpts{}))
 	}

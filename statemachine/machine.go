@@ -174,18 +174,31 @@ func warehouses(r pebble.Reader, prefix []byte, sku string) ([]string, []*pb.Sto
 }
 
 func (t *txn) reserveBatch(c *pb.ReserveBatchCommand) *Result {
+	// One read of the SKU's warehouses for the whole batch, one write of
+	// each changed warehouse at the end: a batch of thousands costs one scan.
+	names, recs, err := warehouses(t.b, t.m.prefix, c.Sku)
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: stock of %s: %v", c.Sku, err))
+	}
+	changed := make([]bool, len(recs))
 	out := &pb.ReserveBatchResult{Items: make([]*pb.ReserveItemResult, len(c.Items))}
 	for i, it := range c.Items {
-		outcome, wh := t.reserve(c.Sku, it)
+		outcome, wh := t.reserve(c.Sku, it, names, recs, changed)
 		out.Items[i] = &pb.ReserveItemResult{OrderId: it.OrderId, Outcome: outcome, Warehouse: wh}
+	}
+	for i, ch := range changed {
+		if ch {
+			t.putStock(c.Sku, names[i], recs[i])
+		}
 	}
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Reserve: out}
 }
 
 // reserve takes qty of sku for an order from the warehouse with the most
-// available stock that can hold the whole line. A reservation that already
-// exists is returned, not taken twice.
-func (t *txn) reserve(sku string, it *pb.ReserveItem) (pb.Outcome, string) {
+// available stock that can hold the whole line (the grain's choice if it
+// still can). A reservation that already exists is returned, not taken
+// twice. names and recs are the SKU's warehouses, updated in place.
+func (t *txn) reserve(sku string, it *pb.ReserveItem, names []string, recs []*pb.StockRecord, changed []bool) (pb.Outcome, string) {
 	rk := reservationKey(t.m.prefix, sku, it.OrderId)
 	var res pb.ReservationRecord
 	if t.get(rk, &res) && res.State != pb.ReservationState_RESERVATION_STATE_RELEASED {
@@ -194,16 +207,12 @@ func (t *txn) reserve(sku string, it *pb.ReserveItem) (pb.Outcome, string) {
 	if it.Qty <= 0 {
 		return pb.Outcome_OUTCOME_UNSPECIFIED, ""
 	}
-	names, recs, err := warehouses(t.b, t.m.prefix, sku)
-	if err != nil {
-		panic(fmt.Sprintf("statemachine: stock of %s: %v", sku, err))
-	}
 	best := -1
 	for i, s := range recs {
 		if available(s) < it.Qty {
 			continue
 		}
-		if names[i] == it.Warehouse { // the grain's choice, still valid
+		if names[i] == it.Warehouse {
 			best = i
 			break
 		}
@@ -214,9 +223,9 @@ func (t *txn) reserve(sku string, it *pb.ReserveItem) (pb.Outcome, string) {
 	if best < 0 {
 		return pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, ""
 	}
-	s := recs[best]
-	s.Pending += it.Qty
-	t.putStock(sku, names[best], s)
+	recs[best].Pending += it.Qty
+	assertStock(sku, names[best], recs[best])
+	changed[best] = true
 	t.put(rk, &pb.ReservationRecord{Sku: sku, OrderId: it.OrderId, Warehouse: names[best], Qty: it.Qty,
 		State: pb.ReservationState_RESERVATION_STATE_PENDING, ExpiresUnixNano: it.ExpiresUnixNano})
 	t.put(reservationExpiryKey(t.m.prefix, it.ExpiresUnixNano, sku, it.OrderId), &pb.StockSyncedCommand{})

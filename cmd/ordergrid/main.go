@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -67,7 +69,14 @@ func newLogger(c config.Log) *slog.Logger {
 // startupTimeout bounds how long a node may take to become ready.
 const startupTimeout = 60 * time.Second
 
+// gcPercentDefault trades memory for CPU: the hot path allocates per order
+// and the heap is small next to the machine. GOGC in the environment wins.
+const gcPercentDefault = 400
+
 func serve(ctx context.Context, cfg config.Config) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercentDefault)
+	}
 	logger := newLogger(cfg.Log)
 	slog.SetDefault(logger)
 	reg := prometheus.NewRegistry()
@@ -85,6 +94,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 		}
 	}
 
+	if err := chooseFreePorts(&cfg); err != nil {
+		return err
+	}
 	start := time.Now()
 	logger.Info("opening partitions", slog.String("data_dir", cfg.DataDir), slog.Int("partitions", cfg.Raft.Partitions))
 	host, err := cluster.Open(cluster.Options{
@@ -118,6 +130,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	gw := gateway.New(node, gateway.Options{
 		Limits:       gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax},
 		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + 2*time.Second,
+		InFlightMax: cfg.HTTP.InFlightMax, Profiling: cfg.HTTP.Pprof,
 		Ready:  func() bool { return serving.Load() && host.Ready() && node.TopologyReady() },
 		Logger: logger, Gatherer: reg, Registerer: reg,
 	})
@@ -137,7 +150,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if grpcLn != nil {
 		fmt.Printf("  grpc  %s\n", grpcLn.Addr())
 	}
-	fmt.Printf("  raft  %s (%d partitions)   data %s\n", cfg.Raft.Addr, cfg.Raft.Partitions, cfg.DataDir)
+	fmt.Printf("  raft  %s (%d partitions)   actor %s   data %s\n", cfg.Raft.Addr, cfg.Raft.Partitions, cfg.Actor.Addr, cfg.DataDir)
 
 	select {
 	case <-ctx.Done():
@@ -153,6 +166,37 @@ func serve(ctx context.Context, cfg config.Config) error {
 	_ = httpSrv.Shutdown(shutCtx)
 	if grpcSrv != nil {
 		grpcSrv.GracefulStop()
+	}
+	return nil
+}
+
+// chooseFreePorts fills the internal addresses left empty with free loopback
+// ports: a single node needs no fixed ones, and two nodes on one machine then
+// need only their own --data-dir and --http-addr.
+func chooseFreePorts(cfg *config.Config) error {
+	free := func() (int, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("choosing a free port: %w", err)
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port, nil
+	}
+	for _, addr := range []*string{&cfg.Raft.Addr, &cfg.Actor.Addr} {
+		if *addr == "" {
+			p, err := free()
+			if err != nil {
+				return err
+			}
+			*addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		}
+	}
+	if cfg.Actor.ProviderPort == 0 {
+		p, err := free()
+		if err != nil {
+			return err
+		}
+		cfg.Actor.ProviderPort = p
 	}
 	return nil
 }
