@@ -17,7 +17,7 @@
 //
 // Keys, under the partition prefix (names and ids never contain 0x00):
 //
-//	s/{sku}\x00{warehouse}          StockRecord
+//	s/{sku}                         SkuRecord: stock of every warehouse
 //	r/{sku}\x00{order}              ReservationRecord
 //	x/{expiry u64}{sku}\x00{order}  pending reservations by expiry (orphan sweep)
 //	q/{sku}\x00{raft index u64}     stock events (EventRecord)

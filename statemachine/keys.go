@@ -19,10 +19,7 @@ func key(prefix []byte, space byte, parts ...string) []byte {
 	return k
 }
 
-func stockKey(prefix []byte, sku, wh string) []byte { return key(prefix, 's', sku, wh) }
-
-// stockPrefix is the prefix of every warehouse's stock of sku.
-func stockPrefix(prefix []byte, sku string) []byte { return append(key(prefix, 's', sku), 0) }
+func stockKey(prefix []byte, sku string) []byte { return key(prefix, 's', sku) }
 
 func reservationKey(prefix []byte, sku, order string) []byte { return key(prefix, 'r', sku, order) }
 

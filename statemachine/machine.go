@@ -3,6 +3,7 @@ package statemachine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -126,14 +127,37 @@ func assertStock(sku, wh string, s *pb.StockRecord) {
 }
 
 func (t *txn) stock(sku, wh string) *pb.StockRecord {
-	s := &pb.StockRecord{}
-	t.get(stockKey(t.m.prefix, sku, wh), s)
-	return s
+	names, recs, err := warehouses(t.b, t.m.prefix, sku)
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: stock of %s: %v", sku, err))
+	}
+	if i, ok := slices.BinarySearch(names, wh); ok {
+		return recs[i]
+	}
+	return &pb.StockRecord{}
 }
 
+// putStock writes one warehouse's stock into the SKU's record.
 func (t *txn) putStock(sku, wh string, s *pb.StockRecord) {
-	assertStock(sku, wh, s)
-	t.put(stockKey(t.m.prefix, sku, wh), s)
+	names, recs, err := warehouses(t.b, t.m.prefix, sku)
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: stock of %s: %v", sku, err))
+	}
+	i, ok := slices.BinarySearch(names, wh)
+	if ok {
+		recs[i] = s
+	} else {
+		names = slices.Insert(names, i, wh)
+		recs = slices.Insert(recs, i, s)
+	}
+	t.putSku(sku, names, recs)
+}
+
+func (t *txn) putSku(sku string, names []string, recs []*pb.StockRecord) {
+	for i, s := range recs {
+		assertStock(sku, names[i], s)
+	}
+	t.put(stockKey(t.m.prefix, sku), &pb.SkuRecord{Warehouses: names, Stock: recs})
 }
 
 func (t *txn) setStock(c *pb.SetStockCommand) *Result {
@@ -154,23 +178,14 @@ func (t *txn) setStock(c *pb.SetStockCommand) *Result {
 
 // warehouses returns sku's stock per warehouse, sorted by warehouse.
 func warehouses(r pebble.Reader, prefix []byte, sku string) ([]string, []*pb.StockRecord, error) {
-	p := stockPrefix(prefix, sku)
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
-	if err != nil {
+	var rec pb.SkuRecord
+	if _, err := readProto(r, stockKey(prefix, sku), &rec); err != nil {
 		return nil, nil, err
 	}
-	defer it.Close()
-	var names []string
-	var recs []*pb.StockRecord
-	for ok := it.First(); ok; ok = it.Next() {
-		s := &pb.StockRecord{}
-		if err := proto.Unmarshal(it.Value(), s); err != nil {
-			return nil, nil, err
-		}
-		names = append(names, string(it.Key()[len(p):]))
-		recs = append(recs, s)
+	if len(rec.Warehouses) != len(rec.Stock) {
+		return nil, nil, fmt.Errorf("sku record of %s: %d warehouses, %d stock records", sku, len(rec.Warehouses), len(rec.Stock))
 	}
-	return names, recs, it.Error()
+	return rec.Warehouses, rec.Stock, nil
 }
 
 func (t *txn) reserveBatch(c *pb.ReserveBatchCommand) *Result {
@@ -186,10 +201,8 @@ func (t *txn) reserveBatch(c *pb.ReserveBatchCommand) *Result {
 		outcome, wh := t.reserve(c.Sku, it, names, recs, changed)
 		out.Items[i] = &pb.ReserveItemResult{OrderId: it.OrderId, Outcome: outcome, Warehouse: wh}
 	}
-	for i, ch := range changed {
-		if ch {
-			t.putStock(c.Sku, names[i], recs[i])
-		}
+	if slices.Contains(changed, true) {
+		t.putSku(c.Sku, names, recs)
 	}
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Reserve: out}
 }

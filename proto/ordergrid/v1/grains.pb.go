@@ -214,6 +214,61 @@ func (x *StockRecord) GetCommitted() int64 {
 	return 0
 }
 
+// All warehouses of one SKU, in one record: a hot SKU is rewritten on every
+// reserve batch, and one key read beats a prefix scan over its versions.
+type SkuRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted; stock[i] belongs to warehouses[i].
+	Warehouses    []string       `protobuf:"bytes,1,rep,name=warehouses,proto3" json:"warehouses,omitempty"`
+	Stock         []*StockRecord `protobuf:"bytes,2,rep,name=stock,proto3" json:"stock,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SkuRecord) Reset() {
+	*x = SkuRecord{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SkuRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SkuRecord) ProtoMessage() {}
+
+func (x *SkuRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SkuRecord.ProtoReflect.Descriptor instead.
+func (*SkuRecord) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SkuRecord) GetWarehouses() []string {
+	if x != nil {
+		return x.Warehouses
+	}
+	return nil
+}
+
+func (x *SkuRecord) GetStock() []*StockRecord {
+	if x != nil {
+		return x.Stock
+	}
+	return nil
+}
+
 type ReservationRecord struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Sku             string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
@@ -228,7 +283,7 @@ type ReservationRecord struct {
 
 func (x *ReservationRecord) Reset() {
 	*x = ReservationRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[1]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +295,7 @@ func (x *ReservationRecord) String() string {
 func (*ReservationRecord) ProtoMessage() {}
 
 func (x *ReservationRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[1]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +308,7 @@ func (x *ReservationRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReservationRecord.ProtoReflect.Descriptor instead.
 func (*ReservationRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{1}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ReservationRecord) GetSku() string {
@@ -310,7 +365,7 @@ type OrderLineRecord struct {
 
 func (x *OrderLineRecord) Reset() {
 	*x = OrderLineRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[2]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +377,7 @@ func (x *OrderLineRecord) String() string {
 func (*OrderLineRecord) ProtoMessage() {}
 
 func (x *OrderLineRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[2]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +390,7 @@ func (x *OrderLineRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderLineRecord.ProtoReflect.Descriptor instead.
 func (*OrderLineRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{2}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *OrderLineRecord) GetSku() string {
@@ -394,7 +449,7 @@ type OrderRecord struct {
 
 func (x *OrderRecord) Reset() {
 	*x = OrderRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[3]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -406,7 +461,7 @@ func (x *OrderRecord) String() string {
 func (*OrderRecord) ProtoMessage() {}
 
 func (x *OrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[3]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -419,7 +474,7 @@ func (x *OrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderRecord.ProtoReflect.Descriptor instead.
 func (*OrderRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{3}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OrderRecord) GetId() string {
@@ -555,7 +610,7 @@ type EventRecord struct {
 
 func (x *EventRecord) Reset() {
 	*x = EventRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[4]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -567,7 +622,7 @@ func (x *EventRecord) String() string {
 func (*EventRecord) ProtoMessage() {}
 
 func (x *EventRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[4]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -580,7 +635,7 @@ func (x *EventRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventRecord.ProtoReflect.Descriptor instead.
 func (*EventRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{4}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EventRecord) GetSeq() uint64 {
@@ -638,7 +693,7 @@ type ReserveItem struct {
 
 func (x *ReserveItem) Reset() {
 	*x = ReserveItem{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +705,7 @@ func (x *ReserveItem) String() string {
 func (*ReserveItem) ProtoMessage() {}
 
 func (x *ReserveItem) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +718,7 @@ func (x *ReserveItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItem.ProtoReflect.Descriptor instead.
 func (*ReserveItem) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{5}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReserveItem) GetOrderId() string {
@@ -704,7 +759,7 @@ type ReserveBatchCommand struct {
 
 func (x *ReserveBatchCommand) Reset() {
 	*x = ReserveBatchCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +771,7 @@ func (x *ReserveBatchCommand) String() string {
 func (*ReserveBatchCommand) ProtoMessage() {}
 
 func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +784,7 @@ func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchCommand.ProtoReflect.Descriptor instead.
 func (*ReserveBatchCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{6}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReserveBatchCommand) GetSku() string {
@@ -758,7 +813,7 @@ type SettleCommand struct {
 
 func (x *SettleCommand) Reset() {
 	*x = SettleCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +825,7 @@ func (x *SettleCommand) String() string {
 func (*SettleCommand) ProtoMessage() {}
 
 func (x *SettleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +838,7 @@ func (x *SettleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleCommand.ProtoReflect.Descriptor instead.
 func (*SettleCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{7}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SettleCommand) GetSku() string {
@@ -818,7 +873,7 @@ type SetStockCommand struct {
 
 func (x *SetStockCommand) Reset() {
 	*x = SetStockCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -830,7 +885,7 @@ func (x *SetStockCommand) String() string {
 func (*SetStockCommand) ProtoMessage() {}
 
 func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -843,7 +898,7 @@ func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockCommand.ProtoReflect.Descriptor instead.
 func (*SetStockCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{8}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SetStockCommand) GetSku() string {
@@ -876,7 +931,7 @@ type CreateOrderCommand struct {
 
 func (x *CreateOrderCommand) Reset() {
 	*x = CreateOrderCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +943,7 @@ func (x *CreateOrderCommand) String() string {
 func (*CreateOrderCommand) ProtoMessage() {}
 
 func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +956,7 @@ func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{9}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateOrderCommand) GetOrder() *OrderRecord {
@@ -924,7 +979,7 @@ type TransitionCommand struct {
 
 func (x *TransitionCommand) Reset() {
 	*x = TransitionCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +991,7 @@ func (x *TransitionCommand) String() string {
 func (*TransitionCommand) ProtoMessage() {}
 
 func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1004,7 @@ func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCommand.ProtoReflect.Descriptor instead.
 func (*TransitionCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{10}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TransitionCommand) GetOrderId() string {
@@ -990,7 +1045,7 @@ type StockSyncedCommand struct {
 
 func (x *StockSyncedCommand) Reset() {
 	*x = StockSyncedCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1057,7 @@ func (x *StockSyncedCommand) String() string {
 func (*StockSyncedCommand) ProtoMessage() {}
 
 func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1070,7 @@ func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{11}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StockSyncedCommand) GetOrderId() string {
@@ -1042,7 +1097,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1109,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1122,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{12}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -1089,7 +1144,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1156,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1169,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{13}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -1154,7 +1209,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1221,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1234,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{14}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -1338,7 +1393,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1405,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1418,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{15}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -1396,7 +1451,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1463,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1476,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{16}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -1444,7 +1499,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1511,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1524,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{17}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -1518,7 +1573,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1530,7 +1585,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1543,7 +1598,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{18}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -1579,7 +1634,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1646,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1659,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -1644,7 +1699,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1711,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1724,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -1689,7 +1744,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1756,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1769,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetStockGrainRequest) GetStock() *SetStockRequest {
@@ -1740,7 +1795,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +1807,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +1820,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -1786,7 +1841,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +1853,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +1866,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *CreateOrderRequest {
@@ -1844,7 +1899,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +1911,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +1924,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -1889,7 +1944,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1901,7 +1956,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1914,7 +1969,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *OrderEventRequest {
@@ -1944,7 +1999,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2011,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2024,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -2009,7 +2064,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2076,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2089,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -2052,7 +2107,12 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\vStockRecord\x12\x17\n" +
 	"\aon_hand\x18\x01 \x01(\x03R\x06onHand\x12\x18\n" +
 	"\apending\x18\x02 \x01(\x03R\apending\x12\x1c\n" +
-	"\tcommitted\x18\x03 \x01(\x03R\tcommitted\"\xd2\x01\n" +
+	"\tcommitted\x18\x03 \x01(\x03R\tcommitted\"\\\n" +
+	"\tSkuRecord\x12\x1e\n" +
+	"\n" +
+	"warehouses\x18\x01 \x03(\tR\n" +
+	"warehouses\x12/\n" +
+	"\x05stock\x18\x02 \x03(\v2\x19.ordergrid.v1.StockRecordR\x05stock\"\xd2\x01\n" +
 	"\x11ReservationRecord\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x1c\n" +
@@ -2234,92 +2294,94 @@ func file_ordergrid_v1_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_ordergrid_v1_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
 	(*StockRecord)(nil),               // 2: ordergrid.v1.StockRecord
-	(*ReservationRecord)(nil),         // 3: ordergrid.v1.ReservationRecord
-	(*OrderLineRecord)(nil),           // 4: ordergrid.v1.OrderLineRecord
-	(*OrderRecord)(nil),               // 5: ordergrid.v1.OrderRecord
-	(*EventRecord)(nil),               // 6: ordergrid.v1.EventRecord
-	(*ReserveItem)(nil),               // 7: ordergrid.v1.ReserveItem
-	(*ReserveBatchCommand)(nil),       // 8: ordergrid.v1.ReserveBatchCommand
-	(*SettleCommand)(nil),             // 9: ordergrid.v1.SettleCommand
-	(*SetStockCommand)(nil),           // 10: ordergrid.v1.SetStockCommand
-	(*CreateOrderCommand)(nil),        // 11: ordergrid.v1.CreateOrderCommand
-	(*TransitionCommand)(nil),         // 12: ordergrid.v1.TransitionCommand
-	(*StockSyncedCommand)(nil),        // 13: ordergrid.v1.StockSyncedCommand
-	(*ExpireOrdersCommand)(nil),       // 14: ordergrid.v1.ExpireOrdersCommand
-	(*ExpireReservationsCommand)(nil), // 15: ordergrid.v1.ExpireReservationsCommand
-	(*Command)(nil),                   // 16: ordergrid.v1.Command
-	(*ReserveItemResult)(nil),         // 17: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 18: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 19: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 20: ordergrid.v1.ReserveResponse
-	(*SettleRequest)(nil),             // 21: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 22: ordergrid.v1.SettleResponse
-	(*SetStockGrainRequest)(nil),      // 23: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 24: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 25: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 26: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 27: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 28: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 29: ordergrid.v1.SyncStockRequest
-	nil,                               // 30: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 31: ordergrid.v1.TransitionCommand.DetailsEntry
-	(*Customer)(nil),                  // 32: ordergrid.v1.Customer
-	(*SetStockRequest)(nil),           // 33: ordergrid.v1.SetStockRequest
-	(*CreateOrderRequest)(nil),        // 34: ordergrid.v1.CreateOrderRequest
-	(*OrderEventRequest)(nil),         // 35: ordergrid.v1.OrderEventRequest
-	(*SkuStock)(nil),                  // 36: ordergrid.v1.SkuStock
+	(*SkuRecord)(nil),                 // 3: ordergrid.v1.SkuRecord
+	(*ReservationRecord)(nil),         // 4: ordergrid.v1.ReservationRecord
+	(*OrderLineRecord)(nil),           // 5: ordergrid.v1.OrderLineRecord
+	(*OrderRecord)(nil),               // 6: ordergrid.v1.OrderRecord
+	(*EventRecord)(nil),               // 7: ordergrid.v1.EventRecord
+	(*ReserveItem)(nil),               // 8: ordergrid.v1.ReserveItem
+	(*ReserveBatchCommand)(nil),       // 9: ordergrid.v1.ReserveBatchCommand
+	(*SettleCommand)(nil),             // 10: ordergrid.v1.SettleCommand
+	(*SetStockCommand)(nil),           // 11: ordergrid.v1.SetStockCommand
+	(*CreateOrderCommand)(nil),        // 12: ordergrid.v1.CreateOrderCommand
+	(*TransitionCommand)(nil),         // 13: ordergrid.v1.TransitionCommand
+	(*StockSyncedCommand)(nil),        // 14: ordergrid.v1.StockSyncedCommand
+	(*ExpireOrdersCommand)(nil),       // 15: ordergrid.v1.ExpireOrdersCommand
+	(*ExpireReservationsCommand)(nil), // 16: ordergrid.v1.ExpireReservationsCommand
+	(*Command)(nil),                   // 17: ordergrid.v1.Command
+	(*ReserveItemResult)(nil),         // 18: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 19: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 20: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 21: ordergrid.v1.ReserveResponse
+	(*SettleRequest)(nil),             // 22: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 23: ordergrid.v1.SettleResponse
+	(*SetStockGrainRequest)(nil),      // 24: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 25: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 26: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 27: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 28: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 29: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 30: ordergrid.v1.SyncStockRequest
+	nil,                               // 31: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 32: ordergrid.v1.TransitionCommand.DetailsEntry
+	(*Customer)(nil),                  // 33: ordergrid.v1.Customer
+	(*SetStockRequest)(nil),           // 34: ordergrid.v1.SetStockRequest
+	(*CreateOrderRequest)(nil),        // 35: ordergrid.v1.CreateOrderRequest
+	(*OrderEventRequest)(nil),         // 36: ordergrid.v1.OrderEventRequest
+	(*SkuStock)(nil),                  // 37: ordergrid.v1.SkuStock
 }
 var file_ordergrid_v1_grains_proto_depIdxs = []int32{
-	1,  // 0: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
-	32, // 1: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
-	4,  // 2: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
-	30, // 3: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
-	7,  // 4: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
-	5,  // 5: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	31, // 6: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	8,  // 7: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	9,  // 8: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	10, // 9: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	11, // 10: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	12, // 11: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	13, // 12: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	14, // 13: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	15, // 14: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	0,  // 15: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	17, // 16: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 17: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	0,  // 18: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	33, // 19: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	34, // 20: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	35, // 21: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 22: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	5,  // 23: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	19, // 24: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
-	21, // 25: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
-	23, // 26: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
-	24, // 27: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
-	25, // 28: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
-	26, // 29: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
-	27, // 30: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
-	29, // 31: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
-	20, // 32: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
-	22, // 33: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
-	36, // 34: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
-	36, // 35: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
-	28, // 36: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
-	28, // 37: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
-	28, // 38: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
-	28, // 39: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
-	32, // [32:40] is the sub-list for method output_type
-	24, // [24:32] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
+	1,  // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
+	33, // 2: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	5,  // 3: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
+	31, // 4: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	8,  // 5: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	6,  // 6: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
+	32, // 7: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	9,  // 8: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	10, // 9: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	11, // 10: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	12, // 11: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	13, // 12: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	14, // 13: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	15, // 14: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	16, // 15: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	0,  // 16: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	18, // 17: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 18: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	0,  // 19: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	34, // 20: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	35, // 21: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	36, // 22: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 23: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	6,  // 24: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	20, // 25: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
+	22, // 26: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
+	24, // 27: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
+	25, // 28: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
+	26, // 29: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
+	27, // 30: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
+	28, // 31: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
+	30, // 32: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
+	21, // 33: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
+	23, // 34: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
+	37, // 35: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
+	37, // 36: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
+	29, // 37: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
+	29, // 38: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
+	29, // 39: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
+	29, // 40: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
+	33, // [33:41] is the sub-list for method output_type
+	25, // [25:33] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_grains_proto_init() }
@@ -2328,7 +2390,7 @@ func file_ordergrid_v1_grains_proto_init() {
 		return
 	}
 	file_ordergrid_v1_api_proto_init()
-	file_ordergrid_v1_grains_proto_msgTypes[14].OneofWrappers = []any{
+	file_ordergrid_v1_grains_proto_msgTypes[15].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -2344,7 +2406,7 @@ func file_ordergrid_v1_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_proto_rawDesc), len(file_ordergrid_v1_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
