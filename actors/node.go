@@ -192,11 +192,34 @@ func (n *Node) propose(ctx context.Context, p *cluster.Partition, principal stri
 	if err != nil {
 		return nil, err
 	}
-	res, ok := resp.(*statemachine.Result)
-	if !ok || res == nil {
-		return nil, fmt.Errorf("actors: partition %d returned %T", p.ID, resp)
+	res := &statemachine.Result{}
+	if err := proto.Unmarshal(resp, res); err != nil {
+		return nil, fmt.Errorf("actors: partition %d result: %w", p.ID, err)
 	}
 	return res, nil
+}
+
+// reader reads a partition's state on its leader, each read bounded by the
+// request timeout.
+func (n *Node) reader(p *cluster.Partition) statemachine.Reader {
+	return partitionReader{p: p, timeout: n.opts.RequestTimeout}
+}
+
+type partitionReader struct {
+	p       *cluster.Partition
+	timeout time.Duration
+}
+
+func (r partitionReader) Get(key []byte) ([]byte, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	return r.p.Get(ctx, key)
+}
+
+func (r partitionReader) Scan(lo, hi []byte, limit int, fn func(k, v []byte) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	return r.p.Scan(ctx, lo, hi, limit, fn)
 }
 
 func (n *Node) callCtx() (context.Context, context.CancelFunc) {
@@ -237,5 +260,6 @@ func (l levelFloor) WithGroup(g string) slog.Handler {
 
 // OrderEvents returns an order's events from its partition.
 func (n *Node) OrderEvents(id string) ([]*pb.EventRecord, error) {
-	return statemachine.ReadEvents(n.host.DB(), n.orderPartition(id).Prefix, id)
+	p := n.orderPartition(id)
+	return statemachine.ReadEvents(n.reader(p), p.Prefix, id)
 }

@@ -38,7 +38,7 @@ func (g *orderGrain) Terminate(actorcluster.GrainContext) {}
 func (g *orderGrain) ReceiveDefault(actorcluster.GrainContext) {}
 
 func (g *orderGrain) read() (*pb.OrderRecord, bool, error) {
-	return statemachine.ReadOrder(g.node.host.DB(), g.partition.Prefix, g.id)
+	return statemachine.ReadOrder(g.node.reader(g.partition), g.partition.Prefix, g.id)
 }
 
 // RequestHash is the hash that tells a retry (same hash) from a different

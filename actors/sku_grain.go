@@ -58,7 +58,7 @@ func (g *skuGrain) Terminate(actorcluster.GrainContext) {}
 // reload reads the committed stock. The grain only reads on the partition's
 // leader, after its own proposals commit, so it sees its own writes.
 func (g *skuGrain) reload() {
-	st, _, err := statemachine.ReadStock(g.node.host.DB(), g.partition.Prefix, g.sku)
+	st, _, err := statemachine.ReadStock(g.node.reader(g.partition), g.partition.Prefix, g.sku)
 	g.stock = make(map[string]*pb.StockRecord)
 	if err != nil {
 		g.logger.Error("reading stock", slog.Any("error", err))
@@ -85,7 +85,7 @@ func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), 
 	wh := g.pick(req.Qty)
 	if wh == "" {
 		// Hopeless by the cache; a retry of a reservation that exists is still answered with it.
-		res, ok, err := statemachine.ReadReservation(g.node.host.DB(), g.partition.Prefix, g.sku, req.OrderId)
+		res, ok, err := statemachine.ReadReservation(g.node.reader(g.partition), g.partition.Prefix, g.sku, req.OrderId)
 		if err != nil {
 			return err
 		}
@@ -189,7 +189,7 @@ func (g *skuGrain) SetStock(req *pb.SetStockGrainRequest, _ actorcluster.GrainCo
 }
 
 func (g *skuGrain) GetStock(*pb.SkuQuery, actorcluster.GrainContext) (*pb.SkuStock, error) {
-	st, found, err := statemachine.ReadStock(g.node.host.DB(), g.partition.Prefix, g.sku)
+	st, found, err := statemachine.ReadStock(g.node.reader(g.partition), g.partition.Prefix, g.sku)
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ func (n *Node) sweepLoop() {
 // orphan reservations past their expiry, and finishes stock actions that a
 // grain owes but did not carry out (its node died, or a call failed).
 func (n *Node) sweepPartition(p *cluster.Partition, all bool) {
-	db := n.host.DB()
+	db := n.reader(p)
 	now := n.now()
 	log := n.opts.Logger.With(slog.Uint64("partition", uint64(p.ID)))
 

@@ -162,7 +162,7 @@ func TestMuxRoutesByGroup(t *testing.T) {
 // counter is a StateMachine that counts applies per key.
 type counter struct{ prefix []byte }
 
-func (c *counter) Apply(b *pebble.Batch, _ uint64, cmd []byte) any {
+func (c *counter) Apply(b *pebble.Batch, _ uint64, cmd []byte) []byte {
 	k := append(append([]byte{}, c.prefix...), cmd...)
 	var n uint64
 	if v, closer, err := b.Get(k); err == nil {
@@ -171,8 +171,10 @@ func (c *counter) Apply(b *pebble.Batch, _ uint64, cmd []byte) any {
 	}
 	n++
 	_ = b.Set(k, binary.BigEndian.AppendUint64(nil, n), nil)
-	return n
+	return binary.BigEndian.AppendUint64(nil, n)
 }
+
+func count(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
 func read(t *testing.T, h *Host, p *Partition, key string) uint64 {
 	v, closer, err := h.DB().Get(append(append([]byte{}, p.Prefix...), key...))
@@ -203,7 +205,7 @@ func TestHostAppliesExactlyOnceAcrossRestarts(t *testing.T) {
 	p := h.PartitionOf("k")
 	for i := 1; i <= 100; i++ {
 		res, err := p.Propose(ctx, []byte("k"))
-		if err != nil || res.(uint64) != uint64(i) {
+		if err != nil || count(res) != uint64(i) {
 			t.Fatalf("propose %d: %v %v", i, res, err)
 		}
 	}
@@ -212,7 +214,7 @@ func TestHostAppliesExactlyOnceAcrossRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 101; i <= 110; i++ {
-		if res, err := p.Propose(ctx, []byte("k")); err != nil || res.(uint64) != uint64(i) {
+		if res, err := p.Propose(ctx, []byte("k")); err != nil || count(res) != uint64(i) {
 			t.Fatalf("propose %d: %v %v", i, res, err)
 		}
 	}
@@ -292,7 +294,7 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	// Replayed entries are skipped; new ones apply.
 	out := g.ApplyBatch([]*raft.Log{{Index: 5, Type: raft.LogCommand, Data: []byte("k1")}, {Index: 6, Type: raft.LogCommand, Data: []byte("k1")}})
-	if out[0] != nil || out[1].(uint64) != 4 {
+	if out[0] != nil || count(out[1].([]byte)) != 4 {
 		t.Fatalf("after restore: %v", out)
 	}
 }

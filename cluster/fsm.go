@@ -19,9 +19,10 @@ import (
 // only keys under the partition's prefix, and must take time and randomness
 // from the command, never from the machine. Its return value is handed to the
 // proposer on the leader. An error in the command (bad stock, illegal
-// transition) is a result, not a panic.
+// transition) is a result, not a panic. The result is bytes because the
+// proposer may be on another node.
 type StateMachine interface {
-	Apply(batch *pebble.Batch, index uint64, command []byte) any
+	Apply(batch *pebble.Batch, index uint64, command []byte) []byte
 }
 
 // StateMachineFactory makes the state machine of partition id, whose keys all

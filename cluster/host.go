@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -18,6 +20,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // PartitionsMax bounds the number of partitions of a node.
@@ -31,6 +36,12 @@ type Options struct {
 	NodeID string
 	// RaftAddr is the TCP address all Raft groups share. Default 127.0.0.1:7000.
 	RaftAddr string
+	// Peers are every voter of a new cluster, this node included, as
+	// id=raft-address. Every node of a new cluster is started with the same
+	// list and bootstraps every partition with all of them as voters. Empty:
+	// a single node. A node not in the list joins later, added by an admin
+	// call on a member.
+	Peers []Peer
 	// Partitions is the number of Raft groups. Fixed for the life of the data
 	// directory; reopening with another number is refused. Default 8.
 	Partitions int
@@ -74,13 +85,32 @@ func (o *Options) withDefaults() {
 	}
 }
 
+// Peer is one voter of a cluster.
+type Peer struct {
+	ID       string
+	RaftAddr string
+}
+
+// leaderBalanceInterval is how often a node hands partitions it leads to
+// their preferred leader.
+const leaderBalanceInterval = 3 * time.Second
+
 // Host is one node's set of partitions over one Pebble database.
 type Host struct {
 	opts       Options
 	db         *pebble.DB
 	mux        *Mux
+	rpc        *grpc.Server
 	partitions []*Partition
 	metrics    *Metrics
+
+	clientsMu sync.Mutex
+	clients   map[string]pb.PartitionServiceClient
+	conns     []*grpc.ClientConn
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	loops    sync.WaitGroup
 }
 
 // Open opens (or creates) the node's database and starts its partitions,
@@ -89,6 +119,9 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 	opts.withDefaults()
 	if opts.DataDir == "" {
 		return nil, errors.New("cluster: DataDir is required")
+	}
+	if err := opts.validatePeers(); err != nil {
+		return nil, err
 	}
 	if opts.Partitions < 1 || opts.Partitions > PartitionsMax {
 		return nil, fmt.Errorf("cluster: partitions %d outside 1..%d", opts.Partitions, PartitionsMax)
@@ -102,7 +135,8 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open pebble: %w", err)
 	}
-	h := &Host{opts: opts, db: db, metrics: newMetrics(opts.Registerer)}
+	h := &Host{opts: opts, db: db, metrics: newMetrics(opts.Registerer),
+		clients: make(map[string]pb.PartitionServiceClient), stop: make(chan struct{})}
 	if err := h.checkPartitionCount(); err != nil {
 		db.Close()
 		return nil, err
@@ -120,7 +154,51 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 		}
 		h.partitions = append(h.partitions, p)
 	}
+	rpcLayer, err := h.mux.Layer(rpcGroup)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	h.rpc = grpc.NewServer(grpc.MaxRecvMsgSize(logEntryBytesMax))
+	pb.RegisterPartitionServiceServer(h.rpc, &rpcServer{h: h})
+	go func() { _ = h.rpc.Serve(rpcLayer) }()
+	if len(opts.Peers) > 1 {
+		h.loops.Add(1)
+		go h.balanceLoop()
+	}
 	return h, nil
+}
+
+func (o *Options) validatePeers() error {
+	seen := map[string]bool{}
+	for _, p := range o.Peers {
+		if p.ID == "" || p.RaftAddr == "" {
+			return fmt.Errorf("cluster: peer %q=%q needs an id and a raft address", p.ID, p.RaftAddr)
+		}
+		if seen[p.ID] {
+			return fmt.Errorf("cluster: peer %s listed twice", p.ID)
+		}
+		seen[p.ID] = true
+	}
+	return nil
+}
+
+// bootstrapServers is the configuration a new partition starts with, or nil
+// when this node is to join an existing cluster instead.
+func (h *Host) bootstrapServers() []raft.Server {
+	if len(h.opts.Peers) == 0 {
+		return []raft.Server{{ID: raft.ServerID(h.opts.NodeID), Address: raft.ServerAddress(h.opts.RaftAddr)}}
+	}
+	var out []raft.Server
+	self := false
+	for _, p := range h.opts.Peers {
+		self = self || p.ID == h.opts.NodeID
+		out = append(out, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr)})
+	}
+	if !self {
+		return nil
+	}
+	return out
 }
 
 func (h *Host) checkPartitionCount() error {
@@ -183,8 +261,8 @@ func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition,
 	if err != nil {
 		return nil, fmt.Errorf("cluster: partition %d state: %w", id, err)
 	}
-	if !existing {
-		conf := raft.Configuration{Servers: []raft.Server{{ID: cfg.LocalID, Address: raft.ServerAddress(h.opts.RaftAddr)}}}
+	if servers := h.bootstrapServers(); !existing && servers != nil {
+		conf := raft.Configuration{Servers: servers}
 		if err := raft.BootstrapCluster(cfg, store, store, snaps, trans, conf); err != nil {
 			return nil, fmt.Errorf("cluster: bootstrap partition %d: %w", id, err)
 		}
@@ -193,7 +271,7 @@ func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition,
 	if err != nil {
 		return nil, fmt.Errorf("cluster: start partition %d: %w", id, err)
 	}
-	return &Partition{ID: id, Prefix: prefix, raft: r, fsm: f, metrics: h.metrics}, nil
+	return &Partition{ID: id, Prefix: prefix, host: h, raft: r, fsm: f, metrics: h.metrics}, nil
 }
 
 // DB is the node's database, for reads of partition state.
@@ -214,24 +292,199 @@ func PartitionIndex(key string, n int) int {
 	return int(f.Sum32() % uint32(n))
 }
 
-// WaitReady waits until every partition has a leader and has applied every
-// entry committed before the call.
+// WaitReady waits until every partition has a leader and this replica has
+// applied everything its leader had committed when asked: a node that was
+// down catches up (from the log or a snapshot) before it serves.
 func (h *Host) WaitReady(ctx context.Context) error {
 	for _, p := range h.partitions {
 		for !p.HasLeader() {
-			select {
-			case <-ctx.Done():
+			if !sleepCtx(ctx, 20*time.Millisecond) {
 				return fmt.Errorf("partition %d has no leader: %w", p.ID, ctx.Err())
-			case <-time.After(20 * time.Millisecond):
 			}
 		}
-		if p.IsLeader() {
-			if err := p.Barrier(ctx); err != nil {
-				return err
-			}
+		if err := h.catchUp(ctx, p); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+func (h *Host) catchUp(ctx context.Context, p *Partition) error {
+	if p.IsLeader() {
+		return p.Barrier(ctx)
+	}
+	for {
+		target, err := h.leaderCommitIndex(ctx, p)
+		if err == nil {
+			for p.raft.AppliedIndex() < target {
+				if !sleepCtx(ctx, 20*time.Millisecond) {
+					return fmt.Errorf("partition %d: applied %d of %d: %w", p.ID, p.raft.AppliedIndex(), target, ctx.Err())
+				}
+			}
+			return nil
+		}
+		if p.IsLeader() {
+			return p.Barrier(ctx)
+		}
+		if !sleepCtx(ctx, 100*time.Millisecond) {
+			return fmt.Errorf("partition %d: leader's commit index: %w", p.ID, err)
+		}
+	}
+}
+
+func (h *Host) leaderCommitIndex(ctx context.Context, p *Partition) (uint64, error) {
+	client, err := p.leaderClient(ctx)
+	if err != nil {
+		return 0, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st, err := client.Status(cctx, &pb.StatusRequest{})
+	if err != nil {
+		return 0, fromStatus(err)
+	}
+	for _, ps := range st.Partitions {
+		if ps.Id == p.ID && ps.State == raft.Leader.String() {
+			return ps.CommitIndex, nil
+		}
+	}
+	return 0, fmt.Errorf("partition %d: %w", p.ID, ErrNotLeader)
+}
+
+// ClusterStatus is every reachable node's view of its partitions, this
+// node's first. Unreachable peers are listed with an error.
+func (h *Host) ClusterStatus(ctx context.Context, withHash bool) ([]*pb.StatusResponse, map[string]error) {
+	out := []*pb.StatusResponse{h.LocalStatus(withHash)}
+	errs := map[string]error{}
+	for _, peer := range h.Members() {
+		if peer.ID == h.opts.NodeID {
+			continue
+		}
+		c, err := h.peerClient(peer.RaftAddr)
+		if err == nil {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			var st *pb.StatusResponse
+			st, err = c.Status(cctx, &pb.StatusRequest{WithStateHash: withHash})
+			cancel()
+			if err == nil {
+				out = append(out, st)
+				continue
+			}
+		}
+		errs[peer.ID] = err
+	}
+	return out, errs
+}
+
+// Members are the voters of the cluster, as partition 0's configuration has them.
+func (h *Host) Members() []Peer {
+	f := h.partitions[0].raft.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	var out []Peer
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Peer{ID: string(s.ID), RaftAddr: string(s.Address)})
+	}
+	return out
+}
+
+// AddVoter adds a node as a voter of every partition; RemoveServer removes
+// one. Each change runs on the partition's leader, wherever it is.
+func (h *Host) AddVoter(ctx context.Context, id, raftAddr string) error {
+	return h.membership(ctx, "add_voter", id, raftAddr)
+}
+
+// RemoveServer removes a node from every partition.
+func (h *Host) RemoveServer(ctx context.Context, id string) error {
+	return h.membership(ctx, "remove_server", id, "")
+}
+
+func (h *Host) membership(ctx context.Context, op, id, addr string) error {
+	for _, p := range h.partitions {
+		var err error
+		for attempt := 0; attempt < forwardAttemptsMax; attempt++ {
+			if p.IsLeader() {
+				err = p.changeMembership(op, id, addr)
+			} else {
+				var c pb.PartitionServiceClient
+				if c, err = p.leaderClient(ctx); err == nil {
+					_, err = c.Membership(ctx, &pb.MembershipRequest{Partition: p.ID, Op: op, NodeId: id, RaftAddr: addr})
+					err = fromStatus(err)
+				}
+			}
+			if err == nil || (!errors.Is(err, ErrNotLeader) && !errors.Is(err, errUnreachable)) {
+				break
+			}
+			sleepCtx(ctx, 100*time.Millisecond)
+		}
+		if err != nil {
+			return fmt.Errorf("partition %d: %s %s: %w", p.ID, op, id, err)
+		}
+	}
+	return nil
+}
+
+// balanceLoop hands each partition this node leads to its preferred leader
+// (voters sorted by id, partition i to voter i mod n), so leaders spread
+// over the nodes and come back after a node returns.
+func (h *Host) balanceLoop() {
+	defer h.loops.Done()
+	t := time.NewTicker(leaderBalanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		for _, p := range h.partitions {
+			if !p.IsLeader() {
+				continue
+			}
+			f := p.raft.GetConfiguration()
+			if f.Error() != nil {
+				continue
+			}
+			var voters []raft.Server
+			for _, s := range f.Configuration().Servers {
+				if s.Suffrage == raft.Voter {
+					voters = append(voters, s)
+				}
+			}
+			if len(voters) < 2 {
+				continue
+			}
+			sort.Slice(voters, func(i, j int) bool { return voters[i].ID < voters[j].ID })
+			want := voters[int(p.ID)%len(voters)]
+			if want.ID == raft.ServerID(h.opts.NodeID) || !h.caughtUp(p, want) {
+				continue
+			}
+			h.metrics.transfers.Inc()
+			_ = p.raft.LeadershipTransferToServer(want.ID, want.Address).Error()
+		}
+	}
+}
+
+// caughtUp reports whether a follower is reachable and has applied close to
+// everything the leader committed, so a transfer to it is quick.
+func (h *Host) caughtUp(p *Partition, s raft.Server) bool {
+	c, err := h.peerClient(string(s.Address))
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := c.Status(ctx, &pb.StatusRequest{})
+	if err != nil {
+		return false
+	}
+	for _, ps := range st.Partitions {
+		if ps.Id == p.ID {
+			return ps.AppliedIndex+64 >= p.raft.CommitIndex()
+		}
+	}
+	return false
 }
 
 // Ready reports whether every partition has a leader.
@@ -246,6 +499,14 @@ func (h *Host) Ready() bool {
 
 // Close stops every partition and closes the database.
 func (h *Host) Close() error {
+	h.stopOnce.Do(func() { close(h.stop) })
+	h.loops.Wait()
+	if h.rpc != nil {
+		h.rpc.Stop()
+	}
+	for _, c := range h.conns {
+		c.Close()
+	}
 	var errs []error
 	for _, p := range h.partitions {
 		if err := p.raft.Shutdown().Error(); err != nil {

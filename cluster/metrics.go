@@ -7,6 +7,8 @@ type Metrics struct {
 	commitSeconds prometheus.Histogram
 	applied       prometheus.Counter
 	applyBatches  prometheus.Histogram
+	forwarded     prometheus.Counter
+	transfers     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -25,9 +27,17 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Commands per state-machine apply batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 		}),
+		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordergrid_raft_forwarded_proposals_total",
+			Help: "Proposals a follower forwarded to its partition's leader.",
+		}),
+		transfers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordergrid_raft_leadership_transfers_total",
+			Help: "Leadership transfers started to spread leaders over the nodes.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commitSeconds, m.applied, m.applyBatches)
+		reg.MustRegister(m.commitSeconds, m.applied, m.applyBatches, m.forwarded, m.transfers)
 	}
 	return m
 }

@@ -6,32 +6,86 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/raft"
+
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
-// ErrNotLeader is returned when a command is proposed on a replica that does
-// not lead its partition. The caller retries on the leader.
+// ErrNotLeader is returned when a command reaches a replica that does not
+// lead its partition and cannot be forwarded to one that does.
 var ErrNotLeader = errors.New("partition: not the leader")
 
-// proposeTimeoutDefault bounds how long a proposal may wait to enter Raft's
-// queue when the context has no deadline.
-const proposeTimeoutDefault = 10 * time.Second
+// ErrNoLeader is returned when a partition has no leader within the caller's
+// deadline (an election is under way, or a quorum is lost).
+var ErrNoLeader = errors.New("partition: no leader")
 
-// Partition is one Raft group and its state machine.
+const (
+	// proposeTimeoutDefault bounds how long a proposal may wait to enter
+	// Raft's queue when the context has no deadline.
+	proposeTimeoutDefault = 10 * time.Second
+	// forwardAttemptsMax bounds how often one call follows a moving leader.
+	forwardAttemptsMax = 5
+	// scanPairsMax caps the pairs of one forwarded scan page.
+	scanPairsMax = 1000
+)
+
+// Partition is one Raft group and its state machine. Propose, Get and Scan
+// work on any replica: a follower forwards them to the leader.
 type Partition struct {
 	ID      uint32
 	Prefix  []byte
+	host    *Host
 	raft    *raft.Raft
 	fsm     *fsm
 	metrics *Metrics
 }
 
 // Propose replicates command and returns what the state machine's Apply
-// returned for it. It returns once the command is committed on a quorum and
-// applied locally. ctx bounds the wait for a place in Raft's queue; a command
-// already queued is awaited to its outcome, so a caller never sees a timeout
-// for a command that then commits.
-func (p *Partition) Propose(ctx context.Context, command []byte) (any, error) {
+// returned for it, once the command is committed on a quorum and applied on
+// the leader. ctx bounds the wait for a leader and for a place in Raft's
+// queue; a command already queued is awaited to its outcome.
+func (p *Partition) Propose(ctx context.Context, command []byte) ([]byte, error) {
+	start := time.Now()
+	var lastErr error
+	for attempt := 0; attempt < forwardAttemptsMax; attempt++ {
+		if p.IsLeader() {
+			res, err := p.proposeLocal(ctx, command)
+			if err == nil {
+				p.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+				return res, nil
+			}
+			if !errors.Is(err, ErrNotLeader) {
+				return nil, err
+			}
+			lastErr = err
+			continue
+		}
+		client, err := p.leaderClient(ctx)
+		if errors.Is(err, ErrNotLeader) {
+			continue // we became the leader meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		resp, err := client.Propose(ctx, &pb.ProposeRequest{Partition: p.ID, Command: command})
+		if err == nil {
+			p.metrics.forwarded.Inc()
+			p.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+			return resp.Result, nil
+		}
+		lastErr = fromStatus(err)
+		if !errors.Is(lastErr, ErrNotLeader) && !errors.Is(lastErr, errUnreachable) {
+			return nil, lastErr
+		}
+		if !sleepCtx(ctx, 20*time.Millisecond) {
+			return nil, fmt.Errorf("partition %d: %w (%v)", p.ID, ctx.Err(), lastErr)
+		}
+	}
+	return nil, fmt.Errorf("partition %d: leader kept moving: %w", p.ID, lastErr)
+}
+
+func (p *Partition) proposeLocal(ctx context.Context, command []byte) ([]byte, error) {
 	timeout := proposeTimeoutDefault
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
@@ -39,18 +93,130 @@ func (p *Partition) Propose(ctx context.Context, command []byte) (any, error) {
 			return nil, ctx.Err()
 		}
 	}
-	start := time.Now()
 	f := p.raft.Apply(command, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
 			return nil, fmt.Errorf("partition %d: %w", p.ID, ErrNotLeader)
 		}
 		return nil, fmt.Errorf("partition %d: propose: %w", p.ID, err)
 	}
-	if p.metrics != nil {
-		p.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	res, _ := f.Response().([]byte)
+	return res, nil
+}
+
+// leaderClient waits (within ctx) for a known leader and returns its client.
+func (p *Partition) leaderClient(ctx context.Context) (pb.PartitionServiceClient, error) {
+	for {
+		addr, id := p.raft.LeaderWithID()
+		if addr != "" && id != raft.ServerID(p.host.opts.NodeID) {
+			return p.host.peerClient(string(addr))
+		}
+		if addr != "" && p.IsLeader() {
+			return nil, fmt.Errorf("partition %d: %w", p.ID, ErrNotLeader) // we lead after all: caller retries locally
+		}
+		if !sleepCtx(ctx, 20*time.Millisecond) {
+			return nil, fmt.Errorf("partition %d: %w: %v", p.ID, ErrNoLeader, ctx.Err())
+		}
 	}
-	return f.Response(), nil
+}
+
+// Get reads key from the partition's state on its leader.
+func (p *Partition) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
+	for attempt := 0; ; attempt++ {
+		if p.IsLeader() {
+			return getLocal(p.host.db, key)
+		}
+		client, err := p.leaderClient(ctx)
+		if errors.Is(err, ErrNotLeader) {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		resp, err := client.Read(ctx, &pb.ReadRequest{Partition: p.ID, Key: key})
+		if err == nil {
+			return resp.Value, resp.Found, nil
+		}
+		err = fromStatus(err)
+		if attempt >= forwardAttemptsMax || (!errors.Is(err, ErrNotLeader) && !errors.Is(err, errUnreachable)) {
+			return nil, false, err
+		}
+		if !sleepCtx(ctx, 20*time.Millisecond) {
+			return nil, false, ctx.Err()
+		}
+	}
+}
+
+// Scan calls fn for the partition's pairs in [lo, hi), at most limit of
+// them (0: all), read on its leader.
+func (p *Partition) Scan(ctx context.Context, lo, hi []byte, limit int, fn func(k, v []byte) error) error {
+	n := 0
+	for attempt := 0; ; attempt++ {
+		if p.IsLeader() {
+			return scanLocal(p.host.db, lo, hi, limit-n, fn)
+		}
+		client, err := p.leaderClient(ctx)
+		if errors.Is(err, ErrNotLeader) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		page := uint32(scanPairsMax)
+		if limit > 0 && limit-n < scanPairsMax {
+			page = uint32(limit - n)
+		}
+		resp, err := client.Read(ctx, &pb.ReadRequest{Partition: p.ID, Scan: true, Lo: lo, Hi: hi, Limit: page})
+		if err != nil {
+			err = fromStatus(err)
+			if attempt >= forwardAttemptsMax || (!errors.Is(err, ErrNotLeader) && !errors.Is(err, errUnreachable)) {
+				return err
+			}
+			if !sleepCtx(ctx, 20*time.Millisecond) {
+				return ctx.Err()
+			}
+			continue
+		}
+		for _, kv := range resp.Pairs {
+			if err := fn(kv.Key, kv.Value); err != nil {
+				return err
+			}
+			n++
+		}
+		if !resp.Truncated || len(resp.Pairs) == 0 || (limit > 0 && n >= limit) {
+			return nil
+		}
+		lo = append(append([]byte{}, resp.Pairs[len(resp.Pairs)-1].Key...), 0)
+		attempt = 0
+	}
+}
+
+func getLocal(r pebble.Reader, key []byte) ([]byte, bool, error) {
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	return append([]byte(nil), v...), true, nil
+}
+
+func scanLocal(r pebble.Reader, lo, hi []byte, limit int, fn func(k, v []byte) error) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	n := 0
+	for ok := it.First(); ok && (limit <= 0 || n < limit); ok = it.Next() {
+		if err := fn(it.Key(), it.Value()); err != nil {
+			it.Close()
+			return err
+		}
+		n++
+	}
+	return it.Close()
 }
 
 // IsLeader reports whether this replica leads the partition.
@@ -74,34 +240,39 @@ func (p *Partition) Barrier(ctx context.Context) error {
 	return nil
 }
 
-// Status is what an operator sees of a partition.
-type Status struct {
-	ID           uint32 `json:"id"`
-	State        string `json:"state"`
-	Leader       string `json:"leader"`
-	CommitIndex  uint64 `json:"commit_index"`
-	AppliedIndex uint64 `json:"applied_index"`
-	LastLogIndex uint64 `json:"last_log_index"`
-}
-
-// Status returns the partition's Raft status.
-func (p *Partition) Status() Status {
-	addr, _ := p.raft.LeaderWithID()
-	last := p.raft.LastIndex()
-	return Status{
-		ID:           p.ID,
-		State:        p.raft.State().String(),
-		Leader:       string(addr),
-		CommitIndex:  p.raft.CommitIndex(),
-		AppliedIndex: p.raft.AppliedIndex(),
-		LastLogIndex: last,
-	}
-}
-
 // Snapshot takes a snapshot now and compacts the log behind it.
 func (p *Partition) Snapshot() error {
 	if err := p.raft.Snapshot().Error(); err != nil {
 		return fmt.Errorf("partition %d: snapshot: %w", p.ID, err)
 	}
 	return nil
+}
+
+// Status returns the partition's Raft status as this replica sees it.
+func (p *Partition) Status() *pb.PartitionStatus {
+	addr, id := p.raft.LeaderWithID()
+	st := &pb.PartitionStatus{
+		Id: p.ID, State: p.raft.State().String(), LeaderId: string(id), LeaderAddr: string(addr),
+		CommitIndex: p.raft.CommitIndex(), AppliedIndex: p.raft.AppliedIndex(), LastLogIndex: p.raft.LastIndex(),
+		Term: p.raft.CurrentTerm(),
+	}
+	if f := p.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			if s.Suffrage == raft.Voter {
+				st.Voters = append(st.Voters, string(s.ID))
+			}
+		}
+	}
+	return st
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

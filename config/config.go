@@ -60,6 +60,11 @@ type Raft struct {
 	// loopback port, chosen at start (enough for a single node; a cluster
 	// member needs a fixed address).
 	Addr string `yaml:"addr"`
+	// Peers are every voter of a new cluster, this node included, each
+	// "id=host:port" (its raft.addr). The same list on every node of a new
+	// cluster; empty for a single node. A node not in the list starts empty
+	// and waits to be added (POST /v1/cluster/nodes on a member). Default empty.
+	Peers []string `yaml:"peers"`
 	// Partitions is the number of Raft groups; fixed once data exists. Default 8.
 	Partitions int `yaml:"partitions"`
 	// HeartbeatTimeout as in hashicorp/raft. Default 500ms.
@@ -206,6 +211,21 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.InFlightMax < 1 || c.HTTP.InFlightMax > 1_000_000 {
 		bad("http.in_flight_max", "%d outside 1..1000000", c.HTTP.InFlightMax)
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Raft.Peers {
+		id, addr, ok := strings.Cut(p, "=")
+		if !ok || id == "" {
+			bad(fmt.Sprintf("raft.peers[%d]", i), "%q is not id=host:port", p)
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(fmt.Sprintf("raft.peers[%d]", i), "%q is not id=host:port", p)
+		}
+		if seen[id] {
+			bad(fmt.Sprintf("raft.peers[%d]", i), "node %s is listed twice", id)
+		}
+		seen[id] = true
 	}
 	if c.Raft.Partitions < 1 || c.Raft.Partitions > 1024 {
 		bad("raft.partitions", "%d outside 1..1024", c.Raft.Partitions)
@@ -383,3 +403,13 @@ func (v *flagValue) Set(s string) error {
 
 // IsBoolFlag lets a boolean setting be given as a bare --flag.
 func (v *flagValue) IsBoolFlag() bool { return v.isBool }
+
+// PeerAddr returns the raft address the peers list gives node id, or "".
+func (c *Config) PeerAddr(id string) string {
+	for _, p := range c.Raft.Peers {
+		if pid, addr, ok := strings.Cut(p, "="); ok && pid == id {
+			return addr
+		}
+	}
+	return ""
+}

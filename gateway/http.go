@@ -33,6 +33,8 @@ type Options struct {
 	// Ready reports whether the node serves (cluster topology holds the kinds,
 	// every partition has a leader).
 	Ready func() bool
+	// Cluster serves the admin API under /v1/cluster.
+	Cluster ClusterAdmin
 	// Profiling serves net/http/pprof under /debug/pprof/.
 	Profiling bool
 	Logger    *slog.Logger
@@ -83,6 +85,9 @@ func (g *Gateway) routes() {
 	api("POST /v1/orders/{id}/cancel", g.postFixedEvent("cancelled"))
 	api("PUT /v1/skus/{sku}/stock/{warehouse}", g.putStock)
 	api("GET /v1/skus/{sku}", g.getSkuHTTP)
+	api("GET /v1/cluster", g.getCluster)
+	api("POST /v1/cluster/nodes", g.postClusterNode)
+	api("DELETE /v1/cluster/nodes/{id}", g.deleteClusterNode)
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")

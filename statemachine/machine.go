@@ -13,17 +13,8 @@ import (
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
-// Result is what Apply returns to the proposer of a command.
-type Result struct {
-	Outcome pb.Outcome
-	// Order after the command, for order commands.
-	Order *pb.OrderRecord
-	// Reserve holds one result per item of a reserve batch.
-	Reserve *pb.ReserveBatchResult
-	// SKU names the SKU short of stock, when Outcome says so.
-	SKU    string
-	Detail string
-}
+// Result is what Apply answers the proposer, before it is marshalled.
+type Result = pb.ApplyResult
 
 // Machine is the state machine of one partition.
 type Machine struct {
@@ -37,8 +28,17 @@ func New(_ uint32, prefix []byte) cluster.StateMachine {
 	return &Machine{prefix: append([]byte{}, prefix...)}
 }
 
-// Apply applies one committed command. See cluster.StateMachine.
-func (m *Machine) Apply(b *pebble.Batch, index uint64, data []byte) any {
+// Apply applies one committed command and answers a marshalled
+// ApplyResult. See cluster.StateMachine.
+func (m *Machine) Apply(b *pebble.Batch, index uint64, data []byte) []byte {
+	out, err := proto.Marshal(m.apply(b, index, data))
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: marshal result: %v", err))
+	}
+	return out
+}
+
+func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 	var cmd pb.Command
 	if err := proto.Unmarshal(data, &cmd); err != nil {
 		// Deterministic on every replica: the entry is refused, not applied.
@@ -163,7 +163,7 @@ func (t *txn) putSku(sku string, names []string, recs []*pb.StockRecord) {
 func (t *txn) setStock(c *pb.SetStockCommand) *Result {
 	s := t.stock(c.Sku, c.Warehouse)
 	if c.OnHand < s.Pending+s.Committed {
-		return &Result{Outcome: pb.Outcome_OUTCOME_BELOW_RESERVED, SKU: c.Sku,
+		return &Result{Outcome: pb.Outcome_OUTCOME_BELOW_RESERVED, Sku: c.Sku,
 			Detail: fmt.Sprintf("on_hand %d is below the %d reserved at %s", c.OnHand, s.Pending+s.Committed, c.Warehouse)}
 	}
 	before := s.OnHand
@@ -251,7 +251,7 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 	rk := reservationKey(t.m.prefix, sku, orderID)
 	var res pb.ReservationRecord
 	if !t.get(rk, &res) {
-		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND, SKU: sku, Detail: "no reservation"}
+		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND, Sku: sku, Detail: "no reservation"}
 	}
 	s := t.stock(sku, res.Warehouse)
 	const (
@@ -271,7 +271,7 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 			s.Committed += q
 		case released: // swept as an orphan before the payment reached it: take it again if it is there
 			if available(s) < q {
-				return &Result{Outcome: pb.Outcome_OUTCOME_EXPIRED, SKU: sku, Detail: "reservation expired and the stock is gone"}
+				return &Result{Outcome: pb.Outcome_OUTCOME_EXPIRED, Sku: sku, Detail: "reservation expired and the stock is gone"}
 			}
 			s.Committed += q
 		default:
@@ -285,7 +285,7 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 		case committed:
 			s.Committed -= q
 		case shipped:
-			return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, SKU: sku, Detail: "reservation already shipped"}
+			return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Sku: sku, Detail: "reservation already shipped"}
 		default:
 			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
 		}
@@ -297,7 +297,7 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 		case committed:
 			s.Committed -= q
 		case released:
-			return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, SKU: sku, Detail: "reservation was released"}
+			return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Sku: sku, Detail: "reservation was released"}
 		default:
 			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
 		}

@@ -3,6 +3,7 @@ package statemachine
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -11,14 +12,56 @@ import (
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
-// Reads take a pebble.Reader (the database, or a snapshot of it) and the
-// partition's prefix. They see what has been applied on this replica; the
-// caller reads on the partition's leader.
+// Reader reads a partition's state: on its leader (cluster.Partition, which
+// forwards from a follower) or a local store (PebbleReader).
+type Reader interface {
+	Get(key []byte) (value []byte, found bool, err error)
+	Scan(lo, hi []byte, limit int, fn func(k, v []byte) error) error
+}
+
+// PebbleReader reads a local Pebble database, batch or snapshot.
+type PebbleReader struct{ R pebble.Reader }
+
+// Get implements Reader.
+func (p PebbleReader) Get(key []byte) ([]byte, bool, error) {
+	v, closer, err := p.R.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	return append([]byte(nil), v...), true, nil
+}
+
+// Scan implements Reader.
+func (p PebbleReader) Scan(lo, hi []byte, limit int, fn func(k, v []byte) error) error {
+	return scan(p.R, lo, hi, limit, fn)
+}
+
+func getProto(r Reader, k []byte, msg proto.Message) (bool, error) {
+	v, ok, err := r.Get(k)
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := proto.Unmarshal(v, msg); err != nil {
+		return false, fmt.Errorf("decode %q: %w", k, err)
+	}
+	return true, nil
+}
 
 // ReadStock returns sku's stock per warehouse and in total; found is false
 // when no warehouse has ever stocked it.
-func ReadStock(r pebble.Reader, prefix []byte, sku string) (st *pb.SkuStock, found bool, err error) {
-	names, recs, err := warehouses(r, prefix, sku)
+func ReadStock(r Reader, prefix []byte, sku string) (st *pb.SkuStock, found bool, err error) {
+	var rec pb.SkuRecord
+	if _, err := getProto(r, stockKey(prefix, sku), &rec); err != nil {
+		return nil, false, fmt.Errorf("read stock %s: %w", sku, err)
+	}
+	names, recs := rec.Warehouses, rec.Stock
+	if len(names) != len(recs) {
+		err = fmt.Errorf("sku record of %s is inconsistent", sku)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read stock %s: %w", sku, err)
 	}
@@ -35,9 +78,9 @@ func ReadStock(r pebble.Reader, prefix []byte, sku string) (st *pb.SkuStock, fou
 }
 
 // ReadOrder returns an order.
-func ReadOrder(r pebble.Reader, prefix []byte, id string) (*pb.OrderRecord, bool, error) {
+func ReadOrder(r Reader, prefix []byte, id string) (*pb.OrderRecord, bool, error) {
 	o := &pb.OrderRecord{}
-	ok, err := readProto(r, orderKey(prefix, id), o)
+	ok, err := getProto(r, orderKey(prefix, id), o)
 	if err != nil {
 		return nil, false, fmt.Errorf("read order %s: %w", id, err)
 	}
@@ -45,10 +88,10 @@ func ReadOrder(r pebble.Reader, prefix []byte, id string) (*pb.OrderRecord, bool
 }
 
 // ReadEvents returns an order's events in order.
-func ReadEvents(r pebble.Reader, prefix []byte, id string) ([]*pb.EventRecord, error) {
+func ReadEvents(r Reader, prefix []byte, id string) ([]*pb.EventRecord, error) {
 	p := eventPrefix(prefix, id)
 	var out []*pb.EventRecord
-	err := scan(r, p, prefixEnd(p), 0, func(_, v []byte) error {
+	err := r.Scan(p, prefixEnd(p), 0, func(_, v []byte) error {
 		e := &pb.EventRecord{}
 		if err := proto.Unmarshal(v, e); err != nil {
 			return err
@@ -63,17 +106,17 @@ func ReadEvents(r pebble.Reader, prefix []byte, id string) ([]*pb.EventRecord, e
 }
 
 // ReadReservation returns the reservation of an order on a SKU.
-func ReadReservation(r pebble.Reader, prefix []byte, sku, order string) (*pb.ReservationRecord, bool, error) {
+func ReadReservation(r Reader, prefix []byte, sku, order string) (*pb.ReservationRecord, bool, error) {
 	res := &pb.ReservationRecord{}
-	ok, err := readProto(r, reservationKey(prefix, sku, order), res)
+	ok, err := getProto(r, reservationKey(prefix, sku, order), res)
 	return res, ok, err
 }
 
 // ReadReservations returns every reservation on sku.
-func ReadReservations(r pebble.Reader, prefix []byte, sku string) ([]*pb.ReservationRecord, error) {
+func ReadReservations(r Reader, prefix []byte, sku string) ([]*pb.ReservationRecord, error) {
 	p := append(key(prefix, 'r', sku), 0)
 	var out []*pb.ReservationRecord
-	err := scan(r, p, prefixEnd(p), 0, func(_, v []byte) error {
+	err := r.Scan(p, prefixEnd(p), 0, func(_, v []byte) error {
 		res := &pb.ReservationRecord{}
 		if err := proto.Unmarshal(v, res); err != nil {
 			return err
@@ -85,11 +128,11 @@ func ReadReservations(r pebble.Reader, prefix []byte, sku string) ([]*pb.Reserva
 }
 
 // DueOrders returns up to limit unpaid orders whose pay-by time is at or before now.
-func DueOrders(r pebble.Reader, prefix []byte, now int64, limit int) ([]string, error) {
+func DueOrders(r Reader, prefix []byte, now int64, limit int) ([]string, error) {
 	start := spaceStart(prefix, 'y')
 	end := binary.BigEndian.AppendUint64(append([]byte{}, start...), uint64(now)+1)
 	var ids []string
-	err := scan(r, start, end, limit, func(k, _ []byte) error {
+	err := r.Scan(start, end, limit, func(k, _ []byte) error {
 		ids = append(ids, string(k[len(start)+8:]))
 		return nil
 	})
@@ -100,11 +143,11 @@ func DueOrders(r pebble.Reader, prefix []byte, now int64, limit int) ([]string, 
 type DueReservation struct{ SKU, OrderID string }
 
 // DueReservations returns up to limit pending reservations whose expiry is at or before now.
-func DueReservations(r pebble.Reader, prefix []byte, now int64, limit int) ([]DueReservation, error) {
+func DueReservations(r Reader, prefix []byte, now int64, limit int) ([]DueReservation, error) {
 	start := spaceStart(prefix, 'x')
 	end := binary.BigEndian.AppendUint64(append([]byte{}, start...), uint64(now)+1)
 	var out []DueReservation
-	err := scan(r, start, end, limit, func(k, _ []byte) error {
+	err := r.Scan(start, end, limit, func(k, _ []byte) error {
 		rest := k[len(start)+8:]
 		i := bytes.IndexByte(rest, 0)
 		if i < 0 {
@@ -118,10 +161,10 @@ func DueReservations(r pebble.Reader, prefix []byte, now int64, limit int) ([]Du
 
 // OwedStockActions returns up to limit orders whose reservations still owe
 // the stock action of their last transition.
-func OwedStockActions(r pebble.Reader, prefix []byte, limit int) ([]string, error) {
+func OwedStockActions(r Reader, prefix []byte, limit int) ([]string, error) {
 	start := spaceStart(prefix, 'a')
 	var ids []string
-	err := scan(r, start, prefixEnd(start), limit, func(k, _ []byte) error {
+	err := r.Scan(start, prefixEnd(start), limit, func(k, _ []byte) error {
 		ids = append(ids, string(k[len(start):]))
 		return nil
 	})
@@ -129,9 +172,9 @@ func OwedStockActions(r pebble.Reader, prefix []byte, limit int) ([]string, erro
 }
 
 // ForEachOrder calls fn for every order of the partition.
-func ForEachOrder(r pebble.Reader, prefix []byte, fn func(*pb.OrderRecord) error) error {
+func ForEachOrder(r Reader, prefix []byte, fn func(*pb.OrderRecord) error) error {
 	start := spaceStart(prefix, 'o')
-	return scan(r, start, prefixEnd(start), 0, func(_, v []byte) error {
+	return r.Scan(start, prefixEnd(start), 0, func(_, v []byte) error {
 		o := &pb.OrderRecord{}
 		if err := proto.Unmarshal(v, o); err != nil {
 			return err

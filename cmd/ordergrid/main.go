@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -99,8 +100,13 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	start := time.Now()
 	logger.Info("opening partitions", slog.String("data_dir", cfg.DataDir), slog.Int("partitions", cfg.Raft.Partitions))
+	var peers []cluster.Peer
+	for _, p := range cfg.Raft.Peers {
+		id, addr, _ := strings.Cut(p, "=")
+		peers = append(peers, cluster.Peer{ID: id, RaftAddr: addr})
+	}
 	host, err := cluster.Open(cluster.Options{
-		DataDir: cfg.DataDir, NodeID: cfg.NodeID, RaftAddr: cfg.Raft.Addr, Partitions: cfg.Raft.Partitions,
+		DataDir: cfg.DataDir, NodeID: cfg.NodeID, RaftAddr: cfg.Raft.Addr, Partitions: cfg.Raft.Partitions, Peers: peers,
 		HeartbeatTimeout: cfg.Raft.HeartbeatTimeout, ElectionTimeout: cfg.Raft.ElectionTimeout,
 		SnapshotThreshold: cfg.Raft.SnapshotThreshold, Logger: logger, Registerer: reg,
 	}, statemachine.New)
@@ -130,7 +136,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	gw := gateway.New(node, gateway.Options{
 		Limits:       gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax},
 		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + 2*time.Second,
-		InFlightMax: cfg.HTTP.InFlightMax, Profiling: cfg.HTTP.Pprof,
+		InFlightMax: cfg.HTTP.InFlightMax, Profiling: cfg.HTTP.Pprof, Cluster: host,
 		Ready:  func() bool { return serving.Load() && host.Ready() && node.TopologyReady() },
 		Logger: logger, Gatherer: reg, Registerer: reg,
 	})
@@ -181,6 +187,9 @@ func chooseFreePorts(cfg *config.Config) error {
 		}
 		defer ln.Close()
 		return ln.Addr().(*net.TCPAddr).Port, nil
+	}
+	if cfg.Raft.Addr == "" {
+		cfg.Raft.Addr = cfg.PeerAddr(cfg.NodeID)
 	}
 	for _, addr := range []*string{&cfg.Raft.Addr, &cfg.Actor.Addr} {
 		if *addr == "" {
