@@ -13,9 +13,11 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
@@ -27,6 +29,11 @@ import (
 type Options struct {
 	// ActorAddr is the Proto.Actor remote address. Default 127.0.0.1:7001.
 	ActorAddr string
+	// Provider is "automanaged" (default) or "etcd".
+	Provider string
+	// EtcdEndpoints and EtcdPrefix configure the etcd provider.
+	EtcdEndpoints []string
+	EtcdPrefix    string
 	// ProviderPort is the automanaged membership provider's HTTP port
 	// (it listens on all interfaces). Default 7002.
 	ProviderPort int
@@ -139,7 +146,19 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 	}))
 	skuKind := pb.NewSkuGrainKind(func() pb.SkuGrain { return &skuGrain{node: n} }, opts.GrainIdleTimeout)
 	orderKind := pb.NewOrderGrainKind(func() pb.OrderGrain { return &orderGrain{node: n} }, opts.GrainIdleTimeout)
-	provider := automanaged.NewWithConfig(2*time.Second, opts.ProviderPort, opts.ProviderHosts...)
+	var provider actorcluster.ClusterProvider
+	switch opts.Provider {
+	case "", "automanaged":
+		provider = automanaged.NewWithConfig(2*time.Second, opts.ProviderPort, opts.ProviderHosts...)
+	case "etcd":
+		p, err := etcd.NewWithConfig(opts.EtcdPrefix, clientv3.Config{Endpoints: opts.EtcdEndpoints, DialTimeout: 5 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("actors: etcd provider: %w", err)
+		}
+		provider = p
+	default:
+		return nil, fmt.Errorf("actors: unknown membership provider %q", opts.Provider)
+	}
 	cfg := actorcluster.Configure("ordergrid", provider, disthash.New(), remote.Configure(h, port),
 		actorcluster.WithKinds(skuKind, orderKind), actorcluster.WithRequestTimeout(opts.RequestTimeout))
 	n.cluster = actorcluster.New(n.system, cfg)

@@ -79,6 +79,13 @@ type Raft struct {
 type Actor struct {
 	// Addr is the actor remote's address. Default "": a free loopback port.
 	Addr string `yaml:"addr"`
+	// Provider is the membership provider: automanaged (the members poll each
+	// other over HTTP; for a fixed local cluster) or etcd. Default "automanaged".
+	Provider string `yaml:"provider"`
+	// EtcdEndpoints are the etcd servers of the etcd provider, host:port.
+	EtcdEndpoints []string `yaml:"etcd_endpoints"`
+	// EtcdPrefix is the key prefix of this cluster's members in etcd. Default "/ordergrid".
+	EtcdPrefix string `yaml:"etcd_prefix"`
 	// ProviderPort is the automanaged provider's port (all interfaces).
 	// Default 0: a free port, chosen at start.
 	ProviderPort int `yaml:"provider_port"`
@@ -124,7 +131,7 @@ func Default() Config {
 		GRPC:    GRPC{Addr: "127.0.0.1:9090"},
 		Raft: Raft{Partitions: 8, HeartbeatTimeout: 500 * time.Millisecond,
 			ElectionTimeout: 500 * time.Millisecond, SnapshotThreshold: 8192},
-		Actor: Actor{GrainIdleTimeout: 5 * time.Minute, RequestTimeout: 10 * time.Second},
+		Actor: Actor{Provider: "automanaged", EtcdPrefix: "/ordergrid", GrainIdleTimeout: 5 * time.Minute, RequestTimeout: 10 * time.Second},
 		Orders: Orders{PendingTimeout: 15 * time.Minute, OrphanGrace: time.Minute, SweepInterval: time.Second,
 			LinesMax: 100, QtyMax: 1_000_000, BatchMax: 1000},
 		Log: Log{Level: "info", Format: "text"},
@@ -238,6 +245,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Raft.SnapshotThreshold < 16 {
 		bad("raft.snapshot_threshold", "%d is below 16", c.Raft.SnapshotThreshold)
+	}
+	switch c.Actor.Provider {
+	case "automanaged":
+	case "etcd":
+		if len(c.Actor.EtcdEndpoints) == 0 {
+			bad("actor.etcd_endpoints", "the etcd provider needs at least one endpoint")
+		}
+		if !strings.HasPrefix(c.Actor.EtcdPrefix, "/") {
+			bad("actor.etcd_prefix", "%q must start with /", c.Actor.EtcdPrefix)
+		}
+	default:
+		bad("actor.provider", "%q is not automanaged or etcd", c.Actor.Provider)
 	}
 	if c.Actor.ProviderPort < 0 || c.Actor.ProviderPort > 65535 {
 		bad("actor.provider_port", "%d is not a port", c.Actor.ProviderPort)

@@ -2,14 +2,27 @@
 # Runs every test of ordergrid: formatting, go vet, staticcheck, the unit and
 # end-to-end tests under the race detector (the end-to-end tests build and run
 # the real binary, kill it, and audit what survives), then a short fuzz of
-# each parser. Needs only Go; everything else is fetched through the module
-# proxy at pinned versions.
+# each parser. Needs Go; installs what else the tests use from Debian's
+# packages when missing (etcd-server for the etcd provider test, curl for
+# scripts/cluster-up.sh, iproute2 for the network partition test), and Go
+# tools through the module proxy at pinned versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZTIME=${FUZZTIME:-15s}
 step() { printf '\n== %s\n' "$*" >&2; }
 start=$(date +%s)
+
+need=()
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v curl >/dev/null || need+=(curl)
+command -v ip >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  step "installing ${need[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
 
 step "gofmt"
 unformatted=$(find . -name '*.go' -not -path './.git/*' -print0 | xargs -0 gofmt -l)
