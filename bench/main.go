@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,7 @@ import (
 const samplesMax = 20_000_000
 
 func main() {
-	url := flag.String("url", "http://127.0.0.1:8080", "node base URL")
+	urlList := flag.String("url", "http://127.0.0.1:8080", "node base URLs, comma-separated (clients spread over them)")
 	mode := flag.String("mode", "single", "single (POST /v1/orders) or batch (POST /v1/orders:batch)")
 	duration := flag.Duration("duration", 10*time.Second, "how long to load")
 	concurrency := flag.Int("concurrency", 64, "concurrent clients (closed loop)")
@@ -41,6 +42,8 @@ func main() {
 	if *duration <= 0 || *duration > time.Hour || *concurrency < 1 || *concurrency > 4096 || *batch < 1 || *batch > 1000 || *skus < 1 {
 		fail("flags out of range")
 	}
+	urls := strings.Split(*urlList, ",")
+	url := &urls[0]
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency, MaxConnsPerHost: *concurrency}}
 	for i := 0; i < *skus; i++ {
 		body := fmt.Sprintf(`{"on_hand": %d}`, *stock)
@@ -88,7 +91,7 @@ func main() {
 					buf.WriteString(`]}`)
 				}
 				t0 := time.Now()
-				req, _ := http.NewRequest("POST", *url+path, &buf)
+				req, _ := http.NewRequest("POST", urls[w%len(urls)]+path, &buf)
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := client.Do(req)
 				if err != nil {
@@ -144,6 +147,9 @@ func main() {
 	fmt.Printf("request latency: p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
 		pct(0.50).Round(time.Microsecond), pct(0.90).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(0.999).Round(time.Microsecond), pct(1).Round(time.Microsecond))
 	fmt.Printf("statuses: %v\n", codes)
+	if errs.Load() > 0 || len(codes) > 1 {
+		fmt.Println("note: not every request created an order (see statuses)")
+	}
 }
 
 func progress(ctx context.Context, start time.Time, orders *atomic.Int64) {
