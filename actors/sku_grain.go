@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"log/slog"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -22,8 +23,11 @@ type skuGrain struct {
 	partition *cluster.Partition
 	logger    *slog.Logger
 
-	// stock is the committed stock per warehouse, as of the last read.
-	stock map[string]*pb.StockRecord
+	// stock is the committed stock per warehouse, as of the last read;
+	// stockKnown is false when that read failed (the leader was away), and
+	// then nothing is refused from the cache.
+	stock      map[string]*pb.StockRecord
+	stockKnown bool
 	// held is the quantity per warehouse of queued and in-flight reservations,
 	// not yet in stock.
 	held     map[string]int64
@@ -59,15 +63,21 @@ func (g *skuGrain) Terminate(actorcluster.GrainContext) {}
 // leader, after its own proposals commit, so it sees its own writes.
 func (g *skuGrain) reload() {
 	st, _, err := statemachine.ReadStock(g.node.reader(g.partition), g.partition.Prefix, g.sku)
-	g.stock = make(map[string]*pb.StockRecord)
 	if err != nil {
-		g.logger.Error("reading stock", slog.Any("error", err))
+		g.stockKnown = false
+		g.logger.Warn("reading stock", slog.Any("error", err))
 		return
 	}
+	g.stock = make(map[string]*pb.StockRecord, len(st.Warehouses))
 	for _, w := range st.Warehouses {
 		g.stock[w.Warehouse] = &pb.StockRecord{OnHand: w.OnHand, Pending: w.Pending, Committed: w.Committed}
 	}
+	g.stockKnown = true
 }
+
+// errStockUnknown answers a reservation the grain can neither judge from its
+// cache nor read the partition for: the caller retries (503), never "out of stock".
+var errStockUnknown = errors.New("stock unknown: the partition's leader cannot be reached")
 
 // pick chooses the warehouse with the most free stock that can hold qty, or "".
 func (g *skuGrain) pick(qty int64) string {
@@ -82,6 +92,12 @@ func (g *skuGrain) pick(qty int64) string {
 }
 
 func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), _ func(error), ctx actorcluster.GrainContext) error {
+	if !g.stockKnown {
+		g.reload()
+		if !g.stockKnown {
+			return errStockUnknown
+		}
+	}
 	wh := g.pick(req.Qty)
 	if wh == "" {
 		// Hopeless by the cache; a retry of a reservation that exists is still answered with it.

@@ -141,6 +141,9 @@ const membershipTimeout = 30 * time.Second
 
 // fromStatus maps an RPC error back to the package's sentinels.
 func fromStatus(err error) error {
+	if err == nil {
+		return nil
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		return err

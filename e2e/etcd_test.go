@@ -69,7 +69,7 @@ func TestClusterWithEtcdProvider(t *testing.T) {
 	time.Sleep(4 * time.Second)
 	close(stop)
 	wg.Wait()
-	t.Logf("%d orders acknowledged, %d requests, %d errors", len(l.acked), l.requests.Load(), l.errors.Load())
+	t.Logf("%d orders acknowledged, %d requests, %d errors", l.count(), l.requests.Load(), l.errors.Load())
 	for i := 1; i <= 2; i++ {
 		c.node(i).eventually("POST", "/v1/orders", orderBody(fmt.Sprintf("etcd-after-%d", i), sku, 1), 201)
 	}
