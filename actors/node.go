@@ -13,9 +13,11 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/consul"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
@@ -29,8 +31,10 @@ import (
 type Options struct {
 	// ActorAddr is the Proto.Actor remote address. Default 127.0.0.1:7001.
 	ActorAddr string
-	// Provider is "automanaged" (default) or "etcd".
+	// Provider is "automanaged" (default), "etcd" or "consul".
 	Provider string
+	// ConsulAddress is the Consul agent of the consul provider.
+	ConsulAddress string
 	// EtcdEndpoints and EtcdPrefix configure the etcd provider.
 	EtcdEndpoints []string
 	EtcdPrefix    string
@@ -154,6 +158,12 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 		p, err := etcd.NewWithConfig(opts.EtcdPrefix, clientv3.Config{Endpoints: opts.EtcdEndpoints, DialTimeout: 5 * time.Second})
 		if err != nil {
 			return nil, fmt.Errorf("actors: etcd provider: %w", err)
+		}
+		provider = p
+	case "consul":
+		p, err := consul.NewWithConfig(&consulapi.Config{Address: opts.ConsulAddress})
+		if err != nil {
+			return nil, fmt.Errorf("actors: consul provider: %w", err)
 		}
 		provider = p
 	default:

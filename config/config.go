@@ -80,12 +80,14 @@ type Actor struct {
 	// Addr is the actor remote's address. Default "": a free loopback port.
 	Addr string `yaml:"addr"`
 	// Provider is the membership provider: automanaged (the members poll each
-	// other over HTTP; for a fixed local cluster) or etcd. Default "automanaged".
+	// other over HTTP; for a fixed local cluster), etcd or consul. Default "automanaged".
 	Provider string `yaml:"provider"`
 	// EtcdEndpoints are the etcd servers of the etcd provider, host:port.
 	EtcdEndpoints []string `yaml:"etcd_endpoints"`
 	// EtcdPrefix is the key prefix of this cluster's members in etcd. Default "/ordergrid".
 	EtcdPrefix string `yaml:"etcd_prefix"`
+	// ConsulAddress is the Consul agent of the consul provider, host:port. Default "127.0.0.1:8500".
+	ConsulAddress string `yaml:"consul_address"`
 	// ProviderPort is the automanaged provider's port (all interfaces).
 	// Default 0: a free port, chosen at start.
 	ProviderPort int `yaml:"provider_port"`
@@ -131,7 +133,7 @@ func Default() Config {
 		GRPC:    GRPC{Addr: "127.0.0.1:9090"},
 		Raft: Raft{Partitions: 8, HeartbeatTimeout: 500 * time.Millisecond,
 			ElectionTimeout: 500 * time.Millisecond, SnapshotThreshold: 8192},
-		Actor: Actor{Provider: "automanaged", EtcdPrefix: "/ordergrid", GrainIdleTimeout: 5 * time.Minute, RequestTimeout: 10 * time.Second},
+		Actor: Actor{Provider: "automanaged", EtcdPrefix: "/ordergrid", ConsulAddress: "127.0.0.1:8500", GrainIdleTimeout: 5 * time.Minute, RequestTimeout: 10 * time.Second},
 		Orders: Orders{PendingTimeout: 15 * time.Minute, OrphanGrace: time.Minute, SweepInterval: time.Second,
 			LinesMax: 100, QtyMax: 1_000_000, BatchMax: 1000},
 		Log: Log{Level: "info", Format: "text"},
@@ -255,8 +257,12 @@ func (c *Config) Validate() error {
 		if !strings.HasPrefix(c.Actor.EtcdPrefix, "/") {
 			bad("actor.etcd_prefix", "%q must start with /", c.Actor.EtcdPrefix)
 		}
+	case "consul":
+		if _, _, err := net.SplitHostPort(c.Actor.ConsulAddress); err != nil {
+			bad("actor.consul_address", "%q is not host:port", c.Actor.ConsulAddress)
+		}
 	default:
-		bad("actor.provider", "%q is not automanaged or etcd", c.Actor.Provider)
+		bad("actor.provider", "%q is not automanaged, etcd or consul", c.Actor.Provider)
 	}
 	if c.Actor.ProviderPort < 0 || c.Actor.ProviderPort > 65535 {
 		bad("actor.provider_port", "%d is not a port", c.Actor.ProviderPort)

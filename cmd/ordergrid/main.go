@@ -124,6 +124,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	node, err := actors.Start(readyCtx, host, actors.Options{
 		ActorAddr: cfg.Actor.Addr, ProviderPort: cfg.Actor.ProviderPort, ProviderHosts: cfg.Actor.ProviderHosts,
 		Provider: cfg.Actor.Provider, EtcdEndpoints: cfg.Actor.EtcdEndpoints, EtcdPrefix: cfg.Actor.EtcdPrefix,
+		ConsulAddress:    cfg.Actor.ConsulAddress,
 		GrainIdleTimeout: cfg.Actor.GrainIdleTimeout, RequestTimeout: cfg.Actor.RequestTimeout,
 		PendingTimeout: cfg.Orders.PendingTimeout, OrphanGrace: cfg.Orders.OrphanGrace, SweepInterval: cfg.Orders.SweepInterval,
 		Logger: logger, Registerer: reg,
