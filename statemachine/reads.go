@@ -171,18 +171,6 @@ func OwedStockActions(r Reader, prefix []byte, limit int) ([]string, error) {
 	return ids, err
 }
 
-// ForEachOrder calls fn for every order of the partition.
-func ForEachOrder(r Reader, prefix []byte, fn func(*pb.OrderRecord) error) error {
-	start := spaceStart(prefix, 'o')
-	return r.Scan(start, prefixEnd(start), 0, func(_, v []byte) error {
-		o := &pb.OrderRecord{}
-		if err := proto.Unmarshal(v, o); err != nil {
-			return err
-		}
-		return fn(o)
-	})
-}
-
 func scan(r pebble.Reader, lo, hi []byte, limit int, fn func(k, v []byte) error) error {
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
