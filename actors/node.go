@@ -292,3 +292,12 @@ func (n *Node) OrderEvents(id string) ([]*pb.EventRecord, error) {
 	p := n.orderPartition(id)
 	return statemachine.ReadEvents(n.reader(p), p.Prefix, id)
 }
+
+// SkuEventsMax bounds the stock events one read returns.
+const SkuEventsMax = 10_000
+
+// SkuEvents returns a SKU's stock events from its partition, oldest first.
+func (n *Node) SkuEvents(sku string) ([]*pb.EventRecord, error) {
+	p := n.skuPartition(sku)
+	return statemachine.ReadStockEvents(n.reader(p), p.Prefix, sku, SkuEventsMax)
+}

@@ -58,7 +58,18 @@ func TestLifecycleMovesStock(t *testing.T) {
 	n := newNode(t)
 	n.start()
 	n.must("PUT", "/v1/skus/LC-1/stock/WH-A", map[string]any{"on_hand": 10}, 200)
-	n.must("PUT", "/v1/skus/LC-1/stock/WH-B", map[string]any{"on_hand": 4}, 200)
+	n.must("PUT", "/v1/skus/LC-1/stock/WH-B", map[string]any{"on_hand": 4}, 200, "X-Ordergrid-Principal", "wms-sync")
+	var stockEvents struct {
+		Events []struct {
+			Type, Principal string
+			Details         map[string]string
+		} `json:"events"`
+	}
+	n.must("GET", "/v1/skus/LC-1/events", nil, 200).json(t, &stockEvents)
+	if len(stockEvents.Events) != 2 || stockEvents.Events[1].Principal != "wms-sync" || stockEvents.Events[1].Type != "stock_set" ||
+		stockEvents.Events[1].Details["warehouse"] != "WH-B" || stockEvents.Events[1].Details["on_hand"] != "4" {
+		t.Fatalf("stock events: %+v", stockEvents.Events)
+	}
 
 	var o order
 	n.must("POST", "/v1/orders", orderBody("lc-1", "LC-1", 6), 201, "X-Ordergrid-Principal", "douyin-connector").json(t, &o)

@@ -89,3 +89,12 @@ func (s *Service) GetSku(ctx context.Context, req *pb.GetSkuRequest) (*pb.SkuSto
 	}
 	return st, nil
 }
+
+// ListSkuEvents implements pb.InventoryServiceServer.
+func (s *Service) ListSkuEvents(ctx context.Context, req *pb.GetSkuRequest) (*pb.ListSkuEventsResponse, error) {
+	r, p := s.listSkuEvents(grpcCtx(ctx), req.Sku)
+	if p != nil {
+		return nil, grpcErr(p)
+	}
+	return r, nil
+}

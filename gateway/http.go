@@ -85,6 +85,7 @@ func (g *Gateway) routes() {
 	api("POST /v1/orders/{id}/cancel", g.postFixedEvent("cancelled"))
 	api("PUT /v1/skus/{sku}/stock/{warehouse}", g.putStock)
 	api("GET /v1/skus/{sku}", g.getSkuHTTP)
+	api("GET /v1/skus/{sku}/events", g.getSkuEvents)
 	api("GET /v1/cluster", g.getCluster)
 	api("POST /v1/cluster/nodes", g.postClusterNode)
 	api("DELETE /v1/cluster/nodes/{id}", g.deleteClusterNode)
@@ -371,6 +372,19 @@ func (g *Gateway) putStock(w http.ResponseWriter, r *http.Request) *Problem {
 		return p
 	}
 	writeJSON(w, http.StatusOK, stockJSON(st))
+	return nil
+}
+
+func (g *Gateway) getSkuEvents(w http.ResponseWriter, r *http.Request) *Problem {
+	evs, p := g.listSkuEvents(r.Context(), r.PathValue("sku"))
+	if p != nil {
+		return p
+	}
+	v := eventsJSON(&pb.ListOrderEventsResponse{Events: evs.Events})
+	writeJSON(w, http.StatusOK, struct {
+		SKU    string      `json:"sku"`
+		Events []eventView `json:"events"`
+	}{evs.Sku, v.Events})
 	return nil
 }
 

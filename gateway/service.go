@@ -166,12 +166,7 @@ func (s *Service) listEvents(ctx context.Context, id string) (*pb.ListOrderEvent
 	if err != nil {
 		return nil, s.grainProblem(err, "order", id)
 	}
-	out := &pb.ListOrderEventsResponse{OrderId: id}
-	for _, e := range evs {
-		out.Events = append(out.Events, &pb.OrderEvent{Seq: e.Seq, Type: e.Type, At: timeString(e.AtUnixNano),
-			Principal: e.Principal, Status: e.Status, Details: e.Details})
-	}
-	return out, nil
+	return &pb.ListOrderEventsResponse{OrderId: id, Events: eventViews(evs)}, nil
 }
 
 func (s *Service) addEvent(ctx context.Context, req *pb.OrderEventRequest) (*pb.Order, *Problem) {
@@ -227,6 +222,26 @@ func (s *Service) getSku(ctx context.Context, sku string) (*pb.SkuStock, *Proble
 		return nil, s.grainProblem(err, "sku", sku)
 	}
 	return st, nil
+}
+
+func (s *Service) listSkuEvents(ctx context.Context, sku string) (*pb.ListSkuEventsResponse, *Problem) {
+	if _, p := s.getSku(ctx, sku); p != nil {
+		return nil, p
+	}
+	evs, err := s.node.SkuEvents(sku)
+	if err != nil {
+		return nil, s.grainProblem(err, "sku", sku)
+	}
+	return &pb.ListSkuEventsResponse{Sku: sku, Events: eventViews(evs)}, nil
+}
+
+func eventViews(evs []*pb.EventRecord) []*pb.OrderEvent {
+	out := make([]*pb.OrderEvent, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, &pb.OrderEvent{Seq: e.Seq, Type: e.Type, At: timeString(e.AtUnixNano),
+			Principal: e.Principal, Status: e.Status, Details: e.Details})
+	}
+	return out
 }
 
 func timeString(unixNano int64) string {

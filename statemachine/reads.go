@@ -105,6 +105,25 @@ func ReadEvents(r Reader, prefix []byte, id string) ([]*pb.EventRecord, error) {
 	return out, nil
 }
 
+// ReadStockEvents returns the stock events of sku (stock set, with the
+// caller), oldest first, at most limit (0: all).
+func ReadStockEvents(r Reader, prefix []byte, sku string, limit int) ([]*pb.EventRecord, error) {
+	p := append(key(prefix, 'q', sku), 0)
+	var out []*pb.EventRecord
+	err := r.Scan(p, prefixEnd(p), limit, func(_, v []byte) error {
+		e := &pb.EventRecord{}
+		if err := proto.Unmarshal(v, e); err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read stock events of %s: %w", sku, err)
+	}
+	return out, nil
+}
+
 // ReadReservation returns the reservation of an order on a SKU.
 func ReadReservation(r Reader, prefix []byte, sku, order string) (*pb.ReservationRecord, bool, error) {
 	res := &pb.ReservationRecord{}

@@ -1315,6 +1315,59 @@ func (x *SkuStock) GetTotal() *StockLevel {
 	return nil
 }
 
+type ListSkuEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Sku   string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
+	// Stock changes (type stock_set: warehouse, on_hand, on_hand_before), oldest first.
+	Events        []*OrderEvent `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSkuEventsResponse) Reset() {
+	*x = ListSkuEventsResponse{}
+	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSkuEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSkuEventsResponse) ProtoMessage() {}
+
+func (x *ListSkuEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSkuEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListSkuEventsResponse) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListSkuEventsResponse) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *ListSkuEventsResponse) GetEvents() []*OrderEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 var File_ordergrid_v1_api_proto protoreflect.FileDescriptor
 
 const file_ordergrid_v1_api_proto_rawDesc = "" +
@@ -1424,16 +1477,20 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"warehouses\x18\x02 \x03(\v2\x18.ordergrid.v1.StockLevelR\n" +
 	"warehouses\x12.\n" +
-	"\x05total\x18\x03 \x01(\v2\x18.ordergrid.v1.StockLevelR\x05total2\xa8\x03\n" +
+	"\x05total\x18\x03 \x01(\v2\x18.ordergrid.v1.StockLevelR\x05total\"[\n" +
+	"\x15ListSkuEventsResponse\x12\x10\n" +
+	"\x03sku\x18\x01 \x01(\tR\x03sku\x120\n" +
+	"\x06events\x18\x02 \x03(\v2\x18.ordergrid.v1.OrderEventR\x06events2\xa8\x03\n" +
 	"\fOrderService\x12R\n" +
 	"\vCreateOrder\x12 .ordergrid.v1.CreateOrderRequest\x1a!.ordergrid.v1.CreateOrderResponse\x12d\n" +
 	"\x11BatchCreateOrders\x12&.ordergrid.v1.BatchCreateOrdersRequest\x1a'.ordergrid.v1.BatchCreateOrdersResponse\x12>\n" +
 	"\bGetOrder\x12\x1d.ordergrid.v1.GetOrderRequest\x1a\x13.ordergrid.v1.Order\x12W\n" +
 	"\x0fListOrderEvents\x12\x1d.ordergrid.v1.GetOrderRequest\x1a%.ordergrid.v1.ListOrderEventsResponse\x12E\n" +
-	"\rAddOrderEvent\x12\x1f.ordergrid.v1.OrderEventRequest\x1a\x13.ordergrid.v1.Order2\x94\x01\n" +
+	"\rAddOrderEvent\x12\x1f.ordergrid.v1.OrderEventRequest\x1a\x13.ordergrid.v1.Order2\xe7\x01\n" +
 	"\x10InventoryService\x12A\n" +
 	"\bSetStock\x12\x1d.ordergrid.v1.SetStockRequest\x1a\x16.ordergrid.v1.SkuStock\x12=\n" +
-	"\x06GetSku\x12\x1b.ordergrid.v1.GetSkuRequest\x1a\x16.ordergrid.v1.SkuStockB?Z=github.com/ordergrid/ordergrid/proto/ordergrid/v1;ordergridv1b\x06proto3"
+	"\x06GetSku\x12\x1b.ordergrid.v1.GetSkuRequest\x1a\x16.ordergrid.v1.SkuStock\x12Q\n" +
+	"\rListSkuEvents\x12\x1b.ordergrid.v1.GetSkuRequest\x1a#.ordergrid.v1.ListSkuEventsResponseB?Z=github.com/ordergrid/ordergrid/proto/ordergrid/v1;ordergridv1b\x06proto3"
 
 var (
 	file_ordergrid_v1_api_proto_rawDescOnce sync.Once
@@ -1447,7 +1504,7 @@ func file_ordergrid_v1_api_proto_rawDescGZIP() []byte {
 	return file_ordergrid_v1_api_proto_rawDescData
 }
 
-var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*Customer)(nil),                  // 0: ordergrid.v1.Customer
 	(*OrderLineInput)(nil),            // 1: ordergrid.v1.OrderLineInput
@@ -1468,7 +1525,8 @@ var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*StockLevel)(nil),                // 16: ordergrid.v1.StockLevel
 	(*GetSkuRequest)(nil),             // 17: ordergrid.v1.GetSkuRequest
 	(*SkuStock)(nil),                  // 18: ordergrid.v1.SkuStock
-	nil,                               // 19: ordergrid.v1.OrderEvent.DetailsEntry
+	(*ListSkuEventsResponse)(nil),     // 19: ordergrid.v1.ListSkuEventsResponse
+	nil,                               // 20: ordergrid.v1.OrderEvent.DetailsEntry
 }
 var file_ordergrid_v1_api_proto_depIdxs = []int32{
 	0,  // 0: ordergrid.v1.CreateOrderRequest.customer:type_name -> ordergrid.v1.Customer
@@ -1481,29 +1539,32 @@ var file_ordergrid_v1_api_proto_depIdxs = []int32{
 	4,  // 7: ordergrid.v1.BatchCreateOrderResult.order:type_name -> ordergrid.v1.Order
 	8,  // 8: ordergrid.v1.BatchCreateOrderResult.problem:type_name -> ordergrid.v1.Problem
 	9,  // 9: ordergrid.v1.BatchCreateOrdersResponse.results:type_name -> ordergrid.v1.BatchCreateOrderResult
-	19, // 10: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
+	20, // 10: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
 	12, // 11: ordergrid.v1.ListOrderEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
 	16, // 12: ordergrid.v1.SkuStock.warehouses:type_name -> ordergrid.v1.StockLevel
 	16, // 13: ordergrid.v1.SkuStock.total:type_name -> ordergrid.v1.StockLevel
-	2,  // 14: ordergrid.v1.OrderService.CreateOrder:input_type -> ordergrid.v1.CreateOrderRequest
-	6,  // 15: ordergrid.v1.OrderService.BatchCreateOrders:input_type -> ordergrid.v1.BatchCreateOrdersRequest
-	11, // 16: ordergrid.v1.OrderService.GetOrder:input_type -> ordergrid.v1.GetOrderRequest
-	11, // 17: ordergrid.v1.OrderService.ListOrderEvents:input_type -> ordergrid.v1.GetOrderRequest
-	14, // 18: ordergrid.v1.OrderService.AddOrderEvent:input_type -> ordergrid.v1.OrderEventRequest
-	15, // 19: ordergrid.v1.InventoryService.SetStock:input_type -> ordergrid.v1.SetStockRequest
-	17, // 20: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
-	5,  // 21: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
-	10, // 22: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
-	4,  // 23: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
-	13, // 24: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
-	4,  // 25: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
-	18, // 26: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
-	18, // 27: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	12, // 14: ordergrid.v1.ListSkuEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
+	2,  // 15: ordergrid.v1.OrderService.CreateOrder:input_type -> ordergrid.v1.CreateOrderRequest
+	6,  // 16: ordergrid.v1.OrderService.BatchCreateOrders:input_type -> ordergrid.v1.BatchCreateOrdersRequest
+	11, // 17: ordergrid.v1.OrderService.GetOrder:input_type -> ordergrid.v1.GetOrderRequest
+	11, // 18: ordergrid.v1.OrderService.ListOrderEvents:input_type -> ordergrid.v1.GetOrderRequest
+	14, // 19: ordergrid.v1.OrderService.AddOrderEvent:input_type -> ordergrid.v1.OrderEventRequest
+	15, // 20: ordergrid.v1.InventoryService.SetStock:input_type -> ordergrid.v1.SetStockRequest
+	17, // 21: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
+	17, // 22: ordergrid.v1.InventoryService.ListSkuEvents:input_type -> ordergrid.v1.GetSkuRequest
+	5,  // 23: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
+	10, // 24: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
+	4,  // 25: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
+	13, // 26: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
+	4,  // 27: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
+	18, // 28: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
+	18, // 29: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
+	19, // 30: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
+	23, // [23:31] is the sub-list for method output_type
+	15, // [15:23] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_api_proto_init() }
@@ -1517,7 +1578,7 @@ func file_ordergrid_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_api_proto_rawDesc), len(file_ordergrid_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

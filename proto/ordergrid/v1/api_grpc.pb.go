@@ -277,8 +277,9 @@ var OrderService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	InventoryService_SetStock_FullMethodName = "/ordergrid.v1.InventoryService/SetStock"
-	InventoryService_GetSku_FullMethodName   = "/ordergrid.v1.InventoryService/GetSku"
+	InventoryService_SetStock_FullMethodName      = "/ordergrid.v1.InventoryService/SetStock"
+	InventoryService_GetSku_FullMethodName        = "/ordergrid.v1.InventoryService/GetSku"
+	InventoryService_ListSkuEvents_FullMethodName = "/ordergrid.v1.InventoryService/ListSkuEvents"
 )
 
 // InventoryServiceClient is the client API for InventoryService service.
@@ -287,6 +288,7 @@ const (
 type InventoryServiceClient interface {
 	SetStock(ctx context.Context, in *SetStockRequest, opts ...grpc.CallOption) (*SkuStock, error)
 	GetSku(ctx context.Context, in *GetSkuRequest, opts ...grpc.CallOption) (*SkuStock, error)
+	ListSkuEvents(ctx context.Context, in *GetSkuRequest, opts ...grpc.CallOption) (*ListSkuEventsResponse, error)
 }
 
 type inventoryServiceClient struct {
@@ -317,12 +319,23 @@ func (c *inventoryServiceClient) GetSku(ctx context.Context, in *GetSkuRequest, 
 	return out, nil
 }
 
+func (c *inventoryServiceClient) ListSkuEvents(ctx context.Context, in *GetSkuRequest, opts ...grpc.CallOption) (*ListSkuEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSkuEventsResponse)
+	err := c.cc.Invoke(ctx, InventoryService_ListSkuEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InventoryServiceServer is the server API for InventoryService service.
 // All implementations must embed UnimplementedInventoryServiceServer
 // for forward compatibility.
 type InventoryServiceServer interface {
 	SetStock(context.Context, *SetStockRequest) (*SkuStock, error)
 	GetSku(context.Context, *GetSkuRequest) (*SkuStock, error)
+	ListSkuEvents(context.Context, *GetSkuRequest) (*ListSkuEventsResponse, error)
 	mustEmbedUnimplementedInventoryServiceServer()
 }
 
@@ -338,6 +351,9 @@ func (UnimplementedInventoryServiceServer) SetStock(context.Context, *SetStockRe
 }
 func (UnimplementedInventoryServiceServer) GetSku(context.Context, *GetSkuRequest) (*SkuStock, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetSku not implemented")
+}
+func (UnimplementedInventoryServiceServer) ListSkuEvents(context.Context, *GetSkuRequest) (*ListSkuEventsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListSkuEvents not implemented")
 }
 func (UnimplementedInventoryServiceServer) mustEmbedUnimplementedInventoryServiceServer() {}
 func (UnimplementedInventoryServiceServer) testEmbeddedByValue()                          {}
@@ -396,6 +412,24 @@ func _InventoryService_GetSku_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InventoryService_ListSkuEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSkuRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).ListSkuEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_ListSkuEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).ListSkuEvents(ctx, req.(*GetSkuRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // InventoryService_ServiceDesc is the grpc.ServiceDesc for InventoryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -410,6 +444,10 @@ var InventoryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSku",
 			Handler:    _InventoryService_GetSku_Handler,
+		},
+		{
+			MethodName: "ListSkuEvents",
+			Handler:    _InventoryService_ListSkuEvents_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
