@@ -124,7 +124,7 @@ func (p *Partition) leaderClient(ctx context.Context) (pb.PartitionServiceClient
 func (p *Partition) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 	for attempt := 0; ; attempt++ {
 		if p.IsLeader() {
-			return getLocal(p.host.db, key)
+			return LocalReader{p.host.db}.Get(key)
 		}
 		client, err := p.leaderClient(ctx)
 		if errors.Is(err, ErrNotLeader) {
@@ -153,7 +153,7 @@ func (p *Partition) Scan(ctx context.Context, lo, hi []byte, limit int, fn func(
 	n := 0
 	for attempt := 0; ; attempt++ {
 		if p.IsLeader() {
-			return scanLocal(p.host.db, lo, hi, limit-n, fn)
+			return LocalReader{p.host.db}.Scan(lo, hi, limit-n, fn)
 		}
 		client, err := p.leaderClient(ctx)
 		if errors.Is(err, ErrNotLeader) {
@@ -191,8 +191,13 @@ func (p *Partition) Scan(ctx context.Context, lo, hi []byte, limit int, fn func(
 	}
 }
 
-func getLocal(r pebble.Reader, key []byte) ([]byte, bool, error) {
-	v, closer, err := r.Get(key)
+// LocalReader reads a local Pebble database, batch or snapshot, whatever
+// this replica has applied.
+type LocalReader struct{ R pebble.Reader }
+
+// Get returns a copy of key's value.
+func (l LocalReader) Get(key []byte) ([]byte, bool, error) {
+	v, closer, err := l.R.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -203,8 +208,10 @@ func getLocal(r pebble.Reader, key []byte) ([]byte, bool, error) {
 	return append([]byte(nil), v...), true, nil
 }
 
-func scanLocal(r pebble.Reader, lo, hi []byte, limit int, fn func(k, v []byte) error) error {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+// Scan calls fn for the pairs in [lo, hi), at most limit (0: all); fn must
+// not keep k or v.
+func (l LocalReader) Scan(lo, hi []byte, limit int, fn func(k, v []byte) error) error {
+	it, err := l.R.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
 	}

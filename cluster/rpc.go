@@ -70,7 +70,7 @@ func (s *rpcServer) Read(_ context.Context, req *pb.ReadRequest) (*pb.ReadRespon
 		return nil, notLeader(p)
 	}
 	if !req.Scan {
-		v, found, err := getLocal(s.h.db, req.Key)
+		v, found, err := LocalReader{s.h.db}.Get(req.Key)
 		if err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}
@@ -81,7 +81,7 @@ func (s *rpcServer) Read(_ context.Context, req *pb.ReadRequest) (*pb.ReadRespon
 		limit = scanPairsMax
 	}
 	resp := &pb.ReadResponse{}
-	err = scanLocal(s.h.db, req.Lo, req.Hi, limit+1, func(k, v []byte) error {
+	err = LocalReader{s.h.db}.Scan(req.Lo, req.Hi, limit+1, func(k, v []byte) error {
 		if len(resp.Pairs) == limit {
 			resp.Truncated = true
 			return nil
@@ -207,7 +207,7 @@ func (h *Host) stateHash(p *Partition) []byte {
 	sum := sha256.New()
 	snap := h.db.NewSnapshot()
 	defer snap.Close()
-	_ = scanLocal(snap, p.Prefix, prefixEnd(p.Prefix), 0, func(k, v []byte) error {
+	_ = LocalReader{snap}.Scan(p.Prefix, prefixEnd(p.Prefix), 0, func(k, v []byte) error {
 		if string(k) == string(p.fsm.appliedKey) {
 			return nil
 		}

@@ -1,7 +1,6 @@
 package statemachine
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -77,7 +76,7 @@ type txn struct {
 }
 
 func (t *txn) get(k []byte, msg proto.Message) bool {
-	ok, err := readProto(t.b, k, msg)
+	ok, err := getProto(cluster.LocalReader{R: t.b}, k, msg)
 	if err != nil {
 		panic(fmt.Sprintf("statemachine: read %q: %v", k, err))
 	}
@@ -98,21 +97,6 @@ func (t *txn) del(k []byte) {
 	if err := t.b.Delete(k, nil); err != nil {
 		panic(fmt.Sprintf("statemachine: delete: %v", err))
 	}
-}
-
-func readProto(r pebble.Reader, k []byte, msg proto.Message) (bool, error) {
-	v, closer, err := r.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer closer.Close()
-	if err := proto.Unmarshal(v, msg); err != nil {
-		return false, fmt.Errorf("decode %q: %w", k, err)
-	}
-	return true, nil
 }
 
 // ---- stock ----
@@ -179,7 +163,7 @@ func (t *txn) setStock(c *pb.SetStockCommand) *Result {
 // warehouses returns sku's stock per warehouse, sorted by warehouse.
 func warehouses(r pebble.Reader, prefix []byte, sku string) ([]string, []*pb.StockRecord, error) {
 	var rec pb.SkuRecord
-	if _, err := readProto(r, stockKey(prefix, sku), &rec); err != nil {
+	if _, err := getProto(cluster.LocalReader{R: r}, stockKey(prefix, sku), &rec); err != nil {
 		return nil, nil, err
 	}
 	if len(rec.Warehouses) != len(rec.Stock) {

@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordergrid/ordergrid/cluster"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -52,11 +53,11 @@ func (h *harness) apply(at int64, cmd *pb.Command) *Result {
 // sums of the reservations in those states, for every warehouse of sku.
 func (h *harness) checkStock(sku string) {
 	h.t.Helper()
-	st, _, err := ReadStock(PebbleReader{h.db}, h.prefix, sku)
+	st, _, err := ReadStock(cluster.LocalReader{R: h.db}, h.prefix, sku)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	res, err := ReadReservations(PebbleReader{h.db}, h.prefix, sku)
+	res, err := ReadReservations(cluster.LocalReader{R: h.db}, h.prefix, sku)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -105,12 +106,12 @@ func TestRandomCommandsConserveStock(t *testing.T) {
 			for i := rng.Intn(8); i >= 0; i-- {
 				items = append(items, &pb.ReserveItem{OrderId: fmt.Sprintf("o%d", rng.Intn(200)), Qty: int64(1 + rng.Intn(5)), ExpiresUnixNano: now + int64(rng.Intn(5000))})
 			}
-			before, _ := ReadReservations(PebbleReader{h.db}, h.prefix, sku)
+			before, _ := ReadReservations(cluster.LocalReader{R: h.db}, h.prefix, sku)
 			res := h.apply(now, &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: sku, Items: items}}})
 			if len(res.Reserve.Items) != len(items) {
 				t.Fatalf("step %d: %d results for %d items", step, len(res.Reserve.Items), len(items))
 			}
-			after, _ := ReadReservations(PebbleReader{h.db}, h.prefix, sku)
+			after, _ := ReadReservations(cluster.LocalReader{R: h.db}, h.prefix, sku)
 			if len(after) > len(before)+len(items) {
 				t.Fatalf("step %d: reservations grew by more than the batch", step)
 			}
@@ -124,13 +125,13 @@ func TestRandomCommandsConserveStock(t *testing.T) {
 		case 8:
 			h.apply(now, &pb.Command{Kind: &pb.Command_ExpireReservations{ExpireReservations: &pb.ExpireReservationsCommand{Sku: sku, OrderIds: []string{order}}}})
 		case 9:
-			due, err := DueReservations(PebbleReader{h.db}, h.prefix, now, 50)
+			due, err := DueReservations(cluster.LocalReader{R: h.db}, h.prefix, now, 50)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, d := range due {
 				h.apply(now, &pb.Command{Kind: &pb.Command_ExpireReservations{ExpireReservations: &pb.ExpireReservationsCommand{Sku: d.SKU, OrderIds: []string{d.OrderID}}}})
-				if r, _, _ := ReadReservation(PebbleReader{h.db}, h.prefix, d.SKU, d.OrderID); r.State == pb.ReservationState_RESERVATION_STATE_PENDING {
+				if r, _, _ := ReadReservation(cluster.LocalReader{R: h.db}, h.prefix, d.SKU, d.OrderID); r.State == pb.ReservationState_RESERVATION_STATE_PENDING {
 					t.Fatalf("step %d: due reservation %s/%s still pending", step, d.SKU, d.OrderID)
 				}
 			}
@@ -156,7 +157,7 @@ func TestReserveIsIdempotent(t *testing.T) {
 	if res.Reserve.Items[0].Outcome != pb.Outcome_OUTCOME_REPLAYED || res.Reserve.Items[1].Outcome != pb.Outcome_OUTCOME_INSUFFICIENT_STOCK {
 		t.Fatalf("second batch: %v", res.Reserve.Items)
 	}
-	st, _, _ := ReadStock(PebbleReader{h.db}, h.prefix, "A")
+	st, _, _ := ReadStock(cluster.LocalReader{R: h.db}, h.prefix, "A")
 	if st.Total.Pending != 2 || st.Total.Available != 1 {
 		t.Fatalf("stock %v", st.Total)
 	}
@@ -191,20 +192,20 @@ func TestTransitions(t *testing.T) {
 	if r := tr(999, StatusPaid); r.Outcome != pb.Outcome_OUTCOME_REPLAYED {
 		t.Fatalf("pay twice: %v", r.Outcome)
 	}
-	owed, _ := OwedStockActions(PebbleReader{h.db}, h.prefix, 10)
+	owed, _ := OwedStockActions(cluster.LocalReader{R: h.db}, h.prefix, 10)
 	if len(owed) != 1 {
 		t.Fatalf("owed %v", owed)
 	}
 	if r := h.apply(30, &pb.Command{Kind: &pb.Command_StockSynced{StockSynced: &pb.StockSyncedCommand{OrderId: "o1", Version: 2}}}); r.Order.StockAction != "" {
 		t.Fatalf("synced: %v", r)
 	}
-	if owed, _ = OwedStockActions(PebbleReader{h.db}, h.prefix, 10); len(owed) != 0 {
+	if owed, _ = OwedStockActions(cluster.LocalReader{R: h.db}, h.prefix, 10); len(owed) != 0 {
 		t.Fatalf("still owed %v", owed)
 	}
-	if due, _ := DueOrders(PebbleReader{h.db}, h.prefix, 5000, 10); len(due) != 0 {
+	if due, _ := DueOrders(cluster.LocalReader{R: h.db}, h.prefix, 5000, 10); len(due) != 0 {
 		t.Fatalf("a paid order is due for expiry: %v", due)
 	}
-	evs, _ := ReadEvents(PebbleReader{h.db}, h.prefix, "o1")
+	evs, _ := ReadEvents(cluster.LocalReader{R: h.db}, h.prefix, "o1")
 	if len(evs) != 2 || evs[0].Type != "created" || evs[1].Type != StatusPaid || evs[1].Principal != "test" {
 		t.Fatalf("events %v", evs)
 	}

@@ -3,41 +3,19 @@ package statemachine
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
-	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
-// Reader reads a partition's state: on its leader (cluster.Partition, which
-// forwards from a follower) or a local store (PebbleReader).
+// Reader reads a partition's state: on its leader (through
+// cluster.Partition, which forwards from a follower) or a local store
+// (cluster.LocalReader).
 type Reader interface {
 	Get(key []byte) (value []byte, found bool, err error)
 	Scan(lo, hi []byte, limit int, fn func(k, v []byte) error) error
-}
-
-// PebbleReader reads a local Pebble database, batch or snapshot.
-type PebbleReader struct{ R pebble.Reader }
-
-// Get implements Reader.
-func (p PebbleReader) Get(key []byte) ([]byte, bool, error) {
-	v, closer, err := p.R.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	defer closer.Close()
-	return append([]byte(nil), v...), true, nil
-}
-
-// Scan implements Reader.
-func (p PebbleReader) Scan(lo, hi []byte, limit int, fn func(k, v []byte) error) error {
-	return scan(p.R, lo, hi, limit, fn)
 }
 
 func getProto(r Reader, k []byte, msg proto.Message) (bool, error) {
@@ -89,26 +67,25 @@ func ReadOrder(r Reader, prefix []byte, id string) (*pb.OrderRecord, bool, error
 
 // ReadEvents returns an order's events in order.
 func ReadEvents(r Reader, prefix []byte, id string) ([]*pb.EventRecord, error) {
-	p := eventPrefix(prefix, id)
-	var out []*pb.EventRecord
-	err := r.Scan(p, prefixEnd(p), 0, func(_, v []byte) error {
-		e := &pb.EventRecord{}
-		if err := proto.Unmarshal(v, e); err != nil {
-			return err
-		}
-		out = append(out, e)
-		return nil
-	})
+	evs, err := readEvents(r, eventPrefix(prefix, id), 0)
 	if err != nil {
 		return nil, fmt.Errorf("read events of %s: %w", id, err)
 	}
-	return out, nil
+	return evs, nil
 }
 
 // ReadStockEvents returns the stock events of sku (stock set, with the
 // caller), oldest first, at most limit (0: all).
 func ReadStockEvents(r Reader, prefix []byte, sku string, limit int) ([]*pb.EventRecord, error) {
-	p := append(key(prefix, 'q', sku), 0)
+	evs, err := readEvents(r, append(key(prefix, 'q', sku), 0), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read stock events of %s: %w", sku, err)
+	}
+	return evs, nil
+}
+
+// readEvents decodes the EventRecords under prefix p, in key order.
+func readEvents(r Reader, p []byte, limit int) ([]*pb.EventRecord, error) {
 	var out []*pb.EventRecord
 	err := r.Scan(p, prefixEnd(p), limit, func(_, v []byte) error {
 		e := &pb.EventRecord{}
@@ -118,10 +95,7 @@ func ReadStockEvents(r Reader, prefix []byte, sku string, limit int) ([]*pb.Even
 		out = append(out, e)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read stock events of %s: %w", sku, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // ReadReservation returns the reservation of an order on a SKU.
@@ -188,20 +162,4 @@ func OwedStockActions(r Reader, prefix []byte, limit int) ([]string, error) {
 		return nil
 	})
 	return ids, err
-}
-
-func scan(r pebble.Reader, lo, hi []byte, limit int, fn func(k, v []byte) error) error {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		return err
-	}
-	n := 0
-	for ok := it.First(); ok && (limit <= 0 || n < limit); ok = it.Next() {
-		if err := fn(it.Key(), it.Value()); err != nil {
-			it.Close()
-			return err
-		}
-		n++
-	}
-	return it.Close()
 }
