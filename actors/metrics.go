@@ -1,6 +1,9 @@
 package actors
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	actorcluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	activations  *prometheus.CounterVec
@@ -33,4 +36,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled)
 	}
 	return m
+}
+
+// watchActive exports the grains active on this node, per kind.
+func (m *metrics) watchActive(reg prometheus.Registerer, c *actorcluster.Cluster) {
+	if reg == nil {
+		return
+	}
+	for _, kind := range []string{"SkuGrain", "OrderGrain"} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ordergrid_grains_active", Help: "Grains active on this node.", ConstLabels: prometheus.Labels{"kind": kind},
+		}, func() float64 {
+			if k, ok := c.TryGetClusterKind(kind); ok {
+				return float64(k.Count())
+			}
+			return 0
+		}))
+	}
 }

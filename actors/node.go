@@ -15,7 +15,6 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/consul"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
-	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,8 +43,10 @@ type Options struct {
 	// ProviderHosts are the automanaged endpoints of every member, host:port.
 	// Default: this node's own.
 	ProviderHosts []string
-	// GrainIdleTimeout passivates a grain after this long without messages. Default 5m.
+	// GrainIdleTimeout passivates a SKU grain after this long without messages. Default 5m.
 	GrainIdleTimeout time.Duration
+	// OrderGrainIdleTimeout passivates an order grain likewise. Default 10s.
+	OrderGrainIdleTimeout time.Duration
 	// RequestTimeout bounds one grain call. Default 10s.
 	RequestTimeout time.Duration
 	// PendingTimeout is how long an unpaid order holds its stock. Default 15m.
@@ -74,6 +75,9 @@ func (o *Options) withDefaults() {
 	}
 	if o.GrainIdleTimeout == 0 {
 		o.GrainIdleTimeout = 5 * time.Minute
+	}
+	if o.OrderGrainIdleTimeout == 0 {
+		o.OrderGrainIdleTimeout = 10 * time.Second
 	}
 	if o.RequestTimeout == 0 {
 		o.RequestTimeout = 10 * time.Second
@@ -149,7 +153,7 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 		return slog.New(levelFloor{h: logger.Handler(), min: slog.LevelWarn})
 	}))
 	skuKind := pb.NewSkuGrainKind(func() pb.SkuGrain { return &skuGrain{node: n} }, opts.GrainIdleTimeout)
-	orderKind := pb.NewOrderGrainKind(func() pb.OrderGrain { return &orderGrain{node: n} }, opts.GrainIdleTimeout)
+	orderKind := pb.NewOrderGrainKind(func() pb.OrderGrain { return &orderGrain{node: n} }, opts.OrderGrainIdleTimeout)
 	var provider actorcluster.ClusterProvider
 	switch opts.Provider {
 	case "", "automanaged":
@@ -169,10 +173,11 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 	default:
 		return nil, fmt.Errorf("actors: unknown membership provider %q", opts.Provider)
 	}
-	cfg := actorcluster.Configure("ordergrid", provider, disthash.New(), remote.Configure(h, port),
+	cfg := actorcluster.Configure("ordergrid", provider, newPlacement(n), remote.Configure(h, port),
 		actorcluster.WithKinds(skuKind, orderKind), actorcluster.WithRequestTimeout(opts.RequestTimeout))
 	n.cluster = actorcluster.New(n.system, cfg)
 	n.cluster.StartMember()
+	n.metrics.watchActive(opts.Registerer, n.cluster)
 	startedNode.started = true
 	for !n.TopologyReady() {
 		select {

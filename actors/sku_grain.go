@@ -57,7 +57,17 @@ func (g *skuGrain) Init(ctx actorcluster.GrainContext) {
 	g.reload()
 }
 
-func (g *skuGrain) Terminate(actorcluster.GrainContext) {}
+// Terminate answers the reservations still queued with an error, so their
+// callers retry (on the next activation) at once instead of timing out.
+func (g *skuGrain) Terminate(ctx actorcluster.GrainContext) {
+	for _, q := range g.queue {
+		ctx.ActorSystem().Root.Send(q.sender, actorcluster.FromError(errGrainStopped))
+	}
+	g.queue = nil
+}
+
+// errGrainStopped answers reservations a stopping grain did not propose.
+var errGrainStopped = errors.New("sku grain stopped before proposing; retry")
 
 // reload reads the committed stock. The grain only reads on the partition's
 // leader, after its own proposals commit, so it sees its own writes.
@@ -140,6 +150,18 @@ func (g *skuGrain) flush(ctx actorcluster.GrainContext) {
 		cctx, cancel := g.node.callCtx()
 		defer cancel()
 		res, err := g.node.propose(cctx, g.partition, principal, &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: cmd}})
+		// Answer the callers from here, not from the grain: they get their
+		// answer even if the grain was stopped meanwhile (passivated, or
+		// moved to its partition's new leader).
+		for i, q := range batch {
+			if err != nil {
+				system.Root.Send(q.sender, actorcluster.FromError(err))
+				continue
+			}
+			it := res.Reserve.Items[i]
+			g.node.metrics.reservations.WithLabelValues(outcomeLabel(it.Outcome)).Inc()
+			system.Root.Send(q.sender, &pb.ReserveResponse{Outcome: it.Outcome, Warehouse: it.Warehouse})
+		}
 		system.Root.Send(self, &reserveCommitted{batch: batch, result: res, err: err})
 	}()
 }
@@ -153,15 +175,6 @@ func (g *skuGrain) committed(ctx actorcluster.GrainContext, m *reserveCommitted)
 		}
 	}
 	g.reload()
-	for i, q := range m.batch {
-		if m.err != nil {
-			ctx.Send(q.sender, actorcluster.FromError(m.err))
-			continue
-		}
-		it := m.result.Reserve.Items[i]
-		g.node.metrics.reservations.WithLabelValues(outcomeLabel(it.Outcome)).Inc()
-		ctx.Send(q.sender, &pb.ReserveResponse{Outcome: it.Outcome, Warehouse: it.Warehouse})
-	}
 	g.flush(ctx)
 }
 

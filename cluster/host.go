@@ -42,6 +42,9 @@ type Options struct {
 	// a single node. A node not in the list joins later, added by an admin
 	// call on a member.
 	Peers []Peer
+	// Meta is published in this node's status to its peers (the actor
+	// layer puts its address there).
+	Meta map[string]string
 	// Partitions is the number of Raft groups. Fixed for the life of the data
 	// directory; reopening with another number is refused. Default 8.
 	Partitions int
@@ -273,6 +276,9 @@ func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition,
 	}
 	return &Partition{ID: id, Prefix: prefix, host: h, raft: r, fsm: f, metrics: h.metrics}, nil
 }
+
+// NodeID is this node's id in Raft configurations.
+func (h *Host) NodeID() string { return h.opts.NodeID }
 
 // DB is the node's database, for reads of partition state.
 func (h *Host) DB() *pebble.DB { return h.db }

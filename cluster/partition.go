@@ -229,6 +229,13 @@ func (l LocalReader) Scan(lo, hi []byte, limit int, fn func(k, v []byte) error) 
 // IsLeader reports whether this replica leads the partition.
 func (p *Partition) IsLeader() bool { return p.raft.State() == raft.Leader }
 
+// LeaderID is the node id of the partition's leader as this replica knows
+// it, or "".
+func (p *Partition) LeaderID() string {
+	_, id := p.raft.LeaderWithID()
+	return string(id)
+}
+
 // HasLeader reports whether the partition knows a leader.
 func (p *Partition) HasLeader() bool {
 	addr, _ := p.raft.LeaderWithID()

@@ -190,7 +190,7 @@ func (h *Host) peerClient(raftAddr string) (pb.PartitionServiceClient, error) {
 
 // LocalStatus is this node's view of its partitions.
 func (h *Host) LocalStatus(withHash bool) *pb.StatusResponse {
-	out := &pb.StatusResponse{NodeId: h.opts.NodeID, RaftAddr: h.opts.RaftAddr}
+	out := &pb.StatusResponse{NodeId: h.opts.NodeID, RaftAddr: h.opts.RaftAddr, Meta: h.opts.Meta}
 	for _, p := range h.partitions {
 		st := p.Status()
 		if withHash {

@@ -93,8 +93,12 @@ type Actor struct {
 	ProviderPort int `yaml:"provider_port"`
 	// ProviderHosts are every member's provider endpoint, host:port. Default: this node's.
 	ProviderHosts []string `yaml:"provider_hosts"`
-	// GrainIdleTimeout passivates idle grains. Default 5m.
+	// GrainIdleTimeout passivates an idle SKU grain (and its stock cache). Default 5m.
 	GrainIdleTimeout time.Duration `yaml:"grain_idle_timeout"`
+	// OrderGrainIdleTimeout passivates an idle order grain. Order grains keep
+	// no state between calls and a flash sale makes one per order, so they go
+	// soon. Default 10s.
+	OrderGrainIdleTimeout time.Duration `yaml:"order_grain_idle_timeout"`
 	// RequestTimeout bounds one grain call. Default 10s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 }
@@ -133,7 +137,7 @@ func Default() Config {
 		GRPC:    GRPC{Addr: "127.0.0.1:9090"},
 		Raft: Raft{Partitions: 8, HeartbeatTimeout: 500 * time.Millisecond,
 			ElectionTimeout: 500 * time.Millisecond, SnapshotThreshold: 8192},
-		Actor: Actor{Provider: "automanaged", EtcdPrefix: "/ordergrid", ConsulAddress: "127.0.0.1:8500", GrainIdleTimeout: 5 * time.Minute, RequestTimeout: 10 * time.Second},
+		Actor: Actor{Provider: "automanaged", EtcdPrefix: "/ordergrid", ConsulAddress: "127.0.0.1:8500", GrainIdleTimeout: 5 * time.Minute, OrderGrainIdleTimeout: 10 * time.Second, RequestTimeout: 10 * time.Second},
 		Orders: Orders{PendingTimeout: 15 * time.Minute, OrphanGrace: time.Minute, SweepInterval: time.Second,
 			LinesMax: 100, QtyMax: 1_000_000, BatchMax: 1000},
 		Log: Log{Level: "info", Format: "text"},
@@ -269,6 +273,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Actor.GrainIdleTimeout < time.Second {
 		bad("actor.grain_idle_timeout", "%s is below 1s", c.Actor.GrainIdleTimeout)
+	}
+	if c.Actor.OrderGrainIdleTimeout < time.Second {
+		bad("actor.order_grain_idle_timeout", "%s is below 1s", c.Actor.OrderGrainIdleTimeout)
 	}
 	if c.Actor.RequestTimeout < 100*time.Millisecond {
 		bad("actor.request_timeout", "%s is below 100ms", c.Actor.RequestTimeout)

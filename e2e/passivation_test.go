@@ -21,7 +21,7 @@ func activations(t *testing.T, n *node, kind string) int {
 // Idle grains passivate; the next call activates them again and they rebuild
 // from their partition: the order and the SKU's stock are as they were.
 func TestGrainsPassivateAndRebuild(t *testing.T) {
-	n := newNode(t, "--actor-grain-idle-timeout", "1s")
+	n := newNode(t, "--actor-grain-idle-timeout", "1s", "--actor-order-grain-idle-timeout", "1s")
 	n.start()
 	n.must("PUT", "/v1/skus/PASSIVE-1/stock/WH1", map[string]any{"on_hand": 7}, 200)
 	var o order

@@ -109,6 +109,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		DataDir: cfg.DataDir, NodeID: cfg.NodeID, RaftAddr: cfg.Raft.Addr, Partitions: cfg.Raft.Partitions, Peers: peers,
 		HeartbeatTimeout: cfg.Raft.HeartbeatTimeout, ElectionTimeout: cfg.Raft.ElectionTimeout,
 		SnapshotThreshold: cfg.Raft.SnapshotThreshold, Logger: logger, Registerer: reg,
+		Meta: map[string]string{actors.MetaActorAddr: cfg.Actor.Addr},
 	}, statemachine.New)
 	if err != nil {
 		return err
@@ -125,7 +126,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 		ActorAddr: cfg.Actor.Addr, ProviderPort: cfg.Actor.ProviderPort, ProviderHosts: cfg.Actor.ProviderHosts,
 		Provider: cfg.Actor.Provider, EtcdEndpoints: cfg.Actor.EtcdEndpoints, EtcdPrefix: cfg.Actor.EtcdPrefix,
 		ConsulAddress:    cfg.Actor.ConsulAddress,
-		GrainIdleTimeout: cfg.Actor.GrainIdleTimeout, RequestTimeout: cfg.Actor.RequestTimeout,
+		GrainIdleTimeout: cfg.Actor.GrainIdleTimeout, OrderGrainIdleTimeout: cfg.Actor.OrderGrainIdleTimeout,
+		RequestTimeout: cfg.Actor.RequestTimeout,
 		PendingTimeout: cfg.Orders.PendingTimeout, OrphanGrace: cfg.Orders.OrphanGrace, SweepInterval: cfg.Orders.SweepInterval,
 		Logger: logger, Registerer: reg,
 	})

@@ -593,10 +593,12 @@ func (x *PartitionStatus) GetStateHash() []byte {
 }
 
 type StatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
-	Partitions    []*PartitionStatus     `protobuf:"bytes,3,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	NodeId     string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RaftAddr   string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	Partitions []*PartitionStatus     `protobuf:"bytes,3,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	// What the node's other layers publish about it (e.g. its actor address).
+	Meta          map[string]string `protobuf:"bytes,4,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -652,6 +654,13 @@ func (x *StatusResponse) GetPartitions() []*PartitionStatus {
 	return nil
 }
 
+func (x *StatusResponse) GetMeta() map[string]string {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
 var File_ordergrid_v1_partition_proto protoreflect.FileDescriptor
 
 const file_ordergrid_v1_partition_proto_rawDesc = "" +
@@ -698,13 +707,17 @@ const file_ordergrid_v1_partition_proto_rawDesc = "" +
 	"\x06voters\x18\t \x03(\tR\x06voters\x12\x1d\n" +
 	"\n" +
 	"state_hash\x18\n" +
-	" \x01(\fR\tstateHash\"\x85\x01\n" +
+	" \x01(\fR\tstateHash\"\xfa\x01\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12=\n" +
 	"\n" +
 	"partitions\x18\x03 \x03(\v2\x1d.ordergrid.v1.PartitionStatusR\n" +
-	"partitions2\xaf\x02\n" +
+	"partitions\x12:\n" +
+	"\x04meta\x18\x04 \x03(\v2&.ordergrid.v1.StatusResponse.MetaEntryR\x04meta\x1a7\n" +
+	"\tMetaEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xaf\x02\n" +
 	"\x10PartitionService\x12F\n" +
 	"\aPropose\x12\x1c.ordergrid.v1.ProposeRequest\x1a\x1d.ordergrid.v1.ProposeResponse\x12=\n" +
 	"\x04Read\x12\x19.ordergrid.v1.ReadRequest\x1a\x1a.ordergrid.v1.ReadResponse\x12O\n" +
@@ -724,7 +737,7 @@ func file_ordergrid_v1_partition_proto_rawDescGZIP() []byte {
 	return file_ordergrid_v1_partition_proto_rawDescData
 }
 
-var file_ordergrid_v1_partition_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_ordergrid_v1_partition_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_ordergrid_v1_partition_proto_goTypes = []any{
 	(*ProposeRequest)(nil),     // 0: ordergrid.v1.ProposeRequest
 	(*ProposeResponse)(nil),    // 1: ordergrid.v1.ProposeResponse
@@ -736,23 +749,25 @@ var file_ordergrid_v1_partition_proto_goTypes = []any{
 	(*StatusRequest)(nil),      // 7: ordergrid.v1.StatusRequest
 	(*PartitionStatus)(nil),    // 8: ordergrid.v1.PartitionStatus
 	(*StatusResponse)(nil),     // 9: ordergrid.v1.StatusResponse
+	nil,                        // 10: ordergrid.v1.StatusResponse.MetaEntry
 }
 var file_ordergrid_v1_partition_proto_depIdxs = []int32{
-	3, // 0: ordergrid.v1.ReadResponse.pairs:type_name -> ordergrid.v1.KeyValue
-	8, // 1: ordergrid.v1.StatusResponse.partitions:type_name -> ordergrid.v1.PartitionStatus
-	0, // 2: ordergrid.v1.PartitionService.Propose:input_type -> ordergrid.v1.ProposeRequest
-	2, // 3: ordergrid.v1.PartitionService.Read:input_type -> ordergrid.v1.ReadRequest
-	5, // 4: ordergrid.v1.PartitionService.Membership:input_type -> ordergrid.v1.MembershipRequest
-	7, // 5: ordergrid.v1.PartitionService.Status:input_type -> ordergrid.v1.StatusRequest
-	1, // 6: ordergrid.v1.PartitionService.Propose:output_type -> ordergrid.v1.ProposeResponse
-	4, // 7: ordergrid.v1.PartitionService.Read:output_type -> ordergrid.v1.ReadResponse
-	6, // 8: ordergrid.v1.PartitionService.Membership:output_type -> ordergrid.v1.MembershipResponse
-	9, // 9: ordergrid.v1.PartitionService.Status:output_type -> ordergrid.v1.StatusResponse
-	6, // [6:10] is the sub-list for method output_type
-	2, // [2:6] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	3,  // 0: ordergrid.v1.ReadResponse.pairs:type_name -> ordergrid.v1.KeyValue
+	8,  // 1: ordergrid.v1.StatusResponse.partitions:type_name -> ordergrid.v1.PartitionStatus
+	10, // 2: ordergrid.v1.StatusResponse.meta:type_name -> ordergrid.v1.StatusResponse.MetaEntry
+	0,  // 3: ordergrid.v1.PartitionService.Propose:input_type -> ordergrid.v1.ProposeRequest
+	2,  // 4: ordergrid.v1.PartitionService.Read:input_type -> ordergrid.v1.ReadRequest
+	5,  // 5: ordergrid.v1.PartitionService.Membership:input_type -> ordergrid.v1.MembershipRequest
+	7,  // 6: ordergrid.v1.PartitionService.Status:input_type -> ordergrid.v1.StatusRequest
+	1,  // 7: ordergrid.v1.PartitionService.Propose:output_type -> ordergrid.v1.ProposeResponse
+	4,  // 8: ordergrid.v1.PartitionService.Read:output_type -> ordergrid.v1.ReadResponse
+	6,  // 9: ordergrid.v1.PartitionService.Membership:output_type -> ordergrid.v1.MembershipResponse
+	9,  // 10: ordergrid.v1.PartitionService.Status:output_type -> ordergrid.v1.StatusResponse
+	7,  // [7:11] is the sub-list for method output_type
+	3,  // [3:7] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_partition_proto_init() }
@@ -766,7 +781,7 @@ func file_ordergrid_v1_partition_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_partition_proto_rawDesc), len(file_ordergrid_v1_partition_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
