@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 	"google.golang.org/protobuf/proto"
@@ -95,9 +96,12 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 	results := make([]*pb.ReserveResponse, len(skus))
 	errs := make([]error, len(skus))
 	g.parallel(len(skus), func(i int) {
-		results[i], errs[i] = g.node.SkuClient(skus[i].sku).Reserve(&pb.ReserveRequest{
-			Sku: skus[i].sku, OrderId: g.id, Qty: skus[i].qty, ExpiresUnixNano: expires, Principal: req.Principal,
-		}, g.node.CallOptions()...)
+		errs[i] = retrySku(func() (err error) {
+			results[i], err = g.node.SkuClient(skus[i].sku).Reserve(&pb.ReserveRequest{
+				Sku: skus[i].sku, OrderId: g.id, Qty: skus[i].qty, ExpiresUnixNano: expires, Principal: req.Principal,
+			}, g.node.CallOptions()...)
+			return err
+		})
 	})
 	short := ""
 	for i := range skus {
@@ -152,8 +156,11 @@ func (g *orderGrain) releaseAll(skus []skuQty, results []*pb.ReserveResponse, pr
 		if results[i] == nil || (results[i].Outcome != pb.Outcome_OUTCOME_OK && results[i].Outcome != pb.Outcome_OUTCOME_REPLAYED) {
 			return
 		}
-		_, err := g.node.SkuClient(skus[i].sku).Settle(&pb.SettleRequest{Sku: skus[i].sku, OrderId: g.id,
-			Action: statemachine.ActionRelease, Principal: principal}, g.node.CallOptions()...)
+		err := retrySku(func() error {
+			_, err := g.node.SkuClient(skus[i].sku).Settle(&pb.SettleRequest{Sku: skus[i].sku, OrderId: g.id,
+				Action: statemachine.ActionRelease, Principal: principal}, g.node.CallOptions()...)
+			return err
+		})
 		if err != nil {
 			// The orphan sweep releases it after the pending timeout.
 			g.logger.Warn("releasing reservation", slog.String("sku", skus[i].sku), slog.Any("error", err))
@@ -245,7 +252,11 @@ func (g *orderGrain) syncStock(o *pb.OrderRecord, principal string) (*pb.OrderRe
 	}
 	errs := make([]error, len(skus))
 	g.parallel(len(skus), func(i int) {
-		res, err := g.node.SkuClient(skus[i]).Settle(&pb.SettleRequest{Sku: skus[i], OrderId: o.Id, Action: o.StockAction, Principal: principal}, g.node.CallOptions()...)
+		var res *pb.SettleResponse
+		err := retrySku(func() (err error) {
+			res, err = g.node.SkuClient(skus[i]).Settle(&pb.SettleRequest{Sku: skus[i], OrderId: o.Id, Action: o.StockAction, Principal: principal}, g.node.CallOptions()...)
+			return err
+		})
 		if err != nil {
 			errs[i] = err
 			return
@@ -266,4 +277,28 @@ func (g *orderGrain) syncStock(o *pb.OrderRecord, principal string) (*pb.OrderRe
 		return nil, err
 	}
 	return res.Order, nil
+}
+
+const (
+	// skuCallAttemptsMax bounds how often an order grain repeats a failed
+	// call to a SKU grain (every such call is idempotent).
+	skuCallAttemptsMax = 3
+	skuCallBackoff     = 50 * time.Millisecond
+)
+
+// retrySku repeats call while it fails, up to skuCallAttemptsMax times: a SKU
+// grain that is moving to its partition's new leader, or a leader election,
+// fails a call that succeeds a moment later.
+func retrySku(call func() error) error {
+	var err error
+	for attempt := 0; attempt < skuCallAttemptsMax; attempt++ {
+		if err = call(); err == nil {
+			return nil
+		}
+		if OutcomeOf(err) != pb.Outcome_OUTCOME_UNSPECIFIED {
+			return err // the state machine answered: repeating changes nothing
+		}
+		time.Sleep(skuCallBackoff * time.Duration(attempt+1))
+	}
+	return err
 }

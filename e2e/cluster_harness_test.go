@@ -235,8 +235,23 @@ type load struct {
 	rejected map[string]bool   // keys answered 409 insufficient-stock
 	lastOK   atomic.Int64      // unix nanos of the latest 201/200
 	lastNew  atomic.Int64      // unix nanos of the latest 201 (a new reservation)
+	created  [][2]int64        // (sent, answered) unix nanos of every 201
 	errors   atomic.Int64
 	requests atomic.Int64
+}
+
+// firstCreatedAfter returns how long after t the first order whose request
+// was sent after t was created, or false if none was.
+func (l *load) firstCreatedAfter(t time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	best := int64(-1)
+	for _, c := range l.created {
+		if c[0] >= t.UnixNano() && (best < 0 || c[1] < best) {
+			best = c[1]
+		}
+	}
+	return time.Duration(best - t.UnixNano()), best >= 0
 }
 
 // count is the number of acknowledged orders so far.
@@ -274,6 +289,7 @@ func runLoad(t *testing.T, c *testCluster, sku string, clients int, stop <-chan 
 					default:
 					}
 					ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+					sent := time.Now().UnixNano()
 					r, err := do(ctx, "POST", c.urls[target]+"/v1/orders", orderBody(key, sku, 1), "Idempotency-Key", key)
 					cancel()
 					l.requests.Add(1)
@@ -294,7 +310,9 @@ func runLoad(t *testing.T, c *testCluster, sku string, clients int, stop <-chan 
 						l.acked[key] = o.ID
 						l.lastOK.Store(time.Now().UnixNano())
 						if r.code == 201 {
-							l.lastNew.Store(time.Now().UnixNano())
+							now := time.Now().UnixNano()
+							l.lastNew.Store(now)
+							l.created = append(l.created, [2]int64{sent, now})
 						}
 					case 409:
 						l.rejected[key] = true

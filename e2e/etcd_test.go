@@ -58,9 +58,9 @@ func TestClusterWithEtcdProvider(t *testing.T) {
 	endpoint := startEtcd(t)
 	c := newCluster(t, clusterArgs+" --actor-provider etcd --actor-etcd-endpoints "+endpoint)
 	const sku, onHand = "ETCD-1", 100_000
-	c.node(2).must("PUT", "/v1/skus/"+sku+"/stock/WH1", map[string]any{"on_hand": onHand}, 200)
+	c.node(2).eventually("PUT", "/v1/skus/"+sku+"/stock/WH1", map[string]any{"on_hand": onHand}, 200)
 	for i := 1; i <= 3; i++ {
-		c.node(i).must("POST", "/v1/orders", orderBody(fmt.Sprintf("etcd-%d", i), sku, 1), 201)
+		c.node(i).eventually("POST", "/v1/orders", orderBody(fmt.Sprintf("etcd-%d", i), sku, 1), 201)
 	}
 	stop := make(chan struct{})
 	l, wg := runLoad(t, c, sku, 12, stop)

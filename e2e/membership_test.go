@@ -16,9 +16,9 @@ import (
 func TestClusterAddAndRemoveNode(t *testing.T) {
 	c := newCluster(t, clusterArgs)
 	const sku = "MEMBER-1"
-	c.node(1).must("PUT", "/v1/skus/"+sku+"/stock/WH1", map[string]any{"on_hand": 1000}, 200)
+	c.node(1).eventually("PUT", "/v1/skus/"+sku+"/stock/WH1", map[string]any{"on_hand": 1000}, 200)
 	for i := 0; i < 20; i++ {
-		c.node(1+i%3).must("POST", "/v1/orders", orderBody(fmt.Sprintf("m-%d", i), sku, 1), 201)
+		c.node(1+i%3).eventually("POST", "/v1/orders", orderBody(fmt.Sprintf("m-%d", i), sku, 1), 201)
 	}
 	var peers []string
 	for i := 1; i <= 3; i++ {

@@ -152,9 +152,9 @@ func TestClusterNetworkPartition(t *testing.T) {
 	c := newNetnsCluster(t)
 	tc := &testCluster{t: t, urls: c.urls[:]}
 	const sku, onHand = "HOT-NET", 100_000
-	tc.node(1).must("PUT", "/v1/skus/"+sku+"/stock/WH1", map[string]any{"on_hand": onHand}, 200)
+	tc.node(1).eventually("PUT", "/v1/skus/"+sku+"/stock/WH1", map[string]any{"on_hand": onHand}, 200)
 	for i := 1; i <= 3; i++ {
-		tc.node(i).must("POST", "/v1/orders", orderBody(fmt.Sprintf("net-pre-%d", i), sku, 1), 201)
+		tc.node(i).eventually("POST", "/v1/orders", orderBody(fmt.Sprintf("net-pre-%d", i), sku, 1), 201)
 	}
 	minority := 3
 	c.cut(minority, false)
