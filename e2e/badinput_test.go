@@ -67,6 +67,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"stock without on_hand", "PUT", "/v1/skus/BAD-1/stock/WH1", `{}`, "", 422, "on_hand"},
 		{"batch too big", "POST", "/v1/orders:batch", map[string]any{"orders": make([]map[string]any, 1001)}, "", 422, "orders"},
 		{"no route", "DELETE", "/v1/everything", nil, "", 404, ""},
+		{"wrong method", "DELETE", "/v1/orders", nil, "", 405, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -112,9 +112,29 @@ func (g *Gateway) routes() {
 		g.mux.Handle("GET /metrics", promhttp.HandlerFor(g.opts.Gatherer, promhttp.HandlerOpts{}))
 	}
 	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allowed := g.allowedMethods(r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeProblem(w, &Problem{Status: http.StatusMethodNotAllowed, Name: "method-not-allowed", Title: "Method not allowed",
+				Detail: fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, strings.Join(allowed, " or "))})
+			return
+		}
 		writeProblem(w, &Problem{Status: http.StatusNotFound, Name: "no-route", Title: "No such route",
 			Detail: fmt.Sprintf("%s %s is not an ordergrid API route", r.Method, r.URL.Path)})
 	})
+}
+
+// allowedMethods lists the methods that have a route for r's path (the
+// catch-all route hides ServeMux's own 405).
+func (g *Gateway) allowedMethods(r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := g.mux.Handler(probe); pattern != "/" && pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // ServeHTTP implements http.Handler.
