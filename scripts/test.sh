@@ -23,8 +23,13 @@ if [ ${#need[@]} -gt 0 ]; then
   if [ -n "$sudo" ] && ! command -v sudo >/dev/null; then
     echo "test.sh: not root and no sudo: cannot install ${need[*]}; the tests that need them will fail or skip" >&2
   else
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    for attempt in 1 2 3; do
+      if $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then
+        break
+      fi
+      [ "$attempt" = 3 ] && { echo "test.sh: could not install ${need[*]}" >&2; exit 1; }
+      sleep 5
+    done
   fi
 fi
 
