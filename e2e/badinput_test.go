@@ -112,10 +112,12 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 func TestBatchIntake(t *testing.T) {
 	n := newNode(t)
 	n.start()
-	n.must("PUT", "/v1/skus/BATCH-1/stock/WH1", map[string]any{"on_hand": 2}, 200)
+	n.must("PUT", "/v1/skus/BATCH-1/stock/WH1", map[string]any{"on_hand": 3}, 200)
 	bad := orderBody("b-2", "BATCH-1", 0)
+	// The orders of a batch run concurrently: b-3 asks for more than there
+	// is at all, so it is refused whatever runs first.
 	body := map[string]any{"orders": []any{
-		orderBody("b-1", "BATCH-1", 2), bad, orderBody("b-3", "BATCH-1", 1), orderBody("b-1", "BATCH-1", 2),
+		orderBody("b-1", "BATCH-1", 2), bad, orderBody("b-3", "BATCH-1", 4), orderBody("b-1", "BATCH-1", 2),
 	}}
 	var out struct {
 		Results []struct {
