@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
@@ -95,7 +94,7 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 	skus := groupLines(req.Request.Lines)
 	results := make([]*pb.ReserveResponse, len(skus))
 	errs := make([]error, len(skus))
-	g.parallel(len(skus), func(i int) {
+	fanOut(len(skus), linesFanOutMax, func(i int) {
 		errs[i] = retrySku(func() (err error) {
 			results[i], err = g.node.SkuClient(skus[i].sku).Reserve(&pb.ReserveRequest{
 				Sku: skus[i].sku, OrderId: g.id, Qty: skus[i].qty, ExpiresUnixNano: expires, Principal: req.Principal,
@@ -149,10 +148,10 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 	}
 }
 
-// releaseAll releases the reservations this call made, in the background of
-// nothing: the caller waits, so the stock is free when the 409 goes out.
+// releaseAll releases the reservations this call made, before it returns:
+// the stock is free again when the 409 goes out.
 func (g *orderGrain) releaseAll(skus []skuQty, results []*pb.ReserveResponse, principal string) {
-	g.parallel(len(skus), func(i int) {
+	fanOut(len(skus), linesFanOutMax, func(i int) {
 		if results[i] == nil || (results[i].Outcome != pb.Outcome_OUTCOME_OK && results[i].Outcome != pb.Outcome_OUTCOME_REPLAYED) {
 			return
 		}
@@ -166,22 +165,6 @@ func (g *orderGrain) releaseAll(skus []skuQty, results []*pb.ReserveResponse, pr
 			g.logger.Warn("releasing reservation", slog.String("sku", skus[i].sku), slog.Any("error", err))
 		}
 	})
-}
-
-func (g *orderGrain) parallel(n int, fn func(i int)) {
-	if n == 1 {
-		fn(0)
-		return
-	}
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(i)
-		}()
-	}
-	wg.Wait()
 }
 
 func (g *orderGrain) Get(*pb.OrderQuery, actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
@@ -251,7 +234,7 @@ func (g *orderGrain) syncStock(o *pb.OrderRecord, principal string) (*pb.OrderRe
 		}
 	}
 	errs := make([]error, len(skus))
-	g.parallel(len(skus), func(i int) {
+	fanOut(len(skus), linesFanOutMax, func(i int) {
 		var res *pb.SettleResponse
 		err := retrySku(func() (err error) {
 			res, err = g.node.SkuClient(skus[i]).Settle(&pb.SettleRequest{Sku: skus[i], OrderId: o.Id, Action: o.StockAction, Principal: principal}, g.node.CallOptions()...)

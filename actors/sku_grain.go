@@ -72,17 +72,24 @@ var errGrainStopped = errors.New("sku grain stopped before proposing; retry")
 // reload reads the committed stock. The grain only reads on the partition's
 // leader, after its own proposals commit, so it sees its own writes.
 func (g *skuGrain) reload() {
+	if _, err := g.readStock(); err != nil {
+		g.logger.Warn("reading stock", slog.Any("error", err))
+	}
+}
+
+// readStock reads the committed stock and refreshes the cache with it.
+func (g *skuGrain) readStock() (*pb.SkuStock, error) {
 	st, _, err := statemachine.ReadStock(g.node.reader(g.partition), g.partition.Prefix, g.sku)
 	if err != nil {
 		g.stockKnown = false
-		g.logger.Warn("reading stock", slog.Any("error", err))
-		return
+		return nil, err
 	}
 	g.stock = make(map[string]*pb.StockRecord, len(st.Warehouses))
 	for _, w := range st.Warehouses {
 		g.stock[w.Warehouse] = &pb.StockRecord{OnHand: w.OnHand, Pending: w.Pending, Committed: w.Committed}
 	}
 	g.stockKnown = true
+	return st, nil
 }
 
 // errStockUnknown answers a reservation the grain can neither judge from its
@@ -210,19 +217,19 @@ func (g *skuGrain) SetStock(req *pb.SetStockGrainRequest, _ actorcluster.GrainCo
 	if err != nil {
 		return nil, err
 	}
-	g.reload()
+	st, readErr := g.readStock()
 	if res.Outcome != pb.Outcome_OUTCOME_OK {
 		return nil, outcomeErr(res.Outcome, res.Detail)
 	}
-	return g.GetStock(&pb.SkuQuery{Sku: g.sku}, nil)
+	return st, readErr
 }
 
 func (g *skuGrain) GetStock(*pb.SkuQuery, actorcluster.GrainContext) (*pb.SkuStock, error) {
-	st, found, err := statemachine.ReadStock(g.node.reader(g.partition), g.partition.Prefix, g.sku)
+	st, err := g.readStock()
 	if err != nil {
 		return nil, err
 	}
-	if !found {
+	if len(st.Warehouses) == 0 {
 		return nil, outcomeErr(pb.Outcome_OUTCOME_NOT_FOUND, "unknown sku")
 	}
 	return st, nil

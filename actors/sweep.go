@@ -64,7 +64,7 @@ func (n *Node) sweepPartition(p *cluster.Partition, all bool) {
 			return
 		}
 		n.metrics.expired.Add(float64(len(ids)))
-		n.each(len(ids), func(i int) { n.syncOrder(ids[i], log) })
+		fanOut(len(ids), sweepCallsMax, func(i int) { n.syncOrder(ids[i], log) })
 	}
 
 	due, err := statemachine.DueReservations(db, p.Prefix, now.UnixNano(), sweepBatchMax)
@@ -72,7 +72,7 @@ func (n *Node) sweepPartition(p *cluster.Partition, all bool) {
 		log.Error("sweep: due reservations", slog.Any("error", err))
 		return
 	}
-	n.each(len(due), func(i int) {
+	fanOut(len(due), sweepCallsMax, func(i int) {
 		_, err := n.SkuClient(due[i].SKU).Settle(&pb.SettleRequest{Sku: due[i].SKU, OrderId: due[i].OrderID, Action: "expire", Principal: SweeperPrincipal}, n.CallOptions()...)
 		if err != nil {
 			log.Warn("sweep: releasing orphan reservation", slog.String("sku", due[i].SKU), slog.Any("error", err))
@@ -88,7 +88,7 @@ func (n *Node) sweepPartition(p *cluster.Partition, all bool) {
 	if all {
 		cutoff = now.UnixNano()
 	}
-	n.each(len(owed), func(i int) {
+	fanOut(len(owed), sweepCallsMax, func(i int) {
 		o, ok, err := statemachine.ReadOrder(db, p.Prefix, owed[i])
 		if err != nil || !ok || o.UpdatedUnixNano > cutoff {
 			return // young: its grain is most likely still at it
@@ -104,9 +104,14 @@ func (n *Node) syncOrder(id string, log *slog.Logger) {
 	}
 }
 
-// each runs fn for 0..count-1 with at most sweepCallsMax at once.
-func (n *Node) each(count int, fn func(i int)) {
-	sem := make(chan struct{}, sweepCallsMax)
+// fanOut runs fn for 0..count-1, at most limit at once, and returns when all
+// have; one call runs inline.
+func fanOut(count, limit int, fn func(i int)) {
+	if count == 1 {
+		fn(0)
+		return
+	}
+	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
 	for i := 0; i < count; i++ {
 		sem <- struct{}{}
@@ -118,3 +123,6 @@ func (n *Node) each(count int, fn func(i int)) {
 	}
 	wg.Wait()
 }
+
+// linesFanOutMax bounds the SKU grain calls one order has in flight.
+const linesFanOutMax = 32
