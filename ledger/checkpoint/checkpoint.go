@@ -1,0 +1,205 @@
+// Package checkpoint reads and writes the ledger's checkpoints: C2SP
+// tlog-checkpoint bodies (https://c2sp.org/tlog-checkpoint) signed as C2SP
+// signed notes (https://c2sp.org/signed-note) with Ed25519, so any standard
+// transparency-log client can check them.
+//
+// A checkpoint body is, each line ending in a newline:
+//
+//	<origin>
+//	<tree size, decimal, no leading zeros>
+//	<root hash, standard base64>
+//	[<extension line>...]
+//
+// and a signed checkpoint appends a blank line and one signature line per key:
+//
+//	ordergrid.example/ledger
+//	1024
+//	Xy8vGcM1ZM9m7ZP+2tLwQlzKQJ3hWz0ZmHfKzVYBVx4=
+//
+//	— ordergrid.example/ledger Az3grl1SdwqG...
+//
+// The signing key's name is the log's origin. Parse accepts only the
+// canonical form (it formats what it parsed and compares), so one tree has
+// one body and anchoring bytes on Fabric means anchoring a tree.
+// Signatures are made and checked with golang.org/x/mod/sumdb/note.
+package checkpoint
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/ordergrid/ordergrid/ledger/merkle"
+)
+
+// BytesMax bounds a signed checkpoint: origin, size, root, a few extension
+// lines and a few signatures fit with room to spare.
+const BytesMax = 4096
+
+var (
+	// ErrMalformed is returned for a checkpoint that is not in canonical form.
+	ErrMalformed = errors.New("malformed checkpoint")
+	// ErrSignature is returned for a signed checkpoint that the log's key
+	// did not sign, or whose bytes changed after signing.
+	ErrSignature = errors.New("checkpoint signature does not verify")
+)
+
+// Checkpoint is one signed statement of a tree: its size and root.
+type Checkpoint struct {
+	Origin     string
+	Size       uint64
+	Root       merkle.Hash
+	Extensions []string
+}
+
+// Marshal writes the checkpoint body.
+func (c Checkpoint) Marshal() []byte {
+	var b bytes.Buffer
+	b.WriteString(c.Origin)
+	b.WriteByte('\n')
+	b.WriteString(strconv.FormatUint(c.Size, 10))
+	b.WriteByte('\n')
+	b.WriteString(c.Root.String())
+	b.WriteByte('\n')
+	for _, e := range c.Extensions {
+		b.WriteString(e)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// Parse reads a checkpoint body in canonical form.
+func Parse(body []byte) (Checkpoint, error) {
+	var c Checkpoint
+	if len(body) > BytesMax {
+		return c, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(body), BytesMax)
+	}
+	if !utf8.Valid(body) || !bytes.HasSuffix(body, []byte("\n")) {
+		return c, fmt.Errorf("%w: not UTF-8 lines ending in a newline", ErrMalformed)
+	}
+	lines := strings.Split(string(body[:len(body)-1]), "\n")
+	if len(lines) < 3 {
+		return c, fmt.Errorf("%w: want origin, size and root lines", ErrMalformed)
+	}
+	c.Origin = lines[0]
+	if err := ValidOrigin(c.Origin); err != nil {
+		return c, err
+	}
+	size, err := strconv.ParseUint(lines[1], 10, 64)
+	if err != nil || strconv.FormatUint(size, 10) != lines[1] {
+		return c, fmt.Errorf("%w: size %q is not a canonical decimal", ErrMalformed, lines[1])
+	}
+	c.Size = size
+	root, err := merkle.ParseHash(lines[2])
+	if err != nil || root.String() != lines[2] {
+		return c, fmt.Errorf("%w: root hash %q", ErrMalformed, lines[2])
+	}
+	c.Root = root
+	for _, e := range lines[3:] {
+		if e == "" {
+			return c, fmt.Errorf("%w: empty extension line", ErrMalformed)
+		}
+		c.Extensions = append(c.Extensions, e)
+	}
+	if !bytes.Equal(c.Marshal(), body) {
+		return c, fmt.Errorf("%w: not in canonical form", ErrMalformed)
+	}
+	return c, nil
+}
+
+// ValidOrigin checks a log origin: non-empty printable text with no spaces
+// or '+', so it is also a valid signed-note key name.
+func ValidOrigin(origin string) error {
+	if origin == "" || len(origin) > 256 || !utf8.ValidString(origin) {
+		return fmt.Errorf("%w: origin %q must be 1 to 256 bytes of UTF-8", ErrMalformed, origin)
+	}
+	for _, r := range origin {
+		if r <= ' ' || r == '+' || r == 0x7f || r == '\u2014' {
+			return fmt.Errorf("%w: origin %q has a space, control character or '+'", ErrMalformed, origin)
+		}
+	}
+	return nil
+}
+
+// GenerateKey makes an Ed25519 key named origin and returns it in
+// signed-note form: the signer key (keep it secret) and the verifier key
+// ("<name>+<hash>+<base64 key>", publish it).
+func GenerateKey(origin string) (signerKey, verifierKey string, err error) {
+	if err := ValidOrigin(origin); err != nil {
+		return "", "", err
+	}
+	return note.GenerateKey(rand.Reader, origin)
+}
+
+// Signer is a checkpoint signer.
+type Signer struct{ s note.Signer }
+
+// NewSigner reads a signer key made by GenerateKey.
+func NewSigner(signerKey string) (*Signer, error) {
+	s, err := note.NewSigner(signerKey)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint signer key: %w", err)
+	}
+	return &Signer{s: s}, nil
+}
+
+// Origin is the log the signer signs for.
+func (s *Signer) Origin() string { return s.s.Name() }
+
+// Sign returns the signed checkpoint.
+func (s *Signer) Sign(c Checkpoint) ([]byte, error) {
+	if c.Origin != s.s.Name() {
+		return nil, fmt.Errorf("checkpoint of %q signed with the key of %q", c.Origin, s.s.Name())
+	}
+	return note.Sign(&note.Note{Text: string(c.Marshal())}, s.s)
+}
+
+// Verifier checks signed checkpoints of one log.
+type Verifier struct{ v note.Verifier }
+
+// NewVerifier reads a verifier key ("<name>+<hash>+<base64 key>").
+func NewVerifier(verifierKey string) (*Verifier, error) {
+	v, err := note.NewVerifier(strings.TrimSpace(verifierKey))
+	if err != nil {
+		return nil, fmt.Errorf("%w: verifier key: %v", ErrMalformed, err)
+	}
+	if err := ValidOrigin(v.Name()); err != nil {
+		return nil, err
+	}
+	return &Verifier{v: v}, nil
+}
+
+// Origin is the log whose checkpoints the verifier checks.
+func (v *Verifier) Origin() string { return v.v.Name() }
+
+// Open checks a signed checkpoint: canonical form, the origin is the
+// verifier's log, and the verifier's key signed it. Signatures by other
+// keys are allowed (a witness may cosign) and ignored.
+func (v *Verifier) Open(signed []byte) (Checkpoint, error) {
+	if len(signed) > BytesMax {
+		return Checkpoint{}, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(signed), BytesMax)
+	}
+	n, err := note.Open(signed, note.VerifierList(v.v))
+	if err != nil {
+		var unknown *note.UnverifiedNoteError
+		var invalid *note.InvalidSignatureError
+		if errors.As(err, &unknown) || errors.As(err, &invalid) {
+			return Checkpoint{}, fmt.Errorf("%w: %v", ErrSignature, err)
+		}
+		return Checkpoint{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	c, err := Parse([]byte(n.Text))
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if c.Origin != v.v.Name() {
+		return Checkpoint{}, fmt.Errorf("%w: checkpoint of %q, key of %q", ErrSignature, c.Origin, v.v.Name())
+	}
+	return c, nil
+}
