@@ -59,6 +59,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the Prometheus metrics. nil: not registered.
 	Registerer prometheus.Registerer
+	// Groups are Raft groups beside the partitions, each with its own state
+	// machine and one key range, replicated on the same voters (the ledger's
+	// sequencer is one). Keys are never hashed onto them. Their ids follow
+	// the partitions' in the order given; the list is fixed for the life of
+	// the data directory, like Partitions.
+	Groups []Group
+}
+
+// Group is a named Raft group beside the partitions.
+type Group struct {
+	Name    string
+	Machine StateMachineFactory
 }
 
 func (o *Options) withDefaults() {
@@ -100,10 +112,12 @@ const leaderBalanceInterval = 3 * time.Second
 
 // Host is one node's set of partitions over one Pebble database.
 type Host struct {
-	opts       Options
-	db         *pebble.DB
-	mux        *Mux
-	rpc        *grpc.Server
+	opts Options
+	db   *pebble.DB
+	mux  *Mux
+	rpc  *grpc.Server
+	// partitions holds every group: the hashed partitions first, then
+	// opts.Groups.
 	partitions []*Partition
 	metrics    *Metrics
 
@@ -126,7 +140,7 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 	if err := opts.validatePeers(); err != nil {
 		return nil, err
 	}
-	if opts.Partitions < 1 || opts.Partitions > PartitionsMax {
+	if opts.Partitions < 1 || opts.Partitions+len(opts.Groups) > PartitionsMax {
 		return nil, fmt.Errorf("cluster: partitions %d outside 1..%d", opts.Partitions, PartitionsMax)
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
@@ -155,6 +169,15 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 			h.Close()
 			return nil, err
 		}
+		h.partitions = append(h.partitions, p)
+	}
+	for i, g := range opts.Groups {
+		p, err := h.startPartition(uint32(opts.Partitions+i), g.Machine)
+		if err != nil {
+			h.Close()
+			return nil, err
+		}
+		p.Name = g.Name
 		h.partitions = append(h.partitions, p)
 	}
 	rpcLayer, err := h.mux.Layer(rpcGroup)
@@ -283,12 +306,22 @@ func (h *Host) NodeID() string { return h.opts.NodeID }
 // DB is the node's database, for reads of partition state.
 func (h *Host) DB() *pebble.DB { return h.db }
 
-// Partitions returns every partition, by id.
-func (h *Host) Partitions() []*Partition { return h.partitions }
+// Partitions returns every partition keys hash onto, by id.
+func (h *Host) Partitions() []*Partition { return h.partitions[:h.opts.Partitions] }
+
+// Group returns the group named name in Options.Groups, or nil.
+func (h *Host) Group(name string) *Partition {
+	for _, p := range h.partitions[h.opts.Partitions:] {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
 
 // PartitionOf returns the partition that owns key.
 func (h *Host) PartitionOf(key string) *Partition {
-	return h.partitions[PartitionIndex(key, len(h.partitions))]
+	return h.partitions[PartitionIndex(key, h.opts.Partitions)]
 }
 
 // PartitionIndex is hash(key) mod n, the placement rule of every key.

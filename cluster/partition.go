@@ -33,8 +33,11 @@ const (
 // Partition is one Raft group and its state machine. Propose, Get and Scan
 // work on any replica: a follower forwards them to the leader.
 type Partition struct {
-	ID      uint32
-	Prefix  []byte
+	ID     uint32
+	Prefix []byte
+	// Name is the group's name for a group of Options.Groups; empty for a
+	// partition.
+	Name    string
 	host    *Host
 	raft    *raft.Raft
 	fsm     *fsm
@@ -290,3 +293,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// AppliedIndex is the last Raft index this replica has applied.
+func (p *Partition) AppliedIndex() uint64 { return p.raft.AppliedIndex() }

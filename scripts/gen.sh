@@ -22,7 +22,7 @@ go install "github.com/asynkron/protoactor-go/protobuf/protoc-gen-go-grain@${act
 cd proto
 protoc -I. --go_out=. --go_opt=paths=source_relative \
   --go-grpc_out=. --go-grpc_opt=paths=source_relative \
-  ordergrid/v1/api.proto ordergrid/v1/partition.proto
+  ordergrid/v1/api.proto ordergrid/v1/partition.proto ordergrid/v1/ledger.proto
 protoc -I. -I"$actor_dir" --go_out=. --go_opt=paths=source_relative \
   --go-grain_out=. --go-grain_opt=paths=source_relative \
   ordergrid/v1/grains.proto

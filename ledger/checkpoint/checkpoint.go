@@ -26,7 +26,9 @@ package checkpoint
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -194,6 +196,13 @@ func (v *Verifier) Open(signed []byte) (Checkpoint, error) {
 		}
 		return Checkpoint{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	for _, sig := range append(n.Sigs, n.UnverifiedSigs...) {
+		// note accepts base64 with non-zero padding bits: two spellings of
+		// one signature. Only the canonical one is a checkpoint.
+		if _, err := base64.StdEncoding.Strict().DecodeString(sig.Base64); err != nil {
+			return Checkpoint{}, fmt.Errorf("%w: signature is not canonical base64", ErrMalformed)
+		}
+	}
 	c, err := Parse([]byte(n.Text))
 	if err != nil {
 		return Checkpoint{}, err
@@ -202,4 +211,26 @@ func (v *Verifier) Open(signed []byte) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("%w: checkpoint of %q, key of %q", ErrSignature, c.Origin, v.v.Name())
 	}
 	return c, nil
+}
+
+// VerifierKeyOf is the verifier key of a signer key made by GenerateKey.
+func VerifierKeyOf(signerKey string) (string, error) {
+	// PRIVATE+KEY+<name>+<hash>+<base64(0x01 || ed25519 seed)>
+	parts := strings.SplitN(strings.TrimSpace(signerKey), "+", 5)
+	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
+		return "", fmt.Errorf("%w: not a signer key", ErrMalformed)
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return "", fmt.Errorf("%w: not an Ed25519 signer key", ErrMalformed)
+	}
+	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	vkey, err := note.NewEd25519VerifierKey(parts[2], pub)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if _, err := NewSigner(signerKey); err != nil {
+		return "", err
+	}
+	return vkey, nil
 }

@@ -93,3 +93,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestVerifierKeyOf(t *testing.T) {
+	skey, vkey, err := GenerateKey("ordergrid.test/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := VerifierKeyOf(skey)
+	if err != nil || got != vkey {
+		t.Fatalf("VerifierKeyOf = %q, %v; want %q", got, err, vkey)
+	}
+	if _, err := VerifierKeyOf(vkey); err == nil {
+		t.Fatal("a verifier key taken for a signer key")
+	}
+}

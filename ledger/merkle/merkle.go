@@ -43,10 +43,11 @@ type Hash [HashSize]byte
 // String is the hash in standard base64, as checkpoints and the API write it.
 func (h Hash) String() string { return base64.StdEncoding.EncodeToString(h[:]) }
 
-// ParseHash decodes a standard base64 hash.
+// ParseHash decodes a standard base64 hash, refusing non-canonical
+// spellings (non-zero padding bits).
 func ParseHash(s string) (Hash, error) {
 	var h Hash
-	b, err := base64.StdEncoding.DecodeString(s)
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != HashSize {
 		return h, fmt.Errorf("%w: %q is not a base64 SHA-256 hash", ErrMalformed, s)
 	}
