@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -17,14 +18,15 @@ type Result = pb.ApplyResult
 
 // Machine is the state machine of one partition.
 type Machine struct {
+	id     uint32
 	prefix []byte
 }
 
 var _ cluster.StateMachine = (*Machine)(nil)
 
 // New returns the state machine of the partition whose keys start with prefix.
-func New(_ uint32, prefix []byte) cluster.StateMachine {
-	return &Machine{prefix: append([]byte{}, prefix...)}
+func New(id uint32, prefix []byte) cluster.StateMachine {
+	return &Machine{id: id, prefix: append([]byte{}, prefix...)}
 }
 
 // Apply applies one committed command and answers a marshalled
@@ -73,6 +75,17 @@ type txn struct {
 	index     uint64
 	at        int64
 	principal string
+	out       *ledger.Outbox
+}
+
+// record hands one event of the command to the ledger, through the
+// partition's outbox, in the command's batch.
+func (t *txn) record(e *ledger.Event) {
+	if t.out == nil {
+		t.out = ledger.NewOutbox(t.b, t.m.id, t.m.prefix, t.index, t.at)
+	}
+	e.Principal = t.principal
+	t.out.Add(e)
 }
 
 func (t *txn) get(k []byte, msg proto.Message) bool {
@@ -157,6 +170,8 @@ func (t *txn) setStock(c *pb.SetStockCommand) *Result {
 		Seq: t.index, Type: "stock_set", AtUnixNano: t.at, Principal: t.principal,
 		Details: map[string]string{"warehouse": c.Warehouse, "on_hand": strconv.FormatInt(c.OnHand, 10), "on_hand_before": strconv.FormatInt(before, 10)},
 	})
+	t.record(&ledger.Event{Kind: ledger.KindStock, Type: "stock_set", SKU: c.Sku, Warehouse: c.Warehouse, Qty: c.OnHand,
+		Details: map[string]string{"on_hand_before": strconv.FormatInt(before, 10)}})
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
 }
 
@@ -226,6 +241,7 @@ func (t *txn) reserve(sku string, it *pb.ReserveItem, names []string, recs []*pb
 	t.put(rk, &pb.ReservationRecord{Sku: sku, OrderId: it.OrderId, Warehouse: names[best], Qty: it.Qty,
 		State: pb.ReservationState_RESERVATION_STATE_PENDING, ExpiresUnixNano: it.ExpiresUnixNano})
 	t.put(reservationExpiryKey(t.m.prefix, it.ExpiresUnixNano, sku, it.OrderId), &pb.StockSyncedCommand{})
+	t.record(&ledger.Event{Kind: ledger.KindStock, Type: "reserved", Order: it.OrderId, SKU: sku, Warehouse: names[best], Qty: it.Qty})
 	return pb.Outcome_OUTCOME_OK, names[best]
 }
 
@@ -301,7 +317,13 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 	}
 	t.putStock(sku, res.Warehouse, s)
 	t.put(rk, &res)
+	t.record(&ledger.Event{Kind: ledger.KindStock, Type: settledEvent[action], Order: orderID, SKU: sku, Warehouse: res.Warehouse, Qty: q})
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+}
+
+// settledEvent is the ledger event type of each stock action.
+var settledEvent = map[string]string{
+	ActionCommit: "committed", ActionRelease: "released", ActionShip: "shipped", ActionRestock: "restocked",
 }
 
 func (t *txn) expireReservations(c *pb.ExpireReservationsCommand) *Result {
@@ -331,6 +353,21 @@ func (t *txn) addEvent(o *pb.OrderRecord, typ string, details map[string]string)
 	t.put(eventKey(t.m.prefix, o.Id, o.Version), &pb.EventRecord{
 		Seq: o.Version, Type: typ, AtUnixNano: t.at, Principal: t.principal, Status: o.Status, Details: details,
 	})
+	e := &ledger.Event{Kind: ledger.KindOrder, Type: typ, Order: o.Id, Seq: o.Version, Status: o.Status, Details: details}
+	if typ == "created" {
+		// Customer fields are personal data and stay out of the permanent
+		// log until they can enter it encrypted.
+		e.Details = map[string]string{"channel": o.Channel, "channel_order_id": o.ChannelOrderId, "currency": o.Currency, "total": o.Total}
+		for k, v := range e.Details {
+			if v == "" {
+				delete(e.Details, k)
+			}
+		}
+		for _, l := range o.Lines {
+			e.Lines = append(e.Lines, ledger.Line{SKU: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: l.Warehouse})
+		}
+	}
+	t.record(e)
 }
 
 func (t *txn) createOrder(o *pb.OrderRecord) *Result {

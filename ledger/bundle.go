@@ -1,0 +1,201 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	"github.com/ordergrid/ordergrid/ledger/merkle"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// Limits of bundles.
+const (
+	// BundleEntriesMax bounds the events of one order in a bundle.
+	BundleEntriesMax = 10_000
+	// BundleBytesMax bounds a bundle a verifier reads.
+	BundleBytesMax = 64 << 20
+)
+
+// Bundle is everything a partner needs to check an order's history offline:
+// the events, each with its leaf and inclusion proof, against one signed
+// checkpoint, and where that checkpoint is anchored.
+type Bundle struct {
+	Order      string        `json:"order"`
+	Checkpoint string        `json:"checkpoint"`
+	Entries    []BundleEntry `json:"entries"`
+	// Anchor is the Fabric transaction that anchored the bundle's
+	// checkpoint; null while it is not anchored yet.
+	Anchor *Anchor `json:"anchor"`
+}
+
+// BundleEntry is one event of the order.
+type BundleEntry struct {
+	Index uint64   `json:"index"`
+	Leaf  string   `json:"leaf"`
+	Proof []string `json:"proof"`
+	// Event is the leaf decoded, for people; a verifier checks it matches.
+	Event json.RawMessage `json:"event"`
+}
+
+// Anchor is an anchor record as the API shows it.
+type Anchor struct {
+	Size          uint64 `json:"size"`
+	RootHash      string `json:"root_hash"`
+	Channel       string `json:"channel"`
+	Chaincode     string `json:"chaincode"`
+	TransactionID string `json:"transaction_id"`
+	BlockNumber   uint64 `json:"block_number"`
+	AnchoredAt    string `json:"anchored_at"`
+}
+
+// AnchorView is the API's view of an anchor record.
+func AnchorView(a *pb.AnchorRecord) *Anchor {
+	if a == nil {
+		return nil
+	}
+	return &Anchor{Size: a.Size, RootHash: a.RootHash, Channel: a.Channel, Chaincode: a.Chaincode,
+		TransactionID: a.TransactionId, BlockNumber: a.BlockNumber, AnchoredAt: FormatTime(a.AtUnixNano)}
+}
+
+// Bundle builds the proof bundle of order: against the newest anchored
+// checkpoint that holds every one of its events when there is one, else
+// the newest checkpoint (with the events it holds).
+func (l *Log) Bundle(order string) (*Bundle, error) {
+	idx, err := l.OrderLeaves(order, BundleEntriesMax)
+	if err != nil {
+		return nil, err
+	}
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("order %q: %w in the ledger", order, ErrNotFound)
+	}
+	last := idx[len(idx)-1]
+	size, signed, err := l.LatestCheckpoint()
+	if err != nil {
+		return nil, err
+	}
+	var anchor *pb.AnchorRecord
+	if a, err := l.LatestAnchor(); err == nil && a.Size > last {
+		if s, err := l.Checkpoint(a.Size); err == nil {
+			size, signed, anchor = a.Size, s, a
+		}
+	}
+	if idx[0] >= size {
+		return nil, fmt.Errorf("order %q: %w in a checkpoint yet (its events are sequenced, the next checkpoint holds them)", order, ErrNotFound)
+	}
+	b := &Bundle{Order: order, Checkpoint: string(signed), Anchor: AnchorView(anchor)}
+	for _, i := range idx {
+		if i >= size {
+			break
+		}
+		leaf, err := l.Leaf(i)
+		if err != nil {
+			return nil, err
+		}
+		proof, err := l.InclusionProof(i, size)
+		if err != nil {
+			return nil, err
+		}
+		b.Entries = append(b.Entries, BundleEntry{Index: i, Leaf: base64.StdEncoding.EncodeToString(leaf),
+			Proof: merkle.EncodeProof(proof), Event: json.RawMessage(leaf)})
+	}
+	return b, nil
+}
+
+// ErrBundle is returned for a bundle that does not verify.
+var ErrBundle = errors.New("bundle does not verify")
+
+// VerifiedEntry is one event of a verified bundle.
+type VerifiedEntry struct {
+	Index uint64
+	Event *Event
+}
+
+// Verified is what VerifyBundle proved: these events are leaves of the tree
+// the log's key signed.
+type Verified struct {
+	Order      string
+	Checkpoint checkpoint.Checkpoint
+	Entries    []VerifiedEntry
+	Anchor     *Anchor
+}
+
+// VerifyBundle checks a bundle offline against the log's verifier key: the
+// checkpoint's signature, every leaf's inclusion proof, that every decoded
+// event is its leaf and belongs to the bundle's order.
+func VerifyBundle(data []byte, v *checkpoint.Verifier) (*Verified, error) {
+	if len(data) > BundleBytesMax {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrBundle, len(data), BundleBytesMax)
+	}
+	var b Bundle
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return nil, fmt.Errorf("%w: not a bundle: %v", ErrBundle, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: data after the bundle", ErrBundle)
+	}
+	c, err := v.Open([]byte(b.Checkpoint))
+	if err != nil {
+		return nil, fmt.Errorf("%w: checkpoint: %w", ErrBundle, err)
+	}
+	if len(b.Entries) == 0 || len(b.Entries) > BundleEntriesMax {
+		return nil, fmt.Errorf("%w: %d entries", ErrBundle, len(b.Entries))
+	}
+	out := &Verified{Order: b.Order, Checkpoint: c, Anchor: b.Anchor}
+	for i, e := range b.Entries {
+		if i > 0 && e.Index <= b.Entries[i-1].Index {
+			return nil, fmt.Errorf("%w: entry %d: indexes must increase", ErrBundle, i)
+		}
+		ev, err := verifyEntry(e, c)
+		if err != nil {
+			return nil, fmt.Errorf("%w: entry %d (leaf %d): %w", ErrBundle, i, e.Index, err)
+		}
+		if ev.Order != b.Order {
+			return nil, fmt.Errorf("%w: entry %d is an event of order %q, the bundle is of %q", ErrBundle, i, ev.Order, b.Order)
+		}
+		out.Entries = append(out.Entries, VerifiedEntry{Index: e.Index, Event: ev})
+	}
+	return out, nil
+}
+
+func verifyEntry(e BundleEntry, c checkpoint.Checkpoint) (*Event, error) {
+	leaf, err := base64.StdEncoding.Strict().DecodeString(e.Leaf)
+	if err != nil {
+		return nil, fmt.Errorf("leaf is not base64: %w", err)
+	}
+	proof, err := merkle.DecodeProof(e.Proof)
+	if err != nil {
+		return nil, err
+	}
+	if err := merkle.VerifyInclusion(merkle.LeafHash(leaf), e.Index, c.Size, proof, c.Root); err != nil {
+		return nil, err
+	}
+	ev, err := DecodeLeaf(leaf)
+	if err != nil {
+		return nil, err
+	}
+	// The event shown to people must say what the leaf says.
+	shown, err := decodeShown(e.Event)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(shown.Encode(), leaf) {
+		return nil, errors.New("the decoded event differs from its leaf")
+	}
+	return ev, nil
+}
+
+func decodeShown(raw json.RawMessage) (*Event, error) {
+	var ev Event
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return nil, fmt.Errorf("event: %w", err)
+	}
+	return &ev, nil
+}

@@ -1,0 +1,321 @@
+package ledger_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/ledger"
+	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	"github.com/ordergrid/ordergrid/ledger/merkle"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/statemachine"
+)
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// node is one single-node host with its sequencer running.
+type node struct {
+	host   *cluster.Host
+	seq    *ledger.Sequencer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func start(t *testing.T, dir, addr string) *node {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := cluster.Open(cluster.Options{DataDir: dir, RaftAddr: addr, Partitions: 2, Logger: logger,
+		Groups: []cluster.Group{{Name: ledger.GroupName, Machine: ledger.NewMachine}}}, statemachine.New)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ledger.NewSequencer(h, ledger.SequencerOptions{Origin: "ordergrid.test/ledger",
+		CheckpointInterval: 30 * time.Millisecond, BatchLeavesMax: 64, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithCancel(context.Background())
+	n := &node{host: h, seq: s, cancel: rcancel, done: make(chan struct{})}
+	go func() { defer close(n.done); s.Run(rctx) }()
+	return n
+}
+
+func (n *node) stop() {
+	n.cancel()
+	<-n.done
+	n.host.Close()
+}
+
+func propose(t *testing.T, h *cluster.Host, key string, cmd *pb.Command) *pb.ApplyResult {
+	t.Helper()
+	cmd.AtUnixNano = time.Now().UnixNano()
+	cmd.Principal = "test"
+	data, _ := proto.Marshal(cmd)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := h.PartitionOf(key).Propose(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res pb.ApplyResult
+	if err := proto.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	return &res
+}
+
+// load makes orders orders of one SKU, each created, reserved and paid, and
+// returns the number of events it caused.
+func load(t *testing.T, h *cluster.Host, from, orders int) int {
+	t.Helper()
+	events := 0
+	if from == 0 {
+		propose(t, h, "SKU-1", &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: "SKU-1", Warehouse: "WH-1", OnHand: 1_000_000}}})
+		events++
+	}
+	for i := from; i < from+orders; i++ {
+		id := fmt.Sprintf("order-%d", i)
+		far := time.Now().Add(time.Hour).UnixNano()
+		propose(t, h, "SKU-1", &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: "SKU-1",
+			Items: []*pb.ReserveItem{{OrderId: id, Qty: 2, ExpiresUnixNano: far}}}}})
+		res := propose(t, h, id, &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: &pb.OrderRecord{
+			Id: id, Channel: "tmall", PayByUnixNano: far, Lines: []*pb.OrderLineRecord{{Sku: "SKU-1", Qty: 2, UnitPrice: "9.90", Warehouse: "WH-1"}}}}}})
+		if res.Outcome != pb.Outcome_OUTCOME_OK {
+			t.Fatalf("create %s: %v %s", id, res.Outcome, res.Detail)
+		}
+		propose(t, h, id, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: id, Type: statemachine.StatusPaid}}})
+		events += 3
+	}
+	return events
+}
+
+func waitCheckpoint(t *testing.T, l *ledger.Log, size uint64) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got, _, err := l.LatestCheckpoint()
+		if err == nil && got == size {
+			return
+		}
+		if got > size {
+			t.Fatalf("checkpoint of %d leaves, expected %d: events doubled", got, size)
+		}
+		if time.Now().After(deadline) {
+			n, _ := l.Size()
+			t.Fatalf("no checkpoint of %d leaves (latest %d, tree %d): %v", size, got, n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSequencerExactlyOnceAcrossRestart(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	n := start(t, dir, addr)
+	want := load(t, n.host, 0, 120)
+	l := n.seq.Log()
+	waitCheckpoint(t, l, uint64(want))
+	size1, signed1, _ := l.LatestCheckpoint()
+	n.stop()
+
+	n = start(t, dir, addr)
+	defer n.stop()
+	l = n.seq.Log()
+	want += load(t, n.host, 120, 30)
+	waitCheckpoint(t, l, uint64(want))
+	time.Sleep(100 * time.Millisecond) // a doubled batch would show up now
+	if size, _ := l.Size(); size != uint64(want) {
+		t.Fatalf("tree has %d leaves, %d events were committed", size, want)
+	}
+
+	// Every event once, in each partition's commit order.
+	seen := map[string]bool{}
+	last := map[uint32]uint64{}
+	for i := uint64(0); i < uint64(want); i++ {
+		leaf, err := l.Leaf(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := ledger.DecodeLeaf(leaf)
+		if err != nil {
+			t.Fatalf("leaf %d: %v", i, err)
+		}
+		id := fmt.Sprintf("%d/%d/%d", e.Partition, e.RaftIndex, e.N)
+		if seen[id] {
+			t.Fatalf("event %s twice", id)
+		}
+		seen[id] = true
+		if e.RaftIndex < last[e.Partition] {
+			t.Fatalf("partition %d out of order at leaf %d", e.Partition, i)
+		}
+		last[e.Partition] = e.RaftIndex
+	}
+
+	// The old checkpoint is kept, and the new tree extends it.
+	size2, signed2, _ := l.LatestCheckpoint()
+	v, err := l.Verifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := v.Open(signed1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := v.Open(signed2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := l.Checkpoint(size1); err != nil || !bytes.Equal(kept, signed1) {
+		t.Fatalf("checkpoint %d not kept: %v", size1, err)
+	}
+	proof, err := l.ConsistencyProof(size1, size2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := merkle.VerifyConsistency(c1.Size, c2.Size, proof, c1.Root, c2.Root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ConsistencyProof(size1, size2-1); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("consistency to a size with no checkpoint: %v", err)
+	}
+}
+
+func TestBundleVerifiesAndTamperIsCaught(t *testing.T) {
+	n := start(t, t.TempDir(), freeAddr(t))
+	defer n.stop()
+	want := load(t, n.host, 0, 20)
+	l := n.seq.Log()
+	waitCheckpoint(t, l, uint64(want))
+	b, err := l.Bundle("order-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(b)
+	v, _ := l.Verifier()
+	got, err := ledger.VerifyBundle(data, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range got.Entries {
+		types = append(types, e.Event.Type)
+	}
+	slices.Sort(types) // the order's and the SKU's partitions are sequenced independently
+	if fmt.Sprint(types) != "[created paid reserved]" {
+		t.Fatalf("history %v", types)
+	}
+	if _, err := l.Bundle("no-such-order"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("unknown order: %v", err)
+	}
+
+	// One byte changed anywhere that matters: rejected.
+	tamper := map[string]func(b *ledger.Bundle){
+		"leaf": func(b *ledger.Bundle) {
+			leaf, _ := base64.StdEncoding.DecodeString(b.Entries[1].Leaf)
+			leaf[len(leaf)/2] ^= 0x01
+			b.Entries[1].Leaf = base64.StdEncoding.EncodeToString(leaf)
+		},
+		"proof": func(b *ledger.Bundle) {
+			h, _ := base64.StdEncoding.DecodeString(b.Entries[0].Proof[0])
+			h[3] ^= 0x80
+			b.Entries[0].Proof[0] = base64.StdEncoding.EncodeToString(h)
+		},
+		"checkpoint": func(b *ledger.Bundle) {
+			c := []byte(b.Checkpoint)
+			c[len("ordergrid.test/ledger\n")] ^= 0x01 // the size
+			b.Checkpoint = string(c)
+		},
+		"signature": func(b *ledger.Bundle) {
+			c := []byte(b.Checkpoint)
+			c[len(c)-10] ^= 0x01
+			b.Checkpoint = string(c)
+		},
+		"event": func(b *ledger.Bundle) {
+			b.Entries[2].Event = bytes.Replace(b.Entries[2].Event, []byte(`"type":"`), []byte(`"type":"x`), 1)
+		},
+		"index": func(b *ledger.Bundle) { b.Entries[2].Index++ },
+	}
+	for name, f := range tamper {
+		var c ledger.Bundle
+		_ = json.Unmarshal(data, &c)
+		f(&c)
+		bad, _ := json.Marshal(c)
+		if _, err := ledger.VerifyBundle(bad, v); !errors.Is(err, ledger.ErrBundle) {
+			t.Errorf("%s changed: %v", name, err)
+		}
+	}
+	// Every single byte of the raw bundle, flipped in turn.
+	for i := 0; i < len(data); i += 7 {
+		bad := bytes.Clone(data)
+		bad[i] ^= 0x01
+		if _, err := ledger.VerifyBundle(bad, v); err == nil {
+			var orig, changed ledger.Bundle
+			_ = json.Unmarshal(data, &orig)
+			if json.Unmarshal(bad, &changed) == nil && fmt.Sprint(orig) == fmt.Sprint(changed) {
+				continue // the byte was in insignificant JSON (e.g. an escape that decodes the same)
+			}
+			t.Fatalf("byte %d flipped (%q) and the bundle still verifies", i, bad[max(0, i-20):min(len(bad), i+20)])
+		}
+	}
+}
+
+func TestMachineRefusesStaleCursorAndBadCheckpoint(t *testing.T) {
+	n := start(t, t.TempDir(), freeAddr(t))
+	defer n.stop()
+	want := load(t, n.host, 0, 3)
+	l := n.seq.Log()
+	waitCheckpoint(t, l, uint64(want))
+	g := n.seq.Group()
+	send := func(cmd *pb.LedgerCommand) *pb.LedgerResult {
+		data, _ := proto.Marshal(cmd)
+		out, err := g.Propose(context.Background(), data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res pb.LedgerResult
+		_ = proto.Unmarshal(out, &res)
+		return &res
+	}
+	// A batch read again from the start of partition 0: refused, tree unchanged.
+	res := send(&pb.LedgerCommand{Kind: &pb.LedgerCommand_Append{Append: &pb.LedgerAppend{Partition: 0,
+		NextIndex: 99, Leaves: []*pb.LedgerLeaf{{Leaf: []byte("x")}}}}})
+	if res.Error == "" {
+		t.Fatal("stale batch appended")
+	}
+	// A checkpoint signed by another key: refused.
+	skey, _, _ := checkpoint.GenerateKey("ordergrid.test/ledger")
+	s, _ := checkpoint.NewSigner(skey)
+	root, _ := l.Root(uint64(want))
+	forged, _ := s.Sign(checkpoint.Checkpoint{Origin: "ordergrid.test/ledger", Size: uint64(want), Root: root})
+	if res := send(&pb.LedgerCommand{Kind: &pb.LedgerCommand_Checkpoint{Checkpoint: &pb.LedgerCheckpoint{Signed: forged}}}); res.Error == "" {
+		t.Fatal("forged checkpoint accepted")
+	}
+	if size, _ := l.Size(); size != uint64(want) {
+		t.Fatalf("tree changed to %d leaves", size)
+	}
+}
