@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 )
 
 // Config is the configuration of one node.
@@ -33,7 +35,49 @@ type Config struct {
 	Raft   Raft   `yaml:"raft"`
 	Actor  Actor  `yaml:"actor"`
 	Orders Orders `yaml:"orders"`
+	Ledger Ledger `yaml:"ledger"`
 	Log    Log    `yaml:"log"`
+}
+
+// Ledger is the verifiable audit log and its anchoring on Fabric.
+type Ledger struct {
+	// Origin names the log in its checkpoints and its key. Used when a new
+	// log makes its key. Default "ordergrid.local/ledger".
+	Origin string `yaml:"origin"`
+	// SigningKeyFile holds the log's signer key (made by `ordergrid ledger
+	// keygen`); every node of a cluster gets the same file. Empty: the first
+	// node makes the key and the ledger group replicates it. Default "".
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// SequenceInterval is how often the sequencer reads idle partitions. Default 20ms.
+	SequenceInterval time.Duration `yaml:"sequence_interval"`
+	// CheckpointInterval is how often a grown log gets a signed checkpoint. Default 1s.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	Fabric             Fabric        `yaml:"fabric"`
+}
+
+// Fabric is where checkpoints are anchored: a Fabric peer's Gateway
+// service and the anchoring chaincode. Anchoring is off while PeerEndpoint
+// is empty.
+type Fabric struct {
+	// PeerEndpoint is the peer's host:port. Default "" (anchoring off).
+	PeerEndpoint string `yaml:"peer_endpoint"`
+	// PeerHostOverride is the TLS server name of the peer, when it differs
+	// from the endpoint's host. Default "".
+	PeerHostOverride string `yaml:"peer_host_override"`
+	// TLSCAFile is the PEM CA of the peer's TLS certificate. Empty: plain
+	// gRPC, for a local network without TLS. Default "".
+	TLSCAFile string `yaml:"tls_ca_file"`
+	// MSPID is the client identity's organisation. Default "Org1MSP".
+	MSPID string `yaml:"msp_id"`
+	// CertFile and KeyFile are the client identity's PEM certificate and private key.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// Channel and Chaincode name where anchors go. Default "ordergrid", "anchors".
+	Channel   string `yaml:"channel"`
+	Chaincode string `yaml:"chaincode"`
+	// AnchorInterval is how often the newest checkpoint is anchored when the
+	// log has grown. Default 5s.
+	AnchorInterval time.Duration `yaml:"anchor_interval"`
 }
 
 // HTTP is the JSON API.
@@ -140,6 +184,8 @@ func Default() Config {
 		Actor: Actor{Provider: "automanaged", EtcdPrefix: "/ordergrid", ConsulAddress: "127.0.0.1:8500", GrainIdleTimeout: 5 * time.Minute, OrderGrainIdleTimeout: 10 * time.Second, RequestTimeout: 10 * time.Second},
 		Orders: Orders{PendingTimeout: 15 * time.Minute, OrphanGrace: time.Minute, SweepInterval: time.Second,
 			LinesMax: 100, QtyMax: 1_000_000, BatchMax: 1000},
+		Ledger: Ledger{Origin: "ordergrid.local/ledger", SequenceInterval: 20 * time.Millisecond, CheckpointInterval: time.Second,
+			Fabric: Fabric{MSPID: "Org1MSP", Channel: "ordergrid", Chaincode: "anchors", AnchorInterval: 5 * time.Second}},
 		Log: Log{Level: "info", Format: "text"},
 	}
 }
@@ -297,6 +343,29 @@ func (c *Config) Validate() error {
 	}
 	if c.Orders.BatchMax < 1 || c.Orders.BatchMax > 10_000 {
 		bad("orders.batch_max", "%d outside 1..10000", c.Orders.BatchMax)
+	}
+	if err := checkpoint.ValidOrigin(c.Ledger.Origin); err != nil {
+		bad("ledger.origin", "%v", err)
+	}
+	if c.Ledger.SequenceInterval < time.Millisecond || c.Ledger.SequenceInterval > time.Minute {
+		bad("ledger.sequence_interval", "%s outside 1ms..1m", c.Ledger.SequenceInterval)
+	}
+	if c.Ledger.CheckpointInterval < 10*time.Millisecond || c.Ledger.CheckpointInterval > time.Hour {
+		bad("ledger.checkpoint_interval", "%s outside 10ms..1h", c.Ledger.CheckpointInterval)
+	}
+	if f := c.Ledger.Fabric; f.PeerEndpoint != "" {
+		if _, _, err := net.SplitHostPort(f.PeerEndpoint); err != nil {
+			bad("ledger.fabric.peer_endpoint", "%q is not host:port", f.PeerEndpoint)
+		}
+		for key, v := range map[string]string{"ledger.fabric.msp_id": f.MSPID, "ledger.fabric.cert_file": f.CertFile,
+			"ledger.fabric.key_file": f.KeyFile, "ledger.fabric.channel": f.Channel, "ledger.fabric.chaincode": f.Chaincode} {
+			if v == "" {
+				bad(key, "must be set when ledger.fabric.peer_endpoint is")
+			}
+		}
+		if f.AnchorInterval < 100*time.Millisecond || f.AnchorInterval > time.Hour {
+			bad("ledger.fabric.anchor_interval", "%s outside 100ms..1h", f.AnchorInterval)
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

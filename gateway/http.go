@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -35,6 +36,14 @@ type Options struct {
 	Ready func() bool
 	// Cluster serves the admin API under /v1/cluster.
 	Cluster ClusterAdmin
+	// Ledger serves the audit log under /v1/ledger and order proofs. nil:
+	// those routes answer 404.
+	Ledger *ledger.Log
+	// AnchorStatus describes Fabric anchoring for GET /v1/ledger/anchors.
+	AnchorStatus func() any
+	// Checks are the details of /readyz: each component's state, "ok" or
+	// a reason. They never make the node unready (amber, not red).
+	Checks func() map[string]string
 	// Profiling serves net/http/pprof under /debug/pprof/.
 	Profiling bool
 	Logger    *slog.Logger
@@ -89,18 +98,27 @@ func (g *Gateway) routes() {
 	api("GET /v1/cluster", g.getCluster)
 	api("POST /v1/cluster/nodes", g.postClusterNode)
 	api("DELETE /v1/cluster/nodes/{id}", g.deleteClusterNode)
+	g.ledgerRoutes(api)
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	g.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
+		body := map[string]any{"status": "ready"}
+		code := http.StatusOK
 		if g.opts.Ready != nil && !g.opts.Ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"status":"starting"}`+"\n")
-			return
+			body["status"], code = "starting", http.StatusServiceUnavailable
 		}
-		io.WriteString(w, `{"status":"ready"}`+"\n")
+		if g.opts.Checks != nil {
+			checks := g.opts.Checks()
+			body["checks"] = checks
+			for _, v := range checks {
+				if v != "ok" && body["status"] == "ready" {
+					body["status"] = "degraded" // amber: serving, something needs a look
+				}
+			}
+		}
+		writeJSON(w, code, body)
 	})
 	if g.opts.Profiling {
 		g.mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -363,3 +363,9 @@ func (s *Sequencer) SigningError() error {
 	defer s.mu.Unlock()
 	return s.signErr
 }
+
+// RecordAnchor records a committed anchoring transaction in the ledger group.
+func (s *Sequencer) RecordAnchor(ctx context.Context, rec *pb.AnchorRecord) error {
+	_, err := s.propose(ctx, &pb.LedgerCommand{Kind: &pb.LedgerCommand_Anchor{Anchor: rec}})
+	return err
+}

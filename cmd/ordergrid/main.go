@@ -29,6 +29,7 @@ import (
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/gateway"
+	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -109,7 +110,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 		DataDir: cfg.DataDir, NodeID: cfg.NodeID, RaftAddr: cfg.Raft.Addr, Partitions: cfg.Raft.Partitions, Peers: peers,
 		HeartbeatTimeout: cfg.Raft.HeartbeatTimeout, ElectionTimeout: cfg.Raft.ElectionTimeout,
 		SnapshotThreshold: cfg.Raft.SnapshotThreshold, Logger: logger, Registerer: reg,
-		Meta: map[string]string{actors.MetaActorAddr: cfg.Actor.Addr},
+		Meta:   map[string]string{actors.MetaActorAddr: cfg.Actor.Addr},
+		Groups: []cluster.Group{{Name: ledger.GroupName, Machine: ledger.NewMachine}},
 	}, statemachine.New)
 	if err != nil {
 		return err
@@ -121,6 +123,15 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	logger.Info("partitions ready", slog.Duration("took", time.Since(start)))
+
+	seq, err := startLedger(ctx, cfg.Ledger, host, logger, reg)
+	if err != nil {
+		return err
+	}
+	anchoring, err := startAnchoring(ctx, cfg.Ledger, seq, logger, reg)
+	if err != nil {
+		return err
+	}
 
 	node, err := actors.Start(readyCtx, host, actors.Options{
 		ActorAddr: cfg.Actor.Addr, ProviderPort: cfg.Actor.ProviderPort, ProviderHosts: cfg.Actor.ProviderHosts,
@@ -141,6 +152,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		Limits:       gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax},
 		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + 2*time.Second,
 		InFlightMax: cfg.HTTP.InFlightMax, Profiling: cfg.HTTP.Pprof, Cluster: host,
+		Ledger: seq.Log(), AnchorStatus: anchoring.status, Checks: func() map[string]string { return ledgerChecks(seq, anchoring) },
 		Ready:  func() bool { return serving.Load() && host.Ready() && node.TopologyReady() },
 		Logger: logger, Gatherer: reg, Registerer: reg,
 	})

@@ -231,11 +231,6 @@ func (s *Stub) CreateCompositeKey(objectType string, attributes []string) (strin
 // SplitCompositeKey splits a key made by CreateCompositeKey into its object
 // type and attributes.
 func (s *Stub) SplitCompositeKey(compositeKey string) (string, []string, error) {
-	return SplitCompositeKey(compositeKey)
-}
-
-// SplitCompositeKey is Stub.SplitCompositeKey without a stub.
-func SplitCompositeKey(compositeKey string) (string, []string, error) {
 	if !strings.HasPrefix(compositeKey, compositeKeyNamespace) || !strings.HasSuffix(compositeKey, "\x00") || len(compositeKey) < 2 {
 		return "", nil, fmt.Errorf("%q is not a composite key", compositeKey)
 	}
