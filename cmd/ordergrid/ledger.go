@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/anchor"
+	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 )
 
 // startLedger starts the node's sequencer (it acts while this node leads
@@ -87,4 +90,44 @@ func (a *anchoring) check() string {
 		return fmt.Sprintf("failing for %s, %d leaves not anchored: %s", st.FailingFor, st.BacklogSize, st.Error)
 	}
 	return "ok"
+}
+
+// runLedger is `ordergrid ledger keygen`.
+func runLedger(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "keygen" {
+		fmt.Fprintln(stderr, "usage: ordergrid ledger keygen --origin NAME --out FILE")
+		return 2
+	}
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	origin := fs.String("origin", ledger.DefaultOrigin, "the log's origin (its checkpoints' first line)")
+	out := fs.String("out", "", "file to write the signer key to (mode 0600; must not exist)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *out == "" {
+		fmt.Fprintln(stderr, "ordergrid ledger keygen: --out is required")
+		return 2
+	}
+	skey, vkey, err := checkpoint.GenerateKey(*origin)
+	if err != nil {
+		fmt.Fprintln(stderr, "ordergrid ledger keygen:", err)
+		return 2
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		fmt.Fprintln(stderr, "ordergrid ledger keygen:", err)
+		return 1
+	}
+	if _, err := fmt.Fprintln(f, skey); err != nil {
+		f.Close()
+		fmt.Fprintln(stderr, "ordergrid ledger keygen:", err)
+		return 1
+	}
+	if err := f.Close(); err != nil {
+		fmt.Fprintln(stderr, "ordergrid ledger keygen:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "signer key written to %s (give every node ledger.signing_key_file=%s)\nverifier key: %s\n", *out, *out, vkey)
+	return 0
 }

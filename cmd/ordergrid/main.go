@@ -36,10 +36,14 @@ import (
 
 func main() {
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		fmt.Fprintln(os.Stderr, "usage: ordergrid serve [flags]   (ordergrid serve -h lists the flags)")
+		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
 	switch os.Args[1] {
+	case "verify":
+		os.Exit(runVerify(os.Args[2:], os.Stdout, os.Stderr))
+	case "ledger":
+		os.Exit(runLedger(os.Args[2:], os.Stdout, os.Stderr))
 	case "serve":
 		cfg, err := config.Load(os.Args[2:], os.Environ())
 		if err != nil {
@@ -57,6 +61,11 @@ func main() {
 		os.Exit(2)
 	}
 }
+
+const usage = `usage:
+  ordergrid serve [flags]                 run a node (ordergrid serve -h lists the flags)
+  ordergrid verify BUNDLE --key KEY ...   check an order's proof bundle offline
+  ordergrid ledger keygen --origin NAME --out FILE   make a log signing key`
 
 func newLogger(c config.Log) *slog.Logger {
 	var lvl slog.Level
