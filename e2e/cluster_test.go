@@ -47,6 +47,7 @@ func TestClusterLeaderKillDuringFlashSale(t *testing.T) {
 	t.Logf("node%d restarted and caught up in %s", victim, catchUp.Round(time.Millisecond))
 	c.waitAgree(victim, 30*time.Second)
 	l.audit(t, c, victim, sku, onHand)
+	clusterLedgerAudit(t, c, l)
 }
 
 // Freeze a node (SIGSTOP) for longer than the election timeout while orders
@@ -97,4 +98,5 @@ func TestClusterRollingRestart(t *testing.T) {
 	t.Logf("%d orders acknowledged, %d requests, %d errors", l.count(), l.requests.Load(), l.errors.Load())
 	c.waitAgree(1, 30*time.Second)
 	l.audit(t, c, 2, sku, onHand)
+	clusterLedgerAudit(t, c, l)
 }

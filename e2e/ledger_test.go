@@ -367,3 +367,37 @@ func TestLedgerExactlyOnceAfterKill(t *testing.T) {
 	t.Logf("%d orders acknowledged before kill -9", len(ids))
 	ledgerAudit(t, n, key, ids)
 }
+
+// clusterLedgerAudit checks the ledger of a cluster after a run: every node
+// has the same log key and the same checkpoints, and (a sample of) the
+// acknowledged orders have bundles that verify, hold exactly their events,
+// and share no event.
+func clusterLedgerAudit(t *testing.T, c *testCluster, l *load) {
+	t.Helper()
+	key := ledgerKey(t, c.node(1))
+	for i := 2; i <= 3; i++ {
+		if k := ledgerKey(t, c.node(i)); k != key {
+			t.Fatalf("node%d has the log key %s, node1 %s", i, k, key)
+		}
+	}
+	l.mu.Lock()
+	var ids []string
+	for _, id := range l.acked {
+		if ids = append(ids, id); len(ids) >= 200 {
+			break
+		}
+	}
+	l.mu.Unlock()
+	ledgerAudit(t, c.node(2), key, ids)
+	var lg struct {
+		CheckpointSize uint64 `json:"checkpoint_size"`
+	}
+	c.node(1).must("GET", "/v1/ledger", nil, 200).json(t, &lg)
+	path := fmt.Sprintf("/v1/ledger/checkpoints/%d", lg.CheckpointSize)
+	want := c.node(1).must("GET", path, nil, 200).body
+	for i := 2; i <= 3; i++ {
+		if got := c.node(i).eventually("GET", path, nil, 200).body; !bytes.Equal(got, want) {
+			t.Fatalf("node%d's checkpoint %d differs:\n%s\nnode1:\n%s", i, lg.CheckpointSize, got, want)
+		}
+	}
+}
