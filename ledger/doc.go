@@ -1,0 +1,73 @@
+// Package ledger is ordergrid's verifiable audit log: one global,
+// append-only RFC 6962 Merkle log of every committed change, with signed
+// checkpoints that partners, auditors and courts can check without trusting
+// the operator.
+//
+// # Data path
+//
+//	partition FSM ──(same batch as the change)──► outbox  w/{raft index}{n}
+//	sequencer (on the ledger group's leader) ──► LedgerAppend{partition, from cursor, leaves}
+//	ledger group FSM ──► leaves l/{i}, order index o/{order}/{i}, tiles t/…, cursor c/{partition}
+//	sequencer, every checkpoint interval ──► signed checkpoint p/{size}
+//	anchor worker (package anchor) ──► Fabric channel ──► AnchorRecord a/{size}
+//
+// A partition's state machine writes each event into its outbox in the batch
+// that commits the change, so an event exists exactly when its change does.
+// The ledger's own Raft group (cluster.Options.Groups, named GroupName)
+// keeps, per partition, the cursor up to which the outbox has been appended;
+// an append is applied only if it starts at that cursor. A batch read twice
+// (a proposal retried, a new leader's sequencer reading again) is refused, a
+// batch lost before commit is read again: every event becomes one leaf,
+// once, in its partition's commit order. Acknowledgements to clients do not
+// wait for the ledger; its lag is the metric ordergrid_ledger_lag_seconds,
+// and ordergrid_ledger_inclusion_seconds measures commit to inclusion.
+//
+// # Leaves
+//
+// A leaf is the canonical encoding of an Event: UTF-8 JSON with no
+// insignificant whitespace, the fields in this order, empty fields (zero
+// numbers, empty strings, lists and maps) left out, map keys sorted, strings
+// escaped as Go's encoding/json does with HTML escaping off:
+//
+//	v           encoding version, 1
+//	partition   the partition that committed the change
+//	raft_index  the Raft index of the command in that partition
+//	n           the event's position among the command's events (from 0)
+//	at          commit time, RFC 3339 in UTC with nanoseconds, trailing zeros cut
+//	kind        "order" (lifecycle) or "stock" (reservations and stock levels)
+//	type        created, paid, picked, …, cancelled, expired (order);
+//	            reserved, committed, released, shipped, restocked, stock_set (stock)
+//	order       the order's id
+//	seq         the order's version after the event (order events)
+//	status      the order's status after the event
+//	sku, warehouse, qty   what moved (stock events; qty is on_hand for stock_set)
+//	principal   who caused it
+//	lines       an order's lines on "created": [{sku, qty, unit_price, warehouse}]
+//	details     other facts as string pairs (carrier, tracking_number, reason, …)
+//
+// for example
+//
+//	{"v":1,"partition":2,"raft_index":5,"n":0,"at":"2026-11-22T03:22:58.277924291Z","kind":"stock","type":"reserved","order":"o_be65…","sku":"SKU-1","warehouse":"WH-1","qty":2,"principal":"anonymous"}
+//
+// (partition, raft_index, n) names an event uniquely. DecodeLeaf accepts
+// only this form: it decodes strictly, encodes again and compares, so one
+// event has one leaf. Customer fields are personal data and are not in
+// leaves. The leaf hash is SHA-256(0x00 || leaf) (package merkle).
+//
+// # Storage and proofs
+//
+// The tree is kept as tiles of 256 hashes (see tiles.go): any inclusion or
+// consistency proof of a tree of n leaves costs about log2(n)/8 tile reads
+// per level, and full tiles are cached. Checkpoints (package checkpoint) are
+// kept for every size they were made at, so a consistency proof can always
+// end at a checkpoint the caller can fetch.
+//
+// # Keys
+//
+// The log's Ed25519 key is made by the first sequencer of a new log and
+// replicated in the ledger group, so every node of a cluster signs with it;
+// or it is read from ledger.signing_key_file (made by `ordergrid ledger
+// keygen`), and only its verifier key is replicated. The ledger state
+// machine refuses a checkpoint whose signature, size or root it cannot
+// confirm, so a checkpoint that does not verify is never served or anchored.
+package ledger
