@@ -35,6 +35,7 @@ func main() {
 	skus := flag.Int("skus", 1, "SKUs to spread orders over (1 = one hot SKU)")
 	stock := flag.Int64("stock", 100_000_000, "on-hand stock set for each SKU before the run")
 	run := flag.String("run", fmt.Sprintf("bench-%d", time.Now().UnixNano()), "prefix of idempotency keys")
+	ledgerStats := flag.Bool("ledger", true, "after the load, wait for the audit ledger and report its throughput, lag and proof latency")
 	flag.Parse()
 	if *mode != "single" && *mode != "batch" {
 		fail("-mode must be single or batch")
@@ -56,6 +57,9 @@ func main() {
 		resp.Body.Close()
 	}
 
+	before, _ := scrape(client, *url)
+	var idsMu sync.Mutex
+	var ids []string
 	var seq, orders, requests, errs atomic.Int64
 	var codeMu sync.Mutex
 	codes := map[int]int64{}
@@ -118,6 +122,11 @@ func main() {
 					codes[resp.StatusCode]++
 					if resp.StatusCode == 201 {
 						orders.Add(1)
+						if *ledgerStats && len(ids) < 1000 && id(raw) != "" {
+							idsMu.Lock()
+							ids = append(ids, id(raw))
+							idsMu.Unlock()
+						}
 					}
 				}
 				codeMu.Unlock()
@@ -150,6 +159,18 @@ func main() {
 	if errs.Load() > 0 || len(codes) > 1 {
 		fmt.Println("note: not every request created an order (see statuses)")
 	}
+	if *ledgerStats {
+		ledgerReport(client, *url, before, elapsed, ids)
+	}
+}
+
+// id is the order id of a 201 answer.
+func id(raw []byte) string {
+	var o struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(raw, &o)
+	return o.ID
 }
 
 func progress(ctx context.Context, start time.Time, orders *atomic.Int64) {
