@@ -53,4 +53,11 @@ go test ./gateway -run '^$' -fuzz '^FuzzDecodeOrder$' -fuzztime "$FUZZTIME"
 step "fuzz: Raft log entry decoder ($FUZZTIME)"
 go test ./cluster -run '^$' -fuzz '^FuzzDecodeLog$' -fuzztime "$FUZZTIME"
 
+step "fuzz: checkpoint parser ($FUZZTIME)"
+go test ./ledger/checkpoint -run '^$' -fuzz '^FuzzParse$' -fuzztime "$FUZZTIME"
+step "fuzz: leaf decoder ($FUZZTIME)"
+go test ./ledger -run '^$' -fuzz '^FuzzDecodeLeaf$' -fuzztime "$FUZZTIME"
+step "fuzz: bundle verifier ($FUZZTIME)"
+go test ./ledger -run '^$' -fuzz '^FuzzVerifyBundle$' -fuzztime "$FUZZTIME"
+
 step "all tests passed in $(( $(date +%s) - start ))s"
