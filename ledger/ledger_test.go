@@ -56,7 +56,8 @@ func start(t *testing.T, dir, addr string) *node {
 		t.Fatal(err)
 	}
 	s, err := ledger.NewSequencer(h, ledger.SequencerOptions{Origin: "ordergrid.test/ledger",
-		CheckpointInterval: 30 * time.Millisecond, BatchLeavesMax: 64, Logger: logger})
+		CheckpointInterval: 30 * time.Millisecond, BatchLeavesMax: 64, Logger: logger,
+		TrimOutbox: trimOutbox, TrimInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +65,13 @@ func start(t *testing.T, dir, addr string) *node {
 	n := &node{host: h, seq: s, cancel: rcancel, done: make(chan struct{})}
 	go func() { defer close(n.done); s.Run(rctx) }()
 	return n
+}
+
+func trimOutbox(ctx context.Context, p *cluster.Partition, before uint64) error {
+	data, _ := proto.Marshal(&pb.Command{AtUnixNano: time.Now().UnixNano(),
+		Kind: &pb.Command_TrimOutbox{TrimOutbox: &pb.TrimOutboxCommand{BeforeIndex: before}}})
+	_, err := p.Propose(ctx, data)
+	return err
 }
 
 func (n *node) stop() {
@@ -174,6 +182,25 @@ func TestSequencerExactlyOnceAcrossRestart(t *testing.T) {
 			t.Fatalf("partition %d out of order at leaf %d", e.Partition, i)
 		}
 		last[e.Partition] = e.RaftIndex
+	}
+
+	// The outboxes are trimmed up to what the log holds.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range n.host.Partitions() {
+		for {
+			cur, _ := l.Cursor(p.ID)
+			left, _, err := ledger.ReadOutbox(n.host.DB(), p.Prefix, ledger.Cursor{}, 1, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) == 0 || left[0].At.Index >= cur.Index {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("partition %d's outbox still holds index %d, the log is at %d", p.ID, left[0].At.Index, cur.Index)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 
 	// The old checkpoint is kept, and the new tree extends it.

@@ -143,3 +143,10 @@ func LastOutboxIndex(r pebble.Reader, prefix []byte) (uint64, error) {
 	}
 	return binary.BigEndian.Uint64(k), nil
 }
+
+// TrimOutbox deletes, in a partition's state machine batch b, the outbox
+// entries under prefix below Raft index before. Call it only with an index
+// the ledger's committed cursor for the partition has passed.
+func TrimOutbox(b *pebble.Batch, prefix []byte, before uint64) error {
+	return b.DeleteRange(outboxKey(prefix, Cursor{}), outboxKey(prefix, Cursor{Index: before}), nil)
+}

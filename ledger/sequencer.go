@@ -47,8 +47,15 @@ type SequencerOptions struct {
 	CheckpointInterval time.Duration
 	// BatchLeavesMax bounds the leaves of one append. Default 4096.
 	BatchLeavesMax int
-	Logger         *slog.Logger
-	Registerer     prometheus.Registerer
+	// TrimOutbox deletes partition p's outbox entries below Raft index
+	// before, through p's own state machine (the domain knows its command
+	// format). The sequencer calls it every TrimInterval for what the log
+	// has appended. nil: outboxes are never trimmed.
+	TrimOutbox func(ctx context.Context, p *cluster.Partition, before uint64) error
+	// TrimInterval is how often outboxes are trimmed. Default 10s.
+	TrimInterval time.Duration
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
 }
 
 func (o *SequencerOptions) withDefaults() {
@@ -63,6 +70,9 @@ func (o *SequencerOptions) withDefaults() {
 	}
 	if o.BatchLeavesMax <= 0 {
 		o.BatchLeavesMax = DefaultBatchLeavesMax
+	}
+	if o.TrimInterval <= 0 {
+		o.TrimInterval = 10 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -85,6 +95,8 @@ type Sequencer struct {
 	signer         *checkpoint.Signer
 	signErr        error
 	lastCheckpoint time.Time
+	lastTrim       time.Time
+	trimmed        map[uint32]uint64 // partition -> index trimmed below
 }
 
 // NewSequencer returns the sequencer of host's ledger group (which must be
@@ -290,7 +302,30 @@ func (s *Sequencer) round(ctx context.Context) (bool, error) {
 			return busy, err
 		}
 	}
+	if s.opts.TrimOutbox != nil && time.Since(s.lastTrim) >= s.opts.TrimInterval {
+		s.lastTrim = time.Now()
+		s.trim(ctx, parts)
+	}
 	return busy, nil
+}
+
+// trim drops what the log has appended from the partitions' outboxes. A
+// failure is retried next time; an untrimmed outbox only costs space.
+func (s *Sequencer) trim(ctx context.Context, parts []*cluster.Partition) {
+	if s.trimmed == nil {
+		s.trimmed = map[uint32]uint64{}
+	}
+	for _, p := range parts {
+		cur, err := s.log.Cursor(p.ID)
+		if err != nil || cur.Index <= s.trimmed[p.ID] {
+			continue
+		}
+		if err := s.opts.TrimOutbox(ctx, p, cur.Index); err != nil {
+			s.opts.Logger.Warn("ledger: trimming an outbox", slog.Uint64("partition", uint64(p.ID)), slog.Any("err", err))
+			continue
+		}
+		s.trimmed[p.ID] = cur.Index
+	}
 }
 
 func (s *Sequencer) appendBatch(ctx context.Context, partition uint32, from, next Cursor, entries []OutboxEntry) error {

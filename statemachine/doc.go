@@ -25,4 +25,6 @@
 //	e/{order}\x00{seq u64}          order events (EventRecord)
 //	y/{pay_by u64}{order}           unpaid orders by pay-by time
 //	a/{order}                       orders whose reservations owe a stock action
+//	w/{raft index u64}{n u32}       the ledger's outbox: each event, for the
+//	                                ledger's sequencer (see package ledger)
 package statemachine

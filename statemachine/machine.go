@@ -63,6 +63,11 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 		return tx.expireOrders(k.ExpireOrders.OrderIds)
 	case *pb.Command_ExpireReservations:
 		return tx.expireReservations(k.ExpireReservations)
+	case *pb.Command_TrimOutbox:
+		if err := ledger.TrimOutbox(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
+			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))
+		}
+		return &Result{Outcome: pb.Outcome_OUTCOME_OK}
 	default:
 		return &Result{Detail: "empty command"}
 	}

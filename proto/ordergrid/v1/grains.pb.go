@@ -1186,6 +1186,52 @@ func (x *ExpireReservationsCommand) GetOrderIds() []string {
 	return nil
 }
 
+// Drop the partition's outbox entries below a Raft index: the ledger has
+// appended them (its cursor for the partition is past them).
+type TrimOutboxCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BeforeIndex   uint64                 `protobuf:"varint,1,opt,name=before_index,json=beforeIndex,proto3" json:"before_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrimOutboxCommand) Reset() {
+	*x = TrimOutboxCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrimOutboxCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrimOutboxCommand) ProtoMessage() {}
+
+func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
+func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
+	if x != nil {
+		return x.BeforeIndex
+	}
+	return 0
+}
+
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Set by the proposer (the partition leader's clock); the state machine uses
@@ -1202,6 +1248,7 @@ type Command struct {
 	//	*Command_StockSynced
 	//	*Command_ExpireOrders
 	//	*Command_ExpireReservations
+	//	*Command_TrimOutbox
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1209,7 +1256,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1268,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1281,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{15}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -1330,6 +1377,15 @@ func (x *Command) GetExpireReservations() *ExpireReservationsCommand {
 	return nil
 }
 
+func (x *Command) GetTrimOutbox() *TrimOutboxCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_TrimOutbox); ok {
+			return x.TrimOutbox
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -1366,6 +1422,10 @@ type Command_ExpireReservations struct {
 	ExpireReservations *ExpireReservationsCommand `protobuf:"bytes,17,opt,name=expire_reservations,json=expireReservations,proto3,oneof"`
 }
 
+type Command_TrimOutbox struct {
+	TrimOutbox *TrimOutboxCommand `protobuf:"bytes,18,opt,name=trim_outbox,json=trimOutbox,proto3,oneof"`
+}
+
 func (*Command_ReserveBatch) isCommand_Kind() {}
 
 func (*Command_Settle) isCommand_Kind() {}
@@ -1381,6 +1441,8 @@ func (*Command_StockSynced) isCommand_Kind() {}
 func (*Command_ExpireOrders) isCommand_Kind() {}
 
 func (*Command_ExpireReservations) isCommand_Kind() {}
+
+func (*Command_TrimOutbox) isCommand_Kind() {}
 
 // What the state machine answers the proposer of a command.
 type ApplyResult struct {
@@ -1399,7 +1461,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1473,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1486,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{16}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -1473,7 +1535,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1547,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1560,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{17}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -1531,7 +1593,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1605,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1618,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{18}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -1579,7 +1641,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1653,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1666,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -1653,7 +1715,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +1727,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +1740,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -1714,7 +1776,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +1788,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +1801,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -1779,7 +1841,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +1853,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +1866,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -1824,7 +1886,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +1898,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +1911,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetStockGrainRequest) GetStock() *SetStockRequest {
@@ -1875,7 +1937,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +1949,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +1962,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -1921,7 +1983,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +1995,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2008,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *CreateOrderRequest {
@@ -1979,7 +2041,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2053,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2066,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -2024,7 +2086,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2036,7 +2098,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2049,7 +2111,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *OrderEventRequest {
@@ -2079,7 +2141,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2153,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2166,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -2144,7 +2206,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2218,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2231,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -2269,7 +2331,9 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\torder_ids\x18\x01 \x03(\tR\borderIds\"J\n" +
 	"\x19ExpireReservationsCommand\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x1b\n" +
-	"\torder_ids\x18\x02 \x03(\tR\borderIds\"\x87\x05\n" +
+	"\torder_ids\x18\x02 \x03(\tR\borderIds\"6\n" +
+	"\x11TrimOutboxCommand\x12!\n" +
+	"\fbefore_index\x18\x01 \x01(\x04R\vbeforeIndex\"\xcb\x05\n" +
 	"\aCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x1c\n" +
@@ -2284,7 +2348,9 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"transition\x12E\n" +
 	"\fstock_synced\x18\x0f \x01(\v2 .ordergrid.v1.StockSyncedCommandH\x00R\vstockSynced\x12H\n" +
 	"\rexpire_orders\x18\x10 \x01(\v2!.ordergrid.v1.ExpireOrdersCommandH\x00R\fexpireOrders\x12Z\n" +
-	"\x13expire_reservations\x18\x11 \x01(\v2'.ordergrid.v1.ExpireReservationsCommandH\x00R\x12expireReservationsB\x06\n" +
+	"\x13expire_reservations\x18\x11 \x01(\v2'.ordergrid.v1.ExpireReservationsCommandH\x00R\x12expireReservations\x12B\n" +
+	"\vtrim_outbox\x18\x12 \x01(\v2\x1f.ordergrid.v1.TrimOutboxCommandH\x00R\n" +
+	"trimOutboxB\x06\n" +
 	"\x04kind\"\xd5\x01\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
@@ -2380,7 +2446,7 @@ func file_ordergrid_v1_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_ordergrid_v1_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -2399,38 +2465,39 @@ var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(*StockSyncedCommand)(nil),        // 14: ordergrid.v1.StockSyncedCommand
 	(*ExpireOrdersCommand)(nil),       // 15: ordergrid.v1.ExpireOrdersCommand
 	(*ExpireReservationsCommand)(nil), // 16: ordergrid.v1.ExpireReservationsCommand
-	(*Command)(nil),                   // 17: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 18: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 19: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 20: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 21: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 22: ordergrid.v1.ReserveResponse
-	(*SettleRequest)(nil),             // 23: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 24: ordergrid.v1.SettleResponse
-	(*SetStockGrainRequest)(nil),      // 25: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 26: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 27: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 28: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 29: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 30: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 31: ordergrid.v1.SyncStockRequest
-	nil,                               // 32: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 33: ordergrid.v1.TransitionCommand.DetailsEntry
-	(*Customer)(nil),                  // 34: ordergrid.v1.Customer
-	(*SetStockRequest)(nil),           // 35: ordergrid.v1.SetStockRequest
-	(*CreateOrderRequest)(nil),        // 36: ordergrid.v1.CreateOrderRequest
-	(*OrderEventRequest)(nil),         // 37: ordergrid.v1.OrderEventRequest
-	(*SkuStock)(nil),                  // 38: ordergrid.v1.SkuStock
+	(*TrimOutboxCommand)(nil),         // 17: ordergrid.v1.TrimOutboxCommand
+	(*Command)(nil),                   // 18: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 19: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 20: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 21: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 22: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 23: ordergrid.v1.ReserveResponse
+	(*SettleRequest)(nil),             // 24: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 25: ordergrid.v1.SettleResponse
+	(*SetStockGrainRequest)(nil),      // 26: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 27: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 28: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 29: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 30: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 31: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 32: ordergrid.v1.SyncStockRequest
+	nil,                               // 33: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 34: ordergrid.v1.TransitionCommand.DetailsEntry
+	(*Customer)(nil),                  // 35: ordergrid.v1.Customer
+	(*SetStockRequest)(nil),           // 36: ordergrid.v1.SetStockRequest
+	(*CreateOrderRequest)(nil),        // 37: ordergrid.v1.CreateOrderRequest
+	(*OrderEventRequest)(nil),         // 38: ordergrid.v1.OrderEventRequest
+	(*SkuStock)(nil),                  // 39: ordergrid.v1.SkuStock
 }
 var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
 	1,  // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
-	34, // 2: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	35, // 2: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
 	5,  // 3: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
-	32, // 4: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	33, // 4: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
 	8,  // 5: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
 	6,  // 6: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	33, // 7: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	34, // 7: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
 	9,  // 8: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
 	10, // 9: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
 	11, // 10: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
@@ -2439,39 +2506,40 @@ var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	14, // 13: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
 	15, // 14: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
 	16, // 15: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	0,  // 16: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	6,  // 17: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	20, // 18: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	0,  // 19: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	19, // 20: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 21: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	0,  // 22: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	35, // 23: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	36, // 24: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	37, // 25: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 26: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	6,  // 27: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	21, // 28: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
-	23, // 29: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
-	25, // 30: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
-	26, // 31: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
-	27, // 32: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
-	28, // 33: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
-	29, // 34: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
-	31, // 35: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
-	22, // 36: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
-	24, // 37: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
-	38, // 38: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
-	38, // 39: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
-	30, // 40: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
-	30, // 41: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
-	30, // 42: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
-	30, // 43: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
-	36, // [36:44] is the sub-list for method output_type
-	28, // [28:36] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	17, // 16: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	0,  // 17: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	6,  // 18: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	21, // 19: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	0,  // 20: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	20, // 21: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 22: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	0,  // 23: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	36, // 24: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	37, // 25: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	38, // 26: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 27: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	6,  // 28: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	22, // 29: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
+	24, // 30: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
+	26, // 31: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
+	27, // 32: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
+	28, // 33: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
+	29, // 34: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
+	30, // 35: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
+	32, // 36: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
+	23, // 37: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
+	25, // 38: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
+	39, // 39: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
+	39, // 40: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
+	31, // 41: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
+	31, // 42: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
+	31, // 43: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
+	31, // 44: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
+	37, // [37:45] is the sub-list for method output_type
+	29, // [29:37] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_grains_proto_init() }
@@ -2480,7 +2548,7 @@ func file_ordergrid_v1_grains_proto_init() {
 		return
 	}
 	file_ordergrid_v1_api_proto_init()
-	file_ordergrid_v1_grains_proto_msgTypes[15].OneofWrappers = []any{
+	file_ordergrid_v1_grains_proto_msgTypes[16].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -2489,6 +2557,7 @@ func file_ordergrid_v1_grains_proto_init() {
 		(*Command_StockSynced)(nil),
 		(*Command_ExpireOrders)(nil),
 		(*Command_ExpireReservations)(nil),
+		(*Command_TrimOutbox)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2496,7 +2565,7 @@ func file_ordergrid_v1_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_proto_rawDesc), len(file_ordergrid_v1_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
