@@ -38,15 +38,19 @@ type fsm struct {
 	db         *pebble.DB
 	prefix     []byte
 	appliedKey []byte
-	sm         StateMachine
-	applied    uint64
-	onApply    func(n int)
+	// restoringKey, outside the key range, is set while Restore rewrites
+	// the range: a node that dies mid-restore restores again on start.
+	restoringKey []byte
+	sm           StateMachine
+	applied      uint64
+	onApply      func(n int)
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
 
-func newFSM(db *pebble.DB, prefix []byte, sm StateMachine) (*fsm, error) {
-	f := &fsm{db: db, prefix: prefix, appliedKey: append(append([]byte{}, prefix...), "\x00applied"...), sm: sm}
+func newFSM(db *pebble.DB, id uint32, prefix []byte, sm StateMachine) (*fsm, error) {
+	f := &fsm{db: db, prefix: prefix, appliedKey: append(append([]byte{}, prefix...), "\x00applied"...), sm: sm,
+		restoringKey: binary.BigEndian.AppendUint32([]byte("m/restoring/"), id)}
 	v, closer, err := db.Get(f.appliedKey)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -108,14 +112,35 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	return &fsmSnapshot{snap: f.db.NewSnapshot(), prefix: f.prefix}, nil
 }
 
-// Restore replaces the partition's key range with a snapshot's.
+// interruptedRestore reports whether a Restore of this partition did not
+// finish: its state is partial and must be restored again.
+func (f *fsm) interruptedRestore() (bool, error) {
+	_, closer, err := f.db.Get(f.restoringKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("partition state: restore marker: %w", err)
+	}
+	closer.Close()
+	return true, nil
+}
+
+// Restore replaces the partition's key range with a snapshot's. It is
+// crash-safe: a marker is synced first and removed, with the applied index
+// written last, in the final synced batch; a node that finds the marker on
+// start restores the snapshot again (see startPartition).
 func (f *fsm) Restore(r io.ReadCloser) error {
 	defer r.Close()
+	if err := f.db.Set(f.restoringKey, nil, pebble.Sync); err != nil {
+		return fmt.Errorf("partition restore: marker: %w", err)
+	}
 	if err := f.db.DeleteRange(f.prefix, prefixEnd(f.prefix), pebble.NoSync); err != nil {
 		return fmt.Errorf("partition restore: clear: %w", err)
 	}
 	br := bufio.NewReader(r)
 	b := f.db.NewBatch()
+	var applied []byte
 	for {
 		k, v, err := readFrame(br)
 		if errors.Is(err, io.EOF) {
@@ -129,24 +154,30 @@ func (f *fsm) Restore(r io.ReadCloser) error {
 			b.Close()
 			return fmt.Errorf("partition restore: key outside the partition")
 		}
+		if string(k) == string(f.appliedKey) {
+			applied = v // written last: only a complete state carries it
+			continue
+		}
 		_ = b.Set(k, v, nil)
 		if b.Len() > snapshotChunkBytes {
-			if err := b.Commit(pebble.NoSync); err != nil {
+			err := b.Commit(pebble.NoSync)
+			b.Close()
+			if err != nil {
 				return fmt.Errorf("partition restore: commit: %w", err)
 			}
 			b = f.db.NewBatch()
 		}
 	}
+	defer b.Close()
+	if len(applied) != 8 {
+		return errors.New("partition restore: the snapshot has no applied index")
+	}
+	_ = b.Set(f.appliedKey, applied, nil)
+	_ = b.Delete(f.restoringKey, nil)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("partition restore: commit: %w", err)
 	}
-	b.Close()
-	v, closer, err := f.db.Get(f.appliedKey)
-	if err != nil {
-		return fmt.Errorf("partition restore: applied index missing: %w", err)
-	}
-	f.applied = binary.BigEndian.Uint64(v)
-	closer.Close()
+	f.applied = binary.BigEndian.Uint64(applied)
 	return nil
 }
 

@@ -250,7 +250,11 @@ var ErrIncompatibleData = errors.New("incompatible data directory")
 func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition, error) {
 	prefix := binary.BigEndian.AppendUint32([]byte("p/"), id)
 	prefix = append(prefix, '/')
-	f, err := newFSM(h.db, prefix, newSM(id, prefix))
+	f, err := newFSM(h.db, id, prefix, newSM(id, prefix))
+	if err != nil {
+		return nil, err
+	}
+	interrupted, err := f.interruptedRestore()
 	if err != nil {
 		return nil, err
 	}
@@ -280,8 +284,12 @@ func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition,
 	cfg.SnapshotThreshold = h.opts.SnapshotThreshold
 	cfg.SnapshotInterval = 30 * time.Second
 	cfg.TrailingLogs = 4096
-	// State lives in Pebble with its applied index: no restore on start.
-	cfg.NoSnapshotRestoreOnStart = true
+	// State lives in Pebble with its applied index: no restore on start,
+	// unless a restore was cut short (then the state is partial).
+	cfg.NoSnapshotRestoreOnStart = !interrupted
+	if interrupted {
+		h.opts.Logger.Warn("partition state: a snapshot restore was interrupted; restoring it again", slog.Uint64("partition", uint64(id)))
+	}
 	cfg.Logger = hlog
 	existing, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {

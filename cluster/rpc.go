@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -68,6 +69,11 @@ func (s *rpcServer) Read(_ context.Context, req *pb.ReadRequest) (*pb.ReadRespon
 	}
 	if !p.IsLeader() {
 		return nil, notLeader(p)
+	}
+	// A partition's reads stay inside its key range.
+	if !bytes.HasPrefix(req.Key, p.Prefix) && !req.Scan ||
+		req.Scan && (!bytes.HasPrefix(req.Lo, p.Prefix) || bytes.Compare(req.Hi, prefixEnd(p.Prefix)) > 0 || len(req.Hi) == 0) {
+		return nil, status.Errorf(codes.InvalidArgument, "read outside partition %d's keys", p.ID)
 	}
 	if !req.Scan {
 		v, found, err := LocalReader{s.h.db}.Get(req.Key)
