@@ -146,7 +146,12 @@ func VerifyBundle(data []byte, v *checkpoint.Verifier) (*Verified, error) {
 	if len(b.Entries) == 0 || len(b.Entries) > BundleEntriesMax {
 		return nil, fmt.Errorf("%w: %d entries", ErrBundle, len(b.Entries))
 	}
+	if b.Order == "" {
+		return nil, fmt.Errorf("%w: no order", ErrBundle)
+	}
 	out := &Verified{Order: b.Order, Checkpoint: c, Anchor: b.Anchor}
+	seen := map[[3]uint64]bool{}
+	var seq uint64 // the order's events run 1, 2, 3, … with none left out
 	for i, e := range b.Entries {
 		if i > 0 && e.Index <= b.Entries[i-1].Index {
 			return nil, fmt.Errorf("%w: entry %d: indexes must increase", ErrBundle, i)
@@ -157,6 +162,16 @@ func VerifyBundle(data []byte, v *checkpoint.Verifier) (*Verified, error) {
 		}
 		if ev.Order != b.Order {
 			return nil, fmt.Errorf("%w: entry %d is an event of order %q, the bundle is of %q", ErrBundle, i, ev.Order, b.Order)
+		}
+		id := [3]uint64{uint64(ev.Partition), ev.RaftIndex, uint64(ev.N)}
+		if seen[id] {
+			return nil, fmt.Errorf("%w: entry %d repeats an event", ErrBundle, i)
+		}
+		seen[id] = true
+		if ev.Kind == KindOrder {
+			if seq++; ev.Seq != seq || (seq == 1 && ev.Type != "created") {
+				return nil, fmt.Errorf("%w: entry %d is the order's event %d (%s), expected event %d: an event is missing", ErrBundle, i, ev.Seq, ev.Type, seq)
+			}
 		}
 		out.Entries = append(out.Entries, VerifiedEntry{Index: e.Index, Event: ev})
 	}
@@ -179,23 +194,15 @@ func verifyEntry(e BundleEntry, c checkpoint.Checkpoint) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The event shown to people must say what the leaf says.
-	shown, err := decodeShown(e.Event)
-	if err != nil {
-		return nil, err
+	// The event shown to people must be the leaf itself (whitespace aside):
+	// any other spelling (keys in another case, a repeated key) could be
+	// read differently by another JSON reader.
+	var shown bytes.Buffer
+	if err := json.Compact(&shown, e.Event); err != nil {
+		return nil, fmt.Errorf("event: %w", err)
 	}
-	if !bytes.Equal(shown.Encode(), leaf) {
+	if !bytes.Equal(shown.Bytes(), leaf) {
 		return nil, errors.New("the decoded event differs from its leaf")
 	}
 	return ev, nil
-}
-
-func decodeShown(raw json.RawMessage) (*Event, error) {
-	var ev Event
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		return nil, fmt.Errorf("event: %w", err)
-	}
-	return &ev, nil
 }

@@ -25,9 +25,12 @@
 // # Leaves
 //
 // A leaf is the canonical encoding of an Event: UTF-8 JSON with no
-// insignificant whitespace, the fields in this order, empty fields (zero
-// numbers, empty strings, lists and maps) left out, map keys sorted, strings
-// escaped as Go's encoding/json does with HTML escaping off:
+// insignificant whitespace, the fields in this order, map keys sorted,
+// strings escaped as Go's encoding/json does with HTML escaping off. v,
+// partition, raft_index, n and at are always written (n may be 0); every
+// other field is left out when empty (an empty string, list or map, a zero
+// seq or qty). In lines, sku and qty are always written, unit_price and
+// warehouse left out when empty:
 //
 //	v           encoding version, 1
 //	partition   the partition that committed the change
@@ -52,7 +55,7 @@
 // (partition, raft_index, n) names an event uniquely. DecodeLeaf accepts
 // only this form: it decodes strictly, encodes again and compares, so one
 // event has one leaf. Customer fields are personal data and are not in
-// leaves. The leaf hash is SHA-256(0x00 || leaf) (package merkle).
+// leaves (the design's encrypted personal fields come with erasure). The leaf hash is SHA-256(0x00 || leaf) (package merkle).
 //
 // # Storage and proofs
 //

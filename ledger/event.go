@@ -11,9 +11,11 @@ import (
 // EncodingVersion is the version of the leaf encoding, its "v" field.
 const EncodingVersion = 1
 
-// LeafBytesMax bounds one leaf. An order with the most lines the gateway
-// accepts fits many times over.
-const LeafBytesMax = 64 << 10
+// LeafBytesMax bounds one leaf. The largest event is an order's "created"
+// with every line: the configuration caps lines at 10,000 and the gateway
+// bounds each line's fields, about 250 bytes encoded, so any order the
+// gateway accepts fits (Outbox.Add asserts it).
+const LeafBytesMax = 4 << 20
 
 // Event kinds.
 const (

@@ -286,6 +286,13 @@ func TestBundleVerifiesAndTamperIsCaught(t *testing.T) {
 			b.Entries[2].Event = bytes.Replace(b.Entries[2].Event, []byte(`"type":"`), []byte(`"type":"x`), 1)
 		},
 		"index": func(b *ledger.Bundle) { b.Entries[2].Index++ },
+		"omitted event": func(b *ledger.Bundle) {
+			b.Entries = slices.DeleteFunc(b.Entries, func(e ledger.BundleEntry) bool { return bytes.Contains(e.Event, []byte(`"type":"created"`)) })
+		},
+		"event key case": func(b *ledger.Bundle) {
+			b.Entries[0].Event = bytes.Replace(b.Entries[0].Event, []byte(`"kind"`), []byte(`"KIND"`), 1)
+		},
+		"no order": func(b *ledger.Bundle) { b.Order = "" },
 	}
 	for name, f := range tamper {
 		var c ledger.Bundle

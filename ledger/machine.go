@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -228,12 +229,12 @@ func (m *Machine) setKey(b *pebble.Batch, lk *pb.LedgerKey) error {
 		return err
 	}
 	if lk.SignerKey != "" {
-		s, err := checkpoint.NewSigner(lk.SignerKey)
+		vkey, err := checkpoint.VerifierKeyOf(lk.SignerKey)
 		if err != nil {
 			return err
 		}
-		if s.Origin() != mustVerifier(lk.VerifierKey).Origin() {
-			return errors.New("signer and verifier keys name different logs")
+		if vkey != lk.VerifierKey {
+			return errors.New("the signer key is not the verifier key's")
 		}
 	}
 	v, _ := proto.MarshalOptions{Deterministic: true}.Marshal(lk)
@@ -241,12 +242,13 @@ func (m *Machine) setKey(b *pebble.Batch, lk *pb.LedgerKey) error {
 	return nil
 }
 
-func mustVerifier(vkey string) *checkpoint.Verifier {
-	v, err := checkpoint.NewVerifier(vkey)
-	if err != nil {
-		panic(err)
+// checkpointBody is the body of a signed checkpoint: the text before the
+// blank line that starts the signatures.
+func checkpointBody(signed []byte) []byte {
+	if i := bytes.Index(signed, []byte("\n\n")); i >= 0 {
+		return signed[:i+1]
 	}
-	return v
+	return signed
 }
 
 func (m *Machine) verifierOf(vkey string) (*checkpoint.Verifier, error) {
@@ -307,10 +309,17 @@ func (m *Machine) checkpoint(b *pebble.Batch, signed []byte, res *pb.LedgerResul
 }
 
 func (m *Machine) anchor(b *pebble.Batch, a *pb.AnchorRecord) error {
-	if _, closer, err := b.Get(m.k.checkpoint(a.Size)); err != nil {
+	signed, closer, err := b.Get(m.k.checkpoint(a.Size))
+	if err != nil {
 		return fmt.Errorf("no checkpoint of size %d to anchor: %w", a.Size, err)
-	} else {
-		closer.Close()
+	}
+	c, err := checkpoint.Parse(checkpointBody(signed))
+	closer.Close()
+	if err != nil {
+		panic(fmt.Sprintf("ledger: stored checkpoint %d: %v", a.Size, err))
+	}
+	if c.Root.String() != a.RootHash {
+		return fmt.Errorf("anchor of %d leaves with root %s, the log's checkpoint has %s", a.Size, a.RootHash, c.Root)
 	}
 	v, _ := proto.MarshalOptions{Deterministic: true}.Marshal(a)
 	must(b.Set(m.k.anchor(a.Size), v, nil))

@@ -167,7 +167,9 @@ func (s *Sequencer) Run(ctx context.Context) {
 }
 
 // takeOver waits until this leader's state holds everything committed
-// before it, then makes sure the log has a key and this node can sign.
+// before it, then makes sure the log has a key. A node that cannot sign
+// still sequences (it records why in SigningError and makes no checkpoints),
+// so a missing key file never stops the log itself.
 func (s *Sequencer) takeOver(ctx context.Context) error {
 	if err := s.group.Barrier(ctx); err != nil {
 		return err
@@ -181,22 +183,37 @@ func (s *Sequencer) takeOver(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	signer := s.signer
-	if s.opts.SignerKey == "" {
-		if lk.SignerKey == "" {
-			s.signErr = errors.New("the log's signer key lives in a file on each node, and this node has none (ledger.signing_key_file)")
-			return s.signErr
-		}
-		if signer, err = checkpoint.NewSigner(lk.SignerKey); err != nil {
-			return err
-		}
-	}
-	if err := sameKey(signer, lk.VerifierKey); err != nil {
-		s.signErr = err
-		return err
+	signer, err := s.signerFor(lk)
+	if err != nil {
+		s.signer, s.signErr = nil, err
+		s.opts.Logger.Error("ledger: this node leads the ledger but cannot sign its checkpoints", slog.Any("err", err))
+		return nil
 	}
 	s.signer, s.signErr = signer, nil
 	return nil
+}
+
+// signerFor is this node's signer for the log's key lk.
+func (s *Sequencer) signerFor(lk *pb.LedgerKey) (*checkpoint.Signer, error) {
+	var signer *checkpoint.Signer
+	switch {
+	case s.opts.SignerKey != "":
+		var err error
+		if signer, err = checkpoint.NewSigner(strings.TrimSpace(s.opts.SignerKey)); err != nil {
+			return nil, err
+		}
+	case lk.SignerKey != "":
+		var err error
+		if signer, err = checkpoint.NewSigner(lk.SignerKey); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, errors.New("the log's signer key lives in a file on each node, and this node has none (ledger.signing_key_file)")
+	}
+	if err := sameKey(signer, lk.VerifierKey); err != nil {
+		return nil, err
+	}
+	return signer, nil
 }
 
 // sameKey checks that signer signs what the verifier key accepts.
@@ -370,6 +387,9 @@ func (s *Sequencer) checkpoint(ctx context.Context) error {
 	s.mu.Lock()
 	signer := s.signer
 	s.mu.Unlock()
+	if signer == nil {
+		return nil // SigningError says why
+	}
 	signed, err := signer.Sign(checkpoint.Checkpoint{Origin: signer.Origin(), Size: size, Root: root})
 	if err != nil {
 		return err

@@ -26,7 +26,9 @@ the checkpoint's signature by the log's key, every event's inclusion proof,
 and that every decoded event is its leaf. Prints the verified history.
 
   BUNDLE   the bundle file, or - for standard input
-  --key    the log's verifier key (GET /v1/ledger/key), or a file holding it
+  --key    the log's verifier key, or a file holding it: the key the operator
+           published (GET /v1/ledger/key shows it); pin it, do not take it
+           from the party whose proofs you check
   --fabric also check that the checkpoint, or a later one consistent with it,
            is anchored on the Fabric channel. ENVFILE holds the
            ORDERGRID_LEDGER_FABRIC_* settings (scripts/fabric-up.sh writes

@@ -233,3 +233,27 @@ func TestChainRefusesFork(t *testing.T) {
 		t.Fatalf("forked checkpoint: %v", err)
 	}
 }
+
+// TestForeignLogOnTheChannel: a second log under the same origin (another
+// deployment, or this one reset) finds the first one's anchors on the
+// channel and refuses to record or extend them.
+func TestForeignLogOnTheChannel(t *testing.T) {
+	_, chain := fabric(t)
+	h1, seq1 := node(t)
+	w1 := anchor.NewWorker(seq1, chain, anchor.Options{Interval: 30 * time.Millisecond})
+	run(t, w1.Run)
+	stock(t, h1, 6)
+	eventually(t, "the first log's anchor", func() bool { s, _ := seq1.Log().Size(); return s == 6 && caughtUp(seq1.Log()) })
+
+	h2, seq2 := node(t)
+	w2 := anchor.NewWorker(seq2, chain, anchor.Options{Interval: 30 * time.Millisecond})
+	run(t, w2.Run)
+	stock(t, h2, 9)
+	eventually(t, "the second log's refusal", func() bool {
+		st := w2.Status()
+		return st.State == "failing" && strings.Contains(st.Error, "not this log's")
+	})
+	if _, err := seq2.Log().LatestAnchor(); err == nil {
+		t.Fatal("the second log recorded the first log's anchor")
+	}
+}

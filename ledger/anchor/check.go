@@ -20,7 +20,21 @@ var ErrNotAnchored = errors.New("not anchored")
 // CheckAnchored checks on the chain that checkpoint c of the log v verifies
 // is anchored: the same tree anchored, or a later anchored tree (whose
 // anchored checkpoint v also verifies) that proofs shows extends c.
+//
+// The key the caller verifies with must be one it trusts (published by the
+// operator out of band, pinned); the chain's registered key for the origin
+// must be the same, or the anchors there belong to another log.
 func CheckAnchored(ctx context.Context, chain Chain, v *checkpoint.Verifier, c checkpoint.Checkpoint, proofs ProofSource) (string, error) {
+	key, err := chain.Key(ctx, c.Origin)
+	if err != nil {
+		return "", err
+	}
+	if key == "" {
+		return "", fmt.Errorf("%w: the channel has no anchor of %s", ErrNotAnchored, c.Origin)
+	}
+	if kv, err := checkpoint.NewVerifier(key); err != nil || kv.String() != v.String() {
+		return "", fmt.Errorf("%w: the channel anchors %s under the key %s, not the one given", ErrNotAnchored, c.Origin, key)
+	}
 	a, err := chain.Get(ctx, c.Origin, c.Size)
 	if err != nil {
 		return "", err

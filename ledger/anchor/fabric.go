@@ -39,6 +39,8 @@ type Chain interface {
 	Latest(ctx context.Context, origin string) (*anchorcc.Anchor, error)
 	// Get is the anchored checkpoint of origin with size leaves (Size 0: none).
 	Get(ctx context.Context, origin string, size uint64) (*anchorcc.Anchor, error)
+	// Key is the verifier key origin's anchors are checked with ("": none).
+	Key(ctx context.Context, origin string) (string, error)
 }
 
 // Receipt is a committed anchoring transaction.
@@ -185,6 +187,15 @@ func (f *Fabric) Latest(ctx context.Context, origin string) (*anchorcc.Anchor, e
 // Get implements Chain.
 func (f *Fabric) Get(ctx context.Context, origin string, size uint64) (*anchorcc.Anchor, error) {
 	return f.evaluate(ctx, "Get", origin, strconv.FormatUint(size, 10))
+}
+
+// Key implements Chain.
+func (f *Fabric) Key(ctx context.Context, origin string) (string, error) {
+	out, err := f.contract.EvaluateWithContext(ctx, "Key", client.WithArguments(origin))
+	if err != nil {
+		return "", fmt.Errorf("Key: %w", err)
+	}
+	return string(out), nil
 }
 
 func (f *Fabric) evaluate(ctx context.Context, fn string, args ...string) (*anchorcc.Anchor, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/anchorcc"
+	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -140,6 +141,9 @@ func (w *Worker) anchor(ctx context.Context) error {
 		if onChain, err = w.chain.Latest(cctx, v.Origin()); err != nil {
 			return fmt.Errorf("latest anchor: %w", err)
 		}
+		if err := w.checkOurs(onChain, v, size); err != nil {
+			return err
+		}
 		if err := w.recordKnown(ctx, onChain); err != nil {
 			return err
 		}
@@ -162,13 +166,44 @@ func (w *Worker) anchor(ctx context.Context) error {
 		return fmt.Errorf("anchor checkpoint %d: %w", size, err)
 	}
 	w.m.latency.Observe(time.Since(start).Seconds())
-	rec := &pb.AnchorRecord{Size: r.Anchor.Size, TransactionId: r.TransactionID, BlockNumber: r.BlockNumber,
+	txID := r.Anchor.TxID // the transaction that wrote the anchor (a retry answers the first one)
+	rec := &pb.AnchorRecord{Size: r.Anchor.Size, TransactionId: txID, BlockNumber: r.BlockNumber,
 		Channel: w.opts.Channel, Chaincode: w.opts.Chaincode, AtUnixNano: time.Now().UnixNano(), RootHash: r.Anchor.RootHash}
 	if err := w.seq.RecordAnchor(ctx, rec); err != nil {
 		return fmt.Errorf("record anchor %d: %w", size, err)
 	}
 	w.remember(&r.Anchor)
 	w.opts.Logger.Debug("ledger: anchored", slog.Uint64("size", size), slog.String("tx", r.TransactionID), slog.Uint64("block", r.BlockNumber))
+	return nil
+}
+
+// checkOurs checks that the chain's latest anchor of this origin is a
+// checkpoint of this log: signed by its key, and the same tree as this log's
+// checkpoint of that size. Anything else means another log uses the origin
+// (or this log was reset): anchoring stops with an error, never anchors or
+// records a foreign history.
+func (w *Worker) checkOurs(a *anchorcc.Anchor, v *checkpoint.Verifier, newest uint64) error {
+	if a.Size == 0 {
+		return nil
+	}
+	c, err := v.Open([]byte(a.Checkpoint))
+	if err != nil {
+		return fmt.Errorf("the channel's newest anchor of %s is not this log's: %w", v.Origin(), err)
+	}
+	if a.Size > newest {
+		return fmt.Errorf("the channel anchors %d leaves of %s, this log has a checkpoint of %d: another log uses this origin, or this log was reset", a.Size, v.Origin(), newest)
+	}
+	signed, err := w.seq.Log().Checkpoint(a.Size)
+	if err != nil {
+		return fmt.Errorf("the channel anchors a tree of %d leaves this log has no checkpoint of: %w", a.Size, err)
+	}
+	local, err := v.Open(signed)
+	if err != nil {
+		return err
+	}
+	if local.Root != c.Root {
+		return fmt.Errorf("the channel anchors another root for %d leaves of %s: a forked or foreign log", a.Size, v.Origin())
+	}
 	return nil
 }
 
@@ -180,9 +215,6 @@ func (w *Worker) recordKnown(ctx context.Context, a *anchorcc.Anchor) error {
 	}
 	if _, err := w.seq.Log().Anchor(a.Size); err == nil {
 		return nil
-	}
-	if _, err := w.seq.Log().Checkpoint(a.Size); err != nil {
-		return fmt.Errorf("the chain anchors a tree of %d leaves this log has no checkpoint of: %w", a.Size, err)
 	}
 	return w.seq.RecordAnchor(ctx, &pb.AnchorRecord{Size: a.Size, TransactionId: a.TxID, Channel: w.opts.Channel,
 		Chaincode: w.opts.Chaincode, AtUnixNano: time.Now().UnixNano(), RootHash: a.RootHash})

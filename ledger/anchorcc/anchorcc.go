@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -70,6 +71,7 @@ func New() (*contractapi.ContractChaincode, error) {
 // existing anchor).
 func (c *Contract) Anchor(ctx contractapi.TransactionContextInterface, verifierKey string, signedCheckpoint string, consistencyProof []string) (*Anchor, error) {
 	stub := ctx.GetStub()
+	verifierKey = strings.TrimSpace(verifierKey)
 	v, err := checkpoint.NewVerifier(verifierKey)
 	if err != nil {
 		return nil, err

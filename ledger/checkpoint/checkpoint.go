@@ -163,22 +163,29 @@ func (s *Signer) Sign(c Checkpoint) ([]byte, error) {
 }
 
 // Verifier checks signed checkpoints of one log.
-type Verifier struct{ v note.Verifier }
+type Verifier struct {
+	v   note.Verifier
+	key string
+}
 
 // NewVerifier reads a verifier key ("<name>+<hash>+<base64 key>").
 func NewVerifier(verifierKey string) (*Verifier, error) {
-	v, err := note.NewVerifier(strings.TrimSpace(verifierKey))
+	verifierKey = strings.TrimSpace(verifierKey)
+	v, err := note.NewVerifier(verifierKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: verifier key: %v", ErrMalformed, err)
 	}
 	if err := ValidOrigin(v.Name()); err != nil {
 		return nil, err
 	}
-	return &Verifier{v: v}, nil
+	return &Verifier{v: v, key: verifierKey}, nil
 }
 
 // Origin is the log whose checkpoints the verifier checks.
 func (v *Verifier) Origin() string { return v.v.Name() }
+
+// String is the verifier key.
+func (v *Verifier) String() string { return v.key }
 
 // Open checks a signed checkpoint: canonical form, the origin is the
 // verifier's log, and the verifier's key signed it. Signatures by other
