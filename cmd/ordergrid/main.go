@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/bench/harness"
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/gateway"
@@ -44,6 +45,8 @@ func main() {
 		os.Exit(runVerify(os.Args[2:], os.Stdout, os.Stderr))
 	case "ledger":
 		os.Exit(runLedger(os.Args[2:], os.Stdout, os.Stderr))
+	case "bench":
+		os.Exit(harness.Main(os.Args[2:], os.Stdout, os.Stderr))
 	case "serve":
 		cfg, err := config.Load(os.Args[2:], os.Environ())
 		if err != nil {
@@ -65,7 +68,8 @@ func main() {
 const usage = `usage:
   ordergrid serve [flags]                 run a node (ordergrid serve -h lists the flags)
   ordergrid verify BUNDLE --key KEY ...   check an order's proof bundle offline
-  ordergrid ledger keygen --origin NAME --out FILE   make a log signing key`
+  ordergrid ledger keygen --origin NAME --out FILE   make a log signing key
+  ordergrid bench [flags]                 load scenarios, audit, report (ordergrid bench -h)`
 
 func newLogger(c config.Log) *slog.Logger {
 	var lvl slog.Level

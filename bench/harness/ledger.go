@@ -1,4 +1,4 @@
-package main
+package harness
 
 import (
 	"context"
@@ -87,48 +87,76 @@ func quantile(after, before map[string]*dto.MetricFamily, name string, q float64
 	return bounds[len(bounds)-1], total
 }
 
-func ms(s float64) string { return fmt.Sprintf("%.1fms", s*1000) }
+// LedgerStats is what the audit ledger did during the run.
+type LedgerStats struct {
+	Leaves          float64 `json:"leaves_appended"`
+	LeavesPerSecond float64 `json:"leaves_per_second"`
+	CaughtUpAfterMs float64 `json:"checkpointed_after_load_ms"`
+	CaughtUp        bool    `json:"caught_up"`
+	InclusionP50Ms  float64 `json:"inclusion_p50_ms"`
+	InclusionP99Ms  float64 `json:"inclusion_p99_ms"`
+	AppendP50Ms     float64 `json:"append_p50_ms"`
+	AppendP99Ms     float64 `json:"append_p99_ms"`
+	Batches         uint64  `json:"append_batches"`
+	AnchorP50Ms     float64 `json:"anchor_p50_ms,omitempty"`
+	AnchorP99Ms     float64 `json:"anchor_p99_ms,omitempty"`
+	Anchors         uint64  `json:"anchors,omitempty"`
+	ProofP50Us      float64 `json:"proof_p50_us"`
+	ProofP99Us      float64 `json:"proof_p99_us"`
+	Proofs          int     `json:"proofs"`
+	Error           string  `json:"error,omitempty"`
+}
 
-// ledgerReport waits for the ledger to hold every event of the run and
-// reports its throughput, commit-to-inclusion lag and proof latency.
-func ledgerReport(client *http.Client, url string, before map[string]*dto.MetricFamily, elapsed time.Duration, ids []string) {
+// ledgerStats waits for the ledger to hold every event of the run and
+// measures its throughput, commit-to-inclusion lag and proof latency.
+func ledgerStats(client *http.Client, url string, before map[string]*dto.MetricFamily, elapsed time.Duration, ids []string) *LedgerStats {
+	st := &LedgerStats{}
 	start := time.Now()
 	var after map[string]*dto.MetricFamily
 	for {
 		m, err := scrape(client, url)
 		if err != nil {
-			fmt.Printf("ledger: %v\n", err)
-			return
+			st.Error = err.Error()
+			return st
 		}
 		after = m
 		if gauge(m, "ordergrid_ledger_lag_seconds") == 0 && gauge(m, "ordergrid_ledger_size_leaves") == gauge(m, "ordergrid_ledger_checkpoint_size_leaves") {
+			st.CaughtUp = true
 			break
 		}
 		if time.Since(start) > ledgerCatchUpMax {
-			fmt.Printf("ledger: not caught up %s after the load\n", ledgerCatchUpMax)
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	leaves := gauge(after, "ordergrid_ledger_appended_leaves_total") - gauge(before, "ordergrid_ledger_appended_leaves_total")
-	fmt.Printf("ledger: %.0f leaves appended (%.0f/s over the run), checkpointed %s after the load ended\n",
-		leaves, leaves/elapsed.Seconds(), time.Since(start).Round(time.Millisecond))
-	p50, n := quantile(after, before, "ordergrid_ledger_inclusion_seconds", 0.50)
-	p99, _ := quantile(after, before, "ordergrid_ledger_inclusion_seconds", 0.99)
-	fmt.Printf("ledger: commit-to-inclusion lag p50 %s  p99 %s  (%d leaves)\n", ms(p50), ms(p99), n)
-	a50, an := quantile(after, before, "ordergrid_ledger_append_seconds", 0.50)
-	a99, _ := quantile(after, before, "ordergrid_ledger_append_seconds", 0.99)
-	fmt.Printf("ledger: append batch through Raft p50 %s  p99 %s  (%d batches, %.0f leaves each on average)\n", ms(a50), ms(a99), an, leaves/math.Max(1, float64(an)))
-	if x50, xn := quantile(after, before, "ordergrid_ledger_anchor_seconds", 0.50); xn > 0 {
-		x99, _ := quantile(after, before, "ordergrid_ledger_anchor_seconds", 0.99)
-		fmt.Printf("ledger: Fabric anchoring transaction p50 %s  p99 %s  (%d anchors)\n", ms(x50), ms(x99), xn)
+	st.CaughtUpAfterMs = float64(time.Since(start).Milliseconds())
+	st.Leaves = gauge(after, "ordergrid_ledger_appended_leaves_total") - gauge(before, "ordergrid_ledger_appended_leaves_total")
+	st.LeavesPerSecond = st.Leaves / elapsed.Seconds()
+	q := func(name string, p float64) (float64, uint64) {
+		v, n := quantile(after, before, name, p)
+		if math.IsNaN(v) {
+			v = 0
+		}
+		return v * 1000, n
 	}
-	proofLatency(client, url, ids)
+	st.InclusionP50Ms, _ = q("ordergrid_ledger_inclusion_seconds", 0.5)
+	st.InclusionP99Ms, _ = q("ordergrid_ledger_inclusion_seconds", 0.99)
+	st.AppendP50Ms, st.Batches = q("ordergrid_ledger_append_seconds", 0.5)
+	st.AppendP99Ms, _ = q("ordergrid_ledger_append_seconds", 0.99)
+	st.AnchorP50Ms, st.Anchors = q("ordergrid_ledger_anchor_seconds", 0.5)
+	st.AnchorP99Ms, _ = q("ordergrid_ledger_anchor_seconds", 0.99)
+	lat := proofLatency(client, url, ids)
+	if len(lat) > 0 {
+		st.Proofs = len(lat)
+		st.ProofP50Us = float64(lat[len(lat)/2].Microseconds())
+		st.ProofP99Us = float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds())
+	}
+	return st
 }
 
 // proofLatency fetches the proof bundles of up to proofSamplesMax orders, one
-// at a time, and reports the latency.
-func proofLatency(client *http.Client, url string, ids []string) {
+// at a time, and returns the sorted latencies.
+func proofLatency(client *http.Client, url string, ids []string) []time.Duration {
 	const proofSamplesMax = 500
 	if len(ids) > proofSamplesMax {
 		ids = ids[:proofSamplesMax]
@@ -148,10 +176,6 @@ func proofLatency(client *http.Client, url string, ids []string) {
 		}
 		cancel()
 	}
-	if len(lat) == 0 {
-		return
-	}
 	slices.Sort(lat)
-	fmt.Printf("ledger: GET /v1/orders/{id}/proof p50 %s  p99 %s  (%d bundles, sequential)\n",
-		lat[len(lat)/2].Round(time.Microsecond), lat[min(len(lat)-1, len(lat)*99/100)].Round(time.Microsecond), len(lat))
+	return lat
 }

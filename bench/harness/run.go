@@ -1,0 +1,265 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// Bounds of the audit's work.
+const (
+	setupWorkers   = 64
+	replaySample   = 500
+	ledgerSample   = 200
+	auditOrdersMax = 200_000
+)
+
+// tracker remembers every acknowledged order by idempotency key, and any
+// answer that contradicts an earlier one.
+type tracker struct {
+	mu         sync.Mutex
+	ids        map[string]string // key -> order id
+	reqs       map[string]*pb.CreateOrderRequest
+	qty        map[string]int64 // sku -> units acknowledged
+	violations []string
+}
+
+func newTracker() *tracker {
+	return &tracker{ids: map[string]string{}, reqs: map[string]*pb.CreateOrderRequest{}, qty: map[string]int64{}}
+}
+
+func (t *tracker) track(req *pb.CreateOrderRequest, o Outcome) {
+	if o.Class != Created && o.Class != Replayed {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	prev, seen := t.ids[req.IdempotencyKey]
+	switch {
+	case !seen:
+		t.ids[req.IdempotencyKey] = o.ID
+		t.reqs[req.IdempotencyKey] = req
+		for _, l := range req.Lines {
+			t.qty[l.Sku] += l.Qty
+		}
+	case prev != o.ID && len(t.violations) < 20:
+		t.violations = append(t.violations, fmt.Sprintf("key %s answered order %s, earlier %s", req.IdempotencyKey, o.ID, prev))
+	}
+	// Two answers 201 for one key happen when a retry overtakes its first
+	// attempt still in flight: the same order either way, so not counted.
+}
+
+func build(o *Options, admin *httpTransport) *Scenario {
+	switch o.Scenario {
+	case "surge":
+		return surge(o)
+	case "spread":
+		return spread(o)
+	case "lifecycle":
+		return lifecycle(o, admin)
+	default:
+		return hotSKU(o)
+	}
+}
+
+func transports(o *Options) ([]Transport, error) {
+	var ts []Transport
+	if o.Transport == "grpc" {
+		addrs := o.GRPCAddrs
+		if len(addrs) == 0 {
+			for _, u := range o.URLs {
+				p, err := url.Parse(u)
+				if err != nil {
+					return nil, err
+				}
+				addrs = append(addrs, p.Hostname()+":9090")
+			}
+		}
+		for _, a := range addrs {
+			g, err := newGRPC(a)
+			if err != nil {
+				return nil, err
+			}
+			ts = append(ts, g)
+		}
+		return ts, nil
+	}
+	conns := o.Concurrency
+	if o.Rate > 0 || o.Scenario == "surge" {
+		conns = sendersMax
+	}
+	for _, u := range o.URLs {
+		ts = append(ts, newHTTP(u, conns))
+	}
+	return ts, nil
+}
+
+// reachable checks every node answers /readyz, within a few seconds.
+func reachable(ctx context.Context, o *Options) error {
+	for _, u := range o.URLs {
+		h := newHTTP(u, 1)
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		code, _, body, err := h.do(cctx, "GET", "/readyz", nil)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("node %s is unreachable: %w", u, err)
+		}
+		if code != 200 {
+			return fmt.Errorf("node %s is not ready: %d %s", u, code, body)
+		}
+	}
+	return nil
+}
+
+// setStock sets every SKU's stock, 64 at a time, with a progress line.
+func setStock(ctx context.Context, h *httpTransport, stock map[string]map[string]int64, progress io.Writer) error {
+	type put struct {
+		sku, wh string
+		qty     int64
+	}
+	var puts []put
+	for sku, whs := range stock {
+		for wh, q := range whs {
+			puts = append(puts, put{sku, wh, q})
+		}
+	}
+	sort.Slice(puts, func(i, j int) bool { return puts[i].sku+puts[i].wh < puts[j].sku+puts[j].wh })
+	work := make(chan put)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	done := 0
+	for w := 0; w < setupWorkers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				code, _, body, err := h.do(ctx, "PUT", "/v1/skus/"+url.PathEscape(p.sku)+"/stock/"+url.PathEscape(p.wh),
+					[]byte(`{"on_hand":`+strconv.FormatInt(p.qty, 10)+`}`))
+				mu.Lock()
+				if err == nil && code != 200 {
+					err = fmt.Errorf("PUT stock of %s at %s: %d %s", p.sku, p.wh, code, body)
+				}
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				done++
+				if progress != nil && (done%1000 == 0 || done == len(puts)) {
+					fmt.Fprintf(progress, "\rsetting stock %d/%d   ", done, len(puts))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, p := range puts {
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed || ctx.Err() != nil {
+			break
+		}
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+	if progress != nil && len(puts) >= 1000 {
+		fmt.Fprintln(progress)
+	}
+	return firstErr
+}
+
+// run sets up, loads, audits and returns the report.
+func run(ctx context.Context, o *Options, stderr io.Writer) (*Report, error) {
+	if err := reachable(ctx, o); err != nil {
+		return nil, err
+	}
+	admin := newHTTP(o.URLs[0], setupWorkers)
+	sc := build(o, admin)
+	var progress io.Writer
+	if o.Progress {
+		progress = stderr
+	}
+	if err := setStock(ctx, admin, sc.Stock, progress); err != nil {
+		return nil, fmt.Errorf("setting up %s: %w", sc.Name, err)
+	}
+	ts, err := transports(o)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, t := range ts {
+			t.Close()
+		}
+	}()
+	before, _ := scrape(admin.client, o.URLs[0])
+	tr := newTracker()
+	start := time.Now()
+	rec := NewRecorder(start)
+	runCtx, cancel := context.WithTimeout(ctx, o.Duration)
+	defer cancel()
+	if progress != nil {
+		go showProgress(runCtx, rec, progress)
+	}
+	rate := sc.Rate
+	if rate == nil && o.Rate > 0 {
+		rate = func(time.Duration) float64 { return o.Rate }
+	}
+	if rate != nil {
+		openLoop(runCtx, ts, rate, sc.Work, rec, tr.track)
+	} else {
+		closedLoop(runCtx, ts, o.Concurrency, sc.Work, rec, tr.track)
+	}
+	elapsed := time.Since(start)
+	if progress != nil {
+		fmt.Fprintln(progress)
+	}
+	rep := newReport(o, sc, rec, elapsed, rate)
+	if o.Audit {
+		rep.Audit = audit(ctx, o, sc, admin, ts[0], tr, progress)
+	} else {
+		rep.Audit = AuditResult{Passed: true, Skipped: true}
+	}
+	counts := rec.Snapshot()
+	rep.Audit.add("orders accepted", counts[Created] > 0, "%d created", counts[Created])
+	rep.Audit.add("no 5xx answer", counts[ServerError] == 0, "%d 5xx (other than 503) %s", counts[ServerError], rec.details[ServerError])
+	rep.Audit.add("no unexpected 4xx", counts[Conflict] == 0, "%d %s", counts[Conflict], rec.details[Conflict])
+	if o.Ledger {
+		ids := make([]string, 0, 1000)
+		tr.mu.Lock()
+		for _, id := range tr.ids {
+			if ids = append(ids, id); len(ids) == cap(ids) {
+				break
+			}
+		}
+		tr.mu.Unlock()
+		rep.Ledger = ledgerStats(admin.client, o.URLs[0], before, elapsed, ids)
+	}
+	return rep, nil
+}
+
+func showProgress(ctx context.Context, rec *Recorder, w io.Writer) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last [classes]int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c := rec.Snapshot()
+			ok := c[Created] + c[Replayed] - last[Created] - last[Replayed]
+			fmt.Fprintf(w, "\r%5.0fs  accepted %d/s  out-of-stock %d/s  429 %d/s  errors %d/s   total accepted %d   ",
+				time.Since(rec.start).Seconds(), ok, c[OutOfStock]-last[OutOfStock], c[Admission]-last[Admission],
+				c[Conflict]+c[Unavailable]+c[ServerError]+c[TransportError]-last[Conflict]-last[Unavailable]-last[ServerError]-last[TransportError],
+				c[Created]+c[Replayed])
+			last = c
+		}
+	}
+}
