@@ -88,6 +88,11 @@ type HTTP struct {
 	BodyBytesMax int64 `yaml:"body_bytes_max"`
 	// InFlightMax is the most requests served at once; more get 429. Default 10000.
 	InFlightMax int `yaml:"in_flight_max"`
+	// LatencyTarget makes the in-flight limit adaptive: below in_flight_max
+	// it shrinks while requests take longer than this on average and grows
+	// back while they do not, so a surge is shed with fast 429s instead of
+	// queued. Default 0 (a fixed limit).
+	LatencyTarget time.Duration `yaml:"latency_target"`
 	// Pprof serves Go's profiler under /debug/pprof/. Default false.
 	Pprof bool `yaml:"pprof"`
 }
@@ -270,6 +275,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.InFlightMax < 1 || c.HTTP.InFlightMax > 1_000_000 {
 		bad("http.in_flight_max", "%d outside 1..1000000", c.HTTP.InFlightMax)
+	}
+	if c.HTTP.LatencyTarget < 0 || c.HTTP.LatencyTarget > time.Minute {
+		bad("http.latency_target", "%s outside 0..1m", c.HTTP.LatencyTarget)
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Raft.Peers {

@@ -29,6 +29,10 @@ type Options struct {
 	// InFlightMax is the most requests served at once; beyond it requests get
 	// 429 with Retry-After, never a silent drop.
 	InFlightMax int
+	// LatencyTarget, when set, makes the in-flight limit adaptive below
+	// InFlightMax: it shrinks while requests take longer than this on
+	// average and grows back while they do not. 0: a fixed limit.
+	LatencyTarget time.Duration
 	// RequestTimeout bounds one request's work.
 	RequestTimeout time.Duration
 	// Ready reports whether the node serves (cluster topology holds the kinds,
@@ -55,9 +59,9 @@ type Options struct {
 // Gateway is the HTTP handler and the gRPC service of a node.
 type Gateway struct {
 	*Service
-	opts     Options
-	mux      *http.ServeMux
-	admitted chan struct{}
+	opts      Options
+	mux       *http.ServeMux
+	admission *admission
 }
 
 // New returns the gateway over node.
@@ -72,12 +76,17 @@ func New(node *actors.Node, opts Options) *Gateway {
 		opts.RequestTimeout = 10 * time.Second
 	}
 	g := &Gateway{
-		Service:  &Service{node: node, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer)},
-		opts:     opts,
-		mux:      http.NewServeMux(),
-		admitted: make(chan struct{}, opts.InFlightMax),
+		Service:   &Service{node: node, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer)},
+		opts:      opts,
+		mux:       http.NewServeMux(),
+		admission: newAdmission(opts.InFlightMax, opts.LatencyTarget),
 	}
 	g.routes()
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ordergrid_http_in_flight_limit",
+			Help: "Requests admitted at once now (adaptive below http.in_flight_max with http.latency_target)."},
+			func() float64 { return float64(g.admission.current()) }))
+	}
 	return g
 }
 
@@ -162,9 +171,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.Serv
 func (g *Gateway) admit(route string, h func(w http.ResponseWriter, r *http.Request) *Problem) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		select {
-		case g.admitted <- struct{}{}:
-		default:
+		if !g.admission.acquire() {
 			g.metrics.rejects.WithLabelValues("overloaded").Inc()
 			writeProblem(w, &Problem{Status: http.StatusTooManyRequests, Name: "overloaded", Title: "Too many requests",
 				Detail: "the node is at its in-flight limit; retry after the given seconds", RetryAfterSec: 1})
@@ -172,7 +179,10 @@ func (g *Gateway) admit(route string, h func(w http.ResponseWriter, r *http.Requ
 			return
 		}
 		g.metrics.inFlight.Inc()
-		defer func() { <-g.admitted; g.metrics.inFlight.Dec() }()
+		defer func() {
+			g.admission.release(time.Since(start))
+			g.metrics.inFlight.Dec()
+		}()
 		ctx, cancel := context.WithTimeout(r.Context(), g.opts.RequestTimeout)
 		defer cancel()
 		ctx = WithPrincipal(ctx, r.Header.Get("X-Ordergrid-Principal"))

@@ -44,6 +44,7 @@ type Options struct {
 	Seed        uint64
 	Progress    bool
 	NodeBinary  string
+	NodeArgs    []string
 }
 
 const usage = `usage: go run ./bench [flags]    (or: ordergrid bench [flags])
@@ -142,6 +143,7 @@ func parse(args []string, stderr io.Writer) (*Options, error) {
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the random choices")
 	fs.BoolVar(&o.Progress, "progress", true, "a progress line on stderr while running")
 	fs.StringVar(&o.NodeBinary, "ordergrid", "", "ordergrid binary for the throwaway node (default: go build ./cmd/ordergrid)")
+	nodeArgs := fs.String("node-args", "", "more flags for the throwaway node's serve, space-separated (e.g. \"--http-latency-target 20ms\")")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -162,6 +164,7 @@ func parse(args []string, stderr io.Writer) (*Options, error) {
 			}
 		}
 	}
+	o.NodeArgs = strings.Fields(*nodeArgs)
 	if *grpcs != "" {
 		o.GRPCAddrs = strings.Split(*grpcs, ",")
 	}

@@ -71,8 +71,9 @@ func startNode(ctx context.Context, o *Options, stderr io.Writer) (*node, error)
 	if err != nil {
 		return nil, err
 	}
-	n.cmd = exec.Command(bin, "serve", "--data-dir", filepath.Join(dir, "data"),
-		"--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort), "--grpc-addr", n.grpc, "--log-level", "warn")
+	args := append([]string{"serve", "--data-dir", filepath.Join(dir, "data"), "--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"--grpc-addr", n.grpc, "--log-level", "warn"}, o.NodeArgs...)
+	n.cmd = exec.Command(bin, args...)
 	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
 	if err := n.cmd.Start(); err != nil {
 		logFile.Close()

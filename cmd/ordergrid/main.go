@@ -164,7 +164,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	gw := gateway.New(node, gateway.Options{
 		Limits:       gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax},
 		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + 2*time.Second,
-		InFlightMax: cfg.HTTP.InFlightMax, Profiling: cfg.HTTP.Pprof, Cluster: host,
+		InFlightMax: cfg.HTTP.InFlightMax, LatencyTarget: cfg.HTTP.LatencyTarget, Profiling: cfg.HTTP.Pprof, Cluster: host,
 		Ledger: seq.Log(), AnchorStatus: anchoring.status, Checks: func() map[string]string { return ledgerChecks(seq, anchoring) },
 		Ready:  func() bool { return serving.Load() && host.Ready() && node.TopologyReady() },
 		Logger: logger, Gatherer: reg, Registerer: reg,
