@@ -45,6 +45,7 @@ type Options struct {
 	Progress    bool
 	NodeBinary  string
 	NodeArgs    []string
+	Profile     string
 }
 
 const usage = `usage: go run ./bench [flags]    (or: ordergrid bench [flags])
@@ -93,6 +94,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	rep.writeText(stdout)
+	for _, f := range rep.Profiles {
+		fmt.Fprintf(stdout, "\nprofile %s (go tool pprof -http=: %s):\n", f, f)
+		if strings.HasSuffix(f, "allocs.pprof") {
+			fmt.Fprint(stdout, topOf(f, "-sample_index=alloc_space"))
+		} else {
+			fmt.Fprint(stdout, topOf(f, "-cum"))
+		}
+	}
 	if o.JSON != "" {
 		if err := rep.writeJSON(o.JSON); err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
@@ -143,6 +152,7 @@ func parse(args []string, stderr io.Writer) (*Options, error) {
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the random choices")
 	fs.BoolVar(&o.Progress, "progress", true, "a progress line on stderr while running")
 	fs.StringVar(&o.NodeBinary, "ordergrid", "", "ordergrid binary for the throwaway node (default: go build ./cmd/ordergrid)")
+	fs.StringVar(&o.Profile, "profile", "", "capture the node's CPU and allocation profiles into this directory during the run (the node needs --http-pprof; a throwaway node gets it) and print where the time goes")
 	nodeArgs := fs.String("node-args", "", "more flags for the throwaway node's serve, space-separated (e.g. \"--http-latency-target 20ms\")")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -165,6 +175,9 @@ func parse(args []string, stderr io.Writer) (*Options, error) {
 		}
 	}
 	o.NodeArgs = strings.Fields(*nodeArgs)
+	if o.Profile != "" && *urls == "" {
+		o.NodeArgs = append(o.NodeArgs, "--http-pprof")
+	}
 	if *grpcs != "" {
 		o.GRPCAddrs = strings.Split(*grpcs, ",")
 	}

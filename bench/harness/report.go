@@ -28,6 +28,7 @@ type Report struct {
 	Audit    AuditResult       `json:"audit"`
 	Ledger   *LedgerStats      `json:"ledger,omitempty"`
 	Errors   map[string]string `json:"first_errors,omitempty"`
+	Profiles []string          `json:"profiles,omitempty"`
 }
 
 // Latency is a histogram's summary, in milliseconds.

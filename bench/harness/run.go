@@ -207,6 +207,17 @@ func run(ctx context.Context, o *Options, stderr io.Writer) (*Report, error) {
 	if progress != nil {
 		go showProgress(runCtx, rec, progress)
 	}
+	var profiles chan []string
+	if o.Profile != "" {
+		profiles = make(chan []string, 1)
+		go func() {
+			files, err := profileRun(runCtx, o.URLs[0], o.Profile, o.Duration)
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: profiling: %v\n", err)
+			}
+			profiles <- files
+		}()
+	}
 	rate := sc.Rate
 	if rate == nil && o.Rate > 0 {
 		rate = func(time.Duration) float64 { return o.Rate }
@@ -221,6 +232,9 @@ func run(ctx context.Context, o *Options, stderr io.Writer) (*Report, error) {
 		fmt.Fprintln(progress)
 	}
 	rep := newReport(o, sc, rec, elapsed, rate)
+	if profiles != nil {
+		rep.Profiles = <-profiles
+	}
 	if o.Audit {
 		rep.Audit = audit(ctx, o, sc, admin, ts[0], tr, progress)
 	} else {
