@@ -24,7 +24,7 @@ func newMetrics(reg prometheus.Registerer, _ int) *metrics {
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "ordergrid_ledger_checkpoints_total",
 			Help: "Checkpoints this node signed as the sequencer."}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ordergrid_ledger_lag_seconds",
-			Help: "Age of the oldest committed event of a partition not yet in the log (0: caught up), on the sequencer."},
+			Help: "Age of the oldest event in this node's replica of a partition not yet in the log (0: caught up), on the sequencer; a replica that is behind its leader hides events it has not applied."},
 			[]string{"group", "partition"}),
 		inclusion: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ordergrid_ledger_inclusion_seconds",
 			Help:    "From an event's commit in its partition to its leaf's commit in the log.",
