@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +198,56 @@ func TestGRPC(t *testing.T) {
 	sku, err := inv.GetSku(ctx, &pb.GetSkuRequest{Sku: "G-1"})
 	if err != nil || sku.Total.Committed != 1 || sku.Total.Available != 0 {
 		t.Fatalf("sku: %v %v", sku, err)
+	}
+
+	// Streaming intake: results by seq, each judged alone.
+	if _, err := inv.SetStock(ctx, &pb.SetStockRequest{Sku: "G-2", Warehouse: "WH1", OnHand: 2}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := orders.StreamCreateOrders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(i int, qty int64) *pb.CreateOrderRequest {
+		return &pb.CreateOrderRequest{Channel: "douyin", ChannelOrderId: fmt.Sprintf("s-%d", i), Currency: "CNY",
+			Customer: &pb.Customer{Id: "c1"}, Lines: []*pb.OrderLineInput{{Sku: "G-2", Qty: qty, UnitPrice: "1.00"}}}
+	}
+	sends := []*pb.StreamCreateOrderRequest{{Seq: 1, Order: mk(1, 1)}, {Seq: 2, Order: mk(2, 1)}, {Seq: 3, Order: mk(3, 1)},
+		{Seq: 4, Order: mk(4, 0)}, {Seq: 5, Order: mk(1, 1)}, {Seq: 6}}
+	for _, r := range sends {
+		if err := stream.Send(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]*pb.BatchCreateOrderResult{}
+	for {
+		r, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[r.Seq] = r.Result
+	}
+	codes := map[int32]int{}
+	for _, seq := range []uint64{1, 2, 3} {
+		codes[got[seq].GetStatus()]++
+	}
+	// Two of the three distinct orders fit the stock of 2 (the order in
+	// which they run is the stream's); the retry of order 1 (seq 5) is
+	// either its first answer's twin or the order itself.
+	if len(got) != 6 || codes[201]+codes[200] != 2 || codes[409] != 1 {
+		t.Fatalf("stream results %v", got)
+	}
+	if got[4].GetStatus() != 422 || got[4].Problem.GetErrors()[0].GetField() != "order.lines[0].qty" {
+		t.Fatalf("invalid order in a stream: %v", got[4])
+	}
+	if got[6].GetStatus() != 422 {
+		t.Fatalf("empty order in a stream: %v", got[6])
 	}
 }
 

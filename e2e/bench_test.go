@@ -25,6 +25,7 @@ func TestBenchHarness(t *testing.T) {
 	}{
 		{"hot-sku sells out", []string{"-scenario", "hot-sku", "-duration", "2s", "-stock", "1500", "-concurrency", "32"}},
 		{"hot-sku batch over gRPC", []string{"-scenario", "hot-sku", "-duration", "2s", "-mode", "batch", "-batch", "50", "-concurrency", "4", "-transport", "grpc", "-grpc", n.grpc}},
+		{"hot-sku over gRPC streams", []string{"-scenario", "hot-sku", "-duration", "2s", "-transport", "grpc-stream", "-grpc", n.grpc, "-concurrency", "128"}},
 		{"spread zipf", []string{"-scenario", "spread", "-duration", "2s", "-skus", "300", "-warehouses", "2", "-dist", "zipf", "-concurrency", "32"}},
 		{"lifecycle", []string{"-scenario", "lifecycle", "-duration", "2s", "-concurrency", "16"}},
 		{"surge", []string{"-scenario", "surge", "-duration", "4s", "-base-rate", "20", "-surge-factor", "40", "-ramp", "500ms"}},

@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"io"
+	"sync"
 
 	"google.golang.org/grpc/metadata"
 
@@ -97,4 +100,56 @@ func (s *Service) ListSkuEvents(ctx context.Context, req *pb.GetSkuRequest) (*pb
 		return nil, grpcErr(p)
 	}
 	return r, nil
+}
+
+// streamInFlightMax bounds the orders of one stream being created at once;
+// a full stream is not read until one completes (backpressure to the client).
+const streamInFlightMax = 512
+
+// StreamCreateOrders implements pb.OrderServiceServer.
+func (s *Service) StreamCreateOrders(stream pb.OrderService_StreamCreateOrdersServer) error {
+	ctx := grpcCtx(stream.Context())
+	results := make(chan *pb.StreamCreateOrderResult, streamInFlightMax)
+	sendErr := make(chan error, 1)
+	go func() {
+		var err error
+		for r := range results {
+			if err == nil {
+				err = stream.Send(r)
+			}
+		}
+		sendErr <- err
+	}()
+	sem := make(chan struct{}, streamInFlightMax)
+	var wg sync.WaitGroup
+	var recvErr error
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			recvErr = err
+			break
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			recvErr = ctx.Err()
+		}
+		if recvErr != nil {
+			break
+		}
+		wg.Add(1)
+		go func(req *pb.StreamCreateOrderRequest) {
+			defer func() { <-sem; wg.Done() }()
+			results <- &pb.StreamCreateOrderResult{Seq: req.Seq, Result: s.createOne(ctx, req.Order, "order.")}
+		}(req)
+	}
+	wg.Wait()
+	close(results)
+	if err := <-sendErr; err != nil {
+		return err
+	}
+	return recvErr
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,30 +119,39 @@ func (s *Service) batchCreate(ctx context.Context, req *pb.BatchCreateOrdersRequ
 	sem := make(chan struct{}, batchConcurrencyMax)
 	var wg sync.WaitGroup
 	for i, o := range req.Orders {
-		if o == nil {
-			out.Results[i] = &pb.BatchCreateOrderResult{Status: 422, Problem: invalid(&pb.FieldViolation{Field: "orders[" + itoa(i) + "]", Detail: "must be an object"}).Proto()}
-			continue
-		}
-		if v := validateCreateOrder(o, s.limits, "orders["+itoa(i)+"]."); len(v) > 0 {
-			s.metrics.rejects.WithLabelValues("invalid").Inc()
-			p := invalid(v...)
-			out.Results[i] = &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
+		prefix := "orders[" + itoa(i) + "]."
+		if o == nil || validateCreateOrder(o, s.limits, prefix) != nil {
+			out.Results[i] = s.createOne(ctx, o, prefix) // the problem, at once
 			continue
 		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			resp, code, p := s.createValid(ctx, o)
-			if p != nil {
-				out.Results[i] = &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
-				return
-			}
-			out.Results[i] = &pb.BatchCreateOrderResult{Status: int32(code), Order: resp.Order}
+			out.Results[i] = s.createOne(ctx, o, prefix)
 		}()
 	}
 	wg.Wait()
 	return out, nil
+}
+
+// createOne creates one order of a batch or a stream and answers its
+// result: the status it would have had alone, with the order or the
+// problem. prefix names the order's fields in violations.
+func (s *Service) createOne(ctx context.Context, o *pb.CreateOrderRequest, prefix string) *pb.BatchCreateOrderResult {
+	if o == nil {
+		return &pb.BatchCreateOrderResult{Status: 422, Problem: invalid(&pb.FieldViolation{Field: strings.TrimSuffix(prefix, "."), Detail: "must be an object"}).Proto()}
+	}
+	if v := validateCreateOrder(o, s.limits, prefix); len(v) > 0 {
+		s.metrics.rejects.WithLabelValues("invalid").Inc()
+		p := invalid(v...)
+		return &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
+	}
+	resp, code, p := s.createValid(ctx, o)
+	if p != nil {
+		return &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
+	}
+	return &pb.BatchCreateOrderResult{Status: int32(code), Order: resp.Order}
 }
 
 func (s *Service) getOrder(ctx context.Context, id string) (*pb.Order, *Problem) {

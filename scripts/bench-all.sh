@@ -25,6 +25,7 @@ run hot-sku-http-single   -scenario hot-sku -concurrency 64
 run hot-sku-http-batch    -scenario hot-sku -mode batch -batch 100 -concurrency 8
 run hot-sku-grpc-single   -scenario hot-sku -transport grpc -concurrency 64
 run hot-sku-grpc-batch    -scenario hot-sku -transport grpc -mode batch -batch 100 -concurrency 8
+run hot-sku-grpc-stream   -scenario hot-sku -transport grpc-stream -concurrency 512
 run spread-uniform        -scenario spread -skus 10000 -warehouses 4 -dist uniform -concurrency 64
 run spread-zipf           -scenario spread -skus 10000 -warehouses 4 -dist zipf -concurrency 64
 run surge                 -scenario surge -base-rate 50 -surge-factor 840 -ramp 2s -stock 100000000

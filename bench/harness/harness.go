@@ -135,7 +135,7 @@ func parse(args []string, stderr io.Writer) (*Options, error) {
 	fs.Float64Var(&o.Rate, "rate", 0, "open loop: orders (or batches) per second; 0: closed loop at -concurrency")
 	fs.StringVar(&o.Mode, "mode", "single", "single (one order per request) or batch")
 	fs.IntVar(&o.Batch, "batch", 100, "orders per batch request (-mode batch)")
-	fs.StringVar(&o.Transport, "transport", "http", "http (JSON) or grpc")
+	fs.StringVar(&o.Transport, "transport", "http", "http (JSON), grpc, or grpc-stream (OrderService.StreamCreateOrders: every sender's orders over a few shared streams)")
 	fs.Int64Var(&o.Stock, "stock", 100_000, "on hand per SKU and warehouse")
 	fs.IntVar(&o.SKUs, "skus", 10_000, "spread: SKUs")
 	fs.IntVar(&o.Warehouses, "warehouses", 4, "spread: warehouses per SKU")
@@ -200,8 +200,8 @@ func parse(args []string, stderr io.Writer) (*Options, error) {
 	default:
 		bad = append(bad, "-mode must be single or batch")
 	}
-	if o.Transport != "http" && o.Transport != "grpc" {
-		bad = append(bad, "-transport must be http or grpc")
+	if o.Transport != "http" && o.Transport != "grpc" && o.Transport != "grpc-stream" {
+		bad = append(bad, "-transport must be http, grpc or grpc-stream")
 	}
 	if o.Stock < 1 || o.Stock > 1e12 {
 		bad = append(bad, "-stock must be 1..1e12")

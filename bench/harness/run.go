@@ -19,6 +19,9 @@ const (
 	replaySample   = 500
 	ledgerSample   = 200
 	auditOrdersMax = 200_000
+	// streamsPerNode is how many intake streams -transport grpc-stream opens
+	// to each node; the senders share them.
+	streamsPerNode = 4
 )
 
 // tracker remembers every acknowledged order by idempotency key, and any
@@ -71,7 +74,7 @@ func build(o *Options, admin *httpTransport) *Scenario {
 
 func transports(o *Options) ([]Transport, error) {
 	var ts []Transport
-	if o.Transport == "grpc" {
+	if o.Transport == "grpc" || o.Transport == "grpc-stream" {
 		addrs := o.GRPCAddrs
 		if len(addrs) == 0 {
 			for _, u := range o.URLs {
@@ -83,6 +86,16 @@ func transports(o *Options) ([]Transport, error) {
 			}
 		}
 		for _, a := range addrs {
+			if o.Transport == "grpc-stream" {
+				for k := 0; k < streamsPerNode; k++ {
+					st, err := newStream(a)
+					if err != nil {
+						return nil, err
+					}
+					ts = append(ts, st)
+				}
+				continue
+			}
 			g, err := newGRPC(a)
 			if err != nil {
 				return nil, err

@@ -815,6 +815,111 @@ func (x *BatchCreateOrdersResponse) GetResults() []*BatchCreateOrderResult {
 	return nil
 }
 
+type StreamCreateOrderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the client to match the result to the request.
+	Seq           uint64              `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Order         *CreateOrderRequest `protobuf:"bytes,2,opt,name=order,proto3" json:"order,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamCreateOrderRequest) Reset() {
+	*x = StreamCreateOrderRequest{}
+	mi := &file_ordergrid_v1_api_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamCreateOrderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamCreateOrderRequest) ProtoMessage() {}
+
+func (x *StreamCreateOrderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_api_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamCreateOrderRequest.ProtoReflect.Descriptor instead.
+func (*StreamCreateOrderRequest) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StreamCreateOrderRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *StreamCreateOrderRequest) GetOrder() *CreateOrderRequest {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+type StreamCreateOrderResult struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Seq           uint64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Result        *BatchCreateOrderResult `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamCreateOrderResult) Reset() {
+	*x = StreamCreateOrderResult{}
+	mi := &file_ordergrid_v1_api_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamCreateOrderResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamCreateOrderResult) ProtoMessage() {}
+
+func (x *StreamCreateOrderResult) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_api_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamCreateOrderResult.ProtoReflect.Descriptor instead.
+func (*StreamCreateOrderResult) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StreamCreateOrderResult) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *StreamCreateOrderResult) GetResult() *BatchCreateOrderResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
 type GetOrderRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -824,7 +929,7 @@ type GetOrderRequest struct {
 
 func (x *GetOrderRequest) Reset() {
 	*x = GetOrderRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[11]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +941,7 @@ func (x *GetOrderRequest) String() string {
 func (*GetOrderRequest) ProtoMessage() {}
 
 func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[11]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +954,7 @@ func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderRequest.ProtoReflect.Descriptor instead.
 func (*GetOrderRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetOrderRequest) GetId() string {
@@ -874,7 +979,7 @@ type OrderEvent struct {
 
 func (x *OrderEvent) Reset() {
 	*x = OrderEvent{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[12]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +991,7 @@ func (x *OrderEvent) String() string {
 func (*OrderEvent) ProtoMessage() {}
 
 func (x *OrderEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[12]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1004,7 @@ func (x *OrderEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEvent.ProtoReflect.Descriptor instead.
 func (*OrderEvent) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OrderEvent) GetSeq() uint64 {
@@ -954,7 +1059,7 @@ type ListOrderEventsResponse struct {
 
 func (x *ListOrderEventsResponse) Reset() {
 	*x = ListOrderEventsResponse{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[13]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1071,7 @@ func (x *ListOrderEventsResponse) String() string {
 func (*ListOrderEventsResponse) ProtoMessage() {}
 
 func (x *ListOrderEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[13]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1084,7 @@ func (x *ListOrderEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrderEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListOrderEventsResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListOrderEventsResponse) GetOrderId() string {
@@ -1012,7 +1117,7 @@ type OrderEventRequest struct {
 
 func (x *OrderEventRequest) Reset() {
 	*x = OrderEventRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1129,7 @@ func (x *OrderEventRequest) String() string {
 func (*OrderEventRequest) ProtoMessage() {}
 
 func (x *OrderEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1142,7 @@ func (x *OrderEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *OrderEventRequest) GetId() string {
@@ -1086,7 +1191,7 @@ type SetStockRequest struct {
 
 func (x *SetStockRequest) Reset() {
 	*x = SetStockRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1203,7 @@ func (x *SetStockRequest) String() string {
 func (*SetStockRequest) ProtoMessage() {}
 
 func (x *SetStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1216,7 @@ func (x *SetStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockRequest.ProtoReflect.Descriptor instead.
 func (*SetStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetStockRequest) GetSku() string {
@@ -1148,7 +1253,7 @@ type StockLevel struct {
 
 func (x *StockLevel) Reset() {
 	*x = StockLevel{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1265,7 @@ func (x *StockLevel) String() string {
 func (*StockLevel) ProtoMessage() {}
 
 func (x *StockLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1278,7 @@ func (x *StockLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockLevel.ProtoReflect.Descriptor instead.
 func (*StockLevel) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StockLevel) GetWarehouse() string {
@@ -1220,7 +1325,7 @@ type GetSkuRequest struct {
 
 func (x *GetSkuRequest) Reset() {
 	*x = GetSkuRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1337,7 @@ func (x *GetSkuRequest) String() string {
 func (*GetSkuRequest) ProtoMessage() {}
 
 func (x *GetSkuRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1350,7 @@ func (x *GetSkuRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSkuRequest.ProtoReflect.Descriptor instead.
 func (*GetSkuRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetSkuRequest) GetSku() string {
@@ -1266,7 +1371,7 @@ type SkuStock struct {
 
 func (x *SkuStock) Reset() {
 	*x = SkuStock{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1383,7 @@ func (x *SkuStock) String() string {
 func (*SkuStock) ProtoMessage() {}
 
 func (x *SkuStock) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1396,7 @@ func (x *SkuStock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuStock.ProtoReflect.Descriptor instead.
 func (*SkuStock) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SkuStock) GetSku() string {
@@ -1326,7 +1431,7 @@ type ListSkuEventsResponse struct {
 
 func (x *ListSkuEventsResponse) Reset() {
 	*x = ListSkuEventsResponse{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1443,7 @@ func (x *ListSkuEventsResponse) String() string {
 func (*ListSkuEventsResponse) ProtoMessage() {}
 
 func (x *ListSkuEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1456,7 @@ func (x *ListSkuEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSkuEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListSkuEventsResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListSkuEventsResponse) GetSku() string {
@@ -1436,7 +1541,13 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x05order\x18\x02 \x01(\v2\x13.ordergrid.v1.OrderR\x05order\x12/\n" +
 	"\aproblem\x18\x03 \x01(\v2\x15.ordergrid.v1.ProblemR\aproblem\"[\n" +
 	"\x19BatchCreateOrdersResponse\x12>\n" +
-	"\aresults\x18\x01 \x03(\v2$.ordergrid.v1.BatchCreateOrderResultR\aresults\"!\n" +
+	"\aresults\x18\x01 \x03(\v2$.ordergrid.v1.BatchCreateOrderResultR\aresults\"d\n" +
+	"\x18StreamCreateOrderRequest\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x126\n" +
+	"\x05order\x18\x02 \x01(\v2 .ordergrid.v1.CreateOrderRequestR\x05order\"i\n" +
+	"\x17StreamCreateOrderResult\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12<\n" +
+	"\x06result\x18\x02 \x01(\v2$.ordergrid.v1.BatchCreateOrderResultR\x06result\"!\n" +
 	"\x0fGetOrderRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\xf5\x01\n" +
 	"\n" +
@@ -1480,10 +1591,11 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x05total\x18\x03 \x01(\v2\x18.ordergrid.v1.StockLevelR\x05total\"[\n" +
 	"\x15ListSkuEventsResponse\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x120\n" +
-	"\x06events\x18\x02 \x03(\v2\x18.ordergrid.v1.OrderEventR\x06events2\xa8\x03\n" +
+	"\x06events\x18\x02 \x03(\v2\x18.ordergrid.v1.OrderEventR\x06events2\x91\x04\n" +
 	"\fOrderService\x12R\n" +
 	"\vCreateOrder\x12 .ordergrid.v1.CreateOrderRequest\x1a!.ordergrid.v1.CreateOrderResponse\x12d\n" +
-	"\x11BatchCreateOrders\x12&.ordergrid.v1.BatchCreateOrdersRequest\x1a'.ordergrid.v1.BatchCreateOrdersResponse\x12>\n" +
+	"\x11BatchCreateOrders\x12&.ordergrid.v1.BatchCreateOrdersRequest\x1a'.ordergrid.v1.BatchCreateOrdersResponse\x12g\n" +
+	"\x12StreamCreateOrders\x12&.ordergrid.v1.StreamCreateOrderRequest\x1a%.ordergrid.v1.StreamCreateOrderResult(\x010\x01\x12>\n" +
 	"\bGetOrder\x12\x1d.ordergrid.v1.GetOrderRequest\x1a\x13.ordergrid.v1.Order\x12W\n" +
 	"\x0fListOrderEvents\x12\x1d.ordergrid.v1.GetOrderRequest\x1a%.ordergrid.v1.ListOrderEventsResponse\x12E\n" +
 	"\rAddOrderEvent\x12\x1f.ordergrid.v1.OrderEventRequest\x1a\x13.ordergrid.v1.Order2\xe7\x01\n" +
@@ -1504,7 +1616,7 @@ func file_ordergrid_v1_api_proto_rawDescGZIP() []byte {
 	return file_ordergrid_v1_api_proto_rawDescData
 }
 
-var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*Customer)(nil),                  // 0: ordergrid.v1.Customer
 	(*OrderLineInput)(nil),            // 1: ordergrid.v1.OrderLineInput
@@ -1517,16 +1629,18 @@ var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*Problem)(nil),                   // 8: ordergrid.v1.Problem
 	(*BatchCreateOrderResult)(nil),    // 9: ordergrid.v1.BatchCreateOrderResult
 	(*BatchCreateOrdersResponse)(nil), // 10: ordergrid.v1.BatchCreateOrdersResponse
-	(*GetOrderRequest)(nil),           // 11: ordergrid.v1.GetOrderRequest
-	(*OrderEvent)(nil),                // 12: ordergrid.v1.OrderEvent
-	(*ListOrderEventsResponse)(nil),   // 13: ordergrid.v1.ListOrderEventsResponse
-	(*OrderEventRequest)(nil),         // 14: ordergrid.v1.OrderEventRequest
-	(*SetStockRequest)(nil),           // 15: ordergrid.v1.SetStockRequest
-	(*StockLevel)(nil),                // 16: ordergrid.v1.StockLevel
-	(*GetSkuRequest)(nil),             // 17: ordergrid.v1.GetSkuRequest
-	(*SkuStock)(nil),                  // 18: ordergrid.v1.SkuStock
-	(*ListSkuEventsResponse)(nil),     // 19: ordergrid.v1.ListSkuEventsResponse
-	nil,                               // 20: ordergrid.v1.OrderEvent.DetailsEntry
+	(*StreamCreateOrderRequest)(nil),  // 11: ordergrid.v1.StreamCreateOrderRequest
+	(*StreamCreateOrderResult)(nil),   // 12: ordergrid.v1.StreamCreateOrderResult
+	(*GetOrderRequest)(nil),           // 13: ordergrid.v1.GetOrderRequest
+	(*OrderEvent)(nil),                // 14: ordergrid.v1.OrderEvent
+	(*ListOrderEventsResponse)(nil),   // 15: ordergrid.v1.ListOrderEventsResponse
+	(*OrderEventRequest)(nil),         // 16: ordergrid.v1.OrderEventRequest
+	(*SetStockRequest)(nil),           // 17: ordergrid.v1.SetStockRequest
+	(*StockLevel)(nil),                // 18: ordergrid.v1.StockLevel
+	(*GetSkuRequest)(nil),             // 19: ordergrid.v1.GetSkuRequest
+	(*SkuStock)(nil),                  // 20: ordergrid.v1.SkuStock
+	(*ListSkuEventsResponse)(nil),     // 21: ordergrid.v1.ListSkuEventsResponse
+	nil,                               // 22: ordergrid.v1.OrderEvent.DetailsEntry
 }
 var file_ordergrid_v1_api_proto_depIdxs = []int32{
 	0,  // 0: ordergrid.v1.CreateOrderRequest.customer:type_name -> ordergrid.v1.Customer
@@ -1539,32 +1653,36 @@ var file_ordergrid_v1_api_proto_depIdxs = []int32{
 	4,  // 7: ordergrid.v1.BatchCreateOrderResult.order:type_name -> ordergrid.v1.Order
 	8,  // 8: ordergrid.v1.BatchCreateOrderResult.problem:type_name -> ordergrid.v1.Problem
 	9,  // 9: ordergrid.v1.BatchCreateOrdersResponse.results:type_name -> ordergrid.v1.BatchCreateOrderResult
-	20, // 10: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
-	12, // 11: ordergrid.v1.ListOrderEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
-	16, // 12: ordergrid.v1.SkuStock.warehouses:type_name -> ordergrid.v1.StockLevel
-	16, // 13: ordergrid.v1.SkuStock.total:type_name -> ordergrid.v1.StockLevel
-	12, // 14: ordergrid.v1.ListSkuEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
-	2,  // 15: ordergrid.v1.OrderService.CreateOrder:input_type -> ordergrid.v1.CreateOrderRequest
-	6,  // 16: ordergrid.v1.OrderService.BatchCreateOrders:input_type -> ordergrid.v1.BatchCreateOrdersRequest
-	11, // 17: ordergrid.v1.OrderService.GetOrder:input_type -> ordergrid.v1.GetOrderRequest
-	11, // 18: ordergrid.v1.OrderService.ListOrderEvents:input_type -> ordergrid.v1.GetOrderRequest
-	14, // 19: ordergrid.v1.OrderService.AddOrderEvent:input_type -> ordergrid.v1.OrderEventRequest
-	15, // 20: ordergrid.v1.InventoryService.SetStock:input_type -> ordergrid.v1.SetStockRequest
-	17, // 21: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
-	17, // 22: ordergrid.v1.InventoryService.ListSkuEvents:input_type -> ordergrid.v1.GetSkuRequest
-	5,  // 23: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
-	10, // 24: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
-	4,  // 25: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
-	13, // 26: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
-	4,  // 27: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
-	18, // 28: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
-	18, // 29: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
-	19, // 30: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
-	23, // [23:31] is the sub-list for method output_type
-	15, // [15:23] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	2,  // 10: ordergrid.v1.StreamCreateOrderRequest.order:type_name -> ordergrid.v1.CreateOrderRequest
+	9,  // 11: ordergrid.v1.StreamCreateOrderResult.result:type_name -> ordergrid.v1.BatchCreateOrderResult
+	22, // 12: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
+	14, // 13: ordergrid.v1.ListOrderEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
+	18, // 14: ordergrid.v1.SkuStock.warehouses:type_name -> ordergrid.v1.StockLevel
+	18, // 15: ordergrid.v1.SkuStock.total:type_name -> ordergrid.v1.StockLevel
+	14, // 16: ordergrid.v1.ListSkuEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
+	2,  // 17: ordergrid.v1.OrderService.CreateOrder:input_type -> ordergrid.v1.CreateOrderRequest
+	6,  // 18: ordergrid.v1.OrderService.BatchCreateOrders:input_type -> ordergrid.v1.BatchCreateOrdersRequest
+	11, // 19: ordergrid.v1.OrderService.StreamCreateOrders:input_type -> ordergrid.v1.StreamCreateOrderRequest
+	13, // 20: ordergrid.v1.OrderService.GetOrder:input_type -> ordergrid.v1.GetOrderRequest
+	13, // 21: ordergrid.v1.OrderService.ListOrderEvents:input_type -> ordergrid.v1.GetOrderRequest
+	16, // 22: ordergrid.v1.OrderService.AddOrderEvent:input_type -> ordergrid.v1.OrderEventRequest
+	17, // 23: ordergrid.v1.InventoryService.SetStock:input_type -> ordergrid.v1.SetStockRequest
+	19, // 24: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
+	19, // 25: ordergrid.v1.InventoryService.ListSkuEvents:input_type -> ordergrid.v1.GetSkuRequest
+	5,  // 26: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
+	10, // 27: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
+	12, // 28: ordergrid.v1.OrderService.StreamCreateOrders:output_type -> ordergrid.v1.StreamCreateOrderResult
+	4,  // 29: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
+	15, // 30: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
+	4,  // 31: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
+	20, // 32: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
+	20, // 33: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
+	21, // 34: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
+	26, // [26:35] is the sub-list for method output_type
+	17, // [17:26] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_api_proto_init() }
@@ -1578,7 +1696,7 @@ func file_ordergrid_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_api_proto_rawDesc), len(file_ordergrid_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

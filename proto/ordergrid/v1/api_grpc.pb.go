@@ -23,11 +23,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	OrderService_CreateOrder_FullMethodName       = "/ordergrid.v1.OrderService/CreateOrder"
-	OrderService_BatchCreateOrders_FullMethodName = "/ordergrid.v1.OrderService/BatchCreateOrders"
-	OrderService_GetOrder_FullMethodName          = "/ordergrid.v1.OrderService/GetOrder"
-	OrderService_ListOrderEvents_FullMethodName   = "/ordergrid.v1.OrderService/ListOrderEvents"
-	OrderService_AddOrderEvent_FullMethodName     = "/ordergrid.v1.OrderService/AddOrderEvent"
+	OrderService_CreateOrder_FullMethodName        = "/ordergrid.v1.OrderService/CreateOrder"
+	OrderService_BatchCreateOrders_FullMethodName  = "/ordergrid.v1.OrderService/BatchCreateOrders"
+	OrderService_StreamCreateOrders_FullMethodName = "/ordergrid.v1.OrderService/StreamCreateOrders"
+	OrderService_GetOrder_FullMethodName           = "/ordergrid.v1.OrderService/GetOrder"
+	OrderService_ListOrderEvents_FullMethodName    = "/ordergrid.v1.OrderService/ListOrderEvents"
+	OrderService_AddOrderEvent_FullMethodName      = "/ordergrid.v1.OrderService/AddOrderEvent"
 )
 
 // OrderServiceClient is the client API for OrderService service.
@@ -36,6 +37,12 @@ const (
 type OrderServiceClient interface {
 	CreateOrder(ctx context.Context, in *CreateOrderRequest, opts ...grpc.CallOption) (*CreateOrderResponse, error)
 	BatchCreateOrders(ctx context.Context, in *BatchCreateOrdersRequest, opts ...grpc.CallOption) (*BatchCreateOrdersResponse, error)
+	// Orders in as a stream, results out as they complete (not in request
+	// order: each names its request's seq). For platforms that push a live
+	// room's orders over one connection. Each order is judged alone, as in a
+	// batch; a stream has a bounded number of orders in flight and stops
+	// reading while it is full.
+	StreamCreateOrders(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamCreateOrderRequest, StreamCreateOrderResult], error)
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*Order, error)
 	ListOrderEvents(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*ListOrderEventsResponse, error)
 	AddOrderEvent(ctx context.Context, in *OrderEventRequest, opts ...grpc.CallOption) (*Order, error)
@@ -68,6 +75,19 @@ func (c *orderServiceClient) BatchCreateOrders(ctx context.Context, in *BatchCre
 	}
 	return out, nil
 }
+
+func (c *orderServiceClient) StreamCreateOrders(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamCreateOrderRequest, StreamCreateOrderResult], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &OrderService_ServiceDesc.Streams[0], OrderService_StreamCreateOrders_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamCreateOrderRequest, StreamCreateOrderResult]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderService_StreamCreateOrdersClient = grpc.BidiStreamingClient[StreamCreateOrderRequest, StreamCreateOrderResult]
 
 func (c *orderServiceClient) GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*Order, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -105,6 +125,12 @@ func (c *orderServiceClient) AddOrderEvent(ctx context.Context, in *OrderEventRe
 type OrderServiceServer interface {
 	CreateOrder(context.Context, *CreateOrderRequest) (*CreateOrderResponse, error)
 	BatchCreateOrders(context.Context, *BatchCreateOrdersRequest) (*BatchCreateOrdersResponse, error)
+	// Orders in as a stream, results out as they complete (not in request
+	// order: each names its request's seq). For platforms that push a live
+	// room's orders over one connection. Each order is judged alone, as in a
+	// batch; a stream has a bounded number of orders in flight and stops
+	// reading while it is full.
+	StreamCreateOrders(grpc.BidiStreamingServer[StreamCreateOrderRequest, StreamCreateOrderResult]) error
 	GetOrder(context.Context, *GetOrderRequest) (*Order, error)
 	ListOrderEvents(context.Context, *GetOrderRequest) (*ListOrderEventsResponse, error)
 	AddOrderEvent(context.Context, *OrderEventRequest) (*Order, error)
@@ -123,6 +149,9 @@ func (UnimplementedOrderServiceServer) CreateOrder(context.Context, *CreateOrder
 }
 func (UnimplementedOrderServiceServer) BatchCreateOrders(context.Context, *BatchCreateOrdersRequest) (*BatchCreateOrdersResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method BatchCreateOrders not implemented")
+}
+func (UnimplementedOrderServiceServer) StreamCreateOrders(grpc.BidiStreamingServer[StreamCreateOrderRequest, StreamCreateOrderResult]) error {
+	return status.Errorf(codes.Unimplemented, "method StreamCreateOrders not implemented")
 }
 func (UnimplementedOrderServiceServer) GetOrder(context.Context, *GetOrderRequest) (*Order, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetOrder not implemented")
@@ -189,6 +218,13 @@ func _OrderService_BatchCreateOrders_Handler(srv interface{}, ctx context.Contex
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _OrderService_StreamCreateOrders_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(OrderServiceServer).StreamCreateOrders(&grpc.GenericServerStream[StreamCreateOrderRequest, StreamCreateOrderResult]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderService_StreamCreateOrdersServer = grpc.BidiStreamingServer[StreamCreateOrderRequest, StreamCreateOrderResult]
 
 func _OrderService_GetOrder_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetOrderRequest)
@@ -272,7 +308,14 @@ var OrderService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _OrderService_AddOrderEvent_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamCreateOrders",
+			Handler:       _OrderService_StreamCreateOrders_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "ordergrid/v1/api.proto",
 }
 
