@@ -2,7 +2,11 @@ package gateway
 
 import (
 	"context"
+	"net/http"
+	"time"
+
 	"errors"
+	"google.golang.org/grpc"
 	"io"
 	"sync"
 
@@ -141,8 +145,18 @@ func (s *Service) StreamCreateOrders(stream pb.OrderService_StreamCreateOrdersSe
 			break
 		}
 		wg.Add(1)
+		if !s.admission.acquire() {
+			// Every order of a stream is admitted like a request: over the
+			// limit it is answered 429 at once.
+			<-sem
+			wg.Done()
+			s.metrics.rejects.WithLabelValues("overloaded").Inc()
+			results <- &pb.StreamCreateOrderResult{Seq: req.Seq, Result: &pb.BatchCreateOrderResult{Status: http.StatusTooManyRequests, Problem: overloaded().Proto()}}
+			continue
+		}
 		go func(req *pb.StreamCreateOrderRequest) {
-			defer func() { <-sem; wg.Done() }()
+			start := time.Now()
+			defer func() { s.admission.release(time.Since(start)); <-sem; wg.Done() }()
 			results <- &pb.StreamCreateOrderResult{Seq: req.Seq, Result: s.createOne(ctx, req.Order, "order.")}
 		}(req)
 	}
@@ -152,4 +166,19 @@ func (s *Service) StreamCreateOrders(stream pb.OrderService_StreamCreateOrdersSe
 		return err
 	}
 	return recvErr
+}
+
+// UnaryInterceptor applies the HTTP API's admission control to unary gRPC
+// calls: over the in-flight limit a call fails at once with
+// ResourceExhausted, ErrorInfo reason "overloaded" and RetryInfo.
+func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if !s.admission.acquire() {
+			s.metrics.rejects.WithLabelValues("overloaded").Inc()
+			return nil, grpcErr(overloaded())
+		}
+		start := time.Now()
+		defer func() { s.admission.release(time.Since(start)) }()
+		return handler(ctx, req)
+	}
 }

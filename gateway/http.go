@@ -59,9 +59,8 @@ type Options struct {
 // Gateway is the HTTP handler and the gRPC service of a node.
 type Gateway struct {
 	*Service
-	opts      Options
-	mux       *http.ServeMux
-	admission *admission
+	opts Options
+	mux  *http.ServeMux
 }
 
 // New returns the gateway over node.
@@ -76,10 +75,10 @@ func New(node *actors.Node, opts Options) *Gateway {
 		opts.RequestTimeout = 10 * time.Second
 	}
 	g := &Gateway{
-		Service:   &Service{node: node, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer)},
-		opts:      opts,
-		mux:       http.NewServeMux(),
-		admission: newAdmission(opts.InFlightMax, opts.LatencyTarget),
+		Service: &Service{node: node, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer),
+			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget)},
+		opts: opts,
+		mux:  http.NewServeMux(),
 	}
 	g.routes()
 	if opts.Registerer != nil {
@@ -173,8 +172,7 @@ func (g *Gateway) admit(route string, h func(w http.ResponseWriter, r *http.Requ
 		start := time.Now()
 		if !g.admission.acquire() {
 			g.metrics.rejects.WithLabelValues("overloaded").Inc()
-			writeProblem(w, &Problem{Status: http.StatusTooManyRequests, Name: "overloaded", Title: "Too many requests",
-				Detail: "the node is at its in-flight limit; retry after the given seconds", RetryAfterSec: 1})
+			writeProblem(w, overloaded())
 			g.metrics.requests.WithLabelValues(route, "429").Inc()
 			return
 		}

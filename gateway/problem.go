@@ -3,11 +3,13 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -57,6 +59,12 @@ func notFound(what, id string) *Problem {
 		Errors: []*pb.FieldViolation{{Field: what, Detail: "unknown"}}}
 }
 
+// overloaded is the answer of a node at its in-flight limit.
+func overloaded() *Problem {
+	return &Problem{Status: http.StatusTooManyRequests, Name: "overloaded", Title: "Too many requests",
+		Detail: "the node is at its in-flight limit; retry after the given seconds", RetryAfterSec: 1}
+}
+
 func unavailable(detail string) *Problem {
 	return &Problem{Status: http.StatusServiceUnavailable, Name: "unavailable", Title: "Temporarily unavailable", Detail: detail, RetryAfterSec: 1}
 }
@@ -97,7 +105,7 @@ func (p *Problem) GRPCStatus() *status.Status {
 		details = append(details, br)
 	}
 	if p.RetryAfterSec > 0 {
-		details = append(details, &errdetails.RetryInfo{})
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(p.RetryAfterSec) * time.Second)})
 	}
 	if withDetails, err := st.WithDetails(details...); err == nil {
 		return withDetails

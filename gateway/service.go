@@ -17,6 +17,7 @@ import (
 
 // Service implements the API once, for both HTTP and gRPC.
 type Service struct {
+	admission *admission
 	pb.UnimplementedOrderServiceServer
 	pb.UnimplementedInventoryServiceServer
 

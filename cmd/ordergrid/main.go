@@ -174,7 +174,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	go func() { errc <- httpSrv.Serve(httpLn) }()
 	var grpcSrv *grpc.Server
 	if grpcLn != nil {
-		grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.HTTP.BodyBytesMax)))
+		grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.HTTP.BodyBytesMax)), grpc.UnaryInterceptor(gw.UnaryInterceptor()))
 		pb.RegisterOrderServiceServer(grpcSrv, gw.Service)
 		pb.RegisterInventoryServiceServer(grpcSrv, gw.Service)
 		go func() { errc <- grpcSrv.Serve(grpcLn) }()
