@@ -29,7 +29,8 @@ type AuditResult struct {
 }
 
 func (a *AuditResult) add(name string, passed bool, format string, args ...any) {
-	a.Checks = append(a.Checks, Check{Name: name, Passed: passed, Detail: fmt.Sprintf(format, args...)})
+	detail := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(fmt.Sprintf(format, args...)), ";"))
+	a.Checks = append(a.Checks, Check{Name: name, Passed: passed, Detail: detail})
 	if !passed {
 		a.Passed = false
 	}

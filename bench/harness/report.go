@@ -169,6 +169,20 @@ func (r *Report) writeText(w io.Writer) {
 	}
 }
 
+// humanNumber writes an axis label: 950, 12.5k, 42k, 1.2M.
+func humanNumber(v float64) string {
+	switch {
+	case v >= 1e6:
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", v/1e6), ".0") + "M"
+	case v >= 1e3:
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", v/1e3), ".0") + "k"
+	case v >= 10 || v == 0:
+		return fmt.Sprintf("%.0f", v)
+	default:
+		return fmt.Sprintf("%.2g", v)
+	}
+}
+
 func (r *Report) writeJSON(path string) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -223,7 +237,7 @@ func makeChart(title, unit string, series []Point, lines map[string]func(Point) 
 	}
 	for k := 0; k <= 4; k++ {
 		v := c.Max / 1.1 * float64(k) / 4
-		c.Ticks = append(c.Ticks, tick{Pos: y(v), Label: fmt.Sprintf("%.4g", v)})
+		c.Ticks = append(c.Ticks, tick{Pos: y(v), Label: humanNumber(v)})
 	}
 	step := max(1, len(series)/10)
 	for i := 0; i < len(series); i += step {
