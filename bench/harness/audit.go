@@ -205,76 +205,55 @@ func audit(ctx context.Context, o *Options, sc *Scenario, h *httpTransport, t Tr
 	a.add("every acknowledged order present with its expected status", n == 0, "%d orders read; %s", len(ids), strings.Join(missing, "; "))
 
 	if o.Ledger {
-		auditLedger(ctx, &a, h, ids, say)
+		skus := map[string]int{}
+		tr.mu.Lock()
+		for k, id := range tr.ids {
+			distinct := map[string]bool{}
+			for _, l := range tr.reqs[k].Lines {
+				distinct[l.Sku] = true
+			}
+			skus[id] = len(distinct)
+		}
+		tr.mu.Unlock()
+		auditLedger(ctx, &a, h, ids, skus, say)
 	}
 	return a
 }
 
-// auditLedger checks a sample of orders' events are in the audit log: each
-// proof bundle verifies against the log's key and holds the order's events.
-func auditLedger(ctx context.Context, a *AuditResult, h *httpTransport, ids []string, say func(string)) {
-	var key string
+// auditLedger checks that every event of the run is in the audit log: for
+// every acknowledged order, its proof bundle verifies against the log's key
+// and holds all the order's lifecycle events and a reservation of each of
+// its SKUs. It waits (bounded) for the ledger to catch up.
+func auditLedger(ctx context.Context, a *AuditResult, h *httpTransport, ids []string, skus map[string]int, say func(string)) {
 	code, _, raw, err := h.do(ctx, "GET", "/v1/ledger/key", nil)
 	if err != nil || code != 200 {
 		a.add("every event in the audit log", false, "GET /v1/ledger/key: %d %v", code, err)
 		return
 	}
-	key = strings.TrimSpace(string(raw))
+	key := strings.TrimSpace(string(raw))
 	v, err := checkpoint.NewVerifier(key)
 	if err != nil {
 		a.add("every event in the audit log", false, "key: %v", err)
 		return
 	}
-	if len(ids) > ledgerSample {
-		ids = ids[:ledgerSample]
-	}
 	say(fmt.Sprintf("verifying the audit log's proofs of %d orders", len(ids)))
 	var mu sync.Mutex
 	var bad []string
-	_ = parallel(ids, 16, func(id string) error {
-		deadline := time.Now().Add(30 * time.Second)
+	var events, done int
+	deadline := time.Now().Add(ledgerCatchUpMax)
+	_ = parallel(ids, ledgerAuditWorkers, func(id string) error {
 		for {
-			var events struct {
-				Events []struct {
-					Seq  uint64 `json:"seq"`
-					Type string `json:"type"`
-				} `json:"events"`
-			}
-			err := h.getJSON(ctx, "/v1/orders/"+id+"/events", &events)
-			code, _, raw, err2 := h.do(ctx, "GET", "/v1/orders/"+id+"/proof", nil)
-			problem := ""
-			switch {
-			case err != nil:
-				problem = err.Error()
-			case err2 != nil:
-				problem = err2.Error()
-			case code == 503:
-				problem = "not in a checkpoint yet"
-			case code != 200:
-				problem = fmt.Sprintf("proof: %d %s", code, raw)
-			default:
-				got, err := ledger.VerifyBundle(raw, v)
-				if err != nil {
-					problem = err.Error()
-					break
-				}
-				n := 0
-				for _, e := range got.Entries {
-					if e.Event.Kind == ledger.KindOrder {
-						n++
-					}
-				}
-				if n != len(events.Events) {
-					problem = fmt.Sprintf("the log has %d of its %d events", n, len(events.Events))
-				}
-			}
-			if problem == "" {
-				return nil
-			}
-			if time.Now().After(deadline) {
+			problem, n := checkOrderInLog(ctx, h, v, id, skus[id])
+			if problem == "" || time.Now().After(deadline) {
 				mu.Lock()
-				bad = append(bad, id+": "+problem)
-				mu.Unlock()
+				defer mu.Unlock()
+				if problem != "" {
+					bad = append(bad, id+": "+problem)
+				}
+				events += n
+				if done++; done%10_000 == 0 {
+					say(fmt.Sprintf("%d of %d orders' proofs verified", done, len(ids)))
+				}
 				return nil
 			}
 			time.Sleep(200 * time.Millisecond)
@@ -284,5 +263,47 @@ func auditLedger(ctx context.Context, a *AuditResult, h *httpTransport, ids []st
 	if n > 5 {
 		bad = append(bad[:5], fmt.Sprintf("and %d more", n-5))
 	}
-	a.add("every event in the audit log", n == 0, "%d orders' proof bundles verified against %s; %s", len(ids), key, strings.Join(bad, "; "))
+	a.add("every event in the audit log", n == 0, "%d events of %d orders verified in proof bundles against %s; %s", events, len(ids), key, strings.Join(bad, "; "))
+}
+
+// checkOrderInLog checks one order's bundle; it answers what is wrong ("":
+// nothing) and how many events the bundle proved.
+func checkOrderInLog(ctx context.Context, h *httpTransport, v *checkpoint.Verifier, id string, skus int) (string, int) {
+	var evs struct {
+		Events []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"events"`
+	}
+	if err := h.getJSON(ctx, "/v1/orders/"+id+"/events", &evs); err != nil {
+		return err.Error(), 0
+	}
+	code, _, raw, err := h.do(ctx, "GET", "/v1/orders/"+id+"/proof", nil)
+	switch {
+	case err != nil:
+		return err.Error(), 0
+	case code == 503:
+		return "not in a checkpoint yet", 0
+	case code != 200:
+		return fmt.Sprintf("proof: %d %s", code, raw), 0
+	}
+	got, err := ledger.VerifyBundle(raw, v)
+	if err != nil {
+		return err.Error(), 0
+	}
+	orderEvents, reserved := 0, 0
+	for _, e := range got.Entries {
+		switch {
+		case e.Event.Kind == ledger.KindOrder:
+			orderEvents++
+		case e.Event.Type == "reserved":
+			reserved++
+		}
+	}
+	if orderEvents != len(evs.Events) {
+		return fmt.Sprintf("the log has %d of its %d events", orderEvents, len(evs.Events)), len(got.Entries)
+	}
+	if reserved < skus {
+		return fmt.Sprintf("the log has %d reservations of its %d SKUs", reserved, skus), len(got.Entries)
+	}
+	return "", len(got.Entries)
 }

@@ -15,10 +15,11 @@ import (
 
 // Bounds of the audit's work.
 const (
-	setupWorkers   = 64
-	replaySample   = 500
-	ledgerSample   = 200
-	auditOrdersMax = 200_000
+	setupWorkers = 64
+	replaySample = 500
+	// ledgerAuditWorkers fetch and verify proof bundles at once.
+	ledgerAuditWorkers = 32
+	auditOrdersMax     = 200_000
 	// streamsPerNode is how many intake streams -transport grpc-stream opens
 	// to each node; the senders share them.
 	streamsPerNode = 4
