@@ -5,15 +5,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
 
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/anchorcc"
@@ -33,14 +30,11 @@ func fabricSim(t *testing.T) (*gatewaysim.Server, []string, string) {
 		t.Fatal(err)
 	}
 	sim.Deploy("anchors", cc)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := sim.Serve("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
-	sim.Register(srv)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Stop)
+	t.Cleanup(stop)
 	dir := t.TempDir()
 	cert, key, err := gatewaysim.WriteIdentity(dir, "Org1MSP")
 	if err != nil {
@@ -48,11 +42,11 @@ func fabricSim(t *testing.T) (*gatewaysim.Server, []string, string) {
 	}
 	env := filepath.Join(dir, "fabric.env")
 	content := fmt.Sprintf("ORDERGRID_LEDGER_FABRIC_PEER_ENDPOINT=%s\nORDERGRID_LEDGER_FABRIC_CERT_FILE=%s\nORDERGRID_LEDGER_FABRIC_KEY_FILE=%s\n",
-		ln.Addr(), cert, key)
+		addr, cert, key)
 	if err := os.WriteFile(env, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return sim, []string{"--ledger-fabric-peer-endpoint", ln.Addr().String(), "--ledger-fabric-cert-file", cert,
+	return sim, []string{"--ledger-fabric-peer-endpoint", addr, "--ledger-fabric-cert-file", cert,
 		"--ledger-fabric-key-file", key, "--ledger-fabric-anchor-interval", "200ms", "--ledger-checkpoint-interval", "100ms"}, env
 }
 

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
@@ -36,19 +35,16 @@ func fabric(t *testing.T) (*gatewaysim.Server, *anchor.Fabric) {
 		t.Fatal(err)
 	}
 	sim.Deploy("anchors", cc)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := sim.Serve("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
-	sim.Register(srv)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(srv.Stop)
+	t.Cleanup(stop)
 	certFile, keyFile, err := gatewaysim.WriteIdentity(t.TempDir(), "Org1MSP")
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain, err := anchor.DialFabric(anchor.FabricOptions{Endpoint: ln.Addr().String(), MSPID: "Org1MSP",
+	chain, err := anchor.DialFabric(anchor.FabricOptions{Endpoint: addr, MSPID: "Org1MSP",
 		CertFile: certFile, KeyFile: keyFile, Channel: "ordergrid", Chaincode: "anchors"})
 	if err != nil {
 		t.Fatal(err)

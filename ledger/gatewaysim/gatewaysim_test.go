@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,17 +122,13 @@ func start(t *testing.T) *harness {
 	}
 	srv.Deploy("counter", cc)
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := srv.Serve("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
-	srv.Register(g)
-	var served sync.WaitGroup
-	served.Go(func() { _ = g.Serve(lis) })
-	t.Cleanup(func() { g.Stop(); served.Wait() })
+	t.Cleanup(stop)
 
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

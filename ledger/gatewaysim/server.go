@@ -54,6 +54,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 
@@ -128,6 +129,22 @@ func (s *Server) Deploy(chaincodeName string, cc shim.Chaincode) {
 // Register registers the Gateway service on r (a *grpc.Server).
 func (s *Server) Register(r grpc.ServiceRegistrar) {
 	gateway.RegisterGatewayServer(r, &service{s: s})
+}
+
+// Serve serves the Gateway service on a new gRPC server listening on addr
+// ("127.0.0.1:0" for a free port) until stop is called, and returns the
+// address it listens on.
+func (s *Server) Serve(addr string) (listening string, stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, err
+	}
+	g := grpc.NewServer()
+	s.Register(g)
+	var served sync.WaitGroup
+	served.Add(1)
+	go func() { defer served.Done(); _ = g.Serve(lis) }()
+	return lis.Addr().String(), func() { g.Stop(); served.Wait() }, nil
 }
 
 // SetUnavailable makes every RPC answer codes.Unavailable while down is
