@@ -70,18 +70,21 @@ func (l *Log) Verifier() (*checkpoint.Verifier, error) {
 	return checkpoint.NewVerifier(k.VerifierKey)
 }
 
-// Leaf returns the bytes of leaf i.
-func (l *Log) Leaf(i uint64) ([]byte, error) {
-	v, closer, err := l.r.Get(l.k.leaf(i))
+// get reads a copy of the value of k; ErrNotFound (naming what) without one.
+func (l *Log) get(k []byte, what string) ([]byte, error) {
+	v, closer, err := l.r.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, fmt.Errorf("leaf %d: %w", i, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer closer.Close()
 	return append([]byte{}, v...), nil
 }
+
+// Leaf returns the bytes of leaf i.
+func (l *Log) Leaf(i uint64) ([]byte, error) { return l.get(l.k.leaf(i), fmt.Sprintf("leaf %d", i)) }
 
 // LatestCheckpoint is the newest signed checkpoint and its size.
 func (l *Log) LatestCheckpoint() (uint64, []byte, error) {
@@ -98,15 +101,7 @@ func (l *Log) LatestCheckpoint() (uint64, []byte, error) {
 
 // Checkpoint is the signed checkpoint of a tree of size leaves, if one was made.
 func (l *Log) Checkpoint(size uint64) ([]byte, error) {
-	v, closer, err := l.r.Get(l.k.checkpoint(size))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, fmt.Errorf("checkpoint of size %d: %w", size, ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer closer.Close()
-	return append([]byte{}, v...), nil
+	return l.get(l.k.checkpoint(size), fmt.Sprintf("checkpoint of size %d", size))
 }
 
 // Root is the root hash of the tree of size leaves.
@@ -165,14 +160,10 @@ func (l *Log) OrderLeaves(order string, max int) ([]uint64, error) {
 
 // Anchor is the anchor record of the checkpoint of size leaves.
 func (l *Log) Anchor(size uint64) (*pb.AnchorRecord, error) {
-	v, closer, err := l.r.Get(l.k.anchor(size))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, fmt.Errorf("anchor of size %d: %w", size, ErrNotFound)
-	}
+	v, err := l.get(l.k.anchor(size), fmt.Sprintf("anchor of size %d", size))
 	if err != nil {
 		return nil, err
 	}
-	defer closer.Close()
 	var a pb.AnchorRecord
 	if err := proto.Unmarshal(v, &a); err != nil {
 		return nil, fmt.Errorf("anchor of size %d: %w", size, err)
