@@ -13,7 +13,7 @@ type metrics struct {
 	batchLeaves    prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, _ int) *metrics {
+func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		leaves: prometheus.NewCounter(prometheus.CounterOpts{Name: "ordergrid_ledger_appended_leaves_total",
 			Help: "Leaves this node appended to the log as the sequencer."}),

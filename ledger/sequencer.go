@@ -111,7 +111,7 @@ func NewSequencer(host *cluster.Host, opts SequencerOptions) (*Sequencer, error)
 		return nil, errors.New("ledger: the host has no ledger group")
 	}
 	s := &Sequencer{opts: opts, host: host, group: g, db: host.DB(), log: NewLog(host.DB(), g.Prefix),
-		metrics: newMetrics(opts.Registerer, len(host.Partitions()))}
+		metrics: newMetrics(opts.Registerer)}
 	if opts.SignerKey != "" {
 		signer, err := checkpoint.NewSigner(strings.TrimSpace(opts.SignerKey))
 		if err != nil {

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -77,7 +79,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 2
 	}
-	ctx, cancel := signalContext()
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	if len(o.URLs) == 0 {
 		n, err := startNode(ctx, o, stderr)
@@ -230,9 +232,3 @@ func parse(args []string, stderr io.Writer) (*Options, error) {
 	}
 	return o, nil
 }
-
-func signalContext() (context.Context, context.CancelFunc) {
-	return signalNotify(context.Background())
-}
-
-var _ = os.Stderr

@@ -145,48 +145,25 @@ func setStock(ctx context.Context, h *httpTransport, stock map[string]map[string
 		}
 	}
 	sort.Slice(puts, func(i, j int) bool { return puts[i].sku+puts[i].wh < puts[j].sku+puts[j].wh })
-	work := make(chan put)
-	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var firstErr error
 	done := 0
-	for w := 0; w < setupWorkers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range work {
-				code, _, body, err := h.do(ctx, "PUT", "/v1/skus/"+url.PathEscape(p.sku)+"/stock/"+url.PathEscape(p.wh),
-					[]byte(`{"on_hand":`+strconv.FormatInt(p.qty, 10)+`}`))
-				mu.Lock()
-				if err == nil && code != 200 {
-					err = fmt.Errorf("PUT stock of %s at %s: %d %s", p.sku, p.wh, code, body)
-				}
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				done++
-				if progress != nil && (done%1000 == 0 || done == len(puts)) {
-					fmt.Fprintf(progress, "\rsetting stock %d/%d   ", done, len(puts))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, p := range puts {
-		mu.Lock()
-		failed := firstErr != nil
-		mu.Unlock()
-		if failed || ctx.Err() != nil {
-			break
+	err := parallel(puts, setupWorkers, func(p put) error {
+		code, _, body, err := h.do(ctx, "PUT", "/v1/skus/"+url.PathEscape(p.sku)+"/stock/"+url.PathEscape(p.wh),
+			[]byte(`{"on_hand":`+strconv.FormatInt(p.qty, 10)+`}`))
+		if err == nil && code != 200 {
+			err = fmt.Errorf("PUT stock of %s at %s: %d %s", p.sku, p.wh, code, body)
 		}
-		work <- p
-	}
-	close(work)
-	wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if done++; progress != nil && (done%1000 == 0 || done == len(puts)) {
+			fmt.Fprintf(progress, "\rsetting stock %d/%d   ", done, len(puts))
+		}
+		return err
+	})
 	if progress != nil && len(puts) >= 1000 {
 		fmt.Fprintln(progress)
 	}
-	return firstErr
+	return err
 }
 
 // run sets up, loads, audits and returns the report.
