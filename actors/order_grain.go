@@ -79,15 +79,14 @@ func groupLines(lines []*pb.OrderLineInput) []skuQty {
 	return out
 }
 
+// Create reserves the order's stock and records the order. It does not read
+// the order first: a new order (nearly every call) would pay a read that
+// misses. A retry is recognised instead by its reservations (a reservation
+// of this order that exists is answered, never taken twice) and by the
+// state machine, which records an order id once and answers a later
+// create_order with the order it has.
 func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
 	hash := RequestHash(req.Request)
-	prev, found, err := g.read()
-	if err != nil {
-		return nil, err
-	}
-	if found {
-		return replayOrConflict(prev, hash), nil
-	}
 	now := g.node.now()
 	payBy := now.Add(g.node.opts.PendingTimeout).UnixNano()
 	expires := payBy + g.node.opts.OrphanGrace.Nanoseconds()
@@ -102,16 +101,36 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 			return err
 		})
 	})
-	short := ""
+	short, replayed := "", 0
 	for i := range skus {
-		if errs[i] == nil && results[i].Outcome != pb.Outcome_OUTCOME_OK && results[i].Outcome != pb.Outcome_OUTCOME_REPLAYED && short == "" {
+		switch {
+		case errs[i] != nil:
+		case results[i].Outcome == pb.Outcome_OUTCOME_REPLAYED:
+			replayed++
+		case results[i].Outcome != pb.Outcome_OUTCOME_OK && short == "":
 			short = skus[i].sku
 		}
 	}
-	if err := errors.Join(errs...); err != nil || short != "" {
-		g.releaseAll(skus, results, req.Principal)
+	reserveErr := errors.Join(errs...)
+	if reserveErr != nil || short != "" || replayed == len(skus) {
+		// Not a plain new order: a retry (every reservation existed), or
+		// reserving failed. If the order is recorded, it is the answer.
+		prev, found, err := g.read()
 		if err != nil {
-			return nil, fmt.Errorf("reserving: %w", err)
+			g.releaseAll(skus, results, req.Principal, false)
+			return nil, err
+		}
+		if found {
+			g.releaseAll(skus, results, req.Principal, false) // only what this call took
+			return replayOrConflict(prev, hash), nil
+		}
+	}
+	if reserveErr != nil || short != "" {
+		// No order will be recorded: free what this call took and what an
+		// earlier, unrecorded attempt left (the orphan sweep would, later).
+		g.releaseAll(skus, results, req.Principal, true)
+		if reserveErr != nil {
+			return nil, fmt.Errorf("reserving: %w", reserveErr)
 		}
 		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: short,
 			Detail: fmt.Sprintf("not enough stock of %s", short)}, nil
@@ -128,8 +147,9 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 	for _, l := range req.Request.Lines {
 		o.Lines = append(o.Lines, &pb.OrderLineRecord{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: where[l.Sku]})
 	}
+	var err error
 	if o.Total, err = OrderTotal(req.Request.Lines); err != nil {
-		g.releaseAll(skus, results, req.Principal)
+		g.releaseAll(skus, results, req.Principal, true)
 		return nil, err
 	}
 	cctx, cancel := g.node.callCtx()
@@ -143,16 +163,22 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 	switch res.Outcome {
 	case pb.Outcome_OUTCOME_OK:
 		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: res.Order}, nil
-	default: // another activation recorded it first
+	default: // recorded before (a retry, or a different request under the same key)
+		g.releaseAll(skus, results, req.Principal, false)
 		return replayOrConflict(res.Order, hash), nil
 	}
 }
 
-// releaseAll releases the reservations this call made, before it returns:
-// the stock is free again when the 409 goes out.
-func (g *orderGrain) releaseAll(skus []skuQty, results []*pb.ReserveResponse, principal string) {
+// releaseAll releases, before it returns, the reservations this call made
+// (outcome OK) and, with replayedToo, those it found made by an earlier
+// attempt of the same order: the stock is free again when the 409 goes out.
+// Reservations of a recorded order are never released here.
+func (g *orderGrain) releaseAll(skus []skuQty, results []*pb.ReserveResponse, principal string, replayedToo bool) {
 	fanOut(len(skus), linesFanOutMax, func(i int) {
-		if results[i] == nil || (results[i].Outcome != pb.Outcome_OUTCOME_OK && results[i].Outcome != pb.Outcome_OUTCOME_REPLAYED) {
+		if results[i] == nil {
+			return
+		}
+		if o := results[i].Outcome; o != pb.Outcome_OUTCOME_OK && (!replayedToo || o != pb.Outcome_OUTCOME_REPLAYED) {
 			return
 		}
 		err := retrySku(func() error {
