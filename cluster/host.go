@@ -279,7 +279,7 @@ func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition,
 	cfg.ElectionTimeout = h.opts.ElectionTimeout
 	cfg.LeaderLeaseTimeout = h.opts.HeartbeatTimeout / 2
 	cfg.CommitTimeout = 5 * time.Millisecond
-	cfg.MaxAppendEntries = 1024
+	cfg.MaxAppendEntries = 256
 	cfg.BatchApplyCh = true
 	cfg.SnapshotThreshold = h.opts.SnapshotThreshold
 	cfg.SnapshotInterval = 30 * time.Second

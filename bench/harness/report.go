@@ -23,6 +23,7 @@ type Report struct {
 	Accepted float64           `json:"accepted_per_second"`
 	Latency  Latency           `json:"latency_accepted"`
 	Rejects  Latency           `json:"latency_admission_rejects"`
+	NodeCPU  *NodeCPU          `json:"node_cpu,omitempty"`
 	Series   []Point           `json:"series"`
 	Recovery *Recovery         `json:"recovery,omitempty"`
 	Audit    AuditResult       `json:"audit"`
@@ -125,6 +126,9 @@ func (r *Report) writeText(w io.Writer) {
 		r.Counts["server_error_5xx"], r.Counts["transport_error"], r.Dropped)
 	l := r.Latency
 	fmt.Fprintf(w, "latency of accepted orders (from intended send): p50 %.2fms  p90 %.2fms  p99 %.2fms  p99.9 %.2fms  max %.2fms\n", l.P50, l.P90, l.P99, l.P999, l.Max)
+	if c := r.NodeCPU; c != nil {
+		fmt.Fprintf(w, "node CPU: %.1fs over %d node(s), %.2f cores, %.0fµs per answered order\n", c.Seconds, c.Nodes, c.Cores, c.MicrosPerOrder)
+	}
 	if r.Rejects.Count > 0 {
 		fmt.Fprintf(w, "latency of 429 answers: p50 %.2fms  p99 %.2fms  max %.2fms\n", r.Rejects.P50, r.Rejects.P99, r.Rejects.Max)
 	}

@@ -190,6 +190,7 @@ func run(ctx context.Context, o *Options, stderr io.Writer) (*Report, error) {
 		}
 	}()
 	before, _ := scrape(admin.client, o.URLs[0])
+	cpuBefore, cpuNodes := cpuSeconds(admin.client, o.URLs)
 	tr := newTracker()
 	start := time.Now()
 	rec := NewRecorder(start)
@@ -219,10 +220,15 @@ func run(ctx context.Context, o *Options, stderr io.Writer) (*Report, error) {
 		closedLoop(runCtx, ts, o.Concurrency, sc.Work, rec, tr.track)
 	}
 	elapsed := time.Since(start)
+	cpuAfter, cpuNodesAfter := cpuSeconds(admin.client, o.URLs)
 	if progress != nil {
 		fmt.Fprintln(progress)
 	}
 	rep := newReport(o, sc, rec, elapsed, rate)
+	if cpuNodesAfter == cpuNodes {
+		c := rec.Snapshot()
+		rep.NodeCPU = nodeCPU(cpuBefore, cpuAfter, cpuNodes, elapsed, c[Created]+c[Replayed]+c[OutOfStock])
+	}
 	if profiles != nil {
 		rep.Profiles = <-profiles
 	}
