@@ -36,7 +36,17 @@ type Config struct {
 	Actor  Actor  `yaml:"actor"`
 	Orders Orders `yaml:"orders"`
 	Ledger Ledger `yaml:"ledger"`
+	Auth   Auth   `yaml:"auth"`
 	Log    Log    `yaml:"log"`
+}
+
+// Auth is who may call the API.
+type Auth struct {
+	// TokensFile is a YAML file of API tokens (name, role, channels, the
+	// token's SHA-256, optional expiry), made with `ordergrid token new`.
+	// Empty, and no ORDERGRID_BOOTSTRAP_TOKEN: the node makes an admin token,
+	// keeps it in {data_dir}/bootstrap-admin.token and prints it. Default "".
+	TokensFile string `yaml:"tokens_file"`
 }
 
 // Ledger is the verifiable audit log and its anchoring on Fabric.

@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -50,11 +48,7 @@ func TestAdmissionOverHTTPAndGRPC(t *testing.T) {
 		t.Fatalf("HTTP answers %v", counts)
 	}
 
-	conn, err := grpc.NewClient(n.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialGRPC(t, n.grpc)
 	orders := pb.NewOrderServiceClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -152,11 +150,7 @@ func TestBatchIntake(t *testing.T) {
 func TestGRPC(t *testing.T) {
 	n := newNode(t)
 	n.start()
-	conn, err := grpc.NewClient(n.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialGRPC(t, n.grpc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	inv := pb.NewInventoryServiceClient(conn)

@@ -200,7 +200,12 @@ func do(ctx context.Context, method, url string, body any, headers ...string) (r
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i]) // e.g. no Authorization at all
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := client.Do(req)

@@ -55,10 +55,11 @@ func TestPendingTimeoutReleasesStock(t *testing.T) {
 // The whole lifecycle moves stock: pending until paid, committed after,
 // gone from on_hand when shipped, back when returned; cancel releases.
 func TestLifecycleMovesStock(t *testing.T) {
-	n := newNode(t)
+	file, tok := makeTokens(t, tokenSpec{name: "wms-sync", role: "ops"}, tokenSpec{name: "douyin-connector", role: "intake", channels: "douyin"})
+	n := newNode(t, "--auth-tokens-file", file)
 	n.start()
 	n.must("PUT", "/v1/skus/LC-1/stock/WH-A", map[string]any{"on_hand": 10}, 200)
-	n.must("PUT", "/v1/skus/LC-1/stock/WH-B", map[string]any{"on_hand": 4}, 200, "X-Ordergrid-Principal", "wms-sync")
+	n.must("PUT", "/v1/skus/LC-1/stock/WH-B", map[string]any{"on_hand": 4}, 200, bearerHeader(tok["wms-sync"])...)
 	var stockEvents struct {
 		Events []struct {
 			Type, Principal string
@@ -72,7 +73,7 @@ func TestLifecycleMovesStock(t *testing.T) {
 	}
 
 	var o order
-	n.must("POST", "/v1/orders", orderBody("lc-1", "LC-1", 6), 201, "X-Ordergrid-Principal", "douyin-connector").json(t, &o)
+	n.must("POST", "/v1/orders", orderBody("lc-1", "LC-1", 6), 201, bearerHeader(tok["douyin-connector"])...).json(t, &o)
 	if o.Lines[0].Warehouse != "WH-A" {
 		t.Fatalf("6 units must come from WH-A (WH-B has 4): %+v", o)
 	}

@@ -49,6 +49,9 @@ type clusterView struct {
 }
 
 func (g *Gateway) getCluster(w http.ResponseWriter, r *http.Request) *Problem {
+	if p := allow(r.Context(), "the cluster API"); p != nil {
+		return p
+	}
 	if g.opts.Cluster == nil {
 		return unavailable("no cluster")
 	}
@@ -86,6 +89,9 @@ func (g *Gateway) getCluster(w http.ResponseWriter, r *http.Request) *Problem {
 }
 
 func (g *Gateway) postClusterNode(w http.ResponseWriter, r *http.Request) *Problem {
+	if p := allow(r.Context(), "the cluster API"); p != nil {
+		return p
+	}
 	var body struct {
 		ID       string `json:"id"`
 		RaftAddr string `json:"raft_addr"`
@@ -106,6 +112,9 @@ func (g *Gateway) postClusterNode(w http.ResponseWriter, r *http.Request) *Probl
 }
 
 func (g *Gateway) deleteClusterNode(w http.ResponseWriter, r *http.Request) *Problem {
+	if p := allow(r.Context(), "the cluster API"); p != nil {
+		return p
+	}
 	id := r.PathValue("id")
 	if !namePattern.MatchString(id) {
 		return notFound("node", id)

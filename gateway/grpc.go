@@ -15,16 +15,26 @@ import (
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
-// The gRPC face of Service. Principals come from the "x-ordergrid-principal"
-// metadata until authentication lands.
+// The gRPC face of Service. Callers authenticate with "authorization:
+// Bearer <token>" metadata, checked by the interceptors.
 
-func grpcCtx(ctx context.Context) context.Context {
+// authenticated returns ctx with the caller of its "authorization" metadata.
+func (s *Service) authenticated(ctx context.Context) (context.Context, error) {
+	var header string
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get("x-ordergrid-principal"); len(v) > 0 {
-			return WithPrincipal(ctx, v[0])
+		if v := md.Get("authorization"); len(v) > 0 {
+			header = v[0]
 		}
 	}
-	return ctx
+	if s.tokens == nil {
+		return nil, grpcErr(unauthenticated(ErrUnknownToken))
+	}
+	p, err := s.tokens.Authenticate(header)
+	if err != nil {
+		s.metrics.rejects.WithLabelValues("unauthenticated").Inc()
+		return nil, grpcErr(unauthenticated(err))
+	}
+	return WithPrincipal(ctx, p), nil
 }
 
 func grpcErr(p *Problem) error {
@@ -36,7 +46,7 @@ func grpcErr(p *Problem) error {
 
 // CreateOrder implements pb.OrderServiceServer.
 func (s *Service) CreateOrder(ctx context.Context, req *pb.CreateOrderRequest) (*pb.CreateOrderResponse, error) {
-	resp, _, p := s.createOrder(grpcCtx(ctx), req)
+	resp, _, p := s.createOrder(ctx, req)
 	if p != nil {
 		return nil, grpcErr(p)
 	}
@@ -45,7 +55,7 @@ func (s *Service) CreateOrder(ctx context.Context, req *pb.CreateOrderRequest) (
 
 // BatchCreateOrders implements pb.OrderServiceServer.
 func (s *Service) BatchCreateOrders(ctx context.Context, req *pb.BatchCreateOrdersRequest) (*pb.BatchCreateOrdersResponse, error) {
-	resp, p := s.batchCreate(grpcCtx(ctx), req)
+	resp, p := s.batchCreate(ctx, req)
 	if p != nil {
 		return nil, grpcErr(p)
 	}
@@ -54,7 +64,7 @@ func (s *Service) BatchCreateOrders(ctx context.Context, req *pb.BatchCreateOrde
 
 // GetOrder implements pb.OrderServiceServer.
 func (s *Service) GetOrder(ctx context.Context, req *pb.GetOrderRequest) (*pb.Order, error) {
-	o, p := s.getOrder(grpcCtx(ctx), req.Id)
+	o, p := s.getOrder(ctx, req.Id)
 	if p != nil {
 		return nil, grpcErr(p)
 	}
@@ -63,7 +73,7 @@ func (s *Service) GetOrder(ctx context.Context, req *pb.GetOrderRequest) (*pb.Or
 
 // ListOrderEvents implements pb.OrderServiceServer.
 func (s *Service) ListOrderEvents(ctx context.Context, req *pb.GetOrderRequest) (*pb.ListOrderEventsResponse, error) {
-	r, p := s.listEvents(grpcCtx(ctx), req.Id)
+	r, p := s.listEvents(ctx, req.Id)
 	if p != nil {
 		return nil, grpcErr(p)
 	}
@@ -72,7 +82,7 @@ func (s *Service) ListOrderEvents(ctx context.Context, req *pb.GetOrderRequest) 
 
 // AddOrderEvent implements pb.OrderServiceServer.
 func (s *Service) AddOrderEvent(ctx context.Context, req *pb.OrderEventRequest) (*pb.Order, error) {
-	o, p := s.addEvent(grpcCtx(ctx), req)
+	o, p := s.addEvent(ctx, req)
 	if p != nil {
 		return nil, grpcErr(p)
 	}
@@ -81,7 +91,7 @@ func (s *Service) AddOrderEvent(ctx context.Context, req *pb.OrderEventRequest) 
 
 // SetStock implements pb.InventoryServiceServer.
 func (s *Service) SetStock(ctx context.Context, req *pb.SetStockRequest) (*pb.SkuStock, error) {
-	st, p := s.setStock(grpcCtx(ctx), req)
+	st, p := s.setStock(ctx, req)
 	if p != nil {
 		return nil, grpcErr(p)
 	}
@@ -90,7 +100,7 @@ func (s *Service) SetStock(ctx context.Context, req *pb.SetStockRequest) (*pb.Sk
 
 // GetSku implements pb.InventoryServiceServer.
 func (s *Service) GetSku(ctx context.Context, req *pb.GetSkuRequest) (*pb.SkuStock, error) {
-	st, p := s.getSku(grpcCtx(ctx), req.Sku)
+	st, p := s.getSku(ctx, req.Sku)
 	if p != nil {
 		return nil, grpcErr(p)
 	}
@@ -99,7 +109,7 @@ func (s *Service) GetSku(ctx context.Context, req *pb.GetSkuRequest) (*pb.SkuSto
 
 // ListSkuEvents implements pb.InventoryServiceServer.
 func (s *Service) ListSkuEvents(ctx context.Context, req *pb.GetSkuRequest) (*pb.ListSkuEventsResponse, error) {
-	r, p := s.listSkuEvents(grpcCtx(ctx), req.Sku)
+	r, p := s.listSkuEvents(ctx, req.Sku)
 	if p != nil {
 		return nil, grpcErr(p)
 	}
@@ -112,7 +122,10 @@ const streamInFlightMax = 512
 
 // StreamCreateOrders implements pb.OrderServiceServer.
 func (s *Service) StreamCreateOrders(stream pb.OrderService_StreamCreateOrdersServer) error {
-	ctx := grpcCtx(stream.Context())
+	ctx := stream.Context()
+	if p := allow(ctx, "creating orders", RoleIntake); p != nil {
+		return grpcErr(p)
+	}
 	results := make(chan *pb.StreamCreateOrderResult, streamInFlightMax)
 	sendErr := make(chan error, 1)
 	go func() {
@@ -168,11 +181,15 @@ func (s *Service) StreamCreateOrders(stream pb.OrderService_StreamCreateOrdersSe
 	return recvErr
 }
 
-// UnaryInterceptor applies the HTTP API's admission control to unary gRPC
-// calls: over the in-flight limit a call fails at once with
-// ResourceExhausted, ErrorInfo reason "overloaded" and RetryInfo.
+// UnaryInterceptor authenticates unary gRPC calls and applies the HTTP
+// API's admission control to them: over the in-flight limit a call fails at
+// once with ResourceExhausted, ErrorInfo reason "overloaded" and RetryInfo.
 func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, err := s.authenticated(ctx)
+		if err != nil {
+			return nil, err
+		}
 		if !s.admission.acquire() {
 			s.metrics.rejects.WithLabelValues("overloaded").Inc()
 			return nil, grpcErr(overloaded())
@@ -182,3 +199,22 @@ func (s *Service) UnaryInterceptor() grpc.UnaryServerInterceptor {
 		return handler(ctx, req)
 	}
 }
+
+// StreamInterceptor authenticates streaming gRPC calls (their orders are
+// admitted one by one, see StreamCreateOrders).
+func (s *Service) StreamInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, err := s.authenticated(ss.Context())
+		if err != nil {
+			return err
+		}
+		return handler(srv, &authenticatedStream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+type authenticatedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (a *authenticatedStream) Context() context.Context { return a.ctx }

@@ -48,12 +48,24 @@ type Options struct {
 	// Checks are the details of /readyz: each component's state, "ok" or
 	// a reason. They never make the node unready (amber, not red).
 	Checks func() map[string]string
+	// Tokens authenticate every API call (HTTP Authorization and gRPC
+	// "authorization" metadata: "Bearer <token>"). nil: every API call is
+	// refused with 401.
+	Tokens *Tokens
 	// Profiling serves net/http/pprof under /debug/pprof/.
 	Profiling bool
 	Logger    *slog.Logger
 	Gatherer  prometheus.Gatherer
 	// Registerer receives the gateway's metrics.
 	Registerer prometheus.Registerer
+}
+
+// authenticate returns the caller of an Authorization header value.
+func (g *Gateway) authenticate(header string) (*Principal, error) {
+	if g.tokens == nil {
+		return nil, ErrUnknownToken
+	}
+	return g.tokens.Authenticate(header)
 }
 
 // Gateway is the HTTP handler and the gRPC service of a node.
@@ -75,7 +87,7 @@ func New(node *actors.Node, opts Options) *Gateway {
 		opts.RequestTimeout = 10 * time.Second
 	}
 	g := &Gateway{
-		Service: &Service{node: node, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer),
+		Service: &Service{node: node, tokens: opts.Tokens, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer),
 			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget)},
 		opts: opts,
 		mux:  http.NewServeMux(),
@@ -170,6 +182,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.Serv
 func (g *Gateway) admit(route string, h func(w http.ResponseWriter, r *http.Request) *Problem) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		principal, err := g.authenticate(r.Header.Get("Authorization"))
+		if err != nil {
+			g.metrics.rejects.WithLabelValues("unauthenticated").Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ordergrid"`)
+			writeProblem(w, unauthenticated(err))
+			g.metrics.requests.WithLabelValues(route, "401").Inc()
+			return
+		}
 		if !g.admission.acquire() {
 			g.metrics.rejects.WithLabelValues("overloaded").Inc()
 			writeProblem(w, overloaded())
@@ -183,7 +203,7 @@ func (g *Gateway) admit(route string, h func(w http.ResponseWriter, r *http.Requ
 		}()
 		ctx, cancel := context.WithTimeout(r.Context(), g.opts.RequestTimeout)
 		defer cancel()
-		ctx = WithPrincipal(ctx, r.Header.Get("X-Ordergrid-Principal"))
+		ctx = WithPrincipal(ctx, principal)
 		sw := &statusWriter{ResponseWriter: w}
 		if p := h(sw, r.WithContext(ctx)); p != nil {
 			writeProblem(sw, p)

@@ -231,11 +231,12 @@ func (g *Gateway) getOrderProof(w http.ResponseWriter, r *http.Request) *Problem
 		return p
 	}
 	id := r.PathValue("id")
+	// Who may read the order may have its proof: a partner only its channels'.
+	if _, p := g.readOrder(r.Context(), id); p != nil {
+		return p // not allowed (403), unknown order (404), or the node cannot tell (503)
+	}
 	b, err := l.Bundle(id)
 	if errors.Is(err, ledger.ErrNotFound) {
-		if _, p := g.getOrder(r.Context(), id); p != nil {
-			return p // unknown order (404), or the node cannot tell (503)
-		}
 		// The order exists; the ledger has not caught up with it yet.
 		return unavailable(fmt.Sprintf("order %q is not in a signed checkpoint yet: %v", id, err))
 	}

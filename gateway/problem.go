@@ -74,6 +74,8 @@ var grpcCodes = map[int]codes.Code{
 	http.StatusUnprocessableEntity:   codes.InvalidArgument,
 	http.StatusRequestEntityTooLarge: codes.InvalidArgument,
 	http.StatusNotFound:              codes.NotFound,
+	http.StatusUnauthorized:          codes.Unauthenticated,
+	http.StatusForbidden:             codes.PermissionDenied,
 	http.StatusConflict:              codes.FailedPrecondition,
 	http.StatusTooManyRequests:       codes.ResourceExhausted,
 	http.StatusServiceUnavailable:    codes.Unavailable,

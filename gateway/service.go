@@ -22,6 +22,7 @@ type Service struct {
 	pb.UnimplementedInventoryServiceServer
 
 	node    *actors.Node
+	tokens  *Tokens
 	limits  Limits
 	logger  *slog.Logger
 	metrics *metrics
@@ -29,20 +30,6 @@ type Service struct {
 
 // batchConcurrencyMax bounds the orders of one batch in flight at once.
 const batchConcurrencyMax = 64
-
-type principalKey struct{}
-
-// WithPrincipal returns ctx carrying the caller's identity, recorded with every event.
-func WithPrincipal(ctx context.Context, principal string) context.Context {
-	return context.WithValue(ctx, principalKey{}, principal)
-}
-
-func principalOf(ctx context.Context) string {
-	if p, ok := ctx.Value(principalKey{}).(string); ok && p != "" {
-		return p
-	}
-	return "anonymous"
-}
 
 func (s *Service) callOptions(ctx context.Context) []actorcluster.GrainCallOption {
 	opts := s.node.CallOptions()
@@ -67,16 +54,22 @@ func (s *Service) grainProblem(err error, what, id string) *Problem {
 }
 
 func (s *Service) createOrder(ctx context.Context, req *pb.CreateOrderRequest) (*pb.CreateOrderResponse, int, *Problem) {
+	if p := allow(ctx, "creating orders", RoleIntake); p != nil {
+		return nil, 0, p
+	}
 	if v := validateCreateOrder(req, s.limits, ""); len(v) > 0 {
 		s.metrics.rejects.WithLabelValues("invalid").Inc()
 		return nil, 0, invalid(v...)
+	}
+	if p := allowChannel(ctx, req.Channel, "channel"); p != nil {
+		return nil, 0, p
 	}
 	return s.createValid(ctx, req)
 }
 
 func (s *Service) createValid(ctx context.Context, req *pb.CreateOrderRequest) (*pb.CreateOrderResponse, int, *Problem) {
 	id := OrderID(req)
-	res, err := s.node.OrderClient(id).Create(&pb.CreateOrderGrainRequest{Request: req, Principal: principalOf(ctx), OrderId: id}, s.callOptions(ctx)...)
+	res, err := s.node.OrderClient(id).Create(&pb.CreateOrderGrainRequest{Request: req, Principal: principalName(ctx), OrderId: id}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, 0, s.grainProblem(err, "order", id)
 	}
@@ -110,6 +103,9 @@ func lineOfSKU(req *pb.CreateOrderRequest, sku string) []*pb.FieldViolation {
 }
 
 func (s *Service) batchCreate(ctx context.Context, req *pb.BatchCreateOrdersRequest) (*pb.BatchCreateOrdersResponse, *Problem) {
+	if p := allow(ctx, "creating orders", RoleIntake); p != nil {
+		return nil, p
+	}
 	if len(req.Orders) == 0 {
 		return nil, invalid(&pb.FieldViolation{Field: "orders", Detail: "must have at least one order"})
 	}
@@ -148,6 +144,9 @@ func (s *Service) createOne(ctx context.Context, o *pb.CreateOrderRequest, prefi
 		p := invalid(v...)
 		return &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
 	}
+	if p := allowChannel(ctx, o.Channel, prefix+"channel"); p != nil {
+		return &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
+	}
 	resp, code, p := s.createValid(ctx, o)
 	if p != nil {
 		return &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
@@ -156,6 +155,21 @@ func (s *Service) createOne(ctx context.Context, o *pb.CreateOrderRequest, prefi
 }
 
 func (s *Service) getOrder(ctx context.Context, id string) (*pb.Order, *Problem) {
+	o, p := s.readOrder(ctx, id)
+	if p != nil {
+		return nil, p
+	}
+	return orderView(o), nil
+}
+
+// readOrder reads an order for a caller allowed to see it: ops,
+// compliance, admin, or a partner of the order's channel (another
+// partner's order is 403, after the read: a partner learns only that the
+// id exists, which the id, a hash, does not give away).
+func (s *Service) readOrder(ctx context.Context, id string) (*pb.OrderRecord, *Problem) {
+	if p := allow(ctx, "reading orders", RoleOps, RoleCompliance, RolePartner); p != nil {
+		return nil, p
+	}
 	if !validOrderID(id) {
 		return nil, notFound("order", id)
 	}
@@ -166,7 +180,10 @@ func (s *Service) getOrder(ctx context.Context, id string) (*pb.Order, *Problem)
 	if res.Outcome == pb.Outcome_OUTCOME_NOT_FOUND {
 		return nil, notFound("order", id)
 	}
-	return orderView(res.Order), nil
+	if p := allowChannel(ctx, res.Order.Channel, ""); p != nil {
+		return nil, forbidden(PrincipalOf(ctx), "order "+id+" is another channel's")
+	}
+	return res.Order, nil
 }
 
 func (s *Service) listEvents(ctx context.Context, id string) (*pb.ListOrderEventsResponse, *Problem) {
@@ -181,13 +198,16 @@ func (s *Service) listEvents(ctx context.Context, id string) (*pb.ListOrderEvent
 }
 
 func (s *Service) addEvent(ctx context.Context, req *pb.OrderEventRequest) (*pb.Order, *Problem) {
+	if p := allow(ctx, "recording order events", RoleOps); p != nil {
+		return nil, p
+	}
 	if !validOrderID(req.Id) {
 		return nil, notFound("order", req.Id)
 	}
 	if v := validateEvent(req); len(v) > 0 {
 		return nil, invalid(v...)
 	}
-	res, err := s.node.OrderClient(req.Id).AddEvent(&pb.OrderEventGrainRequest{Event: req, Principal: principalOf(ctx)}, s.callOptions(ctx)...)
+	res, err := s.node.OrderClient(req.Id).AddEvent(&pb.OrderEventGrainRequest{Event: req, Principal: principalName(ctx)}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "order", req.Id)
 	}
@@ -208,6 +228,9 @@ func (s *Service) addEvent(ctx context.Context, req *pb.OrderEventRequest) (*pb.
 }
 
 func (s *Service) setStock(ctx context.Context, req *pb.SetStockRequest) (*pb.SkuStock, *Problem) {
+	if p := allow(ctx, "setting stock", RoleOps); p != nil {
+		return nil, p
+	}
 	var v violations
 	v.name("sku", req.Sku)
 	v.name("warehouse", req.Warehouse)
@@ -217,7 +240,7 @@ func (s *Service) setStock(ctx context.Context, req *pb.SetStockRequest) (*pb.Sk
 	if len(v) > 0 {
 		return nil, invalid(v...)
 	}
-	st, err := s.node.SkuClient(req.Sku).SetStock(&pb.SetStockGrainRequest{Stock: req, Principal: principalOf(ctx)}, s.callOptions(ctx)...)
+	st, err := s.node.SkuClient(req.Sku).SetStock(&pb.SetStockGrainRequest{Stock: req, Principal: principalName(ctx)}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "sku", req.Sku)
 	}
@@ -225,6 +248,9 @@ func (s *Service) setStock(ctx context.Context, req *pb.SetStockRequest) (*pb.Sk
 }
 
 func (s *Service) getSku(ctx context.Context, sku string) (*pb.SkuStock, *Problem) {
+	if p := allow(ctx, "reading stock", RoleOps, RoleIntake, RoleCompliance); p != nil {
+		return nil, p
+	}
 	if !namePattern.MatchString(sku) {
 		return nil, notFound("sku", sku)
 	}

@@ -11,7 +11,9 @@
 #
 # Environment: ORDERGRID_BASE_PORT (first of 30 ports, default 17100, kept in
 # DIR/cluster.env), ORDERGRID_BIN (a built binary; default: go build into DIR),
-# ORDERGRID_EXTRA_ARGS (more serve flags for every node), READY_TIMEOUT (s, default 120).
+# ORDERGRID_EXTRA_ARGS (more serve flags for every node), READY_TIMEOUT (s, default 120),
+# ORDERGRID_BOOTSTRAP_TOKEN (the admin API token of all three nodes; default: one made
+# on the first run, kept in DIR/cluster.env and printed to stderr).
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
 dir=$1
@@ -24,8 +26,13 @@ if [ -f "$dir/cluster.env" ]; then
   . "$dir/cluster.env"
 else
   base=${ORDERGRID_BASE_PORT:-17100}
-  echo "base=$base" > "$dir/cluster.env"
+  token=${ORDERGRID_BOOTSTRAP_TOKEN:-og_$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n' | head -c 43)}
+  printf 'base=%s\ntoken=%s\n' "$base" "$token" > "$dir/cluster.env"
+  chmod 600 "$dir/cluster.env"
 fi
+token=${ORDERGRID_BOOTSTRAP_TOKEN:-${token:-}}
+[ -n "$token" ] || { echo "cluster-up: no token in $dir/cluster.env; set ORDERGRID_BOOTSTRAP_TOKEN" >&2; exit 1; }
+export ORDERGRID_BOOTSTRAP_TOKEN=$token
 
 bin=${ORDERGRID_BIN:-}
 if [ -z "$bin" ]; then
@@ -79,4 +86,5 @@ for i in 1 2 3; do
   done
 done
 printf '\n' >&2
+echo "cluster-up: admin API token (Authorization: Bearer ...): $token" >&2
 for i in 1 2 3; do echo "http://127.0.0.1:$(port $i 0)"; done

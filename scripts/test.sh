@@ -50,6 +50,8 @@ go test -race -count=1 -timeout 30m ./...
 
 step "fuzz: order decoder ($FUZZTIME)"
 go test ./gateway -run '^$' -fuzz '^FuzzDecodeOrder$' -fuzztime "$FUZZTIME"
+step "fuzz: Authorization header ($FUZZTIME)"
+go test ./gateway -run '^$' -fuzz '^FuzzAuthenticate$' -fuzztime "$FUZZTIME"
 step "fuzz: Raft log entry decoder ($FUZZTIME)"
 go test ./cluster -run '^$' -fuzz '^FuzzDecodeLog$' -fuzztime "$FUZZTIME"
 

@@ -62,9 +62,10 @@ type httpTransport struct {
 	url    string
 }
 
-func newHTTP(url string, conns int) *httpTransport {
+func newHTTP(url string, conns int, token string) *httpTransport {
 	return &httpTransport{url: strings.TrimRight(url, "/"), client: &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}}}
+		Transport: &bearerTransport{token: token,
+			base: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}}}}
 }
 
 func (h *httpTransport) Close() error { h.client.CloseIdleConnections(); return nil }
@@ -130,7 +131,6 @@ func (h *httpTransport) do(ctx context.Context, method, path string, body []byte
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("X-Ordergrid-Principal", "bench")
 	for i := 0; i+1 < len(headers); i += 2 {
 		if headers[i+1] != "" {
 			req.Header.Set(headers[i], headers[i+1])
@@ -199,8 +199,8 @@ type grpcTransport struct {
 	client pb.OrderServiceClient
 }
 
-func newGRPC(addr string) (*grpcTransport, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func newGRPC(addr, token string) (*grpcTransport, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearerCreds(token)))
 	if err != nil {
 		return nil, err
 	}

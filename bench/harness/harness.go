@@ -21,6 +21,8 @@ import (
 
 // Options of a run, from the command line.
 type Options struct {
+	// Token is the API token (an admin's: the audit reads everything).
+	Token       string
 	Scenario    string
 	URLs        []string
 	GRPCAddrs   []string
@@ -155,6 +157,7 @@ func parse(args []string, stderr io.Writer) (*Options, error) {
 	fs.BoolVar(&o.Progress, "progress", true, "a progress line on stderr while running")
 	fs.StringVar(&o.NodeBinary, "ordergrid", "", "ordergrid binary for the throwaway node (default: go build ./cmd/ordergrid)")
 	fs.StringVar(&o.Profile, "profile", "", "capture the node's CPU and allocation profiles into this directory during the run (the node needs --http-pprof; a throwaway node gets it) and print where the time goes")
+	fs.StringVar(&o.Token, "token", tokenFromEnv(), "API token (an admin's); default $ORDERGRID_TOKEN, else $ORDERGRID_BOOTSTRAP_TOKEN; a throwaway node gets a fresh one")
 	nodeArgs := fs.String("node-args", "", "more flags for the throwaway node's serve, space-separated (e.g. \"--http-latency-target 20ms\")")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -74,6 +74,10 @@ func startNode(ctx context.Context, o *Options, stderr io.Writer) (*node, error)
 	args := append([]string{"serve", "--data-dir", filepath.Join(dir, "data"), "--http-addr", fmt.Sprintf("127.0.0.1:%d", httpPort),
 		"--grpc-addr", n.grpc, "--log-level", "warn"}, o.NodeArgs...)
 	n.cmd = exec.Command(bin, args...)
+	if o.Token == "" {
+		o.Token = throwawayToken()
+	}
+	n.cmd.Env = append(os.Environ(), "ORDERGRID_BOOTSTRAP_TOKEN="+o.Token)
 	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
 	if err := n.cmd.Start(); err != nil {
 		logFile.Close()

@@ -89,7 +89,7 @@ func transports(o *Options) ([]Transport, error) {
 		for _, a := range addrs {
 			if o.Transport == "grpc-stream" {
 				for k := 0; k < streamsPerNode; k++ {
-					st, err := newStream(a)
+					st, err := newStream(a, o.Token)
 					if err != nil {
 						return nil, err
 					}
@@ -97,7 +97,7 @@ func transports(o *Options) ([]Transport, error) {
 				}
 				continue
 			}
-			g, err := newGRPC(a)
+			g, err := newGRPC(a, o.Token)
 			if err != nil {
 				return nil, err
 			}
@@ -110,7 +110,7 @@ func transports(o *Options) ([]Transport, error) {
 		conns = sendersMax
 	}
 	for _, u := range o.URLs {
-		ts = append(ts, newHTTP(u, conns))
+		ts = append(ts, newHTTP(u, conns, o.Token))
 	}
 	return ts, nil
 }
@@ -118,7 +118,7 @@ func transports(o *Options) ([]Transport, error) {
 // reachable checks every node answers /readyz, within a few seconds.
 func reachable(ctx context.Context, o *Options) error {
 	for _, u := range o.URLs {
-		h := newHTTP(u, 1)
+		h := newHTTP(u, 1, o.Token)
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		code, _, body, err := h.do(cctx, "GET", "/readyz", nil)
 		cancel()
@@ -171,7 +171,7 @@ func run(ctx context.Context, o *Options, stderr io.Writer) (*Report, error) {
 	if err := reachable(ctx, o); err != nil {
 		return nil, err
 	}
-	admin := newHTTP(o.URLs[0], setupWorkers)
+	admin := newHTTP(o.URLs[0], setupWorkers, o.Token)
 	sc := build(o, admin)
 	var progress io.Writer
 	if o.Progress {

@@ -25,8 +25,8 @@ type streamTransport struct {
 	err     error
 }
 
-func newStream(addr string) (*streamTransport, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func newStream(addr, token string) (*streamTransport, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearerCreds(token)))
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,8 @@ func main() {
 		os.Exit(runLedger(os.Args[2:], os.Stdout, os.Stderr))
 	case "bench":
 		os.Exit(harness.Main(os.Args[2:], os.Stdout, os.Stderr))
+	case "token":
+		os.Exit(runToken(os.Args[2:], os.Stdout, os.Stderr))
 	case "serve":
 		cfg, err := config.Load(os.Args[2:], os.Environ())
 		if err != nil {
@@ -69,6 +71,7 @@ const usage = `usage:
   ordergrid serve [flags]                 run a node (ordergrid serve -h lists the flags)
   ordergrid verify BUNDLE --key KEY ...   check an order's proof bundle offline
   ordergrid ledger keygen --origin NAME --out FILE   make a log signing key
+  ordergrid token new --name N --role R [--channels a,b] [--expires D]   make an API token
   ordergrid bench [flags]                 load scenarios, audit, report (ordergrid bench -h)`
 
 func newLogger(c config.Log) *slog.Logger {
@@ -110,6 +113,11 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 
 	if err := chooseFreePorts(&cfg); err != nil {
+		return err
+	}
+	// Tokens before any data: a bad tokens file fails at once.
+	tokens, err := loadTokens(cfg, logger, os.Stdout)
+	if err != nil {
 		return err
 	}
 	start := time.Now()
@@ -162,6 +170,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 
 	var serving atomic.Bool
 	gw := gateway.New(node, gateway.Options{
+		Tokens:       tokens,
 		Limits:       gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax},
 		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + 2*time.Second,
 		InFlightMax: cfg.HTTP.InFlightMax, LatencyTarget: cfg.HTTP.LatencyTarget, Profiling: cfg.HTTP.Pprof, Cluster: host,
@@ -174,7 +183,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 	go func() { errc <- httpSrv.Serve(httpLn) }()
 	var grpcSrv *grpc.Server
 	if grpcLn != nil {
-		grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.HTTP.BodyBytesMax)), grpc.UnaryInterceptor(gw.UnaryInterceptor()))
+		grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.HTTP.BodyBytesMax)), grpc.UnaryInterceptor(gw.UnaryInterceptor()),
+			grpc.StreamInterceptor(gw.StreamInterceptor()))
 		pb.RegisterOrderServiceServer(grpcSrv, gw.Service)
 		pb.RegisterInventoryServiceServer(grpcSrv, gw.Service)
 		go func() { errc <- grpcSrv.Serve(grpcLn) }()

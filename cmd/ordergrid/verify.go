@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -18,7 +19,7 @@ import (
 	"github.com/ordergrid/ordergrid/ledger/merkle"
 )
 
-const verifyUsage = `usage: ordergrid verify BUNDLE --key KEY [--fabric ENVFILE [--node URL]]
+const verifyUsage = `usage: ordergrid verify BUNDLE --key KEY [--fabric ENVFILE [--node URL [--token T]]]
 
 Checks an order's proof bundle (from GET /v1/orders/{id}/proof) offline:
 the checkpoint's signature by the log's key, every event's inclusion proof,
@@ -35,6 +36,8 @@ and that every decoded event is its leaf. Prints the verified history.
   --node   a node to fetch a consistency proof from, when the channel holds
            a later checkpoint than the bundle's (the proof is checked, the
            node need not be trusted)
+  --token  the API token for --node (default $ORDERGRID_TOKEN, else
+           $ORDERGRID_BOOTSTRAP_TOKEN)
   --timeout bound on the Fabric and node calls (default 30s)
 
 Exit status: 0 verified, 1 not verified, 2 bad usage.`
@@ -46,6 +49,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	key := fs.String("key", "", "")
 	fabricEnv := fs.String("fabric", "", "")
 	node := fs.String("node", "", "")
+	token := fs.String("token", cmp.Or(os.Getenv("ORDERGRID_TOKEN"), os.Getenv(bootstrapTokenEnv)), "")
 	timeout := fs.Duration("timeout", 30*time.Second, "")
 	var positional []string
 	for {
@@ -88,7 +92,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	msg, err := checkAnchored(ctx, *fabricEnv, *node, v, got.Checkpoint)
+	msg, err := checkAnchored(ctx, *fabricEnv, *node, *token, v, got.Checkpoint)
 	if err != nil {
 		fmt.Fprintf(stderr, "NOT ANCHORED: %v\n", err)
 		return 1
@@ -187,7 +191,7 @@ func readFabricEnv(name string) (anchor.FabricOptions, error) {
 
 // checkAnchored checks on the channel that checkpoint c, or a later anchored
 // checkpoint consistent with it, is anchored.
-func checkAnchored(ctx context.Context, envFile, node string, v *checkpoint.Verifier, c checkpoint.Checkpoint) (string, error) {
+func checkAnchored(ctx context.Context, envFile, node, token string, v *checkpoint.Verifier, c checkpoint.Checkpoint) (string, error) {
 	o, err := readFabricEnv(envFile)
 	if err != nil {
 		return "", err
@@ -197,12 +201,12 @@ func checkAnchored(ctx context.Context, envFile, node string, v *checkpoint.Veri
 		return "", err
 	}
 	defer chain.Close()
-	return anchor.CheckAnchored(ctx, chain, v, c, consistencyFrom(node))
+	return anchor.CheckAnchored(ctx, chain, v, c, consistencyFrom(node, token))
 }
 
 // consistencyFrom fetches consistency proofs from a node's API; nil when no
 // node is given.
-func consistencyFrom(node string) anchor.ProofSource {
+func consistencyFrom(node, token string) anchor.ProofSource {
 	if node == "" {
 		return nil
 	}
@@ -211,6 +215,9 @@ func consistencyFrom(node string) anchor.ProofSource {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
 			return nil, err
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
