@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -62,6 +63,9 @@ type Options struct {
 	ReconcileAfter time.Duration
 	// ReserveBatchMax caps the reservations folded into one Raft entry. Default 4096.
 	ReserveBatchMax int
+	// Keyring holds the master keys that wrap subjects' data keys. nil:
+	// orders with personal fields are refused.
+	Keyring *privacy.Keyring
 	Logger          *slog.Logger
 	Registerer      prometheus.Registerer
 }
@@ -154,6 +158,7 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 	}))
 	skuKind := pb.NewSkuGrainKind(func() pb.SkuGrain { return &skuGrain{node: n} }, opts.GrainIdleTimeout)
 	orderKind := pb.NewOrderGrainKind(func() pb.OrderGrain { return &orderGrain{node: n} }, opts.OrderGrainIdleTimeout)
+	subjectKind := pb.NewSubjectGrainKind(func() pb.SubjectGrain { return &subjectGrain{node: n} }, opts.OrderGrainIdleTimeout)
 	var provider actorcluster.ClusterProvider
 	switch opts.Provider {
 	case "", "automanaged":
@@ -174,7 +179,7 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 		return nil, fmt.Errorf("actors: unknown membership provider %q", opts.Provider)
 	}
 	cfg := actorcluster.Configure("ordergrid", provider, newPlacement(n), remote.Configure(h, port),
-		actorcluster.WithKinds(skuKind, orderKind), actorcluster.WithRequestTimeout(opts.RequestTimeout))
+		actorcluster.WithKinds(skuKind, orderKind, subjectKind), actorcluster.WithRequestTimeout(opts.RequestTimeout))
 	n.cluster = actorcluster.New(n.system, cfg)
 	n.cluster.StartMember()
 	n.metrics.watchActive(opts.Registerer, n.cluster)
@@ -195,7 +200,8 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 // TopologyReady reports whether the cluster topology holds both grain kinds.
 func (n *Node) TopologyReady() bool {
 	ml := n.cluster.MemberList
-	return ml.GetActivatorMember("SkuGrain", "") != "" && ml.GetActivatorMember("OrderGrain", "") != ""
+	return ml.GetActivatorMember("SkuGrain", "") != "" && ml.GetActivatorMember("OrderGrain", "") != "" &&
+		ml.GetActivatorMember("SubjectGrain", "") != ""
 }
 
 // Stop leaves the cluster and stops the sweeper.
@@ -213,6 +219,10 @@ func (n *Node) Stop() {
 func (n *Node) skuPartition(sku string) *cluster.Partition { return n.host.PartitionOf("sku/" + sku) }
 
 func (n *Node) orderPartition(id string) *cluster.Partition { return n.host.PartitionOf("order/" + id) }
+
+func (n *Node) subjectPartition(id string) *cluster.Partition {
+	return n.host.PartitionOf("subject/" + id)
+}
 
 // propose marshals cmd with the proposer's time and principal and replicates it.
 func (n *Node) propose(ctx context.Context, p *cluster.Partition, principal string, cmd *pb.Command) (*statemachine.Result, error) {
@@ -263,6 +273,11 @@ func (n *Node) callCtx() (context.Context, context.CancelFunc) {
 // SkuClient returns the client of sku's grain.
 func (n *Node) SkuClient(sku string) *pb.SkuGrainGrainClient {
 	return pb.GetSkuGrainGrainClient(n.cluster, sku)
+}
+
+// SubjectClient returns the client of a data subject's grain.
+func (n *Node) SubjectClient(id string) *pb.SubjectGrainGrainClient {
+	return pb.GetSubjectGrainGrainClient(n.cluster, id)
 }
 
 // OrderClient returns the client of an order's grain.

@@ -101,6 +101,7 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 			return err
 		})
 	})
+	var err error
 	short, replayed := "", 0
 	for i := range skus {
 		switch {
@@ -141,13 +142,16 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 	}
 	o := &pb.OrderRecord{
 		Id: g.id, Channel: req.Request.Channel, ChannelOrderId: req.Request.ChannelOrderId,
-		Customer: req.Request.Customer, Currency: req.Request.Currency, IdempotencyKey: req.Request.IdempotencyKey,
+		Customer: &pb.Customer{Id: req.Request.Customer.GetId()}, Currency: req.Request.Currency, IdempotencyKey: req.Request.IdempotencyKey,
 		RequestHash: hash, PayByUnixNano: payBy,
+	}
+	if o.Personal, err = g.seal(req.Request.Customer); err != nil {
+		g.releaseAll(skus, results, req.Principal, true)
+		return nil, fmt.Errorf("sealing personal fields: %w", err)
 	}
 	for _, l := range req.Request.Lines {
 		o.Lines = append(o.Lines, &pb.OrderLineRecord{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: where[l.Sku]})
 	}
-	var err error
 	if o.Total, err = OrderTotal(req.Request.Lines); err != nil {
 		g.releaseAll(skus, results, req.Principal, true)
 		return nil, err
@@ -160,13 +164,33 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		// orphan sweep releases them unless a retry records the order first.
 		return nil, fmt.Errorf("recording order: %w", err)
 	}
-	switch res.Outcome {
-	case pb.Outcome_OUTCOME_OK:
+	switch {
+	case res.Outcome == pb.Outcome_OUTCOME_OK:
 		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: res.Order}, nil
-	default: // recorded before (a retry, or a different request under the same key)
+	case res.Order != nil: // recorded before (a retry, or a different request under the same key)
 		g.releaseAll(skus, results, req.Principal, false)
 		return replayOrConflict(res.Order, hash), nil
+	default: // refused: nothing recorded
+		g.releaseAll(skus, results, req.Principal, true)
+		return nil, fmt.Errorf("recording order: refused: %s %s", res.Outcome, res.Detail)
 	}
+}
+
+// seal seals the customer's personal fields by the subject's grain; nil
+// when there are none.
+func (g *orderGrain) seal(c *pb.Customer) ([]byte, error) {
+	f := &pb.PersonalFields{Name: c.GetName(), Phone: c.GetPhone(), Address: c.GetAddress(), IdNumber: c.GetIdNumber(), Email: c.GetEmail()}
+	if proto.Size(f) == 0 {
+		return nil, nil
+	}
+	if c.GetId() == "" {
+		return nil, errors.New("personal fields without a customer id")
+	}
+	res, err := g.node.SubjectClient(c.Id).Seal(&pb.SealPersonalRequest{OrderId: g.id, Fields: f}, g.node.CallOptions()...)
+	if err != nil {
+		return nil, err
+	}
+	return res.Sealed, nil
 }
 
 // releaseAll releases, before it returns, the reservations this call made

@@ -140,6 +140,8 @@ func (p *placement) owner(ci *actorcluster.ClusterIdentity) string {
 		leader = p.node.skuPartition(ci.Identity).LeaderID()
 	case "OrderGrain":
 		leader = p.node.orderPartition(ci.Identity).LeaderID()
+	case "SubjectGrain":
+		leader = p.node.subjectPartition(ci.Identity).LeaderID()
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()

@@ -96,11 +96,16 @@ func (g *skuGrain) readStock() (*pb.SkuStock, error) {
 // cache nor read the partition for: the caller retries (503), never "out of stock".
 var errStockUnknown = errors.New("stock unknown: the partition's leader cannot be reached")
 
-// pick chooses the warehouse with the most free stock that can hold qty, or "".
-func (g *skuGrain) pick(qty int64) string {
+// pick chooses the warehouse with the most free stock that can hold qty, or
+// "": free after the queued and in-flight reservations (held) when
+// countHeld, else as last committed.
+func (g *skuGrain) pick(qty int64, countHeld bool) string {
 	best, bestFree := "", int64(-1)
 	for wh, s := range g.stock {
-		free := s.OnHand - s.Pending - s.Committed - g.held[wh]
+		free := s.OnHand - s.Pending - s.Committed
+		if countHeld {
+			free -= g.held[wh]
+		}
 		if free >= qty && (free > bestFree || (free == bestFree && wh < best)) {
 			best, bestFree = wh, free
 		}
@@ -115,7 +120,13 @@ func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), 
 			return errStockUnknown
 		}
 	}
-	wh := g.pick(req.Qty)
+	wh := g.pick(req.Qty, true)
+	if wh == "" {
+		// Held stock is not taken yet: a held reservation may be a retry
+		// of one that exists (it takes nothing) or be refused. Only the
+		// committed stock may refuse; otherwise the state machine judges.
+		wh = g.pick(req.Qty, false)
+	}
 	if wh == "" {
 		// Hopeless by the cache; a retry of a reservation that exists is still answered with it.
 		res, ok, err := statemachine.ReadReservation(g.node.reader(g.partition), g.partition.Prefix, g.sku, req.OrderId)

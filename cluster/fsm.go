@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/raft"
@@ -44,7 +45,10 @@ type fsm struct {
 	sm           StateMachine
 	applied      uint64
 	onApply      func(n int)
+	onPurge      atomic.Pointer[func()]
 }
+
+func (f *fsm) setPurge(fn func()) { f.onPurge.Store(&fn) }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
 
@@ -99,6 +103,11 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	f.applied = last
 	if f.onApply != nil {
 		f.onApply(n)
+	}
+	if pg, ok := f.sm.(Purging); ok && pg.PurgeRequested() {
+		if fn := f.onPurge.Load(); fn != nil {
+			(*fn)()
+		}
 	}
 	return out
 }

@@ -260,9 +260,9 @@ func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition,
 	}
 	f.onApply = h.metrics.observeApply
 	store := NewRaftStore(h.db, id)
-	snapDir := filepath.Join(h.opts.DataDir, "snapshots", strconv.Itoa(int(id)))
+	snapDir := h.snapshotDir(id)
 	hlog := hclog.New(&hclog.LoggerOptions{Name: fmt.Sprintf("raft.p%d", id), Level: hclog.Warn, Output: os.Stderr})
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(snapDir, 2, hlog)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(snapDir, snapshotsRetained, hlog)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: snapshot store %d: %w", id, err)
 	}
@@ -305,7 +305,16 @@ func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition,
 	if err != nil {
 		return nil, fmt.Errorf("cluster: start partition %d: %w", id, err)
 	}
-	return &Partition{ID: id, Prefix: prefix, host: h, raft: r, fsm: f, metrics: h.metrics}, nil
+	p := &Partition{ID: id, Prefix: prefix, host: h, raft: r, fsm: f, metrics: h.metrics}
+	f.setPurge(func() {
+		// Not on the FSM's goroutine: a snapshot needs it.
+		go func() {
+			if err := p.Purge(); err != nil {
+				h.opts.Logger.Error("purge after an erasure failed; the next erasure retries it", slog.Any("error", err))
+			}
+		}()
+	})
+	return p, nil
 }
 
 // NodeID is this node's id in Raft configurations.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -42,6 +43,7 @@ type Partition struct {
 	raft    *raft.Raft
 	fsm     *fsm
 	metrics *Metrics
+	purgeMu sync.Mutex
 }
 
 // Propose replicates command and returns what the state machine's Apply

@@ -29,15 +29,28 @@ type Config struct {
 	// DataDir holds the node's Pebble database and Raft snapshots. Default "./data".
 	DataDir string `yaml:"data_dir"`
 	// NodeID names the node in Raft configurations. Default "node1".
-	NodeID string `yaml:"node_id"`
-	HTTP   HTTP   `yaml:"http"`
-	GRPC   GRPC   `yaml:"grpc"`
-	Raft   Raft   `yaml:"raft"`
-	Actor  Actor  `yaml:"actor"`
-	Orders Orders `yaml:"orders"`
-	Ledger Ledger `yaml:"ledger"`
-	Auth   Auth   `yaml:"auth"`
-	Log    Log    `yaml:"log"`
+	NodeID  string  `yaml:"node_id"`
+	HTTP    HTTP    `yaml:"http"`
+	GRPC    GRPC    `yaml:"grpc"`
+	Raft    Raft    `yaml:"raft"`
+	Actor   Actor   `yaml:"actor"`
+	Orders  Orders  `yaml:"orders"`
+	Ledger  Ledger  `yaml:"ledger"`
+	Auth    Auth    `yaml:"auth"`
+	Privacy Privacy `yaml:"privacy"`
+	Log     Log     `yaml:"log"`
+}
+
+// Privacy is how personal data is protected.
+type Privacy struct {
+	// MasterKeysFile holds the master keys that wrap every subject's data
+	// key, one "<id> <base64 32 bytes>" per line, the last one active (made
+	// with `ordergrid privacy keygen`). Keep it out of the data directory:
+	// with it, an erased subject's key could be read from what a disk still
+	// holds. Every node of a cluster needs the same keys. Empty, and no
+	// ORDERGRID_MASTER_KEYS: the node makes {data_dir}/master.keys (for
+	// trying ordergrid out, not for production). Default "".
+	MasterKeysFile string `yaml:"master_keys_file"`
 }
 
 // Auth is who may call the API.

@@ -64,7 +64,7 @@ func (s *Service) BatchCreateOrders(ctx context.Context, req *pb.BatchCreateOrde
 
 // GetOrder implements pb.OrderServiceServer.
 func (s *Service) GetOrder(ctx context.Context, req *pb.GetOrderRequest) (*pb.Order, error) {
-	o, p := s.getOrder(ctx, req.Id)
+	o, p := s.getOrder(ctx, req.Id, req.IncludePersonal, "")
 	if p != nil {
 		return nil, grpcErr(p)
 	}
@@ -218,3 +218,12 @@ type authenticatedStream struct {
 }
 
 func (a *authenticatedStream) Context() context.Context { return a.ctx }
+
+// EraseSubject implements pb.PrivacyServiceServer.
+func (s *Service) EraseSubject(ctx context.Context, req *pb.EraseSubjectRequest) (*pb.SubjectErasure, error) {
+	e, p := s.eraseSubject(ctx, req.Id)
+	if p != nil {
+		return nil, grpcErr(p)
+	}
+	return e, nil
+}

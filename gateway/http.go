@@ -115,6 +115,7 @@ func (g *Gateway) routes() {
 	api("PUT /v1/skus/{sku}/stock/{warehouse}", g.putStock)
 	api("GET /v1/skus/{sku}", g.getSkuHTTP)
 	api("GET /v1/skus/{sku}/events", g.getSkuEvents)
+	api("POST /v1/subjects/{id}/erase", g.postErase)
 	api("GET /v1/cluster", g.getCluster)
 	api("POST /v1/cluster/nodes", g.postClusterNode)
 	api("DELETE /v1/cluster/nodes/{id}", g.deleteClusterNode)
@@ -372,8 +373,30 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) *Problem {
 	return nil
 }
 
+func (g *Gateway) postErase(w http.ResponseWriter, r *http.Request) *Problem {
+	e, p := g.eraseSubject(r.Context(), r.PathValue("id"))
+	if p != nil {
+		return p
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
 func (g *Gateway) getOrderHTTP(w http.ResponseWriter, r *http.Request) *Problem {
-	o, p := g.getOrder(r.Context(), r.PathValue("id"))
+	q := r.URL.Query()
+	include := false
+	switch q.Get("include_personal") {
+	case "", "false":
+	case "true":
+		include = true
+	default:
+		return malformed("include_personal", "include_personal must be true or false")
+	}
+	purpose := q.Get("purpose")
+	if len(purpose) > 200 {
+		return malformed("purpose", "purpose is at most 200 bytes")
+	}
+	o, p := g.getOrder(r.Context(), r.PathValue("id"), include, purpose)
 	if p != nil {
 		return p
 	}

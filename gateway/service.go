@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ type Service struct {
 	admission *admission
 	pb.UnimplementedOrderServiceServer
 	pb.UnimplementedInventoryServiceServer
+	pb.UnimplementedPrivacyServiceServer
 
 	node    *actors.Node
 	tokens  *Tokens
@@ -154,12 +156,34 @@ func (s *Service) createOne(ctx context.Context, o *pb.CreateOrderRequest, prefi
 	return &pb.BatchCreateOrderResult{Status: int32(code), Order: resp.Order}
 }
 
-func (s *Service) getOrder(ctx context.Context, id string) (*pb.Order, *Problem) {
+// getOrder reads an order; with includePersonal also its customer's
+// personal fields, opened by the subject's grain, which records the read
+// (principal, purpose) in the audit log first.
+func (s *Service) getOrder(ctx context.Context, id string, includePersonal bool, purpose string) (*pb.Order, *Problem) {
 	o, p := s.readOrder(ctx, id)
 	if p != nil {
 		return nil, p
 	}
-	return orderView(o), nil
+	v := orderView(o)
+	if len(o.Personal) == 0 || o.Customer.GetId() == "" {
+		return v, nil
+	}
+	v.Customer = &pb.Customer{Id: o.Customer.Id, Withheld: true}
+	if !includePersonal {
+		return v, nil
+	}
+	res, err := s.node.SubjectClient(o.Customer.Id).Open(&pb.OpenPersonalRequest{OrderIds: []string{o.Id}, Sealed: [][]byte{o.Personal},
+		Principal: principalName(ctx), Purpose: purpose}, s.callOptions(ctx)...)
+	if err != nil {
+		return nil, s.grainProblem(err, "order", id)
+	}
+	if res.Erased {
+		v.Customer = &pb.Customer{Id: o.Customer.Id, Erased: true}
+		return v, nil
+	}
+	f := res.Fields[0]
+	v.Customer = &pb.Customer{Id: o.Customer.Id, Name: f.Name, Phone: f.Phone, Address: f.Address, IdNumber: f.IdNumber, Email: f.Email}
+	return v, nil
 }
 
 // readOrder reads an order for a caller allowed to see it: ops,
@@ -187,7 +211,7 @@ func (s *Service) readOrder(ctx context.Context, id string) (*pb.OrderRecord, *P
 }
 
 func (s *Service) listEvents(ctx context.Context, id string) (*pb.ListOrderEventsResponse, *Problem) {
-	if _, p := s.getOrder(ctx, id); p != nil {
+	if _, p := s.readOrder(ctx, id); p != nil {
 		return nil, p
 	}
 	evs, err := s.node.OrderEvents(id)
@@ -292,7 +316,11 @@ func orderView(o *pb.OrderRecord) *pb.Order {
 	if o == nil {
 		return nil
 	}
-	v := &pb.Order{Id: o.Id, Status: o.Status, Channel: o.Channel, ChannelOrderId: o.ChannelOrderId, Customer: o.Customer,
+	customer := o.Customer
+	if len(o.Personal) > 0 {
+		customer = &pb.Customer{Id: o.Customer.GetId(), Withheld: true}
+	}
+	v := &pb.Order{Id: o.Id, Status: o.Status, Channel: o.Channel, ChannelOrderId: o.ChannelOrderId, Customer: customer,
 		Currency: o.Currency, Total: o.Total, Version: o.Version, CreatedAt: timeString(o.CreatedUnixNano),
 		UpdatedAt: timeString(o.UpdatedUnixNano), PayBy: timeString(o.PayByUnixNano), IdempotencyKey: o.IdempotencyKey,
 		ShipmentCarrier: o.ShipmentCarrier, ShipmentTracking: o.ShipmentTracking}
@@ -300,4 +328,33 @@ func orderView(o *pb.OrderRecord) *pb.Order {
 		v.Lines = append(v.Lines, &pb.OrderLine{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: l.Warehouse})
 	}
 	return v
+}
+
+// eraseSubject erases a data subject: its data key goes on every replica,
+// its orders stay with their personal fields shown as erased, and the
+// erasure is recorded in the audit log.
+func (s *Service) eraseSubject(ctx context.Context, id string) (*pb.SubjectErasure, *Problem) {
+	if p := allow(ctx, "erasing subjects", RoleCompliance); p != nil {
+		return nil, p
+	}
+	var v violations
+	v.text("id", id, true, 128)
+	if len(v) > 0 {
+		return nil, invalid(v...)
+	}
+	ts, err := s.node.SubjectClient(id).Erase(&pb.EraseSubjectGrainRequest{Principal: principalName(ctx)}, s.callOptions(ctx)...)
+	switch actors.OutcomeOf(err) {
+	case pb.Outcome_OUTCOME_UNSPECIFIED:
+	case pb.Outcome_OUTCOME_NOT_FOUND:
+		return nil, notFound("subject", id)
+	case pb.Outcome_OUTCOME_ERASED:
+		return nil, &Problem{Status: http.StatusConflict, Name: "already-erased", Title: "Subject already erased",
+			Detail: "subject " + strconv.Quote(id) + " is erased already: nothing of it is left to erase",
+			Errors: []*pb.FieldViolation{{Field: "id", Detail: "already erased"}}}
+	}
+	if err != nil {
+		return nil, s.grainProblem(err, "subject", id)
+	}
+	s.metrics.orders.WithLabelValues("subject_erased").Inc()
+	return &pb.SubjectErasure{Subject: ts.Subject, ErasedAt: timeString(ts.ErasedUnixNano), Principal: ts.Principal, OrderIds: ts.OrderIds}, nil
 }

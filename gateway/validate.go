@@ -71,6 +71,14 @@ func validateCreateOrder(r *pb.CreateOrderRequest, lim Limits, prefix string) vi
 		v.text(prefix+"customer.name", r.Customer.Name, false, textBytesMax)
 		v.text(prefix+"customer.phone", r.Customer.Phone, false, 64)
 		v.text(prefix+"customer.address", r.Customer.Address, false, addressBytesMax)
+		v.text(prefix+"customer.id_number", r.Customer.IdNumber, false, 64)
+		v.text(prefix+"customer.email", r.Customer.Email, false, 254)
+		if r.Customer.Email != "" && !strings.Contains(r.Customer.Email, "@") {
+			v.add(prefix+"customer.email", "must be an e-mail address")
+		}
+		if r.Customer.Erased || r.Customer.Withheld {
+			v.add(prefix+"customer", "erased and withheld are set in answers only")
+		}
 	}
 	if !currencyRegexp.MatchString(r.Currency) {
 		v.add(prefix+"currency", "must be an ISO 4217 code such as CNY")

@@ -7,10 +7,16 @@ import pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 // "available": 0. Field names are the proto field names.
 
 type customerView struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Phone   string `json:"phone"`
-	Address string `json:"address"`
+	ID       string `json:"id"`
+	Name     string `json:"name,omitempty"`
+	Phone    string `json:"phone,omitempty"`
+	Address  string `json:"address,omitempty"`
+	IDNumber string `json:"id_number,omitempty"`
+	Email    string `json:"email,omitempty"`
+	// Erased: the subject was erased, its personal fields are gone.
+	Erased bool `json:"erased,omitempty"`
+	// Withheld: personal fields exist; ask with ?include_personal=true.
+	Withheld bool `json:"withheld,omitempty"`
 }
 
 type lineView struct {
@@ -44,7 +50,8 @@ func orderJSON(o *pb.Order) orderV {
 		IdempotencyKey: o.IdempotencyKey, ShipmentCarrier: o.ShipmentCarrier, ShipmentTracking: o.ShipmentTracking,
 		Lines: make([]lineView, 0, len(o.Lines))}
 	if c := o.Customer; c != nil {
-		v.Customer = &customerView{ID: c.Id, Name: c.Name, Phone: c.Phone, Address: c.Address}
+		v.Customer = &customerView{ID: c.Id, Name: c.Name, Phone: c.Phone, Address: c.Address, IDNumber: c.IdNumber, Email: c.Email,
+			Erased: c.Erased, Withheld: c.Withheld}
 	}
 	for _, l := range o.Lines {
 		v.Lines = append(v.Lines, lineView{SKU: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: l.Warehouse})

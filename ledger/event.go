@@ -21,6 +21,11 @@ const LeafBytesMax = 4 << 20
 const (
 	KindOrder = "order" // a change of an order's lifecycle
 	KindStock = "stock" // a change of a SKU's stock at a warehouse
+	// KindSubject is an erasure: a subject's data key is gone, the order's
+	// personal fields with it.
+	KindSubject = "subject"
+	// KindAccess is a read of an order's personal fields.
+	KindAccess = "access"
 )
 
 // Event is one committed change: the content of one leaf. See the package

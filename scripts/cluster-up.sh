@@ -13,7 +13,9 @@
 # DIR/cluster.env), ORDERGRID_BIN (a built binary; default: go build into DIR),
 # ORDERGRID_EXTRA_ARGS (more serve flags for every node), READY_TIMEOUT (s, default 120),
 # ORDERGRID_BOOTSTRAP_TOKEN (the admin API token of all three nodes; default: one made
-# on the first run, kept in DIR/cluster.env and printed to stderr).
+# on the first run, kept in DIR/cluster.env and printed to stderr), ORDERGRID_MASTER_KEYS
+# (the nodes' master keys for personal data; default: one key made on the first run, kept
+# in DIR/cluster.env).
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
 dir=$1
@@ -40,6 +42,13 @@ if [ -z "$bin" ]; then
   echo "cluster-up: building ordergrid" >&2
   (cd "$root" && go build -o "$bin" ./cmd/ordergrid)
 fi
+
+# One set of master keys (personal data) for the three nodes, made once.
+if [ -z "${ORDERGRID_MASTER_KEYS:-}" ] && [ -z "${master_keys:-}" ]; then
+  master_keys=$("$bin" privacy keygen --id k1)
+  printf "master_keys='%s'\n" "$master_keys" >> "$dir/cluster.env"
+fi
+export ORDERGRID_MASTER_KEYS=${ORDERGRID_MASTER_KEYS:-$master_keys}
 
 port() { echo $((base + 10 * ($1 - 1) + $2)); }   # node, slot: 0 http 1 raft 2 actor 3 provider 4 grpc
 peers="" providers=""

@@ -27,4 +27,7 @@
 //	a/{order}                       orders whose reservations owe a stock action
 //	w/{raft index u64}{n u32}       the ledger's outbox: each event, for the
 //	                                ledger's sequencer (see package ledger)
+//	k/{subject}                     SubjectKeyRecord: a customer's wrapped data key
+//	t/{subject}                     SubjectTombstoneRecord: an erased customer
+//	c/{subject}\x00{order}          the customer's orders in this partition
 package statemachine

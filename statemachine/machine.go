@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/proto"
@@ -20,7 +21,17 @@ type Result = pb.ApplyResult
 type Machine struct {
 	id     uint32
 	prefix []byte
+	// purge is set when a command deleted data that must leave the disk
+	// (an erasure); see PurgeRequested.
+	purge atomic.Bool
 }
+
+var _ cluster.Purging = (*Machine)(nil)
+
+// PurgeRequested reports, once, that an applied command erased data: the
+// partition then snapshots without trailing log and compacts, so the
+// deleted keys leave the Raft log, snapshots and Pebble's files.
+func (m *Machine) PurgeRequested() bool { return m.purge.Swap(false) }
 
 var _ cluster.StateMachine = (*Machine)(nil)
 
@@ -63,6 +74,14 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 		return tx.expireOrders(k.ExpireOrders.OrderIds)
 	case *pb.Command_ExpireReservations:
 		return tx.expireReservations(k.ExpireReservations)
+	case *pb.Command_PutSubjectKey:
+		return tx.putSubjectKey(k.PutSubjectKey)
+	case *pb.Command_EraseSubject:
+		return tx.eraseSubject(k.EraseSubject)
+	case *pb.Command_RewrapSubjectKey:
+		return tx.rewrapSubjectKey(k.RewrapSubjectKey)
+	case *pb.Command_RecordAccess:
+		return tx.recordAccess(k.RecordAccess)
 	case *pb.Command_TrimOutbox:
 		if err := ledger.TrimOutbox(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
 			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))
@@ -376,6 +395,10 @@ func (t *txn) addEvent(o *pb.OrderRecord, typ string, details map[string]string)
 }
 
 func (t *txn) createOrder(o *pb.OrderRecord) *Result {
+	if c := o.GetCustomer(); c.GetName() != "" || c.GetPhone() != "" || c.GetAddress() != "" || c.GetIdNumber() != "" || c.GetEmail() != "" {
+		// Personal fields enter the log sealed (OrderRecord.personal), never plain.
+		return &Result{Detail: "create_order: personal fields must be sealed, not plain"}
+	}
 	if prev, ok := t.order(o.Id); ok {
 		if string(prev.RequestHash) == string(o.RequestHash) {
 			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: prev}
@@ -388,6 +411,11 @@ func (t *txn) createOrder(o *pb.OrderRecord) *Result {
 	o.StockAction = ""
 	t.addEvent(o, "created", nil)
 	t.put(payByKey(t.m.prefix, o.PayByUnixNano, o.Id), &pb.StockSyncedCommand{})
+	if s := o.GetCustomer().GetId(); s != "" {
+		if err := t.b.Set(subjectOrderKey(t.m.prefix, s, o.Id), nil, nil); err != nil {
+			panic(fmt.Sprintf("statemachine: set: %v", err))
+		}
+	}
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
 }
 

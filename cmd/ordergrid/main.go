@@ -49,6 +49,8 @@ func main() {
 		os.Exit(harness.Main(os.Args[2:], os.Stdout, os.Stderr))
 	case "token":
 		os.Exit(runToken(os.Args[2:], os.Stdout, os.Stderr))
+	case "privacy":
+		os.Exit(runPrivacy(os.Args[2:], os.Stdout, os.Stderr))
 	case "serve":
 		cfg, err := config.Load(os.Args[2:], os.Environ())
 		if err != nil {
@@ -72,6 +74,7 @@ const usage = `usage:
   ordergrid verify BUNDLE --key KEY ...   check an order's proof bundle offline
   ordergrid ledger keygen --origin NAME --out FILE   make a log signing key
   ordergrid token new --name N --role R [--channels a,b] [--expires D]   make an API token
+  ordergrid privacy keygen --id ID        make a master key line (personal data)
   ordergrid bench [flags]                 load scenarios, audit, report (ordergrid bench -h)`
 
 func newLogger(c config.Log) *slog.Logger {
@@ -120,6 +123,10 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	keyring, err := loadKeyring(cfg, logger)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	logger.Info("opening partitions", slog.String("data_dir", cfg.DataDir), slog.Int("partitions", cfg.Raft.Partitions))
 	var peers []cluster.Peer
@@ -159,7 +166,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		Provider: cfg.Actor.Provider, EtcdEndpoints: cfg.Actor.EtcdEndpoints, EtcdPrefix: cfg.Actor.EtcdPrefix,
 		ConsulAddress:    cfg.Actor.ConsulAddress,
 		GrainIdleTimeout: cfg.Actor.GrainIdleTimeout, OrderGrainIdleTimeout: cfg.Actor.OrderGrainIdleTimeout,
-		RequestTimeout: cfg.Actor.RequestTimeout,
+		RequestTimeout: cfg.Actor.RequestTimeout, Keyring: keyring,
 		PendingTimeout: cfg.Orders.PendingTimeout, OrphanGrace: cfg.Orders.OrphanGrace, SweepInterval: cfg.Orders.SweepInterval,
 		Logger: logger, Registerer: reg,
 	})
@@ -187,6 +194,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 			grpc.StreamInterceptor(gw.StreamInterceptor()))
 		pb.RegisterOrderServiceServer(grpcSrv, gw.Service)
 		pb.RegisterInventoryServiceServer(grpcSrv, gw.Service)
+		pb.RegisterPrivacyServiceServer(grpcSrv, gw.Service)
 		go func() { errc <- grpcSrv.Serve(grpcLn) }()
 	}
 	serving.Store(true)

@@ -25,12 +25,22 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// The customer of an order. id names the data subject (not personal data in
+// itself: an account or buyer id); the other fields are personal data, sealed
+// under the subject's key before they are stored, shown only to callers who
+// ask (include_personal) and may, and gone for good after an erasure.
 type Customer struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Phone         string                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
-	Address       string                 `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name     string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Phone    string                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
+	Address  string                 `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
+	IdNumber string                 `protobuf:"bytes,5,opt,name=id_number,json=idNumber,proto3" json:"id_number,omitempty"`
+	Email    string                 `protobuf:"bytes,6,opt,name=email,proto3" json:"email,omitempty"`
+	// In answers: the subject was erased; the personal fields are gone.
+	Erased bool `protobuf:"varint,7,opt,name=erased,proto3" json:"erased,omitempty"`
+	// In answers: the personal fields were not asked for (include_personal).
+	Withheld      bool `protobuf:"varint,8,opt,name=withheld,proto3" json:"withheld,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -91,6 +101,34 @@ func (x *Customer) GetAddress() string {
 		return x.Address
 	}
 	return ""
+}
+
+func (x *Customer) GetIdNumber() string {
+	if x != nil {
+		return x.IdNumber
+	}
+	return ""
+}
+
+func (x *Customer) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *Customer) GetErased() bool {
+	if x != nil {
+		return x.Erased
+	}
+	return false
+}
+
+func (x *Customer) GetWithheld() bool {
+	if x != nil {
+		return x.Withheld
+	}
+	return false
 }
 
 type OrderLineInput struct {
@@ -921,10 +959,13 @@ func (x *StreamCreateOrderResult) GetResult() *BatchCreateOrderResult {
 }
 
 type GetOrderRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Answer the customer's personal fields (decrypted; the read is recorded
+	// in the audit log with the caller). HTTP: ?include_personal=true.
+	IncludePersonal bool `protobuf:"varint,2,opt,name=include_personal,json=includePersonal,proto3" json:"include_personal,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetOrderRequest) Reset() {
@@ -964,6 +1005,137 @@ func (x *GetOrderRequest) GetId() string {
 	return ""
 }
 
+func (x *GetOrderRequest) GetIncludePersonal() bool {
+	if x != nil {
+		return x.IncludePersonal
+	}
+	return false
+}
+
+type EraseSubjectRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseSubjectRequest) Reset() {
+	*x = EraseSubjectRequest{}
+	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseSubjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseSubjectRequest) ProtoMessage() {}
+
+func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseSubjectRequest.ProtoReflect.Descriptor instead.
+func (*EraseSubjectRequest) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *EraseSubjectRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// The tombstone of an erased subject.
+type SubjectErasure struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Subject string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// RFC 3339, UTC.
+	ErasedAt  string `protobuf:"bytes,2,opt,name=erased_at,json=erasedAt,proto3" json:"erased_at,omitempty"`
+	Principal string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	// The orders whose personal fields were erased.
+	OrderIds []string `protobuf:"bytes,4,rep,name=order_ids,json=orderIds,proto3" json:"order_ids,omitempty"`
+	// The audit log's tombstone event: index of its leaf.
+	LedgerIndex   uint64 `protobuf:"varint,5,opt,name=ledger_index,json=ledgerIndex,proto3" json:"ledger_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubjectErasure) Reset() {
+	*x = SubjectErasure{}
+	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubjectErasure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubjectErasure) ProtoMessage() {}
+
+func (x *SubjectErasure) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubjectErasure.ProtoReflect.Descriptor instead.
+func (*SubjectErasure) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SubjectErasure) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *SubjectErasure) GetErasedAt() string {
+	if x != nil {
+		return x.ErasedAt
+	}
+	return ""
+}
+
+func (x *SubjectErasure) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *SubjectErasure) GetOrderIds() []string {
+	if x != nil {
+		return x.OrderIds
+	}
+	return nil
+}
+
+func (x *SubjectErasure) GetLedgerIndex() uint64 {
+	if x != nil {
+		return x.LedgerIndex
+	}
+	return 0
+}
+
 type OrderEvent struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Seq       uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
@@ -979,7 +1151,7 @@ type OrderEvent struct {
 
 func (x *OrderEvent) Reset() {
 	*x = OrderEvent{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1163,7 @@ func (x *OrderEvent) String() string {
 func (*OrderEvent) ProtoMessage() {}
 
 func (x *OrderEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1176,7 @@ func (x *OrderEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEvent.ProtoReflect.Descriptor instead.
 func (*OrderEvent) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *OrderEvent) GetSeq() uint64 {
@@ -1059,7 +1231,7 @@ type ListOrderEventsResponse struct {
 
 func (x *ListOrderEventsResponse) Reset() {
 	*x = ListOrderEventsResponse{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1243,7 @@ func (x *ListOrderEventsResponse) String() string {
 func (*ListOrderEventsResponse) ProtoMessage() {}
 
 func (x *ListOrderEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1256,7 @@ func (x *ListOrderEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrderEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListOrderEventsResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListOrderEventsResponse) GetOrderId() string {
@@ -1117,7 +1289,7 @@ type OrderEventRequest struct {
 
 func (x *OrderEventRequest) Reset() {
 	*x = OrderEventRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1301,7 @@ func (x *OrderEventRequest) String() string {
 func (*OrderEventRequest) ProtoMessage() {}
 
 func (x *OrderEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1314,7 @@ func (x *OrderEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *OrderEventRequest) GetId() string {
@@ -1191,7 +1363,7 @@ type SetStockRequest struct {
 
 func (x *SetStockRequest) Reset() {
 	*x = SetStockRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1375,7 @@ func (x *SetStockRequest) String() string {
 func (*SetStockRequest) ProtoMessage() {}
 
 func (x *SetStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1388,7 @@ func (x *SetStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockRequest.ProtoReflect.Descriptor instead.
 func (*SetStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetStockRequest) GetSku() string {
@@ -1253,7 +1425,7 @@ type StockLevel struct {
 
 func (x *StockLevel) Reset() {
 	*x = StockLevel{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1437,7 @@ func (x *StockLevel) String() string {
 func (*StockLevel) ProtoMessage() {}
 
 func (x *StockLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1450,7 @@ func (x *StockLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockLevel.ProtoReflect.Descriptor instead.
 func (*StockLevel) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StockLevel) GetWarehouse() string {
@@ -1325,7 +1497,7 @@ type GetSkuRequest struct {
 
 func (x *GetSkuRequest) Reset() {
 	*x = GetSkuRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1509,7 @@ func (x *GetSkuRequest) String() string {
 func (*GetSkuRequest) ProtoMessage() {}
 
 func (x *GetSkuRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1522,7 @@ func (x *GetSkuRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSkuRequest.ProtoReflect.Descriptor instead.
 func (*GetSkuRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetSkuRequest) GetSku() string {
@@ -1371,7 +1543,7 @@ type SkuStock struct {
 
 func (x *SkuStock) Reset() {
 	*x = SkuStock{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1383,7 +1555,7 @@ func (x *SkuStock) String() string {
 func (*SkuStock) ProtoMessage() {}
 
 func (x *SkuStock) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1396,7 +1568,7 @@ func (x *SkuStock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuStock.ProtoReflect.Descriptor instead.
 func (*SkuStock) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SkuStock) GetSku() string {
@@ -1431,7 +1603,7 @@ type ListSkuEventsResponse struct {
 
 func (x *ListSkuEventsResponse) Reset() {
 	*x = ListSkuEventsResponse{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1615,7 @@ func (x *ListSkuEventsResponse) String() string {
 func (*ListSkuEventsResponse) ProtoMessage() {}
 
 func (x *ListSkuEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1628,7 @@ func (x *ListSkuEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSkuEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListSkuEventsResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListSkuEventsResponse) GetSku() string {
@@ -1477,12 +1649,16 @@ var File_ordergrid_v1_api_proto protoreflect.FileDescriptor
 
 const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x16ordergrid/v1/api.proto\x12\fordergrid.v1\"^\n" +
+	"\x16ordergrid/v1/api.proto\x12\fordergrid.v1\"\xc5\x01\n" +
 	"\bCustomer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05phone\x18\x03 \x01(\tR\x05phone\x12\x18\n" +
-	"\aaddress\x18\x04 \x01(\tR\aaddress\"S\n" +
+	"\aaddress\x18\x04 \x01(\tR\aaddress\x12\x1b\n" +
+	"\tid_number\x18\x05 \x01(\tR\bidNumber\x12\x14\n" +
+	"\x05email\x18\x06 \x01(\tR\x05email\x12\x16\n" +
+	"\x06erased\x18\a \x01(\bR\x06erased\x12\x1a\n" +
+	"\bwithheld\x18\b \x01(\bR\bwithheld\"S\n" +
 	"\x0eOrderLineInput\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12\x1d\n" +
@@ -1547,9 +1723,18 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x05order\x18\x02 \x01(\v2 .ordergrid.v1.CreateOrderRequestR\x05order\"i\n" +
 	"\x17StreamCreateOrderResult\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12<\n" +
-	"\x06result\x18\x02 \x01(\v2$.ordergrid.v1.BatchCreateOrderResultR\x06result\"!\n" +
+	"\x06result\x18\x02 \x01(\v2$.ordergrid.v1.BatchCreateOrderResultR\x06result\"L\n" +
 	"\x0fGetOrderRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xf5\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
+	"\x10include_personal\x18\x02 \x01(\bR\x0fincludePersonal\"%\n" +
+	"\x13EraseSubjectRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xa5\x01\n" +
+	"\x0eSubjectErasure\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
+	"\terased_at\x18\x02 \x01(\tR\berasedAt\x12\x1c\n" +
+	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12\x1b\n" +
+	"\torder_ids\x18\x04 \x03(\tR\borderIds\x12!\n" +
+	"\fledger_index\x18\x05 \x01(\x04R\vledgerIndex\"\xf5\x01\n" +
 	"\n" +
 	"OrderEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
@@ -1602,7 +1787,9 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x10InventoryService\x12A\n" +
 	"\bSetStock\x12\x1d.ordergrid.v1.SetStockRequest\x1a\x16.ordergrid.v1.SkuStock\x12=\n" +
 	"\x06GetSku\x12\x1b.ordergrid.v1.GetSkuRequest\x1a\x16.ordergrid.v1.SkuStock\x12Q\n" +
-	"\rListSkuEvents\x12\x1b.ordergrid.v1.GetSkuRequest\x1a#.ordergrid.v1.ListSkuEventsResponseB?Z=github.com/ordergrid/ordergrid/proto/ordergrid/v1;ordergridv1b\x06proto3"
+	"\rListSkuEvents\x12\x1b.ordergrid.v1.GetSkuRequest\x1a#.ordergrid.v1.ListSkuEventsResponse2a\n" +
+	"\x0ePrivacyService\x12O\n" +
+	"\fEraseSubject\x12!.ordergrid.v1.EraseSubjectRequest\x1a\x1c.ordergrid.v1.SubjectErasureB?Z=github.com/ordergrid/ordergrid/proto/ordergrid/v1;ordergridv1b\x06proto3"
 
 var (
 	file_ordergrid_v1_api_proto_rawDescOnce sync.Once
@@ -1616,7 +1803,7 @@ func file_ordergrid_v1_api_proto_rawDescGZIP() []byte {
 	return file_ordergrid_v1_api_proto_rawDescData
 }
 
-var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*Customer)(nil),                  // 0: ordergrid.v1.Customer
 	(*OrderLineInput)(nil),            // 1: ordergrid.v1.OrderLineInput
@@ -1632,15 +1819,17 @@ var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*StreamCreateOrderRequest)(nil),  // 11: ordergrid.v1.StreamCreateOrderRequest
 	(*StreamCreateOrderResult)(nil),   // 12: ordergrid.v1.StreamCreateOrderResult
 	(*GetOrderRequest)(nil),           // 13: ordergrid.v1.GetOrderRequest
-	(*OrderEvent)(nil),                // 14: ordergrid.v1.OrderEvent
-	(*ListOrderEventsResponse)(nil),   // 15: ordergrid.v1.ListOrderEventsResponse
-	(*OrderEventRequest)(nil),         // 16: ordergrid.v1.OrderEventRequest
-	(*SetStockRequest)(nil),           // 17: ordergrid.v1.SetStockRequest
-	(*StockLevel)(nil),                // 18: ordergrid.v1.StockLevel
-	(*GetSkuRequest)(nil),             // 19: ordergrid.v1.GetSkuRequest
-	(*SkuStock)(nil),                  // 20: ordergrid.v1.SkuStock
-	(*ListSkuEventsResponse)(nil),     // 21: ordergrid.v1.ListSkuEventsResponse
-	nil,                               // 22: ordergrid.v1.OrderEvent.DetailsEntry
+	(*EraseSubjectRequest)(nil),       // 14: ordergrid.v1.EraseSubjectRequest
+	(*SubjectErasure)(nil),            // 15: ordergrid.v1.SubjectErasure
+	(*OrderEvent)(nil),                // 16: ordergrid.v1.OrderEvent
+	(*ListOrderEventsResponse)(nil),   // 17: ordergrid.v1.ListOrderEventsResponse
+	(*OrderEventRequest)(nil),         // 18: ordergrid.v1.OrderEventRequest
+	(*SetStockRequest)(nil),           // 19: ordergrid.v1.SetStockRequest
+	(*StockLevel)(nil),                // 20: ordergrid.v1.StockLevel
+	(*GetSkuRequest)(nil),             // 21: ordergrid.v1.GetSkuRequest
+	(*SkuStock)(nil),                  // 22: ordergrid.v1.SkuStock
+	(*ListSkuEventsResponse)(nil),     // 23: ordergrid.v1.ListSkuEventsResponse
+	nil,                               // 24: ordergrid.v1.OrderEvent.DetailsEntry
 }
 var file_ordergrid_v1_api_proto_depIdxs = []int32{
 	0,  // 0: ordergrid.v1.CreateOrderRequest.customer:type_name -> ordergrid.v1.Customer
@@ -1655,31 +1844,33 @@ var file_ordergrid_v1_api_proto_depIdxs = []int32{
 	9,  // 9: ordergrid.v1.BatchCreateOrdersResponse.results:type_name -> ordergrid.v1.BatchCreateOrderResult
 	2,  // 10: ordergrid.v1.StreamCreateOrderRequest.order:type_name -> ordergrid.v1.CreateOrderRequest
 	9,  // 11: ordergrid.v1.StreamCreateOrderResult.result:type_name -> ordergrid.v1.BatchCreateOrderResult
-	22, // 12: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
-	14, // 13: ordergrid.v1.ListOrderEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
-	18, // 14: ordergrid.v1.SkuStock.warehouses:type_name -> ordergrid.v1.StockLevel
-	18, // 15: ordergrid.v1.SkuStock.total:type_name -> ordergrid.v1.StockLevel
-	14, // 16: ordergrid.v1.ListSkuEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
+	24, // 12: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
+	16, // 13: ordergrid.v1.ListOrderEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
+	20, // 14: ordergrid.v1.SkuStock.warehouses:type_name -> ordergrid.v1.StockLevel
+	20, // 15: ordergrid.v1.SkuStock.total:type_name -> ordergrid.v1.StockLevel
+	16, // 16: ordergrid.v1.ListSkuEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
 	2,  // 17: ordergrid.v1.OrderService.CreateOrder:input_type -> ordergrid.v1.CreateOrderRequest
 	6,  // 18: ordergrid.v1.OrderService.BatchCreateOrders:input_type -> ordergrid.v1.BatchCreateOrdersRequest
 	11, // 19: ordergrid.v1.OrderService.StreamCreateOrders:input_type -> ordergrid.v1.StreamCreateOrderRequest
 	13, // 20: ordergrid.v1.OrderService.GetOrder:input_type -> ordergrid.v1.GetOrderRequest
 	13, // 21: ordergrid.v1.OrderService.ListOrderEvents:input_type -> ordergrid.v1.GetOrderRequest
-	16, // 22: ordergrid.v1.OrderService.AddOrderEvent:input_type -> ordergrid.v1.OrderEventRequest
-	17, // 23: ordergrid.v1.InventoryService.SetStock:input_type -> ordergrid.v1.SetStockRequest
-	19, // 24: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
-	19, // 25: ordergrid.v1.InventoryService.ListSkuEvents:input_type -> ordergrid.v1.GetSkuRequest
-	5,  // 26: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
-	10, // 27: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
-	12, // 28: ordergrid.v1.OrderService.StreamCreateOrders:output_type -> ordergrid.v1.StreamCreateOrderResult
-	4,  // 29: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
-	15, // 30: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
-	4,  // 31: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
-	20, // 32: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
-	20, // 33: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
-	21, // 34: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
+	18, // 22: ordergrid.v1.OrderService.AddOrderEvent:input_type -> ordergrid.v1.OrderEventRequest
+	19, // 23: ordergrid.v1.InventoryService.SetStock:input_type -> ordergrid.v1.SetStockRequest
+	21, // 24: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
+	21, // 25: ordergrid.v1.InventoryService.ListSkuEvents:input_type -> ordergrid.v1.GetSkuRequest
+	14, // 26: ordergrid.v1.PrivacyService.EraseSubject:input_type -> ordergrid.v1.EraseSubjectRequest
+	5,  // 27: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
+	10, // 28: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
+	12, // 29: ordergrid.v1.OrderService.StreamCreateOrders:output_type -> ordergrid.v1.StreamCreateOrderResult
+	4,  // 30: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
+	17, // 31: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
+	4,  // 32: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
+	22, // 33: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
+	22, // 34: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
+	23, // 35: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
+	15, // 36: ordergrid.v1.PrivacyService.EraseSubject:output_type -> ordergrid.v1.SubjectErasure
+	27, // [27:37] is the sub-list for method output_type
+	17, // [17:27] is the sub-list for method input_type
 	17, // [17:17] is the sub-list for extension type_name
 	17, // [17:17] is the sub-list for extension extendee
 	0,  // [0:17] is the sub-list for field type_name
@@ -1696,9 +1887,9 @@ func file_ordergrid_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_api_proto_rawDesc), len(file_ordergrid_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_ordergrid_v1_api_proto_goTypes,
 		DependencyIndexes: file_ordergrid_v1_api_proto_depIdxs,

@@ -496,3 +496,119 @@ var InventoryService_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "ordergrid/v1/api.proto",
 }
+
+const (
+	PrivacyService_EraseSubject_FullMethodName = "/ordergrid.v1.PrivacyService/EraseSubject"
+)
+
+// PrivacyServiceClient is the client API for PrivacyService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Personal data: erasure (the right to be forgotten).
+type PrivacyServiceClient interface {
+	// Erases a data subject: its data key is deleted on every replica (so
+	// its orders' sealed personal fields can never be read again), the orders
+	// stay with their personal fields shown as erased, and the erasure is
+	// recorded in the audit log. Role compliance. NotFound: unknown subject;
+	// FailedPrecondition (reason already-erased): nothing left to erase.
+	EraseSubject(ctx context.Context, in *EraseSubjectRequest, opts ...grpc.CallOption) (*SubjectErasure, error)
+}
+
+type privacyServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewPrivacyServiceClient(cc grpc.ClientConnInterface) PrivacyServiceClient {
+	return &privacyServiceClient{cc}
+}
+
+func (c *privacyServiceClient) EraseSubject(ctx context.Context, in *EraseSubjectRequest, opts ...grpc.CallOption) (*SubjectErasure, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SubjectErasure)
+	err := c.cc.Invoke(ctx, PrivacyService_EraseSubject_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PrivacyServiceServer is the server API for PrivacyService service.
+// All implementations must embed UnimplementedPrivacyServiceServer
+// for forward compatibility.
+//
+// Personal data: erasure (the right to be forgotten).
+type PrivacyServiceServer interface {
+	// Erases a data subject: its data key is deleted on every replica (so
+	// its orders' sealed personal fields can never be read again), the orders
+	// stay with their personal fields shown as erased, and the erasure is
+	// recorded in the audit log. Role compliance. NotFound: unknown subject;
+	// FailedPrecondition (reason already-erased): nothing left to erase.
+	EraseSubject(context.Context, *EraseSubjectRequest) (*SubjectErasure, error)
+	mustEmbedUnimplementedPrivacyServiceServer()
+}
+
+// UnimplementedPrivacyServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedPrivacyServiceServer struct{}
+
+func (UnimplementedPrivacyServiceServer) EraseSubject(context.Context, *EraseSubjectRequest) (*SubjectErasure, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EraseSubject not implemented")
+}
+func (UnimplementedPrivacyServiceServer) mustEmbedUnimplementedPrivacyServiceServer() {}
+func (UnimplementedPrivacyServiceServer) testEmbeddedByValue()                        {}
+
+// UnsafePrivacyServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to PrivacyServiceServer will
+// result in compilation errors.
+type UnsafePrivacyServiceServer interface {
+	mustEmbedUnimplementedPrivacyServiceServer()
+}
+
+func RegisterPrivacyServiceServer(s grpc.ServiceRegistrar, srv PrivacyServiceServer) {
+	// If the following call pancis, it indicates UnimplementedPrivacyServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&PrivacyService_ServiceDesc, srv)
+}
+
+func _PrivacyService_EraseSubject_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EraseSubjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PrivacyServiceServer).EraseSubject(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PrivacyService_EraseSubject_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PrivacyServiceServer).EraseSubject(ctx, req.(*EraseSubjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// PrivacyService_ServiceDesc is the grpc.ServiceDesc for PrivacyService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var PrivacyService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "ordergrid.v1.PrivacyService",
+	HandlerType: (*PrivacyServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "EraseSubject",
+			Handler:    _PrivacyService_EraseSubject_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "ordergrid/v1/api.proto",
+}

@@ -41,6 +41,8 @@ const (
 	Outcome_OUTCOME_EXPIRED              Outcome = 7
 	// Setting on_hand below what is reserved.
 	Outcome_OUTCOME_BELOW_RESERVED Outcome = 8
+	// The subject is erased already.
+	Outcome_OUTCOME_ERASED Outcome = 9
 )
 
 // Enum value maps for Outcome.
@@ -55,6 +57,7 @@ var (
 		6: "OUTCOME_NOT_FOUND",
 		7: "OUTCOME_EXPIRED",
 		8: "OUTCOME_BELOW_RESERVED",
+		9: "OUTCOME_ERASED",
 	}
 	Outcome_value = map[string]int32{
 		"OUTCOME_UNSPECIFIED":          0,
@@ -66,6 +69,7 @@ var (
 		"OUTCOME_NOT_FOUND":            6,
 		"OUTCOME_EXPIRED":              7,
 		"OUTCOME_BELOW_RESERVED":       8,
+		"OUTCOME_ERASED":               9,
 	}
 )
 
@@ -422,20 +426,22 @@ func (x *OrderLineRecord) GetWarehouse() string {
 }
 
 type OrderRecord struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	Id              string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Status          string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
-	Channel         string                 `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
-	ChannelOrderId  string                 `protobuf:"bytes,4,opt,name=channel_order_id,json=channelOrderId,proto3" json:"channel_order_id,omitempty"`
-	Customer        *Customer              `protobuf:"bytes,5,opt,name=customer,proto3" json:"customer,omitempty"`
-	Lines           []*OrderLineRecord     `protobuf:"bytes,6,rep,name=lines,proto3" json:"lines,omitempty"`
-	Currency        string                 `protobuf:"bytes,7,opt,name=currency,proto3" json:"currency,omitempty"`
-	Total           string                 `protobuf:"bytes,8,opt,name=total,proto3" json:"total,omitempty"`
-	Version         uint64                 `protobuf:"varint,9,opt,name=version,proto3" json:"version,omitempty"`
-	CreatedUnixNano int64                  `protobuf:"varint,10,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
-	UpdatedUnixNano int64                  `protobuf:"varint,11,opt,name=updated_unix_nano,json=updatedUnixNano,proto3" json:"updated_unix_nano,omitempty"`
-	PayByUnixNano   int64                  `protobuf:"varint,12,opt,name=pay_by_unix_nano,json=payByUnixNano,proto3" json:"pay_by_unix_nano,omitempty"`
-	IdempotencyKey  string                 `protobuf:"bytes,13,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Status         string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Channel        string                 `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
+	ChannelOrderId string                 `protobuf:"bytes,4,opt,name=channel_order_id,json=channelOrderId,proto3" json:"channel_order_id,omitempty"`
+	// Only the customer's id (the data subject): the personal fields are in
+	// personal, sealed.
+	Customer        *Customer          `protobuf:"bytes,5,opt,name=customer,proto3" json:"customer,omitempty"`
+	Lines           []*OrderLineRecord `protobuf:"bytes,6,rep,name=lines,proto3" json:"lines,omitempty"`
+	Currency        string             `protobuf:"bytes,7,opt,name=currency,proto3" json:"currency,omitempty"`
+	Total           string             `protobuf:"bytes,8,opt,name=total,proto3" json:"total,omitempty"`
+	Version         uint64             `protobuf:"varint,9,opt,name=version,proto3" json:"version,omitempty"`
+	CreatedUnixNano int64              `protobuf:"varint,10,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	UpdatedUnixNano int64              `protobuf:"varint,11,opt,name=updated_unix_nano,json=updatedUnixNano,proto3" json:"updated_unix_nano,omitempty"`
+	PayByUnixNano   int64              `protobuf:"varint,12,opt,name=pay_by_unix_nano,json=payByUnixNano,proto3" json:"pay_by_unix_nano,omitempty"`
+	IdempotencyKey  string             `protobuf:"bytes,13,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// SHA-256 of the canonical request, to tell a retry from a different request.
 	RequestHash []byte `protobuf:"bytes,14,opt,name=request_hash,json=requestHash,proto3" json:"request_hash,omitempty"`
 	// The reservation action (commit, release, ship, restock) the order's
@@ -443,8 +449,12 @@ type OrderRecord struct {
 	StockAction      string `protobuf:"bytes,15,opt,name=stock_action,json=stockAction,proto3" json:"stock_action,omitempty"`
 	ShipmentCarrier  string `protobuf:"bytes,16,opt,name=shipment_carrier,json=shipmentCarrier,proto3" json:"shipment_carrier,omitempty"`
 	ShipmentTracking string `protobuf:"bytes,17,opt,name=shipment_tracking,json=shipmentTracking,proto3" json:"shipment_tracking,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The customer's personal fields (a PersonalFields message), sealed by the
+	// subject's data key for this order (privacy.DataKey.Seal); empty when
+	// there were none.
+	Personal      []byte `protobuf:"bytes,18,opt,name=personal,proto3" json:"personal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OrderRecord) Reset() {
@@ -596,6 +606,236 @@ func (x *OrderRecord) GetShipmentTracking() string {
 	return ""
 }
 
+func (x *OrderRecord) GetPersonal() []byte {
+	if x != nil {
+		return x.Personal
+	}
+	return nil
+}
+
+// The plaintext that OrderRecord.personal seals.
+type PersonalFields struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Phone         string                 `protobuf:"bytes,2,opt,name=phone,proto3" json:"phone,omitempty"`
+	Address       string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	IdNumber      string                 `protobuf:"bytes,4,opt,name=id_number,json=idNumber,proto3" json:"id_number,omitempty"`
+	Email         string                 `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PersonalFields) Reset() {
+	*x = PersonalFields{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonalFields) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonalFields) ProtoMessage() {}
+
+func (x *PersonalFields) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonalFields.ProtoReflect.Descriptor instead.
+func (*PersonalFields) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PersonalFields) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PersonalFields) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *PersonalFields) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *PersonalFields) GetIdNumber() string {
+	if x != nil {
+		return x.IdNumber
+	}
+	return ""
+}
+
+func (x *PersonalFields) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// A subject's data key, wrapped by a master key. Deleted on erasure.
+type SubjectKeyRecord struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Subject         string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	MasterKeyId     string                 `protobuf:"bytes,2,opt,name=master_key_id,json=masterKeyId,proto3" json:"master_key_id,omitempty"`
+	Nonce           []byte                 `protobuf:"bytes,3,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	WrappedKey      []byte                 `protobuf:"bytes,4,opt,name=wrapped_key,json=wrappedKey,proto3" json:"wrapped_key,omitempty"`
+	CreatedUnixNano int64                  `protobuf:"varint,5,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SubjectKeyRecord) Reset() {
+	*x = SubjectKeyRecord{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubjectKeyRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubjectKeyRecord) ProtoMessage() {}
+
+func (x *SubjectKeyRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubjectKeyRecord.ProtoReflect.Descriptor instead.
+func (*SubjectKeyRecord) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SubjectKeyRecord) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *SubjectKeyRecord) GetMasterKeyId() string {
+	if x != nil {
+		return x.MasterKeyId
+	}
+	return ""
+}
+
+func (x *SubjectKeyRecord) GetNonce() []byte {
+	if x != nil {
+		return x.Nonce
+	}
+	return nil
+}
+
+func (x *SubjectKeyRecord) GetWrappedKey() []byte {
+	if x != nil {
+		return x.WrappedKey
+	}
+	return nil
+}
+
+func (x *SubjectKeyRecord) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+// What stays of an erased subject.
+type SubjectTombstoneRecord struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Subject        string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	ErasedUnixNano int64                  `protobuf:"varint,2,opt,name=erased_unix_nano,json=erasedUnixNano,proto3" json:"erased_unix_nano,omitempty"`
+	Principal      string                 `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	OrderIds       []string               `protobuf:"bytes,4,rep,name=order_ids,json=orderIds,proto3" json:"order_ids,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SubjectTombstoneRecord) Reset() {
+	*x = SubjectTombstoneRecord{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubjectTombstoneRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubjectTombstoneRecord) ProtoMessage() {}
+
+func (x *SubjectTombstoneRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubjectTombstoneRecord.ProtoReflect.Descriptor instead.
+func (*SubjectTombstoneRecord) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SubjectTombstoneRecord) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *SubjectTombstoneRecord) GetErasedUnixNano() int64 {
+	if x != nil {
+		return x.ErasedUnixNano
+	}
+	return 0
+}
+
+func (x *SubjectTombstoneRecord) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *SubjectTombstoneRecord) GetOrderIds() []string {
+	if x != nil {
+		return x.OrderIds
+	}
+	return nil
+}
+
 type EventRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
@@ -610,7 +850,7 @@ type EventRecord struct {
 
 func (x *EventRecord) Reset() {
 	*x = EventRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +862,7 @@ func (x *EventRecord) String() string {
 func (*EventRecord) ProtoMessage() {}
 
 func (x *EventRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +875,7 @@ func (x *EventRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventRecord.ProtoReflect.Descriptor instead.
 func (*EventRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{5}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EventRecord) GetSeq() uint64 {
@@ -693,7 +933,7 @@ type ReserveItem struct {
 
 func (x *ReserveItem) Reset() {
 	*x = ReserveItem{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +945,7 @@ func (x *ReserveItem) String() string {
 func (*ReserveItem) ProtoMessage() {}
 
 func (x *ReserveItem) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +958,7 @@ func (x *ReserveItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItem.ProtoReflect.Descriptor instead.
 func (*ReserveItem) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{6}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReserveItem) GetOrderId() string {
@@ -759,7 +999,7 @@ type ReserveBatchCommand struct {
 
 func (x *ReserveBatchCommand) Reset() {
 	*x = ReserveBatchCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -771,7 +1011,7 @@ func (x *ReserveBatchCommand) String() string {
 func (*ReserveBatchCommand) ProtoMessage() {}
 
 func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -784,7 +1024,7 @@ func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchCommand.ProtoReflect.Descriptor instead.
 func (*ReserveBatchCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{7}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReserveBatchCommand) GetSku() string {
@@ -813,7 +1053,7 @@ type SettleCommand struct {
 
 func (x *SettleCommand) Reset() {
 	*x = SettleCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +1065,7 @@ func (x *SettleCommand) String() string {
 func (*SettleCommand) ProtoMessage() {}
 
 func (x *SettleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +1078,7 @@ func (x *SettleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleCommand.ProtoReflect.Descriptor instead.
 func (*SettleCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{8}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SettleCommand) GetSku() string {
@@ -873,7 +1113,7 @@ type SetStockCommand struct {
 
 func (x *SetStockCommand) Reset() {
 	*x = SetStockCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -885,7 +1125,7 @@ func (x *SetStockCommand) String() string {
 func (*SetStockCommand) ProtoMessage() {}
 
 func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -898,7 +1138,7 @@ func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockCommand.ProtoReflect.Descriptor instead.
 func (*SetStockCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{9}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetStockCommand) GetSku() string {
@@ -931,7 +1171,7 @@ type CreateOrderCommand struct {
 
 func (x *CreateOrderCommand) Reset() {
 	*x = CreateOrderCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1183,7 @@ func (x *CreateOrderCommand) String() string {
 func (*CreateOrderCommand) ProtoMessage() {}
 
 func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1196,7 @@ func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{10}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateOrderCommand) GetOrder() *OrderRecord {
@@ -979,7 +1219,7 @@ type TransitionCommand struct {
 
 func (x *TransitionCommand) Reset() {
 	*x = TransitionCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1231,7 @@ func (x *TransitionCommand) String() string {
 func (*TransitionCommand) ProtoMessage() {}
 
 func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1244,7 @@ func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCommand.ProtoReflect.Descriptor instead.
 func (*TransitionCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{11}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TransitionCommand) GetOrderId() string {
@@ -1045,7 +1285,7 @@ type StockSyncedCommand struct {
 
 func (x *StockSyncedCommand) Reset() {
 	*x = StockSyncedCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1297,7 @@ func (x *StockSyncedCommand) String() string {
 func (*StockSyncedCommand) ProtoMessage() {}
 
 func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1310,7 @@ func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{12}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StockSyncedCommand) GetOrderId() string {
@@ -1097,7 +1337,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1349,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1362,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{13}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -1144,7 +1384,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1396,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1409,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{14}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -1197,7 +1437,7 @@ type TrimOutboxCommand struct {
 
 func (x *TrimOutboxCommand) Reset() {
 	*x = TrimOutboxCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1449,7 @@ func (x *TrimOutboxCommand) String() string {
 func (*TrimOutboxCommand) ProtoMessage() {}
 
 func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1462,7 @@ func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
 func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{15}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
@@ -1230,6 +1470,221 @@ func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
 		return x.BeforeIndex
 	}
 	return 0
+}
+
+// Stores a subject's wrapped data key unless it has one: the first wins, and
+// the result carries the key that did.
+type PutSubjectKeyCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *SubjectKeyRecord      `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutSubjectKeyCommand) Reset() {
+	*x = PutSubjectKeyCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutSubjectKeyCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutSubjectKeyCommand) ProtoMessage() {}
+
+func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutSubjectKeyCommand.ProtoReflect.Descriptor instead.
+func (*PutSubjectKeyCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PutSubjectKeyCommand) GetKey() *SubjectKeyRecord {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// Deletes a subject's data key (crypto-shredding), keeps a tombstone and
+// records the erasure in the audit log.
+type EraseSubjectCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subject       string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	OrderIds      []string               `protobuf:"bytes,2,rep,name=order_ids,json=orderIds,proto3" json:"order_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseSubjectCommand) Reset() {
+	*x = EraseSubjectCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseSubjectCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseSubjectCommand) ProtoMessage() {}
+
+func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
+func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *EraseSubjectCommand) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *EraseSubjectCommand) GetOrderIds() []string {
+	if x != nil {
+		return x.OrderIds
+	}
+	return nil
+}
+
+// Replaces a subject's wrapped key by the same key wrapped by another master
+// key, if it is still wrapped by from_master_key_id (master key rotation).
+type RewrapSubjectKeyCommand struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Key             *SubjectKeyRecord      `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	FromMasterKeyId string                 `protobuf:"bytes,2,opt,name=from_master_key_id,json=fromMasterKeyId,proto3" json:"from_master_key_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RewrapSubjectKeyCommand) Reset() {
+	*x = RewrapSubjectKeyCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RewrapSubjectKeyCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RewrapSubjectKeyCommand) ProtoMessage() {}
+
+func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RewrapSubjectKeyCommand.ProtoReflect.Descriptor instead.
+func (*RewrapSubjectKeyCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RewrapSubjectKeyCommand) GetKey() *SubjectKeyRecord {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *RewrapSubjectKeyCommand) GetFromMasterKeyId() string {
+	if x != nil {
+		return x.FromMasterKeyId
+	}
+	return ""
+}
+
+// Records reads of personal data in the audit log: who read whose, when.
+type RecordAccessCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subject       string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	OrderIds      []string               `protobuf:"bytes,2,rep,name=order_ids,json=orderIds,proto3" json:"order_ids,omitempty"`
+	Purpose       string                 `protobuf:"bytes,3,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAccessCommand) Reset() {
+	*x = RecordAccessCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAccessCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAccessCommand) ProtoMessage() {}
+
+func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
+func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RecordAccessCommand) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *RecordAccessCommand) GetOrderIds() []string {
+	if x != nil {
+		return x.OrderIds
+	}
+	return nil
+}
+
+func (x *RecordAccessCommand) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
 }
 
 type Command struct {
@@ -1249,6 +1704,10 @@ type Command struct {
 	//	*Command_ExpireOrders
 	//	*Command_ExpireReservations
 	//	*Command_TrimOutbox
+	//	*Command_PutSubjectKey
+	//	*Command_EraseSubject
+	//	*Command_RewrapSubjectKey
+	//	*Command_RecordAccess
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1256,7 +1715,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1727,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1740,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{16}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -1386,6 +1845,42 @@ func (x *Command) GetTrimOutbox() *TrimOutboxCommand {
 	return nil
 }
 
+func (x *Command) GetPutSubjectKey() *PutSubjectKeyCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PutSubjectKey); ok {
+			return x.PutSubjectKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetEraseSubject() *EraseSubjectCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_EraseSubject); ok {
+			return x.EraseSubject
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRewrapSubjectKey() *RewrapSubjectKeyCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RewrapSubjectKey); ok {
+			return x.RewrapSubjectKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRecordAccess() *RecordAccessCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RecordAccess); ok {
+			return x.RecordAccess
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -1426,6 +1921,22 @@ type Command_TrimOutbox struct {
 	TrimOutbox *TrimOutboxCommand `protobuf:"bytes,18,opt,name=trim_outbox,json=trimOutbox,proto3,oneof"`
 }
 
+type Command_PutSubjectKey struct {
+	PutSubjectKey *PutSubjectKeyCommand `protobuf:"bytes,19,opt,name=put_subject_key,json=putSubjectKey,proto3,oneof"`
+}
+
+type Command_EraseSubject struct {
+	EraseSubject *EraseSubjectCommand `protobuf:"bytes,20,opt,name=erase_subject,json=eraseSubject,proto3,oneof"`
+}
+
+type Command_RewrapSubjectKey struct {
+	RewrapSubjectKey *RewrapSubjectKeyCommand `protobuf:"bytes,21,opt,name=rewrap_subject_key,json=rewrapSubjectKey,proto3,oneof"`
+}
+
+type Command_RecordAccess struct {
+	RecordAccess *RecordAccessCommand `protobuf:"bytes,22,opt,name=record_access,json=recordAccess,proto3,oneof"`
+}
+
 func (*Command_ReserveBatch) isCommand_Kind() {}
 
 func (*Command_Settle) isCommand_Kind() {}
@@ -1444,6 +1955,14 @@ func (*Command_ExpireReservations) isCommand_Kind() {}
 
 func (*Command_TrimOutbox) isCommand_Kind() {}
 
+func (*Command_PutSubjectKey) isCommand_Kind() {}
+
+func (*Command_EraseSubject) isCommand_Kind() {}
+
+func (*Command_RewrapSubjectKey) isCommand_Kind() {}
+
+func (*Command_RecordAccess) isCommand_Kind() {}
+
 // What the state machine answers the proposer of a command.
 type ApplyResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -1453,15 +1972,18 @@ type ApplyResult struct {
 	// One result per item of a reserve batch.
 	Reserve *ReserveBatchResult `protobuf:"bytes,3,opt,name=reserve,proto3" json:"reserve,omitempty"`
 	// The SKU short of stock, when the outcome says so.
-	Sku           string `protobuf:"bytes,4,opt,name=sku,proto3" json:"sku,omitempty"`
-	Detail        string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	Sku    string `protobuf:"bytes,4,opt,name=sku,proto3" json:"sku,omitempty"`
+	Detail string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	// The subject's key after put_subject_key (the one that won).
+	SubjectKey    *SubjectKeyRecord       `protobuf:"bytes,6,opt,name=subject_key,json=subjectKey,proto3" json:"subject_key,omitempty"`
+	Tombstone     *SubjectTombstoneRecord `protobuf:"bytes,7,opt,name=tombstone,proto3" json:"tombstone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1995,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +2008,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{17}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -1524,6 +2046,20 @@ func (x *ApplyResult) GetDetail() string {
 	return ""
 }
 
+func (x *ApplyResult) GetSubjectKey() *SubjectKeyRecord {
+	if x != nil {
+		return x.SubjectKey
+	}
+	return nil
+}
+
+func (x *ApplyResult) GetTombstone() *SubjectTombstoneRecord {
+	if x != nil {
+		return x.Tombstone
+	}
+	return nil
+}
+
 type ReserveItemResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -1535,7 +2071,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +2083,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +2096,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{18}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -1593,7 +2129,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +2141,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +2154,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -1641,7 +2177,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +2189,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +2202,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -1715,7 +2251,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +2263,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +2276,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -1776,7 +2312,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +2324,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +2337,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -1841,7 +2377,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +2389,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +2402,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -1886,7 +2422,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2434,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2447,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetStockGrainRequest) GetStock() *SetStockRequest {
@@ -1937,7 +2473,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2485,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2498,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -1983,7 +2519,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2531,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2544,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *CreateOrderRequest {
@@ -2041,7 +2577,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2589,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2602,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -2086,7 +2622,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2634,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2647,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *OrderEventRequest {
@@ -2141,7 +2677,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2689,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2702,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -2206,7 +2742,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2754,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2231,12 +2767,273 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
 	if x != nil {
 		return x.OrderId
+	}
+	return ""
+}
+
+type SealPersonalRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	Fields        *PersonalFields        `protobuf:"bytes,2,opt,name=fields,proto3" json:"fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealPersonalRequest) Reset() {
+	*x = SealPersonalRequest{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealPersonalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealPersonalRequest) ProtoMessage() {}
+
+func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
+func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SealPersonalRequest) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *SealPersonalRequest) GetFields() *PersonalFields {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+type SealPersonalResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sealed        []byte                 `protobuf:"bytes,1,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealPersonalResponse) Reset() {
+	*x = SealPersonalResponse{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealPersonalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealPersonalResponse) ProtoMessage() {}
+
+func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
+func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SealPersonalResponse) GetSealed() []byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
+type OpenPersonalRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OrderIds      []string               `protobuf:"bytes,1,rep,name=order_ids,json=orderIds,proto3" json:"order_ids,omitempty"`
+	Sealed        [][]byte               `protobuf:"bytes,2,rep,name=sealed,proto3" json:"sealed,omitempty"`
+	Principal     string                 `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	Purpose       string                 `protobuf:"bytes,4,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenPersonalRequest) Reset() {
+	*x = OpenPersonalRequest{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenPersonalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenPersonalRequest) ProtoMessage() {}
+
+func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
+func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *OpenPersonalRequest) GetOrderIds() []string {
+	if x != nil {
+		return x.OrderIds
+	}
+	return nil
+}
+
+func (x *OpenPersonalRequest) GetSealed() [][]byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
+func (x *OpenPersonalRequest) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *OpenPersonalRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+type OpenPersonalResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per order, in order; absent fields when erased.
+	Fields        []*PersonalFields `protobuf:"bytes,1,rep,name=fields,proto3" json:"fields,omitempty"`
+	Erased        bool              `protobuf:"varint,2,opt,name=erased,proto3" json:"erased,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenPersonalResponse) Reset() {
+	*x = OpenPersonalResponse{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenPersonalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenPersonalResponse) ProtoMessage() {}
+
+func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
+func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *OpenPersonalResponse) GetErased() bool {
+	if x != nil {
+		return x.Erased
+	}
+	return false
+}
+
+type EraseSubjectGrainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Principal     string                 `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseSubjectGrainRequest) Reset() {
+	*x = EraseSubjectGrainRequest{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseSubjectGrainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseSubjectGrainRequest) ProtoMessage() {}
+
+func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
+func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *EraseSubjectGrainRequest) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
 	}
 	return ""
 }
@@ -2267,7 +3064,7 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12\x1d\n" +
 	"\n" +
 	"unit_price\x18\x03 \x01(\tR\tunitPrice\x12\x1c\n" +
-	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"\xf6\x04\n" +
+	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"\x92\x05\n" +
 	"\vOrderRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -2286,7 +3083,26 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\frequest_hash\x18\x0e \x01(\fR\vrequestHash\x12!\n" +
 	"\fstock_action\x18\x0f \x01(\tR\vstockAction\x12)\n" +
 	"\x10shipment_carrier\x18\x10 \x01(\tR\x0fshipmentCarrier\x12+\n" +
-	"\x11shipment_tracking\x18\x11 \x01(\tR\x10shipmentTracking\"\x89\x02\n" +
+	"\x11shipment_tracking\x18\x11 \x01(\tR\x10shipmentTracking\x12\x1a\n" +
+	"\bpersonal\x18\x12 \x01(\fR\bpersonal\"\x87\x01\n" +
+	"\x0ePersonalFields\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05phone\x18\x02 \x01(\tR\x05phone\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x1b\n" +
+	"\tid_number\x18\x04 \x01(\tR\bidNumber\x12\x14\n" +
+	"\x05email\x18\x05 \x01(\tR\x05email\"\xb3\x01\n" +
+	"\x10SubjectKeyRecord\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\"\n" +
+	"\rmaster_key_id\x18\x02 \x01(\tR\vmasterKeyId\x12\x14\n" +
+	"\x05nonce\x18\x03 \x01(\fR\x05nonce\x12\x1f\n" +
+	"\vwrapped_key\x18\x04 \x01(\fR\n" +
+	"wrappedKey\x12*\n" +
+	"\x11created_unix_nano\x18\x05 \x01(\x03R\x0fcreatedUnixNano\"\x97\x01\n" +
+	"\x16SubjectTombstoneRecord\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12(\n" +
+	"\x10erased_unix_nano\x18\x02 \x01(\x03R\x0eerasedUnixNano\x12\x1c\n" +
+	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12\x1b\n" +
+	"\torder_ids\x18\x04 \x03(\tR\borderIds\"\x89\x02\n" +
 	"\vEventRecord\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12 \n" +
@@ -2333,7 +3149,19 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\"6\n" +
 	"\x11TrimOutboxCommand\x12!\n" +
-	"\fbefore_index\x18\x01 \x01(\x04R\vbeforeIndex\"\xcb\x05\n" +
+	"\fbefore_index\x18\x01 \x01(\x04R\vbeforeIndex\"H\n" +
+	"\x14PutSubjectKeyCommand\x120\n" +
+	"\x03key\x18\x01 \x01(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\x03key\"L\n" +
+	"\x13EraseSubjectCommand\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
+	"\torder_ids\x18\x02 \x03(\tR\borderIds\"x\n" +
+	"\x17RewrapSubjectKeyCommand\x120\n" +
+	"\x03key\x18\x01 \x01(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\x03key\x12+\n" +
+	"\x12from_master_key_id\x18\x02 \x01(\tR\x0ffromMasterKeyId\"f\n" +
+	"\x13RecordAccessCommand\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
+	"\torder_ids\x18\x02 \x03(\tR\borderIds\x12\x18\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\"\x84\b\n" +
 	"\aCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x1c\n" +
@@ -2350,14 +3178,21 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\rexpire_orders\x18\x10 \x01(\v2!.ordergrid.v1.ExpireOrdersCommandH\x00R\fexpireOrders\x12Z\n" +
 	"\x13expire_reservations\x18\x11 \x01(\v2'.ordergrid.v1.ExpireReservationsCommandH\x00R\x12expireReservations\x12B\n" +
 	"\vtrim_outbox\x18\x12 \x01(\v2\x1f.ordergrid.v1.TrimOutboxCommandH\x00R\n" +
-	"trimOutboxB\x06\n" +
-	"\x04kind\"\xd5\x01\n" +
+	"trimOutbox\x12L\n" +
+	"\x0fput_subject_key\x18\x13 \x01(\v2\".ordergrid.v1.PutSubjectKeyCommandH\x00R\rputSubjectKey\x12H\n" +
+	"\rerase_subject\x18\x14 \x01(\v2!.ordergrid.v1.EraseSubjectCommandH\x00R\feraseSubject\x12U\n" +
+	"\x12rewrap_subject_key\x18\x15 \x01(\v2%.ordergrid.v1.RewrapSubjectKeyCommandH\x00R\x10rewrapSubjectKey\x12H\n" +
+	"\rrecord_access\x18\x16 \x01(\v2!.ordergrid.v1.RecordAccessCommandH\x00R\frecordAccessB\x06\n" +
+	"\x04kind\"\xda\x02\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
 	"\x05order\x18\x02 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x12:\n" +
 	"\areserve\x18\x03 \x01(\v2 .ordergrid.v1.ReserveBatchResultR\areserve\x12\x10\n" +
 	"\x03sku\x18\x04 \x01(\tR\x03sku\x12\x16\n" +
-	"\x06detail\x18\x05 \x01(\tR\x06detail\"}\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\x12?\n" +
+	"\vsubject_key\x18\x06 \x01(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\n" +
+	"subjectKey\x12B\n" +
+	"\ttombstone\x18\a \x01(\v2$.ordergrid.v1.SubjectTombstoneRecordR\ttombstone\"}\n" +
 	"\x11ReserveItemResult\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12/\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
@@ -2402,7 +3237,22 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x03sku\x18\x03 \x01(\tR\x03sku\x12\x16\n" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\"-\n" +
 	"\x10SyncStockRequest\x12\x19\n" +
-	"\border_id\x18\x01 \x01(\tR\aorderId*\xf2\x01\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\"f\n" +
+	"\x13SealPersonalRequest\x12\x19\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\x124\n" +
+	"\x06fields\x18\x02 \x01(\v2\x1c.ordergrid.v1.PersonalFieldsR\x06fields\".\n" +
+	"\x14SealPersonalResponse\x12\x16\n" +
+	"\x06sealed\x18\x01 \x01(\fR\x06sealed\"\x82\x01\n" +
+	"\x13OpenPersonalRequest\x12\x1b\n" +
+	"\torder_ids\x18\x01 \x03(\tR\borderIds\x12\x16\n" +
+	"\x06sealed\x18\x02 \x03(\fR\x06sealed\x12\x1c\n" +
+	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12\x18\n" +
+	"\apurpose\x18\x04 \x01(\tR\apurpose\"d\n" +
+	"\x14OpenPersonalResponse\x124\n" +
+	"\x06fields\x18\x01 \x03(\v2\x1c.ordergrid.v1.PersonalFieldsR\x06fields\x12\x16\n" +
+	"\x06erased\x18\x02 \x01(\bR\x06erased\"8\n" +
+	"\x18EraseSubjectGrainRequest\x12\x1c\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal*\x86\x02\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2413,7 +3263,8 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x1aOUTCOME_ILLEGAL_TRANSITION\x10\x05\x12\x15\n" +
 	"\x11OUTCOME_NOT_FOUND\x10\x06\x12\x13\n" +
 	"\x0fOUTCOME_EXPIRED\x10\a\x12\x1a\n" +
-	"\x16OUTCOME_BELOW_RESERVED\x10\b*\xd4\x01\n" +
+	"\x16OUTCOME_BELOW_RESERVED\x10\b\x12\x12\n" +
+	"\x0eOUTCOME_ERASED\x10\t*\xd4\x01\n" +
 	"\x10ReservationState\x12!\n" +
 	"\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19RESERVATION_STATE_PENDING\x10\x01\x12\x1f\n" +
@@ -2425,7 +3276,11 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\aReserve\x12\x1c.ordergrid.v1.ReserveRequest\x1a\x1d.ordergrid.v1.ReserveResponse\"\x06\x82\xb5\x18\x02\b\x01\x12C\n" +
 	"\x06Settle\x12\x1b.ordergrid.v1.SettleRequest\x1a\x1c.ordergrid.v1.SettleResponse\x12F\n" +
 	"\bSetStock\x12\".ordergrid.v1.SetStockGrainRequest\x1a\x16.ordergrid.v1.SkuStock\x12:\n" +
-	"\bGetStock\x12\x16.ordergrid.v1.SkuQuery\x1a\x16.ordergrid.v1.SkuStock2\xc5\x02\n" +
+	"\bGetStock\x12\x16.ordergrid.v1.SkuQuery\x1a\x16.ordergrid.v1.SkuStock2\x83\x02\n" +
+	"\fSubjectGrain\x12M\n" +
+	"\x04Seal\x12!.ordergrid.v1.SealPersonalRequest\x1a\".ordergrid.v1.SealPersonalResponse\x12M\n" +
+	"\x04Open\x12!.ordergrid.v1.OpenPersonalRequest\x1a\".ordergrid.v1.OpenPersonalResponse\x12U\n" +
+	"\x05Erase\x12&.ordergrid.v1.EraseSubjectGrainRequest\x1a$.ordergrid.v1.SubjectTombstoneRecord2\xc5\x02\n" +
 	"\n" +
 	"OrderGrain\x12Q\n" +
 	"\x06Create\x12%.ordergrid.v1.CreateOrderGrainRequest\x1a .ordergrid.v1.OrderGrainResponse\x12A\n" +
@@ -2446,7 +3301,7 @@ func file_ordergrid_v1_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_ordergrid_v1_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -2455,91 +3310,119 @@ var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(*ReservationRecord)(nil),         // 4: ordergrid.v1.ReservationRecord
 	(*OrderLineRecord)(nil),           // 5: ordergrid.v1.OrderLineRecord
 	(*OrderRecord)(nil),               // 6: ordergrid.v1.OrderRecord
-	(*EventRecord)(nil),               // 7: ordergrid.v1.EventRecord
-	(*ReserveItem)(nil),               // 8: ordergrid.v1.ReserveItem
-	(*ReserveBatchCommand)(nil),       // 9: ordergrid.v1.ReserveBatchCommand
-	(*SettleCommand)(nil),             // 10: ordergrid.v1.SettleCommand
-	(*SetStockCommand)(nil),           // 11: ordergrid.v1.SetStockCommand
-	(*CreateOrderCommand)(nil),        // 12: ordergrid.v1.CreateOrderCommand
-	(*TransitionCommand)(nil),         // 13: ordergrid.v1.TransitionCommand
-	(*StockSyncedCommand)(nil),        // 14: ordergrid.v1.StockSyncedCommand
-	(*ExpireOrdersCommand)(nil),       // 15: ordergrid.v1.ExpireOrdersCommand
-	(*ExpireReservationsCommand)(nil), // 16: ordergrid.v1.ExpireReservationsCommand
-	(*TrimOutboxCommand)(nil),         // 17: ordergrid.v1.TrimOutboxCommand
-	(*Command)(nil),                   // 18: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 19: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 20: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 21: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 22: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 23: ordergrid.v1.ReserveResponse
-	(*SettleRequest)(nil),             // 24: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 25: ordergrid.v1.SettleResponse
-	(*SetStockGrainRequest)(nil),      // 26: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 27: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 28: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 29: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 30: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 31: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 32: ordergrid.v1.SyncStockRequest
-	nil,                               // 33: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 34: ordergrid.v1.TransitionCommand.DetailsEntry
-	(*Customer)(nil),                  // 35: ordergrid.v1.Customer
-	(*SetStockRequest)(nil),           // 36: ordergrid.v1.SetStockRequest
-	(*CreateOrderRequest)(nil),        // 37: ordergrid.v1.CreateOrderRequest
-	(*OrderEventRequest)(nil),         // 38: ordergrid.v1.OrderEventRequest
-	(*SkuStock)(nil),                  // 39: ordergrid.v1.SkuStock
+	(*PersonalFields)(nil),            // 7: ordergrid.v1.PersonalFields
+	(*SubjectKeyRecord)(nil),          // 8: ordergrid.v1.SubjectKeyRecord
+	(*SubjectTombstoneRecord)(nil),    // 9: ordergrid.v1.SubjectTombstoneRecord
+	(*EventRecord)(nil),               // 10: ordergrid.v1.EventRecord
+	(*ReserveItem)(nil),               // 11: ordergrid.v1.ReserveItem
+	(*ReserveBatchCommand)(nil),       // 12: ordergrid.v1.ReserveBatchCommand
+	(*SettleCommand)(nil),             // 13: ordergrid.v1.SettleCommand
+	(*SetStockCommand)(nil),           // 14: ordergrid.v1.SetStockCommand
+	(*CreateOrderCommand)(nil),        // 15: ordergrid.v1.CreateOrderCommand
+	(*TransitionCommand)(nil),         // 16: ordergrid.v1.TransitionCommand
+	(*StockSyncedCommand)(nil),        // 17: ordergrid.v1.StockSyncedCommand
+	(*ExpireOrdersCommand)(nil),       // 18: ordergrid.v1.ExpireOrdersCommand
+	(*ExpireReservationsCommand)(nil), // 19: ordergrid.v1.ExpireReservationsCommand
+	(*TrimOutboxCommand)(nil),         // 20: ordergrid.v1.TrimOutboxCommand
+	(*PutSubjectKeyCommand)(nil),      // 21: ordergrid.v1.PutSubjectKeyCommand
+	(*EraseSubjectCommand)(nil),       // 22: ordergrid.v1.EraseSubjectCommand
+	(*RewrapSubjectKeyCommand)(nil),   // 23: ordergrid.v1.RewrapSubjectKeyCommand
+	(*RecordAccessCommand)(nil),       // 24: ordergrid.v1.RecordAccessCommand
+	(*Command)(nil),                   // 25: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 26: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 27: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 28: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 29: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 30: ordergrid.v1.ReserveResponse
+	(*SettleRequest)(nil),             // 31: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 32: ordergrid.v1.SettleResponse
+	(*SetStockGrainRequest)(nil),      // 33: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 34: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 35: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 36: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 37: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 38: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 39: ordergrid.v1.SyncStockRequest
+	(*SealPersonalRequest)(nil),       // 40: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 41: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 42: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 43: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 44: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 45: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 46: ordergrid.v1.TransitionCommand.DetailsEntry
+	(*Customer)(nil),                  // 47: ordergrid.v1.Customer
+	(*SetStockRequest)(nil),           // 48: ordergrid.v1.SetStockRequest
+	(*CreateOrderRequest)(nil),        // 49: ordergrid.v1.CreateOrderRequest
+	(*OrderEventRequest)(nil),         // 50: ordergrid.v1.OrderEventRequest
+	(*SkuStock)(nil),                  // 51: ordergrid.v1.SkuStock
 }
 var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
 	1,  // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
-	35, // 2: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	47, // 2: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
 	5,  // 3: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
-	33, // 4: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
-	8,  // 5: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	45, // 4: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	11, // 5: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
 	6,  // 6: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	34, // 7: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	9,  // 8: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	10, // 9: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	11, // 10: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	12, // 11: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	13, // 12: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	14, // 13: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	15, // 14: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	16, // 15: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	17, // 16: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	0,  // 17: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	6,  // 18: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	21, // 19: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	0,  // 20: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	20, // 21: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 22: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	0,  // 23: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	36, // 24: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	37, // 25: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	38, // 26: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 27: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	6,  // 28: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	22, // 29: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
-	24, // 30: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
-	26, // 31: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
-	27, // 32: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
-	28, // 33: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
-	29, // 34: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
-	30, // 35: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
-	32, // 36: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
-	23, // 37: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
-	25, // 38: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
-	39, // 39: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
-	39, // 40: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
-	31, // 41: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
-	31, // 42: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
-	31, // 43: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
-	31, // 44: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
-	37, // [37:45] is the sub-list for method output_type
-	29, // [29:37] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	46, // 7: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	8,  // 8: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	8,  // 9: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	12, // 10: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	13, // 11: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	14, // 12: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	15, // 13: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	16, // 14: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	17, // 15: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	18, // 16: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	19, // 17: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	20, // 18: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	21, // 19: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	22, // 20: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	23, // 21: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	24, // 22: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	0,  // 23: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	6,  // 24: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	28, // 25: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	8,  // 26: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	9,  // 27: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	0,  // 28: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	27, // 29: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 30: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	0,  // 31: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	48, // 32: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	49, // 33: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	50, // 34: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 35: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	6,  // 36: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	7,  // 37: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	7,  // 38: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	29, // 39: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
+	31, // 40: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
+	33, // 41: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
+	34, // 42: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
+	40, // 43: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
+	42, // 44: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
+	44, // 45: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
+	35, // 46: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
+	36, // 47: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
+	37, // 48: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
+	39, // 49: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
+	30, // 50: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
+	32, // 51: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
+	51, // 52: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
+	51, // 53: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
+	41, // 54: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
+	43, // 55: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
+	9,  // 56: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
+	38, // 57: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
+	38, // 58: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
+	38, // 59: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
+	38, // 60: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
+	50, // [50:61] is the sub-list for method output_type
+	39, // [39:50] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_grains_proto_init() }
@@ -2548,7 +3431,7 @@ func file_ordergrid_v1_grains_proto_init() {
 		return
 	}
 	file_ordergrid_v1_api_proto_init()
-	file_ordergrid_v1_grains_proto_msgTypes[16].OneofWrappers = []any{
+	file_ordergrid_v1_grains_proto_msgTypes[23].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -2558,6 +3441,10 @@ func file_ordergrid_v1_grains_proto_init() {
 		(*Command_ExpireOrders)(nil),
 		(*Command_ExpireReservations)(nil),
 		(*Command_TrimOutbox)(nil),
+		(*Command_PutSubjectKey)(nil),
+		(*Command_EraseSubject)(nil),
+		(*Command_RewrapSubjectKey)(nil),
+		(*Command_RecordAccess)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2565,9 +3452,9 @@ func file_ordergrid_v1_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_proto_rawDesc), len(file_ordergrid_v1_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   33,
+			NumMessages:   45,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_ordergrid_v1_grains_proto_goTypes,
 		DependencyIndexes: file_ordergrid_v1_grains_proto_depIdxs,

@@ -300,6 +300,245 @@ func (a *SkuGrainActor) onError(err error) {
 	a.ctx.Respond(resp)
 }
 
+var xSubjectGrainFactory func() SubjectGrain
+
+// SubjectGrainFactory produces a SubjectGrain
+func SubjectGrainFactory(factory func() SubjectGrain) {
+	xSubjectGrainFactory = factory
+}
+
+// GetSubjectGrainGrainClient instantiates a new SubjectGrainGrainClient with given Identity
+func GetSubjectGrainGrainClient(c *cluster.Cluster, id string) *SubjectGrainGrainClient {
+	if c == nil {
+		panic(fmt.Errorf("nil cluster instance"))
+	}
+	if id == "" {
+		panic(fmt.Errorf("empty id"))
+	}
+	return &SubjectGrainGrainClient{Identity: id, cluster: c}
+}
+
+// GetSubjectGrainKind instantiates a new cluster.Kind for SubjectGrain
+func GetSubjectGrainKind(opts ...actor.PropsOption) *cluster.Kind {
+	props := actor.PropsFromProducer(func() actor.Actor {
+		return &SubjectGrainActor{
+			Timeout: 60 * time.Second,
+		}
+	}, opts...)
+	kind := cluster.NewKind("SubjectGrain", props)
+	return kind
+}
+
+// GetSubjectGrainKind instantiates a new cluster.Kind for SubjectGrain
+func NewSubjectGrainKind(factory func() SubjectGrain, timeout time.Duration, opts ...actor.PropsOption) *cluster.Kind {
+	xSubjectGrainFactory = factory
+	props := actor.PropsFromProducer(func() actor.Actor {
+		return &SubjectGrainActor{
+			Timeout: timeout,
+		}
+	}, opts...)
+	kind := cluster.NewKind("SubjectGrain", props)
+	return kind
+}
+
+// SubjectGrain interfaces the services available to the SubjectGrain
+type SubjectGrain interface {
+	Init(ctx cluster.GrainContext)
+	Terminate(ctx cluster.GrainContext)
+	ReceiveDefault(ctx cluster.GrainContext)
+	Seal(req *SealPersonalRequest, ctx cluster.GrainContext) (*SealPersonalResponse, error)
+	Open(req *OpenPersonalRequest, ctx cluster.GrainContext) (*OpenPersonalResponse, error)
+	Erase(req *EraseSubjectGrainRequest, ctx cluster.GrainContext) (*SubjectTombstoneRecord, error)
+}
+
+// SubjectGrainGrainClient holds the base data for the SubjectGrainGrain
+type SubjectGrainGrainClient struct {
+	Identity string
+	cluster  *cluster.Cluster
+}
+
+// Seal requests the execution on to the cluster with CallOptions
+func (g *SubjectGrainGrainClient) Seal(r *SealPersonalRequest, opts ...cluster.GrainCallOption) (*SealPersonalResponse, error) {
+	if g.cluster.Config.RequestLog {
+		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SubjectGrain"), slog.String("method", "Seal"), slog.Any("request", r))
+	}
+	bytes, err := proto.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	reqMsg := &cluster.GrainRequest{MethodIndex: 0, MessageData: bytes}
+	resp, err := g.cluster.Request(g.Identity, "SubjectGrain", reqMsg, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("error request: %w", err)
+	}
+	switch msg := resp.(type) {
+	case *SealPersonalResponse:
+		return msg, nil
+	case *cluster.GrainErrorResponse:
+		if msg == nil {
+			return nil, nil
+		}
+		return nil, msg
+	default:
+		return nil, fmt.Errorf("unknown response type %T", resp)
+	}
+}
+
+// Open requests the execution on to the cluster with CallOptions
+func (g *SubjectGrainGrainClient) Open(r *OpenPersonalRequest, opts ...cluster.GrainCallOption) (*OpenPersonalResponse, error) {
+	if g.cluster.Config.RequestLog {
+		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SubjectGrain"), slog.String("method", "Open"), slog.Any("request", r))
+	}
+	bytes, err := proto.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	reqMsg := &cluster.GrainRequest{MethodIndex: 1, MessageData: bytes}
+	resp, err := g.cluster.Request(g.Identity, "SubjectGrain", reqMsg, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("error request: %w", err)
+	}
+	switch msg := resp.(type) {
+	case *OpenPersonalResponse:
+		return msg, nil
+	case *cluster.GrainErrorResponse:
+		if msg == nil {
+			return nil, nil
+		}
+		return nil, msg
+	default:
+		return nil, fmt.Errorf("unknown response type %T", resp)
+	}
+}
+
+// Erase requests the execution on to the cluster with CallOptions
+func (g *SubjectGrainGrainClient) Erase(r *EraseSubjectGrainRequest, opts ...cluster.GrainCallOption) (*SubjectTombstoneRecord, error) {
+	if g.cluster.Config.RequestLog {
+		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SubjectGrain"), slog.String("method", "Erase"), slog.Any("request", r))
+	}
+	bytes, err := proto.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	reqMsg := &cluster.GrainRequest{MethodIndex: 2, MessageData: bytes}
+	resp, err := g.cluster.Request(g.Identity, "SubjectGrain", reqMsg, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("error request: %w", err)
+	}
+	switch msg := resp.(type) {
+	case *SubjectTombstoneRecord:
+		return msg, nil
+	case *cluster.GrainErrorResponse:
+		if msg == nil {
+			return nil, nil
+		}
+		return nil, msg
+	default:
+		return nil, fmt.Errorf("unknown response type %T", resp)
+	}
+}
+
+// SubjectGrainActor represents the actor structure
+type SubjectGrainActor struct {
+	ctx     cluster.GrainContext
+	inner   SubjectGrain
+	Timeout time.Duration
+}
+
+// Receive ensures the lifecycle of the actor for the received message
+func (a *SubjectGrainActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started: //pass
+	case *cluster.ClusterInit:
+		a.ctx = cluster.NewGrainContext(ctx, msg.Identity, msg.Cluster)
+		a.inner = xSubjectGrainFactory()
+		a.inner.Init(a.ctx)
+
+		if a.Timeout > 0 {
+			ctx.SetReceiveTimeout(a.Timeout)
+		}
+	case *actor.ReceiveTimeout:
+		ctx.Poison(ctx.Self())
+	case *actor.Stopped:
+		a.inner.Terminate(a.ctx)
+	case actor.AutoReceiveMessage: // pass
+	case actor.SystemMessage: // pass
+
+	case *cluster.GrainRequest:
+		switch msg.MethodIndex {
+		case 0:
+			req := &SealPersonalRequest{}
+			err := proto.Unmarshal(msg.MessageData, req)
+			if err != nil {
+				ctx.Logger().Error("[Grain] Seal(SealPersonalRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
+					WithMetadata(map[string]string{
+						"argument": req.String(),
+					})
+				ctx.Respond(resp)
+				return
+			}
+
+			r0, err := a.inner.Seal(req, a.ctx)
+			if err != nil {
+				resp := cluster.FromError(err)
+				ctx.Respond(resp)
+				return
+			}
+			ctx.Respond(r0)
+		case 1:
+			req := &OpenPersonalRequest{}
+			err := proto.Unmarshal(msg.MessageData, req)
+			if err != nil {
+				ctx.Logger().Error("[Grain] Open(OpenPersonalRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
+					WithMetadata(map[string]string{
+						"argument": req.String(),
+					})
+				ctx.Respond(resp)
+				return
+			}
+
+			r0, err := a.inner.Open(req, a.ctx)
+			if err != nil {
+				resp := cluster.FromError(err)
+				ctx.Respond(resp)
+				return
+			}
+			ctx.Respond(r0)
+		case 2:
+			req := &EraseSubjectGrainRequest{}
+			err := proto.Unmarshal(msg.MessageData, req)
+			if err != nil {
+				ctx.Logger().Error("[Grain] Erase(EraseSubjectGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
+					WithMetadata(map[string]string{
+						"argument": req.String(),
+					})
+				ctx.Respond(resp)
+				return
+			}
+
+			r0, err := a.inner.Erase(req, a.ctx)
+			if err != nil {
+				resp := cluster.FromError(err)
+				ctx.Respond(resp)
+				return
+			}
+			ctx.Respond(r0)
+		}
+	default:
+		a.inner.ReceiveDefault(a.ctx)
+	}
+}
+
+// onError should be used in ctx.ReenterAfter
+// you can just return error in reenterable method for other errors
+func (a *SubjectGrainActor) onError(err error) {
+	resp := cluster.FromError(err)
+	a.ctx.Respond(resp)
+}
+
 var xOrderGrainFactory func() OrderGrain
 
 // OrderGrainFactory produces a OrderGrain

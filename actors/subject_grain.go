@@ -1,0 +1,174 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	actorcluster "github.com/asynkron/protoactor-go/cluster"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/privacy"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/statemachine"
+)
+
+// subjectOrdersMax bounds the orders one erasure lists per partition.
+const subjectOrdersMax = 100_000
+
+// subjectGrain is the grain of one data subject (a customer id). It holds
+// the subject's data key, unwrapped, while active: the only place the key
+// exists in the clear. It seals the subject's personal fields for new
+// orders, opens them for callers allowed to read them (recording each read in
+// the audit log first), and erases the subject.
+type subjectGrain struct {
+	node      *Node
+	subject   string
+	partition *cluster.Partition
+	logger    *slog.Logger
+	key       *privacy.DataKey
+}
+
+func (g *subjectGrain) Init(ctx actorcluster.GrainContext) {
+	g.subject = ctx.Identity()
+	g.partition = g.node.subjectPartition(g.subject)
+	g.logger = g.node.opts.Logger.With(slog.String("grain", "subject"))
+	g.node.metrics.activations.WithLabelValues("SubjectGrain").Inc()
+}
+
+func (g *subjectGrain) Terminate(actorcluster.GrainContext) { g.key = nil }
+
+func (g *subjectGrain) ReceiveDefault(actorcluster.GrainContext) {}
+
+// errNoKeyring answers sealing on a node without master keys.
+var errNoKeyring = errors.New("actors: no master keys: personal data cannot be sealed")
+
+// dataKey returns the subject's data key; with create, making and storing
+// one (wrapped) if the subject has none. nil without create: no key (never
+// had one, or erased).
+func (g *subjectGrain) dataKey(create bool) (*privacy.DataKey, error) {
+	if g.key != nil {
+		return g.key, nil
+	}
+	kr := g.node.opts.Keyring
+	if kr == nil {
+		return nil, errNoKeyring
+	}
+	rec, found, err := statemachine.ReadSubjectKey(g.node.reader(g.partition), g.partition.Prefix, g.subject)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		if !create {
+			return nil, nil
+		}
+		w, err := kr.NewDataKey(g.subject)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := g.node.callCtx()
+		defer cancel()
+		res, err := g.node.propose(cctx, g.partition, "system:keys", &pb.Command{Kind: &pb.Command_PutSubjectKey{PutSubjectKey: &pb.PutSubjectKeyCommand{
+			Key: &pb.SubjectKeyRecord{Subject: g.subject, MasterKeyId: w.MasterKeyID, Nonce: w.Nonce, WrappedKey: w.Ciphertext},
+		}}})
+		if err != nil {
+			return nil, fmt.Errorf("storing the data key: %w", err)
+		}
+		if res.SubjectKey == nil {
+			return nil, fmt.Errorf("storing the data key: %s", res.Detail)
+		}
+		rec = res.SubjectKey // ours, or one another activation stored first
+	}
+	k, err := kr.Open(g.subject, privacy.Wrapped{MasterKeyID: rec.MasterKeyId, Nonce: rec.Nonce, Ciphertext: rec.WrappedKey})
+	if err != nil {
+		return nil, fmt.Errorf("subject data key: %w", err)
+	}
+	g.key = k
+	return k, nil
+}
+
+func (g *subjectGrain) Seal(req *pb.SealPersonalRequest, _ actorcluster.GrainContext) (*pb.SealPersonalResponse, error) {
+	k, err := g.dataKey(true)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(req.Fields)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := k.Seal(req.OrderId, plain)
+	clear(plain)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SealPersonalResponse{Sealed: sealed}, nil
+}
+
+// Open records the read in the audit log, then opens the orders' sealed
+// fields. An erased subject answers erased, with no fields.
+func (g *subjectGrain) Open(req *pb.OpenPersonalRequest, _ actorcluster.GrainContext) (*pb.OpenPersonalResponse, error) {
+	if len(req.OrderIds) != len(req.Sealed) {
+		return nil, errors.New("actors: open: one sealed value per order")
+	}
+	k, err := g.dataKey(false)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		return &pb.OpenPersonalResponse{Erased: true}, nil
+	}
+	cctx, cancel := g.node.callCtx()
+	defer cancel()
+	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_RecordAccess{RecordAccess: &pb.RecordAccessCommand{
+		Subject: g.subject, OrderIds: req.OrderIds, Purpose: req.Purpose}}})
+	if err != nil {
+		return nil, fmt.Errorf("recording the read: %w", err)
+	}
+	if res.Outcome != pb.Outcome_OUTCOME_OK {
+		return nil, fmt.Errorf("recording the read: %s", res.Detail)
+	}
+	out := &pb.OpenPersonalResponse{Fields: make([]*pb.PersonalFields, len(req.OrderIds))}
+	for i, id := range req.OrderIds {
+		plain, err := k.Open(id, req.Sealed[i])
+		if err != nil {
+			return nil, fmt.Errorf("order %s: %w", id, err)
+		}
+		f := &pb.PersonalFields{}
+		err = proto.Unmarshal(plain, f)
+		clear(plain)
+		if err != nil {
+			return nil, fmt.Errorf("order %s: %w", id, err)
+		}
+		out.Fields[i] = f
+	}
+	return out, nil
+}
+
+// Erase deletes the subject's data key on every replica and records a
+// tombstone and the erasure of each of its orders in the audit log.
+func (g *subjectGrain) Erase(req *pb.EraseSubjectGrainRequest, _ actorcluster.GrainContext) (*pb.SubjectTombstoneRecord, error) {
+	var orders []string
+	for _, p := range g.node.host.Partitions() {
+		ids, err := statemachine.SubjectOrders(g.node.reader(p), p.Prefix, g.subject, subjectOrdersMax)
+		if err != nil {
+			return nil, fmt.Errorf("listing the subject's orders: %w", err)
+		}
+		orders = append(orders, ids...)
+	}
+	cctx, cancel := g.node.callCtx()
+	defer cancel()
+	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_EraseSubject{EraseSubject: &pb.EraseSubjectCommand{
+		Subject: g.subject, OrderIds: orders}}})
+	if err != nil {
+		return nil, err
+	}
+	g.key = nil
+	switch res.Outcome {
+	case pb.Outcome_OUTCOME_OK:
+		g.logger.Info("subject erased", slog.String("subject_sha256", statemachine.SubjectHash(g.subject)), slog.Int("orders", len(orders)))
+		return res.Tombstone, nil
+	default:
+		return nil, outcomeErr(res.Outcome, res.Detail)
+	}
+}

@@ -1,0 +1,145 @@
+package statemachine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strconv"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ordergrid/ordergrid/ledger"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// Keys of data subjects (customers), under the partition prefix:
+//
+//	k/{subject}                  SubjectKeyRecord: the wrapped data key (erasure deletes it)
+//	t/{subject}                  SubjectTombstoneRecord
+//	c/{subject}\x00{order}       the subject's orders in this partition (written with the order)
+
+func subjectKeyKey(prefix []byte, subject string) []byte { return key(prefix, 'k', subject) }
+
+func tombstoneKey(prefix []byte, subject string) []byte { return key(prefix, 't', subject) }
+
+func subjectOrderKey(prefix []byte, subject, order string) []byte {
+	return key(prefix, 'c', subject, order)
+}
+
+// SubjectHash is how the audit log names a subject: the hex SHA-256 of its
+// id, so the permanent log never holds the id itself.
+func SubjectHash(subject string) string {
+	h := sha256.Sum256([]byte(subject))
+	return hex.EncodeToString(h[:])
+}
+
+// putSubjectKey stores a subject's wrapped key unless it has one.
+func (t *txn) putSubjectKey(c *pb.PutSubjectKeyCommand) *Result {
+	k := c.GetKey()
+	if k.GetSubject() == "" || len(k.WrappedKey) == 0 || k.MasterKeyId == "" {
+		return &Result{Detail: "put_subject_key: subject, master key id and wrapped key are required"}
+	}
+	var prev pb.SubjectKeyRecord
+	if t.get(subjectKeyKey(t.m.prefix, k.Subject), &prev) {
+		return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, SubjectKey: &prev}
+	}
+	rec := proto.Clone(k).(*pb.SubjectKeyRecord)
+	rec.CreatedUnixNano = t.at
+	t.put(subjectKeyKey(t.m.prefix, k.Subject), rec)
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK, SubjectKey: rec}
+}
+
+// rewrapSubjectKey replaces a wrapped key by the same key under another
+// master key, if it is still under from_master_key_id.
+func (t *txn) rewrapSubjectKey(c *pb.RewrapSubjectKeyCommand) *Result {
+	k := c.GetKey()
+	var cur pb.SubjectKeyRecord
+	if !t.get(subjectKeyKey(t.m.prefix, k.GetSubject()), &cur) {
+		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND, Detail: "no key (erased?)"}
+	}
+	if cur.MasterKeyId != c.FromMasterKeyId {
+		return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, SubjectKey: &cur}
+	}
+	rec := proto.Clone(k).(*pb.SubjectKeyRecord)
+	rec.CreatedUnixNano = cur.CreatedUnixNano
+	t.put(subjectKeyKey(t.m.prefix, k.Subject), rec)
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK, SubjectKey: rec}
+}
+
+// eraseSubject deletes a subject's data key: every order's sealed personal
+// fields become unreadable for good. It keeps a tombstone, and records one
+// "erased" event per order (or one for the subject alone) in the audit log.
+// A subject with neither a key nor a tombstone is unknown; one whose key is
+// already gone is answered with its tombstone (OUTCOME_ERASED).
+func (t *txn) eraseSubject(c *pb.EraseSubjectCommand) *Result {
+	kk := subjectKeyKey(t.m.prefix, c.Subject)
+	var key pb.SubjectKeyRecord
+	hasKey := t.get(kk, &key)
+	var ts pb.SubjectTombstoneRecord
+	hasTomb := t.get(tombstoneKey(t.m.prefix, c.Subject), &ts)
+	switch {
+	case !hasKey && hasTomb:
+		return &Result{Outcome: pb.Outcome_OUTCOME_ERASED, Tombstone: &ts, Detail: "already erased"}
+	case !hasKey:
+		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND, Detail: "unknown subject"}
+	}
+	t.del(kk)
+	orders := slices.Clone(c.OrderIds)
+	slices.Sort(orders)
+	orders = slices.Compact(orders)
+	ts = pb.SubjectTombstoneRecord{Subject: c.Subject, ErasedUnixNano: t.at, Principal: t.principal,
+		OrderIds: mergeSorted(ts.OrderIds, orders)}
+	t.put(tombstoneKey(t.m.prefix, c.Subject), &ts)
+	details := map[string]string{"subject_sha256": SubjectHash(c.Subject), "orders": strconv.Itoa(len(orders))}
+	if len(orders) == 0 {
+		t.record(&ledger.Event{Kind: ledger.KindSubject, Type: "erased", Details: details})
+	}
+	for _, o := range orders {
+		t.record(&ledger.Event{Kind: ledger.KindSubject, Type: "erased", Order: o, Details: details})
+	}
+	t.m.purge.Store(true)
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Tombstone: &ts}
+}
+
+func mergeSorted(a, b []string) []string {
+	out := append(slices.Clone(a), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// recordAccess records reads of orders' personal fields in the audit log.
+func (t *txn) recordAccess(c *pb.RecordAccessCommand) *Result {
+	details := map[string]string{"subject_sha256": SubjectHash(c.Subject)}
+	if c.Purpose != "" {
+		details["purpose"] = c.Purpose
+	}
+	for _, o := range c.OrderIds {
+		t.record(&ledger.Event{Kind: ledger.KindAccess, Type: "personal_read", Order: o, Details: details})
+	}
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+}
+
+// ReadSubjectKey returns a subject's wrapped data key.
+func ReadSubjectKey(r Reader, prefix []byte, subject string) (*pb.SubjectKeyRecord, bool, error) {
+	k := &pb.SubjectKeyRecord{}
+	ok, err := getProto(r, subjectKeyKey(prefix, subject), k)
+	return k, ok, err
+}
+
+// ReadTombstone returns an erased subject's tombstone.
+func ReadTombstone(r Reader, prefix []byte, subject string) (*pb.SubjectTombstoneRecord, bool, error) {
+	ts := &pb.SubjectTombstoneRecord{}
+	ok, err := getProto(r, tombstoneKey(prefix, subject), ts)
+	return ts, ok, err
+}
+
+// SubjectOrders returns up to limit ids of a subject's orders in a partition.
+func SubjectOrders(r Reader, prefix []byte, subject string, limit int) ([]string, error) {
+	p := append(key(prefix, 'c', subject), 0)
+	var out []string
+	err := r.Scan(p, prefixEnd(p), limit, func(k, _ []byte) error {
+		out = append(out, string(k[len(p):]))
+		return nil
+	})
+	return out, err
+}
