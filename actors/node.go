@@ -65,9 +65,9 @@ type Options struct {
 	ReserveBatchMax int
 	// Keyring holds the master keys that wrap subjects' data keys. nil:
 	// orders with personal fields are refused.
-	Keyring *privacy.Keyring
-	Logger          *slog.Logger
-	Registerer      prometheus.Registerer
+	Keyring    *privacy.Keyring
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 func (o *Options) withDefaults() {
