@@ -116,6 +116,7 @@ func (g *Gateway) routes() {
 	api("GET /v1/skus/{sku}", g.getSkuHTTP)
 	api("GET /v1/skus/{sku}/events", g.getSkuEvents)
 	api("POST /v1/subjects/{id}/erase", g.postErase)
+	api("POST /v1/admin/rewrap-subject-keys", g.postRewrap)
 	api("GET /v1/cluster", g.getCluster)
 	api("POST /v1/cluster/nodes", g.postClusterNode)
 	api("DELETE /v1/cluster/nodes/{id}", g.deleteClusterNode)
@@ -370,6 +371,20 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) *Problem {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// postRewrap wraps every subject key by the active master key (rotation).
+func (g *Gateway) postRewrap(w http.ResponseWriter, r *http.Request) *Problem {
+	if p := allow(r.Context(), "rewrapping subject keys"); p != nil {
+		return p
+	}
+	rep, err := g.node.RewrapSubjectKeys(r.Context(), nil)
+	if err != nil {
+		g.logger.Error("rewrap subject keys", slog.Any("error", err))
+		return unavailable(fmt.Sprintf("rewrap stopped after %d of the keys (%d rewrapped): %v; run it again", rep.Examined, rep.Rewrapped, err))
+	}
+	writeJSON(w, http.StatusOK, rep)
 	return nil
 }
 

@@ -52,6 +52,8 @@ step "fuzz: order decoder ($FUZZTIME)"
 go test ./gateway -run '^$' -fuzz '^FuzzDecodeOrder$' -fuzztime "$FUZZTIME"
 step "fuzz: Authorization header ($FUZZTIME)"
 go test ./gateway -run '^$' -fuzz '^FuzzAuthenticate$' -fuzztime "$FUZZTIME"
+step "fuzz: master keys parser ($FUZZTIME)"
+go test ./privacy -run '^$' -fuzz '^FuzzParseKeyring$' -fuzztime "$FUZZTIME"
 step "fuzz: Raft log entry decoder ($FUZZTIME)"
 go test ./cluster -run '^$' -fuzz '^FuzzDecodeLog$' -fuzztime "$FUZZTIME"
 

@@ -143,3 +143,22 @@ func SubjectOrders(r Reader, prefix []byte, subject string, limit int) ([]string
 	})
 	return out, err
 }
+
+// SubjectKeys returns up to limit wrapped subject keys of a partition, in
+// subject order, starting after the subject after ("" from the first).
+func SubjectKeys(r Reader, prefix []byte, after string, limit int) ([]*pb.SubjectKeyRecord, error) {
+	lo := spaceStart(prefix, 'k')
+	if after != "" {
+		lo = append(subjectKeyKey(prefix, after), 0)
+	}
+	var out []*pb.SubjectKeyRecord
+	err := r.Scan(lo, prefixEnd(spaceStart(prefix, 'k')), limit, func(_, v []byte) error {
+		k := &pb.SubjectKeyRecord{}
+		if err := proto.Unmarshal(v, k); err != nil {
+			return err
+		}
+		out = append(out, k)
+		return nil
+	})
+	return out, err
+}
