@@ -118,18 +118,17 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		// reserving failed. If the order is recorded, it is the answer.
 		prev, found, err := g.read()
 		if err != nil {
-			g.releaseAll(skus, results, req.Principal, false)
+			g.releaseAll(skus, results, req.Principal)
 			return nil, err
 		}
 		if found {
-			g.releaseAll(skus, results, req.Principal, false) // only what this call took
+			g.releaseAll(skus, results, req.Principal) // only what this call took
 			return replayOrConflict(prev, hash), nil
 		}
 	}
 	if reserveErr != nil || short != "" {
-		// No order will be recorded: free what this call took and what an
-		// earlier, unrecorded attempt left (the orphan sweep would, later).
-		g.releaseAll(skus, results, req.Principal, true)
+		// No order is recorded by this call: free what it took.
+		g.releaseAll(skus, results, req.Principal)
 		if reserveErr != nil {
 			return nil, fmt.Errorf("reserving: %w", reserveErr)
 		}
@@ -146,14 +145,14 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		RequestHash: hash, PayByUnixNano: payBy,
 	}
 	if o.Personal, err = g.seal(req.Request.Customer); err != nil {
-		g.releaseAll(skus, results, req.Principal, true)
+		g.releaseAll(skus, results, req.Principal)
 		return nil, fmt.Errorf("sealing personal fields: %w", err)
 	}
 	for _, l := range req.Request.Lines {
 		o.Lines = append(o.Lines, &pb.OrderLineRecord{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: where[l.Sku]})
 	}
 	if o.Total, err = OrderTotal(req.Request.Lines); err != nil {
-		g.releaseAll(skus, results, req.Principal, true)
+		g.releaseAll(skus, results, req.Principal)
 		return nil, err
 	}
 	cctx, cancel := g.node.callCtx()
@@ -168,10 +167,10 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 	case res.Outcome == pb.Outcome_OUTCOME_OK:
 		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: res.Order}, nil
 	case res.Order != nil: // recorded before (a retry, or a different request under the same key)
-		g.releaseAll(skus, results, req.Principal, false)
+		g.releaseAll(skus, results, req.Principal)
 		return replayOrConflict(res.Order, hash), nil
 	default: // refused: nothing recorded
-		g.releaseAll(skus, results, req.Principal, true)
+		g.releaseAll(skus, results, req.Principal)
 		return nil, fmt.Errorf("recording order: refused: %s %s", res.Outcome, res.Detail)
 	}
 }
@@ -194,15 +193,14 @@ func (g *orderGrain) seal(c *pb.Customer) ([]byte, error) {
 }
 
 // releaseAll releases, before it returns, the reservations this call made
-// (outcome OK) and, with replayedToo, those it found made by an earlier
-// attempt of the same order: the stock is free again when the 409 goes out.
-// Reservations of a recorded order are never released here.
-func (g *orderGrain) releaseAll(skus []skuQty, results []*pb.ReserveResponse, principal string, replayedToo bool) {
+// (outcome OK): the stock is free again when the 409 goes out. It never
+// releases a reservation it found made by an earlier attempt (REPLAYED):
+// that attempt's create_order may still be queued in Raft and commit after
+// this call gives up, and an order must not lose its stock. Such a
+// reservation of an order never recorded is released by the orphan sweep.
+func (g *orderGrain) releaseAll(skus []skuQty, results []*pb.ReserveResponse, principal string) {
 	fanOut(len(skus), linesFanOutMax, func(i int) {
-		if results[i] == nil {
-			return
-		}
-		if o := results[i].Outcome; o != pb.Outcome_OUTCOME_OK && (!replayedToo || o != pb.Outcome_OUTCOME_REPLAYED) {
+		if results[i] == nil || results[i].Outcome != pb.Outcome_OUTCOME_OK {
 			return
 		}
 		err := retrySku(func() error {

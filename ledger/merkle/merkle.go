@@ -93,6 +93,13 @@ type HashReader interface {
 	SubtreeHash(level uint8, index uint64) (Hash, error)
 }
 
+// RangeHasher is a HashReader that answers RangeHash itself (to remember
+// the ragged ranges of a tree's right edge across many proofs).
+type RangeHasher interface {
+	HashReader
+	RangeHash(lo, hi uint64) (Hash, error)
+}
+
 // split is the largest power of two smaller than n (n >= 2): RFC 6962's k.
 func split(n uint64) uint64 { return 1 << (bits.Len64(n-1) - 1) }
 
@@ -100,6 +107,9 @@ func split(n uint64) uint64 { return 1 << (bits.Len64(n-1) - 1) }
 // size rounded up to a power of two, which is every range the RFC 6962
 // definitions recurse into.
 func RangeHash(r HashReader, lo, hi uint64) (Hash, error) {
+	if rh, ok := r.(RangeHasher); ok {
+		return rh.RangeHash(lo, hi)
+	}
 	n := hi - lo
 	if n == 0 {
 		return EmptyRoot(), nil
