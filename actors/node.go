@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -305,6 +306,45 @@ func (l levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
 }
 func (l levelFloor) WithGroup(g string) slog.Handler {
 	return levelFloor{h: l.h.WithGroup(g), min: l.min}
+}
+
+// ReadOrder reads an order's record from its partition.
+func (n *Node) ReadOrder(id string) (*pb.OrderRecord, bool, error) {
+	p := n.orderPartition(id)
+	return statemachine.ReadOrder(n.reader(p), p.Prefix, id)
+}
+
+// SubjectOrderIDs returns the ids of a data subject's orders (every
+// partition's index, and an erased subject's tombstone); found is false for a
+// subject ordergrid has never seen.
+func (n *Node) SubjectOrderIDs(subject string) (ids []string, found bool, err error) {
+	sp := n.subjectPartition(subject)
+	ts, erased, err := statemachine.ReadTombstone(n.reader(sp), sp.Prefix, subject)
+	if err != nil {
+		return nil, false, err
+	}
+	_, hasKey, err := statemachine.ReadSubjectKey(n.reader(sp), sp.Prefix, subject)
+	if err != nil {
+		return nil, false, err
+	}
+	seen := map[string]bool{}
+	for _, id := range ts.GetOrderIds() {
+		seen[id] = true
+	}
+	for _, p := range n.host.Partitions() {
+		got, err := statemachine.SubjectOrders(n.reader(p), p.Prefix, subject, subjectOrdersMax)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, id := range got {
+			seen[id] = true
+		}
+	}
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, erased || hasKey || len(ids) > 0, nil
 }
 
 // OrderEvents returns an order's events from its partition.

@@ -103,7 +103,7 @@ func New(node *actors.Node, opts Options) *Gateway {
 
 func (g *Gateway) routes() {
 	api := func(pattern string, h func(w http.ResponseWriter, r *http.Request) *Problem) {
-		g.mux.Handle(pattern, g.admit(pattern, h))
+		g.mux.Handle(pattern, g.admit(pattern, h, g.opts.RequestTimeout))
 	}
 	api("POST /v1/orders", g.postOrder)
 	api("POST /v1/orders:batch", g.postBatch)
@@ -116,6 +116,8 @@ func (g *Gateway) routes() {
 	api("GET /v1/skus/{sku}", g.getSkuHTTP)
 	api("GET /v1/skus/{sku}/events", g.getSkuEvents)
 	api("POST /v1/subjects/{id}/erase", g.postErase)
+	// Streams for as long as the log takes: bounded by the client, not the request timeout.
+	g.mux.Handle("GET /v1/audit/export", g.admit("GET /v1/audit/export", g.getAuditExport, 0))
 	api("POST /v1/admin/rewrap-subject-keys", g.postRewrap)
 	api("GET /v1/cluster", g.getCluster)
 	api("POST /v1/cluster/nodes", g.postClusterNode)
@@ -181,7 +183,8 @@ func (g *Gateway) allowedMethods(r *http.Request) []string {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
 
 // admit applies admission control, the request deadline, the principal and metrics.
-func (g *Gateway) admit(route string, h func(w http.ResponseWriter, r *http.Request) *Problem) http.Handler {
+// A timeout of 0 leaves the request unbounded (a streaming export).
+func (g *Gateway) admit(route string, h func(w http.ResponseWriter, r *http.Request) *Problem, timeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		principal, err := g.authenticate(r.Header.Get("Authorization"))
@@ -203,7 +206,10 @@ func (g *Gateway) admit(route string, h func(w http.ResponseWriter, r *http.Requ
 			g.admission.release(time.Since(start))
 			g.metrics.inFlight.Dec()
 		}()
-		ctx, cancel := context.WithTimeout(r.Context(), g.opts.RequestTimeout)
+		ctx, cancel := r.Context(), context.CancelFunc(func() {})
+		if timeout > 0 {
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+		}
 		defer cancel()
 		ctx = WithPrincipal(ctx, principal)
 		sw := &statusWriter{ResponseWriter: w}

@@ -49,6 +49,8 @@ func main() {
 		os.Exit(harness.Main(os.Args[2:], os.Stdout, os.Stderr))
 	case "token":
 		os.Exit(runToken(os.Args[2:], os.Stdout, os.Stderr))
+	case "audit":
+		os.Exit(runAudit(os.Args[2:], os.Stdout, os.Stderr))
 	case "privacy":
 		os.Exit(runPrivacy(os.Args[2:], os.Stdout, os.Stderr))
 	case "serve":
@@ -75,6 +77,7 @@ const usage = `usage:
   ordergrid ledger keygen --origin NAME --out FILE   make a log signing key
   ordergrid token new --name N --role R [--channels a,b] [--expires D]   make an API token
   ordergrid privacy keygen --id ID        make a master key line (personal data)
+  ordergrid audit export --node URL --out FILE [filters]   stream the audit trail with proofs
   ordergrid bench [flags]                 load scenarios, audit, report (ordergrid bench -h)`
 
 func newLogger(c config.Log) *slog.Logger {

@@ -19,13 +19,16 @@ import (
 	"github.com/ordergrid/ordergrid/ledger/merkle"
 )
 
-const verifyUsage = `usage: ordergrid verify BUNDLE --key KEY [--fabric ENVFILE [--node URL [--token T]]]
+const verifyUsage = `usage: ordergrid verify BUNDLE|EXPORT --key KEY [--fabric ENVFILE [--node URL [--token T]]]
 
-Checks an order's proof bundle (from GET /v1/orders/{id}/proof) offline:
-the checkpoint's signature by the log's key, every event's inclusion proof,
-and that every decoded event is its leaf. Prints the verified history.
+Checks an order's proof bundle (from GET /v1/orders/{id}/proof), or an
+audit export (GET /v1/audit/export, ordergrid audit export; JSON Lines or
+CSV), offline: the checkpoint's signature by the log's key, every event's
+inclusion proof, and that every decoded event is its leaf. Prints the
+verified history (of an export: a summary and its first events).
 
   BUNDLE   the bundle file, or - for standard input
+  EXPORT   an export file (not standard input)
   --key    the log's verifier key, or a file holding it: the key the operator
            published (GET /v1/ledger/key shows it); pin it, do not take it
            from the party whose proofs you check
@@ -71,6 +74,12 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "ordergrid verify: --key: %v\n", err)
 		return 2
+	}
+	if isExport, err := looksLikeExport(positional[0]); err != nil {
+		fmt.Fprintf(stderr, "ordergrid verify: %v\n", err)
+		return 2
+	} else if isExport {
+		return verifyExportFile(positional[0], v, *fabricEnv, *node, *token, *timeout, stdout, stderr)
 	}
 	data, err := readBundle(positional[0])
 	if err != nil {
