@@ -11,6 +11,7 @@ type metrics struct {
 	reserveBatch prometheus.Histogram
 	expired      prometheus.Counter
 	reconciled   prometheus.Counter
+	archived     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -31,9 +32,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reconciled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordergrid_stock_actions_reconciled_total", Help: "Owed stock actions finished by the sweeper.",
 		}),
+		archived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordergrid_orders_archived_total", Help: "Closed orders moved to archive files by retention.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled)
+		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.archived)
 	}
 	return m
 }

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -66,7 +67,12 @@ type Options struct {
 	ReserveBatchMax int
 	// Keyring holds the master keys that wrap subjects' data keys. nil:
 	// orders with personal fields are refused.
-	Keyring    *privacy.Keyring
+	Keyring *privacy.Keyring
+	// Retention archives orders closed longer ago than this into
+	// ArchiveDir, with their proofs from Ledger. 0: never.
+	Retention  time.Duration
+	ArchiveDir string
+	Ledger     *ledger.Log
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }

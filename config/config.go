@@ -190,6 +190,12 @@ type Orders struct {
 	QtyMax int64 `yaml:"qty_max"`
 	// BatchMax is the most orders in one batch request. Default 1000.
 	BatchMax int `yaml:"batch_max"`
+	// Retention moves orders closed (delivered, cancelled, expired,
+	// refunded) longer ago than this out of hot state into compressed
+	// archive files with their proofs. Default 0 (keep everything).
+	Retention time.Duration `yaml:"retention"`
+	// ArchiveDir is where archive files go. Default "" ({data_dir}/archive).
+	ArchiveDir string `yaml:"archive_dir"`
 }
 
 // Log is the node's logging.
@@ -397,6 +403,9 @@ func (c *Config) Validate() error {
 		if f.AnchorInterval < 100*time.Millisecond || f.AnchorInterval > time.Hour {
 			bad("ledger.fabric.anchor_interval", "%s outside 100ms..1h", f.AnchorInterval)
 		}
+	}
+	if c.Orders.Retention != 0 && c.Orders.Retention < time.Second {
+		bad("orders.retention", "%s: 0 (off) or at least 1s", c.Orders.Retention)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -3,12 +3,15 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/ledger"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // getAuditExport streams the audit trail: every event that matches the
@@ -127,3 +130,39 @@ func (g *Gateway) getAuditExport(w http.ResponseWriter, r *http.Request) *Proble
 }
 
 func csvQuote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// archiveUploadBytesMax bounds an archive file sent for restore.
+const archiveUploadBytesMax = 256 << 20
+
+// postRestoreArchive takes an archive file (the body, gzip), verifies every
+// order in it against this log's key, and puts the orders back into hot
+// state. Role admin.
+func (g *Gateway) postRestoreArchive(w http.ResponseWriter, r *http.Request) *Problem {
+	if p := allow(r.Context(), "restoring archives"); p != nil {
+		return p
+	}
+	l, p := g.log()
+	if p != nil {
+		return p
+	}
+	v, err := l.Verifier()
+	if err != nil {
+		return ledgerProblem("", err)
+	}
+	name := r.URL.Query().Get("name")
+	if name == "" || len(name) > 200 || strings.ContainsAny(name, "/\\\x00") {
+		return invalid(&pb.FieldViolation{Field: "name", Detail: "the archive's file name, without a directory"})
+	}
+	a, err := actors.ReadArchive(http.MaxBytesReader(w, r.Body, archiveUploadBytesMax), v)
+	if err != nil {
+		return &Problem{Status: http.StatusUnprocessableEntity, Name: "archive-invalid", Title: "Archive does not verify",
+			Detail: err.Error(), Errors: []*pb.FieldViolation{{Field: "body", Detail: err.Error()}}}
+	}
+	n, err := g.node.RestoreArchive(a, name, principalName(r.Context()))
+	if err != nil {
+		g.logger.Error("restore archive", slog.Any("error", err), slog.Int("restored", n))
+		return unavailable(fmt.Sprintf("restored %d orders, then: %v; send it again (restoring is idempotent)", n, err))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"archive": name, "orders": len(a.Orders), "restored": n, "statuses": a.Statuses})
+	return nil
+}

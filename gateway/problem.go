@@ -76,6 +76,7 @@ var grpcCodes = map[int]codes.Code{
 	http.StatusNotFound:              codes.NotFound,
 	http.StatusUnauthorized:          codes.Unauthenticated,
 	http.StatusForbidden:             codes.PermissionDenied,
+	http.StatusGone:                  codes.NotFound,
 	http.StatusConflict:              codes.FailedPrecondition,
 	http.StatusTooManyRequests:       codes.ResourceExhausted,
 	http.StatusServiceUnavailable:    codes.Unavailable,

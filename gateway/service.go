@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -202,12 +203,29 @@ func (s *Service) readOrder(ctx context.Context, id string) (*pb.OrderRecord, *P
 		return nil, s.grainProblem(err, "order", id)
 	}
 	if res.Outcome == pb.Outcome_OUTCOME_NOT_FOUND {
-		return nil, notFound("order", id)
+		a, archived, err := s.node.ReadArchived(id)
+		if err != nil {
+			return nil, s.grainProblem(err, "order", id)
+		}
+		if !archived {
+			return nil, notFound("order", id)
+		}
+		if p := allowChannel(ctx, a.Channel, ""); p != nil {
+			return nil, forbidden(PrincipalOf(ctx), "order "+id+" is another channel's")
+		}
+		return nil, archivedProblem(a)
 	}
 	if p := allowChannel(ctx, res.Order.Channel, ""); p != nil {
 		return nil, forbidden(PrincipalOf(ctx), "order "+id+" is another channel's")
 	}
 	return res.Order, nil
+}
+
+// archivedProblem answers a read of an order retention archived: 410.
+func archivedProblem(a *pb.ArchivedOrderRecord) *Problem {
+	return &Problem{Status: http.StatusGone, Name: "archived", Title: "Order archived",
+		Detail: fmt.Sprintf("order %s (%s) was archived at %s to %s; its proofs are still served, POST /v1/admin/archives/restore brings it back",
+			a.Id, a.Status, timeString(a.ArchivedUnixNano), a.Archive), CurrentStatus: a.Status}
 }
 
 func (s *Service) listEvents(ctx context.Context, id string) (*pb.ListOrderEventsResponse, *Problem) {

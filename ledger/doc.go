@@ -38,11 +38,13 @@
 //	n           the event's position among the command's events (from 0)
 //	at          commit time, RFC 3339 in UTC with nanoseconds, trailing zeros cut
 //	kind        "order" (lifecycle), "stock" (reservations and stock levels),
-//	            "subject" (personal data erased) or "access" (personal data read)
+//	            "subject" (personal data erased), "access" (personal data read)
+//	            or "retention" (an order archived or restored)
 //	type        created, paid, picked, …, cancelled, expired (order);
 //	            reserved, committed, released, shipped, restocked, stock_set (stock);
 //	            erased (subject: the order's personal fields are gone for good);
-//	            personal_read (access: principal read the order's personal fields)
+//	            personal_read (access: principal read the order's personal fields);
+//	            archived, restored (retention; details.archive names the file)
 //	order       the order's id
 //	seq         the order's version after the event (order events)
 //	status      the order's status after the event

@@ -26,6 +26,8 @@ const (
 	KindSubject = "subject"
 	// KindAccess is a read of an order's personal fields.
 	KindAccess = "access"
+	// KindRetention is an order moved to an archive file or back.
+	KindRetention = "retention"
 )
 
 // Event is one committed change: the content of one leaf. See the package

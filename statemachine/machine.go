@@ -82,6 +82,10 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 		return tx.rewrapSubjectKey(k.RewrapSubjectKey)
 	case *pb.Command_RecordAccess:
 		return tx.recordAccess(k.RecordAccess)
+	case *pb.Command_ArchiveOrders:
+		return tx.archiveOrders(k.ArchiveOrders)
+	case *pb.Command_RestoreOrders:
+		return tx.restoreOrders(k.RestoreOrders)
 	case *pb.Command_TrimOutbox:
 		if err := ledger.TrimOutbox(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
 			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))
@@ -399,6 +403,15 @@ func (t *txn) createOrder(o *pb.OrderRecord) *Result {
 		// Personal fields enter the log sealed (OrderRecord.personal), never plain.
 		return &Result{Detail: "create_order: personal fields must be sealed, not plain"}
 	}
+	var archived pb.ArchivedOrderRecord
+	if t.get(archivedKey(t.m.prefix, o.Id), &archived) {
+		// Recorded long ago and archived: a retry is answered with what is left.
+		prev := &pb.OrderRecord{Id: archived.Id, Status: archived.Status, Channel: archived.Channel, RequestHash: archived.RequestHash}
+		if string(archived.RequestHash) == string(o.RequestHash) {
+			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: prev}
+		}
+		return &Result{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
+	}
 	if prev, ok := t.order(o.Id); ok {
 		if string(prev.RequestHash) == string(o.RequestHash) {
 			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: prev}
@@ -445,6 +458,8 @@ func (t *txn) transition(c *pb.TransitionCommand) *Result {
 }
 
 func (t *txn) moveTo(o *pb.OrderRecord, status string, details map[string]string) {
+	oldStatus, oldAt := o.Status, o.UpdatedUnixNano
+	defer t.indexClosed(o, oldStatus, oldAt)
 	o.Status = status
 	if status == StatusShipped {
 		o.ShipmentCarrier = details["carrier"]

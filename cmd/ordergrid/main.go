@@ -6,6 +6,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -49,6 +51,8 @@ func main() {
 		os.Exit(harness.Main(os.Args[2:], os.Stdout, os.Stderr))
 	case "token":
 		os.Exit(runToken(os.Args[2:], os.Stdout, os.Stderr))
+	case "archive":
+		os.Exit(runArchive(os.Args[2:], os.Stdout, os.Stderr))
 	case "audit":
 		os.Exit(runAudit(os.Args[2:], os.Stdout, os.Stderr))
 	case "privacy":
@@ -78,6 +82,7 @@ const usage = `usage:
   ordergrid token new --name N --role R [--channels a,b] [--expires D]   make an API token
   ordergrid privacy keygen --id ID        make a master key line (personal data)
   ordergrid audit export --node URL --out FILE [filters]   stream the audit trail with proofs
+  ordergrid archive verify|restore FILE ...   check or restore a retention archive
   ordergrid bench [flags]                 load scenarios, audit, report (ordergrid bench -h)`
 
 func newLogger(c config.Log) *slog.Logger {
@@ -170,6 +175,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		ConsulAddress:    cfg.Actor.ConsulAddress,
 		GrainIdleTimeout: cfg.Actor.GrainIdleTimeout, OrderGrainIdleTimeout: cfg.Actor.OrderGrainIdleTimeout,
 		RequestTimeout: cfg.Actor.RequestTimeout, Keyring: keyring,
+		Retention: cfg.Orders.Retention, ArchiveDir: cmp.Or(cfg.Orders.ArchiveDir, filepath.Join(cfg.DataDir, "archive")), Ledger: seq.Log(),
 		PendingTimeout: cfg.Orders.PendingTimeout, OrphanGrace: cfg.Orders.OrphanGrace, SweepInterval: cfg.Orders.SweepInterval,
 		Logger: logger, Registerer: reg,
 	})

@@ -1626,6 +1626,268 @@ func (x *RewrapSubjectKeyCommand) GetFromMasterKeyId() string {
 	return ""
 }
 
+// What stays in hot state of an archived order: enough to answer a retry
+// of its creation and to say where it went.
+type ArchivedOrderRecord struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Id               string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Status           string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Channel          string                 `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
+	RequestHash      []byte                 `protobuf:"bytes,4,opt,name=request_hash,json=requestHash,proto3" json:"request_hash,omitempty"`
+	Archive          string                 `protobuf:"bytes,5,opt,name=archive,proto3" json:"archive,omitempty"`
+	ArchivedUnixNano int64                  `protobuf:"varint,6,opt,name=archived_unix_nano,json=archivedUnixNano,proto3" json:"archived_unix_nano,omitempty"`
+	CustomerId       string                 `protobuf:"bytes,7,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ArchivedOrderRecord) Reset() {
+	*x = ArchivedOrderRecord{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchivedOrderRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchivedOrderRecord) ProtoMessage() {}
+
+func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchivedOrderRecord.ProtoReflect.Descriptor instead.
+func (*ArchivedOrderRecord) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ArchivedOrderRecord) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ArchivedOrderRecord) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ArchivedOrderRecord) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *ArchivedOrderRecord) GetRequestHash() []byte {
+	if x != nil {
+		return x.RequestHash
+	}
+	return nil
+}
+
+func (x *ArchivedOrderRecord) GetArchive() string {
+	if x != nil {
+		return x.Archive
+	}
+	return ""
+}
+
+func (x *ArchivedOrderRecord) GetArchivedUnixNano() int64 {
+	if x != nil {
+		return x.ArchivedUnixNano
+	}
+	return 0
+}
+
+func (x *ArchivedOrderRecord) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// One order of an archive file: its record and its events.
+type ArchivedOrder struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Order         *OrderRecord           `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
+	Events        []*EventRecord         `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArchivedOrder) Reset() {
+	*x = ArchivedOrder{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchivedOrder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchivedOrder) ProtoMessage() {}
+
+func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchivedOrder.ProtoReflect.Descriptor instead.
+func (*ArchivedOrder) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ArchivedOrder) GetOrder() *OrderRecord {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+func (x *ArchivedOrder) GetEvents() []*EventRecord {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// Moves closed orders (closed, unchanged since before before_unix_nano,
+// owing no stock action) out of hot state into the named archive file.
+type ArchiveOrdersCommand struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	OrderIds       []string               `protobuf:"bytes,1,rep,name=order_ids,json=orderIds,proto3" json:"order_ids,omitempty"`
+	Archive        string                 `protobuf:"bytes,2,opt,name=archive,proto3" json:"archive,omitempty"`
+	BeforeUnixNano int64                  `protobuf:"varint,3,opt,name=before_unix_nano,json=beforeUnixNano,proto3" json:"before_unix_nano,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ArchiveOrdersCommand) Reset() {
+	*x = ArchiveOrdersCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchiveOrdersCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchiveOrdersCommand) ProtoMessage() {}
+
+func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchiveOrdersCommand.ProtoReflect.Descriptor instead.
+func (*ArchiveOrdersCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ArchiveOrdersCommand) GetOrderIds() []string {
+	if x != nil {
+		return x.OrderIds
+	}
+	return nil
+}
+
+func (x *ArchiveOrdersCommand) GetArchive() string {
+	if x != nil {
+		return x.Archive
+	}
+	return ""
+}
+
+func (x *ArchiveOrdersCommand) GetBeforeUnixNano() int64 {
+	if x != nil {
+		return x.BeforeUnixNano
+	}
+	return 0
+}
+
+// Puts archived orders back into hot state.
+type RestoreOrdersCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Orders        []*ArchivedOrder       `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	Archive       string                 `protobuf:"bytes,2,opt,name=archive,proto3" json:"archive,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreOrdersCommand) Reset() {
+	*x = RestoreOrdersCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreOrdersCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreOrdersCommand) ProtoMessage() {}
+
+func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreOrdersCommand.ProtoReflect.Descriptor instead.
+func (*RestoreOrdersCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RestoreOrdersCommand) GetOrders() []*ArchivedOrder {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+func (x *RestoreOrdersCommand) GetArchive() string {
+	if x != nil {
+		return x.Archive
+	}
+	return ""
+}
+
 // Records reads of personal data in the audit log: who read whose, when.
 type RecordAccessCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1638,7 +1900,7 @@ type RecordAccessCommand struct {
 
 func (x *RecordAccessCommand) Reset() {
 	*x = RecordAccessCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1912,7 @@ func (x *RecordAccessCommand) String() string {
 func (*RecordAccessCommand) ProtoMessage() {}
 
 func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1925,7 @@ func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
 func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RecordAccessCommand) GetSubject() string {
@@ -1708,6 +1970,8 @@ type Command struct {
 	//	*Command_EraseSubject
 	//	*Command_RewrapSubjectKey
 	//	*Command_RecordAccess
+	//	*Command_ArchiveOrders
+	//	*Command_RestoreOrders
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1715,7 +1979,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1991,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +2004,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -1881,6 +2145,24 @@ func (x *Command) GetRecordAccess() *RecordAccessCommand {
 	return nil
 }
 
+func (x *Command) GetArchiveOrders() *ArchiveOrdersCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_ArchiveOrders); ok {
+			return x.ArchiveOrders
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRestoreOrders() *RestoreOrdersCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RestoreOrders); ok {
+			return x.RestoreOrders
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -1937,6 +2219,14 @@ type Command_RecordAccess struct {
 	RecordAccess *RecordAccessCommand `protobuf:"bytes,22,opt,name=record_access,json=recordAccess,proto3,oneof"`
 }
 
+type Command_ArchiveOrders struct {
+	ArchiveOrders *ArchiveOrdersCommand `protobuf:"bytes,23,opt,name=archive_orders,json=archiveOrders,proto3,oneof"`
+}
+
+type Command_RestoreOrders struct {
+	RestoreOrders *RestoreOrdersCommand `protobuf:"bytes,24,opt,name=restore_orders,json=restoreOrders,proto3,oneof"`
+}
+
 func (*Command_ReserveBatch) isCommand_Kind() {}
 
 func (*Command_Settle) isCommand_Kind() {}
@@ -1963,6 +2253,10 @@ func (*Command_RewrapSubjectKey) isCommand_Kind() {}
 
 func (*Command_RecordAccess) isCommand_Kind() {}
 
+func (*Command_ArchiveOrders) isCommand_Kind() {}
+
+func (*Command_RestoreOrders) isCommand_Kind() {}
+
 // What the state machine answers the proposer of a command.
 type ApplyResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -1975,15 +2269,17 @@ type ApplyResult struct {
 	Sku    string `protobuf:"bytes,4,opt,name=sku,proto3" json:"sku,omitempty"`
 	Detail string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
 	// The subject's key after put_subject_key (the one that won).
-	SubjectKey    *SubjectKeyRecord       `protobuf:"bytes,6,opt,name=subject_key,json=subjectKey,proto3" json:"subject_key,omitempty"`
-	Tombstone     *SubjectTombstoneRecord `protobuf:"bytes,7,opt,name=tombstone,proto3" json:"tombstone,omitempty"`
+	SubjectKey *SubjectKeyRecord       `protobuf:"bytes,6,opt,name=subject_key,json=subjectKey,proto3" json:"subject_key,omitempty"`
+	Tombstone  *SubjectTombstoneRecord `protobuf:"bytes,7,opt,name=tombstone,proto3" json:"tombstone,omitempty"`
+	// The orders an archive_orders or restore_orders command moved.
+	OrderIds      []string `protobuf:"bytes,8,rep,name=order_ids,json=orderIds,proto3" json:"order_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2291,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2304,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -2060,6 +2356,13 @@ func (x *ApplyResult) GetTombstone() *SubjectTombstoneRecord {
 	return nil
 }
 
+func (x *ApplyResult) GetOrderIds() []string {
+	if x != nil {
+		return x.OrderIds
+	}
+	return nil
+}
+
 type ReserveItemResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -2071,7 +2374,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2386,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2399,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -2129,7 +2432,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2444,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2457,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -2177,7 +2480,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2189,7 +2492,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2202,7 +2505,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -2251,7 +2554,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2263,7 +2566,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2276,7 +2579,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -2312,7 +2615,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2627,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2640,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -2377,7 +2680,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2692,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2705,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -2422,7 +2725,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +2737,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +2750,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{31}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetStockGrainRequest) GetStock() *SetStockRequest {
@@ -2473,7 +2776,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2485,7 +2788,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2498,7 +2801,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{32}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -2519,7 +2822,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2531,7 +2834,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2847,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{33}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *CreateOrderRequest {
@@ -2577,7 +2880,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2589,7 +2892,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2602,7 +2905,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{34}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -2622,7 +2925,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2937,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2950,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{35}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *OrderEventRequest {
@@ -2677,7 +2980,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2689,7 +2992,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2702,7 +3005,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -2742,7 +3045,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2754,7 +3057,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2767,7 +3070,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -2787,7 +3090,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2799,7 +3102,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2812,7 +3115,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -2838,7 +3141,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2850,7 +3153,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2863,7 +3166,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -2885,7 +3188,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2897,7 +3200,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2910,7 +3213,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -2952,7 +3255,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2964,7 +3267,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2977,7 +3280,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -3003,7 +3306,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3015,7 +3318,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3028,7 +3331,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -3157,11 +3460,30 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\"x\n" +
 	"\x17RewrapSubjectKeyCommand\x120\n" +
 	"\x03key\x18\x01 \x01(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\x03key\x12+\n" +
-	"\x12from_master_key_id\x18\x02 \x01(\tR\x0ffromMasterKeyId\"f\n" +
+	"\x12from_master_key_id\x18\x02 \x01(\tR\x0ffromMasterKeyId\"\xe3\x01\n" +
+	"\x13ArchivedOrderRecord\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
+	"\achannel\x18\x03 \x01(\tR\achannel\x12!\n" +
+	"\frequest_hash\x18\x04 \x01(\fR\vrequestHash\x12\x18\n" +
+	"\aarchive\x18\x05 \x01(\tR\aarchive\x12,\n" +
+	"\x12archived_unix_nano\x18\x06 \x01(\x03R\x10archivedUnixNano\x12\x1f\n" +
+	"\vcustomer_id\x18\a \x01(\tR\n" +
+	"customerId\"s\n" +
+	"\rArchivedOrder\x12/\n" +
+	"\x05order\x18\x01 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x121\n" +
+	"\x06events\x18\x02 \x03(\v2\x19.ordergrid.v1.EventRecordR\x06events\"w\n" +
+	"\x14ArchiveOrdersCommand\x12\x1b\n" +
+	"\torder_ids\x18\x01 \x03(\tR\borderIds\x12\x18\n" +
+	"\aarchive\x18\x02 \x01(\tR\aarchive\x12(\n" +
+	"\x10before_unix_nano\x18\x03 \x01(\x03R\x0ebeforeUnixNano\"e\n" +
+	"\x14RestoreOrdersCommand\x123\n" +
+	"\x06orders\x18\x01 \x03(\v2\x1b.ordergrid.v1.ArchivedOrderR\x06orders\x12\x18\n" +
+	"\aarchive\x18\x02 \x01(\tR\aarchive\"f\n" +
 	"\x13RecordAccessCommand\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\x12\x18\n" +
-	"\apurpose\x18\x03 \x01(\tR\apurpose\"\x84\b\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\"\x9e\t\n" +
 	"\aCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x1c\n" +
@@ -3182,8 +3504,10 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x0fput_subject_key\x18\x13 \x01(\v2\".ordergrid.v1.PutSubjectKeyCommandH\x00R\rputSubjectKey\x12H\n" +
 	"\rerase_subject\x18\x14 \x01(\v2!.ordergrid.v1.EraseSubjectCommandH\x00R\feraseSubject\x12U\n" +
 	"\x12rewrap_subject_key\x18\x15 \x01(\v2%.ordergrid.v1.RewrapSubjectKeyCommandH\x00R\x10rewrapSubjectKey\x12H\n" +
-	"\rrecord_access\x18\x16 \x01(\v2!.ordergrid.v1.RecordAccessCommandH\x00R\frecordAccessB\x06\n" +
-	"\x04kind\"\xda\x02\n" +
+	"\rrecord_access\x18\x16 \x01(\v2!.ordergrid.v1.RecordAccessCommandH\x00R\frecordAccess\x12K\n" +
+	"\x0earchive_orders\x18\x17 \x01(\v2\".ordergrid.v1.ArchiveOrdersCommandH\x00R\rarchiveOrders\x12K\n" +
+	"\x0erestore_orders\x18\x18 \x01(\v2\".ordergrid.v1.RestoreOrdersCommandH\x00R\rrestoreOrdersB\x06\n" +
+	"\x04kind\"\xf7\x02\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
 	"\x05order\x18\x02 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x12:\n" +
@@ -3192,7 +3516,8 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x06detail\x18\x05 \x01(\tR\x06detail\x12?\n" +
 	"\vsubject_key\x18\x06 \x01(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\n" +
 	"subjectKey\x12B\n" +
-	"\ttombstone\x18\a \x01(\v2$.ordergrid.v1.SubjectTombstoneRecordR\ttombstone\"}\n" +
+	"\ttombstone\x18\a \x01(\v2$.ordergrid.v1.SubjectTombstoneRecordR\ttombstone\x12\x1b\n" +
+	"\torder_ids\x18\b \x03(\tR\borderIds\"}\n" +
 	"\x11ReserveItemResult\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12/\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
@@ -3301,7 +3626,7 @@ func file_ordergrid_v1_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_ordergrid_v1_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -3327,102 +3652,111 @@ var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(*PutSubjectKeyCommand)(nil),      // 21: ordergrid.v1.PutSubjectKeyCommand
 	(*EraseSubjectCommand)(nil),       // 22: ordergrid.v1.EraseSubjectCommand
 	(*RewrapSubjectKeyCommand)(nil),   // 23: ordergrid.v1.RewrapSubjectKeyCommand
-	(*RecordAccessCommand)(nil),       // 24: ordergrid.v1.RecordAccessCommand
-	(*Command)(nil),                   // 25: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 26: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 27: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 28: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 29: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 30: ordergrid.v1.ReserveResponse
-	(*SettleRequest)(nil),             // 31: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 32: ordergrid.v1.SettleResponse
-	(*SetStockGrainRequest)(nil),      // 33: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 34: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 35: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 36: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 37: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 38: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 39: ordergrid.v1.SyncStockRequest
-	(*SealPersonalRequest)(nil),       // 40: ordergrid.v1.SealPersonalRequest
-	(*SealPersonalResponse)(nil),      // 41: ordergrid.v1.SealPersonalResponse
-	(*OpenPersonalRequest)(nil),       // 42: ordergrid.v1.OpenPersonalRequest
-	(*OpenPersonalResponse)(nil),      // 43: ordergrid.v1.OpenPersonalResponse
-	(*EraseSubjectGrainRequest)(nil),  // 44: ordergrid.v1.EraseSubjectGrainRequest
-	nil,                               // 45: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 46: ordergrid.v1.TransitionCommand.DetailsEntry
-	(*Customer)(nil),                  // 47: ordergrid.v1.Customer
-	(*SetStockRequest)(nil),           // 48: ordergrid.v1.SetStockRequest
-	(*CreateOrderRequest)(nil),        // 49: ordergrid.v1.CreateOrderRequest
-	(*OrderEventRequest)(nil),         // 50: ordergrid.v1.OrderEventRequest
-	(*SkuStock)(nil),                  // 51: ordergrid.v1.SkuStock
+	(*ArchivedOrderRecord)(nil),       // 24: ordergrid.v1.ArchivedOrderRecord
+	(*ArchivedOrder)(nil),             // 25: ordergrid.v1.ArchivedOrder
+	(*ArchiveOrdersCommand)(nil),      // 26: ordergrid.v1.ArchiveOrdersCommand
+	(*RestoreOrdersCommand)(nil),      // 27: ordergrid.v1.RestoreOrdersCommand
+	(*RecordAccessCommand)(nil),       // 28: ordergrid.v1.RecordAccessCommand
+	(*Command)(nil),                   // 29: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 30: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 31: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 32: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 33: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 34: ordergrid.v1.ReserveResponse
+	(*SettleRequest)(nil),             // 35: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 36: ordergrid.v1.SettleResponse
+	(*SetStockGrainRequest)(nil),      // 37: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 38: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 39: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 40: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 41: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 42: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 43: ordergrid.v1.SyncStockRequest
+	(*SealPersonalRequest)(nil),       // 44: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 45: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 46: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 47: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 48: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 49: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 50: ordergrid.v1.TransitionCommand.DetailsEntry
+	(*Customer)(nil),                  // 51: ordergrid.v1.Customer
+	(*SetStockRequest)(nil),           // 52: ordergrid.v1.SetStockRequest
+	(*CreateOrderRequest)(nil),        // 53: ordergrid.v1.CreateOrderRequest
+	(*OrderEventRequest)(nil),         // 54: ordergrid.v1.OrderEventRequest
+	(*SkuStock)(nil),                  // 55: ordergrid.v1.SkuStock
 }
 var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
 	1,  // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
-	47, // 2: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	51, // 2: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
 	5,  // 3: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
-	45, // 4: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	49, // 4: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
 	11, // 5: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
 	6,  // 6: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	46, // 7: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	50, // 7: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
 	8,  // 8: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
 	8,  // 9: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	12, // 10: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	13, // 11: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	14, // 12: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	15, // 13: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	16, // 14: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	17, // 15: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	18, // 16: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	19, // 17: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	20, // 18: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	21, // 19: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	22, // 20: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	23, // 21: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	24, // 22: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	0,  // 23: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	6,  // 24: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	28, // 25: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	8,  // 26: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	9,  // 27: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	0,  // 28: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	27, // 29: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 30: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	0,  // 31: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	48, // 32: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	49, // 33: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	50, // 34: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 35: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	6,  // 36: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	7,  // 37: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	7,  // 38: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	29, // 39: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
-	31, // 40: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
-	33, // 41: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
-	34, // 42: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
-	40, // 43: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
-	42, // 44: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
-	44, // 45: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
-	35, // 46: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
-	36, // 47: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
-	37, // 48: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
-	39, // 49: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
-	30, // 50: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
-	32, // 51: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
-	51, // 52: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
-	51, // 53: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
-	41, // 54: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
-	43, // 55: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
-	9,  // 56: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
-	38, // 57: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
-	38, // 58: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
-	38, // 59: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
-	38, // 60: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
-	50, // [50:61] is the sub-list for method output_type
-	39, // [39:50] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	6,  // 10: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	10, // 11: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	25, // 12: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	12, // 13: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	13, // 14: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	14, // 15: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	15, // 16: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	16, // 17: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	17, // 18: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	18, // 19: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	19, // 20: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	20, // 21: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	21, // 22: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	22, // 23: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	23, // 24: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	28, // 25: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	26, // 26: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	27, // 27: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	0,  // 28: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	6,  // 29: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	32, // 30: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	8,  // 31: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	9,  // 32: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	0,  // 33: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	31, // 34: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 35: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	0,  // 36: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	52, // 37: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	53, // 38: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	54, // 39: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 40: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	6,  // 41: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	7,  // 42: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	7,  // 43: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	33, // 44: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
+	35, // 45: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
+	37, // 46: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
+	38, // 47: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
+	44, // 48: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
+	46, // 49: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
+	48, // 50: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
+	39, // 51: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
+	40, // 52: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
+	41, // 53: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
+	43, // 54: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
+	34, // 55: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
+	36, // 56: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
+	55, // 57: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
+	55, // 58: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
+	45, // 59: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
+	47, // 60: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
+	9,  // 61: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
+	42, // 62: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
+	42, // 63: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
+	42, // 64: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
+	42, // 65: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
+	55, // [55:66] is the sub-list for method output_type
+	44, // [44:55] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_grains_proto_init() }
@@ -3431,7 +3765,7 @@ func file_ordergrid_v1_grains_proto_init() {
 		return
 	}
 	file_ordergrid_v1_api_proto_init()
-	file_ordergrid_v1_grains_proto_msgTypes[23].OneofWrappers = []any{
+	file_ordergrid_v1_grains_proto_msgTypes[27].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -3445,6 +3779,8 @@ func file_ordergrid_v1_grains_proto_init() {
 		(*Command_EraseSubject)(nil),
 		(*Command_RewrapSubjectKey)(nil),
 		(*Command_RecordAccess)(nil),
+		(*Command_ArchiveOrders)(nil),
+		(*Command_RestoreOrders)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3452,7 +3788,7 @@ func file_ordergrid_v1_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_proto_rawDesc), len(file_ordergrid_v1_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   45,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
