@@ -30,9 +30,6 @@ type Purging interface {
 	PurgeRequested() bool
 }
 
-// purgeTimeout bounds one purge's snapshot.
-const purgeTimeout = 2 * time.Minute
-
 // ErrPurge is returned when a purge could not finish; the partition retries
 // it on its next request.
 var ErrPurge = errors.New("cluster: purge")
