@@ -101,7 +101,6 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 			return err
 		})
 	})
-	var err error
 	short, replayed := "", 0
 	for i := range skus {
 		switch {
@@ -118,20 +117,22 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		// reserving failed. If the order is recorded, it is the answer.
 		prev, found, err := g.read()
 		if err != nil {
-			g.releaseAll(skus, results, req.Principal)
-			return nil, err
+			return nil, err // reservations stay for the orphan sweep
 		}
 		if found {
-			g.releaseAll(skus, results, req.Principal) // only what this call took
+			g.releaseNotOf(prev, skus, results, req.Principal)
 			return replayOrConflict(prev, hash), nil
 		}
 	}
-	if reserveErr != nil || short != "" {
-		// No order is recorded by this call: free what it took.
+	if reserveErr != nil {
+		// Infrastructure failed: what this call reserved stays pending for
+		// a retry (or the orphan sweep), since another activation of this
+		// grain during a move may be using it.
+		return nil, fmt.Errorf("reserving: %w", reserveErr)
+	}
+	if short != "" {
+		// The business said no: free what this call took at once.
 		g.releaseAll(skus, results, req.Principal)
-		if reserveErr != nil {
-			return nil, fmt.Errorf("reserving: %w", reserveErr)
-		}
 		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: short,
 			Detail: fmt.Sprintf("not enough stock of %s", short)}, nil
 	}
@@ -144,16 +145,16 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		Customer: &pb.Customer{Id: req.Request.Customer.GetId()}, Currency: req.Request.Currency, IdempotencyKey: req.Request.IdempotencyKey,
 		RequestHash: hash, PayByUnixNano: payBy,
 	}
-	if o.Personal, err = g.seal(req.Request.Customer); err != nil {
-		g.releaseAll(skus, results, req.Principal)
-		return nil, fmt.Errorf("sealing personal fields: %w", err)
-	}
 	for _, l := range req.Request.Lines {
 		o.Lines = append(o.Lines, &pb.OrderLineRecord{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: where[l.Sku]})
 	}
+	var err error
 	if o.Total, err = OrderTotal(req.Request.Lines); err != nil {
-		g.releaseAll(skus, results, req.Principal)
+		g.releaseAll(skus, results, req.Principal) // the request itself is wrong: every attempt fails
 		return nil, err
+	}
+	if o.Personal, err = g.seal(req.Request.Customer); err != nil {
+		return nil, fmt.Errorf("sealing personal fields: %w", err) // reservations stay, as above
 	}
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
@@ -167,12 +168,32 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 	case res.Outcome == pb.Outcome_OUTCOME_OK:
 		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: res.Order}, nil
 	case res.Order != nil: // recorded before (a retry, or a different request under the same key)
-		g.releaseAll(skus, results, req.Principal)
+		g.releaseNotOf(res.Order, skus, results, req.Principal)
 		return replayOrConflict(res.Order, hash), nil
 	default: // refused: nothing recorded
-		g.releaseAll(skus, results, req.Principal)
 		return nil, fmt.Errorf("recording order: refused: %s %s", res.Outcome, res.Detail)
 	}
+}
+
+// releaseNotOf releases what this call reserved that the recorded order o
+// does not hold: a reservation of a SKU o has no line of (a different
+// request under the same key), or any when o's stock is released already
+// (cancelled or expired: a retry re-reserved it). A reservation of a SKU
+// of a live o is o's: perhaps made by this very call for another
+// activation that recorded o first.
+func (g *orderGrain) releaseNotOf(o *pb.OrderRecord, skus []skuQty, results []*pb.ReserveResponse, principal string) {
+	released := o.Status == statemachine.StatusCancelled || o.Status == statemachine.StatusExpired
+	keep := make([]*pb.ReserveResponse, len(results))
+	for i, s := range skus {
+		holds := false
+		for _, l := range o.Lines {
+			holds = holds || l.Sku == s.sku
+		}
+		if released || !holds {
+			keep[i] = results[i]
+		}
+	}
+	g.releaseAll(skus, keep, principal)
 }
 
 // seal seals the customer's personal fields by the subject's grain; nil

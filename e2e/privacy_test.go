@@ -100,7 +100,7 @@ func TestPersonalDataSealedReadRecordedAndErased(t *testing.T) {
 	}
 	var mine []string
 	for i := 0; i < 3; i++ {
-		mine = append(mine, orderOf(fmt.Sprintf("pd-%d", i), "cust-"+suffix, name, phone, address).ID)
+		mine = append(mine, orderOf(fmt.Sprintf("pd-%d", i), subject0(suffix), name, phone, address).ID)
 	}
 	other := orderOf("pd-other", "other-"+suffix, "Qian Er", "13700000000", "9 Other Rd")
 	n.must("POST", "/v1/orders/"+mine[0]+"/pay", nil, 200, as("warehouse")...)
@@ -173,13 +173,15 @@ func TestPersonalDataSealedReadRecordedAndErased(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Nothing personal anywhere on disk or in a proof, before erasure.
+	// Nothing personal anywhere on disk, in a proof or an export, before erasure.
+	r := n.eventually("GET", "/v1/audit/export?subject="+subject0(suffix), nil, 200, as("dpo")...)
+	_ = os.WriteFile(filepath.Join(exports, "export-before.jsonl"), r.body, 0o600)
 	if found := findPersonal(t, secrets, n.dataDir, exports); len(found) > 0 {
 		t.Fatalf("personal data on disk before erasure:\n%s", strings.Join(found, "\n"))
 	}
 
 	// Only compliance erases.
-	subject := "cust-" + suffix
+	subject := subject0(suffix)
 	n.must("POST", "/v1/subjects/"+subject+"/erase", nil, 403, as("warehouse")...)
 	var erasure struct {
 		Subject, Principal string
@@ -207,6 +209,8 @@ func TestPersonalDataSealedReadRecordedAndErased(t *testing.T) {
 	// and the new tree is consistent with the old one.
 	after := bundleOf(mine[0], has(ledger.KindSubject, "erased", "dpo"))
 	_ = os.WriteFile(filepath.Join(exports, "after.json"), after, 0o600)
+	r = n.must("GET", "/v1/audit/export?format=csv&subject="+subject, nil, 200, as("dpo")...)
+	_ = os.WriteFile(filepath.Join(exports, "export-after.csv"), r.body, 0o600)
 	if _, err := ledger.VerifyBundle(before, v); err != nil {
 		t.Fatalf("a bundle issued before the erasure: %v", err)
 	}
@@ -305,3 +309,64 @@ func TestMasterKeyRotation(t *testing.T) {
 		}
 	}
 }
+
+// Erasure on three nodes: the key goes on every replica, and no node's
+// data directory (state, Raft log, snapshots, ledger) nor an audit export
+// holds the subject's personal fields, before or after.
+func TestClusterErasure(t *testing.T) {
+	c := newCluster(t, "--ledger-checkpoint-interval 200ms")
+	c.up()
+	n1, n2, n3 := c.node(1), c.node(2), c.node(3)
+	n1.eventually("PUT", "/v1/skus/CE-1/stock/WH1", map[string]any{"on_hand": 50}, 200)
+	suffix := fmt.Sprint(time.Now().UnixNano() % 1e9)
+	name, phone, address := "Sun Wukong "+suffix, "1358"+suffix, "花果山水帘洞"+suffix
+	subject := "ce-cust-" + suffix
+	var ids []string
+	for i, n := range []*node{n1, n2, n3} {
+		body := orderBody(fmt.Sprintf("ce-%d", i), "CE-1", 1)
+		body["customer"] = map[string]any{"id": subject, "name": name, "phone": phone, "address": address}
+		var o order
+		n.eventually("POST", "/v1/orders", body, 201, "Idempotency-Key", fmt.Sprintf("ce-%d", i)).json(t, &o)
+		ids = append(ids, o.ID)
+	}
+	var o struct{ Customer struct{ Name string } }
+	n3.must("GET", "/v1/orders/"+ids[0]+"?include_personal=true", nil, 200).json(t, &o)
+	if o.Customer.Name != name {
+		t.Fatalf("personal fields through another node: %+v", o)
+	}
+	exports := t.TempDir()
+	export := func(file string) {
+		r := n2.eventually("GET", "/v1/audit/export?subject="+subject, nil, 200)
+		_ = os.WriteFile(filepath.Join(exports, file), r.body, 0o600)
+	}
+	export("before.jsonl")
+	dirs := []string{exports}
+	for i := 1; i <= 3; i++ {
+		dirs = append(dirs, filepath.Join(c.dir, fmt.Sprintf("node%d", i)))
+	}
+	secrets := []string{name, phone, address}
+	if found := findPersonal(t, secrets, dirs...); len(found) > 0 {
+		t.Fatalf("personal data on disk:\n%s", strings.Join(found, "\n"))
+	}
+	var erasure struct {
+		OrderIDs []string `json:"order_ids"`
+	}
+	n2.must("POST", "/v1/subjects/"+subject+"/erase", nil, 200).json(t, &erasure)
+	if len(erasure.OrderIDs) != 3 {
+		t.Fatalf("erasure listed %v", erasure.OrderIDs)
+	}
+	for _, n := range []*node{n1, n2, n3} {
+		var got struct{ Customer struct{ Erased bool } }
+		n.must("GET", "/v1/orders/"+ids[1]+"?include_personal=true", nil, 200).json(t, &got)
+		if !got.Customer.Erased {
+			t.Fatalf("order through %s after erasure: %+v", n.http, got)
+		}
+	}
+	time.Sleep(time.Second) // every replica purges after it applies the erasure
+	export("after.jsonl")
+	if found := findPersonal(t, secrets, dirs...); len(found) > 0 {
+		t.Fatalf("personal data on disk after erasure:\n%s", strings.Join(found, "\n"))
+	}
+}
+
+func subject0(suffix string) string { return "cust-" + suffix }
