@@ -131,7 +131,12 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		return nil, fmt.Errorf("reserving: %w", reserveErr)
 	}
 	if short != "" {
-		// The business said no: free what this call took at once.
+		// The business said no: free what this call took at once. (A
+		// second activation of this grain during a move that reserved the
+		// short SKU a moment later, and this call's other SKUs as REPLAYED,
+		// could record the order with a reservation freed here: a narrow
+		// window this design does not close; the reservations would need to
+		// name the attempt that made them.)
 		g.releaseAll(skus, results, req.Principal)
 		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: short,
 			Detail: fmt.Sprintf("not enough stock of %s", short)}, nil
