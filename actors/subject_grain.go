@@ -125,7 +125,12 @@ func (g *subjectGrain) Open(req *pb.OpenPersonalRequest, _ actorcluster.GrainCon
 	if err != nil {
 		return nil, fmt.Errorf("recording the read: %w", err)
 	}
-	if res.Outcome != pb.Outcome_OUTCOME_OK {
+	switch res.Outcome {
+	case pb.Outcome_OUTCOME_OK:
+	case pb.Outcome_OUTCOME_ERASED: // erased since this activation read the key
+		g.key = nil
+		return &pb.OpenPersonalResponse{Erased: true}, nil
+	default:
 		return nil, fmt.Errorf("recording the read: %s", res.Detail)
 	}
 	out := &pb.OpenPersonalResponse{Fields: make([]*pb.PersonalFields, len(req.OrderIds))}

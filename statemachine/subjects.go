@@ -108,7 +108,14 @@ func mergeSorted(a, b []string) []string {
 }
 
 // recordAccess records reads of orders' personal fields in the audit log.
+// It is also the authority on whether the read may happen: a subject whose
+// key is gone (erased, perhaps after the reading grain cached it) answers
+// ERASED, and nothing is recorded.
 func (t *txn) recordAccess(c *pb.RecordAccessCommand) *Result {
+	var key pb.SubjectKeyRecord
+	if !t.get(subjectKeyKey(t.m.prefix, c.Subject), &key) {
+		return &Result{Outcome: pb.Outcome_OUTCOME_ERASED, Detail: "the subject has no key"}
+	}
 	details := map[string]string{"subject_sha256": SubjectHash(c.Subject)}
 	if c.Purpose != "" {
 		details["purpose"] = c.Purpose

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,22 +32,13 @@ func loadKeyring(cfg config.Config, logger *slog.Logger) (*privacy.Keyring, erro
 	if cfg.Privacy.MasterKeysFile != "" {
 		return privacy.LoadKeyring(cfg.Privacy.MasterKeysFile)
 	}
-	path := filepath.Join(cfg.DataDir, ownMasterKeysFile)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		line, err := privacy.NewMasterKeyLine("k1")
-		if err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("master keys: %w", err)
-		}
-		if err := os.WriteFile(path, []byte(line+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("master keys: %w", err)
-		}
+	text, err := ownSecret(cfg.DataDir, ownMasterKeysFile, func() (string, error) { return privacy.NewMasterKeyLine("k1") })
+	if err != nil {
+		return nil, fmt.Errorf("master keys: %w", err)
 	}
 	logger.Warn("personal data is sealed under a master key kept in the data directory; set privacy.master_keys_file (outside it) in production",
-		slog.String("file", path))
-	return privacy.LoadKeyring(path)
+		slog.String("file", filepath.Join(cfg.DataDir, ownMasterKeysFile)))
+	return privacy.ParseKeyring(text)
 }
 
 // runPrivacy: ordergrid privacy keygen --id ID  (prints a master key line)

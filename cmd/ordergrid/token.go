@@ -60,25 +60,34 @@ func loadTokens(cfg config.Config, logger *slog.Logger, out io.Writer) (*gateway
 
 // ownAdminToken returns the node's own admin token, made on first start.
 func ownAdminToken(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, bootstrapTokenFile)
+	return ownSecret(dataDir, bootstrapTokenFile, func() (string, error) {
+		tok, _, err := gateway.NewToken("bootstrap", gateway.RoleAdmin, nil, time.Time{})
+		return tok, err
+	})
+}
+
+// ownSecret returns the content of a secret the node keeps in its data
+// directory (mode 0600), made by make on first use.
+func ownSecret(dataDir, name string, make func() (string, error)) (string, error) {
+	path := filepath.Join(dataDir, name)
 	if b, err := os.ReadFile(path); err == nil {
-		if tok := strings.TrimSpace(string(b)); tok != "" {
-			return tok, nil
+		if s := strings.TrimSpace(string(b)); s != "" {
+			return s, nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("bootstrap token: %w", err)
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
-	tok, _, err := gateway.NewToken("bootstrap", gateway.RoleAdmin, nil, time.Time{})
+	s, err := make()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return "", fmt.Errorf("bootstrap token: %w", err)
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("bootstrap token: %w", err)
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
-	return tok, nil
+	return s, nil
 }
 
 // runToken: ordergrid token new --name N --role R [--channels a,b] [--expires 720h]
