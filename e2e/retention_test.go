@@ -66,6 +66,14 @@ func TestRetentionArchivesVerifiesAndRestores(t *testing.T) {
 	}
 	// Proofs are still served.
 	n.eventually("GET", "/v1/orders/"+delivered.ID+"/proof", nil, 200)
+	// Erasing the customer of an archived order names it.
+	var erasure struct {
+		OrderIDs []string `json:"order_ids"`
+	}
+	n.must("POST", "/v1/subjects/c-ret-d/erase", nil, 200).json(t, &erasure)
+	if len(erasure.OrderIDs) != 1 || erasure.OrderIDs[0] != delivered.ID {
+		t.Fatalf("erasure of an archived order's customer: %+v", erasure)
+	}
 
 	files, _ := filepath.Glob(filepath.Join(archiveDir, "*.jsonl.gz"))
 	if len(files) == 0 {

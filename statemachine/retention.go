@@ -60,9 +60,8 @@ func (t *txn) archiveOrders(c *pb.ArchiveOrdersCommand) *Result {
 			panic(fmt.Sprintf("statemachine: delete range: %v", err))
 		}
 		t.del(closedKey(t.m.prefix, o.UpdatedUnixNano, id))
-		if s := o.GetCustomer().GetId(); s != "" {
-			t.del(subjectOrderKey(t.m.prefix, s, id))
-		}
+		// The subject index stays: an erasure of the customer still names
+		// the archived order, and exports by subject still find its events.
 		t.put(archivedKey(t.m.prefix, id), &pb.ArchivedOrderRecord{Id: id, Status: o.Status, Channel: o.Channel, RequestHash: o.RequestHash,
 			Archive: c.Archive, ArchivedUnixNano: t.at, CustomerId: o.GetCustomer().GetId()})
 		t.record(&ledger.Event{Kind: ledger.KindRetention, Type: "archived", Order: id, Status: o.Status, Details: map[string]string{"archive": c.Archive}})
