@@ -153,13 +153,9 @@ func (g *subjectGrain) Open(req *pb.OpenPersonalRequest, _ actorcluster.GrainCon
 // Erase deletes the subject's data key on every replica and records a
 // tombstone and the erasure of each of its orders in the audit log.
 func (g *subjectGrain) Erase(req *pb.EraseSubjectGrainRequest, _ actorcluster.GrainContext) (*pb.SubjectTombstoneRecord, error) {
-	var orders []string
-	for _, p := range g.node.host.Partitions() {
-		ids, err := statemachine.SubjectOrders(g.node.reader(p), p.Prefix, g.subject, subjectOrdersMax)
-		if err != nil {
-			return nil, fmt.Errorf("listing the subject's orders: %w", err)
-		}
-		orders = append(orders, ids...)
+	orders, _, err := g.node.SubjectOrderIDs(g.subject)
+	if err != nil {
+		return nil, fmt.Errorf("listing the subject's orders: %w", err)
 	}
 	cctx, cancel := g.node.callCtx()
 	defer cancel()

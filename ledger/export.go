@@ -303,9 +303,15 @@ func (c *CSVExport) Header(h ExportHeader) error {
 
 // Entry implements ExportWriter.
 func (c *CSVExport) Entry(e BundleEntry, ev *Event) error {
-	return c.w.Write([]string{strconv.FormatUint(e.Index, 10), ev.At, ev.Kind, ev.Type, ev.Order, u64(ev.Seq), ev.Status, ev.SKU,
+	return c.w.Write(append(csvEventColumns(e.Index, ev), e.Leaf, strings.Join(e.Proof, " ")))
+}
+
+// csvEventColumns are a row's columns that the leaf determines: the
+// writer's and what the verifier checks a row against.
+func csvEventColumns(index uint64, ev *Event) []string {
+	return []string{strconv.FormatUint(index, 10), ev.At, ev.Kind, ev.Type, ev.Order, u64(ev.Seq), ev.Status, ev.SKU,
 		ev.Warehouse, i64(ev.Qty), ev.Principal, strconv.FormatUint(uint64(ev.Partition), 10), strconv.FormatUint(ev.RaftIndex, 10),
-		strconv.FormatUint(uint64(ev.N), 10), e.Leaf, strings.Join(e.Proof, " ")})
+		strconv.FormatUint(uint64(ev.N), 10)}
 }
 
 func u64(v uint64) string {
@@ -486,9 +492,7 @@ func verifyCSV(br *bufio.Reader, v *checkpoint.Verifier, out *VerifiedExport, ad
 		if err != nil {
 			return fmt.Errorf("%w: row %d (leaf %d): %w", ErrExport, row, idx, err)
 		}
-		want := []string{rec[0], ev.At, ev.Kind, ev.Type, ev.Order, u64(ev.Seq), ev.Status, ev.SKU, ev.Warehouse, i64(ev.Qty), ev.Principal,
-			strconv.FormatUint(uint64(ev.Partition), 10), strconv.FormatUint(ev.RaftIndex, 10), strconv.FormatUint(uint64(ev.N), 10)}
-		for i, w := range want {
+		for i, w := range csvEventColumns(idx, ev) {
 			if rec[i] != w {
 				return fmt.Errorf("%w: row %d: column %s says %q, the leaf %q", ErrExport, row, CSVHeader[i], rec[i], w)
 			}
