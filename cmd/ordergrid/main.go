@@ -98,6 +98,9 @@ func newLogger(c config.Log) *slog.Logger {
 // startupTimeout bounds how long a node may take to become ready.
 const startupTimeout = 60 * time.Second
 
+// shutdownMax bounds a clean shutdown after SIGTERM; past it the node exits.
+const shutdownMax = 20 * time.Second
+
 // gcPercentDefault trades memory for CPU: the hot path allocates per order
 // and the heap is small next to the machine. GOGC in the environment wins.
 const gcPercentDefault = 400
@@ -217,6 +220,13 @@ func serve(ctx context.Context, cfg config.Config) error {
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")
+		// Every acknowledged change is in an fsynced Raft log, so a node
+		// that cannot stop cleanly (a peer gone, a call stuck) may stop
+		// like a crash rather than hang its supervisor.
+		time.AfterFunc(shutdownMax, func() {
+			logger.Error("shutdown took too long; exiting", slog.Duration("after", shutdownMax))
+			os.Exit(1)
+		})
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("server: %w", err)
@@ -227,7 +237,13 @@ func serve(ctx context.Context, cfg config.Config) error {
 	defer cancelShut()
 	_ = httpSrv.Shutdown(shutCtx)
 	if grpcSrv != nil {
-		grpcSrv.GracefulStop()
+		stopped := make(chan struct{})
+		go func() { grpcSrv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-shutCtx.Done():
+			grpcSrv.Stop() // streams still open: cut them
+		}
 	}
 	return nil
 }
