@@ -201,8 +201,16 @@ type CreateOrderRequest struct {
 	Currency       string                 `protobuf:"bytes,5,opt,name=currency,proto3" json:"currency,omitempty"`
 	// Idempotency-Key header on HTTP, this field on gRPC. Empty: (channel, channel_order_id).
 	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Routing inputs (none of them personal data): the delivery region (a
+	// warehouse rate's region), the customer's tier ("vip"), the promised
+	// delivery time (RFC 3339) and capabilities every shipping warehouse must
+	// have ("cold_chain").
+	DeliveryRegion       string   `protobuf:"bytes,7,opt,name=delivery_region,json=deliveryRegion,proto3" json:"delivery_region,omitempty"`
+	CustomerTier         string   `protobuf:"bytes,8,opt,name=customer_tier,json=customerTier,proto3" json:"customer_tier,omitempty"`
+	PromisedBy           string   `protobuf:"bytes,9,opt,name=promised_by,json=promisedBy,proto3" json:"promised_by,omitempty"`
+	RequiredCapabilities []string `protobuf:"bytes,10,rep,name=required_capabilities,json=requiredCapabilities,proto3" json:"required_capabilities,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *CreateOrderRequest) Reset() {
@@ -275,6 +283,34 @@ func (x *CreateOrderRequest) GetIdempotencyKey() string {
 		return x.IdempotencyKey
 	}
 	return ""
+}
+
+func (x *CreateOrderRequest) GetDeliveryRegion() string {
+	if x != nil {
+		return x.DeliveryRegion
+	}
+	return ""
+}
+
+func (x *CreateOrderRequest) GetCustomerTier() string {
+	if x != nil {
+		return x.CustomerTier
+	}
+	return ""
+}
+
+func (x *CreateOrderRequest) GetPromisedBy() string {
+	if x != nil {
+		return x.PromisedBy
+	}
+	return ""
+}
+
+func (x *CreateOrderRequest) GetRequiredCapabilities() []string {
+	if x != nil {
+		return x.RequiredCapabilities
+	}
+	return nil
 }
 
 type OrderLine struct {
@@ -362,12 +398,19 @@ type Order struct {
 	CreatedAt string `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt string `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// When an unpaid order expires and releases its stock.
-	PayBy            string `protobuf:"bytes,12,opt,name=pay_by,json=payBy,proto3" json:"pay_by,omitempty"`
-	IdempotencyKey   string `protobuf:"bytes,13,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	ShipmentCarrier  string `protobuf:"bytes,14,opt,name=shipment_carrier,json=shipmentCarrier,proto3" json:"shipment_carrier,omitempty"`
-	ShipmentTracking string `protobuf:"bytes,15,opt,name=shipment_tracking,json=shipmentTracking,proto3" json:"shipment_tracking,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	PayBy                string   `protobuf:"bytes,12,opt,name=pay_by,json=payBy,proto3" json:"pay_by,omitempty"`
+	IdempotencyKey       string   `protobuf:"bytes,13,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	ShipmentCarrier      string   `protobuf:"bytes,14,opt,name=shipment_carrier,json=shipmentCarrier,proto3" json:"shipment_carrier,omitempty"`
+	ShipmentTracking     string   `protobuf:"bytes,15,opt,name=shipment_tracking,json=shipmentTracking,proto3" json:"shipment_tracking,omitempty"`
+	DeliveryRegion       string   `protobuf:"bytes,16,opt,name=delivery_region,json=deliveryRegion,proto3" json:"delivery_region,omitempty"`
+	CustomerTier         string   `protobuf:"bytes,17,opt,name=customer_tier,json=customerTier,proto3" json:"customer_tier,omitempty"`
+	PromisedBy           string   `protobuf:"bytes,18,opt,name=promised_by,json=promisedBy,proto3" json:"promised_by,omitempty"`
+	RequiredCapabilities []string `protobuf:"bytes,19,rep,name=required_capabilities,json=requiredCapabilities,proto3" json:"required_capabilities,omitempty"`
+	// The routing strategy version that chose the warehouses ("name@version");
+	// GET /v1/orders/{id}/routing explains the choice.
+	RoutingStrategy string `protobuf:"bytes,20,opt,name=routing_strategy,json=routingStrategy,proto3" json:"routing_strategy,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Order) Reset() {
@@ -501,6 +544,41 @@ func (x *Order) GetShipmentCarrier() string {
 func (x *Order) GetShipmentTracking() string {
 	if x != nil {
 		return x.ShipmentTracking
+	}
+	return ""
+}
+
+func (x *Order) GetDeliveryRegion() string {
+	if x != nil {
+		return x.DeliveryRegion
+	}
+	return ""
+}
+
+func (x *Order) GetCustomerTier() string {
+	if x != nil {
+		return x.CustomerTier
+	}
+	return ""
+}
+
+func (x *Order) GetPromisedBy() string {
+	if x != nil {
+		return x.PromisedBy
+	}
+	return ""
+}
+
+func (x *Order) GetRequiredCapabilities() []string {
+	if x != nil {
+		return x.RequiredCapabilities
+	}
+	return nil
+}
+
+func (x *Order) GetRoutingStrategy() string {
+	if x != nil {
+		return x.RoutingStrategy
 	}
 	return ""
 }
@@ -1663,20 +1741,26 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12\x1d\n" +
 	"\n" +
-	"unit_price\x18\x03 \x01(\tR\tunitPrice\"\x85\x02\n" +
+	"unit_price\x18\x03 \x01(\tR\tunitPrice\"\xa9\x03\n" +
 	"\x12CreateOrderRequest\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12(\n" +
 	"\x10channel_order_id\x18\x02 \x01(\tR\x0echannelOrderId\x122\n" +
 	"\bcustomer\x18\x03 \x01(\v2\x16.ordergrid.v1.CustomerR\bcustomer\x122\n" +
 	"\x05lines\x18\x04 \x03(\v2\x1c.ordergrid.v1.OrderLineInputR\x05lines\x12\x1a\n" +
 	"\bcurrency\x18\x05 \x01(\tR\bcurrency\x12'\n" +
-	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"l\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\x12'\n" +
+	"\x0fdelivery_region\x18\a \x01(\tR\x0edeliveryRegion\x12#\n" +
+	"\rcustomer_tier\x18\b \x01(\tR\fcustomerTier\x12\x1f\n" +
+	"\vpromised_by\x18\t \x01(\tR\n" +
+	"promisedBy\x123\n" +
+	"\x15required_capabilities\x18\n" +
+	" \x03(\tR\x14requiredCapabilities\"l\n" +
 	"\tOrderLine\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12\x1d\n" +
 	"\n" +
 	"unit_price\x18\x03 \x01(\tR\tunitPrice\x12\x1c\n" +
-	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"\xf8\x03\n" +
+	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"\xc7\x05\n" +
 	"\x05Order\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -1695,7 +1779,13 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x06pay_by\x18\f \x01(\tR\x05payBy\x12'\n" +
 	"\x0fidempotency_key\x18\r \x01(\tR\x0eidempotencyKey\x12)\n" +
 	"\x10shipment_carrier\x18\x0e \x01(\tR\x0fshipmentCarrier\x12+\n" +
-	"\x11shipment_tracking\x18\x0f \x01(\tR\x10shipmentTracking\"\\\n" +
+	"\x11shipment_tracking\x18\x0f \x01(\tR\x10shipmentTracking\x12'\n" +
+	"\x0fdelivery_region\x18\x10 \x01(\tR\x0edeliveryRegion\x12#\n" +
+	"\rcustomer_tier\x18\x11 \x01(\tR\fcustomerTier\x12\x1f\n" +
+	"\vpromised_by\x18\x12 \x01(\tR\n" +
+	"promisedBy\x123\n" +
+	"\x15required_capabilities\x18\x13 \x03(\tR\x14requiredCapabilities\x12)\n" +
+	"\x10routing_strategy\x18\x14 \x01(\tR\x0froutingStrategy\"\\\n" +
 	"\x13CreateOrderResponse\x12)\n" +
 	"\x05order\x18\x01 \x01(\v2\x13.ordergrid.v1.OrderR\x05order\x12\x1a\n" +
 	"\breplayed\x18\x02 \x01(\bR\breplayed\"T\n" +

@@ -43,21 +43,25 @@ const (
 	Outcome_OUTCOME_BELOW_RESERVED Outcome = 8
 	// The subject is erased already.
 	Outcome_OUTCOME_ERASED Outcome = 9
+	// No warehouse plan passes the routing constraints (down, capability,
+	// region, capacity); detail says which excluded what.
+	Outcome_OUTCOME_UNROUTABLE Outcome = 10
 )
 
 // Enum value maps for Outcome.
 var (
 	Outcome_name = map[int32]string{
-		0: "OUTCOME_UNSPECIFIED",
-		1: "OUTCOME_OK",
-		2: "OUTCOME_REPLAYED",
-		3: "OUTCOME_INSUFFICIENT_STOCK",
-		4: "OUTCOME_IDEMPOTENCY_CONFLICT",
-		5: "OUTCOME_ILLEGAL_TRANSITION",
-		6: "OUTCOME_NOT_FOUND",
-		7: "OUTCOME_EXPIRED",
-		8: "OUTCOME_BELOW_RESERVED",
-		9: "OUTCOME_ERASED",
+		0:  "OUTCOME_UNSPECIFIED",
+		1:  "OUTCOME_OK",
+		2:  "OUTCOME_REPLAYED",
+		3:  "OUTCOME_INSUFFICIENT_STOCK",
+		4:  "OUTCOME_IDEMPOTENCY_CONFLICT",
+		5:  "OUTCOME_ILLEGAL_TRANSITION",
+		6:  "OUTCOME_NOT_FOUND",
+		7:  "OUTCOME_EXPIRED",
+		8:  "OUTCOME_BELOW_RESERVED",
+		9:  "OUTCOME_ERASED",
+		10: "OUTCOME_UNROUTABLE",
 	}
 	Outcome_value = map[string]int32{
 		"OUTCOME_UNSPECIFIED":          0,
@@ -70,6 +74,7 @@ var (
 		"OUTCOME_EXPIRED":              7,
 		"OUTCOME_BELOW_RESERVED":       8,
 		"OUTCOME_ERASED":               9,
+		"OUTCOME_UNROUTABLE":           10,
 	}
 )
 
@@ -425,6 +430,454 @@ func (x *OrderLineRecord) GetWarehouse() string {
 	return ""
 }
 
+// One parcel of an order: the warehouse that ships it and its ship day
+// (yyyymmdd, in the warehouse's time zone), which its capacity counts.
+type ShipmentRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Warehouse     string                 `protobuf:"bytes,1,opt,name=warehouse,proto3" json:"warehouse,omitempty"`
+	ShipDay       int32                  `protobuf:"varint,2,opt,name=ship_day,json=shipDay,proto3" json:"ship_day,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShipmentRecord) Reset() {
+	*x = ShipmentRecord{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShipmentRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShipmentRecord) ProtoMessage() {}
+
+func (x *ShipmentRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShipmentRecord.ProtoReflect.Descriptor instead.
+func (*ShipmentRecord) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ShipmentRecord) GetWarehouse() string {
+	if x != nil {
+		return x.Warehouse
+	}
+	return ""
+}
+
+func (x *ShipmentRecord) GetShipDay() int32 {
+	if x != nil {
+		return x.ShipDay
+	}
+	return 0
+}
+
+// How one order was routed, enough to explain it (routing.Explain).
+type RoutingRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The strategy version that routed the order, and its A/B arm
+	// ("active" or "candidate").
+	Strategy        string `protobuf:"bytes,1,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	Version         uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Arm             string `protobuf:"bytes,3,opt,name=arm,proto3" json:"arm,omitempty"`
+	DecidedUnixNano int64  `protobuf:"varint,4,opt,name=decided_unix_nano,json=decidedUnixNano,proto3" json:"decided_unix_nano,omitempty"`
+	// The plans left after the hard constraints: the winner first, then by
+	// score (at most routing.RecordCandidatesMax).
+	Candidates      []*RoutingCandidate `protobuf:"bytes,5,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	PlansConsidered uint32              `protobuf:"varint,6,opt,name=plans_considered,json=plansConsidered,proto3" json:"plans_considered,omitempty"`
+	// More plans existed than routing.PlansMax; the best of those enumerated won.
+	PlansTruncated bool                `protobuf:"varint,7,opt,name=plans_truncated,json=plansTruncated,proto3" json:"plans_truncated,omitempty"`
+	Excluded       []*RoutingExclusion `protobuf:"bytes,8,rep,name=excluded,proto3" json:"excluded,omitempty"`
+	// Per criterion (routing.Criterion order): the range the raw values were
+	// normalised over.
+	RangeMin []float64 `protobuf:"fixed64,9,rep,packed,name=range_min,json=rangeMin,proto3" json:"range_min,omitempty"`
+	RangeMax []float64 `protobuf:"fixed64,10,rep,packed,name=range_max,json=rangeMax,proto3" json:"range_max,omitempty"`
+	// The tier rule that chose the winner instead of the score, if any.
+	Rule string       `protobuf:"bytes,11,opt,name=rule,proto3" json:"rule,omitempty"`
+	Flip *RoutingFlip `protobuf:"bytes,12,opt,name=flip,proto3" json:"flip,omitempty"`
+	// No plan of warehouses that are up existed: degraded ones were used.
+	DegradedFallback bool `protobuf:"varint,13,opt,name=degraded_fallback,json=degradedFallback,proto3" json:"degraded_fallback,omitempty"`
+	// Routing rounds: more than 1 when a reservation found the chosen
+	// warehouse short and the order was routed again with fresher stock.
+	Attempts      uint32   `protobuf:"varint,14,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	LineSkus      []string `protobuf:"bytes,15,rep,name=line_skus,json=lineSkus,proto3" json:"line_skus,omitempty"`
+	LineQtys      []int64  `protobuf:"varint,16,rep,packed,name=line_qtys,json=lineQtys,proto3" json:"line_qtys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoutingRecord) Reset() {
+	*x = RoutingRecord{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoutingRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoutingRecord) ProtoMessage() {}
+
+func (x *RoutingRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoutingRecord.ProtoReflect.Descriptor instead.
+func (*RoutingRecord) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RoutingRecord) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *RoutingRecord) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *RoutingRecord) GetArm() string {
+	if x != nil {
+		return x.Arm
+	}
+	return ""
+}
+
+func (x *RoutingRecord) GetDecidedUnixNano() int64 {
+	if x != nil {
+		return x.DecidedUnixNano
+	}
+	return 0
+}
+
+func (x *RoutingRecord) GetCandidates() []*RoutingCandidate {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+func (x *RoutingRecord) GetPlansConsidered() uint32 {
+	if x != nil {
+		return x.PlansConsidered
+	}
+	return 0
+}
+
+func (x *RoutingRecord) GetPlansTruncated() bool {
+	if x != nil {
+		return x.PlansTruncated
+	}
+	return false
+}
+
+func (x *RoutingRecord) GetExcluded() []*RoutingExclusion {
+	if x != nil {
+		return x.Excluded
+	}
+	return nil
+}
+
+func (x *RoutingRecord) GetRangeMin() []float64 {
+	if x != nil {
+		return x.RangeMin
+	}
+	return nil
+}
+
+func (x *RoutingRecord) GetRangeMax() []float64 {
+	if x != nil {
+		return x.RangeMax
+	}
+	return nil
+}
+
+func (x *RoutingRecord) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *RoutingRecord) GetFlip() *RoutingFlip {
+	if x != nil {
+		return x.Flip
+	}
+	return nil
+}
+
+func (x *RoutingRecord) GetDegradedFallback() bool {
+	if x != nil {
+		return x.DegradedFallback
+	}
+	return false
+}
+
+func (x *RoutingRecord) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *RoutingRecord) GetLineSkus() []string {
+	if x != nil {
+		return x.LineSkus
+	}
+	return nil
+}
+
+func (x *RoutingRecord) GetLineQtys() []int64 {
+	if x != nil {
+		return x.LineQtys
+	}
+	return nil
+}
+
+type RoutingCandidate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The warehouse of each shipment, and per line the index of its shipment.
+	Warehouses   []string `protobuf:"bytes,1,rep,name=warehouses,proto3" json:"warehouses,omitempty"`
+	LineShipment []uint32 `protobuf:"varint,2,rep,packed,name=line_shipment,json=lineShipment,proto3" json:"line_shipment,omitempty"`
+	// Per criterion (routing.Criterion order).
+	Raw         []float64 `protobuf:"fixed64,3,rep,packed,name=raw,proto3" json:"raw,omitempty"`
+	Score       float64   `protobuf:"fixed64,4,opt,name=score,proto3" json:"score,omitempty"`
+	EtaUnixNano int64     `protobuf:"varint,5,opt,name=eta_unix_nano,json=etaUnixNano,proto3" json:"eta_unix_nano,omitempty"`
+	// Per shipment: its ship day (yyyymmdd).
+	ShipDays      []int32 `protobuf:"varint,6,rep,packed,name=ship_days,json=shipDays,proto3" json:"ship_days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoutingCandidate) Reset() {
+	*x = RoutingCandidate{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoutingCandidate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoutingCandidate) ProtoMessage() {}
+
+func (x *RoutingCandidate) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoutingCandidate.ProtoReflect.Descriptor instead.
+func (*RoutingCandidate) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RoutingCandidate) GetWarehouses() []string {
+	if x != nil {
+		return x.Warehouses
+	}
+	return nil
+}
+
+func (x *RoutingCandidate) GetLineShipment() []uint32 {
+	if x != nil {
+		return x.LineShipment
+	}
+	return nil
+}
+
+func (x *RoutingCandidate) GetRaw() []float64 {
+	if x != nil {
+		return x.Raw
+	}
+	return nil
+}
+
+func (x *RoutingCandidate) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *RoutingCandidate) GetEtaUnixNano() int64 {
+	if x != nil {
+		return x.EtaUnixNano
+	}
+	return 0
+}
+
+func (x *RoutingCandidate) GetShipDays() []int32 {
+	if x != nil {
+		return x.ShipDays
+	}
+	return nil
+}
+
+type RoutingExclusion struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Warehouse string                 `protobuf:"bytes,1,opt,name=warehouse,proto3" json:"warehouse,omitempty"`
+	// down, capability, region, capacity, stock, degraded, unregistered.
+	Constraint    string `protobuf:"bytes,2,opt,name=constraint,proto3" json:"constraint,omitempty"`
+	Detail        string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoutingExclusion) Reset() {
+	*x = RoutingExclusion{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoutingExclusion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoutingExclusion) ProtoMessage() {}
+
+func (x *RoutingExclusion) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoutingExclusion.ProtoReflect.Descriptor instead.
+func (*RoutingExclusion) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RoutingExclusion) GetWarehouse() string {
+	if x != nil {
+		return x.Warehouse
+	}
+	return ""
+}
+
+func (x *RoutingExclusion) GetConstraint() string {
+	if x != nil {
+		return x.Constraint
+	}
+	return ""
+}
+
+func (x *RoutingExclusion) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// The smallest change of one weight that would have made another plan win.
+type RoutingFlip struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Criterion  string                 `protobuf:"bytes,1,opt,name=criterion,proto3" json:"criterion,omitempty"`
+	WeightFrom float64                `protobuf:"fixed64,2,opt,name=weight_from,json=weightFrom,proto3" json:"weight_from,omitempty"`
+	WeightTo   float64                `protobuf:"fixed64,3,opt,name=weight_to,json=weightTo,proto3" json:"weight_to,omitempty"`
+	// The plan that would win past weight_to (its shipments' warehouses).
+	Winner        []string `protobuf:"bytes,4,rep,name=winner,proto3" json:"winner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoutingFlip) Reset() {
+	*x = RoutingFlip{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoutingFlip) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoutingFlip) ProtoMessage() {}
+
+func (x *RoutingFlip) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoutingFlip.ProtoReflect.Descriptor instead.
+func (*RoutingFlip) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RoutingFlip) GetCriterion() string {
+	if x != nil {
+		return x.Criterion
+	}
+	return ""
+}
+
+func (x *RoutingFlip) GetWeightFrom() float64 {
+	if x != nil {
+		return x.WeightFrom
+	}
+	return 0
+}
+
+func (x *RoutingFlip) GetWeightTo() float64 {
+	if x != nil {
+		return x.WeightTo
+	}
+	return 0
+}
+
+func (x *RoutingFlip) GetWinner() []string {
+	if x != nil {
+		return x.Winner
+	}
+	return nil
+}
+
 type OrderRecord struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -452,14 +905,22 @@ type OrderRecord struct {
 	// The customer's personal fields (a PersonalFields message), sealed by the
 	// subject's data key for this order (privacy.DataKey.Seal); empty when
 	// there were none.
-	Personal      []byte `protobuf:"bytes,18,opt,name=personal,proto3" json:"personal,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Personal []byte `protobuf:"bytes,18,opt,name=personal,proto3" json:"personal,omitempty"`
+	// Routing: the strategy version that routed the order ("name@version"),
+	// its parcels, and what it was routed for.
+	RoutingStrategy string            `protobuf:"bytes,19,opt,name=routing_strategy,json=routingStrategy,proto3" json:"routing_strategy,omitempty"`
+	Shipments       []*ShipmentRecord `protobuf:"bytes,20,rep,name=shipments,proto3" json:"shipments,omitempty"`
+	Region          string            `protobuf:"bytes,21,opt,name=region,proto3" json:"region,omitempty"`
+	Tier            string            `protobuf:"bytes,22,opt,name=tier,proto3" json:"tier,omitempty"`
+	PromiseUnixNano int64             `protobuf:"varint,23,opt,name=promise_unix_nano,json=promiseUnixNano,proto3" json:"promise_unix_nano,omitempty"`
+	Capabilities    []string          `protobuf:"bytes,24,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *OrderRecord) Reset() {
 	*x = OrderRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[4]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -471,7 +932,7 @@ func (x *OrderRecord) String() string {
 func (*OrderRecord) ProtoMessage() {}
 
 func (x *OrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[4]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -484,7 +945,7 @@ func (x *OrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderRecord.ProtoReflect.Descriptor instead.
 func (*OrderRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{4}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OrderRecord) GetId() string {
@@ -613,6 +1074,48 @@ func (x *OrderRecord) GetPersonal() []byte {
 	return nil
 }
 
+func (x *OrderRecord) GetRoutingStrategy() string {
+	if x != nil {
+		return x.RoutingStrategy
+	}
+	return ""
+}
+
+func (x *OrderRecord) GetShipments() []*ShipmentRecord {
+	if x != nil {
+		return x.Shipments
+	}
+	return nil
+}
+
+func (x *OrderRecord) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *OrderRecord) GetTier() string {
+	if x != nil {
+		return x.Tier
+	}
+	return ""
+}
+
+func (x *OrderRecord) GetPromiseUnixNano() int64 {
+	if x != nil {
+		return x.PromiseUnixNano
+	}
+	return 0
+}
+
+func (x *OrderRecord) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
 // The plaintext that OrderRecord.personal seals.
 type PersonalFields struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -627,7 +1130,7 @@ type PersonalFields struct {
 
 func (x *PersonalFields) Reset() {
 	*x = PersonalFields{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +1142,7 @@ func (x *PersonalFields) String() string {
 func (*PersonalFields) ProtoMessage() {}
 
 func (x *PersonalFields) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +1155,7 @@ func (x *PersonalFields) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalFields.ProtoReflect.Descriptor instead.
 func (*PersonalFields) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{5}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PersonalFields) GetName() string {
@@ -704,7 +1207,7 @@ type SubjectKeyRecord struct {
 
 func (x *SubjectKeyRecord) Reset() {
 	*x = SubjectKeyRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +1219,7 @@ func (x *SubjectKeyRecord) String() string {
 func (*SubjectKeyRecord) ProtoMessage() {}
 
 func (x *SubjectKeyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +1232,7 @@ func (x *SubjectKeyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectKeyRecord.ProtoReflect.Descriptor instead.
 func (*SubjectKeyRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{6}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubjectKeyRecord) GetSubject() string {
@@ -780,7 +1283,7 @@ type SubjectTombstoneRecord struct {
 
 func (x *SubjectTombstoneRecord) Reset() {
 	*x = SubjectTombstoneRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +1295,7 @@ func (x *SubjectTombstoneRecord) String() string {
 func (*SubjectTombstoneRecord) ProtoMessage() {}
 
 func (x *SubjectTombstoneRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +1308,7 @@ func (x *SubjectTombstoneRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectTombstoneRecord.ProtoReflect.Descriptor instead.
 func (*SubjectTombstoneRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{7}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SubjectTombstoneRecord) GetSubject() string {
@@ -850,7 +1353,7 @@ type EventRecord struct {
 
 func (x *EventRecord) Reset() {
 	*x = EventRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +1365,7 @@ func (x *EventRecord) String() string {
 func (*EventRecord) ProtoMessage() {}
 
 func (x *EventRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +1378,7 @@ func (x *EventRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventRecord.ProtoReflect.Descriptor instead.
 func (*EventRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{8}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EventRecord) GetSeq() uint64 {
@@ -926,14 +1429,16 @@ type ReserveItem struct {
 	Qty             int64                  `protobuf:"varint,2,opt,name=qty,proto3" json:"qty,omitempty"`
 	ExpiresUnixNano int64                  `protobuf:"varint,3,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"`
 	// The warehouse the grain chose from its cache; the state machine re-checks it.
-	Warehouse     string `protobuf:"bytes,4,opt,name=warehouse,proto3" json:"warehouse,omitempty"`
+	Warehouse string `protobuf:"bytes,4,opt,name=warehouse,proto3" json:"warehouse,omitempty"`
+	// Reserve only at warehouse (the order's route), never elsewhere.
+	Strict        bool `protobuf:"varint,5,opt,name=strict,proto3" json:"strict,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReserveItem) Reset() {
 	*x = ReserveItem{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1450,7 @@ func (x *ReserveItem) String() string {
 func (*ReserveItem) ProtoMessage() {}
 
 func (x *ReserveItem) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1463,7 @@ func (x *ReserveItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItem.ProtoReflect.Descriptor instead.
 func (*ReserveItem) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{9}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReserveItem) GetOrderId() string {
@@ -989,6 +1494,13 @@ func (x *ReserveItem) GetWarehouse() string {
 	return ""
 }
 
+func (x *ReserveItem) GetStrict() bool {
+	if x != nil {
+		return x.Strict
+	}
+	return false
+}
+
 type ReserveBatchCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Sku           string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
@@ -999,7 +1511,7 @@ type ReserveBatchCommand struct {
 
 func (x *ReserveBatchCommand) Reset() {
 	*x = ReserveBatchCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1523,7 @@ func (x *ReserveBatchCommand) String() string {
 func (*ReserveBatchCommand) ProtoMessage() {}
 
 func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1536,7 @@ func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchCommand.ProtoReflect.Descriptor instead.
 func (*ReserveBatchCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{10}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReserveBatchCommand) GetSku() string {
@@ -1053,7 +1565,7 @@ type SettleCommand struct {
 
 func (x *SettleCommand) Reset() {
 	*x = SettleCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1577,7 @@ func (x *SettleCommand) String() string {
 func (*SettleCommand) ProtoMessage() {}
 
 func (x *SettleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1590,7 @@ func (x *SettleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleCommand.ProtoReflect.Descriptor instead.
 func (*SettleCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{11}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SettleCommand) GetSku() string {
@@ -1113,7 +1625,7 @@ type SetStockCommand struct {
 
 func (x *SetStockCommand) Reset() {
 	*x = SetStockCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1637,7 @@ func (x *SetStockCommand) String() string {
 func (*SetStockCommand) ProtoMessage() {}
 
 func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1650,7 @@ func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockCommand.ProtoReflect.Descriptor instead.
 func (*SetStockCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{12}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetStockCommand) GetSku() string {
@@ -1163,15 +1675,17 @@ func (x *SetStockCommand) GetOnHand() int64 {
 }
 
 type CreateOrderCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Order         *OrderRecord           `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Order *OrderRecord           `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
+	// Kept under the order's routing key, for GET /v1/orders/{id}/routing.
+	Routing       *RoutingRecord `protobuf:"bytes,2,opt,name=routing,proto3" json:"routing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateOrderCommand) Reset() {
 	*x = CreateOrderCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1697,7 @@ func (x *CreateOrderCommand) String() string {
 func (*CreateOrderCommand) ProtoMessage() {}
 
 func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,12 +1710,163 @@ func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{13}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateOrderCommand) GetOrder() *OrderRecord {
 	if x != nil {
 		return x.Order
+	}
+	return nil
+}
+
+func (x *CreateOrderCommand) GetRouting() *RoutingRecord {
+	if x != nil {
+		return x.Routing
+	}
+	return nil
+}
+
+// The routing catalog (warehouses, strategies, the active selection) lives
+// in one partition; each change is one of these, JSON documents validated
+// by the routing package (again by the state machine).
+type PutWarehouseCommand struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Document []byte                 `protobuf:"bytes,1,opt,name=document,proto3" json:"document,omitempty"`
+	// 0: create or replace; otherwise the version the change expects.
+	ExpectedVersion uint64 `protobuf:"varint,2,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PutWarehouseCommand) Reset() {
+	*x = PutWarehouseCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutWarehouseCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutWarehouseCommand) ProtoMessage() {}
+
+func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutWarehouseCommand.ProtoReflect.Descriptor instead.
+func (*PutWarehouseCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PutWarehouseCommand) GetDocument() []byte {
+	if x != nil {
+		return x.Document
+	}
+	return nil
+}
+
+func (x *PutWarehouseCommand) GetExpectedVersion() uint64 {
+	if x != nil {
+		return x.ExpectedVersion
+	}
+	return 0
+}
+
+type PutStrategyCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Document      []byte                 `protobuf:"bytes,1,opt,name=document,proto3" json:"document,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutStrategyCommand) Reset() {
+	*x = PutStrategyCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutStrategyCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutStrategyCommand) ProtoMessage() {}
+
+func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutStrategyCommand.ProtoReflect.Descriptor instead.
+func (*PutStrategyCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PutStrategyCommand) GetDocument() []byte {
+	if x != nil {
+		return x.Document
+	}
+	return nil
+}
+
+type ActivateStrategyCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Selection     []byte                 `protobuf:"bytes,1,opt,name=selection,proto3" json:"selection,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActivateStrategyCommand) Reset() {
+	*x = ActivateStrategyCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActivateStrategyCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActivateStrategyCommand) ProtoMessage() {}
+
+func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActivateStrategyCommand.ProtoReflect.Descriptor instead.
+func (*ActivateStrategyCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ActivateStrategyCommand) GetSelection() []byte {
+	if x != nil {
+		return x.Selection
 	}
 	return nil
 }
@@ -1219,7 +1884,7 @@ type TransitionCommand struct {
 
 func (x *TransitionCommand) Reset() {
 	*x = TransitionCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1896,7 @@ func (x *TransitionCommand) String() string {
 func (*TransitionCommand) ProtoMessage() {}
 
 func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1909,7 @@ func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCommand.ProtoReflect.Descriptor instead.
 func (*TransitionCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{14}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TransitionCommand) GetOrderId() string {
@@ -1285,7 +1950,7 @@ type StockSyncedCommand struct {
 
 func (x *StockSyncedCommand) Reset() {
 	*x = StockSyncedCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1962,7 @@ func (x *StockSyncedCommand) String() string {
 func (*StockSyncedCommand) ProtoMessage() {}
 
 func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1975,7 @@ func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{15}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StockSyncedCommand) GetOrderId() string {
@@ -1337,7 +2002,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +2014,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +2027,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{16}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -1384,7 +2049,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +2061,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +2074,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{17}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -1437,7 +2102,7 @@ type TrimOutboxCommand struct {
 
 func (x *TrimOutboxCommand) Reset() {
 	*x = TrimOutboxCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +2114,7 @@ func (x *TrimOutboxCommand) String() string {
 func (*TrimOutboxCommand) ProtoMessage() {}
 
 func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +2127,7 @@ func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
 func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{18}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
@@ -1483,7 +2148,7 @@ type PutSubjectKeyCommand struct {
 
 func (x *PutSubjectKeyCommand) Reset() {
 	*x = PutSubjectKeyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +2160,7 @@ func (x *PutSubjectKeyCommand) String() string {
 func (*PutSubjectKeyCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +2173,7 @@ func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PutSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -1530,7 +2195,7 @@ type EraseSubjectCommand struct {
 
 func (x *EraseSubjectCommand) Reset() {
 	*x = EraseSubjectCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +2207,7 @@ func (x *EraseSubjectCommand) String() string {
 func (*EraseSubjectCommand) ProtoMessage() {}
 
 func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +2220,7 @@ func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
 func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *EraseSubjectCommand) GetSubject() string {
@@ -1584,7 +2249,7 @@ type RewrapSubjectKeyCommand struct {
 
 func (x *RewrapSubjectKeyCommand) Reset() {
 	*x = RewrapSubjectKeyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +2261,7 @@ func (x *RewrapSubjectKeyCommand) String() string {
 func (*RewrapSubjectKeyCommand) ProtoMessage() {}
 
 func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +2274,7 @@ func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewrapSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*RewrapSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RewrapSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -1643,7 +2308,7 @@ type ArchivedOrderRecord struct {
 
 func (x *ArchivedOrderRecord) Reset() {
 	*x = ArchivedOrderRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +2320,7 @@ func (x *ArchivedOrderRecord) String() string {
 func (*ArchivedOrderRecord) ProtoMessage() {}
 
 func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +2333,7 @@ func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrderRecord.ProtoReflect.Descriptor instead.
 func (*ArchivedOrderRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ArchivedOrderRecord) GetId() string {
@@ -1731,7 +2396,7 @@ type ArchivedOrder struct {
 
 func (x *ArchivedOrder) Reset() {
 	*x = ArchivedOrder{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +2408,7 @@ func (x *ArchivedOrder) String() string {
 func (*ArchivedOrder) ProtoMessage() {}
 
 func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +2421,7 @@ func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrder.ProtoReflect.Descriptor instead.
 func (*ArchivedOrder) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ArchivedOrder) GetOrder() *OrderRecord {
@@ -1786,7 +2451,7 @@ type ArchiveOrdersCommand struct {
 
 func (x *ArchiveOrdersCommand) Reset() {
 	*x = ArchiveOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +2463,7 @@ func (x *ArchiveOrdersCommand) String() string {
 func (*ArchiveOrdersCommand) ProtoMessage() {}
 
 func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +2476,7 @@ func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ArchiveOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ArchiveOrdersCommand) GetOrderIds() []string {
@@ -1846,7 +2511,7 @@ type RestoreOrdersCommand struct {
 
 func (x *RestoreOrdersCommand) Reset() {
 	*x = RestoreOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1858,7 +2523,7 @@ func (x *RestoreOrdersCommand) String() string {
 func (*RestoreOrdersCommand) ProtoMessage() {}
 
 func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1871,7 +2536,7 @@ func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreOrdersCommand.ProtoReflect.Descriptor instead.
 func (*RestoreOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RestoreOrdersCommand) GetOrders() []*ArchivedOrder {
@@ -1900,7 +2565,7 @@ type RecordAccessCommand struct {
 
 func (x *RecordAccessCommand) Reset() {
 	*x = RecordAccessCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2577,7 @@ func (x *RecordAccessCommand) String() string {
 func (*RecordAccessCommand) ProtoMessage() {}
 
 func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2590,7 @@ func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
 func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RecordAccessCommand) GetSubject() string {
@@ -1972,6 +2637,9 @@ type Command struct {
 	//	*Command_RecordAccess
 	//	*Command_ArchiveOrders
 	//	*Command_RestoreOrders
+	//	*Command_PutWarehouse
+	//	*Command_PutStrategy
+	//	*Command_ActivateStrategy
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1979,7 +2647,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2659,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2672,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -2163,6 +2831,33 @@ func (x *Command) GetRestoreOrders() *RestoreOrdersCommand {
 	return nil
 }
 
+func (x *Command) GetPutWarehouse() *PutWarehouseCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PutWarehouse); ok {
+			return x.PutWarehouse
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutStrategy() *PutStrategyCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PutStrategy); ok {
+			return x.PutStrategy
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetActivateStrategy() *ActivateStrategyCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_ActivateStrategy); ok {
+			return x.ActivateStrategy
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -2227,6 +2922,18 @@ type Command_RestoreOrders struct {
 	RestoreOrders *RestoreOrdersCommand `protobuf:"bytes,24,opt,name=restore_orders,json=restoreOrders,proto3,oneof"`
 }
 
+type Command_PutWarehouse struct {
+	PutWarehouse *PutWarehouseCommand `protobuf:"bytes,25,opt,name=put_warehouse,json=putWarehouse,proto3,oneof"`
+}
+
+type Command_PutStrategy struct {
+	PutStrategy *PutStrategyCommand `protobuf:"bytes,26,opt,name=put_strategy,json=putStrategy,proto3,oneof"`
+}
+
+type Command_ActivateStrategy struct {
+	ActivateStrategy *ActivateStrategyCommand `protobuf:"bytes,27,opt,name=activate_strategy,json=activateStrategy,proto3,oneof"`
+}
+
 func (*Command_ReserveBatch) isCommand_Kind() {}
 
 func (*Command_Settle) isCommand_Kind() {}
@@ -2257,6 +2964,12 @@ func (*Command_ArchiveOrders) isCommand_Kind() {}
 
 func (*Command_RestoreOrders) isCommand_Kind() {}
 
+func (*Command_PutWarehouse) isCommand_Kind() {}
+
+func (*Command_PutStrategy) isCommand_Kind() {}
+
+func (*Command_ActivateStrategy) isCommand_Kind() {}
+
 // What the state machine answers the proposer of a command.
 type ApplyResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -2272,14 +2985,16 @@ type ApplyResult struct {
 	SubjectKey *SubjectKeyRecord       `protobuf:"bytes,6,opt,name=subject_key,json=subjectKey,proto3" json:"subject_key,omitempty"`
 	Tombstone  *SubjectTombstoneRecord `protobuf:"bytes,7,opt,name=tombstone,proto3" json:"tombstone,omitempty"`
 	// The orders an archive_orders or restore_orders command moved.
-	OrderIds      []string `protobuf:"bytes,8,rep,name=order_ids,json=orderIds,proto3" json:"order_ids,omitempty"`
+	OrderIds []string `protobuf:"bytes,8,rep,name=order_ids,json=orderIds,proto3" json:"order_ids,omitempty"`
+	// A routing catalog document as stored (with its version), after a change.
+	Document      []byte `protobuf:"bytes,9,opt,name=document,proto3" json:"document,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +3006,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +3019,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -2363,6 +3078,13 @@ func (x *ApplyResult) GetOrderIds() []string {
 	return nil
 }
 
+func (x *ApplyResult) GetDocument() []byte {
+	if x != nil {
+		return x.Document
+	}
+	return nil
+}
+
 type ReserveItemResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -2374,7 +3096,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2386,7 +3108,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2399,7 +3121,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -2432,7 +3154,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2444,7 +3166,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2457,7 +3179,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -2474,13 +3196,16 @@ type ReserveRequest struct {
 	Qty             int64                  `protobuf:"varint,3,opt,name=qty,proto3" json:"qty,omitempty"`
 	ExpiresUnixNano int64                  `protobuf:"varint,4,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"`
 	Principal       string                 `protobuf:"bytes,5,opt,name=principal,proto3" json:"principal,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The routed warehouse: reserve there or answer short. Empty: the
+	// warehouse with the most free stock.
+	Warehouse     string `protobuf:"bytes,6,opt,name=warehouse,proto3" json:"warehouse,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +3217,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +3230,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{31}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -2543,18 +3268,29 @@ func (x *ReserveRequest) GetPrincipal() string {
 	return ""
 }
 
+func (x *ReserveRequest) GetWarehouse() string {
+	if x != nil {
+		return x.Warehouse
+	}
+	return ""
+}
+
 type ReserveResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Outcome       Outcome                `protobuf:"varint,1,opt,name=outcome,proto3,enum=ordergrid.v1.Outcome" json:"outcome,omitempty"`
-	Warehouse     string                 `protobuf:"bytes,2,opt,name=warehouse,proto3" json:"warehouse,omitempty"`
-	Available     int64                  `protobuf:"varint,3,opt,name=available,proto3" json:"available,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Outcome   Outcome                `protobuf:"varint,1,opt,name=outcome,proto3,enum=ordergrid.v1.Outcome" json:"outcome,omitempty"`
+	Warehouse string                 `protobuf:"bytes,2,opt,name=warehouse,proto3" json:"warehouse,omitempty"`
+	Available int64                  `protobuf:"varint,3,opt,name=available,proto3" json:"available,omitempty"`
+	// On a short answer for a routed warehouse: the SKU's free stock per
+	// warehouse as the grain sees it (committed, less queued reservations),
+	// for routing again.
+	Free          map[string]int64 `protobuf:"bytes,4,rep,name=free,proto3" json:"free,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +3302,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +3315,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{32}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -2603,6 +3339,13 @@ func (x *ReserveResponse) GetAvailable() int64 {
 	return 0
 }
 
+func (x *ReserveResponse) GetFree() map[string]int64 {
+	if x != nil {
+		return x.Free
+	}
+	return nil
+}
+
 type SettleRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Sku           string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
@@ -2615,7 +3358,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +3370,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +3383,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{33}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -2680,7 +3423,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2692,7 +3435,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2705,7 +3448,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{34}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -2725,7 +3468,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2737,7 +3480,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2750,7 +3493,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{35}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SetStockGrainRequest) GetStock() *SetStockRequest {
@@ -2776,7 +3519,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2788,7 +3531,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2801,7 +3544,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -2822,7 +3565,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +3577,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +3590,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *CreateOrderRequest {
@@ -2880,7 +3623,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2892,7 +3635,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2905,7 +3648,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -2925,7 +3668,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2937,7 +3680,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2950,7 +3693,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *OrderEventRequest {
@@ -2980,7 +3723,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2992,7 +3735,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3005,7 +3748,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -3045,7 +3788,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3057,7 +3800,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3070,7 +3813,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -3090,7 +3833,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +3845,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +3858,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -3141,7 +3884,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3153,7 +3896,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3166,7 +3909,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{43}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -3188,7 +3931,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3200,7 +3943,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3213,7 +3956,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{44}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -3255,7 +3998,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3267,7 +4010,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3280,7 +4023,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{45}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -3306,7 +4049,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3318,7 +4061,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3331,7 +4074,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{46}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -3367,7 +4110,51 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12\x1d\n" +
 	"\n" +
 	"unit_price\x18\x03 \x01(\tR\tunitPrice\x12\x1c\n" +
-	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"\x92\x05\n" +
+	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"I\n" +
+	"\x0eShipmentRecord\x12\x1c\n" +
+	"\twarehouse\x18\x01 \x01(\tR\twarehouse\x12\x19\n" +
+	"\bship_day\x18\x02 \x01(\x05R\ashipDay\"\xd3\x04\n" +
+	"\rRoutingRecord\x12\x1a\n" +
+	"\bstrategy\x18\x01 \x01(\tR\bstrategy\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x10\n" +
+	"\x03arm\x18\x03 \x01(\tR\x03arm\x12*\n" +
+	"\x11decided_unix_nano\x18\x04 \x01(\x03R\x0fdecidedUnixNano\x12>\n" +
+	"\n" +
+	"candidates\x18\x05 \x03(\v2\x1e.ordergrid.v1.RoutingCandidateR\n" +
+	"candidates\x12)\n" +
+	"\x10plans_considered\x18\x06 \x01(\rR\x0fplansConsidered\x12'\n" +
+	"\x0fplans_truncated\x18\a \x01(\bR\x0eplansTruncated\x12:\n" +
+	"\bexcluded\x18\b \x03(\v2\x1e.ordergrid.v1.RoutingExclusionR\bexcluded\x12\x1b\n" +
+	"\trange_min\x18\t \x03(\x01R\brangeMin\x12\x1b\n" +
+	"\trange_max\x18\n" +
+	" \x03(\x01R\brangeMax\x12\x12\n" +
+	"\x04rule\x18\v \x01(\tR\x04rule\x12-\n" +
+	"\x04flip\x18\f \x01(\v2\x19.ordergrid.v1.RoutingFlipR\x04flip\x12+\n" +
+	"\x11degraded_fallback\x18\r \x01(\bR\x10degradedFallback\x12\x1a\n" +
+	"\battempts\x18\x0e \x01(\rR\battempts\x12\x1b\n" +
+	"\tline_skus\x18\x0f \x03(\tR\blineSkus\x12\x1b\n" +
+	"\tline_qtys\x18\x10 \x03(\x03R\blineQtys\"\xc0\x01\n" +
+	"\x10RoutingCandidate\x12\x1e\n" +
+	"\n" +
+	"warehouses\x18\x01 \x03(\tR\n" +
+	"warehouses\x12#\n" +
+	"\rline_shipment\x18\x02 \x03(\rR\flineShipment\x12\x10\n" +
+	"\x03raw\x18\x03 \x03(\x01R\x03raw\x12\x14\n" +
+	"\x05score\x18\x04 \x01(\x01R\x05score\x12\"\n" +
+	"\reta_unix_nano\x18\x05 \x01(\x03R\vetaUnixNano\x12\x1b\n" +
+	"\tship_days\x18\x06 \x03(\x05R\bshipDays\"h\n" +
+	"\x10RoutingExclusion\x12\x1c\n" +
+	"\twarehouse\x18\x01 \x01(\tR\twarehouse\x12\x1e\n" +
+	"\n" +
+	"constraint\x18\x02 \x01(\tR\n" +
+	"constraint\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\x81\x01\n" +
+	"\vRoutingFlip\x12\x1c\n" +
+	"\tcriterion\x18\x01 \x01(\tR\tcriterion\x12\x1f\n" +
+	"\vweight_from\x18\x02 \x01(\x01R\n" +
+	"weightFrom\x12\x1b\n" +
+	"\tweight_to\x18\x03 \x01(\x01R\bweightTo\x12\x16\n" +
+	"\x06winner\x18\x04 \x03(\tR\x06winner\"\xf5\x06\n" +
 	"\vOrderRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -3387,7 +4174,13 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\fstock_action\x18\x0f \x01(\tR\vstockAction\x12)\n" +
 	"\x10shipment_carrier\x18\x10 \x01(\tR\x0fshipmentCarrier\x12+\n" +
 	"\x11shipment_tracking\x18\x11 \x01(\tR\x10shipmentTracking\x12\x1a\n" +
-	"\bpersonal\x18\x12 \x01(\fR\bpersonal\"\x87\x01\n" +
+	"\bpersonal\x18\x12 \x01(\fR\bpersonal\x12)\n" +
+	"\x10routing_strategy\x18\x13 \x01(\tR\x0froutingStrategy\x12:\n" +
+	"\tshipments\x18\x14 \x03(\v2\x1c.ordergrid.v1.ShipmentRecordR\tshipments\x12\x16\n" +
+	"\x06region\x18\x15 \x01(\tR\x06region\x12\x12\n" +
+	"\x04tier\x18\x16 \x01(\tR\x04tier\x12*\n" +
+	"\x11promise_unix_nano\x18\x17 \x01(\x03R\x0fpromiseUnixNano\x12\"\n" +
+	"\fcapabilities\x18\x18 \x03(\tR\fcapabilities\"\x87\x01\n" +
 	"\x0ePersonalFields\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05phone\x18\x02 \x01(\tR\x05phone\x12\x18\n" +
@@ -3416,12 +4209,13 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\adetails\x18\x06 \x03(\v2&.ordergrid.v1.EventRecord.DetailsEntryR\adetails\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9c\x01\n" +
 	"\vReserveItem\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12*\n" +
 	"\x11expires_unix_nano\x18\x03 \x01(\x03R\x0fexpiresUnixNano\x12\x1c\n" +
-	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"X\n" +
+	"\twarehouse\x18\x04 \x01(\tR\twarehouse\x12\x16\n" +
+	"\x06strict\x18\x05 \x01(\bR\x06strict\"X\n" +
 	"\x13ReserveBatchCommand\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12/\n" +
 	"\x05items\x18\x02 \x03(\v2\x19.ordergrid.v1.ReserveItemR\x05items\"T\n" +
@@ -3432,9 +4226,17 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x0fSetStockCommand\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x1c\n" +
 	"\twarehouse\x18\x02 \x01(\tR\twarehouse\x12\x17\n" +
-	"\aon_hand\x18\x03 \x01(\x03R\x06onHand\"E\n" +
+	"\aon_hand\x18\x03 \x01(\x03R\x06onHand\"|\n" +
 	"\x12CreateOrderCommand\x12/\n" +
-	"\x05order\x18\x01 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\"\xf1\x01\n" +
+	"\x05order\x18\x01 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x125\n" +
+	"\arouting\x18\x02 \x01(\v2\x1b.ordergrid.v1.RoutingRecordR\arouting\"\\\n" +
+	"\x13PutWarehouseCommand\x12\x1a\n" +
+	"\bdocument\x18\x01 \x01(\fR\bdocument\x12)\n" +
+	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\"0\n" +
+	"\x12PutStrategyCommand\x12\x1a\n" +
+	"\bdocument\x18\x01 \x01(\fR\bdocument\"7\n" +
+	"\x17ActivateStrategyCommand\x12\x1c\n" +
+	"\tselection\x18\x01 \x01(\fR\tselection\"\xf1\x01\n" +
 	"\x11TransitionCommand\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12)\n" +
@@ -3483,7 +4285,7 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x13RecordAccessCommand\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\x12\x18\n" +
-	"\apurpose\x18\x03 \x01(\tR\apurpose\"\x9e\t\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\"\x85\v\n" +
 	"\aCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x1c\n" +
@@ -3506,8 +4308,11 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x12rewrap_subject_key\x18\x15 \x01(\v2%.ordergrid.v1.RewrapSubjectKeyCommandH\x00R\x10rewrapSubjectKey\x12H\n" +
 	"\rrecord_access\x18\x16 \x01(\v2!.ordergrid.v1.RecordAccessCommandH\x00R\frecordAccess\x12K\n" +
 	"\x0earchive_orders\x18\x17 \x01(\v2\".ordergrid.v1.ArchiveOrdersCommandH\x00R\rarchiveOrders\x12K\n" +
-	"\x0erestore_orders\x18\x18 \x01(\v2\".ordergrid.v1.RestoreOrdersCommandH\x00R\rrestoreOrdersB\x06\n" +
-	"\x04kind\"\xf7\x02\n" +
+	"\x0erestore_orders\x18\x18 \x01(\v2\".ordergrid.v1.RestoreOrdersCommandH\x00R\rrestoreOrders\x12H\n" +
+	"\rput_warehouse\x18\x19 \x01(\v2!.ordergrid.v1.PutWarehouseCommandH\x00R\fputWarehouse\x12E\n" +
+	"\fput_strategy\x18\x1a \x01(\v2 .ordergrid.v1.PutStrategyCommandH\x00R\vputStrategy\x12T\n" +
+	"\x11activate_strategy\x18\x1b \x01(\v2%.ordergrid.v1.ActivateStrategyCommandH\x00R\x10activateStrategyB\x06\n" +
+	"\x04kind\"\x93\x03\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
 	"\x05order\x18\x02 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x12:\n" +
@@ -3517,23 +4322,29 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\vsubject_key\x18\x06 \x01(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\n" +
 	"subjectKey\x12B\n" +
 	"\ttombstone\x18\a \x01(\v2$.ordergrid.v1.SubjectTombstoneRecordR\ttombstone\x12\x1b\n" +
-	"\torder_ids\x18\b \x03(\tR\borderIds\"}\n" +
+	"\torder_ids\x18\b \x03(\tR\borderIds\x12\x1a\n" +
+	"\bdocument\x18\t \x01(\fR\bdocument\"}\n" +
 	"\x11ReserveItemResult\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12/\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
 	"\twarehouse\x18\x03 \x01(\tR\twarehouse\"K\n" +
 	"\x12ReserveBatchResult\x125\n" +
-	"\x05items\x18\x01 \x03(\v2\x1f.ordergrid.v1.ReserveItemResultR\x05items\"\x99\x01\n" +
+	"\x05items\x18\x01 \x03(\v2\x1f.ordergrid.v1.ReserveItemResultR\x05items\"\xb7\x01\n" +
 	"\x0eReserveRequest\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x10\n" +
 	"\x03qty\x18\x03 \x01(\x03R\x03qty\x12*\n" +
 	"\x11expires_unix_nano\x18\x04 \x01(\x03R\x0fexpiresUnixNano\x12\x1c\n" +
-	"\tprincipal\x18\x05 \x01(\tR\tprincipal\"~\n" +
+	"\tprincipal\x18\x05 \x01(\tR\tprincipal\x12\x1c\n" +
+	"\twarehouse\x18\x06 \x01(\tR\twarehouse\"\xf4\x01\n" +
 	"\x0fReserveResponse\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
 	"\twarehouse\x18\x02 \x01(\tR\twarehouse\x12\x1c\n" +
-	"\tavailable\x18\x03 \x01(\x03R\tavailable\"r\n" +
+	"\tavailable\x18\x03 \x01(\x03R\tavailable\x12;\n" +
+	"\x04free\x18\x04 \x03(\v2'.ordergrid.v1.ReserveResponse.FreeEntryR\x04free\x1a7\n" +
+	"\tFreeEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"r\n" +
 	"\rSettleRequest\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x16\n" +
@@ -3577,7 +4388,7 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x06fields\x18\x01 \x03(\v2\x1c.ordergrid.v1.PersonalFieldsR\x06fields\x12\x16\n" +
 	"\x06erased\x18\x02 \x01(\bR\x06erased\"8\n" +
 	"\x18EraseSubjectGrainRequest\x12\x1c\n" +
-	"\tprincipal\x18\x01 \x01(\tR\tprincipal*\x86\x02\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal*\x9e\x02\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -3589,7 +4400,9 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x11OUTCOME_NOT_FOUND\x10\x06\x12\x13\n" +
 	"\x0fOUTCOME_EXPIRED\x10\a\x12\x1a\n" +
 	"\x16OUTCOME_BELOW_RESERVED\x10\b\x12\x12\n" +
-	"\x0eOUTCOME_ERASED\x10\t*\xd4\x01\n" +
+	"\x0eOUTCOME_ERASED\x10\t\x12\x16\n" +
+	"\x12OUTCOME_UNROUTABLE\x10\n" +
+	"*\xd4\x01\n" +
 	"\x10ReservationState\x12!\n" +
 	"\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19RESERVATION_STATE_PENDING\x10\x01\x12\x1f\n" +
@@ -3626,7 +4439,7 @@ func file_ordergrid_v1_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_ordergrid_v1_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -3634,129 +4447,147 @@ var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(*SkuRecord)(nil),                 // 3: ordergrid.v1.SkuRecord
 	(*ReservationRecord)(nil),         // 4: ordergrid.v1.ReservationRecord
 	(*OrderLineRecord)(nil),           // 5: ordergrid.v1.OrderLineRecord
-	(*OrderRecord)(nil),               // 6: ordergrid.v1.OrderRecord
-	(*PersonalFields)(nil),            // 7: ordergrid.v1.PersonalFields
-	(*SubjectKeyRecord)(nil),          // 8: ordergrid.v1.SubjectKeyRecord
-	(*SubjectTombstoneRecord)(nil),    // 9: ordergrid.v1.SubjectTombstoneRecord
-	(*EventRecord)(nil),               // 10: ordergrid.v1.EventRecord
-	(*ReserveItem)(nil),               // 11: ordergrid.v1.ReserveItem
-	(*ReserveBatchCommand)(nil),       // 12: ordergrid.v1.ReserveBatchCommand
-	(*SettleCommand)(nil),             // 13: ordergrid.v1.SettleCommand
-	(*SetStockCommand)(nil),           // 14: ordergrid.v1.SetStockCommand
-	(*CreateOrderCommand)(nil),        // 15: ordergrid.v1.CreateOrderCommand
-	(*TransitionCommand)(nil),         // 16: ordergrid.v1.TransitionCommand
-	(*StockSyncedCommand)(nil),        // 17: ordergrid.v1.StockSyncedCommand
-	(*ExpireOrdersCommand)(nil),       // 18: ordergrid.v1.ExpireOrdersCommand
-	(*ExpireReservationsCommand)(nil), // 19: ordergrid.v1.ExpireReservationsCommand
-	(*TrimOutboxCommand)(nil),         // 20: ordergrid.v1.TrimOutboxCommand
-	(*PutSubjectKeyCommand)(nil),      // 21: ordergrid.v1.PutSubjectKeyCommand
-	(*EraseSubjectCommand)(nil),       // 22: ordergrid.v1.EraseSubjectCommand
-	(*RewrapSubjectKeyCommand)(nil),   // 23: ordergrid.v1.RewrapSubjectKeyCommand
-	(*ArchivedOrderRecord)(nil),       // 24: ordergrid.v1.ArchivedOrderRecord
-	(*ArchivedOrder)(nil),             // 25: ordergrid.v1.ArchivedOrder
-	(*ArchiveOrdersCommand)(nil),      // 26: ordergrid.v1.ArchiveOrdersCommand
-	(*RestoreOrdersCommand)(nil),      // 27: ordergrid.v1.RestoreOrdersCommand
-	(*RecordAccessCommand)(nil),       // 28: ordergrid.v1.RecordAccessCommand
-	(*Command)(nil),                   // 29: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 30: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 31: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 32: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 33: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 34: ordergrid.v1.ReserveResponse
-	(*SettleRequest)(nil),             // 35: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 36: ordergrid.v1.SettleResponse
-	(*SetStockGrainRequest)(nil),      // 37: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 38: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 39: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 40: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 41: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 42: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 43: ordergrid.v1.SyncStockRequest
-	(*SealPersonalRequest)(nil),       // 44: ordergrid.v1.SealPersonalRequest
-	(*SealPersonalResponse)(nil),      // 45: ordergrid.v1.SealPersonalResponse
-	(*OpenPersonalRequest)(nil),       // 46: ordergrid.v1.OpenPersonalRequest
-	(*OpenPersonalResponse)(nil),      // 47: ordergrid.v1.OpenPersonalResponse
-	(*EraseSubjectGrainRequest)(nil),  // 48: ordergrid.v1.EraseSubjectGrainRequest
-	nil,                               // 49: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 50: ordergrid.v1.TransitionCommand.DetailsEntry
-	(*Customer)(nil),                  // 51: ordergrid.v1.Customer
-	(*SetStockRequest)(nil),           // 52: ordergrid.v1.SetStockRequest
-	(*CreateOrderRequest)(nil),        // 53: ordergrid.v1.CreateOrderRequest
-	(*OrderEventRequest)(nil),         // 54: ordergrid.v1.OrderEventRequest
-	(*SkuStock)(nil),                  // 55: ordergrid.v1.SkuStock
+	(*ShipmentRecord)(nil),            // 6: ordergrid.v1.ShipmentRecord
+	(*RoutingRecord)(nil),             // 7: ordergrid.v1.RoutingRecord
+	(*RoutingCandidate)(nil),          // 8: ordergrid.v1.RoutingCandidate
+	(*RoutingExclusion)(nil),          // 9: ordergrid.v1.RoutingExclusion
+	(*RoutingFlip)(nil),               // 10: ordergrid.v1.RoutingFlip
+	(*OrderRecord)(nil),               // 11: ordergrid.v1.OrderRecord
+	(*PersonalFields)(nil),            // 12: ordergrid.v1.PersonalFields
+	(*SubjectKeyRecord)(nil),          // 13: ordergrid.v1.SubjectKeyRecord
+	(*SubjectTombstoneRecord)(nil),    // 14: ordergrid.v1.SubjectTombstoneRecord
+	(*EventRecord)(nil),               // 15: ordergrid.v1.EventRecord
+	(*ReserveItem)(nil),               // 16: ordergrid.v1.ReserveItem
+	(*ReserveBatchCommand)(nil),       // 17: ordergrid.v1.ReserveBatchCommand
+	(*SettleCommand)(nil),             // 18: ordergrid.v1.SettleCommand
+	(*SetStockCommand)(nil),           // 19: ordergrid.v1.SetStockCommand
+	(*CreateOrderCommand)(nil),        // 20: ordergrid.v1.CreateOrderCommand
+	(*PutWarehouseCommand)(nil),       // 21: ordergrid.v1.PutWarehouseCommand
+	(*PutStrategyCommand)(nil),        // 22: ordergrid.v1.PutStrategyCommand
+	(*ActivateStrategyCommand)(nil),   // 23: ordergrid.v1.ActivateStrategyCommand
+	(*TransitionCommand)(nil),         // 24: ordergrid.v1.TransitionCommand
+	(*StockSyncedCommand)(nil),        // 25: ordergrid.v1.StockSyncedCommand
+	(*ExpireOrdersCommand)(nil),       // 26: ordergrid.v1.ExpireOrdersCommand
+	(*ExpireReservationsCommand)(nil), // 27: ordergrid.v1.ExpireReservationsCommand
+	(*TrimOutboxCommand)(nil),         // 28: ordergrid.v1.TrimOutboxCommand
+	(*PutSubjectKeyCommand)(nil),      // 29: ordergrid.v1.PutSubjectKeyCommand
+	(*EraseSubjectCommand)(nil),       // 30: ordergrid.v1.EraseSubjectCommand
+	(*RewrapSubjectKeyCommand)(nil),   // 31: ordergrid.v1.RewrapSubjectKeyCommand
+	(*ArchivedOrderRecord)(nil),       // 32: ordergrid.v1.ArchivedOrderRecord
+	(*ArchivedOrder)(nil),             // 33: ordergrid.v1.ArchivedOrder
+	(*ArchiveOrdersCommand)(nil),      // 34: ordergrid.v1.ArchiveOrdersCommand
+	(*RestoreOrdersCommand)(nil),      // 35: ordergrid.v1.RestoreOrdersCommand
+	(*RecordAccessCommand)(nil),       // 36: ordergrid.v1.RecordAccessCommand
+	(*Command)(nil),                   // 37: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 38: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 39: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 40: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 41: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 42: ordergrid.v1.ReserveResponse
+	(*SettleRequest)(nil),             // 43: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 44: ordergrid.v1.SettleResponse
+	(*SetStockGrainRequest)(nil),      // 45: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 46: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 47: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 48: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 49: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 50: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 51: ordergrid.v1.SyncStockRequest
+	(*SealPersonalRequest)(nil),       // 52: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 53: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 54: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 55: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 56: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 57: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 58: ordergrid.v1.TransitionCommand.DetailsEntry
+	nil,                               // 59: ordergrid.v1.ReserveResponse.FreeEntry
+	(*Customer)(nil),                  // 60: ordergrid.v1.Customer
+	(*SetStockRequest)(nil),           // 61: ordergrid.v1.SetStockRequest
+	(*CreateOrderRequest)(nil),        // 62: ordergrid.v1.CreateOrderRequest
+	(*OrderEventRequest)(nil),         // 63: ordergrid.v1.OrderEventRequest
+	(*SkuStock)(nil),                  // 64: ordergrid.v1.SkuStock
 }
 var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
 	1,  // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
-	51, // 2: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
-	5,  // 3: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
-	49, // 4: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
-	11, // 5: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
-	6,  // 6: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	50, // 7: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	8,  // 8: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	8,  // 9: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	6,  // 10: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	10, // 11: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	25, // 12: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	12, // 13: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	13, // 14: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	14, // 15: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	15, // 16: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	16, // 17: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	17, // 18: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	18, // 19: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	19, // 20: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	20, // 21: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	21, // 22: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	22, // 23: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	23, // 24: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	28, // 25: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	26, // 26: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	27, // 27: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	0,  // 28: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	6,  // 29: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	32, // 30: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	8,  // 31: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	9,  // 32: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	0,  // 33: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	31, // 34: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 35: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	0,  // 36: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	52, // 37: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	53, // 38: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	54, // 39: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 40: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	6,  // 41: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	7,  // 42: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	7,  // 43: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	33, // 44: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
-	35, // 45: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
-	37, // 46: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
-	38, // 47: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
-	44, // 48: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
-	46, // 49: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
-	48, // 50: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
-	39, // 51: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
-	40, // 52: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
-	41, // 53: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
-	43, // 54: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
-	34, // 55: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
-	36, // 56: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
-	55, // 57: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
-	55, // 58: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
-	45, // 59: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
-	47, // 60: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
-	9,  // 61: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
-	42, // 62: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
-	42, // 63: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
-	42, // 64: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
-	42, // 65: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
-	55, // [55:66] is the sub-list for method output_type
-	44, // [44:55] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	8,  // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
+	9,  // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
+	10, // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
+	60, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	5,  // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
+	6,  // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
+	57, // 8: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	16, // 9: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	11, // 10: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
+	7,  // 11: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
+	58, // 12: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	13, // 13: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 14: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11, // 15: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	15, // 16: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	33, // 17: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	17, // 18: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	18, // 19: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	19, // 20: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	20, // 21: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	24, // 22: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	25, // 23: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	26, // 24: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	27, // 25: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	28, // 26: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	29, // 27: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	30, // 28: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	31, // 29: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	36, // 30: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	34, // 31: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	35, // 32: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	21, // 33: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	22, // 34: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	23, // 35: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	0,  // 36: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 37: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	40, // 38: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	13, // 39: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	14, // 40: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	0,  // 41: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	39, // 42: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 43: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	59, // 44: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	0,  // 45: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	61, // 46: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	62, // 47: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	63, // 48: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 49: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 50: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	12, // 51: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	12, // 52: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	41, // 53: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
+	43, // 54: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
+	45, // 55: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
+	46, // 56: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
+	52, // 57: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
+	54, // 58: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
+	56, // 59: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
+	47, // 60: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
+	48, // 61: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
+	49, // 62: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
+	51, // 63: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
+	42, // 64: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
+	44, // 65: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
+	64, // 66: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
+	64, // 67: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
+	53, // 68: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
+	55, // 69: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
+	14, // 70: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
+	50, // 71: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
+	50, // 72: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
+	50, // 73: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
+	50, // 74: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
+	64, // [64:75] is the sub-list for method output_type
+	53, // [53:64] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_grains_proto_init() }
@@ -3765,7 +4596,7 @@ func file_ordergrid_v1_grains_proto_init() {
 		return
 	}
 	file_ordergrid_v1_api_proto_init()
-	file_ordergrid_v1_grains_proto_msgTypes[27].OneofWrappers = []any{
+	file_ordergrid_v1_grains_proto_msgTypes[35].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -3781,6 +4612,9 @@ func file_ordergrid_v1_grains_proto_init() {
 		(*Command_RecordAccess)(nil),
 		(*Command_ArchiveOrders)(nil),
 		(*Command_RestoreOrders)(nil),
+		(*Command_PutWarehouse)(nil),
+		(*Command_PutStrategy)(nil),
+		(*Command_ActivateStrategy)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3788,7 +4622,7 @@ func file_ordergrid_v1_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_proto_rawDesc), len(file_ordergrid_v1_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   49,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
