@@ -12,6 +12,8 @@ type metrics struct {
 	expired      prometheus.Counter
 	reconciled   prometheus.Counter
 	archived     prometheus.Counter
+	routed       *prometheus.CounterVec
+	reroutes     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -35,9 +37,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		archived: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordergrid_orders_archived_total", Help: "Closed orders moved to archive files by retention.",
 		}),
+		routed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordergrid_routing_decisions_total",
+			Help: "Orders routed, by A/B arm (active, candidate), and refused (out_of_stock, unroutable).",
+		}, []string{"result"}),
+		reroutes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordergrid_routing_reroutes_total", Help: "Orders routed again because the routed warehouse was short when reserving.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.archived)
+		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.archived, m.routed, m.reroutes)
 	}
 	return m
 }

@@ -122,6 +122,7 @@ type Node struct {
 	cluster *actorcluster.Cluster
 	metrics *metrics
 	now     func() time.Time
+	routes  routingState
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -199,8 +200,9 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	n.swept.Add(1)
+	n.swept.Add(2)
 	go n.sweepLoop()
+	go n.routingLoop()
 	return n, nil
 }
 

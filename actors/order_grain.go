@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/cluster"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -79,42 +81,43 @@ func groupLines(lines []*pb.OrderLineInput) []skuQty {
 	return out
 }
 
-// Create reserves the order's stock and records the order. It does not read
-// the order first: a new order (nearly every call) would pay a read that
-// misses. A retry is recognised instead by its reservations (a reservation
-// of this order that exists is answered, never taken twice) and by the
-// state machine, which records an order id once and answers a later
-// create_order with the order it has.
+// Create routes the order, reserves its stock where the route says and
+// records the order. It does not read the order first: a new order (nearly
+// every call) would pay a read that misses. A retry is recognised instead by
+// its reservations (a reservation of this order that exists is answered,
+// never taken twice, and pins its line to its warehouse) and by the state
+// machine, which records an order id once and answers a later create_order
+// with the order it has.
 func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
 	hash := RequestHash(req.Request)
 	now := g.node.now()
 	payBy := now.Add(g.node.opts.PendingTimeout).UnixNano()
 	expires := payBy + g.node.opts.OrphanGrace.Nanoseconds()
 	skus := groupLines(req.Request.Lines)
-	results := make([]*pb.ReserveResponse, len(skus))
-	errs := make([]error, len(skus))
-	fanOut(len(skus), linesFanOutMax, func(i int) {
-		errs[i] = retrySku(func() (err error) {
-			results[i], err = g.node.SkuClient(skus[i].sku).Reserve(&pb.ReserveRequest{
-				Sku: skus[i].sku, OrderId: g.id, Qty: skus[i].qty, ExpiresUnixNano: expires, Principal: req.Principal,
-			}, g.node.CallOptions()...)
-			return err
-		})
-	})
+	r, err := g.route(req, skus, now, expires)
+	if err != nil {
+		return nil, err
+	}
+	results, errs := r.results, r.errs
 	short, replayed := "", 0
 	for i := range skus {
 		switch {
 		case errs[i] != nil:
+		case results[i] == nil:
 		case results[i].Outcome == pb.Outcome_OUTCOME_REPLAYED:
 			replayed++
 		case results[i].Outcome != pb.Outcome_OUTCOME_OK && short == "":
 			short = skus[i].sku
 		}
 	}
+	refusal := r.decision.Refusal
+	if refusal != nil && short == "" {
+		short = refusal.SKU
+	}
 	reserveErr := errors.Join(errs...)
-	if reserveErr != nil || short != "" || replayed == len(skus) {
+	if reserveErr != nil || short != "" || refusal != nil || replayed == len(skus) {
 		// Not a plain new order: a retry (every reservation existed), or
-		// reserving failed. If the order is recorded, it is the answer.
+		// routing or reserving failed. If the order is recorded, it is the answer.
 		prev, found, err := g.read()
 		if err != nil {
 			return nil, err // reservations stay for the orphan sweep
@@ -130,7 +133,7 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		// grain during a move may be using it.
 		return nil, fmt.Errorf("reserving: %w", reserveErr)
 	}
-	if short != "" {
+	if refusal != nil || short != "" {
 		// The business said no: free what this call took at once. (A
 		// second activation of this grain during a move that reserved the
 		// short SKU a moment later, and this call's other SKUs as REPLAYED,
@@ -138,6 +141,11 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		// window this design does not close; the reservations would need to
 		// name the attempt that made them.)
 		g.releaseAll(skus, results, req.Principal)
+		if refusal != nil && !refusal.Stock {
+			g.node.metrics.routed.WithLabelValues("unroutable").Inc()
+			return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_UNROUTABLE, Sku: refusal.SKU, Detail: refusal.Detail}, nil
+		}
+		g.node.metrics.routed.WithLabelValues("out_of_stock").Inc()
 		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: short,
 			Detail: fmt.Sprintf("not enough stock of %s", short)}, nil
 	}
@@ -145,25 +153,29 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 	for i, s := range skus {
 		where[s.sku] = results[i].Warehouse
 	}
+	rq := req.Request
 	o := &pb.OrderRecord{
-		Id: g.id, Channel: req.Request.Channel, ChannelOrderId: req.Request.ChannelOrderId,
-		Customer: &pb.Customer{Id: req.Request.Customer.GetId()}, Currency: req.Request.Currency, IdempotencyKey: req.Request.IdempotencyKey,
-		RequestHash: hash, PayByUnixNano: payBy,
+		Id: g.id, Channel: rq.Channel, ChannelOrderId: rq.ChannelOrderId,
+		Customer: &pb.Customer{Id: rq.Customer.GetId()}, Currency: rq.Currency, IdempotencyKey: rq.IdempotencyKey,
+		RequestHash: hash, PayByUnixNano: payBy, RoutingStrategy: r.strategy.Ref(), Shipments: r.shipments(g.node.Catalog(), now),
+		Region: rq.DeliveryRegion, Tier: rq.CustomerTier, Capabilities: r.order.Capabilities,
 	}
-	for _, l := range req.Request.Lines {
+	if !r.order.Promise.IsZero() {
+		o.PromiseUnixNano = r.order.Promise.UnixNano()
+	}
+	for _, l := range rq.Lines {
 		o.Lines = append(o.Lines, &pb.OrderLineRecord{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: where[l.Sku]})
 	}
-	var err error
-	if o.Total, err = OrderTotal(req.Request.Lines); err != nil {
+	if o.Total, err = OrderTotal(rq.Lines); err != nil {
 		g.releaseAll(skus, results, req.Principal) // the request itself is wrong: every attempt fails
 		return nil, err
 	}
-	if o.Personal, err = g.seal(req.Request.Customer); err != nil {
+	if o.Personal, err = g.seal(rq.Customer); err != nil {
 		return nil, fmt.Errorf("sealing personal fields: %w", err) // reservations stay, as above
 	}
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
-	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: o}}})
+	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: o, Routing: r.decision.Record}}})
 	if err != nil {
 		// Not known to be recorded: the reservations stay pending and the
 		// orphan sweep releases them unless a retry records the order first.
@@ -171,12 +183,159 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 	}
 	switch {
 	case res.Outcome == pb.Outcome_OUTCOME_OK:
+		g.node.counted(o.Shipments)
+		g.node.metrics.routed.WithLabelValues(r.decision.Record.Arm).Inc()
+		if r.decision.Record.Attempts > 1 {
+			g.node.metrics.reroutes.Add(float64(r.decision.Record.Attempts - 1))
+		}
 		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: res.Order}, nil
 	case res.Order != nil: // recorded before (a retry, or a different request under the same key)
 		g.releaseNotOf(res.Order, skus, results, req.Principal)
 		return replayOrConflict(res.Order, hash), nil
 	default: // refused: nothing recorded
 		return nil, fmt.Errorf("recording order: refused: %s %s", res.Outcome, res.Detail)
+	}
+}
+
+// routed is the outcome of routing and reserving one order.
+type routed struct {
+	strategy *routing.Strategy
+	order    *routing.Order
+	decision *routing.Decision
+	// Per SKU: this call's last reservation answer, or the error of its call.
+	results []*pb.ReserveResponse
+	errs    []error
+}
+
+// shipments are the order's parcels as reserved: the decision's, or (when
+// a line stayed pinned elsewhere by an earlier attempt's reservation) one
+// per warehouse the lines hold, shipping on that warehouse's day.
+func (r *routed) shipments(c *routing.Catalog, now time.Time) []*pb.ShipmentRecord {
+	actual := make([]string, len(r.results))
+	for i, res := range r.results {
+		actual[i] = res.Warehouse
+	}
+	if slices.Equal(actual, r.decision.Warehouses) {
+		return r.decision.Shipments
+	}
+	var out []*pb.ShipmentRecord
+	seen := map[string]bool{}
+	for _, wh := range actual {
+		if !seen[wh] {
+			seen[wh] = true
+			out = append(out, &pb.ShipmentRecord{Warehouse: wh, ShipDay: c.DayOf(wh, now)})
+		}
+	}
+	return out
+}
+
+// route decides where each SKU ships and reserves it there. A reservation
+// that finds its warehouse short (the replica the decision read was
+// behind, or another order took the stock first) answers with the SKU
+// grain's view of free stock, and the order is routed again with it, at
+// most routeAttemptsMax times; what this call reserved at a warehouse the
+// new route leaves is released first. A decision that would refuse the
+// order is taken again on the SKU grains' own view before it stands.
+func (g *orderGrain) route(req *pb.CreateOrderGrainRequest, skus []skuQty, now time.Time, expires int64) (*routed, error) {
+	cat := g.node.Catalog()
+	strategy, arm := cat.StrategyFor(g.id)
+	r := &routed{strategy: strategy, order: routingOrder(g.id, req.Request, skus, now),
+		results: make([]*pb.ReserveResponse, len(skus)), errs: make([]error, len(skus))}
+	inv := &orderInventory{n: g.node}
+	authoritative := false
+	for attempt := 1; ; attempt++ {
+		var err error
+		if r.decision, err = routing.Decide(cat, strategy, arm, r.order, inv); err != nil {
+			return nil, err // reading a local replica failed: what this call reserved stays for a retry or the sweep
+		}
+		r.decision.Record.Attempts = uint32(attempt)
+		if r.decision.Refusal != nil && !authoritative {
+			authoritative = true
+			if err := inv.authoritative(skus); err != nil {
+				return nil, fmt.Errorf("reading stock: %w", err)
+			}
+			g.creditOwn(inv, skus, r.results)
+			attempt--
+			continue
+		}
+		if r.decision.Refusal != nil {
+			return r, nil
+		}
+		var todo []int
+		for i := range skus {
+			res := r.results[i]
+			if res != nil && (res.Outcome == pb.Outcome_OUTCOME_OK || res.Outcome == pb.Outcome_OUTCOME_REPLAYED) && res.Warehouse == r.decision.Warehouses[i] {
+				continue
+			}
+			todo = append(todo, i)
+		}
+		if len(todo) == 0 {
+			return r, nil
+		}
+		// What this call holds where the new route does not go is released
+		// first (a business decision of this call, like a short release).
+		moved := make([]*pb.ReserveResponse, len(skus))
+		for _, i := range todo {
+			if res := r.results[i]; res != nil && res.Outcome == pb.Outcome_OUTCOME_OK {
+				moved[i] = res
+			}
+		}
+		if err := g.release(skus, moved, req.Principal); err != nil {
+			return nil, fmt.Errorf("moving a reservation: %w", err)
+		}
+		fanOut(len(todo), linesFanOutMax, func(k int) {
+			i := todo[k]
+			var res *pb.ReserveResponse
+			r.errs[i] = retrySku(func() (err error) {
+				res, err = g.node.SkuClient(skus[i].sku).Reserve(&pb.ReserveRequest{
+					Sku: skus[i].sku, OrderId: g.id, Qty: skus[i].qty, ExpiresUnixNano: expires, Principal: req.Principal,
+					Warehouse: r.decision.Warehouses[i],
+				}, g.node.CallOptions()...)
+				return err
+			})
+			r.results[i] = res
+		})
+		if errors.Join(r.errs...) != nil {
+			return r, nil
+		}
+		again := false
+		for _, i := range todo {
+			res := r.results[i]
+			switch {
+			case res.Outcome == pb.Outcome_OUTCOME_OK:
+			case res.Outcome == pb.Outcome_OUTCOME_REPLAYED:
+				// An earlier attempt's reservation: the line is pinned there.
+				inv.set(skus[i].sku, map[string]int64{res.Warehouse: skus[i].qty})
+				again = again || res.Warehouse != r.decision.Warehouses[i]
+			default:
+				again = true
+				if res.Free != nil {
+					inv.set(skus[i].sku, res.Free)
+				} else if err := inv.authoritative(skus[i : i+1]); err != nil {
+					return nil, fmt.Errorf("reading stock: %w", err)
+				}
+			}
+		}
+		if !again || attempt >= routeAttemptsMax {
+			return r, nil
+		}
+		g.creditOwn(inv, skus, r.results)
+	}
+}
+
+// creditOwn adds back, in the inventory's view, the stock this call holds:
+// for routing again, it is free to this order where it is.
+func (g *orderGrain) creditOwn(inv *orderInventory, skus []skuQty, results []*pb.ReserveResponse) {
+	for i, res := range results {
+		if res == nil || res.Outcome != pb.Outcome_OUTCOME_OK {
+			continue
+		}
+		view, err := inv.view(skus[i].sku)
+		if err != nil {
+			continue // the decision reads it again and fails there
+		}
+		view[res.Warehouse] += skus[i].qty
+		inv.set(skus[i].sku, view)
 	}
 }
 
@@ -225,20 +384,29 @@ func (g *orderGrain) seal(c *pb.Customer) ([]byte, error) {
 // this call gives up, and an order must not lose its stock. Such a
 // reservation of an order never recorded is released by the orphan sweep.
 func (g *orderGrain) releaseAll(skus []skuQty, results []*pb.ReserveResponse, principal string) {
+	if err := g.release(skus, results, principal); err != nil {
+		// The orphan sweep releases them after the pending timeout.
+		g.logger.Warn("releasing reservations", slog.Any("error", err))
+	}
+}
+
+// release releases the reservations this call made (outcome OK) in results.
+func (g *orderGrain) release(skus []skuQty, results []*pb.ReserveResponse, principal string) error {
+	errs := make([]error, len(skus))
 	fanOut(len(skus), linesFanOutMax, func(i int) {
 		if results[i] == nil || results[i].Outcome != pb.Outcome_OUTCOME_OK {
 			return
 		}
-		err := retrySku(func() error {
+		errs[i] = retrySku(func() error {
 			_, err := g.node.SkuClient(skus[i].sku).Settle(&pb.SettleRequest{Sku: skus[i].sku, OrderId: g.id,
 				Action: statemachine.ActionRelease, Principal: principal}, g.node.CallOptions()...)
-			return err
+			if err != nil {
+				return fmt.Errorf("%s: %w", skus[i].sku, err)
+			}
+			return nil
 		})
-		if err != nil {
-			// The orphan sweep releases it after the pending timeout.
-			g.logger.Warn("releasing reservation", slog.String("sku", skus[i].sku), slog.Any("error", err))
-		}
 	})
+	return errors.Join(errs...)
 }
 
 func (g *orderGrain) Get(*pb.OrderQuery, actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {

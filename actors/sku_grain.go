@@ -38,6 +38,7 @@ type skuGrain struct {
 type queuedReserve struct {
 	req       *pb.ReserveRequest
 	warehouse string
+	strict    bool // the order's route: this warehouse or none
 	sender    *actor.PID
 }
 
@@ -113,6 +114,29 @@ func (g *skuGrain) pick(qty int64, countHeld bool) string {
 	return best
 }
 
+// fits reports whether warehouse wh can hold qty: after the queued and
+// in-flight reservations when countHeld, else as last committed.
+func (g *skuGrain) fits(wh string, qty int64, countHeld bool) bool {
+	s := g.stock[wh]
+	if s == nil {
+		return false
+	}
+	free := s.OnHand - s.Pending - s.Committed
+	if countHeld {
+		free -= g.held[wh]
+	}
+	return free >= qty
+}
+
+// freeView is the free stock per warehouse after the held reservations.
+func (g *skuGrain) freeView() map[string]int64 {
+	out := make(map[string]int64, len(g.stock))
+	for wh, s := range g.stock {
+		out[wh] = max(0, s.OnHand-s.Pending-s.Committed-g.held[wh])
+	}
+	return out
+}
+
 func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), _ func(error), ctx actorcluster.GrainContext) error {
 	if !g.stockKnown {
 		g.reload()
@@ -120,8 +144,14 @@ func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), 
 			return errStockUnknown
 		}
 	}
-	wh := g.pick(req.Qty, true)
-	if wh == "" {
+	strict := req.Warehouse != ""
+	var wh string
+	if strict {
+		// Routed: that warehouse or a short answer with what is free where.
+		if g.fits(req.Warehouse, req.Qty, true) || g.fits(req.Warehouse, req.Qty, false) {
+			wh = req.Warehouse
+		}
+	} else if wh = g.pick(req.Qty, true); wh == "" {
 		// Held stock is not taken yet: a held reservation may be a retry
 		// of one that exists (it takes nothing) or be refused. Only the
 		// committed stock may refuse; otherwise the state machine judges.
@@ -138,11 +168,15 @@ func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), 
 			return nil
 		}
 		g.node.metrics.reservations.WithLabelValues("insufficient_stock").Inc()
-		ctx.Respond(&pb.ReserveResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK})
+		short := &pb.ReserveResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK}
+		if strict {
+			short.Warehouse, short.Free = req.Warehouse, g.freeView()
+		}
+		ctx.Respond(short)
 		return nil
 	}
 	g.held[wh] += req.Qty
-	g.queue = append(g.queue, queuedReserve{req: req, warehouse: wh, sender: ctx.Sender()})
+	g.queue = append(g.queue, queuedReserve{req: req, warehouse: wh, strict: strict, sender: ctx.Sender()})
 	g.flush(ctx)
 	return nil
 }
@@ -158,7 +192,7 @@ func (g *skuGrain) flush(ctx actorcluster.GrainContext) {
 	g.inFlight = true
 	cmd := &pb.ReserveBatchCommand{Sku: g.sku, Items: make([]*pb.ReserveItem, n)}
 	for i, q := range batch {
-		cmd.Items[i] = &pb.ReserveItem{OrderId: q.req.OrderId, Qty: q.req.Qty, ExpiresUnixNano: q.req.ExpiresUnixNano, Warehouse: q.warehouse}
+		cmd.Items[i] = &pb.ReserveItem{OrderId: q.req.OrderId, Qty: q.req.Qty, ExpiresUnixNano: q.req.ExpiresUnixNano, Warehouse: q.warehouse, Strict: q.strict}
 	}
 	principal := batch[0].req.Principal
 	self := ctx.Self()

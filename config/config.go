@@ -38,7 +38,19 @@ type Config struct {
 	Ledger  Ledger  `yaml:"ledger"`
 	Auth    Auth    `yaml:"auth"`
 	Privacy Privacy `yaml:"privacy"`
+	Routing Routing `yaml:"routing"`
 	Log     Log     `yaml:"log"`
+}
+
+// Routing is how orders are routed to warehouses.
+type Routing struct {
+	// WarehousesFile is a YAML file with a list "warehouses:" of warehouse
+	// documents (the fields of PUT /v1/warehouses/{id}). At start the node
+	// adds each one the grid does not know yet; changes after that are made
+	// through the API and a restart does not undo them. Default "" (none:
+	// while no warehouse is registered, every warehouse holding stock is
+	// routed to, as up, without cost or limits).
+	WarehousesFile string `yaml:"warehouses_file"`
 }
 
 // Privacy is how personal data is protected.

@@ -73,6 +73,8 @@ type Gateway struct {
 	*Service
 	opts Options
 	mux  *http.ServeMux
+	// simulating holds a token while a routing simulation runs: one at a time.
+	simulating chan struct{}
 }
 
 // New returns the gateway over node.
@@ -89,8 +91,9 @@ func New(node *actors.Node, opts Options) *Gateway {
 	g := &Gateway{
 		Service: &Service{node: node, tokens: opts.Tokens, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer),
 			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget)},
-		opts: opts,
-		mux:  http.NewServeMux(),
+		opts:       opts,
+		mux:        http.NewServeMux(),
+		simulating: make(chan struct{}, 1),
 	}
 	g.routes()
 	if opts.Registerer != nil {
@@ -124,6 +127,7 @@ func (g *Gateway) routes() {
 	api("POST /v1/cluster/nodes", g.postClusterNode)
 	api("DELETE /v1/cluster/nodes/{id}", g.deleteClusterNode)
 	g.ledgerRoutes(api)
+	g.routingRoutes(api)
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")

@@ -87,6 +87,17 @@ func (s *Service) createValid(ctx context.Context, req *pb.CreateOrderRequest) (
 		s.metrics.rejects.WithLabelValues("insufficient_stock").Inc()
 		return nil, 0, &Problem{Status: http.StatusConflict, Name: "insufficient-stock", Title: "Insufficient stock",
 			Detail: res.Detail, SKU: res.Sku, Errors: lineOfSKU(req, res.Sku)}
+	case pb.Outcome_OUTCOME_UNROUTABLE:
+		s.metrics.rejects.WithLabelValues("unroutable").Inc()
+		errs := lineOfSKU(req, res.Sku)
+		if len(errs) == 0 {
+			errs = []*pb.FieldViolation{{Field: "lines", Detail: res.Detail}}
+		}
+		for _, e := range errs {
+			e.Detail = res.Detail
+		}
+		return nil, 0, &Problem{Status: http.StatusConflict, Name: "unroutable", Title: "No warehouse can ship this order",
+			Detail: res.Detail + " (GET /v1/warehouses shows the warehouses and their state)", SKU: res.Sku, Errors: errs}
 	case pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT:
 		s.metrics.rejects.WithLabelValues("idempotency_conflict").Inc()
 		return nil, 0, &Problem{Status: http.StatusConflict, Name: "idempotency-conflict", Title: "Idempotency key reused",
@@ -341,7 +352,9 @@ func orderView(o *pb.OrderRecord) *pb.Order {
 	v := &pb.Order{Id: o.Id, Status: o.Status, Channel: o.Channel, ChannelOrderId: o.ChannelOrderId, Customer: customer,
 		Currency: o.Currency, Total: o.Total, Version: o.Version, CreatedAt: timeString(o.CreatedUnixNano),
 		UpdatedAt: timeString(o.UpdatedUnixNano), PayBy: timeString(o.PayByUnixNano), IdempotencyKey: o.IdempotencyKey,
-		ShipmentCarrier: o.ShipmentCarrier, ShipmentTracking: o.ShipmentTracking}
+		ShipmentCarrier: o.ShipmentCarrier, ShipmentTracking: o.ShipmentTracking,
+		DeliveryRegion: o.Region, CustomerTier: o.Tier, PromisedBy: timeString(o.PromiseUnixNano),
+		RequiredCapabilities: o.Capabilities, RoutingStrategy: o.RoutingStrategy}
 	for _, l := range o.Lines {
 		v.Lines = append(v.Lines, &pb.OrderLine{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: l.Warehouse})
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -82,6 +84,24 @@ func validateCreateOrder(r *pb.CreateOrderRequest, lim Limits, prefix string) vi
 	}
 	if !currencyRegexp.MatchString(r.Currency) {
 		v.add(prefix+"currency", "must be an ISO 4217 code such as CNY")
+	}
+	if r.DeliveryRegion != "" {
+		v.name(prefix+"delivery_region", r.DeliveryRegion)
+	}
+	if r.CustomerTier != "" {
+		v.name(prefix+"customer_tier", r.CustomerTier)
+	}
+	if r.PromisedBy != "" {
+		if _, err := time.Parse(time.RFC3339, r.PromisedBy); err != nil {
+			v.add(prefix+"promised_by", "must be an RFC 3339 time such as 2026-11-12T18:00:00+08:00")
+		}
+	}
+	if len(r.RequiredCapabilities) > routing.CapabilitiesMax {
+		v.add(prefix+"required_capabilities", "has %d, at most %d allowed", len(r.RequiredCapabilities), routing.CapabilitiesMax)
+	} else {
+		for i, c := range r.RequiredCapabilities {
+			v.name(fmt.Sprintf("%srequired_capabilities[%d]", prefix, i), c)
+		}
 	}
 	switch {
 	case len(r.Lines) == 0:

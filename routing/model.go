@@ -446,8 +446,13 @@ func (s *Strategy) Validate() error {
 // Weight returns the weight of criterion c.
 func (s *Strategy) Weight(c Criterion) float64 { return s.weights[c] }
 
-// Ref is "name@version".
-func (s *Strategy) Ref() string { return fmt.Sprintf("%s@%d", s.Name, s.Version) }
+// Ref is "name@version", or "name@draft" for a document not stored.
+func (s *Strategy) Ref() string {
+	if s.Version == 0 {
+		return s.Name + "@draft"
+	}
+	return fmt.Sprintf("%s@%d", s.Name, s.Version)
+}
 
 // DefaultStrategy routes when no strategy was ever activated: one shipment
 // whenever possible, from the warehouse with the most free stock, then the

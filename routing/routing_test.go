@@ -279,8 +279,11 @@ func TestSelectionSplitsByShare(t *testing.T) {
 	if n < 4600 || n > 5400 {
 		t.Fatalf("25%% share routed %d of 20000 to the candidate", n)
 	}
-	if sel.Arm("order-1") != sel.Arm("order-1") {
-		t.Fatal("arm not stable")
+	copied := *sel
+	for i := 0; i < 100; i++ {
+		if id := fmt.Sprintf("order-%d", i); sel.Arm(id) != copied.Arm(id) {
+			t.Fatalf("arm of %s differs between two equal selections", id)
+		}
 	}
 }
 

@@ -121,11 +121,18 @@ type Snapshot struct {
 	Stock map[string]map[string]int64 `json:"stock"`
 	// Load: parcels already routed per warehouse and ship day (yyyymmdd).
 	Load map[string]map[int32]int64 `json:"load,omitempty"`
+	// FetchStock, when set, supplies a SKU's free stock the first time an
+	// order names one Stock lacks (the live grid's current stock); every
+	// strategy starts from the same answer.
+	FetchStock func(sku string) (map[string]int64, error) `json:"-"`
+	// FetchLoad likewise supplies a warehouse's load for a ship day.
+	FetchLoad func(warehouse string, day int32) int64 `json:"-"`
 }
 
 // simInventory is one strategy's copy of the snapshot, changed by each
 // order it routes.
 type simInventory struct {
+	snap  *Snapshot
 	stock map[string]*skuFree
 	load  map[string]map[int32]int64
 }
@@ -136,36 +143,64 @@ type skuFree struct {
 }
 
 func (s *Snapshot) inventory() *simInventory {
-	inv := &simInventory{stock: make(map[string]*skuFree, len(s.Stock)), load: map[string]map[int32]int64{}}
+	inv := &simInventory{snap: s, stock: make(map[string]*skuFree, len(s.Stock)), load: map[string]map[int32]int64{}}
 	for sku, by := range s.Stock {
-		f := &skuFree{}
-		for wh := range by {
-			f.names = append(f.names, wh)
-		}
-		slices.Sort(f.names)
-		for _, wh := range f.names {
-			f.free = append(f.free, by[wh])
-		}
-		inv.stock[sku] = f
-	}
-	for wh, days := range s.Load {
-		inv.load[wh] = map[int32]int64{}
-		for d, n := range days {
-			inv.load[wh][d] = n
-		}
+		inv.stock[sku] = freeOf(by)
 	}
 	return inv
+}
+
+func freeOf(by map[string]int64) *skuFree {
+	f := &skuFree{}
+	for wh := range by {
+		f.names = append(f.names, wh)
+	}
+	slices.Sort(f.names)
+	for _, wh := range f.names {
+		f.free = append(f.free, by[wh])
+	}
+	return f
 }
 
 func (s *simInventory) Free(sku string) ([]string, []int64, error) {
 	f := s.stock[sku]
 	if f == nil {
-		return nil, nil, nil
+		if s.snap.FetchStock == nil {
+			return nil, nil, nil
+		}
+		if s.snap.Stock == nil {
+			s.snap.Stock = map[string]map[string]int64{}
+		}
+		by, ok := s.snap.Stock[sku]
+		if !ok {
+			var err error
+			if by, err = s.snap.FetchStock(sku); err != nil {
+				return nil, nil, err
+			}
+			s.snap.Stock[sku] = by
+		}
+		f = freeOf(by)
+		s.stock[sku] = f
 	}
 	return f.names, f.free, nil
 }
 
-func (s *simInventory) Load(wh string, day int32) int64 { return s.load[wh][day] }
+func (s *simInventory) Load(wh string, day int32) int64 {
+	days := s.load[wh]
+	if days == nil {
+		days = map[int32]int64{}
+		s.load[wh] = days
+	}
+	n, ok := days[day]
+	if !ok {
+		n = s.snap.Load[wh][day]
+		if s.snap.FetchLoad != nil {
+			n += s.snap.FetchLoad(wh, day)
+		}
+		days[day] = n
+	}
+	return n
+}
 
 // take applies a decision: its stock leaves the free stock, its parcels count.
 func (s *simInventory) take(o *Order, d *Decision) {
@@ -176,12 +211,8 @@ func (s *simInventory) take(o *Order, d *Decision) {
 		}
 	}
 	for _, sh := range d.Shipments {
-		days := s.load[sh.Warehouse]
-		if days == nil {
-			days = map[int32]int64{}
-			s.load[sh.Warehouse] = days
-		}
-		days[sh.ShipDay]++
+		n := s.Load(sh.Warehouse, sh.ShipDay) // makes the warehouse's map
+		s.load[sh.Warehouse][sh.ShipDay] = n + 1
 	}
 }
 

@@ -65,7 +65,7 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 	case *pb.Command_SetStock:
 		return tx.setStock(k.SetStock)
 	case *pb.Command_CreateOrder:
-		return tx.createOrder(k.CreateOrder.Order)
+		return tx.createOrder(k.CreateOrder.Order, k.CreateOrder.Routing)
 	case *pb.Command_Transition:
 		return tx.transition(k.Transition)
 	case *pb.Command_StockSynced:
@@ -86,6 +86,12 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 		return tx.archiveOrders(k.ArchiveOrders)
 	case *pb.Command_RestoreOrders:
 		return tx.restoreOrders(k.RestoreOrders)
+	case *pb.Command_PutWarehouse:
+		return tx.putWarehouse(k.PutWarehouse)
+	case *pb.Command_PutStrategy:
+		return tx.putStrategy(k.PutStrategy)
+	case *pb.Command_ActivateStrategy:
+		return tx.activateStrategy(k.ActivateStrategy)
 	case *pb.Command_TrimOutbox:
 		if err := ledger.TrimOutbox(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
 			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))
@@ -249,7 +255,7 @@ func (t *txn) reserve(sku string, it *pb.ReserveItem, names []string, recs []*pb
 	}
 	best := -1
 	for i, s := range recs {
-		if available(s) < it.Qty {
+		if available(s) < it.Qty || (it.Strict && names[i] != it.Warehouse) {
 			continue
 		}
 		if names[i] == it.Warehouse {
@@ -261,7 +267,7 @@ func (t *txn) reserve(sku string, it *pb.ReserveItem, names []string, recs []*pb
 		}
 	}
 	if best < 0 {
-		return pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, ""
+		return pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, it.Warehouse
 	}
 	recs[best].Pending += it.Qty
 	assertStock(sku, names[best], recs[best])
@@ -385,7 +391,8 @@ func (t *txn) addEvent(o *pb.OrderRecord, typ string, details map[string]string)
 	if typ == "created" {
 		// Customer fields are personal data and stay out of the permanent
 		// log until they can enter it encrypted.
-		e.Details = map[string]string{"channel": o.Channel, "channel_order_id": o.ChannelOrderId, "currency": o.Currency, "total": o.Total}
+		e.Details = map[string]string{"channel": o.Channel, "channel_order_id": o.ChannelOrderId, "currency": o.Currency, "total": o.Total,
+			"routing_strategy": o.RoutingStrategy}
 		for k, v := range e.Details {
 			if v == "" {
 				delete(e.Details, k)
@@ -398,7 +405,7 @@ func (t *txn) addEvent(o *pb.OrderRecord, typ string, details map[string]string)
 	t.record(e)
 }
 
-func (t *txn) createOrder(o *pb.OrderRecord) *Result {
+func (t *txn) createOrder(o *pb.OrderRecord, routed *pb.RoutingRecord) *Result {
 	if c := o.GetCustomer(); c.GetName() != "" || c.GetPhone() != "" || c.GetAddress() != "" || c.GetIdNumber() != "" || c.GetEmail() != "" {
 		// Personal fields enter the log sealed (OrderRecord.personal), never plain.
 		return &Result{Detail: "create_order: personal fields must be sealed, not plain"}
@@ -423,6 +430,7 @@ func (t *txn) createOrder(o *pb.OrderRecord) *Result {
 	o.CreatedUnixNano = t.at
 	o.StockAction = ""
 	t.addEvent(o, "created", nil)
+	t.recordRouting(o, routed)
 	t.put(payByKey(t.m.prefix, o.PayByUnixNano, o.Id), &pb.StockSyncedCommand{})
 	if s := o.GetCustomer().GetId(); s != "" {
 		if err := t.b.Set(subjectOrderKey(t.m.prefix, s, o.Id), nil, nil); err != nil {
@@ -464,6 +472,10 @@ func (t *txn) moveTo(o *pb.OrderRecord, status string, details map[string]string
 	if status == StatusShipped {
 		o.ShipmentCarrier = details["carrier"]
 		o.ShipmentTracking = details["tracking_number"]
+	}
+	if status == StatusCancelled || status == StatusExpired {
+		// Not shipping after all: its parcels leave the ship days' load.
+		t.addLoad(o.Shipments, -1)
 	}
 	if a := StockAction(status); a != "" {
 		o.StockAction = a

@@ -56,6 +56,7 @@ func (t *txn) archiveOrders(c *pb.ArchiveOrdersCommand) *Result {
 			continue
 		}
 		t.del(orderKey(t.m.prefix, id))
+		t.del(decisionKey(t.m.prefix, id))
 		if err := t.b.DeleteRange(eventPrefix(t.m.prefix, id), prefixEnd(eventPrefix(t.m.prefix, id)), nil); err != nil {
 			panic(fmt.Sprintf("statemachine: delete range: %v", err))
 		}

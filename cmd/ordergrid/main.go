@@ -34,6 +34,7 @@ import (
 	"github.com/ordergrid/ordergrid/gateway"
 	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -53,6 +54,8 @@ func main() {
 		os.Exit(runToken(os.Args[2:], os.Stdout, os.Stderr))
 	case "archive":
 		os.Exit(runArchive(os.Args[2:], os.Stdout, os.Stderr))
+	case "routing":
+		os.Exit(runRouting(os.Args[2:], os.Stdout, os.Stderr))
 	case "audit":
 		os.Exit(runAudit(os.Args[2:], os.Stdout, os.Stderr))
 	case "privacy":
@@ -83,6 +86,7 @@ const usage = `usage:
   ordergrid privacy keygen --id ID        make a master key line (personal data)
   ordergrid audit export --node URL --out FILE [filters]   stream the audit trail with proofs
   ordergrid archive verify|restore FILE ...   check or restore a retention archive
+  ordergrid routing simulate|synth ...    try routing strategies on orders; make synthetic orders
   ordergrid bench [flags]                 load scenarios, audit, report (ordergrid bench -h)`
 
 func newLogger(c config.Log) *slog.Logger {
@@ -138,6 +142,12 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	var seedWarehouses []*routing.Warehouse
+	if cfg.Routing.WarehousesFile != "" {
+		if seedWarehouses, err = loadWarehousesFile(cfg.Routing.WarehousesFile); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	logger.Info("opening partitions", slog.String("data_dir", cfg.DataDir), slog.Int("partitions", cfg.Raft.Partitions))
 	var peers []cluster.Peer
@@ -186,6 +196,13 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer node.Stop()
+	if len(seedWarehouses) > 0 {
+		added, err := node.SeedWarehouses(readyCtx, seedWarehouses)
+		if err != nil {
+			return fmt.Errorf("routing.warehouses_file: %w", err)
+		}
+		logger.Info("warehouses from the configuration", slog.Int("added", added), slog.Int("known", len(seedWarehouses)-added))
+	}
 
 	var serving atomic.Bool
 	gw := gateway.New(node, gateway.Options{
