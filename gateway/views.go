@@ -42,13 +42,21 @@ type orderV struct {
 	IdempotencyKey   string        `json:"idempotency_key,omitempty"`
 	ShipmentCarrier  string        `json:"shipment_carrier,omitempty"`
 	ShipmentTracking string        `json:"shipment_tracking,omitempty"`
+	DeliveryRegion   string        `json:"delivery_region,omitempty"`
+	CustomerTier     string        `json:"customer_tier,omitempty"`
+	PromisedBy       string        `json:"promised_by,omitempty"`
+	Capabilities     []string      `json:"required_capabilities,omitempty"`
+	// RoutingStrategy is the strategy version that chose the warehouses;
+	// GET /v1/orders/{id}/routing explains the choice.
+	RoutingStrategy string `json:"routing_strategy,omitempty"`
 }
 
 func orderJSON(o *pb.Order) orderV {
 	v := orderV{ID: o.Id, Status: o.Status, Channel: o.Channel, ChannelOrderID: o.ChannelOrderId, Currency: o.Currency,
 		Total: o.Total, Version: o.Version, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, PayBy: o.PayBy,
 		IdempotencyKey: o.IdempotencyKey, ShipmentCarrier: o.ShipmentCarrier, ShipmentTracking: o.ShipmentTracking,
-		Lines: make([]lineView, 0, len(o.Lines))}
+		DeliveryRegion: o.DeliveryRegion, CustomerTier: o.CustomerTier, PromisedBy: o.PromisedBy, Capabilities: o.RequiredCapabilities,
+		RoutingStrategy: o.RoutingStrategy, Lines: make([]lineView, 0, len(o.Lines))}
 	if c := o.Customer; c != nil {
 		v.Customer = &customerView{ID: c.Id, Name: c.Name, Phone: c.Phone, Address: c.Address, IDNumber: c.IdNumber, Email: c.Email,
 			Erased: c.Erased, Withheld: c.Withheld}
