@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -83,6 +84,7 @@ func TestClusterFrozenNode(t *testing.T) {
 func TestClusterRollingRestart(t *testing.T) {
 	const sku, onHand = "HOT-ROLL", 5000
 	c := newCluster(t, clusterArgs)
+	c.node(1).eventually("PUT", "/v1/warehouses/WH1", `{"rates":[{"region":"*","cost":"8.00","transit_days":2}]}`, 201)
 	c.node(1).eventually("PUT", "/v1/skus/"+sku+"/stock/WH1", map[string]any{"on_hand": onHand}, 200)
 	stop := make(chan struct{})
 	l, wg := runLoad(t, c, sku, 16, stop)
@@ -99,4 +101,61 @@ func TestClusterRollingRestart(t *testing.T) {
 	c.waitAgree(1, 30*time.Second)
 	l.audit(t, c, 2, sku, onHand)
 	clusterLedgerAudit(t, c, l)
+	clusterRouting(t, c)
+}
+
+// clusterRouting changes the routing catalog through one node and checks
+// that orders through another follow it within a second, and that every
+// node explains an order the same way.
+func clusterRouting(t *testing.T, c *testCluster) {
+	t.Helper()
+	n1, n2, n3 := c.node(1), c.node(2), c.node(3)
+	var wh1 struct {
+		Version int `json:"version"`
+	}
+	n3.must("GET", "/v1/warehouses/WH1", nil, 200).json(t, &wh1) // made before the restarts
+	n2.must("PUT", "/v1/warehouses/WH2", `{"rates":[{"region":"*","cost":"3.00","transit_days":2}]}`, 201)
+	for _, wh := range []string{"WH1", "WH2"} {
+		n2.must("PUT", "/v1/skus/ROUTE-1/stock/"+wh, map[string]any{"on_hand": 1000}, 200)
+	}
+	n2.must("PUT", "/v1/routing/strategies/cheap", `{"weights":{"cost":1}}`, 201)
+	n2.must("PUT", "/v1/routing/selection", `{"strategy":"cheap"}`, 200)
+	seq := 0
+	routeVia := func(n *node, want string) string {
+		t.Helper()
+		deadline := time.Now().Add(time.Second + 500*time.Millisecond)
+		for {
+			seq++
+			var o struct {
+				ID              string `json:"id"`
+				RoutingStrategy string `json:"routing_strategy"`
+				Lines           []struct {
+					Warehouse string `json:"warehouse"`
+				} `json:"lines"`
+			}
+			n.must("POST", "/v1/orders", orderBody(fmt.Sprintf("route-%d", seq), "ROUTE-1", 1), 201).json(t, &o)
+			if o.Lines[0].Warehouse == want && o.RoutingStrategy == "cheap@1" {
+				return o.ID
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("orders through another node still go to %s by %s, want %s by cheap@1", o.Lines[0].Warehouse, o.RoutingStrategy, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	id := routeVia(n3, "WH2")
+	n1.must("PUT", "/v1/warehouses/WH2/state", `{"state":"down","reason":"flooded"}`, 200)
+	routeVia(n3, "WH1")
+	var e1, e2 struct {
+		Strategy string `json:"strategy"`
+		Winner   struct {
+			Warehouses []string `json:"warehouses"`
+		} `json:"winner"`
+	}
+	n1.must("GET", "/v1/orders/"+id+"/routing", nil, 200).json(t, &e1)
+	n2.must("GET", "/v1/orders/"+id+"/routing", nil, 200).json(t, &e2)
+	if e1.Strategy != "cheap@1" || e1.Winner.Warehouses[0] != "WH2" || e2.Winner.Warehouses[0] != "WH2" {
+		t.Fatalf("explanations of %s: %+v / %+v", id, e1, e2)
+	}
+	n2.checkConserved("ROUTE-1")
 }

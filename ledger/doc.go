@@ -38,20 +38,25 @@
 //	n           the event's position among the command's events (from 0)
 //	at          commit time, RFC 3339 in UTC with nanoseconds, trailing zeros cut
 //	kind        "order" (lifecycle), "stock" (reservations and stock levels),
-//	            "subject" (personal data erased), "access" (personal data read)
-//	            or "retention" (an order archived or restored)
+//	            "subject" (personal data erased), "access" (personal data read),
+//	            "retention" (an order archived or restored) or "routing" (the
+//	            routing catalog changed)
 //	type        created, paid, picked, …, cancelled, expired (order);
 //	            reserved, committed, released, shipped, restocked, stock_set (stock);
 //	            erased (subject: the order's personal fields are gone for good);
 //	            personal_read (access: principal read the order's personal fields);
-//	            archived, restored (retention; details.archive names the file)
+//	            archived, restored (retention; details.archive names the file);
+//	            warehouse_put, strategy_put, strategy_activated (routing;
+//	            details.document is the stored JSON document, details.version
+//	            its version)
 //	order       the order's id
 //	seq         the order's version after the event (order events)
 //	status      the order's status after the event
 //	sku, warehouse, qty   what moved (stock events; qty is on_hand for stock_set)
 //	principal   who caused it
 //	lines       an order's lines on "created": [{sku, qty, unit_price, warehouse}]
-//	details     other facts as string pairs (carrier, tracking_number, reason, …;
+//	details     other facts as string pairs (carrier, tracking_number, reason,
+//	            routing_strategy on "created": the strategy version that routed it, …;
 //	            subject_sha256, the hex SHA-256 of the subject's id, on subject
 //	            and access events: the log never holds a subject id or any
 //	            personal field)

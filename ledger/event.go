@@ -28,6 +28,9 @@ const (
 	KindAccess = "access"
 	// KindRetention is an order moved to an archive file or back.
 	KindRetention = "retention"
+	// KindRouting is a change of the routing catalog: a warehouse, a
+	// strategy version, the live selection.
+	KindRouting = "routing"
 )
 
 // Event is one committed change: the content of one leaf. See the package

@@ -18,6 +18,7 @@ type Catalog struct {
 	byID       map[string]*site
 	strategies map[string][]*Strategy // per name, version v at [v-1]
 	selection  *Selection             // nil: the default strategy routes
+	builtIn    *Strategy              // default@1, compiled once
 }
 
 // site is a warehouse compiled for decisions.
@@ -69,7 +70,9 @@ func NewCatalog(generation uint64, warehouses []*Warehouse, strategies []*Strate
 	if len(warehouses) > WarehousesMax {
 		return nil, fmt.Errorf("routing: %d warehouses, at most %d", len(warehouses), WarehousesMax)
 	}
-	c := &Catalog{Generation: generation, byID: make(map[string]*site, len(warehouses)), strategies: map[string][]*Strategy{}}
+	c := &Catalog{Generation: generation, byID: make(map[string]*site, len(warehouses)), strategies: map[string][]*Strategy{},
+		builtIn: DefaultStrategy()}
+	c.builtIn.Version = 1
 	for _, w := range warehouses {
 		s, err := compile(w)
 		if err != nil {
@@ -135,9 +138,7 @@ func (c *Catalog) Strategy(name string, version uint64) (*Strategy, bool) {
 	vs := c.strategies[name]
 	if len(vs) == 0 {
 		if name == StrategyNameDefault && version <= 1 {
-			d := DefaultStrategy()
-			d.Version = 1
-			return d, true
+			return c.builtIn, true
 		}
 		return nil, false
 	}

@@ -459,7 +459,7 @@ func (s *Strategy) Ref() string {
 // cheapest and fastest.
 func DefaultStrategy() *Strategy {
 	s := &Strategy{Name: StrategyNameDefault, Description: "built in: most free stock, then cost and transit",
-		Weights: map[string]float64{"balance": 4, "cost": 1, "transit": 1, "splits": 2}, MaxShipments: 2}
+		Weights: map[string]float64{"balance": 4, "cost": 1, "transit": 1, "splits": 2}, MaxShipments: MaxShipmentsLimit}
 	if err := s.Validate(); err != nil {
 		panic(fmt.Sprintf("routing: default strategy: %v", err))
 	}

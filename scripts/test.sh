@@ -64,4 +64,11 @@ go test ./ledger -run '^$' -fuzz '^FuzzDecodeLeaf$' -fuzztime "$FUZZTIME"
 step "fuzz: bundle verifier ($FUZZTIME)"
 go test ./ledger -run '^$' -fuzz '^FuzzVerifyBundle$' -fuzztime "$FUZZTIME"
 
+step "fuzz: warehouse documents ($FUZZTIME)"
+go test ./routing -run '^$' -fuzz '^FuzzParseWarehouse$' -fuzztime "$FUZZTIME"
+step "fuzz: strategy documents ($FUZZTIME)"
+go test ./routing -run '^$' -fuzz '^FuzzParseStrategy$' -fuzztime "$FUZZTIME"
+step "fuzz: simulation order lines ($FUZZTIME)"
+go test ./routing -run '^$' -fuzz '^FuzzParseOrderDoc$' -fuzztime "$FUZZTIME"
+
 step "all tests passed in $(( $(date +%s) - start ))s"

@@ -44,9 +44,6 @@ func loadKey(prefix []byte, day int32, wh string) []byte {
 	return append(binary.BigEndian.AppendUint32(key(prefix, 'l'), uint32(day)), wh...)
 }
 
-// KindRouting is the ledger kind of a routing catalog change.
-const KindRouting = "routing"
-
 func (t *txn) bumpGeneration() {
 	if err := t.b.Set(generationKey(t.m.prefix), binary.BigEndian.AppendUint64(nil, t.index), nil); err != nil {
 		panic(fmt.Sprintf("statemachine: set: %v", err))
@@ -103,7 +100,7 @@ func (t *txn) putWarehouse(c *pb.PutWarehouseCommand) *Result {
 	w.Version = prev.Version + 1
 	doc := t.putJSON(warehouseKey(t.m.prefix, w.ID), w)
 	t.bumpGeneration()
-	t.record(&ledger.Event{Kind: KindRouting, Type: "warehouse_put", Warehouse: w.ID,
+	t.record(&ledger.Event{Kind: ledger.KindRouting, Type: "warehouse_put", Warehouse: w.ID,
 		Details: map[string]string{"version": strconv.FormatUint(w.Version, 10), "state": w.State, "document": string(doc)}})
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Document: doc}
 }
@@ -138,7 +135,7 @@ func (t *txn) putStrategy(c *pb.PutStrategyCommand) *Result {
 	s.CreatedBy = t.principal
 	doc := t.putJSON(strategyKey(t.m.prefix, s.Name, s.Version), s)
 	t.bumpGeneration()
-	t.record(&ledger.Event{Kind: KindRouting, Type: "strategy_put",
+	t.record(&ledger.Event{Kind: ledger.KindRouting, Type: "strategy_put",
 		Details: map[string]string{"strategy": s.Name, "version": strconv.FormatUint(s.Version, 10), "document": string(doc)}})
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Document: doc}
 }
@@ -175,7 +172,7 @@ func (t *txn) activateStrategy(c *pb.ActivateStrategyCommand) *Result {
 	sel.ActivatedBy = t.principal
 	doc := t.putJSON(selectionKey(t.m.prefix), sel)
 	t.bumpGeneration()
-	t.record(&ledger.Event{Kind: KindRouting, Type: "strategy_activated",
+	t.record(&ledger.Event{Kind: ledger.KindRouting, Type: "strategy_activated",
 		Details: map[string]string{"strategy": sel.Strategy, "version": strconv.FormatUint(sel.Version, 10), "document": string(doc)}})
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Document: doc}
 }
