@@ -203,7 +203,7 @@ func runSimulate(args []string, stdout, stderr io.Writer) int {
 		httpReq.Header.Set("Accept", "text/plain")
 	}
 	done := make(chan struct{})
-	go showSimProgress(stderr, &sent, done)
+	go showSimProgress(stderr, &sent, *orders != "", done)
 	resp, err := http.DefaultClient.Do(httpReq)
 	close(done)
 	if err != nil {
@@ -237,7 +237,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // showSimProgress prints, every second on a terminal line, how much was
 // sent and how long the node has been simulating.
-func showSimProgress(w io.Writer, sent *atomic.Int64, done <-chan struct{}) {
+func showSimProgress(w io.Writer, sent *atomic.Int64, uploading bool, done <-chan struct{}) {
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -251,7 +251,10 @@ func showSimProgress(w io.Writer, sent *atomic.Int64, done <-chan struct{}) {
 			return
 		case <-tick.C:
 			shown = true
-			fmt.Fprintf(w, "\rsimulating: %s elapsed, %.1f MB of orders sent", time.Since(start).Round(time.Second), float64(sent.Load())/1e6)
+			fmt.Fprintf(w, "\rsimulating: %s elapsed", time.Since(start).Round(time.Second))
+			if uploading {
+				fmt.Fprintf(w, ", %.1f MB of orders sent", float64(sent.Load())/1e6)
+			}
 		}
 	}
 }
