@@ -441,3 +441,18 @@ func (n *Node) CurrentFree(sku string) (map[string]int64, error) {
 	}
 	return out, nil
 }
+
+// KnowsWarehouse reports whether stock may be kept at warehouse id: while no
+// warehouse is registered any may; after that only registered ones (the
+// catalog is read again on the leader before saying no).
+func (n *Node) KnowsWarehouse(id string) (bool, error) {
+	c := n.Catalog()
+	if _, ok := c.Warehouse(id); ok || len(c.Warehouses()) == 0 {
+		return true, nil
+	}
+	if err := n.loadCatalog(true); err != nil {
+		return false, err
+	}
+	_, ok := n.Catalog().Warehouse(id)
+	return ok, nil
+}

@@ -102,6 +102,11 @@ func TestRoutingEndToEnd(t *testing.T) {
 		}
 	}
 	n.must("PUT", "/v1/skus/RT-ONLY-SH/stock/sh", map[string]any{"on_hand": 50}, 200)
+	var unknown problem
+	n.must("PUT", "/v1/skus/RT-A/stock/nowhere", map[string]any{"on_hand": 50}, 422).json(t, &unknown)
+	if unknown.Errors[0].Field != "warehouse" || !strings.Contains(unknown.Errors[0].Detail, "unknown warehouse") {
+		t.Fatalf("stock at an unknown warehouse: %+v", unknown)
+	}
 	n.must("PUT", "/v1/skus/RT-ONLY-GZ/stock/gz", map[string]any{"on_hand": 50}, 200)
 
 	seq := 0

@@ -293,6 +293,14 @@ func (s *Service) setStock(ctx context.Context, req *pb.SetStockRequest) (*pb.Sk
 	if len(v) > 0 {
 		return nil, invalid(v...)
 	}
+	known, err := s.node.KnowsWarehouse(req.Warehouse)
+	if err != nil {
+		return nil, s.grainProblem(err, "warehouse", req.Warehouse)
+	}
+	if !known {
+		return nil, invalid(&pb.FieldViolation{Field: "warehouse", Detail: fmt.Sprintf(
+			"unknown warehouse %q: warehouses are registered, so stock goes only to those (PUT /v1/warehouses/%s first)", req.Warehouse, req.Warehouse)})
+	}
 	st, err := s.node.SkuClient(req.Sku).SetStock(&pb.SetStockGrainRequest{Stock: req, Principal: principalName(ctx)}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "sku", req.Sku)
