@@ -1,0 +1,124 @@
+package channels
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"time"
+
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// Adapter is one sales channel.
+type Adapter interface {
+	// Channel is the channel's name in URLs, configuration and orders.
+	Channel() string
+	// Verify checks the request's signature with the connection's secrets;
+	// an error wraps ErrBadSignature.
+	Verify(req *Request, conn *Connection) error
+	// Map reads the channel's order payload; a *FieldError names the
+	// channel's field at fault.
+	Map(body []byte) (*Mapped, error)
+}
+
+// Request is what a signature covers.
+type Request struct {
+	Header http.Header
+	Query  url.Values
+	Body   []byte
+	// Now is when the request arrived, for schemes with a timestamp window.
+	Now time.Time
+}
+
+// Connection is one shop of one channel: its name and secrets, from the
+// configuration's connections file.
+type Connection struct {
+	Channel string `yaml:"channel"`
+	// Name tells connections of one channel apart (?connection= in the URL).
+	Name string `yaml:"name"`
+	// Secret signs requests: the shop's app secret or webhook secret, or
+	// the connector's HMAC key.
+	Secret string `yaml:"secret"`
+	// AppKey is the app key of schemes that sign it in (Douyin).
+	AppKey string `yaml:"app_key,omitempty"`
+	// Token is WeChat's message-push token.
+	Token string `yaml:"token,omitempty"`
+	// Currency is the shop's currency where payloads do not say. Default CNY.
+	Currency string `yaml:"currency,omitempty"`
+}
+
+// Mapped is a channel order in the grid's terms.
+type Mapped struct {
+	// Request is the canonical order: channel, channel_order_id, lines,
+	// currency, delivery_region; customer.id is left for identity
+	// resolution; the customer's personal fields are as received.
+	Request *pb.CreateOrderRequest
+	// PlacedAt is when the buyer placed the order, as the channel says.
+	PlacedAt time.Time
+	// BuyerID is the platform's id of the buyer ("" when it sends none).
+	BuyerID string
+	// DeviceID is the buyer's device, when the channel sends one.
+	DeviceID string
+	// Masked is true when the receiver's name, phone or address arrived
+	// masked or encrypted (the Chinese platforms'): then they identify no one.
+	Masked bool
+	// Province, City and District of the delivery address, as received.
+	Province, City, District string
+	// Discounts on the order and its lines, by who funds them.
+	Discounts []Discount
+	// Extra are the channel's own fields the canonical order has no place
+	// for (status codes, coupon ids, platform timestamps): never personal data.
+	Extra map[string]string
+}
+
+// Discount is a price reduction the order got.
+type Discount struct {
+	// Line is the index of the line it belongs to, -1 for the whole order.
+	Line int `json:"line"`
+	// Amount is a decimal string in the order's currency.
+	Amount string `json:"amount"`
+	// FundedBy is "platform" or "shop".
+	FundedBy string `json:"funded_by"`
+	// Kind says what it is: coupon, promotion, gift, points, …
+	Kind string `json:"kind"`
+}
+
+// FieldError names the channel's field that is missing or wrong.
+type FieldError struct {
+	Field  string
+	Detail string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Detail }
+
+func fieldErr(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
+// ErrBadSignature is a request whose signature does not verify.
+var ErrBadSignature = errors.New("bad signature")
+
+// ErrUnknownChannel is a channel no adapter serves.
+var ErrUnknownChannel = errors.New("unknown channel")
+
+// Adapters are every channel ordergrid speaks, by name.
+var Adapters = map[string]Adapter{}
+
+func register(a Adapter) {
+	if _, dup := Adapters[a.Channel()]; dup {
+		panic("channels: two adapters for " + a.Channel())
+	}
+	Adapters[a.Channel()] = a
+}
+
+// Names lists the channels, sorted.
+func Names() []string {
+	out := make([]string, 0, len(Adapters))
+	for n := range Adapters {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
