@@ -158,7 +158,7 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		Id: g.id, Channel: rq.Channel, ChannelOrderId: rq.ChannelOrderId,
 		Customer: &pb.Customer{Id: rq.Customer.GetId()}, Currency: rq.Currency, IdempotencyKey: rq.IdempotencyKey,
 		RequestHash: hash, PayByUnixNano: payBy, RoutingStrategy: r.strategy.Ref(), Shipments: r.shipments(g.node.Catalog(), now),
-		Region: rq.DeliveryRegion, Tier: rq.CustomerTier, Capabilities: r.order.Capabilities,
+		Region: rq.DeliveryRegion, Tier: rq.CustomerTier, Capabilities: r.order.Capabilities, ChannelFields: rq.ChannelFields,
 	}
 	if !r.order.Promise.IsZero() {
 		o.PromiseUnixNano = r.order.Promise.UnixNano()

@@ -29,17 +29,28 @@ type Config struct {
 	// DataDir holds the node's Pebble database and Raft snapshots. Default "./data".
 	DataDir string `yaml:"data_dir"`
 	// NodeID names the node in Raft configurations. Default "node1".
-	NodeID  string  `yaml:"node_id"`
-	HTTP    HTTP    `yaml:"http"`
-	GRPC    GRPC    `yaml:"grpc"`
-	Raft    Raft    `yaml:"raft"`
-	Actor   Actor   `yaml:"actor"`
-	Orders  Orders  `yaml:"orders"`
-	Ledger  Ledger  `yaml:"ledger"`
-	Auth    Auth    `yaml:"auth"`
-	Privacy Privacy `yaml:"privacy"`
-	Routing Routing `yaml:"routing"`
-	Log     Log     `yaml:"log"`
+	NodeID   string   `yaml:"node_id"`
+	HTTP     HTTP     `yaml:"http"`
+	GRPC     GRPC     `yaml:"grpc"`
+	Raft     Raft     `yaml:"raft"`
+	Actor    Actor    `yaml:"actor"`
+	Orders   Orders   `yaml:"orders"`
+	Ledger   Ledger   `yaml:"ledger"`
+	Auth     Auth     `yaml:"auth"`
+	Privacy  Privacy  `yaml:"privacy"`
+	Routing  Routing  `yaml:"routing"`
+	Channels Channels `yaml:"channels"`
+	Log      Log      `yaml:"log"`
+}
+
+// Channels is how orders come in from the sales channels' own formats.
+type Channels struct {
+	// File is a YAML file with the channel connections (channel, name,
+	// secret, app_key, token), the identity_key (base64 of 32 bytes; default:
+	// derived from the first master key), the merge policies (window,
+	// default, pairs) and the price rule (window, rule). Empty: no
+	// connection, so POST /v1/channels/{channel}/orders answers 401. Default "".
+	File string `yaml:"file"`
 }
 
 // Routing is how orders are routed to warehouses.

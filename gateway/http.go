@@ -52,6 +52,9 @@ type Options struct {
 	// "authorization" metadata: "Bearer <token>"). nil: every API call is
 	// refused with 401.
 	Tokens *Tokens
+	// Channels configures the channel adapters' intake; nil: every channel
+	// request is refused (no connection).
+	Channels *ChannelIntake
 	// Profiling serves net/http/pprof under /debug/pprof/.
 	Profiling bool
 	Logger    *slog.Logger
@@ -75,6 +78,7 @@ type Gateway struct {
 	mux  *http.ServeMux
 	// simulating holds a token while a routing simulation runs: one at a time.
 	simulating chan struct{}
+	chMetrics  *channelMetrics
 }
 
 // New returns the gateway over node.
@@ -94,6 +98,7 @@ func New(node *actors.Node, opts Options) *Gateway {
 		opts:       opts,
 		mux:        http.NewServeMux(),
 		simulating: make(chan struct{}, 1),
+		chMetrics:  newChannelMetrics(opts.Registerer),
 	}
 	g.routes()
 	if opts.Registerer != nil {
@@ -128,6 +133,7 @@ func (g *Gateway) routes() {
 	api("DELETE /v1/cluster/nodes/{id}", g.deleteClusterNode)
 	g.ledgerRoutes(api)
 	g.routingRoutes(api)
+	g.channelRoutes(api)
 	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")
@@ -190,15 +196,24 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.Serv
 // admit applies admission control, the request deadline, the principal and metrics.
 // A timeout of 0 leaves the request unbounded (a streaming export).
 func (g *Gateway) admit(route string, h func(w http.ResponseWriter, r *http.Request) *Problem, timeout time.Duration) http.Handler {
+	return g.admitWith(route, h, timeout, true)
+}
+
+// admitWith is admit; without bearer, the handler authenticates the caller
+// itself (a channel's request signature) and the context has no principal.
+func (g *Gateway) admitWith(route string, h func(w http.ResponseWriter, r *http.Request) *Problem, timeout time.Duration, bearer bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		principal, err := g.authenticate(r.Header.Get("Authorization"))
-		if err != nil {
-			g.metrics.rejects.WithLabelValues("unauthenticated").Inc()
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ordergrid"`)
-			writeProblem(w, unauthenticated(err))
-			g.metrics.requests.WithLabelValues(route, "401").Inc()
-			return
+		var principal *Principal
+		if bearer {
+			var err error
+			if principal, err = g.authenticate(r.Header.Get("Authorization")); err != nil {
+				g.metrics.rejects.WithLabelValues("unauthenticated").Inc()
+				w.Header().Set("WWW-Authenticate", `Bearer realm="ordergrid"`)
+				writeProblem(w, unauthenticated(err))
+				g.metrics.requests.WithLabelValues(route, "401").Inc()
+				return
+			}
 		}
 		if !g.admission.acquire() {
 			g.metrics.rejects.WithLabelValues("overloaded").Inc()

@@ -26,6 +26,7 @@ const (
 	idempotencyKeyBytesMax = 255
 	textBytesMax           = 256
 	addressBytesMax        = 1024
+	channelFieldsMax       = 256
 )
 
 var (
@@ -102,6 +103,15 @@ func validateCreateOrder(r *pb.CreateOrderRequest, lim Limits, prefix string) vi
 		for i, c := range r.RequiredCapabilities {
 			v.name(fmt.Sprintf("%srequired_capabilities[%d]", prefix, i), c)
 		}
+	}
+	if len(r.ChannelFields) > channelFieldsMax {
+		v.add(prefix+"channel_fields", "has %d fields, at most %d allowed", len(r.ChannelFields), channelFieldsMax)
+	}
+	for k, val := range r.ChannelFields {
+		if k == "" || len(k) > 128 {
+			v.add(prefix+"channel_fields", "a field name must be 1-128 bytes")
+		}
+		v.text(prefix+"channel_fields."+k, val, false, 1024)
 	}
 	switch {
 	case len(r.Lines) == 0:

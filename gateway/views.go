@@ -49,6 +49,8 @@ type orderV struct {
 	// RoutingStrategy is the strategy version that chose the warehouses;
 	// GET /v1/orders/{id}/routing explains the choice.
 	RoutingStrategy string `json:"routing_strategy,omitempty"`
+	// ChannelFields are the channel's own fields (from a channel adapter).
+	ChannelFields map[string]string `json:"channel_fields,omitempty"`
 }
 
 func orderJSON(o *pb.Order) orderV {
@@ -56,7 +58,7 @@ func orderJSON(o *pb.Order) orderV {
 		Total: o.Total, Version: o.Version, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, PayBy: o.PayBy,
 		IdempotencyKey: o.IdempotencyKey, ShipmentCarrier: o.ShipmentCarrier, ShipmentTracking: o.ShipmentTracking,
 		DeliveryRegion: o.DeliveryRegion, CustomerTier: o.CustomerTier, PromisedBy: o.PromisedBy, Capabilities: o.RequiredCapabilities,
-		RoutingStrategy: o.RoutingStrategy, Lines: make([]lineView, 0, len(o.Lines))}
+		RoutingStrategy: o.RoutingStrategy, ChannelFields: o.ChannelFields, Lines: make([]lineView, 0, len(o.Lines))}
 	if c := o.Customer; c != nil {
 		v.Customer = &customerView{ID: c.Id, Name: c.Name, Phone: c.Phone, Address: c.Address, IDNumber: c.IdNumber, Email: c.Email,
 			Erased: c.Erased, Withheld: c.Withheld}

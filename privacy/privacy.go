@@ -19,7 +19,9 @@ package privacy
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -47,6 +49,8 @@ type Keyring struct {
 	aeads  map[string]cipher.AEAD
 	active string
 	ids    []string
+	// derive keys Derive: an HMAC key made from the first master key.
+	derive []byte
 }
 
 // ParseKeyring reads "<id> <base64 32 bytes>" lines (blank lines and #
@@ -78,6 +82,11 @@ func ParseKeyring(text string) (*Keyring, error) {
 			return nil, err
 		}
 		k.aeads[id] = aead
+		if len(k.ids) == 0 {
+			m := hmac.New(sha256.New, raw)
+			m.Write([]byte("ordergrid keyring derivation v1"))
+			k.derive = m.Sum(nil)
+		}
 		k.ids = append(k.ids, id)
 		k.active = id
 		if len(k.ids) > masterKeysMax {
@@ -88,6 +97,15 @@ func ParseKeyring(text string) (*Keyring, error) {
 		return nil, errors.New("master keys: none")
 	}
 	return k, nil
+}
+
+// Derive returns a 32-byte key for a purpose (label), made from the first
+// master key: every node with the same keys derives the same one. It changes
+// when the first key is dropped from the file.
+func (k *Keyring) Derive(label string) []byte {
+	m := hmac.New(sha256.New, k.derive)
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }
 
 // LoadKeyring reads a keyring file.

@@ -15,6 +15,14 @@ const (
 	StatusRefunded        = "refunded"
 	StatusCancelled       = "cancelled"
 	StatusExpired         = "expired"
+	// StatusOnHold is an unpaid order held for review (a cross-channel
+	// duplicate under a "hold" policy): its stock stays pending, it cannot be
+	// paid, "pending_payment" lifts the hold, and it expires like an unpaid order.
+	StatusOnHold = "on_hold"
+	// StatusMerged is an order merged into another one of the same customer
+	// (a cross-channel duplicate under a "merge" policy): it ships nothing,
+	// its stock is released, its discounts are not granted.
+	StatusMerged = "merged"
 )
 
 // Stock actions owed by an order's reservations after a transition.
@@ -29,7 +37,10 @@ const (
 // type is also the status it leads to.
 var transitions = map[string][]string{
 	StatusPaid:            {StatusPendingPayment},
-	StatusCancelled:       {StatusPendingPayment, StatusPaid, StatusPicked, StatusPacked},
+	StatusCancelled:       {StatusPendingPayment, StatusPaid, StatusPicked, StatusPacked, StatusOnHold},
+	StatusOnHold:          {StatusPendingPayment},
+	StatusPendingPayment:  {StatusOnHold}, // lifting a hold
+	StatusMerged:          {StatusPendingPayment, StatusOnHold},
 	StatusPicked:          {StatusPaid},
 	StatusPacked:          {StatusPicked},
 	StatusShipped:         {StatusPacked},
@@ -46,6 +57,7 @@ var stockActions = map[string]string{
 	StatusPaid:      ActionCommit,
 	StatusCancelled: ActionRelease,
 	StatusExpired:   ActionRelease,
+	StatusMerged:    ActionRelease,
 	StatusShipped:   ActionShip,
 	StatusReturned:  ActionRestock,
 }
@@ -59,7 +71,8 @@ func IsEventType(t string) bool {
 // EventTypes lists the events a client may add, for error messages.
 func EventTypes() []string {
 	return []string{StatusPaid, StatusCancelled, StatusPicked, StatusPacked, StatusShipped, StatusInTransit,
-		StatusOutForDelivery, StatusDelivered, StatusReturnRequested, StatusReturned, StatusRefunded}
+		StatusOutForDelivery, StatusDelivered, StatusReturnRequested, StatusReturned, StatusRefunded,
+		StatusOnHold, StatusPendingPayment, StatusMerged}
 }
 
 func canTransition(from, event string) bool {

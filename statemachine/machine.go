@@ -92,6 +92,14 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 		return tx.putStrategy(k.PutStrategy)
 	case *pb.Command_ActivateStrategy:
 		return tx.activateStrategy(k.ActivateStrategy)
+	case *pb.Command_AnnotateOrder:
+		return tx.annotateOrder(k.AnnotateOrder)
+	case *pb.Command_LinkIdentity:
+		return tx.linkIdentity(k.LinkIdentity)
+	case *pb.Command_NotePurchase:
+		return tx.notePurchase(k.NotePurchase)
+	case *pb.Command_NotePrice:
+		return tx.notePrice(k.NotePrice)
 	case *pb.Command_TrimOutbox:
 		if err := ledger.TrimOutbox(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
 			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))
@@ -458,7 +466,9 @@ func (t *txn) transition(c *pb.TransitionCommand) *Result {
 	if c.Type == StatusPaid && t.at >= o.PayByUnixNano {
 		return &Result{Outcome: pb.Outcome_OUTCOME_EXPIRED, Order: o, Detail: "the payment window has closed"}
 	}
-	if o.Status == StatusPendingPayment {
+	// The pay-by deadline holds while the order is unpaid: pending or on hold.
+	unpaid := func(s string) bool { return s == StatusPendingPayment || s == StatusOnHold }
+	if unpaid(o.Status) && !unpaid(c.Type) {
 		t.del(payByKey(t.m.prefix, o.PayByUnixNano, o.Id))
 	}
 	t.moveTo(o, c.Type, c.Details)
@@ -473,7 +483,7 @@ func (t *txn) moveTo(o *pb.OrderRecord, status string, details map[string]string
 		o.ShipmentCarrier = details["carrier"]
 		o.ShipmentTracking = details["tracking_number"]
 	}
-	if status == StatusCancelled || status == StatusExpired {
+	if status == StatusCancelled || status == StatusExpired || status == StatusMerged {
 		// Not shipping after all: its parcels leave the ship days' load.
 		t.addLoad(o.Shipments, -1)
 	}
@@ -502,7 +512,7 @@ func (t *txn) stockSynced(c *pb.StockSyncedCommand) *Result {
 func (t *txn) expireOrders(ids []string) *Result {
 	for _, id := range ids {
 		o, ok := t.order(id)
-		if !ok || o.Status != StatusPendingPayment || o.PayByUnixNano > t.at {
+		if !ok || (o.Status != StatusPendingPayment && o.Status != StatusOnHold) || o.PayByUnixNano > t.at {
 			continue
 		}
 		t.del(payByKey(t.m.prefix, o.PayByUnixNano, o.Id))

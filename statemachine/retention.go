@@ -23,7 +23,7 @@ func archivedKey(prefix []byte, order string) []byte { return key(prefix, 'v', o
 // expected of it, so retention may archive it.
 func IsClosed(status string) bool {
 	switch status {
-	case StatusDelivered, StatusCancelled, StatusExpired, StatusRefunded:
+	case StatusDelivered, StatusCancelled, StatusExpired, StatusRefunded, StatusMerged:
 		return true
 	}
 	return false

@@ -142,6 +142,10 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	channelIntake, err := loadChannels(cfg, keyring)
+	if err != nil {
+		return err
+	}
 	var seedWarehouses []*routing.Warehouse
 	if cfg.Routing.WarehousesFile != "" {
 		if seedWarehouses, err = loadWarehousesFile(cfg.Routing.WarehousesFile); err != nil {
@@ -207,6 +211,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	var serving atomic.Bool
 	gw := gateway.New(node, gateway.Options{
 		Tokens:       tokens,
+		Channels:     channelIntake,
 		Limits:       gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax},
 		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + 2*time.Second,
 		InFlightMax: cfg.HTTP.InFlightMax, LatencyTarget: cfg.HTTP.LatencyTarget, Profiling: cfg.HTTP.Pprof, Cluster: host,

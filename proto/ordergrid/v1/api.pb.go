@@ -209,8 +209,12 @@ type CreateOrderRequest struct {
 	CustomerTier         string   `protobuf:"bytes,8,opt,name=customer_tier,json=customerTier,proto3" json:"customer_tier,omitempty"`
 	PromisedBy           string   `protobuf:"bytes,9,opt,name=promised_by,json=promisedBy,proto3" json:"promised_by,omitempty"`
 	RequiredCapabilities []string `protobuf:"bytes,10,rep,name=required_capabilities,json=requiredCapabilities,proto3" json:"required_capabilities,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The channel's own fields the canonical order has no place for (from a
+	// channel adapter: status codes, discounts by who funds them, …); never
+	// personal data.
+	ChannelFields map[string]string `protobuf:"bytes,11,rep,name=channel_fields,json=channelFields,proto3" json:"channel_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateOrderRequest) Reset() {
@@ -313,6 +317,13 @@ func (x *CreateOrderRequest) GetRequiredCapabilities() []string {
 	return nil
 }
 
+func (x *CreateOrderRequest) GetChannelFields() map[string]string {
+	if x != nil {
+		return x.ChannelFields
+	}
+	return nil
+}
+
 type OrderLine struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Sku       string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
@@ -408,7 +419,8 @@ type Order struct {
 	RequiredCapabilities []string `protobuf:"bytes,19,rep,name=required_capabilities,json=requiredCapabilities,proto3" json:"required_capabilities,omitempty"`
 	// The routing strategy version that chose the warehouses ("name@version");
 	// GET /v1/orders/{id}/routing explains the choice.
-	RoutingStrategy string `protobuf:"bytes,20,opt,name=routing_strategy,json=routingStrategy,proto3" json:"routing_strategy,omitempty"`
+	RoutingStrategy string            `protobuf:"bytes,20,opt,name=routing_strategy,json=routingStrategy,proto3" json:"routing_strategy,omitempty"`
+	ChannelFields   map[string]string `protobuf:"bytes,21,rep,name=channel_fields,json=channelFields,proto3" json:"channel_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -581,6 +593,13 @@ func (x *Order) GetRoutingStrategy() string {
 		return x.RoutingStrategy
 	}
 	return ""
+}
+
+func (x *Order) GetChannelFields() map[string]string {
+	if x != nil {
+		return x.ChannelFields
+	}
+	return nil
 }
 
 type CreateOrderResponse struct {
@@ -1741,7 +1760,7 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12\x1d\n" +
 	"\n" +
-	"unit_price\x18\x03 \x01(\tR\tunitPrice\"\xa9\x03\n" +
+	"unit_price\x18\x03 \x01(\tR\tunitPrice\"\xc7\x04\n" +
 	"\x12CreateOrderRequest\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12(\n" +
 	"\x10channel_order_id\x18\x02 \x01(\tR\x0echannelOrderId\x122\n" +
@@ -1754,13 +1773,17 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\vpromised_by\x18\t \x01(\tR\n" +
 	"promisedBy\x123\n" +
 	"\x15required_capabilities\x18\n" +
-	" \x03(\tR\x14requiredCapabilities\"l\n" +
+	" \x03(\tR\x14requiredCapabilities\x12Z\n" +
+	"\x0echannel_fields\x18\v \x03(\v23.ordergrid.v1.CreateOrderRequest.ChannelFieldsEntryR\rchannelFields\x1a@\n" +
+	"\x12ChannelFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"l\n" +
 	"\tOrderLine\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12\x1d\n" +
 	"\n" +
 	"unit_price\x18\x03 \x01(\tR\tunitPrice\x12\x1c\n" +
-	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"\xc7\x05\n" +
+	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"\xd8\x06\n" +
 	"\x05Order\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -1785,7 +1808,11 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\vpromised_by\x18\x12 \x01(\tR\n" +
 	"promisedBy\x123\n" +
 	"\x15required_capabilities\x18\x13 \x03(\tR\x14requiredCapabilities\x12)\n" +
-	"\x10routing_strategy\x18\x14 \x01(\tR\x0froutingStrategy\"\\\n" +
+	"\x10routing_strategy\x18\x14 \x01(\tR\x0froutingStrategy\x12M\n" +
+	"\x0echannel_fields\x18\x15 \x03(\v2&.ordergrid.v1.Order.ChannelFieldsEntryR\rchannelFields\x1a@\n" +
+	"\x12ChannelFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\\\n" +
 	"\x13CreateOrderResponse\x12)\n" +
 	"\x05order\x18\x01 \x01(\v2\x13.ordergrid.v1.OrderR\x05order\x12\x1a\n" +
 	"\breplayed\x18\x02 \x01(\bR\breplayed\"T\n" +
@@ -1893,7 +1920,7 @@ func file_ordergrid_v1_api_proto_rawDescGZIP() []byte {
 	return file_ordergrid_v1_api_proto_rawDescData
 }
 
-var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*Customer)(nil),                  // 0: ordergrid.v1.Customer
 	(*OrderLineInput)(nil),            // 1: ordergrid.v1.OrderLineInput
@@ -1919,51 +1946,55 @@ var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*GetSkuRequest)(nil),             // 21: ordergrid.v1.GetSkuRequest
 	(*SkuStock)(nil),                  // 22: ordergrid.v1.SkuStock
 	(*ListSkuEventsResponse)(nil),     // 23: ordergrid.v1.ListSkuEventsResponse
-	nil,                               // 24: ordergrid.v1.OrderEvent.DetailsEntry
+	nil,                               // 24: ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
+	nil,                               // 25: ordergrid.v1.Order.ChannelFieldsEntry
+	nil,                               // 26: ordergrid.v1.OrderEvent.DetailsEntry
 }
 var file_ordergrid_v1_api_proto_depIdxs = []int32{
 	0,  // 0: ordergrid.v1.CreateOrderRequest.customer:type_name -> ordergrid.v1.Customer
 	1,  // 1: ordergrid.v1.CreateOrderRequest.lines:type_name -> ordergrid.v1.OrderLineInput
-	0,  // 2: ordergrid.v1.Order.customer:type_name -> ordergrid.v1.Customer
-	3,  // 3: ordergrid.v1.Order.lines:type_name -> ordergrid.v1.OrderLine
-	4,  // 4: ordergrid.v1.CreateOrderResponse.order:type_name -> ordergrid.v1.Order
-	2,  // 5: ordergrid.v1.BatchCreateOrdersRequest.orders:type_name -> ordergrid.v1.CreateOrderRequest
-	7,  // 6: ordergrid.v1.Problem.errors:type_name -> ordergrid.v1.FieldViolation
-	4,  // 7: ordergrid.v1.BatchCreateOrderResult.order:type_name -> ordergrid.v1.Order
-	8,  // 8: ordergrid.v1.BatchCreateOrderResult.problem:type_name -> ordergrid.v1.Problem
-	9,  // 9: ordergrid.v1.BatchCreateOrdersResponse.results:type_name -> ordergrid.v1.BatchCreateOrderResult
-	2,  // 10: ordergrid.v1.StreamCreateOrderRequest.order:type_name -> ordergrid.v1.CreateOrderRequest
-	9,  // 11: ordergrid.v1.StreamCreateOrderResult.result:type_name -> ordergrid.v1.BatchCreateOrderResult
-	24, // 12: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
-	16, // 13: ordergrid.v1.ListOrderEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
-	20, // 14: ordergrid.v1.SkuStock.warehouses:type_name -> ordergrid.v1.StockLevel
-	20, // 15: ordergrid.v1.SkuStock.total:type_name -> ordergrid.v1.StockLevel
-	16, // 16: ordergrid.v1.ListSkuEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
-	2,  // 17: ordergrid.v1.OrderService.CreateOrder:input_type -> ordergrid.v1.CreateOrderRequest
-	6,  // 18: ordergrid.v1.OrderService.BatchCreateOrders:input_type -> ordergrid.v1.BatchCreateOrdersRequest
-	11, // 19: ordergrid.v1.OrderService.StreamCreateOrders:input_type -> ordergrid.v1.StreamCreateOrderRequest
-	13, // 20: ordergrid.v1.OrderService.GetOrder:input_type -> ordergrid.v1.GetOrderRequest
-	13, // 21: ordergrid.v1.OrderService.ListOrderEvents:input_type -> ordergrid.v1.GetOrderRequest
-	18, // 22: ordergrid.v1.OrderService.AddOrderEvent:input_type -> ordergrid.v1.OrderEventRequest
-	19, // 23: ordergrid.v1.InventoryService.SetStock:input_type -> ordergrid.v1.SetStockRequest
-	21, // 24: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
-	21, // 25: ordergrid.v1.InventoryService.ListSkuEvents:input_type -> ordergrid.v1.GetSkuRequest
-	14, // 26: ordergrid.v1.PrivacyService.EraseSubject:input_type -> ordergrid.v1.EraseSubjectRequest
-	5,  // 27: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
-	10, // 28: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
-	12, // 29: ordergrid.v1.OrderService.StreamCreateOrders:output_type -> ordergrid.v1.StreamCreateOrderResult
-	4,  // 30: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
-	17, // 31: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
-	4,  // 32: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
-	22, // 33: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
-	22, // 34: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
-	23, // 35: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
-	15, // 36: ordergrid.v1.PrivacyService.EraseSubject:output_type -> ordergrid.v1.SubjectErasure
-	27, // [27:37] is the sub-list for method output_type
-	17, // [17:27] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	24, // 2: ordergrid.v1.CreateOrderRequest.channel_fields:type_name -> ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
+	0,  // 3: ordergrid.v1.Order.customer:type_name -> ordergrid.v1.Customer
+	3,  // 4: ordergrid.v1.Order.lines:type_name -> ordergrid.v1.OrderLine
+	25, // 5: ordergrid.v1.Order.channel_fields:type_name -> ordergrid.v1.Order.ChannelFieldsEntry
+	4,  // 6: ordergrid.v1.CreateOrderResponse.order:type_name -> ordergrid.v1.Order
+	2,  // 7: ordergrid.v1.BatchCreateOrdersRequest.orders:type_name -> ordergrid.v1.CreateOrderRequest
+	7,  // 8: ordergrid.v1.Problem.errors:type_name -> ordergrid.v1.FieldViolation
+	4,  // 9: ordergrid.v1.BatchCreateOrderResult.order:type_name -> ordergrid.v1.Order
+	8,  // 10: ordergrid.v1.BatchCreateOrderResult.problem:type_name -> ordergrid.v1.Problem
+	9,  // 11: ordergrid.v1.BatchCreateOrdersResponse.results:type_name -> ordergrid.v1.BatchCreateOrderResult
+	2,  // 12: ordergrid.v1.StreamCreateOrderRequest.order:type_name -> ordergrid.v1.CreateOrderRequest
+	9,  // 13: ordergrid.v1.StreamCreateOrderResult.result:type_name -> ordergrid.v1.BatchCreateOrderResult
+	26, // 14: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
+	16, // 15: ordergrid.v1.ListOrderEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
+	20, // 16: ordergrid.v1.SkuStock.warehouses:type_name -> ordergrid.v1.StockLevel
+	20, // 17: ordergrid.v1.SkuStock.total:type_name -> ordergrid.v1.StockLevel
+	16, // 18: ordergrid.v1.ListSkuEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
+	2,  // 19: ordergrid.v1.OrderService.CreateOrder:input_type -> ordergrid.v1.CreateOrderRequest
+	6,  // 20: ordergrid.v1.OrderService.BatchCreateOrders:input_type -> ordergrid.v1.BatchCreateOrdersRequest
+	11, // 21: ordergrid.v1.OrderService.StreamCreateOrders:input_type -> ordergrid.v1.StreamCreateOrderRequest
+	13, // 22: ordergrid.v1.OrderService.GetOrder:input_type -> ordergrid.v1.GetOrderRequest
+	13, // 23: ordergrid.v1.OrderService.ListOrderEvents:input_type -> ordergrid.v1.GetOrderRequest
+	18, // 24: ordergrid.v1.OrderService.AddOrderEvent:input_type -> ordergrid.v1.OrderEventRequest
+	19, // 25: ordergrid.v1.InventoryService.SetStock:input_type -> ordergrid.v1.SetStockRequest
+	21, // 26: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
+	21, // 27: ordergrid.v1.InventoryService.ListSkuEvents:input_type -> ordergrid.v1.GetSkuRequest
+	14, // 28: ordergrid.v1.PrivacyService.EraseSubject:input_type -> ordergrid.v1.EraseSubjectRequest
+	5,  // 29: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
+	10, // 30: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
+	12, // 31: ordergrid.v1.OrderService.StreamCreateOrders:output_type -> ordergrid.v1.StreamCreateOrderResult
+	4,  // 32: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
+	17, // 33: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
+	4,  // 34: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
+	22, // 35: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
+	22, // 36: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
+	23, // 37: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
+	15, // 38: ordergrid.v1.PrivacyService.EraseSubject:output_type -> ordergrid.v1.SubjectErasure
+	29, // [29:39] is the sub-list for method output_type
+	19, // [19:29] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_api_proto_init() }
@@ -1977,7 +2008,7 @@ func file_ordergrid_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_api_proto_rawDesc), len(file_ordergrid_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -914,6 +914,7 @@ type OrderRecord struct {
 	Tier            string            `protobuf:"bytes,22,opt,name=tier,proto3" json:"tier,omitempty"`
 	PromiseUnixNano int64             `protobuf:"varint,23,opt,name=promise_unix_nano,json=promiseUnixNano,proto3" json:"promise_unix_nano,omitempty"`
 	Capabilities    []string          `protobuf:"bytes,24,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	ChannelFields   map[string]string `protobuf:"bytes,25,rep,name=channel_fields,json=channelFields,proto3" json:"channel_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1112,6 +1113,13 @@ func (x *OrderRecord) GetPromiseUnixNano() int64 {
 func (x *OrderRecord) GetCapabilities() []string {
 	if x != nil {
 		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *OrderRecord) GetChannelFields() map[string]string {
+	if x != nil {
+		return x.ChannelFields
 	}
 	return nil
 }
@@ -1871,6 +1879,600 @@ func (x *ActivateStrategyCommand) GetSelection() []byte {
 	return nil
 }
 
+// An event on an order that changes nothing else (a cross-channel
+// duplicate noticed, a price conflict): once per dedupe key.
+type AnnotateOrderCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Details       map[string]string      `protobuf:"bytes,3,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Dedupe        string                 `protobuf:"bytes,4,opt,name=dedupe,proto3" json:"dedupe,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnnotateOrderCommand) Reset() {
+	*x = AnnotateOrderCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnnotateOrderCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnnotateOrderCommand) ProtoMessage() {}
+
+func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnnotateOrderCommand.ProtoReflect.Descriptor instead.
+func (*AnnotateOrderCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AnnotateOrderCommand) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *AnnotateOrderCommand) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *AnnotateOrderCommand) GetDetails() map[string]string {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *AnnotateOrderCommand) GetDedupe() string {
+	if x != nil {
+		return x.Dedupe
+	}
+	return ""
+}
+
+// Links an identity key (a keyed hash of a normalised phone, address,
+// device or platform buyer id) to a customer, unless it is linked already;
+// the answer's detail is the customer it is linked to.
+type LinkIdentityCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyHash       string                 `protobuf:"bytes,1,opt,name=key_hash,json=keyHash,proto3" json:"key_hash,omitempty"`
+	Customer      string                 `protobuf:"bytes,2,opt,name=customer,proto3" json:"customer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkIdentityCommand) Reset() {
+	*x = LinkIdentityCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkIdentityCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkIdentityCommand) ProtoMessage() {}
+
+func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkIdentityCommand.ProtoReflect.Descriptor instead.
+func (*LinkIdentityCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *LinkIdentityCommand) GetKeyHash() string {
+	if x != nil {
+		return x.KeyHash
+	}
+	return ""
+}
+
+func (x *LinkIdentityCommand) GetCustomer() string {
+	if x != nil {
+		return x.Customer
+	}
+	return ""
+}
+
+// One purchase of a customer: the state machine compares it with the
+// customer's recent purchases (the window) and answers the first earlier
+// purchase from another channel for the same SKUs, then remembers it.
+type NotePurchaseCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Customer      string                 `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
+	Purchase      *PurchaseRecord        `protobuf:"bytes,2,opt,name=purchase,proto3" json:"purchase,omitempty"`
+	WindowNanos   int64                  `protobuf:"varint,3,opt,name=window_nanos,json=windowNanos,proto3" json:"window_nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotePurchaseCommand) Reset() {
+	*x = NotePurchaseCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotePurchaseCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotePurchaseCommand) ProtoMessage() {}
+
+func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotePurchaseCommand.ProtoReflect.Descriptor instead.
+func (*NotePurchaseCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *NotePurchaseCommand) GetCustomer() string {
+	if x != nil {
+		return x.Customer
+	}
+	return ""
+}
+
+func (x *NotePurchaseCommand) GetPurchase() *PurchaseRecord {
+	if x != nil {
+		return x.Purchase
+	}
+	return nil
+}
+
+func (x *NotePurchaseCommand) GetWindowNanos() int64 {
+	if x != nil {
+		return x.WindowNanos
+	}
+	return 0
+}
+
+type PurchaseRecord struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	OrderId string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	Channel string                 `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	// Sorted, distinct.
+	Skus       []string `protobuf:"bytes,3,rep,name=skus,proto3" json:"skus,omitempty"`
+	AtUnixNano int64    `protobuf:"varint,4,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	// What the duplicate check decided for this purchase, once.
+	DuplicateOf      string `protobuf:"bytes,5,opt,name=duplicate_of,json=duplicateOf,proto3" json:"duplicate_of,omitempty"`
+	DuplicateChannel string `protobuf:"bytes,6,opt,name=duplicate_channel,json=duplicateChannel,proto3" json:"duplicate_channel,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PurchaseRecord) Reset() {
+	*x = PurchaseRecord{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurchaseRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurchaseRecord) ProtoMessage() {}
+
+func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurchaseRecord.ProtoReflect.Descriptor instead.
+func (*PurchaseRecord) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PurchaseRecord) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *PurchaseRecord) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *PurchaseRecord) GetSkus() []string {
+	if x != nil {
+		return x.Skus
+	}
+	return nil
+}
+
+func (x *PurchaseRecord) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+func (x *PurchaseRecord) GetDuplicateOf() string {
+	if x != nil {
+		return x.DuplicateOf
+	}
+	return ""
+}
+
+func (x *PurchaseRecord) GetDuplicateChannel() string {
+	if x != nil {
+		return x.DuplicateChannel
+	}
+	return ""
+}
+
+type RecentPurchases struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Purchases     []*PurchaseRecord      `protobuf:"bytes,1,rep,name=purchases,proto3" json:"purchases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecentPurchases) Reset() {
+	*x = RecentPurchases{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecentPurchases) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecentPurchases) ProtoMessage() {}
+
+func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecentPurchases.ProtoReflect.Descriptor instead.
+func (*RecentPurchases) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RecentPurchases) GetPurchases() []*PurchaseRecord {
+	if x != nil {
+		return x.Purchases
+	}
+	return nil
+}
+
+// One channel's price of a SKU: the state machine compares it with other
+// channels' recent prices of the SKU and records a conflict.
+type NotePriceCommand struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Sku         string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
+	Price       *ChannelPrice          `protobuf:"bytes,2,opt,name=price,proto3" json:"price,omitempty"`
+	WindowNanos int64                  `protobuf:"varint,3,opt,name=window_nanos,json=windowNanos,proto3" json:"window_nanos,omitempty"`
+	// The rule that resolves a conflict: "transaction_time" (each order keeps
+	// the price at its transaction time) or "lowest".
+	Rule          string `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotePriceCommand) Reset() {
+	*x = NotePriceCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotePriceCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotePriceCommand) ProtoMessage() {}
+
+func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotePriceCommand.ProtoReflect.Descriptor instead.
+func (*NotePriceCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *NotePriceCommand) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *NotePriceCommand) GetPrice() *ChannelPrice {
+	if x != nil {
+		return x.Price
+	}
+	return nil
+}
+
+func (x *NotePriceCommand) GetWindowNanos() int64 {
+	if x != nil {
+		return x.WindowNanos
+	}
+	return 0
+}
+
+func (x *NotePriceCommand) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+type ChannelPrice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channel       string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	UnitPrice     string                 `protobuf:"bytes,2,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	Currency      string                 `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	OrderId       string                 `protobuf:"bytes,4,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	AtUnixNano    int64                  `protobuf:"varint,5,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelPrice) Reset() {
+	*x = ChannelPrice{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelPrice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelPrice) ProtoMessage() {}
+
+func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelPrice.ProtoReflect.Descriptor instead.
+func (*ChannelPrice) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ChannelPrice) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *ChannelPrice) GetUnitPrice() string {
+	if x != nil {
+		return x.UnitPrice
+	}
+	return ""
+}
+
+func (x *ChannelPrice) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *ChannelPrice) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *ChannelPrice) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+type RecentPrices struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Prices        []*ChannelPrice        `protobuf:"bytes,1,rep,name=prices,proto3" json:"prices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecentPrices) Reset() {
+	*x = RecentPrices{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecentPrices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecentPrices) ProtoMessage() {}
+
+func (x *RecentPrices) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecentPrices.ProtoReflect.Descriptor instead.
+func (*RecentPrices) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RecentPrices) GetPrices() []*ChannelPrice {
+	if x != nil {
+		return x.Prices
+	}
+	return nil
+}
+
+type PriceConflictRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sku           string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
+	First         *ChannelPrice          `protobuf:"bytes,2,opt,name=first,proto3" json:"first,omitempty"`
+	Second        *ChannelPrice          `protobuf:"bytes,3,opt,name=second,proto3" json:"second,omitempty"`
+	Rule          string                 `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
+	Resolution    string                 `protobuf:"bytes,5,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	AtUnixNano    int64                  `protobuf:"varint,6,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PriceConflictRecord) Reset() {
+	*x = PriceConflictRecord{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PriceConflictRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PriceConflictRecord) ProtoMessage() {}
+
+func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PriceConflictRecord.ProtoReflect.Descriptor instead.
+func (*PriceConflictRecord) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *PriceConflictRecord) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *PriceConflictRecord) GetFirst() *ChannelPrice {
+	if x != nil {
+		return x.First
+	}
+	return nil
+}
+
+func (x *PriceConflictRecord) GetSecond() *ChannelPrice {
+	if x != nil {
+		return x.Second
+	}
+	return nil
+}
+
+func (x *PriceConflictRecord) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *PriceConflictRecord) GetResolution() string {
+	if x != nil {
+		return x.Resolution
+	}
+	return ""
+}
+
+func (x *PriceConflictRecord) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
 type TransitionCommand struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	OrderId string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -1884,7 +2486,7 @@ type TransitionCommand struct {
 
 func (x *TransitionCommand) Reset() {
 	*x = TransitionCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1896,7 +2498,7 @@ func (x *TransitionCommand) String() string {
 func (*TransitionCommand) ProtoMessage() {}
 
 func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1909,7 +2511,7 @@ func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCommand.ProtoReflect.Descriptor instead.
 func (*TransitionCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TransitionCommand) GetOrderId() string {
@@ -1950,7 +2552,7 @@ type StockSyncedCommand struct {
 
 func (x *StockSyncedCommand) Reset() {
 	*x = StockSyncedCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2564,7 @@ func (x *StockSyncedCommand) String() string {
 func (*StockSyncedCommand) ProtoMessage() {}
 
 func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2577,7 @@ func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StockSyncedCommand) GetOrderId() string {
@@ -2002,7 +2604,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2616,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2629,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -2049,7 +2651,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2663,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2676,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -2102,7 +2704,7 @@ type TrimOutboxCommand struct {
 
 func (x *TrimOutboxCommand) Reset() {
 	*x = TrimOutboxCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2716,7 @@ func (x *TrimOutboxCommand) String() string {
 func (*TrimOutboxCommand) ProtoMessage() {}
 
 func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2729,7 @@ func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
 func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
@@ -2148,7 +2750,7 @@ type PutSubjectKeyCommand struct {
 
 func (x *PutSubjectKeyCommand) Reset() {
 	*x = PutSubjectKeyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2762,7 @@ func (x *PutSubjectKeyCommand) String() string {
 func (*PutSubjectKeyCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2775,7 @@ func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PutSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -2195,7 +2797,7 @@ type EraseSubjectCommand struct {
 
 func (x *EraseSubjectCommand) Reset() {
 	*x = EraseSubjectCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2809,7 @@ func (x *EraseSubjectCommand) String() string {
 func (*EraseSubjectCommand) ProtoMessage() {}
 
 func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2822,7 @@ func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
 func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *EraseSubjectCommand) GetSubject() string {
@@ -2249,7 +2851,7 @@ type RewrapSubjectKeyCommand struct {
 
 func (x *RewrapSubjectKeyCommand) Reset() {
 	*x = RewrapSubjectKeyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2863,7 @@ func (x *RewrapSubjectKeyCommand) String() string {
 func (*RewrapSubjectKeyCommand) ProtoMessage() {}
 
 func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2876,7 @@ func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewrapSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*RewrapSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RewrapSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -2308,7 +2910,7 @@ type ArchivedOrderRecord struct {
 
 func (x *ArchivedOrderRecord) Reset() {
 	*x = ArchivedOrderRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2922,7 @@ func (x *ArchivedOrderRecord) String() string {
 func (*ArchivedOrderRecord) ProtoMessage() {}
 
 func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2935,7 @@ func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrderRecord.ProtoReflect.Descriptor instead.
 func (*ArchivedOrderRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ArchivedOrderRecord) GetId() string {
@@ -2396,7 +2998,7 @@ type ArchivedOrder struct {
 
 func (x *ArchivedOrder) Reset() {
 	*x = ArchivedOrder{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2408,7 +3010,7 @@ func (x *ArchivedOrder) String() string {
 func (*ArchivedOrder) ProtoMessage() {}
 
 func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2421,7 +3023,7 @@ func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrder.ProtoReflect.Descriptor instead.
 func (*ArchivedOrder) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{31}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ArchivedOrder) GetOrder() *OrderRecord {
@@ -2451,7 +3053,7 @@ type ArchiveOrdersCommand struct {
 
 func (x *ArchiveOrdersCommand) Reset() {
 	*x = ArchiveOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +3065,7 @@ func (x *ArchiveOrdersCommand) String() string {
 func (*ArchiveOrdersCommand) ProtoMessage() {}
 
 func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2476,7 +3078,7 @@ func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ArchiveOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{32}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ArchiveOrdersCommand) GetOrderIds() []string {
@@ -2511,7 +3113,7 @@ type RestoreOrdersCommand struct {
 
 func (x *RestoreOrdersCommand) Reset() {
 	*x = RestoreOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2523,7 +3125,7 @@ func (x *RestoreOrdersCommand) String() string {
 func (*RestoreOrdersCommand) ProtoMessage() {}
 
 func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2536,7 +3138,7 @@ func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreOrdersCommand.ProtoReflect.Descriptor instead.
 func (*RestoreOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{33}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RestoreOrdersCommand) GetOrders() []*ArchivedOrder {
@@ -2565,7 +3167,7 @@ type RecordAccessCommand struct {
 
 func (x *RecordAccessCommand) Reset() {
 	*x = RecordAccessCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2577,7 +3179,7 @@ func (x *RecordAccessCommand) String() string {
 func (*RecordAccessCommand) ProtoMessage() {}
 
 func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2590,7 +3192,7 @@ func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
 func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{34}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RecordAccessCommand) GetSubject() string {
@@ -2640,6 +3242,10 @@ type Command struct {
 	//	*Command_PutWarehouse
 	//	*Command_PutStrategy
 	//	*Command_ActivateStrategy
+	//	*Command_AnnotateOrder
+	//	*Command_LinkIdentity
+	//	*Command_NotePurchase
+	//	*Command_NotePrice
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2647,7 +3253,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2659,7 +3265,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2672,7 +3278,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{35}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -2858,6 +3464,42 @@ func (x *Command) GetActivateStrategy() *ActivateStrategyCommand {
 	return nil
 }
 
+func (x *Command) GetAnnotateOrder() *AnnotateOrderCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_AnnotateOrder); ok {
+			return x.AnnotateOrder
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLinkIdentity() *LinkIdentityCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_LinkIdentity); ok {
+			return x.LinkIdentity
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetNotePurchase() *NotePurchaseCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_NotePurchase); ok {
+			return x.NotePurchase
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetNotePrice() *NotePriceCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_NotePrice); ok {
+			return x.NotePrice
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -2934,6 +3576,22 @@ type Command_ActivateStrategy struct {
 	ActivateStrategy *ActivateStrategyCommand `protobuf:"bytes,27,opt,name=activate_strategy,json=activateStrategy,proto3,oneof"`
 }
 
+type Command_AnnotateOrder struct {
+	AnnotateOrder *AnnotateOrderCommand `protobuf:"bytes,28,opt,name=annotate_order,json=annotateOrder,proto3,oneof"`
+}
+
+type Command_LinkIdentity struct {
+	LinkIdentity *LinkIdentityCommand `protobuf:"bytes,29,opt,name=link_identity,json=linkIdentity,proto3,oneof"`
+}
+
+type Command_NotePurchase struct {
+	NotePurchase *NotePurchaseCommand `protobuf:"bytes,30,opt,name=note_purchase,json=notePurchase,proto3,oneof"`
+}
+
+type Command_NotePrice struct {
+	NotePrice *NotePriceCommand `protobuf:"bytes,31,opt,name=note_price,json=notePrice,proto3,oneof"`
+}
+
 func (*Command_ReserveBatch) isCommand_Kind() {}
 
 func (*Command_Settle) isCommand_Kind() {}
@@ -2970,6 +3628,14 @@ func (*Command_PutStrategy) isCommand_Kind() {}
 
 func (*Command_ActivateStrategy) isCommand_Kind() {}
 
+func (*Command_AnnotateOrder) isCommand_Kind() {}
+
+func (*Command_LinkIdentity) isCommand_Kind() {}
+
+func (*Command_NotePurchase) isCommand_Kind() {}
+
+func (*Command_NotePrice) isCommand_Kind() {}
+
 // What the state machine answers the proposer of a command.
 type ApplyResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -2987,14 +3653,18 @@ type ApplyResult struct {
 	// The orders an archive_orders or restore_orders command moved.
 	OrderIds []string `protobuf:"bytes,8,rep,name=order_ids,json=orderIds,proto3" json:"order_ids,omitempty"`
 	// A routing catalog document as stored (with its version), after a change.
-	Document      []byte `protobuf:"bytes,9,opt,name=document,proto3" json:"document,omitempty"`
+	Document []byte `protobuf:"bytes,9,opt,name=document,proto3" json:"document,omitempty"`
+	// note_purchase: the purchase as remembered (with its duplicate verdict).
+	Purchase *PurchaseRecord `protobuf:"bytes,10,opt,name=purchase,proto3" json:"purchase,omitempty"`
+	// note_price: the conflict recorded, if any.
+	Conflict      *PriceConflictRecord `protobuf:"bytes,11,opt,name=conflict,proto3" json:"conflict,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3006,7 +3676,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3019,7 +3689,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -3085,6 +3755,20 @@ func (x *ApplyResult) GetDocument() []byte {
 	return nil
 }
 
+func (x *ApplyResult) GetPurchase() *PurchaseRecord {
+	if x != nil {
+		return x.Purchase
+	}
+	return nil
+}
+
+func (x *ApplyResult) GetConflict() *PriceConflictRecord {
+	if x != nil {
+		return x.Conflict
+	}
+	return nil
+}
+
 type ReserveItemResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -3096,7 +3780,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3108,7 +3792,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3121,7 +3805,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -3154,7 +3838,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3166,7 +3850,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3179,7 +3863,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -3205,7 +3889,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3217,7 +3901,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3230,7 +3914,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -3290,7 +3974,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3302,7 +3986,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3315,7 +3999,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -3358,7 +4042,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3370,7 +4054,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3383,7 +4067,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -3423,7 +4107,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3435,7 +4119,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3448,7 +4132,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -3468,7 +4152,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3480,7 +4164,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3493,7 +4177,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{43}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SetStockGrainRequest) GetStock() *SetStockRequest {
@@ -3519,7 +4203,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3531,7 +4215,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3544,7 +4228,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{44}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -3565,7 +4249,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3577,7 +4261,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3590,7 +4274,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{45}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *CreateOrderRequest {
@@ -3623,7 +4307,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3635,7 +4319,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3648,7 +4332,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{46}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -3668,7 +4352,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3680,7 +4364,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3693,7 +4377,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{47}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *OrderEventRequest {
@@ -3723,7 +4407,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3735,7 +4419,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3748,7 +4432,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{48}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -3788,7 +4472,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3800,7 +4484,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3813,7 +4497,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{49}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -3833,7 +4517,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3845,7 +4529,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3858,7 +4542,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{50}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -3884,7 +4568,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3896,7 +4580,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3909,7 +4593,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{51}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -3931,7 +4615,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3943,7 +4627,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3956,7 +4640,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{52}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -3998,7 +4682,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4010,7 +4694,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4023,7 +4707,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{53}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -4049,7 +4733,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4061,7 +4745,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4074,7 +4758,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{54}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -4154,7 +4838,7 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\vweight_from\x18\x02 \x01(\x01R\n" +
 	"weightFrom\x12\x1b\n" +
 	"\tweight_to\x18\x03 \x01(\x01R\bweightTo\x12\x16\n" +
-	"\x06winner\x18\x04 \x03(\tR\x06winner\"\xf5\x06\n" +
+	"\x06winner\x18\x04 \x03(\tR\x06winner\"\x8c\b\n" +
 	"\vOrderRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -4180,7 +4864,11 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x06region\x18\x15 \x01(\tR\x06region\x12\x12\n" +
 	"\x04tier\x18\x16 \x01(\tR\x04tier\x12*\n" +
 	"\x11promise_unix_nano\x18\x17 \x01(\x03R\x0fpromiseUnixNano\x12\"\n" +
-	"\fcapabilities\x18\x18 \x03(\tR\fcapabilities\"\x87\x01\n" +
+	"\fcapabilities\x18\x18 \x03(\tR\fcapabilities\x12S\n" +
+	"\x0echannel_fields\x18\x19 \x03(\v2,.ordergrid.v1.OrderRecord.ChannelFieldsEntryR\rchannelFields\x1a@\n" +
+	"\x12ChannelFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x01\n" +
 	"\x0ePersonalFields\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05phone\x18\x02 \x01(\tR\x05phone\x12\x18\n" +
@@ -4236,7 +4924,57 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x12PutStrategyCommand\x12\x1a\n" +
 	"\bdocument\x18\x01 \x01(\fR\bdocument\"7\n" +
 	"\x17ActivateStrategyCommand\x12\x1c\n" +
-	"\tselection\x18\x01 \x01(\fR\tselection\"\xf1\x01\n" +
+	"\tselection\x18\x01 \x01(\fR\tselection\"\xe4\x01\n" +
+	"\x14AnnotateOrderCommand\x12\x19\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12I\n" +
+	"\adetails\x18\x03 \x03(\v2/.ordergrid.v1.AnnotateOrderCommand.DetailsEntryR\adetails\x12\x16\n" +
+	"\x06dedupe\x18\x04 \x01(\tR\x06dedupe\x1a:\n" +
+	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"L\n" +
+	"\x13LinkIdentityCommand\x12\x19\n" +
+	"\bkey_hash\x18\x01 \x01(\tR\akeyHash\x12\x1a\n" +
+	"\bcustomer\x18\x02 \x01(\tR\bcustomer\"\x8e\x01\n" +
+	"\x13NotePurchaseCommand\x12\x1a\n" +
+	"\bcustomer\x18\x01 \x01(\tR\bcustomer\x128\n" +
+	"\bpurchase\x18\x02 \x01(\v2\x1c.ordergrid.v1.PurchaseRecordR\bpurchase\x12!\n" +
+	"\fwindow_nanos\x18\x03 \x01(\x03R\vwindowNanos\"\xcb\x01\n" +
+	"\x0ePurchaseRecord\x12\x19\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x18\n" +
+	"\achannel\x18\x02 \x01(\tR\achannel\x12\x12\n" +
+	"\x04skus\x18\x03 \x03(\tR\x04skus\x12 \n" +
+	"\fat_unix_nano\x18\x04 \x01(\x03R\n" +
+	"atUnixNano\x12!\n" +
+	"\fduplicate_of\x18\x05 \x01(\tR\vduplicateOf\x12+\n" +
+	"\x11duplicate_channel\x18\x06 \x01(\tR\x10duplicateChannel\"M\n" +
+	"\x0fRecentPurchases\x12:\n" +
+	"\tpurchases\x18\x01 \x03(\v2\x1c.ordergrid.v1.PurchaseRecordR\tpurchases\"\x8d\x01\n" +
+	"\x10NotePriceCommand\x12\x10\n" +
+	"\x03sku\x18\x01 \x01(\tR\x03sku\x120\n" +
+	"\x05price\x18\x02 \x01(\v2\x1a.ordergrid.v1.ChannelPriceR\x05price\x12!\n" +
+	"\fwindow_nanos\x18\x03 \x01(\x03R\vwindowNanos\x12\x12\n" +
+	"\x04rule\x18\x04 \x01(\tR\x04rule\"\xa0\x01\n" +
+	"\fChannelPrice\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x12\x1d\n" +
+	"\n" +
+	"unit_price\x18\x02 \x01(\tR\tunitPrice\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12\x19\n" +
+	"\border_id\x18\x04 \x01(\tR\aorderId\x12 \n" +
+	"\fat_unix_nano\x18\x05 \x01(\x03R\n" +
+	"atUnixNano\"B\n" +
+	"\fRecentPrices\x122\n" +
+	"\x06prices\x18\x01 \x03(\v2\x1a.ordergrid.v1.ChannelPriceR\x06prices\"\xe3\x01\n" +
+	"\x13PriceConflictRecord\x12\x10\n" +
+	"\x03sku\x18\x01 \x01(\tR\x03sku\x120\n" +
+	"\x05first\x18\x02 \x01(\v2\x1a.ordergrid.v1.ChannelPriceR\x05first\x122\n" +
+	"\x06second\x18\x03 \x01(\v2\x1a.ordergrid.v1.ChannelPriceR\x06second\x12\x12\n" +
+	"\x04rule\x18\x04 \x01(\tR\x04rule\x12\x1e\n" +
+	"\n" +
+	"resolution\x18\x05 \x01(\tR\n" +
+	"resolution\x12 \n" +
+	"\fat_unix_nano\x18\x06 \x01(\x03R\n" +
+	"atUnixNano\"\xf1\x01\n" +
 	"\x11TransitionCommand\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12)\n" +
@@ -4285,7 +5023,7 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x13RecordAccessCommand\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\x12\x18\n" +
-	"\apurpose\x18\x03 \x01(\tR\apurpose\"\x85\v\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xa7\r\n" +
 	"\aCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x1c\n" +
@@ -4311,8 +5049,13 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x0erestore_orders\x18\x18 \x01(\v2\".ordergrid.v1.RestoreOrdersCommandH\x00R\rrestoreOrders\x12H\n" +
 	"\rput_warehouse\x18\x19 \x01(\v2!.ordergrid.v1.PutWarehouseCommandH\x00R\fputWarehouse\x12E\n" +
 	"\fput_strategy\x18\x1a \x01(\v2 .ordergrid.v1.PutStrategyCommandH\x00R\vputStrategy\x12T\n" +
-	"\x11activate_strategy\x18\x1b \x01(\v2%.ordergrid.v1.ActivateStrategyCommandH\x00R\x10activateStrategyB\x06\n" +
-	"\x04kind\"\x93\x03\n" +
+	"\x11activate_strategy\x18\x1b \x01(\v2%.ordergrid.v1.ActivateStrategyCommandH\x00R\x10activateStrategy\x12K\n" +
+	"\x0eannotate_order\x18\x1c \x01(\v2\".ordergrid.v1.AnnotateOrderCommandH\x00R\rannotateOrder\x12H\n" +
+	"\rlink_identity\x18\x1d \x01(\v2!.ordergrid.v1.LinkIdentityCommandH\x00R\flinkIdentity\x12H\n" +
+	"\rnote_purchase\x18\x1e \x01(\v2!.ordergrid.v1.NotePurchaseCommandH\x00R\fnotePurchase\x12?\n" +
+	"\n" +
+	"note_price\x18\x1f \x01(\v2\x1e.ordergrid.v1.NotePriceCommandH\x00R\tnotePriceB\x06\n" +
+	"\x04kind\"\x8c\x04\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
 	"\x05order\x18\x02 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x12:\n" +
@@ -4323,7 +5066,10 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"subjectKey\x12B\n" +
 	"\ttombstone\x18\a \x01(\v2$.ordergrid.v1.SubjectTombstoneRecordR\ttombstone\x12\x1b\n" +
 	"\torder_ids\x18\b \x03(\tR\borderIds\x12\x1a\n" +
-	"\bdocument\x18\t \x01(\fR\bdocument\"}\n" +
+	"\bdocument\x18\t \x01(\fR\bdocument\x128\n" +
+	"\bpurchase\x18\n" +
+	" \x01(\v2\x1c.ordergrid.v1.PurchaseRecordR\bpurchase\x12=\n" +
+	"\bconflict\x18\v \x01(\v2!.ordergrid.v1.PriceConflictRecordR\bconflict\"}\n" +
 	"\x11ReserveItemResult\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12/\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
@@ -4439,7 +5185,7 @@ func file_ordergrid_v1_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_ordergrid_v1_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -4465,47 +5211,58 @@ var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(*PutWarehouseCommand)(nil),       // 21: ordergrid.v1.PutWarehouseCommand
 	(*PutStrategyCommand)(nil),        // 22: ordergrid.v1.PutStrategyCommand
 	(*ActivateStrategyCommand)(nil),   // 23: ordergrid.v1.ActivateStrategyCommand
-	(*TransitionCommand)(nil),         // 24: ordergrid.v1.TransitionCommand
-	(*StockSyncedCommand)(nil),        // 25: ordergrid.v1.StockSyncedCommand
-	(*ExpireOrdersCommand)(nil),       // 26: ordergrid.v1.ExpireOrdersCommand
-	(*ExpireReservationsCommand)(nil), // 27: ordergrid.v1.ExpireReservationsCommand
-	(*TrimOutboxCommand)(nil),         // 28: ordergrid.v1.TrimOutboxCommand
-	(*PutSubjectKeyCommand)(nil),      // 29: ordergrid.v1.PutSubjectKeyCommand
-	(*EraseSubjectCommand)(nil),       // 30: ordergrid.v1.EraseSubjectCommand
-	(*RewrapSubjectKeyCommand)(nil),   // 31: ordergrid.v1.RewrapSubjectKeyCommand
-	(*ArchivedOrderRecord)(nil),       // 32: ordergrid.v1.ArchivedOrderRecord
-	(*ArchivedOrder)(nil),             // 33: ordergrid.v1.ArchivedOrder
-	(*ArchiveOrdersCommand)(nil),      // 34: ordergrid.v1.ArchiveOrdersCommand
-	(*RestoreOrdersCommand)(nil),      // 35: ordergrid.v1.RestoreOrdersCommand
-	(*RecordAccessCommand)(nil),       // 36: ordergrid.v1.RecordAccessCommand
-	(*Command)(nil),                   // 37: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 38: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 39: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 40: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 41: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 42: ordergrid.v1.ReserveResponse
-	(*SettleRequest)(nil),             // 43: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 44: ordergrid.v1.SettleResponse
-	(*SetStockGrainRequest)(nil),      // 45: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 46: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 47: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 48: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 49: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 50: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 51: ordergrid.v1.SyncStockRequest
-	(*SealPersonalRequest)(nil),       // 52: ordergrid.v1.SealPersonalRequest
-	(*SealPersonalResponse)(nil),      // 53: ordergrid.v1.SealPersonalResponse
-	(*OpenPersonalRequest)(nil),       // 54: ordergrid.v1.OpenPersonalRequest
-	(*OpenPersonalResponse)(nil),      // 55: ordergrid.v1.OpenPersonalResponse
-	(*EraseSubjectGrainRequest)(nil),  // 56: ordergrid.v1.EraseSubjectGrainRequest
-	nil,                               // 57: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 58: ordergrid.v1.TransitionCommand.DetailsEntry
-	nil,                               // 59: ordergrid.v1.ReserveResponse.FreeEntry
-	(*Customer)(nil),                  // 60: ordergrid.v1.Customer
-	(*SetStockRequest)(nil),           // 61: ordergrid.v1.SetStockRequest
-	(*CreateOrderRequest)(nil),        // 62: ordergrid.v1.CreateOrderRequest
-	(*OrderEventRequest)(nil),         // 63: ordergrid.v1.OrderEventRequest
-	(*SkuStock)(nil),                  // 64: ordergrid.v1.SkuStock
+	(*AnnotateOrderCommand)(nil),      // 24: ordergrid.v1.AnnotateOrderCommand
+	(*LinkIdentityCommand)(nil),       // 25: ordergrid.v1.LinkIdentityCommand
+	(*NotePurchaseCommand)(nil),       // 26: ordergrid.v1.NotePurchaseCommand
+	(*PurchaseRecord)(nil),            // 27: ordergrid.v1.PurchaseRecord
+	(*RecentPurchases)(nil),           // 28: ordergrid.v1.RecentPurchases
+	(*NotePriceCommand)(nil),          // 29: ordergrid.v1.NotePriceCommand
+	(*ChannelPrice)(nil),              // 30: ordergrid.v1.ChannelPrice
+	(*RecentPrices)(nil),              // 31: ordergrid.v1.RecentPrices
+	(*PriceConflictRecord)(nil),       // 32: ordergrid.v1.PriceConflictRecord
+	(*TransitionCommand)(nil),         // 33: ordergrid.v1.TransitionCommand
+	(*StockSyncedCommand)(nil),        // 34: ordergrid.v1.StockSyncedCommand
+	(*ExpireOrdersCommand)(nil),       // 35: ordergrid.v1.ExpireOrdersCommand
+	(*ExpireReservationsCommand)(nil), // 36: ordergrid.v1.ExpireReservationsCommand
+	(*TrimOutboxCommand)(nil),         // 37: ordergrid.v1.TrimOutboxCommand
+	(*PutSubjectKeyCommand)(nil),      // 38: ordergrid.v1.PutSubjectKeyCommand
+	(*EraseSubjectCommand)(nil),       // 39: ordergrid.v1.EraseSubjectCommand
+	(*RewrapSubjectKeyCommand)(nil),   // 40: ordergrid.v1.RewrapSubjectKeyCommand
+	(*ArchivedOrderRecord)(nil),       // 41: ordergrid.v1.ArchivedOrderRecord
+	(*ArchivedOrder)(nil),             // 42: ordergrid.v1.ArchivedOrder
+	(*ArchiveOrdersCommand)(nil),      // 43: ordergrid.v1.ArchiveOrdersCommand
+	(*RestoreOrdersCommand)(nil),      // 44: ordergrid.v1.RestoreOrdersCommand
+	(*RecordAccessCommand)(nil),       // 45: ordergrid.v1.RecordAccessCommand
+	(*Command)(nil),                   // 46: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 47: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 48: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 49: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 50: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 51: ordergrid.v1.ReserveResponse
+	(*SettleRequest)(nil),             // 52: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 53: ordergrid.v1.SettleResponse
+	(*SetStockGrainRequest)(nil),      // 54: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 55: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 56: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 57: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 58: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 59: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 60: ordergrid.v1.SyncStockRequest
+	(*SealPersonalRequest)(nil),       // 61: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 62: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 63: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 64: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 65: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 66: ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	nil,                               // 67: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 68: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	nil,                               // 69: ordergrid.v1.TransitionCommand.DetailsEntry
+	nil,                               // 70: ordergrid.v1.ReserveResponse.FreeEntry
+	(*Customer)(nil),                  // 71: ordergrid.v1.Customer
+	(*SetStockRequest)(nil),           // 72: ordergrid.v1.SetStockRequest
+	(*CreateOrderRequest)(nil),        // 73: ordergrid.v1.CreateOrderRequest
+	(*OrderEventRequest)(nil),         // 74: ordergrid.v1.OrderEventRequest
+	(*SkuStock)(nil),                  // 75: ordergrid.v1.SkuStock
 }
 var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
@@ -4513,81 +5270,95 @@ var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	8,  // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
 	9,  // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
 	10, // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
-	60, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	71, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
 	5,  // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
 	6,  // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
-	57, // 8: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
-	16, // 9: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
-	11, // 10: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	7,  // 11: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
-	58, // 12: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	13, // 13: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 14: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	11, // 15: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	15, // 16: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	33, // 17: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	17, // 18: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	18, // 19: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	19, // 20: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	20, // 21: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	24, // 22: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	25, // 23: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	26, // 24: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	27, // 25: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	28, // 26: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	29, // 27: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	30, // 28: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	31, // 29: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	36, // 30: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	34, // 31: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	35, // 32: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	21, // 33: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	22, // 34: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	23, // 35: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	0,  // 36: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 37: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	40, // 38: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	13, // 39: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	14, // 40: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	0,  // 41: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	39, // 42: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 43: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	59, // 44: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	0,  // 45: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	61, // 46: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	62, // 47: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	63, // 48: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 49: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 50: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	12, // 51: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	12, // 52: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	41, // 53: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
-	43, // 54: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
-	45, // 55: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
-	46, // 56: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
-	52, // 57: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
-	54, // 58: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
-	56, // 59: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
-	47, // 60: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
-	48, // 61: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
-	49, // 62: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
-	51, // 63: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
-	42, // 64: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
-	44, // 65: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
-	64, // 66: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
-	64, // 67: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
-	53, // 68: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
-	55, // 69: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
-	14, // 70: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
-	50, // 71: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
-	50, // 72: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
-	50, // 73: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
-	50, // 74: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
-	64, // [64:75] is the sub-list for method output_type
-	53, // [53:64] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	66, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	67, // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	16, // 10: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	11, // 11: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
+	7,  // 12: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
+	68, // 13: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	27, // 14: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	27, // 15: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
+	30, // 16: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
+	30, // 17: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
+	30, // 18: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
+	30, // 19: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
+	69, // 20: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	13, // 21: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 22: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11, // 23: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	15, // 24: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	42, // 25: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	17, // 26: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	18, // 27: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	19, // 28: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	20, // 29: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	33, // 30: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	34, // 31: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	35, // 32: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	36, // 33: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	37, // 34: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	38, // 35: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	39, // 36: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	40, // 37: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	45, // 38: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	43, // 39: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	44, // 40: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	21, // 41: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	22, // 42: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	23, // 43: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	24, // 44: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	25, // 45: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	26, // 46: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	29, // 47: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	0,  // 48: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 49: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	49, // 50: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	13, // 51: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	14, // 52: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	27, // 53: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	32, // 54: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	0,  // 55: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	48, // 56: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 57: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	70, // 58: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	0,  // 59: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	72, // 60: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	73, // 61: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	74, // 62: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 63: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 64: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	12, // 65: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	12, // 66: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	50, // 67: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
+	52, // 68: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
+	54, // 69: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
+	55, // 70: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
+	61, // 71: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
+	63, // 72: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
+	65, // 73: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
+	56, // 74: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
+	57, // 75: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
+	58, // 76: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
+	60, // 77: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
+	51, // 78: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
+	53, // 79: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
+	75, // 80: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
+	75, // 81: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
+	62, // 82: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
+	64, // 83: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
+	14, // 84: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
+	59, // 85: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
+	59, // 86: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
+	59, // 87: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
+	59, // 88: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
+	78, // [78:89] is the sub-list for method output_type
+	67, // [67:78] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_grains_proto_init() }
@@ -4596,7 +5367,7 @@ func file_ordergrid_v1_grains_proto_init() {
 		return
 	}
 	file_ordergrid_v1_api_proto_init()
-	file_ordergrid_v1_grains_proto_msgTypes[35].OneofWrappers = []any{
+	file_ordergrid_v1_grains_proto_msgTypes[44].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -4615,6 +5386,10 @@ func file_ordergrid_v1_grains_proto_init() {
 		(*Command_PutWarehouse)(nil),
 		(*Command_PutStrategy)(nil),
 		(*Command_ActivateStrategy)(nil),
+		(*Command_AnnotateOrder)(nil),
+		(*Command_LinkIdentity)(nil),
+		(*Command_NotePurchase)(nil),
+		(*Command_NotePrice)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4622,7 +5397,7 @@ func file_ordergrid_v1_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_proto_rawDesc), len(file_ordergrid_v1_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   58,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -1,0 +1,195 @@
+package statemachine
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// Multi-channel state: identity links i/{key hash} -> customer (in the
+// key hash's partition), each customer's recent purchases m/{customer} (in
+// the customer's partition), each SKU's recent channel prices p/{sku} and
+// its price conflicts f/{time}{sku} (in the SKU's partition), and
+// annotation markers n/{order}{dedupe} (in the order's partition).
+
+func identityKey(prefix []byte, keyHash string) []byte { return key(prefix, 'i', keyHash) }
+
+func purchasesKey(prefix []byte, customer string) []byte { return key(prefix, 'm', customer) }
+
+func pricesKey(prefix []byte, sku string) []byte { return key(prefix, 'p', sku) }
+
+func conflictKey(prefix []byte, at int64, sku string) []byte { return timedKey(prefix, 'f', at, sku) }
+
+func annotationKey(prefix []byte, order, dedupe string) []byte { return key(prefix, 'n', order, dedupe) }
+
+// Bounds of the recent lists: a list never grows past these, whatever the window.
+const (
+	recentPurchasesMax = 256
+	recentPricesMax    = 64
+)
+
+// annotateOrder adds an event to an order without changing it, once per dedupe key.
+func (t *txn) annotateOrder(c *pb.AnnotateOrderCommand) *Result {
+	o, ok := t.order(c.OrderId)
+	if !ok {
+		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND}
+	}
+	if c.Dedupe != "" {
+		mk := annotationKey(t.m.prefix, c.OrderId, c.Dedupe)
+		if _, seen, err := readRaw(t.b, mk); err != nil {
+			panic(fmt.Sprintf("statemachine: read annotation: %v", err))
+		} else if seen {
+			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: o}
+		}
+		if err := t.b.Set(mk, nil, nil); err != nil {
+			panic(fmt.Sprintf("statemachine: set: %v", err))
+		}
+	}
+	t.addEvent(o, c.Type, c.Details)
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
+}
+
+// linkIdentity links a key hash to a customer unless it is linked; the
+// detail answers the customer it is linked to.
+func (t *txn) linkIdentity(c *pb.LinkIdentityCommand) *Result {
+	k := identityKey(t.m.prefix, c.KeyHash)
+	v, ok, err := readRaw(t.b, k)
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: read identity: %v", err))
+	}
+	if ok {
+		return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Detail: string(v)}
+	}
+	if err := t.b.Set(k, []byte(c.Customer), nil); err != nil {
+		panic(fmt.Sprintf("statemachine: set: %v", err))
+	}
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Detail: c.Customer}
+}
+
+// ReadIdentity returns the customer a key hash is linked to.
+func ReadIdentity(r Reader, prefix []byte, keyHash string) (string, bool, error) {
+	v, ok, err := r.Get(identityKey(prefix, keyHash))
+	return string(v), ok, err
+}
+
+// notePurchase judges a purchase against the customer's recent ones: the
+// first earlier purchase from another channel, inside the window, for the
+// same SKUs is its duplicate. A purchase noted before (a retry) answers its
+// first verdict.
+func (t *txn) notePurchase(c *pb.NotePurchaseCommand) *Result {
+	k := purchasesKey(t.m.prefix, c.Customer)
+	var recent pb.RecentPurchases
+	t.get(k, &recent)
+	p := c.Purchase
+	for _, q := range recent.Purchases {
+		if q.OrderId == p.OrderId {
+			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Purchase: q}
+		}
+	}
+	kept := recent.Purchases[:0]
+	for _, q := range recent.Purchases {
+		if p.AtUnixNano-q.AtUnixNano <= c.WindowNanos {
+			kept = append(kept, q)
+		}
+	}
+	for _, q := range kept {
+		if q.Channel != p.Channel && slices.Equal(q.Skus, p.Skus) && q.DuplicateOf == "" {
+			p.DuplicateOf, p.DuplicateChannel = q.OrderId, q.Channel
+			break
+		}
+	}
+	kept = append(kept, p)
+	if len(kept) > recentPurchasesMax {
+		kept = kept[len(kept)-recentPurchasesMax:]
+	}
+	t.put(k, &pb.RecentPurchases{Purchases: kept})
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Purchase: p}
+}
+
+// notePrice compares a channel's price of a SKU with the other channels'
+// recent prices; a different one inside the window is a conflict, recorded
+// with the rule's resolution.
+func (t *txn) notePrice(c *pb.NotePriceCommand) *Result {
+	k := pricesKey(t.m.prefix, c.Sku)
+	var recent pb.RecentPrices
+	t.get(k, &recent)
+	p := c.Price
+	kept := recent.Prices[:0]
+	var conflict *pb.PriceConflictRecord
+	for _, q := range recent.Prices {
+		if q.OrderId == p.OrderId {
+			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED}
+		}
+		if p.AtUnixNano-q.AtUnixNano > c.WindowNanos {
+			continue
+		}
+		kept = append(kept, q)
+		if conflict == nil && q.Channel != p.Channel && q.Currency == p.Currency && q.UnitPrice != p.UnitPrice {
+			conflict = &pb.PriceConflictRecord{Sku: c.Sku, First: q, Second: p, Rule: c.Rule, AtUnixNano: t.at,
+				Resolution: resolvePrice(c.Rule, q, p)}
+		}
+	}
+	kept = append(kept, p)
+	if len(kept) > recentPricesMax {
+		kept = kept[len(kept)-recentPricesMax:]
+	}
+	t.put(k, &pb.RecentPrices{Prices: kept})
+	if conflict != nil {
+		t.put(conflictKey(t.m.prefix, t.at, c.Sku), conflict)
+	}
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Conflict: conflict}
+}
+
+// resolvePrice says what a price rule decides for two prices of one SKU.
+func resolvePrice(rule string, a, b *pb.ChannelPrice) string {
+	if rule == "lowest" {
+		low := a
+		if decimalLess(b.UnitPrice, a.UnitPrice) {
+			low = b
+		}
+		return fmt.Sprintf("lowest price wins: %s (%s, order %s); the other order is flagged for a price adjustment", low.UnitPrice, low.Channel, low.OrderId)
+	}
+	return fmt.Sprintf("price at transaction time stands: %s on %s, %s on %s", a.UnitPrice, a.Channel, b.UnitPrice, b.Channel)
+}
+
+// decimalLess compares two non-negative decimal strings.
+func decimalLess(a, b string) bool {
+	aw, af, _ := strings.Cut(a, ".")
+	bw, bf, _ := strings.Cut(b, ".")
+	if len(aw) != len(bw) {
+		return len(aw) < len(bw)
+	}
+	if aw != bw {
+		return aw < bw
+	}
+	for len(af) < len(bf) {
+		af += "0"
+	}
+	for len(bf) < len(af) {
+		bf += "0"
+	}
+	return af < bf
+}
+
+// PriceConflicts returns a partition's price conflicts, newest first, at most limit.
+func PriceConflicts(r Reader, prefix []byte, limit int) ([]*pb.PriceConflictRecord, error) {
+	var out []*pb.PriceConflictRecord
+	space := spaceStart(prefix, 'f')
+	err := r.Scan(space, prefixEnd(space), 0, func(_, v []byte) error {
+		c := &pb.PriceConflictRecord{}
+		if err := proto.Unmarshal(v, c); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	slices.Reverse(out)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, err
+}
