@@ -1,0 +1,136 @@
+package statemachine
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+func notePurchase(h *harness, at time.Duration, order, channel string, skus ...string) *pb.PurchaseRecord {
+	h.t.Helper()
+	res := h.apply(int64(at), &pb.Command{Kind: &pb.Command_NotePurchase{NotePurchase: &pb.NotePurchaseCommand{Customer: "cu_1",
+		Purchase: &pb.PurchaseRecord{OrderId: order, Channel: channel, Skus: skus, AtUnixNano: int64(at)}, WindowNanos: int64(30 * time.Minute)}}})
+	if res.Purchase == nil {
+		h.t.Fatalf("note purchase %s: %+v", order, res)
+	}
+	return res.Purchase
+}
+
+func TestDuplicatePurchasesAcrossChannels(t *testing.T) {
+	h := newHarness(t)
+	base := 100 * time.Hour
+	if p := notePurchase(h, base, "o1", "shopify", "A", "B"); p.DuplicateOf != "" {
+		t.Fatalf("first purchase is a duplicate: %+v", p)
+	}
+	if p := notePurchase(h, base+time.Minute, "o2", "shopify", "A", "B"); p.DuplicateOf != "" {
+		t.Fatalf("same channel counts as a duplicate: %+v", p)
+	}
+	if p := notePurchase(h, base+2*time.Minute, "o3", "pos", "A"); p.DuplicateOf != "" {
+		t.Fatalf("other SKUs count as a duplicate: %+v", p)
+	}
+	p := notePurchase(h, base+3*time.Minute, "o4", "pos", "A", "B")
+	if p.DuplicateOf != "o1" || p.DuplicateChannel != "shopify" {
+		t.Fatalf("want a duplicate of o1: %+v", p)
+	}
+	if again := notePurchase(h, base+4*time.Minute, "o4", "pos", "A", "B"); again.DuplicateOf != "o1" {
+		t.Fatalf("a retry answers its first verdict: %+v", again)
+	}
+	if late := notePurchase(h, base+40*time.Minute, "o5", "tmall", "A", "B"); late.DuplicateOf != "" {
+		t.Fatalf("outside the window: %+v", late)
+	}
+}
+
+func TestPriceConflictsAndRules(t *testing.T) {
+	h := newHarness(t)
+	price := func(at time.Duration, order, channel, unit, rule string) *pb.PriceConflictRecord {
+		return h.apply(int64(at), &pb.Command{Kind: &pb.Command_NotePrice{NotePrice: &pb.NotePriceCommand{Sku: "A",
+			Price: &pb.ChannelPrice{Channel: channel, UnitPrice: unit, Currency: "CNY", OrderId: order, AtUnixNano: int64(at)},
+			WindowNanos: int64(30 * time.Minute), Rule: rule}}}).Conflict
+	}
+	base := 100 * time.Hour
+	if c := price(base, "o1", "douyin", "59.00", "transaction_time"); c != nil {
+		t.Fatalf("first price conflicts: %+v", c)
+	}
+	if c := price(base+time.Minute, "o2", "douyin", "49.00", "transaction_time"); c != nil {
+		t.Fatalf("same channel conflicts: %+v", c)
+	}
+	c := price(base+2*time.Minute, "o3", "tmall", "65.00", "lowest")
+	if c == nil || c.First.OrderId != "o1" || !strings.Contains(c.Resolution, "59.00") || !strings.Contains(c.Resolution, "lowest") {
+		t.Fatalf("conflict: %+v", c)
+	}
+	if c := price(base+3*time.Minute, "o3", "tmall", "65.00", "lowest"); c != nil {
+		t.Fatalf("a retry records a second conflict: %+v", c)
+	}
+	got, err := PriceConflicts(cluster.LocalReader{R: h.db}, h.prefix, 10)
+	if err != nil || len(got) != 1 || got[0].Second.OrderId != "o3" {
+		t.Fatalf("listed %v %v", got, err)
+	}
+	if !decimalLess("9.5", "10.00") || decimalLess("10.00", "10") || !decimalLess("1.05", "1.5") {
+		t.Fatal("decimalLess")
+	}
+}
+
+func TestIdentityLinksOnce(t *testing.T) {
+	h := newHarness(t)
+	link := func(customer string) *Result {
+		return h.apply(1, &pb.Command{Kind: &pb.Command_LinkIdentity{LinkIdentity: &pb.LinkIdentityCommand{KeyHash: "k", Customer: customer}}})
+	}
+	if r := link("cu_a"); r.Outcome != pb.Outcome_OUTCOME_OK || r.Detail != "cu_a" {
+		t.Fatalf("%+v", r)
+	}
+	if r := link("cu_b"); r.Outcome != pb.Outcome_OUTCOME_REPLAYED || r.Detail != "cu_a" {
+		t.Fatalf("second link: %+v", r)
+	}
+}
+
+func TestHoldMergeAndAnnotations(t *testing.T) {
+	h := newHarness(t)
+	now := int64(time.Hour)
+	create := func(id string) {
+		h.apply(now, &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: &pb.OrderRecord{
+			Id: id, Customer: &pb.Customer{Id: "cu_1"}, PayByUnixNano: now + int64(time.Minute),
+			Lines: []*pb.OrderLineRecord{{Sku: "A", Qty: 1, UnitPrice: "1.00"}}}}}})
+	}
+	move := func(id, to string) *Result {
+		return h.apply(now, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: id, Type: to}}})
+	}
+	create("held")
+	if r := move("held", StatusOnHold); r.Outcome != pb.Outcome_OUTCOME_OK {
+		t.Fatalf("hold: %+v", r)
+	}
+	if r := move("held", StatusPaid); r.Outcome != pb.Outcome_OUTCOME_ILLEGAL_TRANSITION {
+		t.Fatalf("paying a held order: %+v", r)
+	}
+	if due, _ := DueOrders(cluster.LocalReader{R: h.db}, h.prefix, now+int64(2*time.Minute), 10); len(due) != 1 {
+		t.Fatalf("a held order keeps its pay-by deadline: %v", due)
+	}
+	if r := move("held", StatusPendingPayment); r.Outcome != pb.Outcome_OUTCOME_OK {
+		t.Fatalf("lifting: %+v", r)
+	}
+	h.apply(now+int64(2*time.Minute), &pb.Command{Kind: &pb.Command_ExpireOrders{ExpireOrders: &pb.ExpireOrdersCommand{OrderIds: []string{"held"}}}})
+	if o, _, _ := ReadOrder(cluster.LocalReader{R: h.db}, h.prefix, "held"); o.Status != StatusExpired {
+		t.Fatalf("a lifted order past its deadline expires: %s", o.Status)
+	}
+	create("second")
+	r := move("second", StatusMerged)
+	if r.Outcome != pb.Outcome_OUTCOME_OK || r.Order.StockAction != ActionRelease || !IsClosed(StatusMerged) {
+		t.Fatalf("merge: %+v", r)
+	}
+	annotate := func() *Result {
+		return h.apply(now, &pb.Command{Kind: &pb.Command_AnnotateOrder{AnnotateOrder: &pb.AnnotateOrderCommand{OrderId: "held",
+			Type: "duplicate_merged", Details: map[string]string{"order": "second"}, Dedupe: "dup/second"}}})
+	}
+	if r := annotate(); r.Outcome != pb.Outcome_OUTCOME_OK {
+		t.Fatalf("annotate: %+v", r)
+	}
+	if r := annotate(); r.Outcome != pb.Outcome_OUTCOME_REPLAYED {
+		t.Fatalf("annotate twice: %+v", r)
+	}
+	evs, _ := ReadEvents(cluster.LocalReader{R: h.db}, h.prefix, "held")
+	if last := evs[len(evs)-1]; last.Type != "duplicate_merged" || last.Status != StatusExpired || evs[len(evs)-2].Type != StatusExpired {
+		t.Fatalf("events %v", evs)
+	}
+}
