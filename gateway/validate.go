@@ -72,7 +72,7 @@ func validateCreateOrder(r *pb.CreateOrderRequest, lim Limits, prefix string) vi
 	} else {
 		v.text(prefix+"customer.id", r.Customer.Id, true, 128)
 		v.text(prefix+"customer.name", r.Customer.Name, false, textBytesMax)
-		v.text(prefix+"customer.phone", r.Customer.Phone, false, 64)
+		v.text(prefix+"customer.phone", r.Customer.Phone, false, textBytesMax) // platforms send encrypted phones
 		v.text(prefix+"customer.address", r.Customer.Address, false, addressBytesMax)
 		v.text(prefix+"customer.id_number", r.Customer.IdNumber, false, 64)
 		v.text(prefix+"customer.email", r.Customer.Email, false, 254)

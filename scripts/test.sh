@@ -71,4 +71,9 @@ go test ./routing -run '^$' -fuzz '^FuzzParseStrategy$' -fuzztime "$FUZZTIME"
 step "fuzz: simulation order lines ($FUZZTIME)"
 go test ./routing -run '^$' -fuzz '^FuzzParseOrderDoc$' -fuzztime "$FUZZTIME"
 
+for target in $(grep -ho '^func FuzzMap[A-Za-z]*' channels/*_test.go | sed 's/^func //' | sort); do
+  step "fuzz: channel payload $target ($FUZZTIME)"
+  go test ./channels -run '^$' -fuzz "^$target\$" -fuzztime "$FUZZTIME"
+done
+
 step "all tests passed in $(( $(date +%s) - start ))s"
