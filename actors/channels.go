@@ -54,8 +54,31 @@ func (n *Node) ResolveCustomer(ctx context.Context, keys []channels.IdentityKey)
 		if i == 0 && res.Detail != customer {
 			customer = res.Detail // another order linked the strongest fingerprint first
 		}
+		if res.Detail == customer {
+			if _, err := n.propose(ctx, n.subjectPartition(customer), "system:identity", &pb.Command{Kind: &pb.Command_RememberIdentity{
+				RememberIdentity: &pb.RememberIdentityCommand{Customer: customer, KeyHash: k.Hash}}}); err != nil {
+				return "", err
+			}
+		}
 	}
 	return customer, nil
+}
+
+// unlinkIdentities removes every fingerprint's link to a customer: the
+// first step of its erasure (the erasure then forgets the list).
+func (n *Node) unlinkIdentities(ctx context.Context, customer string) error {
+	sp := n.subjectPartition(customer)
+	hashes, err := statemachine.IdentityHashes(n.reader(sp), sp.Prefix, customer)
+	if err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		if _, err := n.proposeIn(ctx, "identity/"+h, "system:erasure", &pb.Command{Kind: &pb.Command_UnlinkIdentity{
+			UnlinkIdentity: &pb.UnlinkIdentityCommand{KeyHash: h, Customer: customer}}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NotePurchase records a customer's purchase and answers it with its

@@ -159,6 +159,10 @@ func (g *subjectGrain) Erase(req *pb.EraseSubjectGrainRequest, _ actorcluster.Gr
 	}
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
+	// Fingerprints first: a retry after a crash between the two redoes them.
+	if err := g.node.unlinkIdentities(cctx, g.subject); err != nil {
+		return nil, fmt.Errorf("unlinking the subject's fingerprints: %w", err)
+	}
 	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_EraseSubject{EraseSubject: &pb.EraseSubjectCommand{
 		Subject: g.subject, OrderIds: orders}}})
 	if err != nil {

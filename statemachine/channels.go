@@ -20,11 +20,19 @@ func identityKey(prefix []byte, keyHash string) []byte { return key(prefix, 'i',
 
 func purchasesKey(prefix []byte, customer string) []byte { return key(prefix, 'm', customer) }
 
+// identityListPrefix holds j/{customer}\x00{key hash}: the fingerprints
+// linked to a customer, in the customer's partition.
+func identityListPrefix(prefix []byte, customer string) []byte {
+	return append(key(prefix, 'j', customer), 0)
+}
+
 func pricesKey(prefix []byte, sku string) []byte { return key(prefix, 'p', sku) }
 
 func conflictKey(prefix []byte, at int64, sku string) []byte { return timedKey(prefix, 'f', at, sku) }
 
-func annotationKey(prefix []byte, order, dedupe string) []byte { return key(prefix, 'n', order, dedupe) }
+func annotationKey(prefix []byte, order, dedupe string) []byte {
+	return key(prefix, 'n', order, dedupe)
+}
 
 // Bounds of the recent lists: a list never grows past these, whatever the window.
 const (
@@ -68,6 +76,38 @@ func (t *txn) linkIdentity(c *pb.LinkIdentityCommand) *Result {
 		panic(fmt.Sprintf("statemachine: set: %v", err))
 	}
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Detail: c.Customer}
+}
+
+func (t *txn) rememberIdentity(c *pb.RememberIdentityCommand) *Result {
+	if err := t.b.Set(append(identityListPrefix(t.m.prefix, c.Customer), c.KeyHash...), nil, nil); err != nil {
+		panic(fmt.Sprintf("statemachine: set: %v", err))
+	}
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+}
+
+// unlinkIdentity removes a fingerprint's link to a customer (an erasure).
+func (t *txn) unlinkIdentity(c *pb.UnlinkIdentityCommand) *Result {
+	k := identityKey(t.m.prefix, c.KeyHash)
+	v, ok, err := readRaw(t.b, k)
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: read identity: %v", err))
+	}
+	if ok && string(v) == c.Customer {
+		t.del(k)
+		t.m.purge.Store(true)
+	}
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+}
+
+// IdentityHashes lists the fingerprints remembered for a customer.
+func IdentityHashes(r Reader, prefix []byte, customer string) ([]string, error) {
+	p := identityListPrefix(prefix, customer)
+	var out []string
+	err := r.Scan(p, prefixEnd(p), 0, func(k, _ []byte) error {
+		out = append(out, string(k[len(p):]))
+		return nil
+	})
+	return out, err
 }
 
 // ReadIdentity returns the customer a key hash is linked to.

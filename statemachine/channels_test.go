@@ -47,7 +47,7 @@ func TestPriceConflictsAndRules(t *testing.T) {
 	h := newHarness(t)
 	price := func(at time.Duration, order, channel, unit, rule string) *pb.PriceConflictRecord {
 		return h.apply(int64(at), &pb.Command{Kind: &pb.Command_NotePrice{NotePrice: &pb.NotePriceCommand{Sku: "A",
-			Price: &pb.ChannelPrice{Channel: channel, UnitPrice: unit, Currency: "CNY", OrderId: order, AtUnixNano: int64(at)},
+			Price:       &pb.ChannelPrice{Channel: channel, UnitPrice: unit, Currency: "CNY", OrderId: order, AtUnixNano: int64(at)},
 			WindowNanos: int64(30 * time.Minute), Rule: rule}}}).Conflict
 	}
 	base := 100 * time.Hour
@@ -132,5 +132,37 @@ func TestHoldMergeAndAnnotations(t *testing.T) {
 	evs, _ := ReadEvents(cluster.LocalReader{R: h.db}, h.prefix, "held")
 	if last := evs[len(evs)-1]; last.Type != "duplicate_merged" || last.Status != StatusExpired || evs[len(evs)-2].Type != StatusExpired {
 		t.Fatalf("events %v", evs)
+	}
+}
+
+func TestErasureForgetsFingerprints(t *testing.T) {
+	h := newHarness(t)
+	r := cluster.LocalReader{R: h.db}
+	h.apply(1, &pb.Command{Kind: &pb.Command_LinkIdentity{LinkIdentity: &pb.LinkIdentityCommand{KeyHash: "phone-hash", Customer: "cu_1"}}})
+	h.apply(1, &pb.Command{Kind: &pb.Command_LinkIdentity{LinkIdentity: &pb.LinkIdentityCommand{KeyHash: "other-hash", Customer: "cu_2"}}})
+	h.apply(1, &pb.Command{Kind: &pb.Command_RememberIdentity{RememberIdentity: &pb.RememberIdentityCommand{Customer: "cu_1", KeyHash: "phone-hash"}}})
+	h.apply(1, &pb.Command{Kind: &pb.Command_PutSubjectKey{PutSubjectKey: &pb.PutSubjectKeyCommand{Key: &pb.SubjectKeyRecord{Subject: "cu_1", MasterKeyId: "k1", WrappedKey: []byte("w")}}}})
+	notePurchase(h, time.Hour, "o1", "pos", "A")
+	if got, _ := IdentityHashes(r, h.prefix, "cu_1"); len(got) != 1 || got[0] != "phone-hash" {
+		t.Fatalf("remembered %v", got)
+	}
+	for _, c := range []string{"cu_1", "cu_2"} { // only the link to cu_1 goes
+		h.apply(2, &pb.Command{Kind: &pb.Command_UnlinkIdentity{UnlinkIdentity: &pb.UnlinkIdentityCommand{KeyHash: "phone-hash", Customer: c}}})
+	}
+	h.apply(2, &pb.Command{Kind: &pb.Command_UnlinkIdentity{UnlinkIdentity: &pb.UnlinkIdentityCommand{KeyHash: "other-hash", Customer: "cu_1"}}})
+	if _, ok, _ := ReadIdentity(r, h.prefix, "phone-hash"); ok {
+		t.Fatal("the erased customer's fingerprint is still linked")
+	}
+	if owner, ok, _ := ReadIdentity(r, h.prefix, "other-hash"); !ok || owner != "cu_2" {
+		t.Fatal("another customer's fingerprint was unlinked")
+	}
+	if res := h.apply(3, &pb.Command{Kind: &pb.Command_EraseSubject{EraseSubject: &pb.EraseSubjectCommand{Subject: "cu_1"}}}); res.Outcome != pb.Outcome_OUTCOME_OK {
+		t.Fatalf("erase: %+v", res)
+	}
+	if got, _ := IdentityHashes(r, h.prefix, "cu_1"); len(got) != 0 {
+		t.Fatalf("fingerprint list kept: %v", got)
+	}
+	if _, ok, _ := r.Get(purchasesKey(h.prefix, "cu_1")); ok {
+		t.Fatal("recent purchases kept")
 	}
 }

@@ -100,6 +100,10 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 		return tx.notePurchase(k.NotePurchase)
 	case *pb.Command_NotePrice:
 		return tx.notePrice(k.NotePrice)
+	case *pb.Command_RememberIdentity:
+		return tx.rememberIdentity(k.RememberIdentity)
+	case *pb.Command_UnlinkIdentity:
+		return tx.unlinkIdentity(k.UnlinkIdentity)
 	case *pb.Command_TrimOutbox:
 		if err := ledger.TrimOutbox(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
 			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))

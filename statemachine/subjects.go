@@ -3,6 +3,7 @@ package statemachine
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strconv"
 
@@ -84,6 +85,13 @@ func (t *txn) eraseSubject(c *pb.EraseSubjectCommand) *Result {
 		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND, Detail: "unknown subject"}
 	}
 	t.del(kk)
+	// The customer's fingerprints (unlinked by the grain before this
+	// command) and recent purchases go with the key.
+	jp := identityListPrefix(t.m.prefix, c.Subject)
+	if err := t.b.DeleteRange(jp, prefixEnd(jp), nil); err != nil {
+		panic(fmt.Sprintf("statemachine: delete range: %v", err))
+	}
+	t.del(purchasesKey(t.m.prefix, c.Subject))
 	orders := slices.Clone(c.OrderIds)
 	slices.Sort(orders)
 	orders = slices.Compact(orders)
