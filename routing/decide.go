@@ -164,13 +164,18 @@ func Decide(c *Catalog, s *Strategy, arm string, o *Order, inv Inventory) (*Deci
 		rec.RangeMin = append(rec.RangeMin, lo)
 		rec.RangeMax = append(rec.RangeMax, hi)
 	}
-	for _, p := range order[:min(len(order), RecordCandidatesMax)] {
-		rc := &pb.RoutingCandidate{LineShipment: p.lineTo, Raw: p.raw[:], Score: p.score, EtaUnixNano: p.eta.UnixNano()}
-		for _, op := range p.opts {
-			rc.Warehouses = append(rc.Warehouses, op.s.ID)
-			rc.ShipDays = append(rc.ShipDays, op.day)
+	kept := order[:min(len(order), RecordCandidatesMax)]
+	cands := make([]pb.RoutingCandidate, len(kept))
+	rec.Candidates = make([]*pb.RoutingCandidate, len(kept))
+	for i, p := range kept {
+		rc := &cands[i]
+		rc.LineShipment, rc.Raw, rc.Score, rc.EtaUnixNano = p.lineTo, p.raw[:], p.score, p.eta.UnixNano()
+		rc.Warehouses = make([]string, len(p.opts))
+		rc.ShipDays = make([]int32, len(p.opts))
+		for k, op := range p.opts {
+			rc.Warehouses[k], rc.ShipDays[k] = op.s.ID, op.day
 		}
-		rec.Candidates = append(rec.Candidates, rc)
+		rec.Candidates[i] = rc
 	}
 	rec.Excluded = exclusions(opts, o, unregistered, plans, rec.DegradedFallback)
 	d.Warehouses = make([]string, len(o.Lines))
@@ -298,12 +303,15 @@ func enumerate(opts []*option, o *Order, s *Strategy, withDegraded bool) ([]*pla
 		// One allocation for every one-warehouse plan; they share lineTo
 		// (every line to shipment 0) and never change it.
 		backing := make([]plan, singles)
+		optsBacking := make([]*option, singles)
 		lineTo := make([]uint32, len(o.Lines))
 		plans = make([]*plan, 0, singles)
 		for _, op := range pool {
 			if op.all {
-				p := &backing[len(plans)]
-				p.opts, p.lineTo = []*option{op}, lineTo
+				i := len(plans)
+				optsBacking[i] = op
+				p := &backing[i]
+				p.opts, p.lineTo = optsBacking[i:i+1:i+1], lineTo
 				plans = append(plans, p)
 			}
 		}
