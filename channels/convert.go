@@ -266,3 +266,19 @@ func verifyWeChat(req *Request, conn *Connection) error {
 }
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// count reads an item count sent as a number or a string: 1 or more.
+func count(field string, v ID) (int64, error) {
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil || n < 1 || n > 1_000_000_000 {
+		return 0, fieldErr(field, "%q is not a count of 1 or more", v)
+	}
+	return n, nil
+}
+
+func cmpOrString(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,221 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordergrid/ordergrid/channels"
+)
+
+const channelsFile = `connections:
+  - {channel: douyin, name: main, app_key: "7012345678", secret: dy-secret}
+  - {channel: shopify, secret: shp-secret}
+  - {channel: pos, secret: pos-secret}
+merge:
+  window: 30m
+  default: hold
+  pairs:
+    pos+shopify: %s
+prices:
+  rule: transaction_time
+`
+
+type channelAnswer struct {
+	Order struct {
+		ID            string            `json:"id"`
+		Status        string            `json:"status"`
+		Channel       string            `json:"channel"`
+		ChannelFields map[string]string `json:"channel_fields"`
+		Customer      struct {
+			ID       string `json:"id"`
+			Withheld bool   `json:"withheld"`
+		} `json:"customer"`
+		Lines []struct {
+			SKU       string `json:"sku"`
+			Qty       int64  `json:"qty"`
+			UnitPrice string `json:"unit_price"`
+		} `json:"lines"`
+	} `json:"order"`
+	CustomerID string `json:"customer_id"`
+	Duplicate  *struct {
+		Of      string `json:"of"`
+		Channel string `json:"channel"`
+		Policy  string `json:"policy"`
+	} `json:"duplicate"`
+	PriceConflicts []string `json:"price_conflicts"`
+}
+
+func shopifyOrder(id int64, sku, price string) string {
+	return fmt.Sprintf(`{"id":%d,"name":"#%d","created_at":%q,"currency":"CNY","financial_status":"paid",
+ "total_price":"%s","subtotal_price":"%s","total_discounts":"0.00",
+ "customer":{"id":7001,"email":"li.lei@example.com","phone":"+86 138-1234-5678"},
+ "shipping_address":{"name":"Li Lei","phone":"+86 138-1234-5678","address1":"碧波路 690号","city":"上海市","province":"上海市","country_code":"CN","zip":"201203"},
+ "line_items":[{"id":%d,"variant_id":4411,"sku":%q,"quantity":1,"price":%q,"total_discount":"0.00","discount_allocations":[]}]}`,
+		id, id, time.Now().Add(-time.Minute).Format(time.RFC3339), price, price, id*10, sku, price)
+}
+
+func posOrder(receipt, sku, price string) string {
+	return fmt.Sprintf(`{"store_id":"SH-001","receipt_no":%q,"device_id":"POS-7","sold_at":%q,"currency":"CNY","store_region":"east",
+ "member":{"id":"M0001","phone":"13812345678","name":"Li Lei"},
+ "lines":[{"sku":%q,"qty":1,"price":%q}],"discounts":[{"line":-1,"amount":"2.00","kind":"member"}]}`,
+		receipt, time.Now().Format(time.RFC3339), sku, price)
+}
+
+// Channel orders end to end: signatures (a wrong one 401 and counted), a
+// Douyin order detail mapped and sealed, a retry answered, a payload
+// lacking a field 422 naming the channel's field, one customer seen behind
+// a Shopify order and a store POS sale, the duplicate merged (released,
+// one shipment, the discount not granted again) or, after a restart with
+// another policy, held and then lifted; price conflicts listed; metrics.
+func TestChannelIntake(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "channels.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(channelsFile, "merge")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := newNode(t, "--channels-file", file)
+	n.start()
+	for _, sku := range []string{"SKU-LIPSTICK-01", "1742939920361493", "CH-TEE", "CH-MUG"} {
+		n.must("PUT", "/v1/skus/"+sku+"/stock/WH1", map[string]any{"on_hand": 100}, 200)
+	}
+	post := func(channel, body string, want int, headers ...string) channelAnswer {
+		t.Helper()
+		r := n.must("POST", "/v1/channels/"+channel+"/orders", body, want, append([]string{"Authorization", ""}, headers...)...)
+		var a channelAnswer
+		if want < 300 {
+			r.json(t, &a)
+		}
+		return a
+	}
+
+	// Douyin: the order detail, pushed with event-sign.
+	dy, err := os.ReadFile("../channels/testdata/douyin/order.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := channels.SignDouyin("7012345678", "dy-secret", "", dy)
+	a := post("douyin", string(dy), 201, "event-sign", sign)
+	if a.Order.Channel != "douyin" || len(a.Order.Lines) != 2 || a.Order.Lines[0].UnitPrice != "59.00" || !strings.HasPrefix(a.CustomerID, "cu_") ||
+		a.Order.Customer.ID != a.CustomerID || !a.Order.Customer.Withheld || a.Order.ChannelFields["pay_amount"] != "158.00" {
+		t.Fatalf("douyin order: %+v", a)
+	}
+	if again := post("douyin", string(dy), 200, "event-sign", sign); again.Order.ID != a.Order.ID {
+		t.Fatalf("retry: %+v", again)
+	}
+	var p problem
+	n.must("POST", "/v1/channels/douyin/orders", string(dy), 401, "Authorization", "", "event-sign", strings.Repeat("0", 32)).json(t, &p)
+	if !strings.HasSuffix(p.Type, "/bad-signature") {
+		t.Fatalf("wrong signature: %+v", p)
+	}
+	bad := `{"shop_order_detail":{"order_id":"1","create_time":1762826400}}`
+	n.must("POST", "/v1/channels/douyin/orders", bad, 422, "Authorization", "", "event-sign", channels.SignDouyin("7012345678", "dy-secret", "", []byte(bad))).json(t, &p)
+	if p.Errors[0].Field != "shop_order_detail.sku_order_list" {
+		t.Fatalf("missing field: %+v", p)
+	}
+	n.must("POST", "/v1/channels/nowhere/orders", bad, 404, "Authorization", "")
+
+	// One customer behind a Shopify order and a store sale: merged.
+	shop := shopifyOrder(5800000000001, "CH-TEE", "19.99")
+	s := post("shopify", shop, 201, "X-Shopify-Hmac-Sha256", channels.SignShopify("shp-secret", []byte(shop)))
+	pos := posOrder("R-1", "CH-TEE", "17.50")
+	m := post("pos", pos, 201, channels.SignatureHeader, channels.SignConnector("pos-secret", []byte(pos)))
+	if m.CustomerID != s.CustomerID || m.Duplicate == nil || m.Duplicate.Of != s.Order.ID || m.Duplicate.Policy != "merge" || m.Order.Status != "merged" {
+		t.Fatalf("merge: shopify %+v, pos %+v", s, m)
+	}
+	if len(m.PriceConflicts) != 1 || !strings.Contains(m.PriceConflicts[0], "19.99") {
+		t.Fatalf("price conflict: %v", m.PriceConflicts)
+	}
+	tee := n.checkConserved("CH-TEE")
+	if tee.Total.Pending != 1 {
+		t.Fatalf("the merged order still holds stock: %+v", tee.Total)
+	}
+	hasEvent := func(id, typ, contains string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var evs struct {
+				Events []struct {
+					Type    string            `json:"type"`
+					Details map[string]string `json:"details"`
+				} `json:"events"`
+			}
+			n.must("GET", "/v1/orders/"+id+"/events", nil, 200).json(t, &evs)
+			for _, e := range evs.Events {
+				if e.Type == typ && strings.Contains(fmt.Sprint(e.Details), contains) {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("order %s has no %s event with %q: %+v", id, typ, contains, evs)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	hasEvent(m.Order.ID, "merged", "discounts not granted twice: 2.00 shop member")
+	hasEvent(s.Order.ID, "duplicate_merged", m.Order.ID)
+	hasEvent(m.Order.ID, "price_conflict", "transaction time")
+	var conflicts struct {
+		Conflicts []struct {
+			SKU string `json:"sku"`
+		} `json:"conflicts"`
+	}
+	n.must("GET", "/v1/channels/price-conflicts", nil, 200).json(t, &conflicts)
+	if len(conflicts.Conflicts) != 1 || conflicts.Conflicts[0].SKU != "CH-TEE" {
+		t.Fatalf("conflicts: %+v", conflicts)
+	}
+	var cust struct {
+		Channels []string `json:"channels"`
+		Orders   []struct {
+			ID string `json:"id"`
+		} `json:"orders"`
+	}
+	n.must("GET", "/v1/customers/"+s.CustomerID, nil, 200).json(t, &cust)
+	if strings.Join(cust.Channels, ",") != "pos,shopify" || len(cust.Orders) != 2 {
+		t.Fatalf("customer: %+v", cust)
+	}
+
+	metrics := string(n.must("GET", "/metrics", nil, 200).body)
+	for _, want := range []string{
+		`ordergrid_channel_signature_failures_total{channel="douyin"} 1`,
+		`ordergrid_channel_rejects_total{channel="douyin",reason="invalid"} 1`,
+		`ordergrid_channel_orders_total{channel="douyin",result="replayed"} 1`,
+		`ordergrid_channel_duplicates_total{channel="pos",policy="merge"} 1`,
+		`ordergrid_channel_price_conflicts_total{channel="pos"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	// Another policy after a restart: held, not payable, then lifted.
+	n.stop()
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(channelsFile, "hold")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.start()
+	shop = shopifyOrder(5800000000002, "CH-MUG", "39.00")
+	post("shopify", shop, 201, "X-Shopify-Hmac-Sha256", channels.SignShopify("shp-secret", []byte(shop)))
+	pos = posOrder("R-2", "CH-MUG", "39.00")
+	h := post("pos", pos, 201, channels.SignatureHeader, channels.SignConnector("pos-secret", []byte(pos)))
+	if h.Duplicate == nil || h.Duplicate.Policy != "hold" || h.Order.Status != "on_hold" || len(h.PriceConflicts) != 0 {
+		t.Fatalf("hold: %+v", h)
+	}
+	n.must("POST", "/v1/orders/"+h.Order.ID+"/pay", nil, 409)
+	n.must("POST", "/v1/orders/"+h.Order.ID+"/events", map[string]any{"type": "pending_payment", "reason": "review: two gifts, both wanted"}, 200)
+	n.must("POST", "/v1/orders/"+h.Order.ID+"/pay", nil, 200)
+	n.checkConserved("CH-MUG")
+
+	metrics = string(n.must("GET", "/metrics", nil, 200).body)
+	for _, want := range []string{
+		`ordergrid_channel_duplicates_total{channel="pos",policy="hold"} 1`,
+		`ordergrid_channel_orders_total{channel="pos",result="created"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
