@@ -47,9 +47,9 @@ func TestWechatRefusesNamingTheField(t *testing.T) {
 		`{"order":{"create_time":1762826400}}`:              "order.order_id",
 		`{"order":{"order_id":1,"create_time":"x"}}`:        "order.create_time",
 		`{"order":{"order_id":1,"create_time":1762826400}}`: "order.order_detail.product_infos",
-		`{"order":{"order_id":1,"create_time":1762826400,"order_detail":{"product_infos":[{"sku_code":"A","sku_cnt":0,"sale_price":1}]}}}`:  "order.order_detail.product_infos[0].sku_cnt",
+		`{"order":{"order_id":1,"create_time":1762826400,"order_detail":{"product_infos":[{"sku_code":"A","sku_cnt":0,"sale_price":1}]}}}`:   "order.order_detail.product_infos[0].sku_cnt",
 		`{"order":{"order_id":1,"create_time":1762826400,"order_detail":{"product_infos":[{"sku_code":"A","sku_cnt":1,"sale_price":"x"}]}}}`: "order.order_detail.product_infos[0].sale_price",
-		`{"order":{"order_id":1,"create_time":1762826400,"order_detail":{"product_infos":[{"sku_cnt":1,"sale_price":1}]}}}`:                 "order.order_detail.product_infos[0].sku_code",
+		`{"order":{"order_id":1,"create_time":1762826400,"order_detail":{"product_infos":[{"sku_cnt":1,"sale_price":1}]}}}`:                  "order.order_detail.product_infos[0].sku_code",
 	} {
 		_, err := Adapters["wechat"].Map([]byte(body))
 		fe, ok := err.(*FieldError)
