@@ -34,7 +34,11 @@ func decode(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return fieldErr(te.Field, "want a %s, got %s", te.Type, te.Value)
+			field := te.Field
+			if field == "" {
+				field = "body" // the document itself is of the wrong type
+			}
+			return fieldErr(field, "want a %s, got %s", te.Type, te.Value)
 		}
 		return fieldErr("body", "not JSON: %v", err)
 	}
