@@ -41,7 +41,9 @@
 //	            "subject" (personal data erased), "access" (personal data read),
 //	            "retention" (an order archived or restored) or "routing" (the
 //	            routing catalog changed)
-//	type        created, paid, picked, …, cancelled, expired (order);
+//	type        created, paid, picked, …, cancelled, expired, on_hold, merged (order);
+//	            duplicate_merged, duplicate_held, duplicate_accepted,
+//	            price_conflict (order: noted, the status unchanged);
 //	            reserved, committed, released, shipped, restocked, stock_set (stock);
 //	            erased (subject: the order's personal fields are gone for good);
 //	            personal_read (access: principal read the order's personal fields);
