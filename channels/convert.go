@@ -85,11 +85,11 @@ func Fen(n int64) string {
 	return fmt.Sprintf("%s%d.%02d", sign, n/100, n%100)
 }
 
-// FenNumber reads an integer amount of fen sent as a JSON number.
-func FenNumber(field string, n json.Number) (string, error) {
-	v, err := strconv.ParseInt(string(n), 10, 64)
+// fen reads an integer amount of fen (a JSON number's text) as a decimal.
+func fen(field, s string) (string, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 || v > 1e15 {
-		return "", fieldErr(field, "%q is not a whole number of fen", n)
+		return "", fieldErr(field, "%q is not a whole number of fen", s)
 	}
 	return Fen(v), nil
 }

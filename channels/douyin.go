@@ -102,11 +102,11 @@ func (douyin) Map(body []byte) (*Mapped, error) {
 		Customer:       &pb.Customer{Name: name, Phone: tel, Address: joinAddress(addr.Province.Name, addr.City.Name, addr.Town.Name, addr.Street.Name, detail)}}
 	for _, f := range [][2]string{{"pay_amount", string(d.PayAmount)}, {"order_amount", string(d.OrderAmount)}, {"post_amount", string(d.PostAmount)}} {
 		if f[1] != "" {
-			v, err := strconv.ParseInt(f[1], 10, 64)
+			v, err := fen("shop_order_detail."+f[0], f[1])
 			if err != nil {
-				return nil, fieldErr("shop_order_detail."+f[0], "%q is not a whole number of fen", f[1])
+				return nil, err
 			}
-			m.Extra[f[0]] = Fen(v)
+			m.Extra[f[0]] = v
 		}
 	}
 	if d.PayTime != "" && d.PayTime != "0" {
@@ -127,9 +127,9 @@ func (douyin) Map(body []byte) (*Mapped, error) {
 		if sku == "" {
 			return nil, fieldErr(f+"code", "required (or sku_id)")
 		}
-		qty, err := strconv.ParseInt(string(s.ItemNum), 10, 64)
-		if err != nil || qty < 1 {
-			return nil, fieldErr(f+"item_num", "%q is not a positive count", s.ItemNum)
+		qty, err := count(f+"item_num", s.ItemNum)
+		if err != nil {
+			return nil, err
 		}
 		origin, err := strconv.ParseInt(string(s.OriginAmount), 10, 64)
 		if err != nil || origin < 0 {
@@ -146,11 +146,11 @@ func (douyin) Map(body []byte) (*Mapped, error) {
 			if dc.v == "" || dc.v == "0" {
 				continue
 			}
-			v, err := strconv.ParseInt(string(dc.v), 10, 64)
-			if err != nil || v < 0 {
-				return nil, fieldErr(f+dc.name, "%q is not a whole number of fen", dc.v)
+			v, err := fen(f+dc.name, string(dc.v))
+			if err != nil {
+				return nil, err
 			}
-			m.Discounts = append(m.Discounts, Discount{Line: i, Amount: Fen(v), FundedBy: dc.by, Kind: dc.kind})
+			m.Discounts = append(m.Discounts, Discount{Line: i, Amount: v, FundedBy: dc.by, Kind: dc.kind})
 		}
 		m.Extra[fmt.Sprintf("sku_order_list[%d].order_id", i)] = string(s.OrderID)
 	}

@@ -2,7 +2,6 @@ package channels
 
 import (
 	"fmt"
-	"strconv"
 
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -132,13 +131,4 @@ func (wechat) Map(body []byte) (*Mapped, error) {
 	}
 	m.Request = req
 	return m, nil
-}
-
-// fen reads an integer amount of fen from a number's text.
-func fen(field, s string) (string, error) {
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 || v > 1e15 {
-		return "", fieldErr(field, "%q is not a whole number of fen", s)
-	}
-	return Fen(v), nil
 }
