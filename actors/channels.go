@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -135,19 +136,9 @@ func (n *Node) PriceConflicts(limit int) ([]*pb.PriceConflictRecord, error) {
 		}
 		out = append(out, got...)
 	}
-	slices.SortFunc(out, func(a, b *pb.PriceConflictRecord) int { return -cmpInt64(a.AtUnixNano, b.AtUnixNano) })
+	slices.SortFunc(out, func(a, b *pb.PriceConflictRecord) int { return cmp.Compare(b.AtUnixNano, a.AtUnixNano) })
 	if len(out) > limit {
 		out = out[:limit]
 	}
 	return out, nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

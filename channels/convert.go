@@ -279,10 +279,3 @@ func count(field string, v ID) (int64, error) {
 	}
 	return n, nil
 }
-
-func cmpOrString(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}

@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"cmp"
 	"fmt"
 
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -123,7 +124,7 @@ func (pos) Map(body []byte) (*Mapped, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.Discounts = append(m.Discounts, Discount{Line: line, Amount: amount, FundedBy: "shop", Kind: cmpOrString(d.Kind, "discount")})
+		m.Discounts = append(m.Discounts, Discount{Line: line, Amount: amount, FundedBy: "shop", Kind: cmp.Or(d.Kind, "discount")})
 	}
 	m.Request = req
 	return m, nil

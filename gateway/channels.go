@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -114,7 +115,7 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) *Prob
 		}
 		return invalid(&pb.FieldViolation{Field: "body", Detail: err.Error()})
 	}
-	ctx := WithPrincipal(r.Context(), &Principal{Name: "channel:" + ch + "/" + cmpOr(conn.Name, "default"), Role: RoleIntake, Channels: []string{ch}})
+	ctx := WithPrincipal(r.Context(), &Principal{Name: "channel:" + ch + "/" + cmp.Or(conn.Name, "default"), Role: RoleIntake, Channels: []string{ch}})
 	if ci.Decrypter != nil && m.Masked {
 		if err := ci.Decrypter.Decrypt(ctx, ch, m); err != nil {
 			g.logger.Warn("decrypting receiver fields; the order keeps the masked ones", slog.String("channel", ch), slog.Any("error", err))
@@ -196,13 +197,6 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) *Prob
 	out.Order = orderJSON(o)
 	writeJSON(w, code, out)
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // applyDuplicate carries out a duplicate's policy: the later order is
@@ -343,23 +337,13 @@ func (g *Gateway) getCustomer(w http.ResponseWriter, r *http.Request) *Problem {
 		}
 	}
 	slices.Sort(chans)
-	slices.SortFunc(orders, func(a, b orderRef) int { return cmpString(a.CreatedAt, b.CreatedAt) })
+	slices.SortFunc(orders, func(a, b orderRef) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
 	writeJSON(w, http.StatusOK, map[string]any{"customer_id": id, "channels": chans, "orders": orders, "order_count": len(ids)})
 	return nil
 }
 
 // customerOrdersShown bounds the orders GET /v1/customers/{id} lists.
 const customerOrdersShown = 1000
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 func (g *Gateway) getPriceConflicts(w http.ResponseWriter, r *http.Request) *Problem {
 	if p := allow(r.Context(), "reading price conflicts", RoleOps, RoleCompliance); p != nil {
