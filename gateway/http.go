@@ -277,19 +277,9 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 // fields, no trailing data, at most BodyBytesMax bytes. An empty body is
 // allowed only when emptyOK.
 func (g *Gateway) decode(w http.ResponseWriter, r *http.Request, dst any, emptyOK bool) *Problem {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return &Problem{Status: http.StatusUnsupportedMediaType, Name: "unsupported-media-type", Title: "Unsupported media type",
-			Detail: "send application/json, not " + ct}
-	}
-	body := http.MaxBytesReader(w, r.Body, g.opts.BodyBytesMax)
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return &Problem{Status: http.StatusRequestEntityTooLarge, Name: "body-too-large", Title: "Body too large",
-				Detail: fmt.Sprintf("the body exceeds %d bytes", tooBig.Limit)}
-		}
-		return malformed("", "reading the body: "+err.Error())
+	raw, p := g.jsonBody(w, r, g.opts.BodyBytesMax)
+	if p != nil {
+		return p
 	}
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		if emptyOK {
@@ -298,6 +288,24 @@ func (g *Gateway) decode(w http.ResponseWriter, r *http.Request, dst any, emptyO
 		return malformed("", "the body is empty; send a JSON object")
 	}
 	return DecodeJSON(raw, dst)
+}
+
+// jsonBody reads a JSON body of at most limit bytes.
+func (g *Gateway) jsonBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *Problem) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return nil, &Problem{Status: http.StatusUnsupportedMediaType, Name: "unsupported-media-type", Title: "Unsupported media type",
+			Detail: "send application/json, not " + ct}
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &Problem{Status: http.StatusRequestEntityTooLarge, Name: "body-too-large", Title: "Body too large",
+				Detail: fmt.Sprintf("the body exceeds %d bytes", tooBig.Limit)}
+		}
+		return nil, malformed("", "reading the body: "+err.Error())
+	}
+	return raw, nil
 }
 
 // DecodeJSON decodes one strict JSON value into dst and names the field at
