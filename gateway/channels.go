@@ -125,6 +125,16 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) *Prob
 	if req.Customer == nil {
 		req.Customer = &pb.Customer{}
 	}
+	// Checked before anything is written: a refused order leaves no trace.
+	req.Customer.Id = "cu_unresolved"
+	req.ChannelFields = channelFields(m)
+	if v := validateCreateOrder(req, g.limits, ""); len(v) > 0 {
+		g.chMetrics.rejects.WithLabelValues(ch, "invalid").Inc()
+		for _, f := range v {
+			f.Field = "mapped " + f.Field
+		}
+		return invalid(v...)
+	}
 	keys := channels.IdentityKeys(m, ci.IdentityKey)
 	if len(keys) == 0 {
 		// Nothing identifies the buyer: a customer of this order alone.
@@ -136,14 +146,6 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) *Prob
 		return g.grainProblem(err, "customer", "")
 	}
 	req.Customer.Id = customer
-	req.ChannelFields = channelFields(m)
-	if v := validateCreateOrder(req, g.limits, ""); len(v) > 0 {
-		g.chMetrics.rejects.WithLabelValues(ch, "invalid").Inc()
-		for _, f := range v {
-			f.Field = "mapped " + f.Field
-		}
-		return invalid(v...)
-	}
 	res, code, p := g.createValid(ctx, req)
 	if p != nil {
 		g.chMetrics.rejects.WithLabelValues(ch, p.Name).Inc()
