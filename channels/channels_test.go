@@ -67,3 +67,22 @@ func TestEveryChannelMapsItsFixtures(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMap maps each channel's fixture.
+func BenchmarkMap(b *testing.B) {
+	for _, ch := range Names() {
+		files, _ := filepath.Glob(filepath.Join("testdata", ch, "*.json"))
+		body, err := os.ReadFile(files[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(ch, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Adapters[ch].Map(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
