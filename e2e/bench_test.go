@@ -23,7 +23,7 @@ func TestBenchHarness(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"hot-sku sells out", []string{"-scenario", "hot-sku", "-duration", "2s", "-stock", "1500", "-concurrency", "32"}},
+		{"hot-sku sells out", []string{"-scenario", "hot-sku", "-duration", "3s", "-stock", "600", "-concurrency", "32"}},
 		{"hot-sku batch over gRPC", []string{"-scenario", "hot-sku", "-duration", "2s", "-mode", "batch", "-batch", "50", "-concurrency", "4", "-transport", "grpc", "-grpc", n.grpc}},
 		{"hot-sku over gRPC streams", []string{"-scenario", "hot-sku", "-duration", "2s", "-transport", "grpc-stream", "-grpc", n.grpc, "-concurrency", "128"}},
 		{"spread zipf", []string{"-scenario", "spread", "-duration", "2s", "-skus", "300", "-warehouses", "2", "-dist", "zipf", "-concurrency", "32"}},
@@ -53,8 +53,8 @@ func TestBenchHarness(t *testing.T) {
 			if h, err := os.ReadFile(html); err != nil || !bytes.Contains(h, []byte("<svg")) {
 				t.Fatalf("html report: %v", err)
 			}
-			if c.name == "hot-sku sells out" && rep.Counts["created"] != 1500 {
-				t.Fatalf("sold %d of 1500", rep.Counts["created"])
+			if c.name == "hot-sku sells out" && rep.Counts["created"] != 600 {
+				t.Fatalf("sold %d of 600", rep.Counts["created"])
 			}
 			t.Logf("%s", strings.SplitN(out.String(), "\n", 4)[:3])
 		})
