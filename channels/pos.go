@@ -12,7 +12,8 @@ import (
 //
 //	store_id      string, required: the store ("SH-001")
 //	receipt_no    string, required: the receipt; the channel order id is store_id/receipt_no
-//	device_id     string: the till, kept as the device of the sale
+//	device_id     string: the till (a raw field only: a till is shared by every buyer,
+//	              so it is no customer fingerprint)
 //	sold_at       ISO 8601 with an offset, required
 //	currency      ISO 4217, required
 //	store_region  the routing region of the store, for a sale without delivery
@@ -79,7 +80,7 @@ func (pos) Map(body []byte) (*Mapped, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Mapped{PlacedAt: sold, DeviceID: s.DeviceID, Extra: map[string]string{"store_id": s.StoreID, "receipt_no": s.ReceiptNo}}
+	m := &Mapped{PlacedAt: sold, Extra: map[string]string{"store_id": s.StoreID, "receipt_no": s.ReceiptNo}}
 	if s.DeviceID != "" {
 		m.Extra["device_id"] = s.DeviceID
 	}

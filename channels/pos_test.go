@@ -24,7 +24,8 @@ func TestPosMapsTheSale(t *testing.T) {
 		{"customer.phone", r.Customer.Phone, "138 1234 5678"},
 		{"customer.address", r.Customer.Address, "浙江省 杭州市 西湖区 文三路 90号"},
 		{"buyer", m.BuyerID, "9007199254740993"}, // 2^53 + 1, exact
-		{"device", m.DeviceID, "POS-7"},
+		{"device", m.DeviceID, ""}, // the till is every buyer's: no fingerprint
+		{"extra.device_id", m.Extra["device_id"], "POS-7"},
 		{"lines[0].unit_price", r.Lines[0].UnitPrice, "79.90"},
 		{"lines[1].sku", r.Lines[1].Sku, "CH-MUG"},
 		{"placed_at", m.PlacedAt.UTC().Format(time.RFC3339), "2026-11-11T11:42:05Z"},
@@ -39,8 +40,19 @@ func TestPosMapsTheSale(t *testing.T) {
 		t.Fatalf("lines %v masked %v discounts %+v", r.Lines, m.Masked, m.Discounts)
 	}
 	keys := IdentityKeys(m, []byte("k"))
-	if len(keys) != 4 || keys[0].Kind != "phone" || keys[1].Kind != "device" || keys[2].Kind != "address" || keys[3].Kind != "buyer" {
+	if len(keys) != 3 || keys[0].Kind != "phone" || keys[1].Kind != "address" || keys[2].Kind != "buyer" {
 		t.Fatalf("fingerprints %+v", keys)
+	}
+	// Two walk-in sales at one till are not one customer.
+	walkIn := func(receipt string) []IdentityKey {
+		m, err := Adapters["pos"].Map([]byte(`{"store_id":"S","receipt_no":"` + receipt + `","device_id":"POS-7","sold_at":"2026-11-11T19:42:05+08:00","currency":"CNY","lines":[{"sku":"A","qty":1,"price":"1"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return IdentityKeys(m, []byte("k"))
+	}
+	if k := walkIn("R1"); len(k) != 0 || len(walkIn("R2")) != 0 {
+		t.Fatalf("a walk-in sale has fingerprints %+v", k)
 	}
 }
 
