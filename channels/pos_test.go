@@ -24,7 +24,7 @@ func TestPosMapsTheSale(t *testing.T) {
 		{"customer.phone", r.Customer.Phone, "138 1234 5678"},
 		{"customer.address", r.Customer.Address, "浙江省 杭州市 西湖区 文三路 90号"},
 		{"buyer", m.BuyerID, "9007199254740993"}, // 2^53 + 1, exact
-		{"device", m.DeviceID, ""}, // the till is every buyer's: no fingerprint
+		{"device", m.DeviceID, ""},               // the till is every buyer's: no fingerprint
 		{"extra.device_id", m.Extra["device_id"], "POS-7"},
 		{"lines[0].unit_price", r.Lines[0].UnitPrice, "79.90"},
 		{"lines[1].sku", r.Lines[1].Sku, "CH-MUG"},
