@@ -196,15 +196,7 @@ type orderInventory struct {
 
 func (inv *orderInventory) Free(sku string) ([]string, []int64, error) {
 	if by, ok := inv.override[sku]; ok {
-		names := make([]string, 0, len(by))
-		for wh := range by {
-			names = append(names, wh)
-		}
-		slices.Sort(names)
-		free := make([]int64, len(names))
-		for i, wh := range names {
-			free[i] = by[wh]
-		}
+		names, free := routing.SortedFree(by)
 		return names, free, nil
 	}
 	p := inv.n.skuPartition(sku)

@@ -19,16 +19,8 @@ type stockInv struct {
 }
 
 func (s stockInv) Free(sku string) ([]string, []int64, error) {
-	var names []string
-	for wh := range s.free[sku] {
-		names = append(names, wh)
-	}
-	slices.Sort(names)
-	out := make([]int64, len(names))
-	for i, n := range names {
-		out[i] = s.free[sku][n]
-	}
-	return names, out, nil
+	names, free := SortedFree(s.free[sku])
+	return names, free, nil
 }
 
 func (s stockInv) Load(wh string, _ int32) int64 { return s.load[wh] }

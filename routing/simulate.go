@@ -151,15 +151,23 @@ func (s *Snapshot) inventory() *simInventory {
 }
 
 func freeOf(by map[string]int64) *skuFree {
-	f := &skuFree{}
+	names, free := SortedFree(by)
+	return &skuFree{names: names, free: free}
+}
+
+// SortedFree turns free stock per warehouse into what Inventory.Free
+// answers: warehouse names sorted, and their free stock aligned.
+func SortedFree(by map[string]int64) (names []string, free []int64) {
+	names = make([]string, 0, len(by))
 	for wh := range by {
-		f.names = append(f.names, wh)
+		names = append(names, wh)
 	}
-	slices.Sort(f.names)
-	for _, wh := range f.names {
-		f.free = append(f.free, by[wh])
+	slices.Sort(names)
+	free = make([]int64, len(names))
+	for i, wh := range names {
+		free[i] = by[wh]
 	}
-	return f
+	return names, free
 }
 
 func (s *simInventory) Free(sku string) ([]string, []int64, error) {

@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -113,13 +114,11 @@ func (t *txn) count(p []byte, limit int) int {
 	}
 	defer it.Close()
 	n := 0
-	for ok := it.SeekGE(p); ok && n < limit && hasPrefix(it.Key(), p); ok = it.Next() {
+	for ok := it.SeekGE(p); ok && n < limit && bytes.HasPrefix(it.Key(), p); ok = it.Next() {
 		n++
 	}
 	return n
 }
-
-func hasPrefix(k, p []byte) bool { return len(k) >= len(p) && string(k[:len(p)]) == string(p) }
 
 func (t *txn) putStrategy(c *pb.PutStrategyCommand) *Result {
 	s, err := routing.ParseStrategy(c.Document, "")
