@@ -14,6 +14,10 @@ type metrics struct {
 	archived     prometheus.Counter
 	routed       *prometheus.CounterVec
 	reroutes     prometheus.Counter
+	// createBatch observes the orders of each create_orders entry;
+	// batchFallbacks counts orders a batch handed to their grains.
+	createBatch    prometheus.Histogram
+	batchFallbacks prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -44,9 +48,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reroutes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordergrid_routing_reroutes_total", Help: "Orders routed again because the routed warehouse was short when reserving.",
 		}),
+		createBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ordergrid_create_batch_orders", Help: "New orders recorded by one create_orders Raft entry.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 13),
+		}),
+		batchFallbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordergrid_batch_fallbacks_total",
+			Help: "Orders an intake batch handed to their order grain (routing refused them, or a routed warehouse was short).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.archived, m.routed, m.reroutes)
+		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.archived, m.routed, m.reroutes,
+			m.createBatch, m.batchFallbacks)
 	}
 	return m
 }

@@ -123,6 +123,7 @@ type Node struct {
 	metrics *metrics
 	now     func() time.Time
 	routes  routingState
+	keys    subjectKeys
 
 	stopOnce sync.Once
 	stop     chan struct{}

@@ -123,7 +123,7 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 			return nil, err // reservations stay for the orphan sweep
 		}
 		if found {
-			g.releaseNotOf(prev, skus, results, req.Principal)
+			g.node.releaseNotOf(g.id, prev, skus, results, req.Principal)
 			return replayOrConflict(prev, hash), nil
 		}
 	}
@@ -140,7 +140,7 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		// could record the order with a reservation freed here: a narrow
 		// window this design does not close; the reservations would need to
 		// name the attempt that made them.)
-		g.releaseAll(skus, results, req.Principal)
+		g.node.releaseAll(g.id, skus, results, req.Principal)
 		if refusal != nil && !refusal.Stock {
 			g.node.metrics.routed.WithLabelValues("unroutable").Inc()
 			return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_UNROUTABLE, Sku: refusal.SKU, Detail: refusal.Detail}, nil
@@ -167,7 +167,7 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		o.Lines = append(o.Lines, &pb.OrderLineRecord{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: where[l.Sku]})
 	}
 	if o.Total, err = OrderTotal(rq.Lines); err != nil {
-		g.releaseAll(skus, results, req.Principal) // the request itself is wrong: every attempt fails
+		g.node.releaseAll(g.id, skus, results, req.Principal) // the request itself is wrong: every attempt fails
 		return nil, err
 	}
 	if o.Personal, err = g.seal(rq.Customer); err != nil {
@@ -190,7 +190,7 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		}
 		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: res.Order}, nil
 	case res.Order != nil: // recorded before (a retry, or a different request under the same key)
-		g.releaseNotOf(res.Order, skus, results, req.Principal)
+		g.node.releaseNotOf(g.id, res.Order, skus, results, req.Principal)
 		return replayOrConflict(res.Order, hash), nil
 	default: // refused: nothing recorded
 		return nil, fmt.Errorf("recording order: refused: %s %s", res.Outcome, res.Detail)
@@ -280,7 +280,7 @@ func (g *orderGrain) route(req *pb.CreateOrderGrainRequest, skus []skuQty, now t
 				moved[i] = res
 			}
 		}
-		if err := g.release(skus, moved, req.Principal); err != nil {
+		if err := g.node.release(g.id, skus, moved, req.Principal); err != nil {
 			return nil, fmt.Errorf("moving a reservation: %w", err)
 		}
 		fanOut(len(todo), linesFanOutMax, func(k int) {
@@ -345,7 +345,7 @@ func (g *orderGrain) creditOwn(inv *orderInventory, skus []skuQty, results []*pb
 // (cancelled or expired: a retry re-reserved it). A reservation of a SKU
 // of a live o is o's: perhaps made by this very call for another
 // activation that recorded o first.
-func (g *orderGrain) releaseNotOf(o *pb.OrderRecord, skus []skuQty, results []*pb.ReserveResponse, principal string) {
+func (n *Node) releaseNotOf(id string, o *pb.OrderRecord, skus []skuQty, results []*pb.ReserveResponse, principal string) {
 	released := o.Status == statemachine.StatusCancelled || o.Status == statemachine.StatusExpired
 	keep := make([]*pb.ReserveResponse, len(results))
 	for i, s := range skus {
@@ -357,7 +357,7 @@ func (g *orderGrain) releaseNotOf(o *pb.OrderRecord, skus []skuQty, results []*p
 			keep[i] = results[i]
 		}
 	}
-	g.releaseAll(skus, keep, principal)
+	n.releaseAll(id, skus, keep, principal)
 }
 
 // seal seals the customer's personal fields by the subject's grain; nil
@@ -383,23 +383,23 @@ func (g *orderGrain) seal(c *pb.Customer) ([]byte, error) {
 // that attempt's create_order may still be queued in Raft and commit after
 // this call gives up, and an order must not lose its stock. Such a
 // reservation of an order never recorded is released by the orphan sweep.
-func (g *orderGrain) releaseAll(skus []skuQty, results []*pb.ReserveResponse, principal string) {
-	if err := g.release(skus, results, principal); err != nil {
+func (n *Node) releaseAll(id string, skus []skuQty, results []*pb.ReserveResponse, principal string) {
+	if err := n.release(id, skus, results, principal); err != nil {
 		// The orphan sweep releases them after the pending timeout.
-		g.logger.Warn("releasing reservations", slog.Any("error", err))
+		n.opts.Logger.Warn("releasing reservations", slog.String("order", id), slog.Any("error", err))
 	}
 }
 
 // release releases the reservations this call made (outcome OK) in results.
-func (g *orderGrain) release(skus []skuQty, results []*pb.ReserveResponse, principal string) error {
+func (n *Node) release(id string, skus []skuQty, results []*pb.ReserveResponse, principal string) error {
 	errs := make([]error, len(skus))
 	fanOut(len(skus), linesFanOutMax, func(i int) {
 		if results[i] == nil || results[i].Outcome != pb.Outcome_OUTCOME_OK {
 			return
 		}
 		errs[i] = retrySku(func() error {
-			_, err := g.node.SkuClient(skus[i].sku).Settle(&pb.SettleRequest{Sku: skus[i].sku, OrderId: g.id,
-				Action: statemachine.ActionRelease, Principal: principal}, g.node.CallOptions()...)
+			_, err := n.SkuClient(skus[i].sku).Settle(&pb.SettleRequest{Sku: skus[i].sku, OrderId: id,
+				Action: statemachine.ActionRelease, Principal: principal}, n.CallOptions()...)
 			if err != nil {
 				return fmt.Errorf("%s: %w", skus[i].sku, err)
 			}

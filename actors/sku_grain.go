@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -39,7 +40,42 @@ type queuedReserve struct {
 	req       *pb.ReserveRequest
 	warehouse string
 	strict    bool // the order's route: this warehouse or none
-	sender    *actor.PID
+	reply     *reserveReply
+	slot      int // the item's place in reply
+}
+
+// reserveReply is the answer of one Reserve or ReserveMany call, sent once
+// every item has its outcome: some from the cache at once, the others when
+// their proposal commits.
+type reserveReply struct {
+	sender  *actor.PID
+	many    bool // a ReserveMany: answer ReserveManyResponse, else ReserveResponse
+	items   []*pb.ReserveResponse
+	pending int // items still waiting for a proposal
+	failed  bool
+}
+
+// answer records item slot's outcome; once none is pending, it sends the
+// reply. An error fails the whole call: its items are retried together
+// (every reservation is idempotent).
+func (r *reserveReply) answer(system *actor.ActorSystem, slot int, res *pb.ReserveResponse, err error) {
+	if r.failed {
+		return
+	}
+	if err != nil {
+		r.failed = true
+		system.Root.Send(r.sender, actorcluster.FromError(err))
+		return
+	}
+	r.items[slot] = res
+	if r.pending--; r.pending > 0 {
+		return
+	}
+	if r.many {
+		system.Root.Send(r.sender, &pb.ReserveManyResponse{Items: r.items})
+		return
+	}
+	system.Root.Send(r.sender, r.items[0])
 }
 
 // reserveCommitted is what the proposing goroutine sends back to the grain.
@@ -62,7 +98,7 @@ func (g *skuGrain) Init(ctx actorcluster.GrainContext) {
 // callers retry (on the next activation) at once instead of timing out.
 func (g *skuGrain) Terminate(ctx actorcluster.GrainContext) {
 	for _, q := range g.queue {
-		ctx.ActorSystem().Root.Send(q.sender, actorcluster.FromError(errGrainStopped))
+		q.reply.answer(ctx.ActorSystem(), q.slot, nil, errGrainStopped)
 	}
 	g.queue = nil
 }
@@ -144,6 +180,49 @@ func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), 
 			return errStockUnknown
 		}
 	}
+	reply := &reserveReply{sender: ctx.Sender(), items: make([]*pb.ReserveResponse, 1), pending: 1}
+	if err := g.judge(req, reply, 0); err != nil {
+		return err
+	}
+	g.flush(ctx)
+	return nil
+}
+
+// ReserveMany judges the reservations of one intake batch on this SKU
+// together: each against the stock less what the batch's earlier items
+// (and every queued or in-flight reservation) hold, the hopeless ones
+// answered from the cache, the others proposed as one entry. One answer,
+// item by item, once every item has its outcome.
+func (g *skuGrain) ReserveMany(req *pb.ReserveManyRequest, _ func(*pb.ReserveManyResponse), _ func(error), ctx actorcluster.GrainContext) error {
+	if len(req.Items) == 0 {
+		ctx.Respond(&pb.ReserveManyResponse{})
+		return nil
+	}
+	if !g.stockKnown {
+		g.reload()
+		if !g.stockKnown {
+			return errStockUnknown
+		}
+	}
+	reply := &reserveReply{sender: ctx.Sender(), many: true, items: make([]*pb.ReserveResponse, len(req.Items)), pending: len(req.Items)}
+	for i, it := range req.Items {
+		if it.Sku != g.sku {
+			return fmt.Errorf("reserve_many: item %d is of sku %q, not %q", i, it.Sku, g.sku)
+		}
+	}
+	for i, it := range req.Items {
+		if err := g.judge(it, reply, i); err != nil {
+			reply.answer(ctx.ActorSystem(), i, nil, err)
+			return nil
+		}
+	}
+	g.flush(ctx)
+	return nil
+}
+
+// judge answers one reservation from the cache when it is hopeless, or
+// queues it for the next proposal.
+func (g *skuGrain) judge(req *pb.ReserveRequest, reply *reserveReply, slot int) error {
 	strict := req.Warehouse != ""
 	var wh string
 	if strict {
@@ -163,8 +242,9 @@ func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), 
 		if err != nil {
 			return err
 		}
+		system := g.node.system
 		if ok && res.State != pb.ReservationState_RESERVATION_STATE_RELEASED {
-			ctx.Respond(&pb.ReserveResponse{Outcome: pb.Outcome_OUTCOME_REPLAYED, Warehouse: res.Warehouse})
+			reply.answer(system, slot, &pb.ReserveResponse{Outcome: pb.Outcome_OUTCOME_REPLAYED, Warehouse: res.Warehouse}, nil)
 			return nil
 		}
 		g.node.metrics.reservations.WithLabelValues("insufficient_stock").Inc()
@@ -172,12 +252,11 @@ func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), 
 		if strict {
 			short.Warehouse, short.Free = req.Warehouse, g.freeView()
 		}
-		ctx.Respond(short)
+		reply.answer(system, slot, short, nil)
 		return nil
 	}
 	g.held[wh] += req.Qty
-	g.queue = append(g.queue, queuedReserve{req: req, warehouse: wh, strict: strict, sender: ctx.Sender()})
-	g.flush(ctx)
+	g.queue = append(g.queue, queuedReserve{req: req, warehouse: wh, strict: strict, reply: reply, slot: slot})
 	return nil
 }
 
@@ -205,14 +284,16 @@ func (g *skuGrain) flush(ctx actorcluster.GrainContext) {
 		// Answer the callers from here, not from the grain: they get their
 		// answer even if the grain was stopped meanwhile (passivated, or
 		// moved to its partition's new leader).
+		// The replies are only touched by this goroutine until it hands
+		// the batch back: the grain sends the next proposal after that.
 		for i, q := range batch {
 			if err != nil {
-				system.Root.Send(q.sender, actorcluster.FromError(err))
+				q.reply.answer(system, q.slot, nil, err)
 				continue
 			}
 			it := res.Reserve.Items[i]
 			g.node.metrics.reservations.WithLabelValues(outcomeLabel(it.Outcome)).Inc()
-			system.Root.Send(q.sender, &pb.ReserveResponse{Outcome: it.Outcome, Warehouse: it.Warehouse})
+			q.reply.answer(system, q.slot, &pb.ReserveResponse{Outcome: it.Outcome, Warehouse: it.Warehouse}, nil)
 		}
 		system.Root.Send(self, &reserveCommitted{batch: batch, result: res, err: err})
 	}()

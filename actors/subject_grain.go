@@ -169,6 +169,7 @@ func (g *subjectGrain) Erase(req *pb.EraseSubjectGrainRequest, _ actorcluster.Gr
 		return nil, err
 	}
 	g.key = nil
+	g.node.keys.Forget(g.subject)
 	switch res.Outcome {
 	case pb.Outcome_OUTCOME_OK:
 		g.logger.Info("subject erased", slog.String("subject_sha256", statemachine.SubjectHash(g.subject)), slog.Int("orders", len(orders)))

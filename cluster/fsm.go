@@ -26,6 +26,13 @@ type StateMachine interface {
 	Apply(batch *pebble.Batch, index uint64, command []byte) []byte
 }
 
+// Loading is a StateMachine that keeps in memory what it derives from its
+// state (an index, say). The partition calls Load when it opens and after
+// a snapshot replaced the state; Apply keeps what Load built up to date.
+type Loading interface {
+	Load(state pebble.Reader) error
+}
+
 // StateMachineFactory makes the state machine of partition id, whose keys all
 // start with prefix.
 type StateMachineFactory func(id uint32, prefix []byte) StateMachine
@@ -64,7 +71,22 @@ func newFSM(db *pebble.DB, id uint32, prefix []byte, sm StateMachine) (*fsm, err
 		f.applied = binary.BigEndian.Uint64(v)
 		closer.Close()
 	}
+	if err := f.load(); err != nil {
+		return nil, err
+	}
 	return f, nil
+}
+
+// load lets a Loading state machine rebuild what it keeps in memory.
+func (f *fsm) load() error {
+	l, ok := f.sm.(Loading)
+	if !ok {
+		return nil
+	}
+	if err := l.Load(f.db); err != nil {
+		return fmt.Errorf("partition state: load: %w", err)
+	}
+	return nil
 }
 
 func (f *fsm) Apply(l *raft.Log) any {
@@ -187,7 +209,7 @@ func (f *fsm) Restore(r io.ReadCloser) error {
 		return fmt.Errorf("partition restore: commit: %w", err)
 	}
 	f.applied = binary.BigEndian.Uint64(applied)
-	return nil
+	return f.load()
 }
 
 type fsmSnapshot struct {

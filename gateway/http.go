@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -94,7 +95,8 @@ func New(node *actors.Node, opts Options) *Gateway {
 	}
 	g := &Gateway{
 		Service: &Service{node: node, tokens: opts.Tokens, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer),
-			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget)},
+			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget),
+			intake:    intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: opts.Registerer})},
 		opts:       opts,
 		mux:        http.NewServeMux(),
 		simulating: make(chan struct{}, 1),

@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/intake"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -25,14 +25,12 @@ type Service struct {
 	pb.UnimplementedPrivacyServiceServer
 
 	node    *actors.Node
+	intake  *intake.Pipeline
 	tokens  *Tokens
 	limits  Limits
 	logger  *slog.Logger
 	metrics *metrics
 }
-
-// batchConcurrencyMax bounds the orders of one batch in flight at once.
-const batchConcurrencyMax = 64
 
 func (s *Service) callOptions(ctx context.Context) []actorcluster.GrainCallOption {
 	opts := s.node.CallOptions()
@@ -71,8 +69,30 @@ func (s *Service) createOrder(ctx context.Context, req *pb.CreateOrderRequest) (
 }
 
 func (s *Service) createValid(ctx context.Context, req *pb.CreateOrderRequest) (*pb.CreateOrderResponse, int, *Problem) {
+	w, p := s.submit(ctx, req)
+	if p != nil {
+		return nil, 0, p
+	}
+	return s.answer(ctx, req, w)
+}
+
+// submit queues a valid order for its partition's next intake batch.
+func (s *Service) submit(ctx context.Context, req *pb.CreateOrderRequest) (*intake.Pending, *Problem) {
+	w, err := s.intake.Submit(&pb.CreateOrderGrainRequest{Request: req, Principal: principalName(ctx), OrderId: OrderID(req)})
+	if errors.Is(err, intake.ErrQueueFull) {
+		s.metrics.rejects.WithLabelValues("overloaded").Inc()
+		return nil, overloaded()
+	}
+	if err != nil {
+		return nil, s.grainProblem(err, "order", OrderID(req))
+	}
+	return w, nil
+}
+
+// answer waits for a submitted order's outcome and maps it to the API's.
+func (s *Service) answer(ctx context.Context, req *pb.CreateOrderRequest, w *intake.Pending) (*pb.CreateOrderResponse, int, *Problem) {
 	id := OrderID(req)
-	res, err := s.node.OrderClient(id).Create(&pb.CreateOrderGrainRequest{Request: req, Principal: principalName(ctx), OrderId: id}, s.callOptions(ctx)...)
+	res, err := w.Wait(ctx)
 	if err != nil {
 		return nil, 0, s.grainProblem(err, "order", id)
 	}
@@ -126,23 +146,28 @@ func (s *Service) batchCreate(ctx context.Context, req *pb.BatchCreateOrdersRequ
 	if len(req.Orders) > s.limits.BatchMax {
 		return nil, invalid(&pb.FieldViolation{Field: "orders", Detail: "has " + itoa(len(req.Orders)) + " orders, at most " + itoa(s.limits.BatchMax) + " allowed"})
 	}
+	// Every valid order goes into its partition's queue at once, then each
+	// is awaited: the batch's orders share intake batches.
 	out := &pb.BatchCreateOrdersResponse{Results: make([]*pb.BatchCreateOrderResult, len(req.Orders))}
-	sem := make(chan struct{}, batchConcurrencyMax)
-	var wg sync.WaitGroup
+	waits := make([]*intake.Pending, len(req.Orders))
 	for i, o := range req.Orders {
 		prefix := "orders[" + itoa(i) + "]."
-		if o == nil || validateCreateOrder(o, s.limits, prefix) != nil {
-			out.Results[i] = s.createOne(ctx, o, prefix) // the problem, at once
+		if p := s.checkOne(ctx, o, prefix); p != nil {
+			out.Results[i] = problemResult(p)
 			continue
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			out.Results[i] = s.createOne(ctx, o, prefix)
-		}()
+		w, p := s.submit(ctx, o)
+		if p != nil {
+			out.Results[i] = problemResult(p)
+			continue
+		}
+		waits[i] = w
 	}
-	wg.Wait()
+	for i, w := range waits {
+		if w != nil {
+			out.Results[i] = s.resultOf(s.answer(ctx, req.Orders[i], w))
+		}
+	}
 	return out, nil
 }
 
@@ -150,20 +175,31 @@ func (s *Service) batchCreate(ctx context.Context, req *pb.BatchCreateOrdersRequ
 // result: the status it would have had alone, with the order or the
 // problem. prefix names the order's fields in violations.
 func (s *Service) createOne(ctx context.Context, o *pb.CreateOrderRequest, prefix string) *pb.BatchCreateOrderResult {
+	if p := s.checkOne(ctx, o, prefix); p != nil {
+		return problemResult(p)
+	}
+	return s.resultOf(s.createValid(ctx, o))
+}
+
+// checkOne validates one order of a batch or a stream: its problem, or nil.
+func (s *Service) checkOne(ctx context.Context, o *pb.CreateOrderRequest, prefix string) *Problem {
 	if o == nil {
-		return &pb.BatchCreateOrderResult{Status: 422, Problem: invalid(&pb.FieldViolation{Field: strings.TrimSuffix(prefix, "."), Detail: "must be an object"}).Proto()}
+		return invalid(&pb.FieldViolation{Field: strings.TrimSuffix(prefix, "."), Detail: "must be an object"})
 	}
 	if v := validateCreateOrder(o, s.limits, prefix); len(v) > 0 {
 		s.metrics.rejects.WithLabelValues("invalid").Inc()
-		p := invalid(v...)
-		return &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
+		return invalid(v...)
 	}
-	if p := allowChannel(ctx, o.Channel, prefix+"channel"); p != nil {
-		return &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
-	}
-	resp, code, p := s.createValid(ctx, o)
+	return allowChannel(ctx, o.Channel, prefix+"channel")
+}
+
+func problemResult(p *Problem) *pb.BatchCreateOrderResult {
+	return &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
+}
+
+func (s *Service) resultOf(resp *pb.CreateOrderResponse, code int, p *Problem) *pb.BatchCreateOrderResult {
 	if p != nil {
-		return &pb.BatchCreateOrderResult{Status: int32(p.Status), Problem: p.Proto()}
+		return problemResult(p)
 	}
 	return &pb.BatchCreateOrderResult{Status: int32(code), Order: resp.Order}
 }

@@ -10,6 +10,7 @@ if ! command -v protoc >/dev/null; then
   else sudo apt-get update -qq && sudo apt-get install -y -qq protobuf-compiler >/dev/null; fi
 fi
 
+go mod download github.com/asynkron/protoactor-go
 actor_version=$(go list -m -f '{{.Version}}' github.com/asynkron/protoactor-go)
 actor_dir=$(go list -m -f '{{.Dir}}' github.com/asynkron/protoactor-go)
 bin="$(go env GOPATH)/bin"

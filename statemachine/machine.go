@@ -24,6 +24,66 @@ type Machine struct {
 	// purge is set when a command deleted data that must leave the disk
 	// (an erasure); see PurgeRequested.
 	purge atomic.Bool
+	hooks *Hooks
+	// orders holds the id of every order with a record in the partition,
+	// live or archived: a new order's create_order learns it is new without
+	// a read that misses. Rebuilt by Load on start and after a snapshot is
+	// restored; it grows with the orders the partition keeps (archived ones
+	// keep a marker), about 100 bytes each.
+	orders map[string]struct{}
+}
+
+// Hooks tell the node about applied commands whose effects it caches. They
+// are set after the partitions open (the caches start later) and are safe
+// for concurrent use; a nil *Hooks calls nothing.
+type Hooks struct {
+	erased atomic.Pointer[func(subject string)]
+}
+
+// OnErased sets the function called, on every replica, when a subject's
+// erasure is applied: it must drop whatever the node caches of the
+// subject's key.
+func (h *Hooks) OnErased(fn func(subject string)) { h.erased.Store(&fn) }
+
+func (h *Hooks) subjectErased(subject string) {
+	if h == nil {
+		return
+	}
+	if fn := h.erased.Load(); fn != nil {
+		(*fn)(subject)
+	}
+}
+
+// WithHooks returns the factory of state machines that call hooks.
+func WithHooks(hooks *Hooks) cluster.StateMachineFactory {
+	return func(id uint32, prefix []byte) cluster.StateMachine {
+		m := New(id, prefix).(*Machine)
+		m.hooks = hooks
+		return m
+	}
+}
+
+var _ cluster.Loading = (*Machine)(nil)
+
+// Load rebuilds the in-memory index of the partition's orders from its
+// state. See cluster.Loading.
+func (m *Machine) Load(r pebble.Reader) error {
+	orders := make(map[string]struct{})
+	for _, space := range []byte{'o', 'v'} {
+		lo := spaceStart(m.prefix, space)
+		it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+		if err != nil {
+			return fmt.Errorf("statemachine: index orders: %w", err)
+		}
+		for it.First(); it.Valid(); it.Next() {
+			orders[string(it.Key()[len(lo):])] = struct{}{}
+		}
+		if err := it.Close(); err != nil {
+			return fmt.Errorf("statemachine: index orders: %w", err)
+		}
+	}
+	m.orders = orders
+	return nil
 }
 
 var _ cluster.Purging = (*Machine)(nil)
@@ -37,7 +97,7 @@ var _ cluster.StateMachine = (*Machine)(nil)
 
 // New returns the state machine of the partition whose keys start with prefix.
 func New(id uint32, prefix []byte) cluster.StateMachine {
-	return &Machine{id: id, prefix: append([]byte{}, prefix...)}
+	return &Machine{id: id, prefix: append([]byte{}, prefix...), orders: make(map[string]struct{})}
 }
 
 // Apply applies one committed command and answers a marshalled
@@ -66,6 +126,8 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 		return tx.setStock(k.SetStock)
 	case *pb.Command_CreateOrder:
 		return tx.createOrder(k.CreateOrder.Order, k.CreateOrder.Routing)
+	case *pb.Command_CreateOrders:
+		return tx.createOrders(k.CreateOrders)
 	case *pb.Command_Transition:
 		return tx.transition(k.Transition)
 	case *pb.Command_StockSynced:
@@ -76,6 +138,8 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 		return tx.expireReservations(k.ExpireReservations)
 	case *pb.Command_PutSubjectKey:
 		return tx.putSubjectKey(k.PutSubjectKey)
+	case *pb.Command_PutSubjectKeys:
+		return tx.putSubjectKeys(k.PutSubjectKeys)
 	case *pb.Command_EraseSubject:
 		return tx.eraseSubject(k.EraseSubject)
 	case *pb.Command_RewrapSubjectKey:
@@ -422,8 +486,9 @@ func (t *txn) createOrder(o *pb.OrderRecord, routed *pb.RoutingRecord) *Result {
 		// Personal fields enter the log sealed (OrderRecord.personal), never plain.
 		return &Result{Detail: "create_order: personal fields must be sealed, not plain"}
 	}
+	_, known := t.m.orders[o.Id]
 	var archived pb.ArchivedOrderRecord
-	if t.get(archivedKey(t.m.prefix, o.Id), &archived) {
+	if known && t.get(archivedKey(t.m.prefix, o.Id), &archived) {
 		// Recorded long ago and archived: a retry is answered with what is left.
 		prev := &pb.OrderRecord{Id: archived.Id, Status: archived.Status, Channel: archived.Channel, RequestHash: archived.RequestHash}
 		if string(archived.RequestHash) == string(o.RequestHash) {
@@ -431,12 +496,15 @@ func (t *txn) createOrder(o *pb.OrderRecord, routed *pb.RoutingRecord) *Result {
 		}
 		return &Result{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
 	}
-	if prev, ok := t.order(o.Id); ok {
-		if string(prev.RequestHash) == string(o.RequestHash) {
-			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: prev}
+	if known {
+		if prev, ok := t.order(o.Id); ok {
+			if string(prev.RequestHash) == string(o.RequestHash) {
+				return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: prev}
+			}
+			return &Result{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
 		}
-		return &Result{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
 	}
+	t.m.orders[o.Id] = struct{}{}
 	o.Status = StatusPendingPayment
 	o.Version = 0
 	o.CreatedUnixNano = t.at
@@ -450,6 +518,27 @@ func (t *txn) createOrder(o *pb.OrderRecord, routed *pb.RoutingRecord) *Result {
 		}
 	}
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
+}
+
+// createOrdersMax bounds the orders of one create_orders command.
+const createOrdersMax = 4096
+
+// createOrders records the new orders of one intake batch, each judged as
+// a create_order of its own (a retry answered with the order it has, an
+// idempotency conflict refused), in the command's order.
+func (t *txn) createOrders(c *pb.CreateOrdersCommand) *Result {
+	if len(c.Orders) > createOrdersMax {
+		return &Result{Detail: fmt.Sprintf("create_orders: %d orders, at most %d", len(c.Orders), createOrdersMax)}
+	}
+	out := &Result{Outcome: pb.Outcome_OUTCOME_OK, Results: make([]*Result, len(c.Orders))}
+	for i, o := range c.Orders {
+		if o.GetOrder().GetId() == "" {
+			out.Results[i] = &Result{Detail: "create_order: no order id"}
+			continue
+		}
+		out.Results[i] = t.createOrder(o.Order, o.Routing)
+	}
+	return out
 }
 
 func (t *txn) transition(c *pb.TransitionCommand) *Result {

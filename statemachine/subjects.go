@@ -50,6 +50,26 @@ func (t *txn) putSubjectKey(c *pb.PutSubjectKeyCommand) *Result {
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, SubjectKey: rec}
 }
 
+// subjectKeysMax bounds the keys of one put_subject_keys command.
+const subjectKeysMax = 4096
+
+// putSubjectKeys stores the new subjects' keys of one intake batch, each
+// unless its subject has one; the result lists the key that won, per subject.
+func (t *txn) putSubjectKeys(c *pb.PutSubjectKeysCommand) *Result {
+	if len(c.Keys) > subjectKeysMax {
+		return &Result{Detail: fmt.Sprintf("put_subject_keys: %d keys, at most %d", len(c.Keys), subjectKeysMax)}
+	}
+	out := &Result{Outcome: pb.Outcome_OUTCOME_OK, SubjectKeys: make([]*pb.SubjectKeyRecord, len(c.Keys))}
+	for i, k := range c.Keys {
+		res := t.putSubjectKey(&pb.PutSubjectKeyCommand{Key: k})
+		if res.SubjectKey == nil {
+			return &Result{Detail: fmt.Sprintf("keys[%d]: %s", i, res.Detail)}
+		}
+		out.SubjectKeys[i] = res.SubjectKey
+	}
+	return out
+}
+
 // rewrapSubjectKey replaces a wrapped key by the same key under another
 // master key, if it is still under from_master_key_id.
 func (t *txn) rewrapSubjectKey(c *pb.RewrapSubjectKeyCommand) *Result {
@@ -106,6 +126,7 @@ func (t *txn) eraseSubject(c *pb.EraseSubjectCommand) *Result {
 		t.record(&ledger.Event{Kind: ledger.KindSubject, Type: "erased", Order: o, Details: details})
 	}
 	t.m.purge.Store(true)
+	t.m.hooks.subjectErased(c.Subject)
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Tombstone: &ts}
 }
 

@@ -159,13 +159,14 @@ func serve(ctx context.Context, cfg config.Config) error {
 		id, addr, _ := strings.Cut(p, "=")
 		peers = append(peers, cluster.Peer{ID: id, RaftAddr: addr})
 	}
+	hooks := &statemachine.Hooks{}
 	host, err := cluster.Open(cluster.Options{
 		DataDir: cfg.DataDir, NodeID: cfg.NodeID, RaftAddr: cfg.Raft.Addr, Partitions: cfg.Raft.Partitions, Peers: peers,
 		HeartbeatTimeout: cfg.Raft.HeartbeatTimeout, ElectionTimeout: cfg.Raft.ElectionTimeout,
 		SnapshotThreshold: cfg.Raft.SnapshotThreshold, Logger: logger, Registerer: reg,
 		Meta:   map[string]string{actors.MetaActorAddr: cfg.Actor.Addr},
 		Groups: []cluster.Group{{Name: ledger.GroupName, Machine: ledger.NewMachine}},
-	}, statemachine.New)
+	}, statemachine.WithHooks(hooks))
 	if err != nil {
 		return err
 	}
@@ -200,6 +201,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer node.Stop()
+	hooks.OnErased(node.ForgetSubjectKey)
 	if len(seedWarehouses) > 0 {
 		added, err := node.SeedWarehouses(readyCtx, seedWarehouses)
 		if err != nil {

@@ -1735,6 +1735,52 @@ func (x *CreateOrderCommand) GetRouting() *RoutingRecord {
 	return nil
 }
 
+// Records the new orders of one intake batch on their partition: one Raft
+// entry for the batch, each order judged as a create_order of its own.
+type CreateOrdersCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Orders        []*CreateOrderCommand  `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOrdersCommand) Reset() {
+	*x = CreateOrdersCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOrdersCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOrdersCommand) ProtoMessage() {}
+
+func (x *CreateOrdersCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOrdersCommand.ProtoReflect.Descriptor instead.
+func (*CreateOrdersCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CreateOrdersCommand) GetOrders() []*CreateOrderCommand {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
 // The routing catalog (warehouses, strategies, the active selection) lives
 // in one partition; each change is one of these, JSON documents validated
 // by the routing package (again by the state machine).
@@ -1749,7 +1795,7 @@ type PutWarehouseCommand struct {
 
 func (x *PutWarehouseCommand) Reset() {
 	*x = PutWarehouseCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +1807,7 @@ func (x *PutWarehouseCommand) String() string {
 func (*PutWarehouseCommand) ProtoMessage() {}
 
 func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +1820,7 @@ func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutWarehouseCommand.ProtoReflect.Descriptor instead.
 func (*PutWarehouseCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PutWarehouseCommand) GetDocument() []byte {
@@ -1800,7 +1846,7 @@ type PutStrategyCommand struct {
 
 func (x *PutStrategyCommand) Reset() {
 	*x = PutStrategyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +1858,7 @@ func (x *PutStrategyCommand) String() string {
 func (*PutStrategyCommand) ProtoMessage() {}
 
 func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +1871,7 @@ func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStrategyCommand.ProtoReflect.Descriptor instead.
 func (*PutStrategyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PutStrategyCommand) GetDocument() []byte {
@@ -1844,7 +1890,7 @@ type ActivateStrategyCommand struct {
 
 func (x *ActivateStrategyCommand) Reset() {
 	*x = ActivateStrategyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +1902,7 @@ func (x *ActivateStrategyCommand) String() string {
 func (*ActivateStrategyCommand) ProtoMessage() {}
 
 func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +1915,7 @@ func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateStrategyCommand.ProtoReflect.Descriptor instead.
 func (*ActivateStrategyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ActivateStrategyCommand) GetSelection() []byte {
@@ -1893,7 +1939,7 @@ type AnnotateOrderCommand struct {
 
 func (x *AnnotateOrderCommand) Reset() {
 	*x = AnnotateOrderCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +1951,7 @@ func (x *AnnotateOrderCommand) String() string {
 func (*AnnotateOrderCommand) ProtoMessage() {}
 
 func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +1964,7 @@ func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnotateOrderCommand.ProtoReflect.Descriptor instead.
 func (*AnnotateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AnnotateOrderCommand) GetOrderId() string {
@@ -1962,7 +2008,7 @@ type LinkIdentityCommand struct {
 
 func (x *LinkIdentityCommand) Reset() {
 	*x = LinkIdentityCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2020,7 @@ func (x *LinkIdentityCommand) String() string {
 func (*LinkIdentityCommand) ProtoMessage() {}
 
 func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2033,7 @@ func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkIdentityCommand.ProtoReflect.Descriptor instead.
 func (*LinkIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LinkIdentityCommand) GetKeyHash() string {
@@ -2016,7 +2062,7 @@ type RememberIdentityCommand struct {
 
 func (x *RememberIdentityCommand) Reset() {
 	*x = RememberIdentityCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2074,7 @@ func (x *RememberIdentityCommand) String() string {
 func (*RememberIdentityCommand) ProtoMessage() {}
 
 func (x *RememberIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2087,7 @@ func (x *RememberIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RememberIdentityCommand.ProtoReflect.Descriptor instead.
 func (*RememberIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RememberIdentityCommand) GetCustomer() string {
@@ -2069,7 +2115,7 @@ type UnlinkIdentityCommand struct {
 
 func (x *UnlinkIdentityCommand) Reset() {
 	*x = UnlinkIdentityCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2127,7 @@ func (x *UnlinkIdentityCommand) String() string {
 func (*UnlinkIdentityCommand) ProtoMessage() {}
 
 func (x *UnlinkIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2140,7 @@ func (x *UnlinkIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkIdentityCommand.ProtoReflect.Descriptor instead.
 func (*UnlinkIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UnlinkIdentityCommand) GetKeyHash() string {
@@ -2125,7 +2171,7 @@ type NotePurchaseCommand struct {
 
 func (x *NotePurchaseCommand) Reset() {
 	*x = NotePurchaseCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +2183,7 @@ func (x *NotePurchaseCommand) String() string {
 func (*NotePurchaseCommand) ProtoMessage() {}
 
 func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +2196,7 @@ func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotePurchaseCommand.ProtoReflect.Descriptor instead.
 func (*NotePurchaseCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *NotePurchaseCommand) GetCustomer() string {
@@ -2190,7 +2236,7 @@ type PurchaseRecord struct {
 
 func (x *PurchaseRecord) Reset() {
 	*x = PurchaseRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2202,7 +2248,7 @@ func (x *PurchaseRecord) String() string {
 func (*PurchaseRecord) ProtoMessage() {}
 
 func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2215,7 +2261,7 @@ func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurchaseRecord.ProtoReflect.Descriptor instead.
 func (*PurchaseRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PurchaseRecord) GetOrderId() string {
@@ -2269,7 +2315,7 @@ type RecentPurchases struct {
 
 func (x *RecentPurchases) Reset() {
 	*x = RecentPurchases{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2281,7 +2327,7 @@ func (x *RecentPurchases) String() string {
 func (*RecentPurchases) ProtoMessage() {}
 
 func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2294,7 +2340,7 @@ func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentPurchases.ProtoReflect.Descriptor instead.
 func (*RecentPurchases) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RecentPurchases) GetPurchases() []*PurchaseRecord {
@@ -2320,7 +2366,7 @@ type NotePriceCommand struct {
 
 func (x *NotePriceCommand) Reset() {
 	*x = NotePriceCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2332,7 +2378,7 @@ func (x *NotePriceCommand) String() string {
 func (*NotePriceCommand) ProtoMessage() {}
 
 func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2345,7 +2391,7 @@ func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotePriceCommand.ProtoReflect.Descriptor instead.
 func (*NotePriceCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *NotePriceCommand) GetSku() string {
@@ -2389,7 +2435,7 @@ type ChannelPrice struct {
 
 func (x *ChannelPrice) Reset() {
 	*x = ChannelPrice{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2401,7 +2447,7 @@ func (x *ChannelPrice) String() string {
 func (*ChannelPrice) ProtoMessage() {}
 
 func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2414,7 +2460,7 @@ func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPrice.ProtoReflect.Descriptor instead.
 func (*ChannelPrice) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ChannelPrice) GetChannel() string {
@@ -2461,7 +2507,7 @@ type RecentPrices struct {
 
 func (x *RecentPrices) Reset() {
 	*x = RecentPrices{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2473,7 +2519,7 @@ func (x *RecentPrices) String() string {
 func (*RecentPrices) ProtoMessage() {}
 
 func (x *RecentPrices) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2486,7 +2532,7 @@ func (x *RecentPrices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentPrices.ProtoReflect.Descriptor instead.
 func (*RecentPrices) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{31}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RecentPrices) GetPrices() []*ChannelPrice {
@@ -2510,7 +2556,7 @@ type PriceConflictRecord struct {
 
 func (x *PriceConflictRecord) Reset() {
 	*x = PriceConflictRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2522,7 +2568,7 @@ func (x *PriceConflictRecord) String() string {
 func (*PriceConflictRecord) ProtoMessage() {}
 
 func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2535,7 +2581,7 @@ func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriceConflictRecord.ProtoReflect.Descriptor instead.
 func (*PriceConflictRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{32}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PriceConflictRecord) GetSku() string {
@@ -2593,7 +2639,7 @@ type TransitionCommand struct {
 
 func (x *TransitionCommand) Reset() {
 	*x = TransitionCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2605,7 +2651,7 @@ func (x *TransitionCommand) String() string {
 func (*TransitionCommand) ProtoMessage() {}
 
 func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2618,7 +2664,7 @@ func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCommand.ProtoReflect.Descriptor instead.
 func (*TransitionCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{33}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TransitionCommand) GetOrderId() string {
@@ -2659,7 +2705,7 @@ type StockSyncedCommand struct {
 
 func (x *StockSyncedCommand) Reset() {
 	*x = StockSyncedCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2671,7 +2717,7 @@ func (x *StockSyncedCommand) String() string {
 func (*StockSyncedCommand) ProtoMessage() {}
 
 func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2684,7 +2730,7 @@ func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{34}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StockSyncedCommand) GetOrderId() string {
@@ -2711,7 +2757,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2723,7 +2769,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2736,7 +2782,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{35}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -2758,7 +2804,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2770,7 +2816,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2783,7 +2829,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -2811,7 +2857,7 @@ type TrimOutboxCommand struct {
 
 func (x *TrimOutboxCommand) Reset() {
 	*x = TrimOutboxCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2823,7 +2869,7 @@ func (x *TrimOutboxCommand) String() string {
 func (*TrimOutboxCommand) ProtoMessage() {}
 
 func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2836,7 +2882,7 @@ func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
 func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
@@ -2857,7 +2903,7 @@ type PutSubjectKeyCommand struct {
 
 func (x *PutSubjectKeyCommand) Reset() {
 	*x = PutSubjectKeyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2869,7 +2915,7 @@ func (x *PutSubjectKeyCommand) String() string {
 func (*PutSubjectKeyCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2882,12 +2928,59 @@ func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PutSubjectKeyCommand) GetKey() *SubjectKeyRecord {
 	if x != nil {
 		return x.Key
+	}
+	return nil
+}
+
+// The new subjects' data keys of one intake batch on their partition: each
+// stored unless the subject has one (the first wins); the result carries, in
+// order, the key that did.
+type PutSubjectKeysCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*SubjectKeyRecord    `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutSubjectKeysCommand) Reset() {
+	*x = PutSubjectKeysCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutSubjectKeysCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutSubjectKeysCommand) ProtoMessage() {}
+
+func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutSubjectKeysCommand.ProtoReflect.Descriptor instead.
+func (*PutSubjectKeysCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *PutSubjectKeysCommand) GetKeys() []*SubjectKeyRecord {
+	if x != nil {
+		return x.Keys
 	}
 	return nil
 }
@@ -2904,7 +2997,7 @@ type EraseSubjectCommand struct {
 
 func (x *EraseSubjectCommand) Reset() {
 	*x = EraseSubjectCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2916,7 +3009,7 @@ func (x *EraseSubjectCommand) String() string {
 func (*EraseSubjectCommand) ProtoMessage() {}
 
 func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2929,7 +3022,7 @@ func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
 func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *EraseSubjectCommand) GetSubject() string {
@@ -2958,7 +3051,7 @@ type RewrapSubjectKeyCommand struct {
 
 func (x *RewrapSubjectKeyCommand) Reset() {
 	*x = RewrapSubjectKeyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2970,7 +3063,7 @@ func (x *RewrapSubjectKeyCommand) String() string {
 func (*RewrapSubjectKeyCommand) ProtoMessage() {}
 
 func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2983,7 +3076,7 @@ func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewrapSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*RewrapSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RewrapSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -3017,7 +3110,7 @@ type ArchivedOrderRecord struct {
 
 func (x *ArchivedOrderRecord) Reset() {
 	*x = ArchivedOrderRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3029,7 +3122,7 @@ func (x *ArchivedOrderRecord) String() string {
 func (*ArchivedOrderRecord) ProtoMessage() {}
 
 func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3042,7 +3135,7 @@ func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrderRecord.ProtoReflect.Descriptor instead.
 func (*ArchivedOrderRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ArchivedOrderRecord) GetId() string {
@@ -3105,7 +3198,7 @@ type ArchivedOrder struct {
 
 func (x *ArchivedOrder) Reset() {
 	*x = ArchivedOrder{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3117,7 +3210,7 @@ func (x *ArchivedOrder) String() string {
 func (*ArchivedOrder) ProtoMessage() {}
 
 func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3130,7 +3223,7 @@ func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrder.ProtoReflect.Descriptor instead.
 func (*ArchivedOrder) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ArchivedOrder) GetOrder() *OrderRecord {
@@ -3160,7 +3253,7 @@ type ArchiveOrdersCommand struct {
 
 func (x *ArchiveOrdersCommand) Reset() {
 	*x = ArchiveOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3172,7 +3265,7 @@ func (x *ArchiveOrdersCommand) String() string {
 func (*ArchiveOrdersCommand) ProtoMessage() {}
 
 func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3185,7 +3278,7 @@ func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ArchiveOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{43}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ArchiveOrdersCommand) GetOrderIds() []string {
@@ -3220,7 +3313,7 @@ type RestoreOrdersCommand struct {
 
 func (x *RestoreOrdersCommand) Reset() {
 	*x = RestoreOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3232,7 +3325,7 @@ func (x *RestoreOrdersCommand) String() string {
 func (*RestoreOrdersCommand) ProtoMessage() {}
 
 func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3245,7 +3338,7 @@ func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreOrdersCommand.ProtoReflect.Descriptor instead.
 func (*RestoreOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{44}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RestoreOrdersCommand) GetOrders() []*ArchivedOrder {
@@ -3274,7 +3367,7 @@ type RecordAccessCommand struct {
 
 func (x *RecordAccessCommand) Reset() {
 	*x = RecordAccessCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3286,7 +3379,7 @@ func (x *RecordAccessCommand) String() string {
 func (*RecordAccessCommand) ProtoMessage() {}
 
 func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3299,7 +3392,7 @@ func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
 func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{45}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RecordAccessCommand) GetSubject() string {
@@ -3355,6 +3448,8 @@ type Command struct {
 	//	*Command_NotePrice
 	//	*Command_RememberIdentity
 	//	*Command_UnlinkIdentity
+	//	*Command_CreateOrders
+	//	*Command_PutSubjectKeys
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3362,7 +3457,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3374,7 +3469,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3387,7 +3482,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{46}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -3627,6 +3722,24 @@ func (x *Command) GetUnlinkIdentity() *UnlinkIdentityCommand {
 	return nil
 }
 
+func (x *Command) GetCreateOrders() *CreateOrdersCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_CreateOrders); ok {
+			return x.CreateOrders
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutSubjectKeys() *PutSubjectKeysCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PutSubjectKeys); ok {
+			return x.PutSubjectKeys
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -3727,6 +3840,14 @@ type Command_UnlinkIdentity struct {
 	UnlinkIdentity *UnlinkIdentityCommand `protobuf:"bytes,33,opt,name=unlink_identity,json=unlinkIdentity,proto3,oneof"`
 }
 
+type Command_CreateOrders struct {
+	CreateOrders *CreateOrdersCommand `protobuf:"bytes,34,opt,name=create_orders,json=createOrders,proto3,oneof"`
+}
+
+type Command_PutSubjectKeys struct {
+	PutSubjectKeys *PutSubjectKeysCommand `protobuf:"bytes,35,opt,name=put_subject_keys,json=putSubjectKeys,proto3,oneof"`
+}
+
 func (*Command_ReserveBatch) isCommand_Kind() {}
 
 func (*Command_Settle) isCommand_Kind() {}
@@ -3775,6 +3896,10 @@ func (*Command_RememberIdentity) isCommand_Kind() {}
 
 func (*Command_UnlinkIdentity) isCommand_Kind() {}
 
+func (*Command_CreateOrders) isCommand_Kind() {}
+
+func (*Command_PutSubjectKeys) isCommand_Kind() {}
+
 // What the state machine answers the proposer of a command.
 type ApplyResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -3796,14 +3921,19 @@ type ApplyResult struct {
 	// note_purchase: the purchase as remembered (with its duplicate verdict).
 	Purchase *PurchaseRecord `protobuf:"bytes,10,opt,name=purchase,proto3" json:"purchase,omitempty"`
 	// note_price: the conflict recorded, if any.
-	Conflict      *PriceConflictRecord `protobuf:"bytes,11,opt,name=conflict,proto3" json:"conflict,omitempty"`
+	Conflict *PriceConflictRecord `protobuf:"bytes,11,opt,name=conflict,proto3" json:"conflict,omitempty"`
+	// create_orders: one result per order, in the command's order.
+	Results []*ApplyResult `protobuf:"bytes,12,rep,name=results,proto3" json:"results,omitempty"`
+	// put_subject_keys: the stored key of each subject, in the command's order
+	// (absent for a subject refused, e.g. erased meanwhile: see its detail).
+	SubjectKeys   []*SubjectKeyRecord `protobuf:"bytes,13,rep,name=subject_keys,json=subjectKeys,proto3" json:"subject_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3815,7 +3945,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3828,7 +3958,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{47}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -3908,6 +4038,20 @@ func (x *ApplyResult) GetConflict() *PriceConflictRecord {
 	return nil
 }
 
+func (x *ApplyResult) GetResults() []*ApplyResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *ApplyResult) GetSubjectKeys() []*SubjectKeyRecord {
+	if x != nil {
+		return x.SubjectKeys
+	}
+	return nil
+}
+
 type ReserveItemResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -3919,7 +4063,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3931,7 +4075,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3944,7 +4088,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{48}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -3977,7 +4121,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3989,7 +4133,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4002,7 +4146,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{49}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -4028,7 +4172,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4040,7 +4184,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4053,7 +4197,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{50}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -4113,7 +4257,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4125,7 +4269,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4138,7 +4282,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{51}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -4169,6 +4313,97 @@ func (x *ReserveResponse) GetFree() map[string]int64 {
 	return nil
 }
 
+// The reservations of one intake batch on one SKU: one grain message per
+// batch, judged together in memory and made durable as one entry.
+type ReserveManyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*ReserveRequest      `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveManyRequest) Reset() {
+	*x = ReserveManyRequest{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveManyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveManyRequest) ProtoMessage() {}
+
+func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveManyRequest.ProtoReflect.Descriptor instead.
+func (*ReserveManyRequest) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ReserveManyRequest) GetItems() []*ReserveRequest {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// One answer per item, in the request's order.
+type ReserveManyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*ReserveResponse     `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveManyResponse) Reset() {
+	*x = ReserveManyResponse{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveManyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveManyResponse) ProtoMessage() {}
+
+func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveManyResponse.ProtoReflect.Descriptor instead.
+func (*ReserveManyResponse) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ReserveManyResponse) GetItems() []*ReserveResponse {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 type SettleRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Sku           string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
@@ -4181,7 +4416,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4193,7 +4428,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4206,7 +4441,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{52}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -4246,7 +4481,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4258,7 +4493,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4271,7 +4506,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{53}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -4291,7 +4526,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4303,7 +4538,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4316,7 +4551,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{54}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SetStockGrainRequest) GetStock() *SetStockRequest {
@@ -4342,7 +4577,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4354,7 +4589,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4367,7 +4602,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{55}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -4388,7 +4623,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4400,7 +4635,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4413,7 +4648,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{56}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *CreateOrderRequest {
@@ -4446,7 +4681,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4458,7 +4693,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4471,7 +4706,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{57}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -4491,7 +4726,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4503,7 +4738,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4516,7 +4751,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{58}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *OrderEventRequest {
@@ -4546,7 +4781,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4558,7 +4793,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4571,7 +4806,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{59}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -4611,7 +4846,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4623,7 +4858,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4636,7 +4871,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{60}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -4656,7 +4891,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4668,7 +4903,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4681,7 +4916,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{61}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -4707,7 +4942,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4719,7 +4954,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4732,7 +4967,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{62}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -4754,7 +4989,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4766,7 +5001,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4779,7 +5014,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{63}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -4821,7 +5056,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4833,7 +5068,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4846,7 +5081,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{64}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -4872,7 +5107,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4884,7 +5119,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4897,7 +5132,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{65}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -5056,7 +5291,9 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\aon_hand\x18\x03 \x01(\x03R\x06onHand\"|\n" +
 	"\x12CreateOrderCommand\x12/\n" +
 	"\x05order\x18\x01 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x125\n" +
-	"\arouting\x18\x02 \x01(\v2\x1b.ordergrid.v1.RoutingRecordR\arouting\"\\\n" +
+	"\arouting\x18\x02 \x01(\v2\x1b.ordergrid.v1.RoutingRecordR\arouting\"O\n" +
+	"\x13CreateOrdersCommand\x128\n" +
+	"\x06orders\x18\x01 \x03(\v2 .ordergrid.v1.CreateOrderCommandR\x06orders\"\\\n" +
 	"\x13PutWarehouseCommand\x12\x1a\n" +
 	"\bdocument\x18\x01 \x01(\fR\bdocument\x12)\n" +
 	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\"0\n" +
@@ -5139,7 +5376,9 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x11TrimOutboxCommand\x12!\n" +
 	"\fbefore_index\x18\x01 \x01(\x04R\vbeforeIndex\"H\n" +
 	"\x14PutSubjectKeyCommand\x120\n" +
-	"\x03key\x18\x01 \x01(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\x03key\"L\n" +
+	"\x03key\x18\x01 \x01(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\x03key\"K\n" +
+	"\x15PutSubjectKeysCommand\x122\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\x04keys\"L\n" +
 	"\x13EraseSubjectCommand\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\"x\n" +
@@ -5168,7 +5407,7 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x13RecordAccessCommand\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\x12\x18\n" +
-	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xcd\x0e\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xe8\x0f\n" +
 	"\aCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x1c\n" +
@@ -5201,8 +5440,10 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\n" +
 	"note_price\x18\x1f \x01(\v2\x1e.ordergrid.v1.NotePriceCommandH\x00R\tnotePrice\x12T\n" +
 	"\x11remember_identity\x18  \x01(\v2%.ordergrid.v1.RememberIdentityCommandH\x00R\x10rememberIdentity\x12N\n" +
-	"\x0funlink_identity\x18! \x01(\v2#.ordergrid.v1.UnlinkIdentityCommandH\x00R\x0eunlinkIdentityB\x06\n" +
-	"\x04kind\"\x8c\x04\n" +
+	"\x0funlink_identity\x18! \x01(\v2#.ordergrid.v1.UnlinkIdentityCommandH\x00R\x0eunlinkIdentity\x12H\n" +
+	"\rcreate_orders\x18\" \x01(\v2!.ordergrid.v1.CreateOrdersCommandH\x00R\fcreateOrders\x12O\n" +
+	"\x10put_subject_keys\x18# \x01(\v2#.ordergrid.v1.PutSubjectKeysCommandH\x00R\x0eputSubjectKeysB\x06\n" +
+	"\x04kind\"\x84\x05\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
 	"\x05order\x18\x02 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x12:\n" +
@@ -5216,7 +5457,9 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\bdocument\x18\t \x01(\fR\bdocument\x128\n" +
 	"\bpurchase\x18\n" +
 	" \x01(\v2\x1c.ordergrid.v1.PurchaseRecordR\bpurchase\x12=\n" +
-	"\bconflict\x18\v \x01(\v2!.ordergrid.v1.PriceConflictRecordR\bconflict\"}\n" +
+	"\bconflict\x18\v \x01(\v2!.ordergrid.v1.PriceConflictRecordR\bconflict\x123\n" +
+	"\aresults\x18\f \x03(\v2\x19.ordergrid.v1.ApplyResultR\aresults\x12A\n" +
+	"\fsubject_keys\x18\r \x03(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\vsubjectKeys\"}\n" +
 	"\x11ReserveItemResult\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12/\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
@@ -5237,7 +5480,11 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x04free\x18\x04 \x03(\v2'.ordergrid.v1.ReserveResponse.FreeEntryR\x04free\x1a7\n" +
 	"\tFreeEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"r\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"H\n" +
+	"\x12ReserveManyRequest\x122\n" +
+	"\x05items\x18\x01 \x03(\v2\x1c.ordergrid.v1.ReserveRequestR\x05items\"J\n" +
+	"\x13ReserveManyResponse\x123\n" +
+	"\x05items\x18\x01 \x03(\v2\x1d.ordergrid.v1.ReserveResponseR\x05items\"r\n" +
 	"\rSettleRequest\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x16\n" +
@@ -5302,9 +5549,10 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x1bRESERVATION_STATE_COMMITTED\x10\x02\x12\x1e\n" +
 	"\x1aRESERVATION_STATE_RELEASED\x10\x03\x12\x1d\n" +
 	"\x19RESERVATION_STATE_SHIPPED\x10\x04\x12\x1e\n" +
-	"\x1aRESERVATION_STATE_RETURNED\x10\x052\xa3\x02\n" +
+	"\x1aRESERVATION_STATE_RETURNED\x10\x052\xff\x02\n" +
 	"\bSkuGrain\x12N\n" +
-	"\aReserve\x12\x1c.ordergrid.v1.ReserveRequest\x1a\x1d.ordergrid.v1.ReserveResponse\"\x06\x82\xb5\x18\x02\b\x01\x12C\n" +
+	"\aReserve\x12\x1c.ordergrid.v1.ReserveRequest\x1a\x1d.ordergrid.v1.ReserveResponse\"\x06\x82\xb5\x18\x02\b\x01\x12Z\n" +
+	"\vReserveMany\x12 .ordergrid.v1.ReserveManyRequest\x1a!.ordergrid.v1.ReserveManyResponse\"\x06\x82\xb5\x18\x02\b\x01\x12C\n" +
 	"\x06Settle\x12\x1b.ordergrid.v1.SettleRequest\x1a\x1c.ordergrid.v1.SettleResponse\x12F\n" +
 	"\bSetStock\x12\".ordergrid.v1.SetStockGrainRequest\x1a\x16.ordergrid.v1.SkuStock\x12:\n" +
 	"\bGetStock\x12\x16.ordergrid.v1.SkuQuery\x1a\x16.ordergrid.v1.SkuStock2\x83\x02\n" +
@@ -5332,7 +5580,7 @@ func file_ordergrid_v1_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_ordergrid_v1_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
+var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
 var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -5355,63 +5603,67 @@ var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(*SettleCommand)(nil),             // 18: ordergrid.v1.SettleCommand
 	(*SetStockCommand)(nil),           // 19: ordergrid.v1.SetStockCommand
 	(*CreateOrderCommand)(nil),        // 20: ordergrid.v1.CreateOrderCommand
-	(*PutWarehouseCommand)(nil),       // 21: ordergrid.v1.PutWarehouseCommand
-	(*PutStrategyCommand)(nil),        // 22: ordergrid.v1.PutStrategyCommand
-	(*ActivateStrategyCommand)(nil),   // 23: ordergrid.v1.ActivateStrategyCommand
-	(*AnnotateOrderCommand)(nil),      // 24: ordergrid.v1.AnnotateOrderCommand
-	(*LinkIdentityCommand)(nil),       // 25: ordergrid.v1.LinkIdentityCommand
-	(*RememberIdentityCommand)(nil),   // 26: ordergrid.v1.RememberIdentityCommand
-	(*UnlinkIdentityCommand)(nil),     // 27: ordergrid.v1.UnlinkIdentityCommand
-	(*NotePurchaseCommand)(nil),       // 28: ordergrid.v1.NotePurchaseCommand
-	(*PurchaseRecord)(nil),            // 29: ordergrid.v1.PurchaseRecord
-	(*RecentPurchases)(nil),           // 30: ordergrid.v1.RecentPurchases
-	(*NotePriceCommand)(nil),          // 31: ordergrid.v1.NotePriceCommand
-	(*ChannelPrice)(nil),              // 32: ordergrid.v1.ChannelPrice
-	(*RecentPrices)(nil),              // 33: ordergrid.v1.RecentPrices
-	(*PriceConflictRecord)(nil),       // 34: ordergrid.v1.PriceConflictRecord
-	(*TransitionCommand)(nil),         // 35: ordergrid.v1.TransitionCommand
-	(*StockSyncedCommand)(nil),        // 36: ordergrid.v1.StockSyncedCommand
-	(*ExpireOrdersCommand)(nil),       // 37: ordergrid.v1.ExpireOrdersCommand
-	(*ExpireReservationsCommand)(nil), // 38: ordergrid.v1.ExpireReservationsCommand
-	(*TrimOutboxCommand)(nil),         // 39: ordergrid.v1.TrimOutboxCommand
-	(*PutSubjectKeyCommand)(nil),      // 40: ordergrid.v1.PutSubjectKeyCommand
-	(*EraseSubjectCommand)(nil),       // 41: ordergrid.v1.EraseSubjectCommand
-	(*RewrapSubjectKeyCommand)(nil),   // 42: ordergrid.v1.RewrapSubjectKeyCommand
-	(*ArchivedOrderRecord)(nil),       // 43: ordergrid.v1.ArchivedOrderRecord
-	(*ArchivedOrder)(nil),             // 44: ordergrid.v1.ArchivedOrder
-	(*ArchiveOrdersCommand)(nil),      // 45: ordergrid.v1.ArchiveOrdersCommand
-	(*RestoreOrdersCommand)(nil),      // 46: ordergrid.v1.RestoreOrdersCommand
-	(*RecordAccessCommand)(nil),       // 47: ordergrid.v1.RecordAccessCommand
-	(*Command)(nil),                   // 48: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 49: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 50: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 51: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 52: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 53: ordergrid.v1.ReserveResponse
-	(*SettleRequest)(nil),             // 54: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 55: ordergrid.v1.SettleResponse
-	(*SetStockGrainRequest)(nil),      // 56: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 57: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 58: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 59: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 60: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 61: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 62: ordergrid.v1.SyncStockRequest
-	(*SealPersonalRequest)(nil),       // 63: ordergrid.v1.SealPersonalRequest
-	(*SealPersonalResponse)(nil),      // 64: ordergrid.v1.SealPersonalResponse
-	(*OpenPersonalRequest)(nil),       // 65: ordergrid.v1.OpenPersonalRequest
-	(*OpenPersonalResponse)(nil),      // 66: ordergrid.v1.OpenPersonalResponse
-	(*EraseSubjectGrainRequest)(nil),  // 67: ordergrid.v1.EraseSubjectGrainRequest
-	nil,                               // 68: ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	nil,                               // 69: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 70: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	nil,                               // 71: ordergrid.v1.TransitionCommand.DetailsEntry
-	nil,                               // 72: ordergrid.v1.ReserveResponse.FreeEntry
-	(*Customer)(nil),                  // 73: ordergrid.v1.Customer
-	(*SetStockRequest)(nil),           // 74: ordergrid.v1.SetStockRequest
-	(*CreateOrderRequest)(nil),        // 75: ordergrid.v1.CreateOrderRequest
-	(*OrderEventRequest)(nil),         // 76: ordergrid.v1.OrderEventRequest
-	(*SkuStock)(nil),                  // 77: ordergrid.v1.SkuStock
+	(*CreateOrdersCommand)(nil),       // 21: ordergrid.v1.CreateOrdersCommand
+	(*PutWarehouseCommand)(nil),       // 22: ordergrid.v1.PutWarehouseCommand
+	(*PutStrategyCommand)(nil),        // 23: ordergrid.v1.PutStrategyCommand
+	(*ActivateStrategyCommand)(nil),   // 24: ordergrid.v1.ActivateStrategyCommand
+	(*AnnotateOrderCommand)(nil),      // 25: ordergrid.v1.AnnotateOrderCommand
+	(*LinkIdentityCommand)(nil),       // 26: ordergrid.v1.LinkIdentityCommand
+	(*RememberIdentityCommand)(nil),   // 27: ordergrid.v1.RememberIdentityCommand
+	(*UnlinkIdentityCommand)(nil),     // 28: ordergrid.v1.UnlinkIdentityCommand
+	(*NotePurchaseCommand)(nil),       // 29: ordergrid.v1.NotePurchaseCommand
+	(*PurchaseRecord)(nil),            // 30: ordergrid.v1.PurchaseRecord
+	(*RecentPurchases)(nil),           // 31: ordergrid.v1.RecentPurchases
+	(*NotePriceCommand)(nil),          // 32: ordergrid.v1.NotePriceCommand
+	(*ChannelPrice)(nil),              // 33: ordergrid.v1.ChannelPrice
+	(*RecentPrices)(nil),              // 34: ordergrid.v1.RecentPrices
+	(*PriceConflictRecord)(nil),       // 35: ordergrid.v1.PriceConflictRecord
+	(*TransitionCommand)(nil),         // 36: ordergrid.v1.TransitionCommand
+	(*StockSyncedCommand)(nil),        // 37: ordergrid.v1.StockSyncedCommand
+	(*ExpireOrdersCommand)(nil),       // 38: ordergrid.v1.ExpireOrdersCommand
+	(*ExpireReservationsCommand)(nil), // 39: ordergrid.v1.ExpireReservationsCommand
+	(*TrimOutboxCommand)(nil),         // 40: ordergrid.v1.TrimOutboxCommand
+	(*PutSubjectKeyCommand)(nil),      // 41: ordergrid.v1.PutSubjectKeyCommand
+	(*PutSubjectKeysCommand)(nil),     // 42: ordergrid.v1.PutSubjectKeysCommand
+	(*EraseSubjectCommand)(nil),       // 43: ordergrid.v1.EraseSubjectCommand
+	(*RewrapSubjectKeyCommand)(nil),   // 44: ordergrid.v1.RewrapSubjectKeyCommand
+	(*ArchivedOrderRecord)(nil),       // 45: ordergrid.v1.ArchivedOrderRecord
+	(*ArchivedOrder)(nil),             // 46: ordergrid.v1.ArchivedOrder
+	(*ArchiveOrdersCommand)(nil),      // 47: ordergrid.v1.ArchiveOrdersCommand
+	(*RestoreOrdersCommand)(nil),      // 48: ordergrid.v1.RestoreOrdersCommand
+	(*RecordAccessCommand)(nil),       // 49: ordergrid.v1.RecordAccessCommand
+	(*Command)(nil),                   // 50: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 51: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 52: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 53: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 54: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 55: ordergrid.v1.ReserveResponse
+	(*ReserveManyRequest)(nil),        // 56: ordergrid.v1.ReserveManyRequest
+	(*ReserveManyResponse)(nil),       // 57: ordergrid.v1.ReserveManyResponse
+	(*SettleRequest)(nil),             // 58: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 59: ordergrid.v1.SettleResponse
+	(*SetStockGrainRequest)(nil),      // 60: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 61: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 62: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 63: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 64: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 65: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 66: ordergrid.v1.SyncStockRequest
+	(*SealPersonalRequest)(nil),       // 67: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 68: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 69: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 70: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 71: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 72: ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	nil,                               // 73: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 74: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	nil,                               // 75: ordergrid.v1.TransitionCommand.DetailsEntry
+	nil,                               // 76: ordergrid.v1.ReserveResponse.FreeEntry
+	(*Customer)(nil),                  // 77: ordergrid.v1.Customer
+	(*SetStockRequest)(nil),           // 78: ordergrid.v1.SetStockRequest
+	(*CreateOrderRequest)(nil),        // 79: ordergrid.v1.CreateOrderRequest
+	(*OrderEventRequest)(nil),         // 80: ordergrid.v1.OrderEventRequest
+	(*SkuStock)(nil),                  // 81: ordergrid.v1.SkuStock
 }
 var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
@@ -5419,97 +5671,107 @@ var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	8,  // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
 	9,  // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
 	10, // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
-	73, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	77, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
 	5,  // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
 	6,  // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
-	68, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	69, // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	72, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	73, // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
 	16, // 10: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
 	11, // 11: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
 	7,  // 12: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
-	70, // 13: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	29, // 14: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	29, // 15: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
-	32, // 16: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
-	32, // 17: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
-	32, // 18: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
-	32, // 19: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
-	71, // 20: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	13, // 21: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 22: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	11, // 23: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	15, // 24: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	44, // 25: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	17, // 26: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	18, // 27: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	19, // 28: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	20, // 29: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	35, // 30: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	36, // 31: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	37, // 32: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	38, // 33: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	39, // 34: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	40, // 35: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	41, // 36: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	42, // 37: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	47, // 38: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	45, // 39: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	46, // 40: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	21, // 41: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	22, // 42: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	23, // 43: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	24, // 44: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	25, // 45: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	28, // 46: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	31, // 47: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	26, // 48: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	27, // 49: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	0,  // 50: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 51: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	51, // 52: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	13, // 53: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	14, // 54: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	29, // 55: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	34, // 56: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	0,  // 57: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	50, // 58: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 59: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	72, // 60: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	0,  // 61: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	74, // 62: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	75, // 63: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	76, // 64: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 65: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 66: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	12, // 67: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	12, // 68: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	52, // 69: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
-	54, // 70: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
-	56, // 71: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
-	57, // 72: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
-	63, // 73: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
-	65, // 74: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
-	67, // 75: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
-	58, // 76: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
-	59, // 77: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
-	60, // 78: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
-	62, // 79: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
-	53, // 80: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
-	55, // 81: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
-	77, // 82: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
-	77, // 83: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
-	64, // 84: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
-	66, // 85: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
-	14, // 86: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
-	61, // 87: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
-	61, // 88: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
-	61, // 89: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
-	61, // 90: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
-	80, // [80:91] is the sub-list for method output_type
-	69, // [69:80] is the sub-list for method input_type
-	69, // [69:69] is the sub-list for extension type_name
-	69, // [69:69] is the sub-list for extension extendee
-	0,  // [0:69] is the sub-list for field type_name
+	20, // 13: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
+	74, // 14: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	30, // 15: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	30, // 16: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
+	33, // 17: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
+	33, // 18: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
+	33, // 19: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
+	33, // 20: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
+	75, // 21: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	13, // 22: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 23: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 24: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11, // 25: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	15, // 26: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	46, // 27: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	17, // 28: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	18, // 29: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	19, // 30: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	20, // 31: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	36, // 32: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	37, // 33: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	38, // 34: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	39, // 35: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	40, // 36: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	41, // 37: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	43, // 38: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	44, // 39: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	49, // 40: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	47, // 41: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	48, // 42: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	22, // 43: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	23, // 44: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	24, // 45: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	25, // 46: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	26, // 47: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	29, // 48: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	32, // 49: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	27, // 50: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	28, // 51: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	21, // 52: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	42, // 53: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	0,  // 54: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 55: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	53, // 56: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	13, // 57: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	14, // 58: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	30, // 59: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	35, // 60: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	51, // 61: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	13, // 62: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	0,  // 63: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	52, // 64: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 65: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	76, // 66: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	54, // 67: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	55, // 68: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	0,  // 69: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	78, // 70: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	79, // 71: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	80, // 72: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 73: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 74: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	12, // 75: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	12, // 76: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	54, // 77: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
+	56, // 78: ordergrid.v1.SkuGrain.ReserveMany:input_type -> ordergrid.v1.ReserveManyRequest
+	58, // 79: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
+	60, // 80: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
+	61, // 81: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
+	67, // 82: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
+	69, // 83: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
+	71, // 84: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
+	62, // 85: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
+	63, // 86: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
+	64, // 87: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
+	66, // 88: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
+	55, // 89: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
+	57, // 90: ordergrid.v1.SkuGrain.ReserveMany:output_type -> ordergrid.v1.ReserveManyResponse
+	59, // 91: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
+	81, // 92: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
+	81, // 93: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
+	68, // 94: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
+	70, // 95: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
+	14, // 96: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
+	65, // 97: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
+	65, // 98: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
+	65, // 99: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
+	65, // 100: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
+	89, // [89:101] is the sub-list for method output_type
+	77, // [77:89] is the sub-list for method input_type
+	77, // [77:77] is the sub-list for extension type_name
+	77, // [77:77] is the sub-list for extension extendee
+	0,  // [0:77] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_grains_proto_init() }
@@ -5518,7 +5780,7 @@ func file_ordergrid_v1_grains_proto_init() {
 		return
 	}
 	file_ordergrid_v1_api_proto_init()
-	file_ordergrid_v1_grains_proto_msgTypes[46].OneofWrappers = []any{
+	file_ordergrid_v1_grains_proto_msgTypes[48].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -5543,6 +5805,8 @@ func file_ordergrid_v1_grains_proto_init() {
 		(*Command_NotePrice)(nil),
 		(*Command_RememberIdentity)(nil),
 		(*Command_UnlinkIdentity)(nil),
+		(*Command_CreateOrders)(nil),
+		(*Command_PutSubjectKeys)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -5550,7 +5814,7 @@ func file_ordergrid_v1_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_proto_rawDesc), len(file_ordergrid_v1_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   71,
+			NumMessages:   75,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

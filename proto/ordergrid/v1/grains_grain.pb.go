@@ -62,6 +62,7 @@ type SkuGrain interface {
 	Terminate(ctx cluster.GrainContext)
 	ReceiveDefault(ctx cluster.GrainContext)
 	Reserve(req *ReserveRequest, respond func(*ReserveResponse), onError func(error), ctx cluster.GrainContext) error
+	ReserveMany(req *ReserveManyRequest, respond func(*ReserveManyResponse), onError func(error), ctx cluster.GrainContext) error
 	Settle(req *SettleRequest, ctx cluster.GrainContext) (*SettleResponse, error)
 	SetStock(req *SetStockGrainRequest, ctx cluster.GrainContext) (*SkuStock, error)
 	GetStock(req *SkuQuery, ctx cluster.GrainContext) (*SkuStock, error)
@@ -100,6 +101,33 @@ func (g *SkuGrainGrainClient) Reserve(r *ReserveRequest, opts ...cluster.GrainCa
 	}
 }
 
+// ReserveMany requests the execution on to the cluster with CallOptions
+func (g *SkuGrainGrainClient) ReserveMany(r *ReserveManyRequest, opts ...cluster.GrainCallOption) (*ReserveManyResponse, error) {
+	if g.cluster.Config.RequestLog {
+		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "ReserveMany"), slog.Any("request", r))
+	}
+	bytes, err := proto.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	reqMsg := &cluster.GrainRequest{MethodIndex: 1, MessageData: bytes}
+	resp, err := g.cluster.Request(g.Identity, "SkuGrain", reqMsg, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("error request: %w", err)
+	}
+	switch msg := resp.(type) {
+	case *ReserveManyResponse:
+		return msg, nil
+	case *cluster.GrainErrorResponse:
+		if msg == nil {
+			return nil, nil
+		}
+		return nil, msg
+	default:
+		return nil, fmt.Errorf("unknown response type %T", resp)
+	}
+}
+
 // Settle requests the execution on to the cluster with CallOptions
 func (g *SkuGrainGrainClient) Settle(r *SettleRequest, opts ...cluster.GrainCallOption) (*SettleResponse, error) {
 	if g.cluster.Config.RequestLog {
@@ -109,7 +137,7 @@ func (g *SkuGrainGrainClient) Settle(r *SettleRequest, opts ...cluster.GrainCall
 	if err != nil {
 		return nil, err
 	}
-	reqMsg := &cluster.GrainRequest{MethodIndex: 1, MessageData: bytes}
+	reqMsg := &cluster.GrainRequest{MethodIndex: 2, MessageData: bytes}
 	resp, err := g.cluster.Request(g.Identity, "SkuGrain", reqMsg, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("error request: %w", err)
@@ -136,7 +164,7 @@ func (g *SkuGrainGrainClient) SetStock(r *SetStockGrainRequest, opts ...cluster.
 	if err != nil {
 		return nil, err
 	}
-	reqMsg := &cluster.GrainRequest{MethodIndex: 2, MessageData: bytes}
+	reqMsg := &cluster.GrainRequest{MethodIndex: 3, MessageData: bytes}
 	resp, err := g.cluster.Request(g.Identity, "SkuGrain", reqMsg, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("error request: %w", err)
@@ -163,7 +191,7 @@ func (g *SkuGrainGrainClient) GetStock(r *SkuQuery, opts ...cluster.GrainCallOpt
 	if err != nil {
 		return nil, err
 	}
-	reqMsg := &cluster.GrainRequest{MethodIndex: 3, MessageData: bytes}
+	reqMsg := &cluster.GrainRequest{MethodIndex: 4, MessageData: bytes}
 	resp, err := g.cluster.Request(g.Identity, "SkuGrain", reqMsg, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("error request: %w", err)
@@ -228,6 +256,24 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 				return
 			}
 		case 1:
+			req := &ReserveManyRequest{}
+			err := proto.Unmarshal(msg.MessageData, req)
+			if err != nil {
+				ctx.Logger().Error("[Grain] ReserveMany(ReserveManyRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
+					WithMetadata(map[string]string{
+						"argument": req.String(),
+					})
+				ctx.Respond(resp)
+				return
+			}
+			err = a.inner.ReserveMany(req, respond[*ReserveManyResponse](a.ctx), a.onError, a.ctx)
+			if err != nil {
+				resp := cluster.FromError(err)
+				ctx.Respond(resp)
+				return
+			}
+		case 2:
 			req := &SettleRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
@@ -247,7 +293,7 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 				return
 			}
 			ctx.Respond(r0)
-		case 2:
+		case 3:
 			req := &SetStockGrainRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
@@ -267,7 +313,7 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 				return
 			}
 			ctx.Respond(r0)
-		case 3:
+		case 4:
 			req := &SkuQuery{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {

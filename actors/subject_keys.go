@@ -1,0 +1,188 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/privacy"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// The subjects' data keys a node seals new orders' personal fields with:
+// unwrapped keys of recently active subjects, cached so sealing is CPU only,
+// and the keys of new subjects made for a whole intake batch at once (one
+// put_subject_keys entry per subject partition). A cached key lives at most
+// subjectKeyTTL, and an erasure applied on this node's replica drops it at
+// once (statemachine's erasure hook), so a key never outlives its
+// subject's erasure on a node by more than that replica's apply lag.
+
+const (
+	// subjectKeysCachedMax bounds the unwrapped keys a node holds.
+	subjectKeysCachedMax = 100_000
+	// subjectKeyTTL bounds how long an unwrapped key stays cached.
+	subjectKeyTTL = 30 * time.Second
+)
+
+type cachedKey struct {
+	key     *privacy.DataKey
+	expires time.Time
+}
+
+// subjectKeys is a node's cache of unwrapped subject data keys.
+type subjectKeys struct {
+	mu   sync.Mutex
+	keys map[string]cachedKey
+}
+
+func (c *subjectKeys) get(subject string, now time.Time) *privacy.DataKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.keys[subject]
+	if !ok {
+		return nil
+	}
+	if now.After(e.expires) {
+		delete(c.keys, subject)
+		return nil
+	}
+	return e.key
+}
+
+func (c *subjectKeys) put(subject string, k *privacy.DataKey, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys == nil {
+		c.keys = make(map[string]cachedKey)
+	}
+	if len(c.keys) >= subjectKeysCachedMax {
+		// Full: drop the expired, else everything (the next batches make
+		// one put_subject_keys entry per partition to refill it).
+		for s, e := range c.keys {
+			if now.After(e.expires) {
+				delete(c.keys, s)
+			}
+		}
+		if len(c.keys) >= subjectKeysCachedMax {
+			clear(c.keys)
+		}
+	}
+	c.keys[subject] = cachedKey{key: k, expires: now.Add(subjectKeyTTL)}
+}
+
+// Forget drops a subject's cached key: called when an erasure of the
+// subject is applied on this node.
+func (c *subjectKeys) Forget(subject string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.keys, subject)
+}
+
+// ForgetSubjectKey drops a subject's data key from this node's cache. The
+// state machine calls it when it applies the subject's erasure.
+func (n *Node) ForgetSubjectKey(subject string) { n.keys.Forget(subject) }
+
+// dataKeys returns the data key of every subject, making and storing the
+// keys of subjects that have none: one put_subject_keys entry per subject
+// partition (the state machine keeps a key a subject already has and
+// answers it, so a subject's key is never replaced).
+func (n *Node) dataKeys(ctx context.Context, subjects []string) (map[string]*privacy.DataKey, error) {
+	out := make(map[string]*privacy.DataKey, len(subjects))
+	if len(subjects) == 0 {
+		return out, nil
+	}
+	kr := n.opts.Keyring
+	if kr == nil {
+		return nil, errNoKeyring
+	}
+	now := n.now()
+	missing := map[*cluster.Partition][]*pb.SubjectKeyRecord{}
+	for _, s := range subjects {
+		if _, done := out[s]; done {
+			continue
+		}
+		if k := n.keys.get(s, now); k != nil {
+			out[s] = k
+			continue
+		}
+		out[s] = nil
+		w, err := kr.NewDataKey(s)
+		if err != nil {
+			return nil, err
+		}
+		p := n.subjectPartition(s)
+		missing[p] = append(missing[p], &pb.SubjectKeyRecord{Subject: s, MasterKeyId: w.MasterKeyID, Nonce: w.Nonce, WrappedKey: w.Ciphertext})
+	}
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for p, recs := range missing {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stored, err := n.putSubjectKeys(ctx, p, recs)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			for i, rec := range stored {
+				k, err := kr.Open(rec.Subject, privacy.Wrapped{MasterKeyID: rec.MasterKeyId, Nonce: rec.Nonce, Ciphertext: rec.WrappedKey})
+				if err != nil {
+					errs = append(errs, fmt.Errorf("subject data key: %w", err))
+					return
+				}
+				out[recs[i].Subject] = k
+				n.keys.put(rec.Subject, k, now)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (n *Node) putSubjectKeys(ctx context.Context, p *cluster.Partition, recs []*pb.SubjectKeyRecord) ([]*pb.SubjectKeyRecord, error) {
+	res, err := n.propose(ctx, p, "system:keys", &pb.Command{Kind: &pb.Command_PutSubjectKeys{PutSubjectKeys: &pb.PutSubjectKeysCommand{Keys: recs}}})
+	if err != nil {
+		return nil, fmt.Errorf("storing data keys: %w", err)
+	}
+	if len(res.SubjectKeys) != len(recs) {
+		return nil, fmt.Errorf("storing data keys: %s", res.Detail)
+	}
+	for i, rec := range res.SubjectKeys {
+		if rec.GetSubject() != recs[i].Subject {
+			return nil, fmt.Errorf("storing data keys: key %d is of %q, not %q", i, rec.GetSubject(), recs[i].Subject)
+		}
+	}
+	return res.SubjectKeys, nil
+}
+
+// sealWith seals an order's personal fields with its subject's key; nil
+// when there are none.
+func sealWith(k *privacy.DataKey, orderID string, f *pb.PersonalFields) ([]byte, error) {
+	plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := k.Seal(orderID, plain)
+	clear(plain)
+	return sealed, err
+}
+
+// personalFields are the customer's personal fields of a request, or nil.
+func personalFields(c *pb.Customer) *pb.PersonalFields {
+	f := &pb.PersonalFields{Name: c.GetName(), Phone: c.GetPhone(), Address: c.GetAddress(), IdNumber: c.GetIdNumber(), Email: c.GetEmail()}
+	if proto.Size(f) == 0 {
+		return nil
+	}
+	return f
+}
