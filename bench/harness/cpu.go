@@ -1,7 +1,11 @@
 package harness
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 )
 
@@ -42,4 +46,38 @@ func nodeCPU(before, after float64, nodes int, elapsed time.Duration, answers in
 		c.MicrosPerOrder = c.Seconds / float64(answers) * 1e6
 	}
 	return c
+}
+
+// clockTicksPerSecond is the unit of utime and stime in /proc/<pid>/stat:
+// USER_HZ, 100 on the Linux architectures Go runs on.
+const clockTicksPerSecond = 100
+
+// procCPUSeconds is the user plus system CPU time process pid ("self" for
+// this one) has spent, from /proc/<pid>/stat: Linux only, 10ms resolution.
+func procCPUSeconds(pid string) (float64, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("reading the CPU time of process %s: %w", pid, err)
+	}
+	// Field 2, the command, is in parentheses and may hold spaces and
+	// parentheses itself: count the fields after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%s/stat: no command field", pid)
+	}
+	f := bytes.Fields(b[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	const utime, stime = 14 - 3, 15 - 3
+	if len(f) <= stime {
+		return 0, fmt.Errorf("/proc/%s/stat: %d fields after the command, want more than %d", pid, len(f), stime)
+	}
+	u, err := strconv.ParseUint(string(f[utime]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%s/stat utime: %w", pid, err)
+	}
+	s, err := strconv.ParseUint(string(f[stime]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%s/stat stime: %w", pid, err)
+	}
+	return float64(u+s) / clockTicksPerSecond, nil
 }

@@ -50,6 +50,13 @@ type Options struct {
 	NodeBinary  string
 	NodeArgs    []string
 	Profile     string
+	// Reference runs the scenario against a do-nothing reference server
+	// first, and reports the node against it.
+	Reference bool
+	// serverCPU, when set, reads the CPU seconds of the server under load
+	// (n servers read, 0 when it cannot) in place of the nodes'
+	// process_cpu_seconds_total: the reference run's.
+	serverCPU func() (seconds float64, n int)
 }
 
 const usage = `usage: go run ./bench [flags]    (or: ordergrid bench [flags])
@@ -66,6 +73,11 @@ Scenarios:
   lifecycle  accepted orders go on through pay, pick, pack, ship, deliver; some
              cancel or return
 
+With -reference the same scenario runs first against a do-nothing HTTP intake
+server (a child process on loopback; no audit, no ledger), then against the
+node, and the report sets the node's throughput, latency and CPU per order
+against the reference's.
+
 Exit status: 0 run and audit passed, 1 an audit check failed, 2 bad usage or a
 setup that could not be made (unreachable node, ...).
 
@@ -73,6 +85,9 @@ Flags:`
 
 // Main runs the harness with args and returns the exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == serveReferenceFlag {
+		return serveReference(args[1:], os.Stdin, stdout, stderr)
+	}
 	o, err := parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -83,6 +98,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	// The reference runs first, before a throwaway node starts, so that
+	// nothing else is on the machine while it runs.
+	var ref *ReferenceResult
+	if o.Reference {
+		ref = referenceRun(ctx, o, args, stderr)
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "bench: interrupted during the reference run")
+			return 2
+		}
+	}
 	if len(o.URLs) == 0 {
 		n, err := startNode(ctx, o, stderr)
 		if err != nil {
@@ -96,6 +121,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 2
+	}
+	if ref != nil {
+		ref.compare(rep)
+		rep.Reference = ref
 	}
 	rep.writeText(stdout)
 	for _, f := range rep.Profiles {
@@ -158,6 +187,7 @@ func parse(args []string, stderr io.Writer) (*Options, error) {
 	fs.StringVar(&o.NodeBinary, "ordergrid", "", "ordergrid binary for the throwaway node (default: go build ./cmd/ordergrid)")
 	fs.StringVar(&o.Profile, "profile", "", "capture the node's CPU and allocation profiles into this directory during the run (the node needs --http-pprof; a throwaway node gets it) and print where the time goes")
 	fs.StringVar(&o.Token, "token", tokenFromEnv(), "API token (an admin's); default $ORDERGRID_TOKEN, else $ORDERGRID_BOOTSTRAP_TOKEN; a throwaway node gets a fresh one")
+	fs.BoolVar(&o.Reference, "reference", false, "first run the same scenario against a do-nothing HTTP intake server (a child process on loopback; not audited) and report the node's orders/s, p50/p99 and CPU per order against it (-transport http only)")
 	nodeArgs := fs.String("node-args", "", "more flags for the throwaway node's serve, space-separated (e.g. \"--http-latency-target 20ms\")")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -30,6 +30,11 @@ type Report struct {
 	Ledger   *LedgerStats      `json:"ledger,omitempty"`
 	Errors   map[string]string `json:"first_errors,omitempty"`
 	Profiles []string          `json:"profiles,omitempty"`
+	// Reference is the run against the do-nothing reference server
+	// (-reference) and the node's figures over its.
+	Reference *ReferenceResult `json:"reference,omitempty"`
+	// benchCPU is the bench process's own CPU over the load.
+	benchCPU *NodeCPU
 }
 
 // Latency is a histogram's summary, in milliseconds.
@@ -142,6 +147,7 @@ func (r *Report) writeText(w io.Writer) {
 	for c, d := range r.Errors {
 		fmt.Fprintf(w, "first %s: %s\n", c, d)
 	}
+	r.Reference.writeText(w)
 	if lg := r.Ledger; lg != nil {
 		if lg.Error != "" {
 			fmt.Fprintf(w, "ledger: %s\n", lg.Error)
@@ -276,6 +282,9 @@ h1{font-size:1.4em} table{border-collapse:collapse;margin:1em 0} td,th{padding:.
 <text x="50" y="12" font-size="11">{{.Unit}}</text>
 </svg>
 {{end}}
+{{with .R.Reference}}<h2>Reference</h2>
+{{if .Skipped}}<p>Skipped: {{.Skipped}}</p>{{else}}<p>The same scenario and flags against a do-nothing HTTP intake ({{.Server}}), {{.Order}}; no audit. Server CPU of the reference: {{.CPUSource}}.{{if .SoldOut}} A run sold out: accepted/s is bounded by the stock; answered/s and CPU per answer compare.{{end}}</p>
+<table>{{range $i, $row := .Table}}<tr>{{range $row}}{{if eq $i 0}}<th>{{.}}</th>{{else}}<td>{{.}}</td>{{end}}{{end}}</tr>{{end}}</table>{{end}}{{end}}
 <h2>Audit: {{if .R.Audit.Passed}}<span class="ok">passed</span>{{else}}<span class="fail">FAILED</span>{{end}}</h2>
 <table>{{range .R.Audit.Checks}}<tr><td class="{{if .Passed}}ok{{else}}fail{{end}}">{{if .Passed}}✓{{else}}✗{{end}}</td><td>{{.Name}}</td><td>{{.Detail}}</td></tr>{{end}}</table>
 {{with .R.Ledger}}<h2>Audit ledger</h2><table>

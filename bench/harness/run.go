@@ -190,7 +190,12 @@ func run(ctx context.Context, o *Options, stderr io.Writer) (*Report, error) {
 		}
 	}()
 	before, _ := scrape(admin.client, o.URLs[0])
-	cpuBefore, cpuNodes := cpuSeconds(admin.client, o.URLs)
+	serverCPU := func() (float64, int) { return cpuSeconds(admin.client, o.URLs) }
+	if o.serverCPU != nil {
+		serverCPU = o.serverCPU
+	}
+	cpuBefore, cpuNodes := serverCPU()
+	benchBefore, benchErr := procCPUSeconds("self")
 	tr := newTracker()
 	start := time.Now()
 	rec := NewRecorder(start)
@@ -220,7 +225,8 @@ func run(ctx context.Context, o *Options, stderr io.Writer) (*Report, error) {
 		closedLoop(runCtx, ts, o.Concurrency, sc.Work, rec, tr.track)
 	}
 	elapsed := time.Since(start)
-	cpuAfter, cpuNodesAfter := cpuSeconds(admin.client, o.URLs)
+	cpuAfter, cpuNodesAfter := serverCPU()
+	benchAfter, benchErrAfter := procCPUSeconds("self")
 	if progress != nil {
 		fmt.Fprintln(progress)
 	}
@@ -228,6 +234,10 @@ func run(ctx context.Context, o *Options, stderr io.Writer) (*Report, error) {
 	if cpuNodesAfter == cpuNodes {
 		c := rec.Snapshot()
 		rep.NodeCPU = nodeCPU(cpuBefore, cpuAfter, cpuNodes, elapsed, c[Created]+c[Replayed]+c[OutOfStock])
+	}
+	if benchErr == nil && benchErrAfter == nil {
+		c := rec.Snapshot()
+		rep.benchCPU = nodeCPU(benchBefore, benchAfter, 1, elapsed, c[Created]+c[Replayed]+c[OutOfStock])
 	}
 	if profiles != nil {
 		rep.Profiles = <-profiles
