@@ -150,6 +150,22 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*pb.CreateOrderGrainReque
 		inv.take(o.skus, d)
 	}
 
+	// The subjects' keys (cached, or made in batches per subject
+	// partition) while the stock is reserved.
+	var subjects []string
+	for _, o := range orders {
+		if !o.done && !o.fallback && o.personal != nil {
+			subjects = append(subjects, o.req.Request.Customer.GetId())
+		}
+	}
+	var keys map[string]*privacy.DataKey
+	var keyErr error
+	keysDone := make(chan struct{})
+	go func() {
+		defer close(keysDone)
+		keys, keyErr = n.dataKeys(ctx, subjects)
+	}()
+
 	// Reserve: one ReserveMany per SKU grain.
 	n.reserveBatch(orders, expires)
 	for i, o := range orders {
@@ -175,14 +191,7 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*pb.CreateOrderGrainReque
 		}
 	}
 
-	// Seal: the subjects' keys, cached or made in one entry per partition.
-	var subjects []string
-	for _, o := range orders {
-		if !o.done && !o.fallback && o.personal != nil {
-			subjects = append(subjects, o.req.Request.Customer.GetId())
-		}
-	}
-	keys, keyErr := n.dataKeys(ctx, subjects)
+	<-keysDone
 
 	// Record: one create_orders entry for the orders left.
 	var recorded []*batchOrder

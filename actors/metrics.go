@@ -18,6 +18,7 @@ type metrics struct {
 	// batchFallbacks counts orders a batch handed to their grains.
 	createBatch    prometheus.Histogram
 	batchFallbacks prometheus.Counter
+	keyBatch       prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -56,10 +57,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ordergrid_batch_fallbacks_total",
 			Help: "Orders an intake batch handed to their order grain (routing refused them, or a routed warehouse was short).",
 		}),
+		keyBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ordergrid_subject_key_batch_keys", Help: "New subjects' data keys stored by one put_subject_keys Raft entry.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.archived, m.routed, m.reroutes,
-			m.createBatch, m.batchFallbacks)
+			m.createBatch, m.batchFallbacks, m.keyBatch)
 	}
 	return m
 }

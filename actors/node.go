@@ -22,6 +22,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordergrid/ordergrid/batching"
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/privacy"
@@ -124,6 +125,8 @@ type Node struct {
 	now     func() time.Time
 	routes  routingState
 	keys    subjectKeys
+	// keyBatching stores new subjects' keys, batched per subject partition.
+	keyBatching *batching.Coalescer[keyRequest, *pb.SubjectKeyRecord]
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -161,6 +164,7 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 		opts.ProviderHosts = []string{net.JoinHostPort(h, strconv.Itoa(opts.ProviderPort))}
 	}
 	n := &Node{opts: opts, host: host, metrics: newMetrics(opts.Registerer), now: time.Now, stop: make(chan struct{})}
+	n.keyBatching = n.newKeyBatching()
 	logger := opts.Logger.With(slog.String("component", "actor"))
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(levelFloor{h: logger.Handler(), min: slog.LevelWarn})

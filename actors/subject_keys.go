@@ -2,13 +2,13 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordergrid/ordergrid/batching"
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -21,6 +21,8 @@ import (
 // subjectKeyTTL, and an erasure applied on this node's replica drops it at
 // once (statemachine's erasure hook), so a key never outlives its
 // subject's erasure on a node by more than that replica's apply lag.
+// New subjects' keys are made in batches per subject partition across the
+// node's intake batches (package batching).
 
 const (
 	// subjectKeysCachedMax bounds the unwrapped keys a node holds.
@@ -87,10 +89,33 @@ func (c *subjectKeys) Forget(subject string) {
 // state machine calls it when it applies the subject's erasure.
 func (n *Node) ForgetSubjectKey(subject string) { n.keys.Forget(subject) }
 
+// keyRequest asks for one new subject's key to be stored in its partition.
+type keyRequest struct {
+	p   *cluster.Partition
+	rec *pb.SubjectKeyRecord
+}
+
+// newKeyBatching batches new subjects' keys per subject partition, across
+// the node's intake batches: one put_subject_keys entry per partition per
+// round trip.
+func (n *Node) newKeyBatching() *batching.Coalescer[keyRequest, *pb.SubjectKeyRecord] {
+	return batching.New(func(ctx context.Context, _ uint32, batch []keyRequest) ([]*pb.SubjectKeyRecord, error) {
+		recs := make([]*pb.SubjectKeyRecord, len(batch))
+		for i, r := range batch {
+			recs[i] = r.rec
+		}
+		return n.putSubjectKeys(ctx, batch[0].p, recs)
+	}, batching.Options{BatchItemsMax: subjectKeysBatchMax, BatchTimeout: n.opts.RequestTimeout,
+		Observe: func(k int) { n.metrics.keyBatch.Observe(float64(k)) }})
+}
+
+// subjectKeysBatchMax caps the keys of one put_subject_keys entry.
+const subjectKeysBatchMax = 1024
+
 // dataKeys returns the data key of every subject, making and storing the
-// keys of subjects that have none: one put_subject_keys entry per subject
-// partition (the state machine keeps a key a subject already has and
-// answers it, so a subject's key is never replaced).
+// keys of subjects that have none, batched per subject partition (the
+// state machine keeps a key a subject already has and answers it, so a
+// subject's key is never replaced).
 func (n *Node) dataKeys(ctx context.Context, subjects []string) (map[string]*privacy.DataKey, error) {
 	out := make(map[string]*privacy.DataKey, len(subjects))
 	if len(subjects) == 0 {
@@ -101,7 +126,11 @@ func (n *Node) dataKeys(ctx context.Context, subjects []string) (map[string]*pri
 		return nil, errNoKeyring
 	}
 	now := n.now()
-	missing := map[*cluster.Partition][]*pb.SubjectKeyRecord{}
+	type waiting struct {
+		subject string
+		p       *batching.Pending[keyRequest, *pb.SubjectKeyRecord]
+	}
+	var waits []waiting
 	for _, s := range subjects {
 		if _, done := out[s]; done {
 			continue
@@ -116,36 +145,24 @@ func (n *Node) dataKeys(ctx context.Context, subjects []string) (map[string]*pri
 			return nil, err
 		}
 		p := n.subjectPartition(s)
-		missing[p] = append(missing[p], &pb.SubjectKeyRecord{Subject: s, MasterKeyId: w.MasterKeyID, Nonce: w.Nonce, WrappedKey: w.Ciphertext})
+		pending, err := n.keyBatching.Submit(p.ID, keyRequest{p: p,
+			rec: &pb.SubjectKeyRecord{Subject: s, MasterKeyId: w.MasterKeyID, Nonce: w.Nonce, WrappedKey: w.Ciphertext}})
+		if err != nil {
+			return nil, fmt.Errorf("storing data keys: %w", err)
+		}
+		waits = append(waits, waiting{s, pending})
 	}
-	var mu sync.Mutex
-	var errs []error
-	var wg sync.WaitGroup
-	for p, recs := range missing {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stored, err := n.putSubjectKeys(ctx, p, recs)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			for i, rec := range stored {
-				k, err := kr.Open(rec.Subject, privacy.Wrapped{MasterKeyID: rec.MasterKeyId, Nonce: rec.Nonce, Ciphertext: rec.WrappedKey})
-				if err != nil {
-					errs = append(errs, fmt.Errorf("subject data key: %w", err))
-					return
-				}
-				out[recs[i].Subject] = k
-				n.keys.put(rec.Subject, k, now)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	for _, w := range waits {
+		rec, err := w.p.Wait(ctx)
+		if err != nil {
+			return nil, err
+		}
+		k, err := kr.Open(rec.Subject, privacy.Wrapped{MasterKeyID: rec.MasterKeyId, Nonce: rec.Nonce, Ciphertext: rec.WrappedKey})
+		if err != nil {
+			return nil, fmt.Errorf("subject data key: %w", err)
+		}
+		out[w.subject] = k
+		n.keys.put(w.subject, k, now)
 	}
 	return out, nil
 }

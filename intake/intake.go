@@ -4,10 +4,10 @@
 // entries, fsyncs) are paid per batch.
 //
 // A batch forms from what queued while the partition's previous batch was
-// in flight: no timer is added under light load (a lone order goes out at
-// once, latency stays one round trip) and batches grow with the load. One
-// batch per partition is in flight at a time on a node; partitions run in
-// parallel. Within a batch, requests for one order id (retries that
+// in flight (package batching): no timer is added under light load (a lone
+// order goes out at once, latency stays one round trip) and batches grow
+// with the load. One batch per partition is in flight at a time on a node;
+// partitions run in parallel. Within a batch, requests for one order id (retries that
 // overtook their first attempt) are created once and each answered from
 // that outcome, as a retry would be.
 //
@@ -20,12 +20,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/batching"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -50,57 +50,34 @@ type Options struct {
 }
 
 // ErrQueueFull refuses an order when its partition's queue is full.
-var ErrQueueFull = errors.New("intake: the partition's queue is full")
+var ErrQueueFull = batching.ErrQueueFull
+
+// batchTimeout bounds one batch's work: every order in it is answered by then.
+const batchTimeout = 10 * time.Second
 
 // Pipeline batches new orders per order partition.
 type Pipeline struct {
-	creator Creator
-	opts    Options
-	metrics *metrics
-
-	mu    sync.Mutex
-	lanes map[uint32]*lane
-}
-
-// lane is one partition's queue and its batch in flight.
-type lane struct {
-	id    uint32
-	mu    sync.Mutex
-	queue []*Pending
-	busy  bool // a goroutine drains the queue
+	creator  Creator
+	opts     Options
+	metrics  *metrics
+	batching *batching.Coalescer[*pb.CreateOrderGrainRequest, actors.BatchAnswer]
 }
 
 // Pending is one submitted order, answered when its batch is done.
 type Pending struct {
-	req  *pb.CreateOrderGrainRequest
-	done chan struct{}
-	res  *pb.OrderGrainResponse
-	err  error
+	p *batching.Pending[*pb.CreateOrderGrainRequest, actors.BatchAnswer]
 }
 
 // New returns a pipeline that creates batches with creator.
 func New(creator Creator, opts Options) *Pipeline {
-	if opts.BatchOrdersMax <= 0 {
-		opts.BatchOrdersMax = 1024
-	}
-	if opts.QueuedOrdersMax <= 0 {
-		opts.QueuedOrdersMax = 16384
-	}
 	if opts.PartitionOf == nil {
 		opts.PartitionOf = func(string) uint32 { return 0 }
 	}
-	return &Pipeline{creator: creator, opts: opts, metrics: newMetrics(opts.Registerer), lanes: map[uint32]*lane{}}
-}
-
-func (p *Pipeline) lane(id uint32) *lane {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l := p.lanes[id]
-	if l == nil {
-		l = &lane{id: id}
-		p.lanes[id] = l
-	}
-	return l
+	p := &Pipeline{creator: creator, opts: opts}
+	p.batching = batching.New(p.run, batching.Options{BatchItemsMax: opts.BatchOrdersMax, QueuedItemsMax: opts.QueuedOrdersMax,
+		BatchTimeout: batchTimeout, Observe: func(n int) { p.metrics.batchOrders.Observe(float64(n)) }})
+	p.metrics = newMetrics(opts.Registerer, p.batching.Queued)
+	return p
 }
 
 // Create submits one order and waits for its answer.
@@ -118,87 +95,54 @@ func (p *Pipeline) Submit(req *pb.CreateOrderGrainRequest) (*Pending, error) {
 	if req.GetOrderId() == "" || req.Request == nil {
 		return nil, errors.New("intake: an order needs its id and request")
 	}
-	l := p.lane(p.opts.PartitionOf(req.OrderId))
-	w := &Pending{req: req, done: make(chan struct{})}
-	l.mu.Lock()
-	if len(l.queue) >= p.opts.QueuedOrdersMax {
-		l.mu.Unlock()
+	w, err := p.batching.Submit(p.opts.PartitionOf(req.OrderId), req)
+	if err != nil {
 		p.metrics.refused.Inc()
-		return nil, ErrQueueFull
+		return nil, err
 	}
-	l.queue = append(l.queue, w)
-	start := !l.busy
-	l.busy = true
-	l.mu.Unlock()
-	p.metrics.queued.Inc()
-	if start {
-		go p.drain(l)
-	}
-	return w, nil
+	return &Pending{p: w}, nil
 }
 
 // Wait returns the order's answer, or ctx's error if it ends first (the
 // order may still be created: a retry with its key finds it).
 func (w *Pending) Wait(ctx context.Context) (*pb.OrderGrainResponse, error) {
-	select {
-	case <-w.done:
-		return w.res, w.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("intake: waiting for the batch: %w", ctx.Err())
+	a, err := w.p.Wait(ctx)
+	if err != nil {
+		return nil, err
 	}
+	return a.Response, a.Err
 }
 
-// drain sends the lane's queue out batch by batch until it is empty.
-func (p *Pipeline) drain(l *lane) {
-	for {
-		l.mu.Lock()
-		n := min(len(l.queue), p.opts.BatchOrdersMax)
-		if n == 0 {
-			l.busy = false
-			l.mu.Unlock()
-			return
-		}
-		batch := l.queue[:n:n]
-		l.queue = append([]*Pending(nil), l.queue[n:]...)
-		l.mu.Unlock()
-		p.metrics.queued.Sub(float64(n))
-		p.run(batch)
-	}
-}
-
-// batchTimeout bounds one batch's work: every order in it is answered by then.
-const batchTimeout = 10 * time.Second
-
-// run creates one batch and answers every order of it.
-func (p *Pipeline) run(batch []*Pending) {
-	p.metrics.batchOrders.Observe(float64(len(batch)))
-	// One order per id: the first; the others are answered from it.
+// run creates one partition's batch: one order per id (the first), the
+// others answered from it.
+func (p *Pipeline) run(ctx context.Context, _ uint32, batch []*pb.CreateOrderGrainRequest) ([]actors.BatchAnswer, error) {
 	first := make(map[string]int, len(batch))
 	var reqs []*pb.CreateOrderGrainRequest
 	owner := make([]int, len(batch))
-	for i, w := range batch {
-		if j, ok := first[w.req.OrderId]; ok {
+	for i, req := range batch {
+		if j, ok := first[req.OrderId]; ok {
 			owner[i] = j
 			continue
 		}
-		first[w.req.OrderId] = len(reqs)
+		first[req.OrderId] = len(reqs)
 		owner[i] = len(reqs)
-		reqs = append(reqs, w.req)
+		reqs = append(reqs, req)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-	defer cancel()
 	answers := p.creator.CreateBatch(ctx, reqs)
+	if len(answers) != len(reqs) {
+		return nil, fmt.Errorf("intake: %d answers for %d orders", len(answers), len(reqs))
+	}
+	out := make([]actors.BatchAnswer, len(batch))
 	seen := make([]bool, len(reqs))
-	for i, w := range batch {
+	for i, req := range batch {
 		k := owner[i]
-		a := answers[k]
-		w.res, w.err = a.Response, a.Err
-		if seen[k] {
-			w.res = asRetry(w.req, a.Response)
+		out[i] = answers[k]
+		if seen[k] && out[i].Err == nil {
+			out[i].Response = asRetry(req, answers[k].Response)
 		}
 		seen[k] = true
-		close(w.done)
 	}
+	return out, nil
 }
 
 // asRetry is the answer to a second request for an order of the batch: the
@@ -217,25 +161,23 @@ func asRetry(req *pb.CreateOrderGrainRequest, first *pb.OrderGrainResponse) *pb.
 
 type metrics struct {
 	batchOrders prometheus.Histogram
-	queued      prometheus.Gauge
 	refused     prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, queued func() int) *metrics {
 	m := &metrics{
 		batchOrders: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ordergrid_intake_batch_orders", Help: "Orders per intake batch (one order partition's queue as it went out).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
-		}),
-		queued: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ordergrid_intake_queued_orders", Help: "Orders waiting for their partition's next batch.",
 		}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordergrid_intake_refused_total", Help: "Orders refused because their partition's queue was full.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batchOrders, m.queued, m.refused)
+		reg.MustRegister(m.batchOrders, m.refused, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ordergrid_intake_queued_orders", Help: "Orders waiting for their partition's next batch.",
+		}, func() float64 { return float64(queued()) }))
 	}
 	return m
 }

@@ -25,12 +25,23 @@ type Machine struct {
 	// (an erasure); see PurgeRequested.
 	purge atomic.Bool
 	hooks *Hooks
-	// orders holds the id of every order with a record in the partition,
-	// live or archived: a new order's create_order learns it is new without
-	// a read that misses. Rebuilt by Load on start and after a snapshot is
-	// restored; it grows with the orders the partition keeps (archived ones
-	// keep a marker), about 100 bytes each.
-	orders map[string]struct{}
+	// present holds every key of the indexed spaces (orders, archived
+	// orders, reservations, subject keys) the partition has: a command
+	// learns that an order, reservation or key is new without a read that
+	// misses (on a memtable that also holds the Raft log, such a read cost
+	// more than the rest of the command). Rebuilt by Load on start and
+	// after a snapshot is restored, kept by put and del; about 100 bytes a
+	// key, so it grows with the orders the partition keeps (archived ones
+	// keep a marker until restored).
+	present map[string]struct{}
+}
+
+// indexedSpaces are the key spaces Machine.present holds.
+var indexedSpaces = [256]bool{'o': true, 'v': true, 'r': true, 'k': true}
+
+// indexed reports whether k is in one of the indexed spaces.
+func (m *Machine) indexed(k []byte) bool {
+	return len(k) > len(m.prefix) && indexedSpaces[k[len(m.prefix)]]
 }
 
 // Hooks tell the node about applied commands whose effects it caches. They
@@ -65,24 +76,27 @@ func WithHooks(hooks *Hooks) cluster.StateMachineFactory {
 
 var _ cluster.Loading = (*Machine)(nil)
 
-// Load rebuilds the in-memory index of the partition's orders from its
-// state. See cluster.Loading.
+// Load rebuilds the in-memory index of the indexed key spaces from the
+// partition's state. See cluster.Loading.
 func (m *Machine) Load(r pebble.Reader) error {
-	orders := make(map[string]struct{})
-	for _, space := range []byte{'o', 'v'} {
-		lo := spaceStart(m.prefix, space)
+	present := make(map[string]struct{})
+	for space, on := range indexedSpaces {
+		if !on {
+			continue
+		}
+		lo := spaceStart(m.prefix, byte(space))
 		it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 		if err != nil {
-			return fmt.Errorf("statemachine: index orders: %w", err)
+			return fmt.Errorf("statemachine: index %q: %w", byte(space), err)
 		}
 		for it.First(); it.Valid(); it.Next() {
-			orders[string(it.Key()[len(lo):])] = struct{}{}
+			present[string(it.Key())] = struct{}{}
 		}
 		if err := it.Close(); err != nil {
-			return fmt.Errorf("statemachine: index orders: %w", err)
+			return fmt.Errorf("statemachine: index %q: %w", byte(space), err)
 		}
 	}
-	m.orders = orders
+	m.present = present
 	return nil
 }
 
@@ -97,7 +111,7 @@ var _ cluster.StateMachine = (*Machine)(nil)
 
 // New returns the state machine of the partition whose keys start with prefix.
 func New(id uint32, prefix []byte) cluster.StateMachine {
-	return &Machine{id: id, prefix: append([]byte{}, prefix...), orders: make(map[string]struct{})}
+	return &Machine{id: id, prefix: append([]byte{}, prefix...), present: make(map[string]struct{})}
 }
 
 // Apply applies one committed command and answers a marshalled
@@ -199,6 +213,11 @@ func (t *txn) record(e *ledger.Event) {
 }
 
 func (t *txn) get(k []byte, msg proto.Message) bool {
+	if t.m.indexed(k) {
+		if _, ok := t.m.present[string(k)]; !ok {
+			return false
+		}
+	}
 	ok, err := getProto(cluster.LocalReader{R: t.b}, k, msg)
 	if err != nil {
 		panic(fmt.Sprintf("statemachine: read %q: %v", k, err))
@@ -214,11 +233,17 @@ func (t *txn) put(k []byte, msg proto.Message) {
 	if err := t.b.Set(k, v, nil); err != nil {
 		panic(fmt.Sprintf("statemachine: set: %v", err))
 	}
+	if t.m.indexed(k) {
+		t.m.present[string(k)] = struct{}{}
+	}
 }
 
 func (t *txn) del(k []byte) {
 	if err := t.b.Delete(k, nil); err != nil {
 		panic(fmt.Sprintf("statemachine: delete: %v", err))
+	}
+	if t.m.indexed(k) {
+		delete(t.m.present, string(k))
 	}
 }
 
@@ -486,9 +511,8 @@ func (t *txn) createOrder(o *pb.OrderRecord, routed *pb.RoutingRecord) *Result {
 		// Personal fields enter the log sealed (OrderRecord.personal), never plain.
 		return &Result{Detail: "create_order: personal fields must be sealed, not plain"}
 	}
-	_, known := t.m.orders[o.Id]
 	var archived pb.ArchivedOrderRecord
-	if known && t.get(archivedKey(t.m.prefix, o.Id), &archived) {
+	if t.get(archivedKey(t.m.prefix, o.Id), &archived) {
 		// Recorded long ago and archived: a retry is answered with what is left.
 		prev := &pb.OrderRecord{Id: archived.Id, Status: archived.Status, Channel: archived.Channel, RequestHash: archived.RequestHash}
 		if string(archived.RequestHash) == string(o.RequestHash) {
@@ -496,15 +520,12 @@ func (t *txn) createOrder(o *pb.OrderRecord, routed *pb.RoutingRecord) *Result {
 		}
 		return &Result{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
 	}
-	if known {
-		if prev, ok := t.order(o.Id); ok {
-			if string(prev.RequestHash) == string(o.RequestHash) {
-				return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: prev}
-			}
-			return &Result{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
+	if prev, ok := t.order(o.Id); ok {
+		if string(prev.RequestHash) == string(o.RequestHash) {
+			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: prev}
 		}
+		return &Result{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
 	}
-	t.m.orders[o.Id] = struct{}{}
 	o.Status = StatusPendingPayment
 	o.Version = 0
 	o.CreatedUnixNano = t.at
