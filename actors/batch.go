@@ -211,7 +211,7 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*pb.CreateOrderGrainReque
 		}
 		o.record = rec
 		recorded = append(recorded, o)
-		cmds = append(cmds, &pb.CreateOrderCommand{Order: rec, Routing: o.decision.Record})
+		cmds = append(cmds, &pb.CreateOrderCommand{Order: rec, Routing: o.decision.Record, Principal: o.req.Principal})
 	}
 	if len(cmds) > 0 {
 		n.metrics.createBatch.Observe(float64(len(cmds)))

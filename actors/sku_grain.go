@@ -271,7 +271,8 @@ func (g *skuGrain) flush(ctx actorcluster.GrainContext) {
 	g.inFlight = true
 	cmd := &pb.ReserveBatchCommand{Sku: g.sku, Items: make([]*pb.ReserveItem, n)}
 	for i, q := range batch {
-		cmd.Items[i] = &pb.ReserveItem{OrderId: q.req.OrderId, Qty: q.req.Qty, ExpiresUnixNano: q.req.ExpiresUnixNano, Warehouse: q.warehouse, Strict: q.strict}
+		cmd.Items[i] = &pb.ReserveItem{OrderId: q.req.OrderId, Qty: q.req.Qty, ExpiresUnixNano: q.req.ExpiresUnixNano, Warehouse: q.warehouse, Strict: q.strict,
+			Principal: q.req.Principal}
 	}
 	principal := batch[0].req.Principal
 	self := ctx.Self()
@@ -332,6 +333,37 @@ func (g *skuGrain) Settle(req *pb.SettleRequest, _ actorcluster.GrainContext) (*
 	}
 	g.reload()
 	return &pb.SettleResponse{Outcome: res.Outcome}, nil
+}
+
+// SettleMany moves the reservations of one batch's orders on this SKU
+// (their orders' owed stock actions) with one entry, and answers each.
+func (g *skuGrain) SettleMany(req *pb.SettleManyRequest, _ actorcluster.GrainContext) (*pb.SettleManyResponse, error) {
+	cmd := &pb.SettleBatchCommand{Sku: g.sku, Items: make([]*pb.SettleItem, len(req.Items))}
+	for i, it := range req.Items {
+		if it.Sku != g.sku || it.Action == "expire" {
+			return nil, fmt.Errorf("settle_many: item %d: sku %q action %q on the grain of %q", i, it.Sku, it.Action, g.sku)
+		}
+		cmd.Items[i] = &pb.SettleItem{OrderId: it.OrderId, Action: it.Action, Principal: it.Principal}
+	}
+	principal := ""
+	if len(req.Items) > 0 {
+		principal = req.Items[0].Principal
+	}
+	cctx, cancel := g.node.callCtx()
+	defer cancel()
+	res, err := g.node.propose(cctx, g.partition, principal, &pb.Command{Kind: &pb.Command_SettleBatch{SettleBatch: cmd}})
+	if err != nil {
+		return nil, err
+	}
+	g.reload()
+	if len(res.Results) != len(req.Items) {
+		return nil, fmt.Errorf("settle_batch: %d results for %d items: %s", len(res.Results), len(req.Items), res.Detail)
+	}
+	out := &pb.SettleManyResponse{Items: make([]*pb.SettleResponse, len(res.Results))}
+	for i, r := range res.Results {
+		out.Items[i] = &pb.SettleResponse{Outcome: r.Outcome}
+	}
+	return out, nil
 }
 
 func (g *skuGrain) SetStock(req *pb.SetStockGrainRequest, _ actorcluster.GrainContext) (*pb.SkuStock, error) {

@@ -159,7 +159,8 @@ func (n *Node) dataKeys(ctx context.Context, subjects []string) (map[string]*pri
 		}
 		k, err := kr.Open(rec.Subject, privacy.Wrapped{MasterKeyID: rec.MasterKeyId, Nonce: rec.Nonce, Ciphertext: rec.WrappedKey})
 		if err != nil {
-			return nil, fmt.Errorf("subject data key: %w", err)
+			// Another node wrapped it: every node must hold the same master keys.
+			return nil, fmt.Errorf("subject data key wrapped by master key %q (do all nodes share privacy.master_keys_file?): %w", rec.MasterKeyId, err)
 		}
 		out[w.subject] = k
 		n.keys.put(w.subject, k, now)

@@ -56,7 +56,7 @@ func freeBase(t *testing.T) int {
 func newCluster(t *testing.T, extraArgs string) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, dir: t.TempDir()}
-	c.env = append(os.Environ(), "ORDERGRID_BIN="+binary(t), "ORDERGRID_BASE_PORT="+strconv.Itoa(freeBase(t)),
+	c.env = append(clusterEnv(), "ORDERGRID_BIN="+binary(t), "ORDERGRID_BASE_PORT="+strconv.Itoa(freeBase(t)),
 		"ORDERGRID_EXTRA_ARGS=--log-level warn "+extraArgs)
 	t.Cleanup(func() {
 		for i := 1; i <= 3; i++ {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -292,4 +294,20 @@ func orderBody(channelOrderID, sku string, qty int64) map[string]any {
 		"customer": map[string]any{"id": "c-" + channelOrderID, "name": "Zhang San", "phone": "13800000000", "address": "1 Nanjing Rd"},
 		"lines":    []map[string]any{{"sku": sku, "qty": qty, "unit_price": "99.00"}},
 	}
+}
+
+// clusterMasterKeys is the master key line every node of a test cluster
+// shares, as a cluster's nodes must: a key one node wraps, another
+// unwraps.
+var clusterMasterKeys = sync.OnceValue(func() string {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic(err)
+	}
+	return "k1 " + base64.StdEncoding.EncodeToString(k)
+})
+
+// clusterEnv is the environment of a test cluster's node process.
+func clusterEnv() []string {
+	return append(os.Environ(), "ORDERGRID_MASTER_KEYS="+clusterMasterKeys())
 }

@@ -43,6 +43,7 @@ func TestClusterAddAndRemoveNode(t *testing.T) {
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", p[0]), "--grpc-addr", "", "--raft-addr", raftAddr,
 		"--raft-peers", strings.Join(peers, ","), "--actor-addr", fmt.Sprintf("127.0.0.1:%d", p[2]),
 		"--actor-provider-port", fmt.Sprint(p[3]), "--log-level", "warn", "--actor-request-timeout", "4s")
+	cmd.Env = c.env // the cluster's master keys, as every member needs
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

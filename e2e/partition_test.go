@@ -88,6 +88,7 @@ func (c *netnsCluster) start(i int) {
 		"--http-addr", c.ip(i)+":8080", "--grpc-addr", "", "--raft-addr", c.ip(i)+":7000", "--raft-peers", strings.Join(peers, ","),
 		"--actor-addr", c.ip(i)+":7001", "--actor-provider-port", "7002", "--actor-provider-hosts", strings.Join(providers, ","),
 		"--actor-request-timeout", "3s")
+	cmd.Env = clusterEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)

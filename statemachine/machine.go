@@ -142,6 +142,12 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 		return tx.createOrder(k.CreateOrder.Order, k.CreateOrder.Routing)
 	case *pb.Command_CreateOrders:
 		return tx.createOrders(k.CreateOrders)
+	case *pb.Command_Transitions:
+		return tx.transitions(k.Transitions)
+	case *pb.Command_StockSyncedBatch:
+		return tx.stockSyncedBatch(k.StockSyncedBatch)
+	case *pb.Command_SettleBatch:
+		return tx.settleBatch(k.SettleBatch)
 	case *pb.Command_Transition:
 		return tx.transition(k.Transition)
 	case *pb.Command_StockSynced:
@@ -200,6 +206,18 @@ type txn struct {
 	at        int64
 	principal string
 	out       *ledger.Outbox
+}
+
+// as runs fn with principal as the command's principal, when one is given:
+// an entry that folds several callers' items records each item's own.
+func (t *txn) as(principal string, fn func() *Result) *Result {
+	if principal == "" {
+		return fn()
+	}
+	saved := t.principal
+	t.principal = principal
+	defer func() { t.principal = saved }()
+	return fn()
 }
 
 // record hands one event of the command to the ledger, through the
@@ -332,7 +350,9 @@ func (t *txn) reserveBatch(c *pb.ReserveBatchCommand) *Result {
 	changed := make([]bool, len(recs))
 	out := &pb.ReserveBatchResult{Items: make([]*pb.ReserveItemResult, len(c.Items))}
 	for i, it := range c.Items {
-		outcome, wh := t.reserve(c.Sku, it, names, recs, changed)
+		var outcome pb.Outcome
+		var wh string
+		t.as(it.Principal, func() *Result { outcome, wh = t.reserve(c.Sku, it, names, recs, changed); return nil })
 		out.Items[i] = &pb.ReserveItemResult{OrderId: it.OrderId, Outcome: outcome, Warehouse: wh}
 	}
 	if slices.Contains(changed, true) {
@@ -557,7 +577,48 @@ func (t *txn) createOrders(c *pb.CreateOrdersCommand) *Result {
 			out.Results[i] = &Result{Detail: "create_order: no order id"}
 			continue
 		}
-		out.Results[i] = t.createOrder(o.Order, o.Routing)
+		out.Results[i] = t.as(o.Principal, func() *Result { return t.createOrder(o.Order, o.Routing) })
+	}
+	return out
+}
+
+// batchItemsMax bounds the items of one transitions, stock_synced_batch
+// or settle_batch command.
+const batchItemsMax = 4096
+
+// transitions applies the transitions of one batch, each judged on its own
+// (an order's later transition sees its earlier one), in order.
+func (t *txn) transitions(c *pb.TransitionsCommand) *Result {
+	if len(c.Transitions) > batchItemsMax {
+		return &Result{Detail: fmt.Sprintf("transitions: %d items, at most %d", len(c.Transitions), batchItemsMax)}
+	}
+	out := &Result{Outcome: pb.Outcome_OUTCOME_OK, Results: make([]*Result, len(c.Transitions))}
+	for i, tr := range c.Transitions {
+		out.Results[i] = t.as(tr.Principal, func() *Result { return t.transition(tr) })
+	}
+	return out
+}
+
+// stockSyncedBatch records the stock actions of one batch as carried out.
+func (t *txn) stockSyncedBatch(c *pb.StockSyncedBatchCommand) *Result {
+	if len(c.Orders) > batchItemsMax {
+		return &Result{Detail: fmt.Sprintf("stock_synced_batch: %d items, at most %d", len(c.Orders), batchItemsMax)}
+	}
+	out := &Result{Outcome: pb.Outcome_OUTCOME_OK, Results: make([]*Result, len(c.Orders))}
+	for i, o := range c.Orders {
+		out.Results[i] = t.stockSynced(o)
+	}
+	return out
+}
+
+// settleBatch moves the reservations of one batch's orders on one SKU.
+func (t *txn) settleBatch(c *pb.SettleBatchCommand) *Result {
+	if len(c.Items) > batchItemsMax {
+		return &Result{Detail: fmt.Sprintf("settle_batch: %d items, at most %d", len(c.Items), batchItemsMax)}
+	}
+	out := &Result{Outcome: pb.Outcome_OUTCOME_OK, Results: make([]*Result, len(c.Items))}
+	for i, it := range c.Items {
+		out.Results[i] = t.as(it.Principal, func() *Result { return t.settle(c.Sku, it.OrderId, it.Action) })
 	}
 	return out
 }

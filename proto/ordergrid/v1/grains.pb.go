@@ -1439,7 +1439,10 @@ type ReserveItem struct {
 	// The warehouse the grain chose from its cache; the state machine re-checks it.
 	Warehouse string `protobuf:"bytes,4,opt,name=warehouse,proto3" json:"warehouse,omitempty"`
 	// Reserve only at warehouse (the order's route), never elsewhere.
-	Strict        bool `protobuf:"varint,5,opt,name=strict,proto3" json:"strict,omitempty"`
+	Strict bool `protobuf:"varint,5,opt,name=strict,proto3" json:"strict,omitempty"`
+	// Who asked, when the entry folds several callers' items (else the
+	// command's principal).
+	Principal     string `protobuf:"bytes,6,opt,name=principal,proto3" json:"principal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1507,6 +1510,13 @@ func (x *ReserveItem) GetStrict() bool {
 		return x.Strict
 	}
 	return false
+}
+
+func (x *ReserveItem) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
 }
 
 type ReserveBatchCommand struct {
@@ -1686,7 +1696,10 @@ type CreateOrderCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Order *OrderRecord           `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
 	// Kept under the order's routing key, for GET /v1/orders/{id}/routing.
-	Routing       *RoutingRecord `protobuf:"bytes,2,opt,name=routing,proto3" json:"routing,omitempty"`
+	Routing *RoutingRecord `protobuf:"bytes,2,opt,name=routing,proto3" json:"routing,omitempty"`
+	// Who asked, in a create_orders entry of several callers (else the
+	// command's principal).
+	Principal     string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1733,6 +1746,13 @@ func (x *CreateOrderCommand) GetRouting() *RoutingRecord {
 		return x.Routing
 	}
 	return nil
+}
+
+func (x *CreateOrderCommand) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
 }
 
 // Records the new orders of one intake batch on their partition: one Raft
@@ -2633,8 +2653,11 @@ type TransitionCommand struct {
 	// The order version the proposer saw; 0 means "any".
 	ExpectedVersion uint64            `protobuf:"varint,3,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
 	Details         map[string]string `protobuf:"bytes,4,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Who asked, in a transitions entry of several callers (else the
+	// command's principal).
+	Principal     string `protobuf:"bytes,5,opt,name=principal,proto3" json:"principal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TransitionCommand) Reset() {
@@ -2695,6 +2718,13 @@ func (x *TransitionCommand) GetDetails() map[string]string {
 	return nil
 }
 
+func (x *TransitionCommand) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
 type StockSyncedCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -2747,6 +2777,212 @@ func (x *StockSyncedCommand) GetVersion() uint64 {
 	return 0
 }
 
+// The transitions of one intake batch on one order partition: one Raft
+// entry, each judged as a transition of its own, in order.
+type TransitionsCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transitions   []*TransitionCommand   `protobuf:"bytes,1,rep,name=transitions,proto3" json:"transitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransitionsCommand) Reset() {
+	*x = TransitionsCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransitionsCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransitionsCommand) ProtoMessage() {}
+
+func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransitionsCommand.ProtoReflect.Descriptor instead.
+func (*TransitionsCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *TransitionsCommand) GetTransitions() []*TransitionCommand {
+	if x != nil {
+		return x.Transitions
+	}
+	return nil
+}
+
+// The stock actions of one batch carried out: each as a stock_synced.
+type StockSyncedBatchCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Orders        []*StockSyncedCommand  `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StockSyncedBatchCommand) Reset() {
+	*x = StockSyncedBatchCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StockSyncedBatchCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StockSyncedBatchCommand) ProtoMessage() {}
+
+func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StockSyncedBatchCommand.ProtoReflect.Descriptor instead.
+func (*StockSyncedBatchCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *StockSyncedBatchCommand) GetOrders() []*StockSyncedCommand {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+// Moves the reservations of many orders on one SKU (one batch's stock
+// actions): each as a settle of its own, in order.
+type SettleBatchCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sku           string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
+	Items         []*SettleItem          `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettleBatchCommand) Reset() {
+	*x = SettleBatchCommand{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettleBatchCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettleBatchCommand) ProtoMessage() {}
+
+func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettleBatchCommand.ProtoReflect.Descriptor instead.
+func (*SettleBatchCommand) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SettleBatchCommand) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *SettleBatchCommand) GetItems() []*SettleItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type SettleItem struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	OrderId string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	Action  string                 `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	// Who asked (else the command's principal).
+	Principal     string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettleItem) Reset() {
+	*x = SettleItem{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettleItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettleItem) ProtoMessage() {}
+
+func (x *SettleItem) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettleItem.ProtoReflect.Descriptor instead.
+func (*SettleItem) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SettleItem) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *SettleItem) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *SettleItem) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
 // Expire unpaid orders whose pay_by is before the command's time.
 type ExpireOrdersCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2757,7 +2993,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2769,7 +3005,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2782,7 +3018,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -2804,7 +3040,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2816,7 +3052,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2829,7 +3065,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -2857,7 +3093,7 @@ type TrimOutboxCommand struct {
 
 func (x *TrimOutboxCommand) Reset() {
 	*x = TrimOutboxCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2869,7 +3105,7 @@ func (x *TrimOutboxCommand) String() string {
 func (*TrimOutboxCommand) ProtoMessage() {}
 
 func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2882,7 +3118,7 @@ func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
 func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
@@ -2903,7 +3139,7 @@ type PutSubjectKeyCommand struct {
 
 func (x *PutSubjectKeyCommand) Reset() {
 	*x = PutSubjectKeyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2915,7 +3151,7 @@ func (x *PutSubjectKeyCommand) String() string {
 func (*PutSubjectKeyCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2928,7 +3164,7 @@ func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PutSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -2950,7 +3186,7 @@ type PutSubjectKeysCommand struct {
 
 func (x *PutSubjectKeysCommand) Reset() {
 	*x = PutSubjectKeysCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2962,7 +3198,7 @@ func (x *PutSubjectKeysCommand) String() string {
 func (*PutSubjectKeysCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2975,7 +3211,7 @@ func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeysCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeysCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PutSubjectKeysCommand) GetKeys() []*SubjectKeyRecord {
@@ -2997,7 +3233,7 @@ type EraseSubjectCommand struct {
 
 func (x *EraseSubjectCommand) Reset() {
 	*x = EraseSubjectCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3009,7 +3245,7 @@ func (x *EraseSubjectCommand) String() string {
 func (*EraseSubjectCommand) ProtoMessage() {}
 
 func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3022,7 +3258,7 @@ func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
 func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *EraseSubjectCommand) GetSubject() string {
@@ -3051,7 +3287,7 @@ type RewrapSubjectKeyCommand struct {
 
 func (x *RewrapSubjectKeyCommand) Reset() {
 	*x = RewrapSubjectKeyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3063,7 +3299,7 @@ func (x *RewrapSubjectKeyCommand) String() string {
 func (*RewrapSubjectKeyCommand) ProtoMessage() {}
 
 func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3076,7 +3312,7 @@ func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewrapSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*RewrapSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RewrapSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -3110,7 +3346,7 @@ type ArchivedOrderRecord struct {
 
 func (x *ArchivedOrderRecord) Reset() {
 	*x = ArchivedOrderRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3122,7 +3358,7 @@ func (x *ArchivedOrderRecord) String() string {
 func (*ArchivedOrderRecord) ProtoMessage() {}
 
 func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3135,7 +3371,7 @@ func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrderRecord.ProtoReflect.Descriptor instead.
 func (*ArchivedOrderRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{43}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ArchivedOrderRecord) GetId() string {
@@ -3198,7 +3434,7 @@ type ArchivedOrder struct {
 
 func (x *ArchivedOrder) Reset() {
 	*x = ArchivedOrder{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3210,7 +3446,7 @@ func (x *ArchivedOrder) String() string {
 func (*ArchivedOrder) ProtoMessage() {}
 
 func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3223,7 +3459,7 @@ func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrder.ProtoReflect.Descriptor instead.
 func (*ArchivedOrder) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{44}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ArchivedOrder) GetOrder() *OrderRecord {
@@ -3253,7 +3489,7 @@ type ArchiveOrdersCommand struct {
 
 func (x *ArchiveOrdersCommand) Reset() {
 	*x = ArchiveOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3265,7 +3501,7 @@ func (x *ArchiveOrdersCommand) String() string {
 func (*ArchiveOrdersCommand) ProtoMessage() {}
 
 func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3278,7 +3514,7 @@ func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ArchiveOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{45}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ArchiveOrdersCommand) GetOrderIds() []string {
@@ -3313,7 +3549,7 @@ type RestoreOrdersCommand struct {
 
 func (x *RestoreOrdersCommand) Reset() {
 	*x = RestoreOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3325,7 +3561,7 @@ func (x *RestoreOrdersCommand) String() string {
 func (*RestoreOrdersCommand) ProtoMessage() {}
 
 func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3338,7 +3574,7 @@ func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreOrdersCommand.ProtoReflect.Descriptor instead.
 func (*RestoreOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{46}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RestoreOrdersCommand) GetOrders() []*ArchivedOrder {
@@ -3367,7 +3603,7 @@ type RecordAccessCommand struct {
 
 func (x *RecordAccessCommand) Reset() {
 	*x = RecordAccessCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3615,7 @@ func (x *RecordAccessCommand) String() string {
 func (*RecordAccessCommand) ProtoMessage() {}
 
 func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3628,7 @@ func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
 func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{47}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RecordAccessCommand) GetSubject() string {
@@ -3450,6 +3686,9 @@ type Command struct {
 	//	*Command_UnlinkIdentity
 	//	*Command_CreateOrders
 	//	*Command_PutSubjectKeys
+	//	*Command_Transitions
+	//	*Command_StockSyncedBatch
+	//	*Command_SettleBatch
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3457,7 +3696,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3469,7 +3708,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3482,7 +3721,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{48}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -3740,6 +3979,33 @@ func (x *Command) GetPutSubjectKeys() *PutSubjectKeysCommand {
 	return nil
 }
 
+func (x *Command) GetTransitions() *TransitionsCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_Transitions); ok {
+			return x.Transitions
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetStockSyncedBatch() *StockSyncedBatchCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_StockSyncedBatch); ok {
+			return x.StockSyncedBatch
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSettleBatch() *SettleBatchCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_SettleBatch); ok {
+			return x.SettleBatch
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -3848,6 +4114,18 @@ type Command_PutSubjectKeys struct {
 	PutSubjectKeys *PutSubjectKeysCommand `protobuf:"bytes,35,opt,name=put_subject_keys,json=putSubjectKeys,proto3,oneof"`
 }
 
+type Command_Transitions struct {
+	Transitions *TransitionsCommand `protobuf:"bytes,36,opt,name=transitions,proto3,oneof"`
+}
+
+type Command_StockSyncedBatch struct {
+	StockSyncedBatch *StockSyncedBatchCommand `protobuf:"bytes,37,opt,name=stock_synced_batch,json=stockSyncedBatch,proto3,oneof"`
+}
+
+type Command_SettleBatch struct {
+	SettleBatch *SettleBatchCommand `protobuf:"bytes,38,opt,name=settle_batch,json=settleBatch,proto3,oneof"`
+}
+
 func (*Command_ReserveBatch) isCommand_Kind() {}
 
 func (*Command_Settle) isCommand_Kind() {}
@@ -3900,6 +4178,12 @@ func (*Command_CreateOrders) isCommand_Kind() {}
 
 func (*Command_PutSubjectKeys) isCommand_Kind() {}
 
+func (*Command_Transitions) isCommand_Kind() {}
+
+func (*Command_StockSyncedBatch) isCommand_Kind() {}
+
+func (*Command_SettleBatch) isCommand_Kind() {}
+
 // What the state machine answers the proposer of a command.
 type ApplyResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -3922,7 +4206,8 @@ type ApplyResult struct {
 	Purchase *PurchaseRecord `protobuf:"bytes,10,opt,name=purchase,proto3" json:"purchase,omitempty"`
 	// note_price: the conflict recorded, if any.
 	Conflict *PriceConflictRecord `protobuf:"bytes,11,opt,name=conflict,proto3" json:"conflict,omitempty"`
-	// create_orders: one result per order, in the command's order.
+	// create_orders, transitions, stock_synced_batch, settle_batch: one
+	// result per item, in the command's order.
 	Results []*ApplyResult `protobuf:"bytes,12,rep,name=results,proto3" json:"results,omitempty"`
 	// put_subject_keys: the stored key of each subject, in the command's order
 	// (absent for a subject refused, e.g. erased meanwhile: see its detail).
@@ -3933,7 +4218,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3945,7 +4230,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3958,7 +4243,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{49}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -4063,7 +4348,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4075,7 +4360,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4088,7 +4373,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{50}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -4121,7 +4406,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4133,7 +4418,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4146,7 +4431,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{51}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -4172,7 +4457,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4184,7 +4469,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4197,7 +4482,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{52}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -4257,7 +4542,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4269,7 +4554,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4282,7 +4567,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{53}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -4324,7 +4609,7 @@ type ReserveManyRequest struct {
 
 func (x *ReserveManyRequest) Reset() {
 	*x = ReserveManyRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4336,7 +4621,7 @@ func (x *ReserveManyRequest) String() string {
 func (*ReserveManyRequest) ProtoMessage() {}
 
 func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4349,7 +4634,7 @@ func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyRequest.ProtoReflect.Descriptor instead.
 func (*ReserveManyRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{54}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ReserveManyRequest) GetItems() []*ReserveRequest {
@@ -4369,7 +4654,7 @@ type ReserveManyResponse struct {
 
 func (x *ReserveManyResponse) Reset() {
 	*x = ReserveManyResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4381,7 +4666,7 @@ func (x *ReserveManyResponse) String() string {
 func (*ReserveManyResponse) ProtoMessage() {}
 
 func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4394,7 +4679,7 @@ func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyResponse.ProtoReflect.Descriptor instead.
 func (*ReserveManyResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{55}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ReserveManyResponse) GetItems() []*ReserveResponse {
@@ -4416,7 +4701,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4428,7 +4713,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4441,7 +4726,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{56}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -4481,7 +4766,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4493,7 +4778,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4506,7 +4791,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{57}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -4514,6 +4799,96 @@ func (x *SettleResponse) GetOutcome() Outcome {
 		return x.Outcome
 	}
 	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+// The stock actions of one batch on one SKU: one grain message, one entry.
+type SettleManyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*SettleRequest       `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettleManyRequest) Reset() {
+	*x = SettleManyRequest{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettleManyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettleManyRequest) ProtoMessage() {}
+
+func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettleManyRequest.ProtoReflect.Descriptor instead.
+func (*SettleManyRequest) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *SettleManyRequest) GetItems() []*SettleRequest {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// One outcome per item, in order.
+type SettleManyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*SettleResponse      `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettleManyResponse) Reset() {
+	*x = SettleManyResponse{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettleManyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettleManyResponse) ProtoMessage() {}
+
+func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettleManyResponse.ProtoReflect.Descriptor instead.
+func (*SettleManyResponse) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *SettleManyResponse) GetItems() []*SettleResponse {
+	if x != nil {
+		return x.Items
+	}
+	return nil
 }
 
 type SetStockGrainRequest struct {
@@ -4526,7 +4901,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4538,7 +4913,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4551,7 +4926,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{58}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SetStockGrainRequest) GetStock() *SetStockRequest {
@@ -4577,7 +4952,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4589,7 +4964,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4602,7 +4977,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{59}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -4623,7 +4998,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4635,7 +5010,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4648,7 +5023,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{60}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *CreateOrderRequest {
@@ -4681,7 +5056,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4693,7 +5068,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4706,7 +5081,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{61}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -4726,7 +5101,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4738,7 +5113,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4751,7 +5126,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{62}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *OrderEventRequest {
@@ -4781,7 +5156,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4793,7 +5168,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4806,7 +5181,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{63}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -4846,7 +5221,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4858,7 +5233,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4871,7 +5246,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{64}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -4891,7 +5266,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4903,7 +5278,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4916,7 +5291,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{65}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -4942,7 +5317,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[66]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4954,7 +5329,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[66]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4967,7 +5342,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{66}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -4989,7 +5364,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[67]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5001,7 +5376,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[67]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5014,7 +5389,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{67}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -5056,7 +5431,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[68]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5068,7 +5443,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[68]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5081,7 +5456,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{68}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -5107,7 +5482,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[69]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5119,7 +5494,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[69]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5132,7 +5507,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{69}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -5271,13 +5646,14 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\adetails\x18\x06 \x03(\v2&.ordergrid.v1.EventRecord.DetailsEntryR\adetails\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9c\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xba\x01\n" +
 	"\vReserveItem\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12*\n" +
 	"\x11expires_unix_nano\x18\x03 \x01(\x03R\x0fexpiresUnixNano\x12\x1c\n" +
 	"\twarehouse\x18\x04 \x01(\tR\twarehouse\x12\x16\n" +
-	"\x06strict\x18\x05 \x01(\bR\x06strict\"X\n" +
+	"\x06strict\x18\x05 \x01(\bR\x06strict\x12\x1c\n" +
+	"\tprincipal\x18\x06 \x01(\tR\tprincipal\"X\n" +
 	"\x13ReserveBatchCommand\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12/\n" +
 	"\x05items\x18\x02 \x03(\v2\x19.ordergrid.v1.ReserveItemR\x05items\"T\n" +
@@ -5288,10 +5664,11 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x0fSetStockCommand\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x1c\n" +
 	"\twarehouse\x18\x02 \x01(\tR\twarehouse\x12\x17\n" +
-	"\aon_hand\x18\x03 \x01(\x03R\x06onHand\"|\n" +
+	"\aon_hand\x18\x03 \x01(\x03R\x06onHand\"\x9a\x01\n" +
 	"\x12CreateOrderCommand\x12/\n" +
 	"\x05order\x18\x01 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x125\n" +
-	"\arouting\x18\x02 \x01(\v2\x1b.ordergrid.v1.RoutingRecordR\arouting\"O\n" +
+	"\arouting\x18\x02 \x01(\v2\x1b.ordergrid.v1.RoutingRecordR\arouting\x12\x1c\n" +
+	"\tprincipal\x18\x03 \x01(\tR\tprincipal\"O\n" +
 	"\x13CreateOrdersCommand\x128\n" +
 	"\x06orders\x18\x01 \x03(\v2 .ordergrid.v1.CreateOrderCommandR\x06orders\"\\\n" +
 	"\x13PutWarehouseCommand\x12\x1a\n" +
@@ -5356,18 +5733,31 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"resolution\x18\x05 \x01(\tR\n" +
 	"resolution\x12 \n" +
 	"\fat_unix_nano\x18\x06 \x01(\x03R\n" +
-	"atUnixNano\"\xf1\x01\n" +
+	"atUnixNano\"\x8f\x02\n" +
 	"\x11TransitionCommand\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12)\n" +
 	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\x12F\n" +
-	"\adetails\x18\x04 \x03(\v2,.ordergrid.v1.TransitionCommand.DetailsEntryR\adetails\x1a:\n" +
+	"\adetails\x18\x04 \x03(\v2,.ordergrid.v1.TransitionCommand.DetailsEntryR\adetails\x12\x1c\n" +
+	"\tprincipal\x18\x05 \x01(\tR\tprincipal\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"I\n" +
 	"\x12StockSyncedCommand\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x04R\aversion\"2\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\"W\n" +
+	"\x12TransitionsCommand\x12A\n" +
+	"\vtransitions\x18\x01 \x03(\v2\x1f.ordergrid.v1.TransitionCommandR\vtransitions\"S\n" +
+	"\x17StockSyncedBatchCommand\x128\n" +
+	"\x06orders\x18\x01 \x03(\v2 .ordergrid.v1.StockSyncedCommandR\x06orders\"V\n" +
+	"\x12SettleBatchCommand\x12\x10\n" +
+	"\x03sku\x18\x01 \x01(\tR\x03sku\x12.\n" +
+	"\x05items\x18\x02 \x03(\v2\x18.ordergrid.v1.SettleItemR\x05items\"]\n" +
+	"\n" +
+	"SettleItem\x12\x19\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12\x1c\n" +
+	"\tprincipal\x18\x03 \x01(\tR\tprincipal\"2\n" +
 	"\x13ExpireOrdersCommand\x12\x1b\n" +
 	"\torder_ids\x18\x01 \x03(\tR\borderIds\"J\n" +
 	"\x19ExpireReservationsCommand\x12\x10\n" +
@@ -5407,7 +5797,7 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x13RecordAccessCommand\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\x12\x18\n" +
-	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xe8\x0f\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xcc\x11\n" +
 	"\aCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x1c\n" +
@@ -5442,7 +5832,10 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x11remember_identity\x18  \x01(\v2%.ordergrid.v1.RememberIdentityCommandH\x00R\x10rememberIdentity\x12N\n" +
 	"\x0funlink_identity\x18! \x01(\v2#.ordergrid.v1.UnlinkIdentityCommandH\x00R\x0eunlinkIdentity\x12H\n" +
 	"\rcreate_orders\x18\" \x01(\v2!.ordergrid.v1.CreateOrdersCommandH\x00R\fcreateOrders\x12O\n" +
-	"\x10put_subject_keys\x18# \x01(\v2#.ordergrid.v1.PutSubjectKeysCommandH\x00R\x0eputSubjectKeysB\x06\n" +
+	"\x10put_subject_keys\x18# \x01(\v2#.ordergrid.v1.PutSubjectKeysCommandH\x00R\x0eputSubjectKeys\x12D\n" +
+	"\vtransitions\x18$ \x01(\v2 .ordergrid.v1.TransitionsCommandH\x00R\vtransitions\x12U\n" +
+	"\x12stock_synced_batch\x18% \x01(\v2%.ordergrid.v1.StockSyncedBatchCommandH\x00R\x10stockSyncedBatch\x12E\n" +
+	"\fsettle_batch\x18& \x01(\v2 .ordergrid.v1.SettleBatchCommandH\x00R\vsettleBatchB\x06\n" +
 	"\x04kind\"\x84\x05\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
@@ -5491,7 +5884,11 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x06action\x18\x03 \x01(\tR\x06action\x12\x1c\n" +
 	"\tprincipal\x18\x04 \x01(\tR\tprincipal\"A\n" +
 	"\x0eSettleResponse\x12/\n" +
-	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\"i\n" +
+	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\"F\n" +
+	"\x11SettleManyRequest\x121\n" +
+	"\x05items\x18\x01 \x03(\v2\x1b.ordergrid.v1.SettleRequestR\x05items\"H\n" +
+	"\x12SettleManyResponse\x122\n" +
+	"\x05items\x18\x01 \x03(\v2\x1c.ordergrid.v1.SettleResponseR\x05items\"i\n" +
 	"\x14SetStockGrainRequest\x123\n" +
 	"\x05stock\x18\x01 \x01(\v2\x1d.ordergrid.v1.SetStockRequestR\x05stock\x12\x1c\n" +
 	"\tprincipal\x18\x02 \x01(\tR\tprincipal\"\x1c\n" +
@@ -5549,11 +5946,13 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x1bRESERVATION_STATE_COMMITTED\x10\x02\x12\x1e\n" +
 	"\x1aRESERVATION_STATE_RELEASED\x10\x03\x12\x1d\n" +
 	"\x19RESERVATION_STATE_SHIPPED\x10\x04\x12\x1e\n" +
-	"\x1aRESERVATION_STATE_RETURNED\x10\x052\xff\x02\n" +
+	"\x1aRESERVATION_STATE_RETURNED\x10\x052\xd0\x03\n" +
 	"\bSkuGrain\x12N\n" +
 	"\aReserve\x12\x1c.ordergrid.v1.ReserveRequest\x1a\x1d.ordergrid.v1.ReserveResponse\"\x06\x82\xb5\x18\x02\b\x01\x12Z\n" +
 	"\vReserveMany\x12 .ordergrid.v1.ReserveManyRequest\x1a!.ordergrid.v1.ReserveManyResponse\"\x06\x82\xb5\x18\x02\b\x01\x12C\n" +
-	"\x06Settle\x12\x1b.ordergrid.v1.SettleRequest\x1a\x1c.ordergrid.v1.SettleResponse\x12F\n" +
+	"\x06Settle\x12\x1b.ordergrid.v1.SettleRequest\x1a\x1c.ordergrid.v1.SettleResponse\x12O\n" +
+	"\n" +
+	"SettleMany\x12\x1f.ordergrid.v1.SettleManyRequest\x1a .ordergrid.v1.SettleManyResponse\x12F\n" +
 	"\bSetStock\x12\".ordergrid.v1.SetStockGrainRequest\x1a\x16.ordergrid.v1.SkuStock\x12:\n" +
 	"\bGetStock\x12\x16.ordergrid.v1.SkuQuery\x1a\x16.ordergrid.v1.SkuStock2\x83\x02\n" +
 	"\fSubjectGrain\x12M\n" +
@@ -5580,7 +5979,7 @@ func file_ordergrid_v1_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_ordergrid_v1_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
+var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -5620,50 +6019,56 @@ var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(*PriceConflictRecord)(nil),       // 35: ordergrid.v1.PriceConflictRecord
 	(*TransitionCommand)(nil),         // 36: ordergrid.v1.TransitionCommand
 	(*StockSyncedCommand)(nil),        // 37: ordergrid.v1.StockSyncedCommand
-	(*ExpireOrdersCommand)(nil),       // 38: ordergrid.v1.ExpireOrdersCommand
-	(*ExpireReservationsCommand)(nil), // 39: ordergrid.v1.ExpireReservationsCommand
-	(*TrimOutboxCommand)(nil),         // 40: ordergrid.v1.TrimOutboxCommand
-	(*PutSubjectKeyCommand)(nil),      // 41: ordergrid.v1.PutSubjectKeyCommand
-	(*PutSubjectKeysCommand)(nil),     // 42: ordergrid.v1.PutSubjectKeysCommand
-	(*EraseSubjectCommand)(nil),       // 43: ordergrid.v1.EraseSubjectCommand
-	(*RewrapSubjectKeyCommand)(nil),   // 44: ordergrid.v1.RewrapSubjectKeyCommand
-	(*ArchivedOrderRecord)(nil),       // 45: ordergrid.v1.ArchivedOrderRecord
-	(*ArchivedOrder)(nil),             // 46: ordergrid.v1.ArchivedOrder
-	(*ArchiveOrdersCommand)(nil),      // 47: ordergrid.v1.ArchiveOrdersCommand
-	(*RestoreOrdersCommand)(nil),      // 48: ordergrid.v1.RestoreOrdersCommand
-	(*RecordAccessCommand)(nil),       // 49: ordergrid.v1.RecordAccessCommand
-	(*Command)(nil),                   // 50: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 51: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 52: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 53: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 54: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 55: ordergrid.v1.ReserveResponse
-	(*ReserveManyRequest)(nil),        // 56: ordergrid.v1.ReserveManyRequest
-	(*ReserveManyResponse)(nil),       // 57: ordergrid.v1.ReserveManyResponse
-	(*SettleRequest)(nil),             // 58: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 59: ordergrid.v1.SettleResponse
-	(*SetStockGrainRequest)(nil),      // 60: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 61: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 62: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 63: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 64: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 65: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 66: ordergrid.v1.SyncStockRequest
-	(*SealPersonalRequest)(nil),       // 67: ordergrid.v1.SealPersonalRequest
-	(*SealPersonalResponse)(nil),      // 68: ordergrid.v1.SealPersonalResponse
-	(*OpenPersonalRequest)(nil),       // 69: ordergrid.v1.OpenPersonalRequest
-	(*OpenPersonalResponse)(nil),      // 70: ordergrid.v1.OpenPersonalResponse
-	(*EraseSubjectGrainRequest)(nil),  // 71: ordergrid.v1.EraseSubjectGrainRequest
-	nil,                               // 72: ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	nil,                               // 73: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 74: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	nil,                               // 75: ordergrid.v1.TransitionCommand.DetailsEntry
-	nil,                               // 76: ordergrid.v1.ReserveResponse.FreeEntry
-	(*Customer)(nil),                  // 77: ordergrid.v1.Customer
-	(*SetStockRequest)(nil),           // 78: ordergrid.v1.SetStockRequest
-	(*CreateOrderRequest)(nil),        // 79: ordergrid.v1.CreateOrderRequest
-	(*OrderEventRequest)(nil),         // 80: ordergrid.v1.OrderEventRequest
-	(*SkuStock)(nil),                  // 81: ordergrid.v1.SkuStock
+	(*TransitionsCommand)(nil),        // 38: ordergrid.v1.TransitionsCommand
+	(*StockSyncedBatchCommand)(nil),   // 39: ordergrid.v1.StockSyncedBatchCommand
+	(*SettleBatchCommand)(nil),        // 40: ordergrid.v1.SettleBatchCommand
+	(*SettleItem)(nil),                // 41: ordergrid.v1.SettleItem
+	(*ExpireOrdersCommand)(nil),       // 42: ordergrid.v1.ExpireOrdersCommand
+	(*ExpireReservationsCommand)(nil), // 43: ordergrid.v1.ExpireReservationsCommand
+	(*TrimOutboxCommand)(nil),         // 44: ordergrid.v1.TrimOutboxCommand
+	(*PutSubjectKeyCommand)(nil),      // 45: ordergrid.v1.PutSubjectKeyCommand
+	(*PutSubjectKeysCommand)(nil),     // 46: ordergrid.v1.PutSubjectKeysCommand
+	(*EraseSubjectCommand)(nil),       // 47: ordergrid.v1.EraseSubjectCommand
+	(*RewrapSubjectKeyCommand)(nil),   // 48: ordergrid.v1.RewrapSubjectKeyCommand
+	(*ArchivedOrderRecord)(nil),       // 49: ordergrid.v1.ArchivedOrderRecord
+	(*ArchivedOrder)(nil),             // 50: ordergrid.v1.ArchivedOrder
+	(*ArchiveOrdersCommand)(nil),      // 51: ordergrid.v1.ArchiveOrdersCommand
+	(*RestoreOrdersCommand)(nil),      // 52: ordergrid.v1.RestoreOrdersCommand
+	(*RecordAccessCommand)(nil),       // 53: ordergrid.v1.RecordAccessCommand
+	(*Command)(nil),                   // 54: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 55: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 56: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 57: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 58: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 59: ordergrid.v1.ReserveResponse
+	(*ReserveManyRequest)(nil),        // 60: ordergrid.v1.ReserveManyRequest
+	(*ReserveManyResponse)(nil),       // 61: ordergrid.v1.ReserveManyResponse
+	(*SettleRequest)(nil),             // 62: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 63: ordergrid.v1.SettleResponse
+	(*SettleManyRequest)(nil),         // 64: ordergrid.v1.SettleManyRequest
+	(*SettleManyResponse)(nil),        // 65: ordergrid.v1.SettleManyResponse
+	(*SetStockGrainRequest)(nil),      // 66: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 67: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 68: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 69: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 70: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 71: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 72: ordergrid.v1.SyncStockRequest
+	(*SealPersonalRequest)(nil),       // 73: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 74: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 75: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 76: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 77: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 78: ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	nil,                               // 79: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 80: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	nil,                               // 81: ordergrid.v1.TransitionCommand.DetailsEntry
+	nil,                               // 82: ordergrid.v1.ReserveResponse.FreeEntry
+	(*Customer)(nil),                  // 83: ordergrid.v1.Customer
+	(*SetStockRequest)(nil),           // 84: ordergrid.v1.SetStockRequest
+	(*CreateOrderRequest)(nil),        // 85: ordergrid.v1.CreateOrderRequest
+	(*OrderEventRequest)(nil),         // 86: ordergrid.v1.OrderEventRequest
+	(*SkuStock)(nil),                  // 87: ordergrid.v1.SkuStock
 }
 var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
@@ -5671,107 +6076,117 @@ var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	8,  // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
 	9,  // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
 	10, // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
-	77, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	83, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
 	5,  // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
 	6,  // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
-	72, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	73, // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	78, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	79, // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
 	16, // 10: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
 	11, // 11: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
 	7,  // 12: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
 	20, // 13: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
-	74, // 14: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	80, // 14: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
 	30, // 15: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
 	30, // 16: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
 	33, // 17: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
 	33, // 18: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
 	33, // 19: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
 	33, // 20: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
-	75, // 21: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	13, // 22: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 23: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 24: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	11, // 25: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	15, // 26: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	46, // 27: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	17, // 28: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	18, // 29: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	19, // 30: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	20, // 31: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	36, // 32: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	37, // 33: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	38, // 34: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	39, // 35: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	40, // 36: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	41, // 37: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	43, // 38: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	44, // 39: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	49, // 40: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	47, // 41: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	48, // 42: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	22, // 43: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	23, // 44: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	24, // 45: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	25, // 46: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	26, // 47: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	29, // 48: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	32, // 49: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	27, // 50: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	28, // 51: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	21, // 52: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
-	42, // 53: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
-	0,  // 54: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 55: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	53, // 56: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	13, // 57: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	14, // 58: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	30, // 59: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	35, // 60: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	51, // 61: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
-	13, // 62: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	0,  // 63: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	52, // 64: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 65: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	76, // 66: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	54, // 67: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
-	55, // 68: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
-	0,  // 69: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	78, // 70: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	79, // 71: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	80, // 72: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 73: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 74: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	12, // 75: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	12, // 76: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	54, // 77: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
-	56, // 78: ordergrid.v1.SkuGrain.ReserveMany:input_type -> ordergrid.v1.ReserveManyRequest
-	58, // 79: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
-	60, // 80: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
-	61, // 81: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
-	67, // 82: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
-	69, // 83: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
-	71, // 84: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
-	62, // 85: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
-	63, // 86: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
-	64, // 87: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
-	66, // 88: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
-	55, // 89: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
-	57, // 90: ordergrid.v1.SkuGrain.ReserveMany:output_type -> ordergrid.v1.ReserveManyResponse
-	59, // 91: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
-	81, // 92: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
-	81, // 93: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
-	68, // 94: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
-	70, // 95: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
-	14, // 96: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
-	65, // 97: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
-	65, // 98: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
-	65, // 99: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
-	65, // 100: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
-	89, // [89:101] is the sub-list for method output_type
-	77, // [77:89] is the sub-list for method input_type
-	77, // [77:77] is the sub-list for extension type_name
-	77, // [77:77] is the sub-list for extension extendee
-	0,  // [0:77] is the sub-list for field type_name
+	81, // 21: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	36, // 22: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
+	37, // 23: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
+	41, // 24: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
+	13, // 25: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 26: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 27: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11, // 28: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	15, // 29: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	50, // 30: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	17, // 31: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	18, // 32: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	19, // 33: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	20, // 34: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	36, // 35: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	37, // 36: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	42, // 37: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	43, // 38: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	44, // 39: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	45, // 40: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	47, // 41: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	48, // 42: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	53, // 43: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	51, // 44: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	52, // 45: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	22, // 46: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	23, // 47: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	24, // 48: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	25, // 49: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	26, // 50: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	29, // 51: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	32, // 52: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	27, // 53: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	28, // 54: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	21, // 55: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	46, // 56: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	38, // 57: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
+	39, // 58: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
+	40, // 59: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
+	0,  // 60: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 61: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	57, // 62: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	13, // 63: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	14, // 64: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	30, // 65: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	35, // 66: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	55, // 67: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	13, // 68: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	0,  // 69: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	56, // 70: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 71: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	82, // 72: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	58, // 73: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	59, // 74: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	0,  // 75: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	62, // 76: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
+	63, // 77: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
+	84, // 78: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	85, // 79: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	86, // 80: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 81: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 82: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	12, // 83: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	12, // 84: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	58, // 85: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
+	60, // 86: ordergrid.v1.SkuGrain.ReserveMany:input_type -> ordergrid.v1.ReserveManyRequest
+	62, // 87: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
+	64, // 88: ordergrid.v1.SkuGrain.SettleMany:input_type -> ordergrid.v1.SettleManyRequest
+	66, // 89: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
+	67, // 90: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
+	73, // 91: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
+	75, // 92: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
+	77, // 93: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
+	68, // 94: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
+	69, // 95: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
+	70, // 96: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
+	72, // 97: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
+	59, // 98: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
+	61, // 99: ordergrid.v1.SkuGrain.ReserveMany:output_type -> ordergrid.v1.ReserveManyResponse
+	63, // 100: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
+	65, // 101: ordergrid.v1.SkuGrain.SettleMany:output_type -> ordergrid.v1.SettleManyResponse
+	87, // 102: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
+	87, // 103: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
+	74, // 104: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
+	76, // 105: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
+	14, // 106: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
+	71, // 107: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
+	71, // 108: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
+	71, // 109: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
+	71, // 110: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
+	98, // [98:111] is the sub-list for method output_type
+	85, // [85:98] is the sub-list for method input_type
+	85, // [85:85] is the sub-list for extension type_name
+	85, // [85:85] is the sub-list for extension extendee
+	0,  // [0:85] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_grains_proto_init() }
@@ -5780,7 +6195,7 @@ func file_ordergrid_v1_grains_proto_init() {
 		return
 	}
 	file_ordergrid_v1_api_proto_init()
-	file_ordergrid_v1_grains_proto_msgTypes[48].OneofWrappers = []any{
+	file_ordergrid_v1_grains_proto_msgTypes[52].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -5807,6 +6222,9 @@ func file_ordergrid_v1_grains_proto_init() {
 		(*Command_UnlinkIdentity)(nil),
 		(*Command_CreateOrders)(nil),
 		(*Command_PutSubjectKeys)(nil),
+		(*Command_Transitions)(nil),
+		(*Command_StockSyncedBatch)(nil),
+		(*Command_SettleBatch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -5814,7 +6232,7 @@ func file_ordergrid_v1_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_proto_rawDesc), len(file_ordergrid_v1_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   75,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

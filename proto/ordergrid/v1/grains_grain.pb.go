@@ -64,6 +64,7 @@ type SkuGrain interface {
 	Reserve(req *ReserveRequest, respond func(*ReserveResponse), onError func(error), ctx cluster.GrainContext) error
 	ReserveMany(req *ReserveManyRequest, respond func(*ReserveManyResponse), onError func(error), ctx cluster.GrainContext) error
 	Settle(req *SettleRequest, ctx cluster.GrainContext) (*SettleResponse, error)
+	SettleMany(req *SettleManyRequest, ctx cluster.GrainContext) (*SettleManyResponse, error)
 	SetStock(req *SetStockGrainRequest, ctx cluster.GrainContext) (*SkuStock, error)
 	GetStock(req *SkuQuery, ctx cluster.GrainContext) (*SkuStock, error)
 }
@@ -155,6 +156,33 @@ func (g *SkuGrainGrainClient) Settle(r *SettleRequest, opts ...cluster.GrainCall
 	}
 }
 
+// SettleMany requests the execution on to the cluster with CallOptions
+func (g *SkuGrainGrainClient) SettleMany(r *SettleManyRequest, opts ...cluster.GrainCallOption) (*SettleManyResponse, error) {
+	if g.cluster.Config.RequestLog {
+		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "SettleMany"), slog.Any("request", r))
+	}
+	bytes, err := proto.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	reqMsg := &cluster.GrainRequest{MethodIndex: 3, MessageData: bytes}
+	resp, err := g.cluster.Request(g.Identity, "SkuGrain", reqMsg, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("error request: %w", err)
+	}
+	switch msg := resp.(type) {
+	case *SettleManyResponse:
+		return msg, nil
+	case *cluster.GrainErrorResponse:
+		if msg == nil {
+			return nil, nil
+		}
+		return nil, msg
+	default:
+		return nil, fmt.Errorf("unknown response type %T", resp)
+	}
+}
+
 // SetStock requests the execution on to the cluster with CallOptions
 func (g *SkuGrainGrainClient) SetStock(r *SetStockGrainRequest, opts ...cluster.GrainCallOption) (*SkuStock, error) {
 	if g.cluster.Config.RequestLog {
@@ -164,7 +192,7 @@ func (g *SkuGrainGrainClient) SetStock(r *SetStockGrainRequest, opts ...cluster.
 	if err != nil {
 		return nil, err
 	}
-	reqMsg := &cluster.GrainRequest{MethodIndex: 3, MessageData: bytes}
+	reqMsg := &cluster.GrainRequest{MethodIndex: 4, MessageData: bytes}
 	resp, err := g.cluster.Request(g.Identity, "SkuGrain", reqMsg, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("error request: %w", err)
@@ -191,7 +219,7 @@ func (g *SkuGrainGrainClient) GetStock(r *SkuQuery, opts ...cluster.GrainCallOpt
 	if err != nil {
 		return nil, err
 	}
-	reqMsg := &cluster.GrainRequest{MethodIndex: 4, MessageData: bytes}
+	reqMsg := &cluster.GrainRequest{MethodIndex: 5, MessageData: bytes}
 	resp, err := g.cluster.Request(g.Identity, "SkuGrain", reqMsg, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("error request: %w", err)
@@ -294,6 +322,26 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 3:
+			req := &SettleManyRequest{}
+			err := proto.Unmarshal(msg.MessageData, req)
+			if err != nil {
+				ctx.Logger().Error("[Grain] SettleMany(SettleManyRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
+					WithMetadata(map[string]string{
+						"argument": req.String(),
+					})
+				ctx.Respond(resp)
+				return
+			}
+
+			r0, err := a.inner.SettleMany(req, a.ctx)
+			if err != nil {
+				resp := cluster.FromError(err)
+				ctx.Respond(resp)
+				return
+			}
+			ctx.Respond(r0)
+		case 4:
 			req := &SetStockGrainRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
@@ -313,7 +361,7 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 				return
 			}
 			ctx.Respond(r0)
-		case 4:
+		case 5:
 			req := &SkuQuery{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {

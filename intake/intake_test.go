@@ -1,0 +1,120 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ordergrid/ordergrid/actors"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// recordingCreator answers each order OK with a record of its request, or
+// fails the ids in fail, and remembers each batch it was given. gate, if
+// set, holds the first batch until closed.
+type recordingCreator struct {
+	mu      sync.Mutex
+	batches [][]string
+	fail    map[string]error
+	gate    chan struct{}
+}
+
+func (c *recordingCreator) CreateBatch(_ context.Context, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer {
+	c.mu.Lock()
+	ids := make([]string, len(orders))
+	for i, o := range orders {
+		ids[i] = o.OrderId
+	}
+	c.batches = append(c.batches, ids)
+	first := len(c.batches) == 1
+	c.mu.Unlock()
+	if first && c.gate != nil {
+		<-c.gate
+	}
+	out := make([]actors.BatchAnswer, len(orders))
+	for i, o := range orders {
+		if err := c.fail[o.OrderId]; err != nil {
+			out[i] = actors.BatchAnswer{Err: err}
+			continue
+		}
+		out[i] = actors.BatchAnswer{Response: &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK,
+			Order: &pb.OrderRecord{Id: o.OrderId, RequestHash: actors.RequestHash(o.Request)}}}
+	}
+	return out
+}
+
+func order(id, key string, qty int64) *pb.CreateOrderGrainRequest {
+	return &pb.CreateOrderGrainRequest{OrderId: id, Request: &pb.CreateOrderRequest{IdempotencyKey: key,
+		Lines: []*pb.OrderLineInput{{Sku: "s", Qty: qty, UnitPrice: "1"}}}}
+}
+
+// Orders queued behind a batch in flight go out as one batch, each id
+// once: a second request for an id is answered from the first (replayed
+// when it is the same request, a conflict when not), and one order's
+// failure is its own.
+func TestBatchesDedupesAndAnswersEach(t *testing.T) {
+	c := &recordingCreator{gate: make(chan struct{}), fail: map[string]error{"bad": errors.New("leader lost")}}
+	p := New(c, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lead, err := p.Submit(order("lead", "k0", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p.batching.Queued() != 0 {
+		time.Sleep(time.Millisecond) // lead is in flight
+	}
+	reqs := []*pb.CreateOrderGrainRequest{order("a", "k1", 1), order("a", "k1", 1), order("a", "k1", 2), order("bad", "k2", 1), order("b", "k3", 1)}
+	waits := make([]*Pending, len(reqs))
+	for i, r := range reqs {
+		if waits[i], err = p.Submit(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(c.gate)
+	if res, err := lead.Wait(ctx); err != nil || res.Outcome != pb.Outcome_OUTCOME_OK {
+		t.Fatalf("lead: %v %v", res, err)
+	}
+	want := []pb.Outcome{pb.Outcome_OUTCOME_OK, pb.Outcome_OUTCOME_REPLAYED, pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, 0, pb.Outcome_OUTCOME_OK}
+	for i, w := range waits {
+		res, err := w.Wait(ctx)
+		if reqs[i].OrderId == "bad" {
+			if err == nil {
+				t.Errorf("the failed order was answered %v", res)
+			}
+			continue
+		}
+		if err != nil || res.Outcome != want[i] {
+			t.Errorf("order %d (%s): %v %v, want %s", i, reqs[i].OrderId, res, err, want[i])
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.batches) != 2 || len(c.batches[1]) != 3 {
+		t.Fatalf("batches %v, want [lead] then [a bad b]", c.batches)
+	}
+}
+
+// Orders of different partitions never share a batch.
+func TestOneBatchPerPartition(t *testing.T) {
+	c := &recordingCreator{}
+	p := New(c, Options{PartitionOf: func(id string) uint32 { return uint32(id[0]) }})
+	ctx := context.Background()
+	for _, id := range []string{"x1", "y1", "x2", "y2"} {
+		if _, err := p.Create(ctx, order(id, id, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, b := range c.batches {
+		for _, id := range b {
+			if id[0] != b[0][0] {
+				t.Fatalf("batch %v mixes partitions", b)
+			}
+		}
+	}
+	if _, err := p.Submit(&pb.CreateOrderGrainRequest{}); err == nil {
+		t.Fatal("an order without an id was queued")
+	}
+}

@@ -1,0 +1,124 @@
+package statemachine
+
+import (
+	"fmt"
+	"testing"
+
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+func createOrders(orders ...*pb.OrderRecord) *pb.Command {
+	c := &pb.CreateOrdersCommand{}
+	for _, o := range orders {
+		c.Orders = append(c.Orders, &pb.CreateOrderCommand{Order: o})
+	}
+	return &pb.Command{Kind: &pb.Command_CreateOrders{CreateOrders: c}}
+}
+
+// A create_orders entry judges each order as a create_order of its own:
+// new ones recorded, a retry answered with the order, a different request
+// under a recorded id refused, a second request for an id of the same
+// entry answered from the first.
+func TestCreateOrdersJudgesEachOrder(t *testing.T) {
+	h := newHarness(t)
+	o := func(id, hash string) *pb.OrderRecord {
+		return &pb.OrderRecord{Id: id, RequestHash: []byte(hash), PayByUnixNano: 1000,
+			Lines: []*pb.OrderLineRecord{{Sku: "s", Qty: 1, UnitPrice: "1", Warehouse: "w"}}}
+	}
+	first := h.apply(10, createOrders(o("a", "ha"), o("b", "hb")))
+	if len(first.Results) != 2 || first.Results[0].Outcome != pb.Outcome_OUTCOME_OK || first.Results[1].Outcome != pb.Outcome_OUTCOME_OK {
+		t.Fatalf("first entry: %v", first)
+	}
+	second := h.apply(11, createOrders(o("a", "ha"), o("b", "other"), o("c", "hc"), o("c", "hc2"), &pb.OrderRecord{}))
+	want := []pb.Outcome{pb.Outcome_OUTCOME_REPLAYED, pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, pb.Outcome_OUTCOME_OK,
+		pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, pb.Outcome_OUTCOME_UNSPECIFIED}
+	if len(second.Results) != len(want) {
+		t.Fatalf("second entry: %d results", len(second.Results))
+	}
+	for i, w := range want {
+		if got := second.Results[i].Outcome; got != w {
+			t.Errorf("order %d: %s, want %s (%s)", i, got, w, second.Results[i].Detail)
+		}
+	}
+	if second.Results[0].Order.Version != 1 || second.Results[0].Order.CreatedUnixNano != 10 {
+		t.Errorf("the retry was not answered with the recorded order: %v", second.Results[0].Order)
+	}
+}
+
+// The in-memory index is rebuilt from the state: a machine that restarts
+// (or restores a snapshot) over recorded orders, reservations and keys
+// still answers them as recorded, and a new one as new.
+func TestIndexRebuiltOnLoad(t *testing.T) {
+	h := newHarness(t)
+	h.apply(1, &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: "s", Warehouse: "w", OnHand: 10}}})
+	h.apply(2, &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: "s",
+		Items: []*pb.ReserveItem{{OrderId: "a", Qty: 2, ExpiresUnixNano: 100}}}}})
+	h.apply(3, createOrders(&pb.OrderRecord{Id: "a", RequestHash: []byte("h"), PayByUnixNano: 100}))
+	h.apply(4, &pb.Command{Kind: &pb.Command_PutSubjectKeys{PutSubjectKeys: &pb.PutSubjectKeysCommand{
+		Keys: []*pb.SubjectKeyRecord{{Subject: "cu", MasterKeyId: "k1", WrappedKey: []byte("w1")}}}}})
+
+	// A new machine over the same state, as after a restart.
+	h.m = New(0, h.prefix).(*Machine)
+	if err := h.m.Load(h.db); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.apply(5, createOrders(&pb.OrderRecord{Id: "a", RequestHash: []byte("h")})); r.Results[0].Outcome != pb.Outcome_OUTCOME_REPLAYED {
+		t.Errorf("recorded order after load: %s", r.Results[0].Outcome)
+	}
+	r := h.apply(6, &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: "s",
+		Items: []*pb.ReserveItem{{OrderId: "a", Qty: 2, ExpiresUnixNano: 100}, {OrderId: "b", Qty: 3, ExpiresUnixNano: 100}}}}})
+	if r.Reserve.Items[0].Outcome != pb.Outcome_OUTCOME_REPLAYED || r.Reserve.Items[1].Outcome != pb.Outcome_OUTCOME_OK {
+		t.Errorf("reservations after load: %v", r.Reserve.Items)
+	}
+	h.checkStock("s")
+	k := h.apply(7, &pb.Command{Kind: &pb.Command_PutSubjectKeys{PutSubjectKeys: &pb.PutSubjectKeysCommand{
+		Keys: []*pb.SubjectKeyRecord{{Subject: "cu", MasterKeyId: "k1", WrappedKey: []byte("w2")}, {Subject: "new", MasterKeyId: "k1", WrappedKey: []byte("w3")}}}}})
+	if string(k.SubjectKeys[0].WrappedKey) != "w1" || string(k.SubjectKeys[1].WrappedKey) != "w3" {
+		t.Errorf("keys after load: the first key must win: %v", k.SubjectKeys)
+	}
+	// Erasure takes the key out of the index too: a later key is new.
+	erased := ""
+	hooks := &Hooks{}
+	hooks.OnErased(func(s string) { erased = s })
+	h.m.hooks = hooks
+	if r := h.apply(8, &pb.Command{Kind: &pb.Command_EraseSubject{EraseSubject: &pb.EraseSubjectCommand{Subject: "cu"}}}); r.Outcome != pb.Outcome_OUTCOME_OK {
+		t.Fatalf("erase: %s %s", r.Outcome, r.Detail)
+	}
+	if erased != "cu" {
+		t.Errorf("the erasure hook was told %q", erased)
+	}
+	k = h.apply(9, &pb.Command{Kind: &pb.Command_PutSubjectKeys{PutSubjectKeys: &pb.PutSubjectKeysCommand{
+		Keys: []*pb.SubjectKeyRecord{{Subject: "cu", MasterKeyId: "k1", WrappedKey: []byte("w4")}}}}})
+	if string(k.SubjectKeys[0].WrappedKey) != "w4" {
+		t.Errorf("a key after erasure: %v", k.SubjectKeys)
+	}
+}
+
+// The index agrees with the state after any sequence of commands: every
+// indexed key in the state is in the index and nothing else is.
+func TestIndexMatchesState(t *testing.T) {
+	h := newHarness(t)
+	h.apply(1, &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: "s", Warehouse: "w", OnHand: 1000}}})
+	for i := range 50 {
+		id := fmt.Sprintf("o%d", i%30)
+		h.apply(int64(10+i), &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: "s",
+			Items: []*pb.ReserveItem{{OrderId: id, Qty: 1, ExpiresUnixNano: 100}}}}})
+		h.apply(int64(10+i), createOrders(&pb.OrderRecord{Id: id, RequestHash: []byte("h"), PayByUnixNano: 100}))
+		if i%7 == 0 {
+			h.apply(int64(10+i), &pb.Command{Kind: &pb.Command_Settle{Settle: &pb.SettleCommand{Sku: "s", OrderId: id, Action: ActionRelease}}})
+		}
+	}
+	fresh := New(0, h.prefix).(*Machine)
+	if err := fresh.Load(h.db); err != nil {
+		t.Fatal(err)
+	}
+	if len(fresh.present) != len(h.m.present) {
+		t.Fatalf("index of %d keys, state has %d", len(h.m.present), len(fresh.present))
+	}
+	for k := range fresh.present {
+		if _, ok := h.m.present[k]; !ok {
+			t.Errorf("state key %q not in the index", k)
+		}
+	}
+	h.checkStock("s")
+}
