@@ -19,6 +19,8 @@ type metrics struct {
 	createBatch    prometheus.Histogram
 	batchFallbacks prometheus.Counter
 	keyBatch       prometheus.Histogram
+	// transitionBatch observes the events of each transitions entry.
+	transitionBatch prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,10 +63,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ordergrid_subject_key_batch_keys", Help: "New subjects' data keys stored by one put_subject_keys Raft entry.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 		}),
+		transitionBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ordergrid_transition_batch_events", Help: "Order events judged by one transitions Raft entry.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 13),
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.archived, m.routed, m.reroutes,
-			m.createBatch, m.batchFallbacks, m.keyBatch)
+			m.createBatch, m.batchFallbacks, m.keyBatch, m.transitionBatch)
 	}
 	return m
 }

@@ -422,12 +422,7 @@ func (g *orderGrain) Get(*pb.OrderQuery, actorcluster.GrainContext) (*pb.OrderGr
 
 func (g *orderGrain) AddEvent(req *pb.OrderEventGrainRequest, _ actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
 	ev := req.Event
-	details := map[string]string{}
-	for k, v := range map[string]string{"carrier": ev.Carrier, "tracking_number": ev.TrackingNumber, "reason": ev.Reason} {
-		if v != "" {
-			details[k] = v
-		}
-	}
+	details := eventDetails(ev)
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
 	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{

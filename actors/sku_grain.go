@@ -181,7 +181,8 @@ func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), 
 		}
 	}
 	reply := &reserveReply{sender: ctx.Sender(), items: make([]*pb.ReserveResponse, 1), pending: 1}
-	if err := g.judge(req, reply, 0); err != nil {
+	fresh := false
+	if err := g.judge(req, reply, 0, &fresh); err != nil {
 		return err
 	}
 	g.flush(ctx)
@@ -210,8 +211,9 @@ func (g *skuGrain) ReserveMany(req *pb.ReserveManyRequest, _ func(*pb.ReserveMan
 			return fmt.Errorf("reserve_many: item %d is of sku %q, not %q", i, it.Sku, g.sku)
 		}
 	}
+	fresh := false
 	for i, it := range req.Items {
-		if err := g.judge(it, reply, i); err != nil {
+		if err := g.judge(it, reply, i, &fresh); err != nil {
 			reply.answer(ctx.ActorSystem(), i, nil, err)
 			return nil
 		}
@@ -221,20 +223,36 @@ func (g *skuGrain) ReserveMany(req *pb.ReserveManyRequest, _ func(*pb.ReserveMan
 }
 
 // judge answers one reservation from the cache when it is hopeless, or
-// queues it for the next proposal.
-func (g *skuGrain) judge(req *pb.ReserveRequest, reply *reserveReply, slot int) error {
+// queues it for the next proposal. Before it refuses from the cache, the
+// cache is read again once per call (*fresh): another activation of this
+// grain during a membership change, or a writer the grain did not see,
+// may have freed stock since the last read, and a refusal must be of the
+// committed stock as it is.
+func (g *skuGrain) judge(req *pb.ReserveRequest, reply *reserveReply, slot int, fresh *bool) error {
 	strict := req.Warehouse != ""
-	var wh string
-	if strict {
-		// Routed: that warehouse or a short answer with what is free where.
-		if g.fits(req.Warehouse, req.Qty, true) || g.fits(req.Warehouse, req.Qty, false) {
-			wh = req.Warehouse
+	where := func() string {
+		if strict {
+			// Routed: that warehouse or a short answer with what is free where.
+			if g.fits(req.Warehouse, req.Qty, true) || g.fits(req.Warehouse, req.Qty, false) {
+				return req.Warehouse
+			}
+			return ""
 		}
-	} else if wh = g.pick(req.Qty, true); wh == "" {
+		if wh := g.pick(req.Qty, true); wh != "" {
+			return wh
+		}
 		// Held stock is not taken yet: a held reservation may be a retry
 		// of one that exists (it takes nothing) or be refused. Only the
 		// committed stock may refuse; otherwise the state machine judges.
-		wh = g.pick(req.Qty, false)
+		return g.pick(req.Qty, false)
+	}
+	wh := where()
+	if wh == "" && !*fresh {
+		*fresh = true
+		if _, err := g.readStock(); err != nil {
+			return err
+		}
+		wh = where()
 	}
 	if wh == "" {
 		// Hopeless by the cache; a retry of a reservation that exists is still answered with it.

@@ -296,7 +296,11 @@ func (s *Service) addEvent(ctx context.Context, req *pb.OrderEventRequest) (*pb.
 	if v := validateEvent(req); len(v) > 0 {
 		return nil, invalid(v...)
 	}
-	res, err := s.node.OrderClient(req.Id).AddEvent(&pb.OrderEventGrainRequest{Event: req, Principal: principalName(ctx)}, s.callOptions(ctx)...)
+	res, err := s.intake.Event(ctx, &pb.OrderEventGrainRequest{Event: req, Principal: principalName(ctx)})
+	if errors.Is(err, intake.ErrQueueFull) {
+		s.metrics.rejects.WithLabelValues("overloaded").Inc()
+		return nil, overloaded()
+	}
 	if err != nil {
 		return nil, s.grainProblem(err, "order", req.Id)
 	}

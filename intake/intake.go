@@ -11,8 +11,12 @@
 // overtook their first attempt) are created once and each answered from
 // that outcome, as a retry would be.
 //
+// Order events (pay, ship, cancel, ...) are batched the same way, per
+// order partition, in arrival order: the events of one order in one batch
+// apply one after the other.
+//
 // The gateway decodes, authenticates and maps answers to HTTP and gRPC;
-// intake batches; the grid (a Creator, actors.Node in a node) routes,
+// intake batches; the grid (a Grid, actors.Node in a node) routes,
 // reserves, seals and records each batch and owns the state.
 package intake
 
@@ -29,11 +33,14 @@ import (
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
-// Creator creates the orders of one batch, all of one order partition, each
-// id once, answering one BatchAnswer per order in order. actors.Node is the
-// grid's.
-type Creator interface {
+// Grid does the batches: actors.Node in a node.
+type Grid interface {
+	// CreateBatch creates the orders of one batch, all of one order
+	// partition, each id once, answering one BatchAnswer per order in order.
 	CreateBatch(ctx context.Context, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer
+	// TransitionBatch records the events of one batch, all of one order
+	// partition, in order, answering one BatchAnswer per event.
+	TransitionBatch(ctx context.Context, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer
 }
 
 // Options configure a Pipeline.
@@ -55,12 +62,13 @@ var ErrQueueFull = batching.ErrQueueFull
 // batchTimeout bounds one batch's work: every order in it is answered by then.
 const batchTimeout = 10 * time.Second
 
-// Pipeline batches new orders per order partition.
+// Pipeline batches new orders and order events per order partition.
 type Pipeline struct {
-	creator  Creator
+	grid     Grid
 	opts     Options
 	metrics  *metrics
 	batching *batching.Coalescer[*pb.CreateOrderGrainRequest, actors.BatchAnswer]
+	events   *batching.Coalescer[*pb.OrderEventGrainRequest, actors.BatchAnswer]
 }
 
 // Pending is one submitted order, answered when its batch is done.
@@ -68,16 +76,38 @@ type Pending struct {
 	p *batching.Pending[*pb.CreateOrderGrainRequest, actors.BatchAnswer]
 }
 
-// New returns a pipeline that creates batches with creator.
-func New(creator Creator, opts Options) *Pipeline {
+// New returns a pipeline whose batches grid does.
+func New(grid Grid, opts Options) *Pipeline {
 	if opts.PartitionOf == nil {
 		opts.PartitionOf = func(string) uint32 { return 0 }
 	}
-	p := &Pipeline{creator: creator, opts: opts}
+	p := &Pipeline{grid: grid, opts: opts}
 	p.batching = batching.New(p.run, batching.Options{BatchItemsMax: opts.BatchOrdersMax, QueuedItemsMax: opts.QueuedOrdersMax,
 		BatchTimeout: batchTimeout, Observe: func(n int) { p.metrics.batchOrders.Observe(float64(n)) }})
-	p.metrics = newMetrics(opts.Registerer, p.batching.Queued)
+	p.events = batching.New(func(ctx context.Context, _ uint32, batch []*pb.OrderEventGrainRequest) ([]actors.BatchAnswer, error) {
+		return p.grid.TransitionBatch(ctx, batch), nil
+	}, batching.Options{BatchItemsMax: opts.BatchOrdersMax, QueuedItemsMax: opts.QueuedOrdersMax, BatchTimeout: batchTimeout,
+		Observe: func(n int) { p.metrics.batchEvents.Observe(float64(n)) }})
+	p.metrics = newMetrics(opts.Registerer, func() int { return p.batching.Queued() + p.events.Queued() })
 	return p
+}
+
+// Event records one order event (pay, ship, cancel, ...) in its
+// partition's next batch of events and waits for its answer.
+func (p *Pipeline) Event(ctx context.Context, req *pb.OrderEventGrainRequest) (*pb.OrderGrainResponse, error) {
+	if req.GetEvent().GetId() == "" {
+		return nil, errors.New("intake: an event needs its order id")
+	}
+	w, err := p.events.Submit(p.opts.PartitionOf(req.Event.Id), req)
+	if err != nil {
+		p.metrics.refused.Inc()
+		return nil, err
+	}
+	a, err := w.Wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return a.Response, a.Err
 }
 
 // Create submits one order and waits for its answer.
@@ -128,7 +158,7 @@ func (p *Pipeline) run(ctx context.Context, _ uint32, batch []*pb.CreateOrderGra
 		owner[i] = len(reqs)
 		reqs = append(reqs, req)
 	}
-	answers := p.creator.CreateBatch(ctx, reqs)
+	answers := p.grid.CreateBatch(ctx, reqs)
 	if len(answers) != len(reqs) {
 		return nil, fmt.Errorf("intake: %d answers for %d orders", len(answers), len(reqs))
 	}
@@ -161,6 +191,7 @@ func asRetry(req *pb.CreateOrderGrainRequest, first *pb.OrderGrainResponse) *pb.
 
 type metrics struct {
 	batchOrders prometheus.Histogram
+	batchEvents prometheus.Histogram
 	refused     prometheus.Counter
 }
 
@@ -170,13 +201,17 @@ func newMetrics(reg prometheus.Registerer, queued func() int) *metrics {
 			Name: "ordergrid_intake_batch_orders", Help: "Orders per intake batch (one order partition's queue as it went out).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
 		}),
+		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ordergrid_intake_batch_events", Help: "Order events per intake batch (one order partition's queue as it went out).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ordergrid_intake_refused_total", Help: "Orders refused because their partition's queue was full.",
+			Name: "ordergrid_intake_refused_total", Help: "Orders and events refused because their partition's queue was full.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batchOrders, m.refused, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "ordergrid_intake_queued_orders", Help: "Orders waiting for their partition's next batch.",
+		reg.MustRegister(m.batchOrders, m.batchEvents, m.refused, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ordergrid_intake_queued_orders", Help: "Orders and events waiting for their partition's next batch.",
 		}, func() float64 { return float64(queued()) }))
 	}
 	return m

@@ -45,6 +45,20 @@ func (c *recordingCreator) CreateBatch(_ context.Context, orders []*pb.CreateOrd
 	return out
 }
 
+func (c *recordingCreator) TransitionBatch(_ context.Context, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := make([]string, len(events))
+	out := make([]actors.BatchAnswer, len(events))
+	for i, e := range events {
+		ids[i] = e.Event.Id
+		out[i] = actors.BatchAnswer{Response: &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK,
+			Order: &pb.OrderRecord{Id: e.Event.Id, Status: e.Event.Type}}}
+	}
+	c.batches = append(c.batches, ids)
+	return out
+}
+
 func order(id, key string, qty int64) *pb.CreateOrderGrainRequest {
 	return &pb.CreateOrderGrainRequest{OrderId: id, Request: &pb.CreateOrderRequest{IdempotencyKey: key,
 		Lines: []*pb.OrderLineInput{{Sku: "s", Qty: qty, UnitPrice: "1"}}}}
@@ -116,5 +130,18 @@ func TestOneBatchPerPartition(t *testing.T) {
 	}
 	if _, err := p.Submit(&pb.CreateOrderGrainRequest{}); err == nil {
 		t.Fatal("an order without an id was queued")
+	}
+}
+
+// Events are answered with their own outcome, in their partition's batches.
+func TestEvents(t *testing.T) {
+	c := &recordingCreator{}
+	p := New(c, Options{})
+	res, err := p.Event(context.Background(), &pb.OrderEventGrainRequest{Event: &pb.OrderEventRequest{Id: "o1", Type: "paid"}})
+	if err != nil || res.Order.Status != "paid" {
+		t.Fatalf("event: %v %v", res, err)
+	}
+	if _, err := p.Event(context.Background(), &pb.OrderEventGrainRequest{}); err == nil {
+		t.Fatal("an event without an order id was queued")
 	}
 }

@@ -1,0 +1,170 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// The batched path of order events (pay, pick, pack, ship, cancel, ...).
+// The events of one intake batch (one order partition's queue) are judged
+// by one transitions entry; the stock actions they owe go to each SKU's
+// grain in one SettleMany (one settle_batch entry per SKU); and one
+// stock_synced_batch entry records them done. An action that fails stays
+// owed and recorded, and the sweeper finishes it, as for a single event.
+
+// TransitionBatch records the events of one batch, all of one order
+// partition, in order (two events of one order apply one after the
+// other). It answers one BatchAnswer per event.
+func (n *Node) TransitionBatch(ctx context.Context, reqs []*pb.OrderEventGrainRequest) []BatchAnswer {
+	answers := make([]BatchAnswer, len(reqs))
+	if len(reqs) == 0 {
+		return answers
+	}
+	part := n.orderPartition(reqs[0].Event.GetId())
+	cmd := &pb.TransitionsCommand{Transitions: make([]*pb.TransitionCommand, len(reqs))}
+	for i, req := range reqs {
+		ev := req.Event
+		if p := n.orderPartition(ev.GetId()); p != part {
+			panic(fmt.Sprintf("actors: batch of partition %d holds order %s of partition %d", part.ID, ev.GetId(), p.ID))
+		}
+		cmd.Transitions[i] = &pb.TransitionCommand{OrderId: ev.Id, Type: ev.Type, Details: eventDetails(ev), Principal: req.Principal}
+	}
+	n.metrics.transitionBatch.Observe(float64(len(reqs)))
+	res, err := n.propose(ctx, part, reqs[0].Principal, &pb.Command{Kind: &pb.Command_Transitions{Transitions: cmd}})
+	if err == nil && len(res.Results) != len(reqs) {
+		err = fmt.Errorf("transitions answered %d results for %d events: %s", len(res.Results), len(reqs), res.Detail)
+	}
+	if err != nil {
+		for i := range answers {
+			answers[i] = BatchAnswer{Err: err}
+		}
+		return answers
+	}
+	// The orders that owe a stock action after the batch: each order's last
+	// result holds what it owes in the end (a later event's action replaces
+	// an earlier one's, as the sweeper would find it).
+	last := map[string]int{}
+	for i, r := range res.Results {
+		answers[i] = BatchAnswer{Response: &pb.OrderGrainResponse{Outcome: r.Outcome, Order: r.Order, Detail: r.Detail}}
+		if r.Order != nil {
+			last[r.Order.Id] = i
+		}
+	}
+	var owing []int
+	for i, r := range res.Results {
+		if r.Order != nil && r.Order.StockAction != "" && last[r.Order.Id] == i {
+			owing = append(owing, i)
+		}
+	}
+	if len(owing) == 0 {
+		return answers
+	}
+	synced, err := n.syncStockBatch(ctx, part, reqs, owing, res.Results)
+	if err != nil {
+		// Owed and recorded: the sweeper finishes them. The transitions stand.
+		n.opts.Logger.Warn("stock actions owed", slog.Int("orders", len(owing)), slog.Any("error", err))
+		return answers
+	}
+	for k, i := range owing {
+		if synced[k] != nil {
+			answers[i].Response.Order = synced[k]
+		}
+	}
+	return answers
+}
+
+// syncStockBatch carries out the stock actions the orders at owing owe:
+// one SettleMany per SKU, then one stock_synced_batch entry. It answers
+// each order as synced (nil where its action stays owed).
+func (n *Node) syncStockBatch(ctx context.Context, part *cluster.Partition, reqs []*pb.OrderEventGrainRequest, owing []int, results []*pb.ApplyResult) ([]*pb.OrderRecord, error) {
+	bySku := map[string][]int{} // sku -> places in owing
+	var skus []string
+	for k, i := range owing {
+		seen := map[string]bool{}
+		for _, l := range results[i].Order.Lines {
+			if seen[l.Sku] {
+				continue
+			}
+			seen[l.Sku] = true
+			if _, ok := bySku[l.Sku]; !ok {
+				skus = append(skus, l.Sku)
+			}
+			bySku[l.Sku] = append(bySku[l.Sku], k)
+		}
+	}
+	failed := make([]bool, len(owing))
+	var mu sync.Mutex
+	fanOut(len(skus), linesFanOutMax, func(j int) {
+		sku := skus[j]
+		ks := bySku[sku]
+		req := &pb.SettleManyRequest{Items: make([]*pb.SettleRequest, len(ks))}
+		for m, k := range ks {
+			o := results[owing[k]].Order
+			req.Items[m] = &pb.SettleRequest{Sku: sku, OrderId: o.Id, Action: o.StockAction, Principal: reqs[owing[k]].Principal}
+		}
+		var res *pb.SettleManyResponse
+		err := retrySku(func() (err error) {
+			res, err = n.SkuClient(sku).SettleMany(req, n.CallOptions()...)
+			if err == nil && len(res.Items) != len(ks) {
+				err = fmt.Errorf("sku %s answered %d settles for %d", sku, len(res.Items), len(ks))
+			}
+			return err
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		for m, k := range ks {
+			switch {
+			case err != nil:
+				failed[k] = true
+			case res.Items[m].Outcome != pb.Outcome_OUTCOME_OK:
+				// The state machine refused (e.g. a reservation swept long
+				// ago): nothing a retry can change; recorded and moved on.
+				n.opts.Logger.Error("stock action refused", slog.String("sku", sku), slog.String("order", req.Items[m].OrderId),
+					slog.String("action", req.Items[m].Action), slog.String("outcome", res.Items[m].Outcome.String()))
+			}
+		}
+		if err != nil {
+			n.opts.Logger.Warn("stock actions owed", slog.String("sku", sku), slog.Int("orders", len(ks)), slog.Any("error", err))
+		}
+	})
+	cmd := &pb.StockSyncedBatchCommand{}
+	var done []int
+	for k, i := range owing {
+		if !failed[k] {
+			o := results[i].Order
+			cmd.Orders = append(cmd.Orders, &pb.StockSyncedCommand{OrderId: o.Id, Version: o.Version})
+			done = append(done, k)
+		}
+	}
+	out := make([]*pb.OrderRecord, len(owing))
+	if len(done) == 0 {
+		return out, nil
+	}
+	res, err := n.propose(ctx, part, reqs[owing[done[0]]].Principal, &pb.Command{Kind: &pb.Command_StockSyncedBatch{StockSyncedBatch: cmd}})
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Results) != len(done) {
+		return nil, fmt.Errorf("stock_synced_batch answered %d results for %d orders: %s", len(res.Results), len(done), res.Detail)
+	}
+	for m, k := range done {
+		out[k] = res.Results[m].Order
+	}
+	return out, nil
+}
+
+// eventDetails are an event's details as its transition records them.
+func eventDetails(ev *pb.OrderEventRequest) map[string]string {
+	details := map[string]string{}
+	for k, v := range map[string]string{"carrier": ev.Carrier, "tracking_number": ev.TrackingNumber, "reason": ev.Reason} {
+		if v != "" {
+			details[k] = v
+		}
+	}
+	return details
+}
