@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -95,21 +96,49 @@ type keyRequest struct {
 	rec *pb.SubjectKeyRecord
 }
 
-// newKeyBatching batches new subjects' keys per subject partition, across
-// the node's intake batches: one put_subject_keys entry per partition per
-// round trip.
+// newKeyBatching batches new subjects' keys across the node's intake
+// batches: one round at a time for the whole node (what queued while a
+// round was in flight goes out as the next), and in a round one
+// put_subject_keys entry per subject partition, the partitions at once.
+// One lane rather than one per partition: the customers of a batch of
+// orders spread over every subject partition, and per-partition rounds
+// would carry one or two keys each.
 func (n *Node) newKeyBatching() *batching.Coalescer[keyRequest, *pb.SubjectKeyRecord] {
 	return batching.New(func(ctx context.Context, _ uint32, batch []keyRequest) ([]*pb.SubjectKeyRecord, error) {
-		recs := make([]*pb.SubjectKeyRecord, len(batch))
+		byPart := map[*cluster.Partition][]int{}
+		var parts []*cluster.Partition
 		for i, r := range batch {
-			recs[i] = r.rec
+			if _, ok := byPart[r.p]; !ok {
+				parts = append(parts, r.p)
+			}
+			byPart[r.p] = append(byPart[r.p], i)
 		}
-		return n.putSubjectKeys(ctx, batch[0].p, recs)
-	}, batching.Options{BatchItemsMax: subjectKeysBatchMax, BatchTimeout: n.opts.RequestTimeout,
-		Observe: func(k int) { n.metrics.keyBatch.Observe(float64(k)) }})
+		out := make([]*pb.SubjectKeyRecord, len(batch))
+		errs := make([]error, len(parts))
+		fanOut(len(parts), len(parts), func(j int) {
+			at := byPart[parts[j]]
+			recs := make([]*pb.SubjectKeyRecord, len(at))
+			for m, i := range at {
+				recs[m] = batch[i].rec
+			}
+			n.metrics.keyBatch.Observe(float64(len(recs)))
+			stored, err := n.putSubjectKeys(ctx, parts[j], recs)
+			if err != nil {
+				errs[j] = err
+				return
+			}
+			for m, i := range at {
+				out[i] = stored[m]
+			}
+		})
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}, batching.Options{BatchItemsMax: subjectKeysBatchMax, BatchTimeout: n.opts.RequestTimeout})
 }
 
-// subjectKeysBatchMax caps the keys of one put_subject_keys entry.
+// subjectKeysBatchMax caps the keys of one round (so of one put_subject_keys entry).
 const subjectKeysBatchMax = 1024
 
 // dataKeys returns the data key of every subject, making and storing the
@@ -145,7 +174,7 @@ func (n *Node) dataKeys(ctx context.Context, subjects []string) (map[string]*pri
 			return nil, err
 		}
 		p := n.subjectPartition(s)
-		pending, err := n.keyBatching.Submit(p.ID, keyRequest{p: p,
+		pending, err := n.keyBatching.Submit(0, keyRequest{p: p,
 			rec: &pb.SubjectKeyRecord{Subject: s, MasterKeyId: w.MasterKeyID, Nonce: w.Nonce, WrappedKey: w.Ciphertext}})
 		if err != nil {
 			return nil, fmt.Errorf("storing data keys: %w", err)
