@@ -127,6 +127,8 @@ type Node struct {
 	keys    subjectKeys
 	// keyBatching stores new subjects' keys, batched per subject partition.
 	keyBatching *batching.Coalescer[keyRequest, *pb.SubjectKeyRecord]
+	// syncedBatching marks carried-out stock actions, batched per order partition.
+	syncedBatching *batching.Coalescer[syncedMark, struct{}]
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -165,6 +167,7 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 	}
 	n := &Node{opts: opts, host: host, metrics: newMetrics(opts.Registerer), now: time.Now, stop: make(chan struct{})}
 	n.keyBatching = n.newKeyBatching()
+	n.syncedBatching = n.newSyncedBatching()
 	logger := opts.Logger.With(slog.String("component", "actor"))
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(levelFloor{h: logger.Handler(), min: slog.LevelWarn})

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ordergrid/ordergrid/batching"
 	"github.com/ordergrid/ordergrid/cluster"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -13,9 +16,10 @@ import (
 // The batched path of order events (pay, pick, pack, ship, cancel, ...).
 // The events of one intake batch (one order partition's queue) are judged
 // by one transitions entry; the stock actions they owe go to each SKU's
-// grain in one SettleMany (one settle_batch entry per SKU); and one
-// stock_synced_batch entry records them done. An action that fails stays
-// owed and recorded, and the sweeper finishes it, as for a single event.
+// grain in one SettleMany (one settle_batch entry per SKU); then the
+// events are answered, and stock_synced_batch entries (batched across
+// event batches) record the actions done. An action that fails stays owed
+// and recorded, and the sweeper finishes it, as for a single event.
 
 // TransitionBatch records the events of one batch, all of one order
 // partition, in order (two events of one order apply one after the
@@ -64,7 +68,7 @@ func (n *Node) TransitionBatch(ctx context.Context, reqs []*pb.OrderEventGrainRe
 	if len(owing) == 0 {
 		return answers
 	}
-	synced, err := n.syncStockBatch(ctx, part, reqs, owing, res.Results)
+	synced, err := n.syncStockBatch(part, reqs, owing, res.Results)
 	if err != nil {
 		// Owed and recorded: the sweeper finishes them. The transitions stand.
 		n.opts.Logger.Warn("stock actions owed", slog.Int("orders", len(owing)), slog.Any("error", err))
@@ -79,9 +83,9 @@ func (n *Node) TransitionBatch(ctx context.Context, reqs []*pb.OrderEventGrainRe
 }
 
 // syncStockBatch carries out the stock actions the orders at owing owe:
-// one SettleMany per SKU, then one stock_synced_batch entry. It answers
-// each order as synced (nil where its action stays owed).
-func (n *Node) syncStockBatch(ctx context.Context, part *cluster.Partition, reqs []*pb.OrderEventGrainRequest, owing []int, results []*pb.ApplyResult) ([]*pb.OrderRecord, error) {
+// one SettleMany per SKU. It answers each order as synced (nil where its
+// action stays owed).
+func (n *Node) syncStockBatch(part *cluster.Partition, reqs []*pb.OrderEventGrainRequest, owing []int, results []*pb.ApplyResult) ([]*pb.OrderRecord, error) {
 	bySku := map[string][]int{} // sku -> places in owing
 	var skus []string
 	for k, i := range owing {
@@ -132,31 +136,54 @@ func (n *Node) syncStockBatch(ctx context.Context, part *cluster.Partition, reqs
 			n.opts.Logger.Warn("stock actions owed", slog.String("sku", sku), slog.Int("orders", len(ks)), slog.Any("error", err))
 		}
 	})
-	cmd := &pb.StockSyncedBatchCommand{}
-	var done []int
-	for k, i := range owing {
-		if !failed[k] {
-			o := results[i].Order
-			cmd.Orders = append(cmd.Orders, &pb.StockSyncedCommand{OrderId: o.Id, Version: o.Version})
-			done = append(done, k)
-		}
-	}
+	// The actions are done: the answers say so at once, and the marks
+	// that they are no longer owed go into the partition's next
+	// stock_synced_batch entry, batched with other batches' marks, off the
+	// answer's path. A mark lost with a node leaves the action owed: the
+	// sweeper carries it out again (settling is idempotent) and marks it.
 	out := make([]*pb.OrderRecord, len(owing))
-	if len(done) == 0 {
-		return out, nil
-	}
-	res, err := n.propose(ctx, part, reqs[owing[done[0]]].Principal, &pb.Command{Kind: &pb.Command_StockSyncedBatch{StockSyncedBatch: cmd}})
-	if err != nil {
-		return nil, err
-	}
-	if len(res.Results) != len(done) {
-		return nil, fmt.Errorf("stock_synced_batch answered %d results for %d orders: %s", len(res.Results), len(done), res.Detail)
-	}
-	for m, k := range done {
-		out[k] = res.Results[m].Order
+	for k, i := range owing {
+		if failed[k] {
+			continue
+		}
+		o := results[i].Order
+		if _, err := n.syncedBatching.Submit(part.ID, syncedMark{p: part, principal: reqs[i].Principal,
+			cmd: &pb.StockSyncedCommand{OrderId: o.Id, Version: o.Version, Action: o.StockAction}}); err != nil {
+			n.opts.Logger.Warn("stock action left owed", slog.String("order", o.Id), slog.Any("error", err))
+			continue
+		}
+		synced := proto.Clone(o).(*pb.OrderRecord)
+		synced.StockAction = ""
+		out[k] = synced
 	}
 	return out, nil
 }
+
+// syncedMark marks one order's stock action carried out.
+type syncedMark struct {
+	p         *cluster.Partition
+	principal string
+	cmd       *pb.StockSyncedCommand
+}
+
+// newSyncedBatching batches the marks of carried-out stock actions per
+// order partition, across event batches.
+func (n *Node) newSyncedBatching() *batching.Coalescer[syncedMark, struct{}] {
+	return batching.New(func(ctx context.Context, _ uint32, batch []syncedMark) ([]struct{}, error) {
+		cmd := &pb.StockSyncedBatchCommand{Orders: make([]*pb.StockSyncedCommand, len(batch))}
+		for i, m := range batch {
+			cmd.Orders[i] = m.cmd
+		}
+		if _, err := n.propose(ctx, batch[0].p, batch[0].principal, &pb.Command{Kind: &pb.Command_StockSyncedBatch{StockSyncedBatch: cmd}}); err != nil {
+			n.opts.Logger.Warn("stock actions left owed for the sweeper", slog.Int("orders", len(batch)), slog.Any("error", err))
+			return nil, err
+		}
+		return make([]struct{}, len(batch)), nil
+	}, batching.Options{BatchItemsMax: batchItemsMax, BatchTimeout: n.opts.RequestTimeout})
+}
+
+// batchItemsMax caps the marks of one stock_synced_batch entry.
+const batchItemsMax = 4096
 
 // eventDetails are an event's details as its transition records them.
 func eventDetails(ev *pb.OrderEventRequest) map[string]string {

@@ -55,6 +55,10 @@ type Options struct {
 	SnapshotThreshold uint64
 	// CacheBytes is Pebble's block cache. Default 256 MiB.
 	CacheBytes int64
+	// WALMinSyncInterval is the least time between two fsyncs of the
+	// write-ahead log that every group's log and state share: syncs asked
+	// for sooner are done as one (Pebble's WALMinSyncInterval). 0: none.
+	WALMinSyncInterval time.Duration
 	// Logger receives the host's and Raft's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the Prometheus metrics. nil: not registered.
@@ -588,6 +592,9 @@ func pebbleOptions(opts Options) *pebble.Options {
 		MemTableSize:                64 << 20,
 		MemTableStopWritesThreshold: 4,
 		LBaseMaxBytes:               256 << 20,
+	}
+	if d := opts.WALMinSyncInterval; d > 0 {
+		po.WALMinSyncInterval = func() time.Duration { return d }
 	}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)

@@ -674,7 +674,11 @@ func (t *txn) stockSynced(c *pb.StockSyncedCommand) *Result {
 	if !ok {
 		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND}
 	}
-	if o.Version != c.Version || o.StockAction == "" {
+	done := o.Version == c.Version
+	if c.Action != "" {
+		done = o.StockAction == c.Action
+	}
+	if !done || o.StockAction == "" {
 		// A later transition owes another action: keep it owed.
 		return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: o}
 	}

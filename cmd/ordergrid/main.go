@@ -163,7 +163,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	host, err := cluster.Open(cluster.Options{
 		DataDir: cfg.DataDir, NodeID: cfg.NodeID, RaftAddr: cfg.Raft.Addr, Partitions: cfg.Raft.Partitions, Peers: peers,
 		HeartbeatTimeout: cfg.Raft.HeartbeatTimeout, ElectionTimeout: cfg.Raft.ElectionTimeout,
-		SnapshotThreshold: cfg.Raft.SnapshotThreshold, Logger: logger, Registerer: reg,
+		SnapshotThreshold: cfg.Raft.SnapshotThreshold, WALMinSyncInterval: cfg.Raft.WALMinSyncInterval, Logger: logger, Registerer: reg,
 		Meta:   map[string]string{actors.MetaActorAddr: cfg.Actor.Addr},
 		Groups: []cluster.Group{{Name: ledger.GroupName, Machine: ledger.NewMachine}},
 	}, statemachine.WithHooks(hooks))

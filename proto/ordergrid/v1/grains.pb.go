@@ -2726,9 +2726,15 @@ func (x *TransitionCommand) GetPrincipal() string {
 }
 
 type StockSyncedCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	OrderId string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// Without action: the version whose action was carried out (a later
+	// transition keeps its own action owed).
+	Version uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// The action carried out: it is no longer owed if the order still owes
+	// it, whatever transitions without an action of their own came since
+	// (each action occurs at most once in an order's life).
+	Action        string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2775,6 +2781,13 @@ func (x *StockSyncedCommand) GetVersion() uint64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *StockSyncedCommand) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
 }
 
 // The transitions of one intake batch on one order partition: one Raft
@@ -5742,10 +5755,11 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\tprincipal\x18\x05 \x01(\tR\tprincipal\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"I\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"a\n" +
 	"\x12StockSyncedCommand\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x04R\aversion\"W\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\"W\n" +
 	"\x12TransitionsCommand\x12A\n" +
 	"\vtransitions\x18\x01 \x03(\v2\x1f.ordergrid.v1.TransitionCommandR\vtransitions\"S\n" +
 	"\x17StockSyncedBatchCommand\x128\n" +
