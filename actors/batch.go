@@ -194,7 +194,6 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*pb.CreateOrderGrainReque
 	<-keysDone
 
 	// Record: one create_orders entry for the orders left.
-	var recorded []*batchOrder
 	var cmds []*pb.CreateOrderCommand
 	for i, o := range orders {
 		if o.done || o.fallback {
@@ -210,7 +209,6 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*pb.CreateOrderGrainReque
 			continue
 		}
 		o.record = rec
-		recorded = append(recorded, o)
 		cmds = append(cmds, &pb.CreateOrderCommand{Order: rec, Routing: o.decision.Record, Principal: o.req.Principal})
 	}
 	if len(cmds) > 0 {
