@@ -179,11 +179,11 @@ func (n *Node) newSyncedBatching() *batching.Coalescer[syncedMark, struct{}] {
 			return nil, err
 		}
 		return make([]struct{}, len(batch)), nil
-	}, batching.Options{BatchItemsMax: batchItemsMax, BatchTimeout: n.opts.RequestTimeout})
+	}, batching.Options{BatchItemsMax: syncedMarksBatchMax, BatchTimeout: n.opts.RequestTimeout})
 }
 
-// batchItemsMax caps the marks of one stock_synced_batch entry.
-const batchItemsMax = 4096
+// syncedMarksBatchMax caps the marks of one stock_synced_batch entry (the state machine takes 4,096).
+const syncedMarksBatchMax = 4096
 
 // eventDetails are an event's details as its transition records them.
 func eventDetails(ev *pb.OrderEventRequest) map[string]string {

@@ -561,66 +561,55 @@ func (t *txn) createOrder(o *pb.OrderRecord, routed *pb.RoutingRecord) *Result {
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
 }
 
-// createOrdersMax bounds the orders of one create_orders command.
-const createOrdersMax = 4096
+// batchItemsMax bounds the items of one batch command (create_orders,
+// transitions, stock_synced_batch, settle_batch).
+const batchItemsMax = 4096
+
+// each applies the items of one batch command in order, each judged on
+// its own (a later item sees what an earlier one did), and answers one
+// result per item; a command of more than batchItemsMax items is refused
+// whole.
+func each[T any](kind string, items []T, apply func(T) *Result) *Result {
+	if len(items) > batchItemsMax {
+		return &Result{Detail: fmt.Sprintf("%s: %d items, at most %d", kind, len(items), batchItemsMax)}
+	}
+	out := &Result{Outcome: pb.Outcome_OUTCOME_OK, Results: make([]*Result, len(items))}
+	for i, it := range items {
+		out.Results[i] = apply(it)
+	}
+	return out
+}
 
 // createOrders records the new orders of one intake batch, each judged as
 // a create_order of its own (a retry answered with the order it has, an
-// idempotency conflict refused), in the command's order.
+// idempotency conflict refused), with its caller as principal.
 func (t *txn) createOrders(c *pb.CreateOrdersCommand) *Result {
-	if len(c.Orders) > createOrdersMax {
-		return &Result{Detail: fmt.Sprintf("create_orders: %d orders, at most %d", len(c.Orders), createOrdersMax)}
-	}
-	out := &Result{Outcome: pb.Outcome_OUTCOME_OK, Results: make([]*Result, len(c.Orders))}
-	for i, o := range c.Orders {
+	return each("create_orders", c.Orders, func(o *pb.CreateOrderCommand) *Result {
 		if o.GetOrder().GetId() == "" {
-			out.Results[i] = &Result{Detail: "create_order: no order id"}
-			continue
+			return &Result{Detail: "create_order: no order id"}
 		}
-		out.Results[i] = t.as(o.Principal, func() *Result { return t.createOrder(o.Order, o.Routing) })
-	}
-	return out
+		return t.as(o.Principal, func() *Result { return t.createOrder(o.Order, o.Routing) })
+	})
 }
 
-// batchItemsMax bounds the items of one transitions, stock_synced_batch
-// or settle_batch command.
-const batchItemsMax = 4096
-
-// transitions applies the transitions of one batch, each judged on its own
-// (an order's later transition sees its earlier one), in order.
+// transitions applies the events of one batch (an order's later event sees
+// its earlier one).
 func (t *txn) transitions(c *pb.TransitionsCommand) *Result {
-	if len(c.Transitions) > batchItemsMax {
-		return &Result{Detail: fmt.Sprintf("transitions: %d items, at most %d", len(c.Transitions), batchItemsMax)}
-	}
-	out := &Result{Outcome: pb.Outcome_OUTCOME_OK, Results: make([]*Result, len(c.Transitions))}
-	for i, tr := range c.Transitions {
-		out.Results[i] = t.as(tr.Principal, func() *Result { return t.transition(tr) })
-	}
-	return out
+	return each("transitions", c.Transitions, func(tr *pb.TransitionCommand) *Result {
+		return t.as(tr.Principal, func() *Result { return t.transition(tr) })
+	})
 }
 
-// stockSyncedBatch records the stock actions of one batch as carried out.
+// stockSyncedBatch records stock actions as carried out.
 func (t *txn) stockSyncedBatch(c *pb.StockSyncedBatchCommand) *Result {
-	if len(c.Orders) > batchItemsMax {
-		return &Result{Detail: fmt.Sprintf("stock_synced_batch: %d items, at most %d", len(c.Orders), batchItemsMax)}
-	}
-	out := &Result{Outcome: pb.Outcome_OUTCOME_OK, Results: make([]*Result, len(c.Orders))}
-	for i, o := range c.Orders {
-		out.Results[i] = t.stockSynced(o)
-	}
-	return out
+	return each("stock_synced_batch", c.Orders, t.stockSynced)
 }
 
 // settleBatch moves the reservations of one batch's orders on one SKU.
 func (t *txn) settleBatch(c *pb.SettleBatchCommand) *Result {
-	if len(c.Items) > batchItemsMax {
-		return &Result{Detail: fmt.Sprintf("settle_batch: %d items, at most %d", len(c.Items), batchItemsMax)}
-	}
-	out := &Result{Outcome: pb.Outcome_OUTCOME_OK, Results: make([]*Result, len(c.Items))}
-	for i, it := range c.Items {
-		out.Results[i] = t.as(it.Principal, func() *Result { return t.settle(c.Sku, it.OrderId, it.Action) })
-	}
-	return out
+	return each("settle_batch", c.Items, func(it *pb.SettleItem) *Result {
+		return t.as(it.Principal, func() *Result { return t.settle(c.Sku, it.OrderId, it.Action) })
+	})
 }
 
 func (t *txn) transition(c *pb.TransitionCommand) *Result {
