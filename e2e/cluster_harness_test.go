@@ -30,12 +30,15 @@ type testCluster struct {
 	urls []string
 }
 
-// freeBase finds 30 consecutive free ports.
+// freeBase finds 30 consecutive free ports below the kernel's ephemeral
+// range: a port in that range, free when probed, can be taken by any
+// process's outgoing connection before the node binds it.
 func freeBase(t *testing.T) int {
 	t.Helper()
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	top := ephemeralLow() - 30
 	for attempt := 0; attempt < 50; attempt++ {
-		base := 20000 + rng.Intn(30000)
+		base := 10000 + rng.Intn(top-10000)
 		ok := true
 		for p := base; p < base+30 && ok; p++ {
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
@@ -51,6 +54,20 @@ func freeBase(t *testing.T) int {
 	}
 	t.Fatal("no 30 free consecutive ports")
 	return 0
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range
+// (Linux's default 32768 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil || lo < 12000 {
+		return 32768
+	}
+	return lo
 }
 
 func newCluster(t *testing.T, extraArgs string) *testCluster {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand"
 	"net"
 	"net/http"
 	"os"
@@ -47,20 +48,30 @@ func binary(t *testing.T) string {
 }
 
 // freePorts returns n distinct free TCP ports on 127.0.0.1.
+// freePorts finds n free ports below the kernel's ephemeral range, so no
+// outgoing connection takes one between the probe and the node's bind (or
+// while a node is down for a restart).
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
+	rng := mrand.New(mrand.NewSource(time.Now().UnixNano()))
+	top := ephemeralLow()
 	var ports []int
-	var lns []net.Listener
-	for len(ports) < n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	seen := map[int]bool{}
+	for attempt := 0; len(ports) < n; attempt++ {
+		if attempt > 1000 {
+			t.Fatalf("no %d free ports below %d", n, top)
 		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
+		p := 10000 + rng.Intn(top-10000)
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
 		ln.Close()
+		ports = append(ports, p)
 	}
 	return ports
 }
