@@ -129,8 +129,6 @@ type Node struct {
 	keyBatching *batching.Coalescer[keyRequest, *pb.SubjectKeyRecord]
 	// syncedBatching marks carried-out stock actions, batched per order partition.
 	syncedBatching *batching.Coalescer[syncedMark, struct{}]
-	// reserveBatching folds SKU grains' reserve batches per SKU partition.
-	reserveBatching *batching.Coalescer[reserveProposal, *statemachine.Result]
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -170,7 +168,6 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 	n := &Node{opts: opts, host: host, metrics: newMetrics(opts.Registerer), now: time.Now, stop: make(chan struct{})}
 	n.keyBatching = n.newKeyBatching()
 	n.syncedBatching = n.newSyncedBatching()
-	n.reserveBatching = n.newReserveBatching()
 	logger := opts.Logger.With(slog.String("component", "actor"))
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(levelFloor{h: logger.Handler(), min: slog.LevelWarn})

@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 
-	"github.com/ordergrid/ordergrid/batching"
 	"github.com/ordergrid/ordergrid/cluster"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -19,8 +17,7 @@ import (
 // last committed, answers hopeless Reserve calls from that cache without a
 // Raft write, and folds the others into one proposal per round trip: while a
 // proposal is in flight, new calls queue; when it commits, the queue goes out
-// as the next proposal. The node folds the proposals of the SKUs of one
-// partition that are ready at once into one entry (proposeReserve).
+// as the next proposal.
 type skuGrain struct {
 	node      *Node
 	sku       string
@@ -302,7 +299,7 @@ func (g *skuGrain) flush(ctx actorcluster.GrainContext) {
 	go func() {
 		cctx, cancel := g.node.callCtx()
 		defer cancel()
-		res, err := g.node.proposeReserve(cctx, g.partition, principal, cmd)
+		res, err := g.node.propose(cctx, g.partition, principal, &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: cmd}})
 		// Answer the callers from here, not from the grain: they get their
 		// answer even if the grain was stopped meanwhile (passivated, or
 		// moved to its partition's new leader).
@@ -425,54 +422,4 @@ func outcomeLabel(o pb.Outcome) string {
 	default:
 		return "other"
 	}
-}
-
-// reserveProposal is one SKU grain's reserve batch, waiting for its
-// partition's next reserve_batches entry.
-type reserveProposal struct {
-	p         *cluster.Partition
-	principal string
-	cmd       *pb.ReserveBatchCommand
-}
-
-// reserveBatchesMax caps the SKUs' batches of one reserve_batches entry
-// (the state machine takes 4,096).
-const reserveBatchesMax = 1024
-
-// newReserveBatching folds the reserve batches of many SKUs of one
-// partition into one reserve_batches entry: with many SKUs (a spread of a
-// catalogue rather than one hot SKU) each SKU's batch is small, and one
-// entry per SKU would be one Raft round per order.
-func (n *Node) newReserveBatching() *batching.Coalescer[reserveProposal, *statemachine.Result] {
-	return batching.New(func(ctx context.Context, _ uint32, batch []reserveProposal) ([]*statemachine.Result, error) {
-		cmd := &pb.ReserveBatchesCommand{Batches: make([]*pb.ReserveBatchCommand, len(batch))}
-		for i, b := range batch {
-			cmd.Batches[i] = b.cmd
-		}
-		res, err := n.propose(ctx, batch[0].p, batch[0].principal, &pb.Command{Kind: &pb.Command_ReserveBatches{ReserveBatches: cmd}})
-		if err != nil {
-			return nil, err
-		}
-		if len(res.Results) != len(batch) {
-			return nil, fmt.Errorf("reserve_batches answered %d results for %d batches: %s", len(res.Results), len(batch), res.Detail)
-		}
-		return res.Results, nil
-	}, batching.Options{BatchItemsMax: reserveBatchesMax, BatchTimeout: n.opts.RequestTimeout})
-}
-
-// proposeReserve proposes one SKU's reserve batch in its partition's next
-// reserve_batches entry and returns its result.
-func (n *Node) proposeReserve(ctx context.Context, p *cluster.Partition, principal string, cmd *pb.ReserveBatchCommand) (*statemachine.Result, error) {
-	w, err := n.reserveBatching.Submit(p.ID, reserveProposal{p: p, principal: principal, cmd: cmd})
-	if err != nil {
-		return nil, err
-	}
-	res, err := w.Wait(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if res.Reserve == nil || len(res.Reserve.Items) != len(cmd.Items) {
-		return nil, fmt.Errorf("reserve_batch of %s refused: %s", cmd.Sku, res.Detail)
-	}
-	return res, nil
 }

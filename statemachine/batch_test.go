@@ -122,39 +122,3 @@ func TestIndexMatchesState(t *testing.T) {
 	}
 	h.checkStock("s")
 }
-
-// A reserve_batches entry applies each SKU's batch as a reserve_batch of
-// its own: a SKU twice in one entry sees its first batch's reservations.
-func TestReserveBatches(t *testing.T) {
-	h := newHarness(t)
-	for _, sku := range []string{"a", "b"} {
-		h.apply(1, &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: sku, Warehouse: "w", OnHand: 3}}})
-	}
-	batch := func(sku string, orders ...string) *pb.ReserveBatchCommand {
-		c := &pb.ReserveBatchCommand{Sku: sku}
-		for _, o := range orders {
-			c.Items = append(c.Items, &pb.ReserveItem{OrderId: o, Qty: 2, ExpiresUnixNano: 100, Principal: "p-" + o})
-		}
-		return c
-	}
-	r := h.apply(2, &pb.Command{Kind: &pb.Command_ReserveBatches{ReserveBatches: &pb.ReserveBatchesCommand{
-		Batches: []*pb.ReserveBatchCommand{batch("a", "o1"), batch("b", "o2"), batch("a", "o3", "o1")}}}})
-	if len(r.Results) != 3 {
-		t.Fatalf("%d results", len(r.Results))
-	}
-	got := [][]pb.Outcome{}
-	for _, res := range r.Results {
-		var row []pb.Outcome
-		for _, it := range res.Reserve.Items {
-			row = append(row, it.Outcome)
-		}
-		got = append(got, row)
-	}
-	want := [][]pb.Outcome{{pb.Outcome_OUTCOME_OK}, {pb.Outcome_OUTCOME_OK},
-		{pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, pb.Outcome_OUTCOME_REPLAYED}}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("outcomes %v, want %v", got, want)
-	}
-	h.checkStock("a")
-	h.checkStock("b")
-}

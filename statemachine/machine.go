@@ -148,8 +148,6 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 		return tx.stockSyncedBatch(k.StockSyncedBatch)
 	case *pb.Command_SettleBatch:
 		return tx.settleBatch(k.SettleBatch)
-	case *pb.Command_ReserveBatches:
-		return each("reserve_batches", k.ReserveBatches.Batches, tx.reserveBatch)
 	case *pb.Command_Transition:
 		return tx.transition(k.Transition)
 	case *pb.Command_StockSynced:

@@ -1571,52 +1571,6 @@ func (x *ReserveBatchCommand) GetItems() []*ReserveItem {
 	return nil
 }
 
-// The reserve batches of many SKUs of one partition, folded by the node
-// into one Raft entry: each applied as a reserve_batch of its own, in order.
-type ReserveBatchesCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Batches       []*ReserveBatchCommand `protobuf:"bytes,1,rep,name=batches,proto3" json:"batches,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ReserveBatchesCommand) Reset() {
-	*x = ReserveBatchesCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ReserveBatchesCommand) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ReserveBatchesCommand) ProtoMessage() {}
-
-func (x *ReserveBatchesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ReserveBatchesCommand.ProtoReflect.Descriptor instead.
-func (*ReserveBatchesCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{16}
-}
-
-func (x *ReserveBatchesCommand) GetBatches() []*ReserveBatchCommand {
-	if x != nil {
-		return x.Batches
-	}
-	return nil
-}
-
 // Moves reservations of one order on one SKU: action is commit, release, ship or restock.
 type SettleCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1629,7 +1583,7 @@ type SettleCommand struct {
 
 func (x *SettleCommand) Reset() {
 	*x = SettleCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1595,7 @@ func (x *SettleCommand) String() string {
 func (*SettleCommand) ProtoMessage() {}
 
 func (x *SettleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1608,7 @@ func (x *SettleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleCommand.ProtoReflect.Descriptor instead.
 func (*SettleCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{17}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SettleCommand) GetSku() string {
@@ -1689,7 +1643,7 @@ type SetStockCommand struct {
 
 func (x *SetStockCommand) Reset() {
 	*x = SetStockCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1655,7 @@ func (x *SetStockCommand) String() string {
 func (*SetStockCommand) ProtoMessage() {}
 
 func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1668,7 @@ func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockCommand.ProtoReflect.Descriptor instead.
 func (*SetStockCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{18}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetStockCommand) GetSku() string {
@@ -1752,7 +1706,7 @@ type CreateOrderCommand struct {
 
 func (x *CreateOrderCommand) Reset() {
 	*x = CreateOrderCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1764,7 +1718,7 @@ func (x *CreateOrderCommand) String() string {
 func (*CreateOrderCommand) ProtoMessage() {}
 
 func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1777,7 +1731,7 @@ func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateOrderCommand) GetOrder() *OrderRecord {
@@ -1812,7 +1766,7 @@ type CreateOrdersCommand struct {
 
 func (x *CreateOrdersCommand) Reset() {
 	*x = CreateOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1778,7 @@ func (x *CreateOrdersCommand) String() string {
 func (*CreateOrdersCommand) ProtoMessage() {}
 
 func (x *CreateOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1791,7 @@ func (x *CreateOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrdersCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateOrdersCommand) GetOrders() []*CreateOrderCommand {
@@ -1861,7 +1815,7 @@ type PutWarehouseCommand struct {
 
 func (x *PutWarehouseCommand) Reset() {
 	*x = PutWarehouseCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +1827,7 @@ func (x *PutWarehouseCommand) String() string {
 func (*PutWarehouseCommand) ProtoMessage() {}
 
 func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +1840,7 @@ func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutWarehouseCommand.ProtoReflect.Descriptor instead.
 func (*PutWarehouseCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PutWarehouseCommand) GetDocument() []byte {
@@ -1912,7 +1866,7 @@ type PutStrategyCommand struct {
 
 func (x *PutStrategyCommand) Reset() {
 	*x = PutStrategyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +1878,7 @@ func (x *PutStrategyCommand) String() string {
 func (*PutStrategyCommand) ProtoMessage() {}
 
 func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +1891,7 @@ func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStrategyCommand.ProtoReflect.Descriptor instead.
 func (*PutStrategyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PutStrategyCommand) GetDocument() []byte {
@@ -1956,7 +1910,7 @@ type ActivateStrategyCommand struct {
 
 func (x *ActivateStrategyCommand) Reset() {
 	*x = ActivateStrategyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +1922,7 @@ func (x *ActivateStrategyCommand) String() string {
 func (*ActivateStrategyCommand) ProtoMessage() {}
 
 func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +1935,7 @@ func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateStrategyCommand.ProtoReflect.Descriptor instead.
 func (*ActivateStrategyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ActivateStrategyCommand) GetSelection() []byte {
@@ -2005,7 +1959,7 @@ type AnnotateOrderCommand struct {
 
 func (x *AnnotateOrderCommand) Reset() {
 	*x = AnnotateOrderCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +1971,7 @@ func (x *AnnotateOrderCommand) String() string {
 func (*AnnotateOrderCommand) ProtoMessage() {}
 
 func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +1984,7 @@ func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnotateOrderCommand.ProtoReflect.Descriptor instead.
 func (*AnnotateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AnnotateOrderCommand) GetOrderId() string {
@@ -2074,7 +2028,7 @@ type LinkIdentityCommand struct {
 
 func (x *LinkIdentityCommand) Reset() {
 	*x = LinkIdentityCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2040,7 @@ func (x *LinkIdentityCommand) String() string {
 func (*LinkIdentityCommand) ProtoMessage() {}
 
 func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2053,7 @@ func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkIdentityCommand.ProtoReflect.Descriptor instead.
 func (*LinkIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LinkIdentityCommand) GetKeyHash() string {
@@ -2128,7 +2082,7 @@ type RememberIdentityCommand struct {
 
 func (x *RememberIdentityCommand) Reset() {
 	*x = RememberIdentityCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2094,7 @@ func (x *RememberIdentityCommand) String() string {
 func (*RememberIdentityCommand) ProtoMessage() {}
 
 func (x *RememberIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2107,7 @@ func (x *RememberIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RememberIdentityCommand.ProtoReflect.Descriptor instead.
 func (*RememberIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RememberIdentityCommand) GetCustomer() string {
@@ -2181,7 +2135,7 @@ type UnlinkIdentityCommand struct {
 
 func (x *UnlinkIdentityCommand) Reset() {
 	*x = UnlinkIdentityCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2193,7 +2147,7 @@ func (x *UnlinkIdentityCommand) String() string {
 func (*UnlinkIdentityCommand) ProtoMessage() {}
 
 func (x *UnlinkIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2206,7 +2160,7 @@ func (x *UnlinkIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkIdentityCommand.ProtoReflect.Descriptor instead.
 func (*UnlinkIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UnlinkIdentityCommand) GetKeyHash() string {
@@ -2237,7 +2191,7 @@ type NotePurchaseCommand struct {
 
 func (x *NotePurchaseCommand) Reset() {
 	*x = NotePurchaseCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2249,7 +2203,7 @@ func (x *NotePurchaseCommand) String() string {
 func (*NotePurchaseCommand) ProtoMessage() {}
 
 func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2262,7 +2216,7 @@ func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotePurchaseCommand.ProtoReflect.Descriptor instead.
 func (*NotePurchaseCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *NotePurchaseCommand) GetCustomer() string {
@@ -2302,7 +2256,7 @@ type PurchaseRecord struct {
 
 func (x *PurchaseRecord) Reset() {
 	*x = PurchaseRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2314,7 +2268,7 @@ func (x *PurchaseRecord) String() string {
 func (*PurchaseRecord) ProtoMessage() {}
 
 func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2327,7 +2281,7 @@ func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurchaseRecord.ProtoReflect.Descriptor instead.
 func (*PurchaseRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PurchaseRecord) GetOrderId() string {
@@ -2381,7 +2335,7 @@ type RecentPurchases struct {
 
 func (x *RecentPurchases) Reset() {
 	*x = RecentPurchases{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2347,7 @@ func (x *RecentPurchases) String() string {
 func (*RecentPurchases) ProtoMessage() {}
 
 func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2360,7 @@ func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentPurchases.ProtoReflect.Descriptor instead.
 func (*RecentPurchases) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RecentPurchases) GetPurchases() []*PurchaseRecord {
@@ -2432,7 +2386,7 @@ type NotePriceCommand struct {
 
 func (x *NotePriceCommand) Reset() {
 	*x = NotePriceCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2444,7 +2398,7 @@ func (x *NotePriceCommand) String() string {
 func (*NotePriceCommand) ProtoMessage() {}
 
 func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2457,7 +2411,7 @@ func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotePriceCommand.ProtoReflect.Descriptor instead.
 func (*NotePriceCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{31}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *NotePriceCommand) GetSku() string {
@@ -2501,7 +2455,7 @@ type ChannelPrice struct {
 
 func (x *ChannelPrice) Reset() {
 	*x = ChannelPrice{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2513,7 +2467,7 @@ func (x *ChannelPrice) String() string {
 func (*ChannelPrice) ProtoMessage() {}
 
 func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2526,7 +2480,7 @@ func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPrice.ProtoReflect.Descriptor instead.
 func (*ChannelPrice) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{32}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ChannelPrice) GetChannel() string {
@@ -2573,7 +2527,7 @@ type RecentPrices struct {
 
 func (x *RecentPrices) Reset() {
 	*x = RecentPrices{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2585,7 +2539,7 @@ func (x *RecentPrices) String() string {
 func (*RecentPrices) ProtoMessage() {}
 
 func (x *RecentPrices) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2598,7 +2552,7 @@ func (x *RecentPrices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentPrices.ProtoReflect.Descriptor instead.
 func (*RecentPrices) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{33}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RecentPrices) GetPrices() []*ChannelPrice {
@@ -2622,7 +2576,7 @@ type PriceConflictRecord struct {
 
 func (x *PriceConflictRecord) Reset() {
 	*x = PriceConflictRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2588,7 @@ func (x *PriceConflictRecord) String() string {
 func (*PriceConflictRecord) ProtoMessage() {}
 
 func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2601,7 @@ func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriceConflictRecord.ProtoReflect.Descriptor instead.
 func (*PriceConflictRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{34}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PriceConflictRecord) GetSku() string {
@@ -2708,7 +2662,7 @@ type TransitionCommand struct {
 
 func (x *TransitionCommand) Reset() {
 	*x = TransitionCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +2674,7 @@ func (x *TransitionCommand) String() string {
 func (*TransitionCommand) ProtoMessage() {}
 
 func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +2687,7 @@ func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCommand.ProtoReflect.Descriptor instead.
 func (*TransitionCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{35}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TransitionCommand) GetOrderId() string {
@@ -2787,7 +2741,7 @@ type StockSyncedCommand struct {
 
 func (x *StockSyncedCommand) Reset() {
 	*x = StockSyncedCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2799,7 +2753,7 @@ func (x *StockSyncedCommand) String() string {
 func (*StockSyncedCommand) ProtoMessage() {}
 
 func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2812,7 +2766,7 @@ func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StockSyncedCommand) GetOrderId() string {
@@ -2847,7 +2801,7 @@ type TransitionsCommand struct {
 
 func (x *TransitionsCommand) Reset() {
 	*x = TransitionsCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2859,7 +2813,7 @@ func (x *TransitionsCommand) String() string {
 func (*TransitionsCommand) ProtoMessage() {}
 
 func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2872,7 +2826,7 @@ func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionsCommand.ProtoReflect.Descriptor instead.
 func (*TransitionsCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TransitionsCommand) GetTransitions() []*TransitionCommand {
@@ -2892,7 +2846,7 @@ type StockSyncedBatchCommand struct {
 
 func (x *StockSyncedBatchCommand) Reset() {
 	*x = StockSyncedBatchCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2904,7 +2858,7 @@ func (x *StockSyncedBatchCommand) String() string {
 func (*StockSyncedBatchCommand) ProtoMessage() {}
 
 func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2917,7 +2871,7 @@ func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedBatchCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedBatchCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StockSyncedBatchCommand) GetOrders() []*StockSyncedCommand {
@@ -2939,7 +2893,7 @@ type SettleBatchCommand struct {
 
 func (x *SettleBatchCommand) Reset() {
 	*x = SettleBatchCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2951,7 +2905,7 @@ func (x *SettleBatchCommand) String() string {
 func (*SettleBatchCommand) ProtoMessage() {}
 
 func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2964,7 +2918,7 @@ func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleBatchCommand.ProtoReflect.Descriptor instead.
 func (*SettleBatchCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SettleBatchCommand) GetSku() string {
@@ -2993,7 +2947,7 @@ type SettleItem struct {
 
 func (x *SettleItem) Reset() {
 	*x = SettleItem{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3005,7 +2959,7 @@ func (x *SettleItem) String() string {
 func (*SettleItem) ProtoMessage() {}
 
 func (x *SettleItem) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3018,7 +2972,7 @@ func (x *SettleItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleItem.ProtoReflect.Descriptor instead.
 func (*SettleItem) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SettleItem) GetOrderId() string {
@@ -3052,7 +3006,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3064,7 +3018,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3077,7 +3031,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -3099,7 +3053,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3111,7 +3065,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3124,7 +3078,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -3152,7 +3106,7 @@ type TrimOutboxCommand struct {
 
 func (x *TrimOutboxCommand) Reset() {
 	*x = TrimOutboxCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3164,7 +3118,7 @@ func (x *TrimOutboxCommand) String() string {
 func (*TrimOutboxCommand) ProtoMessage() {}
 
 func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3177,7 +3131,7 @@ func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
 func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{43}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
@@ -3198,7 +3152,7 @@ type PutSubjectKeyCommand struct {
 
 func (x *PutSubjectKeyCommand) Reset() {
 	*x = PutSubjectKeyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3210,7 +3164,7 @@ func (x *PutSubjectKeyCommand) String() string {
 func (*PutSubjectKeyCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3223,7 +3177,7 @@ func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{44}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PutSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -3245,7 +3199,7 @@ type PutSubjectKeysCommand struct {
 
 func (x *PutSubjectKeysCommand) Reset() {
 	*x = PutSubjectKeysCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3257,7 +3211,7 @@ func (x *PutSubjectKeysCommand) String() string {
 func (*PutSubjectKeysCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3270,7 +3224,7 @@ func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeysCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeysCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{45}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PutSubjectKeysCommand) GetKeys() []*SubjectKeyRecord {
@@ -3292,7 +3246,7 @@ type EraseSubjectCommand struct {
 
 func (x *EraseSubjectCommand) Reset() {
 	*x = EraseSubjectCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3304,7 +3258,7 @@ func (x *EraseSubjectCommand) String() string {
 func (*EraseSubjectCommand) ProtoMessage() {}
 
 func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3317,7 +3271,7 @@ func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
 func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{46}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *EraseSubjectCommand) GetSubject() string {
@@ -3346,7 +3300,7 @@ type RewrapSubjectKeyCommand struct {
 
 func (x *RewrapSubjectKeyCommand) Reset() {
 	*x = RewrapSubjectKeyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3358,7 +3312,7 @@ func (x *RewrapSubjectKeyCommand) String() string {
 func (*RewrapSubjectKeyCommand) ProtoMessage() {}
 
 func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3371,7 +3325,7 @@ func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewrapSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*RewrapSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{47}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RewrapSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -3405,7 +3359,7 @@ type ArchivedOrderRecord struct {
 
 func (x *ArchivedOrderRecord) Reset() {
 	*x = ArchivedOrderRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3417,7 +3371,7 @@ func (x *ArchivedOrderRecord) String() string {
 func (*ArchivedOrderRecord) ProtoMessage() {}
 
 func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3430,7 +3384,7 @@ func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrderRecord.ProtoReflect.Descriptor instead.
 func (*ArchivedOrderRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{48}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ArchivedOrderRecord) GetId() string {
@@ -3493,7 +3447,7 @@ type ArchivedOrder struct {
 
 func (x *ArchivedOrder) Reset() {
 	*x = ArchivedOrder{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3505,7 +3459,7 @@ func (x *ArchivedOrder) String() string {
 func (*ArchivedOrder) ProtoMessage() {}
 
 func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3518,7 +3472,7 @@ func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrder.ProtoReflect.Descriptor instead.
 func (*ArchivedOrder) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{49}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ArchivedOrder) GetOrder() *OrderRecord {
@@ -3548,7 +3502,7 @@ type ArchiveOrdersCommand struct {
 
 func (x *ArchiveOrdersCommand) Reset() {
 	*x = ArchiveOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3560,7 +3514,7 @@ func (x *ArchiveOrdersCommand) String() string {
 func (*ArchiveOrdersCommand) ProtoMessage() {}
 
 func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3573,7 +3527,7 @@ func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ArchiveOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{50}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ArchiveOrdersCommand) GetOrderIds() []string {
@@ -3608,7 +3562,7 @@ type RestoreOrdersCommand struct {
 
 func (x *RestoreOrdersCommand) Reset() {
 	*x = RestoreOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3620,7 +3574,7 @@ func (x *RestoreOrdersCommand) String() string {
 func (*RestoreOrdersCommand) ProtoMessage() {}
 
 func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3633,7 +3587,7 @@ func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreOrdersCommand.ProtoReflect.Descriptor instead.
 func (*RestoreOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{51}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RestoreOrdersCommand) GetOrders() []*ArchivedOrder {
@@ -3662,7 +3616,7 @@ type RecordAccessCommand struct {
 
 func (x *RecordAccessCommand) Reset() {
 	*x = RecordAccessCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3674,7 +3628,7 @@ func (x *RecordAccessCommand) String() string {
 func (*RecordAccessCommand) ProtoMessage() {}
 
 func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3687,7 +3641,7 @@ func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
 func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{52}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RecordAccessCommand) GetSubject() string {
@@ -3748,7 +3702,6 @@ type Command struct {
 	//	*Command_Transitions
 	//	*Command_StockSyncedBatch
 	//	*Command_SettleBatch
-	//	*Command_ReserveBatches
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3756,7 +3709,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3768,7 +3721,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3781,7 +3734,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{53}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -4066,15 +4019,6 @@ func (x *Command) GetSettleBatch() *SettleBatchCommand {
 	return nil
 }
 
-func (x *Command) GetReserveBatches() *ReserveBatchesCommand {
-	if x != nil {
-		if x, ok := x.Kind.(*Command_ReserveBatches); ok {
-			return x.ReserveBatches
-		}
-	}
-	return nil
-}
-
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -4195,10 +4139,6 @@ type Command_SettleBatch struct {
 	SettleBatch *SettleBatchCommand `protobuf:"bytes,38,opt,name=settle_batch,json=settleBatch,proto3,oneof"`
 }
 
-type Command_ReserveBatches struct {
-	ReserveBatches *ReserveBatchesCommand `protobuf:"bytes,39,opt,name=reserve_batches,json=reserveBatches,proto3,oneof"`
-}
-
 func (*Command_ReserveBatch) isCommand_Kind() {}
 
 func (*Command_Settle) isCommand_Kind() {}
@@ -4257,8 +4197,6 @@ func (*Command_StockSyncedBatch) isCommand_Kind() {}
 
 func (*Command_SettleBatch) isCommand_Kind() {}
 
-func (*Command_ReserveBatches) isCommand_Kind() {}
-
 // What the state machine answers the proposer of a command.
 type ApplyResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -4281,8 +4219,8 @@ type ApplyResult struct {
 	Purchase *PurchaseRecord `protobuf:"bytes,10,opt,name=purchase,proto3" json:"purchase,omitempty"`
 	// note_price: the conflict recorded, if any.
 	Conflict *PriceConflictRecord `protobuf:"bytes,11,opt,name=conflict,proto3" json:"conflict,omitempty"`
-	// create_orders, transitions, stock_synced_batch, settle_batch,
-	// reserve_batches: one result per item, in the command's order.
+	// create_orders, transitions, stock_synced_batch, settle_batch: one
+	// result per item, in the command's order.
 	Results []*ApplyResult `protobuf:"bytes,12,rep,name=results,proto3" json:"results,omitempty"`
 	// put_subject_keys: the stored key of each subject, in the command's order
 	// (absent for a subject refused, e.g. erased meanwhile: see its detail).
@@ -4293,7 +4231,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4305,7 +4243,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4318,7 +4256,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{54}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -4423,7 +4361,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4435,7 +4373,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4448,7 +4386,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{55}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -4481,7 +4419,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4493,7 +4431,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4506,7 +4444,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{56}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -4532,7 +4470,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4544,7 +4482,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4557,7 +4495,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{57}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -4617,7 +4555,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4629,7 +4567,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4642,7 +4580,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{58}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -4684,7 +4622,7 @@ type ReserveManyRequest struct {
 
 func (x *ReserveManyRequest) Reset() {
 	*x = ReserveManyRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4696,7 +4634,7 @@ func (x *ReserveManyRequest) String() string {
 func (*ReserveManyRequest) ProtoMessage() {}
 
 func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4709,7 +4647,7 @@ func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyRequest.ProtoReflect.Descriptor instead.
 func (*ReserveManyRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{59}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ReserveManyRequest) GetItems() []*ReserveRequest {
@@ -4729,7 +4667,7 @@ type ReserveManyResponse struct {
 
 func (x *ReserveManyResponse) Reset() {
 	*x = ReserveManyResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4741,7 +4679,7 @@ func (x *ReserveManyResponse) String() string {
 func (*ReserveManyResponse) ProtoMessage() {}
 
 func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4754,7 +4692,7 @@ func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyResponse.ProtoReflect.Descriptor instead.
 func (*ReserveManyResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{60}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ReserveManyResponse) GetItems() []*ReserveResponse {
@@ -4776,7 +4714,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4788,7 +4726,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4801,7 +4739,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{61}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -4841,7 +4779,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4853,7 +4791,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4866,7 +4804,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{62}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -4886,7 +4824,7 @@ type SettleManyRequest struct {
 
 func (x *SettleManyRequest) Reset() {
 	*x = SettleManyRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4898,7 +4836,7 @@ func (x *SettleManyRequest) String() string {
 func (*SettleManyRequest) ProtoMessage() {}
 
 func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4911,7 +4849,7 @@ func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyRequest.ProtoReflect.Descriptor instead.
 func (*SettleManyRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{63}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SettleManyRequest) GetItems() []*SettleRequest {
@@ -4931,7 +4869,7 @@ type SettleManyResponse struct {
 
 func (x *SettleManyResponse) Reset() {
 	*x = SettleManyResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4943,7 +4881,7 @@ func (x *SettleManyResponse) String() string {
 func (*SettleManyResponse) ProtoMessage() {}
 
 func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4956,7 +4894,7 @@ func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyResponse.ProtoReflect.Descriptor instead.
 func (*SettleManyResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{64}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SettleManyResponse) GetItems() []*SettleResponse {
@@ -4976,7 +4914,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4988,7 +4926,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5001,7 +4939,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{65}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SetStockGrainRequest) GetStock() *SetStockRequest {
@@ -5027,7 +4965,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[66]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5039,7 +4977,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[66]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5052,7 +4990,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{66}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -5073,7 +5011,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[67]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5085,7 +5023,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[67]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5098,7 +5036,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{67}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *CreateOrderRequest {
@@ -5131,7 +5069,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[68]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5143,7 +5081,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[68]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5156,7 +5094,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{68}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -5176,7 +5114,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[69]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5188,7 +5126,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[69]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5201,7 +5139,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{69}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *OrderEventRequest {
@@ -5231,7 +5169,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[70]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5243,7 +5181,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[70]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5256,7 +5194,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{70}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -5296,7 +5234,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[71]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5308,7 +5246,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[71]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5321,7 +5259,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{71}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -5341,7 +5279,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[72]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5353,7 +5291,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[72]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5366,7 +5304,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{72}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -5392,7 +5330,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[73]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5404,7 +5342,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[73]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5417,7 +5355,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{73}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -5439,7 +5377,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[74]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5451,7 +5389,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[74]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5464,7 +5402,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{74}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -5506,7 +5444,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[75]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5518,7 +5456,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[75]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5531,7 +5469,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{75}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -5557,7 +5495,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[76]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5569,7 +5507,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[76]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5582,7 +5520,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{76}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -5732,8 +5670,6 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x13ReserveBatchCommand\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12/\n" +
 	"\x05items\x18\x02 \x03(\v2\x19.ordergrid.v1.ReserveItemR\x05items\"T\n" +
-	"\x15ReserveBatchesCommand\x12;\n" +
-	"\abatches\x18\x01 \x03(\v2!.ordergrid.v1.ReserveBatchCommandR\abatches\"T\n" +
 	"\rSettleCommand\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x16\n" +
@@ -5875,7 +5811,7 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x13RecordAccessCommand\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\x12\x18\n" +
-	"\apurpose\x18\x03 \x01(\tR\apurpose\"\x9c\x12\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xcc\x11\n" +
 	"\aCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x1c\n" +
@@ -5913,8 +5849,7 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x10put_subject_keys\x18# \x01(\v2#.ordergrid.v1.PutSubjectKeysCommandH\x00R\x0eputSubjectKeys\x12D\n" +
 	"\vtransitions\x18$ \x01(\v2 .ordergrid.v1.TransitionsCommandH\x00R\vtransitions\x12U\n" +
 	"\x12stock_synced_batch\x18% \x01(\v2%.ordergrid.v1.StockSyncedBatchCommandH\x00R\x10stockSyncedBatch\x12E\n" +
-	"\fsettle_batch\x18& \x01(\v2 .ordergrid.v1.SettleBatchCommandH\x00R\vsettleBatch\x12N\n" +
-	"\x0freserve_batches\x18' \x01(\v2#.ordergrid.v1.ReserveBatchesCommandH\x00R\x0ereserveBatchesB\x06\n" +
+	"\fsettle_batch\x18& \x01(\v2 .ordergrid.v1.SettleBatchCommandH\x00R\vsettleBatchB\x06\n" +
 	"\x04kind\"\x84\x05\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
@@ -6058,7 +5993,7 @@ func file_ordergrid_v1_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_ordergrid_v1_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 82)
+var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -6078,197 +6013,194 @@ var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(*EventRecord)(nil),               // 15: ordergrid.v1.EventRecord
 	(*ReserveItem)(nil),               // 16: ordergrid.v1.ReserveItem
 	(*ReserveBatchCommand)(nil),       // 17: ordergrid.v1.ReserveBatchCommand
-	(*ReserveBatchesCommand)(nil),     // 18: ordergrid.v1.ReserveBatchesCommand
-	(*SettleCommand)(nil),             // 19: ordergrid.v1.SettleCommand
-	(*SetStockCommand)(nil),           // 20: ordergrid.v1.SetStockCommand
-	(*CreateOrderCommand)(nil),        // 21: ordergrid.v1.CreateOrderCommand
-	(*CreateOrdersCommand)(nil),       // 22: ordergrid.v1.CreateOrdersCommand
-	(*PutWarehouseCommand)(nil),       // 23: ordergrid.v1.PutWarehouseCommand
-	(*PutStrategyCommand)(nil),        // 24: ordergrid.v1.PutStrategyCommand
-	(*ActivateStrategyCommand)(nil),   // 25: ordergrid.v1.ActivateStrategyCommand
-	(*AnnotateOrderCommand)(nil),      // 26: ordergrid.v1.AnnotateOrderCommand
-	(*LinkIdentityCommand)(nil),       // 27: ordergrid.v1.LinkIdentityCommand
-	(*RememberIdentityCommand)(nil),   // 28: ordergrid.v1.RememberIdentityCommand
-	(*UnlinkIdentityCommand)(nil),     // 29: ordergrid.v1.UnlinkIdentityCommand
-	(*NotePurchaseCommand)(nil),       // 30: ordergrid.v1.NotePurchaseCommand
-	(*PurchaseRecord)(nil),            // 31: ordergrid.v1.PurchaseRecord
-	(*RecentPurchases)(nil),           // 32: ordergrid.v1.RecentPurchases
-	(*NotePriceCommand)(nil),          // 33: ordergrid.v1.NotePriceCommand
-	(*ChannelPrice)(nil),              // 34: ordergrid.v1.ChannelPrice
-	(*RecentPrices)(nil),              // 35: ordergrid.v1.RecentPrices
-	(*PriceConflictRecord)(nil),       // 36: ordergrid.v1.PriceConflictRecord
-	(*TransitionCommand)(nil),         // 37: ordergrid.v1.TransitionCommand
-	(*StockSyncedCommand)(nil),        // 38: ordergrid.v1.StockSyncedCommand
-	(*TransitionsCommand)(nil),        // 39: ordergrid.v1.TransitionsCommand
-	(*StockSyncedBatchCommand)(nil),   // 40: ordergrid.v1.StockSyncedBatchCommand
-	(*SettleBatchCommand)(nil),        // 41: ordergrid.v1.SettleBatchCommand
-	(*SettleItem)(nil),                // 42: ordergrid.v1.SettleItem
-	(*ExpireOrdersCommand)(nil),       // 43: ordergrid.v1.ExpireOrdersCommand
-	(*ExpireReservationsCommand)(nil), // 44: ordergrid.v1.ExpireReservationsCommand
-	(*TrimOutboxCommand)(nil),         // 45: ordergrid.v1.TrimOutboxCommand
-	(*PutSubjectKeyCommand)(nil),      // 46: ordergrid.v1.PutSubjectKeyCommand
-	(*PutSubjectKeysCommand)(nil),     // 47: ordergrid.v1.PutSubjectKeysCommand
-	(*EraseSubjectCommand)(nil),       // 48: ordergrid.v1.EraseSubjectCommand
-	(*RewrapSubjectKeyCommand)(nil),   // 49: ordergrid.v1.RewrapSubjectKeyCommand
-	(*ArchivedOrderRecord)(nil),       // 50: ordergrid.v1.ArchivedOrderRecord
-	(*ArchivedOrder)(nil),             // 51: ordergrid.v1.ArchivedOrder
-	(*ArchiveOrdersCommand)(nil),      // 52: ordergrid.v1.ArchiveOrdersCommand
-	(*RestoreOrdersCommand)(nil),      // 53: ordergrid.v1.RestoreOrdersCommand
-	(*RecordAccessCommand)(nil),       // 54: ordergrid.v1.RecordAccessCommand
-	(*Command)(nil),                   // 55: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 56: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 57: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 58: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 59: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 60: ordergrid.v1.ReserveResponse
-	(*ReserveManyRequest)(nil),        // 61: ordergrid.v1.ReserveManyRequest
-	(*ReserveManyResponse)(nil),       // 62: ordergrid.v1.ReserveManyResponse
-	(*SettleRequest)(nil),             // 63: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 64: ordergrid.v1.SettleResponse
-	(*SettleManyRequest)(nil),         // 65: ordergrid.v1.SettleManyRequest
-	(*SettleManyResponse)(nil),        // 66: ordergrid.v1.SettleManyResponse
-	(*SetStockGrainRequest)(nil),      // 67: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 68: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 69: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 70: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 71: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 72: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 73: ordergrid.v1.SyncStockRequest
-	(*SealPersonalRequest)(nil),       // 74: ordergrid.v1.SealPersonalRequest
-	(*SealPersonalResponse)(nil),      // 75: ordergrid.v1.SealPersonalResponse
-	(*OpenPersonalRequest)(nil),       // 76: ordergrid.v1.OpenPersonalRequest
-	(*OpenPersonalResponse)(nil),      // 77: ordergrid.v1.OpenPersonalResponse
-	(*EraseSubjectGrainRequest)(nil),  // 78: ordergrid.v1.EraseSubjectGrainRequest
-	nil,                               // 79: ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	nil,                               // 80: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 81: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	nil,                               // 82: ordergrid.v1.TransitionCommand.DetailsEntry
-	nil,                               // 83: ordergrid.v1.ReserveResponse.FreeEntry
-	(*Customer)(nil),                  // 84: ordergrid.v1.Customer
-	(*SetStockRequest)(nil),           // 85: ordergrid.v1.SetStockRequest
-	(*CreateOrderRequest)(nil),        // 86: ordergrid.v1.CreateOrderRequest
-	(*OrderEventRequest)(nil),         // 87: ordergrid.v1.OrderEventRequest
-	(*SkuStock)(nil),                  // 88: ordergrid.v1.SkuStock
+	(*SettleCommand)(nil),             // 18: ordergrid.v1.SettleCommand
+	(*SetStockCommand)(nil),           // 19: ordergrid.v1.SetStockCommand
+	(*CreateOrderCommand)(nil),        // 20: ordergrid.v1.CreateOrderCommand
+	(*CreateOrdersCommand)(nil),       // 21: ordergrid.v1.CreateOrdersCommand
+	(*PutWarehouseCommand)(nil),       // 22: ordergrid.v1.PutWarehouseCommand
+	(*PutStrategyCommand)(nil),        // 23: ordergrid.v1.PutStrategyCommand
+	(*ActivateStrategyCommand)(nil),   // 24: ordergrid.v1.ActivateStrategyCommand
+	(*AnnotateOrderCommand)(nil),      // 25: ordergrid.v1.AnnotateOrderCommand
+	(*LinkIdentityCommand)(nil),       // 26: ordergrid.v1.LinkIdentityCommand
+	(*RememberIdentityCommand)(nil),   // 27: ordergrid.v1.RememberIdentityCommand
+	(*UnlinkIdentityCommand)(nil),     // 28: ordergrid.v1.UnlinkIdentityCommand
+	(*NotePurchaseCommand)(nil),       // 29: ordergrid.v1.NotePurchaseCommand
+	(*PurchaseRecord)(nil),            // 30: ordergrid.v1.PurchaseRecord
+	(*RecentPurchases)(nil),           // 31: ordergrid.v1.RecentPurchases
+	(*NotePriceCommand)(nil),          // 32: ordergrid.v1.NotePriceCommand
+	(*ChannelPrice)(nil),              // 33: ordergrid.v1.ChannelPrice
+	(*RecentPrices)(nil),              // 34: ordergrid.v1.RecentPrices
+	(*PriceConflictRecord)(nil),       // 35: ordergrid.v1.PriceConflictRecord
+	(*TransitionCommand)(nil),         // 36: ordergrid.v1.TransitionCommand
+	(*StockSyncedCommand)(nil),        // 37: ordergrid.v1.StockSyncedCommand
+	(*TransitionsCommand)(nil),        // 38: ordergrid.v1.TransitionsCommand
+	(*StockSyncedBatchCommand)(nil),   // 39: ordergrid.v1.StockSyncedBatchCommand
+	(*SettleBatchCommand)(nil),        // 40: ordergrid.v1.SettleBatchCommand
+	(*SettleItem)(nil),                // 41: ordergrid.v1.SettleItem
+	(*ExpireOrdersCommand)(nil),       // 42: ordergrid.v1.ExpireOrdersCommand
+	(*ExpireReservationsCommand)(nil), // 43: ordergrid.v1.ExpireReservationsCommand
+	(*TrimOutboxCommand)(nil),         // 44: ordergrid.v1.TrimOutboxCommand
+	(*PutSubjectKeyCommand)(nil),      // 45: ordergrid.v1.PutSubjectKeyCommand
+	(*PutSubjectKeysCommand)(nil),     // 46: ordergrid.v1.PutSubjectKeysCommand
+	(*EraseSubjectCommand)(nil),       // 47: ordergrid.v1.EraseSubjectCommand
+	(*RewrapSubjectKeyCommand)(nil),   // 48: ordergrid.v1.RewrapSubjectKeyCommand
+	(*ArchivedOrderRecord)(nil),       // 49: ordergrid.v1.ArchivedOrderRecord
+	(*ArchivedOrder)(nil),             // 50: ordergrid.v1.ArchivedOrder
+	(*ArchiveOrdersCommand)(nil),      // 51: ordergrid.v1.ArchiveOrdersCommand
+	(*RestoreOrdersCommand)(nil),      // 52: ordergrid.v1.RestoreOrdersCommand
+	(*RecordAccessCommand)(nil),       // 53: ordergrid.v1.RecordAccessCommand
+	(*Command)(nil),                   // 54: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 55: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 56: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 57: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 58: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 59: ordergrid.v1.ReserveResponse
+	(*ReserveManyRequest)(nil),        // 60: ordergrid.v1.ReserveManyRequest
+	(*ReserveManyResponse)(nil),       // 61: ordergrid.v1.ReserveManyResponse
+	(*SettleRequest)(nil),             // 62: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 63: ordergrid.v1.SettleResponse
+	(*SettleManyRequest)(nil),         // 64: ordergrid.v1.SettleManyRequest
+	(*SettleManyResponse)(nil),        // 65: ordergrid.v1.SettleManyResponse
+	(*SetStockGrainRequest)(nil),      // 66: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 67: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 68: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 69: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 70: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 71: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 72: ordergrid.v1.SyncStockRequest
+	(*SealPersonalRequest)(nil),       // 73: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 74: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 75: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 76: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 77: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 78: ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	nil,                               // 79: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 80: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	nil,                               // 81: ordergrid.v1.TransitionCommand.DetailsEntry
+	nil,                               // 82: ordergrid.v1.ReserveResponse.FreeEntry
+	(*Customer)(nil),                  // 83: ordergrid.v1.Customer
+	(*SetStockRequest)(nil),           // 84: ordergrid.v1.SetStockRequest
+	(*CreateOrderRequest)(nil),        // 85: ordergrid.v1.CreateOrderRequest
+	(*OrderEventRequest)(nil),         // 86: ordergrid.v1.OrderEventRequest
+	(*SkuStock)(nil),                  // 87: ordergrid.v1.SkuStock
 }
 var file_ordergrid_v1_grains_proto_depIdxs = []int32{
-	2,   // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
-	1,   // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
-	8,   // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
-	9,   // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
-	10,  // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
-	84,  // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
-	5,   // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
-	6,   // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
-	79,  // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	80,  // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
-	16,  // 10: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
-	17,  // 11: ordergrid.v1.ReserveBatchesCommand.batches:type_name -> ordergrid.v1.ReserveBatchCommand
-	11,  // 12: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	7,   // 13: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
-	21,  // 14: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
-	81,  // 15: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	31,  // 16: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	31,  // 17: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
-	34,  // 18: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
-	34,  // 19: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
-	34,  // 20: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
-	34,  // 21: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
-	82,  // 22: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	37,  // 23: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
-	38,  // 24: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
-	42,  // 25: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
-	13,  // 26: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	13,  // 27: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	13,  // 28: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	11,  // 29: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	15,  // 30: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	51,  // 31: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	17,  // 32: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	19,  // 33: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	20,  // 34: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	21,  // 35: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	37,  // 36: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	38,  // 37: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	43,  // 38: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	44,  // 39: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	45,  // 40: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	46,  // 41: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	48,  // 42: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	49,  // 43: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	54,  // 44: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	52,  // 45: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	53,  // 46: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	23,  // 47: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	24,  // 48: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	25,  // 49: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	26,  // 50: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	27,  // 51: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	30,  // 52: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	33,  // 53: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	28,  // 54: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	29,  // 55: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	22,  // 56: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
-	47,  // 57: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
-	39,  // 58: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
-	40,  // 59: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
-	41,  // 60: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
-	18,  // 61: ordergrid.v1.Command.reserve_batches:type_name -> ordergrid.v1.ReserveBatchesCommand
-	0,   // 62: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	11,  // 63: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	58,  // 64: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	13,  // 65: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	14,  // 66: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	31,  // 67: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	36,  // 68: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	56,  // 69: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
-	13,  // 70: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	0,   // 71: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	57,  // 72: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,   // 73: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	83,  // 74: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	59,  // 75: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
-	60,  // 76: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
-	0,   // 77: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	63,  // 78: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
-	64,  // 79: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
-	85,  // 80: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	86,  // 81: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	87,  // 82: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,   // 83: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	11,  // 84: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	12,  // 85: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	12,  // 86: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	59,  // 87: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
-	61,  // 88: ordergrid.v1.SkuGrain.ReserveMany:input_type -> ordergrid.v1.ReserveManyRequest
-	63,  // 89: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
-	65,  // 90: ordergrid.v1.SkuGrain.SettleMany:input_type -> ordergrid.v1.SettleManyRequest
-	67,  // 91: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
-	68,  // 92: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
-	74,  // 93: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
-	76,  // 94: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
-	78,  // 95: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
-	69,  // 96: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
-	70,  // 97: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
-	71,  // 98: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
-	73,  // 99: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
-	60,  // 100: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
-	62,  // 101: ordergrid.v1.SkuGrain.ReserveMany:output_type -> ordergrid.v1.ReserveManyResponse
-	64,  // 102: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
-	66,  // 103: ordergrid.v1.SkuGrain.SettleMany:output_type -> ordergrid.v1.SettleManyResponse
-	88,  // 104: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
-	88,  // 105: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
-	75,  // 106: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
-	77,  // 107: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
-	14,  // 108: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
-	72,  // 109: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
-	72,  // 110: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
-	72,  // 111: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
-	72,  // 112: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
-	100, // [100:113] is the sub-list for method output_type
-	87,  // [87:100] is the sub-list for method input_type
-	87,  // [87:87] is the sub-list for extension type_name
-	87,  // [87:87] is the sub-list for extension extendee
-	0,   // [0:87] is the sub-list for field type_name
+	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
+	1,  // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
+	8,  // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
+	9,  // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
+	10, // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
+	83, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	5,  // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
+	6,  // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
+	78, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	79, // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	16, // 10: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	11, // 11: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
+	7,  // 12: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
+	20, // 13: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
+	80, // 14: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	30, // 15: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	30, // 16: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
+	33, // 17: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
+	33, // 18: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
+	33, // 19: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
+	33, // 20: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
+	81, // 21: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	36, // 22: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
+	37, // 23: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
+	41, // 24: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
+	13, // 25: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 26: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 27: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11, // 28: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	15, // 29: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	50, // 30: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	17, // 31: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	18, // 32: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	19, // 33: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	20, // 34: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	36, // 35: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	37, // 36: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	42, // 37: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	43, // 38: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	44, // 39: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	45, // 40: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	47, // 41: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	48, // 42: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	53, // 43: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	51, // 44: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	52, // 45: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	22, // 46: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	23, // 47: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	24, // 48: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	25, // 49: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	26, // 50: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	29, // 51: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	32, // 52: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	27, // 53: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	28, // 54: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	21, // 55: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	46, // 56: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	38, // 57: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
+	39, // 58: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
+	40, // 59: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
+	0,  // 60: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 61: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	57, // 62: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	13, // 63: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	14, // 64: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	30, // 65: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	35, // 66: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	55, // 67: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	13, // 68: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	0,  // 69: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	56, // 70: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 71: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	82, // 72: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	58, // 73: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	59, // 74: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	0,  // 75: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	62, // 76: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
+	63, // 77: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
+	84, // 78: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	85, // 79: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	86, // 80: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 81: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 82: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	12, // 83: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	12, // 84: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	58, // 85: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
+	60, // 86: ordergrid.v1.SkuGrain.ReserveMany:input_type -> ordergrid.v1.ReserveManyRequest
+	62, // 87: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
+	64, // 88: ordergrid.v1.SkuGrain.SettleMany:input_type -> ordergrid.v1.SettleManyRequest
+	66, // 89: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
+	67, // 90: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
+	73, // 91: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
+	75, // 92: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
+	77, // 93: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
+	68, // 94: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
+	69, // 95: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
+	70, // 96: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
+	72, // 97: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
+	59, // 98: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
+	61, // 99: ordergrid.v1.SkuGrain.ReserveMany:output_type -> ordergrid.v1.ReserveManyResponse
+	63, // 100: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
+	65, // 101: ordergrid.v1.SkuGrain.SettleMany:output_type -> ordergrid.v1.SettleManyResponse
+	87, // 102: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
+	87, // 103: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
+	74, // 104: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
+	76, // 105: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
+	14, // 106: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
+	71, // 107: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
+	71, // 108: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
+	71, // 109: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
+	71, // 110: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
+	98, // [98:111] is the sub-list for method output_type
+	85, // [85:98] is the sub-list for method input_type
+	85, // [85:85] is the sub-list for extension type_name
+	85, // [85:85] is the sub-list for extension extendee
+	0,  // [0:85] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_grains_proto_init() }
@@ -6277,7 +6209,7 @@ func file_ordergrid_v1_grains_proto_init() {
 		return
 	}
 	file_ordergrid_v1_api_proto_init()
-	file_ordergrid_v1_grains_proto_msgTypes[53].OneofWrappers = []any{
+	file_ordergrid_v1_grains_proto_msgTypes[52].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -6307,7 +6239,6 @@ func file_ordergrid_v1_grains_proto_init() {
 		(*Command_Transitions)(nil),
 		(*Command_StockSyncedBatch)(nil),
 		(*Command_SettleBatch)(nil),
-		(*Command_ReserveBatches)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -6315,7 +6246,7 @@ func file_ordergrid_v1_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_proto_rawDesc), len(file_ordergrid_v1_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   82,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
