@@ -17,13 +17,12 @@ import (
 
 // The subjects' data keys a node seals new orders' personal fields with:
 // unwrapped keys of recently active subjects, cached so sealing is CPU only,
-// and the keys of new subjects made for a whole intake batch at once (one
-// put_subject_keys entry per subject partition). A cached key lives at most
-// subjectKeyTTL, and an erasure applied on this node's replica drops it at
-// once (statemachine's erasure hook), so a key never outlives its
-// subject's erasure on a node by more than that replica's apply lag.
-// New subjects' keys are made in batches per subject partition across the
-// node's intake batches (package batching).
+// and the keys of new subjects made in rounds across the node's intake
+// batches (package batching; one put_subject_keys entry per subject
+// partition in a round). A cached key lives at most subjectKeyTTL, and an
+// erasure applied on this node's replica drops it at once (statemachine's
+// erasure hook), so a key never outlives its subject's erasure on a node
+// by more than that replica's apply lag.
 
 const (
 	// subjectKeysCachedMax bounds the unwrapped keys a node holds.

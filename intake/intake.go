@@ -7,9 +7,9 @@
 // in flight (package batching): no timer is added under light load (a lone
 // order goes out at once, latency stays one round trip) and batches grow
 // with the load. One batch per partition is in flight at a time on a node;
-// partitions run in parallel. Within a batch, requests for one order id (retries that
-// overtook their first attempt) are created once and each answered from
-// that outcome, as a retry would be.
+// partitions run in parallel. Within a batch, requests for one order id
+// (retries that overtook their first attempt) are created once and each
+// answered from that outcome, as a retry would be.
 //
 // Order events (pay, ship, cancel, ...) are batched the same way, per
 // order partition, in arrival order: the events of one order in one batch
