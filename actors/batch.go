@@ -304,25 +304,9 @@ func (n *Node) reserveBatch(orders []*batchOrder, expires int64) {
 func (n *Node) batchRecord(o *batchOrder, keys map[string]*privacy.DataKey, keyErr error, payBy int64, now time.Time) (*pb.OrderRecord, error) {
 	rq := o.req.Request
 	r := &routed{strategy: o.strategy, order: o.order, decision: o.decision, results: o.results}
-	rec := &pb.OrderRecord{
-		Id: o.req.OrderId, Channel: rq.Channel, ChannelOrderId: rq.ChannelOrderId,
-		Customer: &pb.Customer{Id: rq.Customer.GetId()}, Currency: rq.Currency, IdempotencyKey: rq.IdempotencyKey,
-		RequestHash: o.hash, PayByUnixNano: payBy, RoutingStrategy: o.strategy.Ref(), Shipments: r.shipments(n.Catalog(), now),
-		Region: rq.DeliveryRegion, Tier: rq.CustomerTier, Capabilities: o.order.Capabilities, ChannelFields: rq.ChannelFields,
-	}
-	if !o.order.Promise.IsZero() {
-		rec.PromiseUnixNano = o.order.Promise.UnixNano()
-	}
-	where := make(map[string]string, len(o.skus))
-	for i, s := range o.skus {
-		where[s.sku] = o.results[i].Warehouse
-	}
-	for _, l := range rq.Lines {
-		rec.Lines = append(rec.Lines, &pb.OrderLineRecord{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: where[l.Sku]})
-	}
-	var err error
-	if rec.Total, err = OrderTotal(rq.Lines); err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadTotal, err)
+	rec, err := r.record(o.req.OrderId, rq, o.skus, o.hash, payBy, n.Catalog(), now)
+	if err != nil {
+		return nil, err
 	}
 	if o.personal == nil {
 		return rec, nil

@@ -149,24 +149,9 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: short,
 			Detail: fmt.Sprintf("not enough stock of %s", short)}, nil
 	}
-	where := make(map[string]string, len(skus))
-	for i, s := range skus {
-		where[s.sku] = results[i].Warehouse
-	}
 	rq := req.Request
-	o := &pb.OrderRecord{
-		Id: g.id, Channel: rq.Channel, ChannelOrderId: rq.ChannelOrderId,
-		Customer: &pb.Customer{Id: rq.Customer.GetId()}, Currency: rq.Currency, IdempotencyKey: rq.IdempotencyKey,
-		RequestHash: hash, PayByUnixNano: payBy, RoutingStrategy: r.strategy.Ref(), Shipments: r.shipments(g.node.Catalog(), now),
-		Region: rq.DeliveryRegion, Tier: rq.CustomerTier, Capabilities: r.order.Capabilities, ChannelFields: rq.ChannelFields,
-	}
-	if !r.order.Promise.IsZero() {
-		o.PromiseUnixNano = r.order.Promise.UnixNano()
-	}
-	for _, l := range rq.Lines {
-		o.Lines = append(o.Lines, &pb.OrderLineRecord{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: where[l.Sku]})
-	}
-	if o.Total, err = OrderTotal(rq.Lines); err != nil {
+	o, err := r.record(g.id, rq, skus, hash, payBy, g.node.Catalog(), now)
+	if err != nil {
 		g.node.releaseAll(g.id, skus, results, req.Principal) // the request itself is wrong: every attempt fails
 		return nil, err
 	}
@@ -227,6 +212,33 @@ func (r *routed) shipments(c *routing.Catalog, now time.Time) []*pb.ShipmentReco
 		}
 	}
 	return out
+}
+
+// record is the order's record as routed and reserved (its lines at the
+// warehouses that hold them, its total), before sealing. It fails only
+// for a request whose total cannot be computed: every attempt fails alike.
+func (r *routed) record(id string, rq *pb.CreateOrderRequest, skus []skuQty, hash []byte, payBy int64, c *routing.Catalog, now time.Time) (*pb.OrderRecord, error) {
+	o := &pb.OrderRecord{
+		Id: id, Channel: rq.Channel, ChannelOrderId: rq.ChannelOrderId,
+		Customer: &pb.Customer{Id: rq.Customer.GetId()}, Currency: rq.Currency, IdempotencyKey: rq.IdempotencyKey,
+		RequestHash: hash, PayByUnixNano: payBy, RoutingStrategy: r.strategy.Ref(), Shipments: r.shipments(c, now),
+		Region: rq.DeliveryRegion, Tier: rq.CustomerTier, Capabilities: r.order.Capabilities, ChannelFields: rq.ChannelFields,
+	}
+	if !r.order.Promise.IsZero() {
+		o.PromiseUnixNano = r.order.Promise.UnixNano()
+	}
+	where := make(map[string]string, len(skus))
+	for i, s := range skus {
+		where[s.sku] = r.results[i].Warehouse
+	}
+	for _, l := range rq.Lines {
+		o.Lines = append(o.Lines, &pb.OrderLineRecord{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: where[l.Sku]})
+	}
+	var err error
+	if o.Total, err = OrderTotal(rq.Lines); err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadTotal, err)
+	}
+	return o, nil
 }
 
 // route decides where each SKU ships and reserves it there. A reservation
@@ -363,8 +375,8 @@ func (n *Node) releaseNotOf(id string, o *pb.OrderRecord, skus []skuQty, results
 // seal seals the customer's personal fields by the subject's grain; nil
 // when there are none.
 func (g *orderGrain) seal(c *pb.Customer) ([]byte, error) {
-	f := &pb.PersonalFields{Name: c.GetName(), Phone: c.GetPhone(), Address: c.GetAddress(), IdNumber: c.GetIdNumber(), Email: c.GetEmail()}
-	if proto.Size(f) == 0 {
+	f := personalFields(c)
+	if f == nil {
 		return nil, nil
 	}
 	if c.GetId() == "" {

@@ -93,12 +93,7 @@ func (g *subjectGrain) Seal(req *pb.SealPersonalRequest, _ actorcluster.GrainCon
 	if err != nil {
 		return nil, err
 	}
-	plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(req.Fields)
-	if err != nil {
-		return nil, err
-	}
-	sealed, err := k.Seal(req.OrderId, plain)
-	clear(plain)
+	sealed, err := sealWith(k, req.OrderId, req.Fields)
 	if err != nil {
 		return nil, err
 	}

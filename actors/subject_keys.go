@@ -212,8 +212,8 @@ func (n *Node) putSubjectKeys(ctx context.Context, p *cluster.Partition, recs []
 	return res.SubjectKeys, nil
 }
 
-// sealWith seals an order's personal fields with its subject's key; nil
-// when there are none.
+// sealWith seals an order's personal fields with its subject's key,
+// bound to the order; the plaintext is wiped.
 func sealWith(k *privacy.DataKey, orderID string, f *pb.PersonalFields) ([]byte, error) {
 	plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(f)
 	if err != nil {

@@ -78,20 +78,21 @@ func (s *Service) createValid(ctx context.Context, req *pb.CreateOrderRequest) (
 
 // submit queues a valid order for its partition's next intake batch.
 func (s *Service) submit(ctx context.Context, req *pb.CreateOrderRequest) (*intake.Pending, *Problem) {
-	w, err := s.intake.Submit(&pb.CreateOrderGrainRequest{Request: req, Principal: principalName(ctx), OrderId: OrderID(req)})
+	id := OrderID(req)
+	w, err := s.intake.Submit(&pb.CreateOrderGrainRequest{Request: req, Principal: principalName(ctx), OrderId: id})
 	if errors.Is(err, intake.ErrQueueFull) {
 		s.metrics.rejects.WithLabelValues("overloaded").Inc()
 		return nil, overloaded()
 	}
 	if err != nil {
-		return nil, s.grainProblem(err, "order", OrderID(req))
+		return nil, s.grainProblem(err, "order", id)
 	}
 	return w, nil
 }
 
 // answer waits for a submitted order's outcome and maps it to the API's.
 func (s *Service) answer(ctx context.Context, req *pb.CreateOrderRequest, w *intake.Pending) (*pb.CreateOrderResponse, int, *Problem) {
-	id := OrderID(req)
+	id := w.OrderID()
 	res, err := w.Wait(ctx)
 	if err != nil {
 		return nil, 0, s.grainProblem(err, "order", id)

@@ -73,7 +73,8 @@ type Pipeline struct {
 
 // Pending is one submitted order, answered when its batch is done.
 type Pending struct {
-	p *batching.Pending[*pb.CreateOrderGrainRequest, actors.BatchAnswer]
+	id string
+	p  *batching.Pending[*pb.CreateOrderGrainRequest, actors.BatchAnswer]
 }
 
 // New returns a pipeline whose batches grid does.
@@ -130,8 +131,11 @@ func (p *Pipeline) Submit(req *pb.CreateOrderGrainRequest) (*Pending, error) {
 		p.metrics.refused.Inc()
 		return nil, err
 	}
-	return &Pending{p: w}, nil
+	return &Pending{id: req.OrderId, p: w}, nil
 }
+
+// OrderID is the id of the order submitted.
+func (w *Pending) OrderID() string { return w.id }
 
 // Wait returns the order's answer, or ctx's error if it ends first (the
 // order may still be created: a retry with its key finds it).
