@@ -47,7 +47,11 @@ func TestAuditExport(t *testing.T) {
 			n.must("POST", "/v1/orders/"+o.ID+"/pay", nil, 200, as("wh")...)
 		}
 	}
-	// Wait until a checkpoint holds every leaf.
+	// Wait until the log holds every event acknowledged above (the ledger
+	// sequences the partitions' outboxes after the answers: the stock set,
+	// 6 orders created and reserved, 2 paid and committed) and a checkpoint
+	// holds every leaf.
+	const eventsAcked = 1 + 6*2 + 2*2
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var lg struct {
@@ -55,7 +59,7 @@ func TestAuditExport(t *testing.T) {
 			CheckpointSize uint64 `json:"checkpoint_size"`
 		}
 		n.must("GET", "/v1/ledger", nil, 200, as("dpo")...).json(t, &lg)
-		if lg.Size > 0 && lg.CheckpointSize == lg.Size {
+		if lg.Size >= eventsAcked && lg.CheckpointSize == lg.Size {
 			break
 		}
 		if time.Now().After(deadline) {
