@@ -14,6 +14,9 @@ type metrics struct {
 	archived     prometheus.Counter
 	routed       *prometheus.CounterVec
 	reroutes     prometheus.Counter
+	// retriedReservations counts lines a retry found reserved by its
+	// earlier attempt (answered 503 after it reserved) and took.
+	retriedReservations prometheus.Counter
 	// createBatch observes the orders of each create_orders entry;
 	// batchFallbacks counts orders a batch handed to their grains.
 	createBatch    prometheus.Histogram
@@ -51,6 +54,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reroutes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordergrid_routing_reroutes_total", Help: "Orders routed again because the routed warehouse was short when reserving.",
 		}),
+		retriedReservations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordergrid_retry_reservations_taken_total",
+			Help: "Order lines whose retry took the reservation an earlier attempt (answered 503) left pending.",
+		}),
 		createBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ordergrid_create_batch_orders", Help: "New orders recorded by one create_orders Raft entry.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 13),
@@ -69,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.archived, m.routed, m.reroutes,
+		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.archived, m.routed, m.reroutes, m.retriedReservations,
 			m.createBatch, m.batchFallbacks, m.keyBatch, m.transitionBatch)
 	}
 	return m

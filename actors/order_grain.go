@@ -267,6 +267,9 @@ func (g *orderGrain) route(req *pb.CreateOrderGrainRequest, skus []skuQty, now t
 				return nil, fmt.Errorf("reading stock: %w", err)
 			}
 			g.creditOwn(inv, skus, r.results)
+			if err := g.creditEarlier(inv, skus, r.results); err != nil {
+				return nil, fmt.Errorf("reading reservations: %w", err)
+			}
 			attempt--
 			continue
 		}
@@ -349,6 +352,49 @@ func (g *orderGrain) creditOwn(inv *orderInventory, skus []skuQty, results []*pb
 		view[res.Warehouse] += skus[i].qty
 		inv.set(skus[i].sku, view)
 	}
+}
+
+// creditEarlier adds back, in the inventory's view, what an earlier
+// attempt of this order still holds pending: an attempt answered 503 after
+// it reserved (a node died, a proposal timed out) leaves its reservations
+// for its retry, and a retry must take them, not be refused because the
+// only free stock left is its own. Only for an order about to be refused,
+// so it costs a read per SKU on the refusal path alone (on the SKU
+// partitions' leaders). Lines this call reserved or found pinned are
+// credited by creditOwn or pinned already.
+func (g *orderGrain) creditEarlier(inv *orderInventory, skus []skuQty, results []*pb.ReserveResponse) error {
+	earlier := make([]*pb.ReservationRecord, len(skus))
+	errs := make([]error, len(skus))
+	fanOut(len(skus), linesFanOutMax, func(i int) {
+		if results[i] != nil {
+			return
+		}
+		p := g.node.skuPartition(skus[i].sku)
+		rec, ok, err := statemachine.ReadReservation(g.node.reader(p), p.Prefix, skus[i].sku, g.id)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		if ok && rec.State == pb.ReservationState_RESERVATION_STATE_PENDING {
+			earlier[i] = rec
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, rec := range earlier {
+		if rec == nil {
+			continue
+		}
+		view, err := inv.view(skus[i].sku)
+		if err != nil {
+			return err
+		}
+		view[rec.Warehouse] += rec.Qty
+		inv.set(skus[i].sku, view)
+		g.node.metrics.retriedReservations.Inc()
+	}
+	return nil
 }
 
 // releaseNotOf releases what this call reserved that the recorded order o

@@ -11,17 +11,24 @@ import (
 // retries elsewhere sooner while a dead node's grains are re-placed.
 const clusterArgs = "--actor-request-timeout 4s"
 
-// kill -9 the leader of the hot SKU's partition during a flash sale: the
-// cluster goes on accepting orders within seconds, nothing acknowledged is
-// lost, nothing is oversold, stock is conserved; the node comes back, catches
-// up and agrees with the others.
+// kill -9 the leader of the hot SKU's partition during a flash sale that
+// sells out: the cluster goes on accepting orders within seconds, nothing
+// acknowledged is lost, nothing is oversold, stock is conserved, and every
+// unit is sold: an order answered 503 after it reserved (its node died
+// between the reservation and the record) is retried with its key by the
+// load and takes its own reservation, so no stock stays held by an order
+// that does not exist. The node comes back, catches up and agrees.
 func TestClusterLeaderKillDuringFlashSale(t *testing.T) {
-	const sku, onHand = "HOT-KILL", 3000
+	const sku, onHand, killBeforeSoldOut = "HOT-KILL", 1200, 60
 	c := newCluster(t, clusterArgs)
 	c.node(1).eventually("PUT", "/v1/skus/"+sku+"/stock/WH1", map[string]any{"on_hand": onHand}, 200)
 	stop := make(chan struct{})
 	l, wg := runLoad(t, c, sku, 24, stop)
-	time.Sleep(2 * time.Second)
+	// Killed close to the sell-out: an order answered 503 after it
+	// reserved must then win against the orders still coming in.
+	for start := time.Now(); l.count() < onHand-killBeforeSoldOut && time.Since(start) < 30*time.Second; {
+		time.Sleep(5 * time.Millisecond)
+	}
 	victim := c.leaderOf("sku/"+sku, 1)
 	t.Logf("hot SKU's partition is led by node%d", victim)
 	before := l.count()
@@ -37,11 +44,20 @@ func TestClusterLeaderKillDuringFlashSale(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("failover: first order asked for after kill -9 of the leader acknowledged %s after the kill (%d acknowledged before)", failover.Round(time.Millisecond), before)
-	time.Sleep(3 * time.Second)
+	survivor := victim%3 + 1
+	// Sold out: every unit in an acknowledged order.
+	for deadline := time.Now().Add(90 * time.Second); l.count() < onHand; {
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			s := c.node(survivor).checkConserved(sku)
+			t.Fatalf("sold %d of %d within 90s of the kill; stock %+v (%d refused): a retry did not take its own reservation", l.count(), onHand, s.Total, len(l.rejected))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
-	survivor := victim%3 + 1
-	t.Logf("%d orders acknowledged, %d rejected, %d requests, %d errors", l.count(), len(l.rejected), l.requests.Load(), l.errors.Load())
+	t.Logf("sold out: %d orders acknowledged, %d rejected, %d requests, %d errors", l.count(), len(l.rejected), l.requests.Load(), l.errors.Load())
 	l.audit(t, c, survivor, sku, onHand)
 
 	catchUp := c.up()
