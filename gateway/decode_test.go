@@ -13,7 +13,7 @@ const validOrder = `{"channel":"douyin","channel_order_id":"123","customer":{"id
 
 func TestDecodeValidOrder(t *testing.T) {
 	var r pb.CreateOrderRequest
-	if p := DecodeJSON([]byte(validOrder), &r); p != nil {
+	if p := decodeOrder([]byte(validOrder), &r); p != nil {
 		t.Fatal(p)
 	}
 	if v := validateCreateOrder(&r, limits, ""); len(v) != 0 {
@@ -33,15 +33,21 @@ func TestDecodeValidOrder(t *testing.T) {
 }
 
 // FuzzDecodeOrder: any body decodes to an order or to a problem naming what
-// is wrong; nothing panics, and an accepted order satisfies every limit.
+// is wrong; nothing panics, an accepted order satisfies every limit, and
+// the hand-written decoder agrees with encoding/json (decodeAgrees).
 func FuzzDecodeOrder(f *testing.F) {
 	for _, s := range []string{validOrder, `{}`, `[]`, `null`, `{"lines":[{"qty":1e99}]}`, `{"customer":{"id":"\u0000"}}`,
-		`{"lines":[null]}`, strings.Repeat(`[`, 10000), `{"channel":"a","channel":"b"}`, `{"lines":[{"sku":"x","qty":-1,"unit_price":"01.0"}]}`} {
+		`{"lines":[null]}`, strings.Repeat(`[`, 10000), `{"channel":"a","channel":"b"}`, `{"lines":[{"sku":"x","qty":-1,"unit_price":"01.0"}]}`,
+		`{"channel":"tmall","channel_order_id":"9\u00e9\ud83d\ude00","customer":{"id":"c","name":"\"Li\"","erased":false,"withheld":null},` +
+			`"lines":[{"sku":"S-1","qty":-0,"unit_price":"1.00"},{"sku":"S-2","qty":1e2}],"required_capabilities":["cold_chain"],` +
+			`"channel_fields":{"a":"b","c":null},"delivery_region":"SH","customer_tier":"vip","promised_by":"2026-12-01T00:00:00Z","currency":null}`,
+		` { "lines" : [ ] , "customer" : null } `, `{"Channel":"a"}`, `{"lines":[{"qty":9223372036854775807}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var r pb.CreateOrderRequest
-		p := DecodeJSON(body, &r)
+		p := decodeOrder(body, &r)
+		decodeAgrees(t, body, &r, p)
 		if p != nil {
 			if p.Status < 400 || p.Status >= 500 || p.Detail == "" {
 				t.Fatalf("problem %+v", p)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -294,11 +295,16 @@ func (g *Gateway) decode(w http.ResponseWriter, r *http.Request, dst any, emptyO
 
 // jsonBody reads a JSON body of at most limit bytes.
 func (g *Gateway) jsonBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *Problem) {
+	return g.jsonBodyInto(w, r, limit, nil)
+}
+
+// jsonBodyInto reads a JSON body of at most limit bytes, appending to buf.
+func (g *Gateway) jsonBodyInto(w http.ResponseWriter, r *http.Request, limit int64, buf []byte) ([]byte, *Problem) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return nil, &Problem{Status: http.StatusUnsupportedMediaType, Name: "unsupported-media-type", Title: "Unsupported media type",
 			Detail: "send application/json, not " + ct}
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	raw, err := readAllInto(http.MaxBytesReader(w, r.Body, limit), buf)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -363,9 +369,23 @@ func jsonTypeName(kind string) string {
 	}
 }
 
+// decodeHot reads a hot-path body (an order, a batch, an event) with its
+// hand-written decoder from a pooled buffer.
+func (g *Gateway) decodeHot(w http.ResponseWriter, r *http.Request, decode func([]byte) *Problem) *Problem {
+	raw, done, p := g.readPooledBody(w, r, g.opts.BodyBytesMax)
+	defer done()
+	if p != nil {
+		return p
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return malformed("", "the body is empty; send a JSON object")
+	}
+	return decode(raw)
+}
+
 func (g *Gateway) postOrder(w http.ResponseWriter, r *http.Request) *Problem {
 	var req pb.CreateOrderRequest
-	if p := g.decode(w, r, &req, false); p != nil {
+	if p := g.decodeHot(w, r, func(raw []byte) *Problem { return decodeOrder(raw, &req) }); p != nil {
 		g.metrics.rejects.WithLabelValues("malformed").Inc()
 		return p
 	}
@@ -380,13 +400,13 @@ func (g *Gateway) postOrder(w http.ResponseWriter, r *http.Request) *Problem {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	w.Header().Set("Location", "/v1/orders/"+resp.Order.Id)
-	writeJSON(w, code, orderJSON(resp.Order))
+	writeOrder(w, code, resp.Order)
 	return nil
 }
 
 func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) *Problem {
 	var req pb.BatchCreateOrdersRequest
-	if p := g.decode(w, r, &req, false); p != nil {
+	if p := g.decodeHot(w, r, func(raw []byte) *Problem { return decodeBatch(raw, &req) }); p != nil {
 		g.metrics.rejects.WithLabelValues("malformed").Inc()
 		return p
 	}
@@ -394,19 +414,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) *Problem {
 	if p != nil {
 		return p
 	}
-	out := batchJSON{Results: make([]batchResultJSON, len(resp.Results))}
-	for i, res := range resp.Results {
-		out.Results[i].Status = int(res.Status)
-		if res.Order != nil {
-			o := orderJSON(res.Order)
-			out.Results[i].Order = &o
-		}
-		if res.Problem != nil {
-			pj := problemProtoJSON(res.Problem)
-			out.Results[i].Problem = &pj
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeBatch(w, resp)
 	return nil
 }
 
@@ -466,7 +474,7 @@ func (g *Gateway) getEvents(w http.ResponseWriter, r *http.Request) *Problem {
 
 func (g *Gateway) postEvent(w http.ResponseWriter, r *http.Request) *Problem {
 	var req pb.OrderEventRequest
-	if p := g.decode(w, r, &req, false); p != nil {
+	if p := g.decodeHot(w, r, func(raw []byte) *Problem { return decodeEvent(raw, &req) }); p != nil {
 		return p
 	}
 	if req.Id != "" && req.Id != r.PathValue("id") {
@@ -493,7 +501,7 @@ func (g *Gateway) event(w http.ResponseWriter, r *http.Request, req *pb.OrderEve
 	if p != nil {
 		return p
 	}
-	writeJSON(w, http.StatusOK, orderJSON(o))
+	writeOrder(w, http.StatusOK, o)
 	return nil
 }
 
