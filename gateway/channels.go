@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"cmp"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -17,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordergrid/ordergrid/channels"
+	"github.com/ordergrid/ordergrid/intake"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
-	"github.com/ordergrid/ordergrid/statemachine"
 )
 
 // ChannelIntake configures POST /v1/channels/{channel}/orders.
@@ -135,132 +134,57 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) *Prob
 		}
 		return invalid(v...)
 	}
-	keys := channels.IdentityKeys(m, ci.IdentityKey)
-	if len(keys) == 0 {
-		// Nothing identifies the buyer: a customer of this order alone.
-		h := sha256.Sum256([]byte(ch + "\x00" + req.ChannelOrderId))
-		keys = []channels.IdentityKey{{Kind: "order", Hash: hex.EncodeToString(h[:])}}
+	res, err := g.channelFlow.Take(ctx, &intake.ChannelOrder{Mapped: m, Request: req, Config: ci.Config, IdentityKey: ci.IdentityKey,
+		Principal: principalName(ctx)})
+	if p := g.channelProblem(err); p != nil {
+		g.chMetrics.rejects.WithLabelValues(ch, p.Name).Inc()
+		return p
 	}
-	customer, err := g.node.ResolveCustomer(ctx, keys)
-	if err != nil {
-		return g.grainProblem(err, "customer", "")
-	}
-	req.Customer.Id = customer
-	res, code, p := g.createValid(ctx, req)
+	created, code, p := g.created(req, intake.OrderID(req), res.Created)
 	if p != nil {
 		g.chMetrics.rejects.WithLabelValues(ch, p.Name).Inc()
 		return p
 	}
-	out := &channelOrderJSON{CustomerID: customer}
-	o := res.Order
-	placed := m.PlacedAt
-	if placed.IsZero() {
-		placed = time.Now()
-	}
-	var skus []string
-	for _, l := range req.Lines {
-		skus = append(skus, l.Sku)
-	}
-	noted, err := g.node.NotePurchase(ctx, customer, &pb.PurchaseRecord{OrderId: o.Id, Channel: ch, Skus: skus, AtUnixNano: placed.UnixNano()}, ci.Config.Merge.Window)
-	if err != nil {
-		return g.grainProblem(err, "order", o.Id)
-	}
-	if noted.DuplicateOf != "" {
-		policy := ci.Config.Policy(noted.DuplicateChannel, ch)
-		out.Duplicate = &duplicateJSON{Of: noted.DuplicateOf, Channel: noted.DuplicateChannel, Policy: policy}
-		if o, p = g.applyDuplicate(ctx, o, m, noted, policy); p != nil {
-			return p
-		}
+	out := &channelOrderJSON{CustomerID: res.CustomerID, PriceConflicts: res.PriceConflicts, Order: orderJSON(created.Order)}
+	if d := res.Duplicate; d != nil {
+		out.Duplicate = &duplicateJSON{Of: d.Of, Channel: d.Channel, Policy: d.Policy}
 		if code == http.StatusCreated {
-			g.chMetrics.duplicates.WithLabelValues(ch, policy).Inc()
+			g.chMetrics.duplicates.WithLabelValues(ch, d.Policy).Inc()
 		}
 	}
-	for _, l := range uniqueLines(req.Lines) {
-		c, err := g.node.NotePrice(ctx, l.Sku, &pb.ChannelPrice{Channel: ch, UnitPrice: l.UnitPrice, Currency: req.Currency, OrderId: o.Id,
-			AtUnixNano: placed.UnixNano()}, ci.Config.Prices.Window, ci.Config.Prices.Rule)
-		if err != nil {
-			return g.grainProblem(err, "sku", l.Sku)
-		}
-		if c != nil {
-			g.chMetrics.conflicts.WithLabelValues(ch).Inc()
-			out.PriceConflicts = append(out.PriceConflicts, c.Sku+": "+c.Resolution)
-			details := map[string]string{"sku": c.Sku, "other_order": c.First.OrderId, "other_channel": c.First.Channel,
-				"other_price": c.First.UnitPrice, "price": c.Second.UnitPrice, "rule": c.Rule, "resolution": c.Resolution}
-			if err := g.node.AnnotateOrder(ctx, o.Id, "price_conflict", details, "price/"+c.Sku, principalName(ctx)); err != nil {
-				return g.grainProblem(err, "order", o.Id)
-			}
-		}
+	if res.Order != nil {
+		out.Order = orderJSON(orderView(res.Order))
+	}
+	if n := len(res.PriceConflicts); n > 0 {
+		g.chMetrics.conflicts.WithLabelValues(ch).Add(float64(n))
 	}
 	result := "created"
 	if code != http.StatusCreated {
 		result = "replayed"
 	}
 	g.chMetrics.orders.WithLabelValues(ch, result).Inc()
-	out.Order = orderJSON(o)
 	writeJSON(w, code, out)
 	return nil
 }
 
-// applyDuplicate carries out a duplicate's policy: the later order is
-// merged (released, one shipment, no second discount) or held, and both
-// orders get an event saying so. Every step is idempotent, so a retry of
-// the channel's request finishes what a crash interrupted.
-func (g *Gateway) applyDuplicate(ctx context.Context, o *pb.Order, m *channels.Mapped, noted *pb.PurchaseRecord, policy string) (*pb.Order, *Problem) {
-	first, ch := noted.DuplicateOf, m.Request.Channel
-	reason := fmt.Sprintf("cross-channel duplicate of %s (%s): same customer, same SKUs within the merge window", first, noted.DuplicateChannel)
-	note := map[string]string{"order": o.Id, "channel": ch, "policy": policy}
-	switch policy {
-	case channels.PolicyMerge:
-		voided := ""
-		for _, d := range m.Discounts {
-			voided += fmt.Sprintf("%s %s %s; ", d.Amount, d.FundedBy, d.Kind)
-		}
-		r := reason + "; merged: it ships with " + first
-		if voided != "" {
-			r += "; discounts not granted twice: " + voided
-		}
-		if err := g.moveTo(ctx, o.Id, statemachine.StatusMerged, r); err != nil {
-			return nil, err
-		}
-		note["discounts_voided"] = voided
-		if err := g.node.AnnotateOrder(ctx, first, "duplicate_merged", note, "dup/"+o.Id, principalName(ctx)); err != nil {
-			return nil, g.grainProblem(err, "order", first)
-		}
-	case channels.PolicyHold:
-		if err := g.moveTo(ctx, o.Id, statemachine.StatusOnHold, reason+"; held for review"); err != nil {
-			return nil, err
-		}
-		if err := g.node.AnnotateOrder(ctx, first, "duplicate_held", note, "dup/"+o.Id, principalName(ctx)); err != nil {
-			return nil, g.grainProblem(err, "order", first)
-		}
+// channelProblem maps a failed channel workflow to a problem.
+func (g *Gateway) channelProblem(err error) *Problem {
+	var step *intake.StepError
+	var tr *intake.TransitionError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, intake.ErrQueueFull):
+		g.metrics.rejects.WithLabelValues("overloaded").Inc()
+		return overloaded()
+	case errors.As(err, &tr):
+		return &Problem{Status: http.StatusConflict, Name: "illegal-transition", Title: "Illegal transition", Detail: tr.Error(),
+			CurrentStatus: tr.CurrentStatus}
+	case errors.As(err, &step):
+		return g.grainProblem(step.Err, step.What, step.ID)
 	default:
-		if err := g.node.AnnotateOrder(ctx, o.Id, "duplicate_accepted", map[string]string{"order": first, "channel": noted.DuplicateChannel, "policy": policy},
-			"dup/"+first, principalName(ctx)); err != nil {
-			return nil, g.grainProblem(err, "order", o.Id)
-		}
-		if err := g.node.AnnotateOrder(ctx, first, "duplicate_accepted", note, "dup/"+o.Id, principalName(ctx)); err != nil {
-			return nil, g.grainProblem(err, "order", first)
-		}
+		return g.grainProblem(err, "order", "")
 	}
-	res, err := g.node.OrderClient(o.Id).Get(&pb.OrderQuery{OrderId: o.Id}, g.callOptions(ctx)...)
-	if err != nil {
-		return nil, g.grainProblem(err, "order", o.Id)
-	}
-	return orderView(res.Order), nil
-}
-
-// moveTo adds a status event to an order; already there is fine (a retry).
-func (g *Gateway) moveTo(ctx context.Context, id, status, reason string) *Problem {
-	res, err := g.node.OrderClient(id).AddEvent(&pb.OrderEventGrainRequest{Principal: principalName(ctx),
-		Event: &pb.OrderEventRequest{Id: id, Type: status, Reason: reason}}, g.callOptions(ctx)...)
-	if err != nil {
-		return g.grainProblem(err, "order", id)
-	}
-	if res.Outcome != pb.Outcome_OUTCOME_OK && res.Outcome != pb.Outcome_OUTCOME_REPLAYED {
-		return &Problem{Status: http.StatusConflict, Name: "illegal-transition", Title: "Illegal transition",
-			Detail: fmt.Sprintf("order %s could not become %s: %s", id, status, res.Detail), CurrentStatus: res.Order.GetStatus()}
-	}
-	return nil
 }
 
 // channelFields keeps the channel's extra fields and its discounts on the order.
@@ -282,17 +206,6 @@ func channelFields(m *channels.Mapped) map[string]string {
 	}
 	if !m.PlacedAt.IsZero() {
 		out["placed_at"] = m.PlacedAt.UTC().Format(time.RFC3339)
-	}
-	return out
-}
-
-// uniqueLines is the first line of each SKU.
-func uniqueLines(lines []*pb.OrderLineInput) []*pb.OrderLineInput {
-	var out []*pb.OrderLineInput
-	for _, l := range lines {
-		if !slices.ContainsFunc(out, func(o *pb.OrderLineInput) bool { return o.Sku == l.Sku }) {
-			out = append(out, l)
-		}
 	}
 	return out
 }

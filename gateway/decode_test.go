@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ordergrid/ordergrid/intake"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -23,11 +24,11 @@ func TestDecodeValidOrder(t *testing.T) {
 		t.Fatalf("%v", &r)
 	}
 	again := &pb.CreateOrderRequest{Channel: r.Channel, ChannelOrderId: r.ChannelOrderId}
-	if OrderID(again) != OrderID(&r) || !validOrderID(OrderID(&r)) {
+	if intake.OrderID(again) != intake.OrderID(&r) || !validOrderID(intake.OrderID(&r)) {
 		t.Fatal("the order id must follow from channel and channel order id alone")
 	}
 	keyed := &pb.CreateOrderRequest{IdempotencyKey: "k", Channel: "douyin", ChannelOrderId: "123"}
-	if OrderID(keyed) == OrderID(&r) {
+	if intake.OrderID(keyed) == intake.OrderID(&r) {
 		t.Fatal("the idempotency key must pick the id")
 	}
 }
@@ -71,8 +72,8 @@ func FuzzDecodeOrder(f *testing.F) {
 				t.Fatalf("accepted line %v", l)
 			}
 		}
-		if !validOrderID(OrderID(&r)) {
-			t.Fatalf("bad id %s", OrderID(&r))
+		if !validOrderID(intake.OrderID(&r)) {
+			t.Fatalf("bad id %s", intake.OrderID(&r))
 		}
 	})
 }

@@ -94,10 +94,10 @@ func New(node *actors.Node, opts Options) *Gateway {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 10 * time.Second
 	}
+	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: opts.Registerer})
 	g := &Gateway{
 		Service: &Service{node: node, tokens: opts.Tokens, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer),
-			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget),
-			intake:    intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: opts.Registerer})},
+			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget), intake: orders, channelFlow: intake.NewChannelFlow(orders, node)},
 		opts:       opts,
 		mux:        http.NewServeMux(),
 		simulating: make(chan struct{}, 1),

@@ -24,12 +24,14 @@ type Service struct {
 	pb.UnimplementedInventoryServiceServer
 	pb.UnimplementedPrivacyServiceServer
 
-	node    *actors.Node
-	intake  *intake.Pipeline
-	tokens  *Tokens
-	limits  Limits
-	logger  *slog.Logger
-	metrics *metrics
+	node   *actors.Node
+	intake *intake.Pipeline
+	// channelFlow takes pushed channel orders.
+	channelFlow *intake.ChannelFlow
+	tokens      *Tokens
+	limits      Limits
+	logger      *slog.Logger
+	metrics     *metrics
 }
 
 func (s *Service) callOptions(ctx context.Context) []actorcluster.GrainCallOption {
@@ -78,7 +80,7 @@ func (s *Service) createValid(ctx context.Context, req *pb.CreateOrderRequest) (
 
 // submit queues a valid order for its partition's next intake batch.
 func (s *Service) submit(ctx context.Context, req *pb.CreateOrderRequest) (*intake.Pending, *Problem) {
-	id := OrderID(req)
+	id := intake.OrderID(req)
 	w, err := s.intake.Submit(&pb.CreateOrderGrainRequest{Request: req, Principal: principalName(ctx), OrderId: id})
 	if errors.Is(err, intake.ErrQueueFull) {
 		s.metrics.rejects.WithLabelValues("overloaded").Inc()
@@ -97,6 +99,11 @@ func (s *Service) answer(ctx context.Context, req *pb.CreateOrderRequest, w *int
 	if err != nil {
 		return nil, 0, s.grainProblem(err, "order", id)
 	}
+	return s.created(req, id, res)
+}
+
+// created maps a creation's outcome to the API's answer.
+func (s *Service) created(req *pb.CreateOrderRequest, id string, res *pb.OrderGrainResponse) (*pb.CreateOrderResponse, int, *Problem) {
 	switch res.Outcome {
 	case pb.Outcome_OUTCOME_OK:
 		s.metrics.orders.WithLabelValues("created").Inc()

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
@@ -151,19 +149,6 @@ func validateEvent(r *pb.OrderEventRequest) violations {
 	}
 	v.text("reason", r.Reason, false, textBytesMax)
 	return v
-}
-
-// OrderID derives an order's id from what identifies its request: the
-// idempotency key, or else the channel and the channel's order id. A retry
-// therefore reaches the same grain and the same record.
-func OrderID(r *pb.CreateOrderRequest) string {
-	var h [32]byte
-	if r.IdempotencyKey != "" {
-		h = sha256.Sum256([]byte("key\x00" + r.IdempotencyKey))
-	} else {
-		h = sha256.Sum256([]byte("channel\x00" + r.Channel + "\x00" + r.ChannelOrderId))
-	}
-	return "o_" + hex.EncodeToString(h[:16])
 }
 
 func validOrderID(id string) bool { return orderIDPattern.MatchString(id) }

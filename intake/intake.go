@@ -15,13 +15,18 @@
 // order partition, in arrival order: the events of one order in one batch
 // apply one after the other.
 //
+// ChannelFlow runs the channel-order workflow (channel.go) over the same
+// batches.
+//
 // The gateway decodes, authenticates and maps answers to HTTP and gRPC;
-// intake batches; the grid (a Grid, actors.Node in a node) routes,
+// intake batches and runs the workflows; the grid (a Grid, actors.Node in a node) routes,
 // reserves, seals and records each batch and owns the state.
 package intake
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -219,4 +224,17 @@ func newMetrics(reg prometheus.Registerer, queued func() int) *metrics {
 		}, func() float64 { return float64(queued()) }))
 	}
 	return m
+}
+
+// OrderID is the id of the order a request creates: it follows from the
+// idempotency key, else from (channel, channel order id), so every retry
+// of one order addresses the same order, on any node.
+func OrderID(r *pb.CreateOrderRequest) string {
+	var h [32]byte
+	if r.IdempotencyKey != "" {
+		h = sha256.Sum256([]byte("key\x00" + r.IdempotencyKey))
+	} else {
+		h = sha256.Sum256([]byte("channel\x00" + r.Channel + "\x00" + r.ChannelOrderId))
+	}
+	return "o_" + hex.EncodeToString(h[:16])
 }

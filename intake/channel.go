@@ -1,0 +1,257 @@
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ordergrid/ordergrid/channels"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/statemachine"
+)
+
+// The channel-order workflow: an order a platform pushed, verified and
+// mapped by the transport, is taken in six steps, each idempotent so a
+// retry of the platform's push finishes what a crash interrupted: the
+// buyer is resolved to one customer across channels, the order is created
+// through the batched path, the purchase is noted against the customer's
+// recent ones (a cross-channel duplicate is merged, held or accepted by
+// policy, and both orders say so), and every line's price is noted
+// against the other channels' recent prices (a conflict is an event on
+// the order).
+
+// ChannelGrid is what the channel workflow needs of the grid besides
+// batches: actors.Node in a node.
+type ChannelGrid interface {
+	// ResolveCustomer names the customer behind fingerprints, strongest first.
+	ResolveCustomer(ctx context.Context, keys []channels.IdentityKey) (string, error)
+	// NotePurchase records a purchase and answers its duplicate verdict.
+	NotePurchase(ctx context.Context, customer string, p *pb.PurchaseRecord, window time.Duration) (*pb.PurchaseRecord, error)
+	// NotePrice records a channel's price and answers the conflict it makes.
+	NotePrice(ctx context.Context, sku string, p *pb.ChannelPrice, window time.Duration, rule string) (*pb.PriceConflictRecord, error)
+	// AnnotateOrder adds an event to an order, once per dedupe key.
+	AnnotateOrder(ctx context.Context, id, typ string, details map[string]string, dedupe, principal string) error
+	// ReadOrder reads an order as committed.
+	ReadOrder(id string) (*pb.OrderRecord, bool, error)
+}
+
+// ChannelFlow runs the channel-order workflow over a pipeline and a grid.
+type ChannelFlow struct {
+	orders *Pipeline
+	grid   ChannelGrid
+}
+
+// NewChannelFlow returns the workflow creating orders through orders.
+func NewChannelFlow(orders *Pipeline, grid ChannelGrid) *ChannelFlow {
+	return &ChannelFlow{orders: orders, grid: grid}
+}
+
+// ChannelOrder is one pushed order, verified, mapped and validated.
+type ChannelOrder struct {
+	Mapped *channels.Mapped
+	// Request is the order to create (Mapped.Request with the channel's
+	// fields); its customer id is set by the workflow.
+	Request     *pb.CreateOrderRequest
+	Config      *channels.Config
+	IdentityKey []byte
+	Principal   string
+}
+
+// ChannelResult is what the workflow did.
+type ChannelResult struct {
+	CustomerID string
+	// Created is the creation's answer. Unless it is OK or REPLAYED the
+	// workflow stopped there and Order is nil.
+	Created *pb.OrderGrainResponse
+	// Order is the order as the workflow left it.
+	Order *pb.OrderRecord
+	// Duplicate is the order's cross-channel duplicate verdict, if any.
+	Duplicate *Duplicate
+	// PriceConflicts are the conflicts this order's prices made ("SKU: resolution").
+	PriceConflicts []string
+}
+
+// Duplicate is a cross-channel duplicate: the earlier order, its channel
+// and the policy applied (merge, hold, accept).
+type Duplicate struct {
+	Of, Channel, Policy string
+}
+
+// StepError is a grid call of the workflow that failed (What names the
+// kind of thing it was about: customer, order, sku; ID which one). A
+// retry of the whole push finishes the workflow.
+type StepError struct {
+	What, ID string
+	Err      error
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("channel order: %s %s: %v", e.What, e.ID, e.Err)
+}
+func (e *StepError) Unwrap() error { return e.Err }
+
+// TransitionError is a duplicate's status change the order's state refused.
+type TransitionError struct {
+	OrderID, Status, Detail, CurrentStatus string
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("order %s could not become %s: %s", e.OrderID, e.Status, e.Detail)
+}
+
+// Take runs the workflow for one pushed order. An error is a *StepError,
+// a *TransitionError, ErrQueueFull, or ctx's.
+func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResult, error) {
+	m, req := in.Mapped, in.Request
+	ch := req.Channel
+	keys := channels.IdentityKeys(m, in.IdentityKey)
+	if len(keys) == 0 {
+		// Nothing identifies the buyer: a customer of this order alone.
+		h := sha256.Sum256([]byte(ch + "\x00" + req.ChannelOrderId))
+		keys = []channels.IdentityKey{{Kind: "order", Hash: hex.EncodeToString(h[:])}}
+	}
+	customer, err := f.grid.ResolveCustomer(ctx, keys)
+	if err != nil {
+		return nil, &StepError{What: "customer", Err: err}
+	}
+	if req.Customer == nil {
+		req.Customer = &pb.Customer{}
+	}
+	req.Customer.Id = customer
+	out := &ChannelResult{CustomerID: customer}
+
+	id := OrderID(req)
+	created, err := f.orders.Create(ctx, &pb.CreateOrderGrainRequest{Request: req, Principal: in.Principal, OrderId: id})
+	if errors.Is(err, ErrQueueFull) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, &StepError{What: "order", ID: id, Err: err}
+	}
+	out.Created = created
+	if created.Outcome != pb.Outcome_OUTCOME_OK && created.Outcome != pb.Outcome_OUTCOME_REPLAYED {
+		return out, nil
+	}
+	o := created.Order
+
+	placed := m.PlacedAt
+	if placed.IsZero() {
+		placed = time.Now()
+	}
+	skus := make([]string, 0, len(req.Lines))
+	for _, l := range req.Lines {
+		skus = append(skus, l.Sku)
+	}
+	noted, err := f.grid.NotePurchase(ctx, customer, &pb.PurchaseRecord{OrderId: o.Id, Channel: ch, Skus: skus, AtUnixNano: placed.UnixNano()},
+		in.Config.Merge.Window)
+	if err != nil {
+		return nil, &StepError{What: "order", ID: o.Id, Err: err}
+	}
+	if noted.DuplicateOf != "" {
+		policy := in.Config.Policy(noted.DuplicateChannel, ch)
+		out.Duplicate = &Duplicate{Of: noted.DuplicateOf, Channel: noted.DuplicateChannel, Policy: policy}
+		if err := f.applyDuplicate(ctx, in, o.Id, noted, policy); err != nil {
+			return nil, err
+		}
+		rec, found, err := f.grid.ReadOrder(o.Id)
+		if err == nil && !found {
+			err = fmt.Errorf("order %s not found after its creation", o.Id)
+		}
+		if err != nil {
+			return nil, &StepError{What: "order", ID: o.Id, Err: err}
+		}
+		o = rec
+	}
+
+	for _, l := range uniqueLines(req.Lines) {
+		c, err := f.grid.NotePrice(ctx, l.Sku, &pb.ChannelPrice{Channel: ch, UnitPrice: l.UnitPrice, Currency: req.Currency, OrderId: o.Id,
+			AtUnixNano: placed.UnixNano()}, in.Config.Prices.Window, in.Config.Prices.Rule)
+		if err != nil {
+			return nil, &StepError{What: "sku", ID: l.Sku, Err: err}
+		}
+		if c == nil {
+			continue
+		}
+		out.PriceConflicts = append(out.PriceConflicts, c.Sku+": "+c.Resolution)
+		details := map[string]string{"sku": c.Sku, "other_order": c.First.OrderId, "other_channel": c.First.Channel,
+			"other_price": c.First.UnitPrice, "price": c.Second.UnitPrice, "rule": c.Rule, "resolution": c.Resolution}
+		if err := f.grid.AnnotateOrder(ctx, o.Id, "price_conflict", details, "price/"+c.Sku, in.Principal); err != nil {
+			return nil, &StepError{What: "order", ID: o.Id, Err: err}
+		}
+	}
+	out.Order = o
+	return out, nil
+}
+
+// applyDuplicate carries out a duplicate's policy: the later order is
+// merged (released, one shipment, no second discount) or held, and both
+// orders get an event saying so.
+func (f *ChannelFlow) applyDuplicate(ctx context.Context, in *ChannelOrder, id string, noted *pb.PurchaseRecord, policy string) error {
+	first, ch := noted.DuplicateOf, in.Request.Channel
+	reason := fmt.Sprintf("cross-channel duplicate of %s (%s): same customer, same SKUs within the merge window", first, noted.DuplicateChannel)
+	note := map[string]string{"order": id, "channel": ch, "policy": policy}
+	annotate := func(order, typ string, details map[string]string, dedupe string) error {
+		if err := f.grid.AnnotateOrder(ctx, order, typ, details, dedupe, in.Principal); err != nil {
+			return &StepError{What: "order", ID: order, Err: err}
+		}
+		return nil
+	}
+	switch policy {
+	case channels.PolicyMerge:
+		voided := ""
+		for _, d := range in.Mapped.Discounts {
+			voided += fmt.Sprintf("%s %s %s; ", d.Amount, d.FundedBy, d.Kind)
+		}
+		r := reason + "; merged: it ships with " + first
+		if voided != "" {
+			r += "; discounts not granted twice: " + voided
+		}
+		if err := f.moveTo(ctx, in.Principal, id, statemachine.StatusMerged, r); err != nil {
+			return err
+		}
+		note["discounts_voided"] = voided
+		return annotate(first, "duplicate_merged", note, "dup/"+id)
+	case channels.PolicyHold:
+		if err := f.moveTo(ctx, in.Principal, id, statemachine.StatusOnHold, reason+"; held for review"); err != nil {
+			return err
+		}
+		return annotate(first, "duplicate_held", note, "dup/"+id)
+	default:
+		if err := annotate(id, "duplicate_accepted", map[string]string{"order": first, "channel": noted.DuplicateChannel, "policy": policy},
+			"dup/"+first); err != nil {
+			return err
+		}
+		return annotate(first, "duplicate_accepted", note, "dup/"+id)
+	}
+}
+
+// moveTo adds a status event to an order through the batched events;
+// already there is fine (a retry).
+func (f *ChannelFlow) moveTo(ctx context.Context, principal, id, status, reason string) error {
+	res, err := f.orders.Event(ctx, &pb.OrderEventGrainRequest{Principal: principal, Event: &pb.OrderEventRequest{Id: id, Type: status, Reason: reason}})
+	if errors.Is(err, ErrQueueFull) {
+		return err
+	}
+	if err != nil {
+		return &StepError{What: "order", ID: id, Err: err}
+	}
+	if res.Outcome != pb.Outcome_OUTCOME_OK && res.Outcome != pb.Outcome_OUTCOME_REPLAYED {
+		return &TransitionError{OrderID: id, Status: status, Detail: res.Detail, CurrentStatus: res.Order.GetStatus()}
+	}
+	return nil
+}
+
+// uniqueLines is the first line of each SKU.
+func uniqueLines(lines []*pb.OrderLineInput) []*pb.OrderLineInput {
+	var out []*pb.OrderLineInput
+	for _, l := range lines {
+		if !slices.ContainsFunc(out, func(o *pb.OrderLineInput) bool { return o.Sku == l.Sku }) {
+			out = append(out, l)
+		}
+	}
+	return out
+}

@@ -1,0 +1,159 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/channels"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// channelGrid remembers every call of the channel workflow: a purchase is
+// a duplicate of the customer's previous one, a price conflicts with the
+// previous price of its SKU from another channel.
+type channelGrid struct {
+	mu        sync.Mutex
+	calls     []string
+	purchases map[string]*pb.PurchaseRecord
+	prices    map[string]*pb.ChannelPrice
+	failOn    string // a call name that fails
+}
+
+func (g *channelGrid) call(s string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls = append(g.calls, s)
+	if g.failOn != "" && strings.HasPrefix(s, g.failOn) {
+		return errors.New("leader lost")
+	}
+	return nil
+}
+
+func (g *channelGrid) ResolveCustomer(_ context.Context, keys []channels.IdentityKey) (string, error) {
+	return "cu_1", g.call("resolve") // one buyer across channels
+}
+
+func (g *channelGrid) NotePurchase(_ context.Context, customer string, p *pb.PurchaseRecord, _ time.Duration) (*pb.PurchaseRecord, error) {
+	if err := g.call("purchase " + p.OrderId); err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := &pb.PurchaseRecord{OrderId: p.OrderId, Channel: p.Channel}
+	if prev := g.purchases[customer]; prev != nil && prev.Channel != p.Channel {
+		out.DuplicateOf, out.DuplicateChannel = prev.OrderId, prev.Channel
+	}
+	g.purchases[customer] = p
+	return out, nil
+}
+
+func (g *channelGrid) NotePrice(_ context.Context, sku string, p *pb.ChannelPrice, _ time.Duration, rule string) (*pb.PriceConflictRecord, error) {
+	if err := g.call("price " + sku); err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	prev := g.prices[sku]
+	g.prices[sku] = p
+	if prev != nil && prev.Channel != p.Channel && prev.UnitPrice != p.UnitPrice {
+		return &pb.PriceConflictRecord{Sku: sku, First: prev, Second: p, Rule: rule, Resolution: "first price stands"}, nil
+	}
+	return nil, nil
+}
+
+func (g *channelGrid) AnnotateOrder(_ context.Context, id, typ string, _ map[string]string, dedupe, _ string) error {
+	return g.call(fmt.Sprintf("annotate %s %s %s", id, typ, dedupe))
+}
+
+func (g *channelGrid) ReadOrder(id string) (*pb.OrderRecord, bool, error) {
+	return &pb.OrderRecord{Id: id, Status: "merged"}, true, g.call("read " + id)
+}
+
+func channelOrder(ch, id, price string) *ChannelOrder {
+	req := &pb.CreateOrderRequest{Channel: ch, ChannelOrderId: id, Currency: "CNY",
+		Lines: []*pb.OrderLineInput{{Sku: "S1", Qty: 1, UnitPrice: price}, {Sku: "S1", Qty: 2, UnitPrice: price}}}
+	cfg := &channels.Config{}
+	cfg.Merge.Pairs = map[string]string{"douyin+tmall": channels.PolicyMerge}
+	return &ChannelOrder{Mapped: &channels.Mapped{Request: req, BuyerID: "buyer-1"}, Request: req, Config: cfg,
+		IdentityKey: make([]byte, 32), Principal: "channel:" + ch}
+}
+
+// The workflow's steps in order: the buyer resolved, the order created
+// through the batches, the purchase noted, a cross-channel duplicate
+// merged (an event through the batched events) and both orders annotated,
+// each SKU's price noted once and a conflict annotated.
+func TestChannelFlowSteps(t *testing.T) {
+	c := &recordingCreator{}
+	p := New(c, Options{})
+	grid := &channelGrid{purchases: map[string]*pb.PurchaseRecord{}, prices: map[string]*pb.ChannelPrice{}}
+	f := NewChannelFlow(p, grid)
+	ctx := context.Background()
+
+	first, err := f.Take(ctx, channelOrder("douyin", "D1", "10.00"))
+	if err != nil || first.Duplicate != nil || len(first.PriceConflicts) != 0 || first.Order == nil {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	second, err := f.Take(ctx, channelOrder("tmall", "T1", "12.00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstID, secondID := OrderID(channelOrder("douyin", "D1", "").Request), OrderID(channelOrder("tmall", "T1", "").Request)
+	if d := second.Duplicate; d == nil || d.Of != firstID || d.Channel != "douyin" || d.Policy != channels.PolicyMerge {
+		t.Fatalf("duplicate %+v", second.Duplicate)
+	}
+	if second.Order.Status != "merged" || !slices.Equal(second.PriceConflicts, []string{"S1: first price stands"}) {
+		t.Fatalf("second: %+v", second)
+	}
+	want := []string{"resolve", "purchase " + firstID, "price S1",
+		"resolve", "purchase " + secondID, "annotate " + firstID + " duplicate_merged dup/" + secondID, "read " + secondID,
+		"price S1", "annotate " + secondID + " price_conflict price/S1"}
+	if !slices.Equal(grid.calls, want) {
+		t.Fatalf("calls\n %q\nwant\n %q", grid.calls, want)
+	}
+	// The merge went as an event of the batched path, after the order's creation.
+	if got := c.batches[len(c.batches)-1]; !slices.Equal(got, []string{secondID}) || len(c.batches) != 3 {
+		t.Fatalf("batches %v", c.batches)
+	}
+}
+
+// A failed grid call is a StepError naming what it was about; a refused
+// creation stops the workflow before anything else is written.
+func TestChannelFlowFailures(t *testing.T) {
+	grid := &channelGrid{purchases: map[string]*pb.PurchaseRecord{}, prices: map[string]*pb.ChannelPrice{}, failOn: "price"}
+	c := &recordingCreator{}
+	f := NewChannelFlow(New(c, Options{}), grid)
+	_, err := f.Take(context.Background(), channelOrder("douyin", "D2", "1.00"))
+	var step *StepError
+	if !errors.As(err, &step) || step.What != "sku" || step.ID != "S1" {
+		t.Fatalf("err %v", err)
+	}
+
+	order := channelOrder("douyin", "D3", "1.00")
+	refusing := &refusingCreator{}
+	grid.calls, grid.failOn = nil, ""
+	f = NewChannelFlow(New(refusing, Options{}), grid)
+	res, err := f.Take(context.Background(), order)
+	if err != nil || res.Created.Outcome != pb.Outcome_OUTCOME_INSUFFICIENT_STOCK || res.Order != nil {
+		t.Fatalf("refused: %+v %v", res, err)
+	}
+	if !slices.Equal(grid.calls, []string{"resolve"}) {
+		t.Fatalf("calls after a refusal: %q", grid.calls)
+	}
+}
+
+type refusingCreator struct{ recordingCreator }
+
+func (c *refusingCreator) CreateBatch(_ context.Context, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer {
+	out := make([]actors.BatchAnswer, len(orders))
+	for i := range orders {
+		out[i].Response = &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: "S1"}
+	}
+	return out
+}
