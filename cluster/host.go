@@ -129,6 +129,9 @@ type Host struct {
 	clients   map[string]pb.PartitionServiceClient
 	conns     []*grpc.ClientConn
 
+	// leaderCalls are the domain's handlers of LeaderCall, by method.
+	leaderCalls sync.Map // string -> LeaderHandler
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	loops    sync.WaitGroup

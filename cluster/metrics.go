@@ -9,6 +9,7 @@ type Metrics struct {
 	applyBatches  prometheus.Histogram
 	forwarded     prometheus.Counter
 	transfers     prometheus.Counter
+	leaderCalls   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -35,9 +36,13 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ordergrid_raft_leadership_transfers_total",
 			Help: "Leadership transfers started to spread leaders over the nodes.",
 		}),
+		leaderCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordergrid_leader_calls_total",
+			Help: "Domain calls run on a partition's leader, by method and where they ran from (local, forwarded).",
+		}, []string{"method", "via"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commitSeconds, m.applied, m.applyBatches, m.forwarded, m.transfers)
+		reg.MustRegister(m.commitSeconds, m.applied, m.applyBatches, m.forwarded, m.transfers, m.leaderCalls)
 	}
 	return m
 }

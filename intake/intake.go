@@ -48,6 +48,17 @@ type Grid interface {
 	TransitionBatch(ctx context.Context, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer
 }
 
+// LeaderGrid is a Grid of several nodes (actors.Node): a batch forms on
+// its order partition's leader. A node that does not lead a partition
+// forwards each batch it formed to the leader, where it joins the
+// leader's queue; a forwarded batch is not forwarded again.
+type LeaderGrid interface {
+	LeadsOrderPartition(partition uint32) bool
+	ForwardCreateBatch(ctx context.Context, partition uint32, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer
+	ForwardTransitionBatch(ctx context.Context, partition uint32, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer
+	ServeForwardedBatches(to actors.ForwardedBatches)
+}
+
 // Options configure a Pipeline.
 type Options struct {
 	// PartitionOf names the order partition of an order id: the orders of
@@ -70,19 +81,34 @@ const batchTimeout = 10 * time.Second
 // Pipeline batches new orders and order events per order partition.
 type Pipeline struct {
 	grid     Grid
+	leaders  LeaderGrid // nil: one node, it leads every partition
 	opts     Options
 	metrics  *metrics
-	batching *batching.Coalescer[*pb.CreateOrderGrainRequest, actors.BatchAnswer]
-	events   *batching.Coalescer[*pb.OrderEventGrainRequest, actors.BatchAnswer]
+	batching *batching.Coalescer[laneOrder, actors.BatchAnswer]
+	events   *batching.Coalescer[laneEvent, actors.BatchAnswer]
+}
+
+// laneOrder and laneEvent are what a partition's queue holds: an item,
+// and whether another node forwarded it here as the partition's leader.
+type laneOrder struct {
+	req       *pb.CreateOrderGrainRequest
+	forwarded bool
+}
+
+type laneEvent struct {
+	req       *pb.OrderEventGrainRequest
+	forwarded bool
 }
 
 // Pending is one submitted order, answered when its batch is done.
 type Pending struct {
 	id string
-	p  *batching.Pending[*pb.CreateOrderGrainRequest, actors.BatchAnswer]
+	p  *batching.Pending[laneOrder, actors.BatchAnswer]
 }
 
-// New returns a pipeline whose batches grid does.
+// New returns a pipeline whose batches grid does. When grid is a
+// LeaderGrid, batches form on each partition's leader and this pipeline
+// also takes the batches other nodes forward to it.
 func New(grid Grid, opts Options) *Pipeline {
 	if opts.PartitionOf == nil {
 		opts.PartitionOf = func(string) uint32 { return 0 }
@@ -90,12 +116,94 @@ func New(grid Grid, opts Options) *Pipeline {
 	p := &Pipeline{grid: grid, opts: opts}
 	p.batching = batching.New(p.run, batching.Options{BatchItemsMax: opts.BatchOrdersMax, QueuedItemsMax: opts.QueuedOrdersMax,
 		BatchTimeout: batchTimeout, Observe: func(n int) { p.metrics.batchOrders.Observe(float64(n)) }})
-	p.events = batching.New(func(ctx context.Context, _ uint32, batch []*pb.OrderEventGrainRequest) ([]actors.BatchAnswer, error) {
-		return p.grid.TransitionBatch(ctx, batch), nil
-	}, batching.Options{BatchItemsMax: opts.BatchOrdersMax, QueuedItemsMax: opts.QueuedOrdersMax, BatchTimeout: batchTimeout,
-		Observe: func(n int) { p.metrics.batchEvents.Observe(float64(n)) }})
+	p.events = batching.New(p.runEvents, batching.Options{BatchItemsMax: opts.BatchOrdersMax, QueuedItemsMax: opts.QueuedOrdersMax,
+		BatchTimeout: batchTimeout, Observe: func(n int) { p.metrics.batchEvents.Observe(float64(n)) }})
 	p.metrics = newMetrics(opts.Registerer, func() int { return p.batching.Queued() + p.events.Queued() })
+	if lg, ok := grid.(LeaderGrid); ok {
+		p.leaders = lg
+		lg.ServeForwardedBatches(p)
+	}
 	return p
+}
+
+// forwards reports whether a batch formed here goes to the partition's
+// leader: this node does not lead it, and no item of the batch was
+// forwarded here already (a batch moves once).
+func (p *Pipeline) forwards(partition uint32, forwardedHere bool) bool {
+	return p.leaders != nil && !forwardedHere && !p.leaders.LeadsOrderPartition(partition)
+}
+
+// CreateForwarded takes a batch another node forwarded to this node as
+// the partition's leader: its orders join the partition's queue here, and
+// each is answered when its batch is done.
+func (p *Pipeline) CreateForwarded(ctx context.Context, partition uint32, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer {
+	p.metrics.forwardedIn.Inc()
+	out := make([]actors.BatchAnswer, len(orders))
+	waits := make([]*batching.Pending[laneOrder, actors.BatchAnswer], len(orders))
+	for i, o := range orders {
+		w, err := p.batching.Submit(partition, laneOrder{req: o, forwarded: true})
+		if err != nil {
+			p.metrics.refused.Inc()
+			out[i].Err = err
+			continue
+		}
+		waits[i] = w
+	}
+	for i, w := range waits {
+		if w == nil {
+			continue
+		}
+		a, err := w.Wait(ctx)
+		if err != nil {
+			a = actors.BatchAnswer{Err: err}
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// TransitionForwarded takes a batch of events another node forwarded to
+// this node as the partition's leader, as CreateForwarded does orders.
+func (p *Pipeline) TransitionForwarded(ctx context.Context, partition uint32, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer {
+	p.metrics.forwardedIn.Inc()
+	out := make([]actors.BatchAnswer, len(events))
+	waits := make([]*batching.Pending[laneEvent, actors.BatchAnswer], len(events))
+	for i, e := range events {
+		w, err := p.events.Submit(partition, laneEvent{req: e, forwarded: true})
+		if err != nil {
+			p.metrics.refused.Inc()
+			out[i].Err = err
+			continue
+		}
+		waits[i] = w
+	}
+	for i, w := range waits {
+		if w == nil {
+			continue
+		}
+		a, err := w.Wait(ctx)
+		if err != nil {
+			a = actors.BatchAnswer{Err: err}
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// runEvents records one partition's batch of events, or hands it to the
+// partition's leader.
+func (p *Pipeline) runEvents(ctx context.Context, partition uint32, batch []laneEvent) ([]actors.BatchAnswer, error) {
+	reqs := make([]*pb.OrderEventGrainRequest, len(batch))
+	forwardedHere := false
+	for i, e := range batch {
+		reqs[i] = e.req
+		forwardedHere = forwardedHere || e.forwarded
+	}
+	if p.forwards(partition, forwardedHere) {
+		p.metrics.forwardedOut.Inc()
+		return p.leaders.ForwardTransitionBatch(ctx, partition, reqs), nil
+	}
+	return p.grid.TransitionBatch(ctx, reqs), nil
 }
 
 // Event records one order event (pay, ship, cancel, ...) in its
@@ -104,7 +212,7 @@ func (p *Pipeline) Event(ctx context.Context, req *pb.OrderEventGrainRequest) (*
 	if req.GetEvent().GetId() == "" {
 		return nil, errors.New("intake: an event needs its order id")
 	}
-	w, err := p.events.Submit(p.opts.PartitionOf(req.Event.Id), req)
+	w, err := p.events.Submit(p.opts.PartitionOf(req.Event.Id), laneEvent{req: req})
 	if err != nil {
 		p.metrics.refused.Inc()
 		return nil, err
@@ -131,7 +239,7 @@ func (p *Pipeline) Submit(req *pb.CreateOrderGrainRequest) (*Pending, error) {
 	if req.GetOrderId() == "" || req.Request == nil {
 		return nil, errors.New("intake: an order needs its id and request")
 	}
-	w, err := p.batching.Submit(p.opts.PartitionOf(req.OrderId), req)
+	w, err := p.batching.Submit(p.opts.PartitionOf(req.OrderId), laneOrder{req: req})
 	if err != nil {
 		p.metrics.refused.Inc()
 		return nil, err
@@ -152,9 +260,19 @@ func (w *Pending) Wait(ctx context.Context) (*pb.OrderGrainResponse, error) {
 	return a.Response, a.Err
 }
 
-// run creates one partition's batch: one order per id (the first), the
-// others answered from it.
-func (p *Pipeline) run(ctx context.Context, _ uint32, batch []*pb.CreateOrderGrainRequest) ([]actors.BatchAnswer, error) {
+// run creates one partition's batch (here, or on the partition's leader):
+// one order per id (the first), the others answered from it.
+func (p *Pipeline) run(ctx context.Context, partition uint32, lane []laneOrder) ([]actors.BatchAnswer, error) {
+	batch := make([]*pb.CreateOrderGrainRequest, len(lane))
+	forwardedHere := false
+	for i, o := range lane {
+		batch[i] = o.req
+		forwardedHere = forwardedHere || o.forwarded
+	}
+	if p.forwards(partition, forwardedHere) {
+		p.metrics.forwardedOut.Inc()
+		return p.leaders.ForwardCreateBatch(ctx, partition, batch), nil
+	}
 	first := make(map[string]int, len(batch))
 	var reqs []*pb.CreateOrderGrainRequest
 	owner := make([]int, len(batch))
@@ -199,9 +317,11 @@ func asRetry(req *pb.CreateOrderGrainRequest, first *pb.OrderGrainResponse) *pb.
 }
 
 type metrics struct {
-	batchOrders prometheus.Histogram
-	batchEvents prometheus.Histogram
-	refused     prometheus.Counter
+	batchOrders  prometheus.Histogram
+	batchEvents  prometheus.Histogram
+	refused      prometheus.Counter
+	forwardedOut prometheus.Counter
+	forwardedIn  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, queued func() int) *metrics {
@@ -217,9 +337,15 @@ func newMetrics(reg prometheus.Registerer, queued func() int) *metrics {
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordergrid_intake_refused_total", Help: "Orders and events refused because their partition's queue was full.",
 		}),
+		forwardedOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordergrid_intake_forwarded_batches_total", Help: "Batches this node handed to their order partition's leader.",
+		}),
+		forwardedIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordergrid_intake_batches_taken_as_leader_total", Help: "Batches other nodes forwarded to this node as their partition's leader.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batchOrders, m.batchEvents, m.refused, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		reg.MustRegister(m.batchOrders, m.batchEvents, m.refused, m.forwardedOut, m.forwardedIn, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ordergrid_intake_queued_orders", Help: "Orders and events waiting for their partition's next batch.",
 		}, func() float64 { return float64(queued()) }))
 	}

@@ -145,3 +145,64 @@ func TestEvents(t *testing.T) {
 		t.Fatal("an event without an order id was queued")
 	}
 }
+
+// leaderNode is a recordingCreator that is a LeaderGrid: it leads the
+// partitions in leads and forwards other batches to leader's pipeline.
+type leaderNode struct {
+	recordingCreator
+	leads     map[uint32]bool
+	leader    *Pipeline
+	served    actors.ForwardedBatches
+	forwarded int
+}
+
+
+func (n *leaderNode) LeadsOrderPartition(p uint32) bool { return n.leads[p] }
+func (n *leaderNode) ForwardCreateBatch(ctx context.Context, p uint32, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer {
+	n.mu.Lock()
+	n.forwarded++
+	n.mu.Unlock()
+	return n.leader.CreateForwarded(ctx, p, orders)
+}
+func (n *leaderNode) ForwardTransitionBatch(ctx context.Context, p uint32, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer {
+	n.mu.Lock()
+	n.forwarded++
+	n.mu.Unlock()
+	return n.leader.TransitionForwarded(ctx, p, events)
+}
+func (n *leaderNode) ServeForwardedBatches(to actors.ForwardedBatches) { n.served = to }
+
+// A node that does not lead a partition hands its batches to the leader,
+// where they are created; the leader creates what it was forwarded even
+// when it no longer leads (a batch moves once).
+func TestBatchesFormOnTheLeader(t *testing.T) {
+	leaderGrid := &leaderNode{leads: map[uint32]bool{0: true}}
+	leader := New(leaderGrid, Options{})
+	if leaderGrid.served != leader {
+		t.Fatal("the pipeline does not serve forwarded batches")
+	}
+	followerGrid := &leaderNode{leads: map[uint32]bool{}, leader: leader}
+	follower := New(followerGrid, Options{})
+	ctx := context.Background()
+	res, err := follower.Create(ctx, &pb.CreateOrderGrainRequest{OrderId: "o1", Request: &pb.CreateOrderRequest{Channel: "a"}})
+	if err != nil || res.Outcome != pb.Outcome_OUTCOME_OK || res.Order.Id != "o1" {
+		t.Fatalf("%v %v", res, err)
+	}
+	ev, err := follower.Event(ctx, &pb.OrderEventGrainRequest{Event: &pb.OrderEventRequest{Id: "o1", Type: "paid"}})
+	if err != nil || ev.Order.Status != "paid" {
+		t.Fatalf("%v %v", ev, err)
+	}
+	if len(followerGrid.batches) != 0 || followerGrid.forwarded != 2 || len(leaderGrid.batches) != 2 {
+		t.Fatalf("follower made %v and forwarded %d; leader made %v", followerGrid.batches, followerGrid.forwarded, leaderGrid.batches)
+	}
+	// Leadership moved away from the leader meanwhile: it creates what it
+	// was forwarded itself rather than forwarding it on.
+	leaderGrid.leads[0] = false
+	if res, err := follower.Create(ctx, &pb.CreateOrderGrainRequest{OrderId: "o2", Request: &pb.CreateOrderRequest{Channel: "a"}}); err != nil ||
+		res.Order.GetId() != "o2" {
+		t.Fatalf("%v %v", res, err)
+	}
+	if leaderGrid.forwarded != 0 || len(leaderGrid.batches) != 3 {
+		t.Fatalf("leader forwarded %d, made %v", leaderGrid.forwarded, leaderGrid.batches)
+	}
+}

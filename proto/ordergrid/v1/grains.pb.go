@@ -5269,6 +5269,169 @@ func (x *SyncStockRequest) GetOrderId() string {
 	return ""
 }
 
+// An intake batch a node hands to its order partition's leader, where
+// batches from every node coalesce (LeaderCall "intake.create" or
+// "intake.transition"): new orders or order events, in order.
+type ForwardedBatch struct {
+	state         protoimpl.MessageState     `protogen:"open.v1"`
+	Orders        []*CreateOrderGrainRequest `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	Events        []*OrderEventGrainRequest  `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardedBatch) Reset() {
+	*x = ForwardedBatch{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardedBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardedBatch) ProtoMessage() {}
+
+func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardedBatch.ProtoReflect.Descriptor instead.
+func (*ForwardedBatch) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ForwardedBatch) GetOrders() []*CreateOrderGrainRequest {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+func (x *ForwardedBatch) GetEvents() []*OrderEventGrainRequest {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// One answer of a forwarded batch: the grain's answer, or why there is none.
+type ForwardedAnswer struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Response *OrderGrainResponse    `protobuf:"bytes,1,opt,name=response,proto3" json:"response,omitempty"`
+	// The error that kept the order from an answer ("" for none): the
+	// receiving node answers it 503, a retry finds what was committed.
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// The leader's queue for the partition was full: answered 429.
+	QueueFull     bool `protobuf:"varint,3,opt,name=queue_full,json=queueFull,proto3" json:"queue_full,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardedAnswer) Reset() {
+	*x = ForwardedAnswer{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardedAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardedAnswer) ProtoMessage() {}
+
+func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardedAnswer.ProtoReflect.Descriptor instead.
+func (*ForwardedAnswer) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ForwardedAnswer) GetResponse() *OrderGrainResponse {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *ForwardedAnswer) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ForwardedAnswer) GetQueueFull() bool {
+	if x != nil {
+		return x.QueueFull
+	}
+	return false
+}
+
+type ForwardedAnswers struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Answers       []*ForwardedAnswer     `protobuf:"bytes,1,rep,name=answers,proto3" json:"answers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardedAnswers) Reset() {
+	*x = ForwardedAnswers{}
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardedAnswers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardedAnswers) ProtoMessage() {}
+
+func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardedAnswers.ProtoReflect.Descriptor instead.
+func (*ForwardedAnswers) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *ForwardedAnswers) GetAnswers() []*ForwardedAnswer {
+	if x != nil {
+		return x.Answers
+	}
+	return nil
+}
+
 type SealPersonalRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -5279,7 +5442,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[71]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5291,7 +5454,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[71]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5304,7 +5467,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{71}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -5330,7 +5493,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[72]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5342,7 +5505,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[72]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5355,7 +5518,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{72}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -5377,7 +5540,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[73]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5389,7 +5552,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[73]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5402,7 +5565,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{73}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -5444,7 +5607,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[74]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5456,7 +5619,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[74]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5469,7 +5632,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{74}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -5495,7 +5658,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[75]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5507,7 +5670,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[75]
+	mi := &file_ordergrid_v1_grains_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5520,7 +5683,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{75}
+	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -5924,7 +6087,17 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x03sku\x18\x03 \x01(\tR\x03sku\x12\x16\n" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\"-\n" +
 	"\x10SyncStockRequest\x12\x19\n" +
-	"\border_id\x18\x01 \x01(\tR\aorderId\"f\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\"\x8d\x01\n" +
+	"\x0eForwardedBatch\x12=\n" +
+	"\x06orders\x18\x01 \x03(\v2%.ordergrid.v1.CreateOrderGrainRequestR\x06orders\x12<\n" +
+	"\x06events\x18\x02 \x03(\v2$.ordergrid.v1.OrderEventGrainRequestR\x06events\"\x84\x01\n" +
+	"\x0fForwardedAnswer\x12<\n" +
+	"\bresponse\x18\x01 \x01(\v2 .ordergrid.v1.OrderGrainResponseR\bresponse\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1d\n" +
+	"\n" +
+	"queue_full\x18\x03 \x01(\bR\tqueueFull\"K\n" +
+	"\x10ForwardedAnswers\x127\n" +
+	"\aanswers\x18\x01 \x03(\v2\x1d.ordergrid.v1.ForwardedAnswerR\aanswers\"f\n" +
 	"\x13SealPersonalRequest\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x124\n" +
 	"\x06fields\x18\x02 \x01(\v2\x1c.ordergrid.v1.PersonalFieldsR\x06fields\".\n" +
@@ -5993,7 +6166,7 @@ func file_ordergrid_v1_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_ordergrid_v1_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
+var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 84)
 var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -6068,139 +6241,146 @@ var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(*OrderEventGrainRequest)(nil),    // 70: ordergrid.v1.OrderEventGrainRequest
 	(*OrderGrainResponse)(nil),        // 71: ordergrid.v1.OrderGrainResponse
 	(*SyncStockRequest)(nil),          // 72: ordergrid.v1.SyncStockRequest
-	(*SealPersonalRequest)(nil),       // 73: ordergrid.v1.SealPersonalRequest
-	(*SealPersonalResponse)(nil),      // 74: ordergrid.v1.SealPersonalResponse
-	(*OpenPersonalRequest)(nil),       // 75: ordergrid.v1.OpenPersonalRequest
-	(*OpenPersonalResponse)(nil),      // 76: ordergrid.v1.OpenPersonalResponse
-	(*EraseSubjectGrainRequest)(nil),  // 77: ordergrid.v1.EraseSubjectGrainRequest
-	nil,                               // 78: ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	nil,                               // 79: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 80: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	nil,                               // 81: ordergrid.v1.TransitionCommand.DetailsEntry
-	nil,                               // 82: ordergrid.v1.ReserveResponse.FreeEntry
-	(*Customer)(nil),                  // 83: ordergrid.v1.Customer
-	(*SetStockRequest)(nil),           // 84: ordergrid.v1.SetStockRequest
-	(*CreateOrderRequest)(nil),        // 85: ordergrid.v1.CreateOrderRequest
-	(*OrderEventRequest)(nil),         // 86: ordergrid.v1.OrderEventRequest
-	(*SkuStock)(nil),                  // 87: ordergrid.v1.SkuStock
+	(*ForwardedBatch)(nil),            // 73: ordergrid.v1.ForwardedBatch
+	(*ForwardedAnswer)(nil),           // 74: ordergrid.v1.ForwardedAnswer
+	(*ForwardedAnswers)(nil),          // 75: ordergrid.v1.ForwardedAnswers
+	(*SealPersonalRequest)(nil),       // 76: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 77: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 78: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 79: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 80: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 81: ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	nil,                               // 82: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 83: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	nil,                               // 84: ordergrid.v1.TransitionCommand.DetailsEntry
+	nil,                               // 85: ordergrid.v1.ReserveResponse.FreeEntry
+	(*Customer)(nil),                  // 86: ordergrid.v1.Customer
+	(*SetStockRequest)(nil),           // 87: ordergrid.v1.SetStockRequest
+	(*CreateOrderRequest)(nil),        // 88: ordergrid.v1.CreateOrderRequest
+	(*OrderEventRequest)(nil),         // 89: ordergrid.v1.OrderEventRequest
+	(*SkuStock)(nil),                  // 90: ordergrid.v1.SkuStock
 }
 var file_ordergrid_v1_grains_proto_depIdxs = []int32{
-	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
-	1,  // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
-	8,  // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
-	9,  // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
-	10, // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
-	83, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
-	5,  // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
-	6,  // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
-	78, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	79, // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
-	16, // 10: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
-	11, // 11: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	7,  // 12: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
-	20, // 13: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
-	80, // 14: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	30, // 15: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	30, // 16: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
-	33, // 17: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
-	33, // 18: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
-	33, // 19: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
-	33, // 20: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
-	81, // 21: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	36, // 22: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
-	37, // 23: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
-	41, // 24: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
-	13, // 25: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 26: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 27: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	11, // 28: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	15, // 29: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	50, // 30: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	17, // 31: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	18, // 32: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	19, // 33: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	20, // 34: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	36, // 35: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	37, // 36: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	42, // 37: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	43, // 38: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	44, // 39: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	45, // 40: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	47, // 41: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	48, // 42: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	53, // 43: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	51, // 44: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	52, // 45: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	22, // 46: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	23, // 47: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	24, // 48: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	25, // 49: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	26, // 50: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	29, // 51: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	32, // 52: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	27, // 53: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	28, // 54: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	21, // 55: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
-	46, // 56: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
-	38, // 57: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
-	39, // 58: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
-	40, // 59: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
-	0,  // 60: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 61: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	57, // 62: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	13, // 63: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	14, // 64: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	30, // 65: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	35, // 66: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	55, // 67: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
-	13, // 68: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	0,  // 69: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	56, // 70: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 71: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	82, // 72: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	58, // 73: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
-	59, // 74: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
-	0,  // 75: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	62, // 76: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
-	63, // 77: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
-	84, // 78: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	85, // 79: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	86, // 80: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 81: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 82: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	12, // 83: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	12, // 84: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	58, // 85: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
-	60, // 86: ordergrid.v1.SkuGrain.ReserveMany:input_type -> ordergrid.v1.ReserveManyRequest
-	62, // 87: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
-	64, // 88: ordergrid.v1.SkuGrain.SettleMany:input_type -> ordergrid.v1.SettleManyRequest
-	66, // 89: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
-	67, // 90: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
-	73, // 91: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
-	75, // 92: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
-	77, // 93: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
-	68, // 94: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
-	69, // 95: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
-	70, // 96: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
-	72, // 97: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
-	59, // 98: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
-	61, // 99: ordergrid.v1.SkuGrain.ReserveMany:output_type -> ordergrid.v1.ReserveManyResponse
-	63, // 100: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
-	65, // 101: ordergrid.v1.SkuGrain.SettleMany:output_type -> ordergrid.v1.SettleManyResponse
-	87, // 102: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
-	87, // 103: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
-	74, // 104: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
-	76, // 105: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
-	14, // 106: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
-	71, // 107: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
-	71, // 108: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
-	71, // 109: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
-	71, // 110: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
-	98, // [98:111] is the sub-list for method output_type
-	85, // [85:98] is the sub-list for method input_type
-	85, // [85:85] is the sub-list for extension type_name
-	85, // [85:85] is the sub-list for extension extendee
-	0,  // [0:85] is the sub-list for field type_name
+	2,   // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
+	1,   // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
+	8,   // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
+	9,   // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
+	10,  // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
+	86,  // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	5,   // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
+	6,   // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
+	81,  // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	82,  // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	16,  // 10: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	11,  // 11: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
+	7,   // 12: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
+	20,  // 13: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
+	83,  // 14: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	30,  // 15: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	30,  // 16: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
+	33,  // 17: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
+	33,  // 18: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
+	33,  // 19: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
+	33,  // 20: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
+	84,  // 21: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	36,  // 22: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
+	37,  // 23: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
+	41,  // 24: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
+	13,  // 25: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	13,  // 26: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	13,  // 27: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11,  // 28: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	15,  // 29: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	50,  // 30: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	17,  // 31: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	18,  // 32: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	19,  // 33: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	20,  // 34: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	36,  // 35: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	37,  // 36: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	42,  // 37: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	43,  // 38: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	44,  // 39: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	45,  // 40: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	47,  // 41: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	48,  // 42: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	53,  // 43: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	51,  // 44: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	52,  // 45: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	22,  // 46: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	23,  // 47: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	24,  // 48: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	25,  // 49: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	26,  // 50: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	29,  // 51: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	32,  // 52: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	27,  // 53: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	28,  // 54: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	21,  // 55: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	46,  // 56: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	38,  // 57: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
+	39,  // 58: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
+	40,  // 59: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
+	0,   // 60: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11,  // 61: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	57,  // 62: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	13,  // 63: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	14,  // 64: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	30,  // 65: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	35,  // 66: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	55,  // 67: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	13,  // 68: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	0,   // 69: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	56,  // 70: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,   // 71: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	85,  // 72: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	58,  // 73: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	59,  // 74: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	0,   // 75: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	62,  // 76: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
+	63,  // 77: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
+	87,  // 78: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	88,  // 79: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	89,  // 80: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,   // 81: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11,  // 82: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	68,  // 83: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
+	70,  // 84: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
+	71,  // 85: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
+	74,  // 86: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
+	12,  // 87: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	12,  // 88: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	58,  // 89: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
+	60,  // 90: ordergrid.v1.SkuGrain.ReserveMany:input_type -> ordergrid.v1.ReserveManyRequest
+	62,  // 91: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
+	64,  // 92: ordergrid.v1.SkuGrain.SettleMany:input_type -> ordergrid.v1.SettleManyRequest
+	66,  // 93: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
+	67,  // 94: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
+	76,  // 95: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
+	78,  // 96: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
+	80,  // 97: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
+	68,  // 98: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
+	69,  // 99: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
+	70,  // 100: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
+	72,  // 101: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
+	59,  // 102: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
+	61,  // 103: ordergrid.v1.SkuGrain.ReserveMany:output_type -> ordergrid.v1.ReserveManyResponse
+	63,  // 104: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
+	65,  // 105: ordergrid.v1.SkuGrain.SettleMany:output_type -> ordergrid.v1.SettleManyResponse
+	90,  // 106: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
+	90,  // 107: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
+	77,  // 108: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
+	79,  // 109: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
+	14,  // 110: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
+	71,  // 111: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
+	71,  // 112: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
+	71,  // 113: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
+	71,  // 114: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
+	102, // [102:115] is the sub-list for method output_type
+	89,  // [89:102] is the sub-list for method input_type
+	89,  // [89:89] is the sub-list for extension type_name
+	89,  // [89:89] is the sub-list for extension extendee
+	0,   // [0:89] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_grains_proto_init() }
@@ -6246,7 +6426,7 @@ func file_ordergrid_v1_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_proto_rawDesc), len(file_ordergrid_v1_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   81,
+			NumMessages:   84,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

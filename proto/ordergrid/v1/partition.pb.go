@@ -661,6 +661,112 @@ func (x *StatusResponse) GetMeta() map[string]string {
 	return nil
 }
 
+// A call of a domain handler on a partition's leader (Host.HandleLeaderCall):
+// the method names the handler, the payload is the domain's.
+type LeaderCallRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     uint32                 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Method        string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaderCallRequest) Reset() {
+	*x = LeaderCallRequest{}
+	mi := &file_ordergrid_v1_partition_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaderCallRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaderCallRequest) ProtoMessage() {}
+
+func (x *LeaderCallRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_partition_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaderCallRequest.ProtoReflect.Descriptor instead.
+func (*LeaderCallRequest) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *LeaderCallRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *LeaderCallRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *LeaderCallRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+type LeaderCallResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaderCallResponse) Reset() {
+	*x = LeaderCallResponse{}
+	mi := &file_ordergrid_v1_partition_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaderCallResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaderCallResponse) ProtoMessage() {}
+
+func (x *LeaderCallResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_partition_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaderCallResponse.ProtoReflect.Descriptor instead.
+func (*LeaderCallResponse) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *LeaderCallResponse) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
 var File_ordergrid_v1_partition_proto protoreflect.FileDescriptor
 
 const file_ordergrid_v1_partition_proto_rawDesc = "" +
@@ -717,9 +823,17 @@ const file_ordergrid_v1_partition_proto_rawDesc = "" +
 	"\x04meta\x18\x04 \x03(\v2&.ordergrid.v1.StatusResponse.MetaEntryR\x04meta\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xaf\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"c\n" +
+	"\x11LeaderCallRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\".\n" +
+	"\x12LeaderCallResponse\x12\x18\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload2\x80\x03\n" +
 	"\x10PartitionService\x12F\n" +
-	"\aPropose\x12\x1c.ordergrid.v1.ProposeRequest\x1a\x1d.ordergrid.v1.ProposeResponse\x12=\n" +
+	"\aPropose\x12\x1c.ordergrid.v1.ProposeRequest\x1a\x1d.ordergrid.v1.ProposeResponse\x12O\n" +
+	"\n" +
+	"LeaderCall\x12\x1f.ordergrid.v1.LeaderCallRequest\x1a .ordergrid.v1.LeaderCallResponse\x12=\n" +
 	"\x04Read\x12\x19.ordergrid.v1.ReadRequest\x1a\x1a.ordergrid.v1.ReadResponse\x12O\n" +
 	"\n" +
 	"Membership\x12\x1f.ordergrid.v1.MembershipRequest\x1a .ordergrid.v1.MembershipResponse\x12C\n" +
@@ -737,7 +851,7 @@ func file_ordergrid_v1_partition_proto_rawDescGZIP() []byte {
 	return file_ordergrid_v1_partition_proto_rawDescData
 }
 
-var file_ordergrid_v1_partition_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_ordergrid_v1_partition_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_ordergrid_v1_partition_proto_goTypes = []any{
 	(*ProposeRequest)(nil),     // 0: ordergrid.v1.ProposeRequest
 	(*ProposeResponse)(nil),    // 1: ordergrid.v1.ProposeResponse
@@ -749,22 +863,26 @@ var file_ordergrid_v1_partition_proto_goTypes = []any{
 	(*StatusRequest)(nil),      // 7: ordergrid.v1.StatusRequest
 	(*PartitionStatus)(nil),    // 8: ordergrid.v1.PartitionStatus
 	(*StatusResponse)(nil),     // 9: ordergrid.v1.StatusResponse
-	nil,                        // 10: ordergrid.v1.StatusResponse.MetaEntry
+	(*LeaderCallRequest)(nil),  // 10: ordergrid.v1.LeaderCallRequest
+	(*LeaderCallResponse)(nil), // 11: ordergrid.v1.LeaderCallResponse
+	nil,                        // 12: ordergrid.v1.StatusResponse.MetaEntry
 }
 var file_ordergrid_v1_partition_proto_depIdxs = []int32{
 	3,  // 0: ordergrid.v1.ReadResponse.pairs:type_name -> ordergrid.v1.KeyValue
 	8,  // 1: ordergrid.v1.StatusResponse.partitions:type_name -> ordergrid.v1.PartitionStatus
-	10, // 2: ordergrid.v1.StatusResponse.meta:type_name -> ordergrid.v1.StatusResponse.MetaEntry
+	12, // 2: ordergrid.v1.StatusResponse.meta:type_name -> ordergrid.v1.StatusResponse.MetaEntry
 	0,  // 3: ordergrid.v1.PartitionService.Propose:input_type -> ordergrid.v1.ProposeRequest
-	2,  // 4: ordergrid.v1.PartitionService.Read:input_type -> ordergrid.v1.ReadRequest
-	5,  // 5: ordergrid.v1.PartitionService.Membership:input_type -> ordergrid.v1.MembershipRequest
-	7,  // 6: ordergrid.v1.PartitionService.Status:input_type -> ordergrid.v1.StatusRequest
-	1,  // 7: ordergrid.v1.PartitionService.Propose:output_type -> ordergrid.v1.ProposeResponse
-	4,  // 8: ordergrid.v1.PartitionService.Read:output_type -> ordergrid.v1.ReadResponse
-	6,  // 9: ordergrid.v1.PartitionService.Membership:output_type -> ordergrid.v1.MembershipResponse
-	9,  // 10: ordergrid.v1.PartitionService.Status:output_type -> ordergrid.v1.StatusResponse
-	7,  // [7:11] is the sub-list for method output_type
-	3,  // [3:7] is the sub-list for method input_type
+	10, // 4: ordergrid.v1.PartitionService.LeaderCall:input_type -> ordergrid.v1.LeaderCallRequest
+	2,  // 5: ordergrid.v1.PartitionService.Read:input_type -> ordergrid.v1.ReadRequest
+	5,  // 6: ordergrid.v1.PartitionService.Membership:input_type -> ordergrid.v1.MembershipRequest
+	7,  // 7: ordergrid.v1.PartitionService.Status:input_type -> ordergrid.v1.StatusRequest
+	1,  // 8: ordergrid.v1.PartitionService.Propose:output_type -> ordergrid.v1.ProposeResponse
+	11, // 9: ordergrid.v1.PartitionService.LeaderCall:output_type -> ordergrid.v1.LeaderCallResponse
+	4,  // 10: ordergrid.v1.PartitionService.Read:output_type -> ordergrid.v1.ReadResponse
+	6,  // 11: ordergrid.v1.PartitionService.Membership:output_type -> ordergrid.v1.MembershipResponse
+	9,  // 12: ordergrid.v1.PartitionService.Status:output_type -> ordergrid.v1.StatusResponse
+	8,  // [8:13] is the sub-list for method output_type
+	3,  // [3:8] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name
@@ -781,7 +899,7 @@ func file_ordergrid_v1_partition_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_partition_proto_rawDesc), len(file_ordergrid_v1_partition_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	PartitionService_Propose_FullMethodName    = "/ordergrid.v1.PartitionService/Propose"
+	PartitionService_LeaderCall_FullMethodName = "/ordergrid.v1.PartitionService/LeaderCall"
 	PartitionService_Read_FullMethodName       = "/ordergrid.v1.PartitionService/Read"
 	PartitionService_Membership_FullMethodName = "/ordergrid.v1.PartitionService/Membership"
 	PartitionService_Status_FullMethodName     = "/ordergrid.v1.PartitionService/Status"
@@ -33,6 +34,7 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type PartitionServiceClient interface {
 	Propose(ctx context.Context, in *ProposeRequest, opts ...grpc.CallOption) (*ProposeResponse, error)
+	LeaderCall(ctx context.Context, in *LeaderCallRequest, opts ...grpc.CallOption) (*LeaderCallResponse, error)
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
 	Membership(ctx context.Context, in *MembershipRequest, opts ...grpc.CallOption) (*MembershipResponse, error)
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
@@ -50,6 +52,16 @@ func (c *partitionServiceClient) Propose(ctx context.Context, in *ProposeRequest
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ProposeResponse)
 	err := c.cc.Invoke(ctx, PartitionService_Propose_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *partitionServiceClient) LeaderCall(ctx context.Context, in *LeaderCallRequest, opts ...grpc.CallOption) (*LeaderCallResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LeaderCallResponse)
+	err := c.cc.Invoke(ctx, PartitionService_LeaderCall_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +103,7 @@ func (c *partitionServiceClient) Status(ctx context.Context, in *StatusRequest, 
 // for forward compatibility.
 type PartitionServiceServer interface {
 	Propose(context.Context, *ProposeRequest) (*ProposeResponse, error)
+	LeaderCall(context.Context, *LeaderCallRequest) (*LeaderCallResponse, error)
 	Read(context.Context, *ReadRequest) (*ReadResponse, error)
 	Membership(context.Context, *MembershipRequest) (*MembershipResponse, error)
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
@@ -106,6 +119,9 @@ type UnimplementedPartitionServiceServer struct{}
 
 func (UnimplementedPartitionServiceServer) Propose(context.Context, *ProposeRequest) (*ProposeResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Propose not implemented")
+}
+func (UnimplementedPartitionServiceServer) LeaderCall(context.Context, *LeaderCallRequest) (*LeaderCallResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method LeaderCall not implemented")
 }
 func (UnimplementedPartitionServiceServer) Read(context.Context, *ReadRequest) (*ReadResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Read not implemented")
@@ -151,6 +167,24 @@ func _PartitionService_Propose_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(PartitionServiceServer).Propose(ctx, req.(*ProposeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PartitionService_LeaderCall_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaderCallRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PartitionServiceServer).LeaderCall(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PartitionService_LeaderCall_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PartitionServiceServer).LeaderCall(ctx, req.(*LeaderCallRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -219,6 +253,10 @@ var PartitionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Propose",
 			Handler:    _PartitionService_Propose_Handler,
+		},
+		{
+			MethodName: "LeaderCall",
+			Handler:    _PartitionService_LeaderCall_Handler,
 		},
 		{
 			MethodName: "Read",
