@@ -51,10 +51,9 @@ func (n *Node) sweepPartition(p *cluster.Partition, all bool) {
 	now := n.now()
 	log := n.opts.Logger.With(slog.Uint64("partition", uint64(p.ID)))
 
-	ids, err := statemachine.DueOrders(db, p.Prefix, now.UnixNano(), sweepBatchMax)
-	if err != nil {
-		log.Error("sweep: due orders", slog.Any("error", err))
-		return
+	var ids []string
+	if m, ok := p.StateMachine().(*statemachine.Machine); ok {
+		ids = m.DueOrders(now.UnixNano(), sweepBatchMax) // this node leads p: its replica is the leader's
 	}
 	if len(ids) > 0 {
 		ctx, cancel := n.callCtx()

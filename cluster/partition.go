@@ -298,3 +298,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // AppliedIndex is the last Raft index this replica has applied.
 func (p *Partition) AppliedIndex() uint64 { return p.raft.AppliedIndex() }
+
+// StateMachine is the domain's state machine of this partition on this
+// node (what it keeps in memory is this replica's, as of its last apply).
+func (p *Partition) StateMachine() StateMachine { return p.fsm.sm }

@@ -156,7 +156,6 @@ type leaderNode struct {
 	forwarded int
 }
 
-
 func (n *leaderNode) LeadsOrderPartition(p uint32) bool { return n.leads[p] }
 func (n *leaderNode) ForwardCreateBatch(ctx context.Context, p uint32, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer {
 	n.mu.Lock()

@@ -1,9 +1,16 @@
 package statemachine
 
 import (
+	"bytes"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ordergrid/ordergrid/cluster"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -121,4 +128,80 @@ func TestIndexMatchesState(t *testing.T) {
 		}
 	}
 	h.checkStock("s")
+}
+
+// A batch of new orders writes, per order, its record and its "created"
+// event (which carries the routing decision) and nothing else of its own:
+// the pay-by deadline is kept in memory and the batch's parcels are added
+// to each ship day's load once. The in-memory deadlines are rebuilt from
+// the records after a restart.
+func TestNewOrderKeys(t *testing.T) {
+	h := newHarness(t)
+	var orders []*pb.CreateOrderCommand
+	for i := range 5 {
+		orders = append(orders, &pb.CreateOrderCommand{
+			Order: &pb.OrderRecord{Id: fmt.Sprintf("o%d", i), RequestHash: []byte("h"), PayByUnixNano: int64(100 + i),
+				Shipments: []*pb.ShipmentRecord{{Warehouse: "w", ShipDay: 7}}},
+			Routing: &pb.RoutingRecord{Arm: "active", Strategy: "s@1"}})
+	}
+	data, _ := proto.Marshal(&pb.Command{AtUnixNano: 10, Principal: "test", Kind: &pb.Command_CreateOrders{CreateOrders: &pb.CreateOrdersCommand{Orders: orders}}})
+	b := h.db.NewIndexedBatch()
+	h.index++
+	h.m.Apply(b, h.index, data)
+	// What the entry wrote, by key space (the ledger's outbox aside).
+	spaces := map[byte]int{}
+	r := b.Reader()
+	for kind, k, _, ok, err := r.Next(); ok; kind, k, _, ok, err = r.Next() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kind == pebble.InternalKeyKindSet && bytes.HasPrefix(k, h.prefix) && len(k) > len(h.prefix) {
+			spaces[k[len(h.prefix)]]++
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	delete(spaces, outboxSpace(t, h))
+	if !maps.Equal(spaces, map[byte]int{'o': 5, 'e': 5, 'l': 1}) {
+		t.Fatalf("keys written per space: %v", spaces)
+	}
+	loads := map[string]int64{}
+	if err := ReadLoads(cluster.LocalReader{R: h.db}, h.prefix, 7, loads); err != nil || loads["w"] != 5 {
+		t.Fatalf("loads %v %v", loads, err)
+	}
+	if rec, ok, err := ReadRouting(cluster.LocalReader{R: h.db}, h.prefix, "o3"); err != nil || !ok || rec.Arm != "active" {
+		t.Fatalf("routing %v %v %v", rec, ok, err)
+	}
+	if due := h.m.DueOrders(102, 10); !slices.Equal(due, []string{"o0", "o1", "o2"}) {
+		t.Fatalf("due %v", due)
+	}
+	h.apply(11, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: "o1", Type: StatusPaid}}})
+	h.m = New(0, h.prefix).(*Machine) // a restart
+	if err := h.m.Load(h.db); err != nil {
+		t.Fatal(err)
+	}
+	if due := h.m.DueOrders(1000, 10); !slices.Equal(due, []string{"o0", "o2", "o3", "o4"}) {
+		t.Fatalf("due after a restart %v", due)
+	}
+	h.apply(200, &pb.Command{Kind: &pb.Command_ExpireOrders{ExpireOrders: &pb.ExpireOrdersCommand{OrderIds: []string{"o0", "o2"}}}})
+	if due := h.m.DueOrders(1000, 10); !slices.Equal(due, []string{"o3", "o4"}) {
+		t.Fatalf("due after expiring %v", due)
+	}
+}
+
+// outboxSpace is the key space byte of the partition's ledger outbox.
+func outboxSpace(t *testing.T, h *harness) byte {
+	t.Helper()
+	it, err := h.db.NewIter(&pebble.IterOptions{LowerBound: h.prefix, UpperBound: prefixEnd(h.prefix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if s := it.Key()[len(h.prefix)]; s != 'o' && s != 'e' && s != 'l' {
+			return s
+		}
+	}
+	return 0
 }

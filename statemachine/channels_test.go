@@ -104,7 +104,7 @@ func TestHoldMergeAndAnnotations(t *testing.T) {
 	if r := move("held", StatusPaid); r.Outcome != pb.Outcome_OUTCOME_ILLEGAL_TRANSITION {
 		t.Fatalf("paying a held order: %+v", r)
 	}
-	if due, _ := DueOrders(cluster.LocalReader{R: h.db}, h.prefix, now+int64(2*time.Minute), 10); len(due) != 1 {
+	if due := h.m.DueOrders(now+int64(2*time.Minute), 10); len(due) != 1 {
 		t.Fatalf("a held order keeps its pay-by deadline: %v", due)
 	}
 	if r := move("held", StatusPendingPayment); r.Outcome != pb.Outcome_OUTCOME_OK {

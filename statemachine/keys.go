@@ -2,6 +2,11 @@ package statemachine
 
 import "encoding/binary"
 
+// Retired key spaces, written by versions before 2026-11-28 and left in
+// place: 'y' (an index of unpaid orders by pay-by time, now kept in memory:
+// due.go) is ignored; 'd' (an order's routing decision, now kept on its
+// "created" event) is still read for orders recorded then.
+
 func key(prefix []byte, space byte, parts ...string) []byte {
 	n := len(prefix) + 2
 	for _, p := range parts {
@@ -49,8 +54,6 @@ func timedKey(prefix []byte, space byte, at int64, parts ...string) []byte {
 func reservationExpiryKey(prefix []byte, at int64, sku, order string) []byte {
 	return timedKey(prefix, 'x', at, sku, order)
 }
-
-func payByKey(prefix []byte, at int64, order string) []byte { return timedKey(prefix, 'y', at, order) }
 
 func stockActionKey(prefix []byte, order string) []byte { return key(prefix, 'a', order) }
 

@@ -34,6 +34,8 @@ type Machine struct {
 	// key, so it grows with the orders the partition keeps (archived ones
 	// keep a marker until restored).
 	present map[string]struct{}
+	// due is the pay-by time of every unpaid order (due.go).
+	due dueIndex
 }
 
 // indexedSpaces are the key spaces Machine.present holds.
@@ -96,7 +98,14 @@ func (m *Machine) Load(r pebble.Reader) error {
 			return fmt.Errorf("statemachine: index %q: %w", byte(space), err)
 		}
 	}
+	due, err := m.loadDue(r)
+	if err != nil {
+		return err
+	}
 	m.present = present
+	m.due.mu.Lock()
+	m.due.payBy = due
+	m.due.mu.Unlock()
 	return nil
 }
 
@@ -111,7 +120,7 @@ var _ cluster.StateMachine = (*Machine)(nil)
 
 // New returns the state machine of the partition whose keys start with prefix.
 func New(id uint32, prefix []byte) cluster.StateMachine {
-	return &Machine{id: id, prefix: append([]byte{}, prefix...), present: make(map[string]struct{})}
+	return &Machine{id: id, prefix: append([]byte{}, prefix...), present: make(map[string]struct{}), due: dueIndex{payBy: map[string]int64{}}}
 }
 
 // Apply applies one committed command and answers a marshalled
@@ -131,6 +140,14 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 		return &Result{Detail: fmt.Sprintf("undecodable command: %v", err)}
 	}
 	tx := &txn{m: m, b: b, index: index, at: cmd.AtUnixNano, principal: cmd.Principal}
+	res := tx.dispatch(&cmd)
+	tx.flushLoads()
+	return res
+}
+
+// dispatch applies the command's kind.
+func (tx *txn) dispatch(cmd *pb.Command) *Result {
+	m, b := tx.m, tx.b
 	switch k := cmd.Kind.(type) {
 	case *pb.Command_ReserveBatch:
 		return tx.reserveBatch(k.ReserveBatch)
@@ -206,6 +223,10 @@ type txn struct {
 	at        int64
 	principal string
 	out       *ledger.Outbox
+	// loads are the parcel counts this command changes, written once at
+	// its end (a batch of orders to one warehouse and day writes its load
+	// key once).
+	loads map[string]int64
 }
 
 // as runs fn with principal as the command's principal, when one is given:
@@ -502,11 +523,17 @@ func (t *txn) order(id string) (*pb.OrderRecord, bool) {
 }
 
 func (t *txn) addEvent(o *pb.OrderRecord, typ string, details map[string]string) {
+	t.addEventRouted(o, typ, details, nil)
+}
+
+// addEventRouted adds an event that carries a routing decision (the
+// "created" event).
+func (t *txn) addEventRouted(o *pb.OrderRecord, typ string, details map[string]string, routed *pb.RoutingRecord) {
 	o.Version++
 	o.UpdatedUnixNano = t.at
 	t.put(orderKey(t.m.prefix, o.Id), o)
 	t.put(eventKey(t.m.prefix, o.Id, o.Version), &pb.EventRecord{
-		Seq: o.Version, Type: typ, AtUnixNano: t.at, Principal: t.principal, Status: o.Status, Details: details,
+		Seq: o.Version, Type: typ, AtUnixNano: t.at, Principal: t.principal, Status: o.Status, Details: details, Routing: routed,
 	})
 	e := &ledger.Event{Kind: ledger.KindOrder, Type: typ, Order: o.Id, Seq: o.Version, Status: o.Status, Details: details}
 	if typ == "created" {
@@ -550,9 +577,9 @@ func (t *txn) createOrder(o *pb.OrderRecord, routed *pb.RoutingRecord) *Result {
 	o.Version = 0
 	o.CreatedUnixNano = t.at
 	o.StockAction = ""
-	t.addEvent(o, "created", nil)
-	t.recordRouting(o, routed)
-	t.put(payByKey(t.m.prefix, o.PayByUnixNano, o.Id), &pb.StockSyncedCommand{})
+	t.addEventRouted(o, "created", nil, routed)
+	t.addLoad(o.Shipments, 1)
+	t.m.due.set(o.Id, o.PayByUnixNano)
 	if s := o.GetCustomer().GetId(); s != "" {
 		if err := t.b.Set(subjectOrderKey(t.m.prefix, s, o.Id), nil, nil); err != nil {
 			panic(fmt.Sprintf("statemachine: set: %v", err))
@@ -630,11 +657,6 @@ func (t *txn) transition(c *pb.TransitionCommand) *Result {
 	if c.Type == StatusPaid && t.at >= o.PayByUnixNano {
 		return &Result{Outcome: pb.Outcome_OUTCOME_EXPIRED, Order: o, Detail: "the payment window has closed"}
 	}
-	// The pay-by deadline holds while the order is unpaid: pending or on hold.
-	unpaid := func(s string) bool { return s == StatusPendingPayment || s == StatusOnHold }
-	if unpaid(o.Status) && !unpaid(c.Type) {
-		t.del(payByKey(t.m.prefix, o.PayByUnixNano, o.Id))
-	}
 	t.moveTo(o, c.Type, c.Details)
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
 }
@@ -643,6 +665,12 @@ func (t *txn) moveTo(o *pb.OrderRecord, status string, details map[string]string
 	oldStatus, oldAt := o.Status, o.UpdatedUnixNano
 	defer t.indexClosed(o, oldStatus, oldAt)
 	o.Status = status
+	// The pay-by deadline holds while the order is unpaid: pending or on hold.
+	if unpaid(status) {
+		t.m.due.set(o.Id, o.PayByUnixNano)
+	} else {
+		t.m.due.remove(o.Id)
+	}
 	if status == StatusShipped {
 		o.ShipmentCarrier = details["carrier"]
 		o.ShipmentTracking = details["tracking_number"]
@@ -683,7 +711,6 @@ func (t *txn) expireOrders(ids []string) *Result {
 		if !ok || (o.Status != StatusPendingPayment && o.Status != StatusOnHold) || o.PayByUnixNano > t.at {
 			continue
 		}
-		t.del(payByKey(t.m.prefix, o.PayByUnixNano, o.Id))
 		t.moveTo(o, StatusExpired, map[string]string{"reason": "payment window closed"})
 	}
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK}

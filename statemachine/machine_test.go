@@ -202,7 +202,7 @@ func TestTransitions(t *testing.T) {
 	if owed, _ = OwedStockActions(cluster.LocalReader{R: h.db}, h.prefix, 10); len(owed) != 0 {
 		t.Fatalf("still owed %v", owed)
 	}
-	if due, _ := DueOrders(cluster.LocalReader{R: h.db}, h.prefix, 5000, 10); len(due) != 0 {
+	if due := h.m.DueOrders(5000, 10); len(due) != 0 {
 		t.Fatalf("a paid order is due for expiry: %v", due)
 	}
 	evs, _ := ReadEvents(cluster.LocalReader{R: h.db}, h.prefix, "o1")

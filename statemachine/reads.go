@@ -120,18 +120,6 @@ func ReadReservations(r Reader, prefix []byte, sku string) ([]*pb.ReservationRec
 	return out, err
 }
 
-// DueOrders returns up to limit unpaid orders whose pay-by time is at or before now.
-func DueOrders(r Reader, prefix []byte, now int64, limit int) ([]string, error) {
-	start := spaceStart(prefix, 'y')
-	end := binary.BigEndian.AppendUint64(append([]byte{}, start...), uint64(now)+1)
-	var ids []string
-	err := r.Scan(start, end, limit, func(k, _ []byte) error {
-		ids = append(ids, string(k[len(start)+8:]))
-		return nil
-	})
-	return ids, err
-}
-
 // DueReservation names a pending reservation past its expiry.
 type DueReservation struct{ SKU, OrderID string }
 

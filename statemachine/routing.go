@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -177,18 +178,28 @@ func (t *txn) activateStrategy(c *pb.ActivateStrategyCommand) *Result {
 }
 
 // recordRouting keeps an order's decision and counts its parcels.
-func (t *txn) recordRouting(o *pb.OrderRecord, rec *pb.RoutingRecord) {
-	if rec != nil {
-		t.put(decisionKey(t.m.prefix, o.Id), rec)
-	}
-	t.addLoad(o.Shipments, 1)
-}
-
-// addLoad adds delta parcels to each shipment's ship day and warehouse.
+// addLoad adds delta parcels to each shipment's ship day and warehouse,
+// written when the command ends (flushLoads).
 func (t *txn) addLoad(shipments []*pb.ShipmentRecord, delta int64) {
 	for _, s := range shipments {
-		k := loadKey(t.m.prefix, s.ShipDay, s.Warehouse)
-		raw, _, err := readRaw(t.b, k)
+		if t.loads == nil {
+			t.loads = map[string]int64{}
+		}
+		t.loads[string(loadKey(t.m.prefix, s.ShipDay, s.Warehouse))] += delta
+	}
+}
+
+// flushLoads writes the parcel counts the command changed, in key order.
+func (t *txn) flushLoads() {
+	keys := make([]string, 0, len(t.loads))
+	for k, d := range t.loads {
+		if d != 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		raw, _, err := readRaw(t.b, []byte(k))
 		if err != nil {
 			panic(fmt.Sprintf("statemachine: read load: %v", err))
 		}
@@ -196,8 +207,8 @@ func (t *txn) addLoad(shipments []*pb.ShipmentRecord, delta int64) {
 		if len(raw) == 8 {
 			n = int64(binary.BigEndian.Uint64(raw))
 		}
-		n = max(0, n+delta)
-		if err := t.b.Set(k, binary.BigEndian.AppendUint64(nil, uint64(n)), nil); err != nil {
+		n = max(0, n+t.loads[k])
+		if err := t.b.Set([]byte(k), binary.BigEndian.AppendUint64(nil, uint64(n)), nil); err != nil {
 			panic(fmt.Sprintf("statemachine: set: %v", err))
 		}
 	}
@@ -254,10 +265,20 @@ func ReadCatalogGeneration(r Reader, prefix []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-// ReadRouting reads the routing decision of an order.
+// ReadRouting reads the routing decision of an order: kept on its
+// "created" event (or, for an order recorded before that, under a key of
+// its own).
 func ReadRouting(r Reader, prefix []byte, order string) (*pb.RoutingRecord, bool, error) {
+	ev := &pb.EventRecord{}
+	ok, err := getProto(r, eventKey(prefix, order, 1), ev)
+	if err != nil {
+		return nil, false, err
+	}
+	if ok && ev.Routing != nil {
+		return ev.Routing, true, nil
+	}
 	rec := &pb.RoutingRecord{}
-	ok, err := getProto(r, decisionKey(prefix, order), rec)
+	ok, err = getProto(r, decisionKey(prefix, order), rec)
 	return rec, ok, err
 }
 

@@ -1348,13 +1348,16 @@ func (x *SubjectTombstoneRecord) GetOrderIds() []string {
 }
 
 type EventRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
-	AtUnixNano    int64                  `protobuf:"varint,3,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
-	Principal     string                 `protobuf:"bytes,4,opt,name=principal,proto3" json:"principal,omitempty"`
-	Status        string                 `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
-	Details       map[string]string      `protobuf:"bytes,6,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Seq        uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Type       string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	AtUnixNano int64                  `protobuf:"varint,3,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	Principal  string                 `protobuf:"bytes,4,opt,name=principal,proto3" json:"principal,omitempty"`
+	Status     string                 `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	Details    map[string]string      `protobuf:"bytes,6,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// On an order's "created" event: its routing decision (kept with the
+	// event, written once, rather than under a key of its own).
+	Routing       *RoutingRecord `protobuf:"bytes,7,opt,name=routing,proto3" json:"routing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1427,6 +1430,13 @@ func (x *EventRecord) GetStatus() string {
 func (x *EventRecord) GetDetails() map[string]string {
 	if x != nil {
 		return x.Details
+	}
+	return nil
+}
+
+func (x *EventRecord) GetRouting() *RoutingRecord {
+	if x != nil {
+		return x.Routing
 	}
 	return nil
 }
@@ -5811,7 +5821,7 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12(\n" +
 	"\x10erased_unix_nano\x18\x02 \x01(\x03R\x0eerasedUnixNano\x12\x1c\n" +
 	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12\x1b\n" +
-	"\torder_ids\x18\x04 \x03(\tR\borderIds\"\x89\x02\n" +
+	"\torder_ids\x18\x04 \x03(\tR\borderIds\"\xc0\x02\n" +
 	"\vEventRecord\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12 \n" +
@@ -5819,7 +5829,8 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"atUnixNano\x12\x1c\n" +
 	"\tprincipal\x18\x04 \x01(\tR\tprincipal\x12\x16\n" +
 	"\x06status\x18\x05 \x01(\tR\x06status\x12@\n" +
-	"\adetails\x18\x06 \x03(\v2&.ordergrid.v1.EventRecord.DetailsEntryR\adetails\x1a:\n" +
+	"\adetails\x18\x06 \x03(\v2&.ordergrid.v1.EventRecord.DetailsEntryR\adetails\x125\n" +
+	"\arouting\x18\a \x01(\v2\x1b.ordergrid.v1.RoutingRecordR\arouting\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xba\x01\n" +
@@ -6271,116 +6282,117 @@ var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	6,   // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
 	81,  // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
 	82,  // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
-	16,  // 10: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
-	11,  // 11: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	7,   // 12: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
-	20,  // 13: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
-	83,  // 14: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	30,  // 15: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	30,  // 16: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
-	33,  // 17: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
-	33,  // 18: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
-	33,  // 19: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
-	33,  // 20: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
-	84,  // 21: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	36,  // 22: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
-	37,  // 23: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
-	41,  // 24: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
-	13,  // 25: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	13,  // 26: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	13,  // 27: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	11,  // 28: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	15,  // 29: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	50,  // 30: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	17,  // 31: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	18,  // 32: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	19,  // 33: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	20,  // 34: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	36,  // 35: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	37,  // 36: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	42,  // 37: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	43,  // 38: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	44,  // 39: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	45,  // 40: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	47,  // 41: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	48,  // 42: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	53,  // 43: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	51,  // 44: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	52,  // 45: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	22,  // 46: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	23,  // 47: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	24,  // 48: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	25,  // 49: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	26,  // 50: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	29,  // 51: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	32,  // 52: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	27,  // 53: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	28,  // 54: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	21,  // 55: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
-	46,  // 56: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
-	38,  // 57: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
-	39,  // 58: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
-	40,  // 59: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
-	0,   // 60: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	11,  // 61: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	57,  // 62: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	13,  // 63: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	14,  // 64: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	30,  // 65: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	35,  // 66: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	55,  // 67: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
-	13,  // 68: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	0,   // 69: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	56,  // 70: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,   // 71: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	85,  // 72: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	58,  // 73: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
-	59,  // 74: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
-	0,   // 75: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	62,  // 76: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
-	63,  // 77: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
-	87,  // 78: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	88,  // 79: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	89,  // 80: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,   // 81: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	11,  // 82: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	68,  // 83: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
-	70,  // 84: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
-	71,  // 85: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
-	74,  // 86: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
-	12,  // 87: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	12,  // 88: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	58,  // 89: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
-	60,  // 90: ordergrid.v1.SkuGrain.ReserveMany:input_type -> ordergrid.v1.ReserveManyRequest
-	62,  // 91: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
-	64,  // 92: ordergrid.v1.SkuGrain.SettleMany:input_type -> ordergrid.v1.SettleManyRequest
-	66,  // 93: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
-	67,  // 94: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
-	76,  // 95: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
-	78,  // 96: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
-	80,  // 97: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
-	68,  // 98: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
-	69,  // 99: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
-	70,  // 100: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
-	72,  // 101: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
-	59,  // 102: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
-	61,  // 103: ordergrid.v1.SkuGrain.ReserveMany:output_type -> ordergrid.v1.ReserveManyResponse
-	63,  // 104: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
-	65,  // 105: ordergrid.v1.SkuGrain.SettleMany:output_type -> ordergrid.v1.SettleManyResponse
-	90,  // 106: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
-	90,  // 107: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
-	77,  // 108: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
-	79,  // 109: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
-	14,  // 110: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
-	71,  // 111: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
-	71,  // 112: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
-	71,  // 113: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
-	71,  // 114: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
-	102, // [102:115] is the sub-list for method output_type
-	89,  // [89:102] is the sub-list for method input_type
-	89,  // [89:89] is the sub-list for extension type_name
-	89,  // [89:89] is the sub-list for extension extendee
-	0,   // [0:89] is the sub-list for field type_name
+	7,   // 10: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
+	16,  // 11: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	11,  // 12: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
+	7,   // 13: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
+	20,  // 14: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
+	83,  // 15: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	30,  // 16: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	30,  // 17: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
+	33,  // 18: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
+	33,  // 19: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
+	33,  // 20: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
+	33,  // 21: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
+	84,  // 22: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	36,  // 23: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
+	37,  // 24: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
+	41,  // 25: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
+	13,  // 26: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	13,  // 27: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	13,  // 28: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11,  // 29: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	15,  // 30: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	50,  // 31: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	17,  // 32: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	18,  // 33: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	19,  // 34: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	20,  // 35: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	36,  // 36: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	37,  // 37: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	42,  // 38: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	43,  // 39: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	44,  // 40: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	45,  // 41: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	47,  // 42: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	48,  // 43: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	53,  // 44: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	51,  // 45: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	52,  // 46: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	22,  // 47: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	23,  // 48: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	24,  // 49: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	25,  // 50: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	26,  // 51: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	29,  // 52: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	32,  // 53: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	27,  // 54: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	28,  // 55: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	21,  // 56: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	46,  // 57: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	38,  // 58: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
+	39,  // 59: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
+	40,  // 60: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
+	0,   // 61: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11,  // 62: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	57,  // 63: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	13,  // 64: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	14,  // 65: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	30,  // 66: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	35,  // 67: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	55,  // 68: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	13,  // 69: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	0,   // 70: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	56,  // 71: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,   // 72: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	85,  // 73: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	58,  // 74: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	59,  // 75: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	0,   // 76: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	62,  // 77: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
+	63,  // 78: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
+	87,  // 79: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	88,  // 80: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	89,  // 81: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,   // 82: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11,  // 83: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	68,  // 84: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
+	70,  // 85: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
+	71,  // 86: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
+	74,  // 87: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
+	12,  // 88: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	12,  // 89: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	58,  // 90: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
+	60,  // 91: ordergrid.v1.SkuGrain.ReserveMany:input_type -> ordergrid.v1.ReserveManyRequest
+	62,  // 92: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
+	64,  // 93: ordergrid.v1.SkuGrain.SettleMany:input_type -> ordergrid.v1.SettleManyRequest
+	66,  // 94: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
+	67,  // 95: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
+	76,  // 96: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
+	78,  // 97: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
+	80,  // 98: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
+	68,  // 99: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
+	69,  // 100: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
+	70,  // 101: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
+	72,  // 102: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
+	59,  // 103: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
+	61,  // 104: ordergrid.v1.SkuGrain.ReserveMany:output_type -> ordergrid.v1.ReserveManyResponse
+	63,  // 105: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
+	65,  // 106: ordergrid.v1.SkuGrain.SettleMany:output_type -> ordergrid.v1.SettleManyResponse
+	90,  // 107: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
+	90,  // 108: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
+	77,  // 109: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
+	79,  // 110: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
+	14,  // 111: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
+	71,  // 112: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
+	71,  // 113: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
+	71,  // 114: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
+	71,  // 115: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
+	103, // [103:116] is the sub-list for method output_type
+	90,  // [90:103] is the sub-list for method input_type
+	90,  // [90:90] is the sub-list for extension type_name
+	90,  // [90:90] is the sub-list for extension extendee
+	0,   // [0:90] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_grains_proto_init() }
