@@ -166,6 +166,7 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 		opts.ProviderHosts = []string{net.JoinHostPort(h, strconv.Itoa(opts.ProviderPort))}
 	}
 	n := &Node{opts: opts, host: host, metrics: newMetrics(opts.Registerer), now: time.Now, stop: make(chan struct{})}
+	host.HandleLeaderCall(subjectOrdersCall, serveSubjectOrders)
 	n.keyBatching = n.newKeyBatching()
 	n.syncedBatching = n.newSyncedBatching()
 	logger := opts.Logger.With(slog.String("component", "actor"))
@@ -348,7 +349,7 @@ func (n *Node) SubjectOrderIDs(subject string) (ids []string, found bool, err er
 		seen[id] = true
 	}
 	for _, p := range n.host.Partitions() {
-		got, err := statemachine.SubjectOrders(n.reader(p), p.Prefix, subject, subjectOrdersMax)
+		got, err := n.subjectOrders(p, subject)
 		if err != nil {
 			return nil, false, err
 		}

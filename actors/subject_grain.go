@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -172,4 +174,32 @@ func (g *subjectGrain) Erase(req *pb.EraseSubjectGrainRequest, _ actorcluster.Gr
 	default:
 		return nil, outcomeErr(res.Outcome, res.Detail)
 	}
+}
+
+// subjectOrdersCall is the leader call that lists a subject's orders in a
+// partition, from the leader's in-memory index.
+const subjectOrdersCall = "statemachine.subject_orders"
+
+// subjectOrders lists a subject's orders in partition p, on p's leader.
+func (n *Node) subjectOrders(p *cluster.Partition, subject string) ([]string, error) {
+	ctx, cancel := n.callCtx()
+	defer cancel()
+	raw, err := p.CallLeader(ctx, subjectOrdersCall, []byte(subject))
+	if err != nil {
+		return nil, fmt.Errorf("listing a subject's orders in partition %d: %w", p.ID, err)
+	}
+	var ids []string
+	if err := json.Unmarshal(raw, &ids); err != nil {
+		return nil, fmt.Errorf("listing a subject's orders in partition %d: %w", p.ID, err)
+	}
+	return ids, nil
+}
+
+// serveSubjectOrders answers subjectOrdersCall on the partition's leader.
+func serveSubjectOrders(_ context.Context, p *cluster.Partition, payload []byte) ([]byte, error) {
+	m, ok := p.StateMachine().(*statemachine.Machine)
+	if !ok {
+		return nil, fmt.Errorf("partition %d keeps no orders", p.ID)
+	}
+	return json.Marshal(m.SubjectOrders(string(payload), subjectOrdersMax))
 }

@@ -132,16 +132,16 @@ func TestIndexMatchesState(t *testing.T) {
 
 // A batch of new orders writes, per order, its record and its "created"
 // event (which carries the routing decision) and nothing else of its own:
-// the pay-by deadline is kept in memory and the batch's parcels are added
-// to each ship day's load once. The in-memory deadlines are rebuilt from
-// the records after a restart.
+// the pay-by deadline and the subject's orders are kept in memory, and the
+// batch's parcels are added to each ship day's load once. The in-memory
+// indexes are rebuilt from the records after a restart.
 func TestNewOrderKeys(t *testing.T) {
 	h := newHarness(t)
 	var orders []*pb.CreateOrderCommand
 	for i := range 5 {
 		orders = append(orders, &pb.CreateOrderCommand{
 			Order: &pb.OrderRecord{Id: fmt.Sprintf("o%d", i), RequestHash: []byte("h"), PayByUnixNano: int64(100 + i),
-				Shipments: []*pb.ShipmentRecord{{Warehouse: "w", ShipDay: 7}}},
+				Customer: &pb.Customer{Id: fmt.Sprintf("cu%d", i%2)}, Shipments: []*pb.ShipmentRecord{{Warehouse: "w", ShipDay: 7}}},
 			Routing: &pb.RoutingRecord{Arm: "active", Strategy: "s@1"}})
 	}
 	data, _ := proto.Marshal(&pb.Command{AtUnixNano: 10, Principal: "test", Kind: &pb.Command_CreateOrders{CreateOrders: &pb.CreateOrdersCommand{Orders: orders}}})
@@ -183,6 +183,9 @@ func TestNewOrderKeys(t *testing.T) {
 	}
 	if due := h.m.DueOrders(1000, 10); !slices.Equal(due, []string{"o0", "o2", "o3", "o4"}) {
 		t.Fatalf("due after a restart %v", due)
+	}
+	if got := h.m.SubjectOrders("cu0", 10); !slices.Equal(got, []string{"o0", "o2", "o4"}) {
+		t.Fatalf("subject's orders after a restart %v", got)
 	}
 	h.apply(200, &pb.Command{Kind: &pb.Command_ExpireOrders{ExpireOrders: &pb.ExpireOrdersCommand{OrderIds: []string{"o0", "o2"}}}})
 	if due := h.m.DueOrders(1000, 10); !slices.Equal(due, []string{"o3", "o4"}) {

@@ -4,8 +4,9 @@ import "encoding/binary"
 
 // Retired key spaces, written by versions before 2026-11-28 and left in
 // place: 'y' (an index of unpaid orders by pay-by time, now kept in memory:
-// due.go) is ignored; 'd' (an order's routing decision, now kept on its
-// "created" event) is still read for orders recorded then.
+// due.go) is ignored; 'c' (a subject's orders, now kept in memory:
+// subject_index.go) is read once by Load; 'd' (an order's routing decision,
+// now kept on its "created" event) is still read for orders recorded then.
 
 func key(prefix []byte, space byte, parts ...string) []byte {
 	n := len(prefix) + 2

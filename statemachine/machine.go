@@ -36,6 +36,8 @@ type Machine struct {
 	present map[string]struct{}
 	// due is the pay-by time of every unpaid order (due.go).
 	due dueIndex
+	// subjects are the data subjects' orders (subject_index.go).
+	subjects subjectIndex
 }
 
 // indexedSpaces are the key spaces Machine.present holds.
@@ -102,6 +104,13 @@ func (m *Machine) Load(r pebble.Reader) error {
 	if err != nil {
 		return err
 	}
+	subjects, err := m.loadSubjects(r)
+	if err != nil {
+		return err
+	}
+	m.subjects.mu.Lock()
+	m.subjects.orders = subjects
+	m.subjects.mu.Unlock()
 	m.present = present
 	m.due.mu.Lock()
 	m.due.payBy = due
@@ -120,7 +129,8 @@ var _ cluster.StateMachine = (*Machine)(nil)
 
 // New returns the state machine of the partition whose keys start with prefix.
 func New(id uint32, prefix []byte) cluster.StateMachine {
-	return &Machine{id: id, prefix: append([]byte{}, prefix...), present: make(map[string]struct{}), due: dueIndex{payBy: map[string]int64{}}}
+	return &Machine{id: id, prefix: append([]byte{}, prefix...), present: make(map[string]struct{}), due: dueIndex{payBy: map[string]int64{}},
+		subjects: subjectIndex{orders: map[string]map[string]struct{}{}}}
 }
 
 // Apply applies one committed command and answers a marshalled
@@ -580,11 +590,7 @@ func (t *txn) createOrder(o *pb.OrderRecord, routed *pb.RoutingRecord) *Result {
 	t.addEventRouted(o, "created", nil, routed)
 	t.addLoad(o.Shipments, 1)
 	t.m.due.set(o.Id, o.PayByUnixNano)
-	if s := o.GetCustomer().GetId(); s != "" {
-		if err := t.b.Set(subjectOrderKey(t.m.prefix, s, o.Id), nil, nil); err != nil {
-			panic(fmt.Sprintf("statemachine: set: %v", err))
-		}
-	}
+	t.m.subjects.add(o.GetCustomer().GetId(), o.Id)
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
 }
 

@@ -61,8 +61,9 @@ func (t *txn) archiveOrders(c *pb.ArchiveOrdersCommand) *Result {
 			panic(fmt.Sprintf("statemachine: delete range: %v", err))
 		}
 		t.del(closedKey(t.m.prefix, o.UpdatedUnixNano, id))
-		// The subject index stays: an erasure of the customer still names
-		// the archived order, and exports by subject still find its events.
+		// The subject index keeps it (the archived record names the
+		// customer): an erasure of the customer still names the archived
+		// order, and exports by subject still find its events.
 		t.put(archivedKey(t.m.prefix, id), &pb.ArchivedOrderRecord{Id: id, Status: o.Status, Channel: o.Channel, RequestHash: o.RequestHash,
 			Archive: c.Archive, ArchivedUnixNano: t.at, CustomerId: o.GetCustomer().GetId()})
 		t.record(&ledger.Event{Kind: ledger.KindRetention, Type: "archived", Order: id, Status: o.Status, Details: map[string]string{"archive": c.Archive}})
@@ -98,10 +99,9 @@ func (t *txn) restoreOrders(c *pb.RestoreOrdersCommand) *Result {
 				panic(fmt.Sprintf("statemachine: set: %v", err))
 			}
 		}
-		if s := o.GetCustomer().GetId(); s != "" {
-			if err := t.b.Set(subjectOrderKey(t.m.prefix, s, o.Id), nil, nil); err != nil {
-				panic(fmt.Sprintf("statemachine: set: %v", err))
-			}
+		t.m.subjects.add(o.GetCustomer().GetId(), o.Id)
+		if unpaid(o.Status) {
+			t.m.due.set(o.Id, o.PayByUnixNano)
 		}
 		t.record(&ledger.Event{Kind: ledger.KindRetention, Type: "restored", Order: o.Id, Status: o.Status, Details: map[string]string{"archive": c.Archive}})
 		out.OrderIds = append(out.OrderIds, o.Id)

@@ -23,10 +23,6 @@ func subjectKeyKey(prefix []byte, subject string) []byte { return key(prefix, 'k
 
 func tombstoneKey(prefix []byte, subject string) []byte { return key(prefix, 't', subject) }
 
-func subjectOrderKey(prefix []byte, subject, order string) []byte {
-	return key(prefix, 'c', subject, order)
-}
-
 // SubjectHash is how the audit log names a subject: the hex SHA-256 of its
 // id, so the permanent log never holds the id itself.
 func SubjectHash(subject string) string {
@@ -167,17 +163,6 @@ func ReadTombstone(r Reader, prefix []byte, subject string) (*pb.SubjectTombston
 	ts := &pb.SubjectTombstoneRecord{}
 	ok, err := getProto(r, tombstoneKey(prefix, subject), ts)
 	return ts, ok, err
-}
-
-// SubjectOrders returns up to limit ids of a subject's orders in a partition.
-func SubjectOrders(r Reader, prefix []byte, subject string, limit int) ([]string, error) {
-	p := append(key(prefix, 'c', subject), 0)
-	var out []string
-	err := r.Scan(p, prefixEnd(p), limit, func(k, _ []byte) error {
-		out = append(out, string(k[len(p):]))
-		return nil
-	})
-	return out, err
 }
 
 // SubjectKeys returns up to limit wrapped subject keys of a partition, in
