@@ -165,6 +165,7 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 		db.Close()
 		return nil, err
 	}
+	registerPebble(opts.Registerer, db)
 	h.mux, err = ListenMux(opts.RaftAddr, opts.Logger)
 	if err != nil {
 		db.Close()
