@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -36,7 +37,9 @@ func TestModelRandomized(t *testing.T) {
 	}
 	t.Logf("seed %d (ORDERGRID_MODEL_SEED=%d replays this run)", seed, seed)
 	rng := rand.New(rand.NewSource(seed))
-	c := newCluster(t, clusterArgs)
+	// Batches form on their partition's leader here (the option is off by
+	// default; the other cluster tests run without it).
+	c := newCluster(t, clusterArgs+" --intake-coalesce-on-leader")
 	m := newModel(t, c, rng)
 	for sku, onHand := range map[string]int64{"MODEL-A": 150, "MODEL-B": 80, "MODEL-C": 30} {
 		m.node().eventually("PUT", "/v1/skus/"+sku+"/stock/WH1", map[string]any{"on_hand": onHand}, 200)
@@ -64,6 +67,17 @@ func TestModelRandomized(t *testing.T) {
 	}
 	m.checkOrders()
 	c.waitAgree(1, 60*time.Second)
+	taken := 0
+	for i := 1; i <= 3; i++ {
+		body := c.node(i).must("GET", "/metrics", nil, 200).body
+		if v := regexp.MustCompile(`ordergrid_intake_batches_taken_as_leader_total (\d+)`).FindSubmatch(body); v != nil {
+			n, _ := strconv.Atoi(string(v[1]))
+			taken += n
+		}
+	}
+	if taken == 0 {
+		t.Error("no node took a batch forwarded by another as its partition's leader")
+	}
 	t.Logf("%d orders created, %d refused, %d retries answered, %d events, %d refused events, %d kills",
 		len(m.orders), m.refused, m.replays, m.eventsOK, m.eventsRefused, kills)
 }

@@ -26,6 +26,9 @@ import (
 // Options configure the gateway.
 type Options struct {
 	Limits Limits
+	// CoalesceOnLeader hands intake batches to their partition's leader
+	// (intake.Options.CoalesceOnLeader).
+	CoalesceOnLeader bool
 	// BodyBytesMax is the largest request body read.
 	BodyBytesMax int64
 	// InFlightMax is the most requests served at once; beyond it requests get
@@ -94,7 +97,7 @@ func New(node *actors.Node, opts Options) *Gateway {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 10 * time.Second
 	}
-	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: opts.Registerer})
+	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: opts.Registerer, CoalesceOnLeader: opts.CoalesceOnLeader})
 	g := &Gateway{
 		Service: &Service{node: node, tokens: opts.Tokens, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer),
 			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget), intake: orders, channelFlow: intake.NewChannelFlow(orders, node)},

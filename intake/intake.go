@@ -48,10 +48,11 @@ type Grid interface {
 	TransitionBatch(ctx context.Context, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer
 }
 
-// LeaderGrid is a Grid of several nodes (actors.Node): a batch forms on
-// its order partition's leader. A node that does not lead a partition
-// forwards each batch it formed to the leader, where it joins the
-// leader's queue; a forwarded batch is not forwarded again.
+// LeaderGrid is a Grid of several nodes (actors.Node). With
+// CoalesceOnLeader a batch forms on its order partition's leader: a node
+// that does not lead a partition forwards each batch it formed to the
+// leader, where it joins the leader's queue; a forwarded batch is not
+// forwarded again.
 type LeaderGrid interface {
 	LeadsOrderPartition(partition uint32) bool
 	ForwardCreateBatch(ctx context.Context, partition uint32, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer
@@ -69,7 +70,11 @@ type Options struct {
 	// QueuedOrdersMax caps the orders waiting per partition; past it Submit
 	// refuses with ErrQueueFull (the caller answers 429). Default 16384.
 	QueuedOrdersMax int
-	Registerer      prometheus.Registerer
+	// CoalesceOnLeader hands each batch of a partition this node does not
+	// lead to the partition's leader (when the grid is a LeaderGrid).
+	// Forwarded batches are taken either way.
+	CoalesceOnLeader bool
+	Registerer       prometheus.Registerer
 }
 
 // ErrQueueFull refuses an order when its partition's queue is full.
@@ -107,8 +112,8 @@ type Pending struct {
 }
 
 // New returns a pipeline whose batches grid does. When grid is a
-// LeaderGrid, batches form on each partition's leader and this pipeline
-// also takes the batches other nodes forward to it.
+// LeaderGrid, this pipeline takes the batches other nodes forward to it,
+// and with opts.CoalesceOnLeader forwards its own to their leaders.
 func New(grid Grid, opts Options) *Pipeline {
 	if opts.PartitionOf == nil {
 		opts.PartitionOf = func(string) uint32 { return 0 }
@@ -120,8 +125,10 @@ func New(grid Grid, opts Options) *Pipeline {
 		BatchTimeout: batchTimeout, Observe: func(n int) { p.metrics.batchEvents.Observe(float64(n)) }})
 	p.metrics = newMetrics(opts.Registerer, func() int { return p.batching.Queued() + p.events.Queued() })
 	if lg, ok := grid.(LeaderGrid); ok {
-		p.leaders = lg
 		lg.ServeForwardedBatches(p)
+		if opts.CoalesceOnLeader {
+			p.leaders = lg
+		}
 	}
 	return p
 }

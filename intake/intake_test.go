@@ -176,12 +176,12 @@ func (n *leaderNode) ServeForwardedBatches(to actors.ForwardedBatches) { n.serve
 // when it no longer leads (a batch moves once).
 func TestBatchesFormOnTheLeader(t *testing.T) {
 	leaderGrid := &leaderNode{leads: map[uint32]bool{0: true}}
-	leader := New(leaderGrid, Options{})
+	leader := New(leaderGrid, Options{CoalesceOnLeader: true})
 	if leaderGrid.served != leader {
 		t.Fatal("the pipeline does not serve forwarded batches")
 	}
 	followerGrid := &leaderNode{leads: map[uint32]bool{}, leader: leader}
-	follower := New(followerGrid, Options{})
+	follower := New(followerGrid, Options{CoalesceOnLeader: true})
 	ctx := context.Background()
 	res, err := follower.Create(ctx, &pb.CreateOrderGrainRequest{OrderId: "o1", Request: &pb.CreateOrderRequest{Channel: "a"}})
 	if err != nil || res.Outcome != pb.Outcome_OUTCOME_OK || res.Order.Id != "o1" {
@@ -203,5 +203,21 @@ func TestBatchesFormOnTheLeader(t *testing.T) {
 	}
 	if leaderGrid.forwarded != 0 || len(leaderGrid.batches) != 3 {
 		t.Fatalf("leader forwarded %d, made %v", leaderGrid.forwarded, leaderGrid.batches)
+	}
+}
+
+// Without CoalesceOnLeader a node creates its own batches, and still takes
+// what other nodes forward to it.
+func TestBatchesStayWithoutCoalescing(t *testing.T) {
+	grid := &leaderNode{leads: map[uint32]bool{}}
+	p := New(grid, Options{})
+	if grid.served != p {
+		t.Fatal("the pipeline does not serve forwarded batches")
+	}
+	if _, err := p.Create(context.Background(), &pb.CreateOrderGrainRequest{OrderId: "o1", Request: &pb.CreateOrderRequest{Channel: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if grid.forwarded != 0 || len(grid.batches) != 1 {
+		t.Fatalf("forwarded %d, made %v", grid.forwarded, grid.batches)
 	}
 }

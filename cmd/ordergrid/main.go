@@ -212,8 +212,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 
 	var serving atomic.Bool
 	gw := gateway.New(node, gateway.Options{
-		Tokens:       tokens,
-		Channels:     channelIntake,
+		Tokens:   tokens,
+		Channels: channelIntake, CoalesceOnLeader: cfg.Intake.CoalesceOnLeader,
 		Limits:       gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax},
 		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + 2*time.Second,
 		InFlightMax: cfg.HTTP.InFlightMax, LatencyTarget: cfg.HTTP.LatencyTarget, Profiling: cfg.HTTP.Pprof, Cluster: host,
