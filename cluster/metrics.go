@@ -73,10 +73,16 @@ func registerPebble(reg prometheus.Registerer, db *pebble.DB) {
 			metric(func(m *pebble.Metrics) float64 { return float64(m.WAL.BytesWritten) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ordergrid_pebble_flushed_bytes_total",
 			Help: "Bytes written to tables by memtable flushes."},
-			metric(func(m *pebble.Metrics) float64 { t := m.Total(); return float64(t.TableBytesFlushed + t.BlobBytesFlushed) })),
+			metric(func(m *pebble.Metrics) float64 {
+				t := m.Total()
+				return float64(t.TableBytesFlushed + t.BlobBytesFlushed)
+			})),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ordergrid_pebble_compacted_bytes_total",
 			Help: "Bytes written to tables by compactions."},
-			metric(func(m *pebble.Metrics) float64 { t := m.Total(); return float64(t.TableBytesCompacted + t.BlobBytesCompacted) })),
+			metric(func(m *pebble.Metrics) float64 {
+				t := m.Total()
+				return float64(t.TableBytesCompacted + t.BlobBytesCompacted)
+			})),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ordergrid_pebble_compactions_total", Help: "Compactions run."},
 			metric(func(m *pebble.Metrics) float64 { return float64(m.Compact.Count) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ordergrid_pebble_disk_usage_bytes",
