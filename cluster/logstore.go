@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/golang/snappy"
 	"github.com/hashicorp/raft"
 )
 
@@ -163,17 +164,36 @@ func (s *RaftStore) GetUint64(key []byte) (uint64, error) {
 
 // Log entry encoding: term u64, type u8, appended-at unix nanos i64,
 // data length u32, data, extensions length u32, extensions.
+// A stored entry: term (8 bytes), type (1; its high bit set when the data
+// is snappy-compressed), appended-at (8), data length (4), data, extensions
+// length (4), extensions. Entries stored before compression existed have
+// the high bit clear and decode as they are.
+const (
+	// logCompressedFlag marks an entry whose data is snappy-compressed.
+	logCompressedFlag = 0x80
+	// logCompressBytesMin is the least data worth compressing: batch
+	// commands (orders, reservations, ledger leaves) compress to a half or
+	// less; small entries are left as they are.
+	logCompressBytesMin = 512
+)
+
 func encodeLog(l *raft.Log) []byte {
-	b := make([]byte, 0, 8+1+8+4+len(l.Data)+4+len(l.Extensions))
+	data, typ := l.Data, byte(l.Type)
+	if len(data) >= logCompressBytesMin {
+		if c := snappy.Encode(nil, data); len(c) < len(data)-len(data)/8 {
+			data, typ = c, typ|logCompressedFlag
+		}
+	}
+	b := make([]byte, 0, 8+1+8+4+len(data)+4+len(l.Extensions))
 	b = binary.BigEndian.AppendUint64(b, l.Term)
-	b = append(b, byte(l.Type))
+	b = append(b, typ)
 	var at int64
 	if !l.AppendedAt.IsZero() {
 		at = l.AppendedAt.UnixNano()
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(at))
-	b = binary.BigEndian.AppendUint32(b, uint32(len(l.Data)))
-	b = append(b, l.Data...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
+	b = append(b, data...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(l.Extensions)))
 	return append(b, l.Extensions...)
 }
@@ -185,7 +205,8 @@ func decodeLog(b []byte, l *raft.Log) error {
 		return errCorruptLog
 	}
 	l.Term = binary.BigEndian.Uint64(b)
-	l.Type = raft.LogType(b[8])
+	typ := b[8]
+	l.Type = raft.LogType(typ &^ logCompressedFlag)
 	if at := int64(binary.BigEndian.Uint64(b[9:])); at != 0 {
 		l.AppendedAt = time.Unix(0, at)
 	} else {
@@ -196,7 +217,17 @@ func decodeLog(b []byte, l *raft.Log) error {
 	if n > len(rest)-4 {
 		return errCorruptLog
 	}
-	l.Data = append([]byte(nil), rest[:n]...)
+	if typ&logCompressedFlag != 0 {
+		size, err := snappy.DecodedLen(rest[:n])
+		if err != nil || size > logEntryBytesMax || size < logCompressBytesMin {
+			return errCorruptLog
+		}
+		if l.Data, err = snappy.Decode(make([]byte, size), rest[:n]); err != nil {
+			return errCorruptLog
+		}
+	} else {
+		l.Data = append([]byte(nil), rest[:n]...)
+	}
 	rest = rest[n:]
 	m := int(binary.BigEndian.Uint32(rest))
 	rest = rest[4:]
