@@ -55,7 +55,7 @@ func (s *Service) CreateOrder(ctx context.Context, req *pb.CreateOrderRequest) (
 
 // BatchCreateOrders implements pb.OrderServiceServer.
 func (s *Service) BatchCreateOrders(ctx context.Context, req *pb.BatchCreateOrdersRequest) (*pb.BatchCreateOrdersResponse, error) {
-	resp, p := s.batchCreate(ctx, req)
+	resp, p := s.batchCreate(ctx, req, nil)
 	if p != nil {
 		return nil, grpcErr(p)
 	}

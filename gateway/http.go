@@ -409,11 +409,12 @@ func (g *Gateway) postOrder(w http.ResponseWriter, r *http.Request) *Problem {
 
 func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request) *Problem {
 	var req pb.BatchCreateOrdersRequest
-	if p := g.decodeHot(w, r, func(raw []byte) *Problem { return decodeBatch(raw, &req) }); p != nil {
+	var bad map[int]*Problem
+	if p := g.decodeHot(w, r, func(raw []byte) (p *Problem) { bad, p = decodeBatch(raw, &req); return p }); p != nil {
 		g.metrics.rejects.WithLabelValues("malformed").Inc()
 		return p
 	}
-	resp, p := g.batchCreate(r.Context(), &req)
+	resp, p := g.batchCreate(r.Context(), &req, bad)
 	if p != nil {
 		return p
 	}

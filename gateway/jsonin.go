@@ -17,9 +17,12 @@ import (
 // a key may appear once per object, strings must be valid UTF-8 without
 // lone surrogate escapes, and array elements may not be null.
 type jsonIn struct {
-	b    []byte
-	i    int
-	err  *Problem
+	b   []byte
+	i   int
+	err *Problem
+	// syntactic: err is malformed JSON (no value's end can be found after
+	// it), not a value of the wrong shape.
+	syntactic bool
 	path []pathSeg
 	// scratch holds a string with escapes while it is decoded.
 	scratch []byte
@@ -57,6 +60,7 @@ func (r *jsonIn) field() string {
 // syntax fails the read with a syntax problem at the current byte.
 func (r *jsonIn) syntax(what string) bool {
 	if r.err == nil {
+		r.syntactic = true
 		if r.i >= len(r.b) {
 			r.err = malformed("", "malformed JSON: the body ends early")
 		} else {
@@ -527,4 +531,73 @@ func (r *jsonIn) stringMap(dst *map[string]string) bool {
 		(*dst)[name] = v
 	}
 	return r.err == nil
+}
+
+// skipDepthMax bounds the nesting skip follows.
+const skipDepthMax = 64
+
+// skip reads past one JSON value of any shape, checking its syntax: after
+// a value of the wrong shape, the reader goes on after it.
+func (r *jsonIn) skip(depth int) bool {
+	r.ws()
+	if r.i >= len(r.b) {
+		return r.syntax("")
+	}
+	switch c := r.b[r.i]; {
+	case c == '{' || c == '[':
+		if depth >= skipDepthMax {
+			return r.syntax("nested too deeply")
+		}
+		close := byte('}')
+		if c == '[' {
+			close = ']'
+		}
+		r.i++
+		for first := true; r.next(close, first); first = false {
+			if close == '}' {
+				if _, ok := r.key(); !ok {
+					return false
+				}
+			}
+			if !r.skip(depth + 1) {
+				return false
+			}
+		}
+		return r.err == nil
+	case c == '"':
+		_, ok := r.raw()
+		return ok
+	case c == 't':
+		return r.literal("true")
+	case c == 'f':
+		return r.literal("false")
+	case c == 'n':
+		return r.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		if c == '-' {
+			r.i++
+		}
+		switch {
+		case r.i < len(r.b) && r.b[r.i] == '0':
+			r.i++
+		case !r.digits():
+			return false
+		}
+		if r.i < len(r.b) && r.b[r.i] == '.' {
+			r.i++
+			if !r.digits() {
+				return false
+			}
+		}
+		if r.i < len(r.b) && (r.b[r.i] == 'e' || r.b[r.i] == 'E') {
+			r.i++
+			if r.i < len(r.b) && (r.b[r.i] == '+' || r.b[r.i] == '-') {
+				r.i++
+			}
+			return r.digits()
+		}
+		return true
+	default:
+		return r.syntax("expected a JSON value")
+	}
 }

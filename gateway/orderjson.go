@@ -31,9 +31,20 @@ func decodeOrder(raw []byte, dst *pb.CreateOrderRequest) *Problem {
 	return nil
 }
 
-// decodeBatch reads a BatchCreateOrdersRequest body.
-func decodeBatch(raw []byte, dst *pb.BatchCreateOrdersRequest) *Problem {
+// decodeBatch reads a BatchCreateOrdersRequest body. An order of the wrong
+// shape (a wrong type, an unknown field, a duplicate key, invalid UTF-8)
+// gets its own problem, in bad at its index (its place in dst.Orders holds
+// an empty order), and does not fail the others; malformed JSON fails the
+// whole body.
+func decodeBatch(raw []byte, dst *pb.BatchCreateOrdersRequest) (bad map[int]*Problem, p *Problem) {
 	r := jsonIn{b: raw}
+	if p := r.batch(dst, &bad); p != nil {
+		return nil, p
+	}
+	return bad, nil
+}
+
+func (r *jsonIn) batch(dst *pb.BatchCreateOrdersRequest, bad *map[int]*Problem) *Problem {
 	if r.peek() != '{' {
 		r.wrong("an object")
 		return r.err
@@ -59,14 +70,30 @@ func decodeBatch(raw []byte, dst *pb.BatchCreateOrdersRequest) *Problem {
 		}
 		if !isNull {
 			for first := true; r.next(']', first); first = false {
+				depth := len(r.path)
 				r.pushIndex(len(dst.Orders))
-				if r.peek() != '{' {
-					r.wrong("an object")
-					return r.err
-				}
+				start := r.peek()
+				at := r.i
 				o := &pb.CreateOrderRequest{}
-				if !r.order(o) {
-					return r.err
+				if start != '{' {
+					r.wrong("an object")
+				} else {
+					r.order(o)
+				}
+				if r.err != nil {
+					if r.syntactic {
+						return r.err
+					}
+					// This order alone is refused: go on after it.
+					if *bad == nil {
+						*bad = map[int]*Problem{}
+					}
+					(*bad)[len(dst.Orders)] = r.err
+					r.err, r.i, r.path = nil, at, r.path[:depth+1]
+					if !r.skip(0) {
+						return r.err
+					}
+					o = &pb.CreateOrderRequest{}
 				}
 				r.pop()
 				dst.Orders = append(dst.Orders, o)

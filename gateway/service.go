@@ -144,7 +144,9 @@ func lineOfSKU(req *pb.CreateOrderRequest, sku string) []*pb.FieldViolation {
 	return nil
 }
 
-func (s *Service) batchCreate(ctx context.Context, req *pb.BatchCreateOrdersRequest) (*pb.BatchCreateOrdersResponse, *Problem) {
+// batchCreate creates the orders of a batch request, each answered on its
+// own; malformed holds the orders the decoder already refused, by index.
+func (s *Service) batchCreate(ctx context.Context, req *pb.BatchCreateOrdersRequest, malformed map[int]*Problem) (*pb.BatchCreateOrdersResponse, *Problem) {
 	if p := allow(ctx, "creating orders", RoleIntake); p != nil {
 		return nil, p
 	}
@@ -159,6 +161,11 @@ func (s *Service) batchCreate(ctx context.Context, req *pb.BatchCreateOrdersRequ
 	out := &pb.BatchCreateOrdersResponse{Results: make([]*pb.BatchCreateOrderResult, len(req.Orders))}
 	waits := make([]*intake.Pending, len(req.Orders))
 	for i, o := range req.Orders {
+		if p := malformed[i]; p != nil {
+			s.metrics.rejects.WithLabelValues("malformed").Inc()
+			out.Results[i] = problemResult(p)
+			continue
+		}
 		prefix := "orders[" + itoa(i) + "]."
 		if p := s.checkOne(ctx, o, prefix); p != nil {
 			out.Results[i] = problemResult(p)

@@ -70,6 +70,8 @@ go test -race -count=1 -timeout 30m ./...
 
 step "fuzz: order decoder ($FUZZTIME)"
 fuzz ./gateway '^FuzzDecodeOrder$'
+step "fuzz: batch decoder ($FUZZTIME)"
+fuzz ./gateway '^FuzzDecodeBatch$'
 step "fuzz: Authorization header ($FUZZTIME)"
 fuzz ./gateway '^FuzzAuthenticate$'
 step "fuzz: master keys parser ($FUZZTIME)"
