@@ -23,7 +23,7 @@ type jsonIn struct {
 	// syntactic: err is malformed JSON (no value's end can be found after
 	// it), not a value of the wrong shape.
 	syntactic bool
-	path []pathSeg
+	path      []pathSeg
 	// scratch holds a string with escapes while it is decoded.
 	scratch []byte
 }
