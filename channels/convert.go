@@ -38,11 +38,36 @@ func decode(body []byte, v any) error {
 			if field == "" {
 				field = "body" // the document itself is of the wrong type
 			}
-			return fieldErr(field, "want a %s, got %s", te.Type, te.Value)
+			return fieldErr(field, "want %s, got JSON %s", jsonKind(te.Type), te.Value)
 		}
 		return fieldErr("body", "not JSON: %v", err)
 	}
 	return nil
+}
+
+// jsonKind names what JSON a Go type takes, for a message (never the Go
+// type's own name).
+func jsonKind(t reflect.Type) string {
+	if t == reflect.TypeFor[ID]() || t == reflect.TypeFor[json.Number]() {
+		return "a number or a string"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "an object"
+	default:
+		return "a JSON value"
+	}
 }
 
 // ID is a channel id sent as a JSON number or string; its text stays exact.

@@ -71,6 +71,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"unknown event", "POST", "/v1/orders/o_00000000000000000000000000000000/events", `{"type":"teleported"}`, "", 422, "type"},
 		{"negative stock", "PUT", "/v1/skus/BAD-1/stock/WH1", `{"on_hand":-1}`, "", 422, "on_hand"},
 		{"stock without on_hand", "PUT", "/v1/skus/BAD-1/stock/WH1", `{}`, "", 422, "on_hand"},
+		{"stock duplicate key", "PUT", "/v1/skus/BAD-1/stock/WH1", `{"on_hand":50,"on_hand":60}`, "", 400, "on_hand"},
 		{"batch too big", "POST", "/v1/orders:batch", `{"orders":[` + strings.Repeat(`{},`, 1000) + `{}]}`, "", 422, "orders"},
 		{"no route", "DELETE", "/v1/everything", nil, "", 404, ""},
 		{"wrong method", "DELETE", "/v1/orders", nil, "", 405, ""},

@@ -117,6 +117,14 @@ func TestChannelIntake(t *testing.T) {
 		t.Fatalf("missing field: %+v", p)
 	}
 	n.must("POST", "/v1/channels/nowhere/orders", bad, 404, "Authorization", "")
+	// Signed, but data after the JSON value, or a key twice: 400, nothing taken.
+	for _, body := range []string{string(dy) + ` {"shop_order_detail":{}}`, `{"shop_order_detail":{"order_id":"1","order_id":"2"}}`} {
+		n.must("POST", "/v1/channels/douyin/orders", body, 400, "Authorization", "", "event-sign",
+			channels.SignDouyin("7012345678", "dy-secret", "", []byte(body))).json(t, &p)
+		if !strings.HasSuffix(p.Type, "/malformed-request") {
+			t.Fatalf("%s: %+v", body, p)
+		}
+	}
 
 	// One customer behind a Shopify order and a store sale: merged.
 	shop := shopifyOrder(5800000000001, "CH-TEE", "19.99")

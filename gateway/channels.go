@@ -105,6 +105,12 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) *Prob
 		g.chMetrics.rejects.WithLabelValues(ch, "signature").Inc()
 		return signatureProblem(err.Error())
 	}
+	// One JSON value, no key twice, valid UTF-8, nothing after it: what
+	// the adapters' decoder would let through silently.
+	if p := strictJSON(raw); p != nil {
+		g.chMetrics.rejects.WithLabelValues(ch, "malformed").Inc()
+		return p
+	}
 	m, err := a.Map(raw)
 	if err != nil {
 		g.chMetrics.rejects.WithLabelValues(ch, "invalid").Inc()

@@ -322,6 +322,9 @@ func (g *Gateway) jsonBodyInto(w http.ResponseWriter, r *http.Request, limit int
 // DecodeJSON decodes one strict JSON value into dst and names the field at
 // fault on failure.
 func DecodeJSON(raw []byte, dst any) *Problem {
+	if p := strictJSON(raw); p != nil {
+		return p
+	}
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

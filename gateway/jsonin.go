@@ -601,3 +601,67 @@ func (r *jsonIn) skip(depth int) bool {
 		return r.syntax("expected a JSON value")
 	}
 }
+
+// strictJSON checks a body before encoding/json reads it: one JSON value
+// and nothing after it, no key twice in an object (encoding/json would let
+// the last one win), strings of valid UTF-8 (encoding/json would replace
+// what is not). A fault is a 400 naming the field by its full path.
+func strictJSON(raw []byte) *Problem {
+	r := jsonIn{b: raw}
+	if !r.check(0) || !r.end() {
+		return r.err
+	}
+	return nil
+}
+
+// check reads past one JSON value as skip does, and refuses a key given
+// twice in one object and a string that is not valid UTF-8.
+func (r *jsonIn) check(depth int) bool {
+	r.ws()
+	if r.i >= len(r.b) {
+		return r.syntax("")
+	}
+	switch r.b[r.i] {
+	case '{':
+		if depth >= skipDepthMax {
+			return r.syntax("nested too deeply")
+		}
+		r.i++
+		var seen map[string]struct{}
+		for first := true; r.next('}', first); first = false {
+			k, ok := r.key()
+			if !ok {
+				return false
+			}
+			name := string(k)
+			r.push(name)
+			if _, dup := seen[name]; dup {
+				return r.bad("a duplicate key")
+			}
+			if seen == nil {
+				seen = map[string]struct{}{}
+			}
+			seen[name] = struct{}{}
+			if !r.check(depth + 1) {
+				return false
+			}
+			r.pop()
+		}
+		return r.err == nil
+	case '[':
+		if depth >= skipDepthMax {
+			return r.syntax("nested too deeply")
+		}
+		r.i++
+		for i, first := 0, true; r.next(']', first); i, first = i+1, false {
+			r.pushIndex(i)
+			if !r.check(depth + 1) {
+				return false
+			}
+			r.pop()
+		}
+		return r.err == nil
+	default:
+		return r.skip(depth)
+	}
+}

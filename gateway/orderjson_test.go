@@ -256,3 +256,34 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+// Every other body is checked before encoding/json reads it: a key twice
+// in one object, a string that is not UTF-8 and data after the value are
+// refused, naming the field by its full path.
+func TestStrictJSON(t *testing.T) {
+	for _, c := range []struct{ body, field, detail string }{
+		{`{"on_hand":50,"on_hand":60}`, "on_hand", "on_hand: a duplicate key"},
+		{`{"rates":[{"region":"SH"},{"region":"BJ","region":"GZ"}]}`, "rates[1].region", "a duplicate key"},
+		{"{\"name\":\"a\xc3\"}", "name", "not valid UTF-8"},
+		{`{"a":1} x`, "", "unexpected data after the JSON value"},
+		{`{"a":[1,2,]}`, "", "a trailing comma"},
+	} {
+		p := strictJSON([]byte(c.body))
+		if p == nil {
+			t.Errorf("%s: accepted", c.body)
+			continue
+		}
+		field := ""
+		if len(p.Errors) > 0 {
+			field = p.Errors[0].Field
+		}
+		if field != c.field || !strings.Contains(p.Detail, c.detail) || p.Status != 400 {
+			t.Errorf("%s: %q %q", c.body, field, p.Detail)
+		}
+	}
+	for _, ok := range []string{`{"a":{"a":1},"b":[{"a":1},{"a":2}]}`, ` [1, "\u00e9", true, null, -0.5e3] `, `"x"`} {
+		if p := strictJSON([]byte(ok)); p != nil {
+			t.Errorf("%s: %v", ok, p)
+		}
+	}
+}
