@@ -39,12 +39,18 @@ func routingProblem(err error) *Problem {
 	if errors.As(err, &es) {
 		v := make([]*pb.FieldViolation, len(es))
 		for i, e := range es {
+			if e.Malformed { // not JSON of the document's shape: 400, as every other body
+				return malformed(e.Field, e.Field+": "+e.Detail)
+			}
 			v[i] = &pb.FieldViolation{Field: e.Field, Detail: e.Detail}
 		}
 		return invalid(v...)
 	}
 	var fe *routing.FieldError
 	if errors.As(err, &fe) {
+		if fe.Malformed {
+			return malformed(fe.Field, fe.Field+": "+fe.Detail)
+		}
 		return invalid(&pb.FieldViolation{Field: fe.Field, Detail: fe.Detail})
 	}
 	var le *routing.LineError

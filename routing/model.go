@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -79,6 +80,9 @@ type Rate struct {
 type FieldError struct {
 	Field  string
 	Detail string
+	// Malformed: the document is not JSON of the right shape (a syntax
+	// error, a wrong type, an unknown field), not a bad value.
+	Malformed bool
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Detail }
@@ -126,19 +130,43 @@ func decodeStrict(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonFieldError(err)
+		fe := jsonFieldError(err)
+		fe.Malformed = true
+		return fe
 	}
 	if dec.More() {
-		return &FieldError{Field: "body", Detail: "more than one JSON document"}
+		return &FieldError{Field: "body", Detail: "more than one JSON document", Malformed: true}
 	}
 	return nil
+}
+
+// jsonKind names what JSON a Go type takes, for a message (never the Go
+// type's own name).
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "an object"
+	default:
+		return "a JSON value"
+	}
 }
 
 // jsonFieldError turns a decoding error into a FieldError naming the field.
 func jsonFieldError(err error) *FieldError {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return &FieldError{Field: te.Field, Detail: fmt.Sprintf("want a %s, got %s", te.Type, te.Value)}
+		return &FieldError{Field: te.Field, Detail: fmt.Sprintf("want %s, got JSON %s", jsonKind(te.Type), te.Value)}
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
