@@ -144,39 +144,28 @@ func (p *Pipeline) forwards(partition uint32, forwardedHere bool) bool {
 // the partition's leader: its orders join the partition's queue here, and
 // each is answered when its batch is done.
 func (p *Pipeline) CreateForwarded(ctx context.Context, partition uint32, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer {
-	p.metrics.forwardedIn.Inc()
-	out := make([]actors.BatchAnswer, len(orders))
-	waits := make([]*batching.Pending[laneOrder, actors.BatchAnswer], len(orders))
-	for i, o := range orders {
-		w, err := p.batching.Submit(partition, laneOrder{req: o, forwarded: true})
-		if err != nil {
-			p.metrics.refused.Inc()
-			out[i].Err = err
-			continue
-		}
-		waits[i] = w
-	}
-	for i, w := range waits {
-		if w == nil {
-			continue
-		}
-		a, err := w.Wait(ctx)
-		if err != nil {
-			a = actors.BatchAnswer{Err: err}
-		}
-		out[i] = a
-	}
-	return out
+	return takeForwarded(ctx, p, p.batching, partition, orders, func(o *pb.CreateOrderGrainRequest) laneOrder {
+		return laneOrder{req: o, forwarded: true}
+	})
 }
 
 // TransitionForwarded takes a batch of events another node forwarded to
 // this node as the partition's leader, as CreateForwarded does orders.
 func (p *Pipeline) TransitionForwarded(ctx context.Context, partition uint32, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer {
+	return takeForwarded(ctx, p, p.events, partition, events, func(e *pb.OrderEventGrainRequest) laneEvent {
+		return laneEvent{req: e, forwarded: true}
+	})
+}
+
+// takeForwarded queues a forwarded batch's items in the partition's lane
+// of c, all at once, and waits for each one's answer.
+func takeForwarded[Req, Lane any](ctx context.Context, p *Pipeline, c *batching.Coalescer[Lane, actors.BatchAnswer], partition uint32,
+	items []Req, lane func(Req) Lane) []actors.BatchAnswer {
 	p.metrics.forwardedIn.Inc()
-	out := make([]actors.BatchAnswer, len(events))
-	waits := make([]*batching.Pending[laneEvent, actors.BatchAnswer], len(events))
-	for i, e := range events {
-		w, err := p.events.Submit(partition, laneEvent{req: e, forwarded: true})
+	out := make([]actors.BatchAnswer, len(items))
+	waits := make([]*batching.Pending[Lane, actors.BatchAnswer], len(items))
+	for i, it := range items {
+		w, err := c.Submit(partition, lane(it))
 		if err != nil {
 			p.metrics.refused.Inc()
 			out[i].Err = err
