@@ -63,6 +63,17 @@ func (n *Node) Catalog() *routing.Catalog {
 	return c
 }
 
+// FreshCatalog is the routing catalog as its partition's leader has it
+// (read there and kept as this node's cache): for a change that reads the
+// catalog first, on a node whose replica may be behind (just restarted, or
+// the change before it was made through another node).
+func (n *Node) FreshCatalog() (*routing.Catalog, error) {
+	if err := n.loadCatalog(true); err != nil {
+		return nil, err
+	}
+	return n.Catalog(), nil
+}
+
 // loadCatalog reads the catalog, on the leader when fromLeader, else from
 // the local replica, and keeps it unless the cache is newer.
 func (n *Node) loadCatalog(fromLeader bool) error {

@@ -205,7 +205,11 @@ func (g *Gateway) putWarehouseState(w http.ResponseWriter, r *http.Request) *Pro
 	if p := g.decode(w, r, &st, false); p != nil {
 		return p
 	}
-	cur, ok := g.node.Catalog().Warehouse(r.PathValue("id"))
+	cat, err := g.node.FreshCatalog() // this node's replica may not have the warehouse yet
+	if err != nil {
+		return g.grainProblem(err, "warehouse", r.PathValue("id"))
+	}
+	cur, ok := cat.Warehouse(r.PathValue("id"))
 	if !ok {
 		return notFound("warehouse", r.PathValue("id"))
 	}
