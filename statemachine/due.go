@@ -2,20 +2,14 @@ package statemachine
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"sync"
-
-	"github.com/cockroachdb/pebble/v2"
-	"google.golang.org/protobuf/proto"
-
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // dueIndex holds the pay-by time of every unpaid order (pending payment or
 // on hold) of the partition, in memory: a new order writes no index key.
 // Kept by the commands as they apply, rebuilt by Load from the order
-// records; read by the sweeper on the partition's leader (DueOrders).
+// records (loadOrderIndexes); read by the sweeper on the partition's leader (DueOrders).
 type dueIndex struct {
 	mu    sync.Mutex
 	payBy map[string]int64 // order id -> pay-by, unix nanos
@@ -65,33 +59,4 @@ func (m *Machine) Unpaid() int {
 	m.due.mu.Lock()
 	defer m.due.mu.Unlock()
 	return len(m.due.payBy)
-}
-
-// loadDue rebuilds the pay-by index from the order records.
-func (m *Machine) loadDue(r pebble.Reader) (map[string]int64, error) {
-	out := map[string]int64{}
-	lo := spaceStart(m.prefix, 'o')
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
-	if err != nil {
-		return nil, fmt.Errorf("statemachine: due index: %w", err)
-	}
-	var o pb.OrderRecord
-	for it.First(); it.Valid(); it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			it.Close()
-			return nil, fmt.Errorf("statemachine: due index: %w", err)
-		}
-		if err := proto.Unmarshal(v, &o); err != nil {
-			it.Close()
-			return nil, fmt.Errorf("statemachine: due index: order record %q: %w", it.Key(), err)
-		}
-		if unpaid(o.Status) {
-			out[o.Id] = o.PayByUnixNano
-		}
-	}
-	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("statemachine: due index: %w", err)
-	}
-	return out, nil
 }

@@ -100,11 +100,7 @@ func (m *Machine) Load(r pebble.Reader) error {
 			return fmt.Errorf("statemachine: index %q: %w", byte(space), err)
 		}
 	}
-	due, err := m.loadDue(r)
-	if err != nil {
-		return err
-	}
-	subjects, err := m.loadSubjects(r)
+	due, subjects, err := m.loadOrderIndexes(r)
 	if err != nil {
 		return err
 	}

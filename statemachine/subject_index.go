@@ -49,23 +49,25 @@ func (m *Machine) SubjectOrders(subject string, limit int) []string {
 	return ids[:min(len(ids), limit)]
 }
 
-// loadSubjects rebuilds the subject index from the state.
-func (m *Machine) loadSubjects(r pebble.Reader) (map[string]map[string]struct{}, error) {
-	out := map[string]map[string]struct{}{}
+// loadOrderIndexes rebuilds, in one pass over the order records, the
+// pay-by deadlines of the unpaid orders and the subject index (which also
+// reads the archived-order records and the retired 'c' keys).
+func (m *Machine) loadOrderIndexes(r pebble.Reader) (due map[string]int64, subjects map[string]map[string]struct{}, err error) {
+	due, subjects = map[string]int64{}, map[string]map[string]struct{}{}
 	add := func(subject, order string) {
 		if subject == "" {
 			return
 		}
-		if out[subject] == nil {
-			out[subject] = map[string]struct{}{}
+		if subjects[subject] == nil {
+			subjects[subject] = map[string]struct{}{}
 		}
-		out[subject][order] = struct{}{}
+		subjects[subject][order] = struct{}{}
 	}
 	scan := func(space byte, fn func(k, v []byte) error) error {
 		lo := spaceStart(m.prefix, space)
 		it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 		if err != nil {
-			return fmt.Errorf("statemachine: subject index %q: %w", space, err)
+			return fmt.Errorf("statemachine: order indexes %q: %w", space, err)
 		}
 		for it.First(); it.Valid(); it.Next() {
 			v, err := it.ValueAndErr()
@@ -74,7 +76,7 @@ func (m *Machine) loadSubjects(r pebble.Reader) (map[string]map[string]struct{},
 			}
 			if err != nil {
 				it.Close()
-				return fmt.Errorf("statemachine: subject index %q: %w", space, err)
+				return fmt.Errorf("statemachine: order indexes %q: %w", space, err)
 			}
 		}
 		return it.Close()
@@ -84,10 +86,13 @@ func (m *Machine) loadSubjects(r pebble.Reader) (map[string]map[string]struct{},
 		if err := proto.Unmarshal(v, &o); err != nil {
 			return err
 		}
+		if unpaid(o.Status) {
+			due[o.Id] = o.PayByUnixNano
+		}
 		add(o.GetCustomer().GetId(), o.Id)
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var a pb.ArchivedOrderRecord
 	if err := scan('v', func(_, v []byte) error {
@@ -97,7 +102,7 @@ func (m *Machine) loadSubjects(r pebble.Reader) (map[string]map[string]struct{},
 		add(a.CustomerId, a.Id)
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Keys of the retired 'c' space: subject, 0, order.
 	start := len(spaceStart(m.prefix, 'c'))
@@ -111,7 +116,7 @@ func (m *Machine) loadSubjects(r pebble.Reader) (map[string]map[string]struct{},
 		}
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return due, subjects, nil
 }
