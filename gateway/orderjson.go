@@ -368,24 +368,22 @@ var outPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b 
 
 // writeOrder writes an order as the JSON answer, from a pooled buffer.
 func writeOrder(w http.ResponseWriter, code int, o *pb.Order) {
-	bp := outPool.Get().(*[]byte)
-	buf := append(appendOrder((*bp)[:0], o), '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(buf)
-	if cap(buf) <= bodyPooledMax {
-		*bp = buf[:0]
-		outPool.Put(bp)
-	}
+	writePooled(w, code, func(b []byte) []byte { return append(appendOrder(b, o), '\n') })
 }
 
 // writeBatch writes a batch's answer, from a pooled buffer: what
 // encoding/json writes for batchJSON.
 func writeBatch(w http.ResponseWriter, resp *pb.BatchCreateOrdersResponse) {
+	writePooled(w, http.StatusOK, func(b []byte) []byte { return appendBatch(b, resp) })
+}
+
+// writePooled writes the JSON answer that appendTo appends, through a
+// buffer of outPool (kept unless it grew past bodyPooledMax).
+func writePooled(w http.ResponseWriter, code int, appendTo func([]byte) []byte) {
 	bp := outPool.Get().(*[]byte)
-	buf := appendBatch((*bp)[:0], resp)
+	buf := appendTo((*bp)[:0])
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(code)
 	_, _ = w.Write(buf)
 	if cap(buf) <= bodyPooledMax {
 		*bp = buf[:0]
