@@ -49,10 +49,12 @@ type fsm struct {
 	// restoringKey, outside the key range, is set while Restore rewrites
 	// the range: a node that dies mid-restore restores again on start.
 	restoringKey []byte
-	sm           StateMachine
-	applied      uint64
-	onApply      func(n int)
-	onPurge      atomic.Pointer[func()]
+	// purgeKey, outside the key range, is set while a purge is owed.
+	purgeKey []byte
+	sm       StateMachine
+	applied  uint64
+	onApply  func(n int)
+	onPurge  atomic.Pointer[func()]
 }
 
 func (f *fsm) setPurge(fn func()) { f.onPurge.Store(&fn) }
@@ -61,7 +63,7 @@ var _ raft.BatchingFSM = (*fsm)(nil)
 
 func newFSM(db *pebble.DB, id uint32, prefix []byte, sm StateMachine) (*fsm, error) {
 	f := &fsm{db: db, prefix: prefix, appliedKey: append(append([]byte{}, prefix...), "\x00applied"...), sm: sm,
-		restoringKey: binary.BigEndian.AppendUint32([]byte("m/restoring/"), id)}
+		restoringKey: binary.BigEndian.AppendUint32([]byte("m/restoring/"), id), purgeKey: purgeMarkerKey(id)}
 	v, closer, err := db.Get(f.appliedKey)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -116,6 +118,16 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if err := b.Set(f.appliedKey, binary.BigEndian.AppendUint64(nil, last), nil); err != nil {
 		panic(fmt.Sprintf("partition state: batch set: %v", err))
 	}
+	// A purge is owed from the moment its erasure is in the state: the
+	// marker commits with it, so a node that stops before the purge ran
+	// purges when it starts again.
+	pg, purging := f.sm.(Purging)
+	purge := purging && pg.PurgeRequested()
+	if purge {
+		if err := b.Set(f.purgeKey, nil, nil); err != nil {
+			panic(fmt.Sprintf("partition state: batch set: %v", err))
+		}
+	}
 	// NoSync: the Raft log already holds these entries durably; a lost tail
 	// of state is re-applied from it. Snapshot syncs before logs are compacted.
 	if err := b.Commit(pebble.NoSync); err != nil {
@@ -126,7 +138,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if f.onApply != nil {
 		f.onApply(n)
 	}
-	if pg, ok := f.sm.(Purging); ok && pg.PurgeRequested() {
+	if purge {
 		if fn := f.onPurge.Load(); fn != nil {
 			(*fn)()
 		}

@@ -135,6 +135,12 @@ type Host struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	loops    sync.WaitGroup
+
+	// purging counts the purges running; closing (under purgingMu) starts
+	// no more.
+	purgingMu sync.Mutex
+	closing   bool
+	purging   sync.WaitGroup
 }
 
 // Open opens (or creates) the node's database and starts its partitions,
@@ -314,15 +320,88 @@ func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition,
 		return nil, fmt.Errorf("cluster: start partition %d: %w", id, err)
 	}
 	p := &Partition{ID: id, Prefix: prefix, host: h, raft: r, fsm: f, metrics: h.metrics}
-	f.setPurge(func() {
-		// Not on the FSM's goroutine: a snapshot needs it.
-		go func() {
-			if err := p.Purge(); err != nil {
-				h.opts.Logger.Error("purge after an erasure failed; the next erasure retries it", slog.Any("error", err))
-			}
-		}()
-	})
+	// Not on the FSM's goroutine: a snapshot needs it.
+	f.setPurge(func() { h.startPurge(p) })
+	if _, closer, err := h.db.Get(f.purgeKey); err == nil {
+		closer.Close()
+		h.opts.Logger.Warn("a purge after an erasure was owed when the node stopped; purging once the log is replayed", slog.Uint64("partition", uint64(id)))
+		h.startPurgeAfterReplay(p, r.LastIndex())
+	}
 	return p, nil
+}
+
+// purgeAttemptsMax bounds the attempts of one purge; the first waits
+// nothing, each next one twice as long as the one before, from 1 s.
+const purgeAttemptsMax = 6
+
+// purgeMarkerKey is set, in the batch that applies an erasure, while the
+// partition owes a purge.
+func purgeMarkerKey(id uint32) []byte { return binary.BigEndian.AppendUint32([]byte("m/purge/"), id) }
+
+// startPurge purges p on a goroutine of its own, unless the host is
+// closing (the marker makes the next start purge).
+func (h *Host) startPurge(p *Partition) {
+	h.purgingMu.Lock()
+	defer h.purgingMu.Unlock()
+	if h.closing {
+		return
+	}
+	h.purging.Add(1)
+	go func() {
+		defer h.purging.Done()
+		h.purgeWithRetries(p)
+	}()
+}
+
+// startPurgeAfterReplay purges p once it has applied its log up to index
+// (what it held at start): a snapshot taken before cannot cover, and so
+// cannot delete, the log entries that are not applied yet.
+func (h *Host) startPurgeAfterReplay(p *Partition, index uint64) {
+	h.purgingMu.Lock()
+	defer h.purgingMu.Unlock()
+	if h.closing {
+		return
+	}
+	h.purging.Add(1)
+	go func() {
+		defer h.purging.Done()
+		for p.raft.AppliedIndex() < index {
+			select {
+			case <-h.stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		h.purgeWithRetries(p)
+	}()
+}
+
+// purgeWithRetries purges p, retrying a failure with backoff until it
+// succeeds, the attempts run out (the next erasure purges again) or the host
+// stops.
+func (h *Host) purgeWithRetries(p *Partition) {
+	backoff := time.Second
+	for attempt := 1; ; attempt++ {
+		err := p.Purge()
+		if err == nil {
+			h.metrics.purges.WithLabelValues("ok").Inc()
+			return
+		}
+		h.metrics.purges.WithLabelValues("failed").Inc()
+		if attempt == purgeAttemptsMax {
+			h.opts.Logger.Error("purge after an erasure failed; erased data may still be in the partition's files until the next erasure purges again",
+				slog.Uint64("partition", uint64(p.ID)), slog.Int("attempts", attempt), slog.Any("error", err))
+			return
+		}
+		h.opts.Logger.Warn("purge after an erasure failed; retrying", slog.Uint64("partition", uint64(p.ID)),
+			slog.Duration("backoff", backoff), slog.Any("error", err))
+		select {
+		case <-h.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
 }
 
 // NodeID is this node's id in Raft configurations.
@@ -565,6 +644,10 @@ func (h *Host) Ready() bool {
 func (h *Host) Close() error {
 	h.stopOnce.Do(func() { close(h.stop) })
 	h.loops.Wait()
+	h.purgingMu.Lock()
+	h.closing = true
+	h.purgingMu.Unlock()
+	h.purging.Wait()
 	if h.rpc != nil {
 		h.rpc.Stop()
 	}
@@ -596,6 +679,10 @@ func pebbleOptions(opts Options) *pebble.Options {
 		MemTableSize:                64 << 20,
 		MemTableStopWritesThreshold: 4,
 		LBaseMaxBytes:               256 << 20,
+		// Obsolete files are deleted, never kept for reuse: a recycled WAL
+		// keeps the bytes of the log it was past its new end, and an erased
+		// subject's wrapped key must leave every file (see Purge).
+		Cleaner: newDeletingCleaner(),
 	}
 	if d := opts.WALMinSyncInterval; d > 0 {
 		po.WALMinSyncInterval = func() time.Duration { return d }
@@ -606,6 +693,28 @@ func pebbleOptions(opts Options) *pebble.Options {
 	}
 	return po
 }
+
+// deletingCleaner deletes Pebble's obsolete files at once and turns off the
+// recycling of write-ahead-log files: a recycled WAL is overwritten from its
+// start and keeps the records of the log it was past the new log's end, so an
+// erased subject's wrapped key could outlive the purge there (see Purge).
+//
+// Pebble stops recycling when its cleaner needs the files' contents, which
+// it learns from an unexported marker method that only its ArchiveCleaner
+// has. The marker is promoted from an ArchiveCleaner embedded one level
+// deeper than the Cleaner that does the work, so Clean is DeleteCleaner's.
+type deletingCleaner struct {
+	pebble.Cleaner
+	wantsFileContents
+}
+
+type wantsFileContents struct{ pebble.ArchiveCleaner }
+
+func newDeletingCleaner() deletingCleaner {
+	return deletingCleaner{Cleaner: pebble.DeleteCleaner{}}
+}
+
+func (deletingCleaner) String() string { return "delete, no WAL recycling" }
 
 // quietPebbleLogger sends Pebble's informational chatter to debug.
 type quietPebbleLogger struct{ l *slog.Logger }

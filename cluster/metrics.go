@@ -13,6 +13,7 @@ type Metrics struct {
 	forwarded     prometheus.Counter
 	transfers     prometheus.Counter
 	leaderCalls   *prometheus.CounterVec
+	purges        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -43,9 +44,13 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ordergrid_leader_calls_total",
 			Help: "Domain calls run on a partition's leader, by method and where they ran from (local, forwarded).",
 		}, []string{"method", "via"}),
+		purges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordergrid_erasure_purges_total",
+			Help: "Purges of a partition's files after an erasure, by result (ok, failed: retried with backoff).",
+		}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commitSeconds, m.applied, m.applyBatches, m.forwarded, m.transfers, m.leaderCalls)
+		reg.MustRegister(m.commitSeconds, m.applied, m.applyBatches, m.forwarded, m.transfers, m.leaderCalls, m.purges)
 	}
 	return m
 }

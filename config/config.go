@@ -88,6 +88,12 @@ type Privacy struct {
 	// ORDERGRID_MASTER_KEYS: the node makes {data_dir}/master.keys (for
 	// trying ordergrid out, not for production). Default "".
 	MasterKeysFile string `yaml:"master_keys_file"`
+	// RequireExternalMasterKey refuses to start when the master keys would
+	// be kept in the data directory: the node's own {data_dir}/master.keys,
+	// or a master_keys_file inside data_dir. Whoever holds the data
+	// directory (a disk image, a backup) then holds the keys too. On in
+	// production; scripts/cluster-up.sh turns it on. Default false.
+	RequireExternalMasterKey bool `yaml:"require_external_master_key"`
 }
 
 // Auth is who may call the API.

@@ -75,7 +75,8 @@ for i in 1 2 3; do
     --http-addr "127.0.0.1:$(port $i 0)" --grpc-addr "127.0.0.1:$(port $i 4)" \
     --raft-addr "127.0.0.1:$(port $i 1)" --raft-peers "$peers" \
     --actor-addr "127.0.0.1:$(port $i 2)" --actor-provider-port "$(port $i 3)" \
-    --actor-provider-hosts "$providers" ${ORDERGRID_EXTRA_ARGS:-} \
+    --actor-provider-hosts "$providers" --privacy-require-external-master-key \
+    ${ORDERGRID_EXTRA_ARGS:-} \
     >> "$dir/node$i.log" 2>&1 < /dev/null &
   echo $! > "$dir/node$i.pid"
   echo "cluster-up: started node$i (pid $!), log $dir/node$i.log" >&2

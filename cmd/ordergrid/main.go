@@ -138,7 +138,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	keyring, err := loadKeyring(cfg, logger)
+	keyring, err := loadKeyring(cfg, logger, os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/privacy"
@@ -22,7 +24,9 @@ const ownMasterKeysFile = "master.keys"
 
 // loadKeyring returns the master keys: from ORDERGRID_MASTER_KEYS, the
 // configured file, or (neither) the node's own file, made on first start.
-func loadKeyring(cfg config.Config, logger *slog.Logger) (*privacy.Keyring, error) {
+// Keys kept in the data directory are announced on stderr at every start,
+// and refused when privacy.require_external_master_key is on.
+func loadKeyring(cfg config.Config, logger *slog.Logger, stderr io.Writer) (*privacy.Keyring, error) {
 	if text := os.Getenv(masterKeysEnv); text != "" {
 		if cfg.Privacy.MasterKeysFile != "" {
 			return nil, fmt.Errorf("master keys: both %s and privacy.master_keys_file are set; use one", masterKeysEnv)
@@ -30,15 +34,83 @@ func loadKeyring(cfg config.Config, logger *slog.Logger) (*privacy.Keyring, erro
 		return privacy.ParseKeyring(text)
 	}
 	if cfg.Privacy.MasterKeysFile != "" {
+		inside, err := within(cfg.DataDir, cfg.Privacy.MasterKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("master keys: %w", err)
+		}
+		if inside {
+			if err := keysInDataDir(cfg, cfg.Privacy.MasterKeysFile, logger, stderr); err != nil {
+				return nil, err
+			}
+		}
 		return privacy.LoadKeyring(cfg.Privacy.MasterKeysFile)
+	}
+	own := filepath.Join(cfg.DataDir, ownMasterKeysFile)
+	if err := keysInDataDir(cfg, own, logger, stderr); err != nil {
+		return nil, err
 	}
 	text, err := ownSecret(cfg.DataDir, ownMasterKeysFile, func() (string, error) { return privacy.NewMasterKeyLine("k1") })
 	if err != nil {
 		return nil, fmt.Errorf("master keys: %w", err)
 	}
-	logger.Warn("personal data is sealed under a master key kept in the data directory; set privacy.master_keys_file (outside it) in production",
-		slog.String("file", filepath.Join(cfg.DataDir, ownMasterKeysFile)))
 	return privacy.ParseKeyring(text)
+}
+
+// errMasterKeyInDataDir: privacy.require_external_master_key is on and the
+// master keys would be in the data directory.
+var errMasterKeyInDataDir = errors.New("master keys: kept in the data directory, and privacy.require_external_master_key is on")
+
+// keysInDataDir refuses master keys at file, inside the data directory, when
+// the configuration requires them outside; otherwise it warns, in the log
+// and in a banner on stderr that a person starting the node sees.
+func keysInDataDir(cfg config.Config, file string, logger *slog.Logger, stderr io.Writer) error {
+	if cfg.Privacy.RequireExternalMasterKey {
+		return fmt.Errorf("%w (%s): set privacy.master_keys_file to a file outside %s, or pass the keys in %s",
+			errMasterKeyInDataDir, file, cfg.DataDir, masterKeysEnv)
+	}
+	logger.Warn("MASTER KEY IN THE DATA DIRECTORY: whoever copies the data directory can read every subject's personal data, and an erasure does not hold against them; for trying ordergrid out only",
+		slog.String("file", file), slog.String("production", "privacy.master_keys_file outside the data directory (or "+masterKeysEnv+") and privacy.require_external_master_key: true"))
+	fmt.Fprintf(stderr, `
+*** WARNING: the master key that protects personal data is in the data directory:
+***   %s
+*** Anyone with a copy of the data directory (a backup, a disk image) can read
+*** every customer's personal data, even after an erasure. Fine for trying
+*** ordergrid out. In production keep the keys outside it (privacy.master_keys_file
+*** or %s) and set privacy.require_external_master_key: true.
+
+`, file, masterKeysEnv)
+	return nil
+}
+
+// within reports whether path is inside dir (both made absolute and
+// cleaned; symbolic links are resolved where they exist).
+func within(dir, path string) (bool, error) {
+	resolve := func(p string) (string, error) {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", err
+		}
+		if r, err := filepath.EvalSymlinks(abs); err == nil {
+			return r, nil
+		}
+		if r, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+			return filepath.Join(r, filepath.Base(abs)), nil
+		}
+		return abs, nil
+	}
+	d, err := resolve(dir)
+	if err != nil {
+		return false, err
+	}
+	p, err := resolve(path)
+	if err != nil {
+		return false, err
+	}
+	rel, err := filepath.Rel(d, p)
+	if err != nil {
+		return false, nil
+	}
+	return rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)), nil
 }
 
 // runPrivacy: ordergrid privacy keygen --id ID  (prints a master key line)
