@@ -362,10 +362,29 @@ func TestClusterErasure(t *testing.T) {
 			t.Fatalf("order through %s after erasure: %+v", n.http, got)
 		}
 	}
-	time.Sleep(time.Second) // every replica purges after it applies the erasure
+	// Every replica purges after it applies the erasure.
+	deadline := time.Now().Add(60 * time.Second)
+	for _, n := range []*node{n1, n2, n3} {
+		for purgesDone(t, n) < 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no purge within 60s of the erasure", n.http)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	export("after.jsonl")
 	if found := findPersonal(t, secrets, dirs...); len(found) > 0 {
 		t.Fatalf("personal data on disk after erasure:\n%s", strings.Join(found, "\n"))
+	}
+	// The attacker's scan, on a copy of each replica's data directory, with
+	// the cluster's master keys.
+	keysFile := filepath.Join(t.TempDir(), "master.keys")
+	_ = os.WriteFile(keysFile, []byte(clusterMasterKeys()+"\n"), 0o600)
+	aeads := masterAEADs(t, keysFile)
+	for i := 1; i <= 3; i++ {
+		if found := recoverDataKeys(t, copyDir(t, dirs[i]), aeads, []string{subject}); len(found[subject]) > 0 {
+			t.Fatalf("node%d: the erased subject's data key unwraps from %v", i, found[subject])
+		}
 	}
 }
 
