@@ -23,6 +23,50 @@ type Adapter interface {
 	Map(body []byte) (*Mapped, error)
 }
 
+// Opener is an Adapter whose push scheme wraps the payload (WeChat's
+// encrypted mode) or signs a timestamp a replay cache must see. Open checks
+// the request as Verify does and returns what the request carries.
+type Opener interface {
+	Adapter
+	Open(req *Request, conn *Connection) (*Opened, error)
+}
+
+// Opened is a request whose signature verified.
+type Opened struct {
+	// Body is the channel payload to Map: the request body, or the message
+	// an encrypted envelope held.
+	Body []byte
+	// Replay names the signed message for a replay cache; nil when the
+	// scheme signs no timestamp (then only the channel order id's
+	// idempotency stops a replay).
+	Replay *Replay
+}
+
+// Replay identifies one signed push within its timestamp window.
+type Replay struct {
+	// Field is the request field the key comes from ("nonce"), for problems.
+	Field string
+	// Key is the same for a request sent again: the signed timestamp and
+	// nonce, or the signature of a scheme without a nonce.
+	Key string
+	// Expires is when the signed timestamp leaves the window: from then on
+	// the request is refused anyway, so a cache may forget it.
+	Expires time.Time
+}
+
+// Open verifies req with the adapter's scheme and returns the payload to
+// map: through Opener when the adapter has it, else Verify and the body as
+// it came.
+func Open(a Adapter, req *Request, conn *Connection) (*Opened, error) {
+	if o, ok := a.(Opener); ok {
+		return o.Open(req, conn)
+	}
+	if err := a.Verify(req, conn); err != nil {
+		return nil, err
+	}
+	return &Opened{Body: req.Body}, nil
+}
+
 // Request is what a signature covers.
 type Request struct {
 	Header http.Header
@@ -45,6 +89,17 @@ type Connection struct {
 	AppKey string `yaml:"app_key,omitempty"`
 	// Token is WeChat's message-push token.
 	Token string `yaml:"token,omitempty"`
+	// EncodingAESKey is WeChat's 43-character message key (base64 of the
+	// AES-256 key without its "="): it opens encrypted (safe-mode) pushes.
+	EncodingAESKey string `yaml:"encoding_aes_key,omitempty"`
+	// AppID is the WeChat appid an encrypted push must be addressed to: the
+	// decrypted message ends with it.
+	AppID string `yaml:"app_id,omitempty"`
+	// AllowPlainPush accepts WeChat's plain-mode push, whose signature
+	// covers token, timestamp and nonce but not the body. Default false:
+	// plain pushes are refused, so a captured signed URL cannot carry
+	// another body.
+	AllowPlainPush bool `yaml:"allow_plain_push,omitempty"`
 	// Currency is the shop's currency where payloads do not say. Default CNY.
 	Currency string `yaml:"currency,omitempty"`
 }
@@ -99,6 +154,10 @@ func fieldErr(field, format string, args ...any) *FieldError {
 
 // ErrBadSignature is a request whose signature does not verify.
 var ErrBadSignature = errors.New("bad signature")
+
+// ErrPlainPush is a plain-mode push (a signature that does not cover the
+// body) to a connection that does not allow it.
+var ErrPlainPush = errors.New("plain-mode push refused")
 
 // ErrUnknownChannel is a channel no adapter serves.
 var ErrUnknownChannel = errors.New("unknown channel")

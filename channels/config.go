@@ -43,6 +43,9 @@ type Config struct {
 		// Rule resolves a conflict. Default transaction_time.
 		Rule string `yaml:"rule"`
 	} `yaml:"prices"`
+	// ReplayEntriesMax bounds the signed pushes each connection remembers
+	// within their timestamp window to refuse a replay. Default 100000.
+	ReplayEntriesMax int `yaml:"replay_entries_max"`
 }
 
 // Validate fills defaults and checks every field; errors name the field.
@@ -65,6 +68,17 @@ func (c *Config) Validate() error {
 		}
 		if conn.Channel == "wechat" && conn.Token == "" {
 			bad(f+".token", "required for wechat's push signature")
+		}
+		if conn.Channel != "wechat" && (conn.EncodingAESKey != "" || conn.AppID != "" || conn.AllowPlainPush) {
+			bad(f, "encoding_aes_key, app_id and allow_plain_push are wechat's only")
+		}
+		if conn.EncodingAESKey != "" {
+			if _, err := WeChatAESKey(conn.EncodingAESKey); err != nil {
+				bad(f+".encoding_aes_key", "want the 43-character key shown with the push settings (base64 of 32 bytes without its \"=\")")
+			}
+			if conn.AppID == "" {
+				bad(f+".app_id", "required with encoding_aes_key: an encrypted push names the appid it is for")
+			}
 		}
 		if k := conn.Channel + "/" + conn.Name; seen[k] {
 			bad(f+".name", "%q twice for %s", conn.Name, conn.Channel)
@@ -100,6 +114,12 @@ func (c *Config) Validate() error {
 		if !slices.Contains(policies, p) {
 			bad("merge.pairs."+pair, "%q: want merge, hold or accept", p)
 		}
+	}
+	if c.ReplayEntriesMax == 0 {
+		c.ReplayEntriesMax = 100_000
+	}
+	if c.ReplayEntriesMax < 1 || c.ReplayEntriesMax > 10_000_000 {
+		bad("replay_entries_max", "%d outside 1..10000000", c.ReplayEntriesMax)
 	}
 	if c.Prices.Window == 0 {
 		c.Prices.Window = 30 * time.Minute

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"reflect"
 	"regexp"
 	"sort"
@@ -273,25 +272,6 @@ func SignWeChat(token, timestamp, nonce string) string {
 	sort.Strings(parts)
 	sum := sha1.Sum([]byte(strings.Join(parts, "")))
 	return hex.EncodeToString(sum[:])
-}
-
-// wechatWindow bounds how old a signed WeChat push may be: a replayed
-// request outside it is refused.
-const wechatWindow = 5 * time.Minute
-
-func verifyWeChat(req *Request, conn *Connection) error {
-	ts, nonce, sig := req.Query.Get("timestamp"), req.Query.Get("nonce"), req.Query.Get("signature")
-	if ts == "" || nonce == "" || sig == "" {
-		return fmt.Errorf("%w: signature, timestamp and nonce are required query parameters", ErrBadSignature)
-	}
-	if !equal(sig, SignWeChat(conn.Token, ts, nonce)) {
-		return fmt.Errorf("%w: signature does not match token, timestamp and nonce", ErrBadSignature)
-	}
-	at, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || math.Abs(req.Now.Sub(time.Unix(at, 0)).Seconds()) > wechatWindow.Seconds() {
-		return fmt.Errorf("%w: timestamp %s is more than %s from now", ErrBadSignature, ts, wechatWindow)
-	}
-	return nil
 }
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

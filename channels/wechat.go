@@ -2,6 +2,9 @@ package channels
 
 import (
 	"fmt"
+	"math"
+	"strconv"
+	"time"
 
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -10,20 +13,62 @@ import (
 // the order detail API (/channels/ec/order/get: order.order_detail with
 // product_infos, price_info, delivery_info). Amounts are integer fen, times
 // epoch seconds, order ids JSON numbers beyond 2^53, the receiver masked,
-// the buyer the openid. Pushed with WeChat's message-push signature (query
-// signature, timestamp, nonce with the connection's token), or posted by a
-// connector with X-Ordergrid-Signature.
+// the buyer the openid. Pushed in WeChat's encrypted mode (msg_signature
+// over token, timestamp, nonce and the encrypted body; the message opened
+// with the connection's EncodingAESKey and checked against its appid), in
+// plain mode (signature over token, timestamp and nonce only) where the
+// connection allows it, or posted by a connector with X-Ordergrid-Signature.
 type wechat struct{}
 
 func init() { register(wechat{}) }
 
 func (wechat) Channel() string { return "wechat" }
 
-func (wechat) Verify(req *Request, conn *Connection) error {
-	if req.Query.Get("signature") != "" {
-		return verifyWeChat(req, conn)
+func (w wechat) Verify(req *Request, conn *Connection) error {
+	_, err := w.Open(req, conn)
+	return err
+}
+
+// wechatWindow bounds how far a signed WeChat push's timestamp may be from
+// now: outside it the push is refused, inside it the replay cache refuses
+// the same timestamp and nonce a second time.
+const wechatWindow = 5 * time.Minute
+
+// Open verifies a push (encrypted, or plain where allowed) and returns its
+// message with the timestamp and nonce as the replay key, or a connector's
+// post as it came.
+func (wechat) Open(req *Request, conn *Connection) (*Opened, error) {
+	q := req.Query
+	encrypted := q.Has("msg_signature") || q.Has("encrypt_type")
+	if !encrypted && !q.Has("signature") {
+		if err := VerifyConnector(req, conn); err != nil {
+			return nil, err
+		}
+		return &Opened{Body: req.Body}, nil
 	}
-	return VerifyConnector(req, conn)
+	if !encrypted && !conn.AllowPlainPush {
+		return nil, fmt.Errorf("%w: the push is in plain mode (its signature does not cover the body); send it encrypted "+
+			"(encrypt_type=aes, msg_signature) or set allow_plain_push on the connection", ErrPlainPush)
+	}
+	ts, nonce := q.Get("timestamp"), q.Get("nonce")
+	if ts == "" || nonce == "" {
+		return nil, fmt.Errorf("%w: timestamp and nonce are required query parameters", ErrBadSignature)
+	}
+	body := req.Body
+	if encrypted {
+		msg, err := openWeChatPush(req, conn, ts, nonce)
+		if err != nil {
+			return nil, err
+		}
+		body = msg
+	} else if sig := q.Get("signature"); !equal(sig, SignWeChat(conn.Token, ts, nonce)) {
+		return nil, fmt.Errorf("%w: signature does not match token, timestamp and nonce", ErrBadSignature)
+	}
+	at, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || math.Abs(req.Now.Sub(time.Unix(at, 0)).Seconds()) > wechatWindow.Seconds() {
+		return nil, fmt.Errorf("%w: timestamp %s is more than %s from now", ErrBadSignature, ts, wechatWindow)
+	}
+	return &Opened{Body: body, Replay: &Replay{Field: "nonce", Key: ts + "/" + nonce, Expires: time.Unix(at, 0).Add(wechatWindow)}}, nil
 }
 
 type wechatOrder struct {

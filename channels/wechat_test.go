@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -59,7 +60,9 @@ func TestWechatRefusesNamingTheField(t *testing.T) {
 	}
 }
 
-func TestWechatSignatures(t *testing.T) {
+// Plain mode: refused unless the connection allows it; allowed, the
+// signature over token, timestamp and nonce and the window still hold.
+func TestWechatPlainPush(t *testing.T) {
 	conn := &Connection{Channel: "wechat", Token: "wx-token", Secret: "wx-secret"}
 	now := time.Unix(1762826400, 0)
 	q := func(ts int64, sig string) url.Values {
@@ -70,21 +73,40 @@ func TestWechatSignatures(t *testing.T) {
 		return v
 	}
 	good := SignWeChat(conn.Token, "1762826400", "n0nce")
-	if err := (wechat{}).Verify(&Request{Header: http.Header{}, Query: q(1762826400, good), Now: now}, conn); err != nil {
+	if err := (wechat{}).Verify(&Request{Header: http.Header{}, Query: q(1762826400, good), Now: now}, conn); !errors.Is(err, ErrPlainPush) {
+		t.Fatalf("plain push to a connection without allow_plain_push: %v", err)
+	}
+	conn.AllowPlainPush = true
+	o, err := (wechat{}).Open(&Request{Header: http.Header{}, Query: q(1762826400, good), Body: []byte(`{"order":{}}`), Now: now}, conn)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (wechat{}).Verify(&Request{Header: http.Header{}, Query: q(1762826400, SignWeChat("other", "1762826400", "n0nce")), Now: now}, conn); err == nil {
-		t.Fatal("another token's signature verified")
+	if string(o.Body) != `{"order":{}}` || o.Replay == nil || o.Replay.Key != "1762826400/n0nce" || o.Replay.Field != "nonce" ||
+		!o.Replay.Expires.Equal(now.Add(wechatWindow)) {
+		t.Fatalf("opened %+v replay %+v", o, o.Replay)
+	}
+	if err := (wechat{}).Verify(&Request{Header: http.Header{}, Query: q(1762826400, SignWeChat("other", "1762826400", "n0nce")), Now: now}, conn); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("another token's signature: %v", err)
 	}
 	stale := SignWeChat(conn.Token, "1762825000", "n0nce")
-	if err := (wechat{}).Verify(&Request{Header: http.Header{}, Query: q(1762825000, stale), Now: now}, conn); err == nil {
-		t.Fatal("a 23-minute-old push verified")
+	if err := (wechat{}).Verify(&Request{Header: http.Header{}, Query: q(1762825000, stale), Now: now}, conn); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("a 23-minute-old push: %v", err)
 	}
+}
+
+// A connector's post covers the body with its HMAC: no plain mode, no
+// timestamp, so no replay key (the channel order id's idempotency holds).
+func TestWechatConnector(t *testing.T) {
+	conn := &Connection{Channel: "wechat", Token: "wx-token", Secret: "wx-secret"}
 	body := []byte(`{"order":{}}`)
 	h := http.Header{}
 	h.Set(SignatureHeader, SignConnector(conn.Secret, body))
-	if err := (wechat{}).Verify(&Request{Header: h, Query: url.Values{}, Body: body, Now: now}, conn); err != nil {
-		t.Fatalf("connector: %v", err)
+	o, err := Open(wechat{}, &Request{Header: h, Query: url.Values{}, Body: body, Now: time.Unix(1762826400, 0)}, conn)
+	if err != nil || string(o.Body) != string(body) || o.Replay != nil {
+		t.Fatalf("connector: %+v, %v", o, err)
+	}
+	if _, err := Open(wechat{}, &Request{Header: h, Query: url.Values{}, Body: []byte(`{"order":{"x":1}}`)}, conn); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("connector with another body: %v", err)
 	}
 }
 

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +224,109 @@ func TestChannelIntake(t *testing.T) {
 	for _, want := range []string{
 		`ordergrid_channel_duplicates_total{channel="pos",policy="hold"} 1`,
 		`ordergrid_channel_orders_total{channel="pos",result="created"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// wechatShopKey is a test EncodingAESKey: 43 characters of base64 of 32 bytes.
+const wechatShopKey = "b3JkZXJncmlkIHdlY2hhdCB0ZXN0IGtleSAzMiBieXQ"
+
+const wechatChannelsFile = `connections:
+  - {channel: wechat, name: shop, token: wx-token, encoding_aes_key: ` + wechatShopKey + `, app_id: wx1234567890abcdef}
+  - {channel: wechat, name: legacy, token: wx-legacy, allow_plain_push: true}
+`
+
+// WeChat pushes end to end: an encrypted push creates the order and the
+// same push sent again is refused as a replay; a plain push is refused on a
+// connection that does not allow plain mode and taken (once) on one that
+// does; a body swapped under a captured signature is refused; a push that
+// was refused is not remembered, so the platform's retry is judged again.
+func TestChannelWeChatPush(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "channels.yaml")
+	if err := os.WriteFile(file, []byte(wechatChannelsFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := newNode(t, "--channels-file", file)
+	n.start()
+	for _, sku := range []string{"SKU-TEA-250G", "2186734"} {
+		n.must("PUT", "/v1/skus/"+sku+"/stock/WH1", map[string]any{"on_hand": 100}, 200)
+	}
+	order, err := os.ReadFile("../channels/testdata/wechat/order.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := 1000
+	encrypted := func(msg []byte) (path, body string) {
+		t.Helper()
+		nonce++
+		enc, err := channels.SealWeChat(wechatShopKey, "wx1234567890abcdef", msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, nc := strconv.FormatInt(time.Now().Unix(), 10), strconv.Itoa(nonce)
+		q := url.Values{"connection": {"shop"}, "timestamp": {ts}, "nonce": {nc}, "encrypt_type": {"aes"},
+			"signature": {channels.SignWeChat("wx-token", ts, nc)}, "msg_signature": {channels.SignWeChatMsg("wx-token", ts, nc, enc)}}
+		return "/v1/channels/wechat/orders?" + q.Encode(), fmt.Sprintf(`{"ToUserName":"gh_shop","Encrypt":%q}`, enc)
+	}
+	plain := func(connection, token string) string {
+		nonce++
+		ts, nc := strconv.FormatInt(time.Now().Unix(), 10), strconv.Itoa(nonce)
+		q := url.Values{"connection": {connection}, "timestamp": {ts}, "nonce": {nc}, "signature": {channels.SignWeChat(token, ts, nc)}}
+		return "/v1/channels/wechat/orders?" + q.Encode()
+	}
+	refused := func(path, body string, code int, name, field string) {
+		t.Helper()
+		var p problem
+		n.must("POST", path, body, code, "Authorization", "").json(t, &p)
+		if !strings.HasSuffix(p.Type, "/"+name) || len(p.Errors) == 0 || p.Errors[0].Field != field {
+			t.Fatalf("want %d %s naming %s: %+v", code, name, field, p)
+		}
+	}
+
+	path, body := encrypted(order)
+	var a channelAnswer
+	n.must("POST", path, body, 201, "Authorization", "").json(t, &a)
+	if a.Order.Channel != "wechat" || len(a.Order.Lines) != 2 || a.Order.Lines[0].UnitPrice != "68.00" {
+		t.Fatalf("wechat order: %+v", a)
+	}
+	refused(path, body, 409, "replayed-push", "nonce")
+
+	// A captured signed URL with another body: the signature covers Encrypt.
+	forged, _ := encrypted(bytes.Replace(order, []byte(`"sale_price": 6800`), []byte(`"sale_price": 1`), 1))
+	_, other := encrypted(order)
+	refused(forged, other, 401, "bad-signature", "signature")
+
+	// Plain mode: refused where not allowed, whatever its signature says.
+	refused(plain("shop", "wx-token"), string(order), 403, "plain-push-refused", "encrypt_type")
+	second := bytes.Replace(order, []byte("3705115058471208928"), []byte("3705115058471208929"), 1)
+	legacy := plain("legacy", "wx-legacy")
+	n.must("POST", legacy, string(second), 201, "Authorization", "")
+	refused(legacy, string(second), 409, "replayed-push", "nonce")
+
+	// A push that was refused is forgotten: the platform's retry of it is
+	// judged again, not called a replay.
+	bad := []byte(`{"order":{"order_id":1,"create_time":1762826400}}`)
+	path, body = encrypted(bad)
+	refused(path, body, 422, "validation-failed", "order.order_detail.product_infos")
+	refused(path, body, 422, "validation-failed", "order.order_detail.product_infos")
+
+	// A new message about the same order (a fresh nonce): idempotency answers it.
+	path, body = encrypted(order)
+	var again channelAnswer
+	n.must("POST", path, body, 200, "Authorization", "").json(t, &again)
+	if again.Order.ID != a.Order.ID {
+		t.Fatalf("the same order pushed again: %+v", again)
+	}
+
+	metrics := string(n.must("GET", "/metrics", nil, 200).body)
+	for _, want := range []string{
+		`ordergrid_channel_rejects_total{channel="wechat",reason="replayed-push"} 2`,
+		`ordergrid_channel_rejects_total{channel="wechat",reason="plain-push-refused"} 1`,
+		`ordergrid_channel_signature_failures_total{channel="wechat"} 1`,
+		`ordergrid_channel_orders_total{channel="wechat",result="created"} 2`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)

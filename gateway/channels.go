@@ -79,7 +79,7 @@ type duplicateJSON struct {
 	Policy  string `json:"policy"`
 }
 
-func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) *Problem {
+func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) (p *Problem) {
 	ch := r.PathValue("channel")
 	a, ok := channels.Adapters[ch]
 	if !ok {
@@ -100,11 +100,31 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) *Prob
 		g.chMetrics.rejects.WithLabelValues(ch, "signature").Inc()
 		return signatureProblem(fmt.Sprintf("no connection %q of channel %s is configured (channels.file)", r.URL.Query().Get("connection"), ch))
 	}
-	if err := a.Verify(&channels.Request{Header: r.Header, Query: r.URL.Query(), Body: raw, Now: time.Now()}, conn); err != nil {
-		g.chMetrics.signatures.WithLabelValues(ch).Inc()
-		g.chMetrics.rejects.WithLabelValues(ch, "signature").Inc()
-		return signatureProblem(err.Error())
+	opened, p := g.openChannelPush(a, conn, &channels.Request{Header: r.Header, Query: r.URL.Query(), Body: raw, Now: g.replay.now()})
+	if p != nil {
+		reason := p.Name
+		if reason == "bad-signature" {
+			reason = "signature" // the label it always had
+		}
+		g.chMetrics.rejects.WithLabelValues(ch, reason).Inc()
+		return p
 	}
+	if rp := opened.Replay; rp != nil {
+		connKey := ch + "/" + conn.Name
+		claim, wait, err := g.replay.claim(connKey, rp.Key, rp.Expires)
+		if p := replayProblem(err, rp.Field, wait); p != nil {
+			g.chMetrics.rejects.WithLabelValues(ch, p.Name).Inc()
+			return p
+		}
+		// A push not taken (refused, or failed on the way) is forgotten, so
+		// the platform's retry of it is not mistaken for a replay.
+		defer func() {
+			if p != nil {
+				g.replay.release(connKey, claim)
+			}
+		}()
+	}
+	raw = opened.Body
 	// One JSON value, no key twice, valid UTF-8, nothing after it: what
 	// the adapters' decoder would let through silently.
 	if p := strictJSON(raw); p != nil {
@@ -215,6 +235,59 @@ func channelFields(m *channels.Mapped) map[string]string {
 	}
 	return out
 }
+
+// openChannelPush verifies a push with its connection and returns what it
+// carries, or the problem that refuses it: 401 bad-signature, 403
+// plain-push-refused, 400 for an envelope that is not one.
+func (g *Gateway) openChannelPush(a channels.Adapter, conn *channels.Connection, req *channels.Request) (*channels.Opened, *Problem) {
+	opened, err := channels.Open(a, req, conn)
+	var fe *channels.FieldError
+	switch {
+	case err == nil:
+		return opened, nil
+	case errors.Is(err, channels.ErrPlainPush):
+		return nil, &Problem{Status: http.StatusForbidden, Name: "plain-push-refused", Title: "Plain-mode push refused", Detail: err.Error(),
+			Errors: []*pb.FieldViolation{{Field: "encrypt_type", Detail: "a plain-mode push (no encrypt_type=aes, no msg_signature) needs allow_plain_push on the connection"}}}
+	case errors.As(err, &fe):
+		return nil, malformed(fe.Field, err.Error())
+	default:
+		g.chMetrics.signatures.WithLabelValues(a.Channel()).Inc()
+		return nil, signatureProblem(err.Error())
+	}
+}
+
+// replayProblem answers a push its connection's replay cache refused: 409
+// replayed-push naming the field the key comes from (nonce), or 503 with
+// Retry-After when the cache is full of keys within their window.
+func replayProblem(err error, field string, wait time.Duration) *Problem {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errReplayed):
+		d := "this signed push was already taken within its timestamp window; a platform sends each message with a fresh " + field
+		return &Problem{Status: http.StatusConflict, Name: "replayed-push", Title: "Push replayed", Detail: d,
+			Errors: []*pb.FieldViolation{{Field: field, Detail: "already seen within the timestamp window"}}}
+	default:
+		p := unavailable("the connection's replay cache is full of pushes within their window (channels.file replay_entries_max); retry")
+		p.Name = "replay-cache-full"
+		p.RetryAfterSec = max(1, int(wait.Seconds()+0.999))
+		return p
+	}
+}
+
+// replayEntriesMax is the per-connection replay cache bound of the
+// channels file, or its default without one.
+func replayEntriesMax(ci *ChannelIntake) int {
+	if ci == nil || ci.Config == nil || ci.Config.ReplayEntriesMax <= 0 {
+		return defaultReplayEntriesMax
+	}
+	return ci.Config.ReplayEntriesMax
+}
+
+// defaultReplayEntriesMax matches channels.Config's default: 100,000 pushes
+// within a 10-minute span (a 5-minute window either side) is ~170 pushes/s
+// per connection, a few MB at most.
+const defaultReplayEntriesMax = 100_000
 
 func signatureProblem(detail string) *Problem {
 	return &Problem{Status: http.StatusUnauthorized, Name: "bad-signature", Title: "Signature does not verify", Detail: detail,

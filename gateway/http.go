@@ -84,6 +84,8 @@ type Gateway struct {
 	// simulating holds a token while a routing simulation runs: one at a time.
 	simulating chan struct{}
 	chMetrics  *channelMetrics
+	// replay refuses a timestamped channel push sent again.
+	replay *replayCache
 }
 
 // New returns the gateway over node.
@@ -105,6 +107,7 @@ func New(node *actors.Node, opts Options) *Gateway {
 		mux:        http.NewServeMux(),
 		simulating: make(chan struct{}, 1),
 		chMetrics:  newChannelMetrics(opts.Registerer),
+		replay:     newReplayCache(replayEntriesMax(opts.Channels), time.Now),
 	}
 	g.routes()
 	if opts.Registerer != nil {

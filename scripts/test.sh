@@ -97,5 +97,7 @@ for target in $(grep -ho '^func FuzzMap[A-Za-z]*' channels/*_test.go | sed 's/^f
   step "fuzz: channel payload $target ($FUZZTIME)"
   fuzz ./channels "^$target\$"
 done
+step "fuzz: WeChat encrypted push decryption ($FUZZTIME)"
+fuzz ./channels '^FuzzOpenWeChat$'
 
 step "all tests passed in $(( $(date +%s) - start ))s"
