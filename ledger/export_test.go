@@ -102,10 +102,11 @@ func TestExportFiltersAndVerifies(t *testing.T) {
 		want uint64
 	}{
 		"all":       {ExportFilter{}, 10_000},
-		"orders":    {ExportFilter{Orders: []string{"o7", "o4999", "missing"}}, 4},
-		"no orders": {ExportFilter{Orders: []string{}}, 0},
-		"time":      {ExportFilter{From: base.Add(2 * time.Second), To: base.Add(4 * time.Second)}, 2000},
-		"channel": {ExportFilter{Channel: "douyin", ChannelOf: func(o string) (string, error) {
+		"orders":    {ExportFilter{Orders: []string{"o7", "o4999", "missing"}, Describe: map[string]string{"subject": "s-1"}}, 4},
+		"no orders": {ExportFilter{Orders: []string{}, Describe: map[string]string{"subject": "nobody"}}, 0},
+		"time": {ExportFilter{From: base.Add(2 * time.Second), To: base.Add(4 * time.Second), Describe: map[string]string{
+			"from": base.Add(2 * time.Second).Format(time.RFC3339Nano), "to": base.Add(4 * time.Second).Format(time.RFC3339Nano)}}, 2000},
+		"channel": {ExportFilter{Channel: "douyin", Describe: map[string]string{"channel": "douyin"}, ChannelOf: func(o string) (string, error) {
 			if strings.HasSuffix(o, "0") {
 				return "douyin", nil
 			}
