@@ -154,7 +154,10 @@ type Verified struct {
 	Checkpoint checkpoint.Checkpoint
 	Entries    []VerifiedEntry
 	Anchor     *Anchor
-	Seal       Seal
+	// Seal is the bundle's seal, checked; Sealed says there was one (always,
+	// from VerifyBundle).
+	Seal   Seal
+	Sealed bool
 }
 
 // VerifyBundle checks a bundle offline against the log's verifier key: the
@@ -163,6 +166,19 @@ type Verified struct {
 // entries are exactly the order's leaves in the checkpoint's tree (none
 // removed, repeated or cut off the end), as the log's key states.
 func VerifyBundle(data []byte, v *checkpoint.Verifier) (*Verified, error) {
+	return verifyBundle(data, v, true)
+}
+
+// VerifyArchivedBundle is VerifyBundle for the bundles in retention
+// archives: an archive written before bundles were sealed holds bundles
+// without a seal, and they still verify (every entry, not the tail);
+// Verified.Sealed says whether the seal was there and checked. Partners'
+// bundles go through VerifyBundle, which requires the seal.
+func VerifyArchivedBundle(data []byte, v *checkpoint.Verifier) (*Verified, error) {
+	return verifyBundle(data, v, false)
+}
+
+func verifyBundle(data []byte, v *checkpoint.Verifier, sealRequired bool) (*Verified, error) {
 	if len(data) > BundleBytesMax {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrBundle, len(data), BundleBytesMax)
 	}
@@ -185,14 +201,15 @@ func VerifyBundle(data []byte, v *checkpoint.Verifier) (*Verified, error) {
 	if b.Order == "" {
 		return nil, fmt.Errorf("%w: no order", ErrBundle)
 	}
-	seal, err := openSeal(b.Seal, v, c)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBundle, err)
+	out := &Verified{Order: b.Order, Checkpoint: c, Anchor: b.Anchor, Sealed: b.Seal != "" || sealRequired}
+	if out.Sealed {
+		if out.Seal, err = openSeal(b.Seal, v, c); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBundle, err)
+		}
+		if out.Seal.Scope != OrderScope(b.Order) {
+			return nil, fmt.Errorf("%w: the seal is of %q, the bundle of order %q", ErrBundle, out.Seal.Scope, b.Order)
+		}
 	}
-	if seal.Scope != OrderScope(b.Order) {
-		return nil, fmt.Errorf("%w: the seal is of %q, the bundle of order %q", ErrBundle, seal.Scope, b.Order)
-	}
-	out := &Verified{Order: b.Order, Checkpoint: c, Anchor: b.Anchor, Seal: seal}
 	d := newSealDigest()
 	seen := map[[3]uint64]bool{}
 	var seq uint64 // the order's events run 1, 2, 3, … with none left out
@@ -220,8 +237,10 @@ func VerifyBundle(data []byte, v *checkpoint.Verifier) (*Verified, error) {
 		d.add(e.Index, lh)
 		out.Entries = append(out.Entries, VerifiedEntry{Index: e.Index, Event: ev})
 	}
-	if err := seal.check(d, "bundle"); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBundle, err)
+	if out.Sealed {
+		if err := out.Seal.check(d, "bundle"); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBundle, err)
+		}
 	}
 	return out, nil
 }

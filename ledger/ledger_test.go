@@ -325,6 +325,21 @@ func TestBundleVerifiesAndTamperIsCaught(t *testing.T) {
 	if !errors.Is(err, ledger.ErrSeal) || !strings.Contains(err.Error(), fmt.Sprintf("leaf %d is missing", lastIndex)) {
 		t.Fatalf("last entry cut: %v", err)
 	}
+	// A retention archive's bundle from before seals verifies without one
+	// (VerifyArchivedBundle); a sealed one is still held to its seal.
+	var unsealed ledger.Bundle
+	_ = json.Unmarshal(data, &unsealed)
+	unsealed.Seal = ""
+	old, _ := json.Marshal(unsealed)
+	if got, err := ledger.VerifyArchivedBundle(old, v); err != nil || got.Sealed {
+		t.Fatalf("archived bundle without a seal: sealed %v, %v", got != nil && got.Sealed, err)
+	}
+	if _, err := ledger.VerifyBundle(old, v); !errors.Is(err, ledger.ErrSeal) {
+		t.Fatalf("a partner's bundle without a seal: %v", err)
+	}
+	if _, err := ledger.VerifyArchivedBundle(bad, v); !errors.Is(err, ledger.ErrSeal) {
+		t.Fatalf("archived bundle, sealed, last entry cut: %v", err)
+	}
 	// Every single byte of the raw bundle, flipped in turn.
 	for i := 0; i < len(data); i += 7 {
 		bad := bytes.Clone(data)
