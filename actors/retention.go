@@ -234,7 +234,7 @@ func ReadArchive(r io.Reader, v *checkpoint.Verifier) (*VerifiedArchive, error) 
 		if err != nil {
 			return nil, err
 		}
-		got, err := ledger.VerifyBundle(bundle, v)
+		got, err := ledger.VerifyArchivedBundle(bundle, v)
 		if err != nil {
 			return nil, fmt.Errorf("%w: line %d: order %s: %w", ErrArchive, line, e.Order, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +164,28 @@ func TestAuditExport(t *testing.T) {
 			t.Fatalf("tampered %s: exit %d\n%s", filepath.Base(f), code, text)
 		}
 	}
+	// Truncation of a real export: a line removed, repeated, the tail cut.
+	// The unfiltered CSV is complete by its checkpoint: the first missing
+	// leaf is named. The channel export is filtered: its seal tells.
+	truncate := func(f, name string, change func(lines []string) []string, want string) {
+		t.Helper()
+		raw, _ := os.ReadFile(f)
+		lines := strings.SplitAfter(string(raw), "\n")
+		bad := f + "." + name
+		_ = os.WriteFile(bad, []byte(strings.Join(change(lines), "")), 0o600)
+		if code, text := verifyCLI(t, bad, "--key", keyFile); code != 1 || !strings.Contains(text, "NOT VERIFIED") || !strings.Contains(text, want) {
+			t.Errorf("%s %s: exit %d, want 1 and %q\n%s", filepath.Base(f), name, code, want, text)
+		}
+	}
+	// CSV: the checkpoint record, the column row, leaves 0…size-1, the seal.
+	truncate(csvOut, "row-removed", func(l []string) []string { return slices.Delete(l, 2+3, 2+4) }, "leaf 3 is missing")
+	truncate(csvOut, "row-repeated", func(l []string) []string { return slices.Insert(l, 2+3, l[2+3]) }, "leaf 3 after leaf 3")
+	truncate(csvOut, "rows-swapped", func(l []string) []string { l[2+3], l[2+4] = l[2+4], l[2+3]; return l }, "leaf 3 after leaf 4")
+	truncate(csvOut, "cut", func(l []string) []string { return l[:len(l)/2] }, "(cut)")
+	truncate(out, "last-removed", func(l []string) []string { return slices.Delete(l, len(l)-3, len(l)-2) }, "is missing")
+	truncate(out, "cut", func(l []string) []string { return l[:len(l)-2] }, "without its seal")
+	truncate(out, "first-removed", func(l []string) []string { return slices.Delete(l, 1, 2) }, "an entry was removed")
+
 	// A bad token, a bad filter: a message and a non-zero exit.
 	cmd = exec.Command(binary(t), "audit", "export", "--node", n.http, "--out", filepath.Join(dir, "x"), "--token", "og_nope")
 	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "401") {

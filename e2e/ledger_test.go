@@ -183,10 +183,13 @@ func TestLedgerProofsAnchoringAndVerify(t *testing.T) {
 	hash, _ := base64.StdEncoding.DecodeString(b.Entries[0].Proof[0])
 	hash[0] ^= 1
 	for name, change := range map[string]func(b *ledger.Bundle){
-		"leaf":       func(b *ledger.Bundle) { b.Entries[0].Leaf = base64.StdEncoding.EncodeToString(leaf) },
-		"proof":      func(b *ledger.Bundle) { b.Entries[0].Proof[0] = base64.StdEncoding.EncodeToString(hash) },
-		"checkpoint": func(b *ledger.Bundle) { b.Checkpoint = flip(b.Checkpoint, len(b.Checkpoint)/4) },
-		"signature":  func(b *ledger.Bundle) { b.Checkpoint = flip(b.Checkpoint, len(b.Checkpoint)-8) },
+		"leaf":        func(b *ledger.Bundle) { b.Entries[0].Leaf = base64.StdEncoding.EncodeToString(leaf) },
+		"proof":       func(b *ledger.Bundle) { b.Entries[0].Proof[0] = base64.StdEncoding.EncodeToString(hash) },
+		"checkpoint":  func(b *ledger.Bundle) { b.Checkpoint = flip(b.Checkpoint, len(b.Checkpoint)/4) },
+		"signature":   func(b *ledger.Bundle) { b.Checkpoint = flip(b.Checkpoint, len(b.Checkpoint)-8) },
+		"seal":        func(b *ledger.Bundle) { b.Seal = flip(b.Seal, len(b.Seal)/3) },
+		"last entry":  func(b *ledger.Bundle) { b.Entries = b.Entries[:len(b.Entries)-1] },
+		"first entry": func(b *ledger.Bundle) { b.Entries = b.Entries[1:] },
 	} {
 		var c ledger.Bundle
 		_ = json.Unmarshal(bundles[ids[1]], &c)
@@ -197,6 +200,17 @@ func TestLedgerProofsAnchoringAndVerify(t *testing.T) {
 		if code, out := verifyCLI(t, bad, "--key", keyFile); code != 1 || !strings.Contains(out, "NOT VERIFIED") {
 			t.Errorf("%s changed: exit %d\n%s", name, code, out)
 		}
+	}
+	// The last entry cut off (the order's newest event hidden): the seal
+	// names the missing leaf.
+	cut := b
+	cut.Entries = b.Entries[:len(b.Entries)-1]
+	raw, _ := json.Marshal(cut)
+	bad := filepath.Join(dir, "cut.json")
+	_ = os.WriteFile(bad, raw, 0o644)
+	want := fmt.Sprintf("leaf %d is missing", b.Entries[len(b.Entries)-1].Index)
+	if code, out := verifyCLI(t, bad, "--key", keyFile); code != 1 || !strings.Contains(out, want) {
+		t.Errorf("last entry cut: exit %d, want 1 and %q\n%s", code, want, out)
 	}
 	if code, _ := verifyCLI(t, file); code != 2 {
 		t.Errorf("verify without --key: exit %d, want 2", code)

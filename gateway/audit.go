@@ -113,6 +113,9 @@ func (g *Gateway) getAuditExport(w http.ResponseWriter, r *http.Request) *Proble
 	if errors.Is(err, ledger.ErrNotFound) && n == 0 {
 		return unavailable("the log has no signed checkpoint yet; retry in a second")
 	}
+	if errors.Is(err, ledger.ErrCannotSeal) && n == 0 {
+		return unavailable("this node cannot seal exports (it has no copy of the log's signer key); ask another node")
+	}
 	if err != nil {
 		// The status is sent: say so in the body, where a verifier refuses it.
 		g.logger.Error("audit export failed", slog.Any("error", err), slog.Uint64("exported", n))

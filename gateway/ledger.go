@@ -44,6 +44,8 @@ func ledgerProblem(param string, err error) *Problem {
 			Errors: []*pb.FieldViolation{{Field: param, Detail: err.Error()}}}
 	case errors.Is(err, ledger.ErrNoKey):
 		return unavailable("the ledger is starting: its key is not made yet")
+	case errors.Is(err, ledger.ErrCannotSeal):
+		return unavailable("this node cannot seal proofs (it has no copy of the log's signer key); ask another node")
 	default:
 		return &Problem{Status: http.StatusInternalServerError, Name: "internal", Title: "Internal error", Detail: err.Error()}
 	}

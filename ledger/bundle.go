@@ -27,6 +27,11 @@ type Bundle struct {
 	Order      string        `json:"order"`
 	Checkpoint string        `json:"checkpoint"`
 	Entries    []BundleEntry `json:"entries"`
+	// Seal is the log key's signed statement (see Seal) of how many leaves
+	// the order has in the checkpoint's tree, the last one's index and a
+	// digest of them all: a bundle with an entry removed, repeated or cut
+	// off the end does not match it.
+	Seal string `json:"seal"`
 	// Anchor is the Fabric transaction that anchored the bundle's
 	// checkpoint; null while it is not anchored yet.
 	Anchor *Anchor `json:"anchor"`
@@ -63,14 +68,19 @@ func AnchorView(a *pb.AnchorRecord) *Anchor {
 
 // Bundle builds the proof bundle of order: against the newest anchored
 // checkpoint that holds every one of its events when there is one, else
-// the newest checkpoint (with the events it holds).
+// the newest checkpoint (with the events it holds), sealed with the log's
+// key. An order of more than BundleEntriesMax events has no bundle (its
+// audit export has every event).
 func (l *Log) Bundle(order string) (*Bundle, error) {
-	idx, err := l.OrderLeaves(order, BundleEntriesMax)
+	idx, err := l.OrderLeaves(order, BundleEntriesMax+1)
 	if err != nil {
 		return nil, err
 	}
 	if len(idx) == 0 {
 		return nil, fmt.Errorf("order %q: %w in the ledger", order, ErrNotFound)
+	}
+	if len(idx) > BundleEntriesMax {
+		return nil, fmt.Errorf("%w: order %q has more than %d events, too many for a bundle; export them (order filter)", merkle.ErrOutOfRange, order, BundleEntriesMax)
 	}
 	last := idx[len(idx)-1]
 	size, signed, err := l.LatestCheckpoint()
@@ -86,7 +96,12 @@ func (l *Log) Bundle(order string) (*Bundle, error) {
 	if idx[0] >= size {
 		return nil, fmt.Errorf("order %q: %w in a checkpoint yet (its events are sequenced, the next checkpoint holds them)", order, ErrNotFound)
 	}
+	c, err := l.openCheckpoint(signed)
+	if err != nil {
+		return nil, err
+	}
 	b := &Bundle{Order: order, Checkpoint: string(signed), Anchor: AnchorView(anchor)}
+	d := newSealDigest()
 	for _, i := range idx {
 		if i >= size {
 			break
@@ -99,10 +114,27 @@ func (l *Log) Bundle(order string) (*Bundle, error) {
 		if err != nil {
 			return nil, err
 		}
+		d.add(i, merkle.LeafHash(leaf))
 		b.Entries = append(b.Entries, BundleEntry{Index: i, Leaf: base64.StdEncoding.EncodeToString(leaf),
 			Proof: merkle.EncodeProof(proof), Event: json.RawMessage(leaf)})
 	}
+	if b.Seal, err = l.sign(d.seal(c, OrderScope(order))); err != nil {
+		return nil, fmt.Errorf("seal of order %q: %w", order, err)
+	}
 	return b, nil
+}
+
+// openCheckpoint reads one of the log's own signed checkpoints.
+func (l *Log) openCheckpoint(signed []byte) (checkpoint.Checkpoint, error) {
+	v, err := l.Verifier()
+	if err != nil {
+		return checkpoint.Checkpoint{}, err
+	}
+	c, err := v.Open(signed)
+	if err != nil {
+		return checkpoint.Checkpoint{}, fmt.Errorf("the log's checkpoint: %w", err)
+	}
+	return c, nil
 }
 
 // ErrBundle is returned for a bundle that does not verify.
@@ -115,18 +147,38 @@ type VerifiedEntry struct {
 }
 
 // Verified is what VerifyBundle proved: these events are leaves of the tree
-// the log's key signed.
+// the log's key signed, and by the log key's seal they are all of the
+// order's leaves in that tree.
 type Verified struct {
 	Order      string
 	Checkpoint checkpoint.Checkpoint
 	Entries    []VerifiedEntry
 	Anchor     *Anchor
+	// Seal is the bundle's seal, checked; Sealed says there was one (always,
+	// from VerifyBundle).
+	Seal   Seal
+	Sealed bool
 }
 
 // VerifyBundle checks a bundle offline against the log's verifier key: the
 // checkpoint's signature, every leaf's inclusion proof, that every decoded
-// event is its leaf and belongs to the bundle's order.
+// event is its leaf and belongs to the bundle's order, and the seal: the
+// entries are exactly the order's leaves in the checkpoint's tree (none
+// removed, repeated or cut off the end), as the log's key states.
 func VerifyBundle(data []byte, v *checkpoint.Verifier) (*Verified, error) {
+	return verifyBundle(data, v, true)
+}
+
+// VerifyArchivedBundle is VerifyBundle for the bundles in retention
+// archives: an archive written before bundles were sealed holds bundles
+// without a seal, and they still verify (every entry, not the tail);
+// Verified.Sealed says whether the seal was there and checked. Partners'
+// bundles go through VerifyBundle, which requires the seal.
+func VerifyArchivedBundle(data []byte, v *checkpoint.Verifier) (*Verified, error) {
+	return verifyBundle(data, v, false)
+}
+
+func verifyBundle(data []byte, v *checkpoint.Verifier, sealRequired bool) (*Verified, error) {
 	if len(data) > BundleBytesMax {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrBundle, len(data), BundleBytesMax)
 	}
@@ -149,14 +201,23 @@ func VerifyBundle(data []byte, v *checkpoint.Verifier) (*Verified, error) {
 	if b.Order == "" {
 		return nil, fmt.Errorf("%w: no order", ErrBundle)
 	}
-	out := &Verified{Order: b.Order, Checkpoint: c, Anchor: b.Anchor}
+	out := &Verified{Order: b.Order, Checkpoint: c, Anchor: b.Anchor, Sealed: b.Seal != "" || sealRequired}
+	if out.Sealed {
+		if out.Seal, err = openSeal(b.Seal, v, c); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBundle, err)
+		}
+		if out.Seal.Scope != OrderScope(b.Order) {
+			return nil, fmt.Errorf("%w: the seal is of %q, the bundle of order %q", ErrBundle, out.Seal.Scope, b.Order)
+		}
+	}
+	d := newSealDigest()
 	seen := map[[3]uint64]bool{}
 	var seq uint64 // the order's events run 1, 2, 3, … with none left out
 	for i, e := range b.Entries {
 		if i > 0 && e.Index <= b.Entries[i-1].Index {
 			return nil, fmt.Errorf("%w: entry %d: indexes must increase", ErrBundle, i)
 		}
-		ev, err := verifyEntry(e, c)
+		ev, lh, err := verifyEntry(e, c)
 		if err != nil {
 			return nil, fmt.Errorf("%w: entry %d (leaf %d): %w", ErrBundle, i, e.Index, err)
 		}
@@ -173,36 +234,45 @@ func VerifyBundle(data []byte, v *checkpoint.Verifier) (*Verified, error) {
 				return nil, fmt.Errorf("%w: entry %d is the order's event %d (%s), expected event %d: an event is missing", ErrBundle, i, ev.Seq, ev.Type, seq)
 			}
 		}
+		d.add(e.Index, lh)
 		out.Entries = append(out.Entries, VerifiedEntry{Index: e.Index, Event: ev})
+	}
+	if out.Sealed {
+		if err := out.Seal.check(d, "bundle"); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBundle, err)
+		}
 	}
 	return out, nil
 }
 
-func verifyEntry(e BundleEntry, c checkpoint.Checkpoint) (*Event, error) {
+// verifyEntry checks one entry against checkpoint c and returns its event
+// and leaf hash.
+func verifyEntry(e BundleEntry, c checkpoint.Checkpoint) (*Event, merkle.Hash, error) {
 	leaf, err := base64.StdEncoding.Strict().DecodeString(e.Leaf)
 	if err != nil {
-		return nil, fmt.Errorf("leaf is not base64: %w", err)
+		return nil, merkle.Hash{}, fmt.Errorf("leaf is not base64: %w", err)
 	}
 	proof, err := merkle.DecodeProof(e.Proof)
 	if err != nil {
-		return nil, err
+		return nil, merkle.Hash{}, err
 	}
-	if err := merkle.VerifyInclusion(merkle.LeafHash(leaf), e.Index, c.Size, proof, c.Root); err != nil {
-		return nil, err
+	lh := merkle.LeafHash(leaf)
+	if err := merkle.VerifyInclusion(lh, e.Index, c.Size, proof, c.Root); err != nil {
+		return nil, merkle.Hash{}, err
 	}
 	ev, err := DecodeLeaf(leaf)
 	if err != nil {
-		return nil, err
+		return nil, merkle.Hash{}, err
 	}
 	// The event shown to people must be the leaf itself (whitespace aside):
 	// any other spelling (keys in another case, a repeated key) could be
 	// read differently by another JSON reader.
 	var shown bytes.Buffer
 	if err := json.Compact(&shown, e.Event); err != nil {
-		return nil, fmt.Errorf("event: %w", err)
+		return nil, merkle.Hash{}, fmt.Errorf("event: %w", err)
 	}
 	if !bytes.Equal(shown.Bytes(), leaf) {
-		return nil, errors.New("the decoded event differs from its leaf")
+		return nil, merkle.Hash{}, errors.New("the decoded event differs from its leaf")
 	}
-	return ev, nil
+	return ev, lh, nil
 }

@@ -72,6 +72,17 @@
 // event has one leaf. Customer fields are personal data and are not in
 // leaves (the design's encrypted personal fields come with erasure). The leaf hash is SHA-256(0x00 || leaf) (package merkle).
 //
+// # Completeness
+//
+// An inclusion proof shows an entry is in the log, not that none was left
+// out. Bundles and exports therefore carry a Seal: a statement signed by
+// the log's key, bound to the checkpoint, of how many leaves the order (or
+// the export's filters) has in the checkpoint's tree, the last one's index
+// and a digest of them all. VerifyBundle and VerifyExport refuse entries
+// that do not match it. An unfiltered export needs no seal: it must hold
+// every index below the checkpoint's size, once and in order. Leaves are
+// not changed by sealing, so every existing log still verifies.
+//
 // # Storage and proofs
 //
 // The tree is kept as tiles of 256 hashes (see tiles.go): any inclusion or

@@ -14,12 +14,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
 )
 
-// ExportFormat names the export encoding in its header.
-const ExportFormat = "ordergrid-audit-export/1"
+// ExportFormat names the export encoding in its header. Version 2 ends
+// with the log key's seal ({"seal": ...}); VerifyExport still reads
+// version 1, which has none, when it is complete by its checkpoint alone
+// (unfiltered).
+const ExportFormat = "ordergrid-audit-export/2"
+
+// exportFormatV1 is the export encoding before seals.
+const exportFormatV1 = "ordergrid-audit-export/1"
 
 // Limits of exports.
 const (
@@ -44,8 +49,15 @@ type ExportFilter struct {
 	// an order's channel.
 	Channel   string
 	ChannelOf func(order string) (string, error)
-	// Describe is written in the header, the filters as asked.
+	// Describe is written in the header and sealed, the filters as asked.
+	// It must name at least one filter when a filter is set: a verifier
+	// holds an export whose seal names no filter to every leaf.
 	Describe map[string]string
+}
+
+// filtered says whether f selects less than every leaf.
+func (f ExportFilter) filtered() bool {
+	return f.Orders != nil || !f.From.IsZero() || !f.To.IsZero() || f.Channel != ""
 }
 
 // ExportHeader is the first record of an export: the one checkpoint every
@@ -55,6 +67,12 @@ type ExportHeader struct {
 	Checkpoint string            `json:"checkpoint"`
 	TreeSize   uint64            `json:"tree_size"`
 	Filters    map[string]string `json:"filters,omitempty"`
+}
+
+// ExportSeal is the last record of a JSON Lines export: the log key's seal
+// (see Seal) of the exported leaves.
+type ExportSeal struct {
+	Seal string `json:"seal"`
 }
 
 // ExportProgress is a JSON Lines record between entries: how far the scan
@@ -70,17 +88,30 @@ type ExportWriter interface {
 	Header(ExportHeader) error
 	Entry(BundleEntry, *Event) error
 	Progress(ExportProgress) error
+	// Seal writes the seal, after the last entry.
+	Seal(signed string) error
 	Close() error
 }
 
 // Export writes the events that match f, each with its leaf and inclusion
-// proof against the newest checkpoint, in log order, to w. It streams: the
-// leaves are read one by one and nothing but the filter's orders is held.
-// It returns how many events it wrote.
+// proof against the newest checkpoint, in log order, to w, then the log
+// key's seal of them. It streams: the leaves are read one by one and
+// nothing but the filter's orders is held. It returns how many events it
+// wrote.
 func (l *Log) Export(ctx context.Context, f ExportFilter, w ExportWriter) (uint64, error) {
+	if f.filtered() && len(f.Describe) == 0 {
+		return 0, errors.New("export: a filter is set and Describe names none")
+	}
 	size, signed, err := l.LatestCheckpoint()
 	if err != nil {
 		return 0, err
+	}
+	c, err := l.openCheckpoint(signed)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := l.signer(); err != nil {
+		return 0, fmt.Errorf("export: %w", err) // before the first byte, not after the last
 	}
 	if err := w.Header(ExportHeader{Format: ExportFormat, Checkpoint: string(signed), TreeSize: size, Filters: f.Describe}); err != nil {
 		return 0, err
@@ -90,6 +121,7 @@ func (l *Log) Export(ctx context.Context, f ExportFilter, w ExportWriter) (uint6
 		return 0, err
 	}
 	proofs := newProofCache(l.hashes(), size)
+	d := newSealDigest()
 	channels := map[string]bool{} // order -> of the channel, for the orders seen
 	var exported, scanned uint64
 	for {
@@ -147,7 +179,15 @@ func (l *Log) Export(ctx context.Context, f ExportFilter, w ExportWriter) (uint6
 			Event: json.RawMessage(leaf)}, ev); err != nil {
 			return exported, err
 		}
+		d.add(i, merkle.LeafHash(leaf))
 		exported++
+	}
+	seal, err := l.sign(d.seal(c, ExportScope(f.Describe)))
+	if err != nil {
+		return exported, fmt.Errorf("export: %w", err)
+	}
+	if err := w.Seal(seal); err != nil {
+		return exported, err
 	}
 	return exported, w.Close()
 }
@@ -170,9 +210,13 @@ func (l *Log) exportIndexes(f ExportFilter, size uint64) (func() (uint64, bool),
 	}
 	var idx []uint64
 	for _, o := range f.Orders {
-		ls, err := l.OrderLeaves(o, BundleEntriesMax)
+		ls, err := l.OrderLeaves(o, BundleEntriesMax+1)
 		if err != nil {
 			return nil, err
+		}
+		if len(ls) > BundleEntriesMax {
+			// The seal must state every one: refuse rather than cut.
+			return nil, fmt.Errorf("export: order %q has more than %d events", o, BundleEntriesMax)
 		}
 		for _, i := range ls {
 			if i < size {
@@ -270,6 +314,9 @@ func (j *JSONLinesExport) Progress(p ExportProgress) error {
 	return j.w.Flush()
 }
 
+// Seal implements ExportWriter.
+func (j *JSONLinesExport) Seal(signed string) error { return j.line(ExportSeal{Seal: signed}) }
+
 // Close implements ExportWriter.
 func (j *JSONLinesExport) Close() error { return j.w.Flush() }
 
@@ -277,9 +324,10 @@ func (j *JSONLinesExport) Close() error { return j.w.Flush() }
 var CSVHeader = []string{"index", "at", "kind", "type", "order", "seq", "status", "sku", "warehouse", "qty", "principal", "partition", "raft_index", "n", "leaf", "proof"}
 
 // CSVExport writes an export as CSV: a first record "checkpoint", the
-// signed checkpoint in base64, "tree_size", the size; then the column row
-// (CSVHeader); then one row per event (proof: base64 hashes separated by
-// spaces).
+// signed checkpoint in base64, "tree_size", the size, "scope", the seal's
+// scope (the filters); then the column row (CSVHeader); then one row per
+// event (proof: base64 hashes separated by spaces); then a last record
+// "seal", the log key's seal in base64.
 type CSVExport struct {
 	w  *csv.Writer
 	bw *bufio.Writer
@@ -293,7 +341,8 @@ func NewCSVExport(w io.Writer) *CSVExport {
 
 // Header implements ExportWriter.
 func (c *CSVExport) Header(h ExportHeader) error {
-	rec := []string{"checkpoint", base64.StdEncoding.EncodeToString([]byte(h.Checkpoint)), "tree_size", strconv.FormatUint(h.TreeSize, 10)}
+	rec := []string{"checkpoint", base64.StdEncoding.EncodeToString([]byte(h.Checkpoint)), "tree_size", strconv.FormatUint(h.TreeSize, 10),
+		"scope", ExportScope(h.Filters)}
 	rec = append(rec, make([]string, len(CSVHeader)-len(rec))...)
 	if err := c.w.Write(rec); err != nil {
 		return err
@@ -337,6 +386,12 @@ func (c *CSVExport) Progress(ExportProgress) error {
 	return c.bw.Flush()
 }
 
+// Seal implements ExportWriter.
+func (c *CSVExport) Seal(signed string) error {
+	rec := []string{"seal", base64.StdEncoding.EncodeToString([]byte(signed))}
+	return c.w.Write(append(rec, make([]string, len(CSVHeader)-len(rec))...))
+}
+
 // Close implements ExportWriter.
 func (c *CSVExport) Close() error {
 	c.w.Flush()
@@ -344,159 +399,4 @@ func (c *CSVExport) Close() error {
 		return err
 	}
 	return c.bw.Flush()
-}
-
-// ErrExport is returned for an export that does not verify.
-var ErrExport = errors.New("export does not verify")
-
-// VerifiedExport is what an export proves.
-type VerifiedExport struct {
-	Checkpoint checkpoint.Checkpoint
-	Filters    map[string]string
-	Events     []*Event
-	Indexes    []uint64
-}
-
-// VerifyExport checks an export (JSON Lines or CSV, told apart by its first
-// byte) against the log's verifier: the checkpoint's signature, and every
-// entry's inclusion proof and leaf (in CSV, that the columns say what the
-// leaf says). keep bounds how many verified events are returned (the count
-// is always complete in n).
-func VerifyExport(r io.Reader, v *checkpoint.Verifier, keep int) (out *VerifiedExport, n uint64, err error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	first, err := br.Peek(1)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: empty", ErrExport)
-	}
-	out = &VerifiedExport{}
-	add := func(i uint64, ev *Event) {
-		n++
-		if len(out.Events) < keep {
-			out.Events = append(out.Events, ev)
-			out.Indexes = append(out.Indexes, i)
-		}
-	}
-	if first[0] == '{' {
-		err = verifyJSONLines(br, v, out, add)
-	} else {
-		err = verifyCSV(br, v, out, add)
-	}
-	return out, n, err
-}
-
-func verifyJSONLines(br *bufio.Reader, v *checkpoint.Verifier, out *VerifiedExport, add func(uint64, *Event)) error {
-	sc := bufio.NewScanner(br)
-	sc.Buffer(make([]byte, 64<<10), exportLineBytesMax)
-	line := 0
-	var last uint64
-	for sc.Scan() {
-		line++
-		if line == 1 {
-			var h ExportHeader
-			dec := json.NewDecoder(strings.NewReader(sc.Text()))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&h); err != nil || h.Format != ExportFormat {
-				return fmt.Errorf("%w: line 1 is not an %s header", ErrExport, ExportFormat)
-			}
-			c, err := v.Open([]byte(h.Checkpoint))
-			if err != nil {
-				return fmt.Errorf("%w: checkpoint: %w", ErrExport, err)
-			}
-			if c.Size != h.TreeSize {
-				return fmt.Errorf("%w: header says %d leaves, the checkpoint %d", ErrExport, h.TreeSize, c.Size)
-			}
-			out.Checkpoint, out.Filters = c, h.Filters
-			continue
-		}
-		raw := sc.Bytes()
-		if strings.HasPrefix(sc.Text(), `{"progress":`) {
-			var p map[string]ExportProgress
-			if err := json.Unmarshal(raw, &p); err != nil || len(p) != 1 {
-				return fmt.Errorf("%w: line %d: bad progress record", ErrExport, line)
-			}
-			continue
-		}
-		var e BundleEntry
-		dec := json.NewDecoder(strings.NewReader(sc.Text()))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&e); err != nil {
-			return fmt.Errorf("%w: line %d: %v", ErrExport, line, err)
-		}
-		if line > 2 && e.Index <= last {
-			return fmt.Errorf("%w: line %d: indexes must increase", ErrExport, line)
-		}
-		last = e.Index
-		ev, err := verifyEntry(e, out.Checkpoint)
-		if err != nil {
-			return fmt.Errorf("%w: line %d (leaf %d): %w", ErrExport, line, e.Index, err)
-		}
-		add(e.Index, ev)
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%w: %v", ErrExport, err)
-	}
-	if line == 0 {
-		return fmt.Errorf("%w: empty", ErrExport)
-	}
-	return nil
-}
-
-func verifyCSV(br *bufio.Reader, v *checkpoint.Verifier, out *VerifiedExport, add func(uint64, *Event)) error {
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = len(CSVHeader)
-	cr.ReuseRecord = true
-	rec, err := cr.Read()
-	if err != nil || rec[0] != "checkpoint" || rec[2] != "tree_size" {
-		return fmt.Errorf("%w: the first record is not the checkpoint", ErrExport)
-	}
-	signed, err := base64.StdEncoding.Strict().DecodeString(rec[1])
-	if err != nil {
-		return fmt.Errorf("%w: checkpoint is not base64", ErrExport)
-	}
-	c, err := v.Open(signed)
-	if err != nil {
-		return fmt.Errorf("%w: checkpoint: %w", ErrExport, err)
-	}
-	if strconv.FormatUint(c.Size, 10) != rec[3] {
-		return fmt.Errorf("%w: tree_size %s, the checkpoint %d", ErrExport, rec[3], c.Size)
-	}
-	out.Checkpoint = c
-	if rec, err = cr.Read(); err != nil || strings.Join(rec, ",") != strings.Join(CSVHeader, ",") {
-		return fmt.Errorf("%w: the second record is not the column row", ErrExport)
-	}
-	row := 2
-	var last uint64
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		row++
-		if err != nil {
-			return fmt.Errorf("%w: row %d: %v", ErrExport, row, err)
-		}
-		idx, err := strconv.ParseUint(rec[0], 10, 64)
-		if err != nil || (row > 3 && idx <= last) {
-			return fmt.Errorf("%w: row %d: bad or decreasing index", ErrExport, row)
-		}
-		last = idx
-		var proof []string
-		if rec[15] != "" {
-			proof = strings.Split(rec[15], " ")
-		}
-		leaf, err := base64.StdEncoding.Strict().DecodeString(rec[14])
-		if err != nil {
-			return fmt.Errorf("%w: row %d: leaf is not base64", ErrExport, row)
-		}
-		ev, err := verifyEntry(BundleEntry{Index: idx, Leaf: rec[14], Proof: proof, Event: json.RawMessage(leaf)}, c)
-		if err != nil {
-			return fmt.Errorf("%w: row %d (leaf %d): %w", ErrExport, row, idx, err)
-		}
-		for i, w := range csvEventColumns(idx, ev) {
-			if rec[i] != w {
-				return fmt.Errorf("%w: row %d: column %s says %q, the leaf %q", ErrExport, row, CSVHeader[i], rec[i], w)
-			}
-		}
-		add(idx, ev)
-	}
 }

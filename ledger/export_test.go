@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -102,10 +103,11 @@ func TestExportFiltersAndVerifies(t *testing.T) {
 		want uint64
 	}{
 		"all":       {ExportFilter{}, 10_000},
-		"orders":    {ExportFilter{Orders: []string{"o7", "o4999", "missing"}}, 4},
-		"no orders": {ExportFilter{Orders: []string{}}, 0},
-		"time":      {ExportFilter{From: base.Add(2 * time.Second), To: base.Add(4 * time.Second)}, 2000},
-		"channel": {ExportFilter{Channel: "douyin", ChannelOf: func(o string) (string, error) {
+		"orders":    {ExportFilter{Orders: []string{"o7", "o4999", "missing"}, Describe: map[string]string{"subject": "s-1"}}, 4},
+		"no orders": {ExportFilter{Orders: []string{}, Describe: map[string]string{"subject": "nobody"}}, 0},
+		"time": {ExportFilter{From: base.Add(2 * time.Second), To: base.Add(4 * time.Second), Describe: map[string]string{
+			"from": base.Add(2 * time.Second).Format(time.RFC3339Nano), "to": base.Add(4 * time.Second).Format(time.RFC3339Nano)}}, 2000},
+		"channel": {ExportFilter{Channel: "douyin", Describe: map[string]string{"channel": "douyin"}, ChannelOf: func(o string) (string, error) {
 			if strings.HasSuffix(o, "0") {
 				return "douyin", nil
 			}
@@ -200,5 +202,114 @@ func TestExportStreamsInBoundedMemory(t *testing.T) {
 	}
 	if peak > baseHeap+256<<20 {
 		t.Fatalf("heap grew by %d MiB exporting: not bounded", (peak-baseHeap)>>20)
+	}
+}
+
+// An export proves it is complete: a removed, repeated or reordered line
+// or a cut tail fails, naming the first missing leaf where the format lets
+// the verifier know it; the intact export passes.
+func TestExportCompleteness(t *testing.T) {
+	l, v := exportLog(t, 300)
+	ctx := context.Background()
+	export := func(f ExportFilter, csv bool) []string {
+		var buf bytes.Buffer
+		var w ExportWriter = NewJSONLinesExport(&buf)
+		if csv {
+			w = NewCSVExport(&buf)
+		}
+		if _, err := l.Export(ctx, f, w); err != nil {
+			t.Fatal(err)
+		}
+		return strings.SplitAfter(buf.String(), "\n")
+	}
+	verify := func(lines []string) (*VerifiedExport, uint64, error) {
+		return VerifyExport(strings.NewReader(strings.Join(lines, "")), v, 0)
+	}
+	without := func(lines []string, drop ...int) []string {
+		var out []string
+		for i, s := range lines {
+			if !slices.Contains(drop, i) {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	order := ExportFilter{Orders: []string{"o7"}, Describe: map[string]string{"order": "o7"}}
+	for _, csv := range []bool{false, true} {
+		first := 1 // the line of leaf 0: after the header (and CSV's column row)
+		if csv {
+			first = 2
+		}
+		all := export(ExportFilter{}, csv) // header, 300 entries, seal, "" after the last newline
+		seal := len(all) - 2
+		got, n, err := verify(all)
+		if err != nil || n != 300 || got.Complete != "checkpoint" {
+			t.Fatalf("csv %v: intact export: %d events, %q, %v", csv, n, got.Complete, err)
+		}
+		swapped := slices.Clone(all)
+		swapped[first+5], swapped[first+6] = swapped[first+6], swapped[first+5]
+		repeated := slices.Insert(slices.Clone(all), first+5, all[first+5])
+		for name, c := range map[string]struct {
+			lines []string
+			want  string
+		}{
+			"line removed":         {without(all, first+5), "leaf 5 is missing"},
+			"first line removed":   {without(all, first), "leaf 0 is missing"},
+			"line repeated":        {repeated, "leaf 5 after leaf 5"},
+			"lines reordered":      {swapped, "leaf 5 after leaf 6"},
+			"tail cut":             {all[:seal-1], "leaf 299 is missing"},
+			"last entry removed":   {without(all, seal-1), "leaf 299 is missing"},
+			"every entry removed":  {append(slices.Clone(all[:first]), all[seal:]...), "leaf 0 is missing"},
+			"entry after the seal": {append(slices.Clone(all[:seal+1]), all[first]), "after the seal"},
+		} {
+			_, _, err := verify(c.lines)
+			if !errors.Is(err, ErrExport) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("csv %v: %s: %v, want an error saying %q", csv, name, err, c.want)
+			}
+		}
+		// Unfiltered and complete, the seal is not needed: the checkpoint
+		// proves it (so exports from before seals still verify).
+		if _, n, err := verify(without(all, seal)); err != nil || n != 300 {
+			t.Errorf("csv %v: complete unfiltered export without its seal: %d, %v", csv, n, err)
+		}
+
+		// Filtered (order o7: leaves 14 and 15): the seal states them.
+		one := export(order, csv)
+		seal = len(one) - 2
+		if got, n, err := verify(one); err != nil || n != 2 || got.Complete != "seal" || got.Filters["order"] != "o7" {
+			t.Fatalf("csv %v: intact filtered export: %d, %v", csv, n, err)
+		}
+		byTime := ExportFilter{From: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), Describe: map[string]string{"from": "2026-11-22T00:00:00Z"}}
+		for name, c := range map[string]struct {
+			lines []string
+			want  string
+		}{
+			"last entry removed":  {without(one, seal-1), "leaf 15 is missing"},
+			"first entry removed": {without(one, first), "holds 1 entries, the seal 2"},
+			"seal removed":        {without(one, seal), "without its seal"},
+			"tail cut":            {one[:seal-1], "without its seal"},
+			"entry repeated":      {slices.Insert(slices.Clone(one), first, one[first]), "leaf 14 after leaf 14"},
+			"seal of other filters": {append(slices.Clone(one[:seal]), export(byTime, csv)[len(all)-2:]...),
+				"the seal is of the filters"},
+		} {
+			_, _, err := verify(c.lines)
+			if !errors.Is(err, ErrExport) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("csv %v: filtered: %s: %v, want an error saying %q", csv, name, err, c.want)
+			}
+		}
+	}
+	// JSON Lines: a filtered export passed off as unfiltered (its filters
+	// taken out of the header, its seal removed) is held to every leaf.
+	one := export(order, false)
+	one[0] = strings.Replace(one[0], `,"filters":{"order":"o7"}`, "", 1)
+	if _, _, err := verify(without(one, len(one)-2)); !errors.Is(err, ErrExport) || !strings.Contains(err.Error(), "leaf 0 is missing") {
+		t.Errorf("filters dropped from the header: %v", err)
+	}
+	// An entry outside the stated filter is refused.
+	other := export(ExportFilter{Orders: []string{"o8"}, Describe: map[string]string{"order": "o8"}}, false)
+	mixed := slices.Insert(slices.Clone(one), 1, other[2])
+	mixed[0] = export(order, false)[0]
+	if _, _, err := verify(mixed); !errors.Is(err, ErrExport) || !strings.Contains(err.Error(), `of order "o8"`) {
+		t.Errorf("an entry of another order: %v", err)
 	}
 }

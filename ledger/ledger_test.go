@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -292,7 +293,18 @@ func TestBundleVerifiesAndTamperIsCaught(t *testing.T) {
 		"event key case": func(b *ledger.Bundle) {
 			b.Entries[0].Event = bytes.Replace(b.Entries[0].Event, []byte(`"kind"`), []byte(`"KIND"`), 1)
 		},
-		"no order": func(b *ledger.Bundle) { b.Order = "" },
+		"no order":           func(b *ledger.Bundle) { b.Order = "" },
+		"last entry removed": func(b *ledger.Bundle) { b.Entries = b.Entries[:len(b.Entries)-1] },
+		"entry repeated":     func(b *ledger.Bundle) { b.Entries = append(b.Entries, b.Entries[len(b.Entries)-1]) },
+		"no seal":            func(b *ledger.Bundle) { b.Seal = "" },
+		"seal of another order": func(b *ledger.Bundle) {
+			other, err := l.Bundle("order-8")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Seal = other.Seal
+		},
+		"seal is the checkpoint": func(b *ledger.Bundle) { b.Seal = b.Checkpoint },
 	}
 	for name, f := range tamper {
 		var c ledger.Bundle
@@ -302,6 +314,31 @@ func TestBundleVerifiesAndTamperIsCaught(t *testing.T) {
 		if _, err := ledger.VerifyBundle(bad, v); !errors.Is(err, ledger.ErrBundle) {
 			t.Errorf("%s changed: %v", name, err)
 		}
+	}
+	// The last entry cut off: the seal names it as missing.
+	var cut ledger.Bundle
+	_ = json.Unmarshal(data, &cut)
+	lastIndex := cut.Entries[len(cut.Entries)-1].Index
+	cut.Entries = cut.Entries[:len(cut.Entries)-1]
+	bad, _ := json.Marshal(cut)
+	_, err = ledger.VerifyBundle(bad, v)
+	if !errors.Is(err, ledger.ErrSeal) || !strings.Contains(err.Error(), fmt.Sprintf("leaf %d is missing", lastIndex)) {
+		t.Fatalf("last entry cut: %v", err)
+	}
+	// A retention archive's bundle from before seals verifies without one
+	// (VerifyArchivedBundle); a sealed one is still held to its seal.
+	var unsealed ledger.Bundle
+	_ = json.Unmarshal(data, &unsealed)
+	unsealed.Seal = ""
+	old, _ := json.Marshal(unsealed)
+	if got, err := ledger.VerifyArchivedBundle(old, v); err != nil || got.Sealed {
+		t.Fatalf("archived bundle without a seal: sealed %v, %v", got != nil && got.Sealed, err)
+	}
+	if _, err := ledger.VerifyBundle(old, v); !errors.Is(err, ledger.ErrSeal) {
+		t.Fatalf("a partner's bundle without a seal: %v", err)
+	}
+	if _, err := ledger.VerifyArchivedBundle(bad, v); !errors.Is(err, ledger.ErrSeal) {
+		t.Fatalf("archived bundle, sealed, last entry cut: %v", err)
 	}
 	// Every single byte of the raw bundle, flipped in turn.
 	for i := 0; i < len(data); i += 7 {

@@ -26,9 +26,10 @@ var (
 // Log reads the ledger group's state on this node's replica. The log only
 // grows, so a replica that is behind serves a smaller tree, never a wrong one.
 type Log struct {
-	r     pebble.Reader
-	k     keys
-	cache *tileCache
+	r      pebble.Reader
+	k      keys
+	cache  *tileCache
+	sealer sealer
 }
 
 // NewLog reads the ledger state under prefix (the ledger group's) from r.

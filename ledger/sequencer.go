@@ -118,6 +118,7 @@ func NewSequencer(host *cluster.Host, opts SequencerOptions) (*Sequencer, error)
 			return nil, err
 		}
 		s.signer = signer
+		s.log.sealer.signerKey = opts.SignerKey // bundles and exports are sealed on every node
 	}
 	return s, nil
 }

@@ -33,7 +33,9 @@ func looksLikeExport(name string) (bool, error) {
 	head := make([]byte, 64)
 	n, _ := io.ReadFull(f, head)
 	head = head[:n]
-	return bytes.HasPrefix(head, []byte(`{"format":"`+ledger.ExportFormat)) || bytes.HasPrefix(head, []byte("checkpoint,")), nil
+	// Any version of the format: the verifier says which it reads.
+	version, _, _ := strings.Cut(ledger.ExportFormat, "/")
+	return bytes.HasPrefix(head, []byte(`{"format":"`+version+"/")) || bytes.HasPrefix(head, []byte("checkpoint,")), nil
 }
 
 // exportShownMax is how many events verify prints of an export.
@@ -55,6 +57,12 @@ func verifyExportFile(name string, v *checkpoint.Verifier, fabricEnv, node, toke
 	fmt.Fprintf(stdout, "VERIFIED: audit export: %d events in the log %s, checkpoint of %d leaves, root %s\n", n, c.Origin, c.Size, c.Root)
 	if len(got.Filters) > 0 {
 		fmt.Fprintf(stdout, "filters: %v\n", got.Filters)
+	}
+	switch got.Complete {
+	case "checkpoint":
+		fmt.Fprintf(stdout, "complete: every leaf 0..%d of the checkpoint, once, in order\n", c.Size-1)
+	case "seal":
+		fmt.Fprintf(stdout, "complete: exactly the %d leaves the log's key sealed for these filters (that the filters were applied honestly is the operator's word)\n", n)
 	}
 	for i, e := range got.Events {
 		who := e.Principal
@@ -169,6 +177,8 @@ func copyExport(w io.Writer, r io.Reader, progress io.Writer) (uint64, error) {
 				}
 			case bytes.HasPrefix(b, []byte(`{"error":`)), bytes.HasPrefix(b, []byte("error,")):
 				return events, fmt.Errorf("the node failed mid-export: %s", bytes.TrimSpace(b))
+			case bytes.HasPrefix(b, []byte(`{"seal":`)), bytes.HasPrefix(b, []byte("seal,")):
+				// The last record, not an event.
 			case line > 0 && !(line == 1 && bytes.HasPrefix(b, []byte("index,"))):
 				events++
 			}

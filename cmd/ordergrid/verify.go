@@ -24,8 +24,13 @@ const verifyUsage = `usage: ordergrid verify BUNDLE|EXPORT --key KEY [--fabric E
 Checks an order's proof bundle (from GET /v1/orders/{id}/proof), or an
 audit export (GET /v1/audit/export, ordergrid audit export; JSON Lines or
 CSV), offline: the checkpoint's signature by the log's key, every event's
-inclusion proof, and that every decoded event is its leaf. Prints the
-verified history (of an export: a summary and its first events).
+inclusion proof, that every decoded event is its leaf, and that nothing is
+missing: a bundle must hold exactly the order's leaves its seal (signed by
+the log's key) states; an unfiltered export every leaf from 0 to the
+checkpoint's size, once and in order; a filtered export exactly the leaves
+its seal states. A gap, a repeated or reordered entry or a cut tail fails,
+naming the first missing leaf where it can. Prints the verified history
+(of an export: a summary and its first events).
 
   BUNDLE   the bundle file, or - for standard input
   EXPORT   an export file (not standard input)
@@ -138,6 +143,8 @@ func printHistory(w io.Writer, got *ledger.Verified) {
 	c := got.Checkpoint
 	fmt.Fprintf(w, "VERIFIED: order %s: %d events in the log %s, checkpoint of %d leaves, root %s\n",
 		got.Order, len(got.Entries), c.Origin, c.Size, c.Root)
+	fmt.Fprintf(w, "complete: all %d of the order's leaves in this checkpoint, the last leaf %d, as the log's key sealed\n",
+		got.Seal.Count, got.Seal.Last)
 	for _, e := range got.Entries {
 		ev := e.Event
 		what := ev.Status

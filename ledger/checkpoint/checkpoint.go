@@ -241,3 +241,48 @@ func VerifierKeyOf(signerKey string) (string, error) {
 	}
 	return vkey, nil
 }
+
+// ErrNotStatement is returned by SignStatement for text that is not a
+// statement: a statement must not read as a checkpoint, so the log's key
+// never signs two meanings of one text.
+var ErrNotStatement = errors.New("not a statement")
+
+// StatementBytesMax bounds a signed statement.
+const StatementBytesMax = BytesMax
+
+// SignStatement signs text other than a checkpoint with the log's key (the
+// ledger's seals). The text's first line must hold a space, which no origin
+// does, so it can never be read as a checkpoint of any log, and a
+// checkpoint can never be read as a statement.
+func (s *Signer) SignStatement(text string) ([]byte, error) {
+	first, _, _ := strings.Cut(text, "\n")
+	if !strings.Contains(first, " ") || !strings.HasSuffix(text, "\n") || !utf8.ValidString(text) {
+		return nil, fmt.Errorf("%w: want UTF-8 lines, the first with a space", ErrNotStatement)
+	}
+	if len(text) > StatementBytesMax/2 {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrNotStatement, len(text), StatementBytesMax/2)
+	}
+	return note.Sign(&note.Note{Text: text}, s.s)
+}
+
+// OpenStatement checks a statement signed by SignStatement with the
+// verifier's key and returns its text.
+func (v *Verifier) OpenStatement(signed []byte) (string, error) {
+	if len(signed) > StatementBytesMax {
+		return "", fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(signed), StatementBytesMax)
+	}
+	n, err := note.Open(signed, note.VerifierList(v.v))
+	if err != nil {
+		var unknown *note.UnverifiedNoteError
+		var invalid *note.InvalidSignatureError
+		if errors.As(err, &unknown) || errors.As(err, &invalid) {
+			return "", fmt.Errorf("%w: %v", ErrSignature, err)
+		}
+		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	first, _, _ := strings.Cut(n.Text, "\n")
+	if !strings.Contains(first, " ") {
+		return "", fmt.Errorf("%w: a checkpoint, not a statement", ErrMalformed)
+	}
+	return n.Text, nil
+}

@@ -107,3 +107,35 @@ func TestVerifierKeyOf(t *testing.T) {
 		t.Fatal("a verifier key taken for a signer key")
 	}
 }
+
+// A statement and a checkpoint signed by one key are never mistaken for
+// each other.
+func TestStatementIsNotCheckpoint(t *testing.T) {
+	skey, vkey, _ := GenerateKey("ordergrid.test/ledger")
+	s, _ := NewSigner(skey)
+	v, _ := NewVerifier(vkey)
+	signed, err := s.SignStatement("ordergrid seal/1\nwhatever\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, err := v.OpenStatement(signed); err != nil || text != "ordergrid seal/1\nwhatever\n" {
+		t.Fatalf("statement: %q, %v", text, err)
+	}
+	if _, err := v.Open(signed); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a statement opened as a checkpoint: %v", err)
+	}
+	c := Checkpoint{Origin: "ordergrid.test/ledger", Size: 3, Root: merkle.LeafHash([]byte("x"))}
+	if _, err := s.SignStatement(string(c.Marshal())); !errors.Is(err, ErrNotStatement) {
+		t.Fatalf("a checkpoint signed as a statement: %v", err)
+	}
+	cp, _ := s.Sign(c)
+	if _, err := v.OpenStatement(cp); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a checkpoint opened as a statement: %v", err)
+	}
+	other, _, _ := GenerateKey("ordergrid.test/ledger")
+	otherSigner, _ := NewSigner(other)
+	forged, _ := otherSigner.SignStatement("ordergrid seal/1\nwhatever\n")
+	if _, err := v.OpenStatement(forged); !errors.Is(err, ErrSignature) {
+		t.Fatalf("a statement by another key: %v", err)
+	}
+}
