@@ -81,6 +81,9 @@ type Gateway struct {
 	*Service
 	opts Options
 	mux  *http.ServeMux
+	// patterns are the routes registered on mux, in order (the catch-all
+	// excepted): the role×route test hits every one of them.
+	patterns []string
 	// simulating holds a token while a routing simulation runs: one at a time.
 	simulating chan struct{}
 	chMetrics  *channelMetrics
@@ -115,9 +118,15 @@ func New(node *actors.Node, opts Options) *Gateway {
 	return g
 }
 
+// handle registers a route and records its pattern.
+func (g *Gateway) handle(pattern string, h http.Handler) {
+	g.patterns = append(g.patterns, pattern)
+	g.mux.Handle(pattern, h)
+}
+
 func (g *Gateway) routes() {
 	api := func(pattern string, h func(w http.ResponseWriter, r *http.Request) *Problem) {
-		g.mux.Handle(pattern, g.admit(pattern, h, g.opts.RequestTimeout))
+		g.handle(pattern, g.admit(pattern, h, g.opts.RequestTimeout))
 	}
 	api("POST /v1/orders", g.postOrder)
 	api("POST /v1/orders:batch", g.postBatch)
@@ -131,7 +140,7 @@ func (g *Gateway) routes() {
 	api("GET /v1/skus/{sku}/events", g.getSkuEvents)
 	api("POST /v1/subjects/{id}/erase", g.postErase)
 	// Streams for as long as the log takes: bounded by the client, not the request timeout.
-	g.mux.Handle("GET /v1/audit/export", g.admit("GET /v1/audit/export", g.getAuditExport, 0))
+	g.handle("GET /v1/audit/export", g.admit("GET /v1/audit/export", g.getAuditExport, 0))
 	api("POST /v1/admin/rewrap-subject-keys", g.postRewrap)
 	api("POST /v1/admin/archives/restore", g.postRestoreArchive)
 	api("GET /v1/cluster", g.getCluster)
@@ -140,11 +149,11 @@ func (g *Gateway) routes() {
 	g.ledgerRoutes(api)
 	g.routingRoutes(api)
 	g.channelRoutes(api)
-	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	g.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")
-	})
-	g.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	}))
+	g.handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		body := map[string]any{"status": "ready"}
 		code := http.StatusOK
 		if g.opts.Ready != nil && !g.opts.Ready() {
@@ -160,15 +169,15 @@ func (g *Gateway) routes() {
 			}
 		}
 		writeJSON(w, code, body)
-	})
+	}))
 	if g.opts.Profiling {
-		g.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		g.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		g.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-		g.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		g.handle("GET /debug/pprof/", http.HandlerFunc(pprof.Index))
+		g.handle("GET /debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		g.handle("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+		g.handle("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
 	}
 	if g.opts.Gatherer != nil {
-		g.mux.Handle("GET /metrics", promhttp.HandlerFor(g.opts.Gatherer, promhttp.HandlerOpts{}))
+		g.handle("GET /metrics", promhttp.HandlerFor(g.opts.Gatherer, promhttp.HandlerOpts{}))
 	}
 	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allowed := g.allowedMethods(r); len(allowed) > 0 {

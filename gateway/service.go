@@ -222,7 +222,16 @@ func (s *Service) resultOf(resp *pb.CreateOrderResponse, code int, p *Problem) *
 // getOrder reads an order; with includePersonal also its customer's
 // personal fields, opened by the subject's grain, which records the read
 // (principal, purpose) in the audit log first.
+//
+// Only compliance and admin may ask for the personal fields: anyone else
+// who asks gets 403 naming include_personal, before the order is read.
 func (s *Service) getOrder(ctx context.Context, id string, includePersonal bool, purpose string) (*pb.Order, *Problem) {
+	if includePersonal {
+		if p := allow(ctx, "reading personal fields", RoleCompliance); p != nil {
+			p.Errors = []*pb.FieldViolation{{Field: "include_personal", Detail: "personal fields are for roles compliance and admin"}}
+			return nil, p
+		}
+	}
 	o, p := s.readOrder(ctx, id)
 	if p != nil {
 		return nil, p
