@@ -251,6 +251,9 @@ func (n *Node) propose(ctx context.Context, p *cluster.Partition, principal stri
 		return nil, fmt.Errorf("actors: marshal command: %w", err)
 	}
 	resp, err := p.Propose(ctx, data)
+	if errors.Is(err, cluster.ErrCommandTooLarge) {
+		return nil, &failureErr{reason: reasonTooLarge, err: err} // crosses grain calls as TooLarge
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -440,6 +440,10 @@ func (g *Gateway) postRewrap(w http.ResponseWriter, r *http.Request) *Problem {
 		return p
 	}
 	rep, err := g.node.RewrapSubjectKeys(r.Context(), nil)
+	if f, _ := actors.FailureOf(err); err != nil && f == actors.Internal {
+		g.logger.Error("rewrap subject keys", slog.Any("error", err))
+		return internalProblem(err.Error()) // no master keys: no retry helps
+	}
 	if err != nil {
 		g.logger.Error("rewrap subject keys", slog.Any("error", err))
 		return unavailable(fmt.Sprintf("rewrap stopped after %d of the keys (%d rewrapped): %v; run it again", rep.Examined, rep.Rewrapped, err))
