@@ -24,6 +24,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/batching"
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -85,23 +86,23 @@ func (o *Options) withDefaults() {
 	if o.ProviderPort == 0 {
 		o.ProviderPort = 7002
 	}
-	if o.GrainIdleTimeout == 0 {
-		o.GrainIdleTimeout = 5 * time.Minute
+	if o.GrainIdleTimeout <= 0 {
+		o.GrainIdleTimeout = config.DefaultActorGrainIdleTimeout
 	}
-	if o.OrderGrainIdleTimeout == 0 {
-		o.OrderGrainIdleTimeout = 10 * time.Second
+	if o.OrderGrainIdleTimeout <= 0 {
+		o.OrderGrainIdleTimeout = config.DefaultActorOrderGrainIdleTimeout
 	}
-	if o.RequestTimeout == 0 {
-		o.RequestTimeout = 10 * time.Second
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = config.DefaultActorRequestTimeout
 	}
-	if o.PendingTimeout == 0 {
-		o.PendingTimeout = 15 * time.Minute
+	if o.PendingTimeout <= 0 {
+		o.PendingTimeout = config.DefaultOrdersPendingTimeout
 	}
-	if o.OrphanGrace == 0 {
-		o.OrphanGrace = time.Minute
+	if o.OrphanGrace <= 0 {
+		o.OrphanGrace = config.DefaultOrdersOrphanGrace
 	}
-	if o.SweepInterval == 0 {
-		o.SweepInterval = time.Second
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = config.DefaultOrdersSweepInterval
 	}
 	if o.ReconcileAfter == 0 {
 		o.ReconcileAfter = 5 * time.Second

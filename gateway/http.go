@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -25,20 +26,23 @@ import (
 
 // Options configure the gateway.
 type Options struct {
+	// Limits bound what one request may carry; a zero field: its default
+	// (config.DefaultOrdersLinesMax, ...QtyMax, ...BatchMax).
 	Limits Limits
 	// CoalesceOnLeader hands intake batches to their partition's leader
 	// (intake.Options.CoalesceOnLeader).
 	CoalesceOnLeader bool
-	// BodyBytesMax is the largest request body read.
+	// BodyBytesMax is the largest request body read. 0: config.DefaultHTTPBodyBytesMax.
 	BodyBytesMax int64
 	// InFlightMax is the most requests served at once; beyond it requests get
-	// 429 with Retry-After, never a silent drop.
+	// 429 with Retry-After, never a silent drop. 0: config.DefaultHTTPInFlightMax.
 	InFlightMax int
 	// LatencyTarget, when set, makes the in-flight limit adaptive below
 	// InFlightMax: it shrinks while requests take longer than this on
 	// average and grows back while they do not. 0: a fixed limit.
 	LatencyTarget time.Duration
-	// RequestTimeout bounds one request's work.
+	// RequestTimeout bounds one request's work. 0: config.DefaultActorRequestTimeout
+	// and 2s.
 	RequestTimeout time.Duration
 	// Ready reports whether the node serves (cluster topology holds the kinds,
 	// every partition has a leader).
@@ -89,17 +93,41 @@ type Gateway struct {
 	chMetrics  *channelMetrics
 }
 
-// New returns the gateway over node.
+// RequestTimeoutSlack is what a request may take beyond its grain calls'
+// timeout (decoding, admission, answering).
+const RequestTimeoutSlack = 2 * time.Second
+
+// withDefaults fills every zero (or negative) setting with its default
+// from package config: a zero limit means the default, never "refuse
+// every request".
+func (o *Options) withDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Limits.LinesMax <= 0 {
+		o.Limits.LinesMax = config.DefaultOrdersLinesMax
+	}
+	if o.Limits.QtyMax <= 0 {
+		o.Limits.QtyMax = config.DefaultOrdersQtyMax
+	}
+	if o.Limits.BatchMax <= 0 {
+		o.Limits.BatchMax = config.DefaultOrdersBatchMax
+	}
+	if o.BodyBytesMax <= 0 {
+		o.BodyBytesMax = config.DefaultHTTPBodyBytesMax
+	}
+	if o.InFlightMax <= 0 {
+		o.InFlightMax = config.DefaultHTTPInFlightMax
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = config.DefaultActorRequestTimeout + RequestTimeoutSlack
+	}
+}
+
+// New returns the gateway over node. Zero settings of opts take their
+// defaults (package config).
 func New(node *actors.Node, opts Options) *Gateway {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.InFlightMax <= 0 {
-		opts.InFlightMax = 10_000
-	}
-	if opts.RequestTimeout <= 0 {
-		opts.RequestTimeout = 10 * time.Second
-	}
+	opts.withDefaults()
 	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: opts.Registerer, CoalesceOnLeader: opts.CoalesceOnLeader})
 	g := &Gateway{
 		Service: &Service{node: node, tokens: opts.Tokens, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer),

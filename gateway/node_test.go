@@ -138,8 +138,8 @@ func newTestGateway() (*testGateway, string) {
 		return fail("tokens", err)
 	}
 	reg := prometheus.NewRegistry()
-	tg.gw = New(node, Options{Tokens: tokens, Limits: Limits{LinesMax: 100, QtyMax: 1000, BatchMax: 1000},
-		BodyBytesMax: 1 << 20, Cluster: host, Ledger: seq.Log(), Profiling: true, Logger: logger, Gatherer: reg, Registerer: reg,
+	tg.gw = New(node, Options{Tokens: tokens, // no limits: the defaults
+		Cluster: host, Ledger: seq.Log(), Profiling: true, Logger: logger, Gatherer: reg, Registerer: reg,
 		Ready: func() bool { return host.Ready() && node.TopologyReady() }})
 	return tg, ""
 }
