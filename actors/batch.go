@@ -215,7 +215,7 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*pb.CreateOrderGrainReque
 		n.metrics.createBatch.Observe(float64(len(cmds)))
 		res, err := n.propose(ctx, part, reqs[0].Principal, &pb.Command{Kind: &pb.Command_CreateOrders{CreateOrders: &pb.CreateOrdersCommand{Orders: cmds}}})
 		if err == nil && len(res.Results) != len(cmds) {
-			err = fmt.Errorf("create_orders answered %d results for %d orders: %s", len(res.Results), len(cmds), res.Detail)
+			err = internalErr(fmt.Errorf("create_orders answered %d results for %d orders: %s", len(res.Results), len(cmds), res.Detail))
 		}
 		at := 0
 		for i, o := range orders {
@@ -313,7 +313,7 @@ func (n *Node) batchRecord(o *batchOrder, keys map[string]*privacy.DataKey, keyE
 	}
 	subject := rq.Customer.GetId()
 	if subject == "" {
-		return nil, errors.New("personal fields without a customer id")
+		return nil, internalErr(errors.New("personal fields without a customer id"))
 	}
 	if keyErr != nil {
 		return nil, fmt.Errorf("sealing personal fields: %w", keyErr) // reservations stay, as in the grain

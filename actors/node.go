@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -18,12 +19,14 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	"github.com/asynkron/protoactor-go/remote"
 	consulapi "github.com/hashicorp/consul/api"
+	"github.com/labstack/echo"
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/batching"
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -85,23 +88,23 @@ func (o *Options) withDefaults() {
 	if o.ProviderPort == 0 {
 		o.ProviderPort = 7002
 	}
-	if o.GrainIdleTimeout == 0 {
-		o.GrainIdleTimeout = 5 * time.Minute
+	if o.GrainIdleTimeout <= 0 {
+		o.GrainIdleTimeout = config.DefaultActorGrainIdleTimeout
 	}
-	if o.OrderGrainIdleTimeout == 0 {
-		o.OrderGrainIdleTimeout = 10 * time.Second
+	if o.OrderGrainIdleTimeout <= 0 {
+		o.OrderGrainIdleTimeout = config.DefaultActorOrderGrainIdleTimeout
 	}
-	if o.RequestTimeout == 0 {
-		o.RequestTimeout = 10 * time.Second
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = config.DefaultActorRequestTimeout
 	}
-	if o.PendingTimeout == 0 {
-		o.PendingTimeout = 15 * time.Minute
+	if o.PendingTimeout <= 0 {
+		o.PendingTimeout = config.DefaultOrdersPendingTimeout
 	}
-	if o.OrphanGrace == 0 {
-		o.OrphanGrace = time.Minute
+	if o.OrphanGrace <= 0 {
+		o.OrphanGrace = config.DefaultOrdersOrphanGrace
 	}
-	if o.SweepInterval == 0 {
-		o.SweepInterval = time.Second
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = config.DefaultOrdersSweepInterval
 	}
 	if o.ReconcileAfter == 0 {
 		o.ReconcileAfter = 5 * time.Second
@@ -179,7 +182,11 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 	var provider actorcluster.ClusterProvider
 	switch opts.Provider {
 	case "", "automanaged":
-		provider = automanaged.NewWithConfig(2*time.Second, opts.ProviderPort, opts.ProviderHosts...)
+		p, err := automanagedProvider(h, port, opts.ProviderPort, n.system, []string{skuKind.Kind, orderKind.Kind, subjectKind.Kind}, opts.ProviderHosts)
+		if err != nil {
+			return nil, err
+		}
+		provider = p
 	case "etcd":
 		p, err := etcd.NewWithConfig(opts.EtcdPrefix, clientv3.Config{Endpoints: opts.EtcdEndpoints, DialTimeout: 5 * time.Second})
 		if err != nil {
@@ -195,7 +202,7 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 	default:
 		return nil, fmt.Errorf("actors: unknown membership provider %q", opts.Provider)
 	}
-	cfg := actorcluster.Configure("ordergrid", provider, newPlacement(n), remote.Configure(h, port),
+	cfg := actorcluster.Configure(clusterName, provider, newPlacement(n), remote.Configure(h, port),
 		actorcluster.WithKinds(skuKind, orderKind, subjectKind), actorcluster.WithRequestTimeout(opts.RequestTimeout))
 	n.cluster = actorcluster.New(n.system, cfg)
 	n.cluster.StartMember()
@@ -251,6 +258,9 @@ func (n *Node) propose(ctx context.Context, p *cluster.Partition, principal stri
 		return nil, fmt.Errorf("actors: marshal command: %w", err)
 	}
 	resp, err := p.Propose(ctx, data)
+	if errors.Is(err, cluster.ErrCommandTooLarge) {
+		return nil, &failureErr{reason: reasonTooLarge, err: err} // crosses grain calls as TooLarge
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +318,29 @@ func (n *Node) CallOptions() []actorcluster.GrainCallOption {
 	return []actorcluster.GrainCallOption{actorcluster.WithTimeout(n.opts.RequestTimeout), actorcluster.WithRetryCount(3)}
 }
 
-// levelFloor drops Proto.Actor's records below min: it logs every request at info.
+// automanagedProvider is the automanaged membership provider with its
+// health endpoint listening on the actor address's host, not on every
+// interface as the library's own does (a loopback node stays on loopback),
+// and without the web framework's start banner.
+func automanagedProvider(host string, actorPort, providerPort int, system *actor.ActorSystem, kinds, peers []string) (*automanaged.AutoManagedProvider, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(providerPort)))
+	if err != nil {
+		return nil, fmt.Errorf("actors: membership provider: %w", err)
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Listener = ln                                // the provider's Start serves it rather than listening on 0.0.0.0
+	e.GET("/_health", func(c echo.Context) error { // what the library's own endpoint answers
+		return c.JSON(http.StatusOK, automanaged.NewNode(clusterName, system.ID, host, actorPort, providerPort, kinds))
+	})
+	return automanaged.NewWithTesting(2*time.Second, providerPort, e, peers...), nil
+}
+
+// clusterName names the Proto.Actor cluster.
+const clusterName = "ordergrid"
+
+// levelFloor drops Proto.Actor's records below min (it logs every request
+// at info), and the ERROR its automanaged provider logs on every clean stop.
 type levelFloor struct {
 	h   slog.Handler
 	min slog.Level
@@ -317,7 +349,29 @@ type levelFloor struct {
 func (l levelFloor) Enabled(ctx context.Context, lv slog.Level) bool {
 	return lv >= l.min && l.h.Enabled(ctx, lv)
 }
-func (l levelFloor) Handle(ctx context.Context, r slog.Record) error { return l.h.Handle(ctx, r) }
+
+func (l levelFloor) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == automanagedStopped && cleanStop(r) {
+		return nil
+	}
+	return l.h.Handle(ctx, r)
+}
+
+// automanagedStopped is the message the automanaged provider logs, at
+// ERROR, whenever its health endpoint stops, a clean stop included.
+const automanagedStopped = "Automanaged server stopping..!"
+
+// cleanStop reports whether r's error is the HTTP server's clean close.
+func cleanStop(r slog.Record) bool {
+	clean := false
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && errors.Is(err, http.ErrServerClosed) {
+			clean = true
+		}
+		return !clean
+	})
+	return clean
+}
 func (l levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
 	return levelFloor{h: l.h.WithAttrs(a), min: l.min}
 }

@@ -236,7 +236,7 @@ func (r *routed) record(id string, rq *pb.CreateOrderRequest, skus []skuQty, has
 	}
 	var err error
 	if o.Total, err = OrderTotal(rq.Lines); err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadTotal, err)
+		return nil, invalidErr("lines", fmt.Errorf("%w: %w", errBadTotal, err))
 	}
 	return o, nil
 }
@@ -426,7 +426,7 @@ func (g *orderGrain) seal(c *pb.Customer) ([]byte, error) {
 		return nil, nil
 	}
 	if c.GetId() == "" {
-		return nil, errors.New("personal fields without a customer id")
+		return nil, internalErr(errors.New("personal fields without a customer id"))
 	}
 	res, err := g.node.SubjectClient(c.Id).Seal(&pb.SealPersonalRequest{OrderId: g.id, Fields: f}, g.node.CallOptions()...)
 	if err != nil {

@@ -44,7 +44,7 @@ func (g *subjectGrain) Terminate(actorcluster.GrainContext) { g.key = nil }
 func (g *subjectGrain) ReceiveDefault(actorcluster.GrainContext) {}
 
 // errNoKeyring answers sealing on a node without master keys.
-var errNoKeyring = errors.New("actors: no master keys: personal data cannot be sealed")
+var errNoKeyring = internalErr(errors.New("actors: no master keys: personal data cannot be sealed"))
 
 // dataKey returns the subject's data key; with create, making and storing
 // one (wrapped) if the subject has none. nil without create: no key (never
@@ -106,7 +106,7 @@ func (g *subjectGrain) Seal(req *pb.SealPersonalRequest, _ actorcluster.GrainCon
 // fields. An erased subject answers erased, with no fields.
 func (g *subjectGrain) Open(req *pb.OpenPersonalRequest, _ actorcluster.GrainContext) (*pb.OpenPersonalResponse, error) {
 	if len(req.OrderIds) != len(req.Sealed) {
-		return nil, errors.New("actors: open: one sealed value per order")
+		return nil, internalErr(errors.New("actors: open: one sealed value per order"))
 	}
 	k, err := g.dataKey(false)
 	if err != nil {

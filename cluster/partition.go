@@ -21,6 +21,15 @@ var ErrNotLeader = errors.New("partition: not the leader")
 // deadline (an election is under way, or a quorum is lost).
 var ErrNoLeader = errors.New("partition: no leader")
 
+// CommandBytesMax is the largest command Propose takes: its log entry
+// (the command and a 25-byte header) must stay within what the log store
+// reads back (logEntryBytesMax), or the partition could not restart.
+const CommandBytesMax = logEntryBytesMax - 64
+
+// ErrCommandTooLarge is returned by Propose for a command over
+// CommandBytesMax: no retry can commit it; it must be split.
+var ErrCommandTooLarge = errors.New("partition: command too large for one Raft entry")
+
 const (
 	// proposeTimeoutDefault bounds how long a proposal may wait to enter
 	// Raft's queue when the context has no deadline.
@@ -51,6 +60,9 @@ type Partition struct {
 // the leader. ctx bounds the wait for a leader and for a place in Raft's
 // queue; a command already queued is awaited to its outcome.
 func (p *Partition) Propose(ctx context.Context, command []byte) ([]byte, error) {
+	if len(command) > CommandBytesMax {
+		return nil, fmt.Errorf("partition %d: %d bytes, at most %d: %w", p.ID, len(command), CommandBytesMax, ErrCommandTooLarge)
+	}
 	start := time.Now()
 	var lastErr error
 	for attempt := 0; attempt < forwardAttemptsMax; attempt++ {
@@ -91,6 +103,9 @@ func (p *Partition) Propose(ctx context.Context, command []byte) ([]byte, error)
 }
 
 func (p *Partition) proposeLocal(ctx context.Context, command []byte) ([]byte, error) {
+	if len(command) > CommandBytesMax { // a forwarded command is checked again on the leader
+		return nil, fmt.Errorf("partition %d: %d bytes, at most %d: %w", p.ID, len(command), CommandBytesMax, ErrCommandTooLarge)
+	}
 	timeout := proposeTimeoutDefault
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)

@@ -56,6 +56,9 @@ func (s *rpcServer) Propose(ctx context.Context, req *pb.ProposeRequest) (*pb.Pr
 	if errors.Is(err, ErrNotLeader) {
 		return nil, notLeader(p)
 	}
+	if errors.Is(err, ErrCommandTooLarge) {
+		return nil, status.Error(codes.ResourceExhausted, err.Error())
+	}
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
@@ -157,6 +160,8 @@ func fromStatus(err error) error {
 	switch st.Code() {
 	case codes.FailedPrecondition:
 		return fmt.Errorf("%w: %s", ErrNotLeader, st.Message())
+	case codes.ResourceExhausted:
+		return fmt.Errorf("%w: %s", ErrCommandTooLarge, st.Message())
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
 		return fmt.Errorf("%w: %s", errUnreachable, st.Message())
 	default:

@@ -257,18 +257,47 @@ type Log struct {
 	Format string `yaml:"format"`
 }
 
+// The defaults that the packages a Config configures also fill in for a
+// zero value (gateway.Options, actors.Options): written out here only, so a
+// zero setting of an embedder means the same as an absent one here, never
+// "refuse everything".
+const (
+	// DefaultHTTPBodyBytesMax is http.body_bytes_max's default: 4 MiB.
+	DefaultHTTPBodyBytesMax = 4 << 20
+	// DefaultHTTPInFlightMax is http.in_flight_max's default.
+	DefaultHTTPInFlightMax = 10_000
+	// DefaultActorRequestTimeout is actor.request_timeout's default.
+	DefaultActorRequestTimeout = 10 * time.Second
+	// DefaultActorGrainIdleTimeout is actor.grain_idle_timeout's default.
+	DefaultActorGrainIdleTimeout = 5 * time.Minute
+	// DefaultActorOrderGrainIdleTimeout is actor.order_grain_idle_timeout's default.
+	DefaultActorOrderGrainIdleTimeout = 10 * time.Second
+	// DefaultOrdersPendingTimeout is orders.pending_timeout's default.
+	DefaultOrdersPendingTimeout = 15 * time.Minute
+	// DefaultOrdersOrphanGrace is orders.orphan_grace's default.
+	DefaultOrdersOrphanGrace = time.Minute
+	// DefaultOrdersSweepInterval is orders.sweep_interval's default.
+	DefaultOrdersSweepInterval = time.Second
+	// DefaultOrdersLinesMax is orders.lines_max's default.
+	DefaultOrdersLinesMax = 100
+	// DefaultOrdersQtyMax is orders.qty_max's default.
+	DefaultOrdersQtyMax = 1_000_000
+	// DefaultOrdersBatchMax is orders.batch_max's default.
+	DefaultOrdersBatchMax = 1000
+)
+
 // Default returns the defaults.
 func Default() Config {
 	return Config{
 		DataDir: "./data",
 		NodeID:  "node1",
-		HTTP:    HTTP{Addr: "127.0.0.1:8080", BodyBytesMax: 4 << 20, InFlightMax: 10_000},
+		HTTP:    HTTP{Addr: "127.0.0.1:8080", BodyBytesMax: DefaultHTTPBodyBytesMax, InFlightMax: DefaultHTTPInFlightMax},
 		GRPC:    GRPC{Addr: "127.0.0.1:9090"},
 		Raft: Raft{Partitions: 8, HeartbeatTimeout: 500 * time.Millisecond,
 			ElectionTimeout: 500 * time.Millisecond, SnapshotThreshold: 8192},
-		Actor: Actor{Provider: "automanaged", EtcdPrefix: "/ordergrid", ConsulAddress: "127.0.0.1:8500", GrainIdleTimeout: 5 * time.Minute, OrderGrainIdleTimeout: 10 * time.Second, RequestTimeout: 10 * time.Second},
-		Orders: Orders{PendingTimeout: 15 * time.Minute, OrphanGrace: time.Minute, SweepInterval: time.Second,
-			LinesMax: 100, QtyMax: 1_000_000, BatchMax: 1000},
+		Actor: Actor{Provider: "automanaged", EtcdPrefix: "/ordergrid", ConsulAddress: "127.0.0.1:8500", GrainIdleTimeout: DefaultActorGrainIdleTimeout, OrderGrainIdleTimeout: DefaultActorOrderGrainIdleTimeout, RequestTimeout: DefaultActorRequestTimeout},
+		Orders: Orders{PendingTimeout: DefaultOrdersPendingTimeout, OrphanGrace: DefaultOrdersOrphanGrace, SweepInterval: DefaultOrdersSweepInterval,
+			LinesMax: DefaultOrdersLinesMax, QtyMax: DefaultOrdersQtyMax, BatchMax: DefaultOrdersBatchMax},
 		Ledger: Ledger{Origin: "ordergrid.local/ledger", SequenceInterval: 20 * time.Millisecond, CheckpointInterval: time.Second,
 			Fabric: Fabric{MSPID: "Org1MSP", Channel: "ordergrid", Chaincode: "anchors", AnchorInterval: 5 * time.Second}},
 		Log: Log{Level: "info", Format: "text"},

@@ -51,6 +51,11 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{yaml: "orders:\n  qty_max: -1\n", key: "orders.qty_max"},
 		{yaml: "http:\n  adress: x\n", key: "adress"},
 		{args: []string{"--no-such-flag"}, key: "no-such-flag"},
+		// A zero limit is refused at load, never taken as "refuse every request".
+		{args: []string{"--orders-batch-max", "0"}, key: "orders.batch_max"},
+		{args: []string{"--orders-lines-max", "0"}, key: "orders.lines_max"},
+		{env: []string{"ORDERGRID_HTTP_BODY_BYTES_MAX=0"}, key: "http.body_bytes_max"},
+		{yaml: "http:\n  in_flight_max: 0\n", key: "http.in_flight_max"},
 	} {
 		env := tc.env
 		if tc.yaml != "" {

@@ -24,8 +24,7 @@ func TestFlashSaleExactlyOnce(t *testing.T) {
 	n.start()
 	n.must("PUT", "/v1/skus/"+sku+"/stock/WH-SH", map[string]any{"on_hand": onHand}, 200)
 
-	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewSource(seed))
 	keys := make([]string, requests)
 	unique := 0

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,14 +27,7 @@ import (
 // must answer its first order, an event the model allows must be
 // accepted and one it forbids refused. ORDERGRID_MODEL_SEED replays a run.
 func TestModelRandomized(t *testing.T) {
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("ORDERGRID_MODEL_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Logf("seed %d (ORDERGRID_MODEL_SEED=%d replays this run)", seed, seed)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewSource(seed))
 	// Batches form on their partition's leader here (the option is off by
 	// default; the other cluster tests run without it).

@@ -124,7 +124,14 @@ func TestPersonalDataSealedReadRecordedAndErased(t *testing.T) {
 	if c := read(mine[0], false, "warehouse"); !c.Withheld || c.Name != "" {
 		t.Fatalf("personal fields without asking: %+v", c)
 	}
-	if c := read(mine[0], true, "warehouse"); c.Name != name || c.Phone != phone || c.Address != address || c.IDNumber != idNumber || c.Email != email {
+	// Personal fields are for compliance (and admin): ops gets 403 naming
+	// include_personal.
+	var refused problem
+	n.must("GET", "/v1/orders/"+mine[0]+"?include_personal=true&purpose=delivery", nil, 403, as("warehouse")...).json(t, &refused)
+	if len(refused.Errors) != 1 || refused.Errors[0].Field != "include_personal" {
+		t.Fatalf("ops reading personal fields: %+v", refused)
+	}
+	if c := read(mine[0], true, "dpo"); c.Name != name || c.Phone != phone || c.Address != address || c.IDNumber != idNumber || c.Email != email {
 		t.Fatalf("personal fields: %+v", c)
 	}
 	n.must("GET", "/v1/orders/"+mine[0]+"?include_personal=yes", nil, 400, as("warehouse")...)
@@ -164,7 +171,7 @@ func TestPersonalDataSealedReadRecordedAndErased(t *testing.T) {
 		}
 	}
 	exports := t.TempDir()
-	before := bundleOf(mine[0], has(ledger.KindAccess, "personal_read", "warehouse"))
+	before := bundleOf(mine[0], has(ledger.KindAccess, "personal_read", "dpo"))
 	_ = os.WriteFile(filepath.Join(exports, "before.json"), before, 0o600)
 	var oldBundle ledger.Bundle
 	_ = json.Unmarshal(before, &oldBundle)
@@ -197,11 +204,11 @@ func TestPersonalDataSealedReadRecordedAndErased(t *testing.T) {
 
 	// The orders stay, personal fields erased; another subject's are intact.
 	for _, id := range mine {
-		if c := read(id, true, "warehouse"); !c.Erased || c.Name != "" || c.Phone != "" || c.ID != subject {
+		if c := read(id, true, "dpo"); !c.Erased || c.Name != "" || c.Phone != "" || c.ID != subject {
 			t.Fatalf("order %s after erasure: %+v", id, c)
 		}
 	}
-	if c := read(other.ID, true, "warehouse"); c.Name != "Qian Er" {
+	if c := read(other.ID, true, "dpo"); c.Name != "Qian Er" {
 		t.Fatalf("another subject's order: %+v", c)
 	}
 
@@ -239,7 +246,7 @@ func TestPersonalDataSealedReadRecordedAndErased(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // the purge runs after the erasure commits
 	n.kill()
 	n.start()
-	if c := read(mine[1], true, "warehouse"); !c.Erased {
+	if c := read(mine[1], true, "dpo"); !c.Erased {
 		t.Fatalf("after kill -9 and restart: %+v", c)
 	}
 	n.must("POST", "/v1/subjects/"+subject+"/erase", nil, 409, as("dpo")...)

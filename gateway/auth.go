@@ -245,9 +245,11 @@ func allow(ctx context.Context, what string, rs ...Role) *Problem {
 	if p.Role == RoleAdmin || slices.Contains(rs, p.Role) {
 		return nil
 	}
-	names := make([]string, len(rs))
-	for i, r := range rs {
-		names[i] = string(r)
+	var names []string // in the roles' order, whatever the call site's
+	for _, r := range roles {
+		if r != RoleAdmin && slices.Contains(rs, r) {
+			names = append(names, string(r))
+		}
 	}
 	return forbidden(p, what+" needs role "+strings.Join(append(names, "admin"), " or "))
 }

@@ -59,7 +59,7 @@ func newChannelMetrics(reg prometheus.Registerer) *channelMetrics {
 func (g *Gateway) channelRoutes(api func(string, func(http.ResponseWriter, *http.Request) *Problem)) {
 	// Authenticated by the channel's signature, not a bearer token: the
 	// platforms push with their own schemes.
-	g.mux.Handle("POST /v1/channels/{channel}/orders", g.admitWith("POST /v1/channels/{channel}/orders", g.postChannelOrder, g.opts.RequestTimeout, false))
+	g.handle("POST /v1/channels/{channel}/orders", g.admitWith("POST /v1/channels/{channel}/orders", g.postChannelOrder, g.opts.RequestTimeout, false))
 	api("GET /v1/customers/{id}", g.getCustomer)
 	api("GET /v1/channels/price-conflicts", g.getPriceConflicts)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -25,20 +26,23 @@ import (
 
 // Options configure the gateway.
 type Options struct {
+	// Limits bound what one request may carry; a zero field: its default
+	// (config.DefaultOrdersLinesMax, ...QtyMax, ...BatchMax).
 	Limits Limits
 	// CoalesceOnLeader hands intake batches to their partition's leader
 	// (intake.Options.CoalesceOnLeader).
 	CoalesceOnLeader bool
-	// BodyBytesMax is the largest request body read.
+	// BodyBytesMax is the largest request body read. 0: config.DefaultHTTPBodyBytesMax.
 	BodyBytesMax int64
 	// InFlightMax is the most requests served at once; beyond it requests get
-	// 429 with Retry-After, never a silent drop.
+	// 429 with Retry-After, never a silent drop. 0: config.DefaultHTTPInFlightMax.
 	InFlightMax int
 	// LatencyTarget, when set, makes the in-flight limit adaptive below
 	// InFlightMax: it shrinks while requests take longer than this on
 	// average and grows back while they do not. 0: a fixed limit.
 	LatencyTarget time.Duration
-	// RequestTimeout bounds one request's work.
+	// RequestTimeout bounds one request's work. 0: config.DefaultActorRequestTimeout
+	// and 2s.
 	RequestTimeout time.Duration
 	// Ready reports whether the node serves (cluster topology holds the kinds,
 	// every partition has a leader).
@@ -81,6 +85,9 @@ type Gateway struct {
 	*Service
 	opts Options
 	mux  *http.ServeMux
+	// patterns are the routes registered on mux, in order (the catch-all
+	// excepted): the role×route test hits every one of them.
+	patterns []string
 	// simulating holds a token while a routing simulation runs: one at a time.
 	simulating chan struct{}
 	chMetrics  *channelMetrics
@@ -88,17 +95,41 @@ type Gateway struct {
 	replay *replayCache
 }
 
-// New returns the gateway over node.
+// RequestTimeoutSlack is what a request may take beyond its grain calls'
+// timeout (decoding, admission, answering).
+const RequestTimeoutSlack = 2 * time.Second
+
+// withDefaults fills every zero (or negative) setting with its default
+// from package config: a zero limit means the default, never "refuse
+// every request".
+func (o *Options) withDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Limits.LinesMax <= 0 {
+		o.Limits.LinesMax = config.DefaultOrdersLinesMax
+	}
+	if o.Limits.QtyMax <= 0 {
+		o.Limits.QtyMax = config.DefaultOrdersQtyMax
+	}
+	if o.Limits.BatchMax <= 0 {
+		o.Limits.BatchMax = config.DefaultOrdersBatchMax
+	}
+	if o.BodyBytesMax <= 0 {
+		o.BodyBytesMax = config.DefaultHTTPBodyBytesMax
+	}
+	if o.InFlightMax <= 0 {
+		o.InFlightMax = config.DefaultHTTPInFlightMax
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = config.DefaultActorRequestTimeout + RequestTimeoutSlack
+	}
+}
+
+// New returns the gateway over node. Zero settings of opts take their
+// defaults (package config).
 func New(node *actors.Node, opts Options) *Gateway {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.InFlightMax <= 0 {
-		opts.InFlightMax = 10_000
-	}
-	if opts.RequestTimeout <= 0 {
-		opts.RequestTimeout = 10 * time.Second
-	}
+	opts.withDefaults()
 	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: opts.Registerer, CoalesceOnLeader: opts.CoalesceOnLeader})
 	g := &Gateway{
 		Service: &Service{node: node, tokens: opts.Tokens, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer),
@@ -118,9 +149,15 @@ func New(node *actors.Node, opts Options) *Gateway {
 	return g
 }
 
+// handle registers a route and records its pattern.
+func (g *Gateway) handle(pattern string, h http.Handler) {
+	g.patterns = append(g.patterns, pattern)
+	g.mux.Handle(pattern, h)
+}
+
 func (g *Gateway) routes() {
 	api := func(pattern string, h func(w http.ResponseWriter, r *http.Request) *Problem) {
-		g.mux.Handle(pattern, g.admit(pattern, h, g.opts.RequestTimeout))
+		g.handle(pattern, g.admit(pattern, h, g.opts.RequestTimeout))
 	}
 	api("POST /v1/orders", g.postOrder)
 	api("POST /v1/orders:batch", g.postBatch)
@@ -134,7 +171,7 @@ func (g *Gateway) routes() {
 	api("GET /v1/skus/{sku}/events", g.getSkuEvents)
 	api("POST /v1/subjects/{id}/erase", g.postErase)
 	// Streams for as long as the log takes: bounded by the client, not the request timeout.
-	g.mux.Handle("GET /v1/audit/export", g.admit("GET /v1/audit/export", g.getAuditExport, 0))
+	g.handle("GET /v1/audit/export", g.admit("GET /v1/audit/export", g.getAuditExport, 0))
 	api("POST /v1/admin/rewrap-subject-keys", g.postRewrap)
 	api("POST /v1/admin/archives/restore", g.postRestoreArchive)
 	api("GET /v1/cluster", g.getCluster)
@@ -143,11 +180,11 @@ func (g *Gateway) routes() {
 	g.ledgerRoutes(api)
 	g.routingRoutes(api)
 	g.channelRoutes(api)
-	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	g.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")
-	})
-	g.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	}))
+	g.handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		body := map[string]any{"status": "ready"}
 		code := http.StatusOK
 		if g.opts.Ready != nil && !g.opts.Ready() {
@@ -163,15 +200,15 @@ func (g *Gateway) routes() {
 			}
 		}
 		writeJSON(w, code, body)
-	})
+	}))
 	if g.opts.Profiling {
-		g.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		g.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		g.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-		g.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		g.handle("GET /debug/pprof/", http.HandlerFunc(pprof.Index))
+		g.handle("GET /debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		g.handle("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+		g.handle("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
 	}
 	if g.opts.Gatherer != nil {
-		g.mux.Handle("GET /metrics", promhttp.HandlerFor(g.opts.Gatherer, promhttp.HandlerOpts{}))
+		g.handle("GET /metrics", promhttp.HandlerFor(g.opts.Gatherer, promhttp.HandlerOpts{}))
 	}
 	g.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allowed := g.allowedMethods(r); len(allowed) > 0 {
@@ -434,6 +471,10 @@ func (g *Gateway) postRewrap(w http.ResponseWriter, r *http.Request) *Problem {
 		return p
 	}
 	rep, err := g.node.RewrapSubjectKeys(r.Context(), nil)
+	if f, _ := actors.FailureOf(err); err != nil && f == actors.Internal {
+		g.logger.Error("rewrap subject keys", slog.Any("error", err))
+		return internalProblem(err.Error()) // no master keys: no retry helps
+	}
 	if err != nil {
 		g.logger.Error("rewrap subject keys", slog.Any("error", err))
 		return unavailable(fmt.Sprintf("rewrap stopped after %d of the keys (%d rewrapped): %v; run it again", rep.Examined, rep.Rewrapped, err))

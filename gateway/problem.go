@@ -69,6 +69,13 @@ func unavailable(detail string) *Problem {
 	return &Problem{Status: http.StatusServiceUnavailable, Name: "unavailable", Title: "Temporarily unavailable", Detail: detail, RetryAfterSec: 1}
 }
 
+// internalProblem answers a failure no retry can fix that is not the
+// caller's: a broken invariant or a node without what it needs. 500, no
+// Retry-After.
+func internalProblem(detail string) *Problem {
+	return &Problem{Status: http.StatusInternalServerError, Name: "internal", Title: "Internal error", Detail: detail}
+}
+
 var grpcCodes = map[int]codes.Code{
 	http.StatusBadRequest:            codes.InvalidArgument,
 	http.StatusUnprocessableEntity:   codes.InvalidArgument,
@@ -80,6 +87,7 @@ var grpcCodes = map[int]codes.Code{
 	http.StatusConflict:              codes.FailedPrecondition,
 	http.StatusTooManyRequests:       codes.ResourceExhausted,
 	http.StatusServiceUnavailable:    codes.Unavailable,
+	http.StatusInternalServerError:   codes.Internal,
 }
 
 // GRPCStatus makes the problem a gRPC status with ErrorInfo and BadRequest details.

@@ -30,7 +30,7 @@ func (g *Gateway) routingRoutes(api func(string, func(http.ResponseWriter, *http
 	api("GET /v1/orders/{id}/routing", g.getOrderRouting)
 	// A simulation of a million orders takes a while: bounded by the client
 	// and by one simulation at a time, not by the request timeout.
-	g.mux.Handle("POST /v1/routing/simulations", g.admit("POST /v1/routing/simulations", g.postSimulation, 0))
+	g.handle("POST /v1/routing/simulations", g.admit("POST /v1/routing/simulations", g.postSimulation, 0))
 }
 
 // routingProblem maps a routing error to a problem naming the field.

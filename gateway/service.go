@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/intake"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -42,8 +44,29 @@ func (s *Service) callOptions(ctx context.Context) []actorcluster.GrainCallOptio
 	return opts
 }
 
-// grainProblem maps a failed grain call to a problem.
+// grainProblem maps a failed grain call to a problem: 503 with Retry-After
+// only for what a retry can fix (a timeout, no leader, a peer unreachable);
+// a request that can never succeed as sent gets its 4xx, a broken
+// invariant 500 (see failureProblem).
 func (s *Service) grainProblem(err error, what, id string) *Problem {
+	p := failureProblem(err, what, id)
+	switch p.Status {
+	case http.StatusInternalServerError:
+		s.logger.Error("grain call failed: no retry can succeed", slog.String("what", what), slog.String("id", id), slog.Any("error", err))
+		s.metrics.rejects.WithLabelValues("internal").Inc()
+	case http.StatusServiceUnavailable:
+		s.logger.Warn("grain call failed", slog.String("what", what), slog.String("id", id), slog.Any("error", err))
+		s.metrics.rejects.WithLabelValues("unavailable").Inc()
+	case http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		s.metrics.rejects.WithLabelValues("invalid").Inc()
+	}
+	return p
+}
+
+// failureProblem is the problem of a failed grain call: its outcome (404,
+// 409), else its failure (actors.FailureOf): Invalid 422 naming the field,
+// TooLarge 413, Internal 500, Transient 503 with Retry-After.
+func failureProblem(err error, what, id string) *Problem {
 	switch actors.OutcomeOf(err) {
 	case pb.Outcome_OUTCOME_NOT_FOUND:
 		return notFound(what, id)
@@ -51,9 +74,24 @@ func (s *Service) grainProblem(err error, what, id string) *Problem {
 		return &Problem{Status: http.StatusConflict, Name: "below-reserved", Title: "Stock below reservations", Detail: actorcluster.FromError(err).Message,
 			Errors: []*pb.FieldViolation{{Field: "on_hand", Detail: "below what is reserved"}}}
 	}
-	s.logger.Warn("grain call failed", slog.String("what", what), slog.String("id", id), slog.Any("error", err))
-	s.metrics.rejects.WithLabelValues("unavailable").Inc()
+	switch failure, field := actors.FailureOf(err); failure {
+	case actors.Invalid:
+		return invalid(&pb.FieldViolation{Field: cmp.Or(field, "(body)"), Detail: failureDetail(err)})
+	case actors.TooLarge:
+		return &Problem{Status: http.StatusRequestEntityTooLarge, Name: "too-large", Title: "Too large for one log entry",
+			Detail: fmt.Sprintf("the %s does not fit in one Raft entry (%d bytes at most): send fewer or smaller orders", what, cluster.CommandBytesMax)}
+	case actors.Internal:
+		return internalProblem(fmt.Sprintf("%s %s: %s", what, id, failureDetail(err)))
+	}
 	return unavailable("the order grid could not complete the call in time; retry with the same idempotency key")
+}
+
+// failureDetail is a failure's message without the actor library's wrapping.
+func failureDetail(err error) string {
+	if ge := actorcluster.FromError(err); ge != nil && ge.Message != "" {
+		return ge.Message
+	}
+	return err.Error()
 }
 
 func (s *Service) createOrder(ctx context.Context, req *pb.CreateOrderRequest) (*pb.CreateOrderResponse, int, *Problem) {
@@ -131,7 +169,9 @@ func (s *Service) created(req *pb.CreateOrderRequest, id string, res *pb.OrderGr
 		return nil, 0, &Problem{Status: http.StatusConflict, Name: "idempotency-conflict", Title: "Idempotency key reused",
 			Detail: res.Detail, Errors: []*pb.FieldViolation{{Field: "idempotency_key", Detail: "already used with a different request for order " + res.Order.GetId()}}}
 	default:
-		return nil, 0, s.grainProblem(errors.New(res.Outcome.String()+": "+res.Detail), "order", id)
+		// An outcome creation never has: a broken invariant, not a reason to retry.
+		s.logger.Error("order creation: unexpected outcome", slog.String("id", id), slog.String("outcome", res.Outcome.String()), slog.String("detail", res.Detail))
+		return nil, 0, internalProblem("order " + id + ": unexpected outcome " + res.Outcome.String() + ": " + res.Detail)
 	}
 }
 
@@ -222,7 +262,16 @@ func (s *Service) resultOf(resp *pb.CreateOrderResponse, code int, p *Problem) *
 // getOrder reads an order; with includePersonal also its customer's
 // personal fields, opened by the subject's grain, which records the read
 // (principal, purpose) in the audit log first.
+//
+// Only compliance and admin may ask for the personal fields: anyone else
+// who asks gets 403 naming include_personal, before the order is read.
 func (s *Service) getOrder(ctx context.Context, id string, includePersonal bool, purpose string) (*pb.Order, *Problem) {
+	if includePersonal {
+		if p := allow(ctx, "reading personal fields", RoleCompliance); p != nil {
+			p.Errors = []*pb.FieldViolation{{Field: "include_personal", Detail: "personal fields are for roles compliance and admin"}}
+			return nil, p
+		}
+	}
 	o, p := s.readOrder(ctx, id)
 	if p != nil {
 		return nil, p

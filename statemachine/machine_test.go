@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand"
 	"testing"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -85,8 +84,7 @@ func (h *harness) checkStock(sku string) {
 // never break conservation, never oversell, and never reserve one (sku,
 // order) twice.
 func TestRandomCommandsConserveStock(t *testing.T) {
-	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewSource(seed))
 	h := newHarness(t)
 	skus := []string{"A", "B", "C"}

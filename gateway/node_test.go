@@ -1,0 +1,173 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/ledger"
+	"github.com/ordergrid/ordergrid/privacy"
+	"github.com/ordergrid/ordergrid/statemachine"
+)
+
+// testGateway is a gateway over a real single node (Raft partitions, the
+// ledger's sequencer, the actor system) in this process, with one token of
+// each role. A process hosts one actor node, so the tests share it.
+type testGateway struct {
+	gw *Gateway
+	// tokens by role; the channel-bound ones are bound to "douyin".
+	tokens map[Role]string
+}
+
+var shared struct {
+	once sync.Once
+	tg   *testGateway
+	err  string
+	dir  string
+}
+
+// TestMain removes the shared node's data directory after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// startGateway returns the shared in-process gateway, starting it on first use.
+func startGateway(t *testing.T) *testGateway {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a node (a few seconds)")
+	}
+	shared.once.Do(func() { shared.tg, shared.err = newTestGateway() })
+	if shared.err != "" {
+		t.Fatal(shared.err)
+	}
+	return shared.tg
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// newTestGateway starts the node; its data lives in a temporary directory
+// for the life of the test binary (the process exit ends the node).
+func newTestGateway() (*testGateway, string) {
+	fail := func(what string, err error) (*testGateway, string) { return nil, what + ": " + err.Error() }
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir, err := os.MkdirTemp("", "ordergrid-gateway-test-")
+	if err != nil {
+		return fail("data dir", err)
+	}
+	shared.dir = dir
+	var addrs [3]string
+	for i := range addrs {
+		if addrs[i], err = freeAddr(); err != nil {
+			return fail("port", err)
+		}
+	}
+	_, providerPort, _ := net.SplitHostPort(addrs[2])
+	host, err := cluster.Open(cluster.Options{DataDir: dir, RaftAddr: addrs[0], Partitions: 2, Logger: logger,
+		Meta:   map[string]string{actors.MetaActorAddr: addrs[1]},
+		Groups: []cluster.Group{{Name: ledger.GroupName, Machine: ledger.NewMachine}}}, statemachine.New)
+	if err != nil {
+		return fail("cluster", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := host.WaitReady(ctx); err != nil {
+		return fail("partitions", err)
+	}
+	seq, err := ledger.NewSequencer(host, ledger.SequencerOptions{Origin: "ordergrid.test/gateway", Logger: logger})
+	if err != nil {
+		return fail("ledger", err)
+	}
+	go seq.Run(context.Background())
+	line, err := privacy.NewMasterKeyLine("k1")
+	if err != nil {
+		return fail("master key", err)
+	}
+	keyring, err := privacy.ParseKeyring(line)
+	if err != nil {
+		return fail("master key", err)
+	}
+	port, err := strconv.Atoi(providerPort)
+	if err != nil {
+		return fail("port", err)
+	}
+	node, err := actors.Start(ctx, host, actors.Options{ActorAddr: addrs[1], ProviderPort: port, Keyring: keyring,
+		Ledger: seq.Log(), Logger: logger})
+	if err != nil {
+		return fail("actors", err)
+	}
+	tg := &testGateway{tokens: map[Role]string{}}
+	var entries []TokenEntry
+	for _, r := range roles {
+		var chans []string
+		if r.channelBound() {
+			chans = []string{"douyin"}
+		}
+		tok, e, err := NewToken("test-"+string(r), r, chans, time.Time{})
+		if err != nil {
+			return fail("token", err)
+		}
+		tg.tokens[r] = tok
+		entries = append(entries, e)
+	}
+	tokens, err := NewTokens(entries)
+	if err != nil {
+		return fail("tokens", err)
+	}
+	reg := prometheus.NewRegistry()
+	tg.gw = New(node, Options{Tokens: tokens, // no limits: the defaults
+		Cluster: host, Ledger: seq.Log(), Profiling: true, Logger: logger, Gatherer: reg, Registerer: reg,
+		Ready: func() bool { return host.Ready() && node.TopologyReady() }})
+	return tg, ""
+}
+
+// do serves one request as role ("" for none) and returns the recorder.
+func (tg *testGateway) do(method, path, body string, role Role) *httptest.ResponseRecorder {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if role != "" {
+		req.Header.Set("Authorization", "Bearer "+tg.tokens[role])
+	}
+	rec := httptest.NewRecorder()
+	tg.gw.ServeHTTP(rec, req)
+	return rec
+}
+
+// must serves a request as admin and fails the test unless it answers code.
+func (tg *testGateway) must(t *testing.T, method, path, body string, code int) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := tg.do(method, path, body, RoleAdmin)
+	if rec.Code != code {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, rec.Code, rec.Body, code)
+	}
+	return rec
+}
