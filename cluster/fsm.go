@@ -55,6 +55,9 @@ type fsm struct {
 	applied  uint64
 	onApply  func(n int)
 	onPurge  atomic.Pointer[func()]
+	// progress publishes applied (visible in Pebble) to readers waiting
+	// for a read index.
+	progress appliedProgress
 }
 
 func (f *fsm) setPurge(fn func()) { f.onPurge.Store(&fn) }
@@ -73,6 +76,7 @@ func newFSM(db *pebble.DB, id uint32, prefix []byte, sm StateMachine) (*fsm, err
 		f.applied = binary.BigEndian.Uint64(v)
 		closer.Close()
 	}
+	f.progress.init(f.applied)
 	if err := f.load(); err != nil {
 		return nil, err
 	}
@@ -135,6 +139,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		panic(fmt.Sprintf("partition state: commit: %v", err))
 	}
 	f.applied = last
+	f.progress.advance(last)
 	if f.onApply != nil {
 		f.onApply(n)
 	}
@@ -221,6 +226,7 @@ func (f *fsm) Restore(r io.ReadCloser) error {
 		return fmt.Errorf("partition restore: commit: %w", err)
 	}
 	f.applied = binary.BigEndian.Uint64(applied)
+	f.progress.advance(f.applied)
 	return f.load()
 }
 

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -201,7 +202,15 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 	}
 	h.rpc = grpc.NewServer(grpc.MaxRecvMsgSize(logEntryBytesMax))
 	pb.RegisterPartitionServiceServer(h.rpc, &rpcServer{h: h})
-	go func() { _ = h.rpc.Serve(rpcLayer) }()
+	// Open returns once Serve is accepting: it reads gRPC's global logger as
+	// it starts, and the actor library, started next, replaces that logger
+	// (an unordered write and read otherwise, which the race detector sees).
+	serving := &acceptingListener{Listener: rpcLayer, accepting: make(chan struct{})}
+	go func() { _ = h.rpc.Serve(serving) }()
+	select {
+	case <-serving.accepting:
+	case <-time.After(5 * time.Second):
+	}
 	if len(opts.Peers) > 1 {
 		h.loops.Add(1)
 		go h.balanceLoop()
@@ -402,6 +411,18 @@ func (h *Host) purgeWithRetries(p *Partition) {
 		}
 		backoff *= 2
 	}
+}
+
+// acceptingListener closes accepting when Accept is first called.
+type acceptingListener struct {
+	net.Listener
+	once      sync.Once
+	accepting chan struct{}
+}
+
+func (l *acceptingListener) Accept() (net.Conn, error) {
+	l.once.Do(func() { close(l.accepting) })
+	return l.Listener.Accept()
 }
 
 // NodeID is this node's id in Raft configurations.

@@ -53,6 +53,9 @@ type Partition struct {
 	fsm     *fsm
 	metrics *Metrics
 	purgeMu sync.Mutex
+	// leader and floor serve read indexes (readindex.go).
+	leader leaderCheck
+	floor  termFloor
 }
 
 // Propose replicates command and returns what the state machine's Apply
@@ -140,11 +143,19 @@ func (p *Partition) leaderClient(ctx context.Context) (pb.PartitionServiceClient
 	}
 }
 
-// Get reads key from the partition's state on its leader.
+// Get reads key from the partition's state on its leader, linearizably
+// (see readindex.go).
 func (p *Partition) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 	for attempt := 0; ; attempt++ {
 		if p.IsLeader() {
-			return LocalReader{p.host.db}.Get(key)
+			err := p.readIndex(ctx)
+			if err == nil {
+				return LocalReader{p.host.db}.Get(key)
+			}
+			if !errors.Is(err, ErrNotLeader) || attempt >= forwardAttemptsMax {
+				return nil, false, err
+			}
+			continue // deposed: ask the new leader
 		}
 		client, err := p.leaderClient(ctx)
 		if errors.Is(err, ErrNotLeader) {
@@ -168,12 +179,20 @@ func (p *Partition) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 }
 
 // Scan calls fn for the partition's pairs in [lo, hi), at most limit of
-// them (0: all), read on its leader.
+// them (0: all), read on its leader, linearizably (see readindex.go). A
+// scan over several pages reads each page at its own read index.
 func (p *Partition) Scan(ctx context.Context, lo, hi []byte, limit int, fn func(k, v []byte) error) error {
 	n := 0
 	for attempt := 0; ; attempt++ {
 		if p.IsLeader() {
-			return LocalReader{p.host.db}.Scan(lo, hi, limit-n, fn)
+			err := p.readIndex(ctx)
+			if err == nil {
+				return LocalReader{p.host.db}.Scan(lo, hi, limit-n, fn)
+			}
+			if !errors.Is(err, ErrNotLeader) || attempt >= forwardAttemptsMax {
+				return err
+			}
+			continue // deposed: ask the new leader
 		}
 		client, err := p.leaderClient(ctx)
 		if errors.Is(err, ErrNotLeader) {

@@ -65,7 +65,7 @@ func (s *rpcServer) Propose(ctx context.Context, req *pb.ProposeRequest) (*pb.Pr
 	return &pb.ProposeResponse{Result: res}, nil
 }
 
-func (s *rpcServer) Read(_ context.Context, req *pb.ReadRequest) (*pb.ReadResponse, error) {
+func (s *rpcServer) Read(ctx context.Context, req *pb.ReadRequest) (*pb.ReadResponse, error) {
 	p, err := s.partition(req.Partition)
 	if err != nil {
 		return nil, err
@@ -77,6 +77,12 @@ func (s *rpcServer) Read(_ context.Context, req *pb.ReadRequest) (*pb.ReadRespon
 	if !bytes.HasPrefix(req.Key, p.Prefix) && !req.Scan ||
 		req.Scan && (!bytes.HasPrefix(req.Lo, p.Prefix) || bytes.Compare(req.Hi, prefixEnd(p.Prefix)) > 0 || len(req.Hi) == 0) {
 		return nil, status.Errorf(codes.InvalidArgument, "read outside partition %d's keys", p.ID)
+	}
+	if err := p.readIndex(ctx); err != nil {
+		if errors.Is(err, ErrNotLeader) {
+			return nil, notLeader(p)
+		}
+		return nil, status.Error(codes.Unavailable, err.Error())
 	}
 	if !req.Scan {
 		v, found, err := LocalReader{s.h.db}.Get(req.Key)
