@@ -213,7 +213,7 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*pb.CreateOrderGrainReque
 	}
 	if len(cmds) > 0 {
 		n.metrics.createBatch.Observe(float64(len(cmds)))
-		res, err := n.propose(ctx, part, reqs[0].Principal, &pb.Command{Kind: &pb.Command_CreateOrders{CreateOrders: &pb.CreateOrdersCommand{Orders: cmds}}})
+		res, err := n.propose(ctx, part, batchPrincipal(cmds, (*pb.CreateOrderCommand).GetPrincipal), &pb.Command{Kind: &pb.Command_CreateOrders{CreateOrders: &pb.CreateOrdersCommand{Orders: cmds}}})
 		if err == nil && len(res.Results) != len(cmds) {
 			err = internalErr(fmt.Errorf("create_orders answered %d results for %d orders: %s", len(res.Results), len(cmds), res.Detail))
 		}

@@ -249,6 +249,26 @@ func (n *Node) subjectPartition(id string) *cluster.Partition {
 	return n.host.PartitionOf("subject/" + id)
 }
 
+// batchPrincipal is the command principal of an entry that folds several
+// callers' items (reservations, settles, orders, transitions), each of
+// which carries its own principal: the state machine records every item's
+// event under the item's principal, and the command's principal is only
+// the fallback for an item that carries none. So it is the callers' one
+// principal when they all share it, and "" when they differ: a fallback
+// must never name one caller for another's item.
+func batchPrincipal[T any](items []T, principal func(T) string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	first := principal(items[0])
+	for _, it := range items[1:] {
+		if principal(it) != first {
+			return ""
+		}
+	}
+	return first
+}
+
 // propose marshals cmd with the proposer's time and principal and replicates it.
 func (n *Node) propose(ctx context.Context, p *cluster.Partition, principal string, cmd *pb.Command) (*statemachine.Result, error) {
 	cmd.AtUnixNano = n.now().UnixNano()

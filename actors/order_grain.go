@@ -503,6 +503,8 @@ func (g *orderGrain) AddEvent(req *pb.OrderEventGrainRequest, _ actorcluster.Gra
 }
 
 // SyncStock carries out the stock action the order still owes, if any.
+// The sweeper calls it, so the settles it records are the sweeper's
+// (SweeperPrincipal), not the caller's whose event left the action owed.
 func (g *orderGrain) SyncStock(req *pb.SyncStockRequest, _ actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
 	o, found, err := g.read()
 	if err != nil {
@@ -512,7 +514,7 @@ func (g *orderGrain) SyncStock(req *pb.SyncStockRequest, _ actorcluster.GrainCon
 		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_NOT_FOUND}, nil
 	}
 	if o.StockAction != "" {
-		if o, err = g.syncStock(o, "system:sweeper"); err != nil {
+		if o, err = g.syncStock(o, SweeperPrincipal); err != nil {
 			return nil, err
 		}
 	}

@@ -292,7 +292,8 @@ func (g *skuGrain) flush(ctx actorcluster.GrainContext) {
 		cmd.Items[i] = &pb.ReserveItem{OrderId: q.req.OrderId, Qty: q.req.Qty, ExpiresUnixNano: q.req.ExpiresUnixNano, Warehouse: q.warehouse, Strict: q.strict,
 			Principal: q.req.Principal}
 	}
-	principal := batch[0].req.Principal
+	// Each item names its own caller; the batch has no caller of its own.
+	principal := batchPrincipal(cmd.Items, (*pb.ReserveItem).GetPrincipal)
 	self := ctx.Self()
 	system := ctx.ActorSystem()
 	g.node.metrics.reserveBatch.Observe(float64(n))
@@ -363,10 +364,7 @@ func (g *skuGrain) SettleMany(req *pb.SettleManyRequest, _ actorcluster.GrainCon
 		}
 		cmd.Items[i] = &pb.SettleItem{OrderId: it.OrderId, Action: it.Action, Principal: it.Principal}
 	}
-	principal := ""
-	if len(req.Items) > 0 {
-		principal = req.Items[0].Principal
-	}
+	principal := batchPrincipal(cmd.Items, (*pb.SettleItem).GetPrincipal)
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
 	res, err := g.node.propose(cctx, g.partition, principal, &pb.Command{Kind: &pb.Command_SettleBatch{SettleBatch: cmd}})

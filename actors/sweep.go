@@ -16,7 +16,10 @@ const (
 	sweepBatchMax = 1000
 	// sweepCallsMax bounds the grain calls a sweep has in flight.
 	sweepCallsMax = 16
-	// SweeperPrincipal is the principal of the sweeper's events.
+	// SweeperPrincipal is the principal of every event the sweeper causes:
+	// orders expired past their pay-by time, orphan reservations released
+	// past their expiry, and owed stock actions it finishes (their
+	// committed, released or shipped stock events).
 	SweeperPrincipal = "system:sweeper"
 )
 

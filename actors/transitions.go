@@ -39,7 +39,7 @@ func (n *Node) TransitionBatch(ctx context.Context, reqs []*pb.OrderEventGrainRe
 		cmd.Transitions[i] = &pb.TransitionCommand{OrderId: ev.Id, Type: ev.Type, Details: eventDetails(ev), Principal: req.Principal}
 	}
 	n.metrics.transitionBatch.Observe(float64(len(reqs)))
-	res, err := n.propose(ctx, part, reqs[0].Principal, &pb.Command{Kind: &pb.Command_Transitions{Transitions: cmd}})
+	res, err := n.propose(ctx, part, batchPrincipal(cmd.Transitions, (*pb.TransitionCommand).GetPrincipal), &pb.Command{Kind: &pb.Command_Transitions{Transitions: cmd}})
 	if err == nil && len(res.Results) != len(reqs) {
 		err = fmt.Errorf("transitions answered %d results for %d events: %s", len(res.Results), len(reqs), res.Detail)
 	}
@@ -174,7 +174,7 @@ func (n *Node) newSyncedBatching() *batching.Coalescer[syncedMark, struct{}] {
 		for i, m := range batch {
 			cmd.Orders[i] = m.cmd
 		}
-		if _, err := n.propose(ctx, batch[0].p, batch[0].principal, &pb.Command{Kind: &pb.Command_StockSyncedBatch{StockSyncedBatch: cmd}}); err != nil {
+		if _, err := n.propose(ctx, batch[0].p, batchPrincipal(batch, func(m syncedMark) string { return m.principal }), &pb.Command{Kind: &pb.Command_StockSyncedBatch{StockSyncedBatch: cmd}}); err != nil {
 			n.opts.Logger.Warn("stock actions left owed for the sweeper", slog.Int("orders", len(batch)), slog.Any("error", err))
 			return nil, err
 		}

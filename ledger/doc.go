@@ -55,7 +55,10 @@
 //	seq         the order's version after the event (order events)
 //	status      the order's status after the event
 //	sku, warehouse, qty   what moved (stock events; qty is on_hand for stock_set)
-//	principal   who caused it
+//	principal   who caused it: the caller's token name, also when its item
+//	            shared a batched entry with other callers' items; a
+//	            "system:" name for what the node does on its own
+//	            ("system:sweeper" for expiries and orphan releases)
 //	lines       an order's lines on "created": [{sku, qty, unit_price, warehouse}]
 //	details     other facts as string pairs (carrier, tracking_number, reason,
 //	            routing_strategy on "created": the strategy version that routed it, …;

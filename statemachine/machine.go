@@ -236,7 +236,11 @@ type txn struct {
 }
 
 // as runs fn with principal as the command's principal, when one is given:
-// an entry that folds several callers' items records each item's own.
+// an entry that folds several callers' items (reserve_batch, settle_batch,
+// create_orders, transitions) records each item's event under the item's
+// own principal, never the command's. An item without one (written before
+// items carried principals) falls back to the command's; a proposer whose
+// items have different principals leaves the command's empty.
 func (t *txn) as(principal string, fn func() *Result) *Result {
 	if principal == "" {
 		return fn()

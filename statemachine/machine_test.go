@@ -33,8 +33,14 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) apply(at int64, cmd *pb.Command) *Result {
 	h.t.Helper()
+	return h.applyAs(at, "test", cmd)
+}
+
+// applyAs applies cmd proposed with principal as the command's principal.
+func (h *harness) applyAs(at int64, principal string, cmd *pb.Command) *Result {
+	h.t.Helper()
 	cmd.AtUnixNano = at
-	cmd.Principal = "test"
+	cmd.Principal = principal
 	data, _ := proto.Marshal(cmd)
 	b := h.db.NewIndexedBatch()
 	h.index++
