@@ -505,6 +505,9 @@ func (g *Gateway) postSimulation(w http.ResponseWriter, r *http.Request) *Proble
 // prefixed renames a problem's fields under a prefix.
 func prefixed(p *Problem, prefix string) *Problem {
 	for _, e := range p.Errors {
+		if strings.HasPrefix(p.Detail, e.Field) {
+			p.Detail = prefix + p.Detail
+		}
 		e.Field = prefix + e.Field
 	}
 	return p
