@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -40,17 +43,17 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		code   int
 		field  string
 	}{
-		{"malformed json", "POST", "/v1/orders", `{"channel": "douyin",`, "", 400, ""},
-		{"not an object", "POST", "/v1/orders", `[1,2]`, "", 400, "(body)"},
-		{"trailing data", "POST", "/v1/orders", `{} {}`, "", 400, ""},
-		{"empty body", "POST", "/v1/orders", ``, "", 400, ""},
+		{"malformed json", "POST", "/v1/orders", `{"channel": "douyin",`, "", 400, "body"},
+		{"not an object", "POST", "/v1/orders", `[1,2]`, "", 400, "body"},
+		{"trailing data", "POST", "/v1/orders", `{} {}`, "", 400, "body"},
+		{"empty body", "POST", "/v1/orders", ``, "", 400, "body"},
 		{"unknown field", "POST", "/v1/orders", `{"channel":"douyin","discount":5}`, "", 400, "discount"},
 		{"wrong type", "POST", "/v1/orders", `{"lines":[{"sku":"BAD-1","qty":1},{"sku":"BAD-1","qty":"two"}]}`, "", 400, "lines[1].qty"},
 		{"qty overflow", "POST", "/v1/orders", `{"lines":[{"sku":"BAD-1","qty":1e30}]}`, "", 400, "lines[0].qty"},
 		{"nested unknown field", "POST", "/v1/orders", `{"customer":{"id":"c","nickname":"x"}}`, "", 400, "customer.nickname"},
 		{"duplicate key", "POST", "/v1/orders", `{"channel":"douyin","channel":"tmall"}`, "", 400, "channel"},
 		{"invalid utf-8", "POST", "/v1/orders", "{\"channel\":\"douyin\xff\"}", "", 400, "channel"},
-		{"batch malformed", "POST", "/v1/orders:batch", `{"orders":[{"channel":"a"},{"lines":[{"qty":true}]}`, "", 400, ""},
+		{"batch malformed", "POST", "/v1/orders:batch", `{"orders":[{"channel":"a"},{"lines":[{"qty":true}]}`, "", 400, "body"},
 		{"event duplicate key", "POST", "/v1/orders/o_00000000000000000000000000000000/events", `{"type":"paid","type":"shipped"}`, "", 400, "type"},
 		{"missing channel", "POST", "/v1/orders", without("channel"), "", 422, "channel"},
 		{"missing customer", "POST", "/v1/orders", without("customer"), "", 422, "customer"},
@@ -63,7 +66,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"bad sku", "POST", "/v1/orders", withLines([]map[string]any{{"sku": "../etc", "qty": 1, "unit_price": "1"}}), "", 422, "lines[0].sku"},
 		{"too many lines", "POST", "/v1/orders", withLines(lines), "", 422, "lines"},
 		{"unknown sku", "POST", "/v1/orders", withLines([]map[string]any{{"sku": "NEVER-STOCKED", "qty": 1, "unit_price": "1"}}), "", 409, "lines[0].sku"},
-		{"body too large", "POST", "/v1/orders", `{"channel":"` + strings.Repeat("a", 5<<20) + `"}`, "", 413, ""},
+		{"body too large", "POST", "/v1/orders", `{"channel":"` + strings.Repeat("a", 5<<20) + `"}`, "", 413, "body"},
 		{"wrong media type", "POST", "/v1/orders", `channel=douyin`, "application/x-www-form-urlencoded", 415, ""},
 		{"unknown order", "GET", "/v1/orders/o_00000000000000000000000000000000", nil, "", 404, "order"},
 		{"garbage order id", "GET", "/v1/orders/..%2f..%2fetc", nil, "", 404, "order"},
@@ -72,6 +75,16 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"negative stock", "PUT", "/v1/skus/BAD-1/stock/WH1", `{"on_hand":-1}`, "", 422, "on_hand"},
 		{"stock without on_hand", "PUT", "/v1/skus/BAD-1/stock/WH1", `{}`, "", 422, "on_hand"},
 		{"stock duplicate key", "PUT", "/v1/skus/BAD-1/stock/WH1", `{"on_hand":50,"on_hand":60}`, "", 400, "on_hand"},
+		{"stock wrong type", "PUT", "/v1/skus/BAD-1/stock/WH1", `{"on_hand":1.5}`, "", 400, "on_hand"},
+		{"stock empty body", "PUT", "/v1/skus/BAD-1/stock/WH1", ``, "", 400, "body"},
+		{"warehouse nested wrong type", "PUT", "/v1/warehouses/WH-BAD", `{"rates":[{"region":"*","cost":"1"},{"region":"east","cost":2}]}`, "", 400, "rates[1].cost"},
+		{"warehouse nested unknown field", "PUT", "/v1/warehouses/WH-BAD", `{"rates":[{"region":"*","cost":"1","colour":"red"}]}`, "", 400, "rates[0].colour"},
+		{"warehouse duplicate key", "PUT", "/v1/warehouses/WH-BAD", `{"rates":[{"region":"*","region":"east","cost":"1"}]}`, "", 400, "rates[0].region"},
+		{"warehouse too large", "PUT", "/v1/warehouses/WH-BAD", `{"name":"` + strings.Repeat("a", 300<<10) + `"}`, "", 413, "body"},
+		{"strategy unknown field", "PUT", "/v1/routing/strategies/bad", `{"weights":{"cost":1},"tier_rules":[{"tier":"vip","rule":"fastest_within_cost_cap","cap":"1"}]}`, "", 400, "tier_rules[0].cap"},
+		{"strategy wrong type", "PUT", "/v1/routing/strategies/bad", `{"weights":{"cost":"high"}}`, "", 400, "weights.cost"},
+		{"selection wrong type", "PUT", "/v1/routing/selection", `{"strategy":"s","candidate":{"strategy":"t","share_percent":"ten"}}`, "", 400, "candidate.share_percent"},
+		{"selection empty body", "PUT", "/v1/routing/selection", ``, "", 400, "body"},
 		{"batch too big", "POST", "/v1/orders:batch", `{"orders":[` + strings.Repeat(`{},`, 1000) + `{}]}`, "", 422, "orders"},
 		{"no route", "DELETE", "/v1/everything", nil, "", 404, ""},
 		{"wrong method", "DELETE", "/v1/orders", nil, "", 405, ""},
@@ -106,7 +119,18 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 					t.Fatalf("problem does not name %q: %s", c.field, r.body)
 				}
 			}
+			for _, leak := range []string{"json:", "Go", "int64", "float64", "struct", "unmarshal", "reflect", "grain error"} {
+				if strings.Contains(string(r.body), leak) {
+					t.Fatalf("the problem holds %q: %s", leak, r.body)
+				}
+			}
 		})
+	}
+	// A body cut short of its Content-Length (the client closed its side):
+	// 400 naming the body, not the reader's error.
+	code, body := sendCutShort(t, n.http, "PUT", "/v1/skus/BAD-1/stock/WH1", `{"on_hand":`)
+	if code != 400 || !strings.Contains(body, `"field":"body"`) || strings.Contains(body, "EOF") {
+		t.Fatalf("cut short: %d %s", code, body)
 	}
 	if after := n.stock("BAD-1"); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("stock changed: %+v -> %+v", before, after)
@@ -290,4 +314,35 @@ func namesField(st *status.Status, field string) bool {
 		}
 	}
 	return false
+}
+
+// sendCutShort sends a request whose body ends before its Content-Length,
+// closing the client's side of the connection, and returns the answer.
+func sendCutShort(t *testing.T, base, method, path, part string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"+
+		"Content-Length: %d\r\n\r\n%s", method, path, testToken, len(part)+100, part); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -156,8 +157,15 @@ func (g *Gateway) postRestoreArchive(w http.ResponseWriter, r *http.Request) *Pr
 	if name == "" || len(name) > 200 || strings.ContainsAny(name, "/\\\x00") {
 		return invalid(&pb.FieldViolation{Field: "name", Detail: "the archive's file name, without a directory"})
 	}
-	a, err := actors.ReadArchive(http.MaxBytesReader(w, r.Body, archiveUploadBytesMax), v)
-	if err != nil {
+	body := &watchedReader{r: http.MaxBytesReader(w, r.Body, archiveUploadBytesMax)}
+	a, err := actors.ReadArchive(body, v)
+	switch {
+	case err == nil:
+	case body.err != nil: // the body, not the archive, is at fault: too large or cut short
+		return bodyReadProblem(body.err, r.ContentLength)
+	case body.n == 0:
+		return malformed(bodyField, "the body is empty; send the archive file (gzip'd JSON Lines)")
+	default:
 		return &Problem{Status: http.StatusUnprocessableEntity, Name: "archive-invalid", Title: "Archive does not verify",
 			Detail: err.Error(), Errors: []*pb.FieldViolation{{Field: "body", Detail: err.Error()}}}
 	}
@@ -168,4 +176,21 @@ func (g *Gateway) postRestoreArchive(w http.ResponseWriter, r *http.Request) *Pr
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"archive": name, "orders": len(a.Orders), "restored": n, "statuses": a.Statuses})
 	return nil
+}
+
+// watchedReader remembers how much it read and the first error other than
+// io.EOF, so a reader's failure is told apart from bad content.
+type watchedReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (w *watchedReader) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	w.n += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) && w.err == nil {
+		w.err = err
+	}
+	return n, err
 }

@@ -88,8 +88,13 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) (p *P
 	ci := g.opts.Channels
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.BodyBytesMax))
 	if err != nil {
-		g.chMetrics.rejects.WithLabelValues(ch, "body-too-large").Inc()
-		return &Problem{Status: http.StatusRequestEntityTooLarge, Name: "body-too-large", Title: "Body too large", Detail: err.Error()}
+		p := bodyReadProblem(err, r.ContentLength)
+		reason := "malformed"
+		if p.Status == http.StatusRequestEntityTooLarge {
+			reason = "body-too-large"
+		}
+		g.chMetrics.rejects.WithLabelValues(ch, reason).Inc()
+		return p
 	}
 	var conn *channels.Connection
 	if ci != nil {

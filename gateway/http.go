@@ -20,6 +20,7 @@ import (
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/intake"
+	"github.com/ordergrid/ordergrid/jsonshape"
 	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -327,13 +328,22 @@ func (g *Gateway) decode(w http.ResponseWriter, r *http.Request, dst any, emptyO
 	if p != nil {
 		return p
 	}
-	if len(strings.TrimSpace(string(raw))) == 0 {
+	if len(bytes.TrimSpace(raw)) == 0 {
 		if emptyOK {
 			return nil
 		}
-		return malformed("", "the body is empty; send a JSON object")
+		return emptyBody()
 	}
 	return DecodeJSON(raw, dst)
+}
+
+// bodyField names the request body itself in a problem's errors, when the
+// fault is the whole body (empty, cut short, too large, not an object).
+const bodyField = "body"
+
+// emptyBody is the problem of a body that is missing or only whitespace.
+func emptyBody() *Problem {
+	return malformed(bodyField, "the body is empty; send a JSON object")
 }
 
 // jsonBody reads a JSON body of at most limit bytes.
@@ -345,74 +355,65 @@ func (g *Gateway) jsonBody(w http.ResponseWriter, r *http.Request, limit int64) 
 func (g *Gateway) jsonBodyInto(w http.ResponseWriter, r *http.Request, limit int64, buf []byte) ([]byte, *Problem) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return nil, &Problem{Status: http.StatusUnsupportedMediaType, Name: "unsupported-media-type", Title: "Unsupported media type",
-			Detail: "send application/json, not " + ct}
+			Detail: "send application/json, not " + ct, Errors: []*pb.FieldViolation{{Field: "Content-Type", Detail: "send application/json"}}}
 	}
 	raw, err := readAllInto(http.MaxBytesReader(w, r.Body, limit), buf)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, &Problem{Status: http.StatusRequestEntityTooLarge, Name: "body-too-large", Title: "Body too large",
-				Detail: fmt.Sprintf("the body exceeds %d bytes", tooBig.Limit)}
-		}
-		return nil, malformed("", "reading the body: "+err.Error())
+		return nil, bodyReadProblem(err, r.ContentLength)
 	}
 	return raw, nil
 }
 
+// bodyReadProblem is the answer to a body that could not be read: 413 when
+// it is over the limit, else 400; both name the body, neither quotes the
+// reader's error.
+func bodyReadProblem(err error, contentLength int64) *Problem {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		d := fmt.Sprintf("the body exceeds the %d bytes this route takes", tooBig.Limit)
+		return &Problem{Status: http.StatusRequestEntityTooLarge, Name: "body-too-large", Title: "Body too large",
+			Detail: d, Errors: []*pb.FieldViolation{{Field: bodyField, Detail: d}}}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) && contentLength > 0 {
+		return malformed(bodyField, fmt.Sprintf("the body ends before the %d bytes its Content-Length announced", contentLength))
+	}
+	return malformed(bodyField, "the body could not be read to its end (the connection failed or the body was cut short)")
+}
+
 // DecodeJSON decodes one strict JSON value into dst and names the field at
-// fault on failure.
+// fault on failure by its full path with indexes ("rates[1].cost"), in
+// JSON's terms (never Go type names or encoding/json's text).
 func DecodeJSON(raw []byte, dst any) *Problem {
 	if p := strictJSON(raw); p != nil {
 		return p
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return jsonProblem(err)
+	if err := jsonshape.Check(raw, dst); err != nil {
+		return shapeProblem(err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return malformed("", "unexpected data after the JSON value")
+	if err := json.Unmarshal(raw, dst); err != nil {
+		// The shape fits, so only a value's content can fail here (a
+		// malformed base64 or time string): name the body, not Go's text.
+		return malformed(bodyField, "a value of the body cannot be read as its field's type")
 	}
 	return nil
 }
 
-func jsonProblem(err error) *Problem {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
+// shapeProblem is the 400 of a body whose shape does not fit (a wrong JSON
+// kind, an unknown field, an integer out of range), naming the field.
+func shapeProblem(err error) *Problem {
+	var e *jsonshape.Error
+	if !errors.As(err, &e) {
+		return malformed(bodyField, "the body is not JSON of the request's shape")
+	}
 	switch {
-	case errors.As(err, &syn):
-		return malformed("", fmt.Sprintf("malformed JSON at byte %d: %s", syn.Offset, syn.Error()))
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "(body)"
-		}
-		return malformed(field, fmt.Sprintf("%s must be %s, got JSON %s", field, jsonTypeName(typ.Type.Kind().String()), typ.Value))
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return malformed("", "malformed JSON: the body ends early")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return malformed(name, "unknown field "+strconv.Quote(name))
-	default:
-		return malformed("", "malformed JSON: "+err.Error())
+	case e.Unknown:
+		return malformed(e.Path, "unknown field "+strconv.Quote(e.Path))
+	case e.Path == "":
+		return malformed(bodyField, "the body "+e.Detail)
+	case e.Syntax:
+		return malformed(bodyField, e.Path+": "+e.Detail)
 	}
-}
-
-func jsonTypeName(kind string) string {
-	switch kind {
-	case "int64", "int32", "uint64", "uint32", "int":
-		return "an integer"
-	case "string":
-		return "a string"
-	case "ptr", "struct", "map":
-		return "an object"
-	case "slice":
-		return "an array"
-	case "bool":
-		return "a boolean"
-	default:
-		return kind
-	}
+	return malformed(e.Path, e.Path+" "+e.Detail)
 }
 
 // decodeHot reads a hot-path body (an order, a batch, an event) with its
@@ -424,7 +425,7 @@ func (g *Gateway) decodeHot(w http.ResponseWriter, r *http.Request, decode func(
 		return p
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return malformed("", "the body is empty; send a JSON object")
+		return emptyBody()
 	}
 	return decode(raw)
 }

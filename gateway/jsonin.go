@@ -62,9 +62,9 @@ func (r *jsonIn) syntax(what string) bool {
 	if r.err == nil {
 		r.syntactic = true
 		if r.i >= len(r.b) {
-			r.err = malformed("", "malformed JSON: the body ends early")
+			r.err = malformed(bodyField, "malformed JSON: the body ends early")
 		} else {
-			r.err = malformed("", fmt.Sprintf("malformed JSON at byte %d: %s", r.i+1, what))
+			r.err = malformed(bodyField, fmt.Sprintf("malformed JSON at byte %d: %s", r.i+1, what))
 		}
 	}
 	return false
@@ -75,7 +75,7 @@ func (r *jsonIn) wrong(want string) bool {
 	if r.err == nil {
 		f, name := r.field(), r.field()
 		if f == "" {
-			f, name = "(body)", "the body"
+			f, name = bodyField, "the body"
 		}
 		r.err = malformed(f, fmt.Sprintf("%s must be %s, got JSON %s", name, want, r.kind()))
 	}

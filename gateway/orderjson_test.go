@@ -69,10 +69,10 @@ func TestDecodeOrderNamesTheField(t *testing.T) {
 		{`{"channel":"\ud800"}`, "channel", "lone surrogate"},
 		{`{"lines":[null]}`, "lines[0]", "lines[0] must be an object, got JSON null"},
 		{`{"required_capabilities":["a",3]}`, "required_capabilities[1]", "must be a string, got JSON number"},
-		{`[]`, "(body)", "the body must be an object, got JSON array"},
-		{`{"channel":"a"} {}`, "", "unexpected data after the JSON value"},
-		{`{"channel":"a",}`, "", "a trailing comma"},
-		{`{"channel":"a"`, "", "the body ends early"},
+		{`[]`, "body", "the body must be an object, got JSON array"},
+		{`{"channel":"a"} {}`, "body", "unexpected data after the JSON value"},
+		{`{"channel":"a",}`, "body", "a trailing comma"},
+		{`{"channel":"a"`, "body", "the body ends early"},
 	} {
 		var r pb.CreateOrderRequest
 		p := decodeOrder([]byte(c.body), &r)
@@ -265,8 +265,8 @@ func TestStrictJSON(t *testing.T) {
 		{`{"on_hand":50,"on_hand":60}`, "on_hand", "on_hand: a duplicate key"},
 		{`{"rates":[{"region":"SH"},{"region":"BJ","region":"GZ"}]}`, "rates[1].region", "a duplicate key"},
 		{"{\"name\":\"a\xc3\"}", "name", "not valid UTF-8"},
-		{`{"a":1} x`, "", "unexpected data after the JSON value"},
-		{`{"a":[1,2,]}`, "", "a trailing comma"},
+		{`{"a":1} x`, "body", "unexpected data after the JSON value"},
+		{`{"a":[1,2,]}`, "body", "a trailing comma"},
 	} {
 		p := strictJSON([]byte(c.body))
 		if p == nil {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,6 +60,9 @@ func routingProblem(err error) *Problem {
 		if le.Field != "" {
 			field += ": " + le.Field
 		}
+		if le.Malformed {
+			return malformed(field, field+": "+le.Detail)
+		}
 		return invalid(&pb.FieldViolation{Field: field, Detail: le.Detail})
 	}
 	return nil
@@ -70,27 +74,39 @@ func (g *Gateway) changeProblem(err error, what, id string) *Problem {
 		return p
 	}
 	if errors.Is(err, actors.ErrRoutingInput) {
-		return &Problem{Status: http.StatusUnprocessableEntity, Name: "validation-failed", Title: "Invalid request", Detail: err.Error()}
+		return invalid(detailViolation(strings.TrimPrefix(err.Error(), actors.ErrRoutingInput.Error()+": "), "body"))
 	}
 	switch actors.OutcomeOf(err) {
 	case pb.Outcome_OUTCOME_ILLEGAL_TRANSITION:
 		return &Problem{Status: http.StatusPreconditionFailed, Name: "version-mismatch", Title: "Changed meanwhile",
-			Detail: err.Error(), Errors: []*pb.FieldViolation{{Field: "If-Match", Detail: "not the current version"}}}
+			Detail: failureDetail(err), Errors: []*pb.FieldViolation{{Field: "If-Match", Detail: "not the current version"}}}
 	case pb.Outcome_OUTCOME_NOT_FOUND:
-		return &Problem{Status: http.StatusUnprocessableEntity, Name: "validation-failed", Title: "Invalid request", Detail: err.Error(),
-			Errors: []*pb.FieldViolation{{Field: "strategy", Detail: err.Error()}}}
+		return invalid(detailViolation(failureDetail(err), "strategy"))
 	}
 	return g.grainProblem(err, what, id)
 }
 
-// rawBody reads a routing document: JSON, bounded, not empty.
+// detailViolation names the field a state machine's detail starts with
+// ("candidate.strategy: no strategy \"green\""), else fallback.
+func detailViolation(detail, fallback string) *pb.FieldViolation {
+	if field, rest, ok := strings.Cut(detail, ": "); ok && field != "" && !strings.ContainsAny(field, " \"") {
+		return &pb.FieldViolation{Field: field, Detail: rest}
+	}
+	return &pb.FieldViolation{Field: fallback, Detail: detail}
+}
+
+// rawBody reads a routing document: JSON, bounded, not empty, and strict
+// as every body is (no key twice, valid UTF-8, nothing after the value).
 func (g *Gateway) rawBody(w http.ResponseWriter, r *http.Request) ([]byte, *Problem) {
 	raw, p := g.jsonBody(w, r, min(g.opts.BodyBytesMax, routing.DocumentBytesMax))
 	if p != nil {
 		return nil, p
 	}
-	if len(strings.TrimSpace(string(raw))) == 0 {
-		return nil, malformed("", "the body is empty; send a JSON object")
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, emptyBody()
+	}
+	if p := strictJSON(raw); p != nil {
+		return nil, p
 	}
 	return raw, nil
 }
@@ -394,7 +410,10 @@ func (g *Gateway) postSimulation(w http.ResponseWriter, r *http.Request) *Proble
 		lines = bufio.NewReaderSize(r.Body, 64<<10)
 		first, err := readLine(lines)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return malformed("line 1", "reading the body: "+err.Error())
+			return malformed("line 1", "line 1: "+lineReadDetail(err))
+		}
+		if len(bytes.TrimSpace(first)) == 0 {
+			return malformed("line 1", "line 1: empty; the first line is the simulation request, a JSON object")
 		}
 		if p := DecodeJSON(first, &req); p != nil {
 			p.Detail = "line 1 (the simulation): " + p.Detail
@@ -486,6 +505,9 @@ func (g *Gateway) postSimulation(w http.ResponseWriter, r *http.Request) *Proble
 // prefixed renames a problem's fields under a prefix.
 func prefixed(p *Problem, prefix string) *Problem {
 	for _, e := range p.Errors {
+		if strings.HasPrefix(p.Detail, e.Field) {
+			p.Detail = prefix + p.Detail
+		}
 		e.Field = prefix + e.Field
 	}
 	return p
@@ -543,7 +565,7 @@ func lineSource(r *bufio.Reader) routing.OrderSource {
 				if errors.Is(err, io.EOF) {
 					return nil, io.EOF
 				}
-				return nil, &routing.LineError{Line: n + 1, Detail: err.Error()}
+				return nil, &routing.LineError{Line: n + 1, Detail: lineReadDetail(err), Malformed: true}
 			}
 			n++
 			if len(strings.TrimSpace(string(line))) == 0 {
@@ -557,6 +579,18 @@ func lineSource(r *bufio.Reader) routing.OrderSource {
 // simLineBytesMax bounds one line of a simulation body.
 const simLineBytesMax = 64 << 10
 
+// errLineTooLong is a line of a simulation body over simLineBytesMax.
+var errLineTooLong = fmt.Errorf("a line longer than %d bytes", simLineBytesMax)
+
+// lineReadDetail says why a line could not be read, without the reader's
+// own error text.
+func lineReadDetail(err error) string {
+	if errors.Is(err, errLineTooLong) {
+		return err.Error()
+	}
+	return "the body could not be read to its end (the connection failed or the body was cut short)"
+}
+
 // readLine reads one line without its newline, refusing lines over simLineBytesMax.
 func readLine(r *bufio.Reader) ([]byte, error) {
 	var line []byte
@@ -564,7 +598,7 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 		chunk, isPrefix, err := r.ReadLine()
 		line = append(line, chunk...)
 		if len(line) > simLineBytesMax {
-			return nil, fmt.Errorf("a line longer than %d bytes", simLineBytesMax)
+			return nil, errLineTooLong
 		}
 		if err != nil || !isPrefix {
 			return line, err

@@ -76,7 +76,7 @@ func failureProblem(err error, what, id string) *Problem {
 	}
 	switch failure, field := actors.FailureOf(err); failure {
 	case actors.Invalid:
-		return invalid(&pb.FieldViolation{Field: cmp.Or(field, "(body)"), Detail: failureDetail(err)})
+		return invalid(&pb.FieldViolation{Field: cmp.Or(field, bodyField), Detail: failureDetail(err)})
 	case actors.TooLarge:
 		return &Problem{Status: http.StatusRequestEntityTooLarge, Name: "too-large", Title: "Too large for one log entry",
 			Detail: fmt.Sprintf("the %s does not fit in one Raft entry (%d bytes at most): send fewer or smaller orders", what, cluster.CommandBytesMax)}

@@ -1,18 +1,18 @@
 package routing
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // warehouses name IANA time zones; the binary carries them
+
+	"github.com/ordergrid/ordergrid/jsonshape"
 )
 
 // Limits of the documents, so one bad document cannot blow up every decision.
@@ -122,60 +122,36 @@ func checkID(es *Errors, field, id string) {
 	}
 }
 
-// decodeStrict decodes one JSON document, refusing unknown fields and trailing data.
+// decodeStrict decodes one JSON document, refusing unknown fields, values
+// of the wrong JSON kind and trailing data, and naming the field at fault
+// by its full path with indexes ("rates[1].cost"), in JSON's words.
 func decodeStrict(data []byte, v any) error {
 	if len(data) > DocumentBytesMax {
-		return &FieldError{Field: "body", Detail: fmt.Sprintf("%d bytes, at most %d", len(data), DocumentBytesMax)}
+		return &FieldError{Field: "body", Detail: fmt.Sprintf("%d bytes, at most %d", len(data), DocumentBytesMax), Malformed: true}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := jsonshape.Check(data, v); err != nil {
 		fe := jsonFieldError(err)
 		fe.Malformed = true
 		return fe
 	}
-	if dec.More() {
-		return &FieldError{Field: "body", Detail: "more than one JSON document", Malformed: true}
+	if err := json.Unmarshal(data, v); err != nil {
+		// The shape fits, so only a value's content can fail here.
+		return &FieldError{Field: "body", Detail: "a value cannot be read as its field's type", Malformed: true}
 	}
 	return nil
 }
 
-// jsonKind names what JSON a Go type takes, for a message (never the Go
-// type's own name).
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Map, reflect.Struct, reflect.Pointer:
-		return "an object"
-	default:
-		return "a JSON value"
-	}
-}
-
-// jsonFieldError turns a decoding error into a FieldError naming the field.
+// jsonFieldError turns a jsonshape error into a FieldError naming the
+// field by its full path ("body" for the document itself).
 func jsonFieldError(err error) *FieldError {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return &FieldError{Field: te.Field, Detail: fmt.Sprintf("want %s, got JSON %s", jsonKind(te.Type), te.Value)}
+	var se *jsonshape.Error
+	if !errors.As(err, &se) {
+		return &FieldError{Field: "body", Detail: "not JSON of the document's shape"}
 	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return &FieldError{Field: "body", Detail: fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, err)}
+	if se.Path == "" || se.Syntax {
+		return &FieldError{Field: "body", Detail: se.Error()}
 	}
-	if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return &FieldError{Field: strings.Trim(msg, `"`), Detail: "unknown field"}
-	}
-	return &FieldError{Field: "body", Detail: err.Error()}
+	return &FieldError{Field: se.Path, Detail: se.Detail}
 }
 
 // ParseWarehouse decodes and validates a warehouse document. id, when not

@@ -290,6 +290,12 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{`{"id":"a","lat":91,"rates":[{"region":"*","cost":"1"}]}`, "lat"},
 		{`{"id":"a","colour":"red","rates":[{"region":"*","cost":"1"}]}`, "colour"},
 		{`{"id":"a","capacity_per_day":"lots","rates":[{"region":"*","cost":"1"}]}`, "capacity_per_day"},
+		{`{"id":"a","rates":[{"region":"*","cost":"1"},{"region":"east","cost":2}]}`, "rates[1].cost"},
+		{`{"id":"a","rates":[{"region":"*","cost":"1","colour":"red"}]}`, "rates[0].colour"},
+		{`{"id":"a","rates":[{"region":"*","cost":"1","transit_days":1e40}]}`, "rates[0].transit_days"},
+		{`{"id":"a","rates":[{"Region":"*","cost":"1"}]}`, "rates[0].Region"},
+		{`{"id":"a","rates":[{"region":"*","cost":"1"}]} {}`, "body"},
+		{`{"id":"a","rates":[`, "body"},
 	}
 	for _, c := range cases {
 		_, err := ParseWarehouse([]byte(c.doc), "")
@@ -305,6 +311,8 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{`{"weights":{"cost":1},"max_shipments":9}`, "max_shipments"},
 		{`{"weights":{"cost":1},"tier_rules":[{"tier":"vip","rule":"cheapest"}]}`, "tier_rules[0].rule"},
 		{`{}`, "weights"},
+		{`{"weights":{"cost":"high"}}`, "weights.cost"},
+		{`{"weights":{"cost":1},"tier_rules":[{"tier":"vip","rule":"fastest_within_cost_cap","cap":"1"}]}`, "tier_rules[0].cap"},
 	}
 	for _, c := range scases {
 		_, err := ParseStrategy([]byte(c.doc), "s")
@@ -313,10 +321,40 @@ func TestParseErrorsNameTheField(t *testing.T) {
 			t.Errorf("%s: got %v, want field %s", c.doc, err, c.field)
 		}
 	}
+	// A document of the wrong shape is Malformed (the gateway answers
+	// 400), a bad value is not (422); neither speaks Go.
+	for _, c := range []struct {
+		doc, field string
+		malformed  bool
+	}{
+		{`{"id":"a","rates":[{"region":"*","cost":"1"},{"region":"east","cost":2}]}`, "rates[1].cost", true},
+		{`{"id":"a","rates":[{"region":"*","cost":"1","colour":"red"}]}`, "rates[0].colour", true},
+		{`{"id":"a","rates":[]}`, "rates", false},
+	} {
+		_, err := ParseWarehouse([]byte(c.doc), "")
+		var es Errors
+		if !errors.As(err, &es) || es[0].Field != c.field || es[0].Malformed != c.malformed {
+			t.Errorf("%s: got %v, want field %s malformed %v", c.doc, err, c.field, c.malformed)
+			continue
+		}
+		for _, leak := range []string{"json:", "Go", "int64", "float64", "struct", "unmarshal", "reflect"} {
+			if strings.Contains(err.Error(), leak) {
+				t.Errorf("%s: %q holds %q", c.doc, err, leak)
+			}
+		}
+	}
+	if _, err := ParseSelection([]byte(`{"strategy":"s","candidate":{"strategy":"t","share_percent":"ten"}}`)); err == nil ||
+		err.(Errors)[0].Field != "candidate.share_percent" {
+		t.Errorf("selection: %v", err)
+	}
 	_, err := ParseOrderDoc([]byte(`{"id":"o","at":"2026-11-11T00:00:00Z","lines":[{"sku":"x","qty":0}]}`), 7)
 	var le *LineError
-	if !errors.As(err, &le) || le.Line != 7 || le.Field != "lines[0].qty" {
+	if !errors.As(err, &le) || le.Line != 7 || le.Field != "lines[0].qty" || le.Malformed {
 		t.Fatalf("order line: %v", err)
+	}
+	_, err = ParseOrderDoc([]byte(`{"id":"o","at":"2026-11-11T00:00:00Z","lines":[{"sku":"x","qty":1},{"sku":"y","qty":"2"}]}`), 3)
+	if !errors.As(err, &le) || le.Line != 3 || le.Field != "lines[1].qty" || !le.Malformed {
+		t.Fatalf("order line of the wrong shape: %v", err)
 	}
 }
 

@@ -1,9 +1,7 @@
 package routing
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +38,9 @@ type LineError struct {
 	Line   int
 	Field  string
 	Detail string
+	// Malformed: the line is not JSON of an order document's shape (a
+	// syntax error, a wrong type, an unknown field), not a bad value.
+	Malformed bool
 }
 
 func (e *LineError) Error() string {
@@ -55,14 +56,15 @@ func ParseOrderDoc(data []byte, lineNo int) (*Order, error) {
 		return nil, &LineError{Line: lineNo, Detail: fmt.Sprintf("%d bytes, at most %d", len(data), simLineBytesMax)}
 	}
 	var d OrderDoc
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
-		fe := jsonFieldError(err)
-		return nil, &LineError{Line: lineNo, Field: fe.Field, Detail: fe.Detail}
-	}
-	if dec.More() {
-		return nil, &LineError{Line: lineNo, Detail: "more than one JSON value on the line"}
+	if err := decodeStrict(data, &d); err != nil {
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			return nil, &LineError{Line: lineNo, Detail: "not an order document", Malformed: true}
+		}
+		if fe.Field == "body" { // the line itself: LineError names it
+			return nil, &LineError{Line: lineNo, Detail: fe.Detail, Malformed: true}
+		}
+		return nil, &LineError{Line: lineNo, Field: fe.Field, Detail: fe.Detail, Malformed: true}
 	}
 	bad := func(field, format string, args ...any) error {
 		return &LineError{Line: lineNo, Field: field, Detail: fmt.Sprintf(format, args...)}

@@ -86,6 +86,8 @@ fuzz ./ledger '^FuzzDecodeLeaf$'
 step "fuzz: bundle verifier ($FUZZTIME)"
 fuzz ./ledger '^FuzzVerifyBundle$'
 
+step "fuzz: JSON shape checker ($FUZZTIME)"
+fuzz ./jsonshape '^FuzzCheck$'
 step "fuzz: warehouse documents ($FUZZTIME)"
 fuzz ./routing '^FuzzParseWarehouse$'
 step "fuzz: strategy documents ($FUZZTIME)"
