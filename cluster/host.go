@@ -64,6 +64,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the Prometheus metrics. nil: not registered.
 	Registerer prometheus.Registerer
+	// Dial opens the TCP connections to peers, for Raft and for the
+	// internal RPC. Default: a net.Dialer. Tests cut the network here.
+	Dial func(ctx context.Context, address string) (net.Conn, error)
 	// Groups are Raft groups beside the partitions, each with its own state
 	// machine and one key range, replicated on the same voters (the ledger's
 	// sequencer is one). Keys are never hashed onto them. Their ids follow
@@ -90,6 +93,12 @@ func (o *Options) withDefaults() {
 	}
 	if o.HeartbeatTimeout == 0 {
 		o.HeartbeatTimeout = 500 * time.Millisecond
+	}
+	if o.Dial == nil {
+		o.Dial = func(ctx context.Context, address string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", address)
+		}
 	}
 	if o.ElectionTimeout == 0 {
 		o.ElectionTimeout = 500 * time.Millisecond
@@ -178,6 +187,7 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 		db.Close()
 		return nil, err
 	}
+	h.mux.Dial = opts.Dial
 	for i := 0; i < opts.Partitions; i++ {
 		p, err := h.startPartition(uint32(i), newSM)
 		if err != nil {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,6 +28,8 @@ const muxAcceptBacklog = 64
 type Mux struct {
 	ln     net.Listener
 	logger *slog.Logger
+	// Dial opens connections to other muxes; nil: a net.Dialer.
+	Dial func(ctx context.Context, address string) (net.Conn, error)
 
 	mu     sync.Mutex
 	groups map[uint32]*muxLayer
@@ -147,7 +150,15 @@ func (l *muxLayer) Close() error {
 func (l *muxLayer) Addr() net.Addr { return l.mux.Addr() }
 
 func (l *muxLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", string(address), timeout)
+	var c net.Conn
+	var err error
+	if dial := l.mux.Dial; dial != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		c, err = dial(ctx, string(address))
+		cancel()
+	} else {
+		c, err = net.DialTimeout("tcp", string(address), timeout)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -185,8 +185,7 @@ func (h *Host) peerClient(raftAddr string) (pb.PartitionServiceClient, error) {
 	conn, err := grpc.NewClient("passthrough:///"+raftAddr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			var d net.Dialer
-			c, err := d.DialContext(ctx, "tcp", addr)
+			c, err := h.opts.Dial(ctx, addr)
 			if err != nil {
 				return nil, err
 			}
