@@ -89,7 +89,10 @@ func (s *rpcServer) LeaderCall(ctx context.Context, req *pb.LeaderCallRequest) (
 		return nil, status.Errorf(codes.Unimplemented, "no handler for leader call %q", req.Method)
 	}
 	out, err := fn(ctx, p, req.Payload)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrCommandTooLarge): // no retry can commit it: the caller sees ErrCommandTooLarge again
+		return nil, status.Error(codes.ResourceExhausted, err.Error())
+	case err != nil:
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
 	return &pb.LeaderCallResponse{Payload: out}, nil
