@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -154,8 +155,57 @@ func (p *Partition) readIndex(ctx context.Context) error {
 	if p.raft.CurrentTerm() != term {
 		return fmt.Errorf("partition %d: %w: the term changed", p.ID, ErrNotLeader)
 	}
-	if err := p.fsm.progress.wait(ctx, index); err != nil {
+	if err := p.waitApplied(ctx, index); err != nil {
 		return fmt.Errorf("partition %d: %w: waiting for index %d: %w", p.ID, ErrReadIndex, index, err)
 	}
 	return nil
+}
+
+// appliedPollInterval is how often waitApplied looks again at Raft's own
+// applied index, which moves past no-op entries without telling anyone.
+const appliedPollInterval = time.Millisecond
+
+// waitApplied returns once the state machine has applied every entry up to
+// index that it will ever see. Raft hands it commands and configurations,
+// not the no-op a leader appends when its term begins nor barriers: when
+// index is such an entry (a new leader that has taken no command yet, or a
+// barrier), the state machine's progress stops before it, and waiting for
+// index itself would never end.
+func (p *Partition) waitApplied(ctx context.Context, index uint64) error {
+	progress := &p.fsm.progress
+	for {
+		if progress.index.Load() >= index {
+			return nil
+		}
+		if p.raft.AppliedIndex() >= index && progress.index.Load() >= p.lastFSMEntry(index, progress.index.Load()) {
+			return nil
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, appliedPollInterval)
+		err := progress.wait(waitCtx, index)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// lastFSMEntry returns the last index at or below index that Raft hands to
+// the state machine (a command or a configuration), looking no lower than floor
+// (what the state machine has applied already). An entry no longer in the
+// log is covered by a snapshot of applied state.
+func (p *Partition) lastFSMEntry(index, floor uint64) uint64 {
+	store := NewRaftStore(p.host.db, p.ID)
+	var l raft.Log
+	for i := index; i > floor; i-- {
+		if err := store.GetLog(i, &l); err != nil {
+			return floor
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i
+		}
+	}
+	return floor
 }
