@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -294,7 +295,8 @@ func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition,
 	f.onApply = h.metrics.observeApply
 	store := NewRaftStore(h.db, id)
 	snapDir := h.snapshotDir(id)
-	hlog := hclog.New(&hclog.LoggerOptions{Name: fmt.Sprintf("raft.p%d", id), Level: hclog.Warn, Output: os.Stderr})
+	hlog := hclog.New(&hclog.LoggerOptions{Name: fmt.Sprintf("raft.p%d", id), Level: hclog.Warn,
+		Output: raftLogWriter{h.opts.Logger}, DisableTime: true, Exclude: firstElection})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(snapDir, snapshotsRetained, hlog)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: snapshot store %d: %w", id, err)
@@ -421,6 +423,37 @@ func (h *Host) purgeWithRetries(p *Partition) {
 		}
 		backoff *= 2
 	}
+}
+
+// firstElection excludes the warning Raft logs when a group that never had
+// a leader holds its first election: every partition at every start.
+func firstElection(_ hclog.Level, msg string, args ...any) bool {
+	if msg != "heartbeat timeout reached, starting election" {
+		return false
+	}
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, _ := args[i].(string); k == "last-leader-id" {
+			return fmt.Sprint(args[i+1]) == ""
+		}
+	}
+	return false
+}
+
+// raftLogWriter sends Raft's log lines ("[WARN]  raft.p3: message: k=v")
+// to the node's logger at their level, so they look like the node's own.
+type raftLogWriter struct{ l *slog.Logger }
+
+func (w raftLogWriter) Write(b []byte) (int, error) {
+	line := strings.TrimSpace(string(b))
+	level := slog.LevelWarn
+	for tag, lv := range map[string]slog.Level{"[ERROR]": slog.LevelError, "[WARN]": slog.LevelWarn, "[INFO]": slog.LevelInfo, "[DEBUG]": slog.LevelDebug, "[TRACE]": slog.LevelDebug} {
+		if rest, ok := strings.CutPrefix(line, tag); ok {
+			level, line = lv, strings.TrimSpace(rest)
+			break
+		}
+	}
+	w.l.Log(context.Background(), level, line, slog.String("component", "raft"))
+	return len(b), nil
 }
 
 // acceptingListener closes accepting when Accept is first called.
