@@ -155,7 +155,10 @@ func (p *Partition) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 			if !errors.Is(err, ErrNotLeader) || attempt >= forwardAttemptsMax {
 				return nil, false, err
 			}
-			continue // deposed: ask the new leader
+			if !sleepCtx(ctx, 20*time.Millisecond) { // deposed: ask the new leader
+				return nil, false, ctx.Err()
+			}
+			continue
 		}
 		client, err := p.leaderClient(ctx)
 		if errors.Is(err, ErrNotLeader) {
@@ -192,7 +195,10 @@ func (p *Partition) Scan(ctx context.Context, lo, hi []byte, limit int, fn func(
 			if !errors.Is(err, ErrNotLeader) || attempt >= forwardAttemptsMax {
 				return err
 			}
-			continue // deposed: ask the new leader
+			if !sleepCtx(ctx, 20*time.Millisecond) { // deposed: ask the new leader
+				return ctx.Err()
+			}
+			continue
 		}
 		client, err := p.leaderClient(ctx)
 		if errors.Is(err, ErrNotLeader) {

@@ -144,7 +144,7 @@ func (p *Partition) readIndex(ctx context.Context) error {
 	index := max(p.raft.CommitIndex(), p.floor.index)
 	p.floor.mu.Unlock()
 	if err := p.leader.confirm(ctx, p.raft); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
 			return fmt.Errorf("partition %d: %w", p.ID, ErrNotLeader)
 		}
 		if ctx.Err() != nil {
