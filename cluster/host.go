@@ -342,11 +342,11 @@ func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition,
 	}
 	p := &Partition{ID: id, Prefix: prefix, host: h, raft: r, fsm: f, metrics: h.metrics}
 	// Not on the FSM's goroutine: a snapshot needs it.
-	f.setPurge(func() { h.startPurge(p) })
+	f.setPurge(func() { h.startPurge(p, 0) })
 	if _, closer, err := h.db.Get(f.purgeKey); err == nil {
 		closer.Close()
 		h.opts.Logger.Warn("a purge after an erasure was owed when the node stopped; purging once the log is replayed", slog.Uint64("partition", uint64(id)))
-		h.startPurgeAfterReplay(p, r.LastIndex())
+		h.startPurge(p, r.LastIndex())
 	}
 	return p, nil
 }
@@ -359,25 +359,11 @@ const purgeAttemptsMax = 6
 // partition owes a purge.
 func purgeMarkerKey(id uint32) []byte { return binary.BigEndian.AppendUint32([]byte("m/purge/"), id) }
 
-// startPurge purges p on a goroutine of its own, unless the host is
-// closing (the marker makes the next start purge).
-func (h *Host) startPurge(p *Partition) {
-	h.purgingMu.Lock()
-	defer h.purgingMu.Unlock()
-	if h.closing {
-		return
-	}
-	h.purging.Add(1)
-	go func() {
-		defer h.purging.Done()
-		h.purgeWithRetries(p)
-	}()
-}
-
-// startPurgeAfterReplay purges p once it has applied its log up to index
-// (what it held at start): a snapshot taken before cannot cover, and so
-// cannot delete, the log entries that are not applied yet.
-func (h *Host) startPurgeAfterReplay(p *Partition, index uint64) {
+// startPurge purges p on a goroutine of its own once p has applied its log
+// up to index (0 at once; at start, the log it held, since a snapshot taken
+// before cannot cover, and so cannot delete, entries not applied yet),
+// unless the host is closing (the marker makes the next start purge).
+func (h *Host) startPurge(p *Partition, index uint64) {
 	h.purgingMu.Lock()
 	defer h.purgingMu.Unlock()
 	if h.closing {

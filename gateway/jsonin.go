@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/ordergrid/ordergrid/jsonshape"
 )
 
 // jsonIn reads one JSON document strictly and without reflection, for the
@@ -23,39 +25,17 @@ type jsonIn struct {
 	// syntactic: err is malformed JSON (no value's end can be found after
 	// it), not a value of the wrong shape.
 	syntactic bool
-	path      []pathSeg
+	path      jsonshape.Path
 	// scratch holds a string with escapes while it is decoded.
 	scratch []byte
 }
 
-// pathSeg is one step of the path to the value being read: a member name,
-// or an index when name is "".
-type pathSeg struct {
-	name  string
-	index int
-}
-
-func (r *jsonIn) push(name string) { r.path = append(r.path, pathSeg{name: name}) }
-func (r *jsonIn) pushIndex(i int)  { r.path = append(r.path, pathSeg{index: i}) }
-func (r *jsonIn) pop()             { r.path = r.path[:len(r.path)-1] }
+func (r *jsonIn) push(name string) { r.path.Member(name) }
+func (r *jsonIn) pushIndex(i int)  { r.path.Element(i) }
+func (r *jsonIn) pop()             { r.path.Pop() }
 
 // field is the path of the value being read, "" at the top.
-func (r *jsonIn) field() string {
-	var sb strings.Builder
-	for _, s := range r.path {
-		if s.name == "" {
-			sb.WriteByte('[')
-			sb.WriteString(strconv.Itoa(s.index))
-			sb.WriteByte(']')
-			continue
-		}
-		if sb.Len() > 0 {
-			sb.WriteByte('.')
-		}
-		sb.WriteString(s.name)
-	}
-	return sb.String()
-}
+func (r *jsonIn) field() string { return r.path.String() }
 
 // syntax fails the read with a syntax problem at the current byte.
 func (r *jsonIn) syntax(what string) bool {

@@ -70,7 +70,7 @@ func (r *jsonIn) batch(dst *pb.BatchCreateOrdersRequest, bad *map[int]*Problem) 
 		}
 		if !isNull {
 			for first := true; r.next(']', first); first = false {
-				depth := len(r.path)
+				depth := r.path.Depth()
 				r.pushIndex(len(dst.Orders))
 				start := r.peek()
 				at := r.i
@@ -89,7 +89,8 @@ func (r *jsonIn) batch(dst *pb.BatchCreateOrdersRequest, bad *map[int]*Problem) 
 						*bad = map[int]*Problem{}
 					}
 					(*bad)[len(dst.Orders)] = r.err
-					r.err, r.i, r.path = nil, at, r.path[:depth+1]
+					r.err, r.i = nil, at
+					r.path.Truncate(depth + 1)
 					if !r.skip(0) {
 						return r.err
 					}

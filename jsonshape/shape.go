@@ -87,20 +87,40 @@ func Check(data []byte, v any) error {
 // checker walks one document.
 type checker struct {
 	dec  *json.Decoder
-	path []segment
+	path Path
 }
 
-// segment is one step of a path: a member name, or an index when isIndex.
-type segment struct {
+// Path is where a value sits in a JSON document, built step by step as a
+// reader descends into it, and named the way problems name fields:
+// `orders[3].lines[0].qty`. The zero Path is the document itself ("").
+type Path struct{ steps []step }
+
+// step is one step of a path: a member name, or an index when isIndex.
+type step struct {
 	name    string
 	index   int
 	isIndex bool
 }
 
-// where is the path of the value being read.
-func (c *checker) where() string {
+// Member descends into the object member name.
+func (p *Path) Member(name string) { p.steps = append(p.steps, step{name: name}) }
+
+// Element descends into the array element i.
+func (p *Path) Element(i int) { p.steps = append(p.steps, step{index: i, isIndex: true}) }
+
+// Pop goes back up one step.
+func (p *Path) Pop() { p.steps = p.steps[:len(p.steps)-1] }
+
+// Depth is the number of steps from the document.
+func (p Path) Depth() int { return len(p.steps) }
+
+// Truncate goes back up to depth steps from the document.
+func (p *Path) Truncate(depth int) { p.steps = p.steps[:depth] }
+
+// String renders the path: members joined by dots, indexes in brackets.
+func (p Path) String() string {
 	var sb strings.Builder
-	for _, s := range c.path {
+	for _, s := range p.steps {
 		if s.isIndex {
 			sb.WriteByte('[')
 			sb.WriteString(strconv.Itoa(s.index))
@@ -114,6 +134,9 @@ func (c *checker) where() string {
 	}
 	return sb.String()
 }
+
+// where is the path of the value being read.
+func (c *checker) where() string { return c.path.String() }
 
 func (c *checker) fail(detail string) *Error { return &Error{Path: c.where(), Detail: detail} }
 
@@ -198,7 +221,7 @@ func (c *checker) object(fields map[string]reflect.Type, m reflect.Type, depth i
 			return c.syntax(err)
 		}
 		name, _ := tok.(string) // the tokenizer gives a member name here or an error
-		c.path = append(c.path, segment{name: name})
+		c.path.Member(name)
 		var ft reflect.Type
 		if m != nil {
 			if err := c.mapKey(m.Key(), name); err != nil {
@@ -211,7 +234,7 @@ func (c *checker) object(fields map[string]reflect.Type, m reflect.Type, depth i
 		if err := c.value(ft, depth+1); err != nil {
 			return err
 		}
-		c.path = c.path[:len(c.path)-1]
+		c.path.Pop()
 	}
 	if _, err := c.dec.Token(); err != nil { // '}'
 		return c.syntax(err)
@@ -241,11 +264,11 @@ func (c *checker) mapKey(k reflect.Type, name string) error {
 // array reads the elements of an array.
 func (c *checker) array(elem reflect.Type, depth int) error {
 	for i := 0; c.dec.More(); i++ {
-		c.path = append(c.path, segment{index: i, isIndex: true})
+		c.path.Element(i)
 		if err := c.value(elem, depth+1); err != nil {
 			return err
 		}
-		c.path = c.path[:len(c.path)-1]
+		c.path.Pop()
 	}
 	if _, err := c.dec.Token(); err != nil { // ']'
 		return c.syntax(err)
