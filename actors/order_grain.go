@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ordergrid/ordergrid/lifecycle"
+
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 	"google.golang.org/protobuf/proto"
 
@@ -404,7 +406,7 @@ func (g *orderGrain) creditEarlier(inv *orderInventory, skus []skuQty, results [
 // of a live o is o's: perhaps made by this very call for another
 // activation that recorded o first.
 func (n *Node) releaseNotOf(id string, o *pb.OrderRecord, skus []skuQty, results []*pb.ReserveResponse, principal string) {
-	released := o.Status == statemachine.StatusCancelled || o.Status == statemachine.StatusExpired
+	released := o.Status == lifecycle.StatusCancelled || o.Status == lifecycle.StatusExpired
 	keep := make([]*pb.ReserveResponse, len(results))
 	for i, s := range skus {
 		holds := false
@@ -457,7 +459,7 @@ func (n *Node) release(id string, skus []skuQty, results []*pb.ReserveResponse, 
 		}
 		errs[i] = retrySku(func() error {
 			_, err := n.SkuClient(skus[i].sku).Settle(&pb.SettleRequest{Sku: skus[i].sku, OrderId: id,
-				Action: statemachine.ActionRelease, Principal: principal}, n.CallOptions()...)
+				Action: lifecycle.ActionRelease, Principal: principal}, n.CallOptions()...)
 			if err != nil {
 				return fmt.Errorf("%s: %w", skus[i].sku, err)
 			}

@@ -7,9 +7,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ordergrid/ordergrid/lifecycle"
+
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
-	"github.com/ordergrid/ordergrid/statemachine"
 )
 
 // Limits bound what one request may carry.
@@ -137,10 +138,10 @@ func validateCreateOrder(r *pb.CreateOrderRequest, lim Limits, prefix string) vi
 
 func validateEvent(r *pb.OrderEventRequest) violations {
 	var v violations
-	if !statemachine.IsEventType(r.Type) {
-		v.add("type", "must be one of %s", strings.Join(statemachine.EventTypes(), ", "))
+	if !lifecycle.IsEventType(r.Type) {
+		v.add("type", "must be one of %s", strings.Join(lifecycle.EventTypes(), ", "))
 	}
-	if r.Type == statemachine.StatusShipped {
+	if r.Type == lifecycle.StatusShipped {
 		v.text("carrier", r.Carrier, true, 64)
 		v.text("tracking_number", r.TrackingNumber, true, 128)
 	} else {

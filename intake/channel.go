@@ -9,9 +9,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ordergrid/ordergrid/lifecycle"
+
 	"github.com/ordergrid/ordergrid/channels"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
-	"github.com/ordergrid/ordergrid/statemachine"
 )
 
 // The channel-order workflow: an order a platform pushed, verified and
@@ -210,13 +211,13 @@ func (f *ChannelFlow) applyDuplicate(ctx context.Context, in *ChannelOrder, id s
 		if voided != "" {
 			r += "; discounts not granted twice: " + voided
 		}
-		if err := f.moveTo(ctx, in.Principal, id, statemachine.StatusMerged, r); err != nil {
+		if err := f.moveTo(ctx, in.Principal, id, lifecycle.StatusMerged, r); err != nil {
 			return err
 		}
 		note["discounts_voided"] = voided
 		return annotate(first, "duplicate_merged", note, "dup/"+id)
 	case channels.PolicyHold:
-		if err := f.moveTo(ctx, in.Principal, id, statemachine.StatusOnHold, reason+"; held for review"); err != nil {
+		if err := f.moveTo(ctx, in.Principal, id, lifecycle.StatusOnHold, reason+"; held for review"); err != nil {
 			return err
 		}
 		return annotate(first, "duplicate_held", note, "dup/"+id)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordergrid/ordergrid/lifecycle"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
@@ -118,7 +120,7 @@ func load(t *testing.T, h *cluster.Host, from, orders int) int {
 		if res.Outcome != pb.Outcome_OUTCOME_OK {
 			t.Fatalf("create %s: %v %s", id, res.Outcome, res.Detail)
 		}
-		propose(t, h, id, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: id, Type: statemachine.StatusPaid}}})
+		propose(t, h, id, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: id, Type: lifecycle.StatusPaid}}})
 		events += 3
 	}
 	return events

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ordergrid/ordergrid/lifecycle"
+
 	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/proto"
 
@@ -112,7 +114,7 @@ func TestIndexMatchesState(t *testing.T) {
 			Items: []*pb.ReserveItem{{OrderId: id, Qty: 1, ExpiresUnixNano: 100}}}}})
 		h.apply(int64(10+i), createOrders(&pb.OrderRecord{Id: id, RequestHash: []byte("h"), PayByUnixNano: 100}))
 		if i%7 == 0 {
-			h.apply(int64(10+i), &pb.Command{Kind: &pb.Command_Settle{Settle: &pb.SettleCommand{Sku: "s", OrderId: id, Action: ActionRelease}}})
+			h.apply(int64(10+i), &pb.Command{Kind: &pb.Command_Settle{Settle: &pb.SettleCommand{Sku: "s", OrderId: id, Action: lifecycle.ActionRelease}}})
 		}
 	}
 	fresh := New(0, h.prefix).(*Machine)
@@ -176,7 +178,7 @@ func TestNewOrderKeys(t *testing.T) {
 	if due := h.m.DueOrders(102, 10); !slices.Equal(due, []string{"o0", "o1", "o2"}) {
 		t.Fatalf("due %v", due)
 	}
-	h.apply(11, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: "o1", Type: StatusPaid}}})
+	h.apply(11, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: "o1", Type: lifecycle.StatusPaid}}})
 	h.m = New(0, h.prefix).(*Machine) // a restart
 	if err := h.m.Load(h.db); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordergrid/ordergrid/lifecycle"
+
 	"github.com/ordergrid/ordergrid/cluster"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -98,25 +100,25 @@ func TestHoldMergeAndAnnotations(t *testing.T) {
 		return h.apply(now, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: id, Type: to}}})
 	}
 	create("held")
-	if r := move("held", StatusOnHold); r.Outcome != pb.Outcome_OUTCOME_OK {
+	if r := move("held", lifecycle.StatusOnHold); r.Outcome != pb.Outcome_OUTCOME_OK {
 		t.Fatalf("hold: %+v", r)
 	}
-	if r := move("held", StatusPaid); r.Outcome != pb.Outcome_OUTCOME_ILLEGAL_TRANSITION {
+	if r := move("held", lifecycle.StatusPaid); r.Outcome != pb.Outcome_OUTCOME_ILLEGAL_TRANSITION {
 		t.Fatalf("paying a held order: %+v", r)
 	}
 	if due := h.m.DueOrders(now+int64(2*time.Minute), 10); len(due) != 1 {
 		t.Fatalf("a held order keeps its pay-by deadline: %v", due)
 	}
-	if r := move("held", StatusPendingPayment); r.Outcome != pb.Outcome_OUTCOME_OK {
+	if r := move("held", lifecycle.StatusPendingPayment); r.Outcome != pb.Outcome_OUTCOME_OK {
 		t.Fatalf("lifting: %+v", r)
 	}
 	h.apply(now+int64(2*time.Minute), &pb.Command{Kind: &pb.Command_ExpireOrders{ExpireOrders: &pb.ExpireOrdersCommand{OrderIds: []string{"held"}}}})
-	if o, _, _ := ReadOrder(cluster.LocalReader{R: h.db}, h.prefix, "held"); o.Status != StatusExpired {
+	if o, _, _ := ReadOrder(cluster.LocalReader{R: h.db}, h.prefix, "held"); o.Status != lifecycle.StatusExpired {
 		t.Fatalf("a lifted order past its deadline expires: %s", o.Status)
 	}
 	create("second")
-	r := move("second", StatusMerged)
-	if r.Outcome != pb.Outcome_OUTCOME_OK || r.Order.StockAction != ActionRelease || !IsClosed(StatusMerged) {
+	r := move("second", lifecycle.StatusMerged)
+	if r.Outcome != pb.Outcome_OUTCOME_OK || r.Order.StockAction != lifecycle.ActionRelease || !IsClosed(lifecycle.StatusMerged) {
 		t.Fatalf("merge: %+v", r)
 	}
 	annotate := func() *Result {
@@ -130,7 +132,7 @@ func TestHoldMergeAndAnnotations(t *testing.T) {
 		t.Fatalf("annotate twice: %+v", r)
 	}
 	evs, _ := ReadEvents(cluster.LocalReader{R: h.db}, h.prefix, "held")
-	if last := evs[len(evs)-1]; last.Type != "duplicate_merged" || last.Status != StatusExpired || evs[len(evs)-2].Type != StatusExpired {
+	if last := evs[len(evs)-1]; last.Type != "duplicate_merged" || last.Status != lifecycle.StatusExpired || evs[len(evs)-2].Type != lifecycle.StatusExpired {
 		t.Fatalf("events %v", evs)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+
+	"github.com/ordergrid/ordergrid/lifecycle"
 )
 
 // dueIndex holds the pay-by time of every unpaid order (pending payment or
@@ -28,7 +30,7 @@ func (d *dueIndex) remove(id string) {
 }
 
 // unpaid reports whether an order in status s still has a pay-by deadline.
-func unpaid(s string) bool { return s == StatusPendingPayment || s == StatusOnHold }
+func unpaid(s string) bool { return s == lifecycle.StatusPendingPayment || s == lifecycle.StatusOnHold }
 
 // DueOrders returns up to limit unpaid orders whose pay-by time is at or
 // before now, earliest first (ties by id). It reads this replica's

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"github.com/ordergrid/ordergrid/lifecycle"
+
 	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/proto"
 
@@ -450,7 +452,7 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 	from := res.State
 	q := res.Qty
 	switch action {
-	case ActionCommit:
+	case lifecycle.ActionCommit:
 		switch from {
 		case pending:
 			s.Pending -= q
@@ -464,7 +466,7 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
 		}
 		res.State = committed
-	case ActionRelease:
+	case lifecycle.ActionRelease:
 		switch from {
 		case pending:
 			s.Pending -= q
@@ -476,7 +478,7 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
 		}
 		res.State = released
-	case ActionShip:
+	case lifecycle.ActionShip:
 		switch from {
 		case pending:
 			s.Pending -= q
@@ -489,7 +491,7 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 		}
 		s.OnHand -= q
 		res.State = shipped
-	case ActionRestock:
+	case lifecycle.ActionRestock:
 		if from != shipped {
 			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
 		}
@@ -509,7 +511,7 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 
 // settledEvent is the ledger event type of each stock action.
 var settledEvent = map[string]string{
-	ActionCommit: "committed", ActionRelease: "released", ActionShip: "shipped", ActionRestock: "restocked",
+	lifecycle.ActionCommit: "committed", lifecycle.ActionRelease: "released", lifecycle.ActionShip: "shipped", lifecycle.ActionRestock: "restocked",
 }
 
 func (t *txn) expireReservations(c *pb.ExpireReservationsCommand) *Result {
@@ -519,7 +521,7 @@ func (t *txn) expireReservations(c *pb.ExpireReservationsCommand) *Result {
 			continue
 		}
 		if res.State == pb.ReservationState_RESERVATION_STATE_PENDING && res.ExpiresUnixNano <= t.at {
-			t.settle(c.Sku, id, ActionRelease)
+			t.settle(c.Sku, id, lifecycle.ActionRelease)
 		}
 	}
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
@@ -583,7 +585,7 @@ func (t *txn) createOrder(o *pb.OrderRecord, routed *pb.RoutingRecord) *Result {
 		}
 		return &Result{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
 	}
-	o.Status = StatusPendingPayment
+	o.Status = lifecycle.StatusPendingPayment
 	o.Version = 0
 	o.CreatedUnixNano = t.at
 	o.StockAction = ""
@@ -653,14 +655,14 @@ func (t *txn) transition(c *pb.TransitionCommand) *Result {
 	if o.Status == c.Type {
 		return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: o}
 	}
-	if !canTransition(o.Status, c.Type) {
+	if !lifecycle.CanTransition(o.Status, c.Type) {
 		return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Order: o,
 			Detail: fmt.Sprintf("cannot go from %s to %s", o.Status, c.Type)}
 	}
 	if c.ExpectedVersion != 0 && c.ExpectedVersion != o.Version {
 		return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Order: o, Detail: "order changed concurrently"}
 	}
-	if c.Type == StatusPaid && t.at >= o.PayByUnixNano {
+	if c.Type == lifecycle.StatusPaid && t.at >= o.PayByUnixNano {
 		return &Result{Outcome: pb.Outcome_OUTCOME_EXPIRED, Order: o, Detail: "the payment window has closed"}
 	}
 	t.moveTo(o, c.Type, c.Details)
@@ -677,15 +679,15 @@ func (t *txn) moveTo(o *pb.OrderRecord, status string, details map[string]string
 	} else {
 		t.m.due.remove(o.Id)
 	}
-	if status == StatusShipped {
+	if status == lifecycle.StatusShipped {
 		o.ShipmentCarrier = details["carrier"]
 		o.ShipmentTracking = details["tracking_number"]
 	}
-	if status == StatusCancelled || status == StatusExpired || status == StatusMerged {
+	if status == lifecycle.StatusCancelled || status == lifecycle.StatusExpired || status == lifecycle.StatusMerged {
 		// Not shipping after all: its parcels leave the ship days' load.
 		t.addLoad(o.Shipments, -1)
 	}
-	if a := StockAction(status); a != "" {
+	if a := lifecycle.StockAction(status); a != "" {
 		o.StockAction = a
 		t.put(stockActionKey(t.m.prefix, o.Id), &pb.StockSyncedCommand{OrderId: o.Id})
 	}
@@ -714,10 +716,10 @@ func (t *txn) stockSynced(c *pb.StockSyncedCommand) *Result {
 func (t *txn) expireOrders(ids []string) *Result {
 	for _, id := range ids {
 		o, ok := t.order(id)
-		if !ok || (o.Status != StatusPendingPayment && o.Status != StatusOnHold) || o.PayByUnixNano > t.at {
+		if !ok || (o.Status != lifecycle.StatusPendingPayment && o.Status != lifecycle.StatusOnHold) || o.PayByUnixNano > t.at {
 			continue
 		}
-		t.moveTo(o, StatusExpired, map[string]string{"reason": "payment window closed"})
+		t.moveTo(o, lifecycle.StatusExpired, map[string]string{"reason": "payment window closed"})
 	}
 	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
 }

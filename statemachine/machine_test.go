@@ -5,6 +5,8 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/ordergrid/ordergrid/lifecycle"
+
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"google.golang.org/protobuf/proto"
@@ -95,7 +97,7 @@ func TestRandomCommandsConserveStock(t *testing.T) {
 	h := newHarness(t)
 	skus := []string{"A", "B", "C"}
 	whs := []string{"W1", "W2", "W3"}
-	actions := []string{ActionCommit, ActionRelease, ActionShip, ActionRestock}
+	actions := []string{lifecycle.ActionCommit, lifecycle.ActionRelease, lifecycle.ActionShip, lifecycle.ActionRestock}
 	now := int64(1_000_000)
 	reserved := 0
 	for step := 0; step < 3000; step++ {
@@ -184,16 +186,16 @@ func TestTransitions(t *testing.T) {
 	tr := func(at int64, typ string) *Result {
 		return h.apply(at, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: "o1", Type: typ}}})
 	}
-	if r := tr(20, StatusShipped); r.Outcome != pb.Outcome_OUTCOME_ILLEGAL_TRANSITION || r.Order.Status != StatusPendingPayment {
+	if r := tr(20, lifecycle.StatusShipped); r.Outcome != pb.Outcome_OUTCOME_ILLEGAL_TRANSITION || r.Order.Status != lifecycle.StatusPendingPayment {
 		t.Fatalf("ship unpaid: %v", r.Outcome)
 	}
-	if r := tr(1000, StatusPaid); r.Outcome != pb.Outcome_OUTCOME_EXPIRED {
+	if r := tr(1000, lifecycle.StatusPaid); r.Outcome != pb.Outcome_OUTCOME_EXPIRED {
 		t.Fatalf("pay at the deadline: %v", r.Outcome)
 	}
-	if r := tr(999, StatusPaid); r.Outcome != pb.Outcome_OUTCOME_OK || r.Order.StockAction != ActionCommit {
+	if r := tr(999, lifecycle.StatusPaid); r.Outcome != pb.Outcome_OUTCOME_OK || r.Order.StockAction != lifecycle.ActionCommit {
 		t.Fatalf("pay: %v", r)
 	}
-	if r := tr(999, StatusPaid); r.Outcome != pb.Outcome_OUTCOME_REPLAYED {
+	if r := tr(999, lifecycle.StatusPaid); r.Outcome != pb.Outcome_OUTCOME_REPLAYED {
 		t.Fatalf("pay twice: %v", r.Outcome)
 	}
 	owed, _ := OwedStockActions(cluster.LocalReader{R: h.db}, h.prefix, 10)
@@ -210,7 +212,7 @@ func TestTransitions(t *testing.T) {
 		t.Fatalf("a paid order is due for expiry: %v", due)
 	}
 	evs, _ := ReadEvents(cluster.LocalReader{R: h.db}, h.prefix, "o1")
-	if len(evs) != 2 || evs[0].Type != "created" || evs[1].Type != StatusPaid || evs[1].Principal != "test" {
+	if len(evs) != 2 || evs[0].Type != "created" || evs[1].Type != lifecycle.StatusPaid || evs[1].Principal != "test" {
 		t.Fatalf("events %v", evs)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/ordergrid/ordergrid/lifecycle"
+
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -72,9 +74,9 @@ func TestBatchedEventsNameEachItemsPrincipal(t *testing.T) {
 	}
 
 	r = h.applyAs(4, "bob", &pb.Command{Kind: &pb.Command_Transitions{Transitions: &pb.TransitionsCommand{Transitions: []*pb.TransitionCommand{
-		{OrderId: "a", Type: StatusPaid, Principal: "bob"},
-		{OrderId: "b", Type: StatusCancelled, Principal: "alice"},
-		{OrderId: "c", Type: StatusPaid, Principal: "carol"},
+		{OrderId: "a", Type: lifecycle.StatusPaid, Principal: "bob"},
+		{OrderId: "b", Type: lifecycle.StatusCancelled, Principal: "alice"},
+		{OrderId: "c", Type: lifecycle.StatusPaid, Principal: "carol"},
 	}}}})
 	for i, res := range r.Results {
 		if res.Outcome != pb.Outcome_OUTCOME_OK {
@@ -83,9 +85,9 @@ func TestBatchedEventsNameEachItemsPrincipal(t *testing.T) {
 	}
 
 	r = h.applyAs(5, "bob", &pb.Command{Kind: &pb.Command_SettleBatch{SettleBatch: &pb.SettleBatchCommand{Sku: "s", Items: []*pb.SettleItem{
-		{OrderId: "a", Action: ActionCommit, Principal: "bob"},
-		{OrderId: "b", Action: ActionRelease, Principal: "alice"},
-		{OrderId: "c", Action: ActionCommit, Principal: "carol"},
+		{OrderId: "a", Action: lifecycle.ActionCommit, Principal: "bob"},
+		{OrderId: "b", Action: lifecycle.ActionRelease, Principal: "alice"},
+		{OrderId: "c", Action: lifecycle.ActionCommit, Principal: "carol"},
 	}}}})
 	for i, res := range r.Results {
 		if res.Outcome != pb.Outcome_OUTCOME_OK {

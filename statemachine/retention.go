@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/ordergrid/ordergrid/lifecycle"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/ledger"
@@ -23,7 +25,7 @@ func archivedKey(prefix []byte, order string) []byte { return key(prefix, 'v', o
 // expected of it, so retention may archive it.
 func IsClosed(status string) bool {
 	switch status {
-	case StatusDelivered, StatusCancelled, StatusExpired, StatusRefunded, StatusMerged:
+	case lifecycle.StatusDelivered, lifecycle.StatusCancelled, lifecycle.StatusExpired, lifecycle.StatusRefunded, lifecycle.StatusMerged:
 		return true
 	}
 	return false
