@@ -1,0 +1,329 @@
+package statemachine
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/ledger"
+	"github.com/ordergrid/ordergrid/lifecycle"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+func available(s *pb.StockRecord) int64 { return s.OnHand - s.Pending - s.Committed }
+
+func assertStock(sku, wh string, s *pb.StockRecord) {
+	if s.Pending < 0 || s.Committed < 0 || s.OnHand < 0 || available(s) < 0 {
+		panic(fmt.Sprintf("statemachine: stock invariant broken for %s@%s: on_hand=%d pending=%d committed=%d",
+			sku, wh, s.OnHand, s.Pending, s.Committed))
+	}
+}
+
+func (t *txn) stock(sku, wh string) *pb.StockRecord {
+	names, recs, err := warehouses(t.b, t.m.prefix, sku)
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: stock of %s: %v", sku, err))
+	}
+	if i, ok := slices.BinarySearch(names, wh); ok {
+		return recs[i]
+	}
+	return &pb.StockRecord{}
+}
+
+// putStock writes one warehouse's stock into the SKU's record.
+func (t *txn) putStock(sku, wh string, s *pb.StockRecord) {
+	names, recs, err := warehouses(t.b, t.m.prefix, sku)
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: stock of %s: %v", sku, err))
+	}
+	i, ok := slices.BinarySearch(names, wh)
+	if ok {
+		recs[i] = s
+	} else {
+		names = slices.Insert(names, i, wh)
+		recs = slices.Insert(recs, i, s)
+	}
+	t.putSku(sku, names, recs)
+}
+
+func (t *txn) putSku(sku string, names []string, recs []*pb.StockRecord) {
+	for i, s := range recs {
+		assertStock(sku, names[i], s)
+	}
+	t.put(stockKey(t.m.prefix, sku), &pb.SkuRecord{Warehouses: names, Stock: recs})
+}
+
+func (t *txn) setStock(c *pb.SetStockCommand) *Result {
+	s := t.stock(c.Sku, c.Warehouse)
+	if c.OnHand < s.Pending+s.Committed {
+		return &Result{Outcome: pb.Outcome_OUTCOME_BELOW_RESERVED, Sku: c.Sku,
+			Detail: fmt.Sprintf("on_hand %d is below the %d reserved at %s", c.OnHand, s.Pending+s.Committed, c.Warehouse)}
+	}
+	before := s.OnHand
+	s.OnHand = c.OnHand
+	t.putStock(c.Sku, c.Warehouse, s)
+	t.put(stockEventKey(t.m.prefix, c.Sku, t.index), &pb.EventRecord{
+		Seq: t.index, Type: "stock_set", AtUnixNano: t.at, Principal: t.principal,
+		Details: map[string]string{"warehouse": c.Warehouse, "on_hand": strconv.FormatInt(c.OnHand, 10), "on_hand_before": strconv.FormatInt(before, 10)},
+	})
+	t.record(&ledger.Event{Kind: ledger.KindStock, Type: "stock_set", SKU: c.Sku, Warehouse: c.Warehouse, Qty: c.OnHand,
+		Details: map[string]string{"on_hand_before": strconv.FormatInt(before, 10)}})
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+}
+
+// warehouses returns sku's stock per warehouse, sorted by warehouse.
+func warehouses(r pebble.Reader, prefix []byte, sku string) ([]string, []*pb.StockRecord, error) {
+	var rec pb.SkuRecord
+	if _, err := getProto(cluster.LocalReader{R: r}, stockKey(prefix, sku), &rec); err != nil {
+		return nil, nil, err
+	}
+	if len(rec.Warehouses) != len(rec.Stock) {
+		return nil, nil, fmt.Errorf("sku record of %s: %d warehouses, %d stock records", sku, len(rec.Warehouses), len(rec.Stock))
+	}
+	return rec.Warehouses, rec.Stock, nil
+}
+
+func (t *txn) reserveBatch(c *pb.ReserveBatchCommand) *Result {
+	// One read of the SKU's warehouses for the whole batch, one write of
+	// each changed warehouse at the end: a batch of thousands costs one scan.
+	names, recs, err := warehouses(t.b, t.m.prefix, c.Sku)
+	if err != nil {
+		panic(fmt.Sprintf("statemachine: stock of %s: %v", c.Sku, err))
+	}
+	changed := make([]bool, len(recs))
+	out := &pb.ReserveBatchResult{Items: make([]*pb.ReserveItemResult, len(c.Items))}
+	for i, it := range c.Items {
+		var outcome pb.Outcome
+		var wh string
+		t.as(it.Principal, func() *Result { outcome, wh = t.reserve(c.Sku, it, names, recs, changed); return nil })
+		out.Items[i] = &pb.ReserveItemResult{OrderId: it.OrderId, Outcome: outcome, Warehouse: wh}
+	}
+	if slices.Contains(changed, true) {
+		t.putSku(c.Sku, names, recs)
+	}
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Reserve: out}
+}
+
+// reserve takes qty of sku for an order from the warehouse with the most
+// available stock that can hold the whole line (the grain's choice if it
+// still can). A reservation that already exists is returned, not taken
+// twice. names and recs are the SKU's warehouses, updated in place.
+func (t *txn) reserve(sku string, it *pb.ReserveItem, names []string, recs []*pb.StockRecord, changed []bool) (pb.Outcome, string) {
+	rk := reservationKey(t.m.prefix, sku, it.OrderId)
+	var res pb.ReservationRecord
+	if t.get(rk, &res) && res.State != pb.ReservationState_RESERVATION_STATE_RELEASED {
+		return pb.Outcome_OUTCOME_REPLAYED, res.Warehouse
+	}
+	if it.Qty <= 0 {
+		return pb.Outcome_OUTCOME_UNSPECIFIED, ""
+	}
+	best := -1
+	for i, s := range recs {
+		if available(s) < it.Qty || (it.Strict && names[i] != it.Warehouse) {
+			continue
+		}
+		if names[i] == it.Warehouse {
+			best = i
+			break
+		}
+		if best < 0 || available(s) > available(recs[best]) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, it.Warehouse
+	}
+	recs[best].Pending += it.Qty
+	assertStock(sku, names[best], recs[best])
+	changed[best] = true
+	t.put(rk, &pb.ReservationRecord{Sku: sku, OrderId: it.OrderId, Warehouse: names[best], Qty: it.Qty,
+		State: pb.ReservationState_RESERVATION_STATE_PENDING, ExpiresUnixNano: it.ExpiresUnixNano})
+	t.put(reservationExpiryKey(t.m.prefix, it.ExpiresUnixNano, sku, it.OrderId), &pb.StockSyncedCommand{})
+	t.record(&ledger.Event{Kind: ledger.KindStock, Type: "reserved", Order: it.OrderId, SKU: sku, Warehouse: names[best], Qty: it.Qty})
+	return pb.Outcome_OUTCOME_OK, names[best]
+}
+
+// settle moves one order's reservation of sku towards the state action asks for.
+// It is idempotent: settling twice changes nothing the second time.
+func (t *txn) settle(sku, orderID, action string) *Result {
+	rk := reservationKey(t.m.prefix, sku, orderID)
+	var res pb.ReservationRecord
+	if !t.get(rk, &res) {
+		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND, Sku: sku, Detail: "no reservation"}
+	}
+	s := t.stock(sku, res.Warehouse)
+	const (
+		pending   = pb.ReservationState_RESERVATION_STATE_PENDING
+		committed = pb.ReservationState_RESERVATION_STATE_COMMITTED
+		released  = pb.ReservationState_RESERVATION_STATE_RELEASED
+		shipped   = pb.ReservationState_RESERVATION_STATE_SHIPPED
+		returned  = pb.ReservationState_RESERVATION_STATE_RETURNED
+	)
+	from := res.State
+	q := res.Qty
+	switch action {
+	case lifecycle.ActionCommit:
+		switch from {
+		case pending:
+			s.Pending -= q
+			s.Committed += q
+		case released: // swept as an orphan before the payment reached it: take it again if it is there
+			if available(s) < q {
+				return &Result{Outcome: pb.Outcome_OUTCOME_EXPIRED, Sku: sku, Detail: "reservation expired and the stock is gone"}
+			}
+			s.Committed += q
+		default:
+			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+		}
+		res.State = committed
+	case lifecycle.ActionRelease:
+		switch from {
+		case pending:
+			s.Pending -= q
+		case committed:
+			s.Committed -= q
+		case shipped:
+			return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Sku: sku, Detail: "reservation already shipped"}
+		default:
+			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+		}
+		res.State = released
+	case lifecycle.ActionShip:
+		switch from {
+		case pending:
+			s.Pending -= q
+		case committed:
+			s.Committed -= q
+		case released:
+			return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Sku: sku, Detail: "reservation was released"}
+		default:
+			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+		}
+		s.OnHand -= q
+		res.State = shipped
+	case lifecycle.ActionRestock:
+		if from != shipped {
+			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+		}
+		s.OnHand += q
+		res.State = returned
+	default:
+		return &Result{Detail: "unknown stock action " + action}
+	}
+	if from == pending {
+		t.del(reservationExpiryKey(t.m.prefix, res.ExpiresUnixNano, sku, orderID))
+	}
+	t.putStock(sku, res.Warehouse, s)
+	t.put(rk, &res)
+	t.record(&ledger.Event{Kind: ledger.KindStock, Type: settledEvent[action], Order: orderID, SKU: sku, Warehouse: res.Warehouse, Qty: q})
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+}
+
+// settledEvent is the ledger event type of each stock action.
+var settledEvent = map[string]string{
+	lifecycle.ActionCommit: "committed", lifecycle.ActionRelease: "released", lifecycle.ActionShip: "shipped", lifecycle.ActionRestock: "restocked",
+}
+
+// settleBatch moves the reservations of one batch's orders on one SKU.
+func (t *txn) settleBatch(c *pb.SettleBatchCommand) *Result {
+	return each("settle_batch", c.Items, func(it *pb.SettleItem) *Result {
+		return t.as(it.Principal, func() *Result { return t.settle(c.Sku, it.OrderId, it.Action) })
+	})
+}
+
+func (t *txn) expireReservations(c *pb.ExpireReservationsCommand) *Result {
+	for _, id := range c.OrderIds {
+		var res pb.ReservationRecord
+		if !t.get(reservationKey(t.m.prefix, c.Sku, id), &res) {
+			continue
+		}
+		if res.State == pb.ReservationState_RESERVATION_STATE_PENDING && res.ExpiresUnixNano <= t.at {
+			t.settle(c.Sku, id, lifecycle.ActionRelease)
+		}
+	}
+	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+}
+
+// ReadStock returns sku's stock per warehouse and in total; found is false
+// when no warehouse has ever stocked it.
+func ReadStock(r Reader, prefix []byte, sku string) (st *pb.SkuStock, found bool, err error) {
+	var rec pb.SkuRecord
+	if _, err := getProto(r, stockKey(prefix, sku), &rec); err != nil {
+		return nil, false, fmt.Errorf("read stock %s: %w", sku, err)
+	}
+	names, recs := rec.Warehouses, rec.Stock
+	if len(names) != len(recs) {
+		err = fmt.Errorf("sku record of %s is inconsistent", sku)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read stock %s: %w", sku, err)
+	}
+	st = &pb.SkuStock{Sku: sku, Total: &pb.StockLevel{}}
+	for i, s := range recs {
+		lvl := &pb.StockLevel{Warehouse: names[i], OnHand: s.OnHand, Available: available(s), Pending: s.Pending, Committed: s.Committed}
+		st.Warehouses = append(st.Warehouses, lvl)
+		st.Total.OnHand += lvl.OnHand
+		st.Total.Available += lvl.Available
+		st.Total.Pending += lvl.Pending
+		st.Total.Committed += lvl.Committed
+	}
+	return st, len(recs) > 0, nil
+}
+
+// ReadStockEvents returns the stock events of sku (stock set, with the
+// caller), oldest first, at most limit (0: all).
+func ReadStockEvents(r Reader, prefix []byte, sku string, limit int) ([]*pb.EventRecord, error) {
+	evs, err := readEvents(r, append(key(prefix, 'q', sku), 0), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read stock events of %s: %w", sku, err)
+	}
+	return evs, nil
+}
+
+// ReadReservation returns the reservation of an order on a SKU.
+func ReadReservation(r Reader, prefix []byte, sku, order string) (*pb.ReservationRecord, bool, error) {
+	res := &pb.ReservationRecord{}
+	ok, err := getProto(r, reservationKey(prefix, sku, order), res)
+	return res, ok, err
+}
+
+// ReadReservations returns every reservation on sku.
+func ReadReservations(r Reader, prefix []byte, sku string) ([]*pb.ReservationRecord, error) {
+	p := append(key(prefix, 'r', sku), 0)
+	var out []*pb.ReservationRecord
+	err := r.Scan(p, prefixEnd(p), 0, func(_, v []byte) error {
+		res := &pb.ReservationRecord{}
+		if err := proto.Unmarshal(v, res); err != nil {
+			return err
+		}
+		out = append(out, res)
+		return nil
+	})
+	return out, err
+}
+
+// DueReservation names a pending reservation past its expiry.
+type DueReservation struct{ SKU, OrderID string }
+
+// DueReservations returns up to limit pending reservations whose expiry is at or before now.
+func DueReservations(r Reader, prefix []byte, now int64, limit int) ([]DueReservation, error) {
+	start := spaceStart(prefix, 'x')
+	end := binary.BigEndian.AppendUint64(append([]byte{}, start...), uint64(now)+1)
+	var out []DueReservation
+	err := r.Scan(start, end, limit, func(k, _ []byte) error {
+		rest := k[len(start)+8:]
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 {
+			return fmt.Errorf("bad expiry key %q", k)
+		}
+		out = append(out, DueReservation{SKU: string(rest[:i]), OrderID: string(rest[i+1:])})
+		return nil
+	})
+	return out, err
+}
