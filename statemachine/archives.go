@@ -12,14 +12,15 @@ import (
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
-// Keys of retention, under the partition prefix:
-//
-//	z/{closed_at u64}{order}   closed orders by the time they closed
-//	v/{order}                  ArchivedOrderRecord: an order moved to an archive
+// Retention keeps the closed orders by the time they closed (spaceClosed)
+// and a marker of each order moved to an archive (spaceArchived). Key
+// layouts: keySpaces (keys.go).
 
-func closedKey(prefix []byte, at int64, order string) []byte { return timedKey(prefix, 'z', at, order) }
+func closedKey(prefix []byte, at int64, order string) []byte {
+	return timedKey(prefix, spaceClosed, at, order)
+}
 
-func archivedKey(prefix []byte, order string) []byte { return key(prefix, 'v', order) }
+func archivedKey(prefix []byte, order string) []byte { return key(prefix, spaceArchived, order) }
 
 // IsClosed reports whether an order in status is closed: nothing more is
 // expected of it, so retention may archive it.
@@ -120,7 +121,7 @@ func ReadArchived(r Reader, prefix []byte, id string) (*pb.ArchivedOrderRecord, 
 
 // ClosedBefore returns up to limit orders closed before before.
 func ClosedBefore(r Reader, prefix []byte, before int64, limit int) ([]string, error) {
-	start := spaceStart(prefix, 'z')
+	start := spaceStart(prefix, spaceClosed)
 	end := binary.BigEndian.AppendUint64(append([]byte{}, start...), uint64(max(before, 0)))
 	var ids []string
 	err := r.Scan(start, end, limit, func(k, _ []byte) error {

@@ -14,24 +14,27 @@ import (
 )
 
 // The routing catalog lives in one partition (the one "routing/catalog"
-// hashes to): warehouses g/w, strategy versions g/s, the selection g/a and
-// the generation g/n (the Raft index of the last change, so a node's cache
-// can tell it is stale).
+// hashes to), in spaceCatalog: warehouses g/w\x00{warehouse}, strategy
+// versions g/s\x00{strategy}\x00{version u64}, the selection g/a (JSON
+// documents of package routing) and the generation g/n (the Raft index of
+// the last change, u64, so a node's cache can tell it is stale).
 
 // CatalogKey is what the routing catalog's partition is chosen by.
 const CatalogKey = "routing/catalog"
 
-func warehouseKey(prefix []byte, id string) []byte { return key(prefix, 'g', "w", id) }
+func warehouseKey(prefix []byte, id string) []byte { return key(prefix, spaceCatalog, "w", id) }
 
 func strategyKey(prefix []byte, name string, version uint64) []byte {
-	return binary.BigEndian.AppendUint64(append(key(prefix, 'g', "s", name), 0), version)
+	return binary.BigEndian.AppendUint64(append(key(prefix, spaceCatalog, "s", name), 0), version)
 }
 
-func strategyPrefix(prefix []byte, name string) []byte { return append(key(prefix, 'g', "s", name), 0) }
+func strategyPrefix(prefix []byte, name string) []byte {
+	return append(key(prefix, spaceCatalog, "s", name), 0)
+}
 
-func selectionKey(prefix []byte) []byte { return key(prefix, 'g', "a") }
+func selectionKey(prefix []byte) []byte { return key(prefix, spaceCatalog, "a") }
 
-func generationKey(prefix []byte) []byte { return key(prefix, 'g', "n") }
+func generationKey(prefix []byte) []byte { return key(prefix, spaceCatalog, "n") }
 
 func (t *txn) bumpGeneration() {
 	if err := t.b.Set(generationKey(t.m.prefix), binary.BigEndian.AppendUint64(nil, t.index), nil); err != nil {
@@ -78,7 +81,7 @@ func (t *txn) putWarehouse(c *pb.PutWarehouseCommand) *Result {
 			Detail: fmt.Sprintf("warehouse %s is at version %d, not %d", w.ID, prev.Version, c.ExpectedVersion)}
 	}
 	if !had {
-		if n := t.count(key(t.m.prefix, 'g', "w"), routing.WarehousesMax); n >= routing.WarehousesMax {
+		if n := t.count(key(t.m.prefix, spaceCatalog, "w"), routing.WarehousesMax); n >= routing.WarehousesMax {
 			return &Result{Detail: fmt.Sprintf("at most %d warehouses", routing.WarehousesMax)}
 		}
 	}
@@ -169,7 +172,7 @@ func ReadCatalog(r Reader, prefix []byte) (*routing.Catalog, error) {
 	var ws []*routing.Warehouse
 	var ss []*routing.Strategy
 	var sel *routing.Selection
-	space := key(prefix, 'g')
+	space := key(prefix, spaceCatalog)
 	err = r.Scan(space, prefixEnd(space), 0, func(k, v []byte) error {
 		rest := k[len(space):]
 		switch {

@@ -10,28 +10,34 @@ import (
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
-// Multi-channel state: identity links i/{key hash} -> customer (in the
-// key hash's partition), each customer's recent purchases m/{customer} (in
-// the customer's partition), each SKU's recent channel prices p/{sku} and
-// its price conflicts f/{time}{sku} (in the SKU's partition), and
-// annotation markers n/{order}{dedupe} (in the order's partition).
+// Multi-channel state: identity links from a key hash to a customer
+// (spaceIdentity, in the key hash's partition), the key hashes linked to
+// each customer and its recent purchases (spaceIdentityList,
+// spacePurchases, in the customer's partition), each SKU's recent channel
+// prices and its price conflicts (spacePrices, spacePriceConflict, in the
+// SKU's partition), and annotation markers (spaceAnnotation, in the
+// order's partition). Key layouts: keySpaces (keys.go).
 
-func identityKey(prefix []byte, keyHash string) []byte { return key(prefix, 'i', keyHash) }
+func identityKey(prefix []byte, keyHash string) []byte { return key(prefix, spaceIdentity, keyHash) }
 
-func purchasesKey(prefix []byte, customer string) []byte { return key(prefix, 'm', customer) }
+func purchasesKey(prefix []byte, customer string) []byte {
+	return key(prefix, spacePurchases, customer)
+}
 
 // identityListPrefix holds j/{customer}\x00{key hash}: the fingerprints
 // linked to a customer, in the customer's partition.
 func identityListPrefix(prefix []byte, customer string) []byte {
-	return append(key(prefix, 'j', customer), 0)
+	return append(key(prefix, spaceIdentityList, customer), 0)
 }
 
-func pricesKey(prefix []byte, sku string) []byte { return key(prefix, 'p', sku) }
+func pricesKey(prefix []byte, sku string) []byte { return key(prefix, spacePrices, sku) }
 
-func conflictKey(prefix []byte, at int64, sku string) []byte { return timedKey(prefix, 'f', at, sku) }
+func conflictKey(prefix []byte, at int64, sku string) []byte {
+	return timedKey(prefix, spacePriceConflict, at, sku)
+}
 
 func annotationKey(prefix []byte, order, dedupe string) []byte {
-	return key(prefix, 'n', order, dedupe)
+	return key(prefix, spaceAnnotation, order, dedupe)
 }
 
 // Bounds of the recent lists: a list never grows past these, whatever the window.
@@ -218,7 +224,7 @@ func decimalLess(a, b string) bool {
 // PriceConflicts returns a partition's price conflicts, newest first, at most limit.
 func PriceConflicts(r Reader, prefix []byte, limit int) ([]*pb.PriceConflictRecord, error) {
 	var out []*pb.PriceConflictRecord
-	space := spaceStart(prefix, 'f')
+	space := spaceStart(prefix, spacePriceConflict)
 	err := r.Scan(space, prefixEnd(space), 0, func(_, v []byte) error {
 		c := &pb.PriceConflictRecord{}
 		if err := proto.Unmarshal(v, c); err != nil {

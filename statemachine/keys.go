@@ -2,11 +2,87 @@ package statemachine
 
 import "encoding/binary"
 
-// Retired key spaces, written by versions before 2026-11-28 and left in
-// place: 'y' (an index of unpaid orders by pay-by time, now kept in memory:
-// due.go) is ignored; 'c' (a subject's orders, now kept in memory:
-// subject_index.go) is read once by Load; 'd' (an order's routing decision,
-// now kept on its "created" event) is still read for orders recorded then.
+// A key space is the byte after the partition prefix: every key of the
+// partition is {prefix}{space}/{rest}. The spaces are declared here, and
+// nowhere else: key builders take their space from these constants, and
+// keySpaces below registers each one (doc.go's table is a copy of it that
+// a test keeps exact).
+const (
+	spaceStock             byte = 's'
+	spaceReservation       byte = 'r'
+	spaceReservationExpiry byte = 'x'
+	spaceStockEvent        byte = 'q'
+	spaceOrder             byte = 'o'
+	spaceOrderEvent        byte = 'e'
+	spaceStockAction       byte = 'a'
+	spaceOutbox            byte = 'w'
+	spaceSubjectKey        byte = 'k'
+	spaceTombstone         byte = 't'
+	spaceIdentity          byte = 'i'
+	spaceIdentityList      byte = 'j'
+	spacePurchases         byte = 'm'
+	spacePrices            byte = 'p'
+	spacePriceConflict     byte = 'f'
+	spaceAnnotation        byte = 'n'
+	spaceClosed            byte = 'z'
+	spaceArchived          byte = 'v'
+	spaceCatalog           byte = 'g'
+	spaceLoad              byte = 'l'
+
+	// Retired: written by versions before 2026-11-28 and left in place.
+
+	// spacePayBy indexed unpaid orders by pay-by time, now kept in memory
+	// (due.go); its keys are ignored.
+	spacePayBy byte = 'y'
+	// spaceSubjectOrder held a subject's orders, now kept in memory
+	// (subject_index.go); Load still reads it.
+	spaceSubjectOrder byte = 'c'
+	// spaceDecision held an order's routing decision, now kept on its
+	// "created" event; ReadRouting still reads it for orders recorded
+	// then, and archiving deletes it.
+	spaceDecision byte = 'd'
+)
+
+// keySpace is one entry of the registry of key spaces.
+type keySpace struct {
+	Byte   byte
+	Layout string // the key after "{space}/", parts in braces ({x u64}: big-endian)
+	Value  string // what a key holds: a record type, or "empty"
+	Owner  string // who writes it: the aggregate (and its file), or a package
+	Name   string // what the space is, in a few words
+	// Indexed spaces have every key in Machine.present.
+	Indexed bool
+	// Retired spaces are no longer written (see the constants).
+	Retired bool
+}
+
+// keySpaces is the registry of the key spaces of a partition, in the order
+// of doc.go's table.
+var keySpaces = []keySpace{
+	{Byte: spaceStock, Layout: "{sku}", Value: "SkuRecord", Owner: "stock", Name: "a SKU's stock in every warehouse"},
+	{Byte: spaceReservation, Layout: `{sku}\x00{order}`, Value: "ReservationRecord", Owner: "stock", Name: "an order's reservation of a SKU", Indexed: true},
+	{Byte: spaceReservationExpiry, Layout: `{expiry u64}{sku}\x00{order}`, Value: "empty", Owner: "stock", Name: "pending reservations by expiry (orphan sweep)"},
+	{Byte: spaceStockEvent, Layout: `{sku}\x00{raft index u64}`, Value: "EventRecord", Owner: "stock", Name: "a SKU's stock events"},
+	{Byte: spaceOrder, Layout: "{order}", Value: "OrderRecord", Owner: "orders", Name: "orders", Indexed: true},
+	{Byte: spaceOrderEvent, Layout: `{order}\x00{seq u64}`, Value: "EventRecord", Owner: "orders", Name: "an order's events"},
+	{Byte: spaceStockAction, Layout: "{order}", Value: "StockSyncedCommand", Owner: "orders", Name: "orders whose reservations owe a stock action"},
+	{Byte: spacePayBy, Layout: "{pay_by u64}{order}", Value: "empty", Owner: "orders", Name: "unpaid orders by pay-by time", Retired: true},
+	{Byte: spaceOutbox, Layout: "{raft index u64}{n u32}", Value: "outbox entry", Owner: "ledger", Name: "every event, for the ledger's sequencer"},
+	{Byte: spaceSubjectKey, Layout: "{subject}", Value: "SubjectKeyRecord", Owner: "subjects", Name: "a customer's wrapped data key", Indexed: true},
+	{Byte: spaceTombstone, Layout: "{subject}", Value: "SubjectTombstoneRecord", Owner: "subjects", Name: "an erased customer"},
+	{Byte: spaceSubjectOrder, Layout: `{subject}\x00{order}`, Value: "empty", Owner: "subjects", Name: "a customer's orders", Retired: true},
+	{Byte: spaceIdentity, Layout: "{key hash}", Value: "customer id", Owner: "channels", Name: "the customer a fingerprint is linked to"},
+	{Byte: spaceIdentityList, Layout: `{customer}\x00{key hash}`, Value: "empty", Owner: "channels", Name: "the fingerprints linked to a customer"},
+	{Byte: spacePurchases, Layout: "{customer}", Value: "RecentPurchases", Owner: "channels", Name: "a customer's recent purchases"},
+	{Byte: spacePrices, Layout: "{sku}", Value: "RecentPrices", Owner: "channels", Name: "a SKU's recent channel prices"},
+	{Byte: spacePriceConflict, Layout: "{at u64}{sku}", Value: "PriceConflictRecord", Owner: "channels", Name: "price conflicts by time"},
+	{Byte: spaceAnnotation, Layout: `{order}\x00{dedupe}`, Value: "empty", Owner: "channels", Name: "annotations applied, by dedupe key"},
+	{Byte: spaceClosed, Layout: "{closed_at u64}{order}", Value: "empty", Owner: "archives", Name: "closed orders by the time they closed"},
+	{Byte: spaceArchived, Layout: "{order}", Value: "ArchivedOrderRecord", Owner: "archives", Name: "an order moved to an archive", Indexed: true},
+	{Byte: spaceCatalog, Layout: "{w|s|a|n}...", Value: "JSON, u64", Owner: "catalog", Name: "the routing catalog (see catalog.go)"},
+	{Byte: spaceDecision, Layout: "{order}", Value: "RoutingRecord", Owner: "routing", Name: "an order's routing decision", Retired: true},
+	{Byte: spaceLoad, Layout: "{ship day u32}{warehouse}", Value: "u64", Owner: "routing", Name: "parcels routed per ship day and warehouse"},
+}
 
 func key(prefix []byte, space byte, parts ...string) []byte {
 	n := len(prefix) + 2
@@ -25,20 +101,24 @@ func key(prefix []byte, space byte, parts ...string) []byte {
 	return k
 }
 
-func stockKey(prefix []byte, sku string) []byte { return key(prefix, 's', sku) }
+func stockKey(prefix []byte, sku string) []byte { return key(prefix, spaceStock, sku) }
 
-func reservationKey(prefix []byte, sku, order string) []byte { return key(prefix, 'r', sku, order) }
-
-func orderKey(prefix []byte, order string) []byte { return key(prefix, 'o', order) }
-
-func eventKey(prefix []byte, order string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(append(key(prefix, 'e', order), 0), seq)
+func reservationKey(prefix []byte, sku, order string) []byte {
+	return key(prefix, spaceReservation, sku, order)
 }
 
-func eventPrefix(prefix []byte, order string) []byte { return append(key(prefix, 'e', order), 0) }
+func orderKey(prefix []byte, order string) []byte { return key(prefix, spaceOrder, order) }
+
+func eventKey(prefix []byte, order string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(key(prefix, spaceOrderEvent, order), 0), seq)
+}
+
+func eventPrefix(prefix []byte, order string) []byte {
+	return append(key(prefix, spaceOrderEvent, order), 0)
+}
 
 func stockEventKey(prefix []byte, sku string, index uint64) []byte {
-	return binary.BigEndian.AppendUint64(append(key(prefix, 'q', sku), 0), index)
+	return binary.BigEndian.AppendUint64(append(key(prefix, spaceStockEvent, sku), 0), index)
 }
 
 func timedKey(prefix []byte, space byte, at int64, parts ...string) []byte {
@@ -53,10 +133,10 @@ func timedKey(prefix []byte, space byte, at int64, parts ...string) []byte {
 }
 
 func reservationExpiryKey(prefix []byte, at int64, sku, order string) []byte {
-	return timedKey(prefix, 'x', at, sku, order)
+	return timedKey(prefix, spaceReservationExpiry, at, sku, order)
 }
 
-func stockActionKey(prefix []byte, order string) []byte { return key(prefix, 'a', order) }
+func stockActionKey(prefix []byte, order string) []byte { return key(prefix, spaceStockAction, order) }
 
 func spaceStart(prefix []byte, space byte) []byte { return key(prefix, space) }
 

@@ -38,8 +38,14 @@ type Machine struct {
 	subjects subjectIndex
 }
 
-// indexedSpaces are the key spaces Machine.present holds.
-var indexedSpaces = [256]bool{'o': true, 'v': true, 'r': true, 'k': true}
+// indexedSpaces are the key spaces Machine.present holds: the Indexed ones
+// of keySpaces.
+var indexedSpaces = func() (on [256]bool) {
+	for _, s := range keySpaces {
+		on[s.Byte] = s.Indexed
+	}
+	return on
+}()
 
 // indexed reports whether k is in one of the indexed spaces.
 func (m *Machine) indexed(k []byte) bool {

@@ -201,7 +201,7 @@ func ReadEvents(r Reader, prefix []byte, id string) ([]*pb.EventRecord, error) {
 // OwedStockActions returns up to limit orders whose reservations still owe
 // the stock action of their last transition.
 func OwedStockActions(r Reader, prefix []byte, limit int) ([]string, error) {
-	start := spaceStart(prefix, 'a')
+	start := spaceStart(prefix, spaceStockAction)
 	var ids []string
 	err := r.Scan(start, prefixEnd(start), limit, func(k, _ []byte) error {
 		ids = append(ids, string(k[len(start):]))
@@ -212,7 +212,7 @@ func OwedStockActions(r Reader, prefix []byte, limit int) ([]string, error) {
 
 // ScanOrders calls fn for every order of a partition, in id order.
 func ScanOrders(r Reader, prefix []byte, fn func(o *pb.OrderRecord) error) error {
-	space := key(prefix, 'o')
+	space := key(prefix, spaceOrder)
 	return r.Scan(space, prefixEnd(space), 0, func(_, v []byte) error {
 		o := &pb.OrderRecord{}
 		if err := proto.Unmarshal(v, o); err != nil {

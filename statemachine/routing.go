@@ -8,17 +8,17 @@ import (
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
-// Every order's routing decision is under d/{order} in the order's
-// partition, and the parcels routed per ship day and warehouse under
-// l/{day}{warehouse} there too: a node sums them over partitions.
+// The parcels routed per ship day and warehouse are counted in spaceLoad,
+// in the partition of each order routed: a node sums them over partitions.
+// An order's routing decision is kept on its "created" event (or, for an
+// order recorded before 2026-11-28, in the retired spaceDecision).
 
-func decisionKey(prefix []byte, order string) []byte { return key(prefix, 'd', order) }
+func decisionKey(prefix []byte, order string) []byte { return key(prefix, spaceDecision, order) }
 
 func loadKey(prefix []byte, day int32, wh string) []byte {
-	return append(binary.BigEndian.AppendUint32(key(prefix, 'l'), uint32(day)), wh...)
+	return append(binary.BigEndian.AppendUint32(key(prefix, spaceLoad), uint32(day)), wh...)
 }
 
-// recordRouting keeps an order's decision and counts its parcels.
 // addLoad adds delta parcels to each shipment's ship day and warehouse,
 // written when the command ends (flushLoads).
 func (t *txn) addLoad(shipments []*pb.ShipmentRecord, delta int64) {
@@ -74,7 +74,7 @@ func ReadRouting(r Reader, prefix []byte, order string) (*pb.RoutingRecord, bool
 
 // ReadLoads adds to into the parcels of this partition per warehouse for one ship day.
 func ReadLoads(r Reader, prefix []byte, day int32, into map[string]int64) error {
-	p := binary.BigEndian.AppendUint32(key(prefix, 'l'), uint32(day))
+	p := binary.BigEndian.AppendUint32(key(prefix, spaceLoad), uint32(day))
 	return r.Scan(p, prefixEnd(p), 0, func(k, v []byte) error {
 		if len(v) == 8 {
 			into[string(k[len(p):])] += int64(binary.BigEndian.Uint64(v))

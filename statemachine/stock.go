@@ -279,7 +279,7 @@ func ReadStock(r Reader, prefix []byte, sku string) (st *pb.SkuStock, found bool
 // ReadStockEvents returns the stock events of sku (stock set, with the
 // caller), oldest first, at most limit (0: all).
 func ReadStockEvents(r Reader, prefix []byte, sku string, limit int) ([]*pb.EventRecord, error) {
-	evs, err := readEvents(r, append(key(prefix, 'q', sku), 0), limit)
+	evs, err := readEvents(r, append(key(prefix, spaceStockEvent, sku), 0), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read stock events of %s: %w", sku, err)
 	}
@@ -295,7 +295,7 @@ func ReadReservation(r Reader, prefix []byte, sku, order string) (*pb.Reservatio
 
 // ReadReservations returns every reservation on sku.
 func ReadReservations(r Reader, prefix []byte, sku string) ([]*pb.ReservationRecord, error) {
-	p := append(key(prefix, 'r', sku), 0)
+	p := append(key(prefix, spaceReservation, sku), 0)
 	var out []*pb.ReservationRecord
 	err := r.Scan(p, prefixEnd(p), 0, func(_, v []byte) error {
 		res := &pb.ReservationRecord{}
@@ -313,7 +313,7 @@ type DueReservation struct{ SKU, OrderID string }
 
 // DueReservations returns up to limit pending reservations whose expiry is at or before now.
 func DueReservations(r Reader, prefix []byte, now int64, limit int) ([]DueReservation, error) {
-	start := spaceStart(prefix, 'x')
+	start := spaceStart(prefix, spaceReservationExpiry)
 	end := binary.BigEndian.AppendUint64(append([]byte{}, start...), uint64(now)+1)
 	var out []DueReservation
 	err := r.Scan(start, end, limit, func(k, _ []byte) error {

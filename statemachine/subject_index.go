@@ -82,7 +82,7 @@ func (m *Machine) loadOrderIndexes(r pebble.Reader) (due map[string]int64, subje
 		return it.Close()
 	}
 	var o pb.OrderRecord
-	if err := scan('o', func(_, v []byte) error {
+	if err := scan(spaceOrder, func(_, v []byte) error {
 		if err := proto.Unmarshal(v, &o); err != nil {
 			return err
 		}
@@ -95,7 +95,7 @@ func (m *Machine) loadOrderIndexes(r pebble.Reader) (due map[string]int64, subje
 		return nil, nil, err
 	}
 	var a pb.ArchivedOrderRecord
-	if err := scan('v', func(_, v []byte) error {
+	if err := scan(spaceArchived, func(_, v []byte) error {
 		if err := proto.Unmarshal(v, &a); err != nil {
 			return err
 		}
@@ -105,8 +105,8 @@ func (m *Machine) loadOrderIndexes(r pebble.Reader) (due map[string]int64, subje
 		return nil, nil, err
 	}
 	// Keys of the retired 'c' space: subject, 0, order.
-	start := len(spaceStart(m.prefix, 'c'))
-	if err := scan('c', func(k, _ []byte) error {
+	start := len(spaceStart(m.prefix, spaceSubjectOrder))
+	if err := scan(spaceSubjectOrder, func(k, _ []byte) error {
 		rest := k[start:]
 		for i, c := range rest {
 			if c == 0 {

@@ -13,15 +13,16 @@ import (
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
-// Keys of data subjects (customers), under the partition prefix:
-//
-//	k/{subject}                  SubjectKeyRecord: the wrapped data key (erasure deletes it)
-//	t/{subject}                  SubjectTombstoneRecord
-//	c/{subject}\x00{order}       the subject's orders in this partition (written with the order)
+// Data subjects (customers) have their wrapped data key (spaceSubjectKey,
+// deleted by erasure) and, once erased, a tombstone (spaceTombstone); their
+// orders are kept in memory (subject_index.go). Key layouts: keySpaces
+// (keys.go).
 
-func subjectKeyKey(prefix []byte, subject string) []byte { return key(prefix, 'k', subject) }
+func subjectKeyKey(prefix []byte, subject string) []byte {
+	return key(prefix, spaceSubjectKey, subject)
+}
 
-func tombstoneKey(prefix []byte, subject string) []byte { return key(prefix, 't', subject) }
+func tombstoneKey(prefix []byte, subject string) []byte { return key(prefix, spaceTombstone, subject) }
 
 // SubjectHash is how the audit log names a subject: the hex SHA-256 of its
 // id, so the permanent log never holds the id itself.
@@ -168,12 +169,12 @@ func ReadTombstone(r Reader, prefix []byte, subject string) (*pb.SubjectTombston
 // SubjectKeys returns up to limit wrapped subject keys of a partition, in
 // subject order, starting after the subject after ("" from the first).
 func SubjectKeys(r Reader, prefix []byte, after string, limit int) ([]*pb.SubjectKeyRecord, error) {
-	lo := spaceStart(prefix, 'k')
+	lo := spaceStart(prefix, spaceSubjectKey)
 	if after != "" {
 		lo = append(subjectKeyKey(prefix, after), 0)
 	}
 	var out []*pb.SubjectKeyRecord
-	err := r.Scan(lo, prefixEnd(spaceStart(prefix, 'k')), limit, func(_, v []byte) error {
+	err := r.Scan(lo, prefixEnd(spaceStart(prefix, spaceSubjectKey)), limit, func(_, v []byte) error {
 		k := &pb.SubjectKeyRecord{}
 		if err := proto.Unmarshal(v, k); err != nil {
 			return err
