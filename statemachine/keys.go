@@ -84,6 +84,7 @@ var keySpaces = []keySpace{
 	{Byte: spaceLoad, Layout: "{ship day u32}{warehouse}", Value: "u64", Owner: "routing", Name: "parcels routed per ship day and warehouse"},
 }
 
+// key returns {prefix}{space}/ and parts, separated by 0x00.
 func key(prefix []byte, space byte, parts ...string) []byte {
 	n := len(prefix) + 2
 	for _, p := range parts {
@@ -101,26 +102,8 @@ func key(prefix []byte, space byte, parts ...string) []byte {
 	return k
 }
 
-func stockKey(prefix []byte, sku string) []byte { return key(prefix, spaceStock, sku) }
-
-func reservationKey(prefix []byte, sku, order string) []byte {
-	return key(prefix, spaceReservation, sku, order)
-}
-
-func orderKey(prefix []byte, order string) []byte { return key(prefix, spaceOrder, order) }
-
-func eventKey(prefix []byte, order string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(append(key(prefix, spaceOrderEvent, order), 0), seq)
-}
-
-func eventPrefix(prefix []byte, order string) []byte {
-	return append(key(prefix, spaceOrderEvent, order), 0)
-}
-
-func stockEventKey(prefix []byte, sku string, index uint64) []byte {
-	return binary.BigEndian.AppendUint64(append(key(prefix, spaceStockEvent, sku), 0), index)
-}
-
+// timedKey returns {prefix}{space}/{at u64} and parts, separated by 0x00:
+// the space's keys sort by time.
 func timedKey(prefix []byte, space byte, at int64, parts ...string) []byte {
 	k := binary.BigEndian.AppendUint64(key(prefix, space), uint64(at))
 	for i, p := range parts {
@@ -132,14 +115,11 @@ func timedKey(prefix []byte, space byte, at int64, parts ...string) []byte {
 	return k
 }
 
-func reservationExpiryKey(prefix []byte, at int64, sku, order string) []byte {
-	return timedKey(prefix, spaceReservationExpiry, at, sku, order)
-}
-
-func stockActionKey(prefix []byte, order string) []byte { return key(prefix, spaceStockAction, order) }
-
+// spaceStart returns the first key of a space.
 func spaceStart(prefix []byte, space byte) []byte { return key(prefix, space) }
 
+// prefixEnd returns the first key after every key that starts with p
+// (nil when there is none).
 func prefixEnd(p []byte) []byte {
 	end := append([]byte{}, p...)
 	for i := len(end) - 1; i >= 0; i-- {

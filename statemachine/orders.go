@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
@@ -9,6 +10,18 @@ import (
 	"github.com/ordergrid/ordergrid/lifecycle"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
+
+func orderKey(prefix []byte, order string) []byte { return key(prefix, spaceOrder, order) }
+
+func eventKey(prefix []byte, order string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(key(prefix, spaceOrderEvent, order), 0), seq)
+}
+
+func eventPrefix(prefix []byte, order string) []byte {
+	return append(key(prefix, spaceOrderEvent, order), 0)
+}
+
+func stockActionKey(prefix []byte, order string) []byte { return key(prefix, spaceStockAction, order) }
 
 func (t *txn) order(id string) (*pb.OrderRecord, bool) {
 	o := &pb.OrderRecord{}

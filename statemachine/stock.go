@@ -16,6 +16,20 @@ import (
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
+func stockKey(prefix []byte, sku string) []byte { return key(prefix, spaceStock, sku) }
+
+func reservationKey(prefix []byte, sku, order string) []byte {
+	return key(prefix, spaceReservation, sku, order)
+}
+
+func stockEventKey(prefix []byte, sku string, index uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(key(prefix, spaceStockEvent, sku), 0), index)
+}
+
+func reservationExpiryKey(prefix []byte, at int64, sku, order string) []byte {
+	return timedKey(prefix, spaceReservationExpiry, at, sku, order)
+}
+
 func available(s *pb.StockRecord) int64 { return s.OnHand - s.Pending - s.Committed }
 
 func assertStock(sku, wh string, s *pb.StockRecord) {
