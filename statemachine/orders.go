@@ -11,6 +11,12 @@ import (
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
+// Orders: each order's record and events, and the orders whose
+// reservations owe the stock action of their last transition. The
+// lifecycle they follow is package lifecycle's table; the unpaid ones'
+// deadlines and each subject's orders are kept in memory (due.go,
+// subject_index.go). Key layouts: keySpaces (keys.go).
+
 func orderKey(prefix []byte, order string) []byte { return key(prefix, spaceOrder, order) }
 
 func eventKey(prefix []byte, order string, seq uint64) []byte {

@@ -16,6 +16,11 @@ import (
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
+// Stock: each SKU's stock in every warehouse (one record per SKU), the
+// reservations orders hold on it (pending until settled), the pending
+// ones by expiry for the orphan sweep, and the stock events. Key layouts:
+// keySpaces (keys.go).
+
 func stockKey(prefix []byte, sku string) []byte { return key(prefix, spaceStock, sku) }
 
 func reservationKey(prefix []byte, sku, order string) []byte {
