@@ -8,7 +8,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 
-	"github.com/ordergrid/ordergrid/cluster"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -21,7 +20,7 @@ import (
 type skuGrain struct {
 	node      *Node
 	sku       string
-	partition *cluster.Partition
+	partition *partitionRef
 	logger    *slog.Logger
 
 	// stock is the committed stock per warehouse, as of the last read;
