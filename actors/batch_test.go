@@ -467,7 +467,7 @@ func TestSeededFaults(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("faults injected: %v", h.faults.counts)
+	t.Logf("faults injected: %v", h.faults.injected())
 
 	// The sweeper's part, without faults: every owed stock action carried out.
 	h.faults.set(0, nil)

@@ -82,6 +82,17 @@ type faultPlan struct {
 	counts [faultKinds]int
 }
 
+// injected returns how many faults of each kind were injected.
+func (f *faultPlan) injected() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]int{}
+	for k := faultRefused; k < faultKinds; k++ {
+		out[k.String()] = f.counts[k]
+	}
+	return out
+}
+
 // set makes a fraction rate of the proposals that only selects (nil: all) fail.
 func (f *faultPlan) set(rate float64, only func(cmd *pb.Command) bool) {
 	f.mu.Lock()
@@ -116,11 +127,48 @@ func (f *faultPlan) decide(data []byte) fault {
 	return k
 }
 
+// twinStore is the Pebble store every twin partition keeps its state in,
+// as a host's partitions share one. Once closed, it fails what comes late
+// (a SKU grain's reload, a synced mark) instead of crashing the test.
+type twinStore struct {
+	mu     sync.RWMutex
+	db     *pebble.DB
+	closed bool
+}
+
+// errStoreClosed answers what reaches the twin's store after its test.
+var errStoreClosed = errors.New("twin: store closed")
+
+func (s *twinStore) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return s.db.Close()
+}
+
+func (s *twinStore) Get(key []byte) ([]byte, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, false, errStoreClosed
+	}
+	return cluster.LocalReader{R: s.db}.Get(key)
+}
+
+func (s *twinStore) Scan(lo, hi []byte, limit int, fn func(k, v []byte) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return errStoreClosed
+	}
+	return cluster.LocalReader{R: s.db}.Scan(lo, hi, limit, fn)
+}
+
 // twinPartition is a partition without Raft over a real state machine.
 type twinPartition struct {
 	id     uint32
 	prefix []byte
-	db     *pebble.DB
+	store  *twinStore
 	faults *faultPlan
 
 	mu    sync.Mutex // one apply at a time, as Raft's log orders them
@@ -156,7 +204,12 @@ func (p *twinPartition) Propose(ctx context.Context, command []byte) ([]byte, er
 func (p *twinPartition) apply(command []byte) ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	b := p.db.NewIndexedBatch()
+	p.store.mu.RLock()
+	defer p.store.mu.RUnlock()
+	if p.store.closed {
+		return nil, errStoreClosed
+	}
+	b := p.store.db.NewIndexedBatch()
 	defer b.Close()
 	p.index++
 	res := p.m.Apply(b, p.index, command)
@@ -167,24 +220,24 @@ func (p *twinPartition) apply(command []byte) ([]byte, error) {
 }
 
 func (p *twinPartition) Get(_ context.Context, key []byte) ([]byte, bool, error) {
-	return cluster.LocalReader{R: p.db}.Get(key)
+	return p.store.Get(key)
 }
 
 func (p *twinPartition) Scan(_ context.Context, lo, hi []byte, limit int, fn func(k, v []byte) error) error {
-	return cluster.LocalReader{R: p.db}.Scan(lo, hi, limit, fn)
+	return p.store.Scan(lo, hi, limit, fn)
 }
 
 // twinPlacement places keys on twin partitions by the host's rule.
 type twinPlacement struct {
-	db   *pebble.DB
-	refs []*partitionRef
+	store *twinStore
+	refs  []*partitionRef
 }
 
 func (t *twinPlacement) partitionOf(key string) *partitionRef {
 	return t.refs[cluster.PartitionIndex(key, len(t.refs))]
 }
 
-func (t *twinPlacement) localReader() statemachine.Reader { return cluster.LocalReader{R: t.db} }
+func (t *twinPlacement) localReader() statemachine.Reader { return t.store }
 
 // errTwinFallback answers an order a batch hands to its order grain: the
 // twin has no order grain for a new order (its routing reads the host).
@@ -330,7 +383,7 @@ var twinClock = time.Date(2026, 1, 15, 10, 0, 0, 0, time.UTC)
 type house struct {
 	t      *testing.T
 	n      *Node
-	db     *pebble.DB
+	store  *twinStore
 	parts  *twinPlacement
 	grains *twinGrains
 	faults *faultPlan
@@ -344,11 +397,11 @@ func newHouse(t *testing.T, seed int64, partitions int) *house {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &house{t: t, db: db, faults: &faultPlan{seed: seed}, stocked: map[string]map[string]int64{}}
-	h.parts = &twinPlacement{db: db}
+	h := &house{t: t, store: &twinStore{db: db}, faults: &faultPlan{seed: seed}, stocked: map[string]map[string]int64{}}
+	h.parts = &twinPlacement{store: h.store}
 	for i := range uint32(partitions) {
 		prefix := append(binary.BigEndian.AppendUint32([]byte("p/"), i), '/')
-		tp := &twinPartition{id: i, prefix: prefix, db: db, faults: h.faults, m: statemachine.New(i, prefix).(*statemachine.Machine)}
+		tp := &twinPartition{id: i, prefix: prefix, store: h.store, faults: h.faults, m: statemachine.New(i, prefix).(*statemachine.Machine)}
 		h.parts.refs = append(h.parts.refs, &partitionRef{ID: i, Prefix: prefix, partition: tp})
 	}
 	h.grains = &twinGrains{skus: map[string]*twinSkuGrain{}}
@@ -366,7 +419,9 @@ func newHouse(t *testing.T, seed int64, partitions int) *house {
 			time.Sleep(time.Millisecond)
 		}
 		h.settled()
-		db.Close()
+		if err := h.store.close(); err != nil {
+			t.Error(err)
+		}
 	})
 	return h
 }
@@ -430,7 +485,7 @@ func (u unfaultedPartition) Scan(ctx context.Context, lo, hi []byte, limit int, 
 	return u.p.Scan(ctx, lo, hi, limit, fn)
 }
 
-func (h *house) local() statemachine.Reader { return cluster.LocalReader{R: h.db} }
+func (h *house) local() statemachine.Reader { return h.store }
 
 // checkStock checks every stocked SKU's conservation, per warehouse:
 // on_hand is what was set (nothing ships in these tests), on_hand =
