@@ -492,3 +492,121 @@ func TestSeededFaults(t *testing.T) {
 		}
 	}
 }
+
+// A create_orders entry that commits with its answer lost answers the
+// batch's orders with an error, and leaves them recorded with their
+// stock; the retried batch answers each REPLAYED with the order as
+// recorded, and reserves nothing again.
+func TestCreateBatchAmbiguousRecord(t *testing.T) {
+	h := newHouse(t, testSeed(t), 2)
+	h.setStock("apple", "ams", 20)
+	h.setStock("pear", "ber", 20)
+	var reqs []*pb.CreateOrderGrainRequest
+	for _, id := range h.idsOf(0, "lost", 3) {
+		reqs = append(reqs, newOrder(id, line("apple", 2), line("pear", 1)))
+	}
+	h.faults.always(faultAmbiguous, func(cmd *pb.Command) bool { return cmd.GetCreateOrders() != nil })
+	for i, a := range h.create("answer lost", reqs) {
+		if !errors.Is(a.Err, errInjected) {
+			t.Fatalf("order %d: %v, want the injected failure", i, a)
+		}
+		o, ok := h.order(reqs[i].OrderId)
+		if !ok {
+			t.Fatalf("order %d not recorded", i)
+		}
+		h.checkOrder("answer lost", o)
+	}
+	h.faults.set(0, nil)
+	before := h.levels([]string{"apple", "pear"})
+	for i, a := range h.create("retry", reqs) {
+		h.checkAnswer("retry", reqs[i], a, true)
+		if a.Err != nil || a.Response.Outcome != pb.Outcome_OUTCOME_REPLAYED {
+			t.Fatalf("retry of order %d: %v", i, a)
+		}
+	}
+	if after := h.levels([]string{"apple", "pear"}); !slices.Equal(after, before) {
+		t.Fatalf("the retry moved stock: %v, before %v", after, before)
+	}
+}
+
+// A SKU grain folds the reservations that arrive while its proposal is in
+// flight into its next one, and never reserves more than the stock: of
+// many single reservations at once, as many are taken as the stock holds.
+func TestSkuGrainFoldsReservations(t *testing.T) {
+	h := newHouse(t, testSeed(t), 1)
+	h.setStock("apple", "ams", 30)
+	const calls = 60
+	answers := make([]*pb.ReserveResponse, calls)
+	errs := make([]error, calls)
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Go(func() {
+			answers[i], errs[i] = h.grains.reserve(&pb.ReserveRequest{Sku: "apple", OrderId: fmt.Sprintf("fold-%d", i), Qty: 1,
+				ExpiresUnixNano: twinClock.UnixNano() + 1e12, Principal: "test"})
+		})
+	}
+	wg.Wait()
+	h.settled()
+	h.checkStock("folded")
+	ok := 0
+	for i, a := range answers {
+		if errs[i] != nil {
+			t.Fatalf("reservation %d: %v", i, errs[i])
+		}
+		switch a.Outcome {
+		case pb.Outcome_OUTCOME_OK:
+			ok++
+		case pb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
+		default:
+			t.Fatalf("reservation %d: %v", i, a)
+		}
+	}
+	if ok != 30 {
+		t.Fatalf("%d reservations taken of a stock of 30", ok)
+	}
+	tp := h.n.skuPartition("apple").partition.(*twinPartition)
+	if n := tp.appliedOf("reserve_batch"); n >= ok {
+		t.Fatalf("%d reserve_batch entries for %d reservations: nothing folded", n, ok)
+	}
+}
+
+// A stock action whose settle fails stays owed on the order (answered
+// unsynced), its reservation untouched; the sweeper's SyncStock carries it
+// out later.
+func TestTransitionBatchOwedWhenSettleFails(t *testing.T) {
+	h := newHouse(t, testSeed(t), 2)
+	h.setStock("apple", "ams", 10)
+	ids := h.idsOf(1, "owed", 2)
+	reqs := []*pb.CreateOrderGrainRequest{newOrder(ids[0], line("apple", 2)), newOrder(ids[1], line("apple", 3))}
+	for i, a := range h.create("create", reqs) {
+		h.checkAnswer("create", reqs[i], a, true)
+	}
+	h.grains.failSettles = true
+	events := []*pb.OrderEventGrainRequest{
+		{Principal: "test", Event: &pb.OrderEventRequest{Id: ids[0], Type: lifecycle.StatusPaid}},
+		{Principal: "test", Event: &pb.OrderEventRequest{Id: ids[1], Type: lifecycle.StatusCancelled}},
+	}
+	for i, a := range h.n.TransitionBatch(context.Background(), events) {
+		if a.Err != nil || a.Response.Outcome != pb.Outcome_OUTCOME_OK || a.Response.Order.StockAction == "" {
+			t.Fatalf("event %d: %v, want recorded with its stock action owed", i, a)
+		}
+	}
+	h.checkStock("owed")
+	for _, id := range ids {
+		if r, _ := h.reservation("apple", id); r.State != pb.ReservationState_RESERVATION_STATE_PENDING {
+			t.Fatalf("order %s's reservation moved without its settle: %v", id, r)
+		}
+	}
+	h.grains.failSettles = false
+	for _, id := range ids {
+		if _, err := h.orderGrain(id).SyncStock(&pb.SyncStockRequest{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		o, _ := h.order(id)
+		if o.StockAction != "" {
+			t.Fatalf("order %s still owes %q", id, o.StockAction)
+		}
+		h.checkOrder("synced", o)
+	}
+	h.checkStock("synced")
+}

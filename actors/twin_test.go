@@ -78,6 +78,7 @@ type faultPlan struct {
 	mu     sync.Mutex
 	rate   float64 // chance of a fault per proposal
 	only   func(cmd *pb.Command) bool
+	kind   fault // the fault injected; faultNone: one of each kind at random
 	seen   map[[sha256.Size]byte]uint64
 	counts [faultKinds]int
 }
@@ -97,7 +98,14 @@ func (f *faultPlan) injected() map[string]int {
 func (f *faultPlan) set(rate float64, only func(cmd *pb.Command) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.rate, f.only = rate, only
+	f.rate, f.only, f.kind = rate, only, faultNone
+}
+
+// always makes every proposal that only selects fail with kind.
+func (f *faultPlan) always(kind fault, only func(cmd *pb.Command) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rate, f.only, f.kind = 1, only, kind
 }
 
 func (f *faultPlan) decide(data []byte) fault {
@@ -122,7 +130,10 @@ func (f *faultPlan) decide(data []byte) fault {
 	if r.Float64() >= f.rate {
 		return faultNone
 	}
-	k := fault(1 + r.IntN(int(faultKinds)-1))
+	k := f.kind
+	if k == faultNone {
+		k = fault(1 + r.IntN(int(faultKinds)-1))
+	}
 	f.counts[k]++
 	return k
 }
@@ -174,6 +185,8 @@ type twinPartition struct {
 	mu    sync.Mutex // one apply at a time, as Raft's log orders them
 	m     *statemachine.Machine
 	index uint64
+	// applied counts the commands applied, by kind (the oneof's field name).
+	applied map[string]int
 }
 
 var _ partition = (*twinPartition)(nil)
@@ -213,6 +226,13 @@ func (p *twinPartition) apply(command []byte) ([]byte, error) {
 	defer b.Close()
 	p.index++
 	res := p.m.Apply(b, p.index, command)
+	var cmd pb.Command
+	if err := proto.Unmarshal(command, &cmd); err == nil && cmd.Kind != nil {
+		if p.applied == nil {
+			p.applied = map[string]int{}
+		}
+		p.applied[kindOf(&cmd)]++
+	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return nil, fmt.Errorf("partition %d: commit: %w", p.id, err)
 	}
@@ -225,6 +245,22 @@ func (p *twinPartition) Get(_ context.Context, key []byte) ([]byte, bool, error)
 
 func (p *twinPartition) Scan(_ context.Context, lo, hi []byte, limit int, fn func(k, v []byte) error) error {
 	return p.store.Scan(lo, hi, limit, fn)
+}
+
+// kindOf names a command's kind by its oneof field ("reserve_batch").
+func kindOf(cmd *pb.Command) string {
+	f := cmd.ProtoReflect().WhichOneof(cmd.ProtoReflect().Descriptor().Oneofs().ByName("kind"))
+	if f == nil {
+		return ""
+	}
+	return string(f.Name())
+}
+
+// appliedOf returns how many commands of kind the partition applied.
+func (p *twinPartition) appliedOf(kind string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.applied[kind]
 }
 
 // twinPlacement places keys on twin partitions by the host's rule.
