@@ -120,18 +120,18 @@ func (o *Options) withDefaults() {
 // Node is a member of the Proto.Actor cluster that hosts grains over the
 // partitions of a cluster.Host.
 type Node struct {
-	opts Options
-	host *cluster.Host
-	// parts places keys on partitions and grains calls other grains: the
-	// grains and the batches reach partitions and grains only through them.
-	parts   partitionPlacement
-	grains  grainCalls
+	opts    Options
+	host    *cluster.Host
 	system  *actor.ActorSystem
 	cluster *actorcluster.Cluster
 	metrics *metrics
 	now     func() time.Time
-	routes  routingState
-	keys    subjectKeys
+	// parts places keys on partitions, and grains calls other grains: the
+	// grains and the batches reach partitions and grains through them only.
+	parts  partitionPlacement
+	grains grainCalls
+	routes routingState
+	keys   subjectKeys
 	// keyBatching stores new subjects' keys, batched per subject partition.
 	keyBatching *batching.Coalescer[keyRequest, *pb.SubjectKeyRecord]
 	// syncedBatching marks carried-out stock actions, batched per order partition.
