@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/lifecycle"
+	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -609,4 +610,63 @@ func TestTransitionBatchOwedWhenSettleFails(t *testing.T) {
 		h.checkOrder("synced", o)
 	}
 	h.checkStock("synced")
+}
+
+// A batch seals its orders' personal fields with their subjects' data
+// keys, a new subject's key made once (in one put_subject_keys entry per
+// subject partition) whatever the retries: a put whose answer was lost
+// fails the orders it would seal (their stock stays for the retry), and
+// the retry finds the key the lost answer stored.
+func TestCreateBatchSealsWithOneKeyPerSubject(t *testing.T) {
+	h := newHouse(t, testSeed(t), 3)
+	master, err := privacy.NewMasterKeyLine("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.n.opts.Keyring, err = privacy.ParseKeyring(master); err != nil {
+		t.Fatal(err)
+	}
+	h.setStock("apple", "ams", 50)
+	ids := h.idsOf(2, "sealed", 6)
+	var reqs []*pb.CreateOrderGrainRequest
+	for i, id := range ids {
+		req := newOrder(id, line("apple", 1))
+		req.Request.Customer = &pb.Customer{Id: fmt.Sprintf("cu-%d", i%3), Name: "Ada " + id, Email: id + "@example.com"}
+		reqs = append(reqs, req)
+	}
+	h.faults.always(faultAmbiguous, func(cmd *pb.Command) bool { return cmd.GetPutSubjectKeys() != nil })
+	for i, a := range h.create("keys lost", reqs) {
+		if !errors.Is(a.Err, errInjected) {
+			t.Fatalf("order %d: %v, want the injected failure", i, a)
+		}
+		if r, ok := h.reservation("apple", reqs[i].OrderId); !ok || r.State != pb.ReservationState_RESERVATION_STATE_PENDING {
+			t.Fatalf("order %d's stock was not kept for its retry: %v", i, r)
+		}
+	}
+	h.faults.set(0, nil)
+	for i, a := range h.create("retry", reqs) {
+		h.checkAnswer("retry", reqs[i], a, true)
+		if a.Err != nil || a.Response.Outcome != pb.Outcome_OUTCOME_OK {
+			t.Fatalf("retry of order %d: %v", i, a)
+		}
+		subject := reqs[i].Request.Customer.Id
+		sp := h.n.subjectPartition(subject)
+		rec, ok, err := statemachine.ReadSubjectKey(h.local(), sp.Prefix, subject)
+		if err != nil || !ok {
+			t.Fatalf("subject %s has no key: %v", subject, err)
+		}
+		k, err := h.n.opts.Keyring.Open(subject, privacy.Wrapped{MasterKeyID: rec.MasterKeyId, Nonce: rec.Nonce, Ciphertext: rec.WrappedKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := h.order(reqs[i].OrderId)
+		plain, err := k.Open(o.Id, o.Personal)
+		if err != nil {
+			t.Fatalf("order %s's personal fields do not open with its subject's key: %v", o.Id, err)
+		}
+		f := &pb.PersonalFields{}
+		if err := proto.Unmarshal(plain, f); err != nil || f.Name != reqs[i].Request.Customer.Name || f.Email != reqs[i].Request.Customer.Email {
+			t.Fatalf("order %s's personal fields: %v %v", o.Id, f, err)
+		}
+	}
 }
