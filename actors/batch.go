@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
@@ -65,7 +64,7 @@ func (inv *batchInventory) view(sku string) (map[string]int64, error) {
 		return v, nil
 	}
 	p := inv.n.skuPartition(sku)
-	names, free, err := statemachine.ReadFree(cluster.LocalReader{R: inv.n.host.DB()}, p.Prefix, sku)
+	names, free, err := statemachine.ReadFree(inv.n.parts.localReader(), p.Prefix, sku)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +240,7 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*pb.CreateOrderGrainReque
 			return
 		}
 		n.metrics.batchFallbacks.Inc()
-		res, err := n.OrderClient(o.req.OrderId).Create(o.req, n.CallOptions()...)
+		res, err := n.grains.createOrder(o.req)
 		answers[i] = BatchAnswer{Response: res, Err: err}
 	})
 	return answers
@@ -283,7 +282,7 @@ func (n *Node) reserveBatch(orders []*batchOrder, expires int64) {
 		}
 		var res *pb.ReserveManyResponse
 		err := retrySku(func() (err error) {
-			res, err = n.SkuClient(sku).ReserveMany(req, n.CallOptions()...)
+			res, err = n.grains.reserveMany(sku, req)
 			if err == nil && len(res.Items) != len(slots) {
 				err = fmt.Errorf("sku %s answered %d reservations for %d", sku, len(res.Items), len(slots))
 			}

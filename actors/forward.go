@@ -42,7 +42,7 @@ func (n *Node) ServeForwardedBatches(to ForwardedBatches) {
 			return nil, fmt.Errorf("forwarded batch: %w", err)
 		}
 		for _, o := range in.Orders {
-			if n.orderPartition(o.GetOrderId()) != p {
+			if n.orderPartition(o.GetOrderId()).ID != p.ID {
 				return nil, fmt.Errorf("forwarded batch: order %q is not of partition %d", o.GetOrderId(), p.ID)
 			}
 		}
@@ -54,7 +54,7 @@ func (n *Node) ServeForwardedBatches(to ForwardedBatches) {
 			return nil, fmt.Errorf("forwarded batch: %w", err)
 		}
 		for _, e := range in.Events {
-			if n.orderPartition(e.GetEvent().GetId()) != p {
+			if n.orderPartition(e.GetEvent().GetId()).ID != p.ID {
 				return nil, fmt.Errorf("forwarded batch: event of order %q is not of partition %d", e.GetEvent().GetId(), p.ID)
 			}
 		}

@@ -126,8 +126,12 @@ type Node struct {
 	cluster *actorcluster.Cluster
 	metrics *metrics
 	now     func() time.Time
-	routes  routingState
-	keys    subjectKeys
+	// parts places keys on partitions, and grains calls other grains: the
+	// grains and the batches reach partitions and grains through them only.
+	parts  partitionPlacement
+	grains grainCalls
+	routes routingState
+	keys   subjectKeys
 	// keyBatching stores new subjects' keys, batched per subject partition.
 	keyBatching *batching.Coalescer[keyRequest, *pb.SubjectKeyRecord]
 	// syncedBatching marks carried-out stock actions, batched per order partition.
@@ -147,6 +151,19 @@ var startedNode struct {
 
 // ErrNodeRunning is returned when a second Node is started in one process.
 var ErrNodeRunning = errors.New("actors: a node already runs in this process")
+
+// newNode is a node's grain side over parts, calling other grains through
+// grains (nil: through the Proto.Actor cluster), before it joins a cluster.
+func newNode(opts Options, parts partitionPlacement, grains grainCalls) *Node {
+	opts.withDefaults()
+	n := &Node{opts: opts, parts: parts, grains: grains, metrics: newMetrics(opts.Registerer), now: time.Now, stop: make(chan struct{})}
+	if n.grains == nil {
+		n.grains = clusterGrainCalls{n}
+	}
+	n.keyBatching = n.newKeyBatching()
+	n.syncedBatching = n.newSyncedBatching()
+	return n
+}
 
 // Start joins the actor cluster and starts the sweeper. It returns once the
 // cluster topology holds both grain kinds.
@@ -168,10 +185,9 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 	if len(opts.ProviderHosts) == 0 {
 		opts.ProviderHosts = []string{net.JoinHostPort(h, strconv.Itoa(opts.ProviderPort))}
 	}
-	n := &Node{opts: opts, host: host, metrics: newMetrics(opts.Registerer), now: time.Now, stop: make(chan struct{})}
+	n := newNode(opts, newHostPlacement(host), nil)
+	n.host = host
 	host.HandleLeaderCall(subjectOrdersCall, serveSubjectOrders)
-	n.keyBatching = n.newKeyBatching()
-	n.syncedBatching = n.newSyncedBatching()
 	logger := opts.Logger.With(slog.String("component", "actor"))
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(levelFloor{h: logger.Handler(), min: slog.LevelWarn})
@@ -241,12 +257,12 @@ func (n *Node) Stop() {
 	})
 }
 
-func (n *Node) skuPartition(sku string) *cluster.Partition { return n.host.PartitionOf("sku/" + sku) }
+func (n *Node) skuPartition(sku string) *partitionRef { return n.parts.partitionOf("sku/" + sku) }
 
-func (n *Node) orderPartition(id string) *cluster.Partition { return n.host.PartitionOf("order/" + id) }
+func (n *Node) orderPartition(id string) *partitionRef { return n.parts.partitionOf("order/" + id) }
 
-func (n *Node) subjectPartition(id string) *cluster.Partition {
-	return n.host.PartitionOf("subject/" + id)
+func (n *Node) subjectPartition(id string) *partitionRef {
+	return n.parts.partitionOf("subject/" + id)
 }
 
 // batchPrincipal is the command principal of an entry that folds several
@@ -270,7 +286,7 @@ func batchPrincipal[T any](items []T, principal func(T) string) string {
 }
 
 // propose marshals cmd with the proposer's time and principal and replicates it.
-func (n *Node) propose(ctx context.Context, p *cluster.Partition, principal string, cmd *pb.Command) (*statemachine.Result, error) {
+func (n *Node) propose(ctx context.Context, p partition, principal string, cmd *pb.Command) (*statemachine.Result, error) {
 	cmd.AtUnixNano = n.now().UnixNano()
 	cmd.Principal = principal
 	data, err := proto.Marshal(cmd)
@@ -286,19 +302,19 @@ func (n *Node) propose(ctx context.Context, p *cluster.Partition, principal stri
 	}
 	res := &statemachine.Result{}
 	if err := proto.Unmarshal(resp, res); err != nil {
-		return nil, fmt.Errorf("actors: partition %d result: %w", p.ID, err)
+		return nil, fmt.Errorf("actors: partition result: %w", err)
 	}
 	return res, nil
 }
 
 // reader reads a partition's state on its leader, each read bounded by the
 // request timeout.
-func (n *Node) reader(p *cluster.Partition) statemachine.Reader {
+func (n *Node) reader(p partition) statemachine.Reader {
 	return partitionReader{p: p, timeout: n.opts.RequestTimeout}
 }
 
 type partitionReader struct {
-	p       *cluster.Partition
+	p       partition
 	timeout time.Duration
 }
 

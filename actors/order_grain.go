@@ -13,7 +13,6 @@ import (
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ordergrid/ordergrid/cluster"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -26,7 +25,7 @@ import (
 type orderGrain struct {
 	node      *Node
 	id        string
-	partition *cluster.Partition
+	partition *partitionRef
 	logger    *slog.Logger
 }
 
@@ -304,10 +303,10 @@ func (g *orderGrain) route(req *pb.CreateOrderGrainRequest, skus []skuQty, now t
 			i := todo[k]
 			var res *pb.ReserveResponse
 			r.errs[i] = retrySku(func() (err error) {
-				res, err = g.node.SkuClient(skus[i].sku).Reserve(&pb.ReserveRequest{
+				res, err = g.node.grains.reserve(&pb.ReserveRequest{
 					Sku: skus[i].sku, OrderId: g.id, Qty: skus[i].qty, ExpiresUnixNano: expires, Principal: req.Principal,
 					Warehouse: r.decision.Warehouses[i],
-				}, g.node.CallOptions()...)
+				})
 				return err
 			})
 			r.results[i] = res
@@ -458,8 +457,8 @@ func (n *Node) release(id string, skus []skuQty, results []*pb.ReserveResponse, 
 			return
 		}
 		errs[i] = retrySku(func() error {
-			_, err := n.SkuClient(skus[i].sku).Settle(&pb.SettleRequest{Sku: skus[i].sku, OrderId: id,
-				Action: lifecycle.ActionRelease, Principal: principal}, n.CallOptions()...)
+			_, err := n.grains.settle(&pb.SettleRequest{Sku: skus[i].sku, OrderId: id,
+				Action: lifecycle.ActionRelease, Principal: principal})
 			if err != nil {
 				return fmt.Errorf("%s: %w", skus[i].sku, err)
 			}
@@ -536,7 +535,7 @@ func (g *orderGrain) syncStock(o *pb.OrderRecord, principal string) (*pb.OrderRe
 	fanOut(len(skus), linesFanOutMax, func(i int) {
 		var res *pb.SettleResponse
 		err := retrySku(func() (err error) {
-			res, err = g.node.SkuClient(skus[i]).Settle(&pb.SettleRequest{Sku: skus[i], OrderId: o.Id, Action: o.StockAction, Principal: principal}, g.node.CallOptions()...)
+			res, err = g.node.grains.settle(&pb.SettleRequest{Sku: skus[i], OrderId: o.Id, Action: o.StockAction, Principal: principal})
 			return err
 		})
 		if err != nil {

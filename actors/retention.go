@@ -270,7 +270,7 @@ func ReadArchive(r io.Reader, v *checkpoint.Verifier) (*VerifiedArchive, error) 
 // RestoreArchive puts a verified archive's orders back into hot state, each
 // through its partition; orders not archived (restored already) are skipped.
 func (n *Node) RestoreArchive(a *VerifiedArchive, name, principal string) (restored int, err error) {
-	byPartition := map[*cluster.Partition][]*pb.ArchivedOrder{}
+	byPartition := map[*partitionRef][]*pb.ArchivedOrder{}
 	for _, o := range a.Orders {
 		p := n.orderPartition(o.Order.Id)
 		byPartition[p] = append(byPartition[p], o)

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/asynkron/protoactor-go/actor"
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 
-	"github.com/ordergrid/ordergrid/cluster"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -21,7 +19,7 @@ import (
 type skuGrain struct {
 	node      *Node
 	sku       string
-	partition *cluster.Partition
+	partition *partitionRef
 	logger    *slog.Logger
 
 	// stock is the committed stock per warehouse, as of the last read;
@@ -48,8 +46,8 @@ type queuedReserve struct {
 // every item has its outcome: some from the cache at once, the others when
 // their proposal commits.
 type reserveReply struct {
-	sender  *actor.PID
-	many    bool // a ReserveMany: answer ReserveManyResponse, else ReserveResponse
+	send    func(msg any) // to the caller
+	many    bool          // a ReserveMany: answer ReserveManyResponse, else ReserveResponse
 	items   []*pb.ReserveResponse
 	pending int // items still waiting for a proposal
 	failed  bool
@@ -58,13 +56,13 @@ type reserveReply struct {
 // answer records item slot's outcome; once none is pending, it sends the
 // reply. An error fails the whole call: its items are retried together
 // (every reservation is idempotent).
-func (r *reserveReply) answer(system *actor.ActorSystem, slot int, res *pb.ReserveResponse, err error) {
+func (r *reserveReply) answer(slot int, res *pb.ReserveResponse, err error) {
 	if r.failed {
 		return
 	}
 	if err != nil {
 		r.failed = true
-		system.Root.Send(r.sender, actorcluster.FromError(err))
+		r.send(actorcluster.FromError(err))
 		return
 	}
 	r.items[slot] = res
@@ -72,10 +70,24 @@ func (r *reserveReply) answer(system *actor.ActorSystem, slot int, res *pb.Reser
 		return
 	}
 	if r.many {
-		system.Root.Send(r.sender, &pb.ReserveManyResponse{Items: r.items})
+		r.send(&pb.ReserveManyResponse{Items: r.items})
 		return
 	}
-	system.Root.Send(r.sender, r.items[0])
+	r.send(r.items[0])
+}
+
+// replyTo sends to the sender of the grain's current message, from any
+// goroutine.
+func replyTo(ctx actorcluster.GrainContext) func(msg any) {
+	system, sender := ctx.ActorSystem(), ctx.Sender()
+	return func(msg any) { system.Root.Send(sender, msg) }
+}
+
+// mailbox hands a committed proposal back to the grain, from the proposing
+// goroutine, as a message: the grain handles it between its calls.
+func mailbox(ctx actorcluster.GrainContext) func(*reserveCommitted) {
+	system, self := ctx.ActorSystem(), ctx.Self()
+	return func(m *reserveCommitted) { system.Root.Send(self, m) }
 }
 
 // reserveCommitted is what the proposing goroutine sends back to the grain.
@@ -85,8 +97,11 @@ type reserveCommitted struct {
 	err    error
 }
 
-func (g *skuGrain) Init(ctx actorcluster.GrainContext) {
-	g.sku = ctx.Identity()
+func (g *skuGrain) Init(ctx actorcluster.GrainContext) { g.activate(ctx.Identity()) }
+
+// activate makes the grain the grain of sku, with its stock read.
+func (g *skuGrain) activate(sku string) {
+	g.sku = sku
 	g.partition = g.node.skuPartition(g.sku)
 	g.logger = g.node.opts.Logger.With(slog.String("grain", "sku"), slog.String("sku", g.sku))
 	g.held = make(map[string]int64)
@@ -96,9 +111,11 @@ func (g *skuGrain) Init(ctx actorcluster.GrainContext) {
 
 // Terminate answers the reservations still queued with an error, so their
 // callers retry (on the next activation) at once instead of timing out.
-func (g *skuGrain) Terminate(ctx actorcluster.GrainContext) {
+func (g *skuGrain) Terminate(actorcluster.GrainContext) { g.stop() }
+
+func (g *skuGrain) stop() {
 	for _, q := range g.queue {
-		q.reply.answer(ctx.ActorSystem(), q.slot, nil, errGrainStopped)
+		q.reply.answer(q.slot, nil, errGrainStopped)
 	}
 	g.queue = nil
 }
@@ -174,18 +191,24 @@ func (g *skuGrain) freeView() map[string]int64 {
 }
 
 func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), _ func(error), ctx actorcluster.GrainContext) error {
+	return g.reserve(req, replyTo(ctx), mailbox(ctx))
+}
+
+// reserve judges one reservation; its answer goes to send, and a proposal
+// it starts comes back through committed.
+func (g *skuGrain) reserve(req *pb.ReserveRequest, send func(any), committed func(*reserveCommitted)) error {
 	if !g.stockKnown {
 		g.reload()
 		if !g.stockKnown {
 			return errStockUnknown
 		}
 	}
-	reply := &reserveReply{sender: ctx.Sender(), items: make([]*pb.ReserveResponse, 1), pending: 1}
+	reply := &reserveReply{send: send, items: make([]*pb.ReserveResponse, 1), pending: 1}
 	fresh := false
 	if err := g.judge(req, reply, 0, &fresh); err != nil {
 		return err
 	}
-	g.flush(ctx)
+	g.flush(committed)
 	return nil
 }
 
@@ -199,13 +222,19 @@ func (g *skuGrain) ReserveMany(req *pb.ReserveManyRequest, _ func(*pb.ReserveMan
 		ctx.Respond(&pb.ReserveManyResponse{})
 		return nil
 	}
+	return g.reserveMany(req, replyTo(ctx), mailbox(ctx))
+}
+
+// reserveMany judges the reservations of a ReserveMany with items; its
+// answer goes to send, and a proposal it starts comes back through committed.
+func (g *skuGrain) reserveMany(req *pb.ReserveManyRequest, send func(any), committed func(*reserveCommitted)) error {
 	if !g.stockKnown {
 		g.reload()
 		if !g.stockKnown {
 			return errStockUnknown
 		}
 	}
-	reply := &reserveReply{sender: ctx.Sender(), many: true, items: make([]*pb.ReserveResponse, len(req.Items)), pending: len(req.Items)}
+	reply := &reserveReply{send: send, many: true, items: make([]*pb.ReserveResponse, len(req.Items)), pending: len(req.Items)}
 	for i, it := range req.Items {
 		if it.Sku != g.sku {
 			return fmt.Errorf("reserve_many: item %d is of sku %q, not %q", i, it.Sku, g.sku)
@@ -214,11 +243,11 @@ func (g *skuGrain) ReserveMany(req *pb.ReserveManyRequest, _ func(*pb.ReserveMan
 	fresh := false
 	for i, it := range req.Items {
 		if err := g.judge(it, reply, i, &fresh); err != nil {
-			reply.answer(ctx.ActorSystem(), i, nil, err)
+			reply.answer(i, nil, err)
 			return nil
 		}
 	}
-	g.flush(ctx)
+	g.flush(committed)
 	return nil
 }
 
@@ -260,9 +289,8 @@ func (g *skuGrain) judge(req *pb.ReserveRequest, reply *reserveReply, slot int, 
 		if err != nil {
 			return err
 		}
-		system := g.node.system
 		if ok && res.State != pb.ReservationState_RESERVATION_STATE_RELEASED {
-			reply.answer(system, slot, &pb.ReserveResponse{Outcome: pb.Outcome_OUTCOME_REPLAYED, Warehouse: res.Warehouse}, nil)
+			reply.answer(slot, &pb.ReserveResponse{Outcome: pb.Outcome_OUTCOME_REPLAYED, Warehouse: res.Warehouse}, nil)
 			return nil
 		}
 		g.node.metrics.reservations.WithLabelValues("insufficient_stock").Inc()
@@ -270,7 +298,7 @@ func (g *skuGrain) judge(req *pb.ReserveRequest, reply *reserveReply, slot int, 
 		if strict {
 			short.Warehouse, short.Free = req.Warehouse, g.freeView()
 		}
-		reply.answer(system, slot, short, nil)
+		reply.answer(slot, short, nil)
 		return nil
 	}
 	g.held[wh] += req.Qty
@@ -278,8 +306,9 @@ func (g *skuGrain) judge(req *pb.ReserveRequest, reply *reserveReply, slot int, 
 	return nil
 }
 
-// flush proposes the queue as one entry unless a proposal is in flight.
-func (g *skuGrain) flush(ctx actorcluster.GrainContext) {
+// flush proposes the queue as one entry unless a proposal is in flight;
+// the proposal, once answered, comes back to the grain through committed.
+func (g *skuGrain) flush(committed func(*reserveCommitted)) {
 	if g.inFlight || len(g.queue) == 0 {
 		return
 	}
@@ -294,8 +323,6 @@ func (g *skuGrain) flush(ctx actorcluster.GrainContext) {
 	}
 	// Each item names its own caller; the batch has no caller of its own.
 	principal := batchPrincipal(cmd.Items, (*pb.ReserveItem).GetPrincipal)
-	self := ctx.Self()
-	system := ctx.ActorSystem()
 	g.node.metrics.reserveBatch.Observe(float64(n))
 	go func() {
 		cctx, cancel := g.node.callCtx()
@@ -308,18 +335,19 @@ func (g *skuGrain) flush(ctx actorcluster.GrainContext) {
 		// the batch back: the grain sends the next proposal after that.
 		for i, q := range batch {
 			if err != nil {
-				q.reply.answer(system, q.slot, nil, err)
+				q.reply.answer(q.slot, nil, err)
 				continue
 			}
 			it := res.Reserve.Items[i]
 			g.node.metrics.reservations.WithLabelValues(outcomeLabel(it.Outcome)).Inc()
-			q.reply.answer(system, q.slot, &pb.ReserveResponse{Outcome: it.Outcome, Warehouse: it.Warehouse}, nil)
+			q.reply.answer(q.slot, &pb.ReserveResponse{Outcome: it.Outcome, Warehouse: it.Warehouse}, nil)
 		}
-		system.Root.Send(self, &reserveCommitted{batch: batch, result: res, err: err})
+		committed(&reserveCommitted{batch: batch, result: res, err: err})
 	}()
 }
 
-func (g *skuGrain) committed(ctx actorcluster.GrainContext, m *reserveCommitted) {
+// committed takes back a proposal flush started, and flushes the queue.
+func (g *skuGrain) committed(m *reserveCommitted, next func(*reserveCommitted)) {
 	g.inFlight = false
 	for _, q := range m.batch {
 		g.held[q.warehouse] -= q.req.Qty
@@ -328,12 +356,12 @@ func (g *skuGrain) committed(ctx actorcluster.GrainContext, m *reserveCommitted)
 		}
 	}
 	g.reload()
-	g.flush(ctx)
+	g.flush(next)
 }
 
 func (g *skuGrain) ReceiveDefault(ctx actorcluster.GrainContext) {
 	if m, ok := ctx.Message().(*reserveCommitted); ok {
-		g.committed(ctx, m)
+		g.committed(m, mailbox(ctx))
 	}
 }
 

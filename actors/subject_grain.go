@@ -27,7 +27,7 @@ const subjectOrdersMax = 100_000
 type subjectGrain struct {
 	node      *Node
 	subject   string
-	partition *cluster.Partition
+	partition *partitionRef
 	logger    *slog.Logger
 	key       *privacy.DataKey
 }

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/batching"
-	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -91,7 +90,7 @@ func (n *Node) ForgetSubjectKey(subject string) { n.keys.Forget(subject) }
 
 // keyRequest asks for one new subject's key to be stored in its partition.
 type keyRequest struct {
-	p   *cluster.Partition
+	p   *partitionRef
 	rec *pb.SubjectKeyRecord
 }
 
@@ -104,8 +103,8 @@ type keyRequest struct {
 // would carry one or two keys each.
 func (n *Node) newKeyBatching() *batching.Coalescer[keyRequest, *pb.SubjectKeyRecord] {
 	return batching.New(func(ctx context.Context, _ uint32, batch []keyRequest) ([]*pb.SubjectKeyRecord, error) {
-		byPart := map[*cluster.Partition][]int{}
-		var parts []*cluster.Partition
+		byPart := map[*partitionRef][]int{}
+		var parts []*partitionRef
 		for i, r := range batch {
 			if _, ok := byPart[r.p]; !ok {
 				parts = append(parts, r.p)
@@ -196,7 +195,7 @@ func (n *Node) dataKeys(ctx context.Context, subjects []string) (map[string]*pri
 	return out, nil
 }
 
-func (n *Node) putSubjectKeys(ctx context.Context, p *cluster.Partition, recs []*pb.SubjectKeyRecord) ([]*pb.SubjectKeyRecord, error) {
+func (n *Node) putSubjectKeys(ctx context.Context, p *partitionRef, recs []*pb.SubjectKeyRecord) ([]*pb.SubjectKeyRecord, error) {
 	res, err := n.propose(ctx, p, "system:keys", &pb.Command{Kind: &pb.Command_PutSubjectKeys{PutSubjectKeys: &pb.PutSubjectKeysCommand{Keys: recs}}})
 	if err != nil {
 		return nil, fmt.Errorf("storing data keys: %w", err)

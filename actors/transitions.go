@@ -9,7 +9,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/batching"
-	"github.com/ordergrid/ordergrid/cluster"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -85,7 +84,7 @@ func (n *Node) TransitionBatch(ctx context.Context, reqs []*pb.OrderEventGrainRe
 // syncStockBatch carries out the stock actions the orders at owing owe:
 // one SettleMany per SKU. It answers each order as synced (nil where its
 // action stays owed).
-func (n *Node) syncStockBatch(part *cluster.Partition, reqs []*pb.OrderEventGrainRequest, owing []int, results []*pb.ApplyResult) ([]*pb.OrderRecord, error) {
+func (n *Node) syncStockBatch(part *partitionRef, reqs []*pb.OrderEventGrainRequest, owing []int, results []*pb.ApplyResult) ([]*pb.OrderRecord, error) {
 	bySku := map[string][]int{} // sku -> places in owing
 	var skus []string
 	for k, i := range owing {
@@ -113,7 +112,7 @@ func (n *Node) syncStockBatch(part *cluster.Partition, reqs []*pb.OrderEventGrai
 		}
 		var res *pb.SettleManyResponse
 		err := retrySku(func() (err error) {
-			res, err = n.SkuClient(sku).SettleMany(req, n.CallOptions()...)
+			res, err = n.grains.settleMany(sku, req)
 			if err == nil && len(res.Items) != len(ks) {
 				err = fmt.Errorf("sku %s answered %d settles for %d", sku, len(res.Items), len(ks))
 			}
@@ -161,7 +160,7 @@ func (n *Node) syncStockBatch(part *cluster.Partition, reqs []*pb.OrderEventGrai
 
 // syncedMark marks one order's stock action carried out.
 type syncedMark struct {
-	p         *cluster.Partition
+	p         *partitionRef
 	principal string
 	cmd       *pb.StockSyncedCommand
 }

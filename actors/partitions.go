@@ -1,0 +1,104 @@
+package actors
+
+import (
+	"context"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/statemachine"
+)
+
+// The seams between the grains (and the batches) and what they run on.
+// The grains own these interfaces: a partition they propose to and read
+// from, the placement of keys on partitions, and the calls one grain makes
+// to another. In a node they are the cluster's partitions and Proto.Actor
+// grain calls; in this package's tests, twins over a real state machine
+// with no Raft and no actor system.
+
+// partition is what the grains need of one partition: proposals of a
+// marshalled pb.Command, answered with the state machine's marshalled
+// statemachine.Result once committed and applied, and linearizable reads
+// of its state, and who leads it (a node id, or "" when unknown): grains
+// are placed on their partition's leader. *cluster.Partition is one.
+type partition interface {
+	LeaderID() string
+	Propose(ctx context.Context, command []byte) ([]byte, error)
+	Get(ctx context.Context, key []byte) (value []byte, found bool, err error)
+	Scan(ctx context.Context, lo, hi []byte, limit int, fn func(k, v []byte) error) error
+}
+
+var _ partition = (*cluster.Partition)(nil)
+
+// partitionRef is a partition as placement names it: its index and the
+// prefix of its keys, with the partition to propose to and read from.
+// Placement hands out one partitionRef per partition, so two refs of one
+// partition are the same pointer.
+type partitionRef struct {
+	ID     uint32
+	Prefix []byte
+	partition
+}
+
+// partitionPlacement places keys ("sku/<sku>", "order/<id>",
+// "subject/<id>") on partitions, and reads what this node's replicas have
+// applied (stale, but local) of every partition.
+type partitionPlacement interface {
+	partitionOf(key string) *partitionRef
+	localReader() statemachine.Reader
+}
+
+// hostPlacement is the placement of a cluster host's partitions.
+type hostPlacement struct {
+	host *cluster.Host
+	refs []*partitionRef // by partition id
+}
+
+func newHostPlacement(h *cluster.Host) *hostPlacement {
+	parts := h.Partitions()
+	refs := make([]*partitionRef, len(parts))
+	for i, p := range parts {
+		refs[i] = &partitionRef{ID: p.ID, Prefix: p.Prefix, partition: p}
+	}
+	return &hostPlacement{host: h, refs: refs}
+}
+
+func (h *hostPlacement) partitionOf(key string) *partitionRef {
+	return h.refs[h.host.PartitionOf(key).ID]
+}
+
+func (h *hostPlacement) localReader() statemachine.Reader { return cluster.LocalReader{R: h.host.DB()} }
+
+// grainCalls are the calls the order side (an order grain, a batch) makes
+// to other grains. Each is one call, without retries (the caller retries
+// with retrySku); an error is of the call, or the grain's failure carried
+// across it (OutcomeOf tells them apart).
+type grainCalls interface {
+	reserve(req *pb.ReserveRequest) (*pb.ReserveResponse, error)
+	reserveMany(sku string, req *pb.ReserveManyRequest) (*pb.ReserveManyResponse, error)
+	settle(req *pb.SettleRequest) (*pb.SettleResponse, error)
+	settleMany(sku string, req *pb.SettleManyRequest) (*pb.SettleManyResponse, error)
+	createOrder(req *pb.CreateOrderGrainRequest) (*pb.OrderGrainResponse, error)
+}
+
+// clusterGrainCalls are grain calls through the Proto.Actor cluster.
+type clusterGrainCalls struct{ n *Node }
+
+func (c clusterGrainCalls) reserve(req *pb.ReserveRequest) (*pb.ReserveResponse, error) {
+	return c.n.SkuClient(req.Sku).Reserve(req, c.n.CallOptions()...)
+}
+
+func (c clusterGrainCalls) reserveMany(sku string, req *pb.ReserveManyRequest) (*pb.ReserveManyResponse, error) {
+	return c.n.SkuClient(sku).ReserveMany(req, c.n.CallOptions()...)
+}
+
+func (c clusterGrainCalls) settle(req *pb.SettleRequest) (*pb.SettleResponse, error) {
+	return c.n.SkuClient(req.Sku).Settle(req, c.n.CallOptions()...)
+}
+
+func (c clusterGrainCalls) settleMany(sku string, req *pb.SettleManyRequest) (*pb.SettleManyResponse, error) {
+	return c.n.SkuClient(sku).SettleMany(req, c.n.CallOptions()...)
+}
+
+func (c clusterGrainCalls) createOrder(req *pb.CreateOrderGrainRequest) (*pb.OrderGrainResponse, error) {
+	return c.n.OrderClient(req.OrderId).Create(req, c.n.CallOptions()...)
+}
