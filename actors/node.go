@@ -27,6 +27,7 @@ import (
 	"github.com/ordergrid/ordergrid/batching"
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/config"
+	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -279,7 +280,7 @@ func (n *Node) propose(ctx context.Context, p *cluster.Partition, principal stri
 	}
 	resp, err := p.Propose(ctx, data)
 	if errors.Is(err, cluster.ErrCommandTooLarge) {
-		return nil, &failureErr{reason: reasonTooLarge, err: err} // crosses grain calls as TooLarge
+		return nil, failure.MarkTooLarge(err) // crosses grain calls as TooLarge
 	}
 	if err != nil {
 		return nil, err

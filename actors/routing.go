@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/failure"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -246,7 +247,7 @@ func (inv *orderInventory) authoritative(skus []skuQty) error {
 	fanOut(len(skus), linesFanOutMax, func(i int) {
 		errs[i] = retrySku(func() error {
 			st, err := inv.n.SkuClient(skus[i].sku).GetStock(&pb.SkuQuery{Sku: skus[i].sku}, inv.n.CallOptions()...)
-			if OutcomeOf(err) == pb.Outcome_OUTCOME_NOT_FOUND {
+			if failure.OutcomeOf(err) == pb.Outcome_OUTCOME_NOT_FOUND {
 				views[i] = map[string]int64{}
 				return nil
 			}

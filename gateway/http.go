@@ -19,6 +19,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/config"
+	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/jsonshape"
 	"github.com/ordergrid/ordergrid/ledger"
@@ -472,7 +473,7 @@ func (g *Gateway) postRewrap(w http.ResponseWriter, r *http.Request) *Problem {
 		return p
 	}
 	rep, err := g.node.RewrapSubjectKeys(r.Context(), nil)
-	if f, _ := actors.FailureOf(err); err != nil && f == actors.Internal {
+	if f, _ := failure.Of(err); err != nil && f == failure.Internal {
 		g.logger.Error("rewrap subject keys", slog.Any("error", err))
 		return internalProblem(err.Error()) // no master keys: no retry helps
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/failure"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
 )
@@ -76,12 +77,12 @@ func (g *Gateway) changeProblem(err error, what, id string) *Problem {
 	if errors.Is(err, actors.ErrRoutingInput) {
 		return invalid(detailViolation(strings.TrimPrefix(err.Error(), actors.ErrRoutingInput.Error()+": "), "body"))
 	}
-	switch actors.OutcomeOf(err) {
+	switch failure.OutcomeOf(err) {
 	case pb.Outcome_OUTCOME_ILLEGAL_TRANSITION:
 		return &Problem{Status: http.StatusPreconditionFailed, Name: "version-mismatch", Title: "Changed meanwhile",
-			Detail: failureDetail(err), Errors: []*pb.FieldViolation{{Field: "If-Match", Detail: "not the current version"}}}
+			Detail: failure.Detail(err), Errors: []*pb.FieldViolation{{Field: "If-Match", Detail: "not the current version"}}}
 	case pb.Outcome_OUTCOME_NOT_FOUND:
-		return invalid(detailViolation(failureDetail(err), "strategy"))
+		return invalid(detailViolation(failure.Detail(err), "strategy"))
 	}
 	return g.grainProblem(err, what, id)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/intake"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -64,34 +65,26 @@ func (s *Service) grainProblem(err error, what, id string) *Problem {
 }
 
 // failureProblem is the problem of a failed grain call: its outcome (404,
-// 409), else its failure (actors.FailureOf): Invalid 422 naming the field,
+// 409), else its failure (failure.Of): Invalid 422 naming the field,
 // TooLarge 413, Internal 500, Transient 503 with Retry-After.
 func failureProblem(err error, what, id string) *Problem {
-	switch actors.OutcomeOf(err) {
+	switch failure.OutcomeOf(err) {
 	case pb.Outcome_OUTCOME_NOT_FOUND:
 		return notFound(what, id)
 	case pb.Outcome_OUTCOME_BELOW_RESERVED:
-		return &Problem{Status: http.StatusConflict, Name: "below-reserved", Title: "Stock below reservations", Detail: actorcluster.FromError(err).Message,
+		return &Problem{Status: http.StatusConflict, Name: "below-reserved", Title: "Stock below reservations", Detail: failure.Detail(err),
 			Errors: []*pb.FieldViolation{{Field: "on_hand", Detail: "below what is reserved"}}}
 	}
-	switch failure, field := actors.FailureOf(err); failure {
-	case actors.Invalid:
-		return invalid(&pb.FieldViolation{Field: cmp.Or(field, bodyField), Detail: failureDetail(err)})
-	case actors.TooLarge:
+	switch kind, field := failure.Of(err); kind {
+	case failure.Invalid:
+		return invalid(&pb.FieldViolation{Field: cmp.Or(field, bodyField), Detail: failure.Detail(err)})
+	case failure.TooLarge:
 		return &Problem{Status: http.StatusRequestEntityTooLarge, Name: "too-large", Title: "Too large for one log entry",
 			Detail: fmt.Sprintf("the %s does not fit in one Raft entry (%d bytes at most): send fewer or smaller orders", what, cluster.CommandBytesMax)}
-	case actors.Internal:
-		return internalProblem(fmt.Sprintf("%s %s: %s", what, id, failureDetail(err)))
+	case failure.Internal:
+		return internalProblem(fmt.Sprintf("%s %s: %s", what, id, failure.Detail(err)))
 	}
 	return unavailable("the order grid could not complete the call in time; retry with the same idempotency key")
-}
-
-// failureDetail is a failure's message without the actor library's wrapping.
-func failureDetail(err error) string {
-	if ge := actorcluster.FromError(err); ge != nil && ge.Message != "" {
-		return ge.Message
-	}
-	return err.Error()
 }
 
 func (s *Service) createOrder(ctx context.Context, req *pb.CreateOrderRequest) (*pb.CreateOrderResponse, int, *Problem) {
@@ -486,7 +479,7 @@ func (s *Service) eraseSubject(ctx context.Context, id string) (*pb.SubjectErasu
 		return nil, invalid(v...)
 	}
 	ts, err := s.node.SubjectClient(id).Erase(&pb.EraseSubjectGrainRequest{Principal: principalName(ctx)}, s.callOptions(ctx)...)
-	switch actors.OutcomeOf(err) {
+	switch failure.OutcomeOf(err) {
 	case pb.Outcome_OUTCOME_UNSPECIFIED:
 	case pb.Outcome_OUTCOME_NOT_FOUND:
 		return nil, notFound("subject", id)
