@@ -218,7 +218,7 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 		}
 	}
 	n.swept.Add(2)
-	go n.sweepLoop()
+	go sweeper{n: n}.loop()
 	go n.routingLoop()
 	return n, nil
 }
@@ -242,12 +242,12 @@ func (n *Node) Stop() {
 	})
 }
 
-func (n *Node) skuPartition(sku string) *cluster.Partition { return n.host.PartitionOf("sku/" + sku) }
+func (n *Node) skuPartition(sku string) *cluster.Partition { return n.host.PartitionOf(SkuKey(sku)) }
 
-func (n *Node) orderPartition(id string) *cluster.Partition { return n.host.PartitionOf("order/" + id) }
+func (n *Node) orderPartition(id string) *cluster.Partition { return n.host.PartitionOf(OrderKey(id)) }
 
 func (n *Node) subjectPartition(id string) *cluster.Partition {
-	return n.host.PartitionOf("subject/" + id)
+	return n.host.PartitionOf(SubjectKey(id))
 }
 
 // batchPrincipal is the command principal of an entry that folds several

@@ -304,7 +304,7 @@ func (g *Gateway) getCustomer(w http.ResponseWriter, r *http.Request) *Problem {
 		return p
 	}
 	id := r.PathValue("id")
-	ids, found, err := g.node.SubjectOrderIDs(id)
+	ids, found, err := g.grid.SubjectOrderIDs(id)
 	if err != nil {
 		return g.grainProblem(err, "customer", id)
 	}
@@ -322,7 +322,7 @@ func (g *Gateway) getCustomer(w http.ResponseWriter, r *http.Request) *Problem {
 	orders := []orderRef{}
 	var chans []string
 	for _, oid := range ids[:min(len(ids), customerOrdersShown)] {
-		o, ok, err := g.node.ReadOrder(oid)
+		o, ok, err := g.grid.ReadOrder(oid)
 		if err != nil {
 			return g.grainProblem(err, "order", oid)
 		}
@@ -356,7 +356,7 @@ func (g *Gateway) getPriceConflicts(w http.ResponseWriter, r *http.Request) *Pro
 		}
 		limit = n
 	}
-	cs, err := g.node.PriceConflicts(limit)
+	cs, err := g.priceConflicts.PriceConflicts(limit)
 	if err != nil {
 		return g.grainProblem(err, "price conflicts", "")
 	}

@@ -13,7 +13,6 @@ import (
 
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 
-	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/intake"
@@ -27,10 +26,12 @@ type Service struct {
 	pb.UnimplementedInventoryServiceServer
 	pb.UnimplementedPrivacyServiceServer
 
-	node   *actors.Node
-	intake *intake.Pipeline
+	grid    Grid
+	routing RoutingAdmin
+	intake  *intake.Pipeline
 	// channelFlow takes pushed channel orders.
 	channelFlow *intake.ChannelFlow
+	archives    Archives
 	tokens      *Tokens
 	limits      Limits
 	logger      *slog.Logger
@@ -38,7 +39,7 @@ type Service struct {
 }
 
 func (s *Service) callOptions(ctx context.Context) []actorcluster.GrainCallOption {
-	opts := s.node.CallOptions()
+	opts := s.grid.CallOptions()
 	if d, ok := ctx.Deadline(); ok {
 		opts = append(opts, actorcluster.WithTimeout(time.Until(d)))
 	}
@@ -277,7 +278,7 @@ func (s *Service) getOrder(ctx context.Context, id string, includePersonal bool,
 	if !includePersonal {
 		return v, nil
 	}
-	res, err := s.node.SubjectClient(o.Customer.Id).Open(&pb.OpenPersonalRequest{OrderIds: []string{o.Id}, Sealed: [][]byte{o.Personal},
+	res, err := s.grid.SubjectClient(o.Customer.Id).Open(&pb.OpenPersonalRequest{OrderIds: []string{o.Id}, Sealed: [][]byte{o.Personal},
 		Principal: principalName(ctx), Purpose: purpose}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "order", id)
@@ -302,12 +303,12 @@ func (s *Service) readOrder(ctx context.Context, id string) (*pb.OrderRecord, *P
 	if !validOrderID(id) {
 		return nil, notFound("order", id)
 	}
-	res, err := s.node.OrderClient(id).Get(&pb.OrderQuery{OrderId: id}, s.callOptions(ctx)...)
+	res, err := s.grid.OrderClient(id).Get(&pb.OrderQuery{OrderId: id}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "order", id)
 	}
 	if res.Outcome == pb.Outcome_OUTCOME_NOT_FOUND {
-		a, archived, err := s.node.ReadArchived(id)
+		a, archived, err := s.archives.ReadArchived(id)
 		if err != nil {
 			return nil, s.grainProblem(err, "order", id)
 		}
@@ -336,7 +337,7 @@ func (s *Service) listEvents(ctx context.Context, id string) (*pb.ListOrderEvent
 	if _, p := s.readOrder(ctx, id); p != nil {
 		return nil, p
 	}
-	evs, err := s.node.OrderEvents(id)
+	evs, err := s.grid.OrderEvents(id)
 	if err != nil {
 		return nil, s.grainProblem(err, "order", id)
 	}
@@ -390,7 +391,7 @@ func (s *Service) setStock(ctx context.Context, req *pb.SetStockRequest) (*pb.Sk
 	if len(v) > 0 {
 		return nil, invalid(v...)
 	}
-	known, err := s.node.KnowsWarehouse(req.Warehouse)
+	known, err := s.routing.KnowsWarehouse(req.Warehouse)
 	if err != nil {
 		return nil, s.grainProblem(err, "warehouse", req.Warehouse)
 	}
@@ -398,7 +399,7 @@ func (s *Service) setStock(ctx context.Context, req *pb.SetStockRequest) (*pb.Sk
 		return nil, invalid(&pb.FieldViolation{Field: "warehouse", Detail: fmt.Sprintf(
 			"unknown warehouse %q: warehouses are registered, so stock goes only to those (PUT /v1/warehouses/%s first)", req.Warehouse, req.Warehouse)})
 	}
-	st, err := s.node.SkuClient(req.Sku).SetStock(&pb.SetStockGrainRequest{Stock: req, Principal: principalName(ctx)}, s.callOptions(ctx)...)
+	st, err := s.grid.SkuClient(req.Sku).SetStock(&pb.SetStockGrainRequest{Stock: req, Principal: principalName(ctx)}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "sku", req.Sku)
 	}
@@ -412,7 +413,7 @@ func (s *Service) getSku(ctx context.Context, sku string) (*pb.SkuStock, *Proble
 	if !namePattern.MatchString(sku) {
 		return nil, notFound("sku", sku)
 	}
-	st, err := s.node.SkuClient(sku).GetStock(&pb.SkuQuery{Sku: sku}, s.callOptions(ctx)...)
+	st, err := s.grid.SkuClient(sku).GetStock(&pb.SkuQuery{Sku: sku}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "sku", sku)
 	}
@@ -423,7 +424,7 @@ func (s *Service) listSkuEvents(ctx context.Context, sku string) (*pb.ListSkuEve
 	if _, p := s.getSku(ctx, sku); p != nil {
 		return nil, p
 	}
-	evs, err := s.node.SkuEvents(sku)
+	evs, err := s.grid.SkuEvents(sku)
 	if err != nil {
 		return nil, s.grainProblem(err, "sku", sku)
 	}
@@ -478,7 +479,7 @@ func (s *Service) eraseSubject(ctx context.Context, id string) (*pb.SubjectErasu
 	if len(v) > 0 {
 		return nil, invalid(v...)
 	}
-	ts, err := s.node.SubjectClient(id).Erase(&pb.EraseSubjectGrainRequest{Principal: principalName(ctx)}, s.callOptions(ctx)...)
+	ts, err := s.grid.SubjectClient(id).Erase(&pb.EraseSubjectGrainRequest{Principal: principalName(ctx)}, s.callOptions(ctx)...)
 	switch failure.OutcomeOf(err) {
 	case pb.Outcome_OUTCOME_UNSPECIFIED:
 	case pb.Outcome_OUTCOME_NOT_FOUND:
