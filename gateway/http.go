@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/jsonshape"
@@ -58,9 +59,10 @@ type Options struct {
 	// "authorization" metadata: "Bearer <token>"). nil: every API call is
 	// refused with 401.
 	Tokens *Tokens
-	// Channels configures the channel adapters' intake; nil: every channel
-	// request is refused (no connection).
-	Channels *ChannelIntake
+	// Channels configures the channels' connections (channels.file) for
+	// POST /v1/channels/{channel}/orders; nil: every channel request is
+	// refused (no connection).
+	Channels *channels.Config
 	// Profiling serves net/http/pprof under /debug/pprof/.
 	Profiling bool
 	Logger    *slog.Logger

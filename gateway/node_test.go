@@ -145,7 +145,7 @@ func newTestGateway() (*testGateway, string) {
 	reg := prometheus.NewRegistry()
 	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: reg})
 	store := intake.NewChannelStore(node)
-	b := Backend{Intake: orders, ChannelFlow: intake.NewChannelFlow(orders, store), Grid: node, Routing: catalog.NewAdmin(node, logger),
+	b := Backend{Intake: orders, ChannelFlow: intake.NewChannelFlow(orders, store, intake.ChannelOptions{Logger: logger}), Grid: node, Routing: catalog.NewAdmin(node, logger),
 		PriceConflicts: store, KeyRotation: rotation.NewRewrapper(node, keyring), Archives: nodeArchives{node}}
 	tg.gw = New(b, Options{Tokens: tokens, // no limits: the defaults
 		Cluster: host, Ledger: seq.Log(), Profiling: true, Logger: logger, Gatherer: reg, Registerer: reg,

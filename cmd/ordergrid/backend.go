@@ -16,11 +16,11 @@ import (
 // backend is what the gateway serves from on a node: the intake pipeline
 // and the channel workflow over the node's batches, and the parts of the
 // grid the API reads and administers, each over the node's partitions.
-func backend(node *actors.Node, orders *intake.Pipeline, routes *catalog.Admin, keyring *privacy.Keyring) gateway.Backend {
+func backend(node *actors.Node, orders *intake.Pipeline, routes *catalog.Admin, keyring *privacy.Keyring, chans intake.ChannelOptions) gateway.Backend {
 	store := intake.NewChannelStore(node)
 	return gateway.Backend{
 		Intake:         orders,
-		ChannelFlow:    intake.NewChannelFlow(orders, store),
+		ChannelFlow:    intake.NewChannelFlow(orders, store, chans),
 		Grid:           node,
 		Routing:        routes,
 		PriceConflicts: store,

@@ -144,7 +144,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	channelIntake, err := loadChannels(cfg, keyring)
+	channelConfig, identityKey, err := loadChannels(cfg, keyring)
 	if err != nil {
 		return err
 	}
@@ -215,9 +215,10 @@ func serve(ctx context.Context, cfg config.Config) error {
 
 	var serving atomic.Bool
 	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: reg, CoalesceOnLeader: cfg.Intake.CoalesceOnLeader})
-	gw := gateway.New(backend(node, orders, routes, keyring), gateway.Options{
+	gw := gateway.New(backend(node, orders, routes, keyring,
+		intake.ChannelOptions{Config: channelConfig, IdentityKey: identityKey, Logger: logger}), gateway.Options{
 		Tokens:       tokens,
-		Channels:     channelIntake,
+		Channels:     channelConfig,
 		Limits:       gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax},
 		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + gateway.RequestTimeoutSlack,
 		InFlightMax: cfg.HTTP.InFlightMax, LatencyTarget: cfg.HTTP.LatencyTarget, Profiling: cfg.HTTP.Pprof, Cluster: host,
