@@ -17,6 +17,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/catalog"
+	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/ledger"
@@ -143,11 +144,15 @@ func newTestGateway() (*testGateway, string) {
 		return fail("tokens", err)
 	}
 	reg := prometheus.NewRegistry()
+	chans := &channels.Config{Connections: []channels.Connection{{Channel: "pos", Secret: testPOSSecret}}}
+	if err := chans.Validate(); err != nil {
+		return fail("channels", err)
+	}
 	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: reg})
 	store := intake.NewChannelStore(node)
-	b := Backend{Intake: orders, ChannelFlow: intake.NewChannelFlow(orders, store, intake.ChannelOptions{Logger: logger}), Grid: node, Routing: catalog.NewAdmin(node, logger),
+	b := Backend{Intake: orders, ChannelFlow: intake.NewChannelFlow(orders, store, intake.ChannelOptions{Config: chans, IdentityKey: make([]byte, 32), Logger: logger}), Grid: node, Routing: catalog.NewAdmin(node, logger),
 		PriceConflicts: store, KeyRotation: rotation.NewRewrapper(node, keyring), Archives: nodeArchives{node}}
-	tg.gw = New(b, Options{Tokens: tokens, // no limits: the defaults
+	tg.gw = New(b, Options{Tokens: tokens, Channels: chans, // no limits: the defaults
 		Cluster: host, Ledger: seq.Log(), Profiling: true, Logger: logger, Gatherer: reg, Registerer: reg,
 		Ready: func() bool { return host.Ready() && node.TopologyReady() }})
 	return tg, ""
