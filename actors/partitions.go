@@ -28,15 +28,26 @@ func SubjectKey(id string) string { return "subject/" + id }
 // IdentityKey places a customer fingerprint's link.
 func IdentityKey(hash string) string { return "identity/" + hash }
 
-// Partition is one partition of the grid as this node reaches it.
-type Partition struct {
-	node *Node
-	p    *cluster.Partition
+// Partition is one partition of the grid as a node reaches it: a Node's
+// are on the partition's leader; package actors/memgrid has an in-memory
+// twin for tests.
+type Partition interface {
+	// ID is the partition's number.
+	ID() uint32
+	// Prefix is the partition's key prefix, for statemachine's reads.
+	Prefix() []byte
+	// Propose replicates cmd, stamped with the proposer's time and
+	// principal, and answers the state machine's result once it is
+	// committed. A command too large for one Raft entry is a
+	// failure.TooLarge.
+	Propose(ctx context.Context, principal string, cmd *pb.Command) (*statemachine.Result, error)
+	// Reader reads the partition's state linearizably (on its leader).
+	Reader() statemachine.Reader
 }
 
 // PartitionOf is the partition that owns key.
 func (n *Node) PartitionOf(key string) Partition {
-	return Partition{node: n, p: n.host.PartitionOf(key)}
+	return leaderPartition{node: n, p: n.host.PartitionOf(key)}
 }
 
 // Partitions are every partition of the grid, for reads that scan them all.
@@ -44,24 +55,23 @@ func (n *Node) Partitions() []Partition {
 	ps := n.host.Partitions()
 	out := make([]Partition, len(ps))
 	for i, p := range ps {
-		out[i] = Partition{node: n, p: p}
+		out[i] = leaderPartition{node: n, p: p}
 	}
 	return out
 }
 
-// ID is the partition's number.
-func (p Partition) ID() uint32 { return p.p.ID }
+// leaderPartition is a Node's Partition: proposals and reads go to the
+// partition's leader, each read bounded by the node's request timeout.
+type leaderPartition struct {
+	node *Node
+	p    *cluster.Partition
+}
 
-// Prefix is the partition's key prefix, for statemachine's reads.
-func (p Partition) Prefix() []byte { return p.p.Prefix }
+func (p leaderPartition) ID() uint32     { return p.p.ID }
+func (p leaderPartition) Prefix() []byte { return p.p.Prefix }
 
-// Propose replicates cmd, stamped with this node's time and principal, and
-// answers the state machine's result once it is committed. A command too
-// large for one Raft entry is a failure.TooLarge.
-func (p Partition) Propose(ctx context.Context, principal string, cmd *pb.Command) (*statemachine.Result, error) {
+func (p leaderPartition) Propose(ctx context.Context, principal string, cmd *pb.Command) (*statemachine.Result, error) {
 	return p.node.propose(ctx, p.p, principal, cmd)
 }
 
-// Reader reads the partition's state on its leader (linearizable), each
-// read bounded by the node's request timeout.
-func (p Partition) Reader() statemachine.Reader { return p.node.reader(p.p) }
+func (p leaderPartition) Reader() statemachine.Reader { return p.node.reader(p.p) }
