@@ -31,7 +31,7 @@ import (
 // on the order).
 
 // ChannelGrid is what the channel workflow needs of the grid besides
-// batches: actors.Node in a node.
+// batches: its records (ChannelStore in a node, over the partitions).
 type ChannelGrid interface {
 	// ResolveCustomer names the customer behind fingerprints, strongest first.
 	ResolveCustomer(ctx context.Context, keys []channels.IdentityKey) (string, error)
