@@ -70,6 +70,7 @@ type ChannelFlow struct {
 func NewChannelFlow(orders *Pipeline, grid ChannelGrid, opts ChannelOptions) *ChannelFlow {
 	if opts.Config == nil {
 		opts.Config = &channels.Config{}
+		_ = opts.Config.Validate() // fills the defaults; an empty file is valid
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
