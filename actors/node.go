@@ -27,6 +27,7 @@ import (
 	"github.com/ordergrid/ordergrid/batching"
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/config"
+	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -233,7 +234,7 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 		}
 	}
 	n.swept.Add(2)
-	go n.sweepLoop()
+	go sweeper{n: n}.loop()
 	go n.routingLoop()
 	return n, nil
 }
@@ -257,12 +258,12 @@ func (n *Node) Stop() {
 	})
 }
 
-func (n *Node) skuPartition(sku string) *partitionRef { return n.parts.partitionOf("sku/" + sku) }
+func (n *Node) skuPartition(sku string) *partitionRef { return n.parts.partitionOf(SkuKey(sku)) }
 
-func (n *Node) orderPartition(id string) *partitionRef { return n.parts.partitionOf("order/" + id) }
+func (n *Node) orderPartition(id string) *partitionRef { return n.parts.partitionOf(OrderKey(id)) }
 
 func (n *Node) subjectPartition(id string) *partitionRef {
-	return n.parts.partitionOf("subject/" + id)
+	return n.parts.partitionOf(SubjectKey(id))
 }
 
 // batchPrincipal is the command principal of an entry that folds several
@@ -295,7 +296,7 @@ func (n *Node) propose(ctx context.Context, p partition, principal string, cmd *
 	}
 	resp, err := p.Propose(ctx, data)
 	if errors.Is(err, cluster.ErrCommandTooLarge) {
-		return nil, &failureErr{reason: reasonTooLarge, err: err} // crosses grain calls as TooLarge
+		return nil, failure.MarkTooLarge(err) // crosses grain calls as TooLarge
 	}
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordergrid/ordergrid/failure"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -576,7 +577,7 @@ func retrySku(call func() error) error {
 		if err = call(); err == nil {
 			return nil
 		}
-		if OutcomeOf(err) != pb.Outcome_OUTCOME_UNSPECIFIED {
+		if failure.OutcomeOf(err) != pb.Outcome_OUTCOME_UNSPECIFIED {
 			return err // the state machine answered: repeating changes nothing
 		}
 		time.Sleep(skuCallBackoff * time.Duration(attempt+1))

@@ -23,7 +23,15 @@ const (
 	SweeperPrincipal = "system:sweeper"
 )
 
-func (n *Node) sweepLoop() {
+// sweeper finishes on a node's led partitions what no caller is waiting
+// for: expiries, orphan reservations, owed stock actions, and retention's
+// archiving. It runs from Start until Stop.
+type sweeper struct {
+	n *Node
+}
+
+func (s sweeper) loop() {
+	n := s.n
 	defer n.swept.Done()
 	t := time.NewTicker(n.opts.SweepInterval)
 	defer t.Stop()
@@ -37,7 +45,7 @@ func (n *Node) sweepLoop() {
 		case <-t.C:
 			for _, p := range n.host.Partitions() {
 				if p.IsLeader() {
-					n.sweepPartition(p, first)
+					s.partition(p, first)
 					n.archivePartition(p, n.opts.Logger.With(slog.Uint64("partition", uint64(p.ID))))
 				}
 			}
@@ -46,10 +54,11 @@ func (n *Node) sweepLoop() {
 	}
 }
 
-// sweepPartition expires unpaid orders past their pay-by time, releases
+// partition expires unpaid orders past their pay-by time, releases
 // orphan reservations past their expiry, and finishes stock actions that a
 // grain owes but did not carry out (its node died, or a call failed).
-func (n *Node) sweepPartition(p *cluster.Partition, all bool) {
+func (s sweeper) partition(p *cluster.Partition, all bool) {
+	n := s.n
 	db := n.reader(p)
 	now := n.now()
 	log := n.opts.Logger.With(slog.Uint64("partition", uint64(p.ID)))
@@ -67,7 +76,7 @@ func (n *Node) sweepPartition(p *cluster.Partition, all bool) {
 			return
 		}
 		n.metrics.expired.Add(float64(len(ids)))
-		fanOut(len(ids), sweepCallsMax, func(i int) { n.syncOrder(ids[i], log) })
+		fanOut(len(ids), sweepCallsMax, func(i int) { s.syncOrder(ids[i], log) })
 	}
 
 	due, err := statemachine.DueReservations(db, p.Prefix, now.UnixNano(), sweepBatchMax)
@@ -97,11 +106,12 @@ func (n *Node) sweepPartition(p *cluster.Partition, all bool) {
 			return // young: its grain is most likely still at it
 		}
 		n.metrics.reconciled.Inc()
-		n.syncOrder(owed[i], log)
+		s.syncOrder(owed[i], log)
 	})
 }
 
-func (n *Node) syncOrder(id string, log *slog.Logger) {
+func (s sweeper) syncOrder(id string, log *slog.Logger) {
+	n := s.n
 	if _, err := n.OrderClient(id).SyncStock(&pb.SyncStockRequest{OrderId: id}, n.CallOptions()...); err != nil {
 		log.Warn("sweep: stock action", slog.String("order", id), slog.Any("error", err))
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -82,7 +81,7 @@ func (g *Gateway) getAuditExport(w http.ResponseWriter, r *http.Request) *Proble
 	case order != "":
 		f.Orders, f.Describe["order"] = []string{order}, order
 	case subject != "":
-		orders, found, err := g.node.SubjectOrderIDs(subject)
+		orders, found, err := g.grid.SubjectOrderIDs(subject)
 		if err != nil {
 			return g.grainProblem(err, "subject", subject)
 		}
@@ -94,7 +93,7 @@ func (g *Gateway) getAuditExport(w http.ResponseWriter, r *http.Request) *Proble
 	if channel != "" {
 		f.Channel, f.Describe["channel"] = channel, channel
 		f.ChannelOf = func(id string) (string, error) {
-			o, found, err := g.node.ReadOrder(id)
+			o, found, err := g.grid.ReadOrder(id)
 			if err != nil || !found {
 				return "", err
 			}
@@ -158,7 +157,7 @@ func (g *Gateway) postRestoreArchive(w http.ResponseWriter, r *http.Request) *Pr
 		return invalid(&pb.FieldViolation{Field: "name", Detail: "the archive's file name, without a directory"})
 	}
 	body := &watchedReader{r: http.MaxBytesReader(w, r.Body, archiveUploadBytesMax)}
-	a, err := actors.ReadArchive(body, v)
+	a, err := g.archives.VerifyArchive(body, v)
 	switch {
 	case err == nil:
 	case body.err != nil: // the body, not the archive, is at fault: too large or cut short
@@ -169,12 +168,12 @@ func (g *Gateway) postRestoreArchive(w http.ResponseWriter, r *http.Request) *Pr
 		return &Problem{Status: http.StatusUnprocessableEntity, Name: "archive-invalid", Title: "Archive does not verify",
 			Detail: err.Error(), Errors: []*pb.FieldViolation{{Field: "body", Detail: err.Error()}}}
 	}
-	n, err := g.node.RestoreArchive(a, name, principalName(r.Context()))
+	n, err := a.Restore(name, principalName(r.Context()))
 	if err != nil {
 		g.logger.Error("restore archive", slog.Any("error", err), slog.Int("restored", n))
 		return unavailable(fmt.Sprintf("restored %d orders, then: %v; send it again (restoring is idempotent)", n, err))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"archive": name, "orders": len(a.Orders), "restored": n, "statuses": a.Statuses})
+	writeJSON(w, http.StatusOK, map[string]any{"archive": name, "orders": a.Orders, "restored": n, "statuses": a.Statuses})
 	return nil
 }
 

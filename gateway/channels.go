@@ -2,12 +2,9 @@ package gateway
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -19,15 +16,6 @@ import (
 	"github.com/ordergrid/ordergrid/intake"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
-
-// ChannelIntake configures POST /v1/channels/{channel}/orders.
-type ChannelIntake struct {
-	Config *channels.Config
-	// IdentityKey keys the customer fingerprints (32 bytes).
-	IdentityKey []byte
-	// Decrypter opens encrypted receiver fields; nil: they stay masked.
-	Decrypter channels.Decrypter
-}
 
 type channelMetrics struct {
 	orders     *prometheus.CounterVec
@@ -85,7 +73,7 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) (p *P
 	if !ok {
 		return notFound("channel", ch)
 	}
-	ci := g.opts.Channels
+	cc := g.opts.Channels
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.BodyBytesMax))
 	if err != nil {
 		p := bodyReadProblem(err, r.ContentLength)
@@ -97,10 +85,10 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) (p *P
 		return p
 	}
 	var conn *channels.Connection
-	if ci != nil {
-		conn, ok = ci.Config.Connection(ch, r.URL.Query().Get("connection"))
+	if cc != nil {
+		conn, ok = cc.Connection(ch, r.URL.Query().Get("connection"))
 	}
-	if ci == nil || !ok {
+	if cc == nil || !ok {
 		g.chMetrics.signatures.WithLabelValues(ch).Inc()
 		g.chMetrics.rejects.WithLabelValues(ch, "signature").Inc()
 		return signatureProblem(fmt.Sprintf("no connection %q of channel %s is configured (channels.file)", r.URL.Query().Get("connection"), ch))
@@ -146,31 +134,17 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) (p *P
 		return invalid(&pb.FieldViolation{Field: "body", Detail: err.Error()})
 	}
 	ctx := WithPrincipal(r.Context(), &Principal{Name: "channel:" + ch + "/" + cmp.Or(conn.Name, "default"), Role: RoleIntake, Channels: []string{ch}})
-	if ci.Decrypter != nil && m.Masked {
-		if err := ci.Decrypter.Decrypt(ctx, ch, m); err != nil {
-			g.logger.Warn("decrypting receiver fields; the order keeps the masked ones", slog.String("channel", ch), slog.Any("error", err))
-		}
-	}
-	req := m.Request
-	if req.Customer == nil {
-		req.Customer = &pb.Customer{}
-	}
-	// Checked before anything is written: a refused order leaves no trace.
-	req.Customer.Id = "cu_unresolved"
-	req.ChannelFields = channelFields(m)
-	if v := validateCreateOrder(req, g.limits, ""); len(v) > 0 {
+	res, err := g.channelFlow.Take(ctx, &intake.ChannelOrder{Mapped: m, Principal: principalName(ctx), Check: g.checkChannelOrder})
+	var refused *refusedOrder
+	if errors.As(err, &refused) {
 		g.chMetrics.rejects.WithLabelValues(ch, "invalid").Inc()
-		for _, f := range v {
-			f.Field = "mapped " + f.Field
-		}
-		return invalid(v...)
+		return invalid(refused.violations...)
 	}
-	res, err := g.channelFlow.Take(ctx, &intake.ChannelOrder{Mapped: m, Request: req, Config: ci.Config, IdentityKey: ci.IdentityKey,
-		Principal: principalName(ctx)})
 	if p := g.channelProblem(err); p != nil {
 		g.chMetrics.rejects.WithLabelValues(ch, p.Name).Inc()
 		return p
 	}
+	req := res.Request
 	created, code, p := g.created(req, intake.OrderID(req), res.Created)
 	if p != nil {
 		g.chMetrics.rejects.WithLabelValues(ch, p.Name).Inc()
@@ -218,27 +192,26 @@ func (g *Gateway) channelProblem(err error) *Problem {
 	}
 }
 
-// channelFields keeps the channel's extra fields and its discounts on the order.
-func channelFields(m *channels.Mapped) map[string]string {
-	out := make(map[string]string, len(m.Extra)+len(m.Discounts)+2)
-	for k, v := range m.Extra {
-		out[k] = v
+// checkChannelOrder validates a pushed order as the channel workflow will
+// create it, before anything is written: a refused order leaves no trace.
+func (g *Gateway) checkChannelOrder(req *pb.CreateOrderRequest) error {
+	v := validateCreateOrder(req, g.limits, "")
+	if len(v) == 0 {
+		return nil
 	}
-	for i, d := range m.Discounts {
-		line := "order"
-		if d.Line >= 0 {
-			line = "line " + strconv.Itoa(d.Line)
-		}
-		out[fmt.Sprintf("discount[%d]", i)] = fmt.Sprintf("%s %s-funded %s (%s)", d.Amount, d.FundedBy, d.Kind, line)
+	for _, f := range v {
+		f.Field = "mapped " + f.Field
 	}
-	if m.BuyerID != "" {
-		h := sha256.Sum256([]byte(m.BuyerID))
-		out["buyer_id_sha256"] = hex.EncodeToString(h[:8])
-	}
-	if !m.PlacedAt.IsZero() {
-		out["placed_at"] = m.PlacedAt.UTC().Format(time.RFC3339)
-	}
-	return out
+	return &refusedOrder{violations: v}
+}
+
+// refusedOrder is a pushed order that fails validation as mapped.
+type refusedOrder struct {
+	violations []*pb.FieldViolation
+}
+
+func (e *refusedOrder) Error() string {
+	return fmt.Sprintf("channel order refused: %d fields invalid", len(e.violations))
 }
 
 // openChannelPush verifies a push with its connection and returns what it
@@ -282,11 +255,11 @@ func replayProblem(err error, field string, wait time.Duration) *Problem {
 
 // replayEntriesMax is the per-connection replay cache bound of the
 // channels file, or its default without one.
-func replayEntriesMax(ci *ChannelIntake) int {
-	if ci == nil || ci.Config == nil || ci.Config.ReplayEntriesMax <= 0 {
+func replayEntriesMax(cc *channels.Config) int {
+	if cc == nil || cc.ReplayEntriesMax <= 0 {
 		return defaultReplayEntriesMax
 	}
-	return ci.Config.ReplayEntriesMax
+	return cc.ReplayEntriesMax
 }
 
 // defaultReplayEntriesMax matches channels.Config's default: 100,000 pushes
@@ -304,7 +277,7 @@ func (g *Gateway) getCustomer(w http.ResponseWriter, r *http.Request) *Problem {
 		return p
 	}
 	id := r.PathValue("id")
-	ids, found, err := g.node.SubjectOrderIDs(id)
+	ids, found, err := g.grid.SubjectOrderIDs(id)
 	if err != nil {
 		return g.grainProblem(err, "customer", id)
 	}
@@ -322,7 +295,7 @@ func (g *Gateway) getCustomer(w http.ResponseWriter, r *http.Request) *Problem {
 	orders := []orderRef{}
 	var chans []string
 	for _, oid := range ids[:min(len(ids), customerOrdersShown)] {
-		o, ok, err := g.node.ReadOrder(oid)
+		o, ok, err := g.grid.ReadOrder(oid)
 		if err != nil {
 			return g.grainProblem(err, "order", oid)
 		}
@@ -356,7 +329,7 @@ func (g *Gateway) getPriceConflicts(w http.ResponseWriter, r *http.Request) *Pro
 		}
 		limit = n
 	}
-	cs, err := g.node.PriceConflicts(limit)
+	cs, err := g.priceConflicts.PriceConflicts(limit)
 	if err != nil {
 		return g.grainProblem(err, "price conflicts", "")
 	}

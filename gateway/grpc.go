@@ -6,9 +6,10 @@ import (
 	"time"
 
 	"errors"
-	"google.golang.org/grpc"
 	"io"
 	"sync"
+
+	"google.golang.org/grpc"
 
 	"google.golang.org/grpc/metadata"
 

@@ -17,9 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/config"
-	"github.com/ordergrid/ordergrid/intake"
+	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/jsonshape"
 	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -30,9 +30,6 @@ type Options struct {
 	// Limits bound what one request may carry; a zero field: its default
 	// (config.DefaultOrdersLinesMax, ...QtyMax, ...BatchMax).
 	Limits Limits
-	// CoalesceOnLeader hands intake batches to their partition's leader
-	// (intake.Options.CoalesceOnLeader).
-	CoalesceOnLeader bool
 	// BodyBytesMax is the largest request body read. 0: config.DefaultHTTPBodyBytesMax.
 	BodyBytesMax int64
 	// InFlightMax is the most requests served at once; beyond it requests get
@@ -62,9 +59,10 @@ type Options struct {
 	// "authorization" metadata: "Bearer <token>"). nil: every API call is
 	// refused with 401.
 	Tokens *Tokens
-	// Channels configures the channel adapters' intake; nil: every channel
-	// request is refused (no connection).
-	Channels *ChannelIntake
+	// Channels configures the channels' connections (channels.file) for
+	// POST /v1/channels/{channel}/orders; nil: every channel request is
+	// refused (no connection).
+	Channels *channels.Config
 	// Profiling serves net/http/pprof under /debug/pprof/.
 	Profiling bool
 	Logger    *slog.Logger
@@ -92,6 +90,9 @@ type Gateway struct {
 	// simulating holds a token while a routing simulation runs: one at a time.
 	simulating chan struct{}
 	chMetrics  *channelMetrics
+	// priceConflicts and keyRotation serve their admin routes.
+	priceConflicts PriceConflicts
+	keyRotation    KeyRotation
 	// replay refuses a timestamped channel push sent again.
 	replay *replayCache
 }
@@ -127,19 +128,21 @@ func (o *Options) withDefaults() {
 	}
 }
 
-// New returns the gateway over node. Zero settings of opts take their
+// New returns the gateway over b. Zero settings of opts take their
 // defaults (package config).
-func New(node *actors.Node, opts Options) *Gateway {
+func New(b Backend, opts Options) *Gateway {
 	opts.withDefaults()
-	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: opts.Registerer, CoalesceOnLeader: opts.CoalesceOnLeader})
 	g := &Gateway{
-		Service: &Service{node: node, tokens: opts.Tokens, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer),
-			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget), intake: orders, channelFlow: intake.NewChannelFlow(orders, node)},
-		opts:       opts,
-		mux:        http.NewServeMux(),
-		simulating: make(chan struct{}, 1),
-		chMetrics:  newChannelMetrics(opts.Registerer),
-		replay:     newReplayCache(replayEntriesMax(opts.Channels), time.Now),
+		Service: &Service{grid: b.Grid, routing: b.Routing, intake: b.Intake, channelFlow: b.ChannelFlow, archives: b.Archives,
+			tokens: opts.Tokens, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer),
+			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget)},
+		priceConflicts: b.PriceConflicts,
+		keyRotation:    b.KeyRotation,
+		opts:           opts,
+		mux:            http.NewServeMux(),
+		simulating:     make(chan struct{}, 1),
+		chMetrics:      newChannelMetrics(opts.Registerer),
+		replay:         newReplayCache(replayEntriesMax(opts.Channels), time.Now),
 	}
 	g.routes()
 	if opts.Registerer != nil {
@@ -471,8 +474,8 @@ func (g *Gateway) postRewrap(w http.ResponseWriter, r *http.Request) *Problem {
 	if p := allow(r.Context(), "rewrapping subject keys"); p != nil {
 		return p
 	}
-	rep, err := g.node.RewrapSubjectKeys(r.Context(), nil)
-	if f, _ := actors.FailureOf(err); err != nil && f == actors.Internal {
+	rep, err := g.keyRotation.Rewrap(r.Context(), nil)
+	if f, _ := failure.Of(err); err != nil && f == failure.Internal {
 		g.logger.Error("rewrap subject keys", slog.Any("error", err))
 		return internalProblem(err.Error()) // no master keys: no retry helps
 	}

@@ -16,9 +16,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/catalog"
+	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/ledger"
+	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/privacy"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/rotation"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -138,7 +144,15 @@ func newTestGateway() (*testGateway, string) {
 		return fail("tokens", err)
 	}
 	reg := prometheus.NewRegistry()
-	tg.gw = New(node, Options{Tokens: tokens, // no limits: the defaults
+	chans := &channels.Config{Connections: []channels.Connection{{Channel: "pos", Secret: testPOSSecret}}}
+	if err := chans.Validate(); err != nil {
+		return fail("channels", err)
+	}
+	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: reg})
+	store := intake.NewChannelStore(node)
+	b := Backend{Intake: orders, ChannelFlow: intake.NewChannelFlow(orders, store, intake.ChannelOptions{Config: chans, IdentityKey: make([]byte, 32), Logger: logger}), Grid: node, Routing: catalog.NewAdmin(node, logger),
+		PriceConflicts: store, KeyRotation: rotation.NewRewrapper(node, keyring), Archives: nodeArchives{node}}
+	tg.gw = New(b, Options{Tokens: tokens, Channels: chans, // no limits: the defaults
 		Cluster: host, Ledger: seq.Log(), Profiling: true, Logger: logger, Gatherer: reg, Registerer: reg,
 		Ready: func() bool { return host.Ready() && node.TopologyReady() }})
 	return tg, ""
@@ -170,4 +184,21 @@ func (tg *testGateway) must(t *testing.T, method, path, body string, code int) *
 		t.Fatalf("%s %s: %d %s, want %d", method, path, rec.Code, rec.Body, code)
 	}
 	return rec
+}
+
+// nodeArchives are a node's retention archives, as cmd/ordergrid wires them.
+type nodeArchives struct{ node *actors.Node }
+
+func (a nodeArchives) ReadArchived(id string) (*pb.ArchivedOrderRecord, bool, error) {
+	return a.node.ReadArchived(id)
+}
+
+func (a nodeArchives) VerifyArchive(r io.Reader, v *checkpoint.Verifier) (*VerifiedArchive, error) {
+	va, err := actors.ReadArchive(r, v)
+	if err != nil {
+		return nil, err
+	}
+	return &VerifiedArchive{Orders: len(va.Orders), Statuses: va.Statuses, Restore: func(name, principal string) (int, error) {
+		return a.node.RestoreArchive(va, name, principal)
+	}}, nil
 }

@@ -13,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/catalog"
+	"github.com/ordergrid/ordergrid/failure"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
 )
@@ -73,15 +74,15 @@ func (g *Gateway) changeProblem(err error, what, id string) *Problem {
 	if p := routingProblem(err); p != nil {
 		return p
 	}
-	if errors.Is(err, actors.ErrRoutingInput) {
-		return invalid(detailViolation(strings.TrimPrefix(err.Error(), actors.ErrRoutingInput.Error()+": "), "body"))
+	if errors.Is(err, catalog.ErrRoutingInput) {
+		return invalid(detailViolation(strings.TrimPrefix(err.Error(), catalog.ErrRoutingInput.Error()+": "), "body"))
 	}
-	switch actors.OutcomeOf(err) {
+	switch failure.OutcomeOf(err) {
 	case pb.Outcome_OUTCOME_ILLEGAL_TRANSITION:
 		return &Problem{Status: http.StatusPreconditionFailed, Name: "version-mismatch", Title: "Changed meanwhile",
-			Detail: failureDetail(err), Errors: []*pb.FieldViolation{{Field: "If-Match", Detail: "not the current version"}}}
+			Detail: failure.Detail(err), Errors: []*pb.FieldViolation{{Field: "If-Match", Detail: "not the current version"}}}
 	case pb.Outcome_OUTCOME_NOT_FOUND:
-		return invalid(detailViolation(failureDetail(err), "strategy"))
+		return invalid(detailViolation(failure.Detail(err), "strategy"))
 	}
 	return g.grainProblem(err, what, id)
 }
@@ -125,7 +126,7 @@ type dayLoad struct {
 
 func (g *Gateway) viewOf(c *routing.Catalog, w *routing.Warehouse) warehouseView {
 	day := c.DayOf(w.ID, time.Now())
-	d := &dayLoad{Day: day, Parcels: g.node.Loads(w.ID, day)}
+	d := &dayLoad{Day: day, Parcels: g.routing.Loads(w.ID, day)}
 	if w.CapacityPerDay > 0 {
 		left := max(0, w.CapacityPerDay-d.Parcels)
 		d.Capacity = &left
@@ -137,7 +138,7 @@ func (g *Gateway) getWarehouses(w http.ResponseWriter, r *http.Request) *Problem
 	if p := allow(r.Context(), "reading warehouses", RoleOps, RoleCompliance); p != nil {
 		return p
 	}
-	c := g.node.Catalog()
+	c := g.routing.Catalog()
 	out := []warehouseView{}
 	for _, wh := range c.Warehouses() {
 		out = append(out, g.viewOf(c, wh))
@@ -150,7 +151,7 @@ func (g *Gateway) getWarehouse(w http.ResponseWriter, r *http.Request) *Problem 
 	if p := allow(r.Context(), "reading warehouses", RoleOps, RoleCompliance); p != nil {
 		return p
 	}
-	c := g.node.Catalog()
+	c := g.routing.Catalog()
 	wh, ok := c.Warehouse(r.PathValue("id"))
 	if !ok {
 		return notFound("warehouse", r.PathValue("id"))
@@ -193,8 +194,8 @@ func (g *Gateway) putWarehouse(w http.ResponseWriter, r *http.Request) *Problem 
 }
 
 func (g *Gateway) storeWarehouse(w http.ResponseWriter, r *http.Request, wh *routing.Warehouse, expected uint64) *Problem {
-	_, existed := g.node.Catalog().Warehouse(wh.ID)
-	stored, err := g.node.PutWarehouse(r.Context(), principalName(r.Context()), wh, expected)
+	_, existed := g.routing.Catalog().Warehouse(wh.ID)
+	stored, err := g.routing.PutWarehouse(r.Context(), principalName(r.Context()), wh, expected)
 	if err != nil {
 		return g.changeProblem(err, "warehouse", wh.ID)
 	}
@@ -203,7 +204,7 @@ func (g *Gateway) storeWarehouse(w http.ResponseWriter, r *http.Request, wh *rou
 		code = http.StatusCreated
 	}
 	w.Header().Set("ETag", strconv.Quote(strconv.FormatUint(stored.Version, 10)))
-	writeJSON(w, code, g.viewOf(g.node.Catalog(), stored))
+	writeJSON(w, code, g.viewOf(g.routing.Catalog(), stored))
 	return nil
 }
 
@@ -221,7 +222,7 @@ func (g *Gateway) putWarehouseState(w http.ResponseWriter, r *http.Request) *Pro
 	if p := g.decode(w, r, &st, false); p != nil {
 		return p
 	}
-	cat, err := g.node.FreshCatalog() // this node's replica may not have the warehouse yet
+	cat, err := g.routing.Fresh() // this node's replica may not have the warehouse yet
 	if err != nil {
 		return g.grainProblem(err, "warehouse", r.PathValue("id"))
 	}
@@ -248,7 +249,7 @@ func (g *Gateway) getStrategies(w http.ResponseWriter, r *http.Request) *Problem
 	if p := allow(r.Context(), "reading routing strategies", RoleOps, RoleCompliance); p != nil {
 		return p
 	}
-	c := g.node.Catalog()
+	c := g.routing.Catalog()
 	type summary struct {
 		Name     string            `json:"name"`
 		Newest   *routing.Strategy `json:"newest"`
@@ -268,7 +269,7 @@ func (g *Gateway) getStrategy(w http.ResponseWriter, r *http.Request) *Problem {
 		return p
 	}
 	name := r.PathValue("name")
-	c := g.node.Catalog()
+	c := g.routing.Catalog()
 	if v := r.URL.Query().Get("version"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n == 0 {
@@ -301,7 +302,7 @@ func (g *Gateway) putStrategy(w http.ResponseWriter, r *http.Request) *Problem {
 	if err != nil {
 		return routingProblem(err)
 	}
-	stored, err := g.node.PutStrategy(r.Context(), principalName(r.Context()), s)
+	stored, err := g.routing.PutStrategy(r.Context(), principalName(r.Context()), s)
 	if err != nil {
 		return g.changeProblem(err, "strategy", s.Name)
 	}
@@ -314,9 +315,9 @@ func (g *Gateway) getSelection(w http.ResponseWriter, r *http.Request) *Problem 
 	if p := allow(r.Context(), "reading routing strategies", RoleOps, RoleCompliance); p != nil {
 		return p
 	}
-	sel := g.node.Catalog().Selection()
+	sel := g.routing.Catalog().Selection()
 	if sel == nil {
-		d, _ := g.node.Catalog().Strategy(routing.StrategyNameDefault, 1)
+		d, _ := g.routing.Catalog().Strategy(routing.StrategyNameDefault, 1)
 		writeJSON(w, http.StatusOK, map[string]any{"strategy": d.Name, "version": d.Version, "built_in": true, "document": d})
 		return nil
 	}
@@ -336,7 +337,7 @@ func (g *Gateway) putSelection(w http.ResponseWriter, r *http.Request) *Problem 
 	if err != nil {
 		return routingProblem(err)
 	}
-	stored, err := g.node.ActivateStrategy(r.Context(), principalName(r.Context()), sel)
+	stored, err := g.routing.ActivateStrategy(r.Context(), principalName(r.Context()), sel)
 	if err != nil {
 		return g.changeProblem(err, "strategy", sel.Strategy)
 	}
@@ -349,7 +350,7 @@ func (g *Gateway) getOrderRouting(w http.ResponseWriter, r *http.Request) *Probl
 	if _, p := g.readOrder(r.Context(), id); p != nil {
 		return p
 	}
-	rec, ok, err := g.node.OrderRouting(id)
+	rec, ok, err := g.routing.OrderRouting(id)
 	if err != nil {
 		return g.grainProblem(err, "order", id)
 	}
@@ -357,7 +358,7 @@ func (g *Gateway) getOrderRouting(w http.ResponseWriter, r *http.Request) *Probl
 		return &Problem{Status: http.StatusNotFound, Name: "not-found", Title: "Not found",
 			Detail: "order " + id + " has no routing record (it was created before routing was recorded)"}
 	}
-	s, found := g.node.Catalog().Strategy(rec.Strategy, rec.Version)
+	s, found := g.routing.Catalog().Strategy(rec.Strategy, rec.Version)
 	if !found {
 		return g.grainProblem(fmt.Errorf("strategy %s@%d not in the catalog", rec.Strategy, rec.Version), "order", id)
 	}
@@ -436,7 +437,7 @@ func (g *Gateway) postSimulation(w http.ResponseWriter, r *http.Request) *Proble
 	if sources != 1 {
 		return invalid(&pb.FieldViolation{Field: "source", Detail: "exactly one of source.log, source.synthetic, or orders on the lines after the first (application/x-ndjson)"})
 	}
-	cat := g.node.Catalog()
+	cat := g.routing.Catalog()
 	var next routing.OrderSource
 	switch {
 	case src.Synthetic != nil:
@@ -453,7 +454,7 @@ func (g *Gateway) postSimulation(w http.ResponseWriter, r *http.Request) *Proble
 		case err2 != nil || !to.After(from):
 			return invalid(&pb.FieldViolation{Field: "source.log.to", Detail: "want an RFC 3339 time after from"})
 		}
-		orders, err := g.node.LoggedOrders(r.Context(), from, to)
+		orders, err := g.routing.LoggedOrders(r.Context(), from, to)
 		if err != nil {
 			return g.grainProblem(err, "log", src.Log.From)
 		}
@@ -465,7 +466,7 @@ func (g *Gateway) postSimulation(w http.ResponseWriter, r *http.Request) *Proble
 	switch req.Warehouses {
 	case "", "catalog":
 		if snap == nil {
-			snap = &routing.Snapshot{FetchStock: g.node.CurrentFree, FetchLoad: g.node.Loads}
+			snap = &routing.Snapshot{FetchStock: g.routing.CurrentFree, FetchLoad: g.routing.Loads}
 		}
 	case "synthetic":
 		if src.Synthetic == nil {
@@ -517,7 +518,7 @@ func (g *Gateway) simStrategies(req *simulationRequest) ([]*routing.Strategy, *P
 	if n := len(req.Strategies) + len(req.Drafts); n == 0 || n > routing.SimulationStrategiesMax {
 		return nil, invalid(&pb.FieldViolation{Field: "strategies", Detail: fmt.Sprintf("%d strategies and drafts, want 1..%d", n, routing.SimulationStrategiesMax)})
 	}
-	c := g.node.Catalog()
+	c := g.routing.Catalog()
 	var out []*routing.Strategy
 	for i, ref := range req.Strategies {
 		name, v, hasV := strings.Cut(ref, "@")

@@ -13,8 +13,8 @@ import (
 
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 
-	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/intake"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -26,10 +26,12 @@ type Service struct {
 	pb.UnimplementedInventoryServiceServer
 	pb.UnimplementedPrivacyServiceServer
 
-	node   *actors.Node
-	intake *intake.Pipeline
+	grid    Grid
+	routing RoutingAdmin
+	intake  *intake.Pipeline
 	// channelFlow takes pushed channel orders.
 	channelFlow *intake.ChannelFlow
+	archives    Archives
 	tokens      *Tokens
 	limits      Limits
 	logger      *slog.Logger
@@ -37,7 +39,7 @@ type Service struct {
 }
 
 func (s *Service) callOptions(ctx context.Context) []actorcluster.GrainCallOption {
-	opts := s.node.CallOptions()
+	opts := s.grid.CallOptions()
 	if d, ok := ctx.Deadline(); ok {
 		opts = append(opts, actorcluster.WithTimeout(time.Until(d)))
 	}
@@ -64,34 +66,26 @@ func (s *Service) grainProblem(err error, what, id string) *Problem {
 }
 
 // failureProblem is the problem of a failed grain call: its outcome (404,
-// 409), else its failure (actors.FailureOf): Invalid 422 naming the field,
+// 409), else its failure (failure.Of): Invalid 422 naming the field,
 // TooLarge 413, Internal 500, Transient 503 with Retry-After.
 func failureProblem(err error, what, id string) *Problem {
-	switch actors.OutcomeOf(err) {
+	switch failure.OutcomeOf(err) {
 	case pb.Outcome_OUTCOME_NOT_FOUND:
 		return notFound(what, id)
 	case pb.Outcome_OUTCOME_BELOW_RESERVED:
-		return &Problem{Status: http.StatusConflict, Name: "below-reserved", Title: "Stock below reservations", Detail: actorcluster.FromError(err).Message,
+		return &Problem{Status: http.StatusConflict, Name: "below-reserved", Title: "Stock below reservations", Detail: failure.Detail(err),
 			Errors: []*pb.FieldViolation{{Field: "on_hand", Detail: "below what is reserved"}}}
 	}
-	switch failure, field := actors.FailureOf(err); failure {
-	case actors.Invalid:
-		return invalid(&pb.FieldViolation{Field: cmp.Or(field, bodyField), Detail: failureDetail(err)})
-	case actors.TooLarge:
+	switch kind, field := failure.Of(err); kind {
+	case failure.Invalid:
+		return invalid(&pb.FieldViolation{Field: cmp.Or(field, bodyField), Detail: failure.Detail(err)})
+	case failure.TooLarge:
 		return &Problem{Status: http.StatusRequestEntityTooLarge, Name: "too-large", Title: "Too large for one log entry",
 			Detail: fmt.Sprintf("the %s does not fit in one Raft entry (%d bytes at most): send fewer or smaller orders", what, cluster.CommandBytesMax)}
-	case actors.Internal:
-		return internalProblem(fmt.Sprintf("%s %s: %s", what, id, failureDetail(err)))
+	case failure.Internal:
+		return internalProblem(fmt.Sprintf("%s %s: %s", what, id, failure.Detail(err)))
 	}
 	return unavailable("the order grid could not complete the call in time; retry with the same idempotency key")
-}
-
-// failureDetail is a failure's message without the actor library's wrapping.
-func failureDetail(err error) string {
-	if ge := actorcluster.FromError(err); ge != nil && ge.Message != "" {
-		return ge.Message
-	}
-	return err.Error()
 }
 
 func (s *Service) createOrder(ctx context.Context, req *pb.CreateOrderRequest) (*pb.CreateOrderResponse, int, *Problem) {
@@ -284,7 +278,7 @@ func (s *Service) getOrder(ctx context.Context, id string, includePersonal bool,
 	if !includePersonal {
 		return v, nil
 	}
-	res, err := s.node.SubjectClient(o.Customer.Id).Open(&pb.OpenPersonalRequest{OrderIds: []string{o.Id}, Sealed: [][]byte{o.Personal},
+	res, err := s.grid.SubjectClient(o.Customer.Id).Open(&pb.OpenPersonalRequest{OrderIds: []string{o.Id}, Sealed: [][]byte{o.Personal},
 		Principal: principalName(ctx), Purpose: purpose}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "order", id)
@@ -309,12 +303,12 @@ func (s *Service) readOrder(ctx context.Context, id string) (*pb.OrderRecord, *P
 	if !validOrderID(id) {
 		return nil, notFound("order", id)
 	}
-	res, err := s.node.OrderClient(id).Get(&pb.OrderQuery{OrderId: id}, s.callOptions(ctx)...)
+	res, err := s.grid.OrderClient(id).Get(&pb.OrderQuery{OrderId: id}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "order", id)
 	}
 	if res.Outcome == pb.Outcome_OUTCOME_NOT_FOUND {
-		a, archived, err := s.node.ReadArchived(id)
+		a, archived, err := s.archives.ReadArchived(id)
 		if err != nil {
 			return nil, s.grainProblem(err, "order", id)
 		}
@@ -343,7 +337,7 @@ func (s *Service) listEvents(ctx context.Context, id string) (*pb.ListOrderEvent
 	if _, p := s.readOrder(ctx, id); p != nil {
 		return nil, p
 	}
-	evs, err := s.node.OrderEvents(id)
+	evs, err := s.grid.OrderEvents(id)
 	if err != nil {
 		return nil, s.grainProblem(err, "order", id)
 	}
@@ -397,7 +391,7 @@ func (s *Service) setStock(ctx context.Context, req *pb.SetStockRequest) (*pb.Sk
 	if len(v) > 0 {
 		return nil, invalid(v...)
 	}
-	known, err := s.node.KnowsWarehouse(req.Warehouse)
+	known, err := s.routing.KnowsWarehouse(req.Warehouse)
 	if err != nil {
 		return nil, s.grainProblem(err, "warehouse", req.Warehouse)
 	}
@@ -405,7 +399,7 @@ func (s *Service) setStock(ctx context.Context, req *pb.SetStockRequest) (*pb.Sk
 		return nil, invalid(&pb.FieldViolation{Field: "warehouse", Detail: fmt.Sprintf(
 			"unknown warehouse %q: warehouses are registered, so stock goes only to those (PUT /v1/warehouses/%s first)", req.Warehouse, req.Warehouse)})
 	}
-	st, err := s.node.SkuClient(req.Sku).SetStock(&pb.SetStockGrainRequest{Stock: req, Principal: principalName(ctx)}, s.callOptions(ctx)...)
+	st, err := s.grid.SkuClient(req.Sku).SetStock(&pb.SetStockGrainRequest{Stock: req, Principal: principalName(ctx)}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "sku", req.Sku)
 	}
@@ -419,7 +413,7 @@ func (s *Service) getSku(ctx context.Context, sku string) (*pb.SkuStock, *Proble
 	if !namePattern.MatchString(sku) {
 		return nil, notFound("sku", sku)
 	}
-	st, err := s.node.SkuClient(sku).GetStock(&pb.SkuQuery{Sku: sku}, s.callOptions(ctx)...)
+	st, err := s.grid.SkuClient(sku).GetStock(&pb.SkuQuery{Sku: sku}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "sku", sku)
 	}
@@ -430,7 +424,7 @@ func (s *Service) listSkuEvents(ctx context.Context, sku string) (*pb.ListSkuEve
 	if _, p := s.getSku(ctx, sku); p != nil {
 		return nil, p
 	}
-	evs, err := s.node.SkuEvents(sku)
+	evs, err := s.grid.SkuEvents(sku)
 	if err != nil {
 		return nil, s.grainProblem(err, "sku", sku)
 	}
@@ -485,8 +479,8 @@ func (s *Service) eraseSubject(ctx context.Context, id string) (*pb.SubjectErasu
 	if len(v) > 0 {
 		return nil, invalid(v...)
 	}
-	ts, err := s.node.SubjectClient(id).Erase(&pb.EraseSubjectGrainRequest{Principal: principalName(ctx)}, s.callOptions(ctx)...)
-	switch actors.OutcomeOf(err) {
+	ts, err := s.grid.SubjectClient(id).Erase(&pb.EraseSubjectGrainRequest{Principal: principalName(ctx)}, s.callOptions(ctx)...)
+	switch failure.OutcomeOf(err) {
 	case pb.Outcome_OUTCOME_UNSPECIFIED:
 	case pb.Outcome_OUTCOME_NOT_FOUND:
 		return nil, notFound("subject", id)

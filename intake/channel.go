@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/ordergrid/ordergrid/lifecycle"
@@ -16,17 +18,20 @@ import (
 )
 
 // The channel-order workflow: an order a platform pushed, verified and
-// mapped by the transport, is taken in six steps, each idempotent so a
-// retry of the platform's push finishes what a crash interrupted: the
-// buyer is resolved to one customer across channels, the order is created
-// through the batched path, the purchase is noted against the customer's
-// recent ones (a cross-channel duplicate is merged, held or accepted by
-// policy, and both orders say so), and every line's price is noted
-// against the other channels' recent prices (a conflict is an event on
-// the order).
+// mapped by the transport, is shaped into the order to create (receiver
+// fields the platform masked are opened when a decrypter is configured,
+// the channel's extra fields and discounts kept on the order) and checked
+// before anything is written; then it is taken in six steps, each
+// idempotent so a retry of the platform's push finishes what a crash
+// interrupted: the buyer is resolved to one customer across channels, the
+// order is created through the batched path, the purchase is noted against
+// the customer's recent ones (a cross-channel duplicate is merged, held or
+// accepted by policy, and both orders say so), and every line's price is
+// noted against the other channels' recent prices (a conflict is an event
+// on the order).
 
 // ChannelGrid is what the channel workflow needs of the grid besides
-// batches: actors.Node in a node.
+// batches: its records (ChannelStore in a node, over the partitions).
 type ChannelGrid interface {
 	// ResolveCustomer names the customer behind fingerprints, strongest first.
 	ResolveCustomer(ctx context.Context, keys []channels.IdentityKey) (string, error)
@@ -40,30 +45,62 @@ type ChannelGrid interface {
 	ReadOrder(id string) (*pb.OrderRecord, bool, error)
 }
 
+// ChannelOptions configure a ChannelFlow.
+type ChannelOptions struct {
+	// Config holds the merge and price rules (channels.file). nil: the
+	// defaults of an empty file.
+	Config *channels.Config
+	// IdentityKey keys the customer fingerprints (32 bytes).
+	IdentityKey []byte
+	// Decrypter opens encrypted receiver fields; nil: they stay masked.
+	Decrypter channels.Decrypter
+	// Logger hears of receiver fields that could not be opened (the order
+	// keeps the masked ones). nil: slog's default.
+	Logger *slog.Logger
+}
+
 // ChannelFlow runs the channel-order workflow over a pipeline and a grid.
 type ChannelFlow struct {
 	orders *Pipeline
 	grid   ChannelGrid
+	opts   ChannelOptions
 }
 
 // NewChannelFlow returns the workflow creating orders through orders.
-func NewChannelFlow(orders *Pipeline, grid ChannelGrid) *ChannelFlow {
-	return &ChannelFlow{orders: orders, grid: grid}
+func NewChannelFlow(orders *Pipeline, grid ChannelGrid, opts ChannelOptions) *ChannelFlow {
+	if opts.Config == nil {
+		opts.Config = &channels.Config{}
+		_ = opts.Config.Validate() // fills the defaults; an empty file is valid
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &ChannelFlow{orders: orders, grid: grid, opts: opts}
 }
 
-// ChannelOrder is one pushed order, verified, mapped and validated.
+// ChannelOrder is one pushed order, verified and mapped by its channel's
+// adapter.
 type ChannelOrder struct {
+	// Mapped is the push as the adapter mapped it; the workflow shapes
+	// Mapped.Request into the order it creates.
 	Mapped *channels.Mapped
-	// Request is the order to create (Mapped.Request with the channel's
-	// fields); its customer id is set by the workflow.
-	Request     *pb.CreateOrderRequest
-	Config      *channels.Config
-	IdentityKey []byte
-	Principal   string
+	// Principal is the pushing connection, named in the audit log.
+	Principal string
+	// Check validates the order to create (its customer id still a
+	// placeholder, UnresolvedCustomer) before anything is written: an
+	// error refuses the push and Take returns it as it is.
+	Check func(*pb.CreateOrderRequest) error
 }
+
+// UnresolvedCustomer is the customer id of an order to create while it is
+// checked, before its buyer is resolved.
+const UnresolvedCustomer = "cu_unresolved"
 
 // ChannelResult is what the workflow did.
 type ChannelResult struct {
+	// Request is the order created: the mapped request with the channel's
+	// fields and the customer.
+	Request    *pb.CreateOrderRequest
 	CustomerID string
 	// Created is the creation's answer. Unless it is OK or REPLAYED the
 	// workflow stopped there and Order is nil.
@@ -104,12 +141,18 @@ func (e *TransitionError) Error() string {
 	return fmt.Sprintf("order %s could not become %s: %s", e.OrderID, e.Status, e.Detail)
 }
 
-// Take runs the workflow for one pushed order. An error is a *StepError,
-// a *TransitionError, ErrQueueFull, or ctx's.
+// Take runs the workflow for one pushed order. An error is Check's, a
+// *StepError, a *TransitionError, ErrQueueFull, or ctx's.
 func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResult, error) {
-	m, req := in.Mapped, in.Request
+	m := in.Mapped
+	req := f.shape(ctx, m)
+	if in.Check != nil {
+		if err := in.Check(req); err != nil {
+			return nil, err
+		}
+	}
 	ch := req.Channel
-	keys := channels.IdentityKeys(m, in.IdentityKey)
+	keys := channels.IdentityKeys(m, f.opts.IdentityKey)
 	if len(keys) == 0 {
 		// Nothing identifies the buyer: a customer of this order alone.
 		h := sha256.Sum256([]byte(ch + "\x00" + req.ChannelOrderId))
@@ -123,7 +166,7 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 		req.Customer = &pb.Customer{}
 	}
 	req.Customer.Id = customer
-	out := &ChannelResult{CustomerID: customer}
+	out := &ChannelResult{Request: req, CustomerID: customer}
 
 	id := OrderID(req)
 	created, err := f.orders.Create(ctx, &pb.CreateOrderGrainRequest{Request: req, Principal: in.Principal, OrderId: id})
@@ -148,12 +191,12 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 		skus = append(skus, l.Sku)
 	}
 	noted, err := f.grid.NotePurchase(ctx, customer, &pb.PurchaseRecord{OrderId: o.Id, Channel: ch, Skus: skus, AtUnixNano: placed.UnixNano()},
-		in.Config.Merge.Window)
+		f.opts.Config.Merge.Window)
 	if err != nil {
 		return nil, &StepError{What: "order", ID: o.Id, Err: err}
 	}
 	if noted.DuplicateOf != "" {
-		policy := in.Config.Policy(noted.DuplicateChannel, ch)
+		policy := f.opts.Config.Policy(noted.DuplicateChannel, ch)
 		out.Duplicate = &Duplicate{Of: noted.DuplicateOf, Channel: noted.DuplicateChannel, Policy: policy}
 		if err := f.applyDuplicate(ctx, in, o.Id, noted, policy); err != nil {
 			return nil, err
@@ -170,7 +213,7 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 
 	for _, l := range uniqueLines(req.Lines) {
 		c, err := f.grid.NotePrice(ctx, l.Sku, &pb.ChannelPrice{Channel: ch, UnitPrice: l.UnitPrice, Currency: req.Currency, OrderId: o.Id,
-			AtUnixNano: placed.UnixNano()}, in.Config.Prices.Window, in.Config.Prices.Rule)
+			AtUnixNano: placed.UnixNano()}, f.opts.Config.Prices.Window, f.opts.Config.Prices.Rule)
 		if err != nil {
 			return nil, &StepError{What: "sku", ID: l.Sku, Err: err}
 		}
@@ -188,11 +231,54 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 	return out, nil
 }
 
+// shape is the order a push creates: the mapped request with the
+// receiver fields opened (when a decrypter is configured and the platform
+// masked them), the channel's fields, and the customer a placeholder until
+// the buyer is resolved.
+func (f *ChannelFlow) shape(ctx context.Context, m *channels.Mapped) *pb.CreateOrderRequest {
+	req := m.Request
+	if f.opts.Decrypter != nil && m.Masked {
+		if err := f.opts.Decrypter.Decrypt(ctx, req.Channel, m); err != nil {
+			f.opts.Logger.Warn("decrypting receiver fields; the order keeps the masked ones", slog.String("channel", req.Channel), slog.Any("error", err))
+		}
+		req = m.Request
+	}
+	if req.Customer == nil {
+		req.Customer = &pb.Customer{}
+	}
+	req.Customer.Id = UnresolvedCustomer
+	req.ChannelFields = channelFields(m)
+	return req
+}
+
+// channelFields keeps the channel's extra fields and its discounts on the order.
+func channelFields(m *channels.Mapped) map[string]string {
+	out := make(map[string]string, len(m.Extra)+len(m.Discounts)+2)
+	for k, v := range m.Extra {
+		out[k] = v
+	}
+	for i, d := range m.Discounts {
+		line := "order"
+		if d.Line >= 0 {
+			line = "line " + strconv.Itoa(d.Line)
+		}
+		out[fmt.Sprintf("discount[%d]", i)] = fmt.Sprintf("%s %s-funded %s (%s)", d.Amount, d.FundedBy, d.Kind, line)
+	}
+	if m.BuyerID != "" {
+		h := sha256.Sum256([]byte(m.BuyerID))
+		out["buyer_id_sha256"] = hex.EncodeToString(h[:8])
+	}
+	if !m.PlacedAt.IsZero() {
+		out["placed_at"] = m.PlacedAt.UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
 // applyDuplicate carries out a duplicate's policy: the later order is
 // merged (released, one shipment, no second discount) or held, and both
 // orders get an event saying so.
 func (f *ChannelFlow) applyDuplicate(ctx context.Context, in *ChannelOrder, id string, noted *pb.PurchaseRecord, policy string) error {
-	first, ch := noted.DuplicateOf, in.Request.Channel
+	first, ch := noted.DuplicateOf, in.Mapped.Request.Channel
 	reason := fmt.Sprintf("cross-channel duplicate of %s (%s): same customer, same SKUs within the merge window", first, noted.DuplicateChannel)
 	note := map[string]string{"order": id, "channel": ch, "policy": policy}
 	annotate := func(order, typ string, details map[string]string, dedupe string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -79,10 +80,14 @@ func (g *channelGrid) ReadOrder(id string) (*pb.OrderRecord, bool, error) {
 func channelOrder(ch, id, price string) *ChannelOrder {
 	req := &pb.CreateOrderRequest{Channel: ch, ChannelOrderId: id, Currency: "CNY",
 		Lines: []*pb.OrderLineInput{{Sku: "S1", Qty: 1, UnitPrice: price}, {Sku: "S1", Qty: 2, UnitPrice: price}}}
+	return &ChannelOrder{Mapped: &channels.Mapped{Request: req, BuyerID: "buyer-1"}, Principal: "channel:" + ch}
+}
+
+// channelOptions merge a tmall order into an earlier douyin one.
+func channelOptions() ChannelOptions {
 	cfg := &channels.Config{}
 	cfg.Merge.Pairs = map[string]string{"douyin+tmall": channels.PolicyMerge}
-	return &ChannelOrder{Mapped: &channels.Mapped{Request: req, BuyerID: "buyer-1"}, Request: req, Config: cfg,
-		IdentityKey: make([]byte, 32), Principal: "channel:" + ch}
+	return ChannelOptions{Config: cfg, IdentityKey: make([]byte, 32)}
 }
 
 // The workflow's steps in order: the buyer resolved, the order created
@@ -93,7 +98,7 @@ func TestChannelFlowSteps(t *testing.T) {
 	c := &recordingCreator{}
 	p := New(c, Options{})
 	grid := &channelGrid{purchases: map[string]*pb.PurchaseRecord{}, prices: map[string]*pb.ChannelPrice{}}
-	f := NewChannelFlow(p, grid)
+	f := NewChannelFlow(p, grid, channelOptions())
 	ctx := context.Background()
 
 	first, err := f.Take(ctx, channelOrder("douyin", "D1", "10.00"))
@@ -104,7 +109,7 @@ func TestChannelFlowSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	firstID, secondID := OrderID(channelOrder("douyin", "D1", "").Request), OrderID(channelOrder("tmall", "T1", "").Request)
+	firstID, secondID := OrderID(first.Request), OrderID(second.Request)
 	if d := second.Duplicate; d == nil || d.Of != firstID || d.Channel != "douyin" || d.Policy != channels.PolicyMerge {
 		t.Fatalf("duplicate %+v", second.Duplicate)
 	}
@@ -128,7 +133,7 @@ func TestChannelFlowSteps(t *testing.T) {
 func TestChannelFlowFailures(t *testing.T) {
 	grid := &channelGrid{purchases: map[string]*pb.PurchaseRecord{}, prices: map[string]*pb.ChannelPrice{}, failOn: "price"}
 	c := &recordingCreator{}
-	f := NewChannelFlow(New(c, Options{}), grid)
+	f := NewChannelFlow(New(c, Options{}), grid, channelOptions())
 	_, err := f.Take(context.Background(), channelOrder("douyin", "D2", "1.00"))
 	var step *StepError
 	if !errors.As(err, &step) || step.What != "sku" || step.ID != "S1" {
@@ -138,7 +143,7 @@ func TestChannelFlowFailures(t *testing.T) {
 	order := channelOrder("douyin", "D3", "1.00")
 	refusing := &refusingCreator{}
 	grid.calls, grid.failOn = nil, ""
-	f = NewChannelFlow(New(refusing, Options{}), grid)
+	f = NewChannelFlow(New(refusing, Options{}), grid, channelOptions())
 	res, err := f.Take(context.Background(), order)
 	if err != nil || res.Created.Outcome != pb.Outcome_OUTCOME_INSUFFICIENT_STOCK || res.Order != nil {
 		t.Fatalf("refused: %+v %v", res, err)
@@ -156,4 +161,53 @@ func (c *refusingCreator) CreateBatch(_ context.Context, orders []*pb.CreateOrde
 		out[i].Response = &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: "S1"}
 	}
 	return out
+}
+
+// A push is shaped into the order it creates (masked receiver fields
+// opened, the channel's fields and discounts kept, the customer a
+// placeholder) and checked before anything is written: a refused push
+// writes nothing and answers the check's error.
+func TestChannelFlowShapesAndChecksFirst(t *testing.T) {
+	grid := &channelGrid{purchases: map[string]*pb.PurchaseRecord{}, prices: map[string]*pb.ChannelPrice{}}
+	c := &recordingCreator{}
+	opts := channelOptions()
+	opts.Decrypter = unmasking{}
+	f := NewChannelFlow(New(c, Options{}), grid, opts)
+	in := channelOrder("douyin", "D9", "5.00")
+	in.Mapped.Masked = true
+	in.Mapped.Request.Customer = &pb.Customer{Name: "张*"}
+	in.Mapped.Extra = map[string]string{"shop": "flagship"}
+	in.Mapped.Discounts = []channels.Discount{{Amount: "2.00", FundedBy: "platform", Kind: "coupon", Line: -1}}
+	in.Mapped.PlacedAt = time.Date(2026, 11, 1, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	refusal := errors.New("refused")
+	var checked *pb.CreateOrderRequest
+	in.Check = func(req *pb.CreateOrderRequest) error { checked = req; return refusal }
+	if _, err := f.Take(context.Background(), in); !errors.Is(err, refusal) {
+		t.Fatalf("err %v, want the check's", err)
+	}
+	if len(grid.calls) != 0 || len(c.batches) != 0 {
+		t.Fatalf("a refused push wrote: calls %q, batches %v", grid.calls, c.batches)
+	}
+	if checked.Customer.GetId() != UnresolvedCustomer || checked.Customer.GetName() != "张三" {
+		t.Fatalf("customer %+v", checked.Customer)
+	}
+	want := map[string]string{"shop": "flagship", "discount[0]": "2.00 platform-funded coupon (order)",
+		"buyer_id_sha256": checked.ChannelFields["buyer_id_sha256"], "placed_at": "2026-11-01T00:00:00Z"}
+	if len(checked.ChannelFields["buyer_id_sha256"]) != 16 || !maps.Equal(checked.ChannelFields, want) {
+		t.Fatalf("channel fields %v", checked.ChannelFields)
+	}
+
+	in.Check = func(*pb.CreateOrderRequest) error { return nil }
+	res, err := f.Take(context.Background(), in)
+	if err != nil || res.Request.Customer.GetId() != "cu_1" || res.CustomerID != "cu_1" {
+		t.Fatalf("taken: %+v %v", res, err)
+	}
+}
+
+// unmasking opens every masked receiver name.
+type unmasking struct{}
+
+func (unmasking) Decrypt(_ context.Context, _ string, m *channels.Mapped) error {
+	m.Request.Customer.Name = "张三"
+	return nil
 }

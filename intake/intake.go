@@ -16,11 +16,18 @@
 // apply one after the other.
 //
 // ChannelFlow runs the channel-order workflow (channel.go) over the same
-// batches.
+// batches: it shapes a pushed order as the platform's adapter mapped it
+// into the order to create (masked receiver fields opened, the channel's
+// fields kept), has the transport check it before anything is written,
+// and then resolves the customer, creates the order, notes the purchase
+// and the prices; its records go to their partitions through
+// ChannelStore. It answers a ChannelResult, or an error the transport
+// maps: the check's, a *StepError, a *TransitionError or ErrQueueFull.
 //
-// The gateway decodes, authenticates and maps answers to HTTP and gRPC;
-// intake batches and runs the workflows; the grid (a Grid, actors.Node in a node) routes,
-// reserves, seals and records each batch and owns the state.
+// The gateway decodes, authenticates (bearer tokens, channel signatures)
+// and maps answers to HTTP and gRPC; intake batches and runs the
+// workflows, transport-free; the grid (a Grid, actors.Node in a node)
+// routes, reserves, seals and records each batch and owns the state.
 package intake
 
 import (

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/config"
-	"github.com/ordergrid/ordergrid/gateway"
 	"github.com/ordergrid/ordergrid/privacy"
 )
 
@@ -20,27 +19,28 @@ import (
 // fingerprints when the channels file sets none.
 const identityLabel = "ordergrid customer identity v1"
 
-// loadChannels reads channels.file: the connections, the identity key,
-// the merge and price rules. Without a file there is no connection.
-func loadChannels(cfg config.Config, keyring *privacy.Keyring) (*gateway.ChannelIntake, error) {
+// loadChannels reads channels.file: the connections (the gateway's), the
+// identity key and the merge and price rules (the channel workflow's).
+// Without a file there is no connection.
+func loadChannels(cfg config.Config, keyring *privacy.Keyring) (*channels.Config, []byte, error) {
 	c := &channels.Config{}
 	if cfg.Channels.File != "" {
 		raw, err := os.ReadFile(cfg.Channels.File)
 		if err != nil {
-			return nil, fmt.Errorf("channels.file: %w", err)
+			return nil, nil, fmt.Errorf("channels.file: %w", err)
 		}
 		dec := yaml.NewDecoder(strings.NewReader(string(raw)))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("channels.file %s: %w", cfg.Channels.File, err)
+			return nil, nil, fmt.Errorf("channels.file %s: %w", cfg.Channels.File, err)
 		}
 	}
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("channels.file %s: %w", cfg.Channels.File, err)
+		return nil, nil, fmt.Errorf("channels.file %s: %w", cfg.Channels.File, err)
 	}
 	key := keyring.Derive(identityLabel)
 	if c.IdentityKey != "" {
 		key, _ = base64.StdEncoding.DecodeString(c.IdentityKey) // validated
 	}
-	return &gateway.ChannelIntake{Config: c, IdentityKey: key}, nil
+	return c, key, nil
 }

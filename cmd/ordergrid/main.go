@@ -29,9 +29,11 @@ import (
 
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/bench/harness"
+	"github.com/ordergrid/ordergrid/catalog"
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/gateway"
+	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
@@ -142,7 +144,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	channelIntake, err := loadChannels(cfg, keyring)
+	channelConfig, identityKey, err := loadChannels(cfg, keyring)
 	if err != nil {
 		return err
 	}
@@ -202,8 +204,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	defer node.Stop()
 	hooks.OnErased(node.ForgetSubjectKey)
+	routes := catalog.NewAdmin(node, logger)
 	if len(seedWarehouses) > 0 {
-		added, err := node.SeedWarehouses(readyCtx, seedWarehouses)
+		added, err := routes.SeedWarehouses(readyCtx, seedWarehouses)
 		if err != nil {
 			return fmt.Errorf("routing.warehouses_file: %w", err)
 		}
@@ -211,9 +214,11 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 
 	var serving atomic.Bool
-	gw := gateway.New(node, gateway.Options{
-		Tokens:   tokens,
-		Channels: channelIntake, CoalesceOnLeader: cfg.Intake.CoalesceOnLeader,
+	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: reg, CoalesceOnLeader: cfg.Intake.CoalesceOnLeader})
+	gw := gateway.New(backend(node, orders, routes, keyring,
+		intake.ChannelOptions{Config: channelConfig, IdentityKey: identityKey, Logger: logger}), gateway.Options{
+		Tokens:       tokens,
+		Channels:     channelConfig,
 		Limits:       gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax},
 		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + gateway.RequestTimeoutSlack,
 		InFlightMax: cfg.HTTP.InFlightMax, LatencyTarget: cfg.HTTP.LatencyTarget, Profiling: cfg.HTTP.Pprof, Cluster: host,

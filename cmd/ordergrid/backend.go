@@ -1,0 +1,49 @@
+package main
+
+import (
+	"io"
+
+	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/catalog"
+	"github.com/ordergrid/ordergrid/gateway"
+	"github.com/ordergrid/ordergrid/intake"
+	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	"github.com/ordergrid/ordergrid/privacy"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/rotation"
+)
+
+// backend is what the gateway serves from on a node: the intake pipeline
+// and the channel workflow over the node's batches, and the parts of the
+// grid the API reads and administers, each over the node's partitions.
+func backend(node *actors.Node, orders *intake.Pipeline, routes *catalog.Admin, keyring *privacy.Keyring, chans intake.ChannelOptions) gateway.Backend {
+	store := intake.NewChannelStore(node)
+	return gateway.Backend{
+		Intake:         orders,
+		ChannelFlow:    intake.NewChannelFlow(orders, store, chans),
+		Grid:           node,
+		Routing:        routes,
+		PriceConflicts: store,
+		KeyRotation:    rotation.NewRewrapper(node, keyring),
+		Archives:       nodeArchives{node: node},
+	}
+}
+
+// nodeArchives are the archives of a node's retention (gateway.Archives).
+type nodeArchives struct {
+	node *actors.Node
+}
+
+func (a nodeArchives) ReadArchived(id string) (*pb.ArchivedOrderRecord, bool, error) {
+	return a.node.ReadArchived(id)
+}
+
+func (a nodeArchives) VerifyArchive(r io.Reader, v *checkpoint.Verifier) (*gateway.VerifiedArchive, error) {
+	va, err := actors.ReadArchive(r, v)
+	if err != nil {
+		return nil, err
+	}
+	return &gateway.VerifiedArchive{Orders: len(va.Orders), Statuses: va.Statuses, Restore: func(name, principal string) (int, error) {
+		return a.node.RestoreArchive(va, name, principal)
+	}}, nil
+}

@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"time"
+
+	actorcluster "github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/ordergrid/ordergrid/intake"
+	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/rotation"
+	"github.com/ordergrid/ordergrid/routing"
+)
+
+// Backend is what the gateway serves from: the intake (every write of an
+// order goes through it) and the parts of the grid the API reads and
+// administers. Each part is owned by its package; cmd/ordergrid wires a
+// node's. Every field is required.
+type Backend struct {
+	// Intake batches new orders and order events.
+	Intake *intake.Pipeline
+	// ChannelFlow takes pushed channel orders over Intake.
+	ChannelFlow *intake.ChannelFlow
+	// Grid is the node: its grains and the reads of its partitions.
+	Grid Grid
+	// Routing is the routing catalog's admin (catalog.Admin).
+	Routing RoutingAdmin
+	// PriceConflicts lists the channels' price conflicts (intake.ChannelStore).
+	PriceConflicts PriceConflicts
+	// KeyRotation rewraps the subject keys (rotation.Rewrapper).
+	KeyRotation KeyRotation
+	// Archives are the orders retention archived.
+	Archives Archives
+}
+
+// Grid is what the gateway asks of the grid beside the intake: its grains
+// and the reads of its partitions (actors.Node in a node).
+type Grid interface {
+	SkuClient(sku string) *pb.SkuGrainGrainClient
+	OrderClient(id string) *pb.OrderGrainGrainClient
+	SubjectClient(id string) *pb.SubjectGrainGrainClient
+	// CallOptions are the options of a grain call from outside the grid.
+	CallOptions() []actorcluster.GrainCallOption
+	// ReadOrder reads an order's record as committed.
+	ReadOrder(id string) (*pb.OrderRecord, bool, error)
+	// OrderEvents are an order's events, oldest first.
+	OrderEvents(id string) ([]*pb.EventRecord, error)
+	// SkuEvents are a SKU's stock events, oldest first.
+	SkuEvents(sku string) ([]*pb.EventRecord, error)
+	// SubjectOrderIDs are a data subject's orders; found is false for a
+	// subject never seen.
+	SubjectOrderIDs(subject string) (ids []string, found bool, err error)
+}
+
+// RoutingAdmin changes and reads the routing catalog (catalog.Admin in a
+// node). A refused document is an error wrapping catalog.ErrRoutingInput
+// (the gateway answers its detail as 422), routing.Errors or a
+// routing.FieldError.
+type RoutingAdmin interface {
+	// Catalog is the catalog as this node last read it.
+	Catalog() *routing.Catalog
+	// Fresh is the catalog as its partition's leader has it.
+	Fresh() (*routing.Catalog, error)
+	// Loads are the parcels routed to a warehouse for a ship day.
+	Loads(wh string, day int32) int64
+	PutWarehouse(ctx context.Context, principal string, w *routing.Warehouse, expected uint64) (*routing.Warehouse, error)
+	PutStrategy(ctx context.Context, principal string, s *routing.Strategy) (*routing.Strategy, error)
+	ActivateStrategy(ctx context.Context, principal string, sel *routing.Selection) (*routing.Selection, error)
+	// KnowsWarehouse reports whether stock may be kept at a warehouse.
+	KnowsWarehouse(id string) (bool, error)
+	// OrderRouting reads an order's routing decision.
+	OrderRouting(id string) (*pb.RoutingRecord, bool, error)
+	// LoggedOrders are the orders created in [from, to) as routing inputs.
+	LoggedOrders(ctx context.Context, from, to time.Time) ([]*routing.Order, error)
+	// CurrentFree is a SKU's free stock per warehouse.
+	CurrentFree(sku string) (map[string]int64, error)
+}
+
+// PriceConflicts lists the newest price conflicts across channels
+// (intake.ChannelStore in a node).
+type PriceConflicts interface {
+	PriceConflicts(limit int) ([]*pb.PriceConflictRecord, error)
+}
+
+// KeyRotation rewraps every subject key by the active master key
+// (rotation.Rewrapper in a node). Without master keys it fails with a
+// failure.Internal.
+type KeyRotation interface {
+	Rewrap(ctx context.Context, progress func(rotation.Report)) (rotation.Report, error)
+}
+
+// Archives are the orders retention archived.
+type Archives interface {
+	// ReadArchived reads the marker an archived order left.
+	ReadArchived(id string) (*pb.ArchivedOrderRecord, bool, error)
+	// VerifyArchive reads an archive file (gzip'd JSON Lines) and verifies
+	// every order in it against v.
+	VerifyArchive(r io.Reader, v *checkpoint.Verifier) (*VerifiedArchive, error)
+}
+
+// VerifiedArchive is an archive file whose every order verified.
+type VerifiedArchive struct {
+	// Orders counts the archive's orders.
+	Orders int
+	// Statuses counts them by status.
+	Statuses map[string]int
+	// Restore puts the orders back into hot state, each through its
+	// partition (orders restored already are skipped), and answers how
+	// many it restored, also when it fails partway.
+	Restore func(name, principal string) (restored int, err error)
+}
