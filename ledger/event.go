@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ordergrid/ordergrid/ledger/outbox"
 )
 
 // EncodingVersion is the version of the leaf encoding, its "v" field.
@@ -14,7 +16,7 @@ const EncodingVersion = 1
 // LeafBytesMax bounds one leaf. The largest event is an order's "created"
 // with every line: the configuration caps lines at 10,000 and the gateway
 // bounds each line's fields, about 250 bytes encoded, so any order the
-// gateway accepts fits (Outbox.Add asserts it).
+// gateway accepts fits (Event.Place asserts it).
 const LeafBytesMax = 4 << 20
 
 // Event kinds.
@@ -61,6 +63,23 @@ type Line struct {
 	Qty       int64  `json:"qty"`
 	UnitPrice string `json:"unit_price,omitempty"`
 	Warehouse string `json:"warehouse,omitempty"`
+}
+
+// Place stamps e with its place in the log (version, partition, Raft index,
+// position, time) and returns its order and its leaf: the outbox calls it as
+// it writes e.
+func (e *Event) Place(p outbox.Place) (order string, leaf []byte) {
+	e.V = EncodingVersion
+	e.Partition = p.Partition
+	e.RaftIndex = p.RaftIndex
+	e.N = p.N
+	e.At = FormatTime(p.AtUnixNano)
+	leaf = e.Encode()
+	if len(leaf) > LeafBytesMax {
+		// The gateway bounds what an order may hold; an event this large is a bug.
+		panic(fmt.Sprintf("ledger: event of %d bytes", len(leaf)))
+	}
+	return e.Order, leaf
 }
 
 // FormatTime writes a commit time as the "at" field does.

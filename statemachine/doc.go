@@ -26,7 +26,7 @@
 //	y/{pay_by u64}{order}           unpaid orders by pay-by time
 //	a/{order}                       orders whose reservations owe a stock action
 //	w/{raft index u64}{n u32}       the ledger's outbox: each event, for the
-//	                                ledger's sequencer (see package ledger)
+//	                                ledger's sequencer (package ledger/outbox)
 //	k/{subject}                     SubjectKeyRecord: a customer's wrapped data key
 //	t/{subject}                     SubjectTombstoneRecord: an erased customer
 //	c/{subject}\x00{order}          the customer's orders in this partition
