@@ -1,6 +1,8 @@
 // Package actors hosts ordergrid's virtual actors: one SkuGrain per SKU and
 // one OrderGrain per order, in a Proto.Actor cluster, generated from
-// proto/ordergrid/v1/grains.proto.
+// proto/ordergrid/v1/grains/services.proto (package grains; their messages
+// are in proto/ordergrid/v1/grains.proto, a package that does not link the
+// actor system).
 //
 // A grain is a cache and a batcher; the truth is its partition's committed
 // state (package statemachine, replicated by package cluster). The SKU grain
