@@ -27,7 +27,6 @@ import (
 	"github.com/ordergrid/ordergrid/batching"
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/config"
-	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/proto/ordergrid/v1/grains"
@@ -72,12 +71,7 @@ type Options struct {
 	ReserveBatchMax int
 	// Keyring holds the master keys that wrap subjects' data keys. nil:
 	// orders with personal fields are refused.
-	Keyring *privacy.Keyring
-	// Retention archives orders closed longer ago than this into
-	// ArchiveDir, with their proofs from Ledger. 0: never.
-	Retention  time.Duration
-	ArchiveDir string
-	Ledger     *ledger.Log
+	Keyring    *privacy.Keyring
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }

@@ -38,7 +38,6 @@ func (n *Node) sweepLoop() {
 			for _, p := range n.host.Partitions() {
 				if p.IsLeader() {
 					n.sweepPartition(p, first)
-					n.archivePartition(p, n.opts.Logger.With(slog.Uint64("partition", uint64(p.ID))))
 				}
 			}
 			first = false

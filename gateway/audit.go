@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/retention"
 )
 
 // getAuditExport streams the audit trail: every event that matches the
@@ -158,7 +158,7 @@ func (g *Gateway) postRestoreArchive(w http.ResponseWriter, r *http.Request) *Pr
 		return invalid(&pb.FieldViolation{Field: "name", Detail: "the archive's file name, without a directory"})
 	}
 	body := &watchedReader{r: http.MaxBytesReader(w, r.Body, archiveUploadBytesMax)}
-	a, err := actors.ReadArchive(body, v)
+	a, err := retention.ReadArchive(body, v)
 	switch {
 	case err == nil:
 	case body.err != nil: // the body, not the archive, is at fault: too large or cut short
@@ -169,7 +169,7 @@ func (g *Gateway) postRestoreArchive(w http.ResponseWriter, r *http.Request) *Pr
 		return &Problem{Status: http.StatusUnprocessableEntity, Name: "archive-invalid", Title: "Archive does not verify",
 			Detail: err.Error(), Errors: []*pb.FieldViolation{{Field: "body", Detail: err.Error()}}}
 	}
-	n, err := g.node.RestoreArchive(a, name, principalName(r.Context()))
+	n, err := retention.Restore(r.Context(), g.node, a, name, principalName(r.Context()))
 	if err != nil {
 		g.logger.Error("restore archive", slog.Any("error", err), slog.Int("restored", n))
 		return unavailable(fmt.Sprintf("restored %d orders, then: %v; send it again (restoring is idempotent)", n, err))

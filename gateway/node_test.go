@@ -115,7 +115,7 @@ func newTestGateway() (*testGateway, string) {
 		return fail("port", err)
 	}
 	node, err := actors.Start(ctx, host, actors.Options{ActorAddr: addrs[1], ProviderPort: port, Keyring: keyring,
-		Ledger: seq.Log(), Logger: logger})
+		Logger: logger})
 	if err != nil {
 		return fail("actors", err)
 	}

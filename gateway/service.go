@@ -17,6 +17,7 @@ import (
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/intake"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/retention"
 )
 
 // Service implements the API once, for both HTTP and gRPC.
@@ -314,7 +315,7 @@ func (s *Service) readOrder(ctx context.Context, id string) (*pb.OrderRecord, *P
 		return nil, s.grainProblem(err, "order", id)
 	}
 	if res.Outcome == pb.Outcome_OUTCOME_NOT_FOUND {
-		a, archived, err := s.node.ReadArchived(id)
+		a, archived, err := retention.ReadArchived(s.node, id)
 		if err != nil {
 			return nil, s.grainProblem(err, "order", id)
 		}

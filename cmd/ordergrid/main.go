@@ -34,6 +34,7 @@ import (
 	"github.com/ordergrid/ordergrid/gateway"
 	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/retention"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -193,7 +194,6 @@ func serve(ctx context.Context, cfg config.Config) error {
 		ConsulAddress:    cfg.Actor.ConsulAddress,
 		GrainIdleTimeout: cfg.Actor.GrainIdleTimeout, OrderGrainIdleTimeout: cfg.Actor.OrderGrainIdleTimeout,
 		RequestTimeout: cfg.Actor.RequestTimeout, Keyring: keyring,
-		Retention: cfg.Orders.Retention, ArchiveDir: cmp.Or(cfg.Orders.ArchiveDir, filepath.Join(cfg.DataDir, "archive")), Ledger: seq.Log(),
 		PendingTimeout: cfg.Orders.PendingTimeout, OrphanGrace: cfg.Orders.OrphanGrace, SweepInterval: cfg.Orders.SweepInterval,
 		Logger: logger, Registerer: reg,
 	})
@@ -201,6 +201,10 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer node.Stop()
+	stopRetention := retention.New(node, seq.Log(), retention.Options{Retention: cfg.Orders.Retention,
+		Dir: cmp.Or(cfg.Orders.ArchiveDir, filepath.Join(cfg.DataDir, "archive")), Interval: cfg.Orders.SweepInterval,
+		Logger: logger, Registerer: reg}).Start()
+	defer stopRetention()
 	hooks.OnErased(node.ForgetSubjectKey)
 	if len(seedWarehouses) > 0 {
 		added, err := node.SeedWarehouses(readyCtx, seedWarehouses)
