@@ -87,10 +87,10 @@ func New(grid Grid, proofs Proofs, opts Options) *Job {
 	return j
 }
 
-// Start runs the job in the background until stop is called; stop returns
-// once the job has.
-func (j *Job) Start() (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+// Start runs the job in the background until ctx is done or stop is
+// called; stop returns once the job has.
+func (j *Job) Start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -203,7 +203,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	defer node.Stop()
 	stopRetention := retention.New(node, seq.Log(), retention.Options{Retention: cfg.Orders.Retention,
 		Dir: cmp.Or(cfg.Orders.ArchiveDir, filepath.Join(cfg.DataDir, "archive")), Interval: cfg.Orders.SweepInterval,
-		Logger: logger, Registerer: reg}).Start()
+		Logger: logger, Registerer: reg}).Start(ctx)
 	defer stopRetention()
 	hooks.OnErased(node.ForgetSubjectKey)
 	if len(seedWarehouses) > 0 {
