@@ -129,6 +129,9 @@ var errFull = errors.New("read enough")
 // outbox under prefix from cursor from, and returns them with the cursor
 // after the last one.
 func Read(r Scanner, prefix []byte, from Cursor, leavesMax, bytesMax int) ([]Entry, Cursor, error) {
+	if leavesMax <= 0 || bytesMax <= 0 {
+		return nil, from, nil // a Scanner's limit of 0 would mean all
+	}
 	var out []Entry
 	size := 0
 	next := from
