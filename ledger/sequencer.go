@@ -49,8 +49,9 @@ type SequencerOptions struct {
 	BatchLeavesMax int
 	// TrimOutbox deletes partition p's outbox entries below Raft index
 	// before, through p's own state machine (the domain knows its command
-	// format: statemachine.TrimOutbox). The sequencer calls it every TrimInterval for what the log
-	// has appended. nil: outboxes are never trimmed.
+	// format: statemachine.TrimOutbox is one). The sequencer calls it every
+	// TrimInterval for what the log has appended. nil: outboxes are never
+	// trimmed.
 	TrimOutbox func(ctx context.Context, p *cluster.Partition, before uint64) error
 	// TrimInterval is how often outboxes are trimmed. Default 10s.
 	TrimInterval time.Duration
