@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/ordergrid/ordergrid/ledger/outbox"
@@ -73,13 +74,34 @@ func (e *Event) Place(p outbox.Place) (order string, leaf []byte) {
 	e.Partition = p.Partition
 	e.RaftIndex = p.RaftIndex
 	e.N = p.N
-	e.At = FormatTime(p.AtUnixNano)
+	e.At = placedAt(p.AtUnixNano)
 	leaf = e.Encode()
 	if len(leaf) > LeafBytesMax {
 		// The gateway bounds what an order may hold; an event this large is a bug.
 		panic(fmt.Sprintf("ledger: event of %d bytes", len(leaf)))
 	}
 	return e.Order, leaf
+}
+
+// formattedTime is a commit time and its "at" text.
+type formattedTime struct {
+	unixNano int64
+	text     string
+}
+
+// lastPlaced is the time of the last event placed: a command's events share
+// their commit time, and formatting it would be a good part of placing a
+// small event.
+var lastPlaced atomic.Pointer[formattedTime]
+
+// placedAt is FormatTime(unixNano), from lastPlaced when it holds it.
+func placedAt(unixNano int64) string {
+	if f := lastPlaced.Load(); f != nil && f.unixNano == unixNano {
+		return f.text
+	}
+	f := &formattedTime{unixNano: unixNano, text: FormatTime(unixNano)}
+	lastPlaced.Store(f)
+	return f.text
 }
 
 // FormatTime writes a commit time as the "at" field does.
