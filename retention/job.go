@@ -70,8 +70,14 @@ type Job struct {
 	archived prometheus.Counter
 }
 
+// ErrNoDir is returned by New for a retention without a directory.
+var ErrNoDir = errors.New("retention: a retention needs a directory for its archives")
+
 // New returns the job over grid's partitions, with proofs from proofs.
-func New(grid Grid, proofs Proofs, opts Options) *Job {
+func New(grid Grid, proofs Proofs, opts Options) (*Job, error) {
+	if opts.Retention > 0 && opts.Dir == "" {
+		return nil, ErrNoDir
+	}
 	if opts.Interval <= 0 {
 		opts.Interval = DefaultInterval
 	}
@@ -84,7 +90,7 @@ func New(grid Grid, proofs Proofs, opts Options) *Job {
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(j.archived)
 	}
-	return j
+	return j, nil
 }
 
 // Start runs the job in the background until ctx is done or stop is

@@ -2,6 +2,7 @@ package retention_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -114,8 +115,15 @@ func TestJobArchivesAndRestores(t *testing.T) {
 		Id: "o-open", Channel: "tmall", PayByUnixNano: far, Lines: []*pb.OrderLineRecord{{Sku: "SKU-1", Qty: 1, UnitPrice: "1.00", Warehouse: "WH-1"}}}}}})
 
 	dir := filepath.Join(t.TempDir(), "archive")
-	stop := retention.New(g, seq.Log(), retention.Options{Retention: time.Millisecond, Dir: dir,
-		Interval: 20 * time.Millisecond, Logger: logger}).Start(ctx)
+	if _, err := retention.New(g, seq.Log(), retention.Options{Retention: time.Millisecond}); !errors.Is(err, retention.ErrNoDir) {
+		t.Fatalf("a retention without a directory: %v", err)
+	}
+	job, err := retention.New(g, seq.Log(), retention.Options{Retention: time.Millisecond, Dir: dir,
+		Interval: 20 * time.Millisecond, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := job.Start(ctx)
 	var marker *pb.ArchivedOrderRecord
 	for marker == nil {
 		m, archived, err := retention.ReadArchived(g, "o-closed")

@@ -201,10 +201,14 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer node.Stop()
-	stopRetention := retention.New(node, seq.Log(), retention.Options{Retention: cfg.Orders.Retention,
+	archiving, err := retention.New(node, seq.Log(), retention.Options{Retention: cfg.Orders.Retention,
 		Dir: cmp.Or(cfg.Orders.ArchiveDir, filepath.Join(cfg.DataDir, "archive")), Interval: cfg.Orders.SweepInterval,
-		Logger: logger, Registerer: reg}).Start(ctx)
-	defer stopRetention()
+		Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	stopArchiving := archiving.Start(ctx)
+	defer stopArchiving()
 	hooks.OnErased(node.ForgetSubjectKey)
 	if len(seedWarehouses) > 0 {
 		added, err := node.SeedWarehouses(readyCtx, seedWarehouses)
