@@ -1,7 +1,8 @@
 // Package actors hosts ordergrid's virtual actors: one SkuGrain per SKU,
 // one OrderGrain per order and one SubjectGrain per data subject, in a
-// Proto.Actor cluster, generated from proto/ordergrid/v1/grains.proto, and
-// places each grain next to its partition's leader.
+// Proto.Actor cluster (the grain services and their generated code are in
+// package grains, apart from the messages, which do not link the actor
+// system), and places each grain next to its partition's leader.
 //
 // A grain is a cache and a batcher; the truth is its partition's committed
 // state (package statemachine, replicated by package cluster). The SKU grain

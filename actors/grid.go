@@ -9,7 +9,7 @@ import (
 )
 
 // The placement API: how code outside the grains (the channel workflow's
-// records, the catalog's admin, key rotation) reaches the partition that
+// records, the catalog's admin, key rotation, the retention job) reaches the partition that
 // owns a key, to propose a command to it or read it, without a grain.
 
 // The keys that place what a partition owns: hash(key) mod P picks it.
@@ -43,6 +43,9 @@ type Partition interface {
 	Propose(ctx context.Context, principal string, cmd *pb.Command) (*statemachine.Result, error)
 	// Reader reads the partition's state linearizably (on its leader).
 	Reader() statemachine.Reader
+	// IsLeader reports whether this node leads the partition now (jobs that
+	// run on the leader of each partition, like retention, ask).
+	IsLeader() bool
 }
 
 // PartitionOf is the partition that owns key.
@@ -61,7 +64,8 @@ func (n *Node) Partitions() []Partition {
 }
 
 // leaderPartition is a Node's Partition: proposals and reads go to the
-// partition's leader, each read bounded by the node's request timeout.
+// partition's leader, each bounded by the node's request timeout (within
+// the caller's context).
 type leaderPartition struct {
 	node *Node
 	p    *cluster.Partition
@@ -71,7 +75,11 @@ func (p leaderPartition) ID() uint32     { return p.p.ID }
 func (p leaderPartition) Prefix() []byte { return p.p.Prefix }
 
 func (p leaderPartition) Propose(ctx context.Context, principal string, cmd *pb.Command) (*statemachine.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.node.opts.RequestTimeout)
+	defer cancel()
 	return p.node.propose(ctx, p.p, principal, cmd)
 }
+
+func (p leaderPartition) IsLeader() bool { return p.p.IsLeader() }
 
 func (p leaderPartition) Reader() statemachine.Reader { return p.node.reader(p.p) }

@@ -11,7 +11,6 @@ type metrics struct {
 	reserveBatch prometheus.Histogram
 	expired      prometheus.Counter
 	reconciled   prometheus.Counter
-	archived     prometheus.Counter
 	routed       *prometheus.CounterVec
 	reroutes     prometheus.Counter
 	// retriedReservations counts lines a retry found reserved by its
@@ -44,9 +43,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reconciled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordergrid_stock_actions_reconciled_total", Help: "Owed stock actions finished by the sweeper.",
 		}),
-		archived: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ordergrid_orders_archived_total", Help: "Closed orders moved to archive files by retention.",
-		}),
 		routed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordergrid_routing_decisions_total",
 			Help: "Orders routed, by A/B arm (active, candidate), and refused (out_of_stock, unroutable).",
@@ -76,7 +72,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.archived, m.routed, m.reroutes, m.retriedReservations,
+		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.routed, m.reroutes, m.retriedReservations,
 			m.createBatch, m.batchFallbacks, m.keyBatch, m.transitionBatch)
 	}
 	return m

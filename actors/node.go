@@ -28,9 +28,9 @@ import (
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/failure"
-	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/proto/ordergrid/v1/grains"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -72,12 +72,7 @@ type Options struct {
 	ReserveBatchMax int
 	// Keyring holds the master keys that wrap subjects' data keys. nil:
 	// orders with personal fields are refused.
-	Keyring *privacy.Keyring
-	// Retention archives orders closed longer ago than this into
-	// ArchiveDir, with their proofs from Ledger. 0: never.
-	Retention  time.Duration
-	ArchiveDir string
-	Ledger     *ledger.Log
+	Keyring    *privacy.Keyring
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -193,9 +188,9 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(levelFloor{h: logger.Handler(), min: slog.LevelWarn})
 	}))
-	skuKind := pb.NewSkuGrainKind(func() pb.SkuGrain { return &skuGrain{node: n} }, opts.GrainIdleTimeout)
-	orderKind := pb.NewOrderGrainKind(func() pb.OrderGrain { return &orderGrain{node: n} }, opts.OrderGrainIdleTimeout)
-	subjectKind := pb.NewSubjectGrainKind(func() pb.SubjectGrain { return &subjectGrain{node: n} }, opts.OrderGrainIdleTimeout)
+	skuKind := grains.NewSkuGrainKind(func() grains.SkuGrain { return &skuGrain{node: n} }, opts.GrainIdleTimeout)
+	orderKind := grains.NewOrderGrainKind(func() grains.OrderGrain { return &orderGrain{node: n} }, opts.OrderGrainIdleTimeout)
+	subjectKind := grains.NewSubjectGrainKind(func() grains.SubjectGrain { return &subjectGrain{node: n} }, opts.OrderGrainIdleTimeout)
 	var provider actorcluster.ClusterProvider
 	switch opts.Provider {
 	case "", "automanaged":
@@ -336,18 +331,18 @@ func (n *Node) callCtx() (context.Context, context.CancelFunc) {
 }
 
 // SkuClient returns the client of sku's grain.
-func (n *Node) SkuClient(sku string) *pb.SkuGrainGrainClient {
-	return pb.GetSkuGrainGrainClient(n.cluster, sku)
+func (n *Node) SkuClient(sku string) *grains.SkuGrainGrainClient {
+	return grains.GetSkuGrainGrainClient(n.cluster, sku)
 }
 
 // SubjectClient returns the client of a data subject's grain.
-func (n *Node) SubjectClient(id string) *pb.SubjectGrainGrainClient {
-	return pb.GetSubjectGrainGrainClient(n.cluster, id)
+func (n *Node) SubjectClient(id string) *grains.SubjectGrainGrainClient {
+	return grains.GetSubjectGrainGrainClient(n.cluster, id)
 }
 
 // OrderClient returns the client of an order's grain.
-func (n *Node) OrderClient(id string) *pb.OrderGrainGrainClient {
-	return pb.GetOrderGrainGrainClient(n.cluster, id)
+func (n *Node) OrderClient(id string) *grains.OrderGrainGrainClient {
+	return grains.GetOrderGrainGrainClient(n.cluster, id)
 }
 
 // CallOptions are the options of a grain call from outside the cluster.

@@ -46,7 +46,6 @@ func (s sweeper) loop() {
 			for _, p := range n.host.Partitions() {
 				if p.IsLeader() {
 					s.partition(p, first)
-					n.archivePartition(p, n.opts.Logger.With(slog.Uint64("partition", uint64(p.ID))))
 				}
 			}
 			first = false

@@ -271,6 +271,13 @@ func (l LocalReader) Scan(lo, hi []byte, limit int, fn func(k, v []byte) error) 
 	return it.Close()
 }
 
+// Applied reads what this replica has applied of the partition, leader or
+// follower, without a round trip. Its reads are not linearizable: use it
+// where a replica that lags is harmless, as the ledger's sequencer reading
+// outboxes (the ledger group's cursor, not the read, decides what is
+// appended). Keys carry the partition's Prefix.
+func (p *Partition) Applied() LocalReader { return LocalReader{R: p.host.db} }
+
 // IsLeader reports whether this replica leads the partition.
 func (p *Partition) IsLeader() bool { return p.raft.State() == raft.Leader }
 

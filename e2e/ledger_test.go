@@ -12,19 +12,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordergrid/ordergrid/internal/fabrictest"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/anchorcc"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
-	"github.com/ordergrid/ordergrid/ledger/gatewaysim"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
 )
 
 // fabricSim serves Fabric's Gateway protocol in this process around the real
 // anchoring chaincode, and returns the node flags that point at it and an
 // env file for `ordergrid verify --fabric`.
-func fabricSim(t *testing.T) (*gatewaysim.Server, []string, string) {
+func fabricSim(t *testing.T) (*fabrictest.Server, []string, string) {
 	t.Helper()
-	sim := gatewaysim.New("ordergrid")
+	sim := fabrictest.New("ordergrid")
 	cc, err := anchorcc.New()
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func fabricSim(t *testing.T) (*gatewaysim.Server, []string, string) {
 	}
 	t.Cleanup(stop)
 	dir := t.TempDir()
-	cert, key, err := gatewaysim.WriteIdentity(dir, "Org1MSP")
+	cert, key, err := fabrictest.WriteIdentity(dir, "Org1MSP")
 	if err != nil {
 		t.Fatal(err)
 	}

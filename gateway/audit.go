@@ -168,7 +168,7 @@ func (g *Gateway) postRestoreArchive(w http.ResponseWriter, r *http.Request) *Pr
 		return &Problem{Status: http.StatusUnprocessableEntity, Name: "archive-invalid", Title: "Archive does not verify",
 			Detail: err.Error(), Errors: []*pb.FieldViolation{{Field: "body", Detail: err.Error()}}}
 	}
-	n, err := a.Restore(name, principalName(r.Context()))
+	n, err := a.Restore(r.Context(), name, principalName(r.Context()))
 	if err != nil {
 		g.logger.Error("restore archive", slog.Any("error", err), slog.Int("restored", n))
 		return unavailable(fmt.Sprintf("restored %d orders, then: %v; send it again (restoring is idempotent)", n, err))

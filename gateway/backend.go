@@ -10,6 +10,7 @@ import (
 	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/proto/ordergrid/v1/grains"
 	"github.com/ordergrid/ordergrid/rotation"
 	"github.com/ordergrid/ordergrid/routing"
 )
@@ -38,9 +39,9 @@ type Backend struct {
 // Grid is what the gateway asks of the grid beside the intake: its grains
 // and the reads of its partitions (actors.Node in a node).
 type Grid interface {
-	SkuClient(sku string) *pb.SkuGrainGrainClient
-	OrderClient(id string) *pb.OrderGrainGrainClient
-	SubjectClient(id string) *pb.SubjectGrainGrainClient
+	SkuClient(sku string) *grains.SkuGrainGrainClient
+	OrderClient(id string) *grains.OrderGrainGrainClient
+	SubjectClient(id string) *grains.SubjectGrainGrainClient
 	// CallOptions are the options of a grain call from outside the grid.
 	CallOptions() []actorcluster.GrainCallOption
 	// ReadOrder reads an order's record as committed.
@@ -109,5 +110,5 @@ type VerifiedArchive struct {
 	// Restore puts the orders back into hot state, each through its
 	// partition (orders restored already are skipped), and answers how
 	// many it restored, also when it fails partway.
-	Restore func(name, principal string) (restored int, err error)
+	Restore func(ctx context.Context, name, principal string) (restored int, err error)
 }

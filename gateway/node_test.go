@@ -24,6 +24,7 @@ import (
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/retention"
 	"github.com/ordergrid/ordergrid/rotation"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -121,7 +122,7 @@ func newTestGateway() (*testGateway, string) {
 		return fail("port", err)
 	}
 	node, err := actors.Start(ctx, host, actors.Options{ActorAddr: addrs[1], ProviderPort: port, Keyring: keyring,
-		Ledger: seq.Log(), Logger: logger})
+		Logger: logger})
 	if err != nil {
 		return fail("actors", err)
 	}
@@ -190,15 +191,29 @@ func (tg *testGateway) must(t *testing.T, method, path, body string, code int) *
 type nodeArchives struct{ node *actors.Node }
 
 func (a nodeArchives) ReadArchived(id string) (*pb.ArchivedOrderRecord, bool, error) {
-	return a.node.ReadArchived(id)
+	return retention.ReadArchived(retentionGrid{a.node}, id)
 }
 
 func (a nodeArchives) VerifyArchive(r io.Reader, v *checkpoint.Verifier) (*VerifiedArchive, error) {
-	va, err := actors.ReadArchive(r, v)
+	va, err := retention.ReadArchive(r, v)
 	if err != nil {
 		return nil, err
 	}
-	return &VerifiedArchive{Orders: len(va.Orders), Statuses: va.Statuses, Restore: func(name, principal string) (int, error) {
-		return a.node.RestoreArchive(va, name, principal)
+	return &VerifiedArchive{Orders: len(va.Orders), Statuses: va.Statuses, Restore: func(ctx context.Context, name, principal string) (int, error) {
+		return retention.Restore(ctx, retentionGrid{a.node}, va, name, principal)
 	}}, nil
+}
+
+type retentionGrid struct{ node *actors.Node }
+
+func (g retentionGrid) Partitions() []retention.Partition {
+	var out []retention.Partition
+	for _, p := range g.node.Partitions() {
+		out = append(out, p)
+	}
+	return out
+}
+
+func (g retentionGrid) OrderPartition(id string) retention.Partition {
+	return g.node.PartitionOf(actors.OrderKey(id))
 }

@@ -5,14 +5,17 @@
 //
 // # Data path
 //
-//	partition FSM ──(same batch as the change)──► outbox  w/{raft index}{n}
+//	partition FSM ──(same batch as the change)──► outbox  w/{raft index}{n} (package outbox)
 //	sequencer (on the ledger group's leader) ──► LedgerAppend{partition, from cursor, leaves}
 //	ledger group FSM ──► leaves l/{i}, order index o/{order}/{i}, tiles t/…, cursor c/{partition}
 //	sequencer, every checkpoint interval ──► signed checkpoint p/{size}
 //	anchor worker (package anchor) ──► Fabric channel ──► AnchorRecord a/{size}
 //
-// A partition's state machine writes each event into its outbox in the batch
-// that commits the change, so an event exists exactly when its change does.
+// A partition's state machine writes each event into its outbox (package
+// outbox, which owns its format) in the batch that commits the change, so an
+// event exists exactly when its change does; the sequencer reads it through
+// cluster (Partition.Applied), and has the partition trim what the log holds
+// with the domain's command (statemachine.TrimOutbox, wired by cmd).
 // The ledger's own Raft group (cluster.Options.Groups, named GroupName)
 // keeps, per partition, the cursor up to which the outbox has been appended;
 // an append is applied only if it starts at that cursor. A batch read twice

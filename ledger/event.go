@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
+
+	"github.com/ordergrid/ordergrid/ledger/outbox"
 )
 
 // EncodingVersion is the version of the leaf encoding, its "v" field.
@@ -14,7 +17,7 @@ const EncodingVersion = 1
 // LeafBytesMax bounds one leaf. The largest event is an order's "created"
 // with every line: the configuration caps lines at 10,000 and the gateway
 // bounds each line's fields, about 250 bytes encoded, so any order the
-// gateway accepts fits (Outbox.Add asserts it).
+// gateway accepts fits (Event.Place asserts it).
 const LeafBytesMax = 4 << 20
 
 // Event kinds.
@@ -61,6 +64,44 @@ type Line struct {
 	Qty       int64  `json:"qty"`
 	UnitPrice string `json:"unit_price,omitempty"`
 	Warehouse string `json:"warehouse,omitempty"`
+}
+
+// Place stamps e with its place in the log (version, partition, Raft index,
+// position, time) and returns its order and its leaf: the outbox calls it as
+// it writes e.
+func (e *Event) Place(p outbox.Place) (order string, leaf []byte) {
+	e.V = EncodingVersion
+	e.Partition = p.Partition
+	e.RaftIndex = p.RaftIndex
+	e.N = p.N
+	e.At = placedAt(p.AtUnixNano)
+	leaf = e.Encode()
+	if len(leaf) > LeafBytesMax {
+		// The gateway bounds what an order may hold; an event this large is a bug.
+		panic(fmt.Sprintf("ledger: event of %d bytes", len(leaf)))
+	}
+	return e.Order, leaf
+}
+
+// formattedTime is a commit time and its "at" text.
+type formattedTime struct {
+	unixNano int64
+	text     string
+}
+
+// lastPlaced is the time of the last event placed: a command's events share
+// their commit time, and formatting it would be a good part of placing a
+// small event.
+var lastPlaced atomic.Pointer[formattedTime]
+
+// placedAt is FormatTime(unixNano), from lastPlaced when it holds it.
+func placedAt(unixNano int64) string {
+	if f := lastPlaced.Load(); f != nil && f.unixNano == unixNano {
+		return f.text
+	}
+	f := &formattedTime{unixNano: unixNano, text: FormatTime(unixNano)}
+	lastPlaced.Store(f)
+	return f.text
 }
 
 // FormatTime writes a commit time as the "at" field does.

@@ -23,6 +23,7 @@ import (
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
+	"github.com/ordergrid/ordergrid/ledger/outbox"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -60,7 +61,7 @@ func start(t *testing.T, dir, addr string) *node {
 	}
 	s, err := ledger.NewSequencer(h, ledger.SequencerOptions{Origin: "ordergrid.test/ledger",
 		CheckpointInterval: 30 * time.Millisecond, BatchLeavesMax: 64, Logger: logger,
-		TrimOutbox: trimOutbox, TrimInterval: 50 * time.Millisecond})
+		TrimOutbox: statemachine.TrimOutbox, TrimInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,13 +69,6 @@ func start(t *testing.T, dir, addr string) *node {
 	n := &node{host: h, seq: s, cancel: rcancel, done: make(chan struct{})}
 	go func() { defer close(n.done); s.Run(rctx) }()
 	return n
-}
-
-func trimOutbox(ctx context.Context, p *cluster.Partition, before uint64) error {
-	data, _ := proto.Marshal(&pb.Command{AtUnixNano: time.Now().UnixNano(),
-		Kind: &pb.Command_TrimOutbox{TrimOutbox: &pb.TrimOutboxCommand{BeforeIndex: before}}})
-	_, err := p.Propose(ctx, data)
-	return err
 }
 
 func (n *node) stop() {
@@ -192,7 +186,7 @@ func TestSequencerExactlyOnceAcrossRestart(t *testing.T) {
 	for _, p := range n.host.Partitions() {
 		for {
 			cur, _ := l.Cursor(p.ID)
-			left, _, err := ledger.ReadOutbox(n.host.DB(), p.Prefix, ledger.Cursor{}, 1, 1<<20)
+			left, _, err := outbox.Read(p.Applied(), p.Prefix, outbox.Cursor{}, 1, 1<<20)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
+	"github.com/ordergrid/ordergrid/ledger/outbox"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -48,7 +49,7 @@ func (l *Log) Size() (uint64, error) {
 }
 
 // Cursor is where the sequencer will read partition's outbox next.
-func (l *Log) Cursor(partition uint32) (Cursor, error) { return readCursor(l.r, l.k, partition) }
+func (l *Log) Cursor(partition uint32) (outbox.Cursor, error) { return readCursor(l.r, l.k, partition) }
 
 // Key is the log's key; ErrNoKey before it has one.
 func (l *Log) Key() (*pb.LedgerKey, error) {

@@ -13,6 +13,7 @@ import (
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
+	"github.com/ordergrid/ordergrid/ledger/outbox"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -133,19 +134,19 @@ func readU64(r pebble.Reader, k []byte) (uint64, bool, error) {
 	return binary.BigEndian.Uint64(v), true, nil
 }
 
-func readCursor(r pebble.Reader, k keys, partition uint32) (Cursor, error) {
+func readCursor(r pebble.Reader, k keys, partition uint32) (outbox.Cursor, error) {
 	v, closer, err := r.Get(k.cursor(partition))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return Cursor{}, nil
+		return outbox.Cursor{}, nil
 	}
 	if err != nil {
-		return Cursor{}, err
+		return outbox.Cursor{}, err
 	}
 	defer closer.Close()
 	if len(v) != 12 {
-		return Cursor{}, fmt.Errorf("ledger: cursor of partition %d is %d bytes", partition, len(v))
+		return outbox.Cursor{}, fmt.Errorf("ledger: cursor of partition %d is %d bytes", partition, len(v))
 	}
-	return Cursor{binary.BigEndian.Uint64(v), binary.BigEndian.Uint32(v[8:])}, nil
+	return outbox.Cursor{Index: binary.BigEndian.Uint64(v), N: binary.BigEndian.Uint32(v[8:])}, nil
 }
 
 func must(err error) {
@@ -165,10 +166,10 @@ func (m *Machine) append(b *pebble.Batch, a *pb.LedgerAppend, res *pb.LedgerResu
 		panic(err)
 	}
 	res.Size = size
-	if cur != (Cursor{a.FromIndex, a.FromN}) {
+	if cur != (outbox.Cursor{Index: a.FromIndex, N: a.FromN}) {
 		return fmt.Errorf("%w: partition %d is at %d.%d, batch starts at %d.%d", errStaleCursor, a.Partition, cur.Index, cur.N, a.FromIndex, a.FromN)
 	}
-	next := Cursor{a.NextIndex, a.NextN}
+	next := outbox.Cursor{Index: a.NextIndex, N: a.NextN}
 	if next.Index < cur.Index || (next.Index == cur.Index && next.N < cur.N) {
 		return fmt.Errorf("cursor of partition %d would move back", a.Partition)
 	}

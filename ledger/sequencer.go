@@ -9,12 +9,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	"github.com/ordergrid/ordergrid/ledger/outbox"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -49,8 +49,9 @@ type SequencerOptions struct {
 	BatchLeavesMax int
 	// TrimOutbox deletes partition p's outbox entries below Raft index
 	// before, through p's own state machine (the domain knows its command
-	// format). The sequencer calls it every TrimInterval for what the log
-	// has appended. nil: outboxes are never trimmed.
+	// format: statemachine.TrimOutbox is one). The sequencer calls it every
+	// TrimInterval for what the log has appended. nil: outboxes are never
+	// trimmed.
 	TrimOutbox func(ctx context.Context, p *cluster.Partition, before uint64) error
 	// TrimInterval is how often outboxes are trimmed. Default 10s.
 	TrimInterval time.Duration
@@ -87,7 +88,6 @@ type Sequencer struct {
 	opts    SequencerOptions
 	host    *cluster.Host
 	group   *cluster.Partition
-	db      *pebble.DB
 	log     *Log
 	metrics *metrics
 
@@ -110,7 +110,7 @@ func NewSequencer(host *cluster.Host, opts SequencerOptions) (*Sequencer, error)
 	if g == nil {
 		return nil, errors.New("ledger: the host has no ledger group")
 	}
-	s := &Sequencer{opts: opts, host: host, group: g, db: host.DB(), log: NewLog(host.DB(), g.Prefix),
+	s := &Sequencer{opts: opts, host: host, group: g, log: NewLog(host.DB(), g.Prefix),
 		metrics: newMetrics(opts.Registerer)}
 	if opts.SignerKey != "" {
 		signer, err := checkpoint.NewSigner(strings.TrimSpace(opts.SignerKey))
@@ -291,7 +291,7 @@ func (s *Sequencer) round(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		entries, next, err := ReadOutbox(s.db, p.Prefix, cur, s.opts.BatchLeavesMax, batchBytesMax)
+		entries, next, err := outbox.Read(p.Applied(), p.Prefix, cur, s.opts.BatchLeavesMax, batchBytesMax)
 		if err != nil {
 			return false, err
 		}
@@ -346,7 +346,7 @@ func (s *Sequencer) trim(ctx context.Context, parts []*cluster.Partition) {
 	}
 }
 
-func (s *Sequencer) appendBatch(ctx context.Context, partition uint32, from, next Cursor, entries []OutboxEntry) error {
+func (s *Sequencer) appendBatch(ctx context.Context, partition uint32, from, next outbox.Cursor, entries []outbox.Entry) error {
 	a := &pb.LedgerAppend{Partition: partition, FromIndex: from.Index, FromN: from.N, NextIndex: next.Index, NextN: next.N,
 		Leaves: make([]*pb.LedgerLeaf, len(entries))}
 	for i, e := range entries {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/ledger/merkle"
+	"github.com/ordergrid/ordergrid/ledger/outbox"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -26,7 +27,7 @@ func TestTilesMatchMemTree(t *testing.T) {
 	var mem merkle.MemTree
 	rng := rand.New(rand.NewPCG(7, 7))
 	const total = 66_000 // past 256*256: a level-2 tile
-	next := Cursor{}
+	next := outbox.Cursor{}
 	for mem.Size() < total {
 		n := 1 + rng.IntN(3000)
 		a := &pb.LedgerAppend{FromIndex: next.Index, NextIndex: next.Index + 1}

@@ -24,7 +24,11 @@ cd proto
 protoc -I. --go_out=. --go_opt=paths=source_relative \
   --go-grpc_out=. --go-grpc_opt=paths=source_relative \
   ordergrid/v1/api.proto ordergrid/v1/partition.proto ordergrid/v1/ledger.proto
+protoc -I. --go_out=. --go_opt=paths=source_relative \
+  ordergrid/v1/grains.proto
+# The grain services apart, in their own Go package, so the messages' package
+# does not link Proto.Actor.
 protoc -I. -I"$actor_dir" --go_out=. --go_opt=paths=source_relative \
   --go-grain_out=. --go-grain_opt=paths=source_relative \
-  ordergrid/v1/grains.proto
+  ordergrid/v1/grains/services.proto
 echo "gen: done" >&2

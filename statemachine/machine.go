@@ -9,6 +9,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/ledger"
+	"github.com/ordergrid/ordergrid/ledger/outbox"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -216,7 +217,7 @@ func (tx *txn) dispatch(cmd *pb.Command) *Result {
 	case *pb.Command_UnlinkIdentity:
 		return tx.unlinkIdentity(k.UnlinkIdentity)
 	case *pb.Command_TrimOutbox:
-		if err := ledger.TrimOutbox(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
+		if err := outbox.Trim(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
 			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))
 		}
 		return &Result{Outcome: pb.Outcome_OUTCOME_OK}
@@ -232,7 +233,7 @@ type txn struct {
 	index     uint64
 	at        int64
 	principal string
-	out       *ledger.Outbox
+	out       *outbox.Writer
 	// loads are the parcel counts this command changes, written once at
 	// its end (a batch of orders to one warehouse and day writes its load
 	// key once).
@@ -259,7 +260,7 @@ func (t *txn) as(principal string, fn func() *Result) *Result {
 // partition's outbox, in the command's batch.
 func (t *txn) record(e *ledger.Event) {
 	if t.out == nil {
-		t.out = ledger.NewOutbox(t.b, t.m.id, t.m.prefix, t.index, t.at)
+		t.out = outbox.NewWriter(t.b, t.m.id, t.m.prefix, t.index, t.at)
 	}
 	e.Principal = t.principal
 	t.out.Add(e)

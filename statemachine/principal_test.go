@@ -8,6 +8,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/ledger"
+	"github.com/ordergrid/ordergrid/ledger/outbox"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -15,7 +16,7 @@ import (
 // the principal of each, by "kind/type/order" (each at most once here).
 func ledgerPrincipals(t *testing.T, h *harness) map[string]string {
 	t.Helper()
-	entries, _, err := ledger.ReadOutbox(h.db, h.prefix, ledger.Cursor{}, 1<<20, 1<<30)
+	entries, _, err := outbox.Read(cluster.LocalReader{R: h.db}, h.prefix, outbox.Cursor{}, 1<<20, 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}

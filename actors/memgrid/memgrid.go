@@ -88,6 +88,9 @@ func (p *partition) Prefix() []byte { return p.prefix }
 // returns, so this is what a leader's read would see.
 func (p *partition) Reader() statemachine.Reader { return cluster.LocalReader{R: p.g.db} }
 
+// IsLeader is true: a memgrid is one node, leading every partition.
+func (p *partition) IsLeader() bool { return true }
+
 // Propose applies cmd and commits it, as Node's partitions do: a command
 // larger than one Raft entry is refused as failure.TooLarge.
 func (p *partition) Propose(ctx context.Context, principal string, cmd *pb.Command) (*statemachine.Result, error) {

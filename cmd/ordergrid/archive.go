@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/retention"
 )
 
 const archiveUsage = `usage:
@@ -52,7 +52,7 @@ func runArchive(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ordergrid archive verify: --key: %v\n", err)
 			return 2
 		}
-		a, err := actors.ReadArchive(f, v)
+		a, err := retention.ReadArchive(f, v)
 		if err != nil {
 			fmt.Fprintf(stderr, "NOT VERIFIED: %v\n", err)
 			return 1

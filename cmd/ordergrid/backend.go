@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 
 	"github.com/ordergrid/ordergrid/actors"
@@ -10,6 +11,7 @@ import (
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/retention"
 	"github.com/ordergrid/ordergrid/rotation"
 )
 
@@ -35,15 +37,34 @@ type nodeArchives struct {
 }
 
 func (a nodeArchives) ReadArchived(id string) (*pb.ArchivedOrderRecord, bool, error) {
-	return a.node.ReadArchived(id)
+	return retention.ReadArchived(retentionGrid{a.node}, id)
 }
 
 func (a nodeArchives) VerifyArchive(r io.Reader, v *checkpoint.Verifier) (*gateway.VerifiedArchive, error) {
-	va, err := actors.ReadArchive(r, v)
+	va, err := retention.ReadArchive(r, v)
 	if err != nil {
 		return nil, err
 	}
-	return &gateway.VerifiedArchive{Orders: len(va.Orders), Statuses: va.Statuses, Restore: func(name, principal string) (int, error) {
-		return a.node.RestoreArchive(va, name, principal)
-	}}, nil
+	return &gateway.VerifiedArchive{Orders: len(va.Orders), Statuses: va.Statuses,
+		Restore: func(ctx context.Context, name, principal string) (int, error) {
+			return retention.Restore(ctx, retentionGrid{a.node}, va, name, principal)
+		}}, nil
+}
+
+// retentionGrid is a node's partitions as the retention job reaches them.
+type retentionGrid struct {
+	node *actors.Node
+}
+
+func (g retentionGrid) Partitions() []retention.Partition {
+	ps := g.node.Partitions()
+	out := make([]retention.Partition, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out
+}
+
+func (g retentionGrid) OrderPartition(id string) retention.Partition {
+	return g.node.PartitionOf(actors.OrderKey(id))
 }

@@ -7,24 +7,22 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/anchor"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/statemachine"
 )
 
 // startLedger starts the node's sequencer (it acts while this node leads
 // the ledger group).
 func startLedger(ctx context.Context, c config.Ledger, host *cluster.Host, logger *slog.Logger, reg prometheus.Registerer) (*ledger.Sequencer, error) {
 	opts := ledger.SequencerOptions{Origin: c.Origin, SequenceInterval: c.SequenceInterval,
-		CheckpointInterval: c.CheckpointInterval, Logger: logger, Registerer: reg, TrimOutbox: trimOutbox}
+		CheckpointInterval: c.CheckpointInterval, Logger: logger, Registerer: reg, TrimOutbox: statemachine.TrimOutbox}
 	if c.SigningKeyFile != "" {
 		raw, err := os.ReadFile(c.SigningKeyFile)
 		if err != nil {
@@ -133,18 +131,4 @@ func runLedger(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "signer key written to %s (give every node ledger.signing_key_file=%s)\nverifier key: %s\n", *out, *out, vkey)
 	return 0
-}
-
-// trimOutbox proposes to partition p that its outbox below Raft index
-// before, which the ledger has appended, be dropped.
-func trimOutbox(ctx context.Context, p *cluster.Partition, before uint64) error {
-	data, err := proto.Marshal(&pb.Command{AtUnixNano: time.Now().UnixNano(), Principal: "ledger",
-		Kind: &pb.Command_TrimOutbox{TrimOutbox: &pb.TrimOutboxCommand{BeforeIndex: before}}})
-	if err != nil {
-		return err
-	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	_, err = p.Propose(cctx, data)
-	return err
 }

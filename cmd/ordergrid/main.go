@@ -36,6 +36,7 @@ import (
 	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/ledger"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/retention"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -195,7 +196,6 @@ func serve(ctx context.Context, cfg config.Config) error {
 		ConsulAddress:    cfg.Actor.ConsulAddress,
 		GrainIdleTimeout: cfg.Actor.GrainIdleTimeout, OrderGrainIdleTimeout: cfg.Actor.OrderGrainIdleTimeout,
 		RequestTimeout: cfg.Actor.RequestTimeout, Keyring: keyring,
-		Retention: cfg.Orders.Retention, ArchiveDir: cmp.Or(cfg.Orders.ArchiveDir, filepath.Join(cfg.DataDir, "archive")), Ledger: seq.Log(),
 		PendingTimeout: cfg.Orders.PendingTimeout, OrphanGrace: cfg.Orders.OrphanGrace, SweepInterval: cfg.Orders.SweepInterval,
 		Logger: logger, Registerer: reg,
 	})
@@ -203,6 +203,14 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer node.Stop()
+	archiving, err := retention.New(retentionGrid{node}, seq.Log(), retention.Options{Retention: cfg.Orders.Retention,
+		Dir: cmp.Or(cfg.Orders.ArchiveDir, filepath.Join(cfg.DataDir, "archive")), Interval: cfg.Orders.SweepInterval,
+		Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	stopArchiving := archiving.Start(ctx)
+	defer stopArchiving()
 	hooks.OnErased(node.ForgetSubjectKey)
 	routes := catalog.NewAdmin(node, logger)
 	if len(seedWarehouses) > 0 {

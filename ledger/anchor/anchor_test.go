@@ -13,11 +13,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/internal/fabrictest"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/anchor"
 	"github.com/ordergrid/ordergrid/ledger/anchorcc"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
-	"github.com/ordergrid/ordergrid/ledger/gatewaysim"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -27,9 +27,9 @@ const origin = "ordergrid.test/ledger"
 
 // fabric is the real anchoring chaincode behind Fabric's Gateway service,
 // in-process, reached by the real client over TCP.
-func fabric(t *testing.T) (*gatewaysim.Server, *anchor.Fabric) {
+func fabric(t *testing.T) (*fabrictest.Server, *anchor.Fabric) {
 	t.Helper()
-	sim := gatewaysim.New("ordergrid")
+	sim := fabrictest.New("ordergrid")
 	cc, err := anchorcc.New()
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func fabric(t *testing.T) (*gatewaysim.Server, *anchor.Fabric) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	certFile, keyFile, err := gatewaysim.WriteIdentity(t.TempDir(), "Org1MSP")
+	certFile, keyFile, err := fabrictest.WriteIdentity(t.TempDir(), "Org1MSP")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
+	"github.com/ordergrid/ordergrid/internal/fabrictest"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
-	"github.com/ordergrid/ordergrid/ledger/gatewaysim"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
 )
 
@@ -63,7 +63,7 @@ type world struct {
 func (w *world) ctx() contractapi.TransactionContextInterface {
 	w.n++
 	ctx := &contractapi.TransactionContext{}
-	ctx.SetStub(gatewaysim.NewStub(fmt.Sprintf("tx%d", w.n), nil, w.state))
+	ctx.SetStub(fabrictest.NewStub(fmt.Sprintf("tx%d", w.n), nil, w.state))
 	return ctx
 }
 

@@ -11,7 +11,6 @@
 package ordergridv1
 
 import (
-	_ "github.com/asynkron/protoactor-go/protobuf/protoc-gen-go-grain/options"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -5707,7 +5706,7 @@ var File_ordergrid_v1_grains_proto protoreflect.FileDescriptor
 
 const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\n" +
-	"\x19ordergrid/v1/grains.proto\x12\fordergrid.v1\x1a\x16ordergrid/v1/api.proto\x1a2protobuf/protoc-gen-go-grain/options/options.proto\"^\n" +
+	"\x19ordergrid/v1/grains.proto\x12\fordergrid.v1\x1a\x16ordergrid/v1/api.proto\"^\n" +
 	"\vStockRecord\x12\x17\n" +
 	"\aon_hand\x18\x01 \x01(\x03R\x06onHand\x12\x18\n" +
 	"\apending\x18\x02 \x01(\x03R\apending\x12\x1c\n" +
@@ -6144,25 +6143,7 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x1bRESERVATION_STATE_COMMITTED\x10\x02\x12\x1e\n" +
 	"\x1aRESERVATION_STATE_RELEASED\x10\x03\x12\x1d\n" +
 	"\x19RESERVATION_STATE_SHIPPED\x10\x04\x12\x1e\n" +
-	"\x1aRESERVATION_STATE_RETURNED\x10\x052\xd0\x03\n" +
-	"\bSkuGrain\x12N\n" +
-	"\aReserve\x12\x1c.ordergrid.v1.ReserveRequest\x1a\x1d.ordergrid.v1.ReserveResponse\"\x06\x82\xb5\x18\x02\b\x01\x12Z\n" +
-	"\vReserveMany\x12 .ordergrid.v1.ReserveManyRequest\x1a!.ordergrid.v1.ReserveManyResponse\"\x06\x82\xb5\x18\x02\b\x01\x12C\n" +
-	"\x06Settle\x12\x1b.ordergrid.v1.SettleRequest\x1a\x1c.ordergrid.v1.SettleResponse\x12O\n" +
-	"\n" +
-	"SettleMany\x12\x1f.ordergrid.v1.SettleManyRequest\x1a .ordergrid.v1.SettleManyResponse\x12F\n" +
-	"\bSetStock\x12\".ordergrid.v1.SetStockGrainRequest\x1a\x16.ordergrid.v1.SkuStock\x12:\n" +
-	"\bGetStock\x12\x16.ordergrid.v1.SkuQuery\x1a\x16.ordergrid.v1.SkuStock2\x83\x02\n" +
-	"\fSubjectGrain\x12M\n" +
-	"\x04Seal\x12!.ordergrid.v1.SealPersonalRequest\x1a\".ordergrid.v1.SealPersonalResponse\x12M\n" +
-	"\x04Open\x12!.ordergrid.v1.OpenPersonalRequest\x1a\".ordergrid.v1.OpenPersonalResponse\x12U\n" +
-	"\x05Erase\x12&.ordergrid.v1.EraseSubjectGrainRequest\x1a$.ordergrid.v1.SubjectTombstoneRecord2\xc5\x02\n" +
-	"\n" +
-	"OrderGrain\x12Q\n" +
-	"\x06Create\x12%.ordergrid.v1.CreateOrderGrainRequest\x1a .ordergrid.v1.OrderGrainResponse\x12A\n" +
-	"\x03Get\x12\x18.ordergrid.v1.OrderQuery\x1a .ordergrid.v1.OrderGrainResponse\x12R\n" +
-	"\bAddEvent\x12$.ordergrid.v1.OrderEventGrainRequest\x1a .ordergrid.v1.OrderGrainResponse\x12M\n" +
-	"\tSyncStock\x12\x1e.ordergrid.v1.SyncStockRequest\x1a .ordergrid.v1.OrderGrainResponseB?Z=github.com/ordergrid/ordergrid/proto/ordergrid/v1;ordergridv1b\x06proto3"
+	"\x1aRESERVATION_STATE_RETURNED\x10\x05B?Z=github.com/ordergrid/ordergrid/proto/ordergrid/v1;ordergridv1b\x06proto3"
 
 var (
 	file_ordergrid_v1_grains_proto_rawDescOnce sync.Once
@@ -6269,130 +6250,103 @@ var file_ordergrid_v1_grains_proto_goTypes = []any{
 	(*SetStockRequest)(nil),           // 87: ordergrid.v1.SetStockRequest
 	(*CreateOrderRequest)(nil),        // 88: ordergrid.v1.CreateOrderRequest
 	(*OrderEventRequest)(nil),         // 89: ordergrid.v1.OrderEventRequest
-	(*SkuStock)(nil),                  // 90: ordergrid.v1.SkuStock
 }
 var file_ordergrid_v1_grains_proto_depIdxs = []int32{
-	2,   // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
-	1,   // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
-	8,   // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
-	9,   // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
-	10,  // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
-	86,  // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
-	5,   // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
-	6,   // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
-	81,  // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	82,  // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
-	7,   // 10: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
-	16,  // 11: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
-	11,  // 12: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	7,   // 13: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
-	20,  // 14: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
-	83,  // 15: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	30,  // 16: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	30,  // 17: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
-	33,  // 18: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
-	33,  // 19: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
-	33,  // 20: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
-	33,  // 21: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
-	84,  // 22: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	36,  // 23: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
-	37,  // 24: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
-	41,  // 25: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
-	13,  // 26: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	13,  // 27: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	13,  // 28: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	11,  // 29: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	15,  // 30: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	50,  // 31: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	17,  // 32: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	18,  // 33: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	19,  // 34: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	20,  // 35: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	36,  // 36: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	37,  // 37: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	42,  // 38: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	43,  // 39: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	44,  // 40: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	45,  // 41: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	47,  // 42: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	48,  // 43: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	53,  // 44: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	51,  // 45: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	52,  // 46: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	22,  // 47: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	23,  // 48: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	24,  // 49: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	25,  // 50: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	26,  // 51: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	29,  // 52: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	32,  // 53: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	27,  // 54: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	28,  // 55: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	21,  // 56: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
-	46,  // 57: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
-	38,  // 58: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
-	39,  // 59: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
-	40,  // 60: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
-	0,   // 61: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	11,  // 62: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	57,  // 63: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	13,  // 64: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	14,  // 65: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	30,  // 66: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	35,  // 67: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	55,  // 68: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
-	13,  // 69: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	0,   // 70: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	56,  // 71: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,   // 72: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	85,  // 73: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	58,  // 74: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
-	59,  // 75: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
-	0,   // 76: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	62,  // 77: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
-	63,  // 78: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
-	87,  // 79: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	88,  // 80: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	89,  // 81: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,   // 82: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	11,  // 83: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	68,  // 84: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
-	70,  // 85: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
-	71,  // 86: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
-	74,  // 87: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
-	12,  // 88: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	12,  // 89: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	58,  // 90: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
-	60,  // 91: ordergrid.v1.SkuGrain.ReserveMany:input_type -> ordergrid.v1.ReserveManyRequest
-	62,  // 92: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
-	64,  // 93: ordergrid.v1.SkuGrain.SettleMany:input_type -> ordergrid.v1.SettleManyRequest
-	66,  // 94: ordergrid.v1.SkuGrain.SetStock:input_type -> ordergrid.v1.SetStockGrainRequest
-	67,  // 95: ordergrid.v1.SkuGrain.GetStock:input_type -> ordergrid.v1.SkuQuery
-	76,  // 96: ordergrid.v1.SubjectGrain.Seal:input_type -> ordergrid.v1.SealPersonalRequest
-	78,  // 97: ordergrid.v1.SubjectGrain.Open:input_type -> ordergrid.v1.OpenPersonalRequest
-	80,  // 98: ordergrid.v1.SubjectGrain.Erase:input_type -> ordergrid.v1.EraseSubjectGrainRequest
-	68,  // 99: ordergrid.v1.OrderGrain.Create:input_type -> ordergrid.v1.CreateOrderGrainRequest
-	69,  // 100: ordergrid.v1.OrderGrain.Get:input_type -> ordergrid.v1.OrderQuery
-	70,  // 101: ordergrid.v1.OrderGrain.AddEvent:input_type -> ordergrid.v1.OrderEventGrainRequest
-	72,  // 102: ordergrid.v1.OrderGrain.SyncStock:input_type -> ordergrid.v1.SyncStockRequest
-	59,  // 103: ordergrid.v1.SkuGrain.Reserve:output_type -> ordergrid.v1.ReserveResponse
-	61,  // 104: ordergrid.v1.SkuGrain.ReserveMany:output_type -> ordergrid.v1.ReserveManyResponse
-	63,  // 105: ordergrid.v1.SkuGrain.Settle:output_type -> ordergrid.v1.SettleResponse
-	65,  // 106: ordergrid.v1.SkuGrain.SettleMany:output_type -> ordergrid.v1.SettleManyResponse
-	90,  // 107: ordergrid.v1.SkuGrain.SetStock:output_type -> ordergrid.v1.SkuStock
-	90,  // 108: ordergrid.v1.SkuGrain.GetStock:output_type -> ordergrid.v1.SkuStock
-	77,  // 109: ordergrid.v1.SubjectGrain.Seal:output_type -> ordergrid.v1.SealPersonalResponse
-	79,  // 110: ordergrid.v1.SubjectGrain.Open:output_type -> ordergrid.v1.OpenPersonalResponse
-	14,  // 111: ordergrid.v1.SubjectGrain.Erase:output_type -> ordergrid.v1.SubjectTombstoneRecord
-	71,  // 112: ordergrid.v1.OrderGrain.Create:output_type -> ordergrid.v1.OrderGrainResponse
-	71,  // 113: ordergrid.v1.OrderGrain.Get:output_type -> ordergrid.v1.OrderGrainResponse
-	71,  // 114: ordergrid.v1.OrderGrain.AddEvent:output_type -> ordergrid.v1.OrderGrainResponse
-	71,  // 115: ordergrid.v1.OrderGrain.SyncStock:output_type -> ordergrid.v1.OrderGrainResponse
-	103, // [103:116] is the sub-list for method output_type
-	90,  // [90:103] is the sub-list for method input_type
-	90,  // [90:90] is the sub-list for extension type_name
-	90,  // [90:90] is the sub-list for extension extendee
-	0,   // [0:90] is the sub-list for field type_name
+	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
+	1,  // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
+	8,  // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
+	9,  // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
+	10, // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
+	86, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	5,  // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
+	6,  // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
+	81, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	82, // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	7,  // 10: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
+	16, // 11: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	11, // 12: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
+	7,  // 13: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
+	20, // 14: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
+	83, // 15: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	30, // 16: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	30, // 17: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
+	33, // 18: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
+	33, // 19: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
+	33, // 20: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
+	33, // 21: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
+	84, // 22: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	36, // 23: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
+	37, // 24: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
+	41, // 25: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
+	13, // 26: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 27: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 28: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11, // 29: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	15, // 30: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	50, // 31: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	17, // 32: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	18, // 33: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	19, // 34: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	20, // 35: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	36, // 36: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	37, // 37: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	42, // 38: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	43, // 39: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	44, // 40: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	45, // 41: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	47, // 42: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	48, // 43: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	53, // 44: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	51, // 45: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	52, // 46: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	22, // 47: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	23, // 48: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	24, // 49: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	25, // 50: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	26, // 51: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	29, // 52: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	32, // 53: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	27, // 54: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	28, // 55: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	21, // 56: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	46, // 57: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	38, // 58: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
+	39, // 59: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
+	40, // 60: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
+	0,  // 61: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 62: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	57, // 63: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	13, // 64: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	14, // 65: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	30, // 66: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	35, // 67: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	55, // 68: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	13, // 69: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	0,  // 70: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	56, // 71: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 72: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	85, // 73: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	58, // 74: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	59, // 75: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	0,  // 76: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	62, // 77: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
+	63, // 78: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
+	87, // 79: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	88, // 80: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	89, // 81: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 82: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 83: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	68, // 84: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
+	70, // 85: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
+	71, // 86: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
+	74, // 87: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
+	12, // 88: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	12, // 89: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	90, // [90:90] is the sub-list for method output_type
+	90, // [90:90] is the sub-list for method input_type
+	90, // [90:90] is the sub-list for extension type_name
+	90, // [90:90] is the sub-list for extension extendee
+	0,  // [0:90] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_grains_proto_init() }
@@ -6440,7 +6394,7 @@ func file_ordergrid_v1_grains_proto_init() {
 			NumEnums:      2,
 			NumMessages:   84,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   0,
 		},
 		GoTypes:           file_ordergrid_v1_grains_proto_goTypes,
 		DependencyIndexes: file_ordergrid_v1_grains_proto_depIdxs,

@@ -1,4 +1,4 @@
-package gatewaysim
+package fabrictest
 
 import (
 	"crypto/ecdsa"
@@ -161,13 +161,13 @@ type endorser struct {
 
 const (
 	peerMSPID   = "GatewaySimMSP"
-	peerAddress = "gatewaysim"
+	peerAddress = "fabrictest"
 )
 
 func newEndorser() *endorser {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		panic(fmt.Sprintf("gatewaysim: peer key: %v", err))
+		panic(fmt.Sprintf("fabrictest: peer key: %v", err))
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -179,7 +179,7 @@ func newEndorser() *endorser {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		panic(fmt.Sprintf("gatewaysim: peer certificate: %v", err))
+		panic(fmt.Sprintf("fabrictest: peer certificate: %v", err))
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	return &endorser{key: key, serialized: mustMarshal(&msp.SerializedIdentity{Mspid: peerMSPID, IdBytes: certPEM})}
@@ -191,7 +191,7 @@ func (e *endorser) sign(msg []byte) []byte {
 	digest := sha256.Sum256(msg)
 	r, s, err := ecdsa.Sign(rand.Reader, e.key, digest[:])
 	if err != nil {
-		panic(fmt.Sprintf("gatewaysim: sign: %v", err))
+		panic(fmt.Sprintf("fabrictest: sign: %v", err))
 	}
 	n := e.key.Curve.Params().N
 	if s.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
@@ -199,7 +199,7 @@ func (e *endorser) sign(msg []byte) []byte {
 	}
 	sig, err := asn1.Marshal(struct{ R, S *big.Int }{r, s})
 	if err != nil {
-		panic(fmt.Sprintf("gatewaysim: sign: %v", err))
+		panic(fmt.Sprintf("fabrictest: sign: %v", err))
 	}
 	return sig
 }
@@ -281,7 +281,7 @@ func marshal(m proto.Message) ([]byte, error) {
 func mustMarshal(m proto.Message) []byte {
 	b, err := marshal(m)
 	if err != nil {
-		panic(fmt.Sprintf("gatewaysim: marshal %T: %v", m, err))
+		panic(fmt.Sprintf("fabrictest: marshal %T: %v", m, err))
 	}
 	return b
 }

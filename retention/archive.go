@@ -1,4 +1,4 @@
-package actors
+package retention
 
 import (
 	"bufio"
@@ -8,26 +8,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
-	"github.com/ordergrid/ordergrid/statemachine"
 )
 
 // ArchiveFormat names the archive encoding in its header line.
 const ArchiveFormat = "ordergrid-archive/1"
 
-// Limits of retention.
+// Limits of archive files.
 const (
-	// archiveBatchMax bounds the orders of one archive file.
+	// archiveBatchMax bounds the orders of one archive file, and of one
+	// restore_orders command.
 	archiveBatchMax = 500
 	// archiveLineBytesMax bounds one order of an archive a reader takes.
 	archiveLineBytesMax = 16 << 20
@@ -52,95 +50,8 @@ type ArchiveEntry struct {
 	Bundle *ledger.Bundle `json:"bundle"`
 }
 
-// archivePartition moves the partition's orders closed before now minus
-// the retention into a new compressed archive file, then out of hot state.
-// The file is durable (synced, renamed, directory synced) before the
-// command that removes the orders is proposed; if that fails, the orders
-// stay and go into the next file (an order in two archives restores once).
-func (n *Node) archivePartition(p *cluster.Partition, log *slog.Logger) {
-	if n.opts.Retention <= 0 || n.opts.Ledger == nil {
-		return
-	}
-	before := n.now().Add(-n.opts.Retention).UnixNano()
-	r := n.reader(p)
-	ids, err := statemachine.ClosedBefore(r, p.Prefix, before, archiveBatchMax)
-	if err != nil || len(ids) == 0 {
-		if err != nil {
-			log.Error("retention: closed orders", slog.Any("error", err))
-		}
-		return
-	}
-	var entries []ArchiveEntry
-	for _, id := range ids {
-		e, ok, err := n.archiveEntry(r, p, id)
-		if err != nil {
-			log.Error("retention: reading an order", slog.String("order", id), slog.Any("error", err))
-			return
-		}
-		if ok {
-			entries = append(entries, e)
-		}
-	}
-	if len(entries) == 0 {
-		return
-	}
-	name := fmt.Sprintf("p%03d-%d.jsonl.gz", p.ID, n.now().UnixNano())
-	if err := writeArchive(filepath.Join(n.opts.ArchiveDir, name), ArchiveHeader{Format: ArchiveFormat, Partition: p.ID,
-		CreatedAt: ledger.FormatTime(n.now().UnixNano())}, entries); err != nil {
-		log.Error("retention: writing the archive", slog.Any("error", err))
-		return
-	}
-	moving := make([]string, len(entries))
-	for i, e := range entries {
-		moving[i] = e.Order
-	}
-	ctx, cancel := n.callCtx()
-	defer cancel()
-	res, err := n.propose(ctx, p, "system:retention", &pb.Command{Kind: &pb.Command_ArchiveOrders{ArchiveOrders: &pb.ArchiveOrdersCommand{
-		OrderIds: moving, Archive: name, BeforeUnixNano: before}}})
-	if err != nil {
-		log.Error("retention: archiving", slog.Any("error", err))
-		return
-	}
-	n.metrics.archived.Add(float64(len(res.OrderIds)))
-	log.Info("retention: orders archived", slog.String("archive", name), slog.Int("orders", len(res.OrderIds)))
-}
-
-// archiveEntry reads an order with its events and proof bundle; ok is false
-// when the log has not checkpointed all its events yet (it waits a round).
-func (n *Node) archiveEntry(r statemachine.Reader, p *cluster.Partition, id string) (ArchiveEntry, bool, error) {
-	o, found, err := statemachine.ReadOrder(r, p.Prefix, id)
-	if err != nil || !found {
-		return ArchiveEntry{}, false, err
-	}
-	evs, err := statemachine.ReadEvents(r, p.Prefix, id)
-	if err != nil {
-		return ArchiveEntry{}, false, err
-	}
-	b, err := n.opts.Ledger.Bundle(id)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return ArchiveEntry{}, false, nil
-	}
-	if err != nil {
-		return ArchiveEntry{}, false, err
-	}
-	orderEvents := 0
-	for _, e := range b.Entries {
-		var ev struct{ Kind string }
-		if json.Unmarshal(e.Event, &ev) == nil && ev.Kind == ledger.KindOrder {
-			orderEvents++
-		}
-	}
-	if orderEvents != len(evs) {
-		return ArchiveEntry{}, false, nil
-	}
-	raw, err := proto.Marshal(&pb.ArchivedOrder{Order: o, Events: evs})
-	if err != nil {
-		return ArchiveEntry{}, false, err
-	}
-	return ArchiveEntry{Order: id, Status: o.Status, Record: base64.StdEncoding.EncodeToString(raw), Bundle: b}, true, nil
-}
-
+// writeArchive writes h and entries to a new archive file at path, durably:
+// a temporary file synced, renamed into place, its directory synced.
 func writeArchive(path string, h ArchiveHeader, entries []ArchiveEntry) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
@@ -265,35 +176,4 @@ func ReadArchive(r io.Reader, v *checkpoint.Verifier) (*VerifiedArchive, error) 
 		return nil, fmt.Errorf("%w: empty", ErrArchive)
 	}
 	return out, nil
-}
-
-// RestoreArchive puts a verified archive's orders back into hot state, each
-// through its partition; orders not archived (restored already) are skipped.
-func (n *Node) RestoreArchive(a *VerifiedArchive, name, principal string) (restored int, err error) {
-	byPartition := map[*partitionRef][]*pb.ArchivedOrder{}
-	for _, o := range a.Orders {
-		p := n.orderPartition(o.Order.Id)
-		byPartition[p] = append(byPartition[p], o)
-	}
-	for p, orders := range byPartition {
-		for len(orders) > 0 {
-			k := min(len(orders), archiveBatchMax)
-			ctx, cancel := n.callCtx()
-			res, err := n.propose(ctx, p, principal, &pb.Command{Kind: &pb.Command_RestoreOrders{RestoreOrders: &pb.RestoreOrdersCommand{
-				Orders: orders[:k], Archive: name}}})
-			cancel()
-			if err != nil {
-				return restored, err
-			}
-			restored += len(res.OrderIds)
-			orders = orders[k:]
-		}
-	}
-	return restored, nil
-}
-
-// ReadArchived returns the marker an archived order left.
-func (n *Node) ReadArchived(id string) (*pb.ArchivedOrderRecord, bool, error) {
-	p := n.orderPartition(id)
-	return statemachine.ReadArchived(n.reader(p), p.Prefix, id)
 }

@@ -1,4 +1,4 @@
-package gatewaysim_test
+package fabrictest_test
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ordergrid/ordergrid/ledger/gatewaysim"
+	"github.com/ordergrid/ordergrid/internal/fabrictest"
 )
 
 // counter is the chaincode under test: named counters in the world state.
@@ -106,7 +106,7 @@ func (c *counter) SecretLen(ctx contractapi.TransactionContextInterface) (int, e
 }
 
 type harness struct {
-	srv      *gatewaysim.Server
+	srv      *fabrictest.Server
 	gw       *client.Gateway
 	contract *client.Contract
 }
@@ -115,7 +115,7 @@ type harness struct {
 // listener and connects the real client to it.
 func start(t *testing.T) *harness {
 	t.Helper()
-	srv := gatewaysim.New("mychannel")
+	srv := fabrictest.New("mychannel")
 	cc, err := contractapi.NewChaincode(&counter{})
 	if err != nil {
 		t.Fatal(err)
@@ -563,7 +563,7 @@ func TestForgedSignature(t *testing.T) {
 
 func TestStub(t *testing.T) {
 	state := map[string][]byte{}
-	stub := gatewaysim.NewStub("tx1", [][]byte{[]byte("Put"), []byte("a"), []byte("b")}, state)
+	stub := fabrictest.NewStub("tx1", [][]byte{[]byte("Put"), []byte("a"), []byte("b")}, state)
 	var _ shim.ChaincodeStubInterface = stub
 
 	fn, params := stub.GetFunctionAndParameters()
@@ -646,12 +646,12 @@ func TestStubWithContractAPI(t *testing.T) {
 	}
 	state := map[string][]byte{}
 	for i := 1; i <= 3; i++ {
-		resp := cc.Invoke(gatewaysim.NewStub("tx"+strconv.Itoa(i), [][]byte{[]byte("Incr"), []byte("a")}, state))
+		resp := cc.Invoke(fabrictest.NewStub("tx"+strconv.Itoa(i), [][]byte{[]byte("Incr"), []byte("a")}, state))
 		if resp.GetStatus() != shim.OK || string(resp.GetPayload()) != strconv.Itoa(i) {
 			t.Fatalf("Incr %d: %v", i, resp)
 		}
 	}
-	resp := cc.Invoke(gatewaysim.NewStub("tx", [][]byte{[]byte("Fail"), []byte("no")}, state))
+	resp := cc.Invoke(fabrictest.NewStub("tx", [][]byte{[]byte("Fail"), []byte("no")}, state))
 	if resp.GetStatus() != shim.ERROR || resp.GetMessage() != "no" {
 		t.Fatalf("Fail: %v", resp)
 	}

@@ -1,4 +1,4 @@
-package gatewaysim
+package fabrictest
 
 import (
 	"crypto/ecdsa"

@@ -2,14 +2,15 @@
 // versions:
 //  protoc-gen-grain v0.7.0
 //  protoc           v3.21.12
-// source: ordergrid/v1/grains.proto
+// source: ordergrid/v1/grains/services.proto
 
-package ordergridv1
+package grains
 
 import (
 	fmt "fmt"
 	actor "github.com/asynkron/protoactor-go/actor"
 	cluster "github.com/asynkron/protoactor-go/cluster"
+	v1 "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	proto "google.golang.org/protobuf/proto"
 	slog "log/slog"
 	time "time"
@@ -61,12 +62,12 @@ type SkuGrain interface {
 	Init(ctx cluster.GrainContext)
 	Terminate(ctx cluster.GrainContext)
 	ReceiveDefault(ctx cluster.GrainContext)
-	Reserve(req *ReserveRequest, respond func(*ReserveResponse), onError func(error), ctx cluster.GrainContext) error
-	ReserveMany(req *ReserveManyRequest, respond func(*ReserveManyResponse), onError func(error), ctx cluster.GrainContext) error
-	Settle(req *SettleRequest, ctx cluster.GrainContext) (*SettleResponse, error)
-	SettleMany(req *SettleManyRequest, ctx cluster.GrainContext) (*SettleManyResponse, error)
-	SetStock(req *SetStockGrainRequest, ctx cluster.GrainContext) (*SkuStock, error)
-	GetStock(req *SkuQuery, ctx cluster.GrainContext) (*SkuStock, error)
+	Reserve(req *v1.ReserveRequest, respond func(*v1.ReserveResponse), onError func(error), ctx cluster.GrainContext) error
+	ReserveMany(req *v1.ReserveManyRequest, respond func(*v1.ReserveManyResponse), onError func(error), ctx cluster.GrainContext) error
+	Settle(req *v1.SettleRequest, ctx cluster.GrainContext) (*v1.SettleResponse, error)
+	SettleMany(req *v1.SettleManyRequest, ctx cluster.GrainContext) (*v1.SettleManyResponse, error)
+	SetStock(req *v1.SetStockGrainRequest, ctx cluster.GrainContext) (*v1.SkuStock, error)
+	GetStock(req *v1.SkuQuery, ctx cluster.GrainContext) (*v1.SkuStock, error)
 }
 
 // SkuGrainGrainClient holds the base data for the SkuGrainGrain
@@ -76,7 +77,7 @@ type SkuGrainGrainClient struct {
 }
 
 // Reserve requests the execution on to the cluster with CallOptions
-func (g *SkuGrainGrainClient) Reserve(r *ReserveRequest, opts ...cluster.GrainCallOption) (*ReserveResponse, error) {
+func (g *SkuGrainGrainClient) Reserve(r *v1.ReserveRequest, opts ...cluster.GrainCallOption) (*v1.ReserveResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "Reserve"), slog.Any("request", r))
 	}
@@ -90,7 +91,7 @@ func (g *SkuGrainGrainClient) Reserve(r *ReserveRequest, opts ...cluster.GrainCa
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *ReserveResponse:
+	case *v1.ReserveResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -103,7 +104,7 @@ func (g *SkuGrainGrainClient) Reserve(r *ReserveRequest, opts ...cluster.GrainCa
 }
 
 // ReserveMany requests the execution on to the cluster with CallOptions
-func (g *SkuGrainGrainClient) ReserveMany(r *ReserveManyRequest, opts ...cluster.GrainCallOption) (*ReserveManyResponse, error) {
+func (g *SkuGrainGrainClient) ReserveMany(r *v1.ReserveManyRequest, opts ...cluster.GrainCallOption) (*v1.ReserveManyResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "ReserveMany"), slog.Any("request", r))
 	}
@@ -117,7 +118,7 @@ func (g *SkuGrainGrainClient) ReserveMany(r *ReserveManyRequest, opts ...cluster
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *ReserveManyResponse:
+	case *v1.ReserveManyResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -130,7 +131,7 @@ func (g *SkuGrainGrainClient) ReserveMany(r *ReserveManyRequest, opts ...cluster
 }
 
 // Settle requests the execution on to the cluster with CallOptions
-func (g *SkuGrainGrainClient) Settle(r *SettleRequest, opts ...cluster.GrainCallOption) (*SettleResponse, error) {
+func (g *SkuGrainGrainClient) Settle(r *v1.SettleRequest, opts ...cluster.GrainCallOption) (*v1.SettleResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "Settle"), slog.Any("request", r))
 	}
@@ -144,7 +145,7 @@ func (g *SkuGrainGrainClient) Settle(r *SettleRequest, opts ...cluster.GrainCall
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *SettleResponse:
+	case *v1.SettleResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -157,7 +158,7 @@ func (g *SkuGrainGrainClient) Settle(r *SettleRequest, opts ...cluster.GrainCall
 }
 
 // SettleMany requests the execution on to the cluster with CallOptions
-func (g *SkuGrainGrainClient) SettleMany(r *SettleManyRequest, opts ...cluster.GrainCallOption) (*SettleManyResponse, error) {
+func (g *SkuGrainGrainClient) SettleMany(r *v1.SettleManyRequest, opts ...cluster.GrainCallOption) (*v1.SettleManyResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "SettleMany"), slog.Any("request", r))
 	}
@@ -171,7 +172,7 @@ func (g *SkuGrainGrainClient) SettleMany(r *SettleManyRequest, opts ...cluster.G
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *SettleManyResponse:
+	case *v1.SettleManyResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -184,7 +185,7 @@ func (g *SkuGrainGrainClient) SettleMany(r *SettleManyRequest, opts ...cluster.G
 }
 
 // SetStock requests the execution on to the cluster with CallOptions
-func (g *SkuGrainGrainClient) SetStock(r *SetStockGrainRequest, opts ...cluster.GrainCallOption) (*SkuStock, error) {
+func (g *SkuGrainGrainClient) SetStock(r *v1.SetStockGrainRequest, opts ...cluster.GrainCallOption) (*v1.SkuStock, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "SetStock"), slog.Any("request", r))
 	}
@@ -198,7 +199,7 @@ func (g *SkuGrainGrainClient) SetStock(r *SetStockGrainRequest, opts ...cluster.
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *SkuStock:
+	case *v1.SkuStock:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -211,7 +212,7 @@ func (g *SkuGrainGrainClient) SetStock(r *SetStockGrainRequest, opts ...cluster.
 }
 
 // GetStock requests the execution on to the cluster with CallOptions
-func (g *SkuGrainGrainClient) GetStock(r *SkuQuery, opts ...cluster.GrainCallOption) (*SkuStock, error) {
+func (g *SkuGrainGrainClient) GetStock(r *v1.SkuQuery, opts ...cluster.GrainCallOption) (*v1.SkuStock, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "GetStock"), slog.Any("request", r))
 	}
@@ -225,7 +226,7 @@ func (g *SkuGrainGrainClient) GetStock(r *SkuQuery, opts ...cluster.GrainCallOpt
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *SkuStock:
+	case *v1.SkuStock:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -266,10 +267,10 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 	case *cluster.GrainRequest:
 		switch msg.MethodIndex {
 		case 0:
-			req := &ReserveRequest{}
+			req := &v1.ReserveRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Reserve(ReserveRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Reserve(v1.ReserveRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -277,17 +278,17 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 				ctx.Respond(resp)
 				return
 			}
-			err = a.inner.Reserve(req, respond[*ReserveResponse](a.ctx), a.onError, a.ctx)
+			err = a.inner.Reserve(req, respond[*v1.ReserveResponse](a.ctx), a.onError, a.ctx)
 			if err != nil {
 				resp := cluster.FromError(err)
 				ctx.Respond(resp)
 				return
 			}
 		case 1:
-			req := &ReserveManyRequest{}
+			req := &v1.ReserveManyRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] ReserveMany(ReserveManyRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] ReserveMany(v1.ReserveManyRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -295,17 +296,17 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 				ctx.Respond(resp)
 				return
 			}
-			err = a.inner.ReserveMany(req, respond[*ReserveManyResponse](a.ctx), a.onError, a.ctx)
+			err = a.inner.ReserveMany(req, respond[*v1.ReserveManyResponse](a.ctx), a.onError, a.ctx)
 			if err != nil {
 				resp := cluster.FromError(err)
 				ctx.Respond(resp)
 				return
 			}
 		case 2:
-			req := &SettleRequest{}
+			req := &v1.SettleRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Settle(SettleRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Settle(v1.SettleRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -322,10 +323,10 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 3:
-			req := &SettleManyRequest{}
+			req := &v1.SettleManyRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] SettleMany(SettleManyRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] SettleMany(v1.SettleManyRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -342,10 +343,10 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 4:
-			req := &SetStockGrainRequest{}
+			req := &v1.SetStockGrainRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] SetStock(SetStockGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] SetStock(v1.SetStockGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -362,10 +363,10 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 5:
-			req := &SkuQuery{}
+			req := &v1.SkuQuery{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] GetStock(SkuQuery) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] GetStock(v1.SkuQuery) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -440,9 +441,9 @@ type SubjectGrain interface {
 	Init(ctx cluster.GrainContext)
 	Terminate(ctx cluster.GrainContext)
 	ReceiveDefault(ctx cluster.GrainContext)
-	Seal(req *SealPersonalRequest, ctx cluster.GrainContext) (*SealPersonalResponse, error)
-	Open(req *OpenPersonalRequest, ctx cluster.GrainContext) (*OpenPersonalResponse, error)
-	Erase(req *EraseSubjectGrainRequest, ctx cluster.GrainContext) (*SubjectTombstoneRecord, error)
+	Seal(req *v1.SealPersonalRequest, ctx cluster.GrainContext) (*v1.SealPersonalResponse, error)
+	Open(req *v1.OpenPersonalRequest, ctx cluster.GrainContext) (*v1.OpenPersonalResponse, error)
+	Erase(req *v1.EraseSubjectGrainRequest, ctx cluster.GrainContext) (*v1.SubjectTombstoneRecord, error)
 }
 
 // SubjectGrainGrainClient holds the base data for the SubjectGrainGrain
@@ -452,7 +453,7 @@ type SubjectGrainGrainClient struct {
 }
 
 // Seal requests the execution on to the cluster with CallOptions
-func (g *SubjectGrainGrainClient) Seal(r *SealPersonalRequest, opts ...cluster.GrainCallOption) (*SealPersonalResponse, error) {
+func (g *SubjectGrainGrainClient) Seal(r *v1.SealPersonalRequest, opts ...cluster.GrainCallOption) (*v1.SealPersonalResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SubjectGrain"), slog.String("method", "Seal"), slog.Any("request", r))
 	}
@@ -466,7 +467,7 @@ func (g *SubjectGrainGrainClient) Seal(r *SealPersonalRequest, opts ...cluster.G
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *SealPersonalResponse:
+	case *v1.SealPersonalResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -479,7 +480,7 @@ func (g *SubjectGrainGrainClient) Seal(r *SealPersonalRequest, opts ...cluster.G
 }
 
 // Open requests the execution on to the cluster with CallOptions
-func (g *SubjectGrainGrainClient) Open(r *OpenPersonalRequest, opts ...cluster.GrainCallOption) (*OpenPersonalResponse, error) {
+func (g *SubjectGrainGrainClient) Open(r *v1.OpenPersonalRequest, opts ...cluster.GrainCallOption) (*v1.OpenPersonalResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SubjectGrain"), slog.String("method", "Open"), slog.Any("request", r))
 	}
@@ -493,7 +494,7 @@ func (g *SubjectGrainGrainClient) Open(r *OpenPersonalRequest, opts ...cluster.G
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *OpenPersonalResponse:
+	case *v1.OpenPersonalResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -506,7 +507,7 @@ func (g *SubjectGrainGrainClient) Open(r *OpenPersonalRequest, opts ...cluster.G
 }
 
 // Erase requests the execution on to the cluster with CallOptions
-func (g *SubjectGrainGrainClient) Erase(r *EraseSubjectGrainRequest, opts ...cluster.GrainCallOption) (*SubjectTombstoneRecord, error) {
+func (g *SubjectGrainGrainClient) Erase(r *v1.EraseSubjectGrainRequest, opts ...cluster.GrainCallOption) (*v1.SubjectTombstoneRecord, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SubjectGrain"), slog.String("method", "Erase"), slog.Any("request", r))
 	}
@@ -520,7 +521,7 @@ func (g *SubjectGrainGrainClient) Erase(r *EraseSubjectGrainRequest, opts ...clu
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *SubjectTombstoneRecord:
+	case *v1.SubjectTombstoneRecord:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -561,10 +562,10 @@ func (a *SubjectGrainActor) Receive(ctx actor.Context) {
 	case *cluster.GrainRequest:
 		switch msg.MethodIndex {
 		case 0:
-			req := &SealPersonalRequest{}
+			req := &v1.SealPersonalRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Seal(SealPersonalRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Seal(v1.SealPersonalRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -581,10 +582,10 @@ func (a *SubjectGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 1:
-			req := &OpenPersonalRequest{}
+			req := &v1.OpenPersonalRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Open(OpenPersonalRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Open(v1.OpenPersonalRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -601,10 +602,10 @@ func (a *SubjectGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 2:
-			req := &EraseSubjectGrainRequest{}
+			req := &v1.EraseSubjectGrainRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Erase(EraseSubjectGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Erase(v1.EraseSubjectGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -679,10 +680,10 @@ type OrderGrain interface {
 	Init(ctx cluster.GrainContext)
 	Terminate(ctx cluster.GrainContext)
 	ReceiveDefault(ctx cluster.GrainContext)
-	Create(req *CreateOrderGrainRequest, ctx cluster.GrainContext) (*OrderGrainResponse, error)
-	Get(req *OrderQuery, ctx cluster.GrainContext) (*OrderGrainResponse, error)
-	AddEvent(req *OrderEventGrainRequest, ctx cluster.GrainContext) (*OrderGrainResponse, error)
-	SyncStock(req *SyncStockRequest, ctx cluster.GrainContext) (*OrderGrainResponse, error)
+	Create(req *v1.CreateOrderGrainRequest, ctx cluster.GrainContext) (*v1.OrderGrainResponse, error)
+	Get(req *v1.OrderQuery, ctx cluster.GrainContext) (*v1.OrderGrainResponse, error)
+	AddEvent(req *v1.OrderEventGrainRequest, ctx cluster.GrainContext) (*v1.OrderGrainResponse, error)
+	SyncStock(req *v1.SyncStockRequest, ctx cluster.GrainContext) (*v1.OrderGrainResponse, error)
 }
 
 // OrderGrainGrainClient holds the base data for the OrderGrainGrain
@@ -692,7 +693,7 @@ type OrderGrainGrainClient struct {
 }
 
 // Create requests the execution on to the cluster with CallOptions
-func (g *OrderGrainGrainClient) Create(r *CreateOrderGrainRequest, opts ...cluster.GrainCallOption) (*OrderGrainResponse, error) {
+func (g *OrderGrainGrainClient) Create(r *v1.CreateOrderGrainRequest, opts ...cluster.GrainCallOption) (*v1.OrderGrainResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "OrderGrain"), slog.String("method", "Create"), slog.Any("request", r))
 	}
@@ -706,7 +707,7 @@ func (g *OrderGrainGrainClient) Create(r *CreateOrderGrainRequest, opts ...clust
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *OrderGrainResponse:
+	case *v1.OrderGrainResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -719,7 +720,7 @@ func (g *OrderGrainGrainClient) Create(r *CreateOrderGrainRequest, opts ...clust
 }
 
 // Get requests the execution on to the cluster with CallOptions
-func (g *OrderGrainGrainClient) Get(r *OrderQuery, opts ...cluster.GrainCallOption) (*OrderGrainResponse, error) {
+func (g *OrderGrainGrainClient) Get(r *v1.OrderQuery, opts ...cluster.GrainCallOption) (*v1.OrderGrainResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "OrderGrain"), slog.String("method", "Get"), slog.Any("request", r))
 	}
@@ -733,7 +734,7 @@ func (g *OrderGrainGrainClient) Get(r *OrderQuery, opts ...cluster.GrainCallOpti
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *OrderGrainResponse:
+	case *v1.OrderGrainResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -746,7 +747,7 @@ func (g *OrderGrainGrainClient) Get(r *OrderQuery, opts ...cluster.GrainCallOpti
 }
 
 // AddEvent requests the execution on to the cluster with CallOptions
-func (g *OrderGrainGrainClient) AddEvent(r *OrderEventGrainRequest, opts ...cluster.GrainCallOption) (*OrderGrainResponse, error) {
+func (g *OrderGrainGrainClient) AddEvent(r *v1.OrderEventGrainRequest, opts ...cluster.GrainCallOption) (*v1.OrderGrainResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "OrderGrain"), slog.String("method", "AddEvent"), slog.Any("request", r))
 	}
@@ -760,7 +761,7 @@ func (g *OrderGrainGrainClient) AddEvent(r *OrderEventGrainRequest, opts ...clus
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *OrderGrainResponse:
+	case *v1.OrderGrainResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -773,7 +774,7 @@ func (g *OrderGrainGrainClient) AddEvent(r *OrderEventGrainRequest, opts ...clus
 }
 
 // SyncStock requests the execution on to the cluster with CallOptions
-func (g *OrderGrainGrainClient) SyncStock(r *SyncStockRequest, opts ...cluster.GrainCallOption) (*OrderGrainResponse, error) {
+func (g *OrderGrainGrainClient) SyncStock(r *v1.SyncStockRequest, opts ...cluster.GrainCallOption) (*v1.OrderGrainResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "OrderGrain"), slog.String("method", "SyncStock"), slog.Any("request", r))
 	}
@@ -787,7 +788,7 @@ func (g *OrderGrainGrainClient) SyncStock(r *SyncStockRequest, opts ...cluster.G
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *OrderGrainResponse:
+	case *v1.OrderGrainResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -828,10 +829,10 @@ func (a *OrderGrainActor) Receive(ctx actor.Context) {
 	case *cluster.GrainRequest:
 		switch msg.MethodIndex {
 		case 0:
-			req := &CreateOrderGrainRequest{}
+			req := &v1.CreateOrderGrainRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Create(CreateOrderGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Create(v1.CreateOrderGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -848,10 +849,10 @@ func (a *OrderGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 1:
-			req := &OrderQuery{}
+			req := &v1.OrderQuery{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Get(OrderQuery) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Get(v1.OrderQuery) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -868,10 +869,10 @@ func (a *OrderGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 2:
-			req := &OrderEventGrainRequest{}
+			req := &v1.OrderEventGrainRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] AddEvent(OrderEventGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] AddEvent(v1.OrderEventGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -888,10 +889,10 @@ func (a *OrderGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 3:
-			req := &SyncStockRequest{}
+			req := &v1.SyncStockRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] SyncStock(SyncStockRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] SyncStock(v1.SyncStockRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),

@@ -1,4 +1,4 @@
-package gatewaysim
+package fabrictest
 
 import (
 	"bytes"
@@ -90,7 +90,7 @@ func NewStub(txID string, args [][]byte, state map[string][]byte) *Stub {
 func (s *Stub) SetCreator(mspID string, certPEM []byte) {
 	b, err := proto.Marshal(&msp.SerializedIdentity{Mspid: mspID, IdBytes: certPEM})
 	if err != nil {
-		panic(fmt.Sprintf("gatewaysim: marshal creator: %v", err))
+		panic(fmt.Sprintf("fabrictest: marshal creator: %v", err))
 	}
 	s.creator = b
 }
@@ -255,7 +255,7 @@ func (s *Stub) StartWriteBatch() {}
 func (s *Stub) FinishWriteBatch() error { return nil }
 
 func unsupported(method string) {
-	panic("gatewaysim: ChaincodeStubInterface." + method + " is not supported by the simulated stub")
+	panic("fabrictest: ChaincodeStubInterface." + method + " is not supported by the simulated stub")
 }
 
 // InvokeChaincode is not supported: it panics.

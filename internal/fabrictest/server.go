@@ -1,7 +1,8 @@
-// Package gatewaysim serves Hyperledger Fabric's Gateway gRPC service
-// (gateway.GatewayServer) in-process, around real chaincode, so tests can
-// drive the real client (github.com/hyperledger/fabric-gateway/pkg/client)
-// over the real wire format without a Fabric network.
+// Package fabrictest is test support, not part of ordergrid's product: it
+// serves Hyperledger Fabric's Gateway gRPC service (gateway.GatewayServer)
+// in-process, around real chaincode, so tests can drive the real client
+// (github.com/hyperledger/fabric-gateway/pkg/client) over the real wire
+// format without a Fabric network. Only tests import it.
 //
 // A Server is one channel with one in-memory ledger. Evaluate runs the
 // chaincode's Invoke against the committed world state and discards its
@@ -47,7 +48,7 @@
 //
 // NewStub gives the same Stub without a Server, for unit tests of chaincode
 // logic.
-package gatewaysim
+package fabrictest
 
 import (
 	"bytes"
@@ -175,7 +176,7 @@ type service struct {
 
 func (s *Server) checkUp() error {
 	if s.down.Load() {
-		return status.Error(codes.Unavailable, "gatewaysim: gateway unavailable")
+		return status.Error(codes.Unavailable, "fabrictest: gateway unavailable")
 	}
 	return nil
 }
@@ -420,7 +421,7 @@ func (v *service) ChaincodeEvents(req *gateway.SignedChaincodeEventsRequest, str
 	if err := v.s.checkUp(); err != nil {
 		return err
 	}
-	return status.Error(codes.Unimplemented, "gatewaysim: chaincode events are not implemented")
+	return status.Error(codes.Unimplemented, "fabrictest: chaincode events are not implemented")
 }
 
 // detailedError is a gRPC status error carrying one gateway.ErrorDetail from
