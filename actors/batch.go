@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/privacy"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -29,22 +29,22 @@ import (
 // or the error that kept it from one (the caller answers 503: a retry finds
 // what was committed).
 type BatchAnswer struct {
-	Response *pb.OrderGrainResponse
+	Response *gridpb.OrderGrainResponse
 	Err      error
 }
 
 // batchOrder is one order's state through CreateBatch.
 type batchOrder struct {
-	req      *pb.CreateOrderGrainRequest
+	req      *gridpb.CreateOrderGrainRequest
 	hash     []byte
 	skus     []skuQty
 	strategy *routing.Strategy
 	order    *routing.Order
 	decision *routing.Decision
-	results  []*pb.ReserveResponse
+	results  []*gridpb.ReserveResponse
 	errs     []error
-	personal *pb.PersonalFields
-	record   *pb.OrderRecord
+	personal *gridpb.PersonalFields
+	record   *gridpb.OrderRecord
 	// fallback: the order goes to its grain; done: answered.
 	fallback bool
 	done     bool
@@ -107,7 +107,7 @@ func (inv *batchInventory) take(skus []skuQty, d *routing.Decision) {
 // CreateBatch creates the orders of one intake batch. Every order must be
 // of one order partition, each id once (the caller answers duplicates from
 // the first). It answers one BatchAnswer per order, in order.
-func (n *Node) CreateBatch(ctx context.Context, reqs []*pb.CreateOrderGrainRequest) []BatchAnswer {
+func (n *Node) CreateBatch(ctx context.Context, reqs []*gridpb.CreateOrderGrainRequest) []BatchAnswer {
 	answers := make([]BatchAnswer, len(reqs))
 	if len(reqs) == 0 {
 		return answers
@@ -179,7 +179,7 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*pb.CreateOrderGrainReque
 			continue
 		}
 		for _, res := range o.results {
-			if res.Outcome != pb.Outcome_OUTCOME_OK && res.Outcome != pb.Outcome_OUTCOME_REPLAYED {
+			if res.Outcome != gridpb.Outcome_OUTCOME_OK && res.Outcome != gridpb.Outcome_OUTCOME_REPLAYED {
 				o.fallback = true
 			}
 		}
@@ -193,7 +193,7 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*pb.CreateOrderGrainReque
 	<-keysDone
 
 	// Record: one create_orders entry for the orders left.
-	var cmds []*pb.CreateOrderCommand
+	var cmds []*gridpb.CreateOrderCommand
 	for i, o := range orders {
 		if o.done || o.fallback {
 			continue
@@ -208,11 +208,11 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*pb.CreateOrderGrainReque
 			continue
 		}
 		o.record = rec
-		cmds = append(cmds, &pb.CreateOrderCommand{Order: rec, Routing: o.decision.Record, Principal: o.req.Principal})
+		cmds = append(cmds, &gridpb.CreateOrderCommand{Order: rec, Routing: o.decision.Record, Principal: o.req.Principal})
 	}
 	if len(cmds) > 0 {
 		n.metrics.createBatch.Observe(float64(len(cmds)))
-		res, err := n.propose(ctx, part, batchPrincipal(cmds, (*pb.CreateOrderCommand).GetPrincipal), &pb.Command{Kind: &pb.Command_CreateOrders{CreateOrders: &pb.CreateOrdersCommand{Orders: cmds}}})
+		res, err := n.propose(ctx, part, batchPrincipal(cmds, (*gridpb.CreateOrderCommand).GetPrincipal), &gridpb.Command{Kind: &gridpb.Command_CreateOrders{CreateOrders: &gridpb.CreateOrdersCommand{Orders: cmds}}})
 		if err == nil && len(res.Results) != len(cmds) {
 			err = internalErr(fmt.Errorf("create_orders answered %d results for %d orders: %s", len(res.Results), len(cmds), res.Detail))
 		}
@@ -262,7 +262,7 @@ func (n *Node) reserveBatch(orders []*batchOrder, expires int64) {
 		if o.done || o.fallback {
 			continue
 		}
-		o.results = make([]*pb.ReserveResponse, len(o.skus))
+		o.results = make([]*gridpb.ReserveResponse, len(o.skus))
 		o.errs = make([]error, len(o.skus))
 		for j, s := range o.skus {
 			if _, ok := bySku[s.sku]; !ok {
@@ -274,13 +274,13 @@ func (n *Node) reserveBatch(orders []*batchOrder, expires int64) {
 	fanOut(len(skus), linesFanOutMax, func(k int) {
 		sku := skus[k]
 		slots := bySku[sku]
-		req := &pb.ReserveManyRequest{Items: make([]*pb.ReserveRequest, len(slots))}
+		req := &gridpb.ReserveManyRequest{Items: make([]*gridpb.ReserveRequest, len(slots))}
 		for m, sl := range slots {
 			o := orders[sl.order]
-			req.Items[m] = &pb.ReserveRequest{Sku: sku, OrderId: o.req.OrderId, Qty: o.skus[sl.line].qty,
+			req.Items[m] = &gridpb.ReserveRequest{Sku: sku, OrderId: o.req.OrderId, Qty: o.skus[sl.line].qty,
 				ExpiresUnixNano: expires, Principal: o.req.Principal, Warehouse: o.decision.Warehouses[sl.line]}
 		}
-		var res *pb.ReserveManyResponse
+		var res *gridpb.ReserveManyResponse
 		err := retrySku(func() (err error) {
 			res, err = n.grains.reserveMany(sku, req)
 			if err == nil && len(res.Items) != len(slots) {
@@ -300,7 +300,7 @@ func (n *Node) reserveBatch(orders []*batchOrder, expires int64) {
 }
 
 // batchRecord is the record of an order whose every line is reserved.
-func (n *Node) batchRecord(o *batchOrder, keys map[string]*privacy.DataKey, keyErr error, payBy int64, now time.Time) (*pb.OrderRecord, error) {
+func (n *Node) batchRecord(o *batchOrder, keys map[string]*privacy.DataKey, keyErr error, payBy int64, now time.Time) (*gridpb.OrderRecord, error) {
 	rq := o.req.Request
 	r := &routed{strategy: o.strategy, order: o.order, decision: o.decision, results: o.results}
 	rec, err := r.record(o.req.OrderId, rq, o.skus, o.hash, payBy, n.Catalog(), now)
@@ -324,12 +324,12 @@ func (n *Node) batchRecord(o *batchOrder, keys map[string]*privacy.DataKey, keyE
 }
 
 // recorded answers one order of a create_orders result.
-func (n *Node) recorded(o *batchOrder, res *pb.ApplyResult) BatchAnswer {
+func (n *Node) recorded(o *batchOrder, res *gridpb.ApplyResult) BatchAnswer {
 	switch {
-	case res.Outcome == pb.Outcome_OUTCOME_OK:
+	case res.Outcome == gridpb.Outcome_OUTCOME_OK:
 		n.counted(o.record.Shipments)
 		n.metrics.routed.WithLabelValues(o.decision.Record.Arm).Inc()
-		return BatchAnswer{Response: &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: res.Order}}
+		return BatchAnswer{Response: &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_OK, Order: res.Order}}
 	case res.Order != nil: // recorded before (a retry, or a different request under the same key)
 		n.releaseNotOf(o.req.OrderId, res.Order, o.skus, o.results, o.req.Principal)
 		return BatchAnswer{Response: replayOrConflict(res.Order, o.hash)}

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -20,7 +21,7 @@ import (
 
 // create runs one intake batch, lets the SKU grains finish, and checks
 // conservation.
-func (h *house) create(step string, reqs []*pb.CreateOrderGrainRequest) []BatchAnswer {
+func (h *house) create(step string, reqs []*gridpb.CreateOrderGrainRequest) []BatchAnswer {
 	h.t.Helper()
 	answers := h.n.CreateBatch(context.Background(), reqs)
 	h.settled()
@@ -33,7 +34,7 @@ func (h *house) create(step string, reqs []*pb.CreateOrderGrainRequest) []BatchA
 // holds its stock; a conflict names an order recorded from another
 // request; an order handed to its grain, with strict, holds nothing this
 // batch reserved (no pending reservation, and is not recorded).
-func (h *house) checkAnswer(step string, req *pb.CreateOrderGrainRequest, a BatchAnswer, strict bool) {
+func (h *house) checkAnswer(step string, req *gridpb.CreateOrderGrainRequest, a BatchAnswer, strict bool) {
 	h.t.Helper()
 	id := req.OrderId
 	o, recorded := h.order(id)
@@ -46,7 +47,7 @@ func (h *house) checkAnswer(step string, req *pb.CreateOrderGrainRequest, a Batc
 			h.t.Fatalf("%s: order %s handed to its grain, yet recorded", step, id)
 		}
 		for _, l := range req.Request.Lines {
-			if r, ok := h.reservation(l.Sku, id); ok && r.State == pb.ReservationState_RESERVATION_STATE_PENDING {
+			if r, ok := h.reservation(l.Sku, id); ok && r.State == gridpb.ReservationState_RESERVATION_STATE_PENDING {
 				h.t.Fatalf("%s: order %s handed to its grain still holds %d of %s", step, id, r.Qty, l.Sku)
 			}
 		}
@@ -54,7 +55,7 @@ func (h *house) checkAnswer(step string, req *pb.CreateOrderGrainRequest, a Batc
 		if strict {
 			h.t.Fatalf("%s: order %s: %v", step, id, a.Err)
 		}
-	case a.Response.Outcome == pb.Outcome_OUTCOME_OK || a.Response.Outcome == pb.Outcome_OUTCOME_REPLAYED:
+	case a.Response.Outcome == gridpb.Outcome_OUTCOME_OK || a.Response.Outcome == gridpb.Outcome_OUTCOME_REPLAYED:
 		if !recorded {
 			h.t.Fatalf("%s: order %s answered %s, not recorded", step, id, a.Response.Outcome)
 		}
@@ -65,7 +66,7 @@ func (h *house) checkAnswer(step string, req *pb.CreateOrderGrainRequest, a Batc
 			h.t.Fatalf("%s: order %s answered %v, recorded %v", step, id, a.Response.Order, o)
 		}
 		h.checkOrder(step, o)
-	case a.Response.Outcome == pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT:
+	case a.Response.Outcome == gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT:
 		if !recorded || string(o.RequestHash) == string(RequestHash(req.Request)) {
 			h.t.Fatalf("%s: order %s answered a conflict: recorded %v", step, id, o)
 		}
@@ -77,8 +78,8 @@ func (h *house) checkAnswer(step string, req *pb.CreateOrderGrainRequest, a Batc
 
 // sameLines reports whether two records of an order hold the same lines
 // at the same warehouses.
-func sameLines(a, b *pb.OrderRecord) bool {
-	return slices.EqualFunc(a.Lines, b.Lines, func(x, y *pb.OrderLineRecord) bool { return proto.Equal(x, y) })
+func sameLines(a, b *gridpb.OrderRecord) bool {
+	return slices.EqualFunc(a.Lines, b.Lines, func(x, y *gridpb.OrderLineRecord) bool { return proto.Equal(x, y) })
 }
 
 // stockOf returns sku's stock levels by warehouse.
@@ -112,7 +113,7 @@ func TestCreateBatchAcrossPartitions(t *testing.T) {
 	}
 	h.checkStock("stocked")
 	for round := range 4 {
-		batches := make([][]*pb.CreateOrderGrainRequest, 4)
+		batches := make([][]*gridpb.CreateOrderGrainRequest, 4)
 		for part := range uint32(4) {
 			for _, id := range h.idsOf(part, fmt.Sprintf("r%d", round), 5+r.IntN(20)) {
 				batches[part] = append(batches[part], randomOrder(r, id, skus))
@@ -139,7 +140,7 @@ func TestCreateBatchAcrossPartitions(t *testing.T) {
 }
 
 // randomOrder is an order of one to three lines of random SKUs.
-func randomOrder(r *rand.Rand, id string, skus []string) *pb.CreateOrderGrainRequest {
+func randomOrder(r *rand.Rand, id string, skus []string) *gridpb.CreateOrderGrainRequest {
 	var lines []*pb.OrderLineInput
 	for range 1 + r.IntN(3) {
 		lines = append(lines, line(skus[r.IntN(len(skus))], 1+int64(r.IntN(6))))
@@ -153,7 +154,7 @@ func TestCreateBatchInsufficientStock(t *testing.T) {
 	h := newHouse(t, testSeed(t), 2)
 	h.setStock("apple", "ams", 5)
 	ids := h.idsOf(1, "short", 4)
-	var reqs []*pb.CreateOrderGrainRequest
+	var reqs []*gridpb.CreateOrderGrainRequest
 	for _, id := range ids {
 		reqs = append(reqs, newOrder(id, line("apple", 2)))
 	}
@@ -164,7 +165,7 @@ func TestCreateBatchInsufficientStock(t *testing.T) {
 		switch {
 		case errors.Is(a.Err, errTwinFallback):
 			handed++
-		case a.Err == nil && a.Response.Outcome == pb.Outcome_OUTCOME_OK:
+		case a.Err == nil && a.Response.Outcome == gridpb.Outcome_OUTCOME_OK:
 			ok++
 		}
 	}
@@ -191,12 +192,12 @@ func TestCreateBatchReleasesWhatAShortOrderTook(t *testing.T) {
 		}
 		once.Do(func() { h.steal("pear", "thief", 2) })
 	}
-	answers := h.create("batch", []*pb.CreateOrderGrainRequest{newOrder(id, line("apple", 4), line("pear", 3))})
+	answers := h.create("batch", []*gridpb.CreateOrderGrainRequest{newOrder(id, line("apple", 4), line("pear", 3))})
 	if !errors.Is(answers[0].Err, errTwinFallback) {
 		t.Fatalf("answer %v, want the order handed to its grain", answers[0])
 	}
 	h.checkAnswer("batch", newOrder(id, line("apple", 4), line("pear", 3)), answers[0], true)
-	if r, ok := h.reservation("apple", id); !ok || r.State != pb.ReservationState_RESERVATION_STATE_RELEASED {
+	if r, ok := h.reservation("apple", id); !ok || r.State != gridpb.ReservationState_RESERVATION_STATE_RELEASED {
 		t.Fatalf("apple reservation %v (found %v), want released", r, ok)
 	}
 	if st := h.stockOf("apple")["ams"]; st.Available != 10 {
@@ -208,9 +209,9 @@ func TestCreateBatchReleasesWhatAShortOrderTook(t *testing.T) {
 func (h *house) steal(sku, order string, qty int64) {
 	h.t.Helper()
 	p := h.n.skuPartition(sku)
-	res, err := h.n.propose(context.Background(), p.partition.(*twinPartition).unfaulted(), "thief", &pb.Command{Kind: &pb.Command_ReserveBatch{
-		ReserveBatch: &pb.ReserveBatchCommand{Sku: sku, Items: []*pb.ReserveItem{{OrderId: order, Qty: qty, ExpiresUnixNano: twinClock.UnixNano() + 1e12}}}}})
-	if err != nil || res.Reserve.Items[0].Outcome != pb.Outcome_OUTCOME_OK {
+	res, err := h.n.propose(context.Background(), p.partition.(*twinPartition).unfaulted(), "thief", &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{
+		ReserveBatch: &gridpb.ReserveBatchCommand{Sku: sku, Items: []*gridpb.ReserveItem{{OrderId: order, Qty: qty, ExpiresUnixNano: twinClock.UnixNano() + 1e12}}}}})
+	if err != nil || res.Reserve.Items[0].Outcome != gridpb.Outcome_OUTCOME_OK {
 		h.t.Fatalf("steal %s: %v %v", sku, res, err)
 	}
 }
@@ -226,12 +227,12 @@ func TestCreateBatchFailedReleaseKeepsStock(t *testing.T) {
 	bad.Request.Lines[0].UnitPrice = "three euros"
 	good := newOrder(ids[1], line("apple", 2))
 	h.grains.failSettles = true
-	answers := h.create("batch", []*pb.CreateOrderGrainRequest{bad, good})
+	answers := h.create("batch", []*gridpb.CreateOrderGrainRequest{bad, good})
 	if !errors.Is(answers[0].Err, errBadTotal) {
 		t.Fatalf("order with a bad price: %v", answers[0])
 	}
 	h.checkAnswer("batch", good, answers[1], true)
-	if r, ok := h.reservation("apple", bad.OrderId); !ok || r.State != pb.ReservationState_RESERVATION_STATE_PENDING {
+	if r, ok := h.reservation("apple", bad.OrderId); !ok || r.State != gridpb.ReservationState_RESERVATION_STATE_PENDING {
 		t.Fatalf("the unreleased reservation is %v (found %v), want pending", r, ok)
 	}
 	if st := h.stockOf("apple")["ams"]; st.Pending != 5 || st.Available != 5 {
@@ -240,13 +241,13 @@ func TestCreateBatchFailedReleaseKeepsStock(t *testing.T) {
 
 	// The bad order again, the SKU grains answering.
 	h.grains.failSettles = false
-	answers = h.create("retry", []*pb.CreateOrderGrainRequest{bad})
+	answers = h.create("retry", []*gridpb.CreateOrderGrainRequest{bad})
 	if !errors.Is(answers[0].Err, errBadTotal) {
 		t.Fatalf("order with a bad price, again: %v", answers[0])
 	}
 	// The retry found its reservation made (REPLAYED): an earlier
 	// attempt's, which it never releases.
-	if r, _ := h.reservation("apple", bad.OrderId); r.State != pb.ReservationState_RESERVATION_STATE_PENDING {
+	if r, _ := h.reservation("apple", bad.OrderId); r.State != gridpb.ReservationState_RESERVATION_STATE_PENDING {
 		t.Fatalf("an earlier attempt's reservation was released by a retry: %v", r)
 	}
 }
@@ -259,11 +260,11 @@ func TestCreateBatchBadTotalReleases(t *testing.T) {
 	id := h.idsOf(1, "bad", 1)[0]
 	bad := newOrder(id, line("apple", 3))
 	bad.Request.Lines[0].UnitPrice = "1,50"
-	answers := h.create("batch", []*pb.CreateOrderGrainRequest{bad})
+	answers := h.create("batch", []*gridpb.CreateOrderGrainRequest{bad})
 	if !errors.Is(answers[0].Err, errBadTotal) {
 		t.Fatalf("answer %v", answers[0])
 	}
-	if r, ok := h.reservation("apple", id); !ok || r.State != pb.ReservationState_RESERVATION_STATE_RELEASED {
+	if r, ok := h.reservation("apple", id); !ok || r.State != gridpb.ReservationState_RESERVATION_STATE_RELEASED {
 		t.Fatalf("reservation %v (found %v), want released", r, ok)
 	}
 }
@@ -280,14 +281,14 @@ func TestCreateBatchReplay(t *testing.T) {
 		h.setStock(sku, "ams", 500)
 		h.setStock(sku, "ber", 500)
 	}
-	var reqs []*pb.CreateOrderGrainRequest
+	var reqs []*gridpb.CreateOrderGrainRequest
 	for _, id := range h.idsOf(2, "replay", 30) {
 		reqs = append(reqs, randomOrder(r, id, skus))
 	}
 	first := h.create("first", reqs)
 	for i, a := range first {
 		h.checkAnswer("first", reqs[i], a, true)
-		if a.Err != nil || a.Response.Outcome != pb.Outcome_OUTCOME_OK {
+		if a.Err != nil || a.Response.Outcome != gridpb.Outcome_OUTCOME_OK {
 			t.Fatalf("order %d: %v", i, a)
 		}
 	}
@@ -295,7 +296,7 @@ func TestCreateBatchReplay(t *testing.T) {
 	again := h.create("retry", reqs)
 	for i, a := range again {
 		h.checkAnswer("retry", reqs[i], a, true)
-		if a.Err != nil || a.Response.Outcome != pb.Outcome_OUTCOME_REPLAYED || !proto.Equal(a.Response.Order, first[i].Response.Order) {
+		if a.Err != nil || a.Response.Outcome != gridpb.Outcome_OUTCOME_REPLAYED || !proto.Equal(a.Response.Order, first[i].Response.Order) {
 			t.Fatalf("retry of order %d: %v, first %v", i, a, first[i])
 		}
 	}
@@ -305,11 +306,11 @@ func TestCreateBatchReplay(t *testing.T) {
 
 	// A different request under a recorded id: one line more, of a SKU
 	// the recorded order may not hold.
-	changed := proto.Clone(reqs[0]).(*pb.CreateOrderGrainRequest)
+	changed := proto.Clone(reqs[0]).(*gridpb.CreateOrderGrainRequest)
 	changed.Request.Lines = append(changed.Request.Lines, line("kiwi", 1))
 	h.setStock("kiwi", "ams", 5)
-	answers := h.create("conflict", []*pb.CreateOrderGrainRequest{changed})
-	if answers[0].Err != nil || answers[0].Response.Outcome != pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT {
+	answers := h.create("conflict", []*gridpb.CreateOrderGrainRequest{changed})
+	if answers[0].Err != nil || answers[0].Response.Outcome != gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT {
 		t.Fatalf("conflict answered %v", answers[0])
 	}
 	h.checkAnswer("conflict", changed, answers[0], true)
@@ -347,7 +348,7 @@ func TestTransitionBatch(t *testing.T) {
 		h.setStock(sku, "ams", 200)
 	}
 	ids := h.idsOf(0, "tx", 24)
-	var reqs []*pb.CreateOrderGrainRequest
+	var reqs []*gridpb.CreateOrderGrainRequest
 	for _, id := range ids {
 		reqs = append(reqs, randomOrder(r, id, skus))
 	}
@@ -355,10 +356,10 @@ func TestTransitionBatch(t *testing.T) {
 		h.checkAnswer("create", reqs[i], a, true)
 	}
 	for round := range 3 {
-		var events []*pb.OrderEventGrainRequest
+		var events []*gridpb.OrderEventGrainRequest
 		for range 4 + r.IntN(12) {
 			typ := []string{lifecycle.StatusPaid, lifecycle.StatusCancelled}[r.IntN(2)]
-			events = append(events, &pb.OrderEventGrainRequest{Principal: "test",
+			events = append(events, &gridpb.OrderEventGrainRequest{Principal: "test",
 				Event: &pb.OrderEventRequest{Id: ids[r.IntN(len(ids))], Type: typ, Reason: "test"}})
 		}
 		step := fmt.Sprintf("transitions %d", round)
@@ -402,11 +403,11 @@ func TestSeededFaults(t *testing.T) {
 		}
 	}
 	h.faults.set(0.25, nil)
-	answered := map[string]*pb.OrderRecord{} // order id -> as first answered
+	answered := map[string]*gridpb.OrderRecord{} // order id -> as first answered
 	var ids []string
 	for round := range 3 {
 		for part := range uint32(3) {
-			var reqs []*pb.CreateOrderGrainRequest
+			var reqs []*gridpb.CreateOrderGrainRequest
 			for _, id := range h.idsOf(part, fmt.Sprintf("f%d", round), 4+r.IntN(10)) {
 				reqs = append(reqs, randomOrder(r, id, skus))
 				ids = append(ids, id)
@@ -415,7 +416,7 @@ func TestSeededFaults(t *testing.T) {
 			for attempt := 0; len(reqs) > 0 && attempt < 6; attempt++ {
 				step := fmt.Sprintf("round %d partition %d attempt %d", round, part, attempt)
 				answers := h.create(step, reqs)
-				var retry []*pb.CreateOrderGrainRequest
+				var retry []*gridpb.CreateOrderGrainRequest
 				for i, a := range answers {
 					req := reqs[i]
 					h.checkAnswer(step, req, a, false)
@@ -442,17 +443,17 @@ func TestSeededFaults(t *testing.T) {
 				if !ok || a.Err != nil {
 					continue
 				}
-				if a.Response.Outcome != pb.Outcome_OUTCOME_REPLAYED || !sameLines(prev, a.Response.Order) {
+				if a.Response.Outcome != gridpb.Outcome_OUTCOME_REPLAYED || !sameLines(prev, a.Response.Order) {
 					t.Fatalf("%s: order %s answered %v, before %v", step, all[i].OrderId, a.Response, prev)
 				}
 			}
 		}
-		var events []*pb.OrderEventGrainRequest
+		var events []*gridpb.OrderEventGrainRequest
 		for range 10 {
 			typ := []string{lifecycle.StatusPaid, lifecycle.StatusCancelled}[r.IntN(2)]
-			events = append(events, &pb.OrderEventGrainRequest{Principal: "test", Event: &pb.OrderEventRequest{Id: ids[r.IntN(len(ids))], Type: typ}})
+			events = append(events, &gridpb.OrderEventGrainRequest{Principal: "test", Event: &pb.OrderEventRequest{Id: ids[r.IntN(len(ids))], Type: typ}})
 		}
-		byPart := map[uint32][]*pb.OrderEventGrainRequest{}
+		byPart := map[uint32][]*gridpb.OrderEventGrainRequest{}
 		for _, ev := range events {
 			p := h.n.OrderPartition(ev.Event.Id)
 			byPart[p] = append(byPart[p], ev)
@@ -477,7 +478,7 @@ func TestSeededFaults(t *testing.T) {
 		if !ok || o.StockAction == "" {
 			continue
 		}
-		res, err := h.orderGrain(id).SyncStock(&pb.SyncStockRequest{}, nil)
+		res, err := h.orderGrain(id).SyncStock(&gridpb.SyncStockRequest{}, nil)
 		if err != nil || res.Order.StockAction != "" {
 			t.Fatalf("syncing order %s: %v %v", id, res, err)
 		}
@@ -502,11 +503,11 @@ func TestCreateBatchAmbiguousRecord(t *testing.T) {
 	h := newHouse(t, testSeed(t), 2)
 	h.setStock("apple", "ams", 20)
 	h.setStock("pear", "ber", 20)
-	var reqs []*pb.CreateOrderGrainRequest
+	var reqs []*gridpb.CreateOrderGrainRequest
 	for _, id := range h.idsOf(0, "lost", 3) {
 		reqs = append(reqs, newOrder(id, line("apple", 2), line("pear", 1)))
 	}
-	h.faults.always(faultAmbiguous, func(cmd *pb.Command) bool { return cmd.GetCreateOrders() != nil })
+	h.faults.always(faultAmbiguous, func(cmd *gridpb.Command) bool { return cmd.GetCreateOrders() != nil })
 	for i, a := range h.create("answer lost", reqs) {
 		if !errors.Is(a.Err, errInjected) {
 			t.Fatalf("order %d: %v, want the injected failure", i, a)
@@ -521,7 +522,7 @@ func TestCreateBatchAmbiguousRecord(t *testing.T) {
 	before := h.levels([]string{"apple", "pear"})
 	for i, a := range h.create("retry", reqs) {
 		h.checkAnswer("retry", reqs[i], a, true)
-		if a.Err != nil || a.Response.Outcome != pb.Outcome_OUTCOME_REPLAYED {
+		if a.Err != nil || a.Response.Outcome != gridpb.Outcome_OUTCOME_REPLAYED {
 			t.Fatalf("retry of order %d: %v", i, a)
 		}
 	}
@@ -537,12 +538,12 @@ func TestSkuGrainFoldsReservations(t *testing.T) {
 	h := newHouse(t, testSeed(t), 1)
 	h.setStock("apple", "ams", 30)
 	const calls = 60
-	answers := make([]*pb.ReserveResponse, calls)
+	answers := make([]*gridpb.ReserveResponse, calls)
 	errs := make([]error, calls)
 	var wg sync.WaitGroup
 	for i := range calls {
 		wg.Go(func() {
-			answers[i], errs[i] = h.grains.reserve(&pb.ReserveRequest{Sku: "apple", OrderId: fmt.Sprintf("fold-%d", i), Qty: 1,
+			answers[i], errs[i] = h.grains.reserve(&gridpb.ReserveRequest{Sku: "apple", OrderId: fmt.Sprintf("fold-%d", i), Qty: 1,
 				ExpiresUnixNano: twinClock.UnixNano() + 1e12, Principal: "test"})
 		})
 	}
@@ -555,9 +556,9 @@ func TestSkuGrainFoldsReservations(t *testing.T) {
 			t.Fatalf("reservation %d: %v", i, errs[i])
 		}
 		switch a.Outcome {
-		case pb.Outcome_OUTCOME_OK:
+		case gridpb.Outcome_OUTCOME_OK:
 			ok++
-		case pb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
+		case gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
 		default:
 			t.Fatalf("reservation %d: %v", i, a)
 		}
@@ -578,29 +579,29 @@ func TestTransitionBatchOwedWhenSettleFails(t *testing.T) {
 	h := newHouse(t, testSeed(t), 2)
 	h.setStock("apple", "ams", 10)
 	ids := h.idsOf(1, "owed", 2)
-	reqs := []*pb.CreateOrderGrainRequest{newOrder(ids[0], line("apple", 2)), newOrder(ids[1], line("apple", 3))}
+	reqs := []*gridpb.CreateOrderGrainRequest{newOrder(ids[0], line("apple", 2)), newOrder(ids[1], line("apple", 3))}
 	for i, a := range h.create("create", reqs) {
 		h.checkAnswer("create", reqs[i], a, true)
 	}
 	h.grains.failSettles = true
-	events := []*pb.OrderEventGrainRequest{
+	events := []*gridpb.OrderEventGrainRequest{
 		{Principal: "test", Event: &pb.OrderEventRequest{Id: ids[0], Type: lifecycle.StatusPaid}},
 		{Principal: "test", Event: &pb.OrderEventRequest{Id: ids[1], Type: lifecycle.StatusCancelled}},
 	}
 	for i, a := range h.n.TransitionBatch(context.Background(), events) {
-		if a.Err != nil || a.Response.Outcome != pb.Outcome_OUTCOME_OK || a.Response.Order.StockAction == "" {
+		if a.Err != nil || a.Response.Outcome != gridpb.Outcome_OUTCOME_OK || a.Response.Order.StockAction == "" {
 			t.Fatalf("event %d: %v, want recorded with its stock action owed", i, a)
 		}
 	}
 	h.checkStock("owed")
 	for _, id := range ids {
-		if r, _ := h.reservation("apple", id); r.State != pb.ReservationState_RESERVATION_STATE_PENDING {
+		if r, _ := h.reservation("apple", id); r.State != gridpb.ReservationState_RESERVATION_STATE_PENDING {
 			t.Fatalf("order %s's reservation moved without its settle: %v", id, r)
 		}
 	}
 	h.grains.failSettles = false
 	for _, id := range ids {
-		if _, err := h.orderGrain(id).SyncStock(&pb.SyncStockRequest{}, nil); err != nil {
+		if _, err := h.orderGrain(id).SyncStock(&gridpb.SyncStockRequest{}, nil); err != nil {
 			t.Fatal(err)
 		}
 		o, _ := h.order(id)
@@ -628,25 +629,25 @@ func TestCreateBatchSealsWithOneKeyPerSubject(t *testing.T) {
 	}
 	h.setStock("apple", "ams", 50)
 	ids := h.idsOf(2, "sealed", 6)
-	var reqs []*pb.CreateOrderGrainRequest
+	var reqs []*gridpb.CreateOrderGrainRequest
 	for i, id := range ids {
 		req := newOrder(id, line("apple", 1))
 		req.Request.Customer = &pb.Customer{Id: fmt.Sprintf("cu-%d", i%3), Name: "Ada " + id, Email: id + "@example.com"}
 		reqs = append(reqs, req)
 	}
-	h.faults.always(faultAmbiguous, func(cmd *pb.Command) bool { return cmd.GetPutSubjectKeys() != nil })
+	h.faults.always(faultAmbiguous, func(cmd *gridpb.Command) bool { return cmd.GetPutSubjectKeys() != nil })
 	for i, a := range h.create("keys lost", reqs) {
 		if !errors.Is(a.Err, errInjected) {
 			t.Fatalf("order %d: %v, want the injected failure", i, a)
 		}
-		if r, ok := h.reservation("apple", reqs[i].OrderId); !ok || r.State != pb.ReservationState_RESERVATION_STATE_PENDING {
+		if r, ok := h.reservation("apple", reqs[i].OrderId); !ok || r.State != gridpb.ReservationState_RESERVATION_STATE_PENDING {
 			t.Fatalf("order %d's stock was not kept for its retry: %v", i, r)
 		}
 	}
 	h.faults.set(0, nil)
 	for i, a := range h.create("retry", reqs) {
 		h.checkAnswer("retry", reqs[i], a, true)
-		if a.Err != nil || a.Response.Outcome != pb.Outcome_OUTCOME_OK {
+		if a.Err != nil || a.Response.Outcome != gridpb.Outcome_OUTCOME_OK {
 			t.Fatalf("retry of order %d: %v", i, a)
 		}
 		subject := reqs[i].Request.Customer.Id
@@ -664,7 +665,7 @@ func TestCreateBatchSealsWithOneKeyPerSubject(t *testing.T) {
 		if err != nil {
 			t.Fatalf("order %s's personal fields do not open with its subject's key: %v", o.Id, err)
 		}
-		f := &pb.PersonalFields{}
+		f := &gridpb.PersonalFields{}
 		if err := proto.Unmarshal(plain, f); err != nil || f.Name != reqs[i].Request.Customer.Name || f.Email != reqs[i].Request.Customer.Email {
 			t.Fatalf("order %s's personal fields: %v %v", o.Id, f, err)
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/batching"
 	"github.com/ordergrid/ordergrid/cluster"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 // Intake batches form on their order partition's leader: a node that does
@@ -29,15 +29,15 @@ const (
 // their partition's leader: the pipeline's own lanes, answering one
 // BatchAnswer per item in order.
 type ForwardedBatches interface {
-	CreateForwarded(ctx context.Context, partition uint32, orders []*pb.CreateOrderGrainRequest) []BatchAnswer
-	TransitionForwarded(ctx context.Context, partition uint32, events []*pb.OrderEventGrainRequest) []BatchAnswer
+	CreateForwarded(ctx context.Context, partition uint32, orders []*gridpb.CreateOrderGrainRequest) []BatchAnswer
+	TransitionForwarded(ctx context.Context, partition uint32, events []*gridpb.OrderEventGrainRequest) []BatchAnswer
 }
 
 // ServeForwardedBatches makes this node take the batches other nodes
 // forward to it as their partition's leader.
 func (n *Node) ServeForwardedBatches(to ForwardedBatches) {
 	n.host.HandleLeaderCall(forwardCreate, func(ctx context.Context, p *cluster.Partition, payload []byte) ([]byte, error) {
-		var in pb.ForwardedBatch
+		var in gridpb.ForwardedBatch
 		if err := proto.Unmarshal(payload, &in); err != nil {
 			return nil, fmt.Errorf("forwarded batch: %w", err)
 		}
@@ -49,7 +49,7 @@ func (n *Node) ServeForwardedBatches(to ForwardedBatches) {
 		return encodeAnswers(to.CreateForwarded(ctx, p.ID, in.Orders))
 	})
 	n.host.HandleLeaderCall(forwardTransition, func(ctx context.Context, p *cluster.Partition, payload []byte) ([]byte, error) {
-		var in pb.ForwardedBatch
+		var in gridpb.ForwardedBatch
 		if err := proto.Unmarshal(payload, &in); err != nil {
 			return nil, fmt.Errorf("forwarded batch: %w", err)
 		}
@@ -72,17 +72,17 @@ func (n *Node) LeadsOrderPartition(id uint32) bool {
 // partition's leader and answers what the leader answered: one BatchAnswer
 // per order, each an error if the call failed (503: a retry finds what was
 // committed).
-func (n *Node) ForwardCreateBatch(ctx context.Context, partition uint32, orders []*pb.CreateOrderGrainRequest) []BatchAnswer {
-	return n.forward(ctx, partition, forwardCreate, &pb.ForwardedBatch{Orders: orders}, len(orders))
+func (n *Node) ForwardCreateBatch(ctx context.Context, partition uint32, orders []*gridpb.CreateOrderGrainRequest) []BatchAnswer {
+	return n.forward(ctx, partition, forwardCreate, &gridpb.ForwardedBatch{Orders: orders}, len(orders))
 }
 
 // ForwardTransitionBatch hands a batch of order events of one partition to
 // the partition's leader, as ForwardCreateBatch does new orders.
-func (n *Node) ForwardTransitionBatch(ctx context.Context, partition uint32, events []*pb.OrderEventGrainRequest) []BatchAnswer {
-	return n.forward(ctx, partition, forwardTransition, &pb.ForwardedBatch{Events: events}, len(events))
+func (n *Node) ForwardTransitionBatch(ctx context.Context, partition uint32, events []*gridpb.OrderEventGrainRequest) []BatchAnswer {
+	return n.forward(ctx, partition, forwardTransition, &gridpb.ForwardedBatch{Events: events}, len(events))
 }
 
-func (n *Node) forward(ctx context.Context, partition uint32, method string, in *pb.ForwardedBatch, items int) []BatchAnswer {
+func (n *Node) forward(ctx context.Context, partition uint32, method string, in *gridpb.ForwardedBatch, items int) []BatchAnswer {
 	out := make([]BatchAnswer, items)
 	fail := func(err error) []BatchAnswer {
 		for i := range out {
@@ -102,7 +102,7 @@ func (n *Node) forward(ctx context.Context, partition uint32, method string, in 
 	if err != nil {
 		return fail(fmt.Errorf("forwarding a batch to partition %d's leader: %w", partition, err))
 	}
-	var answers pb.ForwardedAnswers
+	var answers gridpb.ForwardedAnswers
 	if err := proto.Unmarshal(raw, &answers); err != nil {
 		return fail(fmt.Errorf("forwarded batch's answers: %w", err))
 	}
@@ -124,15 +124,15 @@ func (n *Node) forward(ctx context.Context, partition uint32, method string, in 
 
 // encodeAnswers is the payload of a forwarded batch's answers.
 func encodeAnswers(answers []BatchAnswer) ([]byte, error) {
-	out := &pb.ForwardedAnswers{Answers: make([]*pb.ForwardedAnswer, len(answers))}
+	out := &gridpb.ForwardedAnswers{Answers: make([]*gridpb.ForwardedAnswer, len(answers))}
 	for i, a := range answers {
 		switch {
 		case errors.Is(a.Err, batching.ErrQueueFull):
-			out.Answers[i] = &pb.ForwardedAnswer{QueueFull: true}
+			out.Answers[i] = &gridpb.ForwardedAnswer{QueueFull: true}
 		case a.Err != nil:
-			out.Answers[i] = &pb.ForwardedAnswer{Error: a.Err.Error()}
+			out.Answers[i] = &gridpb.ForwardedAnswer{Error: a.Err.Error()}
 		default:
-			out.Answers[i] = &pb.ForwardedAnswer{Response: a.Response}
+			out.Answers[i] = &gridpb.ForwardedAnswer{Response: a.Response}
 		}
 	}
 	return proto.Marshal(out)

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/ordergrid/ordergrid/cluster"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -40,7 +40,7 @@ type Partition interface {
 	// principal, and answers the state machine's result once it is
 	// committed. A command too large for one Raft entry is a
 	// failure.TooLarge.
-	Propose(ctx context.Context, principal string, cmd *pb.Command) (*statemachine.Result, error)
+	Propose(ctx context.Context, principal string, cmd *gridpb.Command) (*statemachine.Result, error)
 	// Reader reads the partition's state linearizably (on its leader).
 	Reader() statemachine.Reader
 	// IsLeader reports whether this node leads the partition now (jobs that
@@ -74,7 +74,7 @@ type leaderPartition struct {
 func (p leaderPartition) ID() uint32     { return p.p.ID }
 func (p leaderPartition) Prefix() []byte { return p.p.Prefix }
 
-func (p leaderPartition) Propose(ctx context.Context, principal string, cmd *pb.Command) (*statemachine.Result, error) {
+func (p leaderPartition) Propose(ctx context.Context, principal string, cmd *gridpb.Command) (*statemachine.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.node.opts.RequestTimeout)
 	defer cancel()
 	return p.node.propose(ctx, p.p, principal, cmd)

@@ -3,7 +3,7 @@ package actors
 import (
 	"context"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -17,8 +17,8 @@ func (n *Node) unlinkIdentities(ctx context.Context, customer string) error {
 		return err
 	}
 	for _, h := range hashes {
-		if _, err := n.propose(ctx, n.host.PartitionOf(IdentityKey(h)), "system:erasure", &pb.Command{Kind: &pb.Command_UnlinkIdentity{
-			UnlinkIdentity: &pb.UnlinkIdentityCommand{KeyHash: h, Customer: customer}}}); err != nil {
+		if _, err := n.propose(ctx, n.host.PartitionOf(IdentityKey(h)), "system:erasure", &gridpb.Command{Kind: &gridpb.Command_UnlinkIdentity{
+			UnlinkIdentity: &gridpb.UnlinkIdentityCommand{KeyHash: h, Customer: customer}}}); err != nil {
 			return err
 		}
 	}

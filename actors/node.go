@@ -28,9 +28,9 @@ import (
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/failure"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
+	"github.com/ordergrid/ordergrid/internal/gridpb/grains"
 	"github.com/ordergrid/ordergrid/privacy"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
-	"github.com/ordergrid/ordergrid/proto/ordergrid/v1/grains"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -129,7 +129,7 @@ type Node struct {
 	routes routingState
 	keys   subjectKeys
 	// keyBatching stores new subjects' keys, batched per subject partition.
-	keyBatching *batching.Coalescer[keyRequest, *pb.SubjectKeyRecord]
+	keyBatching *batching.Coalescer[keyRequest, *gridpb.SubjectKeyRecord]
 	// syncedBatching marks carried-out stock actions, batched per order partition.
 	syncedBatching *batching.Coalescer[syncedMark, struct{}]
 
@@ -282,7 +282,7 @@ func batchPrincipal[T any](items []T, principal func(T) string) string {
 }
 
 // propose marshals cmd with the proposer's time and principal and replicates it.
-func (n *Node) propose(ctx context.Context, p partition, principal string, cmd *pb.Command) (*statemachine.Result, error) {
+func (n *Node) propose(ctx context.Context, p partition, principal string, cmd *gridpb.Command) (*statemachine.Result, error) {
 	cmd.AtUnixNano = n.now().UnixNano()
 	cmd.Principal = principal
 	data, err := proto.Marshal(cmd)
@@ -412,7 +412,7 @@ func (l levelFloor) WithGroup(g string) slog.Handler {
 }
 
 // ReadOrder reads an order's record from its partition.
-func (n *Node) ReadOrder(id string) (*pb.OrderRecord, bool, error) {
+func (n *Node) ReadOrder(id string) (*gridpb.OrderRecord, bool, error) {
 	p := n.orderPartition(id)
 	return statemachine.ReadOrder(n.reader(p), p.Prefix, id)
 }
@@ -451,7 +451,7 @@ func (n *Node) SubjectOrderIDs(subject string) (ids []string, found bool, err er
 }
 
 // OrderEvents returns an order's events from its partition.
-func (n *Node) OrderEvents(id string) ([]*pb.EventRecord, error) {
+func (n *Node) OrderEvents(id string) ([]*gridpb.EventRecord, error) {
 	p := n.orderPartition(id)
 	return statemachine.ReadEvents(n.reader(p), p.Prefix, id)
 }
@@ -460,7 +460,7 @@ func (n *Node) OrderEvents(id string) ([]*pb.EventRecord, error) {
 const SkuEventsMax = 10_000
 
 // SkuEvents returns a SKU's stock events from its partition, oldest first.
-func (n *Node) SkuEvents(sku string) ([]*pb.EventRecord, error) {
+func (n *Node) SkuEvents(sku string) ([]*gridpb.EventRecord, error) {
 	p := n.skuPartition(sku)
 	return statemachine.ReadStockEvents(n.reader(p), p.Prefix, sku, SkuEventsMax)
 }

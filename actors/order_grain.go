@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
 
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
@@ -41,7 +42,7 @@ func (g *orderGrain) Terminate(actorcluster.GrainContext) {}
 
 func (g *orderGrain) ReceiveDefault(actorcluster.GrainContext) {}
 
-func (g *orderGrain) read() (*pb.OrderRecord, bool, error) {
+func (g *orderGrain) read() (*gridpb.OrderRecord, bool, error) {
 	return statemachine.ReadOrder(g.node.reader(g.partition), g.partition.Prefix, g.id)
 }
 
@@ -55,11 +56,11 @@ func RequestHash(r *pb.CreateOrderRequest) []byte {
 	return h[:]
 }
 
-func replayOrConflict(o *pb.OrderRecord, hash []byte) *pb.OrderGrainResponse {
+func replayOrConflict(o *gridpb.OrderRecord, hash []byte) *gridpb.OrderGrainResponse {
 	if string(o.RequestHash) == string(hash) {
-		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: o}
+		return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Order: o}
 	}
-	return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: o,
+	return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: o,
 		Detail: "this idempotency key was used with a different request"}
 }
 
@@ -90,7 +91,7 @@ func groupLines(lines []*pb.OrderLineInput) []skuQty {
 // never taken twice, and pins its line to its warehouse) and by the state
 // machine, which records an order id once and answers a later create_order
 // with the order it has.
-func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
+func (g *orderGrain) Create(req *gridpb.CreateOrderGrainRequest, _ actorcluster.GrainContext) (*gridpb.OrderGrainResponse, error) {
 	hash := RequestHash(req.Request)
 	now := g.node.now()
 	payBy := now.Add(g.node.opts.PendingTimeout).UnixNano()
@@ -106,9 +107,9 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		switch {
 		case errs[i] != nil:
 		case results[i] == nil:
-		case results[i].Outcome == pb.Outcome_OUTCOME_REPLAYED:
+		case results[i].Outcome == gridpb.Outcome_OUTCOME_REPLAYED:
 			replayed++
-		case results[i].Outcome != pb.Outcome_OUTCOME_OK && short == "":
+		case results[i].Outcome != gridpb.Outcome_OUTCOME_OK && short == "":
 			short = skus[i].sku
 		}
 	}
@@ -145,10 +146,10 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 		g.node.releaseAll(g.id, skus, results, req.Principal)
 		if refusal != nil && !refusal.Stock {
 			g.node.metrics.routed.WithLabelValues("unroutable").Inc()
-			return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_UNROUTABLE, Sku: refusal.SKU, Detail: refusal.Detail}, nil
+			return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_UNROUTABLE, Sku: refusal.SKU, Detail: refusal.Detail}, nil
 		}
 		g.node.metrics.routed.WithLabelValues("out_of_stock").Inc()
-		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: short,
+		return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: short,
 			Detail: fmt.Sprintf("not enough stock of %s", short)}, nil
 	}
 	rq := req.Request
@@ -162,20 +163,20 @@ func (g *orderGrain) Create(req *pb.CreateOrderGrainRequest, _ actorcluster.Grai
 	}
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
-	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: o, Routing: r.decision.Record}}})
+	res, err := g.node.propose(cctx, g.partition, req.Principal, &gridpb.Command{Kind: &gridpb.Command_CreateOrder{CreateOrder: &gridpb.CreateOrderCommand{Order: o, Routing: r.decision.Record}}})
 	if err != nil {
 		// Not known to be recorded: the reservations stay pending and the
 		// orphan sweep releases them unless a retry records the order first.
 		return nil, fmt.Errorf("recording order: %w", err)
 	}
 	switch {
-	case res.Outcome == pb.Outcome_OUTCOME_OK:
+	case res.Outcome == gridpb.Outcome_OUTCOME_OK:
 		g.node.counted(o.Shipments)
 		g.node.metrics.routed.WithLabelValues(r.decision.Record.Arm).Inc()
 		if r.decision.Record.Attempts > 1 {
 			g.node.metrics.reroutes.Add(float64(r.decision.Record.Attempts - 1))
 		}
-		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: res.Order}, nil
+		return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_OK, Order: res.Order}, nil
 	case res.Order != nil: // recorded before (a retry, or a different request under the same key)
 		g.node.releaseNotOf(g.id, res.Order, skus, results, req.Principal)
 		return replayOrConflict(res.Order, hash), nil
@@ -190,14 +191,14 @@ type routed struct {
 	order    *routing.Order
 	decision *routing.Decision
 	// Per SKU: this call's last reservation answer, or the error of its call.
-	results []*pb.ReserveResponse
+	results []*gridpb.ReserveResponse
 	errs    []error
 }
 
 // shipments are the order's parcels as reserved: the decision's, or (when
 // a line stayed pinned elsewhere by an earlier attempt's reservation) one
 // per warehouse the lines hold, shipping on that warehouse's day.
-func (r *routed) shipments(c *routing.Catalog, now time.Time) []*pb.ShipmentRecord {
+func (r *routed) shipments(c *routing.Catalog, now time.Time) []*gridpb.ShipmentRecord {
 	actual := make([]string, len(r.results))
 	for i, res := range r.results {
 		actual[i] = res.Warehouse
@@ -205,12 +206,12 @@ func (r *routed) shipments(c *routing.Catalog, now time.Time) []*pb.ShipmentReco
 	if slices.Equal(actual, r.decision.Warehouses) {
 		return r.decision.Shipments
 	}
-	var out []*pb.ShipmentRecord
+	var out []*gridpb.ShipmentRecord
 	seen := map[string]bool{}
 	for _, wh := range actual {
 		if !seen[wh] {
 			seen[wh] = true
-			out = append(out, &pb.ShipmentRecord{Warehouse: wh, ShipDay: c.DayOf(wh, now)})
+			out = append(out, &gridpb.ShipmentRecord{Warehouse: wh, ShipDay: c.DayOf(wh, now)})
 		}
 	}
 	return out
@@ -219,8 +220,8 @@ func (r *routed) shipments(c *routing.Catalog, now time.Time) []*pb.ShipmentReco
 // record is the order's record as routed and reserved (its lines at the
 // warehouses that hold them, its total), before sealing. It fails only
 // for a request whose total cannot be computed: every attempt fails alike.
-func (r *routed) record(id string, rq *pb.CreateOrderRequest, skus []skuQty, hash []byte, payBy int64, c *routing.Catalog, now time.Time) (*pb.OrderRecord, error) {
-	o := &pb.OrderRecord{
+func (r *routed) record(id string, rq *pb.CreateOrderRequest, skus []skuQty, hash []byte, payBy int64, c *routing.Catalog, now time.Time) (*gridpb.OrderRecord, error) {
+	o := &gridpb.OrderRecord{
 		Id: id, Channel: rq.Channel, ChannelOrderId: rq.ChannelOrderId,
 		Customer: &pb.Customer{Id: rq.Customer.GetId()}, Currency: rq.Currency, IdempotencyKey: rq.IdempotencyKey,
 		RequestHash: hash, PayByUnixNano: payBy, RoutingStrategy: r.strategy.Ref(), Shipments: r.shipments(c, now),
@@ -234,7 +235,7 @@ func (r *routed) record(id string, rq *pb.CreateOrderRequest, skus []skuQty, has
 		where[s.sku] = r.results[i].Warehouse
 	}
 	for _, l := range rq.Lines {
-		o.Lines = append(o.Lines, &pb.OrderLineRecord{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: where[l.Sku]})
+		o.Lines = append(o.Lines, &gridpb.OrderLineRecord{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: where[l.Sku]})
 	}
 	var err error
 	if o.Total, err = OrderTotal(rq.Lines); err != nil {
@@ -250,11 +251,11 @@ func (r *routed) record(id string, rq *pb.CreateOrderRequest, skus []skuQty, has
 // most routeAttemptsMax times; what this call reserved at a warehouse the
 // new route leaves is released first. A decision that would refuse the
 // order is taken again on the SKU grains' own view before it stands.
-func (g *orderGrain) route(req *pb.CreateOrderGrainRequest, skus []skuQty, now time.Time, expires int64) (*routed, error) {
+func (g *orderGrain) route(req *gridpb.CreateOrderGrainRequest, skus []skuQty, now time.Time, expires int64) (*routed, error) {
 	cat := g.node.Catalog()
 	strategy, arm := cat.StrategyFor(g.id)
 	r := &routed{strategy: strategy, order: routingOrder(g.id, req.Request, skus, now),
-		results: make([]*pb.ReserveResponse, len(skus)), errs: make([]error, len(skus))}
+		results: make([]*gridpb.ReserveResponse, len(skus)), errs: make([]error, len(skus))}
 	inv := &orderInventory{n: g.node}
 	authoritative := false
 	for attempt := 1; ; attempt++ {
@@ -281,7 +282,7 @@ func (g *orderGrain) route(req *pb.CreateOrderGrainRequest, skus []skuQty, now t
 		var todo []int
 		for i := range skus {
 			res := r.results[i]
-			if res != nil && (res.Outcome == pb.Outcome_OUTCOME_OK || res.Outcome == pb.Outcome_OUTCOME_REPLAYED) && res.Warehouse == r.decision.Warehouses[i] {
+			if res != nil && (res.Outcome == gridpb.Outcome_OUTCOME_OK || res.Outcome == gridpb.Outcome_OUTCOME_REPLAYED) && res.Warehouse == r.decision.Warehouses[i] {
 				continue
 			}
 			todo = append(todo, i)
@@ -291,9 +292,9 @@ func (g *orderGrain) route(req *pb.CreateOrderGrainRequest, skus []skuQty, now t
 		}
 		// What this call holds where the new route does not go is released
 		// first (a business decision of this call, like a short release).
-		moved := make([]*pb.ReserveResponse, len(skus))
+		moved := make([]*gridpb.ReserveResponse, len(skus))
 		for _, i := range todo {
-			if res := r.results[i]; res != nil && res.Outcome == pb.Outcome_OUTCOME_OK {
+			if res := r.results[i]; res != nil && res.Outcome == gridpb.Outcome_OUTCOME_OK {
 				moved[i] = res
 			}
 		}
@@ -302,9 +303,9 @@ func (g *orderGrain) route(req *pb.CreateOrderGrainRequest, skus []skuQty, now t
 		}
 		fanOut(len(todo), linesFanOutMax, func(k int) {
 			i := todo[k]
-			var res *pb.ReserveResponse
+			var res *gridpb.ReserveResponse
 			r.errs[i] = retrySku(func() (err error) {
-				res, err = g.node.grains.reserve(&pb.ReserveRequest{
+				res, err = g.node.grains.reserve(&gridpb.ReserveRequest{
 					Sku: skus[i].sku, OrderId: g.id, Qty: skus[i].qty, ExpiresUnixNano: expires, Principal: req.Principal,
 					Warehouse: r.decision.Warehouses[i],
 				})
@@ -319,8 +320,8 @@ func (g *orderGrain) route(req *pb.CreateOrderGrainRequest, skus []skuQty, now t
 		for _, i := range todo {
 			res := r.results[i]
 			switch {
-			case res.Outcome == pb.Outcome_OUTCOME_OK:
-			case res.Outcome == pb.Outcome_OUTCOME_REPLAYED:
+			case res.Outcome == gridpb.Outcome_OUTCOME_OK:
+			case res.Outcome == gridpb.Outcome_OUTCOME_REPLAYED:
 				// An earlier attempt's reservation: the line is pinned there.
 				inv.set(skus[i].sku, map[string]int64{res.Warehouse: skus[i].qty})
 				again = again || res.Warehouse != r.decision.Warehouses[i]
@@ -342,9 +343,9 @@ func (g *orderGrain) route(req *pb.CreateOrderGrainRequest, skus []skuQty, now t
 
 // creditOwn adds back, in the inventory's view, the stock this call holds:
 // for routing again, it is free to this order where it is.
-func (g *orderGrain) creditOwn(inv *orderInventory, skus []skuQty, results []*pb.ReserveResponse) {
+func (g *orderGrain) creditOwn(inv *orderInventory, skus []skuQty, results []*gridpb.ReserveResponse) {
 	for i, res := range results {
-		if res == nil || res.Outcome != pb.Outcome_OUTCOME_OK {
+		if res == nil || res.Outcome != gridpb.Outcome_OUTCOME_OK {
 			continue
 		}
 		view, err := inv.view(skus[i].sku)
@@ -364,8 +365,8 @@ func (g *orderGrain) creditOwn(inv *orderInventory, skus []skuQty, results []*pb
 // so it costs a read per SKU on the refusal path alone (on the SKU
 // partitions' leaders). Lines this call reserved or found pinned are
 // credited by creditOwn or pinned already.
-func (g *orderGrain) creditEarlier(inv *orderInventory, skus []skuQty, results []*pb.ReserveResponse) error {
-	earlier := make([]*pb.ReservationRecord, len(skus))
+func (g *orderGrain) creditEarlier(inv *orderInventory, skus []skuQty, results []*gridpb.ReserveResponse) error {
+	earlier := make([]*gridpb.ReservationRecord, len(skus))
 	errs := make([]error, len(skus))
 	fanOut(len(skus), linesFanOutMax, func(i int) {
 		if results[i] != nil {
@@ -377,7 +378,7 @@ func (g *orderGrain) creditEarlier(inv *orderInventory, skus []skuQty, results [
 			errs[i] = err
 			return
 		}
-		if ok && rec.State == pb.ReservationState_RESERVATION_STATE_PENDING {
+		if ok && rec.State == gridpb.ReservationState_RESERVATION_STATE_PENDING {
 			earlier[i] = rec
 		}
 	})
@@ -405,9 +406,9 @@ func (g *orderGrain) creditEarlier(inv *orderInventory, skus []skuQty, results [
 // (cancelled or expired: a retry re-reserved it). A reservation of a SKU
 // of a live o is o's: perhaps made by this very call for another
 // activation that recorded o first.
-func (n *Node) releaseNotOf(id string, o *pb.OrderRecord, skus []skuQty, results []*pb.ReserveResponse, principal string) {
+func (n *Node) releaseNotOf(id string, o *gridpb.OrderRecord, skus []skuQty, results []*gridpb.ReserveResponse, principal string) {
 	released := o.Status == lifecycle.StatusCancelled || o.Status == lifecycle.StatusExpired
-	keep := make([]*pb.ReserveResponse, len(results))
+	keep := make([]*gridpb.ReserveResponse, len(results))
 	for i, s := range skus {
 		holds := false
 		for _, l := range o.Lines {
@@ -430,7 +431,7 @@ func (g *orderGrain) seal(c *pb.Customer) ([]byte, error) {
 	if c.GetId() == "" {
 		return nil, internalErr(errors.New("personal fields without a customer id"))
 	}
-	res, err := g.node.SubjectClient(c.Id).Seal(&pb.SealPersonalRequest{OrderId: g.id, Fields: f}, g.node.CallOptions()...)
+	res, err := g.node.SubjectClient(c.Id).Seal(&gridpb.SealPersonalRequest{OrderId: g.id, Fields: f}, g.node.CallOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -443,7 +444,7 @@ func (g *orderGrain) seal(c *pb.Customer) ([]byte, error) {
 // that attempt's create_order may still be queued in Raft and commit after
 // this call gives up, and an order must not lose its stock. Such a
 // reservation of an order never recorded is released by the orphan sweep.
-func (n *Node) releaseAll(id string, skus []skuQty, results []*pb.ReserveResponse, principal string) {
+func (n *Node) releaseAll(id string, skus []skuQty, results []*gridpb.ReserveResponse, principal string) {
 	if err := n.release(id, skus, results, principal); err != nil {
 		// The orphan sweep releases them after the pending timeout.
 		n.opts.Logger.Warn("releasing reservations", slog.String("order", id), slog.Any("error", err))
@@ -451,14 +452,14 @@ func (n *Node) releaseAll(id string, skus []skuQty, results []*pb.ReserveRespons
 }
 
 // release releases the reservations this call made (outcome OK) in results.
-func (n *Node) release(id string, skus []skuQty, results []*pb.ReserveResponse, principal string) error {
+func (n *Node) release(id string, skus []skuQty, results []*gridpb.ReserveResponse, principal string) error {
 	errs := make([]error, len(skus))
 	fanOut(len(skus), linesFanOutMax, func(i int) {
-		if results[i] == nil || results[i].Outcome != pb.Outcome_OUTCOME_OK {
+		if results[i] == nil || results[i].Outcome != gridpb.Outcome_OUTCOME_OK {
 			return
 		}
 		errs[i] = retrySku(func() error {
-			_, err := n.grains.settle(&pb.SettleRequest{Sku: skus[i].sku, OrderId: id,
+			_, err := n.grains.settle(&gridpb.SettleRequest{Sku: skus[i].sku, OrderId: id,
 				Action: lifecycle.ActionRelease, Principal: principal})
 			if err != nil {
 				return fmt.Errorf("%s: %w", skus[i].sku, err)
@@ -469,29 +470,29 @@ func (n *Node) release(id string, skus []skuQty, results []*pb.ReserveResponse, 
 	return errors.Join(errs...)
 }
 
-func (g *orderGrain) Get(*pb.OrderQuery, actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
+func (g *orderGrain) Get(*gridpb.OrderQuery, actorcluster.GrainContext) (*gridpb.OrderGrainResponse, error) {
 	o, found, err := g.read()
 	if err != nil {
 		return nil, err
 	}
 	if !found {
-		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_NOT_FOUND}, nil
+		return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_NOT_FOUND}, nil
 	}
-	return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: o}, nil
+	return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_OK, Order: o}, nil
 }
 
-func (g *orderGrain) AddEvent(req *pb.OrderEventGrainRequest, _ actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
+func (g *orderGrain) AddEvent(req *gridpb.OrderEventGrainRequest, _ actorcluster.GrainContext) (*gridpb.OrderGrainResponse, error) {
 	ev := req.Event
 	details := eventDetails(ev)
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
-	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{
+	res, err := g.node.propose(cctx, g.partition, req.Principal, &gridpb.Command{Kind: &gridpb.Command_Transition{Transition: &gridpb.TransitionCommand{
 		OrderId: g.id, Type: ev.Type, Details: details,
 	}}})
 	if err != nil {
 		return nil, err
 	}
-	out := &pb.OrderGrainResponse{Outcome: res.Outcome, Order: res.Order, Detail: res.Detail}
+	out := &gridpb.OrderGrainResponse{Outcome: res.Outcome, Order: res.Order, Detail: res.Detail}
 	if res.Order != nil && res.Order.StockAction != "" {
 		synced, err := g.syncStock(res.Order, req.Principal)
 		if err != nil {
@@ -507,23 +508,23 @@ func (g *orderGrain) AddEvent(req *pb.OrderEventGrainRequest, _ actorcluster.Gra
 // SyncStock carries out the stock action the order still owes, if any.
 // The sweeper calls it, so the settles it records are the sweeper's
 // (SweeperPrincipal), not the caller's whose event left the action owed.
-func (g *orderGrain) SyncStock(req *pb.SyncStockRequest, _ actorcluster.GrainContext) (*pb.OrderGrainResponse, error) {
+func (g *orderGrain) SyncStock(req *gridpb.SyncStockRequest, _ actorcluster.GrainContext) (*gridpb.OrderGrainResponse, error) {
 	o, found, err := g.read()
 	if err != nil {
 		return nil, err
 	}
 	if !found {
-		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_NOT_FOUND}, nil
+		return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_NOT_FOUND}, nil
 	}
 	if o.StockAction != "" {
 		if o, err = g.syncStock(o, SweeperPrincipal); err != nil {
 			return nil, err
 		}
 	}
-	return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK, Order: o}, nil
+	return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_OK, Order: o}, nil
 }
 
-func (g *orderGrain) syncStock(o *pb.OrderRecord, principal string) (*pb.OrderRecord, error) {
+func (g *orderGrain) syncStock(o *gridpb.OrderRecord, principal string) (*gridpb.OrderRecord, error) {
 	var skus []string
 	seen := map[string]bool{}
 	for _, l := range o.Lines {
@@ -534,16 +535,16 @@ func (g *orderGrain) syncStock(o *pb.OrderRecord, principal string) (*pb.OrderRe
 	}
 	errs := make([]error, len(skus))
 	fanOut(len(skus), linesFanOutMax, func(i int) {
-		var res *pb.SettleResponse
+		var res *gridpb.SettleResponse
 		err := retrySku(func() (err error) {
-			res, err = g.node.grains.settle(&pb.SettleRequest{Sku: skus[i], OrderId: o.Id, Action: o.StockAction, Principal: principal})
+			res, err = g.node.grains.settle(&gridpb.SettleRequest{Sku: skus[i], OrderId: o.Id, Action: o.StockAction, Principal: principal})
 			return err
 		})
 		if err != nil {
 			errs[i] = err
 			return
 		}
-		if res.Outcome != pb.Outcome_OUTCOME_OK {
+		if res.Outcome != gridpb.Outcome_OUTCOME_OK {
 			// The state machine refused (e.g. a reservation swept long ago):
 			// nothing a retry can change; recorded in the log and moved on.
 			g.logger.Error("stock action refused", slog.String("sku", skus[i]), slog.String("action", o.StockAction), slog.String("outcome", res.Outcome.String()))
@@ -554,7 +555,7 @@ func (g *orderGrain) syncStock(o *pb.OrderRecord, principal string) (*pb.OrderRe
 	}
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
-	res, err := g.node.propose(cctx, g.partition, principal, &pb.Command{Kind: &pb.Command_StockSynced{StockSynced: &pb.StockSyncedCommand{OrderId: o.Id, Version: o.Version}}})
+	res, err := g.node.propose(cctx, g.partition, principal, &gridpb.Command{Kind: &gridpb.Command_StockSynced{StockSynced: &gridpb.StockSyncedCommand{OrderId: o.Id, Version: o.Version}}})
 	if err != nil {
 		return nil, err
 	}
@@ -577,7 +578,7 @@ func retrySku(call func() error) error {
 		if err = call(); err == nil {
 			return nil
 		}
-		if failure.OutcomeOf(err) != pb.Outcome_OUTCOME_UNSPECIFIED {
+		if failure.OutcomeOf(err) != gridpb.Outcome_OUTCOME_UNSPECIFIED {
 			return err // the state machine answered: repeating changes nothing
 		}
 		time.Sleep(skuCallBackoff * time.Duration(attempt+1))

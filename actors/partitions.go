@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/ordergrid/ordergrid/cluster"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -73,32 +73,32 @@ func (h *hostPlacement) localReader() statemachine.Reader { return cluster.Local
 // with retrySku); an error is of the call, or the grain's failure carried
 // across it (OutcomeOf tells them apart).
 type grainCalls interface {
-	reserve(req *pb.ReserveRequest) (*pb.ReserveResponse, error)
-	reserveMany(sku string, req *pb.ReserveManyRequest) (*pb.ReserveManyResponse, error)
-	settle(req *pb.SettleRequest) (*pb.SettleResponse, error)
-	settleMany(sku string, req *pb.SettleManyRequest) (*pb.SettleManyResponse, error)
-	createOrder(req *pb.CreateOrderGrainRequest) (*pb.OrderGrainResponse, error)
+	reserve(req *gridpb.ReserveRequest) (*gridpb.ReserveResponse, error)
+	reserveMany(sku string, req *gridpb.ReserveManyRequest) (*gridpb.ReserveManyResponse, error)
+	settle(req *gridpb.SettleRequest) (*gridpb.SettleResponse, error)
+	settleMany(sku string, req *gridpb.SettleManyRequest) (*gridpb.SettleManyResponse, error)
+	createOrder(req *gridpb.CreateOrderGrainRequest) (*gridpb.OrderGrainResponse, error)
 }
 
 // clusterGrainCalls are grain calls through the Proto.Actor cluster.
 type clusterGrainCalls struct{ n *Node }
 
-func (c clusterGrainCalls) reserve(req *pb.ReserveRequest) (*pb.ReserveResponse, error) {
+func (c clusterGrainCalls) reserve(req *gridpb.ReserveRequest) (*gridpb.ReserveResponse, error) {
 	return c.n.SkuClient(req.Sku).Reserve(req, c.n.CallOptions()...)
 }
 
-func (c clusterGrainCalls) reserveMany(sku string, req *pb.ReserveManyRequest) (*pb.ReserveManyResponse, error) {
+func (c clusterGrainCalls) reserveMany(sku string, req *gridpb.ReserveManyRequest) (*gridpb.ReserveManyResponse, error) {
 	return c.n.SkuClient(sku).ReserveMany(req, c.n.CallOptions()...)
 }
 
-func (c clusterGrainCalls) settle(req *pb.SettleRequest) (*pb.SettleResponse, error) {
+func (c clusterGrainCalls) settle(req *gridpb.SettleRequest) (*gridpb.SettleResponse, error) {
 	return c.n.SkuClient(req.Sku).Settle(req, c.n.CallOptions()...)
 }
 
-func (c clusterGrainCalls) settleMany(sku string, req *pb.SettleManyRequest) (*pb.SettleManyResponse, error) {
+func (c clusterGrainCalls) settleMany(sku string, req *gridpb.SettleManyRequest) (*gridpb.SettleManyResponse, error) {
 	return c.n.SkuClient(sku).SettleMany(req, c.n.CallOptions()...)
 }
 
-func (c clusterGrainCalls) createOrder(req *pb.CreateOrderGrainRequest) (*pb.OrderGrainResponse, error) {
+func (c clusterGrainCalls) createOrder(req *gridpb.CreateOrderGrainRequest) (*gridpb.OrderGrainResponse, error) {
 	return c.n.OrderClient(req.OrderId).Create(req, c.n.CallOptions()...)
 }

@@ -3,16 +3,16 @@ package actors
 import (
 	"testing"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 // A batch's command principal is its callers' one principal, or none when
 // they differ: never the first caller's for the others.
 func TestBatchPrincipal(t *testing.T) {
-	items := func(ps ...string) []*pb.ReserveItem {
-		out := make([]*pb.ReserveItem, len(ps))
+	items := func(ps ...string) []*gridpb.ReserveItem {
+		out := make([]*gridpb.ReserveItem, len(ps))
 		for i, p := range ps {
-			out[i] = &pb.ReserveItem{OrderId: "o", Principal: p}
+			out[i] = &gridpb.ReserveItem{OrderId: "o", Principal: p}
 		}
 		return out
 	}
@@ -27,7 +27,7 @@ func TestBatchPrincipal(t *testing.T) {
 		{[]string{"alice", "alice", "bob"}, ""},
 		{[]string{"alice", ""}, ""},
 	} {
-		if got := batchPrincipal(items(c.ps...), (*pb.ReserveItem).GetPrincipal); got != c.want {
+		if got := batchPrincipal(items(c.ps...), (*gridpb.ReserveItem).GetPrincipal); got != c.want {
 			t.Errorf("batchPrincipal(%q) = %q, want %q", c.ps, got, c.want)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/failure"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -167,7 +168,7 @@ func (n *Node) load(wh string, day int32) int64 {
 }
 
 // counted adds an order's parcels to this node's loads until the next refresh.
-func (n *Node) counted(shipments []*pb.ShipmentRecord) {
+func (n *Node) counted(shipments []*gridpb.ShipmentRecord) {
 	rs := &n.routes
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -230,8 +231,8 @@ func (inv *orderInventory) authoritative(skus []skuQty) error {
 	errs := make([]error, len(skus))
 	fanOut(len(skus), linesFanOutMax, func(i int) {
 		errs[i] = retrySku(func() error {
-			st, err := inv.n.SkuClient(skus[i].sku).GetStock(&pb.SkuQuery{Sku: skus[i].sku}, inv.n.CallOptions()...)
-			if failure.OutcomeOf(err) == pb.Outcome_OUTCOME_NOT_FOUND {
+			st, err := inv.n.SkuClient(skus[i].sku).GetStock(&gridpb.SkuQuery{Sku: skus[i].sku}, inv.n.CallOptions()...)
+			if failure.OutcomeOf(err) == gridpb.Outcome_OUTCOME_NOT_FOUND {
 				views[i] = map[string]int64{}
 				return nil
 			}

@@ -7,6 +7,7 @@ import (
 
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -25,7 +26,7 @@ type skuGrain struct {
 	// stock is the committed stock per warehouse, as of the last read;
 	// stockKnown is false when that read failed (the leader was away), and
 	// then nothing is refused from the cache.
-	stock      map[string]*pb.StockRecord
+	stock      map[string]*gridpb.StockRecord
 	stockKnown bool
 	// held is the quantity per warehouse of queued and in-flight reservations,
 	// not yet in stock.
@@ -35,7 +36,7 @@ type skuGrain struct {
 }
 
 type queuedReserve struct {
-	req       *pb.ReserveRequest
+	req       *gridpb.ReserveRequest
 	warehouse string
 	strict    bool // the order's route: this warehouse or none
 	reply     *reserveReply
@@ -48,7 +49,7 @@ type queuedReserve struct {
 type reserveReply struct {
 	send    func(msg any) // to the caller
 	many    bool          // a ReserveMany: answer ReserveManyResponse, else ReserveResponse
-	items   []*pb.ReserveResponse
+	items   []*gridpb.ReserveResponse
 	pending int // items still waiting for a proposal
 	failed  bool
 }
@@ -56,7 +57,7 @@ type reserveReply struct {
 // answer records item slot's outcome; once none is pending, it sends the
 // reply. An error fails the whole call: its items are retried together
 // (every reservation is idempotent).
-func (r *reserveReply) answer(slot int, res *pb.ReserveResponse, err error) {
+func (r *reserveReply) answer(slot int, res *gridpb.ReserveResponse, err error) {
 	if r.failed {
 		return
 	}
@@ -70,7 +71,7 @@ func (r *reserveReply) answer(slot int, res *pb.ReserveResponse, err error) {
 		return
 	}
 	if r.many {
-		r.send(&pb.ReserveManyResponse{Items: r.items})
+		r.send(&gridpb.ReserveManyResponse{Items: r.items})
 		return
 	}
 	r.send(r.items[0])
@@ -138,9 +139,9 @@ func (g *skuGrain) readStock() (*pb.SkuStock, error) {
 		g.stockKnown = false
 		return nil, err
 	}
-	g.stock = make(map[string]*pb.StockRecord, len(st.Warehouses))
+	g.stock = make(map[string]*gridpb.StockRecord, len(st.Warehouses))
 	for _, w := range st.Warehouses {
-		g.stock[w.Warehouse] = &pb.StockRecord{OnHand: w.OnHand, Pending: w.Pending, Committed: w.Committed}
+		g.stock[w.Warehouse] = &gridpb.StockRecord{OnHand: w.OnHand, Pending: w.Pending, Committed: w.Committed}
 	}
 	g.stockKnown = true
 	return st, nil
@@ -190,20 +191,20 @@ func (g *skuGrain) freeView() map[string]int64 {
 	return out
 }
 
-func (g *skuGrain) Reserve(req *pb.ReserveRequest, _ func(*pb.ReserveResponse), _ func(error), ctx actorcluster.GrainContext) error {
+func (g *skuGrain) Reserve(req *gridpb.ReserveRequest, _ func(*gridpb.ReserveResponse), _ func(error), ctx actorcluster.GrainContext) error {
 	return g.reserve(req, replyTo(ctx), mailbox(ctx))
 }
 
 // reserve judges one reservation; its answer goes to send, and a proposal
 // it starts comes back through committed.
-func (g *skuGrain) reserve(req *pb.ReserveRequest, send func(any), committed func(*reserveCommitted)) error {
+func (g *skuGrain) reserve(req *gridpb.ReserveRequest, send func(any), committed func(*reserveCommitted)) error {
 	if !g.stockKnown {
 		g.reload()
 		if !g.stockKnown {
 			return errStockUnknown
 		}
 	}
-	reply := &reserveReply{send: send, items: make([]*pb.ReserveResponse, 1), pending: 1}
+	reply := &reserveReply{send: send, items: make([]*gridpb.ReserveResponse, 1), pending: 1}
 	fresh := false
 	if err := g.judge(req, reply, 0, &fresh); err != nil {
 		return err
@@ -217,9 +218,9 @@ func (g *skuGrain) reserve(req *pb.ReserveRequest, send func(any), committed fun
 // (and every queued or in-flight reservation) hold, the hopeless ones
 // answered from the cache, the others proposed as one entry. One answer,
 // item by item, once every item has its outcome.
-func (g *skuGrain) ReserveMany(req *pb.ReserveManyRequest, _ func(*pb.ReserveManyResponse), _ func(error), ctx actorcluster.GrainContext) error {
+func (g *skuGrain) ReserveMany(req *gridpb.ReserveManyRequest, _ func(*gridpb.ReserveManyResponse), _ func(error), ctx actorcluster.GrainContext) error {
 	if len(req.Items) == 0 {
-		ctx.Respond(&pb.ReserveManyResponse{})
+		ctx.Respond(&gridpb.ReserveManyResponse{})
 		return nil
 	}
 	return g.reserveMany(req, replyTo(ctx), mailbox(ctx))
@@ -227,14 +228,14 @@ func (g *skuGrain) ReserveMany(req *pb.ReserveManyRequest, _ func(*pb.ReserveMan
 
 // reserveMany judges the reservations of a ReserveMany with items; its
 // answer goes to send, and a proposal it starts comes back through committed.
-func (g *skuGrain) reserveMany(req *pb.ReserveManyRequest, send func(any), committed func(*reserveCommitted)) error {
+func (g *skuGrain) reserveMany(req *gridpb.ReserveManyRequest, send func(any), committed func(*reserveCommitted)) error {
 	if !g.stockKnown {
 		g.reload()
 		if !g.stockKnown {
 			return errStockUnknown
 		}
 	}
-	reply := &reserveReply{send: send, many: true, items: make([]*pb.ReserveResponse, len(req.Items)), pending: len(req.Items)}
+	reply := &reserveReply{send: send, many: true, items: make([]*gridpb.ReserveResponse, len(req.Items)), pending: len(req.Items)}
 	for i, it := range req.Items {
 		if it.Sku != g.sku {
 			return fmt.Errorf("reserve_many: item %d is of sku %q, not %q", i, it.Sku, g.sku)
@@ -257,7 +258,7 @@ func (g *skuGrain) reserveMany(req *pb.ReserveManyRequest, send func(any), commi
 // grain during a membership change, or a writer the grain did not see,
 // may have freed stock since the last read, and a refusal must be of the
 // committed stock as it is.
-func (g *skuGrain) judge(req *pb.ReserveRequest, reply *reserveReply, slot int, fresh *bool) error {
+func (g *skuGrain) judge(req *gridpb.ReserveRequest, reply *reserveReply, slot int, fresh *bool) error {
 	strict := req.Warehouse != ""
 	where := func() string {
 		if strict {
@@ -289,12 +290,12 @@ func (g *skuGrain) judge(req *pb.ReserveRequest, reply *reserveReply, slot int, 
 		if err != nil {
 			return err
 		}
-		if ok && res.State != pb.ReservationState_RESERVATION_STATE_RELEASED {
-			reply.answer(slot, &pb.ReserveResponse{Outcome: pb.Outcome_OUTCOME_REPLAYED, Warehouse: res.Warehouse}, nil)
+		if ok && res.State != gridpb.ReservationState_RESERVATION_STATE_RELEASED {
+			reply.answer(slot, &gridpb.ReserveResponse{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Warehouse: res.Warehouse}, nil)
 			return nil
 		}
 		g.node.metrics.reservations.WithLabelValues("insufficient_stock").Inc()
-		short := &pb.ReserveResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK}
+		short := &gridpb.ReserveResponse{Outcome: gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK}
 		if strict {
 			short.Warehouse, short.Free = req.Warehouse, g.freeView()
 		}
@@ -316,18 +317,18 @@ func (g *skuGrain) flush(committed func(*reserveCommitted)) {
 	batch := g.queue[:n:n]
 	g.queue = append([]queuedReserve(nil), g.queue[n:]...)
 	g.inFlight = true
-	cmd := &pb.ReserveBatchCommand{Sku: g.sku, Items: make([]*pb.ReserveItem, n)}
+	cmd := &gridpb.ReserveBatchCommand{Sku: g.sku, Items: make([]*gridpb.ReserveItem, n)}
 	for i, q := range batch {
-		cmd.Items[i] = &pb.ReserveItem{OrderId: q.req.OrderId, Qty: q.req.Qty, ExpiresUnixNano: q.req.ExpiresUnixNano, Warehouse: q.warehouse, Strict: q.strict,
+		cmd.Items[i] = &gridpb.ReserveItem{OrderId: q.req.OrderId, Qty: q.req.Qty, ExpiresUnixNano: q.req.ExpiresUnixNano, Warehouse: q.warehouse, Strict: q.strict,
 			Principal: q.req.Principal}
 	}
 	// Each item names its own caller; the batch has no caller of its own.
-	principal := batchPrincipal(cmd.Items, (*pb.ReserveItem).GetPrincipal)
+	principal := batchPrincipal(cmd.Items, (*gridpb.ReserveItem).GetPrincipal)
 	g.node.metrics.reserveBatch.Observe(float64(n))
 	go func() {
 		cctx, cancel := g.node.callCtx()
 		defer cancel()
-		res, err := g.node.propose(cctx, g.partition, principal, &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: cmd}})
+		res, err := g.node.propose(cctx, g.partition, principal, &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: cmd}})
 		// Answer the callers from here, not from the grain: they get their
 		// answer even if the grain was stopped meanwhile (passivated, or
 		// moved to its partition's new leader).
@@ -340,7 +341,7 @@ func (g *skuGrain) flush(committed func(*reserveCommitted)) {
 			}
 			it := res.Reserve.Items[i]
 			g.node.metrics.reservations.WithLabelValues(outcomeLabel(it.Outcome)).Inc()
-			q.reply.answer(q.slot, &pb.ReserveResponse{Outcome: it.Outcome, Warehouse: it.Warehouse}, nil)
+			q.reply.answer(q.slot, &gridpb.ReserveResponse{Outcome: it.Outcome, Warehouse: it.Warehouse}, nil)
 		}
 		committed(&reserveCommitted{batch: batch, result: res, err: err})
 	}()
@@ -367,10 +368,10 @@ func (g *skuGrain) ReceiveDefault(ctx actorcluster.GrainContext) {
 
 // Settle moves an order's reservation (commit, release, ship, restock, or
 // expire: release only if still pending and past its expiry).
-func (g *skuGrain) Settle(req *pb.SettleRequest, _ actorcluster.GrainContext) (*pb.SettleResponse, error) {
-	cmd := &pb.Command{Kind: &pb.Command_Settle{Settle: &pb.SettleCommand{Sku: g.sku, OrderId: req.OrderId, Action: req.Action}}}
+func (g *skuGrain) Settle(req *gridpb.SettleRequest, _ actorcluster.GrainContext) (*gridpb.SettleResponse, error) {
+	cmd := &gridpb.Command{Kind: &gridpb.Command_Settle{Settle: &gridpb.SettleCommand{Sku: g.sku, OrderId: req.OrderId, Action: req.Action}}}
 	if req.Action == "expire" {
-		cmd = &pb.Command{Kind: &pb.Command_ExpireReservations{ExpireReservations: &pb.ExpireReservationsCommand{Sku: g.sku, OrderIds: []string{req.OrderId}}}}
+		cmd = &gridpb.Command{Kind: &gridpb.Command_ExpireReservations{ExpireReservations: &gridpb.ExpireReservationsCommand{Sku: g.sku, OrderIds: []string{req.OrderId}}}}
 	}
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
@@ -379,23 +380,23 @@ func (g *skuGrain) Settle(req *pb.SettleRequest, _ actorcluster.GrainContext) (*
 		return nil, err
 	}
 	g.reload()
-	return &pb.SettleResponse{Outcome: res.Outcome}, nil
+	return &gridpb.SettleResponse{Outcome: res.Outcome}, nil
 }
 
 // SettleMany moves the reservations of one batch's orders on this SKU
 // (their orders' owed stock actions) with one entry, and answers each.
-func (g *skuGrain) SettleMany(req *pb.SettleManyRequest, _ actorcluster.GrainContext) (*pb.SettleManyResponse, error) {
-	cmd := &pb.SettleBatchCommand{Sku: g.sku, Items: make([]*pb.SettleItem, len(req.Items))}
+func (g *skuGrain) SettleMany(req *gridpb.SettleManyRequest, _ actorcluster.GrainContext) (*gridpb.SettleManyResponse, error) {
+	cmd := &gridpb.SettleBatchCommand{Sku: g.sku, Items: make([]*gridpb.SettleItem, len(req.Items))}
 	for i, it := range req.Items {
 		if it.Sku != g.sku || it.Action == "expire" {
 			return nil, fmt.Errorf("settle_many: item %d: sku %q action %q on the grain of %q", i, it.Sku, it.Action, g.sku)
 		}
-		cmd.Items[i] = &pb.SettleItem{OrderId: it.OrderId, Action: it.Action, Principal: it.Principal}
+		cmd.Items[i] = &gridpb.SettleItem{OrderId: it.OrderId, Action: it.Action, Principal: it.Principal}
 	}
-	principal := batchPrincipal(cmd.Items, (*pb.SettleItem).GetPrincipal)
+	principal := batchPrincipal(cmd.Items, (*gridpb.SettleItem).GetPrincipal)
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
-	res, err := g.node.propose(cctx, g.partition, principal, &pb.Command{Kind: &pb.Command_SettleBatch{SettleBatch: cmd}})
+	res, err := g.node.propose(cctx, g.partition, principal, &gridpb.Command{Kind: &gridpb.Command_SettleBatch{SettleBatch: cmd}})
 	if err != nil {
 		return nil, err
 	}
@@ -403,47 +404,47 @@ func (g *skuGrain) SettleMany(req *pb.SettleManyRequest, _ actorcluster.GrainCon
 	if len(res.Results) != len(req.Items) {
 		return nil, fmt.Errorf("settle_batch: %d results for %d items: %s", len(res.Results), len(req.Items), res.Detail)
 	}
-	out := &pb.SettleManyResponse{Items: make([]*pb.SettleResponse, len(res.Results))}
+	out := &gridpb.SettleManyResponse{Items: make([]*gridpb.SettleResponse, len(res.Results))}
 	for i, r := range res.Results {
-		out.Items[i] = &pb.SettleResponse{Outcome: r.Outcome}
+		out.Items[i] = &gridpb.SettleResponse{Outcome: r.Outcome}
 	}
 	return out, nil
 }
 
-func (g *skuGrain) SetStock(req *pb.SetStockGrainRequest, _ actorcluster.GrainContext) (*pb.SkuStock, error) {
+func (g *skuGrain) SetStock(req *gridpb.SetStockGrainRequest, _ actorcluster.GrainContext) (*pb.SkuStock, error) {
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
-	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{
+	res, err := g.node.propose(cctx, g.partition, req.Principal, &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{
 		Sku: g.sku, Warehouse: req.Stock.Warehouse, OnHand: req.Stock.OnHand,
 	}}})
 	if err != nil {
 		return nil, err
 	}
 	st, readErr := g.readStock()
-	if res.Outcome != pb.Outcome_OUTCOME_OK {
+	if res.Outcome != gridpb.Outcome_OUTCOME_OK {
 		return nil, outcomeErr(res.Outcome, res.Detail)
 	}
 	return st, readErr
 }
 
-func (g *skuGrain) GetStock(*pb.SkuQuery, actorcluster.GrainContext) (*pb.SkuStock, error) {
+func (g *skuGrain) GetStock(*gridpb.SkuQuery, actorcluster.GrainContext) (*pb.SkuStock, error) {
 	st, err := g.readStock()
 	if err != nil {
 		return nil, err
 	}
 	if len(st.Warehouses) == 0 {
-		return nil, outcomeErr(pb.Outcome_OUTCOME_NOT_FOUND, "unknown sku")
+		return nil, outcomeErr(gridpb.Outcome_OUTCOME_NOT_FOUND, "unknown sku")
 	}
 	return st, nil
 }
 
-func outcomeLabel(o pb.Outcome) string {
+func outcomeLabel(o gridpb.Outcome) string {
 	switch o {
-	case pb.Outcome_OUTCOME_OK:
+	case gridpb.Outcome_OUTCOME_OK:
 		return "reserved"
-	case pb.Outcome_OUTCOME_REPLAYED:
+	case gridpb.Outcome_OUTCOME_REPLAYED:
 		return "replayed"
-	case pb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
+	case gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
 		return "insufficient_stock"
 	default:
 		return "other"

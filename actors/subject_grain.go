@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/privacy"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -71,8 +71,8 @@ func (g *subjectGrain) dataKey(create bool) (*privacy.DataKey, error) {
 		}
 		cctx, cancel := g.node.callCtx()
 		defer cancel()
-		res, err := g.node.propose(cctx, g.partition, "system:keys", &pb.Command{Kind: &pb.Command_PutSubjectKey{PutSubjectKey: &pb.PutSubjectKeyCommand{
-			Key: &pb.SubjectKeyRecord{Subject: g.subject, MasterKeyId: w.MasterKeyID, Nonce: w.Nonce, WrappedKey: w.Ciphertext},
+		res, err := g.node.propose(cctx, g.partition, "system:keys", &gridpb.Command{Kind: &gridpb.Command_PutSubjectKey{PutSubjectKey: &gridpb.PutSubjectKeyCommand{
+			Key: &gridpb.SubjectKeyRecord{Subject: g.subject, MasterKeyId: w.MasterKeyID, Nonce: w.Nonce, WrappedKey: w.Ciphertext},
 		}}})
 		if err != nil {
 			return nil, fmt.Errorf("storing the data key: %w", err)
@@ -90,7 +90,7 @@ func (g *subjectGrain) dataKey(create bool) (*privacy.DataKey, error) {
 	return k, nil
 }
 
-func (g *subjectGrain) Seal(req *pb.SealPersonalRequest, _ actorcluster.GrainContext) (*pb.SealPersonalResponse, error) {
+func (g *subjectGrain) Seal(req *gridpb.SealPersonalRequest, _ actorcluster.GrainContext) (*gridpb.SealPersonalResponse, error) {
 	k, err := g.dataKey(true)
 	if err != nil {
 		return nil, err
@@ -99,12 +99,12 @@ func (g *subjectGrain) Seal(req *pb.SealPersonalRequest, _ actorcluster.GrainCon
 	if err != nil {
 		return nil, err
 	}
-	return &pb.SealPersonalResponse{Sealed: sealed}, nil
+	return &gridpb.SealPersonalResponse{Sealed: sealed}, nil
 }
 
 // Open records the read in the audit log, then opens the orders' sealed
 // fields. An erased subject answers erased, with no fields.
-func (g *subjectGrain) Open(req *pb.OpenPersonalRequest, _ actorcluster.GrainContext) (*pb.OpenPersonalResponse, error) {
+func (g *subjectGrain) Open(req *gridpb.OpenPersonalRequest, _ actorcluster.GrainContext) (*gridpb.OpenPersonalResponse, error) {
 	if len(req.OrderIds) != len(req.Sealed) {
 		return nil, internalErr(errors.New("actors: open: one sealed value per order"))
 	}
@@ -113,30 +113,30 @@ func (g *subjectGrain) Open(req *pb.OpenPersonalRequest, _ actorcluster.GrainCon
 		return nil, err
 	}
 	if k == nil {
-		return &pb.OpenPersonalResponse{Erased: true}, nil
+		return &gridpb.OpenPersonalResponse{Erased: true}, nil
 	}
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
-	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_RecordAccess{RecordAccess: &pb.RecordAccessCommand{
+	res, err := g.node.propose(cctx, g.partition, req.Principal, &gridpb.Command{Kind: &gridpb.Command_RecordAccess{RecordAccess: &gridpb.RecordAccessCommand{
 		Subject: g.subject, OrderIds: req.OrderIds, Purpose: req.Purpose}}})
 	if err != nil {
 		return nil, fmt.Errorf("recording the read: %w", err)
 	}
 	switch res.Outcome {
-	case pb.Outcome_OUTCOME_OK:
-	case pb.Outcome_OUTCOME_ERASED: // erased since this activation read the key
+	case gridpb.Outcome_OUTCOME_OK:
+	case gridpb.Outcome_OUTCOME_ERASED: // erased since this activation read the key
 		g.key = nil
-		return &pb.OpenPersonalResponse{Erased: true}, nil
+		return &gridpb.OpenPersonalResponse{Erased: true}, nil
 	default:
 		return nil, fmt.Errorf("recording the read: %s", res.Detail)
 	}
-	out := &pb.OpenPersonalResponse{Fields: make([]*pb.PersonalFields, len(req.OrderIds))}
+	out := &gridpb.OpenPersonalResponse{Fields: make([]*gridpb.PersonalFields, len(req.OrderIds))}
 	for i, id := range req.OrderIds {
 		plain, err := k.Open(id, req.Sealed[i])
 		if err != nil {
 			return nil, fmt.Errorf("order %s: %w", id, err)
 		}
-		f := &pb.PersonalFields{}
+		f := &gridpb.PersonalFields{}
 		err = proto.Unmarshal(plain, f)
 		clear(plain)
 		if err != nil {
@@ -149,7 +149,7 @@ func (g *subjectGrain) Open(req *pb.OpenPersonalRequest, _ actorcluster.GrainCon
 
 // Erase deletes the subject's data key on every replica and records a
 // tombstone and the erasure of each of its orders in the audit log.
-func (g *subjectGrain) Erase(req *pb.EraseSubjectGrainRequest, _ actorcluster.GrainContext) (*pb.SubjectTombstoneRecord, error) {
+func (g *subjectGrain) Erase(req *gridpb.EraseSubjectGrainRequest, _ actorcluster.GrainContext) (*gridpb.SubjectTombstoneRecord, error) {
 	orders, _, err := g.node.SubjectOrderIDs(g.subject)
 	if err != nil {
 		return nil, fmt.Errorf("listing the subject's orders: %w", err)
@@ -160,7 +160,7 @@ func (g *subjectGrain) Erase(req *pb.EraseSubjectGrainRequest, _ actorcluster.Gr
 	if err := g.node.unlinkIdentities(cctx, g.subject); err != nil {
 		return nil, fmt.Errorf("unlinking the subject's fingerprints: %w", err)
 	}
-	res, err := g.node.propose(cctx, g.partition, req.Principal, &pb.Command{Kind: &pb.Command_EraseSubject{EraseSubject: &pb.EraseSubjectCommand{
+	res, err := g.node.propose(cctx, g.partition, req.Principal, &gridpb.Command{Kind: &gridpb.Command_EraseSubject{EraseSubject: &gridpb.EraseSubjectCommand{
 		Subject: g.subject, OrderIds: orders}}})
 	if err != nil {
 		return nil, err
@@ -168,7 +168,7 @@ func (g *subjectGrain) Erase(req *pb.EraseSubjectGrainRequest, _ actorcluster.Gr
 	g.key = nil
 	g.node.keys.Forget(g.subject)
 	switch res.Outcome {
-	case pb.Outcome_OUTCOME_OK:
+	case gridpb.Outcome_OUTCOME_OK:
 		g.logger.Info("subject erased", slog.String("subject_sha256", statemachine.SubjectHash(g.subject)), slog.Int("orders", len(orders)))
 		return res.Tombstone, nil
 	default:

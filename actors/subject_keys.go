@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/batching"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/privacy"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -91,7 +92,7 @@ func (n *Node) ForgetSubjectKey(subject string) { n.keys.Forget(subject) }
 // keyRequest asks for one new subject's key to be stored in its partition.
 type keyRequest struct {
 	p   *partitionRef
-	rec *pb.SubjectKeyRecord
+	rec *gridpb.SubjectKeyRecord
 }
 
 // newKeyBatching batches new subjects' keys across the node's intake
@@ -101,8 +102,8 @@ type keyRequest struct {
 // One lane rather than one per partition: the customers of a batch of
 // orders spread over every subject partition, and per-partition rounds
 // would carry one or two keys each.
-func (n *Node) newKeyBatching() *batching.Coalescer[keyRequest, *pb.SubjectKeyRecord] {
-	return batching.New(func(ctx context.Context, _ uint32, batch []keyRequest) ([]*pb.SubjectKeyRecord, error) {
+func (n *Node) newKeyBatching() *batching.Coalescer[keyRequest, *gridpb.SubjectKeyRecord] {
+	return batching.New(func(ctx context.Context, _ uint32, batch []keyRequest) ([]*gridpb.SubjectKeyRecord, error) {
 		byPart := map[*partitionRef][]int{}
 		var parts []*partitionRef
 		for i, r := range batch {
@@ -111,11 +112,11 @@ func (n *Node) newKeyBatching() *batching.Coalescer[keyRequest, *pb.SubjectKeyRe
 			}
 			byPart[r.p] = append(byPart[r.p], i)
 		}
-		out := make([]*pb.SubjectKeyRecord, len(batch))
+		out := make([]*gridpb.SubjectKeyRecord, len(batch))
 		errs := make([]error, len(parts))
 		fanOut(len(parts), len(parts), func(j int) {
 			at := byPart[parts[j]]
-			recs := make([]*pb.SubjectKeyRecord, len(at))
+			recs := make([]*gridpb.SubjectKeyRecord, len(at))
 			for m, i := range at {
 				recs[m] = batch[i].rec
 			}
@@ -155,7 +156,7 @@ func (n *Node) dataKeys(ctx context.Context, subjects []string) (map[string]*pri
 	now := n.now()
 	type waiting struct {
 		subject string
-		p       *batching.Pending[keyRequest, *pb.SubjectKeyRecord]
+		p       *batching.Pending[keyRequest, *gridpb.SubjectKeyRecord]
 	}
 	var waits []waiting
 	for _, s := range subjects {
@@ -173,7 +174,7 @@ func (n *Node) dataKeys(ctx context.Context, subjects []string) (map[string]*pri
 		}
 		p := n.subjectPartition(s)
 		pending, err := n.keyBatching.Submit(0, keyRequest{p: p,
-			rec: &pb.SubjectKeyRecord{Subject: s, MasterKeyId: w.MasterKeyID, Nonce: w.Nonce, WrappedKey: w.Ciphertext}})
+			rec: &gridpb.SubjectKeyRecord{Subject: s, MasterKeyId: w.MasterKeyID, Nonce: w.Nonce, WrappedKey: w.Ciphertext}})
 		if err != nil {
 			return nil, fmt.Errorf("storing data keys: %w", err)
 		}
@@ -195,8 +196,8 @@ func (n *Node) dataKeys(ctx context.Context, subjects []string) (map[string]*pri
 	return out, nil
 }
 
-func (n *Node) putSubjectKeys(ctx context.Context, p *partitionRef, recs []*pb.SubjectKeyRecord) ([]*pb.SubjectKeyRecord, error) {
-	res, err := n.propose(ctx, p, "system:keys", &pb.Command{Kind: &pb.Command_PutSubjectKeys{PutSubjectKeys: &pb.PutSubjectKeysCommand{Keys: recs}}})
+func (n *Node) putSubjectKeys(ctx context.Context, p *partitionRef, recs []*gridpb.SubjectKeyRecord) ([]*gridpb.SubjectKeyRecord, error) {
+	res, err := n.propose(ctx, p, "system:keys", &gridpb.Command{Kind: &gridpb.Command_PutSubjectKeys{PutSubjectKeys: &gridpb.PutSubjectKeysCommand{Keys: recs}}})
 	if err != nil {
 		return nil, fmt.Errorf("storing data keys: %w", err)
 	}
@@ -213,7 +214,7 @@ func (n *Node) putSubjectKeys(ctx context.Context, p *partitionRef, recs []*pb.S
 
 // sealWith seals an order's personal fields with its subject's key,
 // bound to the order; the plaintext is wiped.
-func sealWith(k *privacy.DataKey, orderID string, f *pb.PersonalFields) ([]byte, error) {
+func sealWith(k *privacy.DataKey, orderID string, f *gridpb.PersonalFields) ([]byte, error) {
 	plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(f)
 	if err != nil {
 		return nil, err
@@ -224,8 +225,8 @@ func sealWith(k *privacy.DataKey, orderID string, f *pb.PersonalFields) ([]byte,
 }
 
 // personalFields are the customer's personal fields of a request, or nil.
-func personalFields(c *pb.Customer) *pb.PersonalFields {
-	f := &pb.PersonalFields{Name: c.GetName(), Phone: c.GetPhone(), Address: c.GetAddress(), IdNumber: c.GetIdNumber(), Email: c.GetEmail()}
+func personalFields(c *pb.Customer) *gridpb.PersonalFields {
+	f := &gridpb.PersonalFields{Name: c.GetName(), Phone: c.GetPhone(), Address: c.GetAddress(), IdNumber: c.GetIdNumber(), Email: c.GetEmail()}
 	if proto.Size(f) == 0 {
 		return nil
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/ordergrid/ordergrid/cluster"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -68,7 +68,7 @@ func (s sweeper) partition(p *cluster.Partition, all bool) {
 	}
 	if len(ids) > 0 {
 		ctx, cancel := n.callCtx()
-		_, err := n.propose(ctx, p, SweeperPrincipal, &pb.Command{Kind: &pb.Command_ExpireOrders{ExpireOrders: &pb.ExpireOrdersCommand{OrderIds: ids}}})
+		_, err := n.propose(ctx, p, SweeperPrincipal, &gridpb.Command{Kind: &gridpb.Command_ExpireOrders{ExpireOrders: &gridpb.ExpireOrdersCommand{OrderIds: ids}}})
 		cancel()
 		if err != nil {
 			log.Warn("sweep: expiring orders", slog.Any("error", err))
@@ -84,7 +84,7 @@ func (s sweeper) partition(p *cluster.Partition, all bool) {
 		return
 	}
 	fanOut(len(due), sweepCallsMax, func(i int) {
-		_, err := n.SkuClient(due[i].SKU).Settle(&pb.SettleRequest{Sku: due[i].SKU, OrderId: due[i].OrderID, Action: "expire", Principal: SweeperPrincipal}, n.CallOptions()...)
+		_, err := n.SkuClient(due[i].SKU).Settle(&gridpb.SettleRequest{Sku: due[i].SKU, OrderId: due[i].OrderID, Action: "expire", Principal: SweeperPrincipal}, n.CallOptions()...)
 		if err != nil {
 			log.Warn("sweep: releasing orphan reservation", slog.String("sku", due[i].SKU), slog.Any("error", err))
 		}
@@ -111,7 +111,7 @@ func (s sweeper) partition(p *cluster.Partition, all bool) {
 
 func (s sweeper) syncOrder(id string, log *slog.Logger) {
 	n := s.n
-	if _, err := n.OrderClient(id).SyncStock(&pb.SyncStockRequest{OrderId: id}, n.CallOptions()...); err != nil {
+	if _, err := n.OrderClient(id).SyncStock(&gridpb.SyncStockRequest{OrderId: id}, n.CallOptions()...); err != nil {
 		log.Warn("sweep: stock action", slog.String("order", id), slog.Any("error", err))
 	}
 }

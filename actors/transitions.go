@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/batching"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -23,22 +24,22 @@ import (
 // TransitionBatch records the events of one batch, all of one order
 // partition, in order (two events of one order apply one after the
 // other). It answers one BatchAnswer per event.
-func (n *Node) TransitionBatch(ctx context.Context, reqs []*pb.OrderEventGrainRequest) []BatchAnswer {
+func (n *Node) TransitionBatch(ctx context.Context, reqs []*gridpb.OrderEventGrainRequest) []BatchAnswer {
 	answers := make([]BatchAnswer, len(reqs))
 	if len(reqs) == 0 {
 		return answers
 	}
 	part := n.orderPartition(reqs[0].Event.GetId())
-	cmd := &pb.TransitionsCommand{Transitions: make([]*pb.TransitionCommand, len(reqs))}
+	cmd := &gridpb.TransitionsCommand{Transitions: make([]*gridpb.TransitionCommand, len(reqs))}
 	for i, req := range reqs {
 		ev := req.Event
 		if p := n.orderPartition(ev.GetId()); p != part {
 			panic(fmt.Sprintf("actors: batch of partition %d holds order %s of partition %d", part.ID, ev.GetId(), p.ID))
 		}
-		cmd.Transitions[i] = &pb.TransitionCommand{OrderId: ev.Id, Type: ev.Type, Details: eventDetails(ev), Principal: req.Principal}
+		cmd.Transitions[i] = &gridpb.TransitionCommand{OrderId: ev.Id, Type: ev.Type, Details: eventDetails(ev), Principal: req.Principal}
 	}
 	n.metrics.transitionBatch.Observe(float64(len(reqs)))
-	res, err := n.propose(ctx, part, batchPrincipal(cmd.Transitions, (*pb.TransitionCommand).GetPrincipal), &pb.Command{Kind: &pb.Command_Transitions{Transitions: cmd}})
+	res, err := n.propose(ctx, part, batchPrincipal(cmd.Transitions, (*gridpb.TransitionCommand).GetPrincipal), &gridpb.Command{Kind: &gridpb.Command_Transitions{Transitions: cmd}})
 	if err == nil && len(res.Results) != len(reqs) {
 		err = fmt.Errorf("transitions answered %d results for %d events: %s", len(res.Results), len(reqs), res.Detail)
 	}
@@ -53,7 +54,7 @@ func (n *Node) TransitionBatch(ctx context.Context, reqs []*pb.OrderEventGrainRe
 	// an earlier one's, as the sweeper would find it).
 	last := map[string]int{}
 	for i, r := range res.Results {
-		answers[i] = BatchAnswer{Response: &pb.OrderGrainResponse{Outcome: r.Outcome, Order: r.Order, Detail: r.Detail}}
+		answers[i] = BatchAnswer{Response: &gridpb.OrderGrainResponse{Outcome: r.Outcome, Order: r.Order, Detail: r.Detail}}
 		if r.Order != nil {
 			last[r.Order.Id] = i
 		}
@@ -84,7 +85,7 @@ func (n *Node) TransitionBatch(ctx context.Context, reqs []*pb.OrderEventGrainRe
 // syncStockBatch carries out the stock actions the orders at owing owe:
 // one SettleMany per SKU. It answers each order as synced (nil where its
 // action stays owed).
-func (n *Node) syncStockBatch(part *partitionRef, reqs []*pb.OrderEventGrainRequest, owing []int, results []*pb.ApplyResult) ([]*pb.OrderRecord, error) {
+func (n *Node) syncStockBatch(part *partitionRef, reqs []*gridpb.OrderEventGrainRequest, owing []int, results []*gridpb.ApplyResult) ([]*gridpb.OrderRecord, error) {
 	bySku := map[string][]int{} // sku -> places in owing
 	var skus []string
 	for k, i := range owing {
@@ -105,12 +106,12 @@ func (n *Node) syncStockBatch(part *partitionRef, reqs []*pb.OrderEventGrainRequ
 	fanOut(len(skus), linesFanOutMax, func(j int) {
 		sku := skus[j]
 		ks := bySku[sku]
-		req := &pb.SettleManyRequest{Items: make([]*pb.SettleRequest, len(ks))}
+		req := &gridpb.SettleManyRequest{Items: make([]*gridpb.SettleRequest, len(ks))}
 		for m, k := range ks {
 			o := results[owing[k]].Order
-			req.Items[m] = &pb.SettleRequest{Sku: sku, OrderId: o.Id, Action: o.StockAction, Principal: reqs[owing[k]].Principal}
+			req.Items[m] = &gridpb.SettleRequest{Sku: sku, OrderId: o.Id, Action: o.StockAction, Principal: reqs[owing[k]].Principal}
 		}
-		var res *pb.SettleManyResponse
+		var res *gridpb.SettleManyResponse
 		err := retrySku(func() (err error) {
 			res, err = n.grains.settleMany(sku, req)
 			if err == nil && len(res.Items) != len(ks) {
@@ -124,7 +125,7 @@ func (n *Node) syncStockBatch(part *partitionRef, reqs []*pb.OrderEventGrainRequ
 			switch {
 			case err != nil:
 				failed[k] = true
-			case res.Items[m].Outcome != pb.Outcome_OUTCOME_OK:
+			case res.Items[m].Outcome != gridpb.Outcome_OUTCOME_OK:
 				// The state machine refused (e.g. a reservation swept long
 				// ago): nothing a retry can change; recorded and moved on.
 				n.opts.Logger.Error("stock action refused", slog.String("sku", sku), slog.String("order", req.Items[m].OrderId),
@@ -140,18 +141,18 @@ func (n *Node) syncStockBatch(part *partitionRef, reqs []*pb.OrderEventGrainRequ
 	// stock_synced_batch entry, batched with other batches' marks, off the
 	// answer's path. A mark lost with a node leaves the action owed: the
 	// sweeper carries it out again (settling is idempotent) and marks it.
-	out := make([]*pb.OrderRecord, len(owing))
+	out := make([]*gridpb.OrderRecord, len(owing))
 	for k, i := range owing {
 		if failed[k] {
 			continue
 		}
 		o := results[i].Order
 		if _, err := n.syncedBatching.Submit(part.ID, syncedMark{p: part, principal: reqs[i].Principal,
-			cmd: &pb.StockSyncedCommand{OrderId: o.Id, Version: o.Version, Action: o.StockAction}}); err != nil {
+			cmd: &gridpb.StockSyncedCommand{OrderId: o.Id, Version: o.Version, Action: o.StockAction}}); err != nil {
 			n.opts.Logger.Warn("stock action left owed", slog.String("order", o.Id), slog.Any("error", err))
 			continue
 		}
-		synced := proto.Clone(o).(*pb.OrderRecord)
+		synced := proto.Clone(o).(*gridpb.OrderRecord)
 		synced.StockAction = ""
 		out[k] = synced
 	}
@@ -162,18 +163,18 @@ func (n *Node) syncStockBatch(part *partitionRef, reqs []*pb.OrderEventGrainRequ
 type syncedMark struct {
 	p         *partitionRef
 	principal string
-	cmd       *pb.StockSyncedCommand
+	cmd       *gridpb.StockSyncedCommand
 }
 
 // newSyncedBatching batches the marks of carried-out stock actions per
 // order partition, across event batches.
 func (n *Node) newSyncedBatching() *batching.Coalescer[syncedMark, struct{}] {
 	return batching.New(func(ctx context.Context, _ uint32, batch []syncedMark) ([]struct{}, error) {
-		cmd := &pb.StockSyncedBatchCommand{Orders: make([]*pb.StockSyncedCommand, len(batch))}
+		cmd := &gridpb.StockSyncedBatchCommand{Orders: make([]*gridpb.StockSyncedCommand, len(batch))}
 		for i, m := range batch {
 			cmd.Orders[i] = m.cmd
 		}
-		if _, err := n.propose(ctx, batch[0].p, batchPrincipal(batch, func(m syncedMark) string { return m.principal }), &pb.Command{Kind: &pb.Command_StockSyncedBatch{StockSyncedBatch: cmd}}); err != nil {
+		if _, err := n.propose(ctx, batch[0].p, batchPrincipal(batch, func(m syncedMark) string { return m.principal }), &gridpb.Command{Kind: &gridpb.Command_StockSyncedBatch{StockSyncedBatch: cmd}}); err != nil {
 			n.opts.Logger.Warn("stock actions left owed for the sweeper", slog.Int("orders", len(batch)), slog.Any("error", err))
 			return nil, err
 		}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -77,7 +78,7 @@ type faultPlan struct {
 
 	mu     sync.Mutex
 	rate   float64 // chance of a fault per proposal
-	only   func(cmd *pb.Command) bool
+	only   func(cmd *gridpb.Command) bool
 	kind   fault // the fault injected; faultNone: one of each kind at random
 	seen   map[[sha256.Size]byte]uint64
 	counts [faultKinds]int
@@ -95,14 +96,14 @@ func (f *faultPlan) injected() map[string]int {
 }
 
 // set makes a fraction rate of the proposals that only selects (nil: all) fail.
-func (f *faultPlan) set(rate float64, only func(cmd *pb.Command) bool) {
+func (f *faultPlan) set(rate float64, only func(cmd *gridpb.Command) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.rate, f.only, f.kind = rate, only, faultNone
 }
 
 // always makes every proposal that only selects fail with kind.
-func (f *faultPlan) always(kind fault, only func(cmd *pb.Command) bool) {
+func (f *faultPlan) always(kind fault, only func(cmd *gridpb.Command) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.rate, f.only, f.kind = 1, only, kind
@@ -115,7 +116,7 @@ func (f *faultPlan) decide(data []byte) fault {
 		return faultNone
 	}
 	if f.only != nil {
-		cmd := &pb.Command{}
+		cmd := &gridpb.Command{}
 		if err := proto.Unmarshal(data, cmd); err != nil || !f.only(cmd) {
 			return faultNone
 		}
@@ -226,7 +227,7 @@ func (p *twinPartition) apply(command []byte) ([]byte, error) {
 	defer b.Close()
 	p.index++
 	res := p.m.Apply(b, p.index, command)
-	var cmd pb.Command
+	var cmd gridpb.Command
 	if err := proto.Unmarshal(command, &cmd); err == nil && cmd.Kind != nil {
 		if p.applied == nil {
 			p.applied = map[string]int{}
@@ -248,7 +249,7 @@ func (p *twinPartition) Scan(_ context.Context, lo, hi []byte, limit int, fn fun
 }
 
 // kindOf names a command's kind by its oneof field ("reserve_batch").
-func kindOf(cmd *pb.Command) string {
+func kindOf(cmd *gridpb.Command) string {
 	f := cmd.ProtoReflect().WhichOneof(cmd.ProtoReflect().Descriptor().Oneofs().ByName("kind"))
 	if f == nil {
 		return ""
@@ -287,9 +288,9 @@ type twinGrains struct {
 	mu   sync.Mutex
 	skus map[string]*twinSkuGrain
 	// handed are the orders handed to their grains, in order.
-	handed []*pb.CreateOrderGrainRequest
+	handed []*gridpb.CreateOrderGrainRequest
 	// onHand, when set, is called with an order as it is handed over.
-	onHand func(req *pb.CreateOrderGrainRequest)
+	onHand func(req *gridpb.CreateOrderGrainRequest)
 	// beforeReserve, when set, runs before a SKU grain judges reservations.
 	beforeReserve func(sku string)
 	// failSettles, when set, fails every settle call to a SKU grain.
@@ -347,19 +348,19 @@ func (tg *twinGrains) ask(sku string, call func(g *skuGrain, send func(any), com
 	}
 }
 
-func (tg *twinGrains) reserve(req *pb.ReserveRequest) (*pb.ReserveResponse, error) {
+func (tg *twinGrains) reserve(req *gridpb.ReserveRequest) (*gridpb.ReserveResponse, error) {
 	m, err := tg.ask(req.Sku, func(g *skuGrain, send func(any), committed func(*reserveCommitted)) error {
 		return g.reserve(req, send, committed)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return m.(*pb.ReserveResponse), nil
+	return m.(*gridpb.ReserveResponse), nil
 }
 
-func (tg *twinGrains) reserveMany(sku string, req *pb.ReserveManyRequest) (*pb.ReserveManyResponse, error) {
+func (tg *twinGrains) reserveMany(sku string, req *gridpb.ReserveManyRequest) (*gridpb.ReserveManyResponse, error) {
 	if len(req.Items) == 0 {
-		return &pb.ReserveManyResponse{}, nil
+		return &gridpb.ReserveManyResponse{}, nil
 	}
 	m, err := tg.ask(sku, func(g *skuGrain, send func(any), committed func(*reserveCommitted)) error {
 		return g.reserveMany(req, send, committed)
@@ -367,12 +368,12 @@ func (tg *twinGrains) reserveMany(sku string, req *pb.ReserveManyRequest) (*pb.R
 	if err != nil {
 		return nil, err
 	}
-	return m.(*pb.ReserveManyResponse), nil
+	return m.(*gridpb.ReserveManyResponse), nil
 }
 
 var errSettleRefused = errors.New("twin: settle call failed")
 
-func (tg *twinGrains) settle(req *pb.SettleRequest) (*pb.SettleResponse, error) {
+func (tg *twinGrains) settle(req *gridpb.SettleRequest) (*gridpb.SettleResponse, error) {
 	if tg.failSettles {
 		return nil, errSettleRefused
 	}
@@ -386,7 +387,7 @@ func (tg *twinGrains) settle(req *pb.SettleRequest) (*pb.SettleResponse, error) 
 	return res, nil
 }
 
-func (tg *twinGrains) settleMany(sku string, req *pb.SettleManyRequest) (*pb.SettleManyResponse, error) {
+func (tg *twinGrains) settleMany(sku string, req *gridpb.SettleManyRequest) (*gridpb.SettleManyResponse, error) {
 	if tg.failSettles {
 		return nil, errSettleRefused
 	}
@@ -400,7 +401,7 @@ func (tg *twinGrains) settleMany(sku string, req *pb.SettleManyRequest) (*pb.Set
 	return res, nil
 }
 
-func (tg *twinGrains) createOrder(req *pb.CreateOrderGrainRequest) (*pb.OrderGrainResponse, error) {
+func (tg *twinGrains) createOrder(req *gridpb.CreateOrderGrainRequest) (*gridpb.OrderGrainResponse, error) {
 	tg.mu.Lock()
 	tg.handed = append(tg.handed, req)
 	onHand := tg.onHand
@@ -495,8 +496,8 @@ func (h *house) setStock(sku, wh string, onHand int64) {
 	h.t.Helper()
 	p := h.n.skuPartition(sku)
 	res, err := h.n.propose(context.Background(), p.partition.(*twinPartition).unfaulted(), "test",
-		&pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: sku, Warehouse: wh, OnHand: onHand}}})
-	if err != nil || res.Outcome != pb.Outcome_OUTCOME_OK {
+		&gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: sku, Warehouse: wh, OnHand: onHand}}})
+	if err != nil || res.Outcome != gridpb.Outcome_OUTCOME_OK {
 		h.t.Fatalf("set stock %s@%s: %v %v", sku, wh, res, err)
 	}
 	if h.stocked[sku] == nil {
@@ -542,9 +543,9 @@ func (h *house) checkStock(step string) {
 		pending, committed := map[string]int64{}, map[string]int64{}
 		for _, r := range rs {
 			switch r.State {
-			case pb.ReservationState_RESERVATION_STATE_PENDING:
+			case gridpb.ReservationState_RESERVATION_STATE_PENDING:
 				pending[r.Warehouse] += r.Qty
-			case pb.ReservationState_RESERVATION_STATE_COMMITTED:
+			case gridpb.ReservationState_RESERVATION_STATE_COMMITTED:
 				committed[r.Warehouse] += r.Qty
 			}
 		}
@@ -568,7 +569,7 @@ func (h *house) checkStock(step string) {
 }
 
 // reservation reads an order's reservation of sku.
-func (h *house) reservation(sku, order string) (*pb.ReservationRecord, bool) {
+func (h *house) reservation(sku, order string) (*gridpb.ReservationRecord, bool) {
 	h.t.Helper()
 	p := h.n.skuPartition(sku)
 	r, ok, err := statemachine.ReadReservation(h.local(), p.Prefix, sku, order)
@@ -579,7 +580,7 @@ func (h *house) reservation(sku, order string) (*pb.ReservationRecord, bool) {
 }
 
 // order reads a recorded order.
-func (h *house) order(id string) (*pb.OrderRecord, bool) {
+func (h *house) order(id string) (*gridpb.OrderRecord, bool) {
 	h.t.Helper()
 	p := h.n.orderPartition(id)
 	o, ok, err := statemachine.ReadOrder(h.local(), p.Prefix, id)
@@ -593,7 +594,7 @@ func (h *house) order(id string) (*pb.OrderRecord, bool) {
 // reservation per SKU, of the SKU's quantity, at its lines' warehouse, in
 // the state its status says (unless its stock action is still owed: then
 // in the state before or after it).
-func (h *house) checkOrder(step string, o *pb.OrderRecord) {
+func (h *house) checkOrder(step string, o *gridpb.OrderRecord) {
 	h.t.Helper()
 	qty, where := map[string]int64{}, map[string]string{}
 	for _, l := range o.Lines {
@@ -608,16 +609,16 @@ func (h *house) checkOrder(step string, o *pb.OrderRecord) {
 		if r.Qty != q || r.Warehouse != where[sku] {
 			h.t.Fatalf("%s: order %s holds %d of %s at %s, its lines %d at %s", step, o.Id, r.Qty, sku, r.Warehouse, q, where[sku])
 		}
-		want := map[string]pb.ReservationState{
-			"pending_payment": pb.ReservationState_RESERVATION_STATE_PENDING,
-			"paid":            pb.ReservationState_RESERVATION_STATE_COMMITTED,
-			"cancelled":       pb.ReservationState_RESERVATION_STATE_RELEASED,
+		want := map[string]gridpb.ReservationState{
+			"pending_payment": gridpb.ReservationState_RESERVATION_STATE_PENDING,
+			"paid":            gridpb.ReservationState_RESERVATION_STATE_COMMITTED,
+			"cancelled":       gridpb.ReservationState_RESERVATION_STATE_RELEASED,
 		}[o.Status]
 		if r.State == want {
 			continue
 		}
-		if o.StockAction != "" && (r.State == pb.ReservationState_RESERVATION_STATE_PENDING ||
-			(r.State == pb.ReservationState_RESERVATION_STATE_COMMITTED && o.Status == "cancelled")) {
+		if o.StockAction != "" && (r.State == gridpb.ReservationState_RESERVATION_STATE_PENDING ||
+			(r.State == gridpb.ReservationState_RESERVATION_STATE_COMMITTED && o.Status == "cancelled")) {
 			continue // owed: the sweeper carries it out
 		}
 		h.t.Fatalf("%s: order %s is %s (owes %q) and its reservation of %s is %s", step, o.Id, o.Status, o.StockAction, sku, r.State)
@@ -642,8 +643,8 @@ func (h *house) idsOf(part uint32, prefix string, count int) []string {
 }
 
 // newOrder is a create request for order id with one line per SKU.
-func newOrder(id string, lines ...*pb.OrderLineInput) *pb.CreateOrderGrainRequest {
-	return &pb.CreateOrderGrainRequest{OrderId: id, Principal: "test", Request: &pb.CreateOrderRequest{
+func newOrder(id string, lines ...*pb.OrderLineInput) *gridpb.CreateOrderGrainRequest {
+	return &gridpb.CreateOrderGrainRequest{OrderId: id, Principal: "test", Request: &pb.CreateOrderRequest{
 		IdempotencyKey: id, Currency: "EUR", Customer: &pb.Customer{Id: "cu-" + id}, Lines: lines}}
 }
 

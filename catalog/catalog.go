@@ -21,7 +21,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/failure"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -89,14 +89,14 @@ func (a *Admin) reload() error {
 
 // change proposes one catalog change and reloads the cache from the
 // leader before it returns, so this node's next order sees it.
-func (a *Admin) change(ctx context.Context, principal string, cmd *pb.Command) ([]byte, error) {
+func (a *Admin) change(ctx context.Context, principal string, cmd *gridpb.Command) ([]byte, error) {
 	res, err := a.grid.PartitionOf(statemachine.CatalogKey).Propose(ctx, principal, cmd)
 	if err != nil {
 		return nil, err
 	}
 	switch res.Outcome {
-	case pb.Outcome_OUTCOME_OK:
-	case pb.Outcome_OUTCOME_UNSPECIFIED:
+	case gridpb.Outcome_OUTCOME_OK:
+	case gridpb.Outcome_OUTCOME_UNSPECIFIED:
 		return nil, fmt.Errorf("%w: %s", ErrRoutingInput, res.Detail)
 	default:
 		return nil, failure.FromOutcome(res.Outcome, res.Detail)
@@ -113,7 +113,7 @@ func (a *Admin) PutWarehouse(ctx context.Context, principal string, w *routing.W
 	if err != nil {
 		return nil, err
 	}
-	out, err := a.change(ctx, principal, &pb.Command{Kind: &pb.Command_PutWarehouse{PutWarehouse: &pb.PutWarehouseCommand{Document: doc, ExpectedVersion: expected}}})
+	out, err := a.change(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_PutWarehouse{PutWarehouse: &gridpb.PutWarehouseCommand{Document: doc, ExpectedVersion: expected}}})
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (a *Admin) PutStrategy(ctx context.Context, principal string, s *routing.St
 	if err != nil {
 		return nil, err
 	}
-	out, err := a.change(ctx, principal, &pb.Command{Kind: &pb.Command_PutStrategy{PutStrategy: &pb.PutStrategyCommand{Document: doc}}})
+	out, err := a.change(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_PutStrategy{PutStrategy: &gridpb.PutStrategyCommand{Document: doc}}})
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func (a *Admin) ActivateStrategy(ctx context.Context, principal string, sel *rou
 	if err != nil {
 		return nil, err
 	}
-	out, err := a.change(ctx, principal, &pb.Command{Kind: &pb.Command_ActivateStrategy{ActivateStrategy: &pb.ActivateStrategyCommand{Selection: doc}}})
+	out, err := a.change(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_ActivateStrategy{ActivateStrategy: &gridpb.ActivateStrategyCommand{Selection: doc}}})
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func (a *Admin) KnowsWarehouse(id string) (bool, error) {
 }
 
 // OrderRouting reads an order's routing decision on its partition's leader.
-func (a *Admin) OrderRouting(id string) (*pb.RoutingRecord, bool, error) {
+func (a *Admin) OrderRouting(id string) (*gridpb.RoutingRecord, bool, error) {
 	p := a.grid.PartitionOf(actors.OrderKey(id))
 	return statemachine.ReadRouting(p.Reader(), p.Prefix(), id)
 }
@@ -201,7 +201,7 @@ const LoggedOrdersMax = routing.SimulationOrdersMax
 func (a *Admin) LoggedOrders(ctx context.Context, from, to time.Time) ([]*routing.Order, error) {
 	var out []*routing.Order
 	for _, p := range a.grid.Partitions() {
-		err := statemachine.ScanOrders(p.Reader(), p.Prefix(), func(o *pb.OrderRecord) error {
+		err := statemachine.ScanOrders(p.Reader(), p.Prefix(), func(o *gridpb.OrderRecord) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -228,7 +228,7 @@ func (a *Admin) LoggedOrders(ctx context.Context, from, to time.Time) ([]*routin
 }
 
 // orderOfRecord is the routing input an order was routed for.
-func orderOfRecord(o *pb.OrderRecord) *routing.Order {
+func orderOfRecord(o *gridpb.OrderRecord) *routing.Order {
 	r := &routing.Order{ID: o.Id, At: time.Unix(0, o.CreatedUnixNano), Region: o.Region, Tier: o.Tier, Capabilities: o.Capabilities}
 	if o.PromiseUnixNano != 0 {
 		r.Promise = time.Unix(0, o.PromiseUnixNano)

@@ -9,7 +9,7 @@ import (
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/actors/memgrid"
 	"github.com/ordergrid/ordergrid/failure"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/routing"
 )
 
@@ -69,7 +69,7 @@ func TestAdminChangesAndKeepsTheCache(t *testing.T) {
 		t.Fatal("the cache does not hold the change it acknowledged")
 	}
 	_, err = a.PutWarehouse(ctx, "ops", warehouse("WH1"), 7)
-	if failure.OutcomeOf(err) != pb.Outcome_OUTCOME_ILLEGAL_TRANSITION {
+	if failure.OutcomeOf(err) != gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION {
 		t.Fatalf("stale version: %v", err)
 	}
 	added, err := a.SeedWarehouses(ctx, []*routing.Warehouse{warehouse("WH1"), warehouse("WH2")})
@@ -99,8 +99,8 @@ func TestAdminReadsFreeStock(t *testing.T) {
 	if _, err := a.PutWarehouse(ctx, "ops", warehouse("WH1"), 0); err != nil {
 		t.Fatal(err)
 	}
-	res, err := g.PartitionOf(actors.SkuKey("S1")).Propose(ctx, "ops", &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: "S1", Warehouse: "WH1", OnHand: 9}}})
-	if err != nil || res.Outcome != pb.Outcome_OUTCOME_OK {
+	res, err := g.PartitionOf(actors.SkuKey("S1")).Propose(ctx, "ops", &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: "S1", Warehouse: "WH1", OnHand: 9}}})
+	if err != nil || res.Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("set stock: %+v %v", res, err)
 	}
 	free, err := a.CurrentFree("S1")

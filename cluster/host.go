@@ -24,7 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/cluster/clusterpb"
 )
 
 // PartitionsMax bounds the number of partitions of a node.
@@ -137,7 +137,7 @@ type Host struct {
 	metrics    *Metrics
 
 	clientsMu sync.Mutex
-	clients   map[string]pb.PartitionServiceClient
+	clients   map[string]clusterpb.PartitionServiceClient
 	conns     []*grpc.ClientConn
 
 	// leaderCalls are the domain's handlers of LeaderCall, by method.
@@ -177,7 +177,7 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 		return nil, fmt.Errorf("cluster: open pebble: %w", err)
 	}
 	h := &Host{opts: opts, db: db, metrics: newMetrics(opts.Registerer),
-		clients: make(map[string]pb.PartitionServiceClient), stop: make(chan struct{})}
+		clients: make(map[string]clusterpb.PartitionServiceClient), stop: make(chan struct{})}
 	if err := h.checkPartitionCount(); err != nil {
 		db.Close()
 		return nil, err
@@ -212,7 +212,7 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 		return nil, err
 	}
 	h.rpc = grpc.NewServer(grpc.MaxRecvMsgSize(logEntryBytesMax))
-	pb.RegisterPartitionServiceServer(h.rpc, &rpcServer{h: h})
+	clusterpb.RegisterPartitionServiceServer(h.rpc, &rpcServer{h: h})
 	// Open returns once Serve is accepting: it reads gRPC's global logger as
 	// it starts, and the actor library, started next, replaces that logger
 	// (an unordered write and read otherwise, which the race detector sees).
@@ -532,7 +532,7 @@ func (h *Host) leaderCommitIndex(ctx context.Context, p *Partition) (uint64, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	st, err := client.Status(cctx, &pb.StatusRequest{})
+	st, err := client.Status(cctx, &clusterpb.StatusRequest{})
 	if err != nil {
 		return 0, fromStatus(err)
 	}
@@ -546,8 +546,8 @@ func (h *Host) leaderCommitIndex(ctx context.Context, p *Partition) (uint64, err
 
 // ClusterStatus is every reachable node's view of its partitions, this
 // node's first. Unreachable peers are listed with an error.
-func (h *Host) ClusterStatus(ctx context.Context, withHash bool) ([]*pb.StatusResponse, map[string]error) {
-	out := []*pb.StatusResponse{h.LocalStatus(withHash)}
+func (h *Host) ClusterStatus(ctx context.Context, withHash bool) ([]*clusterpb.StatusResponse, map[string]error) {
+	out := []*clusterpb.StatusResponse{h.LocalStatus(withHash)}
 	errs := map[string]error{}
 	for _, peer := range h.Members() {
 		if peer.ID == h.opts.NodeID {
@@ -556,8 +556,8 @@ func (h *Host) ClusterStatus(ctx context.Context, withHash bool) ([]*pb.StatusRe
 		c, err := h.peerClient(peer.RaftAddr)
 		if err == nil {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			var st *pb.StatusResponse
-			st, err = c.Status(cctx, &pb.StatusRequest{WithStateHash: withHash})
+			var st *clusterpb.StatusResponse
+			st, err = c.Status(cctx, &clusterpb.StatusRequest{WithStateHash: withHash})
 			cancel()
 			if err == nil {
 				out = append(out, st)
@@ -600,9 +600,9 @@ func (h *Host) membership(ctx context.Context, op, id, addr string) error {
 			if p.IsLeader() {
 				err = p.changeMembership(op, id, addr)
 			} else {
-				var c pb.PartitionServiceClient
+				var c clusterpb.PartitionServiceClient
 				if c, err = p.leaderClient(ctx); err == nil {
-					_, err = c.Membership(ctx, &pb.MembershipRequest{Partition: p.ID, Op: op, NodeId: id, RaftAddr: addr})
+					_, err = c.Membership(ctx, &clusterpb.MembershipRequest{Partition: p.ID, Op: op, NodeId: id, RaftAddr: addr})
 					err = fromStatus(err)
 				}
 			}
@@ -668,7 +668,7 @@ func (h *Host) caughtUp(p *Partition, s raft.Server) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	st, err := c.Status(ctx, &pb.StatusRequest{})
+	st, err := c.Status(ctx, &clusterpb.StatusRequest{})
 	if err != nil {
 		return false
 	}

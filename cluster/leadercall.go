@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/cluster/clusterpb"
 )
 
 // LeaderHandler runs a domain call on a partition's leader: payload in,
@@ -58,7 +58,7 @@ func (p *Partition) CallLeader(ctx context.Context, method string, payload []byt
 		if err != nil {
 			return nil, err
 		}
-		resp, err := client.LeaderCall(ctx, &pb.LeaderCallRequest{Partition: p.ID, Method: method, Payload: payload})
+		resp, err := client.LeaderCall(ctx, &clusterpb.LeaderCallRequest{Partition: p.ID, Method: method, Payload: payload})
 		if err == nil {
 			p.metrics.leaderCalls.WithLabelValues(method, "forwarded").Inc()
 			return resp.Payload, nil
@@ -76,7 +76,7 @@ func (p *Partition) CallLeader(ctx context.Context, method string, payload []byt
 
 // LeaderCall serves a LeaderCall: the handler runs if this node leads the
 // partition, else the caller is told to find the leader.
-func (s *rpcServer) LeaderCall(ctx context.Context, req *pb.LeaderCallRequest) (*pb.LeaderCallResponse, error) {
+func (s *rpcServer) LeaderCall(ctx context.Context, req *clusterpb.LeaderCallRequest) (*clusterpb.LeaderCallResponse, error) {
 	p, err := s.partition(req.Partition)
 	if err != nil {
 		return nil, err
@@ -95,5 +95,5 @@ func (s *rpcServer) LeaderCall(ctx context.Context, req *pb.LeaderCallRequest) (
 	case err != nil:
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	return &pb.LeaderCallResponse{Payload: out}, nil
+	return &clusterpb.LeaderCallResponse{Payload: out}, nil
 }

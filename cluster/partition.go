@@ -10,7 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/raft"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/cluster/clusterpb"
 )
 
 // ErrNotLeader is returned when a command reaches a replica that does not
@@ -88,7 +88,7 @@ func (p *Partition) Propose(ctx context.Context, command []byte) ([]byte, error)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := client.Propose(ctx, &pb.ProposeRequest{Partition: p.ID, Command: command})
+		resp, err := client.Propose(ctx, &clusterpb.ProposeRequest{Partition: p.ID, Command: command})
 		if err == nil {
 			p.metrics.forwarded.Inc()
 			p.metrics.commitSeconds.Observe(time.Since(start).Seconds())
@@ -128,7 +128,7 @@ func (p *Partition) proposeLocal(ctx context.Context, command []byte) ([]byte, e
 }
 
 // leaderClient waits (within ctx) for a known leader and returns its client.
-func (p *Partition) leaderClient(ctx context.Context) (pb.PartitionServiceClient, error) {
+func (p *Partition) leaderClient(ctx context.Context) (clusterpb.PartitionServiceClient, error) {
 	for {
 		addr, id := p.raft.LeaderWithID()
 		if addr != "" && id != raft.ServerID(p.host.opts.NodeID) {
@@ -167,7 +167,7 @@ func (p *Partition) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		resp, err := client.Read(ctx, &pb.ReadRequest{Partition: p.ID, Key: key})
+		resp, err := client.Read(ctx, &clusterpb.ReadRequest{Partition: p.ID, Key: key})
 		if err == nil {
 			return resp.Value, resp.Found, nil
 		}
@@ -211,7 +211,7 @@ func (p *Partition) Scan(ctx context.Context, lo, hi []byte, limit int, fn func(
 		if limit > 0 && limit-n < scanPairsMax {
 			page = uint32(limit - n)
 		}
-		resp, err := client.Read(ctx, &pb.ReadRequest{Partition: p.ID, Scan: true, Lo: lo, Hi: hi, Limit: page})
+		resp, err := client.Read(ctx, &clusterpb.ReadRequest{Partition: p.ID, Scan: true, Lo: lo, Hi: hi, Limit: page})
 		if err != nil {
 			err = fromStatus(err)
 			if attempt >= forwardAttemptsMax || (!errors.Is(err, ErrNotLeader) && !errors.Is(err, errUnreachable)) {
@@ -315,9 +315,9 @@ func (p *Partition) Snapshot() error {
 }
 
 // Status returns the partition's Raft status as this replica sees it.
-func (p *Partition) Status() *pb.PartitionStatus {
+func (p *Partition) Status() *clusterpb.PartitionStatus {
 	addr, id := p.raft.LeaderWithID()
-	st := &pb.PartitionStatus{
+	st := &clusterpb.PartitionStatus{
 		Id: p.ID, State: p.raft.State().String(), LeaderId: string(id), LeaderAddr: string(addr),
 		CommitIndex: p.raft.CommitIndex(), AppliedIndex: p.raft.AppliedIndex(), LastLogIndex: p.raft.LastIndex(),
 		Term: p.raft.CurrentTerm(),

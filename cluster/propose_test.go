@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/cluster/clusterpb"
 )
 
 // A command over CommandBytesMax is refused before it reaches Raft: its
@@ -40,7 +40,7 @@ func TestLeaderCallTooLargeIsNotRetryable(t *testing.T) {
 		_, err := p.Propose(ctx, make([]byte, CommandBytesMax+1))
 		return nil, err
 	})
-	_, err = (&rpcServer{h: h}).LeaderCall(ctx, &pb.LeaderCallRequest{Partition: 0, Method: "test.big"})
+	_, err = (&rpcServer{h: h}).LeaderCall(ctx, &clusterpb.LeaderCallRequest{Partition: 0, Method: "test.big"})
 	if got := fromStatus(err); !errors.Is(got, ErrCommandTooLarge) {
 		t.Fatalf("a forwarded call's too-large command arrives as %v", got)
 	}

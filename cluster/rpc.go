@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/cluster/clusterpb"
 )
 
 // rpcGroup is the mux id of the partitions' internal RPC: it shares the Raft
@@ -28,7 +28,7 @@ var errUnreachable = errors.New("partition: peer unreachable")
 
 // rpcServer serves PartitionService for every partition of the host.
 type rpcServer struct {
-	pb.UnimplementedPartitionServiceServer
+	clusterpb.UnimplementedPartitionServiceServer
 	h *Host
 }
 
@@ -44,7 +44,7 @@ func notLeader(p *Partition) error {
 	return status.Errorf(codes.FailedPrecondition, "not the leader of partition %d (leader %s at %s)", p.ID, id, addr)
 }
 
-func (s *rpcServer) Propose(ctx context.Context, req *pb.ProposeRequest) (*pb.ProposeResponse, error) {
+func (s *rpcServer) Propose(ctx context.Context, req *clusterpb.ProposeRequest) (*clusterpb.ProposeResponse, error) {
 	p, err := s.partition(req.Partition)
 	if err != nil {
 		return nil, err
@@ -62,10 +62,10 @@ func (s *rpcServer) Propose(ctx context.Context, req *pb.ProposeRequest) (*pb.Pr
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	return &pb.ProposeResponse{Result: res}, nil
+	return &clusterpb.ProposeResponse{Result: res}, nil
 }
 
-func (s *rpcServer) Read(ctx context.Context, req *pb.ReadRequest) (*pb.ReadResponse, error) {
+func (s *rpcServer) Read(ctx context.Context, req *clusterpb.ReadRequest) (*clusterpb.ReadResponse, error) {
 	p, err := s.partition(req.Partition)
 	if err != nil {
 		return nil, err
@@ -89,19 +89,19 @@ func (s *rpcServer) Read(ctx context.Context, req *pb.ReadRequest) (*pb.ReadResp
 		if err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}
-		return &pb.ReadResponse{Found: found, Value: v}, nil
+		return &clusterpb.ReadResponse{Found: found, Value: v}, nil
 	}
 	limit := int(req.Limit)
 	if limit <= 0 || limit > scanPairsMax {
 		limit = scanPairsMax
 	}
-	resp := &pb.ReadResponse{}
+	resp := &clusterpb.ReadResponse{}
 	err = LocalReader{s.h.db}.Scan(req.Lo, req.Hi, limit+1, func(k, v []byte) error {
 		if len(resp.Pairs) == limit {
 			resp.Truncated = true
 			return nil
 		}
-		resp.Pairs = append(resp.Pairs, &pb.KeyValue{Key: append([]byte(nil), k...), Value: append([]byte(nil), v...)})
+		resp.Pairs = append(resp.Pairs, &clusterpb.KeyValue{Key: append([]byte(nil), k...), Value: append([]byte(nil), v...)})
 		return nil
 	})
 	if err != nil {
@@ -110,7 +110,7 @@ func (s *rpcServer) Read(ctx context.Context, req *pb.ReadRequest) (*pb.ReadResp
 	return resp, nil
 }
 
-func (s *rpcServer) Membership(_ context.Context, req *pb.MembershipRequest) (*pb.MembershipResponse, error) {
+func (s *rpcServer) Membership(_ context.Context, req *clusterpb.MembershipRequest) (*clusterpb.MembershipResponse, error) {
 	p, err := s.partition(req.Partition)
 	if err != nil {
 		return nil, err
@@ -124,10 +124,10 @@ func (s *rpcServer) Membership(_ context.Context, req *pb.MembershipRequest) (*p
 		}
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	return &pb.MembershipResponse{}, nil
+	return &clusterpb.MembershipResponse{}, nil
 }
 
-func (s *rpcServer) Status(_ context.Context, req *pb.StatusRequest) (*pb.StatusResponse, error) {
+func (s *rpcServer) Status(_ context.Context, req *clusterpb.StatusRequest) (*clusterpb.StatusResponse, error) {
 	return s.h.LocalStatus(req.WithStateHash), nil
 }
 
@@ -176,7 +176,7 @@ func fromStatus(err error) error {
 }
 
 // peerClient returns the (cached) client of the node at raftAddr.
-func (h *Host) peerClient(raftAddr string) (pb.PartitionServiceClient, error) {
+func (h *Host) peerClient(raftAddr string) (clusterpb.PartitionServiceClient, error) {
 	h.clientsMu.Lock()
 	defer h.clientsMu.Unlock()
 	if c, ok := h.clients[raftAddr]; ok {
@@ -198,15 +198,15 @@ func (h *Host) peerClient(raftAddr string) (pb.PartitionServiceClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errUnreachable, raftAddr, err)
 	}
-	c := pb.NewPartitionServiceClient(conn)
+	c := clusterpb.NewPartitionServiceClient(conn)
 	h.clients[raftAddr] = c
 	h.conns = append(h.conns, conn)
 	return c, nil
 }
 
 // LocalStatus is this node's view of its partitions.
-func (h *Host) LocalStatus(withHash bool) *pb.StatusResponse {
-	out := &pb.StatusResponse{NodeId: h.opts.NodeID, RaftAddr: h.opts.RaftAddr, Meta: h.opts.Meta}
+func (h *Host) LocalStatus(withHash bool) *clusterpb.StatusResponse {
+	out := &clusterpb.StatusResponse{NodeId: h.opts.NodeID, RaftAddr: h.opts.RaftAddr, Meta: h.opts.Meta}
 	for _, p := range h.partitions {
 		st := p.Status()
 		if withHash {

@@ -19,7 +19,7 @@ import (
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/ordergrid/ordergrid/cluster"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 // Kind says whether a failed call can succeed when retried, and if not,
@@ -116,20 +116,20 @@ func Of(err error) (Kind, string) {
 
 // FromOutcome is a state machine's answer other than OK as an error that
 // crosses a grain call: a grain error whose reason is the outcome's name.
-func FromOutcome(o pb.Outcome, detail string) error {
+func FromOutcome(o gridpb.Outcome, detail string) error {
 	return actorcluster.NewGrainErrorResponse(o.String(), detail)
 }
 
 // OutcomeOf returns the outcome an error carries (FromOutcome), or
 // OUTCOME_UNSPECIFIED.
-func OutcomeOf(err error) pb.Outcome {
+func OutcomeOf(err error) gridpb.Outcome {
 	var ge *actorcluster.GrainErrorResponse
 	if errors.As(err, &ge) {
-		if v, ok := pb.Outcome_value[ge.Reason]; ok {
-			return pb.Outcome(v)
+		if v, ok := gridpb.Outcome_value[ge.Reason]; ok {
+			return gridpb.Outcome(v)
 		}
 	}
-	return pb.Outcome_OUTCOME_UNSPECIFIED
+	return gridpb.Outcome_OUTCOME_UNSPECIFIED
 }
 
 // Detail is an error's message without the actor library's wrapping: the

@@ -8,7 +8,7 @@ import (
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/ordergrid/ordergrid/cluster"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 // A failure's mark survives wrapping and the actor library's conversion to
@@ -39,16 +39,16 @@ func TestFailureCrossesGrainCalls(t *testing.T) {
 
 // An outcome crosses a grain call with its detail; anything else has none.
 func TestOutcomeCrossesGrainCalls(t *testing.T) {
-	err := FromOutcome(pb.Outcome_OUTCOME_BELOW_RESERVED, "3 reserved")
+	err := FromOutcome(gridpb.Outcome_OUTCOME_BELOW_RESERVED, "3 reserved")
 	for _, e := range []error{err, fmt.Errorf("wrapped: %w", err), actorcluster.FromError(err)} {
-		if got := OutcomeOf(e); got != pb.Outcome_OUTCOME_BELOW_RESERVED {
+		if got := OutcomeOf(e); got != gridpb.Outcome_OUTCOME_BELOW_RESERVED {
 			t.Errorf("%v: outcome %s", e, got)
 		}
 		if got := Detail(e); got != "3 reserved" {
 			t.Errorf("%v: detail %q", e, got)
 		}
 	}
-	if got := OutcomeOf(MarkInternal(errors.New("x"))); got != pb.Outcome_OUTCOME_UNSPECIFIED {
+	if got := OutcomeOf(MarkInternal(errors.New("x"))); got != gridpb.Outcome_OUTCOME_UNSPECIFIED {
 		t.Errorf("a marked failure carries outcome %s", got)
 	}
 }

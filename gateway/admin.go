@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"sort"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/cluster/clusterpb"
 )
 
 // ClusterAdmin is what the admin API needs of the node's partitions.
 type ClusterAdmin interface {
-	ClusterStatus(ctx context.Context, withHash bool) ([]*pb.StatusResponse, map[string]error)
+	ClusterStatus(ctx context.Context, withHash bool) ([]*clusterpb.StatusResponse, map[string]error)
 	AddVoter(ctx context.Context, id, raftAddr string) error
 	RemoveServer(ctx context.Context, id string) error
 }

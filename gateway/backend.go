@@ -8,9 +8,9 @@ import (
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/ordergrid/ordergrid/intake"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
+	"github.com/ordergrid/ordergrid/internal/gridpb/grains"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
-	"github.com/ordergrid/ordergrid/proto/ordergrid/v1/grains"
 	"github.com/ordergrid/ordergrid/rotation"
 	"github.com/ordergrid/ordergrid/routing"
 )
@@ -45,11 +45,11 @@ type Grid interface {
 	// CallOptions are the options of a grain call from outside the grid.
 	CallOptions() []actorcluster.GrainCallOption
 	// ReadOrder reads an order's record as committed.
-	ReadOrder(id string) (*pb.OrderRecord, bool, error)
+	ReadOrder(id string) (*gridpb.OrderRecord, bool, error)
 	// OrderEvents are an order's events, oldest first.
-	OrderEvents(id string) ([]*pb.EventRecord, error)
+	OrderEvents(id string) ([]*gridpb.EventRecord, error)
 	// SkuEvents are a SKU's stock events, oldest first.
-	SkuEvents(sku string) ([]*pb.EventRecord, error)
+	SkuEvents(sku string) ([]*gridpb.EventRecord, error)
 	// SubjectOrderIDs are a data subject's orders; found is false for a
 	// subject never seen.
 	SubjectOrderIDs(subject string) (ids []string, found bool, err error)
@@ -72,7 +72,7 @@ type RoutingAdmin interface {
 	// KnowsWarehouse reports whether stock may be kept at a warehouse.
 	KnowsWarehouse(id string) (bool, error)
 	// OrderRouting reads an order's routing decision.
-	OrderRouting(id string) (*pb.RoutingRecord, bool, error)
+	OrderRouting(id string) (*gridpb.RoutingRecord, bool, error)
 	// LoggedOrders are the orders created in [from, to) as routing inputs.
 	LoggedOrders(ctx context.Context, from, to time.Time) ([]*routing.Order, error)
 	// CurrentFree is a SKU's free stock per warehouse.
@@ -82,7 +82,7 @@ type RoutingAdmin interface {
 // PriceConflicts lists the newest price conflicts across channels
 // (intake.ChannelStore in a node).
 type PriceConflicts interface {
-	PriceConflicts(limit int) ([]*pb.PriceConflictRecord, error)
+	PriceConflicts(limit int) ([]*gridpb.PriceConflictRecord, error)
 }
 
 // KeyRotation rewraps every subject key by the active master key
@@ -95,7 +95,7 @@ type KeyRotation interface {
 // Archives are the orders retention archived.
 type Archives interface {
 	// ReadArchived reads the marker an archived order left.
-	ReadArchived(id string) (*pb.ArchivedOrderRecord, bool, error)
+	ReadArchived(id string) (*gridpb.ArchivedOrderRecord, bool, error)
 	// VerifyArchive reads an archive file (gzip'd JSON Lines) and verifies
 	// every order in it against v.
 	VerifyArchive(r io.Reader, v *checkpoint.Verifier) (*VerifiedArchive, error)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/intake"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -348,7 +349,7 @@ func (g *Gateway) getPriceConflicts(w http.ResponseWriter, r *http.Request) *Pro
 		Resolution string `json:"resolution"`
 		At         string `json:"at"`
 	}
-	sideOf := func(p *pb.ChannelPrice) side {
+	sideOf := func(p *gridpb.ChannelPrice) side {
 		return side{Channel: p.Channel, UnitPrice: p.UnitPrice, Currency: p.Currency, Order: p.OrderId, At: timeString(p.AtUnixNano)}
 	}
 	out := []conflict{}

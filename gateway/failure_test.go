@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/ordergrid/ordergrid/cluster"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 // Failed grain calls map to problems by whether a retry can fix them: only
@@ -31,8 +31,8 @@ func TestFailureProblems(t *testing.T) {
 		{"not leader", fmt.Errorf("partition 3: %w", cluster.ErrNotLeader), http.StatusServiceUnavailable, codes.Unavailable, ""},
 		{"unknown grain error", grainErr("UNKNOWN", "grain stopped"), http.StatusServiceUnavailable, codes.Unavailable, ""},
 		{"plain error", errors.New("peer unreachable"), http.StatusServiceUnavailable, codes.Unavailable, ""},
-		{"not found", grainErr(pb.Outcome_OUTCOME_NOT_FOUND.String(), "no order"), http.StatusNotFound, codes.NotFound, "order"},
-		{"below reserved", grainErr(pb.Outcome_OUTCOME_BELOW_RESERVED.String(), "3 reserved"), http.StatusConflict, codes.FailedPrecondition, "on_hand"},
+		{"not found", grainErr(gridpb.Outcome_OUTCOME_NOT_FOUND.String(), "no order"), http.StatusNotFound, codes.NotFound, "order"},
+		{"below reserved", grainErr(gridpb.Outcome_OUTCOME_BELOW_RESERVED.String(), "3 reserved"), http.StatusConflict, codes.FailedPrecondition, "on_hand"},
 		{"too large, local", fmt.Errorf("batch: %w", cluster.ErrCommandTooLarge), http.StatusRequestEntityTooLarge, codes.InvalidArgument, ""},
 		{"too large, across a grain call", grainErr("FAILURE_TOO_LARGE", "too large"), http.StatusRequestEntityTooLarge, codes.InvalidArgument, ""},
 		{"invalid, across a grain call", &actorcluster.GrainErrorResponse{Reason: "FAILURE_INVALID", Message: "order total: overflow", Metadata: map[string]string{"field": "lines"}},

@@ -20,10 +20,10 @@ import (
 	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/intake"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/privacy"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/retention"
 	"github.com/ordergrid/ordergrid/rotation"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -190,7 +190,7 @@ func (tg *testGateway) must(t *testing.T, method, path, body string, code int) *
 // nodeArchives are a node's retention archives, as cmd/ordergrid wires them.
 type nodeArchives struct{ node *actors.Node }
 
-func (a nodeArchives) ReadArchived(id string) (*pb.ArchivedOrderRecord, bool, error) {
+func (a nodeArchives) ReadArchived(id string) (*gridpb.ArchivedOrderRecord, bool, error) {
 	return retention.ReadArchived(retentionGrid{a.node}, id)
 }
 

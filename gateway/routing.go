@@ -15,6 +15,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/catalog"
 	"github.com/ordergrid/ordergrid/failure"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
 )
@@ -78,10 +79,10 @@ func (g *Gateway) changeProblem(err error, what, id string) *Problem {
 		return invalid(detailViolation(strings.TrimPrefix(err.Error(), catalog.ErrRoutingInput.Error()+": "), "body"))
 	}
 	switch failure.OutcomeOf(err) {
-	case pb.Outcome_OUTCOME_ILLEGAL_TRANSITION:
+	case gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION:
 		return &Problem{Status: http.StatusPreconditionFailed, Name: "version-mismatch", Title: "Changed meanwhile",
 			Detail: failure.Detail(err), Errors: []*pb.FieldViolation{{Field: "If-Match", Detail: "not the current version"}}}
-	case pb.Outcome_OUTCOME_NOT_FOUND:
+	case gridpb.Outcome_OUTCOME_NOT_FOUND:
 		return invalid(detailViolation(failure.Detail(err), "strategy"))
 	}
 	return g.grainProblem(err, what, id)

@@ -16,6 +16,7 @@ import (
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/intake"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -70,9 +71,9 @@ func (s *Service) grainProblem(err error, what, id string) *Problem {
 // TooLarge 413, Internal 500, Transient 503 with Retry-After.
 func failureProblem(err error, what, id string) *Problem {
 	switch failure.OutcomeOf(err) {
-	case pb.Outcome_OUTCOME_NOT_FOUND:
+	case gridpb.Outcome_OUTCOME_NOT_FOUND:
 		return notFound(what, id)
-	case pb.Outcome_OUTCOME_BELOW_RESERVED:
+	case gridpb.Outcome_OUTCOME_BELOW_RESERVED:
 		return &Problem{Status: http.StatusConflict, Name: "below-reserved", Title: "Stock below reservations", Detail: failure.Detail(err),
 			Errors: []*pb.FieldViolation{{Field: "on_hand", Detail: "below what is reserved"}}}
 	}
@@ -113,7 +114,7 @@ func (s *Service) createValid(ctx context.Context, req *pb.CreateOrderRequest) (
 // submit queues a valid order for its partition's next intake batch.
 func (s *Service) submit(ctx context.Context, req *pb.CreateOrderRequest) (*intake.Pending, *Problem) {
 	id := intake.OrderID(req)
-	w, err := s.intake.Submit(&pb.CreateOrderGrainRequest{Request: req, Principal: principalName(ctx), OrderId: id})
+	w, err := s.intake.Submit(&gridpb.CreateOrderGrainRequest{Request: req, Principal: principalName(ctx), OrderId: id})
 	if errors.Is(err, intake.ErrQueueFull) {
 		s.metrics.rejects.WithLabelValues("overloaded").Inc()
 		return nil, overloaded()
@@ -135,19 +136,19 @@ func (s *Service) answer(ctx context.Context, req *pb.CreateOrderRequest, w *int
 }
 
 // created maps a creation's outcome to the API's answer.
-func (s *Service) created(req *pb.CreateOrderRequest, id string, res *pb.OrderGrainResponse) (*pb.CreateOrderResponse, int, *Problem) {
+func (s *Service) created(req *pb.CreateOrderRequest, id string, res *gridpb.OrderGrainResponse) (*pb.CreateOrderResponse, int, *Problem) {
 	switch res.Outcome {
-	case pb.Outcome_OUTCOME_OK:
+	case gridpb.Outcome_OUTCOME_OK:
 		s.metrics.orders.WithLabelValues("created").Inc()
 		return &pb.CreateOrderResponse{Order: orderView(res.Order)}, http.StatusCreated, nil
-	case pb.Outcome_OUTCOME_REPLAYED:
+	case gridpb.Outcome_OUTCOME_REPLAYED:
 		s.metrics.orders.WithLabelValues("replayed").Inc()
 		return &pb.CreateOrderResponse{Order: orderView(res.Order), Replayed: true}, http.StatusOK, nil
-	case pb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
+	case gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
 		s.metrics.rejects.WithLabelValues("insufficient_stock").Inc()
 		return nil, 0, &Problem{Status: http.StatusConflict, Name: "insufficient-stock", Title: "Insufficient stock",
 			Detail: res.Detail, SKU: res.Sku, Errors: lineOfSKU(req, res.Sku)}
-	case pb.Outcome_OUTCOME_UNROUTABLE:
+	case gridpb.Outcome_OUTCOME_UNROUTABLE:
 		s.metrics.rejects.WithLabelValues("unroutable").Inc()
 		errs := lineOfSKU(req, res.Sku)
 		if len(errs) == 0 {
@@ -158,7 +159,7 @@ func (s *Service) created(req *pb.CreateOrderRequest, id string, res *pb.OrderGr
 		}
 		return nil, 0, &Problem{Status: http.StatusConflict, Name: "unroutable", Title: "No warehouse can ship this order",
 			Detail: res.Detail + " (GET /v1/warehouses shows the warehouses and their state)", SKU: res.Sku, Errors: errs}
-	case pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT:
+	case gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT:
 		s.metrics.rejects.WithLabelValues("idempotency_conflict").Inc()
 		return nil, 0, &Problem{Status: http.StatusConflict, Name: "idempotency-conflict", Title: "Idempotency key reused",
 			Detail: res.Detail, Errors: []*pb.FieldViolation{{Field: "idempotency_key", Detail: "already used with a different request for order " + res.Order.GetId()}}}
@@ -278,7 +279,7 @@ func (s *Service) getOrder(ctx context.Context, id string, includePersonal bool,
 	if !includePersonal {
 		return v, nil
 	}
-	res, err := s.grid.SubjectClient(o.Customer.Id).Open(&pb.OpenPersonalRequest{OrderIds: []string{o.Id}, Sealed: [][]byte{o.Personal},
+	res, err := s.grid.SubjectClient(o.Customer.Id).Open(&gridpb.OpenPersonalRequest{OrderIds: []string{o.Id}, Sealed: [][]byte{o.Personal},
 		Principal: principalName(ctx), Purpose: purpose}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "order", id)
@@ -296,18 +297,18 @@ func (s *Service) getOrder(ctx context.Context, id string, includePersonal bool,
 // compliance, admin, or a partner of the order's channel (another
 // partner's order is 403, after the read: a partner learns only that the
 // id exists, which the id, a hash, does not give away).
-func (s *Service) readOrder(ctx context.Context, id string) (*pb.OrderRecord, *Problem) {
+func (s *Service) readOrder(ctx context.Context, id string) (*gridpb.OrderRecord, *Problem) {
 	if p := allow(ctx, "reading orders", RoleOps, RoleCompliance, RolePartner); p != nil {
 		return nil, p
 	}
 	if !validOrderID(id) {
 		return nil, notFound("order", id)
 	}
-	res, err := s.grid.OrderClient(id).Get(&pb.OrderQuery{OrderId: id}, s.callOptions(ctx)...)
+	res, err := s.grid.OrderClient(id).Get(&gridpb.OrderQuery{OrderId: id}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "order", id)
 	}
-	if res.Outcome == pb.Outcome_OUTCOME_NOT_FOUND {
+	if res.Outcome == gridpb.Outcome_OUTCOME_NOT_FOUND {
 		a, archived, err := s.archives.ReadArchived(id)
 		if err != nil {
 			return nil, s.grainProblem(err, "order", id)
@@ -327,7 +328,7 @@ func (s *Service) readOrder(ctx context.Context, id string) (*pb.OrderRecord, *P
 }
 
 // archivedProblem answers a read of an order retention archived: 410.
-func archivedProblem(a *pb.ArchivedOrderRecord) *Problem {
+func archivedProblem(a *gridpb.ArchivedOrderRecord) *Problem {
 	return &Problem{Status: http.StatusGone, Name: "archived", Title: "Order archived",
 		Detail: fmt.Sprintf("order %s (%s) was archived at %s to %s; its proofs are still served, POST /v1/admin/archives/restore brings it back",
 			a.Id, a.Status, timeString(a.ArchivedUnixNano), a.Archive), CurrentStatus: a.Status}
@@ -354,7 +355,7 @@ func (s *Service) addEvent(ctx context.Context, req *pb.OrderEventRequest) (*pb.
 	if v := validateEvent(req); len(v) > 0 {
 		return nil, invalid(v...)
 	}
-	res, err := s.intake.Event(ctx, &pb.OrderEventGrainRequest{Event: req, Principal: principalName(ctx)})
+	res, err := s.intake.Event(ctx, &gridpb.OrderEventGrainRequest{Event: req, Principal: principalName(ctx)})
 	if errors.Is(err, intake.ErrQueueFull) {
 		s.metrics.rejects.WithLabelValues("overloaded").Inc()
 		return nil, overloaded()
@@ -363,11 +364,11 @@ func (s *Service) addEvent(ctx context.Context, req *pb.OrderEventRequest) (*pb.
 		return nil, s.grainProblem(err, "order", req.Id)
 	}
 	switch res.Outcome {
-	case pb.Outcome_OUTCOME_OK, pb.Outcome_OUTCOME_REPLAYED:
+	case gridpb.Outcome_OUTCOME_OK, gridpb.Outcome_OUTCOME_REPLAYED:
 		return orderView(res.Order), nil
-	case pb.Outcome_OUTCOME_NOT_FOUND:
+	case gridpb.Outcome_OUTCOME_NOT_FOUND:
 		return nil, notFound("order", req.Id)
-	case pb.Outcome_OUTCOME_EXPIRED:
+	case gridpb.Outcome_OUTCOME_EXPIRED:
 		return nil, &Problem{Status: http.StatusConflict, Name: "payment-window-closed", Title: "Payment window closed",
 			Detail: res.Detail, CurrentStatus: res.Order.GetStatus()}
 	default:
@@ -399,7 +400,7 @@ func (s *Service) setStock(ctx context.Context, req *pb.SetStockRequest) (*pb.Sk
 		return nil, invalid(&pb.FieldViolation{Field: "warehouse", Detail: fmt.Sprintf(
 			"unknown warehouse %q: warehouses are registered, so stock goes only to those (PUT /v1/warehouses/%s first)", req.Warehouse, req.Warehouse)})
 	}
-	st, err := s.grid.SkuClient(req.Sku).SetStock(&pb.SetStockGrainRequest{Stock: req, Principal: principalName(ctx)}, s.callOptions(ctx)...)
+	st, err := s.grid.SkuClient(req.Sku).SetStock(&gridpb.SetStockGrainRequest{Stock: req, Principal: principalName(ctx)}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "sku", req.Sku)
 	}
@@ -413,7 +414,7 @@ func (s *Service) getSku(ctx context.Context, sku string) (*pb.SkuStock, *Proble
 	if !namePattern.MatchString(sku) {
 		return nil, notFound("sku", sku)
 	}
-	st, err := s.grid.SkuClient(sku).GetStock(&pb.SkuQuery{Sku: sku}, s.callOptions(ctx)...)
+	st, err := s.grid.SkuClient(sku).GetStock(&gridpb.SkuQuery{Sku: sku}, s.callOptions(ctx)...)
 	if err != nil {
 		return nil, s.grainProblem(err, "sku", sku)
 	}
@@ -431,7 +432,7 @@ func (s *Service) listSkuEvents(ctx context.Context, sku string) (*pb.ListSkuEve
 	return &pb.ListSkuEventsResponse{Sku: sku, Events: eventViews(evs)}, nil
 }
 
-func eventViews(evs []*pb.EventRecord) []*pb.OrderEvent {
+func eventViews(evs []*gridpb.EventRecord) []*pb.OrderEvent {
 	out := make([]*pb.OrderEvent, 0, len(evs))
 	for _, e := range evs {
 		out = append(out, &pb.OrderEvent{Seq: e.Seq, Type: e.Type, At: timeString(e.AtUnixNano),
@@ -447,7 +448,7 @@ func timeString(unixNano int64) string {
 	return time.Unix(0, unixNano).UTC().Format(time.RFC3339Nano)
 }
 
-func orderView(o *pb.OrderRecord) *pb.Order {
+func orderView(o *gridpb.OrderRecord) *pb.Order {
 	if o == nil {
 		return nil
 	}
@@ -479,12 +480,12 @@ func (s *Service) eraseSubject(ctx context.Context, id string) (*pb.SubjectErasu
 	if len(v) > 0 {
 		return nil, invalid(v...)
 	}
-	ts, err := s.grid.SubjectClient(id).Erase(&pb.EraseSubjectGrainRequest{Principal: principalName(ctx)}, s.callOptions(ctx)...)
+	ts, err := s.grid.SubjectClient(id).Erase(&gridpb.EraseSubjectGrainRequest{Principal: principalName(ctx)}, s.callOptions(ctx)...)
 	switch failure.OutcomeOf(err) {
-	case pb.Outcome_OUTCOME_UNSPECIFIED:
-	case pb.Outcome_OUTCOME_NOT_FOUND:
+	case gridpb.Outcome_OUTCOME_UNSPECIFIED:
+	case gridpb.Outcome_OUTCOME_NOT_FOUND:
 		return nil, notFound("subject", id)
-	case pb.Outcome_OUTCOME_ERASED:
+	case gridpb.Outcome_OUTCOME_ERASED:
 		return nil, &Problem{Status: http.StatusConflict, Name: "already-erased", Title: "Subject already erased",
 			Detail: "subject " + strconv.Quote(id) + " is erased already: nothing of it is left to erase",
 			Errors: []*pb.FieldViolation{{Field: "id", Detail: "already erased"}}}

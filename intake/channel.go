@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
 
 	"github.com/ordergrid/ordergrid/channels"
@@ -36,13 +37,13 @@ type ChannelGrid interface {
 	// ResolveCustomer names the customer behind fingerprints, strongest first.
 	ResolveCustomer(ctx context.Context, keys []channels.IdentityKey) (string, error)
 	// NotePurchase records a purchase and answers its duplicate verdict.
-	NotePurchase(ctx context.Context, customer string, p *pb.PurchaseRecord, window time.Duration) (*pb.PurchaseRecord, error)
+	NotePurchase(ctx context.Context, customer string, p *gridpb.PurchaseRecord, window time.Duration) (*gridpb.PurchaseRecord, error)
 	// NotePrice records a channel's price and answers the conflict it makes.
-	NotePrice(ctx context.Context, sku string, p *pb.ChannelPrice, window time.Duration, rule string) (*pb.PriceConflictRecord, error)
+	NotePrice(ctx context.Context, sku string, p *gridpb.ChannelPrice, window time.Duration, rule string) (*gridpb.PriceConflictRecord, error)
 	// AnnotateOrder adds an event to an order, once per dedupe key.
 	AnnotateOrder(ctx context.Context, id, typ string, details map[string]string, dedupe, principal string) error
 	// ReadOrder reads an order as committed.
-	ReadOrder(id string) (*pb.OrderRecord, bool, error)
+	ReadOrder(id string) (*gridpb.OrderRecord, bool, error)
 }
 
 // ChannelOptions configure a ChannelFlow.
@@ -104,9 +105,9 @@ type ChannelResult struct {
 	CustomerID string
 	// Created is the creation's answer. Unless it is OK or REPLAYED the
 	// workflow stopped there and Order is nil.
-	Created *pb.OrderGrainResponse
+	Created *gridpb.OrderGrainResponse
 	// Order is the order as the workflow left it.
-	Order *pb.OrderRecord
+	Order *gridpb.OrderRecord
 	// Duplicate is the order's cross-channel duplicate verdict, if any.
 	Duplicate *Duplicate
 	// PriceConflicts are the conflicts this order's prices made ("SKU: resolution").
@@ -169,7 +170,7 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 	out := &ChannelResult{Request: req, CustomerID: customer}
 
 	id := OrderID(req)
-	created, err := f.orders.Create(ctx, &pb.CreateOrderGrainRequest{Request: req, Principal: in.Principal, OrderId: id})
+	created, err := f.orders.Create(ctx, &gridpb.CreateOrderGrainRequest{Request: req, Principal: in.Principal, OrderId: id})
 	if errors.Is(err, ErrQueueFull) {
 		return nil, err
 	}
@@ -177,7 +178,7 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 		return nil, &StepError{What: "order", ID: id, Err: err}
 	}
 	out.Created = created
-	if created.Outcome != pb.Outcome_OUTCOME_OK && created.Outcome != pb.Outcome_OUTCOME_REPLAYED {
+	if created.Outcome != gridpb.Outcome_OUTCOME_OK && created.Outcome != gridpb.Outcome_OUTCOME_REPLAYED {
 		return out, nil
 	}
 	o := created.Order
@@ -190,7 +191,7 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 	for _, l := range req.Lines {
 		skus = append(skus, l.Sku)
 	}
-	noted, err := f.grid.NotePurchase(ctx, customer, &pb.PurchaseRecord{OrderId: o.Id, Channel: ch, Skus: skus, AtUnixNano: placed.UnixNano()},
+	noted, err := f.grid.NotePurchase(ctx, customer, &gridpb.PurchaseRecord{OrderId: o.Id, Channel: ch, Skus: skus, AtUnixNano: placed.UnixNano()},
 		f.opts.Config.Merge.Window)
 	if err != nil {
 		return nil, &StepError{What: "order", ID: o.Id, Err: err}
@@ -212,7 +213,7 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 	}
 
 	for _, l := range uniqueLines(req.Lines) {
-		c, err := f.grid.NotePrice(ctx, l.Sku, &pb.ChannelPrice{Channel: ch, UnitPrice: l.UnitPrice, Currency: req.Currency, OrderId: o.Id,
+		c, err := f.grid.NotePrice(ctx, l.Sku, &gridpb.ChannelPrice{Channel: ch, UnitPrice: l.UnitPrice, Currency: req.Currency, OrderId: o.Id,
 			AtUnixNano: placed.UnixNano()}, f.opts.Config.Prices.Window, f.opts.Config.Prices.Rule)
 		if err != nil {
 			return nil, &StepError{What: "sku", ID: l.Sku, Err: err}
@@ -277,7 +278,7 @@ func channelFields(m *channels.Mapped) map[string]string {
 // applyDuplicate carries out a duplicate's policy: the later order is
 // merged (released, one shipment, no second discount) or held, and both
 // orders get an event saying so.
-func (f *ChannelFlow) applyDuplicate(ctx context.Context, in *ChannelOrder, id string, noted *pb.PurchaseRecord, policy string) error {
+func (f *ChannelFlow) applyDuplicate(ctx context.Context, in *ChannelOrder, id string, noted *gridpb.PurchaseRecord, policy string) error {
 	first, ch := noted.DuplicateOf, in.Mapped.Request.Channel
 	reason := fmt.Sprintf("cross-channel duplicate of %s (%s): same customer, same SKUs within the merge window", first, noted.DuplicateChannel)
 	note := map[string]string{"order": id, "channel": ch, "policy": policy}
@@ -319,14 +320,14 @@ func (f *ChannelFlow) applyDuplicate(ctx context.Context, in *ChannelOrder, id s
 // moveTo adds a status event to an order through the batched events;
 // already there is fine (a retry).
 func (f *ChannelFlow) moveTo(ctx context.Context, principal, id, status, reason string) error {
-	res, err := f.orders.Event(ctx, &pb.OrderEventGrainRequest{Principal: principal, Event: &pb.OrderEventRequest{Id: id, Type: status, Reason: reason}})
+	res, err := f.orders.Event(ctx, &gridpb.OrderEventGrainRequest{Principal: principal, Event: &pb.OrderEventRequest{Id: id, Type: status, Reason: reason}})
 	if errors.Is(err, ErrQueueFull) {
 		return err
 	}
 	if err != nil {
 		return &StepError{What: "order", ID: id, Err: err}
 	}
-	if res.Outcome != pb.Outcome_OUTCOME_OK && res.Outcome != pb.Outcome_OUTCOME_REPLAYED {
+	if res.Outcome != gridpb.Outcome_OUTCOME_OK && res.Outcome != gridpb.Outcome_OUTCOME_REPLAYED {
 		return &TransitionError{OrderID: id, Status: status, Detail: res.Detail, CurrentStatus: res.Order.GetStatus()}
 	}
 	return nil

@@ -11,7 +11,7 @@ import (
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/failure"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -66,8 +66,8 @@ func (s *ChannelStore) ResolveCustomer(ctx context.Context, keys []channels.Iden
 		if linked[i] {
 			continue
 		}
-		res, err := s.grid.PartitionOf(actors.IdentityKey(k.Hash)).Propose(ctx, "system:identity", &pb.Command{Kind: &pb.Command_LinkIdentity{
-			LinkIdentity: &pb.LinkIdentityCommand{KeyHash: k.Hash, Customer: customer}}})
+		res, err := s.grid.PartitionOf(actors.IdentityKey(k.Hash)).Propose(ctx, "system:identity", &gridpb.Command{Kind: &gridpb.Command_LinkIdentity{
+			LinkIdentity: &gridpb.LinkIdentityCommand{KeyHash: k.Hash, Customer: customer}}})
 		if err != nil {
 			return "", err
 		}
@@ -75,8 +75,8 @@ func (s *ChannelStore) ResolveCustomer(ctx context.Context, keys []channels.Iden
 			customer = res.Detail // another order linked the strongest fingerprint first
 		}
 		if res.Detail == customer {
-			if _, err := s.grid.PartitionOf(actors.SubjectKey(customer)).Propose(ctx, "system:identity", &pb.Command{Kind: &pb.Command_RememberIdentity{
-				RememberIdentity: &pb.RememberIdentityCommand{Customer: customer, KeyHash: k.Hash}}}); err != nil {
+			if _, err := s.grid.PartitionOf(actors.SubjectKey(customer)).Propose(ctx, "system:identity", &gridpb.Command{Kind: &gridpb.Command_RememberIdentity{
+				RememberIdentity: &gridpb.RememberIdentityCommand{Customer: customer, KeyHash: k.Hash}}}); err != nil {
 				return "", err
 			}
 		}
@@ -86,11 +86,11 @@ func (s *ChannelStore) ResolveCustomer(ctx context.Context, keys []channels.Iden
 
 // NotePurchase records a customer's purchase and answers it with its
 // duplicate verdict (the first verdict, for a retry).
-func (s *ChannelStore) NotePurchase(ctx context.Context, customer string, p *pb.PurchaseRecord, window time.Duration) (*pb.PurchaseRecord, error) {
+func (s *ChannelStore) NotePurchase(ctx context.Context, customer string, p *gridpb.PurchaseRecord, window time.Duration) (*gridpb.PurchaseRecord, error) {
 	slices.Sort(p.Skus)
 	p.Skus = slices.Compact(p.Skus)
-	res, err := s.grid.PartitionOf(actors.SubjectKey(customer)).Propose(ctx, "system:merge", &pb.Command{Kind: &pb.Command_NotePurchase{
-		NotePurchase: &pb.NotePurchaseCommand{Customer: customer, Purchase: p, WindowNanos: window.Nanoseconds()}}})
+	res, err := s.grid.PartitionOf(actors.SubjectKey(customer)).Propose(ctx, "system:merge", &gridpb.Command{Kind: &gridpb.Command_NotePurchase{
+		NotePurchase: &gridpb.NotePurchaseCommand{Customer: customer, Purchase: p, WindowNanos: window.Nanoseconds()}}})
 	if err != nil {
 		return nil, err
 	}
@@ -102,9 +102,9 @@ func (s *ChannelStore) NotePurchase(ctx context.Context, customer string, p *pb.
 
 // NotePrice records a channel's price of a SKU and answers the conflict it
 // makes with another channel's recent price, if any.
-func (s *ChannelStore) NotePrice(ctx context.Context, sku string, p *pb.ChannelPrice, window time.Duration, rule string) (*pb.PriceConflictRecord, error) {
-	res, err := s.grid.PartitionOf(actors.SkuKey(sku)).Propose(ctx, "system:prices", &pb.Command{Kind: &pb.Command_NotePrice{
-		NotePrice: &pb.NotePriceCommand{Sku: sku, Price: p, WindowNanos: window.Nanoseconds(), Rule: rule}}})
+func (s *ChannelStore) NotePrice(ctx context.Context, sku string, p *gridpb.ChannelPrice, window time.Duration, rule string) (*gridpb.PriceConflictRecord, error) {
+	res, err := s.grid.PartitionOf(actors.SkuKey(sku)).Propose(ctx, "system:prices", &gridpb.Command{Kind: &gridpb.Command_NotePrice{
+		NotePrice: &gridpb.NotePriceCommand{Sku: sku, Price: p, WindowNanos: window.Nanoseconds(), Rule: rule}}})
 	if err != nil {
 		return nil, err
 	}
@@ -113,19 +113,19 @@ func (s *ChannelStore) NotePrice(ctx context.Context, sku string, p *pb.ChannelP
 
 // AnnotateOrder adds an event to an order, once per dedupe key.
 func (s *ChannelStore) AnnotateOrder(ctx context.Context, id, typ string, details map[string]string, dedupe, principal string) error {
-	res, err := s.grid.PartitionOf(actors.OrderKey(id)).Propose(ctx, principal, &pb.Command{Kind: &pb.Command_AnnotateOrder{
-		AnnotateOrder: &pb.AnnotateOrderCommand{OrderId: id, Type: typ, Details: details, Dedupe: dedupe}}})
+	res, err := s.grid.PartitionOf(actors.OrderKey(id)).Propose(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_AnnotateOrder{
+		AnnotateOrder: &gridpb.AnnotateOrderCommand{OrderId: id, Type: typ, Details: details, Dedupe: dedupe}}})
 	if err != nil {
 		return err
 	}
-	if res.Outcome != pb.Outcome_OUTCOME_OK && res.Outcome != pb.Outcome_OUTCOME_REPLAYED {
+	if res.Outcome != gridpb.Outcome_OUTCOME_OK && res.Outcome != gridpb.Outcome_OUTCOME_REPLAYED {
 		return failure.FromOutcome(res.Outcome, "annotating order "+id)
 	}
 	return nil
 }
 
 // ReadOrder reads an order's record on its partition's leader.
-func (s *ChannelStore) ReadOrder(id string) (*pb.OrderRecord, bool, error) {
+func (s *ChannelStore) ReadOrder(id string) (*gridpb.OrderRecord, bool, error) {
 	p := s.grid.PartitionOf(actors.OrderKey(id))
 	return statemachine.ReadOrder(p.Reader(), p.Prefix(), id)
 }
@@ -135,9 +135,9 @@ const PriceConflictsMax = 1000
 
 // PriceConflicts returns the newest price conflicts of every partition,
 // newest first, at most limit (1..PriceConflictsMax).
-func (s *ChannelStore) PriceConflicts(limit int) ([]*pb.PriceConflictRecord, error) {
+func (s *ChannelStore) PriceConflicts(limit int) ([]*gridpb.PriceConflictRecord, error) {
 	limit = min(max(limit, 1), PriceConflictsMax)
-	var out []*pb.PriceConflictRecord
+	var out []*gridpb.PriceConflictRecord
 	for _, p := range s.grid.Partitions() {
 		got, err := statemachine.PriceConflicts(p.Reader(), p.Prefix(), limit)
 		if err != nil {
@@ -145,7 +145,7 @@ func (s *ChannelStore) PriceConflicts(limit int) ([]*pb.PriceConflictRecord, err
 		}
 		out = append(out, got...)
 	}
-	slices.SortFunc(out, func(a, b *pb.PriceConflictRecord) int { return cmp.Compare(b.AtUnixNano, a.AtUnixNano) })
+	slices.SortFunc(out, func(a, b *gridpb.PriceConflictRecord) int { return cmp.Compare(b.AtUnixNano, a.AtUnixNano) })
 	if len(out) > limit {
 		out = out[:limit]
 	}

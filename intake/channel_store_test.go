@@ -9,7 +9,7 @@ import (
 	"github.com/ordergrid/ordergrid/actors/memgrid"
 	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/failure"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 func fingerprint(kind, c string) channels.IdentityKey {
@@ -45,17 +45,17 @@ func TestChannelStoreRecords(t *testing.T) {
 	}
 
 	at := time.Now()
-	noted, err := s.NotePurchase(ctx, first, &pb.PurchaseRecord{OrderId: "o_1", Channel: "douyin", Skus: []string{"S1", "S2", "S1"}, AtUnixNano: at.UnixNano()}, time.Hour)
+	noted, err := s.NotePurchase(ctx, first, &gridpb.PurchaseRecord{OrderId: "o_1", Channel: "douyin", Skus: []string{"S1", "S2", "S1"}, AtUnixNano: at.UnixNano()}, time.Hour)
 	if err != nil || noted.DuplicateOf != "" {
 		t.Fatalf("first purchase: %+v %v", noted, err)
 	}
-	noted, err = s.NotePurchase(ctx, first, &pb.PurchaseRecord{OrderId: "o_2", Channel: "tmall", Skus: []string{"S2", "S1"}, AtUnixNano: at.UnixNano()}, time.Hour)
+	noted, err = s.NotePurchase(ctx, first, &gridpb.PurchaseRecord{OrderId: "o_2", Channel: "tmall", Skus: []string{"S2", "S1"}, AtUnixNano: at.UnixNano()}, time.Hour)
 	if err != nil || noted.DuplicateOf != "o_1" || noted.DuplicateChannel != "douyin" {
 		t.Fatalf("duplicate: %+v %v", noted, err)
 	}
 
-	price := func(ch, order, p string) *pb.PriceConflictRecord {
-		c, err := s.NotePrice(ctx, "S1", &pb.ChannelPrice{Channel: ch, UnitPrice: p, Currency: "CNY", OrderId: order, AtUnixNano: at.UnixNano()}, time.Hour, "transaction_time")
+	price := func(ch, order, p string) *gridpb.PriceConflictRecord {
+		c, err := s.NotePrice(ctx, "S1", &gridpb.ChannelPrice{Channel: ch, UnitPrice: p, Currency: "CNY", OrderId: order, AtUnixNano: at.UnixNano()}, time.Hour, "transaction_time")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func TestChannelStoreRecords(t *testing.T) {
 	}
 
 	err = s.AnnotateOrder(ctx, "o_missing", "price_conflict", map[string]string{"sku": "S1"}, "price/S1", "test")
-	if failure.OutcomeOf(err) != pb.Outcome_OUTCOME_NOT_FOUND {
+	if failure.OutcomeOf(err) != gridpb.Outcome_OUTCOME_NOT_FOUND {
 		t.Fatalf("annotating a missing order: %v", err)
 	}
 	if _, found, err := s.ReadOrder("o_missing"); err != nil || found {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/channels"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -22,8 +23,8 @@ import (
 type channelGrid struct {
 	mu        sync.Mutex
 	calls     []string
-	purchases map[string]*pb.PurchaseRecord
-	prices    map[string]*pb.ChannelPrice
+	purchases map[string]*gridpb.PurchaseRecord
+	prices    map[string]*gridpb.ChannelPrice
 	failOn    string // a call name that fails
 }
 
@@ -41,13 +42,13 @@ func (g *channelGrid) ResolveCustomer(_ context.Context, keys []channels.Identit
 	return "cu_1", g.call("resolve") // one buyer across channels
 }
 
-func (g *channelGrid) NotePurchase(_ context.Context, customer string, p *pb.PurchaseRecord, _ time.Duration) (*pb.PurchaseRecord, error) {
+func (g *channelGrid) NotePurchase(_ context.Context, customer string, p *gridpb.PurchaseRecord, _ time.Duration) (*gridpb.PurchaseRecord, error) {
 	if err := g.call("purchase " + p.OrderId); err != nil {
 		return nil, err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := &pb.PurchaseRecord{OrderId: p.OrderId, Channel: p.Channel}
+	out := &gridpb.PurchaseRecord{OrderId: p.OrderId, Channel: p.Channel}
 	if prev := g.purchases[customer]; prev != nil && prev.Channel != p.Channel {
 		out.DuplicateOf, out.DuplicateChannel = prev.OrderId, prev.Channel
 	}
@@ -55,7 +56,7 @@ func (g *channelGrid) NotePurchase(_ context.Context, customer string, p *pb.Pur
 	return out, nil
 }
 
-func (g *channelGrid) NotePrice(_ context.Context, sku string, p *pb.ChannelPrice, _ time.Duration, rule string) (*pb.PriceConflictRecord, error) {
+func (g *channelGrid) NotePrice(_ context.Context, sku string, p *gridpb.ChannelPrice, _ time.Duration, rule string) (*gridpb.PriceConflictRecord, error) {
 	if err := g.call("price " + sku); err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func (g *channelGrid) NotePrice(_ context.Context, sku string, p *pb.ChannelPric
 	prev := g.prices[sku]
 	g.prices[sku] = p
 	if prev != nil && prev.Channel != p.Channel && prev.UnitPrice != p.UnitPrice {
-		return &pb.PriceConflictRecord{Sku: sku, First: prev, Second: p, Rule: rule, Resolution: "first price stands"}, nil
+		return &gridpb.PriceConflictRecord{Sku: sku, First: prev, Second: p, Rule: rule, Resolution: "first price stands"}, nil
 	}
 	return nil, nil
 }
@@ -73,8 +74,8 @@ func (g *channelGrid) AnnotateOrder(_ context.Context, id, typ string, _ map[str
 	return g.call(fmt.Sprintf("annotate %s %s %s", id, typ, dedupe))
 }
 
-func (g *channelGrid) ReadOrder(id string) (*pb.OrderRecord, bool, error) {
-	return &pb.OrderRecord{Id: id, Status: "merged"}, true, g.call("read " + id)
+func (g *channelGrid) ReadOrder(id string) (*gridpb.OrderRecord, bool, error) {
+	return &gridpb.OrderRecord{Id: id, Status: "merged"}, true, g.call("read " + id)
 }
 
 func channelOrder(ch, id, price string) *ChannelOrder {
@@ -97,7 +98,7 @@ func channelOptions() ChannelOptions {
 func TestChannelFlowSteps(t *testing.T) {
 	c := &recordingCreator{}
 	p := New(c, Options{})
-	grid := &channelGrid{purchases: map[string]*pb.PurchaseRecord{}, prices: map[string]*pb.ChannelPrice{}}
+	grid := &channelGrid{purchases: map[string]*gridpb.PurchaseRecord{}, prices: map[string]*gridpb.ChannelPrice{}}
 	f := NewChannelFlow(p, grid, channelOptions())
 	ctx := context.Background()
 
@@ -131,7 +132,7 @@ func TestChannelFlowSteps(t *testing.T) {
 // A failed grid call is a StepError naming what it was about; a refused
 // creation stops the workflow before anything else is written.
 func TestChannelFlowFailures(t *testing.T) {
-	grid := &channelGrid{purchases: map[string]*pb.PurchaseRecord{}, prices: map[string]*pb.ChannelPrice{}, failOn: "price"}
+	grid := &channelGrid{purchases: map[string]*gridpb.PurchaseRecord{}, prices: map[string]*gridpb.ChannelPrice{}, failOn: "price"}
 	c := &recordingCreator{}
 	f := NewChannelFlow(New(c, Options{}), grid, channelOptions())
 	_, err := f.Take(context.Background(), channelOrder("douyin", "D2", "1.00"))
@@ -145,7 +146,7 @@ func TestChannelFlowFailures(t *testing.T) {
 	grid.calls, grid.failOn = nil, ""
 	f = NewChannelFlow(New(refusing, Options{}), grid, channelOptions())
 	res, err := f.Take(context.Background(), order)
-	if err != nil || res.Created.Outcome != pb.Outcome_OUTCOME_INSUFFICIENT_STOCK || res.Order != nil {
+	if err != nil || res.Created.Outcome != gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK || res.Order != nil {
 		t.Fatalf("refused: %+v %v", res, err)
 	}
 	if !slices.Equal(grid.calls, []string{"resolve"}) {
@@ -155,10 +156,10 @@ func TestChannelFlowFailures(t *testing.T) {
 
 type refusingCreator struct{ recordingCreator }
 
-func (c *refusingCreator) CreateBatch(_ context.Context, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer {
+func (c *refusingCreator) CreateBatch(_ context.Context, orders []*gridpb.CreateOrderGrainRequest) []actors.BatchAnswer {
 	out := make([]actors.BatchAnswer, len(orders))
 	for i := range orders {
-		out[i].Response = &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: "S1"}
+		out[i].Response = &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: "S1"}
 	}
 	return out
 }
@@ -168,7 +169,7 @@ func (c *refusingCreator) CreateBatch(_ context.Context, orders []*pb.CreateOrde
 // placeholder) and checked before anything is written: a refused push
 // writes nothing and answers the check's error.
 func TestChannelFlowShapesAndChecksFirst(t *testing.T) {
-	grid := &channelGrid{purchases: map[string]*pb.PurchaseRecord{}, prices: map[string]*pb.ChannelPrice{}}
+	grid := &channelGrid{purchases: map[string]*gridpb.PurchaseRecord{}, prices: map[string]*gridpb.ChannelPrice{}}
 	c := &recordingCreator{}
 	opts := channelOptions()
 	opts.Decrypter = unmasking{}

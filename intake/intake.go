@@ -42,6 +42,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/batching"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -49,10 +50,10 @@ import (
 type Grid interface {
 	// CreateBatch creates the orders of one batch, all of one order
 	// partition, each id once, answering one BatchAnswer per order in order.
-	CreateBatch(ctx context.Context, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer
+	CreateBatch(ctx context.Context, orders []*gridpb.CreateOrderGrainRequest) []actors.BatchAnswer
 	// TransitionBatch records the events of one batch, all of one order
 	// partition, in order, answering one BatchAnswer per event.
-	TransitionBatch(ctx context.Context, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer
+	TransitionBatch(ctx context.Context, events []*gridpb.OrderEventGrainRequest) []actors.BatchAnswer
 }
 
 // LeaderGrid is a Grid of several nodes (actors.Node). With
@@ -62,8 +63,8 @@ type Grid interface {
 // forwarded again.
 type LeaderGrid interface {
 	LeadsOrderPartition(partition uint32) bool
-	ForwardCreateBatch(ctx context.Context, partition uint32, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer
-	ForwardTransitionBatch(ctx context.Context, partition uint32, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer
+	ForwardCreateBatch(ctx context.Context, partition uint32, orders []*gridpb.CreateOrderGrainRequest) []actors.BatchAnswer
+	ForwardTransitionBatch(ctx context.Context, partition uint32, events []*gridpb.OrderEventGrainRequest) []actors.BatchAnswer
 	ServeForwardedBatches(to actors.ForwardedBatches)
 }
 
@@ -103,12 +104,12 @@ type Pipeline struct {
 // laneOrder and laneEvent are what a partition's queue holds: an item,
 // and whether another node forwarded it here as the partition's leader.
 type laneOrder struct {
-	req       *pb.CreateOrderGrainRequest
+	req       *gridpb.CreateOrderGrainRequest
 	forwarded bool
 }
 
 type laneEvent struct {
-	req       *pb.OrderEventGrainRequest
+	req       *gridpb.OrderEventGrainRequest
 	forwarded bool
 }
 
@@ -150,16 +151,16 @@ func (p *Pipeline) forwards(partition uint32, forwardedHere bool) bool {
 // CreateForwarded takes a batch another node forwarded to this node as
 // the partition's leader: its orders join the partition's queue here, and
 // each is answered when its batch is done.
-func (p *Pipeline) CreateForwarded(ctx context.Context, partition uint32, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer {
-	return takeForwarded(ctx, p, p.batching, partition, orders, func(o *pb.CreateOrderGrainRequest) laneOrder {
+func (p *Pipeline) CreateForwarded(ctx context.Context, partition uint32, orders []*gridpb.CreateOrderGrainRequest) []actors.BatchAnswer {
+	return takeForwarded(ctx, p, p.batching, partition, orders, func(o *gridpb.CreateOrderGrainRequest) laneOrder {
 		return laneOrder{req: o, forwarded: true}
 	})
 }
 
 // TransitionForwarded takes a batch of events another node forwarded to
 // this node as the partition's leader, as CreateForwarded does orders.
-func (p *Pipeline) TransitionForwarded(ctx context.Context, partition uint32, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer {
-	return takeForwarded(ctx, p, p.events, partition, events, func(e *pb.OrderEventGrainRequest) laneEvent {
+func (p *Pipeline) TransitionForwarded(ctx context.Context, partition uint32, events []*gridpb.OrderEventGrainRequest) []actors.BatchAnswer {
+	return takeForwarded(ctx, p, p.events, partition, events, func(e *gridpb.OrderEventGrainRequest) laneEvent {
 		return laneEvent{req: e, forwarded: true}
 	})
 }
@@ -196,7 +197,7 @@ func takeForwarded[Req, Lane any](ctx context.Context, p *Pipeline, c *batching.
 // runEvents records one partition's batch of events, or hands it to the
 // partition's leader.
 func (p *Pipeline) runEvents(ctx context.Context, partition uint32, batch []laneEvent) ([]actors.BatchAnswer, error) {
-	reqs := make([]*pb.OrderEventGrainRequest, len(batch))
+	reqs := make([]*gridpb.OrderEventGrainRequest, len(batch))
 	forwardedHere := false
 	for i, e := range batch {
 		reqs[i] = e.req
@@ -211,7 +212,7 @@ func (p *Pipeline) runEvents(ctx context.Context, partition uint32, batch []lane
 
 // Event records one order event (pay, ship, cancel, ...) in its
 // partition's next batch of events and waits for its answer.
-func (p *Pipeline) Event(ctx context.Context, req *pb.OrderEventGrainRequest) (*pb.OrderGrainResponse, error) {
+func (p *Pipeline) Event(ctx context.Context, req *gridpb.OrderEventGrainRequest) (*gridpb.OrderGrainResponse, error) {
 	if req.GetEvent().GetId() == "" {
 		return nil, errors.New("intake: an event needs its order id")
 	}
@@ -228,7 +229,7 @@ func (p *Pipeline) Event(ctx context.Context, req *pb.OrderEventGrainRequest) (*
 }
 
 // Create submits one order and waits for its answer.
-func (p *Pipeline) Create(ctx context.Context, req *pb.CreateOrderGrainRequest) (*pb.OrderGrainResponse, error) {
+func (p *Pipeline) Create(ctx context.Context, req *gridpb.CreateOrderGrainRequest) (*gridpb.OrderGrainResponse, error) {
 	w, err := p.Submit(req)
 	if err != nil {
 		return nil, err
@@ -238,7 +239,7 @@ func (p *Pipeline) Create(ctx context.Context, req *pb.CreateOrderGrainRequest) 
 
 // Submit queues one order for its partition's next batch. req.OrderId must
 // be set. It does not wait: Wait does.
-func (p *Pipeline) Submit(req *pb.CreateOrderGrainRequest) (*Pending, error) {
+func (p *Pipeline) Submit(req *gridpb.CreateOrderGrainRequest) (*Pending, error) {
 	if req.GetOrderId() == "" || req.Request == nil {
 		return nil, errors.New("intake: an order needs its id and request")
 	}
@@ -255,7 +256,7 @@ func (w *Pending) OrderID() string { return w.id }
 
 // Wait returns the order's answer, or ctx's error if it ends first (the
 // order may still be created: a retry with its key finds it).
-func (w *Pending) Wait(ctx context.Context) (*pb.OrderGrainResponse, error) {
+func (w *Pending) Wait(ctx context.Context) (*gridpb.OrderGrainResponse, error) {
 	a, err := w.p.Wait(ctx)
 	if err != nil {
 		return nil, err
@@ -266,7 +267,7 @@ func (w *Pending) Wait(ctx context.Context) (*pb.OrderGrainResponse, error) {
 // run creates one partition's batch (here, or on the partition's leader):
 // one order per id (the first), the others answered from it.
 func (p *Pipeline) run(ctx context.Context, partition uint32, lane []laneOrder) ([]actors.BatchAnswer, error) {
-	batch := make([]*pb.CreateOrderGrainRequest, len(lane))
+	batch := make([]*gridpb.CreateOrderGrainRequest, len(lane))
 	forwardedHere := false
 	for i, o := range lane {
 		batch[i] = o.req
@@ -277,7 +278,7 @@ func (p *Pipeline) run(ctx context.Context, partition uint32, lane []laneOrder) 
 		return p.leaders.ForwardCreateBatch(ctx, partition, batch), nil
 	}
 	first := make(map[string]int, len(batch))
-	var reqs []*pb.CreateOrderGrainRequest
+	var reqs []*gridpb.CreateOrderGrainRequest
 	owner := make([]int, len(batch))
 	for i, req := range batch {
 		if j, ok := first[req.OrderId]; ok {
@@ -308,14 +309,14 @@ func (p *Pipeline) run(ctx context.Context, partition uint32, lane []laneOrder) 
 // asRetry is the answer to a second request for an order of the batch: the
 // order as its first request left it, replayed when the requests are the
 // same, else an idempotency conflict; a refusal is answered alike.
-func asRetry(req *pb.CreateOrderGrainRequest, first *pb.OrderGrainResponse) *pb.OrderGrainResponse {
+func asRetry(req *gridpb.CreateOrderGrainRequest, first *gridpb.OrderGrainResponse) *gridpb.OrderGrainResponse {
 	if first == nil || first.Order == nil {
 		return first
 	}
 	if string(first.Order.RequestHash) == string(actors.RequestHash(req.Request)) {
-		return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: first.Order}
+		return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Order: first.Order}
 	}
-	return &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: first.Order,
+	return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: first.Order,
 		Detail: "this idempotency key was used with a different request"}
 }
 

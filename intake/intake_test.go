@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ordergrid/ordergrid/actors"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -21,7 +22,7 @@ type recordingCreator struct {
 	gate    chan struct{}
 }
 
-func (c *recordingCreator) CreateBatch(_ context.Context, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer {
+func (c *recordingCreator) CreateBatch(_ context.Context, orders []*gridpb.CreateOrderGrainRequest) []actors.BatchAnswer {
 	c.mu.Lock()
 	ids := make([]string, len(orders))
 	for i, o := range orders {
@@ -39,28 +40,28 @@ func (c *recordingCreator) CreateBatch(_ context.Context, orders []*pb.CreateOrd
 			out[i] = actors.BatchAnswer{Err: err}
 			continue
 		}
-		out[i] = actors.BatchAnswer{Response: &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK,
-			Order: &pb.OrderRecord{Id: o.OrderId, RequestHash: actors.RequestHash(o.Request)}}}
+		out[i] = actors.BatchAnswer{Response: &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_OK,
+			Order: &gridpb.OrderRecord{Id: o.OrderId, RequestHash: actors.RequestHash(o.Request)}}}
 	}
 	return out
 }
 
-func (c *recordingCreator) TransitionBatch(_ context.Context, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer {
+func (c *recordingCreator) TransitionBatch(_ context.Context, events []*gridpb.OrderEventGrainRequest) []actors.BatchAnswer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ids := make([]string, len(events))
 	out := make([]actors.BatchAnswer, len(events))
 	for i, e := range events {
 		ids[i] = e.Event.Id
-		out[i] = actors.BatchAnswer{Response: &pb.OrderGrainResponse{Outcome: pb.Outcome_OUTCOME_OK,
-			Order: &pb.OrderRecord{Id: e.Event.Id, Status: e.Event.Type}}}
+		out[i] = actors.BatchAnswer{Response: &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_OK,
+			Order: &gridpb.OrderRecord{Id: e.Event.Id, Status: e.Event.Type}}}
 	}
 	c.batches = append(c.batches, ids)
 	return out
 }
 
-func order(id, key string, qty int64) *pb.CreateOrderGrainRequest {
-	return &pb.CreateOrderGrainRequest{OrderId: id, Request: &pb.CreateOrderRequest{IdempotencyKey: key,
+func order(id, key string, qty int64) *gridpb.CreateOrderGrainRequest {
+	return &gridpb.CreateOrderGrainRequest{OrderId: id, Request: &pb.CreateOrderRequest{IdempotencyKey: key,
 		Lines: []*pb.OrderLineInput{{Sku: "s", Qty: qty, UnitPrice: "1"}}}}
 }
 
@@ -80,7 +81,7 @@ func TestBatchesDedupesAndAnswersEach(t *testing.T) {
 	for p.batching.Queued() != 0 {
 		time.Sleep(time.Millisecond) // lead is in flight
 	}
-	reqs := []*pb.CreateOrderGrainRequest{order("a", "k1", 1), order("a", "k1", 1), order("a", "k1", 2), order("bad", "k2", 1), order("b", "k3", 1)}
+	reqs := []*gridpb.CreateOrderGrainRequest{order("a", "k1", 1), order("a", "k1", 1), order("a", "k1", 2), order("bad", "k2", 1), order("b", "k3", 1)}
 	waits := make([]*Pending, len(reqs))
 	for i, r := range reqs {
 		if waits[i], err = p.Submit(r); err != nil {
@@ -88,10 +89,10 @@ func TestBatchesDedupesAndAnswersEach(t *testing.T) {
 		}
 	}
 	close(c.gate)
-	if res, err := lead.Wait(ctx); err != nil || res.Outcome != pb.Outcome_OUTCOME_OK {
+	if res, err := lead.Wait(ctx); err != nil || res.Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("lead: %v %v", res, err)
 	}
-	want := []pb.Outcome{pb.Outcome_OUTCOME_OK, pb.Outcome_OUTCOME_REPLAYED, pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, 0, pb.Outcome_OUTCOME_OK}
+	want := []gridpb.Outcome{gridpb.Outcome_OUTCOME_OK, gridpb.Outcome_OUTCOME_REPLAYED, gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, 0, gridpb.Outcome_OUTCOME_OK}
 	for i, w := range waits {
 		res, err := w.Wait(ctx)
 		if reqs[i].OrderId == "bad" {
@@ -128,7 +129,7 @@ func TestOneBatchPerPartition(t *testing.T) {
 			}
 		}
 	}
-	if _, err := p.Submit(&pb.CreateOrderGrainRequest{}); err == nil {
+	if _, err := p.Submit(&gridpb.CreateOrderGrainRequest{}); err == nil {
 		t.Fatal("an order without an id was queued")
 	}
 }
@@ -137,11 +138,11 @@ func TestOneBatchPerPartition(t *testing.T) {
 func TestEvents(t *testing.T) {
 	c := &recordingCreator{}
 	p := New(c, Options{})
-	res, err := p.Event(context.Background(), &pb.OrderEventGrainRequest{Event: &pb.OrderEventRequest{Id: "o1", Type: "paid"}})
+	res, err := p.Event(context.Background(), &gridpb.OrderEventGrainRequest{Event: &pb.OrderEventRequest{Id: "o1", Type: "paid"}})
 	if err != nil || res.Order.Status != "paid" {
 		t.Fatalf("event: %v %v", res, err)
 	}
-	if _, err := p.Event(context.Background(), &pb.OrderEventGrainRequest{}); err == nil {
+	if _, err := p.Event(context.Background(), &gridpb.OrderEventGrainRequest{}); err == nil {
 		t.Fatal("an event without an order id was queued")
 	}
 }
@@ -157,13 +158,13 @@ type leaderNode struct {
 }
 
 func (n *leaderNode) LeadsOrderPartition(p uint32) bool { return n.leads[p] }
-func (n *leaderNode) ForwardCreateBatch(ctx context.Context, p uint32, orders []*pb.CreateOrderGrainRequest) []actors.BatchAnswer {
+func (n *leaderNode) ForwardCreateBatch(ctx context.Context, p uint32, orders []*gridpb.CreateOrderGrainRequest) []actors.BatchAnswer {
 	n.mu.Lock()
 	n.forwarded++
 	n.mu.Unlock()
 	return n.leader.CreateForwarded(ctx, p, orders)
 }
-func (n *leaderNode) ForwardTransitionBatch(ctx context.Context, p uint32, events []*pb.OrderEventGrainRequest) []actors.BatchAnswer {
+func (n *leaderNode) ForwardTransitionBatch(ctx context.Context, p uint32, events []*gridpb.OrderEventGrainRequest) []actors.BatchAnswer {
 	n.mu.Lock()
 	n.forwarded++
 	n.mu.Unlock()
@@ -183,11 +184,11 @@ func TestBatchesFormOnTheLeader(t *testing.T) {
 	followerGrid := &leaderNode{leads: map[uint32]bool{}, leader: leader}
 	follower := New(followerGrid, Options{CoalesceOnLeader: true})
 	ctx := context.Background()
-	res, err := follower.Create(ctx, &pb.CreateOrderGrainRequest{OrderId: "o1", Request: &pb.CreateOrderRequest{Channel: "a"}})
-	if err != nil || res.Outcome != pb.Outcome_OUTCOME_OK || res.Order.Id != "o1" {
+	res, err := follower.Create(ctx, &gridpb.CreateOrderGrainRequest{OrderId: "o1", Request: &pb.CreateOrderRequest{Channel: "a"}})
+	if err != nil || res.Outcome != gridpb.Outcome_OUTCOME_OK || res.Order.Id != "o1" {
 		t.Fatalf("%v %v", res, err)
 	}
-	ev, err := follower.Event(ctx, &pb.OrderEventGrainRequest{Event: &pb.OrderEventRequest{Id: "o1", Type: "paid"}})
+	ev, err := follower.Event(ctx, &gridpb.OrderEventGrainRequest{Event: &pb.OrderEventRequest{Id: "o1", Type: "paid"}})
 	if err != nil || ev.Order.Status != "paid" {
 		t.Fatalf("%v %v", ev, err)
 	}
@@ -197,7 +198,7 @@ func TestBatchesFormOnTheLeader(t *testing.T) {
 	// Leadership moved away from the leader meanwhile: it creates what it
 	// was forwarded itself rather than forwarding it on.
 	leaderGrid.leads[0] = false
-	if res, err := follower.Create(ctx, &pb.CreateOrderGrainRequest{OrderId: "o2", Request: &pb.CreateOrderRequest{Channel: "a"}}); err != nil ||
+	if res, err := follower.Create(ctx, &gridpb.CreateOrderGrainRequest{OrderId: "o2", Request: &pb.CreateOrderRequest{Channel: "a"}}); err != nil ||
 		res.Order.GetId() != "o2" {
 		t.Fatalf("%v %v", res, err)
 	}
@@ -214,7 +215,7 @@ func TestBatchesStayWithoutCoalescing(t *testing.T) {
 	if grid.served != p {
 		t.Fatal("the pipeline does not serve forwarded batches")
 	}
-	if _, err := p.Create(context.Background(), &pb.CreateOrderGrainRequest{OrderId: "o1", Request: &pb.CreateOrderRequest{Channel: "a"}}); err != nil {
+	if _, err := p.Create(context.Background(), &gridpb.CreateOrderGrainRequest{OrderId: "o1", Request: &pb.CreateOrderRequest{Channel: "a"}}); err != nil {
 		t.Fatal(err)
 	}
 	if grid.forwarded != 0 || len(grid.batches) != 1 {

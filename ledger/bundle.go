@@ -8,8 +8,8 @@ import (
 	"fmt"
 
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	"github.com/ordergrid/ordergrid/ledger/ledgerpb"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // Limits of bundles.
@@ -58,7 +58,7 @@ type Anchor struct {
 }
 
 // AnchorView is the API's view of an anchor record.
-func AnchorView(a *pb.AnchorRecord) *Anchor {
+func AnchorView(a *ledgerpb.AnchorRecord) *Anchor {
 	if a == nil {
 		return nil
 	}
@@ -87,7 +87,7 @@ func (l *Log) Bundle(order string) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	var anchor *pb.AnchorRecord
+	var anchor *ledgerpb.AnchorRecord
 	if a, err := l.LatestAnchor(); err == nil && a.Size > last {
 		if s, err := l.Checkpoint(a.Size); err == nil {
 			size, signed, anchor = a.Size, s, a

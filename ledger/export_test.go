@@ -19,7 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/ledger/ledgerpb"
 )
 
 // exportLog builds a log of n canonical events (orders o0..o(n/2-1), two
@@ -34,10 +34,10 @@ func exportLog(tb testing.TB, n int) (*Log, *checkpoint.Verifier) {
 	tb.Cleanup(func() { db.Close() })
 	prefix := []byte("p/x/")
 	m := NewMachine(0, prefix).(*Machine)
-	apply := func(c *pb.LedgerCommand) {
+	apply := func(c *ledgerpb.LedgerCommand) {
 		data, _ := proto.Marshal(c)
 		b := db.NewIndexedBatch()
-		var res pb.LedgerResult
+		var res ledgerpb.LedgerResult
 		_ = proto.Unmarshal(m.Apply(b, 0, data), &res)
 		if res.Error != "" {
 			tb.Fatal(res.Error)
@@ -50,11 +50,11 @@ func exportLog(tb testing.TB, n int) (*Log, *checkpoint.Verifier) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	apply(&pb.LedgerCommand{Kind: &pb.LedgerCommand_Key{Key: &pb.LedgerKey{VerifierKey: vk, SignerKey: sk}}})
+	apply(&ledgerpb.LedgerCommand{Kind: &ledgerpb.LedgerCommand_Key{Key: &ledgerpb.LedgerKey{VerifierKey: vk, SignerKey: sk}}})
 	base := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 	const batch = 4096
 	for from := 0; from < n; from += batch {
-		a := &pb.LedgerAppend{FromIndex: uint64(from / batch), NextIndex: uint64(from/batch + 1)}
+		a := &ledgerpb.LedgerAppend{FromIndex: uint64(from / batch), NextIndex: uint64(from/batch + 1)}
 		for i := from; i < min(n, from+batch); i++ {
 			order := fmt.Sprintf("o%d", i/2)
 			e := &Event{V: EncodingVersion, Partition: 0, RaftIndex: uint64(i), At: FormatTime(base.Add(time.Duration(i/1000) * time.Second).UnixNano()),
@@ -62,9 +62,9 @@ func exportLog(tb testing.TB, n int) (*Log, *checkpoint.Verifier) {
 			if i%2 == 1 {
 				e.Kind, e.Type, e.Seq, e.Status, e.SKU, e.Warehouse, e.Qty = KindStock, "reserved", 0, "", "SKU-1", "WH-1", 1
 			}
-			a.Leaves = append(a.Leaves, &pb.LedgerLeaf{Leaf: e.Encode(), Order: order})
+			a.Leaves = append(a.Leaves, &ledgerpb.LedgerLeaf{Leaf: e.Encode(), Order: order})
 		}
-		apply(&pb.LedgerCommand{Kind: &pb.LedgerCommand_Append{Append: a}})
+		apply(&ledgerpb.LedgerCommand{Kind: &ledgerpb.LedgerCommand_Append{Append: a}})
 	}
 	l := NewLog(db, prefix)
 	root, err := l.Root(uint64(n))
@@ -76,7 +76,7 @@ func exportLog(tb testing.TB, n int) (*Log, *checkpoint.Verifier) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	apply(&pb.LedgerCommand{Kind: &pb.LedgerCommand_Checkpoint{Checkpoint: &pb.LedgerCheckpoint{Signed: signed}}})
+	apply(&ledgerpb.LedgerCommand{Kind: &ledgerpb.LedgerCommand_Checkpoint{Checkpoint: &ledgerpb.LedgerCheckpoint{Signed: signed}}})
 	v, _ := checkpoint.NewVerifier(vk)
 	return l, v
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
 
 	"google.golang.org/protobuf/proto"
@@ -22,9 +23,9 @@ import (
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	"github.com/ordergrid/ordergrid/ledger/ledgerpb"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
 	"github.com/ordergrid/ordergrid/ledger/outbox"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -77,7 +78,7 @@ func (n *node) stop() {
 	n.host.Close()
 }
 
-func propose(t *testing.T, h *cluster.Host, key string, cmd *pb.Command) *pb.ApplyResult {
+func propose(t *testing.T, h *cluster.Host, key string, cmd *gridpb.Command) *gridpb.ApplyResult {
 	t.Helper()
 	cmd.AtUnixNano = time.Now().UnixNano()
 	cmd.Principal = "test"
@@ -88,7 +89,7 @@ func propose(t *testing.T, h *cluster.Host, key string, cmd *pb.Command) *pb.App
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res pb.ApplyResult
+	var res gridpb.ApplyResult
 	if err := proto.Unmarshal(out, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -101,20 +102,20 @@ func load(t *testing.T, h *cluster.Host, from, orders int) int {
 	t.Helper()
 	events := 0
 	if from == 0 {
-		propose(t, h, "SKU-1", &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: "SKU-1", Warehouse: "WH-1", OnHand: 1_000_000}}})
+		propose(t, h, "SKU-1", &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: "SKU-1", Warehouse: "WH-1", OnHand: 1_000_000}}})
 		events++
 	}
 	for i := from; i < from+orders; i++ {
 		id := fmt.Sprintf("order-%d", i)
 		far := time.Now().Add(time.Hour).UnixNano()
-		propose(t, h, "SKU-1", &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: "SKU-1",
-			Items: []*pb.ReserveItem{{OrderId: id, Qty: 2, ExpiresUnixNano: far}}}}})
-		res := propose(t, h, id, &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: &pb.OrderRecord{
-			Id: id, Channel: "tmall", PayByUnixNano: far, Lines: []*pb.OrderLineRecord{{Sku: "SKU-1", Qty: 2, UnitPrice: "9.90", Warehouse: "WH-1"}}}}}})
-		if res.Outcome != pb.Outcome_OUTCOME_OK {
+		propose(t, h, "SKU-1", &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: &gridpb.ReserveBatchCommand{Sku: "SKU-1",
+			Items: []*gridpb.ReserveItem{{OrderId: id, Qty: 2, ExpiresUnixNano: far}}}}})
+		res := propose(t, h, id, &gridpb.Command{Kind: &gridpb.Command_CreateOrder{CreateOrder: &gridpb.CreateOrderCommand{Order: &gridpb.OrderRecord{
+			Id: id, Channel: "tmall", PayByUnixNano: far, Lines: []*gridpb.OrderLineRecord{{Sku: "SKU-1", Qty: 2, UnitPrice: "9.90", Warehouse: "WH-1"}}}}}})
+		if res.Outcome != gridpb.Outcome_OUTCOME_OK {
 			t.Fatalf("create %s: %v %s", id, res.Outcome, res.Detail)
 		}
-		propose(t, h, id, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: id, Type: lifecycle.StatusPaid}}})
+		propose(t, h, id, &gridpb.Command{Kind: &gridpb.Command_Transition{Transition: &gridpb.TransitionCommand{OrderId: id, Type: lifecycle.StatusPaid}}})
 		events += 3
 	}
 	return events
@@ -358,19 +359,19 @@ func TestMachineRefusesStaleCursorAndBadCheckpoint(t *testing.T) {
 	l := n.seq.Log()
 	waitCheckpoint(t, l, uint64(want))
 	g := n.seq.Group()
-	send := func(cmd *pb.LedgerCommand) *pb.LedgerResult {
+	send := func(cmd *ledgerpb.LedgerCommand) *ledgerpb.LedgerResult {
 		data, _ := proto.Marshal(cmd)
 		out, err := g.Propose(context.Background(), data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var res pb.LedgerResult
+		var res ledgerpb.LedgerResult
 		_ = proto.Unmarshal(out, &res)
 		return &res
 	}
 	// A batch read again from the start of partition 0: refused, tree unchanged.
-	res := send(&pb.LedgerCommand{Kind: &pb.LedgerCommand_Append{Append: &pb.LedgerAppend{Partition: 0,
-		NextIndex: 99, Leaves: []*pb.LedgerLeaf{{Leaf: []byte("x")}}}}})
+	res := send(&ledgerpb.LedgerCommand{Kind: &ledgerpb.LedgerCommand_Append{Append: &ledgerpb.LedgerAppend{Partition: 0,
+		NextIndex: 99, Leaves: []*ledgerpb.LedgerLeaf{{Leaf: []byte("x")}}}}})
 	if res.Error == "" {
 		t.Fatal("stale batch appended")
 	}
@@ -379,7 +380,7 @@ func TestMachineRefusesStaleCursorAndBadCheckpoint(t *testing.T) {
 	s, _ := checkpoint.NewSigner(skey)
 	root, _ := l.Root(uint64(want))
 	forged, _ := s.Sign(checkpoint.Checkpoint{Origin: "ordergrid.test/ledger", Size: uint64(want), Root: root})
-	if res := send(&pb.LedgerCommand{Kind: &pb.LedgerCommand_Checkpoint{Checkpoint: &pb.LedgerCheckpoint{Signed: forged}}}); res.Error == "" {
+	if res := send(&ledgerpb.LedgerCommand{Kind: &ledgerpb.LedgerCommand_Checkpoint{Checkpoint: &ledgerpb.LedgerCheckpoint{Signed: forged}}}); res.Error == "" {
 		t.Fatal("forged checkpoint accepted")
 	}
 	if size, _ := l.Size(); size != uint64(want) {

@@ -9,9 +9,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	"github.com/ordergrid/ordergrid/ledger/ledgerpb"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
 	"github.com/ordergrid/ordergrid/ledger/outbox"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // Errors of reads, for the API to map to statuses.
@@ -52,7 +52,7 @@ func (l *Log) Size() (uint64, error) {
 func (l *Log) Cursor(partition uint32) (outbox.Cursor, error) { return readCursor(l.r, l.k, partition) }
 
 // Key is the log's key; ErrNoKey before it has one.
-func (l *Log) Key() (*pb.LedgerKey, error) {
+func (l *Log) Key() (*ledgerpb.LedgerKey, error) {
 	k, err := readKey(l.r, l.k)
 	if err != nil {
 		return nil, err
@@ -161,12 +161,12 @@ func (l *Log) OrderLeaves(order string, max int) ([]uint64, error) {
 }
 
 // Anchor is the anchor record of the checkpoint of size leaves.
-func (l *Log) Anchor(size uint64) (*pb.AnchorRecord, error) {
+func (l *Log) Anchor(size uint64) (*ledgerpb.AnchorRecord, error) {
 	v, err := l.get(l.k.anchor(size), fmt.Sprintf("anchor of size %d", size))
 	if err != nil {
 		return nil, err
 	}
-	var a pb.AnchorRecord
+	var a ledgerpb.AnchorRecord
 	if err := proto.Unmarshal(v, &a); err != nil {
 		return nil, fmt.Errorf("anchor of size %d: %w", size, err)
 	}
@@ -174,7 +174,7 @@ func (l *Log) Anchor(size uint64) (*pb.AnchorRecord, error) {
 }
 
 // LatestAnchor is the anchor of the largest anchored checkpoint.
-func (l *Log) LatestAnchor() (*pb.AnchorRecord, error) {
+func (l *Log) LatestAnchor() (*ledgerpb.AnchorRecord, error) {
 	size, ok, err := readU64(l.r, l.k.latestAnchor())
 	if err != nil {
 		return nil, err
@@ -186,16 +186,16 @@ func (l *Log) LatestAnchor() (*pb.AnchorRecord, error) {
 }
 
 // Anchors are the newest anchor records, newest first, at most max.
-func (l *Log) Anchors(max int) ([]*pb.AnchorRecord, error) {
+func (l *Log) Anchors(max int) ([]*ledgerpb.AnchorRecord, error) {
 	lo := l.k.key("a/")
 	hi := l.k.key("a0")
 	it, err := l.r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return nil, err
 	}
-	var out []*pb.AnchorRecord
+	var out []*ledgerpb.AnchorRecord
 	for ok := it.Last(); ok && len(out) < max; ok = it.Prev() {
-		var a pb.AnchorRecord
+		var a ledgerpb.AnchorRecord
 		if err := proto.Unmarshal(it.Value(), &a); err != nil {
 			_ = it.Close()
 			return nil, err

@@ -12,9 +12,9 @@ import (
 
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	"github.com/ordergrid/ordergrid/ledger/ledgerpb"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
 	"github.com/ordergrid/ordergrid/ledger/outbox"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // GroupName is the name of the ledger's Raft group among cluster.Options.Groups.
@@ -83,7 +83,7 @@ func NewMachine(_ uint32, prefix []byte) cluster.StateMachine {
 
 // Apply implements cluster.StateMachine.
 func (m *Machine) Apply(b *pebble.Batch, _ uint64, data []byte) []byte {
-	var res pb.LedgerResult
+	var res ledgerpb.LedgerResult
 	if err := m.apply(b, data, &res); err != nil {
 		res.Error = err.Error()
 	}
@@ -100,19 +100,19 @@ var (
 	errNotNewer    = errors.New("checkpoint not newer than the last")
 )
 
-func (m *Machine) apply(b *pebble.Batch, data []byte, res *pb.LedgerResult) error {
-	var cmd pb.LedgerCommand
+func (m *Machine) apply(b *pebble.Batch, data []byte, res *ledgerpb.LedgerResult) error {
+	var cmd ledgerpb.LedgerCommand
 	if err := proto.Unmarshal(data, &cmd); err != nil {
 		return fmt.Errorf("undecodable ledger command: %w", err)
 	}
 	switch c := cmd.Kind.(type) {
-	case *pb.LedgerCommand_Append:
+	case *ledgerpb.LedgerCommand_Append:
 		return m.append(b, c.Append, res)
-	case *pb.LedgerCommand_Key:
+	case *ledgerpb.LedgerCommand_Key:
 		return m.setKey(b, c.Key)
-	case *pb.LedgerCommand_Checkpoint:
+	case *ledgerpb.LedgerCommand_Checkpoint:
 		return m.checkpoint(b, c.Checkpoint.Signed, res)
-	case *pb.LedgerCommand_Anchor:
+	case *ledgerpb.LedgerCommand_Anchor:
 		return m.anchor(b, c.Anchor)
 	default:
 		return errors.New("empty ledger command")
@@ -156,7 +156,7 @@ func must(err error) {
 	}
 }
 
-func (m *Machine) append(b *pebble.Batch, a *pb.LedgerAppend, res *pb.LedgerResult) error {
+func (m *Machine) append(b *pebble.Batch, a *ledgerpb.LedgerAppend, res *ledgerpb.LedgerResult) error {
 	cur, err := readCursor(b, m.k, a.Partition)
 	if err != nil {
 		panic(err)
@@ -199,7 +199,7 @@ func (m *Machine) append(b *pebble.Batch, a *pb.LedgerAppend, res *pb.LedgerResu
 	return nil
 }
 
-func readKey(r pebble.Reader, k keys) (*pb.LedgerKey, error) {
+func readKey(r pebble.Reader, k keys) (*ledgerpb.LedgerKey, error) {
 	v, closer, err := r.Get(k.logKey())
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
@@ -208,14 +208,14 @@ func readKey(r pebble.Reader, k keys) (*pb.LedgerKey, error) {
 		return nil, err
 	}
 	defer closer.Close()
-	var lk pb.LedgerKey
+	var lk ledgerpb.LedgerKey
 	if err := proto.Unmarshal(v, &lk); err != nil {
 		return nil, fmt.Errorf("ledger key: %w", err)
 	}
 	return &lk, nil
 }
 
-func (m *Machine) setKey(b *pebble.Batch, lk *pb.LedgerKey) error {
+func (m *Machine) setKey(b *pebble.Batch, lk *ledgerpb.LedgerKey) error {
 	old, err := readKey(b, m.k)
 	if err != nil {
 		panic(err)
@@ -266,7 +266,7 @@ func (m *Machine) verifierOf(vkey string) (*checkpoint.Verifier, error) {
 	return v, nil
 }
 
-func (m *Machine) checkpoint(b *pebble.Batch, signed []byte, res *pb.LedgerResult) error {
+func (m *Machine) checkpoint(b *pebble.Batch, signed []byte, res *ledgerpb.LedgerResult) error {
 	lk, err := readKey(b, m.k)
 	if err != nil {
 		panic(err)
@@ -309,7 +309,7 @@ func (m *Machine) checkpoint(b *pebble.Batch, signed []byte, res *pb.LedgerResul
 	return nil
 }
 
-func (m *Machine) anchor(b *pebble.Batch, a *pb.AnchorRecord) error {
+func (m *Machine) anchor(b *pebble.Batch, a *ledgerpb.AnchorRecord) error {
 	signed, closer, err := b.Get(m.k.checkpoint(a.Size))
 	if err != nil {
 		return fmt.Errorf("no checkpoint of size %d to anchor: %w", a.Size, err)

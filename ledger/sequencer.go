@@ -14,8 +14,8 @@ import (
 
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	"github.com/ordergrid/ordergrid/ledger/ledgerpb"
 	"github.com/ordergrid/ordergrid/ledger/outbox"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // Defaults of SequencerOptions.
@@ -195,7 +195,7 @@ func (s *Sequencer) takeOver(ctx context.Context) error {
 }
 
 // signerFor is this node's signer for the log's key lk.
-func (s *Sequencer) signerFor(lk *pb.LedgerKey) (*checkpoint.Signer, error) {
+func (s *Sequencer) signerFor(lk *ledgerpb.LedgerKey) (*checkpoint.Signer, error) {
 	var signer *checkpoint.Signer
 	switch {
 	case s.opts.SignerKey != "":
@@ -234,8 +234,8 @@ func sameKey(signer *checkpoint.Signer, verifierKey string) error {
 	return nil
 }
 
-func (s *Sequencer) makeKey(ctx context.Context) (*pb.LedgerKey, error) {
-	lk := &pb.LedgerKey{}
+func (s *Sequencer) makeKey(ctx context.Context) (*ledgerpb.LedgerKey, error) {
+	lk := &ledgerpb.LedgerKey{}
 	if s.opts.SignerKey != "" {
 		// The key lives in a file: replicate only its public half.
 		vkey, err := checkpoint.VerifierKeyOf(s.opts.SignerKey)
@@ -250,14 +250,14 @@ func (s *Sequencer) makeKey(ctx context.Context) (*pb.LedgerKey, error) {
 		}
 		lk.SignerKey, lk.VerifierKey = skey, vkey
 	}
-	if _, err := s.propose(ctx, &pb.LedgerCommand{Kind: &pb.LedgerCommand_Key{Key: lk}}); err != nil {
+	if _, err := s.propose(ctx, &ledgerpb.LedgerCommand{Kind: &ledgerpb.LedgerCommand_Key{Key: lk}}); err != nil {
 		return nil, err
 	}
 	s.opts.Logger.Info("ledger: the log has its key", slog.String("verifier_key", lk.VerifierKey))
 	return s.log.Key()
 }
 
-func (s *Sequencer) propose(ctx context.Context, cmd *pb.LedgerCommand) (*pb.LedgerResult, error) {
+func (s *Sequencer) propose(ctx context.Context, cmd *ledgerpb.LedgerCommand) (*ledgerpb.LedgerResult, error) {
 	cmd.AtUnixNano = time.Now().UnixNano()
 	data, err := proto.Marshal(cmd)
 	if err != nil {
@@ -267,7 +267,7 @@ func (s *Sequencer) propose(ctx context.Context, cmd *pb.LedgerCommand) (*pb.Led
 	if err != nil {
 		return nil, err
 	}
-	var res pb.LedgerResult
+	var res ledgerpb.LedgerResult
 	if err := proto.Unmarshal(out, &res); err != nil {
 		return nil, fmt.Errorf("ledger result: %w", err)
 	}
@@ -347,13 +347,13 @@ func (s *Sequencer) trim(ctx context.Context, parts []*cluster.Partition) {
 }
 
 func (s *Sequencer) appendBatch(ctx context.Context, partition uint32, from, next outbox.Cursor, entries []outbox.Entry) error {
-	a := &pb.LedgerAppend{Partition: partition, FromIndex: from.Index, FromN: from.N, NextIndex: next.Index, NextN: next.N,
-		Leaves: make([]*pb.LedgerLeaf, len(entries))}
+	a := &ledgerpb.LedgerAppend{Partition: partition, FromIndex: from.Index, FromN: from.N, NextIndex: next.Index, NextN: next.N,
+		Leaves: make([]*ledgerpb.LedgerLeaf, len(entries))}
 	for i, e := range entries {
-		a.Leaves[i] = &pb.LedgerLeaf{Leaf: e.Leaf, Order: e.Order, AtUnixNano: e.AtUnixNano}
+		a.Leaves[i] = &ledgerpb.LedgerLeaf{Leaf: e.Leaf, Order: e.Order, AtUnixNano: e.AtUnixNano}
 	}
 	start := time.Now()
-	_, err := s.propose(ctx, &pb.LedgerCommand{Kind: &pb.LedgerCommand_Append{Append: a}})
+	_, err := s.propose(ctx, &ledgerpb.LedgerCommand{Kind: &ledgerpb.LedgerCommand_Append{Append: a}})
 	if err != nil {
 		return fmt.Errorf("append %d leaves of partition %d: %w", len(entries), partition, err)
 	}
@@ -395,7 +395,7 @@ func (s *Sequencer) checkpoint(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.propose(ctx, &pb.LedgerCommand{Kind: &pb.LedgerCommand_Checkpoint{Checkpoint: &pb.LedgerCheckpoint{Signed: signed}}}); err != nil {
+	if _, err := s.propose(ctx, &ledgerpb.LedgerCommand{Kind: &ledgerpb.LedgerCommand_Checkpoint{Checkpoint: &ledgerpb.LedgerCheckpoint{Signed: signed}}}); err != nil {
 		return fmt.Errorf("checkpoint %d: %w", size, err)
 	}
 	s.metrics.checkpoints.Inc()
@@ -421,7 +421,7 @@ func (s *Sequencer) SigningError() error {
 }
 
 // RecordAnchor records a committed anchoring transaction in the ledger group.
-func (s *Sequencer) RecordAnchor(ctx context.Context, rec *pb.AnchorRecord) error {
-	_, err := s.propose(ctx, &pb.LedgerCommand{Kind: &pb.LedgerCommand_Anchor{Anchor: rec}})
+func (s *Sequencer) RecordAnchor(ctx context.Context, rec *ledgerpb.AnchorRecord) error {
+	_, err := s.propose(ctx, &ledgerpb.LedgerCommand{Kind: &ledgerpb.LedgerCommand_Anchor{Anchor: rec}})
 	return err
 }

@@ -9,9 +9,9 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordergrid/ordergrid/ledger/ledgerpb"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
 	"github.com/ordergrid/ordergrid/ledger/outbox"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // TestTilesMatchMemTree appends in batches of random sizes (crossing tiles of
@@ -30,16 +30,16 @@ func TestTilesMatchMemTree(t *testing.T) {
 	next := outbox.Cursor{}
 	for mem.Size() < total {
 		n := 1 + rng.IntN(3000)
-		a := &pb.LedgerAppend{FromIndex: next.Index, NextIndex: next.Index + 1}
+		a := &ledgerpb.LedgerAppend{FromIndex: next.Index, NextIndex: next.Index + 1}
 		for i := 0; i < n; i++ {
 			leaf := []byte(fmt.Sprintf("leaf %d", mem.Size()))
 			mem.Append(leaf)
-			a.Leaves = append(a.Leaves, &pb.LedgerLeaf{Leaf: leaf})
+			a.Leaves = append(a.Leaves, &ledgerpb.LedgerLeaf{Leaf: leaf})
 		}
 		next.Index++
-		data, _ := proto.Marshal(&pb.LedgerCommand{Kind: &pb.LedgerCommand_Append{Append: a}})
+		data, _ := proto.Marshal(&ledgerpb.LedgerCommand{Kind: &ledgerpb.LedgerCommand_Append{Append: a}})
 		b := db.NewIndexedBatch()
-		var res pb.LedgerResult
+		var res ledgerpb.LedgerResult
 		_ = proto.Unmarshal(m.Apply(b, 0, data), &res)
 		if res.Error != "" {
 			t.Fatal(res.Error)
@@ -93,12 +93,12 @@ func BenchmarkAppend(b *testing.B) {
 	next := uint64(0)
 	b.SetBytes(int64(len(leaf)) * batch)
 	for b.Loop() {
-		a := &pb.LedgerAppend{FromIndex: next, NextIndex: next + 1}
+		a := &ledgerpb.LedgerAppend{FromIndex: next, NextIndex: next + 1}
 		for i := 0; i < batch; i++ {
-			a.Leaves = append(a.Leaves, &pb.LedgerLeaf{Leaf: leaf, Order: "order-123456"})
+			a.Leaves = append(a.Leaves, &ledgerpb.LedgerLeaf{Leaf: leaf, Order: "order-123456"})
 		}
 		next++
-		data, _ := proto.Marshal(&pb.LedgerCommand{Kind: &pb.LedgerCommand_Append{Append: a}})
+		data, _ := proto.Marshal(&ledgerpb.LedgerCommand{Kind: &ledgerpb.LedgerCommand_Append{Append: a}})
 		bt := db.NewIndexedBatch()
 		m.Apply(bt, 0, data)
 		if err := bt.Commit(pebble.NoSync); err != nil {
@@ -118,11 +118,11 @@ func BenchmarkInclusionProof(b *testing.B) {
 	m := NewMachine(0, prefix).(*Machine)
 	const size = 1 << 20
 	for next := uint64(0); next < size/4096; next++ {
-		a := &pb.LedgerAppend{FromIndex: next, NextIndex: next + 1}
+		a := &ledgerpb.LedgerAppend{FromIndex: next, NextIndex: next + 1}
 		for i := 0; i < 4096; i++ {
-			a.Leaves = append(a.Leaves, &pb.LedgerLeaf{Leaf: []byte(fmt.Sprint(next, i))})
+			a.Leaves = append(a.Leaves, &ledgerpb.LedgerLeaf{Leaf: []byte(fmt.Sprint(next, i))})
 		}
-		data, _ := proto.Marshal(&pb.LedgerCommand{Kind: &pb.LedgerCommand_Append{Append: a}})
+		data, _ := proto.Marshal(&ledgerpb.LedgerCommand{Kind: &ledgerpb.LedgerCommand_Append{Append: a}})
 		bt := db.NewIndexedBatch()
 		m.Apply(bt, 0, data)
 		_ = bt.Commit(pebble.NoSync)

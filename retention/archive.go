@@ -14,9 +14,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // ArchiveFormat names the archive encoding in its header line.
@@ -101,7 +101,7 @@ var ErrArchive = errors.New("archive does not verify")
 // VerifiedArchive is what ReadArchive proved.
 type VerifiedArchive struct {
 	Header ArchiveHeader
-	Orders []*pb.ArchivedOrder
+	Orders []*gridpb.ArchivedOrder
 	// Statuses counts the orders by status.
 	Statuses map[string]int
 }
@@ -137,7 +137,7 @@ func ReadArchive(r io.Reader, v *checkpoint.Verifier) (*VerifiedArchive, error) 
 		if err != nil {
 			return nil, fmt.Errorf("%w: line %d: record is not base64", ErrArchive, line)
 		}
-		a := &pb.ArchivedOrder{}
+		a := &gridpb.ArchivedOrder{}
 		if err := proto.Unmarshal(raw, a); err != nil || a.Order.GetId() != e.Order || a.Order.Status != e.Status {
 			return nil, fmt.Errorf("%w: line %d: record is not order %s", ErrArchive, line, e.Order)
 		}

@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -37,7 +37,7 @@ type Partition interface {
 	Reader() statemachine.Reader
 	// Propose stamps cmd with the time and principal, replicates it and
 	// returns what the state machine answered.
-	Propose(ctx context.Context, principal string, cmd *pb.Command) (*statemachine.Result, error)
+	Propose(ctx context.Context, principal string, cmd *gridpb.Command) (*statemachine.Result, error)
 }
 
 // Grid is what retention needs of the node: its partitions and which of
@@ -181,7 +181,7 @@ func (j *Job) archivePartition(ctx context.Context, p Partition, log *slog.Logge
 	for i, e := range entries {
 		moving[i] = e.Order
 	}
-	res, err := p.Propose(ctx, Principal, &pb.Command{Kind: &pb.Command_ArchiveOrders{ArchiveOrders: &pb.ArchiveOrdersCommand{
+	res, err := p.Propose(ctx, Principal, &gridpb.Command{Kind: &gridpb.Command_ArchiveOrders{ArchiveOrders: &gridpb.ArchiveOrdersCommand{
 		OrderIds: moving, Archive: name, BeforeUnixNano: before}}})
 	if err != nil {
 		log.Error("retention: archiving", slog.Any("error", err))
@@ -219,7 +219,7 @@ func (j *Job) archiveEntry(r statemachine.Reader, p Partition, id string) (Archi
 	if orderEvents != len(evs) {
 		return ArchiveEntry{}, false, nil
 	}
-	raw, err := proto.Marshal(&pb.ArchivedOrder{Order: o, Events: evs})
+	raw, err := proto.Marshal(&gridpb.ArchivedOrder{Order: o, Events: evs})
 	if err != nil {
 		return ArchiveEntry{}, false, fmt.Errorf("archived order: %w", err)
 	}
@@ -230,7 +230,7 @@ func (j *Job) archiveEntry(r statemachine.Reader, p Partition, id string) (Archi
 // through its partition, under principal; orders not archived (restored
 // already) are skipped. ctx bounds it.
 func Restore(ctx context.Context, grid Grid, a *VerifiedArchive, name, principal string) (restored int, err error) {
-	byPartition := map[uint32][]*pb.ArchivedOrder{}
+	byPartition := map[uint32][]*gridpb.ArchivedOrder{}
 	parts := map[uint32]Partition{}
 	for _, o := range a.Orders {
 		p := grid.OrderPartition(o.Order.Id)
@@ -241,7 +241,7 @@ func Restore(ctx context.Context, grid Grid, a *VerifiedArchive, name, principal
 		p := parts[id]
 		for len(orders) > 0 {
 			k := min(len(orders), archiveBatchMax)
-			res, err := p.Propose(ctx, principal, &pb.Command{Kind: &pb.Command_RestoreOrders{RestoreOrders: &pb.RestoreOrdersCommand{
+			res, err := p.Propose(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_RestoreOrders{RestoreOrders: &gridpb.RestoreOrdersCommand{
 				Orders: orders[:k], Archive: name}}})
 			if err != nil {
 				return restored, fmt.Errorf("retention: restoring into partition %d: %w", id, err)
@@ -254,7 +254,7 @@ func Restore(ctx context.Context, grid Grid, a *VerifiedArchive, name, principal
 }
 
 // ReadArchived returns the marker an archived order left in its partition.
-func ReadArchived(grid Grid, id string) (*pb.ArchivedOrderRecord, bool, error) {
+func ReadArchived(grid Grid, id string) (*gridpb.ArchivedOrderRecord, bool, error) {
 	p := grid.OrderPartition(id)
 	return statemachine.ReadArchived(p.Reader(), p.Prefix(), id)
 }

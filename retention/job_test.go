@@ -14,9 +14,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/lifecycle"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/retention"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -43,7 +43,7 @@ func (p part) Prefix() []byte              { return p.p.Prefix }
 func (p part) IsLeader() bool              { return p.p.IsLeader() }
 func (p part) Reader() statemachine.Reader { return p.p.Applied() }
 
-func (p part) Propose(ctx context.Context, principal string, cmd *pb.Command) (*statemachine.Result, error) {
+func (p part) Propose(ctx context.Context, principal string, cmd *gridpb.Command) (*statemachine.Result, error) {
 	cmd.AtUnixNano, cmd.Principal = time.Now().UnixNano(), principal
 	data, err := proto.Marshal(cmd)
 	if err != nil {
@@ -57,13 +57,13 @@ func (p part) Propose(ctx context.Context, principal string, cmd *pb.Command) (*
 	return res, proto.Unmarshal(out, res)
 }
 
-func (g grid) propose(t *testing.T, key string, cmd *pb.Command) *statemachine.Result {
+func (g grid) propose(t *testing.T, key string, cmd *gridpb.Command) *statemachine.Result {
 	t.Helper()
 	res, err := part{g.h.PartitionOf(key)}.Propose(t.Context(), "test", cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != pb.Outcome_OUTCOME_OK {
+	if res.Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("%T: %v %s", cmd.Kind, res.Outcome, res.Detail)
 	}
 	return res
@@ -84,13 +84,13 @@ func freeAddr(t *testing.T) string {
 func closedOrder(t *testing.T, g grid, id string) {
 	t.Helper()
 	far := time.Now().Add(time.Hour).UnixNano()
-	g.propose(t, "SKU-1", &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: "SKU-1",
-		Items: []*pb.ReserveItem{{OrderId: id, Qty: 1, ExpiresUnixNano: far}}}}})
-	g.propose(t, id, &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: &pb.OrderRecord{
-		Id: id, Channel: "tmall", PayByUnixNano: far, Lines: []*pb.OrderLineRecord{{Sku: "SKU-1", Qty: 1, UnitPrice: "1.00", Warehouse: "WH-1"}}}}}})
-	g.propose(t, id, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: id, Type: lifecycle.StatusCancelled}}})
-	g.propose(t, "SKU-1", &pb.Command{Kind: &pb.Command_Settle{Settle: &pb.SettleCommand{Sku: "SKU-1", OrderId: id, Action: lifecycle.ActionRelease}}})
-	g.propose(t, id, &pb.Command{Kind: &pb.Command_StockSynced{StockSynced: &pb.StockSyncedCommand{OrderId: id, Action: lifecycle.ActionRelease}}})
+	g.propose(t, "SKU-1", &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: &gridpb.ReserveBatchCommand{Sku: "SKU-1",
+		Items: []*gridpb.ReserveItem{{OrderId: id, Qty: 1, ExpiresUnixNano: far}}}}})
+	g.propose(t, id, &gridpb.Command{Kind: &gridpb.Command_CreateOrder{CreateOrder: &gridpb.CreateOrderCommand{Order: &gridpb.OrderRecord{
+		Id: id, Channel: "tmall", PayByUnixNano: far, Lines: []*gridpb.OrderLineRecord{{Sku: "SKU-1", Qty: 1, UnitPrice: "1.00", Warehouse: "WH-1"}}}}}})
+	g.propose(t, id, &gridpb.Command{Kind: &gridpb.Command_Transition{Transition: &gridpb.TransitionCommand{OrderId: id, Type: lifecycle.StatusCancelled}}})
+	g.propose(t, "SKU-1", &gridpb.Command{Kind: &gridpb.Command_Settle{Settle: &gridpb.SettleCommand{Sku: "SKU-1", OrderId: id, Action: lifecycle.ActionRelease}}})
+	g.propose(t, id, &gridpb.Command{Kind: &gridpb.Command_StockSynced{StockSynced: &gridpb.StockSyncedCommand{OrderId: id, Action: lifecycle.ActionRelease}}})
 }
 
 // The job moves a closed order into an archive file once the log proves
@@ -120,11 +120,11 @@ func TestJobArchivesAndRestores(t *testing.T) {
 	defer func() { stopSeq(); <-seqDone }()
 
 	g := grid{h}
-	g.propose(t, "SKU-1", &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: "SKU-1", Warehouse: "WH-1", OnHand: 10}}})
+	g.propose(t, "SKU-1", &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: "SKU-1", Warehouse: "WH-1", OnHand: 10}}})
 	closedOrder(t, g, "o-closed")
 	far := time.Now().Add(time.Hour).UnixNano()
-	g.propose(t, "o-open", &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: &pb.OrderRecord{
-		Id: "o-open", Channel: "tmall", PayByUnixNano: far, Lines: []*pb.OrderLineRecord{{Sku: "SKU-1", Qty: 1, UnitPrice: "1.00", Warehouse: "WH-1"}}}}}})
+	g.propose(t, "o-open", &gridpb.Command{Kind: &gridpb.Command_CreateOrder{CreateOrder: &gridpb.CreateOrderCommand{Order: &gridpb.OrderRecord{
+		Id: "o-open", Channel: "tmall", PayByUnixNano: far, Lines: []*gridpb.OrderLineRecord{{Sku: "SKU-1", Qty: 1, UnitPrice: "1.00", Warehouse: "WH-1"}}}}}})
 
 	dir := filepath.Join(t.TempDir(), "archive")
 	if _, err := retention.New(g, seq.Log(), retention.Options{Retention: time.Millisecond}); !errors.Is(err, retention.ErrNoDir) {
@@ -136,7 +136,7 @@ func TestJobArchivesAndRestores(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := job.Start(ctx)
-	var marker *pb.ArchivedOrderRecord
+	var marker *gridpb.ArchivedOrderRecord
 	for marker == nil {
 		m, archived, err := retention.ReadArchived(g, "o-closed")
 		if err != nil {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/failure"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/privacy"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -80,14 +80,14 @@ func (r *Rewrapper) Rewrap(ctx context.Context, progress func(Report)) (Report, 
 				if !changed {
 					continue
 				}
-				res, err := p.Propose(ctx, "system:rotation", &pb.Command{Kind: &pb.Command_RewrapSubjectKey{RewrapSubjectKey: &pb.RewrapSubjectKeyCommand{
-					Key:             &pb.SubjectKeyRecord{Subject: k.Subject, MasterKeyId: nw.MasterKeyID, Nonce: nw.Nonce, WrappedKey: nw.Ciphertext},
+				res, err := p.Propose(ctx, "system:rotation", &gridpb.Command{Kind: &gridpb.Command_RewrapSubjectKey{RewrapSubjectKey: &gridpb.RewrapSubjectKeyCommand{
+					Key:             &gridpb.SubjectKeyRecord{Subject: k.Subject, MasterKeyId: nw.MasterKeyID, Nonce: nw.Nonce, WrappedKey: nw.Ciphertext},
 					FromMasterKeyId: k.MasterKeyId,
 				}}})
 				if err != nil {
 					return rep, err
 				}
-				if res.Outcome == pb.Outcome_OUTCOME_OK {
+				if res.Outcome == gridpb.Outcome_OUTCOME_OK {
 					rep.Rewrapped++
 				}
 			}

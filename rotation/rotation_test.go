@@ -9,8 +9,8 @@ import (
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/actors/memgrid"
 	"github.com/ordergrid/ordergrid/failure"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/privacy"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -37,8 +37,8 @@ func TestRewrapMovesEveryKeyToTheActiveMasterKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := grid.PartitionOf(actors.SubjectKey(s)).Propose(ctx, "test", &pb.Command{Kind: &pb.Command_PutSubjectKeys{PutSubjectKeys: &pb.PutSubjectKeysCommand{
-			Keys: []*pb.SubjectKeyRecord{{Subject: s, MasterKeyId: w.MasterKeyID, Nonce: w.Nonce, WrappedKey: w.Ciphertext}}}}})
+		res, err := grid.PartitionOf(actors.SubjectKey(s)).Propose(ctx, "test", &gridpb.Command{Kind: &gridpb.Command_PutSubjectKeys{PutSubjectKeys: &gridpb.PutSubjectKeysCommand{
+			Keys: []*gridpb.SubjectKeyRecord{{Subject: s, MasterKeyId: w.MasterKeyID, Nonce: w.Nonce, WrappedKey: w.Ciphertext}}}}})
 		if err != nil || len(res.SubjectKeys) != 1 {
 			t.Fatalf("put %s: %v %+v", s, err, res)
 		}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 // Limits of one decision.
@@ -54,8 +54,8 @@ type Inventory interface {
 type Decision struct {
 	// Warehouses has the warehouse of each line of the order; nil when refused.
 	Warehouses []string
-	Shipments  []*pb.ShipmentRecord
-	Record     *pb.RoutingRecord
+	Shipments  []*gridpb.ShipmentRecord
+	Record     *gridpb.RoutingRecord
 	Refusal    *Refusal
 }
 
@@ -118,7 +118,7 @@ func Decide(c *Catalog, s *Strategy, arm string, o *Order, inv Inventory) (*Deci
 	if err != nil {
 		return nil, err
 	}
-	rec := &pb.RoutingRecord{Strategy: s.Name, Version: s.Version, Arm: arm, DecidedUnixNano: o.At.UnixNano(), Attempts: 1}
+	rec := &gridpb.RoutingRecord{Strategy: s.Name, Version: s.Version, Arm: arm, DecidedUnixNano: o.At.UnixNano(), Attempts: 1}
 	for _, l := range o.Lines {
 		rec.LineSkus = append(rec.LineSkus, l.SKU)
 		rec.LineQtys = append(rec.LineQtys, l.Qty)
@@ -165,8 +165,8 @@ func Decide(c *Catalog, s *Strategy, arm string, o *Order, inv Inventory) (*Deci
 		rec.RangeMax = append(rec.RangeMax, hi)
 	}
 	kept := order[:min(len(order), RecordCandidatesMax)]
-	cands := make([]pb.RoutingCandidate, len(kept))
-	rec.Candidates = make([]*pb.RoutingCandidate, len(kept))
+	cands := make([]gridpb.RoutingCandidate, len(kept))
+	rec.Candidates = make([]*gridpb.RoutingCandidate, len(kept))
 	for i, p := range kept {
 		rc := &cands[i]
 		rc.LineShipment, rc.Raw, rc.Score, rc.EtaUnixNano = p.lineTo, p.raw[:], p.score, p.eta.UnixNano()
@@ -183,7 +183,7 @@ func Decide(c *Catalog, s *Strategy, arm string, o *Order, inv Inventory) (*Deci
 		d.Warehouses[i] = w.opts[to].s.ID
 	}
 	for _, op := range w.opts {
-		d.Shipments = append(d.Shipments, &pb.ShipmentRecord{Warehouse: op.s.ID, ShipDay: op.day})
+		d.Shipments = append(d.Shipments, &gridpb.ShipmentRecord{Warehouse: op.s.ID, ShipDay: op.day})
 	}
 	return d, nil
 }
@@ -499,9 +499,9 @@ func applyRule(plans []*plan, r tierRule) int {
 // criterion c and plan p the tie point is w_c - (score_p - score_0) /
 // (norm_p[c] - norm_0[c]); the nearest valid tie point over all c and p is
 // where the first other plan takes over.
-func flip(plans []*plan, s *Strategy) *pb.RoutingFlip {
+func flip(plans []*plan, s *Strategy) *gridpb.RoutingFlip {
 	w := plans[0]
-	var out *pb.RoutingFlip
+	var out *gridpb.RoutingFlip
 	bestDelta := math.Inf(1)
 	for _, p := range plans[1:] {
 		gap := p.score - w.score
@@ -516,7 +516,7 @@ func flip(plans []*plan, s *Strategy) *pb.RoutingFlip {
 				continue
 			}
 			bestDelta = math.Abs(delta)
-			out = &pb.RoutingFlip{Criterion: c.String(), WeightFrom: s.weights[c], WeightTo: to}
+			out = &gridpb.RoutingFlip{Criterion: c.String(), WeightFrom: s.weights[c], WeightTo: to}
 			out.Winner = out.Winner[:0]
 			for _, op := range p.opts {
 				out.Winner = append(out.Winner, op.s.ID)
@@ -557,15 +557,15 @@ func refusal(opts []*option, o *Order, s *Strategy) *Refusal {
 }
 
 // exclusions lists the warehouses that are in no plan, and why.
-func exclusions(opts []*option, o *Order, unregistered []string, plans []*plan, degradedFallback bool) []*pb.RoutingExclusion {
+func exclusions(opts []*option, o *Order, unregistered []string, plans []*plan, degradedFallback bool) []*gridpb.RoutingExclusion {
 	for _, p := range plans {
 		for _, op := range p.opts {
 			op.inPlan = true
 		}
 	}
-	var out []*pb.RoutingExclusion
+	var out []*gridpb.RoutingExclusion
 	more := 0
-	add := func(e *pb.RoutingExclusion) {
+	add := func(e *gridpb.RoutingExclusion) {
 		if len(out) >= RecordExclusionsMax-1 {
 			more++
 			return
@@ -576,20 +576,20 @@ func exclusions(opts []*option, o *Order, unregistered []string, plans []*plan, 
 		switch {
 		case op.inPlan:
 		case op.excluded != "":
-			add(&pb.RoutingExclusion{Warehouse: op.s.ID, Constraint: op.excluded, Detail: op.detail})
+			add(&gridpb.RoutingExclusion{Warehouse: op.s.ID, Constraint: op.excluded, Detail: op.detail})
 		case op.s.State == StateDegraded && !degradedFallback:
-			add(&pb.RoutingExclusion{Warehouse: op.s.ID, Constraint: ExcludedDegraded,
+			add(&gridpb.RoutingExclusion{Warehouse: op.s.ID, Constraint: ExcludedDegraded,
 				Detail: "degraded: used only when no plan of warehouses that are up exists"})
 		default:
-			add(&pb.RoutingExclusion{Warehouse: op.s.ID, Constraint: ExcludedStock, Detail: shortOf(op, o)})
+			add(&gridpb.RoutingExclusion{Warehouse: op.s.ID, Constraint: ExcludedStock, Detail: shortOf(op, o)})
 		}
 	}
 	for _, n := range unregistered {
-		add(&pb.RoutingExclusion{Warehouse: n, Constraint: ExcludedUnregistered,
+		add(&gridpb.RoutingExclusion{Warehouse: n, Constraint: ExcludedUnregistered,
 			Detail: "holds stock but is not registered (PUT /v1/warehouses/" + n + ")"})
 	}
 	if more > 0 {
-		out = append(out, &pb.RoutingExclusion{Constraint: excludedMore, Detail: fmt.Sprintf("%d more warehouses not listed", more)})
+		out = append(out, &gridpb.RoutingExclusion{Constraint: excludedMore, Detail: fmt.Sprintf("%d more warehouses not listed", more)})
 	}
 	return out
 }

@@ -5,7 +5,7 @@ import (
 	"math"
 	"time"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 // Explanation is a routing decision in words and numbers: what
@@ -76,7 +76,7 @@ type ExplainedFlip struct {
 }
 
 // Explain renders a record with the weights of the strategy version that made it.
-func Explain(orderID string, rec *pb.RoutingRecord, s *Strategy) (*Explanation, error) {
+func Explain(orderID string, rec *gridpb.RoutingRecord, s *Strategy) (*Explanation, error) {
 	if s == nil || s.Name != rec.Strategy || s.Version != rec.Version {
 		return nil, fmt.Errorf("routing: record of %s@%d explained with another strategy", rec.Strategy, rec.Version)
 	}

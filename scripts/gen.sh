@@ -20,15 +20,23 @@ go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 go install "github.com/asynkron/protoactor-go/protobuf/protoc-gen-go-grain@${actor_version}"
 
-cd proto
+# The public API alone lives under proto/ (its import path is
+# ordergrid/v1/api.proto); every other message set lives beside the package
+# that owns it: the grid's grain calls, commands and records in
+# internal/gridpb, the grain services (whose generated code links Proto.Actor)
+# in internal/gridpb/grains, the partitions' RPC in cluster/clusterpb, the
+# ledger's Raft commands in ledger/ledgerpb. All keep the protobuf package
+# ordergrid.v1, so what goes over the wire and into Pebble does not depend on
+# where the Go code lives.
+(cd proto && protoc -I. --go_out=. --go_opt=paths=source_relative \
+  --go-grpc_out=. --go-grpc_opt=paths=source_relative \
+  ordergrid/v1/api.proto)
 protoc -I. --go_out=. --go_opt=paths=source_relative \
   --go-grpc_out=. --go-grpc_opt=paths=source_relative \
-  ordergrid/v1/api.proto ordergrid/v1/partition.proto ordergrid/v1/ledger.proto
-protoc -I. --go_out=. --go_opt=paths=source_relative \
-  ordergrid/v1/grains.proto
-# The grain services apart, in their own Go package, so the messages' package
-# does not link Proto.Actor.
-protoc -I. -I"$actor_dir" --go_out=. --go_opt=paths=source_relative \
+  cluster/clusterpb/partition.proto ledger/ledgerpb/ledger.proto
+protoc -I. -Iproto --go_out=. --go_opt=paths=source_relative \
+  internal/gridpb/grains.proto
+protoc -I. -Iproto -I"$actor_dir" --go_out=. --go_opt=paths=source_relative \
   --go-grain_out=. --go-grain_opt=paths=source_relative \
-  ordergrid/v1/grains/services.proto
+  internal/gridpb/grains/services.proto
 echo "gen: done" >&2

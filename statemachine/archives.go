@@ -4,12 +4,12 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/ledger"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // Retention keeps the closed orders by the time they closed (spaceClosed)
@@ -34,7 +34,7 @@ func IsClosed(status string) bool {
 
 // indexClosed keeps the closed-orders index across a status change from
 // old (at oldAt) to o's current status (at o.UpdatedUnixNano).
-func (t *txn) indexClosed(o *pb.OrderRecord, oldStatus string, oldAt int64) {
+func (t *txn) indexClosed(o *gridpb.OrderRecord, oldStatus string, oldAt int64) {
 	if IsClosed(oldStatus) {
 		t.del(closedKey(t.m.prefix, oldAt, o.Id))
 	}
@@ -48,11 +48,11 @@ func (t *txn) indexClosed(o *pb.OrderRecord, oldStatus string, oldAt int64) {
 // archiveOrders moves closed orders out of hot state. An order that is not
 // there, not closed, changed since before, or owes a stock action is left
 // as it is (the result lists the ones that moved).
-func (t *txn) archiveOrders(c *pb.ArchiveOrdersCommand) *Result {
+func (t *txn) archiveOrders(c *gridpb.ArchiveOrdersCommand) *Result {
 	if c.Archive == "" {
 		return &Result{Detail: "archive_orders: archive is required"}
 	}
-	out := &Result{Outcome: pb.Outcome_OUTCOME_OK}
+	out := &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 	for _, id := range c.OrderIds {
 		o, ok := t.order(id)
 		if !ok || !IsClosed(o.Status) || o.UpdatedUnixNano >= c.BeforeUnixNano || o.StockAction != "" {
@@ -67,7 +67,7 @@ func (t *txn) archiveOrders(c *pb.ArchiveOrdersCommand) *Result {
 		// The subject index keeps it (the archived record names the
 		// customer): an erasure of the customer still names the archived
 		// order, and exports by subject still find its events.
-		t.put(archivedKey(t.m.prefix, id), &pb.ArchivedOrderRecord{Id: id, Status: o.Status, Channel: o.Channel, RequestHash: o.RequestHash,
+		t.put(archivedKey(t.m.prefix, id), &gridpb.ArchivedOrderRecord{Id: id, Status: o.Status, Channel: o.Channel, RequestHash: o.RequestHash,
 			Archive: c.Archive, ArchivedUnixNano: t.at, CustomerId: o.GetCustomer().GetId()})
 		t.record(&ledger.Event{Kind: ledger.KindRetention, Type: "archived", Order: id, Status: o.Status, Details: map[string]string{"archive": c.Archive}})
 		out.OrderIds = append(out.OrderIds, id)
@@ -77,21 +77,21 @@ func (t *txn) archiveOrders(c *pb.ArchiveOrdersCommand) *Result {
 
 // restoreOrders puts archived orders back, as they were archived. An order
 // that is not archived (never was, or restored already) is left alone.
-func (t *txn) restoreOrders(c *pb.RestoreOrdersCommand) *Result {
-	out := &Result{Outcome: pb.Outcome_OUTCOME_OK}
+func (t *txn) restoreOrders(c *gridpb.RestoreOrdersCommand) *Result {
+	out := &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 	for _, a := range c.Orders {
 		o := a.GetOrder()
 		if o.GetId() == "" {
 			continue
 		}
-		var marker pb.ArchivedOrderRecord
+		var marker gridpb.ArchivedOrderRecord
 		if !t.get(archivedKey(t.m.prefix, o.Id), &marker) || string(marker.RequestHash) != string(o.RequestHash) {
 			continue
 		}
 		t.del(archivedKey(t.m.prefix, o.Id))
 		// Hot again for a whole retention period from now, not archived
 		// again by the next sweep.
-		o = proto.Clone(o).(*pb.OrderRecord)
+		o = proto.Clone(o).(*gridpb.OrderRecord)
 		o.UpdatedUnixNano = t.at
 		t.put(orderKey(t.m.prefix, o.Id), o)
 		for _, e := range a.Events {
@@ -113,8 +113,8 @@ func (t *txn) restoreOrders(c *pb.RestoreOrdersCommand) *Result {
 }
 
 // ReadArchived returns the marker of an archived order.
-func ReadArchived(r Reader, prefix []byte, id string) (*pb.ArchivedOrderRecord, bool, error) {
-	a := &pb.ArchivedOrderRecord{}
+func ReadArchived(r Reader, prefix []byte, id string) (*gridpb.ArchivedOrderRecord, bool, error) {
+	a := &gridpb.ArchivedOrderRecord{}
 	ok, err := getProto(r, archivedKey(prefix, id), a)
 	return a, ok, err
 }

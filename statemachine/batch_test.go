@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -16,12 +17,12 @@ import (
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
-func createOrders(orders ...*pb.OrderRecord) *pb.Command {
-	c := &pb.CreateOrdersCommand{}
+func createOrders(orders ...*gridpb.OrderRecord) *gridpb.Command {
+	c := &gridpb.CreateOrdersCommand{}
 	for _, o := range orders {
-		c.Orders = append(c.Orders, &pb.CreateOrderCommand{Order: o})
+		c.Orders = append(c.Orders, &gridpb.CreateOrderCommand{Order: o})
 	}
-	return &pb.Command{Kind: &pb.Command_CreateOrders{CreateOrders: c}}
+	return &gridpb.Command{Kind: &gridpb.Command_CreateOrders{CreateOrders: c}}
 }
 
 // A create_orders entry judges each order as a create_order of its own:
@@ -30,17 +31,17 @@ func createOrders(orders ...*pb.OrderRecord) *pb.Command {
 // entry answered from the first.
 func TestCreateOrdersJudgesEachOrder(t *testing.T) {
 	h := newHarness(t)
-	o := func(id, hash string) *pb.OrderRecord {
-		return &pb.OrderRecord{Id: id, RequestHash: []byte(hash), PayByUnixNano: 1000,
-			Lines: []*pb.OrderLineRecord{{Sku: "s", Qty: 1, UnitPrice: "1", Warehouse: "w"}}}
+	o := func(id, hash string) *gridpb.OrderRecord {
+		return &gridpb.OrderRecord{Id: id, RequestHash: []byte(hash), PayByUnixNano: 1000,
+			Lines: []*gridpb.OrderLineRecord{{Sku: "s", Qty: 1, UnitPrice: "1", Warehouse: "w"}}}
 	}
 	first := h.apply(10, createOrders(o("a", "ha"), o("b", "hb")))
-	if len(first.Results) != 2 || first.Results[0].Outcome != pb.Outcome_OUTCOME_OK || first.Results[1].Outcome != pb.Outcome_OUTCOME_OK {
+	if len(first.Results) != 2 || first.Results[0].Outcome != gridpb.Outcome_OUTCOME_OK || first.Results[1].Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("first entry: %v", first)
 	}
-	second := h.apply(11, createOrders(o("a", "ha"), o("b", "other"), o("c", "hc"), o("c", "hc2"), &pb.OrderRecord{}))
-	want := []pb.Outcome{pb.Outcome_OUTCOME_REPLAYED, pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, pb.Outcome_OUTCOME_OK,
-		pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, pb.Outcome_OUTCOME_UNSPECIFIED}
+	second := h.apply(11, createOrders(o("a", "ha"), o("b", "other"), o("c", "hc"), o("c", "hc2"), &gridpb.OrderRecord{}))
+	want := []gridpb.Outcome{gridpb.Outcome_OUTCOME_REPLAYED, gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, gridpb.Outcome_OUTCOME_OK,
+		gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, gridpb.Outcome_OUTCOME_UNSPECIFIED}
 	if len(second.Results) != len(want) {
 		t.Fatalf("second entry: %d results", len(second.Results))
 	}
@@ -59,29 +60,29 @@ func TestCreateOrdersJudgesEachOrder(t *testing.T) {
 // still answers them as recorded, and a new one as new.
 func TestIndexRebuiltOnLoad(t *testing.T) {
 	h := newHarness(t)
-	h.apply(1, &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: "s", Warehouse: "w", OnHand: 10}}})
-	h.apply(2, &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: "s",
-		Items: []*pb.ReserveItem{{OrderId: "a", Qty: 2, ExpiresUnixNano: 100}}}}})
-	h.apply(3, createOrders(&pb.OrderRecord{Id: "a", RequestHash: []byte("h"), PayByUnixNano: 100}))
-	h.apply(4, &pb.Command{Kind: &pb.Command_PutSubjectKeys{PutSubjectKeys: &pb.PutSubjectKeysCommand{
-		Keys: []*pb.SubjectKeyRecord{{Subject: "cu", MasterKeyId: "k1", WrappedKey: []byte("w1")}}}}})
+	h.apply(1, &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: "s", Warehouse: "w", OnHand: 10}}})
+	h.apply(2, &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: &gridpb.ReserveBatchCommand{Sku: "s",
+		Items: []*gridpb.ReserveItem{{OrderId: "a", Qty: 2, ExpiresUnixNano: 100}}}}})
+	h.apply(3, createOrders(&gridpb.OrderRecord{Id: "a", RequestHash: []byte("h"), PayByUnixNano: 100}))
+	h.apply(4, &gridpb.Command{Kind: &gridpb.Command_PutSubjectKeys{PutSubjectKeys: &gridpb.PutSubjectKeysCommand{
+		Keys: []*gridpb.SubjectKeyRecord{{Subject: "cu", MasterKeyId: "k1", WrappedKey: []byte("w1")}}}}})
 
 	// A new machine over the same state, as after a restart.
 	h.m = New(0, h.prefix).(*Machine)
 	if err := h.m.Load(h.db); err != nil {
 		t.Fatal(err)
 	}
-	if r := h.apply(5, createOrders(&pb.OrderRecord{Id: "a", RequestHash: []byte("h")})); r.Results[0].Outcome != pb.Outcome_OUTCOME_REPLAYED {
+	if r := h.apply(5, createOrders(&gridpb.OrderRecord{Id: "a", RequestHash: []byte("h")})); r.Results[0].Outcome != gridpb.Outcome_OUTCOME_REPLAYED {
 		t.Errorf("recorded order after load: %s", r.Results[0].Outcome)
 	}
-	r := h.apply(6, &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: "s",
-		Items: []*pb.ReserveItem{{OrderId: "a", Qty: 2, ExpiresUnixNano: 100}, {OrderId: "b", Qty: 3, ExpiresUnixNano: 100}}}}})
-	if r.Reserve.Items[0].Outcome != pb.Outcome_OUTCOME_REPLAYED || r.Reserve.Items[1].Outcome != pb.Outcome_OUTCOME_OK {
+	r := h.apply(6, &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: &gridpb.ReserveBatchCommand{Sku: "s",
+		Items: []*gridpb.ReserveItem{{OrderId: "a", Qty: 2, ExpiresUnixNano: 100}, {OrderId: "b", Qty: 3, ExpiresUnixNano: 100}}}}})
+	if r.Reserve.Items[0].Outcome != gridpb.Outcome_OUTCOME_REPLAYED || r.Reserve.Items[1].Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Errorf("reservations after load: %v", r.Reserve.Items)
 	}
 	h.checkStock("s")
-	k := h.apply(7, &pb.Command{Kind: &pb.Command_PutSubjectKeys{PutSubjectKeys: &pb.PutSubjectKeysCommand{
-		Keys: []*pb.SubjectKeyRecord{{Subject: "cu", MasterKeyId: "k1", WrappedKey: []byte("w2")}, {Subject: "new", MasterKeyId: "k1", WrappedKey: []byte("w3")}}}}})
+	k := h.apply(7, &gridpb.Command{Kind: &gridpb.Command_PutSubjectKeys{PutSubjectKeys: &gridpb.PutSubjectKeysCommand{
+		Keys: []*gridpb.SubjectKeyRecord{{Subject: "cu", MasterKeyId: "k1", WrappedKey: []byte("w2")}, {Subject: "new", MasterKeyId: "k1", WrappedKey: []byte("w3")}}}}})
 	if string(k.SubjectKeys[0].WrappedKey) != "w1" || string(k.SubjectKeys[1].WrappedKey) != "w3" {
 		t.Errorf("keys after load: the first key must win: %v", k.SubjectKeys)
 	}
@@ -90,14 +91,14 @@ func TestIndexRebuiltOnLoad(t *testing.T) {
 	hooks := &Hooks{}
 	hooks.OnErased(func(s string) { erased = s })
 	h.m.hooks = hooks
-	if r := h.apply(8, &pb.Command{Kind: &pb.Command_EraseSubject{EraseSubject: &pb.EraseSubjectCommand{Subject: "cu"}}}); r.Outcome != pb.Outcome_OUTCOME_OK {
+	if r := h.apply(8, &gridpb.Command{Kind: &gridpb.Command_EraseSubject{EraseSubject: &gridpb.EraseSubjectCommand{Subject: "cu"}}}); r.Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("erase: %s %s", r.Outcome, r.Detail)
 	}
 	if erased != "cu" {
 		t.Errorf("the erasure hook was told %q", erased)
 	}
-	k = h.apply(9, &pb.Command{Kind: &pb.Command_PutSubjectKeys{PutSubjectKeys: &pb.PutSubjectKeysCommand{
-		Keys: []*pb.SubjectKeyRecord{{Subject: "cu", MasterKeyId: "k1", WrappedKey: []byte("w4")}}}}})
+	k = h.apply(9, &gridpb.Command{Kind: &gridpb.Command_PutSubjectKeys{PutSubjectKeys: &gridpb.PutSubjectKeysCommand{
+		Keys: []*gridpb.SubjectKeyRecord{{Subject: "cu", MasterKeyId: "k1", WrappedKey: []byte("w4")}}}}})
 	if string(k.SubjectKeys[0].WrappedKey) != "w4" {
 		t.Errorf("a key after erasure: %v", k.SubjectKeys)
 	}
@@ -107,14 +108,14 @@ func TestIndexRebuiltOnLoad(t *testing.T) {
 // indexed key in the state is in the index and nothing else is.
 func TestIndexMatchesState(t *testing.T) {
 	h := newHarness(t)
-	h.apply(1, &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: "s", Warehouse: "w", OnHand: 1000}}})
+	h.apply(1, &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: "s", Warehouse: "w", OnHand: 1000}}})
 	for i := range 50 {
 		id := fmt.Sprintf("o%d", i%30)
-		h.apply(int64(10+i), &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: "s",
-			Items: []*pb.ReserveItem{{OrderId: id, Qty: 1, ExpiresUnixNano: 100}}}}})
-		h.apply(int64(10+i), createOrders(&pb.OrderRecord{Id: id, RequestHash: []byte("h"), PayByUnixNano: 100}))
+		h.apply(int64(10+i), &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: &gridpb.ReserveBatchCommand{Sku: "s",
+			Items: []*gridpb.ReserveItem{{OrderId: id, Qty: 1, ExpiresUnixNano: 100}}}}})
+		h.apply(int64(10+i), createOrders(&gridpb.OrderRecord{Id: id, RequestHash: []byte("h"), PayByUnixNano: 100}))
 		if i%7 == 0 {
-			h.apply(int64(10+i), &pb.Command{Kind: &pb.Command_Settle{Settle: &pb.SettleCommand{Sku: "s", OrderId: id, Action: lifecycle.ActionRelease}}})
+			h.apply(int64(10+i), &gridpb.Command{Kind: &gridpb.Command_Settle{Settle: &gridpb.SettleCommand{Sku: "s", OrderId: id, Action: lifecycle.ActionRelease}}})
 		}
 	}
 	fresh := New(0, h.prefix).(*Machine)
@@ -139,14 +140,14 @@ func TestIndexMatchesState(t *testing.T) {
 // indexes are rebuilt from the records after a restart.
 func TestNewOrderKeys(t *testing.T) {
 	h := newHarness(t)
-	var orders []*pb.CreateOrderCommand
+	var orders []*gridpb.CreateOrderCommand
 	for i := range 5 {
-		orders = append(orders, &pb.CreateOrderCommand{
-			Order: &pb.OrderRecord{Id: fmt.Sprintf("o%d", i), RequestHash: []byte("h"), PayByUnixNano: int64(100 + i),
-				Customer: &pb.Customer{Id: fmt.Sprintf("cu%d", i%2)}, Shipments: []*pb.ShipmentRecord{{Warehouse: "w", ShipDay: 7}}},
-			Routing: &pb.RoutingRecord{Arm: "active", Strategy: "s@1"}})
+		orders = append(orders, &gridpb.CreateOrderCommand{
+			Order: &gridpb.OrderRecord{Id: fmt.Sprintf("o%d", i), RequestHash: []byte("h"), PayByUnixNano: int64(100 + i),
+				Customer: &pb.Customer{Id: fmt.Sprintf("cu%d", i%2)}, Shipments: []*gridpb.ShipmentRecord{{Warehouse: "w", ShipDay: 7}}},
+			Routing: &gridpb.RoutingRecord{Arm: "active", Strategy: "s@1"}})
 	}
-	data, _ := proto.Marshal(&pb.Command{AtUnixNano: 10, Principal: "test", Kind: &pb.Command_CreateOrders{CreateOrders: &pb.CreateOrdersCommand{Orders: orders}}})
+	data, _ := proto.Marshal(&gridpb.Command{AtUnixNano: 10, Principal: "test", Kind: &gridpb.Command_CreateOrders{CreateOrders: &gridpb.CreateOrdersCommand{Orders: orders}}})
 	b := h.db.NewIndexedBatch()
 	h.index++
 	h.m.Apply(b, h.index, data)
@@ -178,7 +179,7 @@ func TestNewOrderKeys(t *testing.T) {
 	if due := h.m.DueOrders(102, 10); !slices.Equal(due, []string{"o0", "o1", "o2"}) {
 		t.Fatalf("due %v", due)
 	}
-	h.apply(11, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: "o1", Type: lifecycle.StatusPaid}}})
+	h.apply(11, &gridpb.Command{Kind: &gridpb.Command_Transition{Transition: &gridpb.TransitionCommand{OrderId: "o1", Type: lifecycle.StatusPaid}}})
 	h.m = New(0, h.prefix).(*Machine) // a restart
 	if err := h.m.Load(h.db); err != nil {
 		t.Fatal(err)
@@ -189,7 +190,7 @@ func TestNewOrderKeys(t *testing.T) {
 	if got := h.m.SubjectOrders("cu0", 10); !slices.Equal(got, []string{"o0", "o2", "o4"}) {
 		t.Fatalf("subject's orders after a restart %v", got)
 	}
-	h.apply(200, &pb.Command{Kind: &pb.Command_ExpireOrders{ExpireOrders: &pb.ExpireOrdersCommand{OrderIds: []string{"o0", "o2"}}}})
+	h.apply(200, &gridpb.Command{Kind: &gridpb.Command_ExpireOrders{ExpireOrders: &gridpb.ExpireOrdersCommand{OrderIds: []string{"o0", "o2"}}}})
 	if due := h.m.DueOrders(1000, 10); !slices.Equal(due, []string{"o3", "o4"}) {
 		t.Fatalf("due after expiring %v", due)
 	}

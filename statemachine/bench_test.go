@@ -8,6 +8,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -20,24 +21,24 @@ func BenchmarkApply(b *testing.B) {
 	for _, batch := range []int{1, 64} {
 		b.Run(fmt.Sprintf("reserve/batch=%d", batch), func(b *testing.B) {
 			db, m := benchMachine(b)
-			apply(b, db, m, 1, &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: "HOT", Warehouse: "W1", OnHand: 1 << 40}}})
+			apply(b, db, m, 1, &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: "HOT", Warehouse: "W1", OnHand: 1 << 40}}})
 			b.ResetTimer()
 			for i := 0; i < b.N; i += batch {
-				cmd := &pb.ReserveBatchCommand{Sku: "HOT"}
+				cmd := &gridpb.ReserveBatchCommand{Sku: "HOT"}
 				for j := 0; j < batch; j++ {
-					cmd.Items = append(cmd.Items, &pb.ReserveItem{OrderId: fmt.Sprintf("o_%032d", i+j), Qty: 1, ExpiresUnixNano: 1 << 60})
+					cmd.Items = append(cmd.Items, &gridpb.ReserveItem{OrderId: fmt.Sprintf("o_%032d", i+j), Qty: 1, ExpiresUnixNano: 1 << 60})
 				}
-				apply(b, db, m, uint64(i+2), &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: cmd}})
+				apply(b, db, m, uint64(i+2), &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: cmd}})
 			}
 		})
 	}
 	b.Run("create_order", func(b *testing.B) {
 		db, m := benchMachine(b)
 		for i := 0; i < b.N; i++ {
-			o := &pb.OrderRecord{Id: fmt.Sprintf("o_%032d", i), Channel: "douyin", ChannelOrderId: fmt.Sprint(i),
+			o := &gridpb.OrderRecord{Id: fmt.Sprintf("o_%032d", i), Channel: "douyin", ChannelOrderId: fmt.Sprint(i),
 				Customer: &pb.Customer{Id: "c", Name: "Li Lei"}, Currency: "CNY", Total: "9.90", RequestHash: make([]byte, 32),
-				PayByUnixNano: 1 << 60, Lines: []*pb.OrderLineRecord{{Sku: "HOT", Qty: 1, UnitPrice: "9.90", Warehouse: "W1"}}}
-			apply(b, db, m, uint64(i+1), &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: o}}})
+				PayByUnixNano: 1 << 60, Lines: []*gridpb.OrderLineRecord{{Sku: "HOT", Qty: 1, UnitPrice: "9.90", Warehouse: "W1"}}}
+			apply(b, db, m, uint64(i+1), &gridpb.Command{Kind: &gridpb.Command_CreateOrder{CreateOrder: &gridpb.CreateOrderCommand{Order: o}}})
 		}
 	})
 }
@@ -51,7 +52,7 @@ func benchMachine(b *testing.B) (*pebble.DB, *Machine) {
 	return db, New(0, []byte("p/\x00\x00\x00\x00/")).(*Machine)
 }
 
-func apply(b *testing.B, db *pebble.DB, m *Machine, index uint64, cmd *pb.Command) {
+func apply(b *testing.B, db *pebble.DB, m *Machine, index uint64, cmd *gridpb.Command) {
 	data, _ := proto.Marshal(cmd)
 	batch := db.NewIndexedBatch()
 	m.Apply(batch, index, data)

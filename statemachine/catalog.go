@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
 )
 
@@ -69,7 +69,7 @@ func (t *txn) getJSON(k []byte, v any) bool {
 
 func refused(err error) *Result { return &Result{Detail: err.Error()} }
 
-func (t *txn) putWarehouse(c *pb.PutWarehouseCommand) *Result {
+func (t *txn) putWarehouse(c *gridpb.PutWarehouseCommand) *Result {
 	w, err := routing.ParseWarehouse(c.Document, "")
 	if err != nil {
 		return refused(err)
@@ -77,7 +77,7 @@ func (t *txn) putWarehouse(c *pb.PutWarehouseCommand) *Result {
 	var prev routing.Warehouse
 	had := t.getJSON(warehouseKey(t.m.prefix, w.ID), &prev)
 	if c.ExpectedVersion != 0 && c.ExpectedVersion != prev.Version {
-		return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION,
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION,
 			Detail: fmt.Sprintf("warehouse %s is at version %d, not %d", w.ID, prev.Version, c.ExpectedVersion)}
 	}
 	if !had {
@@ -90,7 +90,7 @@ func (t *txn) putWarehouse(c *pb.PutWarehouseCommand) *Result {
 	t.bumpGeneration()
 	t.record(&ledger.Event{Kind: ledger.KindRouting, Type: "warehouse_put", Warehouse: w.ID,
 		Details: map[string]string{"version": strconv.FormatUint(w.Version, 10), "state": w.State, "document": string(doc)}})
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Document: doc}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Document: doc}
 }
 
 // count counts the keys under p, stopping at limit.
@@ -107,7 +107,7 @@ func (t *txn) count(p []byte, limit int) int {
 	return n
 }
 
-func (t *txn) putStrategy(c *pb.PutStrategyCommand) *Result {
+func (t *txn) putStrategy(c *gridpb.PutStrategyCommand) *Result {
 	s, err := routing.ParseStrategy(c.Document, "")
 	if err != nil {
 		return refused(err)
@@ -123,10 +123,10 @@ func (t *txn) putStrategy(c *pb.PutStrategyCommand) *Result {
 	t.bumpGeneration()
 	t.record(&ledger.Event{Kind: ledger.KindRouting, Type: "strategy_put",
 		Details: map[string]string{"strategy": s.Name, "version": strconv.FormatUint(s.Version, 10), "document": string(doc)}})
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Document: doc}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Document: doc}
 }
 
-func (t *txn) activateStrategy(c *pb.ActivateStrategyCommand) *Result {
+func (t *txn) activateStrategy(c *gridpb.ActivateStrategyCommand) *Result {
 	sel, err := routing.ParseSelection(c.Selection)
 	if err != nil {
 		return refused(err)
@@ -144,11 +144,11 @@ func (t *txn) activateStrategy(c *pb.ActivateStrategyCommand) *Result {
 		return nil
 	}
 	if err := resolve("strategy", sel.Strategy, &sel.Version); err != nil {
-		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND, Detail: err.Error()}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_NOT_FOUND, Detail: err.Error()}
 	}
 	if a := sel.Candidate; a != nil {
 		if err := resolve("candidate.strategy", a.Strategy, &a.Version); err != nil {
-			return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND, Detail: err.Error()}
+			return &Result{Outcome: gridpb.Outcome_OUTCOME_NOT_FOUND, Detail: err.Error()}
 		}
 		if a.Strategy == sel.Strategy && a.Version == sel.Version {
 			return refused(routing.Errors{{Field: "candidate", Detail: "the same version as the active strategy"}})
@@ -160,7 +160,7 @@ func (t *txn) activateStrategy(c *pb.ActivateStrategyCommand) *Result {
 	t.bumpGeneration()
 	t.record(&ledger.Event{Kind: ledger.KindRouting, Type: "strategy_activated",
 		Details: map[string]string{"strategy": sel.Strategy, "version": strconv.FormatUint(sel.Version, 10), "document": string(doc)}})
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Document: doc}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Document: doc}
 }
 
 // ReadCatalog reads the routing catalog from its partition.

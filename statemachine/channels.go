@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 // Multi-channel state: identity links from a key hash to a customer
@@ -47,52 +47,52 @@ const (
 )
 
 // annotateOrder adds an event to an order without changing it, once per dedupe key.
-func (t *txn) annotateOrder(c *pb.AnnotateOrderCommand) *Result {
+func (t *txn) annotateOrder(c *gridpb.AnnotateOrderCommand) *Result {
 	o, ok := t.order(c.OrderId)
 	if !ok {
-		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_NOT_FOUND}
 	}
 	if c.Dedupe != "" {
 		mk := annotationKey(t.m.prefix, c.OrderId, c.Dedupe)
 		if _, seen, err := readRaw(t.b, mk); err != nil {
 			panic(fmt.Sprintf("statemachine: read annotation: %v", err))
 		} else if seen {
-			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: o}
+			return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Order: o}
 		}
 		if err := t.b.Set(mk, nil, nil); err != nil {
 			panic(fmt.Sprintf("statemachine: set: %v", err))
 		}
 	}
 	t.addEvent(o, c.Type, c.Details)
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Order: o}
 }
 
 // linkIdentity links a key hash to a customer unless it is linked; the
 // detail answers the customer it is linked to.
-func (t *txn) linkIdentity(c *pb.LinkIdentityCommand) *Result {
+func (t *txn) linkIdentity(c *gridpb.LinkIdentityCommand) *Result {
 	k := identityKey(t.m.prefix, c.KeyHash)
 	v, ok, err := readRaw(t.b, k)
 	if err != nil {
 		panic(fmt.Sprintf("statemachine: read identity: %v", err))
 	}
 	if ok {
-		return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Detail: string(v)}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Detail: string(v)}
 	}
 	if err := t.b.Set(k, []byte(c.Customer), nil); err != nil {
 		panic(fmt.Sprintf("statemachine: set: %v", err))
 	}
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Detail: c.Customer}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Detail: c.Customer}
 }
 
-func (t *txn) rememberIdentity(c *pb.RememberIdentityCommand) *Result {
+func (t *txn) rememberIdentity(c *gridpb.RememberIdentityCommand) *Result {
 	if err := t.b.Set(append(identityListPrefix(t.m.prefix, c.Customer), c.KeyHash...), nil, nil); err != nil {
 		panic(fmt.Sprintf("statemachine: set: %v", err))
 	}
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 }
 
 // unlinkIdentity removes a fingerprint's link to a customer (an erasure).
-func (t *txn) unlinkIdentity(c *pb.UnlinkIdentityCommand) *Result {
+func (t *txn) unlinkIdentity(c *gridpb.UnlinkIdentityCommand) *Result {
 	k := identityKey(t.m.prefix, c.KeyHash)
 	v, ok, err := readRaw(t.b, k)
 	if err != nil {
@@ -102,7 +102,7 @@ func (t *txn) unlinkIdentity(c *pb.UnlinkIdentityCommand) *Result {
 		t.del(k)
 		t.m.purge.Store(true)
 	}
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 }
 
 // IdentityHashes lists the fingerprints remembered for a customer.
@@ -126,14 +126,14 @@ func ReadIdentity(r Reader, prefix []byte, keyHash string) (string, bool, error)
 // first earlier purchase from another channel, inside the window, for the
 // same SKUs is its duplicate. A purchase noted before (a retry) answers its
 // first verdict.
-func (t *txn) notePurchase(c *pb.NotePurchaseCommand) *Result {
+func (t *txn) notePurchase(c *gridpb.NotePurchaseCommand) *Result {
 	k := purchasesKey(t.m.prefix, c.Customer)
-	var recent pb.RecentPurchases
+	var recent gridpb.RecentPurchases
 	t.get(k, &recent)
 	p := c.Purchase
 	for _, q := range recent.Purchases {
 		if q.OrderId == p.OrderId {
-			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Purchase: q}
+			return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Purchase: q}
 		}
 	}
 	kept := recent.Purchases[:0]
@@ -152,30 +152,30 @@ func (t *txn) notePurchase(c *pb.NotePurchaseCommand) *Result {
 	if len(kept) > recentPurchasesMax {
 		kept = kept[len(kept)-recentPurchasesMax:]
 	}
-	t.put(k, &pb.RecentPurchases{Purchases: kept})
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Purchase: p}
+	t.put(k, &gridpb.RecentPurchases{Purchases: kept})
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Purchase: p}
 }
 
 // notePrice compares a channel's price of a SKU with the other channels'
 // recent prices; a different one inside the window is a conflict, recorded
 // with the rule's resolution.
-func (t *txn) notePrice(c *pb.NotePriceCommand) *Result {
+func (t *txn) notePrice(c *gridpb.NotePriceCommand) *Result {
 	k := pricesKey(t.m.prefix, c.Sku)
-	var recent pb.RecentPrices
+	var recent gridpb.RecentPrices
 	t.get(k, &recent)
 	p := c.Price
 	kept := recent.Prices[:0]
-	var conflict *pb.PriceConflictRecord
+	var conflict *gridpb.PriceConflictRecord
 	for _, q := range recent.Prices {
 		if q.OrderId == p.OrderId {
-			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED}
+			return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED}
 		}
 		if p.AtUnixNano-q.AtUnixNano > c.WindowNanos {
 			continue
 		}
 		kept = append(kept, q)
 		if conflict == nil && q.Channel != p.Channel && q.Currency == p.Currency && q.UnitPrice != p.UnitPrice {
-			conflict = &pb.PriceConflictRecord{Sku: c.Sku, First: q, Second: p, Rule: c.Rule, AtUnixNano: t.at,
+			conflict = &gridpb.PriceConflictRecord{Sku: c.Sku, First: q, Second: p, Rule: c.Rule, AtUnixNano: t.at,
 				Resolution: resolvePrice(c.Rule, q, p)}
 		}
 	}
@@ -183,15 +183,15 @@ func (t *txn) notePrice(c *pb.NotePriceCommand) *Result {
 	if len(kept) > recentPricesMax {
 		kept = kept[len(kept)-recentPricesMax:]
 	}
-	t.put(k, &pb.RecentPrices{Prices: kept})
+	t.put(k, &gridpb.RecentPrices{Prices: kept})
 	if conflict != nil {
 		t.put(conflictKey(t.m.prefix, t.at, c.Sku), conflict)
 	}
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Conflict: conflict}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Conflict: conflict}
 }
 
 // resolvePrice says what a price rule decides for two prices of one SKU.
-func resolvePrice(rule string, a, b *pb.ChannelPrice) string {
+func resolvePrice(rule string, a, b *gridpb.ChannelPrice) string {
 	if rule == "lowest" {
 		low := a
 		if decimalLess(b.UnitPrice, a.UnitPrice) {
@@ -222,11 +222,11 @@ func decimalLess(a, b string) bool {
 }
 
 // PriceConflicts returns a partition's price conflicts, newest first, at most limit.
-func PriceConflicts(r Reader, prefix []byte, limit int) ([]*pb.PriceConflictRecord, error) {
-	var out []*pb.PriceConflictRecord
+func PriceConflicts(r Reader, prefix []byte, limit int) ([]*gridpb.PriceConflictRecord, error) {
+	var out []*gridpb.PriceConflictRecord
 	space := spaceStart(prefix, spacePriceConflict)
 	err := r.Scan(space, prefixEnd(space), 0, func(_, v []byte) error {
-		c := &pb.PriceConflictRecord{}
+		c := &gridpb.PriceConflictRecord{}
 		if err := proto.Unmarshal(v, c); err != nil {
 			return err
 		}

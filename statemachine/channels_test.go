@@ -5,16 +5,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
 
 	"github.com/ordergrid/ordergrid/cluster"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
-func notePurchase(h *harness, at time.Duration, order, channel string, skus ...string) *pb.PurchaseRecord {
+func notePurchase(h *harness, at time.Duration, order, channel string, skus ...string) *gridpb.PurchaseRecord {
 	h.t.Helper()
-	res := h.apply(int64(at), &pb.Command{Kind: &pb.Command_NotePurchase{NotePurchase: &pb.NotePurchaseCommand{Customer: "cu_1",
-		Purchase: &pb.PurchaseRecord{OrderId: order, Channel: channel, Skus: skus, AtUnixNano: int64(at)}, WindowNanos: int64(30 * time.Minute)}}})
+	res := h.apply(int64(at), &gridpb.Command{Kind: &gridpb.Command_NotePurchase{NotePurchase: &gridpb.NotePurchaseCommand{Customer: "cu_1",
+		Purchase: &gridpb.PurchaseRecord{OrderId: order, Channel: channel, Skus: skus, AtUnixNano: int64(at)}, WindowNanos: int64(30 * time.Minute)}}})
 	if res.Purchase == nil {
 		h.t.Fatalf("note purchase %s: %+v", order, res)
 	}
@@ -47,9 +48,9 @@ func TestDuplicatePurchasesAcrossChannels(t *testing.T) {
 
 func TestPriceConflictsAndRules(t *testing.T) {
 	h := newHarness(t)
-	price := func(at time.Duration, order, channel, unit, rule string) *pb.PriceConflictRecord {
-		return h.apply(int64(at), &pb.Command{Kind: &pb.Command_NotePrice{NotePrice: &pb.NotePriceCommand{Sku: "A",
-			Price:       &pb.ChannelPrice{Channel: channel, UnitPrice: unit, Currency: "CNY", OrderId: order, AtUnixNano: int64(at)},
+	price := func(at time.Duration, order, channel, unit, rule string) *gridpb.PriceConflictRecord {
+		return h.apply(int64(at), &gridpb.Command{Kind: &gridpb.Command_NotePrice{NotePrice: &gridpb.NotePriceCommand{Sku: "A",
+			Price:       &gridpb.ChannelPrice{Channel: channel, UnitPrice: unit, Currency: "CNY", OrderId: order, AtUnixNano: int64(at)},
 			WindowNanos: int64(30 * time.Minute), Rule: rule}}}).Conflict
 	}
 	base := 100 * time.Hour
@@ -78,12 +79,12 @@ func TestPriceConflictsAndRules(t *testing.T) {
 func TestIdentityLinksOnce(t *testing.T) {
 	h := newHarness(t)
 	link := func(customer string) *Result {
-		return h.apply(1, &pb.Command{Kind: &pb.Command_LinkIdentity{LinkIdentity: &pb.LinkIdentityCommand{KeyHash: "k", Customer: customer}}})
+		return h.apply(1, &gridpb.Command{Kind: &gridpb.Command_LinkIdentity{LinkIdentity: &gridpb.LinkIdentityCommand{KeyHash: "k", Customer: customer}}})
 	}
-	if r := link("cu_a"); r.Outcome != pb.Outcome_OUTCOME_OK || r.Detail != "cu_a" {
+	if r := link("cu_a"); r.Outcome != gridpb.Outcome_OUTCOME_OK || r.Detail != "cu_a" {
 		t.Fatalf("%+v", r)
 	}
-	if r := link("cu_b"); r.Outcome != pb.Outcome_OUTCOME_REPLAYED || r.Detail != "cu_a" {
+	if r := link("cu_b"); r.Outcome != gridpb.Outcome_OUTCOME_REPLAYED || r.Detail != "cu_a" {
 		t.Fatalf("second link: %+v", r)
 	}
 }
@@ -92,43 +93,43 @@ func TestHoldMergeAndAnnotations(t *testing.T) {
 	h := newHarness(t)
 	now := int64(time.Hour)
 	create := func(id string) {
-		h.apply(now, &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: &pb.OrderRecord{
+		h.apply(now, &gridpb.Command{Kind: &gridpb.Command_CreateOrder{CreateOrder: &gridpb.CreateOrderCommand{Order: &gridpb.OrderRecord{
 			Id: id, Customer: &pb.Customer{Id: "cu_1"}, PayByUnixNano: now + int64(time.Minute),
-			Lines: []*pb.OrderLineRecord{{Sku: "A", Qty: 1, UnitPrice: "1.00"}}}}}})
+			Lines: []*gridpb.OrderLineRecord{{Sku: "A", Qty: 1, UnitPrice: "1.00"}}}}}})
 	}
 	move := func(id, to string) *Result {
-		return h.apply(now, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: id, Type: to}}})
+		return h.apply(now, &gridpb.Command{Kind: &gridpb.Command_Transition{Transition: &gridpb.TransitionCommand{OrderId: id, Type: to}}})
 	}
 	create("held")
-	if r := move("held", lifecycle.StatusOnHold); r.Outcome != pb.Outcome_OUTCOME_OK {
+	if r := move("held", lifecycle.StatusOnHold); r.Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("hold: %+v", r)
 	}
-	if r := move("held", lifecycle.StatusPaid); r.Outcome != pb.Outcome_OUTCOME_ILLEGAL_TRANSITION {
+	if r := move("held", lifecycle.StatusPaid); r.Outcome != gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION {
 		t.Fatalf("paying a held order: %+v", r)
 	}
 	if due := h.m.DueOrders(now+int64(2*time.Minute), 10); len(due) != 1 {
 		t.Fatalf("a held order keeps its pay-by deadline: %v", due)
 	}
-	if r := move("held", lifecycle.StatusPendingPayment); r.Outcome != pb.Outcome_OUTCOME_OK {
+	if r := move("held", lifecycle.StatusPendingPayment); r.Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("lifting: %+v", r)
 	}
-	h.apply(now+int64(2*time.Minute), &pb.Command{Kind: &pb.Command_ExpireOrders{ExpireOrders: &pb.ExpireOrdersCommand{OrderIds: []string{"held"}}}})
+	h.apply(now+int64(2*time.Minute), &gridpb.Command{Kind: &gridpb.Command_ExpireOrders{ExpireOrders: &gridpb.ExpireOrdersCommand{OrderIds: []string{"held"}}}})
 	if o, _, _ := ReadOrder(cluster.LocalReader{R: h.db}, h.prefix, "held"); o.Status != lifecycle.StatusExpired {
 		t.Fatalf("a lifted order past its deadline expires: %s", o.Status)
 	}
 	create("second")
 	r := move("second", lifecycle.StatusMerged)
-	if r.Outcome != pb.Outcome_OUTCOME_OK || r.Order.StockAction != lifecycle.ActionRelease || !IsClosed(lifecycle.StatusMerged) {
+	if r.Outcome != gridpb.Outcome_OUTCOME_OK || r.Order.StockAction != lifecycle.ActionRelease || !IsClosed(lifecycle.StatusMerged) {
 		t.Fatalf("merge: %+v", r)
 	}
 	annotate := func() *Result {
-		return h.apply(now, &pb.Command{Kind: &pb.Command_AnnotateOrder{AnnotateOrder: &pb.AnnotateOrderCommand{OrderId: "held",
+		return h.apply(now, &gridpb.Command{Kind: &gridpb.Command_AnnotateOrder{AnnotateOrder: &gridpb.AnnotateOrderCommand{OrderId: "held",
 			Type: "duplicate_merged", Details: map[string]string{"order": "second"}, Dedupe: "dup/second"}}})
 	}
-	if r := annotate(); r.Outcome != pb.Outcome_OUTCOME_OK {
+	if r := annotate(); r.Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("annotate: %+v", r)
 	}
-	if r := annotate(); r.Outcome != pb.Outcome_OUTCOME_REPLAYED {
+	if r := annotate(); r.Outcome != gridpb.Outcome_OUTCOME_REPLAYED {
 		t.Fatalf("annotate twice: %+v", r)
 	}
 	evs, _ := ReadEvents(cluster.LocalReader{R: h.db}, h.prefix, "held")
@@ -140,25 +141,25 @@ func TestHoldMergeAndAnnotations(t *testing.T) {
 func TestErasureForgetsFingerprints(t *testing.T) {
 	h := newHarness(t)
 	r := cluster.LocalReader{R: h.db}
-	h.apply(1, &pb.Command{Kind: &pb.Command_LinkIdentity{LinkIdentity: &pb.LinkIdentityCommand{KeyHash: "phone-hash", Customer: "cu_1"}}})
-	h.apply(1, &pb.Command{Kind: &pb.Command_LinkIdentity{LinkIdentity: &pb.LinkIdentityCommand{KeyHash: "other-hash", Customer: "cu_2"}}})
-	h.apply(1, &pb.Command{Kind: &pb.Command_RememberIdentity{RememberIdentity: &pb.RememberIdentityCommand{Customer: "cu_1", KeyHash: "phone-hash"}}})
-	h.apply(1, &pb.Command{Kind: &pb.Command_PutSubjectKey{PutSubjectKey: &pb.PutSubjectKeyCommand{Key: &pb.SubjectKeyRecord{Subject: "cu_1", MasterKeyId: "k1", WrappedKey: []byte("w")}}}})
+	h.apply(1, &gridpb.Command{Kind: &gridpb.Command_LinkIdentity{LinkIdentity: &gridpb.LinkIdentityCommand{KeyHash: "phone-hash", Customer: "cu_1"}}})
+	h.apply(1, &gridpb.Command{Kind: &gridpb.Command_LinkIdentity{LinkIdentity: &gridpb.LinkIdentityCommand{KeyHash: "other-hash", Customer: "cu_2"}}})
+	h.apply(1, &gridpb.Command{Kind: &gridpb.Command_RememberIdentity{RememberIdentity: &gridpb.RememberIdentityCommand{Customer: "cu_1", KeyHash: "phone-hash"}}})
+	h.apply(1, &gridpb.Command{Kind: &gridpb.Command_PutSubjectKey{PutSubjectKey: &gridpb.PutSubjectKeyCommand{Key: &gridpb.SubjectKeyRecord{Subject: "cu_1", MasterKeyId: "k1", WrappedKey: []byte("w")}}}})
 	notePurchase(h, time.Hour, "o1", "pos", "A")
 	if got, _ := IdentityHashes(r, h.prefix, "cu_1"); len(got) != 1 || got[0] != "phone-hash" {
 		t.Fatalf("remembered %v", got)
 	}
 	for _, c := range []string{"cu_1", "cu_2"} { // only the link to cu_1 goes
-		h.apply(2, &pb.Command{Kind: &pb.Command_UnlinkIdentity{UnlinkIdentity: &pb.UnlinkIdentityCommand{KeyHash: "phone-hash", Customer: c}}})
+		h.apply(2, &gridpb.Command{Kind: &gridpb.Command_UnlinkIdentity{UnlinkIdentity: &gridpb.UnlinkIdentityCommand{KeyHash: "phone-hash", Customer: c}}})
 	}
-	h.apply(2, &pb.Command{Kind: &pb.Command_UnlinkIdentity{UnlinkIdentity: &pb.UnlinkIdentityCommand{KeyHash: "other-hash", Customer: "cu_1"}}})
+	h.apply(2, &gridpb.Command{Kind: &gridpb.Command_UnlinkIdentity{UnlinkIdentity: &gridpb.UnlinkIdentityCommand{KeyHash: "other-hash", Customer: "cu_1"}}})
 	if _, ok, _ := ReadIdentity(r, h.prefix, "phone-hash"); ok {
 		t.Fatal("the erased customer's fingerprint is still linked")
 	}
 	if owner, ok, _ := ReadIdentity(r, h.prefix, "other-hash"); !ok || owner != "cu_2" {
 		t.Fatal("another customer's fingerprint was unlinked")
 	}
-	if res := h.apply(3, &pb.Command{Kind: &pb.Command_EraseSubject{EraseSubject: &pb.EraseSubjectCommand{Subject: "cu_1"}}}); res.Outcome != pb.Outcome_OUTCOME_OK {
+	if res := h.apply(3, &gridpb.Command{Kind: &gridpb.Command_EraseSubject{EraseSubject: &gridpb.EraseSubjectCommand{Subject: "cu_1"}}}); res.Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("erase: %+v", res)
 	}
 	if got, _ := IdentityHashes(r, h.prefix, "cu_1"); len(got) != 0 {

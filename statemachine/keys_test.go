@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -234,52 +235,52 @@ func TestWrittenKeysAreInLiveSpaces(t *testing.T) {
 	h := newHarness(t)
 	ok := func(res *Result) {
 		t.Helper()
-		if res.Outcome != pb.Outcome_OUTCOME_OK {
+		if res.Outcome != gridpb.Outcome_OUTCOME_OK {
 			t.Fatalf("%+v", res)
 		}
 	}
-	order := func(id string) *pb.Command {
-		return &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: &pb.OrderRecord{Id: id, RequestHash: []byte("h"),
-			PayByUnixNano: 1000, Customer: &pb.Customer{Id: "cu"}, Shipments: []*pb.ShipmentRecord{{Warehouse: "w1", ShipDay: 3}}}}}}
+	order := func(id string) *gridpb.Command {
+		return &gridpb.Command{Kind: &gridpb.Command_CreateOrder{CreateOrder: &gridpb.CreateOrderCommand{Order: &gridpb.OrderRecord{Id: id, RequestHash: []byte("h"),
+			PayByUnixNano: 1000, Customer: &pb.Customer{Id: "cu"}, Shipments: []*gridpb.ShipmentRecord{{Warehouse: "w1", ShipDay: 3}}}}}}
 	}
-	reserve := func(id string) *pb.Command {
-		return &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: "A",
-			Items: []*pb.ReserveItem{{OrderId: id, Qty: 1, Warehouse: "w1", ExpiresUnixNano: 500}}}}}
+	reserve := func(id string) *gridpb.Command {
+		return &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: &gridpb.ReserveBatchCommand{Sku: "A",
+			Items: []*gridpb.ReserveItem{{OrderId: id, Qty: 1, Warehouse: "w1", ExpiresUnixNano: 500}}}}}
 	}
-	transition := func(id, to string) *pb.Command {
-		return &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: id, Type: to}}}
+	transition := func(id, to string) *gridpb.Command {
+		return &gridpb.Command{Kind: &gridpb.Command_Transition{Transition: &gridpb.TransitionCommand{OrderId: id, Type: to}}}
 	}
-	subjectKey := func(subject string) *pb.Command {
-		return &pb.Command{Kind: &pb.Command_PutSubjectKey{PutSubjectKey: &pb.PutSubjectKeyCommand{Key: &pb.SubjectKeyRecord{Subject: subject, MasterKeyId: "m", WrappedKey: []byte("k")}}}}
+	subjectKey := func(subject string) *gridpb.Command {
+		return &gridpb.Command{Kind: &gridpb.Command_PutSubjectKey{PutSubjectKey: &gridpb.PutSubjectKeyCommand{Key: &gridpb.SubjectKeyRecord{Subject: subject, MasterKeyId: "m", WrappedKey: []byte("k")}}}}
 	}
-	price := func(order, channel, unit string) *pb.Command {
-		return &pb.Command{Kind: &pb.Command_NotePrice{NotePrice: &pb.NotePriceCommand{Sku: "A", WindowNanos: 100, Rule: "lowest",
-			Price: &pb.ChannelPrice{OrderId: order, Channel: channel, Currency: "CNY", UnitPrice: unit, AtUnixNano: 10}}}}
+	price := func(order, channel, unit string) *gridpb.Command {
+		return &gridpb.Command{Kind: &gridpb.Command_NotePrice{NotePrice: &gridpb.NotePriceCommand{Sku: "A", WindowNanos: 100, Rule: "lowest",
+			Price: &gridpb.ChannelPrice{OrderId: order, Channel: channel, Currency: "CNY", UnitPrice: unit, AtUnixNano: 10}}}}
 	}
-	ok(h.apply(10, &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: "A", Warehouse: "w1", OnHand: 10}}}))
+	ok(h.apply(10, &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: "A", Warehouse: "w1", OnHand: 10}}}))
 	for _, id := range []string{"o1", "o2", "o3"} {
 		ok(h.apply(10, order(id)))
 		h.apply(10, reserve(id))
 	}
 	ok(h.apply(20, transition("o1", lifecycle.StatusPaid)))
-	ok(h.apply(20, &pb.Command{Kind: &pb.Command_Settle{Settle: &pb.SettleCommand{Sku: "A", OrderId: "o1", Action: lifecycle.ActionCommit}}}))
+	ok(h.apply(20, &gridpb.Command{Kind: &gridpb.Command_Settle{Settle: &gridpb.SettleCommand{Sku: "A", OrderId: "o1", Action: lifecycle.ActionCommit}}}))
 	ok(h.apply(20, transition("o2", lifecycle.StatusCancelled)))
-	ok(h.apply(20, &pb.Command{Kind: &pb.Command_StockSynced{StockSynced: &pb.StockSyncedCommand{OrderId: "o2", Action: lifecycle.ActionRelease}}}))
-	ok(h.apply(30, &pb.Command{Kind: &pb.Command_ArchiveOrders{ArchiveOrders: &pb.ArchiveOrdersCommand{Archive: "a1", OrderIds: []string{"o2"}, BeforeUnixNano: 25}}}))
+	ok(h.apply(20, &gridpb.Command{Kind: &gridpb.Command_StockSynced{StockSynced: &gridpb.StockSyncedCommand{OrderId: "o2", Action: lifecycle.ActionRelease}}}))
+	ok(h.apply(30, &gridpb.Command{Kind: &gridpb.Command_ArchiveOrders{ArchiveOrders: &gridpb.ArchiveOrdersCommand{Archive: "a1", OrderIds: []string{"o2"}, BeforeUnixNano: 25}}}))
 	ok(h.apply(30, transition("o3", lifecycle.StatusCancelled)))
-	ok(h.apply(30, &pb.Command{Kind: &pb.Command_AnnotateOrder{AnnotateOrder: &pb.AnnotateOrderCommand{OrderId: "o1", Type: "note", Dedupe: "d"}}}))
+	ok(h.apply(30, &gridpb.Command{Kind: &gridpb.Command_AnnotateOrder{AnnotateOrder: &gridpb.AnnotateOrderCommand{OrderId: "o1", Type: "note", Dedupe: "d"}}}))
 	ok(h.apply(30, subjectKey("cu")))
 	ok(h.apply(30, subjectKey("cu2")))
-	ok(h.apply(30, &pb.Command{Kind: &pb.Command_EraseSubject{EraseSubject: &pb.EraseSubjectCommand{Subject: "cu2"}}}))
-	ok(h.apply(30, &pb.Command{Kind: &pb.Command_LinkIdentity{LinkIdentity: &pb.LinkIdentityCommand{KeyHash: "kh", Customer: "cu"}}}))
-	ok(h.apply(30, &pb.Command{Kind: &pb.Command_RememberIdentity{RememberIdentity: &pb.RememberIdentityCommand{KeyHash: "kh", Customer: "cu"}}}))
-	ok(h.apply(30, &pb.Command{Kind: &pb.Command_NotePurchase{NotePurchase: &pb.NotePurchaseCommand{Customer: "cu", WindowNanos: 100,
-		Purchase: &pb.PurchaseRecord{OrderId: "o1", Channel: "shop", Skus: []string{"A"}, AtUnixNano: 10}}}}))
+	ok(h.apply(30, &gridpb.Command{Kind: &gridpb.Command_EraseSubject{EraseSubject: &gridpb.EraseSubjectCommand{Subject: "cu2"}}}))
+	ok(h.apply(30, &gridpb.Command{Kind: &gridpb.Command_LinkIdentity{LinkIdentity: &gridpb.LinkIdentityCommand{KeyHash: "kh", Customer: "cu"}}}))
+	ok(h.apply(30, &gridpb.Command{Kind: &gridpb.Command_RememberIdentity{RememberIdentity: &gridpb.RememberIdentityCommand{KeyHash: "kh", Customer: "cu"}}}))
+	ok(h.apply(30, &gridpb.Command{Kind: &gridpb.Command_NotePurchase{NotePurchase: &gridpb.NotePurchaseCommand{Customer: "cu", WindowNanos: 100,
+		Purchase: &gridpb.PurchaseRecord{OrderId: "o1", Channel: "shop", Skus: []string{"A"}, AtUnixNano: 10}}}}))
 	ok(h.apply(30, price("o1", "shop", "1.00")))
 	if res := h.apply(30, price("o3", "pos", "2.00")); res.Conflict == nil {
 		t.Fatalf("no price conflict: %+v", res)
 	}
-	ok(h.apply(40, &pb.Command{Kind: &pb.Command_PutWarehouse{PutWarehouse: &pb.PutWarehouseCommand{
+	ok(h.apply(40, &gridpb.Command{Kind: &gridpb.Command_PutWarehouse{PutWarehouse: &gridpb.PutWarehouseCommand{
 		Document: []byte(`{"id":"w1","rates":[{"region":"*","cost":"1.00","transit_days":1}]}`)}}}))
 
 	live := map[byte]bool{}

@@ -8,13 +8,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/outbox"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // Result is what Apply answers the proposer, before it is marshalled.
-type Result = pb.ApplyResult
+type Result = gridpb.ApplyResult
 
 // Machine is the state machine of one partition.
 type Machine struct {
@@ -145,7 +145,7 @@ func (m *Machine) Apply(b *pebble.Batch, index uint64, data []byte) []byte {
 }
 
 func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
-	var cmd pb.Command
+	var cmd gridpb.Command
 	if err := proto.Unmarshal(data, &cmd); err != nil {
 		// Deterministic on every replica: the entry is refused, not applied.
 		return &Result{Detail: fmt.Sprintf("undecodable command: %v", err)}
@@ -157,70 +157,70 @@ func (m *Machine) apply(b *pebble.Batch, index uint64, data []byte) *Result {
 }
 
 // dispatch applies the command's kind.
-func (tx *txn) dispatch(cmd *pb.Command) *Result {
+func (tx *txn) dispatch(cmd *gridpb.Command) *Result {
 	m, b := tx.m, tx.b
 	switch k := cmd.Kind.(type) {
-	case *pb.Command_ReserveBatch:
+	case *gridpb.Command_ReserveBatch:
 		return tx.reserveBatch(k.ReserveBatch)
-	case *pb.Command_Settle:
+	case *gridpb.Command_Settle:
 		return tx.settle(k.Settle.Sku, k.Settle.OrderId, k.Settle.Action)
-	case *pb.Command_SetStock:
+	case *gridpb.Command_SetStock:
 		return tx.setStock(k.SetStock)
-	case *pb.Command_CreateOrder:
+	case *gridpb.Command_CreateOrder:
 		return tx.createOrder(k.CreateOrder.Order, k.CreateOrder.Routing)
-	case *pb.Command_CreateOrders:
+	case *gridpb.Command_CreateOrders:
 		return tx.createOrders(k.CreateOrders)
-	case *pb.Command_Transitions:
+	case *gridpb.Command_Transitions:
 		return tx.transitions(k.Transitions)
-	case *pb.Command_StockSyncedBatch:
+	case *gridpb.Command_StockSyncedBatch:
 		return tx.stockSyncedBatch(k.StockSyncedBatch)
-	case *pb.Command_SettleBatch:
+	case *gridpb.Command_SettleBatch:
 		return tx.settleBatch(k.SettleBatch)
-	case *pb.Command_Transition:
+	case *gridpb.Command_Transition:
 		return tx.transition(k.Transition)
-	case *pb.Command_StockSynced:
+	case *gridpb.Command_StockSynced:
 		return tx.stockSynced(k.StockSynced)
-	case *pb.Command_ExpireOrders:
+	case *gridpb.Command_ExpireOrders:
 		return tx.expireOrders(k.ExpireOrders.OrderIds)
-	case *pb.Command_ExpireReservations:
+	case *gridpb.Command_ExpireReservations:
 		return tx.expireReservations(k.ExpireReservations)
-	case *pb.Command_PutSubjectKey:
+	case *gridpb.Command_PutSubjectKey:
 		return tx.putSubjectKey(k.PutSubjectKey)
-	case *pb.Command_PutSubjectKeys:
+	case *gridpb.Command_PutSubjectKeys:
 		return tx.putSubjectKeys(k.PutSubjectKeys)
-	case *pb.Command_EraseSubject:
+	case *gridpb.Command_EraseSubject:
 		return tx.eraseSubject(k.EraseSubject)
-	case *pb.Command_RewrapSubjectKey:
+	case *gridpb.Command_RewrapSubjectKey:
 		return tx.rewrapSubjectKey(k.RewrapSubjectKey)
-	case *pb.Command_RecordAccess:
+	case *gridpb.Command_RecordAccess:
 		return tx.recordAccess(k.RecordAccess)
-	case *pb.Command_ArchiveOrders:
+	case *gridpb.Command_ArchiveOrders:
 		return tx.archiveOrders(k.ArchiveOrders)
-	case *pb.Command_RestoreOrders:
+	case *gridpb.Command_RestoreOrders:
 		return tx.restoreOrders(k.RestoreOrders)
-	case *pb.Command_PutWarehouse:
+	case *gridpb.Command_PutWarehouse:
 		return tx.putWarehouse(k.PutWarehouse)
-	case *pb.Command_PutStrategy:
+	case *gridpb.Command_PutStrategy:
 		return tx.putStrategy(k.PutStrategy)
-	case *pb.Command_ActivateStrategy:
+	case *gridpb.Command_ActivateStrategy:
 		return tx.activateStrategy(k.ActivateStrategy)
-	case *pb.Command_AnnotateOrder:
+	case *gridpb.Command_AnnotateOrder:
 		return tx.annotateOrder(k.AnnotateOrder)
-	case *pb.Command_LinkIdentity:
+	case *gridpb.Command_LinkIdentity:
 		return tx.linkIdentity(k.LinkIdentity)
-	case *pb.Command_NotePurchase:
+	case *gridpb.Command_NotePurchase:
 		return tx.notePurchase(k.NotePurchase)
-	case *pb.Command_NotePrice:
+	case *gridpb.Command_NotePrice:
 		return tx.notePrice(k.NotePrice)
-	case *pb.Command_RememberIdentity:
+	case *gridpb.Command_RememberIdentity:
 		return tx.rememberIdentity(k.RememberIdentity)
-	case *pb.Command_UnlinkIdentity:
+	case *gridpb.Command_UnlinkIdentity:
 		return tx.unlinkIdentity(k.UnlinkIdentity)
-	case *pb.Command_TrimOutbox:
+	case *gridpb.Command_TrimOutbox:
 		if err := outbox.Trim(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
 			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))
 		}
-		return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 	default:
 		return &Result{Detail: "empty command"}
 	}
@@ -317,7 +317,7 @@ func each[T any](kind string, items []T, apply func(T) *Result) *Result {
 	if len(items) > batchItemsMax {
 		return &Result{Detail: fmt.Sprintf("%s: %d items, at most %d", kind, len(items), batchItemsMax)}
 	}
-	out := &Result{Outcome: pb.Outcome_OUTCOME_OK, Results: make([]*Result, len(items))}
+	out := &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Results: make([]*Result, len(items))}
 	for i, it := range items {
 		out.Results[i] = apply(it)
 	}

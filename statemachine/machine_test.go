@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -12,7 +13,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 type harness struct {
@@ -33,13 +33,13 @@ func newHarness(t *testing.T) *harness {
 	return &harness{t: t, db: db, m: New(0, prefix).(*Machine), prefix: prefix}
 }
 
-func (h *harness) apply(at int64, cmd *pb.Command) *Result {
+func (h *harness) apply(at int64, cmd *gridpb.Command) *Result {
 	h.t.Helper()
 	return h.applyAs(at, "test", cmd)
 }
 
 // applyAs applies cmd proposed with principal as the command's principal.
-func (h *harness) applyAs(at int64, principal string, cmd *pb.Command) *Result {
+func (h *harness) applyAs(at int64, principal string, cmd *gridpb.Command) *Result {
 	h.t.Helper()
 	cmd.AtUnixNano = at
 	cmd.Principal = principal
@@ -71,9 +71,9 @@ func (h *harness) checkStock(sku string) {
 	pending, committed := map[string]int64{}, map[string]int64{}
 	for _, r := range res {
 		switch r.State {
-		case pb.ReservationState_RESERVATION_STATE_PENDING:
+		case gridpb.ReservationState_RESERVATION_STATE_PENDING:
 			pending[r.Warehouse] += r.Qty
-		case pb.ReservationState_RESERVATION_STATE_COMMITTED:
+		case gridpb.ReservationState_RESERVATION_STATE_COMMITTED:
 			committed[r.Warehouse] += r.Qty
 		}
 	}
@@ -106,14 +106,14 @@ func TestRandomCommandsConserveStock(t *testing.T) {
 		order := fmt.Sprintf("o%d", rng.Intn(200))
 		switch rng.Intn(10) {
 		case 0:
-			h.apply(now, &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: sku, Warehouse: whs[rng.Intn(3)], OnHand: int64(rng.Intn(50))}}})
+			h.apply(now, &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: sku, Warehouse: whs[rng.Intn(3)], OnHand: int64(rng.Intn(50))}}})
 		case 1, 2, 3, 4:
-			var items []*pb.ReserveItem
+			var items []*gridpb.ReserveItem
 			for i := rng.Intn(8); i >= 0; i-- {
-				items = append(items, &pb.ReserveItem{OrderId: fmt.Sprintf("o%d", rng.Intn(200)), Qty: int64(1 + rng.Intn(5)), ExpiresUnixNano: now + int64(rng.Intn(5000))})
+				items = append(items, &gridpb.ReserveItem{OrderId: fmt.Sprintf("o%d", rng.Intn(200)), Qty: int64(1 + rng.Intn(5)), ExpiresUnixNano: now + int64(rng.Intn(5000))})
 			}
 			before, _ := ReadReservations(cluster.LocalReader{R: h.db}, h.prefix, sku)
-			res := h.apply(now, &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: sku, Items: items}}})
+			res := h.apply(now, &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: &gridpb.ReserveBatchCommand{Sku: sku, Items: items}}})
 			if len(res.Reserve.Items) != len(items) {
 				t.Fatalf("step %d: %d results for %d items", step, len(res.Reserve.Items), len(items))
 			}
@@ -122,22 +122,22 @@ func TestRandomCommandsConserveStock(t *testing.T) {
 				t.Fatalf("step %d: reservations grew by more than the batch", step)
 			}
 			for _, r := range res.Reserve.Items {
-				if r.Outcome == pb.Outcome_OUTCOME_OK {
+				if r.Outcome == gridpb.Outcome_OUTCOME_OK {
 					reserved++
 				}
 			}
 		case 5, 6, 7:
-			h.apply(now, &pb.Command{Kind: &pb.Command_Settle{Settle: &pb.SettleCommand{Sku: sku, OrderId: order, Action: actions[rng.Intn(len(actions))]}}})
+			h.apply(now, &gridpb.Command{Kind: &gridpb.Command_Settle{Settle: &gridpb.SettleCommand{Sku: sku, OrderId: order, Action: actions[rng.Intn(len(actions))]}}})
 		case 8:
-			h.apply(now, &pb.Command{Kind: &pb.Command_ExpireReservations{ExpireReservations: &pb.ExpireReservationsCommand{Sku: sku, OrderIds: []string{order}}}})
+			h.apply(now, &gridpb.Command{Kind: &gridpb.Command_ExpireReservations{ExpireReservations: &gridpb.ExpireReservationsCommand{Sku: sku, OrderIds: []string{order}}}})
 		case 9:
 			due, err := DueReservations(cluster.LocalReader{R: h.db}, h.prefix, now, 50)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, d := range due {
-				h.apply(now, &pb.Command{Kind: &pb.Command_ExpireReservations{ExpireReservations: &pb.ExpireReservationsCommand{Sku: d.SKU, OrderIds: []string{d.OrderID}}}})
-				if r, _, _ := ReadReservation(cluster.LocalReader{R: h.db}, h.prefix, d.SKU, d.OrderID); r.State == pb.ReservationState_RESERVATION_STATE_PENDING {
+				h.apply(now, &gridpb.Command{Kind: &gridpb.Command_ExpireReservations{ExpireReservations: &gridpb.ExpireReservationsCommand{Sku: d.SKU, OrderIds: []string{d.OrderID}}}})
+				if r, _, _ := ReadReservation(cluster.LocalReader{R: h.db}, h.prefix, d.SKU, d.OrderID); r.State == gridpb.ReservationState_RESERVATION_STATE_PENDING {
 					t.Fatalf("step %d: due reservation %s/%s still pending", step, d.SKU, d.OrderID)
 				}
 			}
@@ -153,14 +153,14 @@ func TestRandomCommandsConserveStock(t *testing.T) {
 // later one returns the first result.
 func TestReserveIsIdempotent(t *testing.T) {
 	h := newHarness(t)
-	h.apply(1, &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: "A", Warehouse: "W1", OnHand: 3}}})
-	item := &pb.ReserveItem{OrderId: "o1", Qty: 2, ExpiresUnixNano: 100}
-	res := h.apply(2, &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: "A", Items: []*pb.ReserveItem{item, item}}}})
-	if res.Reserve.Items[0].Outcome != pb.Outcome_OUTCOME_OK || res.Reserve.Items[1].Outcome != pb.Outcome_OUTCOME_REPLAYED {
+	h.apply(1, &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: "A", Warehouse: "W1", OnHand: 3}}})
+	item := &gridpb.ReserveItem{OrderId: "o1", Qty: 2, ExpiresUnixNano: 100}
+	res := h.apply(2, &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: &gridpb.ReserveBatchCommand{Sku: "A", Items: []*gridpb.ReserveItem{item, item}}}})
+	if res.Reserve.Items[0].Outcome != gridpb.Outcome_OUTCOME_OK || res.Reserve.Items[1].Outcome != gridpb.Outcome_OUTCOME_REPLAYED {
 		t.Fatalf("batch: %v", res.Reserve.Items)
 	}
-	res = h.apply(3, &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: "A", Items: []*pb.ReserveItem{item, {OrderId: "o2", Qty: 2}}}}})
-	if res.Reserve.Items[0].Outcome != pb.Outcome_OUTCOME_REPLAYED || res.Reserve.Items[1].Outcome != pb.Outcome_OUTCOME_INSUFFICIENT_STOCK {
+	res = h.apply(3, &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: &gridpb.ReserveBatchCommand{Sku: "A", Items: []*gridpb.ReserveItem{item, {OrderId: "o2", Qty: 2}}}}})
+	if res.Reserve.Items[0].Outcome != gridpb.Outcome_OUTCOME_REPLAYED || res.Reserve.Items[1].Outcome != gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK {
 		t.Fatalf("second batch: %v", res.Reserve.Items)
 	}
 	st, _, _ := ReadStock(cluster.LocalReader{R: h.db}, h.prefix, "A")
@@ -171,38 +171,38 @@ func TestReserveIsIdempotent(t *testing.T) {
 
 func TestTransitions(t *testing.T) {
 	h := newHarness(t)
-	o := &pb.OrderRecord{Id: "o1", RequestHash: []byte("h"), PayByUnixNano: 1000, Lines: []*pb.OrderLineRecord{{Sku: "A", Qty: 1}}}
-	if r := h.apply(10, &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: o}}}); r.Outcome != pb.Outcome_OUTCOME_OK {
+	o := &gridpb.OrderRecord{Id: "o1", RequestHash: []byte("h"), PayByUnixNano: 1000, Lines: []*gridpb.OrderLineRecord{{Sku: "A", Qty: 1}}}
+	if r := h.apply(10, &gridpb.Command{Kind: &gridpb.Command_CreateOrder{CreateOrder: &gridpb.CreateOrderCommand{Order: o}}}); r.Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatal(r)
 	}
-	other := proto.Clone(o).(*pb.OrderRecord)
+	other := proto.Clone(o).(*gridpb.OrderRecord)
 	other.RequestHash = []byte("different")
-	if r := h.apply(11, &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: other}}}); r.Outcome != pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT {
+	if r := h.apply(11, &gridpb.Command{Kind: &gridpb.Command_CreateOrder{CreateOrder: &gridpb.CreateOrderCommand{Order: other}}}); r.Outcome != gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT {
 		t.Fatalf("conflict: %v", r.Outcome)
 	}
-	if r := h.apply(12, &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: o}}}); r.Outcome != pb.Outcome_OUTCOME_REPLAYED || r.Order.Version != 1 {
+	if r := h.apply(12, &gridpb.Command{Kind: &gridpb.Command_CreateOrder{CreateOrder: &gridpb.CreateOrderCommand{Order: o}}}); r.Outcome != gridpb.Outcome_OUTCOME_REPLAYED || r.Order.Version != 1 {
 		t.Fatalf("replay: %v", r)
 	}
 	tr := func(at int64, typ string) *Result {
-		return h.apply(at, &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: "o1", Type: typ}}})
+		return h.apply(at, &gridpb.Command{Kind: &gridpb.Command_Transition{Transition: &gridpb.TransitionCommand{OrderId: "o1", Type: typ}}})
 	}
-	if r := tr(20, lifecycle.StatusShipped); r.Outcome != pb.Outcome_OUTCOME_ILLEGAL_TRANSITION || r.Order.Status != lifecycle.StatusPendingPayment {
+	if r := tr(20, lifecycle.StatusShipped); r.Outcome != gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION || r.Order.Status != lifecycle.StatusPendingPayment {
 		t.Fatalf("ship unpaid: %v", r.Outcome)
 	}
-	if r := tr(1000, lifecycle.StatusPaid); r.Outcome != pb.Outcome_OUTCOME_EXPIRED {
+	if r := tr(1000, lifecycle.StatusPaid); r.Outcome != gridpb.Outcome_OUTCOME_EXPIRED {
 		t.Fatalf("pay at the deadline: %v", r.Outcome)
 	}
-	if r := tr(999, lifecycle.StatusPaid); r.Outcome != pb.Outcome_OUTCOME_OK || r.Order.StockAction != lifecycle.ActionCommit {
+	if r := tr(999, lifecycle.StatusPaid); r.Outcome != gridpb.Outcome_OUTCOME_OK || r.Order.StockAction != lifecycle.ActionCommit {
 		t.Fatalf("pay: %v", r)
 	}
-	if r := tr(999, lifecycle.StatusPaid); r.Outcome != pb.Outcome_OUTCOME_REPLAYED {
+	if r := tr(999, lifecycle.StatusPaid); r.Outcome != gridpb.Outcome_OUTCOME_REPLAYED {
 		t.Fatalf("pay twice: %v", r.Outcome)
 	}
 	owed, _ := OwedStockActions(cluster.LocalReader{R: h.db}, h.prefix, 10)
 	if len(owed) != 1 {
 		t.Fatalf("owed %v", owed)
 	}
-	if r := h.apply(30, &pb.Command{Kind: &pb.Command_StockSynced{StockSynced: &pb.StockSyncedCommand{OrderId: "o1", Version: 2}}}); r.Order.StockAction != "" {
+	if r := h.apply(30, &gridpb.Command{Kind: &gridpb.Command_StockSynced{StockSynced: &gridpb.StockSyncedCommand{OrderId: "o1", Version: 2}}}); r.Order.StockAction != "" {
 		t.Fatalf("synced: %v", r)
 	}
 	if owed, _ = OwedStockActions(cluster.LocalReader{R: h.db}, h.prefix, 10); len(owed) != 0 {

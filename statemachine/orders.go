@@ -6,9 +6,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/lifecycle"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // Orders: each order's record and events, and the orders whose
@@ -29,22 +29,22 @@ func eventPrefix(prefix []byte, order string) []byte {
 
 func stockActionKey(prefix []byte, order string) []byte { return key(prefix, spaceStockAction, order) }
 
-func (t *txn) order(id string) (*pb.OrderRecord, bool) {
-	o := &pb.OrderRecord{}
+func (t *txn) order(id string) (*gridpb.OrderRecord, bool) {
+	o := &gridpb.OrderRecord{}
 	return o, t.get(orderKey(t.m.prefix, id), o)
 }
 
-func (t *txn) addEvent(o *pb.OrderRecord, typ string, details map[string]string) {
+func (t *txn) addEvent(o *gridpb.OrderRecord, typ string, details map[string]string) {
 	t.addEventRouted(o, typ, details, nil)
 }
 
 // addEventRouted adds an event that carries a routing decision (the
 // "created" event).
-func (t *txn) addEventRouted(o *pb.OrderRecord, typ string, details map[string]string, routed *pb.RoutingRecord) {
+func (t *txn) addEventRouted(o *gridpb.OrderRecord, typ string, details map[string]string, routed *gridpb.RoutingRecord) {
 	o.Version++
 	o.UpdatedUnixNano = t.at
 	t.put(orderKey(t.m.prefix, o.Id), o)
-	t.put(eventKey(t.m.prefix, o.Id, o.Version), &pb.EventRecord{
+	t.put(eventKey(t.m.prefix, o.Id, o.Version), &gridpb.EventRecord{
 		Seq: o.Version, Type: typ, AtUnixNano: t.at, Principal: t.principal, Status: o.Status, Details: details, Routing: routed,
 	})
 	e := &ledger.Event{Kind: ledger.KindOrder, Type: typ, Order: o.Id, Seq: o.Version, Status: o.Status, Details: details}
@@ -65,25 +65,25 @@ func (t *txn) addEventRouted(o *pb.OrderRecord, typ string, details map[string]s
 	t.record(e)
 }
 
-func (t *txn) createOrder(o *pb.OrderRecord, routed *pb.RoutingRecord) *Result {
+func (t *txn) createOrder(o *gridpb.OrderRecord, routed *gridpb.RoutingRecord) *Result {
 	if c := o.GetCustomer(); c.GetName() != "" || c.GetPhone() != "" || c.GetAddress() != "" || c.GetIdNumber() != "" || c.GetEmail() != "" {
 		// Personal fields enter the log sealed (OrderRecord.personal), never plain.
 		return &Result{Detail: "create_order: personal fields must be sealed, not plain"}
 	}
-	var archived pb.ArchivedOrderRecord
+	var archived gridpb.ArchivedOrderRecord
 	if t.get(archivedKey(t.m.prefix, o.Id), &archived) {
 		// Recorded long ago and archived: a retry is answered with what is left.
-		prev := &pb.OrderRecord{Id: archived.Id, Status: archived.Status, Channel: archived.Channel, RequestHash: archived.RequestHash}
+		prev := &gridpb.OrderRecord{Id: archived.Id, Status: archived.Status, Channel: archived.Channel, RequestHash: archived.RequestHash}
 		if string(archived.RequestHash) == string(o.RequestHash) {
-			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: prev}
+			return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Order: prev}
 		}
-		return &Result{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
 	}
 	if prev, ok := t.order(o.Id); ok {
 		if string(prev.RequestHash) == string(o.RequestHash) {
-			return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: prev}
+			return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Order: prev}
 		}
-		return &Result{Outcome: pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
 	}
 	o.Status = lifecycle.StatusPendingPayment
 	o.Version = 0
@@ -93,14 +93,14 @@ func (t *txn) createOrder(o *pb.OrderRecord, routed *pb.RoutingRecord) *Result {
 	t.addLoad(o.Shipments, 1)
 	t.m.due.set(o.Id, o.PayByUnixNano)
 	t.m.subjects.add(o.GetCustomer().GetId(), o.Id)
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Order: o}
 }
 
 // createOrders records the new orders of one intake batch, each judged as
 // a create_order of its own (a retry answered with the order it has, an
 // idempotency conflict refused), with its caller as principal.
-func (t *txn) createOrders(c *pb.CreateOrdersCommand) *Result {
-	return each("create_orders", c.Orders, func(o *pb.CreateOrderCommand) *Result {
+func (t *txn) createOrders(c *gridpb.CreateOrdersCommand) *Result {
+	return each("create_orders", c.Orders, func(o *gridpb.CreateOrderCommand) *Result {
 		if o.GetOrder().GetId() == "" {
 			return &Result{Detail: "create_order: no order id"}
 		}
@@ -110,40 +110,40 @@ func (t *txn) createOrders(c *pb.CreateOrdersCommand) *Result {
 
 // transitions applies the events of one batch (an order's later event sees
 // its earlier one).
-func (t *txn) transitions(c *pb.TransitionsCommand) *Result {
-	return each("transitions", c.Transitions, func(tr *pb.TransitionCommand) *Result {
+func (t *txn) transitions(c *gridpb.TransitionsCommand) *Result {
+	return each("transitions", c.Transitions, func(tr *gridpb.TransitionCommand) *Result {
 		return t.as(tr.Principal, func() *Result { return t.transition(tr) })
 	})
 }
 
 // stockSyncedBatch records stock actions as carried out.
-func (t *txn) stockSyncedBatch(c *pb.StockSyncedBatchCommand) *Result {
+func (t *txn) stockSyncedBatch(c *gridpb.StockSyncedBatchCommand) *Result {
 	return each("stock_synced_batch", c.Orders, t.stockSynced)
 }
 
-func (t *txn) transition(c *pb.TransitionCommand) *Result {
+func (t *txn) transition(c *gridpb.TransitionCommand) *Result {
 	o, ok := t.order(c.OrderId)
 	if !ok {
-		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_NOT_FOUND}
 	}
 	if o.Status == c.Type {
-		return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: o}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Order: o}
 	}
 	if !lifecycle.CanTransition(o.Status, c.Type) {
-		return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Order: o,
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Order: o,
 			Detail: fmt.Sprintf("cannot go from %s to %s", o.Status, c.Type)}
 	}
 	if c.ExpectedVersion != 0 && c.ExpectedVersion != o.Version {
-		return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Order: o, Detail: "order changed concurrently"}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Order: o, Detail: "order changed concurrently"}
 	}
 	if c.Type == lifecycle.StatusPaid && t.at >= o.PayByUnixNano {
-		return &Result{Outcome: pb.Outcome_OUTCOME_EXPIRED, Order: o, Detail: "the payment window has closed"}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_EXPIRED, Order: o, Detail: "the payment window has closed"}
 	}
 	t.moveTo(o, c.Type, c.Details)
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Order: o}
 }
 
-func (t *txn) moveTo(o *pb.OrderRecord, status string, details map[string]string) {
+func (t *txn) moveTo(o *gridpb.OrderRecord, status string, details map[string]string) {
 	oldStatus, oldAt := o.Status, o.UpdatedUnixNano
 	defer t.indexClosed(o, oldStatus, oldAt)
 	o.Status = status
@@ -163,15 +163,15 @@ func (t *txn) moveTo(o *pb.OrderRecord, status string, details map[string]string
 	}
 	if a := lifecycle.StockAction(status); a != "" {
 		o.StockAction = a
-		t.put(stockActionKey(t.m.prefix, o.Id), &pb.StockSyncedCommand{OrderId: o.Id})
+		t.put(stockActionKey(t.m.prefix, o.Id), &gridpb.StockSyncedCommand{OrderId: o.Id})
 	}
 	t.addEvent(o, status, details)
 }
 
-func (t *txn) stockSynced(c *pb.StockSyncedCommand) *Result {
+func (t *txn) stockSynced(c *gridpb.StockSyncedCommand) *Result {
 	o, ok := t.order(c.OrderId)
 	if !ok {
-		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_NOT_FOUND}
 	}
 	done := o.Version == c.Version
 	if c.Action != "" {
@@ -179,12 +179,12 @@ func (t *txn) stockSynced(c *pb.StockSyncedCommand) *Result {
 	}
 	if !done || o.StockAction == "" {
 		// A later transition owes another action: keep it owed.
-		return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, Order: o}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Order: o}
 	}
 	o.StockAction = ""
 	t.put(orderKey(t.m.prefix, o.Id), o)
 	t.del(stockActionKey(t.m.prefix, o.Id))
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Order: o}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Order: o}
 }
 
 func (t *txn) expireOrders(ids []string) *Result {
@@ -195,12 +195,12 @@ func (t *txn) expireOrders(ids []string) *Result {
 		}
 		t.moveTo(o, lifecycle.StatusExpired, map[string]string{"reason": "payment window closed"})
 	}
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 }
 
 // ReadOrder returns an order.
-func ReadOrder(r Reader, prefix []byte, id string) (*pb.OrderRecord, bool, error) {
-	o := &pb.OrderRecord{}
+func ReadOrder(r Reader, prefix []byte, id string) (*gridpb.OrderRecord, bool, error) {
+	o := &gridpb.OrderRecord{}
 	ok, err := getProto(r, orderKey(prefix, id), o)
 	if err != nil {
 		return nil, false, fmt.Errorf("read order %s: %w", id, err)
@@ -209,7 +209,7 @@ func ReadOrder(r Reader, prefix []byte, id string) (*pb.OrderRecord, bool, error
 }
 
 // ReadEvents returns an order's events in order.
-func ReadEvents(r Reader, prefix []byte, id string) ([]*pb.EventRecord, error) {
+func ReadEvents(r Reader, prefix []byte, id string) ([]*gridpb.EventRecord, error) {
 	evs, err := readEvents(r, eventPrefix(prefix, id), 0)
 	if err != nil {
 		return nil, fmt.Errorf("read events of %s: %w", id, err)
@@ -230,10 +230,10 @@ func OwedStockActions(r Reader, prefix []byte, limit int) ([]string, error) {
 }
 
 // ScanOrders calls fn for every order of a partition, in id order.
-func ScanOrders(r Reader, prefix []byte, fn func(o *pb.OrderRecord) error) error {
+func ScanOrders(r Reader, prefix []byte, fn func(o *gridpb.OrderRecord) error) error {
 	space := key(prefix, spaceOrder)
 	return r.Scan(space, prefixEnd(space), 0, func(_, v []byte) error {
-		o := &pb.OrderRecord{}
+		o := &gridpb.OrderRecord{}
 		if err := proto.Unmarshal(v, o); err != nil {
 			return fmt.Errorf("decode order: %w", err)
 		}

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
 
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/outbox"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // ledgerPrincipals reads every event of the harness's outbox and answers
@@ -46,60 +46,60 @@ func ledgerPrincipals(t *testing.T, h *harness) map[string]string {
 func TestBatchedEventsNameEachItemsPrincipal(t *testing.T) {
 	h := newHarness(t)
 	const sweeper = "system:sweeper"
-	h.applyAs(1, "wms", &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: "s", Warehouse: "w", OnHand: 100}}})
+	h.applyAs(1, "wms", &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: "s", Warehouse: "w", OnHand: 100}}})
 
-	reserve := &pb.ReserveBatchCommand{Sku: "s", Items: []*pb.ReserveItem{
+	reserve := &gridpb.ReserveBatchCommand{Sku: "s", Items: []*gridpb.ReserveItem{
 		{OrderId: "a", Qty: 1, ExpiresUnixNano: 1000, Principal: "alice"},
 		{OrderId: "b", Qty: 1, ExpiresUnixNano: 1000, Principal: "bob"},
 		{OrderId: "c", Qty: 1, ExpiresUnixNano: 1000, Principal: "alice"},
 		{OrderId: "d", Qty: 1, ExpiresUnixNano: 50, Principal: "dave"},
 		{OrderId: "e", Qty: 1, ExpiresUnixNano: 1000}, // no principal of its own
 	}}
-	r := h.applyAs(2, "alice", &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: reserve}})
+	r := h.applyAs(2, "alice", &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: reserve}})
 	for i, it := range r.GetReserve().GetItems() {
-		if it.Outcome != pb.Outcome_OUTCOME_OK {
+		if it.Outcome != gridpb.Outcome_OUTCOME_OK {
 			t.Fatalf("reservation %d: %s", i, it.Outcome)
 		}
 	}
 
-	order := func(id, principal string) *pb.CreateOrderCommand {
-		return &pb.CreateOrderCommand{Principal: principal, Order: &pb.OrderRecord{Id: id, RequestHash: []byte(id), PayByUnixNano: 1000,
-			Lines: []*pb.OrderLineRecord{{Sku: "s", Qty: 1, UnitPrice: "1", Warehouse: "w"}}}}
+	order := func(id, principal string) *gridpb.CreateOrderCommand {
+		return &gridpb.CreateOrderCommand{Principal: principal, Order: &gridpb.OrderRecord{Id: id, RequestHash: []byte(id), PayByUnixNano: 1000,
+			Lines: []*gridpb.OrderLineRecord{{Sku: "s", Qty: 1, UnitPrice: "1", Warehouse: "w"}}}}
 	}
-	r = h.applyAs(3, "alice", &pb.Command{Kind: &pb.Command_CreateOrders{CreateOrders: &pb.CreateOrdersCommand{Orders: []*pb.CreateOrderCommand{
+	r = h.applyAs(3, "alice", &gridpb.Command{Kind: &gridpb.Command_CreateOrders{CreateOrders: &gridpb.CreateOrdersCommand{Orders: []*gridpb.CreateOrderCommand{
 		order("a", "alice"), order("b", "bob"), order("c", "alice"), order("e", "")}}}})
 	for i, res := range r.Results {
-		if res.Outcome != pb.Outcome_OUTCOME_OK {
+		if res.Outcome != gridpb.Outcome_OUTCOME_OK {
 			t.Fatalf("order %d: %s %s", i, res.Outcome, res.Detail)
 		}
 	}
 
-	r = h.applyAs(4, "bob", &pb.Command{Kind: &pb.Command_Transitions{Transitions: &pb.TransitionsCommand{Transitions: []*pb.TransitionCommand{
+	r = h.applyAs(4, "bob", &gridpb.Command{Kind: &gridpb.Command_Transitions{Transitions: &gridpb.TransitionsCommand{Transitions: []*gridpb.TransitionCommand{
 		{OrderId: "a", Type: lifecycle.StatusPaid, Principal: "bob"},
 		{OrderId: "b", Type: lifecycle.StatusCancelled, Principal: "alice"},
 		{OrderId: "c", Type: lifecycle.StatusPaid, Principal: "carol"},
 	}}}})
 	for i, res := range r.Results {
-		if res.Outcome != pb.Outcome_OUTCOME_OK {
+		if res.Outcome != gridpb.Outcome_OUTCOME_OK {
 			t.Fatalf("transition %d: %s %s", i, res.Outcome, res.Detail)
 		}
 	}
 
-	r = h.applyAs(5, "bob", &pb.Command{Kind: &pb.Command_SettleBatch{SettleBatch: &pb.SettleBatchCommand{Sku: "s", Items: []*pb.SettleItem{
+	r = h.applyAs(5, "bob", &gridpb.Command{Kind: &gridpb.Command_SettleBatch{SettleBatch: &gridpb.SettleBatchCommand{Sku: "s", Items: []*gridpb.SettleItem{
 		{OrderId: "a", Action: lifecycle.ActionCommit, Principal: "bob"},
 		{OrderId: "b", Action: lifecycle.ActionRelease, Principal: "alice"},
 		{OrderId: "c", Action: lifecycle.ActionCommit, Principal: "carol"},
 	}}}})
 	for i, res := range r.Results {
-		if res.Outcome != pb.Outcome_OUTCOME_OK {
+		if res.Outcome != gridpb.Outcome_OUTCOME_OK {
 			t.Fatalf("settle %d: %s %s", i, res.Outcome, res.Detail)
 		}
 	}
 
 	// The sweeper: d's reservation is an orphan past its expiry, e's order
 	// is unpaid past its pay-by time.
-	h.applyAs(60, sweeper, &pb.Command{Kind: &pb.Command_ExpireReservations{ExpireReservations: &pb.ExpireReservationsCommand{Sku: "s", OrderIds: []string{"d"}}}})
-	h.applyAs(1000, sweeper, &pb.Command{Kind: &pb.Command_ExpireOrders{ExpireOrders: &pb.ExpireOrdersCommand{OrderIds: []string{"e"}}}})
+	h.applyAs(60, sweeper, &gridpb.Command{Kind: &gridpb.Command_ExpireReservations{ExpireReservations: &gridpb.ExpireReservationsCommand{Sku: "s", OrderIds: []string{"d"}}}})
+	h.applyAs(1000, sweeper, &gridpb.Command{Kind: &gridpb.Command_ExpireOrders{ExpireOrders: &gridpb.ExpireOrdersCommand{OrderIds: []string{"e"}}}})
 
 	want := map[string]string{
 		"stock/stock_set/": "wms",

@@ -5,7 +5,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 // Reader reads a partition's state: on its leader (through
@@ -28,10 +28,10 @@ func getProto(r Reader, k []byte, msg proto.Message) (bool, error) {
 }
 
 // readEvents decodes the EventRecords under prefix p, in key order.
-func readEvents(r Reader, p []byte, limit int) ([]*pb.EventRecord, error) {
-	var out []*pb.EventRecord
+func readEvents(r Reader, p []byte, limit int) ([]*gridpb.EventRecord, error) {
+	var out []*gridpb.EventRecord
 	err := r.Scan(p, prefixEnd(p), limit, func(_, v []byte) error {
-		e := &pb.EventRecord{}
+		e := &gridpb.EventRecord{}
 		if err := proto.Unmarshal(v, e); err != nil {
 			return err
 		}

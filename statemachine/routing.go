@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 // The parcels routed per ship day and warehouse are counted in spaceLoad,
@@ -21,7 +21,7 @@ func loadKey(prefix []byte, day int32, wh string) []byte {
 
 // addLoad adds delta parcels to each shipment's ship day and warehouse,
 // written when the command ends (flushLoads).
-func (t *txn) addLoad(shipments []*pb.ShipmentRecord, delta int64) {
+func (t *txn) addLoad(shipments []*gridpb.ShipmentRecord, delta int64) {
 	for _, s := range shipments {
 		if t.loads == nil {
 			t.loads = map[string]int64{}
@@ -58,8 +58,8 @@ func (t *txn) flushLoads() {
 // ReadRouting reads the routing decision of an order: kept on its
 // "created" event (or, for an order recorded before that, under a key of
 // its own).
-func ReadRouting(r Reader, prefix []byte, order string) (*pb.RoutingRecord, bool, error) {
-	ev := &pb.EventRecord{}
+func ReadRouting(r Reader, prefix []byte, order string) (*gridpb.RoutingRecord, bool, error) {
+	ev := &gridpb.EventRecord{}
 	ok, err := getProto(r, eventKey(prefix, order, 1), ev)
 	if err != nil {
 		return nil, false, err
@@ -67,7 +67,7 @@ func ReadRouting(r Reader, prefix []byte, order string) (*pb.RoutingRecord, bool
 	if ok && ev.Routing != nil {
 		return ev.Routing, true, nil
 	}
-	rec := &pb.RoutingRecord{}
+	rec := &gridpb.RoutingRecord{}
 	ok, err = getProto(r, decisionKey(prefix, order), rec)
 	return rec, ok, err
 }
@@ -86,7 +86,7 @@ func ReadLoads(r Reader, prefix []byte, day int32, into map[string]int64) error 
 // ReadFree returns sku's free stock (on hand less pending and committed)
 // per warehouse, names sorted: what a routing decision reads.
 func ReadFree(r Reader, prefix []byte, sku string) (names []string, free []int64, err error) {
-	var rec pb.SkuRecord
+	var rec gridpb.SkuRecord
 	if _, err := getProto(r, stockKey(prefix, sku), &rec); err != nil {
 		return nil, nil, fmt.Errorf("read stock %s: %w", sku, err)
 	}

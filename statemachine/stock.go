@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/lifecycle"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
@@ -35,16 +36,16 @@ func reservationExpiryKey(prefix []byte, at int64, sku, order string) []byte {
 	return timedKey(prefix, spaceReservationExpiry, at, sku, order)
 }
 
-func available(s *pb.StockRecord) int64 { return s.OnHand - s.Pending - s.Committed }
+func available(s *gridpb.StockRecord) int64 { return s.OnHand - s.Pending - s.Committed }
 
-func assertStock(sku, wh string, s *pb.StockRecord) {
+func assertStock(sku, wh string, s *gridpb.StockRecord) {
 	if s.Pending < 0 || s.Committed < 0 || s.OnHand < 0 || available(s) < 0 {
 		panic(fmt.Sprintf("statemachine: stock invariant broken for %s@%s: on_hand=%d pending=%d committed=%d",
 			sku, wh, s.OnHand, s.Pending, s.Committed))
 	}
 }
 
-func (t *txn) stock(sku, wh string) *pb.StockRecord {
+func (t *txn) stock(sku, wh string) *gridpb.StockRecord {
 	names, recs, err := warehouses(t.b, t.m.prefix, sku)
 	if err != nil {
 		panic(fmt.Sprintf("statemachine: stock of %s: %v", sku, err))
@@ -52,11 +53,11 @@ func (t *txn) stock(sku, wh string) *pb.StockRecord {
 	if i, ok := slices.BinarySearch(names, wh); ok {
 		return recs[i]
 	}
-	return &pb.StockRecord{}
+	return &gridpb.StockRecord{}
 }
 
 // putStock writes one warehouse's stock into the SKU's record.
-func (t *txn) putStock(sku, wh string, s *pb.StockRecord) {
+func (t *txn) putStock(sku, wh string, s *gridpb.StockRecord) {
 	names, recs, err := warehouses(t.b, t.m.prefix, sku)
 	if err != nil {
 		panic(fmt.Sprintf("statemachine: stock of %s: %v", sku, err))
@@ -71,34 +72,34 @@ func (t *txn) putStock(sku, wh string, s *pb.StockRecord) {
 	t.putSku(sku, names, recs)
 }
 
-func (t *txn) putSku(sku string, names []string, recs []*pb.StockRecord) {
+func (t *txn) putSku(sku string, names []string, recs []*gridpb.StockRecord) {
 	for i, s := range recs {
 		assertStock(sku, names[i], s)
 	}
-	t.put(stockKey(t.m.prefix, sku), &pb.SkuRecord{Warehouses: names, Stock: recs})
+	t.put(stockKey(t.m.prefix, sku), &gridpb.SkuRecord{Warehouses: names, Stock: recs})
 }
 
-func (t *txn) setStock(c *pb.SetStockCommand) *Result {
+func (t *txn) setStock(c *gridpb.SetStockCommand) *Result {
 	s := t.stock(c.Sku, c.Warehouse)
 	if c.OnHand < s.Pending+s.Committed {
-		return &Result{Outcome: pb.Outcome_OUTCOME_BELOW_RESERVED, Sku: c.Sku,
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_BELOW_RESERVED, Sku: c.Sku,
 			Detail: fmt.Sprintf("on_hand %d is below the %d reserved at %s", c.OnHand, s.Pending+s.Committed, c.Warehouse)}
 	}
 	before := s.OnHand
 	s.OnHand = c.OnHand
 	t.putStock(c.Sku, c.Warehouse, s)
-	t.put(stockEventKey(t.m.prefix, c.Sku, t.index), &pb.EventRecord{
+	t.put(stockEventKey(t.m.prefix, c.Sku, t.index), &gridpb.EventRecord{
 		Seq: t.index, Type: "stock_set", AtUnixNano: t.at, Principal: t.principal,
 		Details: map[string]string{"warehouse": c.Warehouse, "on_hand": strconv.FormatInt(c.OnHand, 10), "on_hand_before": strconv.FormatInt(before, 10)},
 	})
 	t.record(&ledger.Event{Kind: ledger.KindStock, Type: "stock_set", SKU: c.Sku, Warehouse: c.Warehouse, Qty: c.OnHand,
 		Details: map[string]string{"on_hand_before": strconv.FormatInt(before, 10)}})
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 }
 
 // warehouses returns sku's stock per warehouse, sorted by warehouse.
-func warehouses(r pebble.Reader, prefix []byte, sku string) ([]string, []*pb.StockRecord, error) {
-	var rec pb.SkuRecord
+func warehouses(r pebble.Reader, prefix []byte, sku string) ([]string, []*gridpb.StockRecord, error) {
+	var rec gridpb.SkuRecord
 	if _, err := getProto(cluster.LocalReader{R: r}, stockKey(prefix, sku), &rec); err != nil {
 		return nil, nil, err
 	}
@@ -108,7 +109,7 @@ func warehouses(r pebble.Reader, prefix []byte, sku string) ([]string, []*pb.Sto
 	return rec.Warehouses, rec.Stock, nil
 }
 
-func (t *txn) reserveBatch(c *pb.ReserveBatchCommand) *Result {
+func (t *txn) reserveBatch(c *gridpb.ReserveBatchCommand) *Result {
 	// One read of the SKU's warehouses for the whole batch, one write of
 	// each changed warehouse at the end: a batch of thousands costs one scan.
 	names, recs, err := warehouses(t.b, t.m.prefix, c.Sku)
@@ -116,31 +117,31 @@ func (t *txn) reserveBatch(c *pb.ReserveBatchCommand) *Result {
 		panic(fmt.Sprintf("statemachine: stock of %s: %v", c.Sku, err))
 	}
 	changed := make([]bool, len(recs))
-	out := &pb.ReserveBatchResult{Items: make([]*pb.ReserveItemResult, len(c.Items))}
+	out := &gridpb.ReserveBatchResult{Items: make([]*gridpb.ReserveItemResult, len(c.Items))}
 	for i, it := range c.Items {
-		var outcome pb.Outcome
+		var outcome gridpb.Outcome
 		var wh string
 		t.as(it.Principal, func() *Result { outcome, wh = t.reserve(c.Sku, it, names, recs, changed); return nil })
-		out.Items[i] = &pb.ReserveItemResult{OrderId: it.OrderId, Outcome: outcome, Warehouse: wh}
+		out.Items[i] = &gridpb.ReserveItemResult{OrderId: it.OrderId, Outcome: outcome, Warehouse: wh}
 	}
 	if slices.Contains(changed, true) {
 		t.putSku(c.Sku, names, recs)
 	}
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Reserve: out}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Reserve: out}
 }
 
 // reserve takes qty of sku for an order from the warehouse with the most
 // available stock that can hold the whole line (the grain's choice if it
 // still can). A reservation that already exists is returned, not taken
 // twice. names and recs are the SKU's warehouses, updated in place.
-func (t *txn) reserve(sku string, it *pb.ReserveItem, names []string, recs []*pb.StockRecord, changed []bool) (pb.Outcome, string) {
+func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs []*gridpb.StockRecord, changed []bool) (gridpb.Outcome, string) {
 	rk := reservationKey(t.m.prefix, sku, it.OrderId)
-	var res pb.ReservationRecord
-	if t.get(rk, &res) && res.State != pb.ReservationState_RESERVATION_STATE_RELEASED {
-		return pb.Outcome_OUTCOME_REPLAYED, res.Warehouse
+	var res gridpb.ReservationRecord
+	if t.get(rk, &res) && res.State != gridpb.ReservationState_RESERVATION_STATE_RELEASED {
+		return gridpb.Outcome_OUTCOME_REPLAYED, res.Warehouse
 	}
 	if it.Qty <= 0 {
-		return pb.Outcome_OUTCOME_UNSPECIFIED, ""
+		return gridpb.Outcome_OUTCOME_UNSPECIFIED, ""
 	}
 	best := -1
 	for i, s := range recs {
@@ -156,33 +157,33 @@ func (t *txn) reserve(sku string, it *pb.ReserveItem, names []string, recs []*pb
 		}
 	}
 	if best < 0 {
-		return pb.Outcome_OUTCOME_INSUFFICIENT_STOCK, it.Warehouse
+		return gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK, it.Warehouse
 	}
 	recs[best].Pending += it.Qty
 	assertStock(sku, names[best], recs[best])
 	changed[best] = true
-	t.put(rk, &pb.ReservationRecord{Sku: sku, OrderId: it.OrderId, Warehouse: names[best], Qty: it.Qty,
-		State: pb.ReservationState_RESERVATION_STATE_PENDING, ExpiresUnixNano: it.ExpiresUnixNano})
-	t.put(reservationExpiryKey(t.m.prefix, it.ExpiresUnixNano, sku, it.OrderId), &pb.StockSyncedCommand{})
+	t.put(rk, &gridpb.ReservationRecord{Sku: sku, OrderId: it.OrderId, Warehouse: names[best], Qty: it.Qty,
+		State: gridpb.ReservationState_RESERVATION_STATE_PENDING, ExpiresUnixNano: it.ExpiresUnixNano})
+	t.put(reservationExpiryKey(t.m.prefix, it.ExpiresUnixNano, sku, it.OrderId), &gridpb.StockSyncedCommand{})
 	t.record(&ledger.Event{Kind: ledger.KindStock, Type: "reserved", Order: it.OrderId, SKU: sku, Warehouse: names[best], Qty: it.Qty})
-	return pb.Outcome_OUTCOME_OK, names[best]
+	return gridpb.Outcome_OUTCOME_OK, names[best]
 }
 
 // settle moves one order's reservation of sku towards the state action asks for.
 // It is idempotent: settling twice changes nothing the second time.
 func (t *txn) settle(sku, orderID, action string) *Result {
 	rk := reservationKey(t.m.prefix, sku, orderID)
-	var res pb.ReservationRecord
+	var res gridpb.ReservationRecord
 	if !t.get(rk, &res) {
-		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND, Sku: sku, Detail: "no reservation"}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_NOT_FOUND, Sku: sku, Detail: "no reservation"}
 	}
 	s := t.stock(sku, res.Warehouse)
 	const (
-		pending   = pb.ReservationState_RESERVATION_STATE_PENDING
-		committed = pb.ReservationState_RESERVATION_STATE_COMMITTED
-		released  = pb.ReservationState_RESERVATION_STATE_RELEASED
-		shipped   = pb.ReservationState_RESERVATION_STATE_SHIPPED
-		returned  = pb.ReservationState_RESERVATION_STATE_RETURNED
+		pending   = gridpb.ReservationState_RESERVATION_STATE_PENDING
+		committed = gridpb.ReservationState_RESERVATION_STATE_COMMITTED
+		released  = gridpb.ReservationState_RESERVATION_STATE_RELEASED
+		shipped   = gridpb.ReservationState_RESERVATION_STATE_SHIPPED
+		returned  = gridpb.ReservationState_RESERVATION_STATE_RETURNED
 	)
 	from := res.State
 	q := res.Qty
@@ -194,11 +195,11 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 			s.Committed += q
 		case released: // swept as an orphan before the payment reached it: take it again if it is there
 			if available(s) < q {
-				return &Result{Outcome: pb.Outcome_OUTCOME_EXPIRED, Sku: sku, Detail: "reservation expired and the stock is gone"}
+				return &Result{Outcome: gridpb.Outcome_OUTCOME_EXPIRED, Sku: sku, Detail: "reservation expired and the stock is gone"}
 			}
 			s.Committed += q
 		default:
-			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+			return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 		}
 		res.State = committed
 	case lifecycle.ActionRelease:
@@ -208,9 +209,9 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 		case committed:
 			s.Committed -= q
 		case shipped:
-			return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Sku: sku, Detail: "reservation already shipped"}
+			return &Result{Outcome: gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Sku: sku, Detail: "reservation already shipped"}
 		default:
-			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+			return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 		}
 		res.State = released
 	case lifecycle.ActionShip:
@@ -220,15 +221,15 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 		case committed:
 			s.Committed -= q
 		case released:
-			return &Result{Outcome: pb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Sku: sku, Detail: "reservation was released"}
+			return &Result{Outcome: gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Sku: sku, Detail: "reservation was released"}
 		default:
-			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+			return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 		}
 		s.OnHand -= q
 		res.State = shipped
 	case lifecycle.ActionRestock:
 		if from != shipped {
-			return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+			return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 		}
 		s.OnHand += q
 		res.State = returned
@@ -241,7 +242,7 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 	t.putStock(sku, res.Warehouse, s)
 	t.put(rk, &res)
 	t.record(&ledger.Event{Kind: ledger.KindStock, Type: settledEvent[action], Order: orderID, SKU: sku, Warehouse: res.Warehouse, Qty: q})
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 }
 
 // settledEvent is the ledger event type of each stock action.
@@ -250,29 +251,29 @@ var settledEvent = map[string]string{
 }
 
 // settleBatch moves the reservations of one batch's orders on one SKU.
-func (t *txn) settleBatch(c *pb.SettleBatchCommand) *Result {
-	return each("settle_batch", c.Items, func(it *pb.SettleItem) *Result {
+func (t *txn) settleBatch(c *gridpb.SettleBatchCommand) *Result {
+	return each("settle_batch", c.Items, func(it *gridpb.SettleItem) *Result {
 		return t.as(it.Principal, func() *Result { return t.settle(c.Sku, it.OrderId, it.Action) })
 	})
 }
 
-func (t *txn) expireReservations(c *pb.ExpireReservationsCommand) *Result {
+func (t *txn) expireReservations(c *gridpb.ExpireReservationsCommand) *Result {
 	for _, id := range c.OrderIds {
-		var res pb.ReservationRecord
+		var res gridpb.ReservationRecord
 		if !t.get(reservationKey(t.m.prefix, c.Sku, id), &res) {
 			continue
 		}
-		if res.State == pb.ReservationState_RESERVATION_STATE_PENDING && res.ExpiresUnixNano <= t.at {
+		if res.State == gridpb.ReservationState_RESERVATION_STATE_PENDING && res.ExpiresUnixNano <= t.at {
 			t.settle(c.Sku, id, lifecycle.ActionRelease)
 		}
 	}
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 }
 
 // ReadStock returns sku's stock per warehouse and in total; found is false
 // when no warehouse has ever stocked it.
 func ReadStock(r Reader, prefix []byte, sku string) (st *pb.SkuStock, found bool, err error) {
-	var rec pb.SkuRecord
+	var rec gridpb.SkuRecord
 	if _, err := getProto(r, stockKey(prefix, sku), &rec); err != nil {
 		return nil, false, fmt.Errorf("read stock %s: %w", sku, err)
 	}
@@ -297,7 +298,7 @@ func ReadStock(r Reader, prefix []byte, sku string) (st *pb.SkuStock, found bool
 
 // ReadStockEvents returns the stock events of sku (stock set, with the
 // caller), oldest first, at most limit (0: all).
-func ReadStockEvents(r Reader, prefix []byte, sku string, limit int) ([]*pb.EventRecord, error) {
+func ReadStockEvents(r Reader, prefix []byte, sku string, limit int) ([]*gridpb.EventRecord, error) {
 	evs, err := readEvents(r, append(key(prefix, spaceStockEvent, sku), 0), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read stock events of %s: %w", sku, err)
@@ -306,18 +307,18 @@ func ReadStockEvents(r Reader, prefix []byte, sku string, limit int) ([]*pb.Even
 }
 
 // ReadReservation returns the reservation of an order on a SKU.
-func ReadReservation(r Reader, prefix []byte, sku, order string) (*pb.ReservationRecord, bool, error) {
-	res := &pb.ReservationRecord{}
+func ReadReservation(r Reader, prefix []byte, sku, order string) (*gridpb.ReservationRecord, bool, error) {
+	res := &gridpb.ReservationRecord{}
 	ok, err := getProto(r, reservationKey(prefix, sku, order), res)
 	return res, ok, err
 }
 
 // ReadReservations returns every reservation on sku.
-func ReadReservations(r Reader, prefix []byte, sku string) ([]*pb.ReservationRecord, error) {
+func ReadReservations(r Reader, prefix []byte, sku string) ([]*gridpb.ReservationRecord, error) {
 	p := append(key(prefix, spaceReservation, sku), 0)
-	var out []*pb.ReservationRecord
+	var out []*gridpb.ReservationRecord
 	err := r.Scan(p, prefixEnd(p), 0, func(_, v []byte) error {
-		res := &pb.ReservationRecord{}
+		res := &gridpb.ReservationRecord{}
 		if err := proto.Unmarshal(v, res); err != nil {
 			return err
 		}

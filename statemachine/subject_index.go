@@ -8,7 +8,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/proto"
 
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 // subjectIndex holds the ids of every data subject's orders in the
@@ -81,7 +81,7 @@ func (m *Machine) loadOrderIndexes(r pebble.Reader) (due map[string]int64, subje
 		}
 		return it.Close()
 	}
-	var o pb.OrderRecord
+	var o gridpb.OrderRecord
 	if err := scan(spaceOrder, func(_, v []byte) error {
 		if err := proto.Unmarshal(v, &o); err != nil {
 			return err
@@ -94,7 +94,7 @@ func (m *Machine) loadOrderIndexes(r pebble.Reader) (due map[string]int64, subje
 	}); err != nil {
 		return nil, nil, err
 	}
-	var a pb.ArchivedOrderRecord
+	var a gridpb.ArchivedOrderRecord
 	if err := scan(spaceArchived, func(_, v []byte) error {
 		if err := proto.Unmarshal(v, &a); err != nil {
 			return err

@@ -9,8 +9,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // Data subjects (customers) have their wrapped data key (spaceSubjectKey,
@@ -32,19 +32,19 @@ func SubjectHash(subject string) string {
 }
 
 // putSubjectKey stores a subject's wrapped key unless it has one.
-func (t *txn) putSubjectKey(c *pb.PutSubjectKeyCommand) *Result {
+func (t *txn) putSubjectKey(c *gridpb.PutSubjectKeyCommand) *Result {
 	k := c.GetKey()
 	if k.GetSubject() == "" || len(k.WrappedKey) == 0 || k.MasterKeyId == "" {
 		return &Result{Detail: "put_subject_key: subject, master key id and wrapped key are required"}
 	}
-	var prev pb.SubjectKeyRecord
+	var prev gridpb.SubjectKeyRecord
 	if t.get(subjectKeyKey(t.m.prefix, k.Subject), &prev) {
-		return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, SubjectKey: &prev}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, SubjectKey: &prev}
 	}
-	rec := proto.Clone(k).(*pb.SubjectKeyRecord)
+	rec := proto.Clone(k).(*gridpb.SubjectKeyRecord)
 	rec.CreatedUnixNano = t.at
 	t.put(subjectKeyKey(t.m.prefix, k.Subject), rec)
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, SubjectKey: rec}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, SubjectKey: rec}
 }
 
 // subjectKeysMax bounds the keys of one put_subject_keys command.
@@ -52,13 +52,13 @@ const subjectKeysMax = 4096
 
 // putSubjectKeys stores the new subjects' keys of one intake batch, each
 // unless its subject has one; the result lists the key that won, per subject.
-func (t *txn) putSubjectKeys(c *pb.PutSubjectKeysCommand) *Result {
+func (t *txn) putSubjectKeys(c *gridpb.PutSubjectKeysCommand) *Result {
 	if len(c.Keys) > subjectKeysMax {
 		return &Result{Detail: fmt.Sprintf("put_subject_keys: %d keys, at most %d", len(c.Keys), subjectKeysMax)}
 	}
-	out := &Result{Outcome: pb.Outcome_OUTCOME_OK, SubjectKeys: make([]*pb.SubjectKeyRecord, len(c.Keys))}
+	out := &Result{Outcome: gridpb.Outcome_OUTCOME_OK, SubjectKeys: make([]*gridpb.SubjectKeyRecord, len(c.Keys))}
 	for i, k := range c.Keys {
-		res := t.putSubjectKey(&pb.PutSubjectKeyCommand{Key: k})
+		res := t.putSubjectKey(&gridpb.PutSubjectKeyCommand{Key: k})
 		if res.SubjectKey == nil {
 			return &Result{Detail: fmt.Sprintf("keys[%d]: %s", i, res.Detail)}
 		}
@@ -69,19 +69,19 @@ func (t *txn) putSubjectKeys(c *pb.PutSubjectKeysCommand) *Result {
 
 // rewrapSubjectKey replaces a wrapped key by the same key under another
 // master key, if it is still under from_master_key_id.
-func (t *txn) rewrapSubjectKey(c *pb.RewrapSubjectKeyCommand) *Result {
+func (t *txn) rewrapSubjectKey(c *gridpb.RewrapSubjectKeyCommand) *Result {
 	k := c.GetKey()
-	var cur pb.SubjectKeyRecord
+	var cur gridpb.SubjectKeyRecord
 	if !t.get(subjectKeyKey(t.m.prefix, k.GetSubject()), &cur) {
-		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND, Detail: "no key (erased?)"}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_NOT_FOUND, Detail: "no key (erased?)"}
 	}
 	if cur.MasterKeyId != c.FromMasterKeyId {
-		return &Result{Outcome: pb.Outcome_OUTCOME_REPLAYED, SubjectKey: &cur}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, SubjectKey: &cur}
 	}
-	rec := proto.Clone(k).(*pb.SubjectKeyRecord)
+	rec := proto.Clone(k).(*gridpb.SubjectKeyRecord)
 	rec.CreatedUnixNano = cur.CreatedUnixNano
 	t.put(subjectKeyKey(t.m.prefix, k.Subject), rec)
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, SubjectKey: rec}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, SubjectKey: rec}
 }
 
 // eraseSubject deletes a subject's data key: every order's sealed personal
@@ -89,17 +89,17 @@ func (t *txn) rewrapSubjectKey(c *pb.RewrapSubjectKeyCommand) *Result {
 // "erased" event per order (or one for the subject alone) in the audit log.
 // A subject with neither a key nor a tombstone is unknown; one whose key is
 // already gone is answered with its tombstone (OUTCOME_ERASED).
-func (t *txn) eraseSubject(c *pb.EraseSubjectCommand) *Result {
+func (t *txn) eraseSubject(c *gridpb.EraseSubjectCommand) *Result {
 	kk := subjectKeyKey(t.m.prefix, c.Subject)
-	var key pb.SubjectKeyRecord
+	var key gridpb.SubjectKeyRecord
 	hasKey := t.get(kk, &key)
-	var ts pb.SubjectTombstoneRecord
+	var ts gridpb.SubjectTombstoneRecord
 	hasTomb := t.get(tombstoneKey(t.m.prefix, c.Subject), &ts)
 	switch {
 	case !hasKey && hasTomb:
-		return &Result{Outcome: pb.Outcome_OUTCOME_ERASED, Tombstone: &ts, Detail: "already erased"}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_ERASED, Tombstone: &ts, Detail: "already erased"}
 	case !hasKey:
-		return &Result{Outcome: pb.Outcome_OUTCOME_NOT_FOUND, Detail: "unknown subject"}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_NOT_FOUND, Detail: "unknown subject"}
 	}
 	t.del(kk)
 	// The customer's fingerprints (unlinked by the grain before this
@@ -112,7 +112,7 @@ func (t *txn) eraseSubject(c *pb.EraseSubjectCommand) *Result {
 	orders := slices.Clone(c.OrderIds)
 	slices.Sort(orders)
 	orders = slices.Compact(orders)
-	ts = pb.SubjectTombstoneRecord{Subject: c.Subject, ErasedUnixNano: t.at, Principal: t.principal,
+	ts = gridpb.SubjectTombstoneRecord{Subject: c.Subject, ErasedUnixNano: t.at, Principal: t.principal,
 		OrderIds: mergeSorted(ts.OrderIds, orders)}
 	t.put(tombstoneKey(t.m.prefix, c.Subject), &ts)
 	details := map[string]string{"subject_sha256": SubjectHash(c.Subject), "orders": strconv.Itoa(len(orders))}
@@ -124,7 +124,7 @@ func (t *txn) eraseSubject(c *pb.EraseSubjectCommand) *Result {
 	}
 	t.m.purge.Store(true)
 	t.m.hooks.subjectErased(c.Subject)
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK, Tombstone: &ts}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Tombstone: &ts}
 }
 
 func mergeSorted(a, b []string) []string {
@@ -137,10 +137,10 @@ func mergeSorted(a, b []string) []string {
 // It is also the authority on whether the read may happen: a subject whose
 // key is gone (erased, perhaps after the reading grain cached it) answers
 // ERASED, and nothing is recorded.
-func (t *txn) recordAccess(c *pb.RecordAccessCommand) *Result {
-	var key pb.SubjectKeyRecord
+func (t *txn) recordAccess(c *gridpb.RecordAccessCommand) *Result {
+	var key gridpb.SubjectKeyRecord
 	if !t.get(subjectKeyKey(t.m.prefix, c.Subject), &key) {
-		return &Result{Outcome: pb.Outcome_OUTCOME_ERASED, Detail: "the subject has no key"}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_ERASED, Detail: "the subject has no key"}
 	}
 	details := map[string]string{"subject_sha256": SubjectHash(c.Subject)}
 	if c.Purpose != "" {
@@ -149,33 +149,33 @@ func (t *txn) recordAccess(c *pb.RecordAccessCommand) *Result {
 	for _, o := range c.OrderIds {
 		t.record(&ledger.Event{Kind: ledger.KindAccess, Type: "personal_read", Order: o, Details: details})
 	}
-	return &Result{Outcome: pb.Outcome_OUTCOME_OK}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 }
 
 // ReadSubjectKey returns a subject's wrapped data key.
-func ReadSubjectKey(r Reader, prefix []byte, subject string) (*pb.SubjectKeyRecord, bool, error) {
-	k := &pb.SubjectKeyRecord{}
+func ReadSubjectKey(r Reader, prefix []byte, subject string) (*gridpb.SubjectKeyRecord, bool, error) {
+	k := &gridpb.SubjectKeyRecord{}
 	ok, err := getProto(r, subjectKeyKey(prefix, subject), k)
 	return k, ok, err
 }
 
 // ReadTombstone returns an erased subject's tombstone.
-func ReadTombstone(r Reader, prefix []byte, subject string) (*pb.SubjectTombstoneRecord, bool, error) {
-	ts := &pb.SubjectTombstoneRecord{}
+func ReadTombstone(r Reader, prefix []byte, subject string) (*gridpb.SubjectTombstoneRecord, bool, error) {
+	ts := &gridpb.SubjectTombstoneRecord{}
 	ok, err := getProto(r, tombstoneKey(prefix, subject), ts)
 	return ts, ok, err
 }
 
 // SubjectKeys returns up to limit wrapped subject keys of a partition, in
 // subject order, starting after the subject after ("" from the first).
-func SubjectKeys(r Reader, prefix []byte, after string, limit int) ([]*pb.SubjectKeyRecord, error) {
+func SubjectKeys(r Reader, prefix []byte, after string, limit int) ([]*gridpb.SubjectKeyRecord, error) {
 	lo := spaceStart(prefix, spaceSubjectKey)
 	if after != "" {
 		lo = append(subjectKeyKey(prefix, after), 0)
 	}
-	var out []*pb.SubjectKeyRecord
+	var out []*gridpb.SubjectKeyRecord
 	err := r.Scan(lo, prefixEnd(spaceStart(prefix, spaceSubjectKey)), limit, func(_, v []byte) error {
-		k := &pb.SubjectKeyRecord{}
+		k := &gridpb.SubjectKeyRecord{}
 		if err := proto.Unmarshal(v, k); err != nil {
 			return err
 		}

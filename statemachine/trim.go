@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ordergrid/ordergrid/cluster"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 )
 
 // Outbox trimming, the command the ledger's sequencer has a partition apply.
@@ -23,8 +23,8 @@ const (
 // before, which the ledger has appended, be dropped (ledger's
 // SequencerOptions.TrimOutbox). It waits at most 10 s within ctx.
 func TrimOutbox(ctx context.Context, p *cluster.Partition, before uint64) error {
-	data, err := proto.Marshal(&pb.Command{AtUnixNano: time.Now().UnixNano(), Principal: TrimPrincipal,
-		Kind: &pb.Command_TrimOutbox{TrimOutbox: &pb.TrimOutboxCommand{BeforeIndex: before}}})
+	data, err := proto.Marshal(&gridpb.Command{AtUnixNano: time.Now().UnixNano(), Principal: TrimPrincipal,
+		Kind: &gridpb.Command_TrimOutbox{TrimOutbox: &gridpb.TrimOutboxCommand{BeforeIndex: before}}})
 	if err != nil {
 		return fmt.Errorf("statemachine: trim command: %w", err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/failure"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -93,7 +93,7 @@ func (p *partition) IsLeader() bool { return true }
 
 // Propose applies cmd and commits it, as Node's partitions do: a command
 // larger than one Raft entry is refused as failure.TooLarge.
-func (p *partition) Propose(ctx context.Context, principal string, cmd *pb.Command) (*statemachine.Result, error) {
+func (p *partition) Propose(ctx context.Context, principal string, cmd *gridpb.Command) (*statemachine.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -8,9 +8,9 @@ import (
 	"github.com/ordergrid/ordergrid/catalog"
 	"github.com/ordergrid/ordergrid/gateway"
 	"github.com/ordergrid/ordergrid/intake"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/privacy"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/retention"
 	"github.com/ordergrid/ordergrid/rotation"
 )
@@ -36,7 +36,7 @@ type nodeArchives struct {
 	node *actors.Node
 }
 
-func (a nodeArchives) ReadArchived(id string) (*pb.ArchivedOrderRecord, bool, error) {
+func (a nodeArchives) ReadArchived(id string) (*gridpb.ArchivedOrderRecord, bool, error) {
 	return retention.ReadArchived(retentionGrid{a.node}, id)
 }
 

@@ -14,12 +14,12 @@ import (
 
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/internal/fabrictest"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/anchor"
 	"github.com/ordergrid/ordergrid/ledger/anchorcc"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -88,8 +88,8 @@ func run(t *testing.T, f func(context.Context)) {
 func stock(t *testing.T, h *cluster.Host, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		data, _ := proto.Marshal(&pb.Command{AtUnixNano: time.Now().UnixNano(), Kind: &pb.Command_SetStock{
-			SetStock: &pb.SetStockCommand{Sku: "SKU-1", Warehouse: "WH-1", OnHand: int64(100 + i)}}})
+		data, _ := proto.Marshal(&gridpb.Command{AtUnixNano: time.Now().UnixNano(), Kind: &gridpb.Command_SetStock{
+			SetStock: &gridpb.SetStockCommand{Sku: "SKU-1", Warehouse: "WH-1", OnHand: int64(100 + i)}}})
 		if _, err := h.PartitionOf("SKU-1").Propose(context.Background(), data); err != nil {
 			t.Fatal(err)
 		}

@@ -13,8 +13,8 @@ import (
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/ledger/anchorcc"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	"github.com/ordergrid/ordergrid/ledger/ledgerpb"
 	"github.com/ordergrid/ordergrid/ledger/merkle"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // Back-off of a failing chain: doubling from backoffMin to backoffMax.
@@ -167,7 +167,7 @@ func (w *Worker) anchor(ctx context.Context) error {
 	}
 	w.m.latency.Observe(time.Since(start).Seconds())
 	txID := r.Anchor.TxID // the transaction that wrote the anchor (a retry answers the first one)
-	rec := &pb.AnchorRecord{Size: r.Anchor.Size, TransactionId: txID, BlockNumber: r.BlockNumber,
+	rec := &ledgerpb.AnchorRecord{Size: r.Anchor.Size, TransactionId: txID, BlockNumber: r.BlockNumber,
 		Channel: w.opts.Channel, Chaincode: w.opts.Chaincode, AtUnixNano: time.Now().UnixNano(), RootHash: r.Anchor.RootHash}
 	if err := w.seq.RecordAnchor(ctx, rec); err != nil {
 		return fmt.Errorf("record anchor %d: %w", size, err)
@@ -216,7 +216,7 @@ func (w *Worker) recordKnown(ctx context.Context, a *anchorcc.Anchor) error {
 	if _, err := w.seq.Log().Anchor(a.Size); err == nil {
 		return nil
 	}
-	return w.seq.RecordAnchor(ctx, &pb.AnchorRecord{Size: a.Size, TransactionId: a.TxID, Channel: w.opts.Channel,
+	return w.seq.RecordAnchor(ctx, &ledgerpb.AnchorRecord{Size: a.Size, TransactionId: a.TxID, Channel: w.opts.Channel,
 		Chaincode: w.opts.Chaincode, AtUnixNano: time.Now().UnixNano(), RootHash: a.RootHash})
 }
 

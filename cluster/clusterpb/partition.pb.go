@@ -5,9 +5,9 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: ordergrid/v1/partition.proto
+// source: cluster/clusterpb/partition.proto
 
-package ordergridv1
+package clusterpb
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -34,7 +34,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[0]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +46,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[0]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +59,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{0}
+	return file_cluster_clusterpb_partition_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *ProposeRequest) GetPartition() uint32 {
@@ -85,7 +85,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[1]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -97,7 +97,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[1]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -110,7 +110,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{1}
+	return file_cluster_clusterpb_partition_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ProposeResponse) GetResult() []byte {
@@ -135,7 +135,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[2]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -147,7 +147,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[2]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -160,7 +160,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{2}
+	return file_cluster_clusterpb_partition_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ReadRequest) GetPartition() uint32 {
@@ -215,7 +215,7 @@ type KeyValue struct {
 
 func (x *KeyValue) Reset() {
 	*x = KeyValue{}
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[3]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +227,7 @@ func (x *KeyValue) String() string {
 func (*KeyValue) ProtoMessage() {}
 
 func (x *KeyValue) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[3]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +240,7 @@ func (x *KeyValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
 func (*KeyValue) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{3}
+	return file_cluster_clusterpb_partition_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *KeyValue) GetKey() []byte {
@@ -270,7 +270,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[4]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -282,7 +282,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[4]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -295,7 +295,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{4}
+	return file_cluster_clusterpb_partition_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReadResponse) GetFound() bool {
@@ -339,7 +339,7 @@ type MembershipRequest struct {
 
 func (x *MembershipRequest) Reset() {
 	*x = MembershipRequest{}
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[5]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +351,7 @@ func (x *MembershipRequest) String() string {
 func (*MembershipRequest) ProtoMessage() {}
 
 func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[5]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +364,7 @@ func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipRequest.ProtoReflect.Descriptor instead.
 func (*MembershipRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{5}
+	return file_cluster_clusterpb_partition_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *MembershipRequest) GetPartition() uint32 {
@@ -403,7 +403,7 @@ type MembershipResponse struct {
 
 func (x *MembershipResponse) Reset() {
 	*x = MembershipResponse{}
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[6]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -415,7 +415,7 @@ func (x *MembershipResponse) String() string {
 func (*MembershipResponse) ProtoMessage() {}
 
 func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[6]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -428,7 +428,7 @@ func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipResponse.ProtoReflect.Descriptor instead.
 func (*MembershipResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{6}
+	return file_cluster_clusterpb_partition_proto_rawDescGZIP(), []int{6}
 }
 
 type StatusRequest struct {
@@ -441,7 +441,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[7]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +453,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[7]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +466,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{7}
+	return file_cluster_clusterpb_partition_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StatusRequest) GetWithStateHash() bool {
@@ -494,7 +494,7 @@ type PartitionStatus struct {
 
 func (x *PartitionStatus) Reset() {
 	*x = PartitionStatus{}
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[8]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +506,7 @@ func (x *PartitionStatus) String() string {
 func (*PartitionStatus) ProtoMessage() {}
 
 func (x *PartitionStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[8]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +519,7 @@ func (x *PartitionStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionStatus.ProtoReflect.Descriptor instead.
 func (*PartitionStatus) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{8}
+	return file_cluster_clusterpb_partition_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PartitionStatus) GetId() uint32 {
@@ -605,7 +605,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[9]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +617,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[9]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +630,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{9}
+	return file_cluster_clusterpb_partition_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StatusResponse) GetNodeId() string {
@@ -674,7 +674,7 @@ type LeaderCallRequest struct {
 
 func (x *LeaderCallRequest) Reset() {
 	*x = LeaderCallRequest{}
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[10]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +686,7 @@ func (x *LeaderCallRequest) String() string {
 func (*LeaderCallRequest) ProtoMessage() {}
 
 func (x *LeaderCallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[10]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +699,7 @@ func (x *LeaderCallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderCallRequest.ProtoReflect.Descriptor instead.
 func (*LeaderCallRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{10}
+	return file_cluster_clusterpb_partition_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LeaderCallRequest) GetPartition() uint32 {
@@ -732,7 +732,7 @@ type LeaderCallResponse struct {
 
 func (x *LeaderCallResponse) Reset() {
 	*x = LeaderCallResponse{}
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[11]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +744,7 @@ func (x *LeaderCallResponse) String() string {
 func (*LeaderCallResponse) ProtoMessage() {}
 
 func (x *LeaderCallResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_partition_proto_msgTypes[11]
+	mi := &file_cluster_clusterpb_partition_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +757,7 @@ func (x *LeaderCallResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderCallResponse.ProtoReflect.Descriptor instead.
 func (*LeaderCallResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_partition_proto_rawDescGZIP(), []int{11}
+	return file_cluster_clusterpb_partition_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LeaderCallResponse) GetPayload() []byte {
@@ -767,11 +767,11 @@ func (x *LeaderCallResponse) GetPayload() []byte {
 	return nil
 }
 
-var File_ordergrid_v1_partition_proto protoreflect.FileDescriptor
+var File_cluster_clusterpb_partition_proto protoreflect.FileDescriptor
 
-const file_ordergrid_v1_partition_proto_rawDesc = "" +
+const file_cluster_clusterpb_partition_proto_rawDesc = "" +
 	"\n" +
-	"\x1cordergrid/v1/partition.proto\x12\fordergrid.v1\"H\n" +
+	"!cluster/clusterpb/partition.proto\x12\fordergrid.v1\"H\n" +
 	"\x0eProposeRequest\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x18\n" +
 	"\acommand\x18\x02 \x01(\fR\acommand\")\n" +
@@ -837,22 +837,22 @@ const file_ordergrid_v1_partition_proto_rawDesc = "" +
 	"\x04Read\x12\x19.ordergrid.v1.ReadRequest\x1a\x1a.ordergrid.v1.ReadResponse\x12O\n" +
 	"\n" +
 	"Membership\x12\x1f.ordergrid.v1.MembershipRequest\x1a .ordergrid.v1.MembershipResponse\x12C\n" +
-	"\x06Status\x12\x1b.ordergrid.v1.StatusRequest\x1a\x1c.ordergrid.v1.StatusResponseB?Z=github.com/ordergrid/ordergrid/proto/ordergrid/v1;ordergridv1b\x06proto3"
+	"\x06Status\x12\x1b.ordergrid.v1.StatusRequest\x1a\x1c.ordergrid.v1.StatusResponseB<Z:github.com/ordergrid/ordergrid/cluster/clusterpb;clusterpbb\x06proto3"
 
 var (
-	file_ordergrid_v1_partition_proto_rawDescOnce sync.Once
-	file_ordergrid_v1_partition_proto_rawDescData []byte
+	file_cluster_clusterpb_partition_proto_rawDescOnce sync.Once
+	file_cluster_clusterpb_partition_proto_rawDescData []byte
 )
 
-func file_ordergrid_v1_partition_proto_rawDescGZIP() []byte {
-	file_ordergrid_v1_partition_proto_rawDescOnce.Do(func() {
-		file_ordergrid_v1_partition_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_ordergrid_v1_partition_proto_rawDesc), len(file_ordergrid_v1_partition_proto_rawDesc)))
+func file_cluster_clusterpb_partition_proto_rawDescGZIP() []byte {
+	file_cluster_clusterpb_partition_proto_rawDescOnce.Do(func() {
+		file_cluster_clusterpb_partition_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_cluster_clusterpb_partition_proto_rawDesc), len(file_cluster_clusterpb_partition_proto_rawDesc)))
 	})
-	return file_ordergrid_v1_partition_proto_rawDescData
+	return file_cluster_clusterpb_partition_proto_rawDescData
 }
 
-var file_ordergrid_v1_partition_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
-var file_ordergrid_v1_partition_proto_goTypes = []any{
+var file_cluster_clusterpb_partition_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_cluster_clusterpb_partition_proto_goTypes = []any{
 	(*ProposeRequest)(nil),     // 0: ordergrid.v1.ProposeRequest
 	(*ProposeResponse)(nil),    // 1: ordergrid.v1.ProposeResponse
 	(*ReadRequest)(nil),        // 2: ordergrid.v1.ReadRequest
@@ -867,7 +867,7 @@ var file_ordergrid_v1_partition_proto_goTypes = []any{
 	(*LeaderCallResponse)(nil), // 11: ordergrid.v1.LeaderCallResponse
 	nil,                        // 12: ordergrid.v1.StatusResponse.MetaEntry
 }
-var file_ordergrid_v1_partition_proto_depIdxs = []int32{
+var file_cluster_clusterpb_partition_proto_depIdxs = []int32{
 	3,  // 0: ordergrid.v1.ReadResponse.pairs:type_name -> ordergrid.v1.KeyValue
 	8,  // 1: ordergrid.v1.StatusResponse.partitions:type_name -> ordergrid.v1.PartitionStatus
 	12, // 2: ordergrid.v1.StatusResponse.meta:type_name -> ordergrid.v1.StatusResponse.MetaEntry
@@ -888,26 +888,26 @@ var file_ordergrid_v1_partition_proto_depIdxs = []int32{
 	0,  // [0:3] is the sub-list for field type_name
 }
 
-func init() { file_ordergrid_v1_partition_proto_init() }
-func file_ordergrid_v1_partition_proto_init() {
-	if File_ordergrid_v1_partition_proto != nil {
+func init() { file_cluster_clusterpb_partition_proto_init() }
+func file_cluster_clusterpb_partition_proto_init() {
+	if File_cluster_clusterpb_partition_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_partition_proto_rawDesc), len(file_ordergrid_v1_partition_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_clusterpb_partition_proto_rawDesc), len(file_cluster_clusterpb_partition_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_ordergrid_v1_partition_proto_goTypes,
-		DependencyIndexes: file_ordergrid_v1_partition_proto_depIdxs,
-		MessageInfos:      file_ordergrid_v1_partition_proto_msgTypes,
+		GoTypes:           file_cluster_clusterpb_partition_proto_goTypes,
+		DependencyIndexes: file_cluster_clusterpb_partition_proto_depIdxs,
+		MessageInfos:      file_cluster_clusterpb_partition_proto_msgTypes,
 	}.Build()
-	File_ordergrid_v1_partition_proto = out.File
-	file_ordergrid_v1_partition_proto_goTypes = nil
-	file_ordergrid_v1_partition_proto_depIdxs = nil
+	File_cluster_clusterpb_partition_proto = out.File
+	file_cluster_clusterpb_partition_proto_goTypes = nil
+	file_cluster_clusterpb_partition_proto_depIdxs = nil
 }

@@ -2,7 +2,7 @@
 // versions:
 //  protoc-gen-grain v0.7.0
 //  protoc           v3.21.12
-// source: ordergrid/v1/grains/services.proto
+// source: internal/gridpb/grains/services.proto
 
 package grains
 
@@ -10,6 +10,7 @@ import (
 	fmt "fmt"
 	actor "github.com/asynkron/protoactor-go/actor"
 	cluster "github.com/asynkron/protoactor-go/cluster"
+	gridpb "github.com/ordergrid/ordergrid/internal/gridpb"
 	v1 "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	proto "google.golang.org/protobuf/proto"
 	slog "log/slog"
@@ -62,12 +63,12 @@ type SkuGrain interface {
 	Init(ctx cluster.GrainContext)
 	Terminate(ctx cluster.GrainContext)
 	ReceiveDefault(ctx cluster.GrainContext)
-	Reserve(req *v1.ReserveRequest, respond func(*v1.ReserveResponse), onError func(error), ctx cluster.GrainContext) error
-	ReserveMany(req *v1.ReserveManyRequest, respond func(*v1.ReserveManyResponse), onError func(error), ctx cluster.GrainContext) error
-	Settle(req *v1.SettleRequest, ctx cluster.GrainContext) (*v1.SettleResponse, error)
-	SettleMany(req *v1.SettleManyRequest, ctx cluster.GrainContext) (*v1.SettleManyResponse, error)
-	SetStock(req *v1.SetStockGrainRequest, ctx cluster.GrainContext) (*v1.SkuStock, error)
-	GetStock(req *v1.SkuQuery, ctx cluster.GrainContext) (*v1.SkuStock, error)
+	Reserve(req *gridpb.ReserveRequest, respond func(*gridpb.ReserveResponse), onError func(error), ctx cluster.GrainContext) error
+	ReserveMany(req *gridpb.ReserveManyRequest, respond func(*gridpb.ReserveManyResponse), onError func(error), ctx cluster.GrainContext) error
+	Settle(req *gridpb.SettleRequest, ctx cluster.GrainContext) (*gridpb.SettleResponse, error)
+	SettleMany(req *gridpb.SettleManyRequest, ctx cluster.GrainContext) (*gridpb.SettleManyResponse, error)
+	SetStock(req *gridpb.SetStockGrainRequest, ctx cluster.GrainContext) (*v1.SkuStock, error)
+	GetStock(req *gridpb.SkuQuery, ctx cluster.GrainContext) (*v1.SkuStock, error)
 }
 
 // SkuGrainGrainClient holds the base data for the SkuGrainGrain
@@ -77,7 +78,7 @@ type SkuGrainGrainClient struct {
 }
 
 // Reserve requests the execution on to the cluster with CallOptions
-func (g *SkuGrainGrainClient) Reserve(r *v1.ReserveRequest, opts ...cluster.GrainCallOption) (*v1.ReserveResponse, error) {
+func (g *SkuGrainGrainClient) Reserve(r *gridpb.ReserveRequest, opts ...cluster.GrainCallOption) (*gridpb.ReserveResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "Reserve"), slog.Any("request", r))
 	}
@@ -91,7 +92,7 @@ func (g *SkuGrainGrainClient) Reserve(r *v1.ReserveRequest, opts ...cluster.Grai
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *v1.ReserveResponse:
+	case *gridpb.ReserveResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -104,7 +105,7 @@ func (g *SkuGrainGrainClient) Reserve(r *v1.ReserveRequest, opts ...cluster.Grai
 }
 
 // ReserveMany requests the execution on to the cluster with CallOptions
-func (g *SkuGrainGrainClient) ReserveMany(r *v1.ReserveManyRequest, opts ...cluster.GrainCallOption) (*v1.ReserveManyResponse, error) {
+func (g *SkuGrainGrainClient) ReserveMany(r *gridpb.ReserveManyRequest, opts ...cluster.GrainCallOption) (*gridpb.ReserveManyResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "ReserveMany"), slog.Any("request", r))
 	}
@@ -118,7 +119,7 @@ func (g *SkuGrainGrainClient) ReserveMany(r *v1.ReserveManyRequest, opts ...clus
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *v1.ReserveManyResponse:
+	case *gridpb.ReserveManyResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -131,7 +132,7 @@ func (g *SkuGrainGrainClient) ReserveMany(r *v1.ReserveManyRequest, opts ...clus
 }
 
 // Settle requests the execution on to the cluster with CallOptions
-func (g *SkuGrainGrainClient) Settle(r *v1.SettleRequest, opts ...cluster.GrainCallOption) (*v1.SettleResponse, error) {
+func (g *SkuGrainGrainClient) Settle(r *gridpb.SettleRequest, opts ...cluster.GrainCallOption) (*gridpb.SettleResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "Settle"), slog.Any("request", r))
 	}
@@ -145,7 +146,7 @@ func (g *SkuGrainGrainClient) Settle(r *v1.SettleRequest, opts ...cluster.GrainC
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *v1.SettleResponse:
+	case *gridpb.SettleResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -158,7 +159,7 @@ func (g *SkuGrainGrainClient) Settle(r *v1.SettleRequest, opts ...cluster.GrainC
 }
 
 // SettleMany requests the execution on to the cluster with CallOptions
-func (g *SkuGrainGrainClient) SettleMany(r *v1.SettleManyRequest, opts ...cluster.GrainCallOption) (*v1.SettleManyResponse, error) {
+func (g *SkuGrainGrainClient) SettleMany(r *gridpb.SettleManyRequest, opts ...cluster.GrainCallOption) (*gridpb.SettleManyResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "SettleMany"), slog.Any("request", r))
 	}
@@ -172,7 +173,7 @@ func (g *SkuGrainGrainClient) SettleMany(r *v1.SettleManyRequest, opts ...cluste
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *v1.SettleManyResponse:
+	case *gridpb.SettleManyResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -185,7 +186,7 @@ func (g *SkuGrainGrainClient) SettleMany(r *v1.SettleManyRequest, opts ...cluste
 }
 
 // SetStock requests the execution on to the cluster with CallOptions
-func (g *SkuGrainGrainClient) SetStock(r *v1.SetStockGrainRequest, opts ...cluster.GrainCallOption) (*v1.SkuStock, error) {
+func (g *SkuGrainGrainClient) SetStock(r *gridpb.SetStockGrainRequest, opts ...cluster.GrainCallOption) (*v1.SkuStock, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "SetStock"), slog.Any("request", r))
 	}
@@ -212,7 +213,7 @@ func (g *SkuGrainGrainClient) SetStock(r *v1.SetStockGrainRequest, opts ...clust
 }
 
 // GetStock requests the execution on to the cluster with CallOptions
-func (g *SkuGrainGrainClient) GetStock(r *v1.SkuQuery, opts ...cluster.GrainCallOption) (*v1.SkuStock, error) {
+func (g *SkuGrainGrainClient) GetStock(r *gridpb.SkuQuery, opts ...cluster.GrainCallOption) (*v1.SkuStock, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SkuGrain"), slog.String("method", "GetStock"), slog.Any("request", r))
 	}
@@ -267,10 +268,10 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 	case *cluster.GrainRequest:
 		switch msg.MethodIndex {
 		case 0:
-			req := &v1.ReserveRequest{}
+			req := &gridpb.ReserveRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Reserve(v1.ReserveRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Reserve(gridpb.ReserveRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -278,17 +279,17 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 				ctx.Respond(resp)
 				return
 			}
-			err = a.inner.Reserve(req, respond[*v1.ReserveResponse](a.ctx), a.onError, a.ctx)
+			err = a.inner.Reserve(req, respond[*gridpb.ReserveResponse](a.ctx), a.onError, a.ctx)
 			if err != nil {
 				resp := cluster.FromError(err)
 				ctx.Respond(resp)
 				return
 			}
 		case 1:
-			req := &v1.ReserveManyRequest{}
+			req := &gridpb.ReserveManyRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] ReserveMany(v1.ReserveManyRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] ReserveMany(gridpb.ReserveManyRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -296,17 +297,17 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 				ctx.Respond(resp)
 				return
 			}
-			err = a.inner.ReserveMany(req, respond[*v1.ReserveManyResponse](a.ctx), a.onError, a.ctx)
+			err = a.inner.ReserveMany(req, respond[*gridpb.ReserveManyResponse](a.ctx), a.onError, a.ctx)
 			if err != nil {
 				resp := cluster.FromError(err)
 				ctx.Respond(resp)
 				return
 			}
 		case 2:
-			req := &v1.SettleRequest{}
+			req := &gridpb.SettleRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Settle(v1.SettleRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Settle(gridpb.SettleRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -323,10 +324,10 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 3:
-			req := &v1.SettleManyRequest{}
+			req := &gridpb.SettleManyRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] SettleMany(v1.SettleManyRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] SettleMany(gridpb.SettleManyRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -343,10 +344,10 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 4:
-			req := &v1.SetStockGrainRequest{}
+			req := &gridpb.SetStockGrainRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] SetStock(v1.SetStockGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] SetStock(gridpb.SetStockGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -363,10 +364,10 @@ func (a *SkuGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 5:
-			req := &v1.SkuQuery{}
+			req := &gridpb.SkuQuery{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] GetStock(v1.SkuQuery) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] GetStock(gridpb.SkuQuery) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -441,9 +442,9 @@ type SubjectGrain interface {
 	Init(ctx cluster.GrainContext)
 	Terminate(ctx cluster.GrainContext)
 	ReceiveDefault(ctx cluster.GrainContext)
-	Seal(req *v1.SealPersonalRequest, ctx cluster.GrainContext) (*v1.SealPersonalResponse, error)
-	Open(req *v1.OpenPersonalRequest, ctx cluster.GrainContext) (*v1.OpenPersonalResponse, error)
-	Erase(req *v1.EraseSubjectGrainRequest, ctx cluster.GrainContext) (*v1.SubjectTombstoneRecord, error)
+	Seal(req *gridpb.SealPersonalRequest, ctx cluster.GrainContext) (*gridpb.SealPersonalResponse, error)
+	Open(req *gridpb.OpenPersonalRequest, ctx cluster.GrainContext) (*gridpb.OpenPersonalResponse, error)
+	Erase(req *gridpb.EraseSubjectGrainRequest, ctx cluster.GrainContext) (*gridpb.SubjectTombstoneRecord, error)
 }
 
 // SubjectGrainGrainClient holds the base data for the SubjectGrainGrain
@@ -453,7 +454,7 @@ type SubjectGrainGrainClient struct {
 }
 
 // Seal requests the execution on to the cluster with CallOptions
-func (g *SubjectGrainGrainClient) Seal(r *v1.SealPersonalRequest, opts ...cluster.GrainCallOption) (*v1.SealPersonalResponse, error) {
+func (g *SubjectGrainGrainClient) Seal(r *gridpb.SealPersonalRequest, opts ...cluster.GrainCallOption) (*gridpb.SealPersonalResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SubjectGrain"), slog.String("method", "Seal"), slog.Any("request", r))
 	}
@@ -467,7 +468,7 @@ func (g *SubjectGrainGrainClient) Seal(r *v1.SealPersonalRequest, opts ...cluste
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *v1.SealPersonalResponse:
+	case *gridpb.SealPersonalResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -480,7 +481,7 @@ func (g *SubjectGrainGrainClient) Seal(r *v1.SealPersonalRequest, opts ...cluste
 }
 
 // Open requests the execution on to the cluster with CallOptions
-func (g *SubjectGrainGrainClient) Open(r *v1.OpenPersonalRequest, opts ...cluster.GrainCallOption) (*v1.OpenPersonalResponse, error) {
+func (g *SubjectGrainGrainClient) Open(r *gridpb.OpenPersonalRequest, opts ...cluster.GrainCallOption) (*gridpb.OpenPersonalResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SubjectGrain"), slog.String("method", "Open"), slog.Any("request", r))
 	}
@@ -494,7 +495,7 @@ func (g *SubjectGrainGrainClient) Open(r *v1.OpenPersonalRequest, opts ...cluste
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *v1.OpenPersonalResponse:
+	case *gridpb.OpenPersonalResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -507,7 +508,7 @@ func (g *SubjectGrainGrainClient) Open(r *v1.OpenPersonalRequest, opts ...cluste
 }
 
 // Erase requests the execution on to the cluster with CallOptions
-func (g *SubjectGrainGrainClient) Erase(r *v1.EraseSubjectGrainRequest, opts ...cluster.GrainCallOption) (*v1.SubjectTombstoneRecord, error) {
+func (g *SubjectGrainGrainClient) Erase(r *gridpb.EraseSubjectGrainRequest, opts ...cluster.GrainCallOption) (*gridpb.SubjectTombstoneRecord, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "SubjectGrain"), slog.String("method", "Erase"), slog.Any("request", r))
 	}
@@ -521,7 +522,7 @@ func (g *SubjectGrainGrainClient) Erase(r *v1.EraseSubjectGrainRequest, opts ...
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *v1.SubjectTombstoneRecord:
+	case *gridpb.SubjectTombstoneRecord:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -562,10 +563,10 @@ func (a *SubjectGrainActor) Receive(ctx actor.Context) {
 	case *cluster.GrainRequest:
 		switch msg.MethodIndex {
 		case 0:
-			req := &v1.SealPersonalRequest{}
+			req := &gridpb.SealPersonalRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Seal(v1.SealPersonalRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Seal(gridpb.SealPersonalRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -582,10 +583,10 @@ func (a *SubjectGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 1:
-			req := &v1.OpenPersonalRequest{}
+			req := &gridpb.OpenPersonalRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Open(v1.OpenPersonalRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Open(gridpb.OpenPersonalRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -602,10 +603,10 @@ func (a *SubjectGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 2:
-			req := &v1.EraseSubjectGrainRequest{}
+			req := &gridpb.EraseSubjectGrainRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Erase(v1.EraseSubjectGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Erase(gridpb.EraseSubjectGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -680,10 +681,10 @@ type OrderGrain interface {
 	Init(ctx cluster.GrainContext)
 	Terminate(ctx cluster.GrainContext)
 	ReceiveDefault(ctx cluster.GrainContext)
-	Create(req *v1.CreateOrderGrainRequest, ctx cluster.GrainContext) (*v1.OrderGrainResponse, error)
-	Get(req *v1.OrderQuery, ctx cluster.GrainContext) (*v1.OrderGrainResponse, error)
-	AddEvent(req *v1.OrderEventGrainRequest, ctx cluster.GrainContext) (*v1.OrderGrainResponse, error)
-	SyncStock(req *v1.SyncStockRequest, ctx cluster.GrainContext) (*v1.OrderGrainResponse, error)
+	Create(req *gridpb.CreateOrderGrainRequest, ctx cluster.GrainContext) (*gridpb.OrderGrainResponse, error)
+	Get(req *gridpb.OrderQuery, ctx cluster.GrainContext) (*gridpb.OrderGrainResponse, error)
+	AddEvent(req *gridpb.OrderEventGrainRequest, ctx cluster.GrainContext) (*gridpb.OrderGrainResponse, error)
+	SyncStock(req *gridpb.SyncStockRequest, ctx cluster.GrainContext) (*gridpb.OrderGrainResponse, error)
 }
 
 // OrderGrainGrainClient holds the base data for the OrderGrainGrain
@@ -693,7 +694,7 @@ type OrderGrainGrainClient struct {
 }
 
 // Create requests the execution on to the cluster with CallOptions
-func (g *OrderGrainGrainClient) Create(r *v1.CreateOrderGrainRequest, opts ...cluster.GrainCallOption) (*v1.OrderGrainResponse, error) {
+func (g *OrderGrainGrainClient) Create(r *gridpb.CreateOrderGrainRequest, opts ...cluster.GrainCallOption) (*gridpb.OrderGrainResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "OrderGrain"), slog.String("method", "Create"), slog.Any("request", r))
 	}
@@ -707,7 +708,7 @@ func (g *OrderGrainGrainClient) Create(r *v1.CreateOrderGrainRequest, opts ...cl
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *v1.OrderGrainResponse:
+	case *gridpb.OrderGrainResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -720,7 +721,7 @@ func (g *OrderGrainGrainClient) Create(r *v1.CreateOrderGrainRequest, opts ...cl
 }
 
 // Get requests the execution on to the cluster with CallOptions
-func (g *OrderGrainGrainClient) Get(r *v1.OrderQuery, opts ...cluster.GrainCallOption) (*v1.OrderGrainResponse, error) {
+func (g *OrderGrainGrainClient) Get(r *gridpb.OrderQuery, opts ...cluster.GrainCallOption) (*gridpb.OrderGrainResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "OrderGrain"), slog.String("method", "Get"), slog.Any("request", r))
 	}
@@ -734,7 +735,7 @@ func (g *OrderGrainGrainClient) Get(r *v1.OrderQuery, opts ...cluster.GrainCallO
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *v1.OrderGrainResponse:
+	case *gridpb.OrderGrainResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -747,7 +748,7 @@ func (g *OrderGrainGrainClient) Get(r *v1.OrderQuery, opts ...cluster.GrainCallO
 }
 
 // AddEvent requests the execution on to the cluster with CallOptions
-func (g *OrderGrainGrainClient) AddEvent(r *v1.OrderEventGrainRequest, opts ...cluster.GrainCallOption) (*v1.OrderGrainResponse, error) {
+func (g *OrderGrainGrainClient) AddEvent(r *gridpb.OrderEventGrainRequest, opts ...cluster.GrainCallOption) (*gridpb.OrderGrainResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "OrderGrain"), slog.String("method", "AddEvent"), slog.Any("request", r))
 	}
@@ -761,7 +762,7 @@ func (g *OrderGrainGrainClient) AddEvent(r *v1.OrderEventGrainRequest, opts ...c
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *v1.OrderGrainResponse:
+	case *gridpb.OrderGrainResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -774,7 +775,7 @@ func (g *OrderGrainGrainClient) AddEvent(r *v1.OrderEventGrainRequest, opts ...c
 }
 
 // SyncStock requests the execution on to the cluster with CallOptions
-func (g *OrderGrainGrainClient) SyncStock(r *v1.SyncStockRequest, opts ...cluster.GrainCallOption) (*v1.OrderGrainResponse, error) {
+func (g *OrderGrainGrainClient) SyncStock(r *gridpb.SyncStockRequest, opts ...cluster.GrainCallOption) (*gridpb.OrderGrainResponse, error) {
 	if g.cluster.Config.RequestLog {
 		g.cluster.Logger().Info("Requesting", slog.String("identity", g.Identity), slog.String("kind", "OrderGrain"), slog.String("method", "SyncStock"), slog.Any("request", r))
 	}
@@ -788,7 +789,7 @@ func (g *OrderGrainGrainClient) SyncStock(r *v1.SyncStockRequest, opts ...cluste
 		return nil, fmt.Errorf("error request: %w", err)
 	}
 	switch msg := resp.(type) {
-	case *v1.OrderGrainResponse:
+	case *gridpb.OrderGrainResponse:
 		return msg, nil
 	case *cluster.GrainErrorResponse:
 		if msg == nil {
@@ -829,10 +830,10 @@ func (a *OrderGrainActor) Receive(ctx actor.Context) {
 	case *cluster.GrainRequest:
 		switch msg.MethodIndex {
 		case 0:
-			req := &v1.CreateOrderGrainRequest{}
+			req := &gridpb.CreateOrderGrainRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Create(v1.CreateOrderGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Create(gridpb.CreateOrderGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -849,10 +850,10 @@ func (a *OrderGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 1:
-			req := &v1.OrderQuery{}
+			req := &gridpb.OrderQuery{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] Get(v1.OrderQuery) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] Get(gridpb.OrderQuery) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -869,10 +870,10 @@ func (a *OrderGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 2:
-			req := &v1.OrderEventGrainRequest{}
+			req := &gridpb.OrderEventGrainRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] AddEvent(v1.OrderEventGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] AddEvent(gridpb.OrderEventGrainRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),
@@ -889,10 +890,10 @@ func (a *OrderGrainActor) Receive(ctx actor.Context) {
 			}
 			ctx.Respond(r0)
 		case 3:
-			req := &v1.SyncStockRequest{}
+			req := &gridpb.SyncStockRequest{}
 			err := proto.Unmarshal(msg.MessageData, req)
 			if err != nil {
-				ctx.Logger().Error("[Grain] SyncStock(v1.SyncStockRequest) proto.Unmarshal failed.", slog.Any("error", err))
+				ctx.Logger().Error("[Grain] SyncStock(gridpb.SyncStockRequest) proto.Unmarshal failed.", slog.Any("error", err))
 				resp := cluster.NewGrainErrorResponse(cluster.ErrorReason_INVALID_ARGUMENT, err.Error()).
 					WithMetadata(map[string]string{
 						"argument": req.String(),

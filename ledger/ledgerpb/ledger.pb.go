@@ -2,9 +2,9 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: ordergrid/v1/ledger.proto
+// source: ledger/ledgerpb/ledger.proto
 
-package ordergridv1
+package ledgerpb
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -38,7 +38,7 @@ type LedgerCommand struct {
 
 func (x *LedgerCommand) Reset() {
 	*x = LedgerCommand{}
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[0]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +50,7 @@ func (x *LedgerCommand) String() string {
 func (*LedgerCommand) ProtoMessage() {}
 
 func (x *LedgerCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[0]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +63,7 @@ func (x *LedgerCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerCommand.ProtoReflect.Descriptor instead.
 func (*LedgerCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_ledger_proto_rawDescGZIP(), []int{0}
+	return file_ledger_ledgerpb_ledger_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *LedgerCommand) GetAtUnixNano() int64 {
@@ -161,7 +161,7 @@ type LedgerAppend struct {
 
 func (x *LedgerAppend) Reset() {
 	*x = LedgerAppend{}
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[1]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -173,7 +173,7 @@ func (x *LedgerAppend) String() string {
 func (*LedgerAppend) ProtoMessage() {}
 
 func (x *LedgerAppend) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[1]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -186,7 +186,7 @@ func (x *LedgerAppend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerAppend.ProtoReflect.Descriptor instead.
 func (*LedgerAppend) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_ledger_proto_rawDescGZIP(), []int{1}
+	return file_ledger_ledgerpb_ledger_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *LedgerAppend) GetPartition() uint32 {
@@ -243,7 +243,7 @@ type LedgerLeaf struct {
 
 func (x *LedgerLeaf) Reset() {
 	*x = LedgerLeaf{}
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[2]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -255,7 +255,7 @@ func (x *LedgerLeaf) String() string {
 func (*LedgerLeaf) ProtoMessage() {}
 
 func (x *LedgerLeaf) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[2]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -268,7 +268,7 @@ func (x *LedgerLeaf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerLeaf.ProtoReflect.Descriptor instead.
 func (*LedgerLeaf) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_ledger_proto_rawDescGZIP(), []int{2}
+	return file_ledger_ledgerpb_ledger_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LedgerLeaf) GetLeaf() []byte {
@@ -304,7 +304,7 @@ type LedgerKey struct {
 
 func (x *LedgerKey) Reset() {
 	*x = LedgerKey{}
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[3]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +316,7 @@ func (x *LedgerKey) String() string {
 func (*LedgerKey) ProtoMessage() {}
 
 func (x *LedgerKey) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[3]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +329,7 @@ func (x *LedgerKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerKey.ProtoReflect.Descriptor instead.
 func (*LedgerKey) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_ledger_proto_rawDescGZIP(), []int{3}
+	return file_ledger_ledgerpb_ledger_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LedgerKey) GetVerifierKey() string {
@@ -357,7 +357,7 @@ type LedgerCheckpoint struct {
 
 func (x *LedgerCheckpoint) Reset() {
 	*x = LedgerCheckpoint{}
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[4]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +369,7 @@ func (x *LedgerCheckpoint) String() string {
 func (*LedgerCheckpoint) ProtoMessage() {}
 
 func (x *LedgerCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[4]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +382,7 @@ func (x *LedgerCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerCheckpoint.ProtoReflect.Descriptor instead.
 func (*LedgerCheckpoint) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_ledger_proto_rawDescGZIP(), []int{4}
+	return file_ledger_ledgerpb_ledger_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LedgerCheckpoint) GetSigned() []byte {
@@ -408,7 +408,7 @@ type AnchorRecord struct {
 
 func (x *AnchorRecord) Reset() {
 	*x = AnchorRecord{}
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[5]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +420,7 @@ func (x *AnchorRecord) String() string {
 func (*AnchorRecord) ProtoMessage() {}
 
 func (x *AnchorRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[5]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +433,7 @@ func (x *AnchorRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnchorRecord.ProtoReflect.Descriptor instead.
 func (*AnchorRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_ledger_proto_rawDescGZIP(), []int{5}
+	return file_ledger_ledgerpb_ledger_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AnchorRecord) GetSize() uint64 {
@@ -496,7 +496,7 @@ type LedgerResult struct {
 
 func (x *LedgerResult) Reset() {
 	*x = LedgerResult{}
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[6]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -508,7 +508,7 @@ func (x *LedgerResult) String() string {
 func (*LedgerResult) ProtoMessage() {}
 
 func (x *LedgerResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_ledger_proto_msgTypes[6]
+	mi := &file_ledger_ledgerpb_ledger_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -521,7 +521,7 @@ func (x *LedgerResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerResult.ProtoReflect.Descriptor instead.
 func (*LedgerResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_ledger_proto_rawDescGZIP(), []int{6}
+	return file_ledger_ledgerpb_ledger_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LedgerResult) GetError() string {
@@ -538,11 +538,11 @@ func (x *LedgerResult) GetSize() uint64 {
 	return 0
 }
 
-var File_ordergrid_v1_ledger_proto protoreflect.FileDescriptor
+var File_ledger_ledgerpb_ledger_proto protoreflect.FileDescriptor
 
-const file_ordergrid_v1_ledger_proto_rawDesc = "" +
+const file_ledger_ledgerpb_ledger_proto_rawDesc = "" +
 	"\n" +
-	"\x19ordergrid/v1/ledger.proto\x12\fordergrid.v1\"\x94\x02\n" +
+	"\x1cledger/ledgerpb/ledger.proto\x12\fordergrid.v1\"\x94\x02\n" +
 	"\rLedgerCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x124\n" +
@@ -586,22 +586,22 @@ const file_ordergrid_v1_ledger_proto_rawDesc = "" +
 	"\troot_hash\x18\a \x01(\tR\brootHash\"8\n" +
 	"\fLedgerResult\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\x12\x12\n" +
-	"\x04size\x18\x02 \x01(\x04R\x04sizeB?Z=github.com/ordergrid/ordergrid/proto/ordergrid/v1;ordergridv1b\x06proto3"
+	"\x04size\x18\x02 \x01(\x04R\x04sizeB9Z7github.com/ordergrid/ordergrid/ledger/ledgerpb;ledgerpbb\x06proto3"
 
 var (
-	file_ordergrid_v1_ledger_proto_rawDescOnce sync.Once
-	file_ordergrid_v1_ledger_proto_rawDescData []byte
+	file_ledger_ledgerpb_ledger_proto_rawDescOnce sync.Once
+	file_ledger_ledgerpb_ledger_proto_rawDescData []byte
 )
 
-func file_ordergrid_v1_ledger_proto_rawDescGZIP() []byte {
-	file_ordergrid_v1_ledger_proto_rawDescOnce.Do(func() {
-		file_ordergrid_v1_ledger_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_ordergrid_v1_ledger_proto_rawDesc), len(file_ordergrid_v1_ledger_proto_rawDesc)))
+func file_ledger_ledgerpb_ledger_proto_rawDescGZIP() []byte {
+	file_ledger_ledgerpb_ledger_proto_rawDescOnce.Do(func() {
+		file_ledger_ledgerpb_ledger_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_ledger_ledgerpb_ledger_proto_rawDesc), len(file_ledger_ledgerpb_ledger_proto_rawDesc)))
 	})
-	return file_ordergrid_v1_ledger_proto_rawDescData
+	return file_ledger_ledgerpb_ledger_proto_rawDescData
 }
 
-var file_ordergrid_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
-var file_ordergrid_v1_ledger_proto_goTypes = []any{
+var file_ledger_ledgerpb_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_ledger_ledgerpb_ledger_proto_goTypes = []any{
 	(*LedgerCommand)(nil),    // 0: ordergrid.v1.LedgerCommand
 	(*LedgerAppend)(nil),     // 1: ordergrid.v1.LedgerAppend
 	(*LedgerLeaf)(nil),       // 2: ordergrid.v1.LedgerLeaf
@@ -610,7 +610,7 @@ var file_ordergrid_v1_ledger_proto_goTypes = []any{
 	(*AnchorRecord)(nil),     // 5: ordergrid.v1.AnchorRecord
 	(*LedgerResult)(nil),     // 6: ordergrid.v1.LedgerResult
 }
-var file_ordergrid_v1_ledger_proto_depIdxs = []int32{
+var file_ledger_ledgerpb_ledger_proto_depIdxs = []int32{
 	1, // 0: ordergrid.v1.LedgerCommand.append:type_name -> ordergrid.v1.LedgerAppend
 	3, // 1: ordergrid.v1.LedgerCommand.key:type_name -> ordergrid.v1.LedgerKey
 	4, // 2: ordergrid.v1.LedgerCommand.checkpoint:type_name -> ordergrid.v1.LedgerCheckpoint
@@ -623,12 +623,12 @@ var file_ordergrid_v1_ledger_proto_depIdxs = []int32{
 	0, // [0:5] is the sub-list for field type_name
 }
 
-func init() { file_ordergrid_v1_ledger_proto_init() }
-func file_ordergrid_v1_ledger_proto_init() {
-	if File_ordergrid_v1_ledger_proto != nil {
+func init() { file_ledger_ledgerpb_ledger_proto_init() }
+func file_ledger_ledgerpb_ledger_proto_init() {
+	if File_ledger_ledgerpb_ledger_proto != nil {
 		return
 	}
-	file_ordergrid_v1_ledger_proto_msgTypes[0].OneofWrappers = []any{
+	file_ledger_ledgerpb_ledger_proto_msgTypes[0].OneofWrappers = []any{
 		(*LedgerCommand_Append)(nil),
 		(*LedgerCommand_Key)(nil),
 		(*LedgerCommand_Checkpoint)(nil),
@@ -638,17 +638,17 @@ func file_ordergrid_v1_ledger_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_ledger_proto_rawDesc), len(file_ordergrid_v1_ledger_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ledger_ledgerpb_ledger_proto_rawDesc), len(file_ledger_ledgerpb_ledger_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_ordergrid_v1_ledger_proto_goTypes,
-		DependencyIndexes: file_ordergrid_v1_ledger_proto_depIdxs,
-		MessageInfos:      file_ordergrid_v1_ledger_proto_msgTypes,
+		GoTypes:           file_ledger_ledgerpb_ledger_proto_goTypes,
+		DependencyIndexes: file_ledger_ledgerpb_ledger_proto_depIdxs,
+		MessageInfos:      file_ledger_ledgerpb_ledger_proto_msgTypes,
 	}.Build()
-	File_ordergrid_v1_ledger_proto = out.File
-	file_ordergrid_v1_ledger_proto_goTypes = nil
-	file_ordergrid_v1_ledger_proto_depIdxs = nil
+	File_ledger_ledgerpb_ledger_proto = out.File
+	file_ledger_ledgerpb_ledger_proto_goTypes = nil
+	file_ledger_ledgerpb_ledger_proto_depIdxs = nil
 }

@@ -8,12 +8,13 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: ordergrid/v1/grains/services.proto
+// source: internal/gridpb/grains/services.proto
 
 package grains
 
 import (
 	_ "github.com/asynkron/protoactor-go/protobuf/protoc-gen-go-grain/options"
+	gridpb "github.com/ordergrid/ordergrid/internal/gridpb"
 	v1 "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -28,11 +29,11 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-var File_ordergrid_v1_grains_services_proto protoreflect.FileDescriptor
+var File_internal_gridpb_grains_services_proto protoreflect.FileDescriptor
 
-const file_ordergrid_v1_grains_services_proto_rawDesc = "" +
+const file_internal_gridpb_grains_services_proto_rawDesc = "" +
 	"\n" +
-	"\"ordergrid/v1/grains/services.proto\x12\fordergrid.v1\x1a\x16ordergrid/v1/api.proto\x1a\x19ordergrid/v1/grains.proto\x1a2protobuf/protoc-gen-go-grain/options/options.proto2\xd0\x03\n" +
+	"%internal/gridpb/grains/services.proto\x12\fordergrid.v1\x1a\x16ordergrid/v1/api.proto\x1a\x1cinternal/gridpb/grains.proto\x1a2protobuf/protoc-gen-go-grain/options/options.proto2\xd0\x03\n" +
 	"\bSkuGrain\x12N\n" +
 	"\aReserve\x12\x1c.ordergrid.v1.ReserveRequest\x1a\x1d.ordergrid.v1.ReserveResponse\"\x06\x82\xb5\x18\x02\b\x01\x12Z\n" +
 	"\vReserveMany\x12 .ordergrid.v1.ReserveManyRequest\x1a!.ordergrid.v1.ReserveManyResponse\"\x06\x82\xb5\x18\x02\b\x01\x12C\n" +
@@ -50,33 +51,33 @@ const file_ordergrid_v1_grains_services_proto_rawDesc = "" +
 	"\x06Create\x12%.ordergrid.v1.CreateOrderGrainRequest\x1a .ordergrid.v1.OrderGrainResponse\x12A\n" +
 	"\x03Get\x12\x18.ordergrid.v1.OrderQuery\x1a .ordergrid.v1.OrderGrainResponse\x12R\n" +
 	"\bAddEvent\x12$.ordergrid.v1.OrderEventGrainRequest\x1a .ordergrid.v1.OrderGrainResponse\x12M\n" +
-	"\tSyncStock\x12\x1e.ordergrid.v1.SyncStockRequest\x1a .ordergrid.v1.OrderGrainResponseBAZ?github.com/ordergrid/ordergrid/proto/ordergrid/v1/grains;grainsb\x06proto3"
+	"\tSyncStock\x12\x1e.ordergrid.v1.SyncStockRequest\x1a .ordergrid.v1.OrderGrainResponseB>Z<github.com/ordergrid/ordergrid/internal/gridpb/grains;grainsb\x06proto3"
 
-var file_ordergrid_v1_grains_services_proto_goTypes = []any{
-	(*v1.ReserveRequest)(nil),           // 0: ordergrid.v1.ReserveRequest
-	(*v1.ReserveManyRequest)(nil),       // 1: ordergrid.v1.ReserveManyRequest
-	(*v1.SettleRequest)(nil),            // 2: ordergrid.v1.SettleRequest
-	(*v1.SettleManyRequest)(nil),        // 3: ordergrid.v1.SettleManyRequest
-	(*v1.SetStockGrainRequest)(nil),     // 4: ordergrid.v1.SetStockGrainRequest
-	(*v1.SkuQuery)(nil),                 // 5: ordergrid.v1.SkuQuery
-	(*v1.SealPersonalRequest)(nil),      // 6: ordergrid.v1.SealPersonalRequest
-	(*v1.OpenPersonalRequest)(nil),      // 7: ordergrid.v1.OpenPersonalRequest
-	(*v1.EraseSubjectGrainRequest)(nil), // 8: ordergrid.v1.EraseSubjectGrainRequest
-	(*v1.CreateOrderGrainRequest)(nil),  // 9: ordergrid.v1.CreateOrderGrainRequest
-	(*v1.OrderQuery)(nil),               // 10: ordergrid.v1.OrderQuery
-	(*v1.OrderEventGrainRequest)(nil),   // 11: ordergrid.v1.OrderEventGrainRequest
-	(*v1.SyncStockRequest)(nil),         // 12: ordergrid.v1.SyncStockRequest
-	(*v1.ReserveResponse)(nil),          // 13: ordergrid.v1.ReserveResponse
-	(*v1.ReserveManyResponse)(nil),      // 14: ordergrid.v1.ReserveManyResponse
-	(*v1.SettleResponse)(nil),           // 15: ordergrid.v1.SettleResponse
-	(*v1.SettleManyResponse)(nil),       // 16: ordergrid.v1.SettleManyResponse
-	(*v1.SkuStock)(nil),                 // 17: ordergrid.v1.SkuStock
-	(*v1.SealPersonalResponse)(nil),     // 18: ordergrid.v1.SealPersonalResponse
-	(*v1.OpenPersonalResponse)(nil),     // 19: ordergrid.v1.OpenPersonalResponse
-	(*v1.SubjectTombstoneRecord)(nil),   // 20: ordergrid.v1.SubjectTombstoneRecord
-	(*v1.OrderGrainResponse)(nil),       // 21: ordergrid.v1.OrderGrainResponse
+var file_internal_gridpb_grains_services_proto_goTypes = []any{
+	(*gridpb.ReserveRequest)(nil),           // 0: ordergrid.v1.ReserveRequest
+	(*gridpb.ReserveManyRequest)(nil),       // 1: ordergrid.v1.ReserveManyRequest
+	(*gridpb.SettleRequest)(nil),            // 2: ordergrid.v1.SettleRequest
+	(*gridpb.SettleManyRequest)(nil),        // 3: ordergrid.v1.SettleManyRequest
+	(*gridpb.SetStockGrainRequest)(nil),     // 4: ordergrid.v1.SetStockGrainRequest
+	(*gridpb.SkuQuery)(nil),                 // 5: ordergrid.v1.SkuQuery
+	(*gridpb.SealPersonalRequest)(nil),      // 6: ordergrid.v1.SealPersonalRequest
+	(*gridpb.OpenPersonalRequest)(nil),      // 7: ordergrid.v1.OpenPersonalRequest
+	(*gridpb.EraseSubjectGrainRequest)(nil), // 8: ordergrid.v1.EraseSubjectGrainRequest
+	(*gridpb.CreateOrderGrainRequest)(nil),  // 9: ordergrid.v1.CreateOrderGrainRequest
+	(*gridpb.OrderQuery)(nil),               // 10: ordergrid.v1.OrderQuery
+	(*gridpb.OrderEventGrainRequest)(nil),   // 11: ordergrid.v1.OrderEventGrainRequest
+	(*gridpb.SyncStockRequest)(nil),         // 12: ordergrid.v1.SyncStockRequest
+	(*gridpb.ReserveResponse)(nil),          // 13: ordergrid.v1.ReserveResponse
+	(*gridpb.ReserveManyResponse)(nil),      // 14: ordergrid.v1.ReserveManyResponse
+	(*gridpb.SettleResponse)(nil),           // 15: ordergrid.v1.SettleResponse
+	(*gridpb.SettleManyResponse)(nil),       // 16: ordergrid.v1.SettleManyResponse
+	(*v1.SkuStock)(nil),                     // 17: ordergrid.v1.SkuStock
+	(*gridpb.SealPersonalResponse)(nil),     // 18: ordergrid.v1.SealPersonalResponse
+	(*gridpb.OpenPersonalResponse)(nil),     // 19: ordergrid.v1.OpenPersonalResponse
+	(*gridpb.SubjectTombstoneRecord)(nil),   // 20: ordergrid.v1.SubjectTombstoneRecord
+	(*gridpb.OrderGrainResponse)(nil),       // 21: ordergrid.v1.OrderGrainResponse
 }
-var file_ordergrid_v1_grains_services_proto_depIdxs = []int32{
+var file_internal_gridpb_grains_services_proto_depIdxs = []int32{
 	0,  // 0: ordergrid.v1.SkuGrain.Reserve:input_type -> ordergrid.v1.ReserveRequest
 	1,  // 1: ordergrid.v1.SkuGrain.ReserveMany:input_type -> ordergrid.v1.ReserveManyRequest
 	2,  // 2: ordergrid.v1.SkuGrain.Settle:input_type -> ordergrid.v1.SettleRequest
@@ -110,25 +111,25 @@ var file_ordergrid_v1_grains_services_proto_depIdxs = []int32{
 	0,  // [0:0] is the sub-list for field type_name
 }
 
-func init() { file_ordergrid_v1_grains_services_proto_init() }
-func file_ordergrid_v1_grains_services_proto_init() {
-	if File_ordergrid_v1_grains_services_proto != nil {
+func init() { file_internal_gridpb_grains_services_proto_init() }
+func file_internal_gridpb_grains_services_proto_init() {
+	if File_internal_gridpb_grains_services_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_services_proto_rawDesc), len(file_ordergrid_v1_grains_services_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_gridpb_grains_services_proto_rawDesc), len(file_internal_gridpb_grains_services_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   0,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
-		GoTypes:           file_ordergrid_v1_grains_services_proto_goTypes,
-		DependencyIndexes: file_ordergrid_v1_grains_services_proto_depIdxs,
+		GoTypes:           file_internal_gridpb_grains_services_proto_goTypes,
+		DependencyIndexes: file_internal_gridpb_grains_services_proto_depIdxs,
 	}.Build()
-	File_ordergrid_v1_grains_services_proto = out.File
-	file_ordergrid_v1_grains_services_proto_goTypes = nil
-	file_ordergrid_v1_grains_services_proto_depIdxs = nil
+	File_internal_gridpb_grains_services_proto = out.File
+	file_internal_gridpb_grains_services_proto_goTypes = nil
+	file_internal_gridpb_grains_services_proto_depIdxs = nil
 }

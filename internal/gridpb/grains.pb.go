@@ -6,11 +6,12 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: ordergrid/v1/grains.proto
+// source: internal/gridpb/grains.proto
 
-package ordergridv1
+package gridpb
 
 import (
+	v1 "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -88,11 +89,11 @@ func (x Outcome) String() string {
 }
 
 func (Outcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_ordergrid_v1_grains_proto_enumTypes[0].Descriptor()
+	return file_internal_gridpb_grains_proto_enumTypes[0].Descriptor()
 }
 
 func (Outcome) Type() protoreflect.EnumType {
-	return &file_ordergrid_v1_grains_proto_enumTypes[0]
+	return &file_internal_gridpb_grains_proto_enumTypes[0]
 }
 
 func (x Outcome) Number() protoreflect.EnumNumber {
@@ -101,7 +102,7 @@ func (x Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Outcome.Descriptor instead.
 func (Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{0}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{0}
 }
 
 type ReservationState int32
@@ -146,11 +147,11 @@ func (x ReservationState) String() string {
 }
 
 func (ReservationState) Descriptor() protoreflect.EnumDescriptor {
-	return file_ordergrid_v1_grains_proto_enumTypes[1].Descriptor()
+	return file_internal_gridpb_grains_proto_enumTypes[1].Descriptor()
 }
 
 func (ReservationState) Type() protoreflect.EnumType {
-	return &file_ordergrid_v1_grains_proto_enumTypes[1]
+	return &file_internal_gridpb_grains_proto_enumTypes[1]
 }
 
 func (x ReservationState) Number() protoreflect.EnumNumber {
@@ -159,7 +160,7 @@ func (x ReservationState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReservationState.Descriptor instead.
 func (ReservationState) EnumDescriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{1}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{1}
 }
 
 type StockRecord struct {
@@ -173,7 +174,7 @@ type StockRecord struct {
 
 func (x *StockRecord) Reset() {
 	*x = StockRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[0]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -185,7 +186,7 @@ func (x *StockRecord) String() string {
 func (*StockRecord) ProtoMessage() {}
 
 func (x *StockRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[0]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -198,7 +199,7 @@ func (x *StockRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockRecord.ProtoReflect.Descriptor instead.
 func (*StockRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{0}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *StockRecord) GetOnHand() int64 {
@@ -235,7 +236,7 @@ type SkuRecord struct {
 
 func (x *SkuRecord) Reset() {
 	*x = SkuRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[1]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -247,7 +248,7 @@ func (x *SkuRecord) String() string {
 func (*SkuRecord) ProtoMessage() {}
 
 func (x *SkuRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[1]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -260,7 +261,7 @@ func (x *SkuRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuRecord.ProtoReflect.Descriptor instead.
 func (*SkuRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{1}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *SkuRecord) GetWarehouses() []string {
@@ -291,7 +292,7 @@ type ReservationRecord struct {
 
 func (x *ReservationRecord) Reset() {
 	*x = ReservationRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[2]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -303,7 +304,7 @@ func (x *ReservationRecord) String() string {
 func (*ReservationRecord) ProtoMessage() {}
 
 func (x *ReservationRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[2]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -316,7 +317,7 @@ func (x *ReservationRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReservationRecord.ProtoReflect.Descriptor instead.
 func (*ReservationRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{2}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ReservationRecord) GetSku() string {
@@ -373,7 +374,7 @@ type OrderLineRecord struct {
 
 func (x *OrderLineRecord) Reset() {
 	*x = OrderLineRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[3]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -385,7 +386,7 @@ func (x *OrderLineRecord) String() string {
 func (*OrderLineRecord) ProtoMessage() {}
 
 func (x *OrderLineRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[3]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -398,7 +399,7 @@ func (x *OrderLineRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderLineRecord.ProtoReflect.Descriptor instead.
 func (*OrderLineRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{3}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *OrderLineRecord) GetSku() string {
@@ -441,7 +442,7 @@ type ShipmentRecord struct {
 
 func (x *ShipmentRecord) Reset() {
 	*x = ShipmentRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[4]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +454,7 @@ func (x *ShipmentRecord) String() string {
 func (*ShipmentRecord) ProtoMessage() {}
 
 func (x *ShipmentRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[4]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +467,7 @@ func (x *ShipmentRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShipmentRecord.ProtoReflect.Descriptor instead.
 func (*ShipmentRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{4}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ShipmentRecord) GetWarehouse() string {
@@ -519,7 +520,7 @@ type RoutingRecord struct {
 
 func (x *RoutingRecord) Reset() {
 	*x = RoutingRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +532,7 @@ func (x *RoutingRecord) String() string {
 func (*RoutingRecord) ProtoMessage() {}
 
 func (x *RoutingRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[5]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +545,7 @@ func (x *RoutingRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingRecord.ProtoReflect.Descriptor instead.
 func (*RoutingRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{5}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RoutingRecord) GetStrategy() string {
@@ -676,7 +677,7 @@ type RoutingCandidate struct {
 
 func (x *RoutingCandidate) Reset() {
 	*x = RoutingCandidate{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +689,7 @@ func (x *RoutingCandidate) String() string {
 func (*RoutingCandidate) ProtoMessage() {}
 
 func (x *RoutingCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[6]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +702,7 @@ func (x *RoutingCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingCandidate.ProtoReflect.Descriptor instead.
 func (*RoutingCandidate) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{6}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RoutingCandidate) GetWarehouses() []string {
@@ -758,7 +759,7 @@ type RoutingExclusion struct {
 
 func (x *RoutingExclusion) Reset() {
 	*x = RoutingExclusion{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +771,7 @@ func (x *RoutingExclusion) String() string {
 func (*RoutingExclusion) ProtoMessage() {}
 
 func (x *RoutingExclusion) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[7]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +784,7 @@ func (x *RoutingExclusion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingExclusion.ProtoReflect.Descriptor instead.
 func (*RoutingExclusion) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{7}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RoutingExclusion) GetWarehouse() string {
@@ -821,7 +822,7 @@ type RoutingFlip struct {
 
 func (x *RoutingFlip) Reset() {
 	*x = RoutingFlip{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +834,7 @@ func (x *RoutingFlip) String() string {
 func (*RoutingFlip) ProtoMessage() {}
 
 func (x *RoutingFlip) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[8]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +847,7 @@ func (x *RoutingFlip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingFlip.ProtoReflect.Descriptor instead.
 func (*RoutingFlip) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{8}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RoutingFlip) GetCriterion() string {
@@ -885,7 +886,7 @@ type OrderRecord struct {
 	ChannelOrderId string                 `protobuf:"bytes,4,opt,name=channel_order_id,json=channelOrderId,proto3" json:"channel_order_id,omitempty"`
 	// Only the customer's id (the data subject): the personal fields are in
 	// personal, sealed.
-	Customer        *Customer          `protobuf:"bytes,5,opt,name=customer,proto3" json:"customer,omitempty"`
+	Customer        *v1.Customer       `protobuf:"bytes,5,opt,name=customer,proto3" json:"customer,omitempty"`
 	Lines           []*OrderLineRecord `protobuf:"bytes,6,rep,name=lines,proto3" json:"lines,omitempty"`
 	Currency        string             `protobuf:"bytes,7,opt,name=currency,proto3" json:"currency,omitempty"`
 	Total           string             `protobuf:"bytes,8,opt,name=total,proto3" json:"total,omitempty"`
@@ -920,7 +921,7 @@ type OrderRecord struct {
 
 func (x *OrderRecord) Reset() {
 	*x = OrderRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +933,7 @@ func (x *OrderRecord) String() string {
 func (*OrderRecord) ProtoMessage() {}
 
 func (x *OrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[9]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +946,7 @@ func (x *OrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderRecord.ProtoReflect.Descriptor instead.
 func (*OrderRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{9}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OrderRecord) GetId() string {
@@ -976,7 +977,7 @@ func (x *OrderRecord) GetChannelOrderId() string {
 	return ""
 }
 
-func (x *OrderRecord) GetCustomer() *Customer {
+func (x *OrderRecord) GetCustomer() *v1.Customer {
 	if x != nil {
 		return x.Customer
 	}
@@ -1137,7 +1138,7 @@ type PersonalFields struct {
 
 func (x *PersonalFields) Reset() {
 	*x = PersonalFields{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1150,7 @@ func (x *PersonalFields) String() string {
 func (*PersonalFields) ProtoMessage() {}
 
 func (x *PersonalFields) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[10]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1163,7 @@ func (x *PersonalFields) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalFields.ProtoReflect.Descriptor instead.
 func (*PersonalFields) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{10}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PersonalFields) GetName() string {
@@ -1214,7 +1215,7 @@ type SubjectKeyRecord struct {
 
 func (x *SubjectKeyRecord) Reset() {
 	*x = SubjectKeyRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1227,7 @@ func (x *SubjectKeyRecord) String() string {
 func (*SubjectKeyRecord) ProtoMessage() {}
 
 func (x *SubjectKeyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[11]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1240,7 @@ func (x *SubjectKeyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectKeyRecord.ProtoReflect.Descriptor instead.
 func (*SubjectKeyRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{11}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubjectKeyRecord) GetSubject() string {
@@ -1290,7 +1291,7 @@ type SubjectTombstoneRecord struct {
 
 func (x *SubjectTombstoneRecord) Reset() {
 	*x = SubjectTombstoneRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1302,7 +1303,7 @@ func (x *SubjectTombstoneRecord) String() string {
 func (*SubjectTombstoneRecord) ProtoMessage() {}
 
 func (x *SubjectTombstoneRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[12]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1315,7 +1316,7 @@ func (x *SubjectTombstoneRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectTombstoneRecord.ProtoReflect.Descriptor instead.
 func (*SubjectTombstoneRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{12}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SubjectTombstoneRecord) GetSubject() string {
@@ -1363,7 +1364,7 @@ type EventRecord struct {
 
 func (x *EventRecord) Reset() {
 	*x = EventRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1376,7 @@ func (x *EventRecord) String() string {
 func (*EventRecord) ProtoMessage() {}
 
 func (x *EventRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[13]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1389,7 @@ func (x *EventRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventRecord.ProtoReflect.Descriptor instead.
 func (*EventRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{13}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EventRecord) GetSeq() uint64 {
@@ -1458,7 +1459,7 @@ type ReserveItem struct {
 
 func (x *ReserveItem) Reset() {
 	*x = ReserveItem{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1471,7 @@ func (x *ReserveItem) String() string {
 func (*ReserveItem) ProtoMessage() {}
 
 func (x *ReserveItem) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[14]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1484,7 @@ func (x *ReserveItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItem.ProtoReflect.Descriptor instead.
 func (*ReserveItem) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{14}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReserveItem) GetOrderId() string {
@@ -1538,7 +1539,7 @@ type ReserveBatchCommand struct {
 
 func (x *ReserveBatchCommand) Reset() {
 	*x = ReserveBatchCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1551,7 @@ func (x *ReserveBatchCommand) String() string {
 func (*ReserveBatchCommand) ProtoMessage() {}
 
 func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[15]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1564,7 @@ func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchCommand.ProtoReflect.Descriptor instead.
 func (*ReserveBatchCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{15}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReserveBatchCommand) GetSku() string {
@@ -1592,7 +1593,7 @@ type SettleCommand struct {
 
 func (x *SettleCommand) Reset() {
 	*x = SettleCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1605,7 @@ func (x *SettleCommand) String() string {
 func (*SettleCommand) ProtoMessage() {}
 
 func (x *SettleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[16]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1618,7 @@ func (x *SettleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleCommand.ProtoReflect.Descriptor instead.
 func (*SettleCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{16}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SettleCommand) GetSku() string {
@@ -1652,7 +1653,7 @@ type SetStockCommand struct {
 
 func (x *SetStockCommand) Reset() {
 	*x = SetStockCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1665,7 @@ func (x *SetStockCommand) String() string {
 func (*SetStockCommand) ProtoMessage() {}
 
 func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[17]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1678,7 @@ func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockCommand.ProtoReflect.Descriptor instead.
 func (*SetStockCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{17}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetStockCommand) GetSku() string {
@@ -1715,7 +1716,7 @@ type CreateOrderCommand struct {
 
 func (x *CreateOrderCommand) Reset() {
 	*x = CreateOrderCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1728,7 @@ func (x *CreateOrderCommand) String() string {
 func (*CreateOrderCommand) ProtoMessage() {}
 
 func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[18]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1741,7 @@ func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{18}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateOrderCommand) GetOrder() *OrderRecord {
@@ -1775,7 +1776,7 @@ type CreateOrdersCommand struct {
 
 func (x *CreateOrdersCommand) Reset() {
 	*x = CreateOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1788,7 @@ func (x *CreateOrdersCommand) String() string {
 func (*CreateOrdersCommand) ProtoMessage() {}
 
 func (x *CreateOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[19]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1801,7 @@ func (x *CreateOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrdersCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{19}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateOrdersCommand) GetOrders() []*CreateOrderCommand {
@@ -1824,7 +1825,7 @@ type PutWarehouseCommand struct {
 
 func (x *PutWarehouseCommand) Reset() {
 	*x = PutWarehouseCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +1837,7 @@ func (x *PutWarehouseCommand) String() string {
 func (*PutWarehouseCommand) ProtoMessage() {}
 
 func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[20]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +1850,7 @@ func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutWarehouseCommand.ProtoReflect.Descriptor instead.
 func (*PutWarehouseCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{20}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PutWarehouseCommand) GetDocument() []byte {
@@ -1875,7 +1876,7 @@ type PutStrategyCommand struct {
 
 func (x *PutStrategyCommand) Reset() {
 	*x = PutStrategyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +1888,7 @@ func (x *PutStrategyCommand) String() string {
 func (*PutStrategyCommand) ProtoMessage() {}
 
 func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[21]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +1901,7 @@ func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStrategyCommand.ProtoReflect.Descriptor instead.
 func (*PutStrategyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{21}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PutStrategyCommand) GetDocument() []byte {
@@ -1919,7 +1920,7 @@ type ActivateStrategyCommand struct {
 
 func (x *ActivateStrategyCommand) Reset() {
 	*x = ActivateStrategyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1931,7 +1932,7 @@ func (x *ActivateStrategyCommand) String() string {
 func (*ActivateStrategyCommand) ProtoMessage() {}
 
 func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[22]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1944,7 +1945,7 @@ func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateStrategyCommand.ProtoReflect.Descriptor instead.
 func (*ActivateStrategyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{22}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ActivateStrategyCommand) GetSelection() []byte {
@@ -1968,7 +1969,7 @@ type AnnotateOrderCommand struct {
 
 func (x *AnnotateOrderCommand) Reset() {
 	*x = AnnotateOrderCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +1981,7 @@ func (x *AnnotateOrderCommand) String() string {
 func (*AnnotateOrderCommand) ProtoMessage() {}
 
 func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[23]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +1994,7 @@ func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnotateOrderCommand.ProtoReflect.Descriptor instead.
 func (*AnnotateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{23}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AnnotateOrderCommand) GetOrderId() string {
@@ -2037,7 +2038,7 @@ type LinkIdentityCommand struct {
 
 func (x *LinkIdentityCommand) Reset() {
 	*x = LinkIdentityCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2050,7 @@ func (x *LinkIdentityCommand) String() string {
 func (*LinkIdentityCommand) ProtoMessage() {}
 
 func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[24]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2063,7 @@ func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkIdentityCommand.ProtoReflect.Descriptor instead.
 func (*LinkIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{24}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LinkIdentityCommand) GetKeyHash() string {
@@ -2091,7 +2092,7 @@ type RememberIdentityCommand struct {
 
 func (x *RememberIdentityCommand) Reset() {
 	*x = RememberIdentityCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2103,7 +2104,7 @@ func (x *RememberIdentityCommand) String() string {
 func (*RememberIdentityCommand) ProtoMessage() {}
 
 func (x *RememberIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[25]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2116,7 +2117,7 @@ func (x *RememberIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RememberIdentityCommand.ProtoReflect.Descriptor instead.
 func (*RememberIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{25}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RememberIdentityCommand) GetCustomer() string {
@@ -2144,7 +2145,7 @@ type UnlinkIdentityCommand struct {
 
 func (x *UnlinkIdentityCommand) Reset() {
 	*x = UnlinkIdentityCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2157,7 @@ func (x *UnlinkIdentityCommand) String() string {
 func (*UnlinkIdentityCommand) ProtoMessage() {}
 
 func (x *UnlinkIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[26]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2170,7 @@ func (x *UnlinkIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkIdentityCommand.ProtoReflect.Descriptor instead.
 func (*UnlinkIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{26}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UnlinkIdentityCommand) GetKeyHash() string {
@@ -2200,7 +2201,7 @@ type NotePurchaseCommand struct {
 
 func (x *NotePurchaseCommand) Reset() {
 	*x = NotePurchaseCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2212,7 +2213,7 @@ func (x *NotePurchaseCommand) String() string {
 func (*NotePurchaseCommand) ProtoMessage() {}
 
 func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[27]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2225,7 +2226,7 @@ func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotePurchaseCommand.ProtoReflect.Descriptor instead.
 func (*NotePurchaseCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{27}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *NotePurchaseCommand) GetCustomer() string {
@@ -2265,7 +2266,7 @@ type PurchaseRecord struct {
 
 func (x *PurchaseRecord) Reset() {
 	*x = PurchaseRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2278,7 @@ func (x *PurchaseRecord) String() string {
 func (*PurchaseRecord) ProtoMessage() {}
 
 func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[28]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2291,7 @@ func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurchaseRecord.ProtoReflect.Descriptor instead.
 func (*PurchaseRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{28}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PurchaseRecord) GetOrderId() string {
@@ -2344,7 +2345,7 @@ type RecentPurchases struct {
 
 func (x *RecentPurchases) Reset() {
 	*x = RecentPurchases{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2356,7 +2357,7 @@ func (x *RecentPurchases) String() string {
 func (*RecentPurchases) ProtoMessage() {}
 
 func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[29]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2369,7 +2370,7 @@ func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentPurchases.ProtoReflect.Descriptor instead.
 func (*RecentPurchases) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{29}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RecentPurchases) GetPurchases() []*PurchaseRecord {
@@ -2395,7 +2396,7 @@ type NotePriceCommand struct {
 
 func (x *NotePriceCommand) Reset() {
 	*x = NotePriceCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2407,7 +2408,7 @@ func (x *NotePriceCommand) String() string {
 func (*NotePriceCommand) ProtoMessage() {}
 
 func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[30]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2420,7 +2421,7 @@ func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotePriceCommand.ProtoReflect.Descriptor instead.
 func (*NotePriceCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{30}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *NotePriceCommand) GetSku() string {
@@ -2464,7 +2465,7 @@ type ChannelPrice struct {
 
 func (x *ChannelPrice) Reset() {
 	*x = ChannelPrice{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2476,7 +2477,7 @@ func (x *ChannelPrice) String() string {
 func (*ChannelPrice) ProtoMessage() {}
 
 func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[31]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2489,7 +2490,7 @@ func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPrice.ProtoReflect.Descriptor instead.
 func (*ChannelPrice) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{31}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ChannelPrice) GetChannel() string {
@@ -2536,7 +2537,7 @@ type RecentPrices struct {
 
 func (x *RecentPrices) Reset() {
 	*x = RecentPrices{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2548,7 +2549,7 @@ func (x *RecentPrices) String() string {
 func (*RecentPrices) ProtoMessage() {}
 
 func (x *RecentPrices) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[32]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2561,7 +2562,7 @@ func (x *RecentPrices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentPrices.ProtoReflect.Descriptor instead.
 func (*RecentPrices) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{32}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RecentPrices) GetPrices() []*ChannelPrice {
@@ -2585,7 +2586,7 @@ type PriceConflictRecord struct {
 
 func (x *PriceConflictRecord) Reset() {
 	*x = PriceConflictRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2597,7 +2598,7 @@ func (x *PriceConflictRecord) String() string {
 func (*PriceConflictRecord) ProtoMessage() {}
 
 func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[33]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2610,7 +2611,7 @@ func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriceConflictRecord.ProtoReflect.Descriptor instead.
 func (*PriceConflictRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{33}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PriceConflictRecord) GetSku() string {
@@ -2671,7 +2672,7 @@ type TransitionCommand struct {
 
 func (x *TransitionCommand) Reset() {
 	*x = TransitionCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +2684,7 @@ func (x *TransitionCommand) String() string {
 func (*TransitionCommand) ProtoMessage() {}
 
 func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[34]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2696,7 +2697,7 @@ func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCommand.ProtoReflect.Descriptor instead.
 func (*TransitionCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{34}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TransitionCommand) GetOrderId() string {
@@ -2750,7 +2751,7 @@ type StockSyncedCommand struct {
 
 func (x *StockSyncedCommand) Reset() {
 	*x = StockSyncedCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2762,7 +2763,7 @@ func (x *StockSyncedCommand) String() string {
 func (*StockSyncedCommand) ProtoMessage() {}
 
 func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[35]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2775,7 +2776,7 @@ func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{35}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StockSyncedCommand) GetOrderId() string {
@@ -2810,7 +2811,7 @@ type TransitionsCommand struct {
 
 func (x *TransitionsCommand) Reset() {
 	*x = TransitionsCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2822,7 +2823,7 @@ func (x *TransitionsCommand) String() string {
 func (*TransitionsCommand) ProtoMessage() {}
 
 func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[36]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2835,7 +2836,7 @@ func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionsCommand.ProtoReflect.Descriptor instead.
 func (*TransitionsCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{36}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TransitionsCommand) GetTransitions() []*TransitionCommand {
@@ -2855,7 +2856,7 @@ type StockSyncedBatchCommand struct {
 
 func (x *StockSyncedBatchCommand) Reset() {
 	*x = StockSyncedBatchCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2867,7 +2868,7 @@ func (x *StockSyncedBatchCommand) String() string {
 func (*StockSyncedBatchCommand) ProtoMessage() {}
 
 func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[37]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2880,7 +2881,7 @@ func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedBatchCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedBatchCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{37}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StockSyncedBatchCommand) GetOrders() []*StockSyncedCommand {
@@ -2902,7 +2903,7 @@ type SettleBatchCommand struct {
 
 func (x *SettleBatchCommand) Reset() {
 	*x = SettleBatchCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2914,7 +2915,7 @@ func (x *SettleBatchCommand) String() string {
 func (*SettleBatchCommand) ProtoMessage() {}
 
 func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[38]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2927,7 +2928,7 @@ func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleBatchCommand.ProtoReflect.Descriptor instead.
 func (*SettleBatchCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{38}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SettleBatchCommand) GetSku() string {
@@ -2956,7 +2957,7 @@ type SettleItem struct {
 
 func (x *SettleItem) Reset() {
 	*x = SettleItem{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2968,7 +2969,7 @@ func (x *SettleItem) String() string {
 func (*SettleItem) ProtoMessage() {}
 
 func (x *SettleItem) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[39]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2981,7 +2982,7 @@ func (x *SettleItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleItem.ProtoReflect.Descriptor instead.
 func (*SettleItem) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{39}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SettleItem) GetOrderId() string {
@@ -3015,7 +3016,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3027,7 +3028,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[40]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3040,7 +3041,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{40}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -3062,7 +3063,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3074,7 +3075,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[41]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3087,7 +3088,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{41}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -3115,7 +3116,7 @@ type TrimOutboxCommand struct {
 
 func (x *TrimOutboxCommand) Reset() {
 	*x = TrimOutboxCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3127,7 +3128,7 @@ func (x *TrimOutboxCommand) String() string {
 func (*TrimOutboxCommand) ProtoMessage() {}
 
 func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[42]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3140,7 +3141,7 @@ func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
 func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{42}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
@@ -3161,7 +3162,7 @@ type PutSubjectKeyCommand struct {
 
 func (x *PutSubjectKeyCommand) Reset() {
 	*x = PutSubjectKeyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3174,7 @@ func (x *PutSubjectKeyCommand) String() string {
 func (*PutSubjectKeyCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[43]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3187,7 @@ func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{43}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PutSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -3208,7 +3209,7 @@ type PutSubjectKeysCommand struct {
 
 func (x *PutSubjectKeysCommand) Reset() {
 	*x = PutSubjectKeysCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3220,7 +3221,7 @@ func (x *PutSubjectKeysCommand) String() string {
 func (*PutSubjectKeysCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[44]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3233,7 +3234,7 @@ func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeysCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeysCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{44}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PutSubjectKeysCommand) GetKeys() []*SubjectKeyRecord {
@@ -3255,7 +3256,7 @@ type EraseSubjectCommand struct {
 
 func (x *EraseSubjectCommand) Reset() {
 	*x = EraseSubjectCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3267,7 +3268,7 @@ func (x *EraseSubjectCommand) String() string {
 func (*EraseSubjectCommand) ProtoMessage() {}
 
 func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[45]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3280,7 +3281,7 @@ func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
 func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{45}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *EraseSubjectCommand) GetSubject() string {
@@ -3309,7 +3310,7 @@ type RewrapSubjectKeyCommand struct {
 
 func (x *RewrapSubjectKeyCommand) Reset() {
 	*x = RewrapSubjectKeyCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3321,7 +3322,7 @@ func (x *RewrapSubjectKeyCommand) String() string {
 func (*RewrapSubjectKeyCommand) ProtoMessage() {}
 
 func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[46]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3334,7 +3335,7 @@ func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewrapSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*RewrapSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{46}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RewrapSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -3368,7 +3369,7 @@ type ArchivedOrderRecord struct {
 
 func (x *ArchivedOrderRecord) Reset() {
 	*x = ArchivedOrderRecord{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3380,7 +3381,7 @@ func (x *ArchivedOrderRecord) String() string {
 func (*ArchivedOrderRecord) ProtoMessage() {}
 
 func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[47]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3393,7 +3394,7 @@ func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrderRecord.ProtoReflect.Descriptor instead.
 func (*ArchivedOrderRecord) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{47}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ArchivedOrderRecord) GetId() string {
@@ -3456,7 +3457,7 @@ type ArchivedOrder struct {
 
 func (x *ArchivedOrder) Reset() {
 	*x = ArchivedOrder{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3468,7 +3469,7 @@ func (x *ArchivedOrder) String() string {
 func (*ArchivedOrder) ProtoMessage() {}
 
 func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[48]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3481,7 +3482,7 @@ func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrder.ProtoReflect.Descriptor instead.
 func (*ArchivedOrder) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{48}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ArchivedOrder) GetOrder() *OrderRecord {
@@ -3511,7 +3512,7 @@ type ArchiveOrdersCommand struct {
 
 func (x *ArchiveOrdersCommand) Reset() {
 	*x = ArchiveOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3523,7 +3524,7 @@ func (x *ArchiveOrdersCommand) String() string {
 func (*ArchiveOrdersCommand) ProtoMessage() {}
 
 func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[49]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3536,7 +3537,7 @@ func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ArchiveOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{49}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ArchiveOrdersCommand) GetOrderIds() []string {
@@ -3571,7 +3572,7 @@ type RestoreOrdersCommand struct {
 
 func (x *RestoreOrdersCommand) Reset() {
 	*x = RestoreOrdersCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3583,7 +3584,7 @@ func (x *RestoreOrdersCommand) String() string {
 func (*RestoreOrdersCommand) ProtoMessage() {}
 
 func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[50]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3596,7 +3597,7 @@ func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreOrdersCommand.ProtoReflect.Descriptor instead.
 func (*RestoreOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{50}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RestoreOrdersCommand) GetOrders() []*ArchivedOrder {
@@ -3625,7 +3626,7 @@ type RecordAccessCommand struct {
 
 func (x *RecordAccessCommand) Reset() {
 	*x = RecordAccessCommand{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3637,7 +3638,7 @@ func (x *RecordAccessCommand) String() string {
 func (*RecordAccessCommand) ProtoMessage() {}
 
 func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[51]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3650,7 +3651,7 @@ func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
 func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{51}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RecordAccessCommand) GetSubject() string {
@@ -3718,7 +3719,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3730,7 +3731,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[52]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3743,7 +3744,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{52}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -4240,7 +4241,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4252,7 +4253,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[53]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4265,7 +4266,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{53}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -4370,7 +4371,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4382,7 +4383,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[54]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4395,7 +4396,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{54}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -4428,7 +4429,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4440,7 +4441,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[55]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4453,7 +4454,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{55}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -4479,7 +4480,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4491,7 +4492,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[56]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4504,7 +4505,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{56}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -4564,7 +4565,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4576,7 +4577,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[57]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4589,7 +4590,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{57}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -4631,7 +4632,7 @@ type ReserveManyRequest struct {
 
 func (x *ReserveManyRequest) Reset() {
 	*x = ReserveManyRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4643,7 +4644,7 @@ func (x *ReserveManyRequest) String() string {
 func (*ReserveManyRequest) ProtoMessage() {}
 
 func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[58]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4656,7 +4657,7 @@ func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyRequest.ProtoReflect.Descriptor instead.
 func (*ReserveManyRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{58}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ReserveManyRequest) GetItems() []*ReserveRequest {
@@ -4676,7 +4677,7 @@ type ReserveManyResponse struct {
 
 func (x *ReserveManyResponse) Reset() {
 	*x = ReserveManyResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4688,7 +4689,7 @@ func (x *ReserveManyResponse) String() string {
 func (*ReserveManyResponse) ProtoMessage() {}
 
 func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[59]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4701,7 +4702,7 @@ func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyResponse.ProtoReflect.Descriptor instead.
 func (*ReserveManyResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{59}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ReserveManyResponse) GetItems() []*ReserveResponse {
@@ -4723,7 +4724,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4735,7 +4736,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[60]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4748,7 +4749,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{60}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -4788,7 +4789,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4800,7 +4801,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[61]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4813,7 +4814,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{61}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -4833,7 +4834,7 @@ type SettleManyRequest struct {
 
 func (x *SettleManyRequest) Reset() {
 	*x = SettleManyRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4845,7 +4846,7 @@ func (x *SettleManyRequest) String() string {
 func (*SettleManyRequest) ProtoMessage() {}
 
 func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[62]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4858,7 +4859,7 @@ func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyRequest.ProtoReflect.Descriptor instead.
 func (*SettleManyRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{62}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SettleManyRequest) GetItems() []*SettleRequest {
@@ -4878,7 +4879,7 @@ type SettleManyResponse struct {
 
 func (x *SettleManyResponse) Reset() {
 	*x = SettleManyResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4890,7 +4891,7 @@ func (x *SettleManyResponse) String() string {
 func (*SettleManyResponse) ProtoMessage() {}
 
 func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[63]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4903,7 +4904,7 @@ func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyResponse.ProtoReflect.Descriptor instead.
 func (*SettleManyResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{63}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SettleManyResponse) GetItems() []*SettleResponse {
@@ -4915,7 +4916,7 @@ func (x *SettleManyResponse) GetItems() []*SettleResponse {
 
 type SetStockGrainRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Stock         *SetStockRequest       `protobuf:"bytes,1,opt,name=stock,proto3" json:"stock,omitempty"`
+	Stock         *v1.SetStockRequest    `protobuf:"bytes,1,opt,name=stock,proto3" json:"stock,omitempty"`
 	Principal     string                 `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4923,7 +4924,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4935,7 +4936,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[64]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4948,10 +4949,10 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{64}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{64}
 }
 
-func (x *SetStockGrainRequest) GetStock() *SetStockRequest {
+func (x *SetStockGrainRequest) GetStock() *v1.SetStockRequest {
 	if x != nil {
 		return x.Stock
 	}
@@ -4974,7 +4975,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4986,7 +4987,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[65]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4999,7 +5000,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{65}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -5011,7 +5012,7 @@ func (x *SkuQuery) GetSku() string {
 
 type CreateOrderGrainRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Request       *CreateOrderRequest    `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	Request       *v1.CreateOrderRequest `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
 	Principal     string                 `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
 	OrderId       string                 `protobuf:"bytes,3,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -5020,7 +5021,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[66]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5032,7 +5033,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[66]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5045,10 +5046,10 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{66}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{66}
 }
 
-func (x *CreateOrderGrainRequest) GetRequest() *CreateOrderRequest {
+func (x *CreateOrderGrainRequest) GetRequest() *v1.CreateOrderRequest {
 	if x != nil {
 		return x.Request
 	}
@@ -5078,7 +5079,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[67]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5090,7 +5091,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[67]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5103,7 +5104,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{67}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -5115,7 +5116,7 @@ func (x *OrderQuery) GetOrderId() string {
 
 type OrderEventGrainRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Event         *OrderEventRequest     `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	Event         *v1.OrderEventRequest  `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	Principal     string                 `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -5123,7 +5124,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[68]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5135,7 +5136,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[68]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5148,10 +5149,10 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{68}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{68}
 }
 
-func (x *OrderEventGrainRequest) GetEvent() *OrderEventRequest {
+func (x *OrderEventGrainRequest) GetEvent() *v1.OrderEventRequest {
 	if x != nil {
 		return x.Event
 	}
@@ -5178,7 +5179,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[69]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5190,7 +5191,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[69]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5203,7 +5204,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{69}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -5243,7 +5244,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[70]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5255,7 +5256,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[70]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5268,7 +5269,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{70}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -5291,7 +5292,7 @@ type ForwardedBatch struct {
 
 func (x *ForwardedBatch) Reset() {
 	*x = ForwardedBatch{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[71]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5303,7 +5304,7 @@ func (x *ForwardedBatch) String() string {
 func (*ForwardedBatch) ProtoMessage() {}
 
 func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[71]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5316,7 +5317,7 @@ func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedBatch.ProtoReflect.Descriptor instead.
 func (*ForwardedBatch) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{71}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ForwardedBatch) GetOrders() []*CreateOrderGrainRequest {
@@ -5348,7 +5349,7 @@ type ForwardedAnswer struct {
 
 func (x *ForwardedAnswer) Reset() {
 	*x = ForwardedAnswer{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[72]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5360,7 +5361,7 @@ func (x *ForwardedAnswer) String() string {
 func (*ForwardedAnswer) ProtoMessage() {}
 
 func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[72]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5373,7 +5374,7 @@ func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedAnswer.ProtoReflect.Descriptor instead.
 func (*ForwardedAnswer) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{72}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ForwardedAnswer) GetResponse() *OrderGrainResponse {
@@ -5406,7 +5407,7 @@ type ForwardedAnswers struct {
 
 func (x *ForwardedAnswers) Reset() {
 	*x = ForwardedAnswers{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[73]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5418,7 +5419,7 @@ func (x *ForwardedAnswers) String() string {
 func (*ForwardedAnswers) ProtoMessage() {}
 
 func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[73]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5431,7 +5432,7 @@ func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedAnswers.ProtoReflect.Descriptor instead.
 func (*ForwardedAnswers) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{73}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ForwardedAnswers) GetAnswers() []*ForwardedAnswer {
@@ -5451,7 +5452,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[74]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5463,7 +5464,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[74]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5476,7 +5477,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{74}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -5502,7 +5503,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[75]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5514,7 +5515,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[75]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5527,7 +5528,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{75}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -5549,7 +5550,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[76]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5561,7 +5562,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[76]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5574,7 +5575,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{76}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -5616,7 +5617,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[77]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5628,7 +5629,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[77]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5641,7 +5642,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{77}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -5667,7 +5668,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[78]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5679,7 +5680,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_grains_proto_msgTypes[78]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5692,7 +5693,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_grains_proto_rawDescGZIP(), []int{78}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -5702,11 +5703,11 @@ func (x *EraseSubjectGrainRequest) GetPrincipal() string {
 	return ""
 }
 
-var File_ordergrid_v1_grains_proto protoreflect.FileDescriptor
+var File_internal_gridpb_grains_proto protoreflect.FileDescriptor
 
-const file_ordergrid_v1_grains_proto_rawDesc = "" +
+const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\n" +
-	"\x19ordergrid/v1/grains.proto\x12\fordergrid.v1\x1a\x16ordergrid/v1/api.proto\"^\n" +
+	"\x1cinternal/gridpb/grains.proto\x12\fordergrid.v1\x1a\x16ordergrid/v1/api.proto\"^\n" +
 	"\vStockRecord\x12\x17\n" +
 	"\aon_hand\x18\x01 \x01(\x03R\x06onHand\x12\x18\n" +
 	"\apending\x18\x02 \x01(\x03R\apending\x12\x1c\n" +
@@ -6143,23 +6144,23 @@ const file_ordergrid_v1_grains_proto_rawDesc = "" +
 	"\x1bRESERVATION_STATE_COMMITTED\x10\x02\x12\x1e\n" +
 	"\x1aRESERVATION_STATE_RELEASED\x10\x03\x12\x1d\n" +
 	"\x19RESERVATION_STATE_SHIPPED\x10\x04\x12\x1e\n" +
-	"\x1aRESERVATION_STATE_RETURNED\x10\x05B?Z=github.com/ordergrid/ordergrid/proto/ordergrid/v1;ordergridv1b\x06proto3"
+	"\x1aRESERVATION_STATE_RETURNED\x10\x05B7Z5github.com/ordergrid/ordergrid/internal/gridpb;gridpbb\x06proto3"
 
 var (
-	file_ordergrid_v1_grains_proto_rawDescOnce sync.Once
-	file_ordergrid_v1_grains_proto_rawDescData []byte
+	file_internal_gridpb_grains_proto_rawDescOnce sync.Once
+	file_internal_gridpb_grains_proto_rawDescData []byte
 )
 
-func file_ordergrid_v1_grains_proto_rawDescGZIP() []byte {
-	file_ordergrid_v1_grains_proto_rawDescOnce.Do(func() {
-		file_ordergrid_v1_grains_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_proto_rawDesc), len(file_ordergrid_v1_grains_proto_rawDesc)))
+func file_internal_gridpb_grains_proto_rawDescGZIP() []byte {
+	file_internal_gridpb_grains_proto_rawDescOnce.Do(func() {
+		file_internal_gridpb_grains_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_internal_gridpb_grains_proto_rawDesc), len(file_internal_gridpb_grains_proto_rawDesc)))
 	})
-	return file_ordergrid_v1_grains_proto_rawDescData
+	return file_internal_gridpb_grains_proto_rawDescData
 }
 
-var file_ordergrid_v1_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ordergrid_v1_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 84)
-var file_ordergrid_v1_grains_proto_goTypes = []any{
+var file_internal_gridpb_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_internal_gridpb_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 84)
+var file_internal_gridpb_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
 	(*StockRecord)(nil),               // 2: ordergrid.v1.StockRecord
@@ -6246,12 +6247,12 @@ var file_ordergrid_v1_grains_proto_goTypes = []any{
 	nil,                               // 83: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
 	nil,                               // 84: ordergrid.v1.TransitionCommand.DetailsEntry
 	nil,                               // 85: ordergrid.v1.ReserveResponse.FreeEntry
-	(*Customer)(nil),                  // 86: ordergrid.v1.Customer
-	(*SetStockRequest)(nil),           // 87: ordergrid.v1.SetStockRequest
-	(*CreateOrderRequest)(nil),        // 88: ordergrid.v1.CreateOrderRequest
-	(*OrderEventRequest)(nil),         // 89: ordergrid.v1.OrderEventRequest
+	(*v1.Customer)(nil),               // 86: ordergrid.v1.Customer
+	(*v1.SetStockRequest)(nil),        // 87: ordergrid.v1.SetStockRequest
+	(*v1.CreateOrderRequest)(nil),     // 88: ordergrid.v1.CreateOrderRequest
+	(*v1.OrderEventRequest)(nil),      // 89: ordergrid.v1.OrderEventRequest
 }
-var file_ordergrid_v1_grains_proto_depIdxs = []int32{
+var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
 	1,  // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
 	8,  // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
@@ -6349,13 +6350,12 @@ var file_ordergrid_v1_grains_proto_depIdxs = []int32{
 	0,  // [0:90] is the sub-list for field type_name
 }
 
-func init() { file_ordergrid_v1_grains_proto_init() }
-func file_ordergrid_v1_grains_proto_init() {
-	if File_ordergrid_v1_grains_proto != nil {
+func init() { file_internal_gridpb_grains_proto_init() }
+func file_internal_gridpb_grains_proto_init() {
+	if File_internal_gridpb_grains_proto != nil {
 		return
 	}
-	file_ordergrid_v1_api_proto_init()
-	file_ordergrid_v1_grains_proto_msgTypes[52].OneofWrappers = []any{
+	file_internal_gridpb_grains_proto_msgTypes[52].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -6390,18 +6390,18 @@ func file_ordergrid_v1_grains_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_grains_proto_rawDesc), len(file_ordergrid_v1_grains_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_gridpb_grains_proto_rawDesc), len(file_internal_gridpb_grains_proto_rawDesc)),
 			NumEnums:      2,
 			NumMessages:   84,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_ordergrid_v1_grains_proto_goTypes,
-		DependencyIndexes: file_ordergrid_v1_grains_proto_depIdxs,
-		EnumInfos:         file_ordergrid_v1_grains_proto_enumTypes,
-		MessageInfos:      file_ordergrid_v1_grains_proto_msgTypes,
+		GoTypes:           file_internal_gridpb_grains_proto_goTypes,
+		DependencyIndexes: file_internal_gridpb_grains_proto_depIdxs,
+		EnumInfos:         file_internal_gridpb_grains_proto_enumTypes,
+		MessageInfos:      file_internal_gridpb_grains_proto_msgTypes,
 	}.Build()
-	File_ordergrid_v1_grains_proto = out.File
-	file_ordergrid_v1_grains_proto_goTypes = nil
-	file_ordergrid_v1_grains_proto_depIdxs = nil
+	File_internal_gridpb_grains_proto = out.File
+	file_internal_gridpb_grains_proto_goTypes = nil
+	file_internal_gridpb_grains_proto_depIdxs = nil
 }

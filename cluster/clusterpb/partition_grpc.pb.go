@@ -5,9 +5,9 @@
 // versions:
 // - protoc-gen-go-grpc v1.5.1
 // - protoc             v3.21.12
-// source: ordergrid/v1/partition.proto
+// source: cluster/clusterpb/partition.proto
 
-package ordergridv1
+package clusterpb
 
 import (
 	context "context"
@@ -272,5 +272,5 @@ var PartitionService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "ordergrid/v1/partition.proto",
+	Metadata: "cluster/clusterpb/partition.proto",
 }
