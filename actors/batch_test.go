@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -537,6 +538,9 @@ func TestCreateBatchAmbiguousRecord(t *testing.T) {
 func TestSkuGrainFoldsReservations(t *testing.T) {
 	h := newHouse(t, testSeed(t), 1)
 	h.setStock("apple", "ams", 30)
+	// Each proposal takes 5 ms to commit, so the calls that arrive meanwhile
+	// queue behind it whatever the scheduler does.
+	h.n.skuPartition("apple").partition.(*twinPartition).latency = 5 * time.Millisecond
 	const calls = 60
 	answers := make([]*gridpb.ReserveResponse, calls)
 	errs := make([]error, calls)

@@ -330,23 +330,23 @@ func (n *Node) callCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), n.opts.RequestTimeout)
 }
 
-// SkuClient returns the client of sku's grain.
-func (n *Node) SkuClient(sku string) *grains.SkuGrainGrainClient {
+// skuClient returns the client of sku's grain.
+func (n *Node) skuClient(sku string) *grains.SkuGrainGrainClient {
 	return grains.GetSkuGrainGrainClient(n.cluster, sku)
 }
 
-// SubjectClient returns the client of a data subject's grain.
-func (n *Node) SubjectClient(id string) *grains.SubjectGrainGrainClient {
+// subjectClient returns the client of a data subject's grain.
+func (n *Node) subjectClient(id string) *grains.SubjectGrainGrainClient {
 	return grains.GetSubjectGrainGrainClient(n.cluster, id)
 }
 
-// OrderClient returns the client of an order's grain.
-func (n *Node) OrderClient(id string) *grains.OrderGrainGrainClient {
+// orderClient returns the client of an order's grain.
+func (n *Node) orderClient(id string) *grains.OrderGrainGrainClient {
 	return grains.GetOrderGrainGrainClient(n.cluster, id)
 }
 
-// CallOptions are the options of a grain call from outside the cluster.
-func (n *Node) CallOptions() []actorcluster.GrainCallOption {
+// callOptions are the options of a grain call from outside the cluster.
+func (n *Node) callOptions() []actorcluster.GrainCallOption {
 	return []actorcluster.GrainCallOption{actorcluster.WithTimeout(n.opts.RequestTimeout), actorcluster.WithRetryCount(3)}
 }
 

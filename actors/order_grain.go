@@ -431,7 +431,7 @@ func (g *orderGrain) seal(c *pb.Customer) ([]byte, error) {
 	if c.GetId() == "" {
 		return nil, internalErr(errors.New("personal fields without a customer id"))
 	}
-	res, err := g.node.SubjectClient(c.Id).Seal(&gridpb.SealPersonalRequest{OrderId: g.id, Fields: f}, g.node.CallOptions()...)
+	res, err := g.node.subjectClient(c.Id).Seal(&gridpb.SealPersonalRequest{OrderId: g.id, Fields: f}, g.node.callOptions()...)
 	if err != nil {
 		return nil, err
 	}

@@ -84,21 +84,21 @@ type grainCalls interface {
 type clusterGrainCalls struct{ n *Node }
 
 func (c clusterGrainCalls) reserve(req *gridpb.ReserveRequest) (*gridpb.ReserveResponse, error) {
-	return c.n.SkuClient(req.Sku).Reserve(req, c.n.CallOptions()...)
+	return c.n.skuClient(req.Sku).Reserve(req, c.n.callOptions()...)
 }
 
 func (c clusterGrainCalls) reserveMany(sku string, req *gridpb.ReserveManyRequest) (*gridpb.ReserveManyResponse, error) {
-	return c.n.SkuClient(sku).ReserveMany(req, c.n.CallOptions()...)
+	return c.n.skuClient(sku).ReserveMany(req, c.n.callOptions()...)
 }
 
 func (c clusterGrainCalls) settle(req *gridpb.SettleRequest) (*gridpb.SettleResponse, error) {
-	return c.n.SkuClient(req.Sku).Settle(req, c.n.CallOptions()...)
+	return c.n.skuClient(req.Sku).Settle(req, c.n.callOptions()...)
 }
 
 func (c clusterGrainCalls) settleMany(sku string, req *gridpb.SettleManyRequest) (*gridpb.SettleManyResponse, error) {
-	return c.n.SkuClient(sku).SettleMany(req, c.n.CallOptions()...)
+	return c.n.skuClient(sku).SettleMany(req, c.n.callOptions()...)
 }
 
 func (c clusterGrainCalls) createOrder(req *gridpb.CreateOrderGrainRequest) (*gridpb.OrderGrainResponse, error) {
-	return c.n.OrderClient(req.OrderId).Create(req, c.n.CallOptions()...)
+	return c.n.orderClient(req.OrderId).Create(req, c.n.callOptions()...)
 }

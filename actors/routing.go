@@ -231,7 +231,7 @@ func (inv *orderInventory) authoritative(skus []skuQty) error {
 	errs := make([]error, len(skus))
 	fanOut(len(skus), linesFanOutMax, func(i int) {
 		errs[i] = retrySku(func() error {
-			st, err := inv.n.SkuClient(skus[i].sku).GetStock(&gridpb.SkuQuery{Sku: skus[i].sku}, inv.n.CallOptions()...)
+			st, err := inv.n.skuClient(skus[i].sku).GetStock(&gridpb.SkuQuery{Sku: skus[i].sku}, inv.n.callOptions()...)
 			if failure.OutcomeOf(err) == gridpb.Outcome_OUTCOME_NOT_FOUND {
 				views[i] = map[string]int64{}
 				return nil

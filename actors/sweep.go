@@ -84,7 +84,7 @@ func (s sweeper) partition(p *cluster.Partition, all bool) {
 		return
 	}
 	fanOut(len(due), sweepCallsMax, func(i int) {
-		_, err := n.SkuClient(due[i].SKU).Settle(&gridpb.SettleRequest{Sku: due[i].SKU, OrderId: due[i].OrderID, Action: "expire", Principal: SweeperPrincipal}, n.CallOptions()...)
+		_, err := n.skuClient(due[i].SKU).Settle(&gridpb.SettleRequest{Sku: due[i].SKU, OrderId: due[i].OrderID, Action: "expire", Principal: SweeperPrincipal}, n.callOptions()...)
 		if err != nil {
 			log.Warn("sweep: releasing orphan reservation", slog.String("sku", due[i].SKU), slog.Any("error", err))
 		}
@@ -111,7 +111,7 @@ func (s sweeper) partition(p *cluster.Partition, all bool) {
 
 func (s sweeper) syncOrder(id string, log *slog.Logger) {
 	n := s.n
-	if _, err := n.OrderClient(id).SyncStock(&gridpb.SyncStockRequest{OrderId: id}, n.CallOptions()...); err != nil {
+	if _, err := n.orderClient(id).SyncStock(&gridpb.SyncStockRequest{OrderId: id}, n.callOptions()...); err != nil {
 		log.Warn("sweep: stock action", slog.String("order", id), slog.Any("error", err))
 	}
 }

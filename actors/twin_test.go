@@ -182,6 +182,10 @@ type twinPartition struct {
 	prefix []byte
 	store  *twinStore
 	faults *faultPlan
+	// latency is how long a proposal takes to commit (Raft's round trip
+	// and fsync); 0: at once. Tests of what queues behind a proposal in
+	// flight set it, so the queue does not depend on the scheduler.
+	latency time.Duration
 
 	mu    sync.Mutex // one apply at a time, as Raft's log orders them
 	m     *statemachine.Machine
@@ -197,6 +201,13 @@ func (p *twinPartition) LeaderID() string { return "twin" }
 func (p *twinPartition) Propose(ctx context.Context, command []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if p.latency > 0 {
+		select {
+		case <-time.After(p.latency):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	f := p.faults.decide(command)
 	switch f {

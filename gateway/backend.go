@@ -5,12 +5,10 @@ import (
 	"io"
 	"time"
 
-	actorcluster "github.com/asynkron/protoactor-go/cluster"
-
 	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
-	"github.com/ordergrid/ordergrid/internal/gridpb/grains"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/rotation"
 	"github.com/ordergrid/ordergrid/routing"
 )
@@ -39,11 +37,16 @@ type Backend struct {
 // Grid is what the gateway asks of the grid beside the intake: its grains
 // and the reads of its partitions (actors.Node in a node).
 type Grid interface {
-	SkuClient(sku string) *grains.SkuGrainGrainClient
-	OrderClient(id string) *grains.OrderGrainGrainClient
-	SubjectClient(id string) *grains.SubjectGrainGrainClient
-	// CallOptions are the options of a grain call from outside the grid.
-	CallOptions() []actorcluster.GrainCallOption
+	// GetOrder asks an order's grain for the order.
+	GetOrder(ctx context.Context, id string) (*gridpb.OrderGrainResponse, error)
+	// OpenPersonal opens sealed personal fields through their subject's grain.
+	OpenPersonal(ctx context.Context, subject string, req *gridpb.OpenPersonalRequest) (*gridpb.OpenPersonalResponse, error)
+	// SetStock sets a SKU's on-hand quantity at a warehouse.
+	SetStock(ctx context.Context, req *pb.SetStockRequest, principal string) (*pb.SkuStock, error)
+	// GetStock reads a SKU's stock in every warehouse.
+	GetStock(ctx context.Context, sku string) (*pb.SkuStock, error)
+	// EraseSubject erases a data subject.
+	EraseSubject(ctx context.Context, id, principal string) (*gridpb.SubjectTombstoneRecord, error)
 	// ReadOrder reads an order's record as committed.
 	ReadOrder(id string) (*gridpb.OrderRecord, bool, error)
 	// OrderEvents are an order's events, oldest first.

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	actorcluster "github.com/asynkron/protoactor-go/cluster"
-
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/intake"
@@ -37,14 +35,6 @@ type Service struct {
 	limits      Limits
 	logger      *slog.Logger
 	metrics     *metrics
-}
-
-func (s *Service) callOptions(ctx context.Context) []actorcluster.GrainCallOption {
-	opts := s.grid.CallOptions()
-	if d, ok := ctx.Deadline(); ok {
-		opts = append(opts, actorcluster.WithTimeout(time.Until(d)))
-	}
-	return opts
 }
 
 // grainProblem maps a failed grain call to a problem: 503 with Retry-After
@@ -279,8 +269,8 @@ func (s *Service) getOrder(ctx context.Context, id string, includePersonal bool,
 	if !includePersonal {
 		return v, nil
 	}
-	res, err := s.grid.SubjectClient(o.Customer.Id).Open(&gridpb.OpenPersonalRequest{OrderIds: []string{o.Id}, Sealed: [][]byte{o.Personal},
-		Principal: principalName(ctx), Purpose: purpose}, s.callOptions(ctx)...)
+	res, err := s.grid.OpenPersonal(ctx, o.Customer.Id, &gridpb.OpenPersonalRequest{OrderIds: []string{o.Id}, Sealed: [][]byte{o.Personal},
+		Principal: principalName(ctx), Purpose: purpose})
 	if err != nil {
 		return nil, s.grainProblem(err, "order", id)
 	}
@@ -304,7 +294,7 @@ func (s *Service) readOrder(ctx context.Context, id string) (*gridpb.OrderRecord
 	if !validOrderID(id) {
 		return nil, notFound("order", id)
 	}
-	res, err := s.grid.OrderClient(id).Get(&gridpb.OrderQuery{OrderId: id}, s.callOptions(ctx)...)
+	res, err := s.grid.GetOrder(ctx, id)
 	if err != nil {
 		return nil, s.grainProblem(err, "order", id)
 	}
@@ -400,7 +390,7 @@ func (s *Service) setStock(ctx context.Context, req *pb.SetStockRequest) (*pb.Sk
 		return nil, invalid(&pb.FieldViolation{Field: "warehouse", Detail: fmt.Sprintf(
 			"unknown warehouse %q: warehouses are registered, so stock goes only to those (PUT /v1/warehouses/%s first)", req.Warehouse, req.Warehouse)})
 	}
-	st, err := s.grid.SkuClient(req.Sku).SetStock(&gridpb.SetStockGrainRequest{Stock: req, Principal: principalName(ctx)}, s.callOptions(ctx)...)
+	st, err := s.grid.SetStock(ctx, req, principalName(ctx))
 	if err != nil {
 		return nil, s.grainProblem(err, "sku", req.Sku)
 	}
@@ -414,7 +404,7 @@ func (s *Service) getSku(ctx context.Context, sku string) (*pb.SkuStock, *Proble
 	if !namePattern.MatchString(sku) {
 		return nil, notFound("sku", sku)
 	}
-	st, err := s.grid.SkuClient(sku).GetStock(&gridpb.SkuQuery{Sku: sku}, s.callOptions(ctx)...)
+	st, err := s.grid.GetStock(ctx, sku)
 	if err != nil {
 		return nil, s.grainProblem(err, "sku", sku)
 	}
@@ -480,7 +470,7 @@ func (s *Service) eraseSubject(ctx context.Context, id string) (*pb.SubjectErasu
 	if len(v) > 0 {
 		return nil, invalid(v...)
 	}
-	ts, err := s.grid.SubjectClient(id).Erase(&gridpb.EraseSubjectGrainRequest{Principal: principalName(ctx)}, s.callOptions(ctx)...)
+	ts, err := s.grid.EraseSubject(ctx, id, principalName(ctx))
 	switch failure.OutcomeOf(err) {
 	case gridpb.Outcome_OUTCOME_UNSPECIFIED:
 	case gridpb.Outcome_OUTCOME_NOT_FOUND:
