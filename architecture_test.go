@@ -18,7 +18,11 @@ const module = "github.com/ordergrid/ordergrid/"
 // import any of forbidden (same notation; a path without the module prefix
 // and with a dot in its first element is a third-party or standard path).
 type rule struct {
-	why       string
+	why string
+	// linked checks everything the packages link (their imports, and
+	// those of the module's packages they import, transitively), not only
+	// what they import themselves.
+	linked    bool
 	packages  []string
 	except    []string
 	forbidden []string
@@ -40,9 +44,9 @@ var rules = []rule{
 		forbidden: []string{"gateway/...", "cmd/...", "bench/..."}},
 	{why: "intake is transport-free", packages: []string{"intake"},
 		forbidden: []string{"net/http", "google.golang.org/grpc/..."}},
-	{why: "the judge knows no grains", packages: []string{"statemachine"},
+	{why: "the judge knows no grains", packages: []string{"statemachine"}, linked: true,
 		forbidden: []string{"actors", "intake", "retention", "github.com/asynkron/protoactor-go/..."}},
-	{why: "cluster knows no domain", packages: []string{"cluster/..."}, except: []string{"cluster/clustertest"},
+	{why: "cluster knows no domain", packages: []string{"cluster/..."}, except: []string{"cluster/clustertest"}, linked: true,
 		forbidden: []string{"statemachine", "actors", "intake", "ledger/...", "routing", "channels", "privacy", "lifecycle",
 			"retention", "internal/gridpb", "proto/..."}},
 	{why: "the ledger knows no domain", packages: []string{"ledger/..."},
@@ -50,9 +54,12 @@ var rules = []rule{
 			"internal/gridpb", "proto/..."}},
 	{why: "pure logic touches no infrastructure", packages: pure,
 		forbidden: append([]string{"cluster/...", "actors", "statemachine", "intake", "ledger", "retention"}, infrastructure...)},
-	{why: "the transport reaches the grid through intake and the read models, not the grains or the judge",
-		packages: []string{"gateway"}, forbidden: []string{"actors", "statemachine"}},
-	{why: "verifying an archive needs no actor system", packages: []string{"retention"},
+	{why: "the transport reaches the grid through intake and small interfaces it owns, not the grains or the judge",
+		packages: []string{"gateway"}, forbidden: []string{"actors", "statemachine", "internal/gridpb/grains", "github.com/asynkron/protoactor-go/..."}},
+	{why: "only the grains link the actor system", packages: []string{"..."},
+		except:    []string{"actors/...", "internal/gridpb/grains", "failure", "cmd/...", "e2e", "bench/..."},
+		forbidden: []string{"github.com/asynkron/protoactor-go/...", "internal/gridpb/grains"}},
+	{why: "verifying an archive needs no actor system", packages: []string{"retention"}, linked: true,
 		forbidden: []string{"actors", "github.com/asynkron/protoactor-go/..."}},
 	{why: "the product does not link test support", packages: []string{"..."},
 		except:    []string{"e2e", "internal/fabrictest", "cluster/clustertest"},
@@ -70,6 +77,9 @@ func TestArchitecture(t *testing.T) {
 				continue
 			}
 			covered++
+			if r.linked {
+				deps = linked(imports, pkg)
+			}
 			for _, d := range deps {
 				if matchesAny(d, r.forbidden) {
 					t.Errorf("%s imports %s, but %s", pkg, d, r.why)
@@ -120,6 +130,28 @@ func modulePackages(t *testing.T) map[string][]string {
 	if len(out) < 10 {
 		t.Fatalf("found %d packages: not run from the module root?", len(out))
 	}
+	return out
+}
+
+// linked is everything pkg links: its imports and, for the module's own
+// packages among them, theirs, transitively (sorted).
+func linked(imports map[string][]string, pkg string) []string {
+	seen := map[string]bool{}
+	var walk func(string)
+	walk = func(p string) {
+		for _, d := range imports[p] {
+			if !seen[d] {
+				seen[d] = true
+				walk(d)
+			}
+		}
+	}
+	walk(pkg)
+	out := make([]string, 0, len(seen))
+	for d := range seen {
+		out = append(out, d)
+	}
+	sort.Strings(out)
 	return out
 }
 
