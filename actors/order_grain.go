@@ -402,12 +402,14 @@ func (g *orderGrain) creditEarlier(inv *orderInventory, skus []skuQty, results [
 
 // releaseNotOf releases what this call reserved that the recorded order o
 // does not hold: a reservation of a SKU o has no line of (a different
-// request under the same key), or any when o's stock is released already
-// (cancelled or expired: a retry re-reserved it). A reservation of a SKU
-// of a live o is o's: perhaps made by this very call for another
-// activation that recorded o first.
+// request under the same key), or any when o holds no live stock any more
+// (cancelled, expired, merged, refunded: its reservation was released, so
+// a retry re-reserved it; shipped ones answer the retry REPLAYED and
+// reserve nothing). A reservation of a SKU of an o that holds its stock is
+// o's: perhaps made by this very call for another activation that
+// recorded o first.
 func (n *Node) releaseNotOf(id string, o *gridpb.OrderRecord, skus []skuQty, results []*gridpb.ReserveResponse, principal string) {
-	released := o.Status == lifecycle.StatusCancelled || o.Status == lifecycle.StatusExpired
+	released := !lifecycle.HoldsStock(o.Status)
 	keep := make([]*gridpb.ReserveResponse, len(results))
 	for i, s := range skus {
 		holds := false

@@ -110,6 +110,19 @@ func CanTransition(from, event string) bool {
 	return ok && slices.Contains(t.from, from)
 }
 
+// HoldsStock reports whether an order in status holds its reservations
+// live (pending or committed): unpaid, held, or paid and not yet shipped.
+// An order in any other status has released its stock (cancelled, expired,
+// merged, refunded after a cancel) or shipped it; a reservation made for it
+// now, by a retry of its create, is not its own.
+func HoldsStock(status string) bool {
+	switch status {
+	case StatusPendingPayment, StatusOnHold, StatusPaid, StatusPicked, StatusPacked:
+		return true
+	}
+	return false
+}
+
 // StockAction returns the reservation action event owes, or "".
 func StockAction(event string) string {
 	if event == StatusExpired {

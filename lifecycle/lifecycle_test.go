@@ -60,3 +60,30 @@ func TestStockActions(t *testing.T) {
 		}
 	}
 }
+
+// An order holds live stock from its creation until the event that
+// releases or ships it, and never after.
+func TestHoldsStock(t *testing.T) {
+	if !HoldsStock(StatusPendingPayment) {
+		t.Fatal("a new order holds its stock")
+	}
+	for _, e := range append(EventTypes(), StatusExpired) {
+		switch StockAction(e) {
+		case ActionRelease, ActionShip:
+			if HoldsStock(e) {
+				t.Errorf("an order %s still holds stock", e)
+			}
+		case ActionCommit:
+			if !HoldsStock(e) {
+				t.Errorf("an order %s holds its committed stock", e)
+			}
+		}
+	}
+	// Every status after shipping, and a refund (of a cancelled or a
+	// returned order), holds none.
+	for _, s := range []string{StatusInTransit, StatusOutForDelivery, StatusDelivered, StatusReturnRequested, StatusReturned, StatusRefunded} {
+		if HoldsStock(s) {
+			t.Errorf("an order %s holds stock", s)
+		}
+	}
+}
