@@ -65,9 +65,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the Prometheus metrics. nil: not registered.
 	Registerer prometheus.Registerer
-	// Dial opens the TCP connections to peers, for Raft and for the
-	// internal RPC. Default: a net.Dialer. Tests cut the network here.
-	Dial func(ctx context.Context, address string) (net.Conn, error)
+	// Network is where the host listens for its peers (on RaftAddr) and
+	// how it reaches them, for Raft and for the internal RPC. Default: TCP
+	// (TCPNetwork). Tests put hosts on an in-memory network they can cut
+	// (package cluster/clustertest).
+	Network Network
 	// Groups are Raft groups beside the partitions, each with its own state
 	// machine and one key range, replicated on the same voters (the ledger's
 	// sequencer is one). Keys are never hashed onto them. Their ids follow
@@ -95,11 +97,8 @@ func (o *Options) withDefaults() {
 	if o.HeartbeatTimeout == 0 {
 		o.HeartbeatTimeout = 500 * time.Millisecond
 	}
-	if o.Dial == nil {
-		o.Dial = func(ctx context.Context, address string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", address)
-		}
+	if o.Network == nil {
+		o.Network = TCPNetwork{}
 	}
 	if o.ElectionTimeout == 0 {
 		o.ElectionTimeout = 500 * time.Millisecond
@@ -183,12 +182,13 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 		return nil, err
 	}
 	registerPebble(opts.Registerer, db)
-	h.mux, err = ListenMux(opts.RaftAddr, opts.Logger)
+	ln, err := opts.Network.Listen(opts.RaftAddr)
 	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("cluster: listen %s: %w", opts.RaftAddr, err)
 	}
-	h.mux.Dial = opts.Dial
+	h.mux = ServeMux(ln, opts.Logger)
+	h.mux.Dial = opts.Network.Dial
 	for i := 0; i < opts.Partitions; i++ {
 		p, err := h.startPartition(uint32(i), newSM)
 		if err != nil {
