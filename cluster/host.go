@@ -305,8 +305,19 @@ func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition,
 	if err != nil {
 		return nil, err
 	}
+	// MaxRPCsInFlight 1 turns off pipelined replication. hashicorp/raft
+	// v1.8.0's pipeline deadlocks when a follower answers an append with
+	// Success=false (its log diverged, or a newer term) while the leader
+	// sends the next one: the decoder has returned, the transport's
+	// response goroutine blocks on its unread done channel, the sender on
+	// its in-progress channel, and the pipeline's deferred Close never
+	// runs. The leader then never replicates to that follower again (its
+	// heartbeats go on, so no election repairs it) and Raft's Shutdown
+	// never returns. TestSimulation met it after a link held a follower's
+	// answers for a few seconds. Unpipelined, each follower still gets up
+	// to MaxAppendEntries entries per round trip.
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
+		Stream: layer, MaxPool: 3, MaxRPCsInFlight: 1, Timeout: 10 * time.Second, Logger: hlog,
 	})
 	cfg := raft.DefaultConfig()
 	cfg.LocalID = raft.ServerID(h.opts.NodeID)

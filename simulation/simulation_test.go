@@ -34,11 +34,11 @@ const (
 	// partitionsCount is the hosts' number of partitions.
 	partitionsCount = 3
 	// attemptTimeout bounds one attempt of one call.
-	attemptTimeout = 2 * time.Second
+	attemptTimeout = time.Second
 	// attemptsMax bounds the attempts of one call: a call still without
 	// an answer after them fails the test (the cluster had a quorum
 	// throughout: at most one node is faulty at a time).
-	attemptsMax = 30
+	attemptsMax = 40
 	// settleTimeout bounds a barrier on every partition's leader, and the
 	// final convergence.
 	settleTimeout = 30 * time.Second
@@ -162,7 +162,9 @@ type sim struct {
 	c     *clustertest.Cluster
 	m     *model
 	step  int
-	nowNs int64
+	// stepStart is when the step began: the log shows what each took.
+	stepStart time.Time
+	nowNs     int64
 	// fault is the fault in force ("" none); faulty is its node.
 	fault  string
 	faulty int
@@ -171,8 +173,7 @@ type sim struct {
 }
 
 func (s *sim) logf(format string, args ...any) {
-	line := fmt.Sprintf("step %d: ", s.step) + fmt.Sprintf(format, args...)
-	s.t.Log(line)
+	s.t.Logf("step %d (+%dms): %s", s.step, time.Since(s.stepStart).Milliseconds(), fmt.Sprintf(format, args...))
 }
 
 func (s *sim) fatalf(format string, args ...any) {
@@ -210,8 +211,12 @@ func TestSimulation(t *testing.T) {
 	start := time.Now()
 	for s.step = 1; s.step <= stepsMax; s.step++ {
 		s.nowNs += int64(time.Millisecond)
+		s.stepStart = time.Now()
 		s.randomStep()
 		s.check()
+		if d := time.Since(s.stepStart); d > time.Second {
+			s.logf("checked, the step took %s", d.Round(time.Millisecond))
+		}
 	}
 	s.step++
 	s.converge()
@@ -677,8 +682,12 @@ func (s *sim) leaderAfterBarrier(p int) *cluster.Host {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			t0 := time.Now()
 			err := h.Partitions()[p].Barrier(ctx)
 			cancel()
+			if d := time.Since(t0); d > 300*time.Millisecond {
+				s.logf("barrier on node %d p%d took %s: %v", i, p, d.Round(time.Millisecond), err)
+			}
 			if err == nil && h.Partitions()[p].IsLeader() {
 				return h
 			}
