@@ -228,6 +228,7 @@ func TestSimulation(t *testing.T) {
 	}
 	s.step++
 	s.converge()
+	s.check()
 	t.Logf("%d steps in %s: %d orders acknowledged, %d refused for want of stock, %d calls in %d attempts",
 		stepsMax, time.Since(start).Round(time.Millisecond), len(s.m.ids), len(s.m.refused), s.calls, s.attempts)
 }
@@ -740,7 +741,6 @@ func (s *sim) converge() {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		s.checkLeader(p)
 	}
 }
 
