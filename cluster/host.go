@@ -514,10 +514,19 @@ func (h *Host) WaitReady(ctx context.Context) error {
 }
 
 func (h *Host) catchUp(ctx context.Context, p *Partition) error {
-	if p.IsLeader() {
-		return p.Barrier(ctx)
-	}
 	for {
+		if p.IsLeader() {
+			// A barrier refused because leadership is moving (the
+			// balancer hands the partition on) waits for the next leader.
+			err := p.Barrier(ctx)
+			if err == nil || !leadershipMoving(err) {
+				return err
+			}
+			if !sleepCtx(ctx, 20*time.Millisecond) {
+				return err
+			}
+			continue
+		}
 		target, err := h.leaderCommitIndex(ctx, p)
 		if err == nil {
 			for p.raft.AppliedIndex() < target {
@@ -528,12 +537,19 @@ func (h *Host) catchUp(ctx context.Context, p *Partition) error {
 			return nil
 		}
 		if p.IsLeader() {
-			return p.Barrier(ctx)
+			continue
 		}
 		if !sleepCtx(ctx, 100*time.Millisecond) {
 			return fmt.Errorf("partition %d: leader's commit index: %w", p.ID, err)
 		}
 	}
+}
+
+// leadershipMoving reports whether err says this replica's leadership is
+// being handed on or was lost: a caller asks the next leader.
+func leadershipMoving(err error) bool {
+	return errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrLeadershipLost) ||
+		errors.Is(err, raft.ErrNotLeader)
 }
 
 func (h *Host) leaderCommitIndex(ctx context.Context, p *Partition) (uint64, error) {

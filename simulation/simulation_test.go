@@ -156,12 +156,12 @@ func (m *model) settle(sku, id, action string) {
 // ---- the run ----
 
 type sim struct {
-	t     *testing.T
-	seed  int64
-	rng   *rand.Rand
-	c     *clustertest.Cluster
-	m     *model
-	step  int
+	t    *testing.T
+	seed int64
+	rng  *rand.Rand
+	c    *clustertest.Cluster
+	m    *model
+	step int
 	// stepStart is when the step began: the log shows what each took.
 	stepStart time.Time
 	nowNs     int64
@@ -755,5 +755,3 @@ func prefixEnd(p []byte) []byte {
 	}
 	return nil
 }
-
-
