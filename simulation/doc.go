@@ -34,4 +34,12 @@
 // scheduling stay the wall clock's: which node leads when, and how many
 // attempts a call needs, may differ between replays of one seed. The
 // number of steps is $ORDERGRID_SIM_STEPS (default stepsDefault).
+//
+// TestSimulationThroughIntake goes one layer up, as the gateway does: new
+// orders in small concurrent batches (some retrying earlier keys, some
+// twice in one batch) and order events go through intake.Pipeline and the
+// grains of an actors.Node on node 0 of the twin (a process hosts one
+// actors.Node; nodes 1 and 2 replicate only, and faults spare node 0), with
+// the same checks after every step once the stock actions the grains owe
+// are done (default intakeStepsDefault steps).
 package simulation

@@ -305,6 +305,7 @@ func (s *intakeSim) intakeEvent() {
 	case !ok:
 		return
 	}
+	from := o.status
 	o.status = typ
 	l := s.stock[o.sku]
 	switch lifecycle.StockAction(typ) {
@@ -312,7 +313,7 @@ func (s *intakeSim) intakeEvent() {
 		l.pending -= o.qty
 		l.committed += o.qty
 	case lifecycle.ActionRelease:
-		if o.paid() {
+		if committedIn(from) {
 			l.committed -= o.qty
 		} else {
 			l.pending -= o.qty
@@ -323,15 +324,12 @@ func (s *intakeSim) intakeEvent() {
 	case lifecycle.ActionRestock:
 		l.onHand += o.qty
 	}
-	o.hash = append(o.hash[:0], typ...) // the last event, for paid()
 }
 
-// paid reports whether the order's stock was committed before its last
-// event (a cancel releases committed stock then, pending stock otherwise).
-func (o *order) paid() bool {
-	// o.status is already the new status (cancelled); o.hash holds the
-	// previous event's type.
-	switch string(o.hash) {
+// committedIn reports whether an order in status holds its stock committed
+// (paid, not shipped yet) rather than pending.
+func committedIn(status string) bool {
+	switch status {
 	case lifecycle.StatusPaid, lifecycle.StatusPicked, lifecycle.StatusPacked:
 		return true
 	}
