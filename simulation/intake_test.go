@@ -79,15 +79,18 @@ func TestSimulationThroughIntake(t *testing.T) {
 		c: clustertest.Start(t, clustertest.Options{Nodes: 3, Partitions: partitionsCount, Machine: statemachine.New})}
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
-	if err := base.c.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	// The actor node starts before anything dials the hosts' internal RPC:
+	// Proto.Actor replaces gRPC's global logger as it starts, which races
+	// with gRPC clients already logging.
 	node, err := actors.Start(ctx, base.c.Host(0), actors.Options{ActorAddr: freeLoopback(t), ProviderPort: freePort(t),
 		RequestTimeout: 5 * time.Second, PendingTimeout: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(node.Stop) // runs before the twin's cleanup: the hosts outlive the node
+	if err := base.c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
 	s := &intakeSim{sim: base, node: node, pipe: intake.New(node, intake.Options{PartitionOf: node.OrderPartition}),
 		stock: map[string]*level{}, acked: map[string]*order{}}
 	s.stepStart = time.Now()
