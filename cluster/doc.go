@@ -2,6 +2,10 @@
 // hashicorp/raft groups per node, whose logs, stable stores and state all live
 // in one Pebble database, and whose traffic shares one TCP port.
 //
+// The port is reached through a Network (Options.Network): TCP by default;
+// package cluster/clustertest puts several hosts in one process on an
+// in-memory network whose links tests cut.
+//
 // The package knows nothing of orders or stock. A partition hands each
 // committed command to a StateMachine that the domain supplies, the way
 // hashicorp/raft hands log entries to an FSM. The state machine writes into a

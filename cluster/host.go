@@ -65,9 +65,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the Prometheus metrics. nil: not registered.
 	Registerer prometheus.Registerer
-	// Dial opens the TCP connections to peers, for Raft and for the
-	// internal RPC. Default: a net.Dialer. Tests cut the network here.
-	Dial func(ctx context.Context, address string) (net.Conn, error)
+	// Network is where the host listens for its peers (on RaftAddr) and
+	// how it reaches them, for Raft and for the internal RPC. Default: TCP
+	// (TCPNetwork). Tests put hosts on an in-memory network they can cut
+	// (package cluster/clustertest).
+	Network Network
 	// Groups are Raft groups beside the partitions, each with its own state
 	// machine and one key range, replicated on the same voters (the ledger's
 	// sequencer is one). Keys are never hashed onto them. Their ids follow
@@ -95,11 +97,8 @@ func (o *Options) withDefaults() {
 	if o.HeartbeatTimeout == 0 {
 		o.HeartbeatTimeout = 500 * time.Millisecond
 	}
-	if o.Dial == nil {
-		o.Dial = func(ctx context.Context, address string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", address)
-		}
+	if o.Network == nil {
+		o.Network = TCPNetwork{}
 	}
 	if o.ElectionTimeout == 0 {
 		o.ElectionTimeout = 500 * time.Millisecond
@@ -183,12 +182,13 @@ func Open(opts Options, newSM StateMachineFactory) (*Host, error) {
 		return nil, err
 	}
 	registerPebble(opts.Registerer, db)
-	h.mux, err = ListenMux(opts.RaftAddr, opts.Logger)
+	ln, err := opts.Network.Listen(opts.RaftAddr)
 	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("cluster: listen %s: %w", opts.RaftAddr, err)
 	}
-	h.mux.Dial = opts.Dial
+	h.mux = ServeMux(ln, opts.Logger)
+	h.mux.Dial = opts.Network.Dial
 	for i := 0; i < opts.Partitions; i++ {
 		p, err := h.startPartition(uint32(i), newSM)
 		if err != nil {
@@ -305,8 +305,19 @@ func (h *Host) startPartition(id uint32, newSM StateMachineFactory) (*Partition,
 	if err != nil {
 		return nil, err
 	}
+	// MaxRPCsInFlight 1 turns off pipelined replication. hashicorp/raft
+	// v1.8.0's pipeline deadlocks when a follower answers an append with
+	// Success=false (its log diverged, or a newer term) while the leader
+	// sends the next one: the decoder has returned, the transport's
+	// response goroutine blocks on its unread done channel, the sender on
+	// its in-progress channel, and the pipeline's deferred Close never
+	// runs. The leader then never replicates to that follower again (its
+	// heartbeats go on, so no election repairs it) and Raft's Shutdown
+	// never returns. TestSimulation met it after a link held a follower's
+	// answers for a few seconds. Unpipelined, each follower still gets up
+	// to MaxAppendEntries entries per round trip.
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
+		Stream: layer, MaxPool: 3, MaxRPCsInFlight: 1, Timeout: 10 * time.Second, Logger: hlog,
 	})
 	cfg := raft.DefaultConfig()
 	cfg.LocalID = raft.ServerID(h.opts.NodeID)
@@ -503,10 +514,19 @@ func (h *Host) WaitReady(ctx context.Context) error {
 }
 
 func (h *Host) catchUp(ctx context.Context, p *Partition) error {
-	if p.IsLeader() {
-		return p.Barrier(ctx)
-	}
 	for {
+		if p.IsLeader() {
+			// A barrier refused because leadership is moving (the
+			// balancer hands the partition on) waits for the next leader.
+			err := p.Barrier(ctx)
+			if err == nil || !leadershipMoving(err) {
+				return err
+			}
+			if !sleepCtx(ctx, 20*time.Millisecond) {
+				return err
+			}
+			continue
+		}
 		target, err := h.leaderCommitIndex(ctx, p)
 		if err == nil {
 			for p.raft.AppliedIndex() < target {
@@ -517,12 +537,19 @@ func (h *Host) catchUp(ctx context.Context, p *Partition) error {
 			return nil
 		}
 		if p.IsLeader() {
-			return p.Barrier(ctx)
+			continue
 		}
 		if !sleepCtx(ctx, 100*time.Millisecond) {
 			return fmt.Errorf("partition %d: leader's commit index: %w", p.ID, err)
 		}
 	}
+}
+
+// leadershipMoving reports whether err says this replica's leadership is
+// being handed on or was lost: a caller asks the next leader.
+func leadershipMoving(err error) bool {
+	return errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrLeadershipLost) ||
+		errors.Is(err, raft.ErrNotLeader)
 }
 
 func (h *Host) leaderCommitIndex(ctx context.Context, p *Partition) (uint64, error) {

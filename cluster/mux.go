@@ -36,15 +36,20 @@ type Mux struct {
 	closed bool
 }
 
-// ListenMux listens on addr ("host:port").
+// ListenMux listens on addr ("host:port") over TCP.
 func ListenMux(addr string, logger *slog.Logger) (*Mux, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("raft mux: listen %s: %w", addr, err)
 	}
+	return ServeMux(ln, logger), nil
+}
+
+// ServeMux serves the groups on ln, which it closes when it is closed.
+func ServeMux(ln net.Listener, logger *slog.Logger) *Mux {
 	m := &Mux{ln: ln, logger: logger, groups: make(map[uint32]*muxLayer)}
 	go m.acceptLoop()
-	return m, nil
+	return m
 }
 
 // Addr is the listening address.

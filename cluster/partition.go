@@ -349,3 +349,33 @@ func (p *Partition) AppliedIndex() uint64 { return p.raft.AppliedIndex() }
 // StateMachine is the domain's state machine of this partition on this
 // node (what it keeps in memory is this replica's, as of its last apply).
 func (p *Partition) StateMachine() StateMachine { return p.fsm.sm }
+
+// TransferLeadership hands the partition's leadership, held by this
+// replica, to the voter id (the most caught-up voter when id is ""), and
+// waits until the transfer is done or failed.
+func (p *Partition) TransferLeadership(id string) error {
+	if !p.IsLeader() {
+		return fmt.Errorf("partition %d: %w", p.ID, ErrNotLeader)
+	}
+	var f raft.Future
+	if id == "" {
+		f = p.raft.LeadershipTransfer()
+	} else {
+		var addr raft.ServerAddress
+		if c := p.raft.GetConfiguration(); c.Error() == nil {
+			for _, s := range c.Configuration().Servers {
+				if string(s.ID) == id {
+					addr = s.Address
+				}
+			}
+		}
+		if addr == "" {
+			return fmt.Errorf("partition %d: no voter %s", p.ID, id)
+		}
+		f = p.raft.LeadershipTransferToServer(raft.ServerID(id), addr)
+	}
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("partition %d: leadership transfer: %w", p.ID, err)
+	}
+	return nil
+}

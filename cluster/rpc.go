@@ -185,7 +185,7 @@ func (h *Host) peerClient(raftAddr string) (clusterpb.PartitionServiceClient, er
 	conn, err := grpc.NewClient("passthrough:///"+raftAddr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			c, err := h.opts.Dial(ctx, addr)
+			c, err := h.opts.Network.Dial(ctx, addr)
 			if err != nil {
 				return nil, err
 			}
