@@ -46,7 +46,7 @@ var rules = []rule{
 		forbidden: []string{"net/http", "google.golang.org/grpc/..."}},
 	{why: "the judge knows no grains", packages: []string{"statemachine"}, linked: true,
 		forbidden: []string{"actors", "intake", "retention", "github.com/asynkron/protoactor-go/..."}},
-	{why: "cluster knows no domain", packages: []string{"cluster/..."}, except: []string{"cluster/clustertest"}, linked: true,
+	{why: "cluster knows no domain", packages: []string{"cluster/..."}, linked: true,
 		forbidden: []string{"statemachine", "actors", "intake", "ledger/...", "routing", "channels", "privacy", "lifecycle",
 			"retention", "internal/gridpb", "proto/..."}},
 	{why: "the ledger knows no domain", packages: []string{"ledger/..."},
@@ -62,8 +62,8 @@ var rules = []rule{
 	{why: "verifying an archive needs no actor system", packages: []string{"retention"}, linked: true,
 		forbidden: []string{"actors", "github.com/asynkron/protoactor-go/..."}},
 	{why: "the product does not link test support", packages: []string{"..."},
-		except:    []string{"e2e", "internal/fabrictest", "cluster/clustertest"},
-		forbidden: []string{"internal/fabrictest", "cluster/clustertest"}},
+		except:    []string{"e2e", "simulation", "internal/fabrictest", "cluster/clustertest", "actors/memgrid"},
+		forbidden: []string{"internal/fabrictest", "cluster/clustertest", "actors/memgrid"}},
 }
 
 // TestArchitecture fails when a package imports what the house's plan says

@@ -19,6 +19,7 @@ import (
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/cluster/clustertest"
 	"github.com/ordergrid/ordergrid/intake"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -33,12 +34,6 @@ const (
 	// owedWaitTimeout bounds the wait for stock actions a transition owes
 	// (the grains carry them out after answering, the sweeper after 5 s).
 	owedWaitTimeout = 20 * time.Second
-	// retryRefundedEnv, set, lets the walk retry refunded orders too. It
-	// is off because such a retry reserves the order's stock again and
-	// never gives it back (ORDERGRID_TEST_SEED=1795888020377836745, step
-	// 45: a refunded order of C x1 retried, C's pending one above the
-	// model's): a known bug of the grains' create path, to fix there.
-	retryRefundedEnv = "ORDERGRID_SIM_RETRY_REFUNDED"
 )
 
 // intakeSim drives intake.Pipeline over an actors.Node on node 0 of the
@@ -145,10 +140,10 @@ func (s *intakeSim) setStock(sku string, onHand int64) {
 		l = &level{}
 		s.stock[sku] = l
 	}
-	req := &pb.SetStockGrainRequest{Stock: &pb.SetStockRequest{Sku: sku, Warehouse: intakeWarehouse, OnHand: onHand}, Principal: "simulation"}
+	req := &pb.SetStockRequest{Sku: sku, Warehouse: intakeWarehouse, OnHand: onHand}
 	var lastErr error
 	for attempt := 0; attempt < attemptsMax; attempt++ {
-		_, err := s.node.SkuClient(sku).SetStock(req, s.node.CallOptions()...)
+		_, err := s.node.SetStock(context.Background(), req, "simulation")
 		if err == nil {
 			if onHand < l.pending+l.committed {
 				s.fatalf("set stock %s to %d below the %d reserved was taken", sku, onHand, l.pending+l.committed)
@@ -172,15 +167,15 @@ func (s *intakeSim) setStock(sku string, onHand int64) {
 // key until it is answered.
 func (s *intakeSim) createBatch() {
 	n := 1 + s.rng.Intn(4)
-	var reqs []*pb.CreateOrderGrainRequest
+	var reqs []*gridpb.CreateOrderGrainRequest
 	demand := map[string]int64{}
 	for i := 0; i < n; i++ {
 		if len(s.ids) > 0 && s.rng.Intn(5) == 0 {
 			o := s.acked[s.ids[s.rng.Intn(len(s.ids))]]
-			if o.status != lifecycle.StatusRefunded || os.Getenv(retryRefundedEnv) != "" {
-				reqs = append(reqs, orderRequest(o.key, o.sku, o.qty))
-				continue
-			}
+			// Any status: a retry of a refunded order once re-reserved
+			// its stock (ORDERGRID_TEST_SEED=1795888020377836745, step 45).
+			reqs = append(reqs, orderRequest(o.key, o.sku, o.qty))
+			continue
 		}
 		if len(reqs) > 0 && s.rng.Intn(6) == 0 { // the same new key twice in one batch
 			reqs = append(reqs, reqs[len(reqs)-1])
@@ -191,7 +186,7 @@ func (s *intakeSim) createBatch() {
 		reqs = append(reqs, orderRequest(key, sku, qty))
 		demand[sku] += qty
 	}
-	answers := make([]*pb.OrderGrainResponse, len(reqs))
+	answers := make([]*gridpb.OrderGrainResponse, len(reqs))
 	errs := make([]error, len(reqs))
 	waits := make([]*intake.Pending, len(reqs))
 	for i, r := range reqs {
@@ -219,19 +214,19 @@ func (s *intakeSim) createBatch() {
 	s.judgeBatch(reqs, answers, demand)
 }
 
-func orderRequest(key, sku string, qty int64) *pb.CreateOrderGrainRequest {
+func orderRequest(key, sku string, qty int64) *gridpb.CreateOrderGrainRequest {
 	r := &pb.CreateOrderRequest{IdempotencyKey: key, Lines: []*pb.OrderLineInput{{Sku: sku, Qty: qty, UnitPrice: "1"}}}
-	return &pb.CreateOrderGrainRequest{OrderId: intake.OrderID(r), Request: r, Principal: "simulation"}
+	return &gridpb.CreateOrderGrainRequest{OrderId: intake.OrderID(r), Request: r, Principal: "simulation"}
 }
 
 // judgeBatch checks a batch's answers against the model and takes the
 // new orders in: a retry answers its order; a new order is created only if
 // it fits, and refused only if the whole batch's demand did not fit.
-func (s *intakeSim) judgeBatch(reqs []*pb.CreateOrderGrainRequest, answers []*pb.OrderGrainResponse, demand map[string]int64) {
+func (s *intakeSim) judgeBatch(reqs []*gridpb.CreateOrderGrainRequest, answers []*gridpb.OrderGrainResponse, demand map[string]int64) {
 	for i, r := range reqs {
 		a, line := answers[i], r.Request.Lines[0]
 		if prev := s.acked[r.OrderId]; prev != nil {
-			if a.Outcome != pb.Outcome_OUTCOME_REPLAYED && a.Outcome != pb.Outcome_OUTCOME_OK || a.Order.GetId() != r.OrderId {
+			if a.Outcome != gridpb.Outcome_OUTCOME_REPLAYED && a.Outcome != gridpb.Outcome_OUTCOME_OK || a.Order.GetId() != r.OrderId {
 				s.fatalf("retry of %s: %s %s", r.OrderId, a.Outcome, a.Detail)
 			}
 			s.logf("retry %s (%s x%d, %s): %s", r.OrderId, line.Sku, line.Qty, prev.status, a.Outcome)
@@ -239,7 +234,7 @@ func (s *intakeSim) judgeBatch(reqs []*pb.CreateOrderGrainRequest, answers []*pb
 		}
 		l := s.stock[line.Sku]
 		switch a.Outcome {
-		case pb.Outcome_OUTCOME_OK, pb.Outcome_OUTCOME_REPLAYED:
+		case gridpb.Outcome_OUTCOME_OK, gridpb.Outcome_OUTCOME_REPLAYED:
 			if l.onHand-l.pending-l.committed < line.Qty {
 				s.fatalf("order %s of %s x%d created with %d available", r.OrderId, line.Sku, line.Qty, l.onHand-l.pending-l.committed)
 			}
@@ -247,7 +242,7 @@ func (s *intakeSim) judgeBatch(reqs []*pb.CreateOrderGrainRequest, answers []*pb
 			o := &order{id: r.OrderId, key: r.Request.IdempotencyKey, sku: line.Sku, qty: line.Qty, status: lifecycle.StatusPendingPayment}
 			s.acked[o.id] = o
 			s.ids = append(s.ids, o.id)
-		case pb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
+		case gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
 			if avail := l.onHand - l.pending - l.committed; demand[line.Sku] <= avail {
 				s.fatalf("order %s of %s x%d refused though the batch's demand %d fits the %d available", r.OrderId, line.Sku, line.Qty, demand[line.Sku], avail)
 			}
@@ -278,8 +273,8 @@ func (s *intakeSim) intakeEvent() {
 		}
 	}
 	ok := lifecycle.CanTransition(o.status, typ)
-	req := &pb.OrderEventGrainRequest{Event: &pb.OrderEventRequest{Id: o.id, Type: typ, Carrier: "SF", TrackingNumber: "SF1"}, Principal: "simulation"}
-	var res *pb.OrderGrainResponse
+	req := &gridpb.OrderEventGrainRequest{Event: &pb.OrderEventRequest{Id: o.id, Type: typ, Carrier: "SF", TrackingNumber: "SF1"}, Principal: "simulation"}
+	var res *gridpb.OrderGrainResponse
 	var err error
 	for attempt := 0; attempt < attemptsMax; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -294,19 +289,19 @@ func (s *intakeSim) intakeEvent() {
 		s.fatalf("event %s on %s: no answer: %v", typ, o.id, err)
 	}
 	got := res.Outcome
-	if ok && got == pb.Outcome_OUTCOME_REPLAYED && res.Order.GetStatus() == typ {
-		got = pb.Outcome_OUTCOME_OK // our own earlier attempt
+	if ok && got == gridpb.Outcome_OUTCOME_REPLAYED && res.Order.GetStatus() == typ {
+		got = gridpb.Outcome_OUTCOME_OK // our own earlier attempt
 	}
 	s.logf("event %s %s -> %s: %s", o.id, o.status, typ, res.Outcome)
 	switch {
 	case typ == o.status:
-		if got != pb.Outcome_OUTCOME_REPLAYED && got != pb.Outcome_OUTCOME_OK {
+		if got != gridpb.Outcome_OUTCOME_REPLAYED && got != gridpb.Outcome_OUTCOME_OK {
 			s.fatalf("event %s on %s, already there: %s", typ, o.id, got)
 		}
 		return
-	case ok && got != pb.Outcome_OUTCOME_OK:
+	case ok && got != gridpb.Outcome_OUTCOME_OK:
 		s.fatalf("legal event %s on %s in %s: %s (%s)", typ, o.id, o.status, got, res.Detail)
-	case !ok && got == pb.Outcome_OUTCOME_OK:
+	case !ok && got == gridpb.Outcome_OUTCOME_OK:
 		s.fatalf("illegal event %s on %s in %s was taken", typ, o.id, o.status)
 	case !ok:
 		return
@@ -422,14 +417,14 @@ func (s *intakeSim) sweepOwed() {
 		}
 		sku := s.acked[id].sku
 		s.logf("sweep: %s owes %s of %s", id, o.StockAction, sku)
-		s.proposeVia0(skuKey(sku), &pb.Command{Kind: &pb.Command_Settle{Settle: &pb.SettleCommand{Sku: sku, OrderId: id, Action: o.StockAction}}})
-		s.proposeVia0(orderKey(id), &pb.Command{Kind: &pb.Command_StockSynced{StockSynced: &pb.StockSyncedCommand{OrderId: id, Action: o.StockAction}}})
+		s.proposeVia0(skuKey(sku), &gridpb.Command{Kind: &gridpb.Command_Settle{Settle: &gridpb.SettleCommand{Sku: sku, OrderId: id, Action: o.StockAction}}})
+		s.proposeVia0(orderKey(id), &gridpb.Command{Kind: &gridpb.Command_StockSynced{StockSynced: &gridpb.StockSyncedCommand{OrderId: id, Action: o.StockAction}}})
 	}
 }
 
 // proposeVia0 proposes cmd through node 0, retrying until it is answered;
 // it draws nothing from the seed's source (it runs when timing says so).
-func (s *intakeSim) proposeVia0(key string, cmd *pb.Command) {
+func (s *intakeSim) proposeVia0(key string, cmd *gridpb.Command) {
 	cmd.AtUnixNano = time.Now().UnixNano()
 	cmd.Principal = "simulation-sweeper"
 	data, err := proto.Marshal(cmd)

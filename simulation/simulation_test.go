@@ -18,6 +18,7 @@ import (
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/cluster/clustertest"
 	"github.com/ordergrid/ordergrid/intake"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -67,7 +68,7 @@ type level struct{ onHand, pending, committed int64 }
 type reservation struct {
 	wh    string
 	qty   int64
-	state pb.ReservationState
+	state gridpb.ReservationState
 }
 
 type order struct {
@@ -122,11 +123,11 @@ func (m *model) settle(sku, id, action string) {
 	}
 	l := m.level(sku, r.wh)
 	const (
-		pending   = pb.ReservationState_RESERVATION_STATE_PENDING
-		committed = pb.ReservationState_RESERVATION_STATE_COMMITTED
-		released  = pb.ReservationState_RESERVATION_STATE_RELEASED
-		shipped   = pb.ReservationState_RESERVATION_STATE_SHIPPED
-		returned  = pb.ReservationState_RESERVATION_STATE_RETURNED
+		pending   = gridpb.ReservationState_RESERVATION_STATE_PENDING
+		committed = gridpb.ReservationState_RESERVATION_STATE_COMMITTED
+		released  = gridpb.ReservationState_RESERVATION_STATE_RELEASED
+		shipped   = gridpb.ReservationState_RESERVATION_STATE_SHIPPED
+		returned  = gridpb.ReservationState_RESERVATION_STATE_RETURNED
 	)
 	switch {
 	case action == lifecycle.ActionCommit && r.state == pending:
@@ -253,7 +254,7 @@ func (s *sim) randomStep() {
 
 // propose replicates cmd on the partition of key through one running node
 // (chosen by the seed), retrying on another node until it is answered.
-func (s *sim) propose(key string, cmd *pb.Command) *statemachine.Result {
+func (s *sim) propose(key string, cmd *gridpb.Command) *statemachine.Result {
 	s.t.Helper()
 	cmd.AtUnixNano = s.nowNs
 	cmd.Principal = "simulation"
@@ -305,16 +306,16 @@ func (s *sim) setStock() {
 // setStockTo sets sku's on-hand stock at wh.
 func (s *sim) setStockTo(sku, wh string, onHand int64) {
 	l := s.m.level(sku, wh)
-	res := s.propose(skuKey(sku), &pb.Command{Kind: &pb.Command_SetStock{SetStock: &pb.SetStockCommand{Sku: sku, Warehouse: wh, OnHand: onHand}}})
-	want := pb.Outcome_OUTCOME_OK
+	res := s.propose(skuKey(sku), &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: sku, Warehouse: wh, OnHand: onHand}}})
+	want := gridpb.Outcome_OUTCOME_OK
 	if onHand < l.pending+l.committed {
-		want = pb.Outcome_OUTCOME_BELOW_RESERVED
+		want = gridpb.Outcome_OUTCOME_BELOW_RESERVED
 	}
 	s.logf("set stock %s@%s %d: %s", sku, wh, onHand, res.Outcome)
 	if res.Outcome != want {
 		s.fatalf("set stock %s@%s to %d: %s (%s), want %s", sku, wh, onHand, res.Outcome, res.Detail, want)
 	}
-	if want == pb.Outcome_OUTCOME_OK {
+	if want == gridpb.Outcome_OUTCOME_OK {
 		l.onHand = onHand
 	}
 }
@@ -333,16 +334,16 @@ func (s *sim) create() {
 	want := s.m.pick(sku, qty)
 	res := s.reserve(o)
 	switch {
-	case want == "" && res.Outcome == pb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
+	case want == "" && res.Outcome == gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK:
 		s.logf("create %s (%s x%d): refused, no stock", o.id, sku, qty)
 		s.m.refused = append(s.m.refused, o)
 		return
-	case res.Outcome != pb.Outcome_OUTCOME_OK || res.Warehouse != want:
+	case res.Outcome != gridpb.Outcome_OUTCOME_OK || res.Warehouse != want:
 		s.fatalf("reserve %s x%d for %s: %s at %q, the model wants %q", sku, qty, o.id, res.Outcome, res.Warehouse, want)
 	}
-	s.m.reservations[stockAt{sku, o.id}] = &reservation{wh: want, qty: qty, state: pb.ReservationState_RESERVATION_STATE_PENDING}
+	s.m.reservations[stockAt{sku, o.id}] = &reservation{wh: want, qty: qty, state: gridpb.ReservationState_RESERVATION_STATE_PENDING}
 	s.m.level(sku, want).pending += qty
-	if r := s.record(o, want); r.Outcome != pb.Outcome_OUTCOME_OK {
+	if r := s.record(o, want); r.Outcome != gridpb.Outcome_OUTCOME_OK {
 		s.fatalf("create %s: %s (%s)", o.id, r.Outcome, r.Detail)
 	}
 	o.status = lifecycle.StatusPendingPayment
@@ -353,25 +354,25 @@ func (s *sim) create() {
 
 // reserve proposes o's reservation; the answer is the item's, with
 // REPLAYED on a retry of the call taken as the OK it was.
-func (s *sim) reserve(o *order) *pb.ReserveItemResult {
-	item := &pb.ReserveItem{OrderId: o.id, Qty: o.qty, ExpiresUnixNano: s.nowNs + payWindowNs}
-	res := s.propose(skuKey(o.sku), &pb.Command{Kind: &pb.Command_ReserveBatch{ReserveBatch: &pb.ReserveBatchCommand{Sku: o.sku, Items: []*pb.ReserveItem{item}}}})
+func (s *sim) reserve(o *order) *gridpb.ReserveItemResult {
+	item := &gridpb.ReserveItem{OrderId: o.id, Qty: o.qty, ExpiresUnixNano: s.nowNs + payWindowNs}
+	res := s.propose(skuKey(o.sku), &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: &gridpb.ReserveBatchCommand{Sku: o.sku, Items: []*gridpb.ReserveItem{item}}}})
 	if res.Reserve == nil || len(res.Reserve.Items) != 1 {
 		s.fatalf("reserve for %s: %v", o.id, res)
 	}
 	it := res.Reserve.Items[0]
-	if it.Outcome == pb.Outcome_OUTCOME_REPLAYED && s.m.reservations[stockAt{o.sku, o.id}] == nil {
-		it.Outcome = pb.Outcome_OUTCOME_OK // our own earlier attempt, committed but unanswered
+	if it.Outcome == gridpb.Outcome_OUTCOME_REPLAYED && s.m.reservations[stockAt{o.sku, o.id}] == nil {
+		it.Outcome = gridpb.Outcome_OUTCOME_OK // our own earlier attempt, committed but unanswered
 	}
 	return it
 }
 
 func (s *sim) record(o *order, wh string) *statemachine.Result {
-	rec := &pb.OrderRecord{Id: o.id, RequestHash: o.hash, PayByUnixNano: s.nowNs + payWindowNs,
-		Lines: []*pb.OrderLineRecord{{Sku: o.sku, Qty: o.qty, UnitPrice: "1", Warehouse: wh}}}
-	res := s.propose(orderKey(o.id), &pb.Command{Kind: &pb.Command_CreateOrder{CreateOrder: &pb.CreateOrderCommand{Order: rec}}})
-	if res.Outcome == pb.Outcome_OUTCOME_REPLAYED && s.m.orders[o.id] == nil {
-		res.Outcome = pb.Outcome_OUTCOME_OK // our own earlier attempt
+	rec := &gridpb.OrderRecord{Id: o.id, RequestHash: o.hash, PayByUnixNano: s.nowNs + payWindowNs,
+		Lines: []*gridpb.OrderLineRecord{{Sku: o.sku, Qty: o.qty, UnitPrice: "1", Warehouse: wh}}}
+	res := s.propose(orderKey(o.id), &gridpb.Command{Kind: &gridpb.Command_CreateOrder{CreateOrder: &gridpb.CreateOrderCommand{Order: rec}}})
+	if res.Outcome == gridpb.Outcome_OUTCOME_REPLAYED && s.m.orders[o.id] == nil {
+		res.Outcome = gridpb.Outcome_OUTCOME_OK // our own earlier attempt
 	}
 	return res
 }
@@ -392,16 +393,16 @@ func (s *sim) retry() {
 		again.hash = requestHash(o.key, o.sku, again.qty)
 	}
 	r := s.m.reservations[stockAt{o.sku, o.id}]
-	if r.state != pb.ReservationState_RESERVATION_STATE_RELEASED {
+	if r.state != gridpb.ReservationState_RESERVATION_STATE_RELEASED {
 		// The grains reserve first; the reservation, held or spent, is found.
-		if it := s.reserve(again); it.Outcome != pb.Outcome_OUTCOME_REPLAYED || it.Warehouse != r.wh {
+		if it := s.reserve(again); it.Outcome != gridpb.Outcome_OUTCOME_REPLAYED || it.Warehouse != r.wh {
 			s.fatalf("retry of %s: reservation %s at %q, want REPLAYED at %q", o.id, it.Outcome, it.Warehouse, r.wh)
 		}
 	}
 	res := s.record(again, r.wh)
-	want := pb.Outcome_OUTCOME_REPLAYED
+	want := gridpb.Outcome_OUTCOME_REPLAYED
 	if !same {
-		want = pb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT
+		want = gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT
 	}
 	s.logf("retry %s (same request %v, %s): %s", o.id, same, o.status, res.Outcome)
 	if res.Outcome != want || res.Order.GetId() != o.id || res.Order.GetStatus() != o.status {
@@ -431,20 +432,20 @@ func (s *sim) event() {
 		}
 	}
 	ok := lifecycle.CanTransition(o.status, typ)
-	res := s.propose(orderKey(o.id), &pb.Command{Kind: &pb.Command_Transition{Transition: &pb.TransitionCommand{OrderId: o.id, Type: typ}}})
+	res := s.propose(orderKey(o.id), &gridpb.Command{Kind: &gridpb.Command_Transition{Transition: &gridpb.TransitionCommand{OrderId: o.id, Type: typ}}})
 	got := res.Outcome
-	if ok && got == pb.Outcome_OUTCOME_REPLAYED && res.Order.GetStatus() == typ {
-		got = pb.Outcome_OUTCOME_OK // our own earlier attempt
+	if ok && got == gridpb.Outcome_OUTCOME_REPLAYED && res.Order.GetStatus() == typ {
+		got = gridpb.Outcome_OUTCOME_OK // our own earlier attempt
 	}
 	s.logf("event %s %s -> %s: %s", o.id, o.status, typ, res.Outcome)
 	switch {
-	case typ == o.status && got != pb.Outcome_OUTCOME_REPLAYED:
+	case typ == o.status && got != gridpb.Outcome_OUTCOME_REPLAYED:
 		s.fatalf("event %s on %s, already there: %s", typ, o.id, got)
 	case typ == o.status:
 		return
-	case ok && got != pb.Outcome_OUTCOME_OK:
+	case ok && got != gridpb.Outcome_OUTCOME_OK:
 		s.fatalf("legal event %s on %s in %s: %s (%s)", typ, o.id, o.status, got, res.Detail)
-	case !ok && got != pb.Outcome_OUTCOME_ILLEGAL_TRANSITION:
+	case !ok && got != gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION:
 		s.fatalf("illegal event %s on %s in %s: %s", typ, o.id, o.status, got)
 	case !ok:
 		return
@@ -457,12 +458,12 @@ func (s *sim) event() {
 	if action == "" {
 		return
 	}
-	set := s.propose(skuKey(o.sku), &pb.Command{Kind: &pb.Command_Settle{Settle: &pb.SettleCommand{Sku: o.sku, OrderId: o.id, Action: action}}})
-	if set.Outcome != pb.Outcome_OUTCOME_OK {
+	set := s.propose(skuKey(o.sku), &gridpb.Command{Kind: &gridpb.Command_Settle{Settle: &gridpb.SettleCommand{Sku: o.sku, OrderId: o.id, Action: action}}})
+	if set.Outcome != gridpb.Outcome_OUTCOME_OK {
 		s.fatalf("settle %s of %s: %s (%s)", action, o.id, set.Outcome, set.Detail)
 	}
 	s.m.settle(o.sku, o.id, action)
-	synced := s.propose(orderKey(o.id), &pb.Command{Kind: &pb.Command_StockSynced{StockSynced: &pb.StockSyncedCommand{OrderId: o.id, Version: res.Order.Version}}})
+	synced := s.propose(orderKey(o.id), &gridpb.Command{Kind: &gridpb.Command_StockSynced{StockSynced: &gridpb.StockSyncedCommand{OrderId: o.id, Version: res.Order.Version}}})
 	if synced.Order.GetStockAction() != "" {
 		s.fatalf("stock synced on %s: still owes %q", o.id, synced.Order.GetStockAction())
 	}
@@ -602,8 +603,8 @@ func (s *sim) checkReplica(i, p int) replica {
 			held[stockAt{rv.Warehouse, rv.State.String()}] += rv.Qty
 		}
 		for _, w := range st.Warehouses {
-			pending := held[stockAt{w.Warehouse, pb.ReservationState_RESERVATION_STATE_PENDING.String()}]
-			committed := held[stockAt{w.Warehouse, pb.ReservationState_RESERVATION_STATE_COMMITTED.String()}]
+			pending := held[stockAt{w.Warehouse, gridpb.ReservationState_RESERVATION_STATE_PENDING.String()}]
+			committed := held[stockAt{w.Warehouse, gridpb.ReservationState_RESERVATION_STATE_COMMITTED.String()}]
 			if w.Available < 0 || w.OnHand != w.Available+w.Pending+w.Committed || w.Pending != pending || w.Committed != committed {
 				s.fatalf("node %d (applied %d): %s@%s not conserved: on_hand %d available %d pending %d committed %d; reservations pending %d committed %d",
 					i, out.applied, sku, w.Warehouse, w.OnHand, w.Available, w.Pending, w.Committed, pending, committed)
