@@ -191,7 +191,7 @@ func (tg *testGateway) must(t *testing.T, method, path, body string, code int) *
 type nodeArchives struct{ node *actors.Node }
 
 func (a nodeArchives) ReadArchived(id string) (*gridpb.ArchivedOrderRecord, bool, error) {
-	return retention.ReadArchived(retentionGrid{a.node}, id)
+	return retention.ReadArchived(retentionGrid(a), id)
 }
 
 func (a nodeArchives) VerifyArchive(r io.Reader, v *checkpoint.Verifier) (*VerifiedArchive, error) {
@@ -200,7 +200,7 @@ func (a nodeArchives) VerifyArchive(r io.Reader, v *checkpoint.Verifier) (*Verif
 		return nil, err
 	}
 	return &VerifiedArchive{Orders: len(va.Orders), Statuses: va.Statuses, Restore: func(ctx context.Context, name, principal string) (int, error) {
-		return retention.Restore(ctx, retentionGrid{a.node}, va, name, principal)
+		return retention.Restore(ctx, retentionGrid(a), va, name, principal)
 	}}, nil
 }
 

@@ -37,7 +37,7 @@ type nodeArchives struct {
 }
 
 func (a nodeArchives) ReadArchived(id string) (*gridpb.ArchivedOrderRecord, bool, error) {
-	return retention.ReadArchived(retentionGrid{a.node}, id)
+	return retention.ReadArchived(retentionGrid(a), id)
 }
 
 func (a nodeArchives) VerifyArchive(r io.Reader, v *checkpoint.Verifier) (*gateway.VerifiedArchive, error) {
@@ -47,7 +47,7 @@ func (a nodeArchives) VerifyArchive(r io.Reader, v *checkpoint.Verifier) (*gatew
 	}
 	return &gateway.VerifiedArchive{Orders: len(va.Orders), Statuses: va.Statuses,
 		Restore: func(ctx context.Context, name, principal string) (int, error) {
-			return retention.Restore(ctx, retentionGrid{a.node}, va, name, principal)
+			return retention.Restore(ctx, retentionGrid(a), va, name, principal)
 		}}, nil
 }
 
