@@ -62,8 +62,8 @@ var rules = []rule{
 	{why: "verifying an archive needs no actor system", packages: []string{"retention"}, linked: true,
 		forbidden: []string{"actors", "github.com/asynkron/protoactor-go/..."}},
 	{why: "the product does not link test support", packages: []string{"..."},
-		except:    []string{"e2e", "simulation", "internal/fabrictest", "cluster/clustertest", "actors/memgrid"},
-		forbidden: []string{"internal/fabrictest", "cluster/clustertest", "actors/memgrid"}},
+		except:    []string{"e2e", "simulation", "internal/fabrictest", "cluster/clustertest", "actors/memgrid", "internal/testseed"},
+		forbidden: []string{"internal/fabrictest", "cluster/clustertest", "actors/memgrid", "internal/testseed", "testing"}},
 }
 
 // TestArchitecture fails when a package imports what the house's plan says

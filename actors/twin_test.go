@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
+	"github.com/ordergrid/ordergrid/internal/testseed"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -33,22 +32,11 @@ import (
 // are applied, timed out before they are applied, or applied with the
 // answer lost (the ambiguous case, which a retry must resolve).
 
-// testSeedEnv replays a randomized test: set it to the seed a run logged.
-const testSeedEnv = "ORDERGRID_TEST_SEED"
-
-// testSeed returns the seed of a randomized test: $ORDERGRID_TEST_SEED
-// when set, else a fresh one. It logs the seed with how to replay it.
+// testSeed is the seed of a randomized test (package testseed: logged, and
+// replayed by $ORDERGRID_TEST_SEED).
 func testSeed(t *testing.T) int64 {
 	t.Helper()
-	seed := time.Now().UnixNano()
-	if s := os.Getenv(testSeedEnv); s != "" {
-		var err error
-		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatalf("%s=%q: %v", testSeedEnv, s, err)
-		}
-	}
-	t.Logf("seed %d (%s=%d replays this run)", seed, testSeedEnv, seed)
-	return seed
+	return testseed.Seed(t)
 }
 
 // errInjected is the failure a twin partition injects.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/ordergrid/ordergrid/cluster/clustertest"
 	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
+	"github.com/ordergrid/ordergrid/internal/testseed"
 	"github.com/ordergrid/ordergrid/lifecycle"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -55,24 +55,8 @@ type intakeSim struct {
 // events go through intake.Pipeline and the grains of an actors.Node, as
 // the gateway sends them, over the twin; the same checks after every step.
 func TestSimulationThroughIntake(t *testing.T) {
-	seed := time.Now().UnixNano()
-	if v := os.Getenv(seedEnv); v != "" {
-		var err error
-		if seed, err = strconv.ParseInt(v, 10, 64); err != nil {
-			t.Fatalf("%s=%q: %v", seedEnv, v, err)
-		}
-	}
-	stepsMax := intakeStepsDefault
-	if v := os.Getenv(stepsEnv); v != "" {
-		var err error
-		if stepsMax, err = strconv.Atoi(v); err != nil || stepsMax < 1 {
-			t.Fatalf("%s=%q: a positive number of steps", stepsEnv, v)
-		}
-	}
-	if testing.Short() && os.Getenv(stepsEnv) == "" {
-		stepsMax = 40
-	}
-	t.Logf("seed %d (%s=%d replays this run), %d steps", seed, seedEnv, seed, stepsMax)
+	seed := testseed.Seed(t)
+	stepsMax := steps(t, intakeStepsDefault, 40)
 	base := &sim{t: t, seed: seed, rng: rand.New(rand.NewSource(seed)), m: newModel(), nowNs: 1, faulty: -1,
 		c: clustertest.Start(t, clustertest.Options{Nodes: 3, Partitions: partitionsCount, Machine: statemachine.New})}
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)

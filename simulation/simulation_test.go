@@ -19,6 +19,7 @@ import (
 	"github.com/ordergrid/ordergrid/cluster/clustertest"
 	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
+	"github.com/ordergrid/ordergrid/internal/testseed"
 	"github.com/ordergrid/ordergrid/lifecycle"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -26,7 +27,7 @@ import (
 
 const (
 	// seedEnv replays a run: set it to the seed the run logged.
-	seedEnv = "ORDERGRID_TEST_SEED"
+	seedEnv = testseed.Env
 	// stepsEnv sets the number of steps.
 	stepsEnv = "ORDERGRID_SIM_STEPS"
 	// stepsDefault keeps `go test -race ./...` on a 2-core machine within
@@ -182,26 +183,27 @@ func (s *sim) fatalf(format string, args ...any) {
 	s.t.Fatalf("seed %d (%s=%d replays it), step %d: %s", s.seed, seedEnv, s.seed, s.step, fmt.Sprintf(format, args...))
 }
 
-// TestSimulation: see the package documentation.
-func TestSimulation(t *testing.T) {
-	seed := time.Now().UnixNano()
-	if v := os.Getenv(seedEnv); v != "" {
-		var err error
-		if seed, err = strconv.ParseInt(v, 10, 64); err != nil {
-			t.Fatalf("%s=%q: %v", seedEnv, v, err)
-		}
-	}
-	stepsMax := stepsDefault
+// steps is how many steps a walk takes: $ORDERGRID_SIM_STEPS when set, else
+// def, or short under -short.
+func steps(t *testing.T, def, short int) int {
+	t.Helper()
+	n := def
 	if v := os.Getenv(stepsEnv); v != "" {
 		var err error
-		if stepsMax, err = strconv.Atoi(v); err != nil || stepsMax < 1 {
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
 			t.Fatalf("%s=%q: a positive number of steps", stepsEnv, v)
 		}
+	} else if testing.Short() {
+		n = short
 	}
-	if testing.Short() && os.Getenv(stepsEnv) == "" {
-		stepsMax = 30
-	}
-	t.Logf("seed %d (%s=%d replays this run), %d steps", seed, seedEnv, seed, stepsMax)
+	t.Logf("%d steps (%s sets another number)", n, stepsEnv)
+	return n
+}
+
+// TestSimulation: see the package documentation.
+func TestSimulation(t *testing.T) {
+	seed := testseed.Seed(t)
+	stepsMax := steps(t, stepsDefault, 30)
 	s := &sim{t: t, seed: seed, rng: rand.New(rand.NewSource(seed)), m: newModel(), nowNs: 1_000_000_000, faulty: -1,
 		c: clustertest.Start(t, clustertest.Options{Nodes: 3, Partitions: partitionsCount, Machine: statemachine.New, SnapshotThreshold: 64})}
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
