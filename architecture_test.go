@@ -13,10 +13,10 @@ import (
 
 const module = "github.com/ordergrid/ordergrid/"
 
-// rule is one line of the house's plan: the packages it covers (a path
-// relative to the module, "x/..." for x and everything under it) must not
-// import any of forbidden (same notation; a path without the module prefix
-// and with a dot in its first element is a third-party or standard path).
+// rule is one line of the house's plan: the packages it covers must not
+// import any of forbidden. The module's packages are named by their path
+// inside the module, others by their import path; "x/..." is x and
+// everything under it, "..." everything.
 type rule struct {
 	why string
 	// linked checks everything the packages link (their imports, and
