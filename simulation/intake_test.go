@@ -331,25 +331,7 @@ func (s *intakeSim) intakeFault() {
 	// it from the leader of a partition the others still have would stall
 	// every call, as it would a client that knows one node only.
 	n := 1 + s.rng.Intn(2)
-	other := 3 - n
-	switch s.rng.Intn(4) {
-	case 0:
-		s.c.Cut(n, other)
-		s.fault = fmt.Sprintf("cut %d->%d", n, other)
-	case 1:
-		s.c.Partition(n, other)
-		s.fault = fmt.Sprintf("partition %d<->%d", n, other)
-	case 2:
-		s.c.Isolate(n)
-		s.fault = fmt.Sprintf("isolate %d", n)
-	case 3:
-		if err := s.c.Stop(n); err != nil {
-			s.fatalf("stop node %d: %v", n, err)
-		}
-		s.fault = fmt.Sprintf("stop %d", n)
-	}
-	s.faulty = n
-	s.logf("fault: %s", s.fault)
+	s.inject(n, 3-n)
 }
 
 // checkAll checks every replica on its own and, once every owed stock

@@ -500,6 +500,12 @@ func (s *sim) faultStep() {
 	}
 	n := s.rng.Intn(s.c.Len())
 	other := (n + 1 + s.rng.Intn(s.c.Len()-1)) % s.c.Len()
+	s.inject(n, other)
+}
+
+// inject makes one fault of node n, drawn from the seed: its link to other
+// cut one way or both, n isolated, or n crashed.
+func (s *sim) inject(n, other int) {
 	switch s.rng.Intn(4) {
 	case 0:
 		s.c.Cut(n, other)
