@@ -102,6 +102,8 @@ type Connection struct {
 	AllowPlainPush bool `yaml:"allow_plain_push,omitempty"`
 	// Currency is the shop's currency where payloads do not say. Default CNY.
 	Currency string `yaml:"currency,omitempty"`
+	// API calls the shop's platform; nil: pushed orders only.
+	API *API `yaml:"api,omitempty"`
 }
 
 // Mapped is a channel order in the grid's terms.
@@ -180,4 +182,81 @@ func Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Notifier is an adapter whose platform pushes notices that name orders
+// rather than carry them (Douyin's message push, WeChat's order events,
+// Xiaohongshu's): the grid acknowledges such a push as the platform
+// requires, then fetches each order from the platform's order-detail API.
+type Notifier interface {
+	Adapter
+	// Notices reads a push that names orders; ok is false when the body is
+	// an order itself (then Map reads it). An error is a push that is
+	// neither.
+	Notices(body []byte) (notices []Notice, ok bool, err error)
+	// Ack is the answer the platform wants for a push it must not resend.
+	Ack() (contentType string, body []byte)
+}
+
+// Notice is one order a push names.
+type Notice struct {
+	// OrderID is the platform's order id (the parent order on Douyin).
+	OrderID string
+	// Tag is the platform's message type ("100" order created on Douyin,
+	// "channels_ec_order_new" on WeChat), for logs and metrics.
+	Tag string
+	// MsgID is the platform's id of the message, when it sends one.
+	MsgID string
+}
+
+// API is how ordergrid calls a shop's platform API: the order-detail call
+// behind pushes that name orders, the connector's incremental pulls and the
+// receiver decryption. A connection without it takes pushed orders only.
+type API struct {
+	// BaseURL is the platform's API endpoint
+	// ("https://openapi-fxg.jinritemai.com", "https://eco.taobao.com/router/rest",
+	// "https://api.jd.com/routerjson", "https://gw-api.pinduoduo.com/api/router",
+	// "https://ark.xiaohongshu.com/ark/open_api/v3/common_controller",
+	// "https://api.weixin.qq.com"); tests point it at a local server.
+	BaseURL string `yaml:"base_url"`
+	// AppKey and AppSecret sign the calls (Pinduoduo's client_id and
+	// client_secret, Xiaohongshu's appId and appSecret, WeChat's appid and
+	// appsecret). Default: the connection's app_key (or app_id) and secret.
+	AppKey    string `yaml:"app_key,omitempty"`
+	AppSecret string `yaml:"app_secret,omitempty"`
+	// AccessToken is the shop's authorization (Taobao's session); WeChat's
+	// is fetched with the appid and appsecret and kept until it expires.
+	AccessToken string `yaml:"access_token,omitempty"`
+	// SignMethod picks among a platform's documented methods: "md5"
+	// (default for Taobao) or "hmac-sha256" (default for Douyin; Taobao
+	// also "hmac").
+	SignMethod string `yaml:"sign_method,omitempty"`
+	// RatePerSecond and Burst bound the calls on this connection (a token
+	// bucket). Default 10 per second, burst 10.
+	RatePerSecond float64 `yaml:"rate_per_second,omitempty"`
+	Burst         int     `yaml:"burst,omitempty"`
+	// TimeoutMs bounds one call. Default 10000.
+	TimeoutMs int `yaml:"timeout_ms,omitempty"`
+	// Pull, when set, runs a connector: orders changed on the platform are
+	// pulled in time windows from a cursor kept in the grid.
+	Pull *Pull `yaml:"pull,omitempty"`
+}
+
+// Pull configures a connection's connector.
+type Pull struct {
+	// IntervalMs is how often the connector asks for changed orders.
+	// Default 60000.
+	IntervalMs int `yaml:"interval_ms,omitempty"`
+	// OverlapMs is how far each window reaches back before the cursor, for
+	// orders the platform indexes late; orders seen twice are taken once.
+	// Default 300000 (5 minutes).
+	OverlapMs int `yaml:"overlap_ms,omitempty"`
+	// StartLookbackMs is where a new connector starts: this far before its
+	// first run. Default 86400000 (a day).
+	StartLookbackMs int64 `yaml:"start_lookback_ms,omitempty"`
+	// WindowMaxMs bounds one window (platforms refuse long ones: Douyin and
+	// Pinduoduo 30 minutes, JD and Taobao a day). Default 1800000.
+	WindowMaxMs int64 `yaml:"window_max_ms,omitempty"`
+	// PageSize is the orders asked per page. Default 50.
+	PageSize int `yaml:"page_size,omitempty"`
 }
