@@ -1,9 +1,11 @@
 package statemachine
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -43,7 +45,7 @@ func annotationKey(prefix []byte, order, dedupe string) []byte {
 // Bounds of the recent lists: a list never grows past these, whatever the window.
 const (
 	recentPurchasesMax = 256
-	recentPricesMax    = 64
+	recentPricesMax    = 256
 )
 
 // annotateOrder adds an event to an order without changing it, once per dedupe key.
@@ -157,29 +159,56 @@ func (t *txn) notePurchase(c *gridpb.NotePurchaseCommand) *Result {
 }
 
 // notePrice compares a channel's price of a SKU with the other channels'
-// recent prices; a different one inside the window is a conflict, recorded
-// with the rule's resolution.
+// prices noted around the order's own transaction time (within the window
+// either side), whatever order the orders arrive in: the nearest
+// different price in time is the conflict, recorded with the rule's
+// resolution, the earlier-placed order first. Prices are kept by when
+// they were noted (priceRetention after the window), not by the
+// transaction times of later orders, so an order placed later never evicts
+// an earlier price a late-arriving order must be compared with; the list
+// is bounded (recentPricesMax, the earliest placed dropped first).
 func (t *txn) notePrice(c *gridpb.NotePriceCommand) *Result {
 	k := pricesKey(t.m.prefix, c.Sku)
 	var recent gridpb.RecentPrices
 	t.get(k, &recent)
 	p := c.Price
+	p.NotedUnixNano = t.at
 	kept := recent.Prices[:0]
 	var conflict *gridpb.PriceConflictRecord
+	var nearest int64
 	for _, q := range recent.Prices {
 		if q.OrderId == p.OrderId {
 			return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED}
 		}
-		if p.AtUnixNano-q.AtUnixNano > c.WindowNanos {
+		noted := q.NotedUnixNano
+		if noted == 0 {
+			noted = q.AtUnixNano // noted before prices kept the time
+		}
+		if t.at-noted > c.WindowNanos+priceRetention.Nanoseconds() {
 			continue
 		}
 		kept = append(kept, q)
-		if conflict == nil && q.Channel != p.Channel && q.Currency == p.Currency && q.UnitPrice != p.UnitPrice {
-			conflict = &gridpb.PriceConflictRecord{Sku: c.Sku, First: q, Second: p, Rule: c.Rule, AtUnixNano: t.at,
-				Resolution: resolvePrice(c.Rule, q, p)}
+		gap := p.AtUnixNano - q.AtUnixNano
+		if gap < 0 {
+			gap = -gap
+		}
+		if gap > c.WindowNanos || q.Channel == p.Channel || q.Currency != p.Currency || q.UnitPrice == p.UnitPrice {
+			continue
+		}
+		if conflict == nil || gap < nearest {
+			first, second := q, p
+			if p.AtUnixNano < q.AtUnixNano {
+				first, second = p, q
+			}
+			nearest = gap
+			conflict = &gridpb.PriceConflictRecord{Sku: c.Sku, First: first, Second: second, Rule: c.Rule, AtUnixNano: t.at,
+				Resolution: resolvePrice(c.Rule, first, second)}
 		}
 	}
-	kept = append(kept, p)
+	// Keep the list in transaction-time order, so the bound drops the
+	// earliest placed.
+	i, _ := slices.BinarySearchFunc(kept, p.AtUnixNano, func(q *gridpb.ChannelPrice, at int64) int { return cmp.Compare(q.AtUnixNano, at+1) })
+	kept = slices.Insert(kept, i, p)
 	if len(kept) > recentPricesMax {
 		kept = kept[len(kept)-recentPricesMax:]
 	}
@@ -189,6 +218,11 @@ func (t *txn) notePrice(c *gridpb.NotePriceCommand) *Result {
 	}
 	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Conflict: conflict}
 }
+
+// priceRetention is how long after the window a noted price stays to be
+// compared with orders that arrive late (a connector's pull, a platform's
+// delayed push).
+const priceRetention = 24 * time.Hour
 
 // resolvePrice says what a price rule decides for two prices of one SKU.
 func resolvePrice(rule string, a, b *gridpb.ChannelPrice) string {

@@ -61,7 +61,8 @@ func TestPriceConflictsAndRules(t *testing.T) {
 		t.Fatalf("same channel conflicts: %+v", c)
 	}
 	c := price(base+2*time.Minute, "o3", "tmall", "65.00", "lowest")
-	if c == nil || c.First.OrderId != "o1" || !strings.Contains(c.Resolution, "59.00") || !strings.Contains(c.Resolution, "lowest") {
+	// The nearest other-channel price in time is o2's.
+	if c == nil || c.First.OrderId != "o2" || !strings.Contains(c.Resolution, "49.00") || !strings.Contains(c.Resolution, "lowest") {
 		t.Fatalf("conflict: %+v", c)
 	}
 	if c := price(base+3*time.Minute, "o3", "tmall", "65.00", "lowest"); c != nil {
@@ -73,6 +74,58 @@ func TestPriceConflictsAndRules(t *testing.T) {
 	}
 	if !decimalLess("9.5", "10.00") || decimalLess("10.00", "10") || !decimalLess("1.05", "1.5") {
 		t.Fatal("decimalLess")
+	}
+}
+
+// TestPriceConflictsIgnoreArrivalOrder: a late-arriving order is compared
+// with the prices around its own transaction time, and a later-placed
+// order evicts no earlier price from the comparison.
+func TestPriceConflictsIgnoreArrivalOrder(t *testing.T) {
+	h := newHarness(t)
+	window := 30 * time.Minute
+	base := 100 * time.Hour
+	// note applies at arrival, for an order placed at placed.
+	note := func(arrival, placed time.Duration, order, channel, unit string) *gridpb.PriceConflictRecord {
+		t.Helper()
+		res := h.apply(int64(arrival), &gridpb.Command{Kind: &gridpb.Command_NotePrice{NotePrice: &gridpb.NotePriceCommand{Sku: "A",
+			Price:       &gridpb.ChannelPrice{Channel: channel, UnitPrice: unit, Currency: "CNY", OrderId: order, AtUnixNano: int64(placed)},
+			WindowNanos: int64(window), Rule: "transaction_time"}}})
+		if res.Outcome != gridpb.Outcome_OUTCOME_OK {
+			t.Fatalf("note %s: %+v", order, res)
+		}
+		return res.Conflict
+	}
+	// An early price, then an order placed two hours later: no conflict
+	// (outside the window), and the early price must stay.
+	if c := note(base, base, "o1", "douyin", "59.00"); c != nil {
+		t.Fatalf("first: %+v", c)
+	}
+	if c := note(base+2*time.Hour, base+2*time.Hour, "o2", "tmall", "49.00"); c != nil {
+		t.Fatalf("two hours apart: %+v", c)
+	}
+	// A Tmall order placed 10 minutes after o1 arrives three hours late:
+	// it conflicts with o1 (its own time), not with o2 (the newest).
+	c := note(base+3*time.Hour, base+10*time.Minute, "o3", "tmall", "65.00")
+	if c == nil || c.First.OrderId != "o1" || c.Second.OrderId != "o3" {
+		t.Fatalf("late arrival: %+v", c)
+	}
+	// The same three orders in the opposite arrival order judge alike.
+	h2 := newHarness(t)
+	h = h2
+	if c := note(base, base+2*time.Hour, "o2", "tmall", "49.00"); c != nil {
+		t.Fatalf("reversed first: %+v", c)
+	}
+	if c := note(base+time.Minute, base+10*time.Minute, "o3", "tmall", "65.00"); c != nil {
+		t.Fatalf("reversed, same channel: %+v", c)
+	}
+	c = note(base+2*time.Minute, base, "o1", "douyin", "59.00")
+	if c == nil || c.First.OrderId != "o1" || c.Second.OrderId != "o3" {
+		t.Fatalf("reversed: %+v", c)
+	}
+	// Retention counts from when a price was noted: a day past the window
+	// it is gone.
+	if c := note(base+2*time.Minute+window+25*time.Hour, base+5*time.Minute, "o4", "jd", "70.00"); c != nil {
+		t.Fatalf("expired prices still compared: %+v", c)
 	}
 }
 

@@ -42,6 +42,9 @@
 //	p/{sku}                         RecentPrices            channels  a SKU's recent channel prices
 //	f/{at u64}{sku}                 PriceConflictRecord     channels  price conflicts by time
 //	n/{order}\x00{dedupe}           empty                   channels  annotations applied, by dedupe key
+//	h/{channel}\x00{conn}\x00{id}   ChannelFetchRecord      channels  platform orders to fetch (and fetched)
+//	b/{P|S}{at u64}{fetch key}      empty                   channels  fetches by due (P) or settled (S) time
+//	u/{channel}\x00{conn}           ConnectorCursorRecord   channels  a connector's cursor
 //	z/{closed_at u64}{order}        empty                   archives  closed orders by the time they closed
 //	v/{order}                       ArchivedOrderRecord     archives  an order moved to an archive
 //	g/{w|s|a|n}...                  JSON, u64               catalog   the routing catalog (see catalog.go)

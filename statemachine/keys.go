@@ -24,6 +24,9 @@ const (
 	spacePrices            byte = 'p'
 	spacePriceConflict     byte = 'f'
 	spaceAnnotation        byte = 'n'
+	spaceFetch             byte = 'h'
+	spaceCursor            byte = 'u'
+	spaceFetchIndex        byte = 'b'
 	spaceClosed            byte = 'z'
 	spaceArchived          byte = 'v'
 	spaceCatalog           byte = 'g'
@@ -77,6 +80,9 @@ var keySpaces = []keySpace{
 	{Byte: spacePrices, Layout: "{sku}", Value: "RecentPrices", Owner: "channels", Name: "a SKU's recent channel prices"},
 	{Byte: spacePriceConflict, Layout: "{at u64}{sku}", Value: "PriceConflictRecord", Owner: "channels", Name: "price conflicts by time"},
 	{Byte: spaceAnnotation, Layout: `{order}\x00{dedupe}`, Value: "empty", Owner: "channels", Name: "annotations applied, by dedupe key"},
+	{Byte: spaceFetch, Layout: `{channel}\x00{conn}\x00{id}`, Value: "ChannelFetchRecord", Owner: "channels", Name: "platform orders to fetch (and fetched)"},
+	{Byte: spaceFetchIndex, Layout: "{P|S}{at u64}{fetch key}", Value: "empty", Owner: "channels", Name: "fetches by due (P) or settled (S) time"},
+	{Byte: spaceCursor, Layout: `{channel}\x00{conn}`, Value: "ConnectorCursorRecord", Owner: "channels", Name: "a connector's cursor"},
 	{Byte: spaceClosed, Layout: "{closed_at u64}{order}", Value: "empty", Owner: "archives", Name: "closed orders by the time they closed"},
 	{Byte: spaceArchived, Layout: "{order}", Value: "ArchivedOrderRecord", Owner: "archives", Name: "an order moved to an archive", Indexed: true},
 	{Byte: spaceCatalog, Layout: "{w|s|a|n}...", Value: "JSON, u64", Owner: "catalog", Name: "the routing catalog (see catalog.go)"},

@@ -280,6 +280,10 @@ func TestWrittenKeysAreInLiveSpaces(t *testing.T) {
 	if res := h.apply(30, price("o3", "pos", "2.00")); res.Conflict == nil {
 		t.Fatalf("no price conflict: %+v", res)
 	}
+	ok(h.apply(30, &gridpb.Command{Kind: &gridpb.Command_QueueFetches{QueueFetches: &gridpb.QueueFetchesCommand{Fetches: []*gridpb.ChannelFetchRecord{
+		{Channel: "douyin", Connection: "c", OrderId: "1"}, {Channel: "douyin", Connection: "c", OrderId: "2"}}}}}))
+	ok(h.apply(31, &gridpb.Command{Kind: &gridpb.Command_FetchOutcome{FetchOutcome: &gridpb.FetchOutcomeCommand{Channel: "douyin", Connection: "c", OrderId: "1", Done: true}}}))
+	ok(h.apply(31, &gridpb.Command{Kind: &gridpb.Command_SetCursor{SetCursor: &gridpb.SetCursorCommand{Cursor: &gridpb.ConnectorCursorRecord{Channel: "douyin", Connection: "c", CursorUnixNano: 25}}}}))
 	ok(h.apply(40, &gridpb.Command{Kind: &gridpb.Command_PutWarehouse{PutWarehouse: &gridpb.PutWarehouseCommand{
 		Document: []byte(`{"id":"w1","rates":[{"region":"*","cost":"1.00","transit_days":1}]}`)}}}))
 

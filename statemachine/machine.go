@@ -216,6 +216,14 @@ func (tx *txn) dispatch(cmd *gridpb.Command) *Result {
 		return tx.rememberIdentity(k.RememberIdentity)
 	case *gridpb.Command_UnlinkIdentity:
 		return tx.unlinkIdentity(k.UnlinkIdentity)
+	case *gridpb.Command_QueueFetches:
+		return tx.queueFetches(k.QueueFetches)
+	case *gridpb.Command_FetchOutcome:
+		return tx.fetchOutcome(k.FetchOutcome)
+	case *gridpb.Command_PurgeFetches:
+		return tx.purgeFetches(k.PurgeFetches)
+	case *gridpb.Command_SetCursor:
+		return tx.setCursor(k.SetCursor)
 	case *gridpb.Command_TrimOutbox:
 		if err := outbox.Trim(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
 			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))

@@ -46,6 +46,9 @@ const (
 	// No warehouse plan passes the routing constraints (down, capability,
 	// region, capacity); detail says which excluded what.
 	Outcome_OUTCOME_UNROUTABLE Outcome = 10
+	// A conditional command (fetch_outcome, set_cursor) whose condition no
+	// longer holds: another proposer moved the record first.
+	Outcome_OUTCOME_STALE Outcome = 11
 )
 
 // Enum value maps for Outcome.
@@ -62,6 +65,7 @@ var (
 		8:  "OUTCOME_BELOW_RESERVED",
 		9:  "OUTCOME_ERASED",
 		10: "OUTCOME_UNROUTABLE",
+		11: "OUTCOME_STALE",
 	}
 	Outcome_value = map[string]int32{
 		"OUTCOME_UNSPECIFIED":          0,
@@ -75,6 +79,7 @@ var (
 		"OUTCOME_BELOW_RESERVED":       8,
 		"OUTCOME_ERASED":               9,
 		"OUTCOME_UNROUTABLE":           10,
+		"OUTCOME_STALE":                11,
 	}
 )
 
@@ -2453,12 +2458,16 @@ func (x *NotePriceCommand) GetRule() string {
 }
 
 type ChannelPrice struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Channel       string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
-	UnitPrice     string                 `protobuf:"bytes,2,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
-	Currency      string                 `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
-	OrderId       string                 `protobuf:"bytes,4,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	AtUnixNano    int64                  `protobuf:"varint,5,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Channel   string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	UnitPrice string                 `protobuf:"bytes,2,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	Currency  string                 `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	OrderId   string                 `protobuf:"bytes,4,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// When the order was placed (the channel's transaction time).
+	AtUnixNano int64 `protobuf:"varint,5,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	// When the price was noted (the command's time): what a price's
+	// retention counts from, so an order placed later never evicts it.
+	NotedUnixNano int64 `protobuf:"varint,6,opt,name=noted_unix_nano,json=notedUnixNano,proto3" json:"noted_unix_nano,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2524,6 +2533,13 @@ func (x *ChannelPrice) GetOrderId() string {
 func (x *ChannelPrice) GetAtUnixNano() int64 {
 	if x != nil {
 		return x.AtUnixNano
+	}
+	return 0
+}
+
+func (x *ChannelPrice) GetNotedUnixNano() int64 {
+	if x != nil {
+		return x.NotedUnixNano
 	}
 	return 0
 }
@@ -2656,6 +2672,507 @@ func (x *PriceConflictRecord) GetAtUnixNano() int64 {
 	return 0
 }
 
+// A platform order to fetch from the platform's order-detail API, named by
+// a push or a connector's pull, kept in the partition of the order it
+// becomes until it is taken (or given up), then kept as done to answer
+// repeated notices until purged.
+type ChannelFetchRecord struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Channel    string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	Connection string                 `protobuf:"bytes,2,opt,name=connection,proto3" json:"connection,omitempty"`
+	// The platform's order id.
+	OrderId string `protobuf:"bytes,3,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// The platform's message type or "pull".
+	Tag            string `protobuf:"bytes,4,opt,name=tag,proto3" json:"tag,omitempty"`
+	QueuedUnixNano int64  `protobuf:"varint,5,opt,name=queued_unix_nano,json=queuedUnixNano,proto3" json:"queued_unix_nano,omitempty"`
+	Attempts       uint32 `protobuf:"varint,6,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// When the next attempt is due.
+	NextUnixNano int64  `protobuf:"varint,7,opt,name=next_unix_nano,json=nextUnixNano,proto3" json:"next_unix_nano,omitempty"`
+	LastError    string `protobuf:"bytes,8,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// When the order was taken: the record only answers repeated notices.
+	DoneUnixNano int64 `protobuf:"varint,9,opt,name=done_unix_nano,json=doneUnixNano,proto3" json:"done_unix_nano,omitempty"`
+	// Given up (attempts exhausted, or the platform's order is not one the
+	// grid can take): kept with the error for operators, never fetched again
+	// unless queued anew after a purge.
+	Failed bool `protobuf:"varint,10,opt,name=failed,proto3" json:"failed,omitempty"`
+	// The grid's order the fetch became.
+	GridOrderId string `protobuf:"bytes,11,opt,name=grid_order_id,json=gridOrderId,proto3" json:"grid_order_id,omitempty"`
+	// How many notices named it (pushes and pulls).
+	Notices       uint32 `protobuf:"varint,12,opt,name=notices,proto3" json:"notices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelFetchRecord) Reset() {
+	*x = ChannelFetchRecord{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelFetchRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelFetchRecord) ProtoMessage() {}
+
+func (x *ChannelFetchRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelFetchRecord.ProtoReflect.Descriptor instead.
+func (*ChannelFetchRecord) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ChannelFetchRecord) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *ChannelFetchRecord) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *ChannelFetchRecord) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *ChannelFetchRecord) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+func (x *ChannelFetchRecord) GetQueuedUnixNano() int64 {
+	if x != nil {
+		return x.QueuedUnixNano
+	}
+	return 0
+}
+
+func (x *ChannelFetchRecord) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *ChannelFetchRecord) GetNextUnixNano() int64 {
+	if x != nil {
+		return x.NextUnixNano
+	}
+	return 0
+}
+
+func (x *ChannelFetchRecord) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *ChannelFetchRecord) GetDoneUnixNano() int64 {
+	if x != nil {
+		return x.DoneUnixNano
+	}
+	return 0
+}
+
+func (x *ChannelFetchRecord) GetFailed() bool {
+	if x != nil {
+		return x.Failed
+	}
+	return false
+}
+
+func (x *ChannelFetchRecord) GetGridOrderId() string {
+	if x != nil {
+		return x.GridOrderId
+	}
+	return ""
+}
+
+func (x *ChannelFetchRecord) GetNotices() uint32 {
+	if x != nil {
+		return x.Notices
+	}
+	return 0
+}
+
+type QueueFetchesCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Fetches       []*ChannelFetchRecord  `protobuf:"bytes,1,rep,name=fetches,proto3" json:"fetches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueFetchesCommand) Reset() {
+	*x = QueueFetchesCommand{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueFetchesCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueFetchesCommand) ProtoMessage() {}
+
+func (x *QueueFetchesCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueFetchesCommand.ProtoReflect.Descriptor instead.
+func (*QueueFetchesCommand) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *QueueFetchesCommand) GetFetches() []*ChannelFetchRecord {
+	if x != nil {
+		return x.Fetches
+	}
+	return nil
+}
+
+// The outcome of one attempt at a fetch: done, failed for good, or retry
+// at next_unix_nano. Applied only while the record still has attempts
+// attempts (a stale worker's outcome is refused).
+type FetchOutcomeCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channel       string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	Connection    string                 `protobuf:"bytes,2,opt,name=connection,proto3" json:"connection,omitempty"`
+	OrderId       string                 `protobuf:"bytes,3,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	Attempts      uint32                 `protobuf:"varint,4,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	Done          bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
+	Failed        bool                   `protobuf:"varint,6,opt,name=failed,proto3" json:"failed,omitempty"`
+	Error         string                 `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	NextUnixNano  int64                  `protobuf:"varint,8,opt,name=next_unix_nano,json=nextUnixNano,proto3" json:"next_unix_nano,omitempty"`
+	GridOrderId   string                 `protobuf:"bytes,9,opt,name=grid_order_id,json=gridOrderId,proto3" json:"grid_order_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchOutcomeCommand) Reset() {
+	*x = FetchOutcomeCommand{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchOutcomeCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchOutcomeCommand) ProtoMessage() {}
+
+func (x *FetchOutcomeCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchOutcomeCommand.ProtoReflect.Descriptor instead.
+func (*FetchOutcomeCommand) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *FetchOutcomeCommand) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *FetchOutcomeCommand) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *FetchOutcomeCommand) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *FetchOutcomeCommand) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *FetchOutcomeCommand) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *FetchOutcomeCommand) GetFailed() bool {
+	if x != nil {
+		return x.Failed
+	}
+	return false
+}
+
+func (x *FetchOutcomeCommand) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *FetchOutcomeCommand) GetNextUnixNano() int64 {
+	if x != nil {
+		return x.NextUnixNano
+	}
+	return 0
+}
+
+func (x *FetchOutcomeCommand) GetGridOrderId() string {
+	if x != nil {
+		return x.GridOrderId
+	}
+	return ""
+}
+
+// Removes done and failed fetches settled before a time (bounded per command).
+type PurgeFetchesCommand struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	SettledBeforeUnixNano int64                  `protobuf:"varint,1,opt,name=settled_before_unix_nano,json=settledBeforeUnixNano,proto3" json:"settled_before_unix_nano,omitempty"`
+	Limit                 uint32                 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *PurgeFetchesCommand) Reset() {
+	*x = PurgeFetchesCommand{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeFetchesCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeFetchesCommand) ProtoMessage() {}
+
+func (x *PurgeFetchesCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeFetchesCommand.ProtoReflect.Descriptor instead.
+func (*PurgeFetchesCommand) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *PurgeFetchesCommand) GetSettledBeforeUnixNano() int64 {
+	if x != nil {
+		return x.SettledBeforeUnixNano
+	}
+	return 0
+}
+
+func (x *PurgeFetchesCommand) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// A connector's place in its platform's order changes: everything changed
+// before cursor_unix_nano has been queued.
+type ConnectorCursorRecord struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Channel         string                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	Connection      string                 `protobuf:"bytes,2,opt,name=connection,proto3" json:"connection,omitempty"`
+	CursorUnixNano  int64                  `protobuf:"varint,3,opt,name=cursor_unix_nano,json=cursorUnixNano,proto3" json:"cursor_unix_nano,omitempty"`
+	UpdatedUnixNano int64                  `protobuf:"varint,4,opt,name=updated_unix_nano,json=updatedUnixNano,proto3" json:"updated_unix_nano,omitempty"`
+	Pulls           uint64                 `protobuf:"varint,5,opt,name=pulls,proto3" json:"pulls,omitempty"`
+	OrdersSeen      uint64                 `protobuf:"varint,6,opt,name=orders_seen,json=ordersSeen,proto3" json:"orders_seen,omitempty"`
+	LastError       string                 `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ConnectorCursorRecord) Reset() {
+	*x = ConnectorCursorRecord{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectorCursorRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectorCursorRecord) ProtoMessage() {}
+
+func (x *ConnectorCursorRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectorCursorRecord.ProtoReflect.Descriptor instead.
+func (*ConnectorCursorRecord) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ConnectorCursorRecord) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *ConnectorCursorRecord) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *ConnectorCursorRecord) GetCursorUnixNano() int64 {
+	if x != nil {
+		return x.CursorUnixNano
+	}
+	return 0
+}
+
+func (x *ConnectorCursorRecord) GetUpdatedUnixNano() int64 {
+	if x != nil {
+		return x.UpdatedUnixNano
+	}
+	return 0
+}
+
+func (x *ConnectorCursorRecord) GetPulls() uint64 {
+	if x != nil {
+		return x.Pulls
+	}
+	return 0
+}
+
+func (x *ConnectorCursorRecord) GetOrdersSeen() uint64 {
+	if x != nil {
+		return x.OrdersSeen
+	}
+	return 0
+}
+
+func (x *ConnectorCursorRecord) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+// Moves a cursor, only from where the proposer saw it (expect; 0: none
+// yet), so two pullers never move one cursor twice.
+type SetCursorCommand struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Cursor               *ConnectorCursorRecord `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	ExpectCursorUnixNano int64                  `protobuf:"varint,2,opt,name=expect_cursor_unix_nano,json=expectCursorUnixNano,proto3" json:"expect_cursor_unix_nano,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *SetCursorCommand) Reset() {
+	*x = SetCursorCommand{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetCursorCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetCursorCommand) ProtoMessage() {}
+
+func (x *SetCursorCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetCursorCommand.ProtoReflect.Descriptor instead.
+func (*SetCursorCommand) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SetCursorCommand) GetCursor() *ConnectorCursorRecord {
+	if x != nil {
+		return x.Cursor
+	}
+	return nil
+}
+
+func (x *SetCursorCommand) GetExpectCursorUnixNano() int64 {
+	if x != nil {
+		return x.ExpectCursorUnixNano
+	}
+	return 0
+}
+
 type TransitionCommand struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	OrderId string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -2672,7 +3189,7 @@ type TransitionCommand struct {
 
 func (x *TransitionCommand) Reset() {
 	*x = TransitionCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2684,7 +3201,7 @@ func (x *TransitionCommand) String() string {
 func (*TransitionCommand) ProtoMessage() {}
 
 func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2697,7 +3214,7 @@ func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCommand.ProtoReflect.Descriptor instead.
 func (*TransitionCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{34}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TransitionCommand) GetOrderId() string {
@@ -2751,7 +3268,7 @@ type StockSyncedCommand struct {
 
 func (x *StockSyncedCommand) Reset() {
 	*x = StockSyncedCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2763,7 +3280,7 @@ func (x *StockSyncedCommand) String() string {
 func (*StockSyncedCommand) ProtoMessage() {}
 
 func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2776,7 +3293,7 @@ func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{35}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StockSyncedCommand) GetOrderId() string {
@@ -2811,7 +3328,7 @@ type TransitionsCommand struct {
 
 func (x *TransitionsCommand) Reset() {
 	*x = TransitionsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2823,7 +3340,7 @@ func (x *TransitionsCommand) String() string {
 func (*TransitionsCommand) ProtoMessage() {}
 
 func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2836,7 +3353,7 @@ func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionsCommand.ProtoReflect.Descriptor instead.
 func (*TransitionsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{36}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *TransitionsCommand) GetTransitions() []*TransitionCommand {
@@ -2856,7 +3373,7 @@ type StockSyncedBatchCommand struct {
 
 func (x *StockSyncedBatchCommand) Reset() {
 	*x = StockSyncedBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2868,7 +3385,7 @@ func (x *StockSyncedBatchCommand) String() string {
 func (*StockSyncedBatchCommand) ProtoMessage() {}
 
 func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2881,7 +3398,7 @@ func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedBatchCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{37}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *StockSyncedBatchCommand) GetOrders() []*StockSyncedCommand {
@@ -2903,7 +3420,7 @@ type SettleBatchCommand struct {
 
 func (x *SettleBatchCommand) Reset() {
 	*x = SettleBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2915,7 +3432,7 @@ func (x *SettleBatchCommand) String() string {
 func (*SettleBatchCommand) ProtoMessage() {}
 
 func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2928,7 +3445,7 @@ func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleBatchCommand.ProtoReflect.Descriptor instead.
 func (*SettleBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{38}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SettleBatchCommand) GetSku() string {
@@ -2957,7 +3474,7 @@ type SettleItem struct {
 
 func (x *SettleItem) Reset() {
 	*x = SettleItem{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2969,7 +3486,7 @@ func (x *SettleItem) String() string {
 func (*SettleItem) ProtoMessage() {}
 
 func (x *SettleItem) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2982,7 +3499,7 @@ func (x *SettleItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleItem.ProtoReflect.Descriptor instead.
 func (*SettleItem) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{39}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SettleItem) GetOrderId() string {
@@ -3016,7 +3533,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3028,7 +3545,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3041,7 +3558,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{40}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -3063,7 +3580,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3075,7 +3592,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3088,7 +3605,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{41}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -3116,7 +3633,7 @@ type TrimOutboxCommand struct {
 
 func (x *TrimOutboxCommand) Reset() {
 	*x = TrimOutboxCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3128,7 +3645,7 @@ func (x *TrimOutboxCommand) String() string {
 func (*TrimOutboxCommand) ProtoMessage() {}
 
 func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3141,7 +3658,7 @@ func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
 func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{42}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
@@ -3162,7 +3679,7 @@ type PutSubjectKeyCommand struct {
 
 func (x *PutSubjectKeyCommand) Reset() {
 	*x = PutSubjectKeyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3174,7 +3691,7 @@ func (x *PutSubjectKeyCommand) String() string {
 func (*PutSubjectKeyCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3187,7 +3704,7 @@ func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{43}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *PutSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -3209,7 +3726,7 @@ type PutSubjectKeysCommand struct {
 
 func (x *PutSubjectKeysCommand) Reset() {
 	*x = PutSubjectKeysCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3221,7 +3738,7 @@ func (x *PutSubjectKeysCommand) String() string {
 func (*PutSubjectKeysCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3234,7 +3751,7 @@ func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeysCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeysCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{44}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PutSubjectKeysCommand) GetKeys() []*SubjectKeyRecord {
@@ -3256,7 +3773,7 @@ type EraseSubjectCommand struct {
 
 func (x *EraseSubjectCommand) Reset() {
 	*x = EraseSubjectCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3268,7 +3785,7 @@ func (x *EraseSubjectCommand) String() string {
 func (*EraseSubjectCommand) ProtoMessage() {}
 
 func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3281,7 +3798,7 @@ func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
 func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{45}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *EraseSubjectCommand) GetSubject() string {
@@ -3310,7 +3827,7 @@ type RewrapSubjectKeyCommand struct {
 
 func (x *RewrapSubjectKeyCommand) Reset() {
 	*x = RewrapSubjectKeyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3322,7 +3839,7 @@ func (x *RewrapSubjectKeyCommand) String() string {
 func (*RewrapSubjectKeyCommand) ProtoMessage() {}
 
 func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3335,7 +3852,7 @@ func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewrapSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*RewrapSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{46}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RewrapSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -3369,7 +3886,7 @@ type ArchivedOrderRecord struct {
 
 func (x *ArchivedOrderRecord) Reset() {
 	*x = ArchivedOrderRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3381,7 +3898,7 @@ func (x *ArchivedOrderRecord) String() string {
 func (*ArchivedOrderRecord) ProtoMessage() {}
 
 func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3394,7 +3911,7 @@ func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrderRecord.ProtoReflect.Descriptor instead.
 func (*ArchivedOrderRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{47}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ArchivedOrderRecord) GetId() string {
@@ -3457,7 +3974,7 @@ type ArchivedOrder struct {
 
 func (x *ArchivedOrder) Reset() {
 	*x = ArchivedOrder{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3469,7 +3986,7 @@ func (x *ArchivedOrder) String() string {
 func (*ArchivedOrder) ProtoMessage() {}
 
 func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3482,7 +3999,7 @@ func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrder.ProtoReflect.Descriptor instead.
 func (*ArchivedOrder) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{48}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ArchivedOrder) GetOrder() *OrderRecord {
@@ -3512,7 +4029,7 @@ type ArchiveOrdersCommand struct {
 
 func (x *ArchiveOrdersCommand) Reset() {
 	*x = ArchiveOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3524,7 +4041,7 @@ func (x *ArchiveOrdersCommand) String() string {
 func (*ArchiveOrdersCommand) ProtoMessage() {}
 
 func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3537,7 +4054,7 @@ func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ArchiveOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{49}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ArchiveOrdersCommand) GetOrderIds() []string {
@@ -3572,7 +4089,7 @@ type RestoreOrdersCommand struct {
 
 func (x *RestoreOrdersCommand) Reset() {
 	*x = RestoreOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3584,7 +4101,7 @@ func (x *RestoreOrdersCommand) String() string {
 func (*RestoreOrdersCommand) ProtoMessage() {}
 
 func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3597,7 +4114,7 @@ func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreOrdersCommand.ProtoReflect.Descriptor instead.
 func (*RestoreOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{50}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RestoreOrdersCommand) GetOrders() []*ArchivedOrder {
@@ -3626,7 +4143,7 @@ type RecordAccessCommand struct {
 
 func (x *RecordAccessCommand) Reset() {
 	*x = RecordAccessCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3638,7 +4155,7 @@ func (x *RecordAccessCommand) String() string {
 func (*RecordAccessCommand) ProtoMessage() {}
 
 func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3651,7 +4168,7 @@ func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
 func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{51}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *RecordAccessCommand) GetSubject() string {
@@ -3712,6 +4229,10 @@ type Command struct {
 	//	*Command_Transitions
 	//	*Command_StockSyncedBatch
 	//	*Command_SettleBatch
+	//	*Command_QueueFetches
+	//	*Command_FetchOutcome
+	//	*Command_PurgeFetches
+	//	*Command_SetCursor
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3719,7 +4240,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3731,7 +4252,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3744,7 +4265,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{52}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -4029,6 +4550,42 @@ func (x *Command) GetSettleBatch() *SettleBatchCommand {
 	return nil
 }
 
+func (x *Command) GetQueueFetches() *QueueFetchesCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_QueueFetches); ok {
+			return x.QueueFetches
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetFetchOutcome() *FetchOutcomeCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_FetchOutcome); ok {
+			return x.FetchOutcome
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPurgeFetches() *PurgeFetchesCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PurgeFetches); ok {
+			return x.PurgeFetches
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetCursor() *SetCursorCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_SetCursor); ok {
+			return x.SetCursor
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -4149,6 +4706,22 @@ type Command_SettleBatch struct {
 	SettleBatch *SettleBatchCommand `protobuf:"bytes,38,opt,name=settle_batch,json=settleBatch,proto3,oneof"`
 }
 
+type Command_QueueFetches struct {
+	QueueFetches *QueueFetchesCommand `protobuf:"bytes,39,opt,name=queue_fetches,json=queueFetches,proto3,oneof"`
+}
+
+type Command_FetchOutcome struct {
+	FetchOutcome *FetchOutcomeCommand `protobuf:"bytes,40,opt,name=fetch_outcome,json=fetchOutcome,proto3,oneof"`
+}
+
+type Command_PurgeFetches struct {
+	PurgeFetches *PurgeFetchesCommand `protobuf:"bytes,41,opt,name=purge_fetches,json=purgeFetches,proto3,oneof"`
+}
+
+type Command_SetCursor struct {
+	SetCursor *SetCursorCommand `protobuf:"bytes,42,opt,name=set_cursor,json=setCursor,proto3,oneof"`
+}
+
 func (*Command_ReserveBatch) isCommand_Kind() {}
 
 func (*Command_Settle) isCommand_Kind() {}
@@ -4207,6 +4780,14 @@ func (*Command_StockSyncedBatch) isCommand_Kind() {}
 
 func (*Command_SettleBatch) isCommand_Kind() {}
 
+func (*Command_QueueFetches) isCommand_Kind() {}
+
+func (*Command_FetchOutcome) isCommand_Kind() {}
+
+func (*Command_PurgeFetches) isCommand_Kind() {}
+
+func (*Command_SetCursor) isCommand_Kind() {}
+
 // What the state machine answers the proposer of a command.
 type ApplyResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -4234,14 +4815,20 @@ type ApplyResult struct {
 	Results []*ApplyResult `protobuf:"bytes,12,rep,name=results,proto3" json:"results,omitempty"`
 	// put_subject_keys: the stored key of each subject, in the command's order
 	// (absent for a subject refused, e.g. erased meanwhile: see its detail).
-	SubjectKeys   []*SubjectKeyRecord `protobuf:"bytes,13,rep,name=subject_keys,json=subjectKeys,proto3" json:"subject_keys,omitempty"`
+	SubjectKeys []*SubjectKeyRecord `protobuf:"bytes,13,rep,name=subject_keys,json=subjectKeys,proto3" json:"subject_keys,omitempty"`
+	// queue_fetches: each fetch as stored, in the command's order (outcome
+	// in results: OK queued, REPLAYED named before); fetch_outcome: the
+	// fetch after it.
+	Fetches []*ChannelFetchRecord `protobuf:"bytes,14,rep,name=fetches,proto3" json:"fetches,omitempty"`
+	// set_cursor: the cursor as stored (the current one when refused).
+	Cursor        *ConnectorCursorRecord `protobuf:"bytes,15,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4253,7 +4840,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4266,7 +4853,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{53}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -4360,6 +4947,20 @@ func (x *ApplyResult) GetSubjectKeys() []*SubjectKeyRecord {
 	return nil
 }
 
+func (x *ApplyResult) GetFetches() []*ChannelFetchRecord {
+	if x != nil {
+		return x.Fetches
+	}
+	return nil
+}
+
+func (x *ApplyResult) GetCursor() *ConnectorCursorRecord {
+	if x != nil {
+		return x.Cursor
+	}
+	return nil
+}
+
 type ReserveItemResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -4371,7 +4972,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4383,7 +4984,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4396,7 +4997,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{54}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -4429,7 +5030,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4441,7 +5042,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4454,7 +5055,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{55}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -4480,7 +5081,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4492,7 +5093,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4505,7 +5106,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{56}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -4565,7 +5166,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4577,7 +5178,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4590,7 +5191,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{57}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -4632,7 +5233,7 @@ type ReserveManyRequest struct {
 
 func (x *ReserveManyRequest) Reset() {
 	*x = ReserveManyRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4644,7 +5245,7 @@ func (x *ReserveManyRequest) String() string {
 func (*ReserveManyRequest) ProtoMessage() {}
 
 func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4657,7 +5258,7 @@ func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyRequest.ProtoReflect.Descriptor instead.
 func (*ReserveManyRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{58}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ReserveManyRequest) GetItems() []*ReserveRequest {
@@ -4677,7 +5278,7 @@ type ReserveManyResponse struct {
 
 func (x *ReserveManyResponse) Reset() {
 	*x = ReserveManyResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4689,7 +5290,7 @@ func (x *ReserveManyResponse) String() string {
 func (*ReserveManyResponse) ProtoMessage() {}
 
 func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4702,7 +5303,7 @@ func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyResponse.ProtoReflect.Descriptor instead.
 func (*ReserveManyResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{59}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ReserveManyResponse) GetItems() []*ReserveResponse {
@@ -4724,7 +5325,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4736,7 +5337,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4749,7 +5350,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{60}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -4789,7 +5390,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4801,7 +5402,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4814,7 +5415,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{61}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -4834,7 +5435,7 @@ type SettleManyRequest struct {
 
 func (x *SettleManyRequest) Reset() {
 	*x = SettleManyRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4846,7 +5447,7 @@ func (x *SettleManyRequest) String() string {
 func (*SettleManyRequest) ProtoMessage() {}
 
 func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4859,7 +5460,7 @@ func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyRequest.ProtoReflect.Descriptor instead.
 func (*SettleManyRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{62}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SettleManyRequest) GetItems() []*SettleRequest {
@@ -4879,7 +5480,7 @@ type SettleManyResponse struct {
 
 func (x *SettleManyResponse) Reset() {
 	*x = SettleManyResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4891,7 +5492,7 @@ func (x *SettleManyResponse) String() string {
 func (*SettleManyResponse) ProtoMessage() {}
 
 func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4904,7 +5505,7 @@ func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyResponse.ProtoReflect.Descriptor instead.
 func (*SettleManyResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{63}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *SettleManyResponse) GetItems() []*SettleResponse {
@@ -4924,7 +5525,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4936,7 +5537,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4949,7 +5550,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{64}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SetStockGrainRequest) GetStock() *v1.SetStockRequest {
@@ -4975,7 +5576,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4987,7 +5588,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5000,7 +5601,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{65}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -5021,7 +5622,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5033,7 +5634,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5046,7 +5647,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{66}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *v1.CreateOrderRequest {
@@ -5079,7 +5680,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5091,7 +5692,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5104,7 +5705,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{67}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -5124,7 +5725,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5136,7 +5737,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5149,7 +5750,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{68}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *v1.OrderEventRequest {
@@ -5179,7 +5780,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5191,7 +5792,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5204,7 +5805,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{69}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -5244,7 +5845,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5256,7 +5857,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5269,7 +5870,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{70}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -5292,7 +5893,7 @@ type ForwardedBatch struct {
 
 func (x *ForwardedBatch) Reset() {
 	*x = ForwardedBatch{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5304,7 +5905,7 @@ func (x *ForwardedBatch) String() string {
 func (*ForwardedBatch) ProtoMessage() {}
 
 func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5317,7 +5918,7 @@ func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedBatch.ProtoReflect.Descriptor instead.
 func (*ForwardedBatch) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{71}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ForwardedBatch) GetOrders() []*CreateOrderGrainRequest {
@@ -5349,7 +5950,7 @@ type ForwardedAnswer struct {
 
 func (x *ForwardedAnswer) Reset() {
 	*x = ForwardedAnswer{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5361,7 +5962,7 @@ func (x *ForwardedAnswer) String() string {
 func (*ForwardedAnswer) ProtoMessage() {}
 
 func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5374,7 +5975,7 @@ func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedAnswer.ProtoReflect.Descriptor instead.
 func (*ForwardedAnswer) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{72}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ForwardedAnswer) GetResponse() *OrderGrainResponse {
@@ -5407,7 +6008,7 @@ type ForwardedAnswers struct {
 
 func (x *ForwardedAnswers) Reset() {
 	*x = ForwardedAnswers{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5419,7 +6020,7 @@ func (x *ForwardedAnswers) String() string {
 func (*ForwardedAnswers) ProtoMessage() {}
 
 func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5432,7 +6033,7 @@ func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedAnswers.ProtoReflect.Descriptor instead.
 func (*ForwardedAnswers) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{73}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ForwardedAnswers) GetAnswers() []*ForwardedAnswer {
@@ -5452,7 +6053,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5464,7 +6065,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5477,7 +6078,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{74}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -5503,7 +6104,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5515,7 +6116,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5528,7 +6129,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{75}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -5550,7 +6151,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5562,7 +6163,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5575,7 +6176,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{76}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -5617,7 +6218,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5629,7 +6230,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5642,7 +6243,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{77}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -5668,7 +6269,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5680,7 +6281,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5693,7 +6294,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{78}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -5900,7 +6501,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x120\n" +
 	"\x05price\x18\x02 \x01(\v2\x1a.ordergrid.v1.ChannelPriceR\x05price\x12!\n" +
 	"\fwindow_nanos\x18\x03 \x01(\x03R\vwindowNanos\x12\x12\n" +
-	"\x04rule\x18\x04 \x01(\tR\x04rule\"\xa0\x01\n" +
+	"\x04rule\x18\x04 \x01(\tR\x04rule\"\xc8\x01\n" +
 	"\fChannelPrice\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12\x1d\n" +
 	"\n" +
@@ -5908,7 +6509,8 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12\x19\n" +
 	"\border_id\x18\x04 \x01(\tR\aorderId\x12 \n" +
 	"\fat_unix_nano\x18\x05 \x01(\x03R\n" +
-	"atUnixNano\"B\n" +
+	"atUnixNano\x12&\n" +
+	"\x0fnoted_unix_nano\x18\x06 \x01(\x03R\rnotedUnixNano\"B\n" +
 	"\fRecentPrices\x122\n" +
 	"\x06prices\x18\x01 \x03(\v2\x1a.ordergrid.v1.ChannelPriceR\x06prices\"\xe3\x01\n" +
 	"\x13PriceConflictRecord\x12\x10\n" +
@@ -5920,7 +6522,56 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"resolution\x18\x05 \x01(\tR\n" +
 	"resolution\x12 \n" +
 	"\fat_unix_nano\x18\x06 \x01(\x03R\n" +
-	"atUnixNano\"\x8f\x02\n" +
+	"atUnixNano\"\x82\x03\n" +
+	"\x12ChannelFetchRecord\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x02 \x01(\tR\n" +
+	"connection\x12\x19\n" +
+	"\border_id\x18\x03 \x01(\tR\aorderId\x12\x10\n" +
+	"\x03tag\x18\x04 \x01(\tR\x03tag\x12(\n" +
+	"\x10queued_unix_nano\x18\x05 \x01(\x03R\x0equeuedUnixNano\x12\x1a\n" +
+	"\battempts\x18\x06 \x01(\rR\battempts\x12$\n" +
+	"\x0enext_unix_nano\x18\a \x01(\x03R\fnextUnixNano\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\b \x01(\tR\tlastError\x12$\n" +
+	"\x0edone_unix_nano\x18\t \x01(\x03R\fdoneUnixNano\x12\x16\n" +
+	"\x06failed\x18\n" +
+	" \x01(\bR\x06failed\x12\"\n" +
+	"\rgrid_order_id\x18\v \x01(\tR\vgridOrderId\x12\x18\n" +
+	"\anotices\x18\f \x01(\rR\anotices\"Q\n" +
+	"\x13QueueFetchesCommand\x12:\n" +
+	"\afetches\x18\x01 \x03(\v2 .ordergrid.v1.ChannelFetchRecordR\afetches\"\x92\x02\n" +
+	"\x13FetchOutcomeCommand\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x02 \x01(\tR\n" +
+	"connection\x12\x19\n" +
+	"\border_id\x18\x03 \x01(\tR\aorderId\x12\x1a\n" +
+	"\battempts\x18\x04 \x01(\rR\battempts\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done\x12\x16\n" +
+	"\x06failed\x18\x06 \x01(\bR\x06failed\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error\x12$\n" +
+	"\x0enext_unix_nano\x18\b \x01(\x03R\fnextUnixNano\x12\"\n" +
+	"\rgrid_order_id\x18\t \x01(\tR\vgridOrderId\"d\n" +
+	"\x13PurgeFetchesCommand\x127\n" +
+	"\x18settled_before_unix_nano\x18\x01 \x01(\x03R\x15settledBeforeUnixNano\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"\xfd\x01\n" +
+	"\x15ConnectorCursorRecord\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\tR\achannel\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x02 \x01(\tR\n" +
+	"connection\x12(\n" +
+	"\x10cursor_unix_nano\x18\x03 \x01(\x03R\x0ecursorUnixNano\x12*\n" +
+	"\x11updated_unix_nano\x18\x04 \x01(\x03R\x0fupdatedUnixNano\x12\x14\n" +
+	"\x05pulls\x18\x05 \x01(\x04R\x05pulls\x12\x1f\n" +
+	"\vorders_seen\x18\x06 \x01(\x04R\n" +
+	"ordersSeen\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\"\x86\x01\n" +
+	"\x10SetCursorCommand\x12;\n" +
+	"\x06cursor\x18\x01 \x01(\v2#.ordergrid.v1.ConnectorCursorRecordR\x06cursor\x125\n" +
+	"\x17expect_cursor_unix_nano\x18\x02 \x01(\x03R\x14expectCursorUnixNano\"\x8f\x02\n" +
 	"\x11TransitionCommand\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12)\n" +
@@ -5985,7 +6636,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x13RecordAccessCommand\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\x12\x18\n" +
-	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xcc\x11\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xeb\x13\n" +
 	"\aCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x1c\n" +
@@ -6023,8 +6674,13 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x10put_subject_keys\x18# \x01(\v2#.ordergrid.v1.PutSubjectKeysCommandH\x00R\x0eputSubjectKeys\x12D\n" +
 	"\vtransitions\x18$ \x01(\v2 .ordergrid.v1.TransitionsCommandH\x00R\vtransitions\x12U\n" +
 	"\x12stock_synced_batch\x18% \x01(\v2%.ordergrid.v1.StockSyncedBatchCommandH\x00R\x10stockSyncedBatch\x12E\n" +
-	"\fsettle_batch\x18& \x01(\v2 .ordergrid.v1.SettleBatchCommandH\x00R\vsettleBatchB\x06\n" +
-	"\x04kind\"\x84\x05\n" +
+	"\fsettle_batch\x18& \x01(\v2 .ordergrid.v1.SettleBatchCommandH\x00R\vsettleBatch\x12H\n" +
+	"\rqueue_fetches\x18' \x01(\v2!.ordergrid.v1.QueueFetchesCommandH\x00R\fqueueFetches\x12H\n" +
+	"\rfetch_outcome\x18( \x01(\v2!.ordergrid.v1.FetchOutcomeCommandH\x00R\ffetchOutcome\x12H\n" +
+	"\rpurge_fetches\x18) \x01(\v2!.ordergrid.v1.PurgeFetchesCommandH\x00R\fpurgeFetches\x12?\n" +
+	"\n" +
+	"set_cursor\x18* \x01(\v2\x1e.ordergrid.v1.SetCursorCommandH\x00R\tsetCursorB\x06\n" +
+	"\x04kind\"\xfd\x05\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
 	"\x05order\x18\x02 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x12:\n" +
@@ -6040,7 +6696,9 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	" \x01(\v2\x1c.ordergrid.v1.PurchaseRecordR\bpurchase\x12=\n" +
 	"\bconflict\x18\v \x01(\v2!.ordergrid.v1.PriceConflictRecordR\bconflict\x123\n" +
 	"\aresults\x18\f \x03(\v2\x19.ordergrid.v1.ApplyResultR\aresults\x12A\n" +
-	"\fsubject_keys\x18\r \x03(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\vsubjectKeys\"}\n" +
+	"\fsubject_keys\x18\r \x03(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\vsubjectKeys\x12:\n" +
+	"\afetches\x18\x0e \x03(\v2 .ordergrid.v1.ChannelFetchRecordR\afetches\x12;\n" +
+	"\x06cursor\x18\x0f \x01(\v2#.ordergrid.v1.ConnectorCursorRecordR\x06cursor\"}\n" +
 	"\x11ReserveItemResult\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12/\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
@@ -6123,7 +6781,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x06fields\x18\x01 \x03(\v2\x1c.ordergrid.v1.PersonalFieldsR\x06fields\x12\x16\n" +
 	"\x06erased\x18\x02 \x01(\bR\x06erased\"8\n" +
 	"\x18EraseSubjectGrainRequest\x12\x1c\n" +
-	"\tprincipal\x18\x01 \x01(\tR\tprincipal*\x9e\x02\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal*\xb1\x02\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -6137,7 +6795,8 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x16OUTCOME_BELOW_RESERVED\x10\b\x12\x12\n" +
 	"\x0eOUTCOME_ERASED\x10\t\x12\x16\n" +
 	"\x12OUTCOME_UNROUTABLE\x10\n" +
-	"*\xd4\x01\n" +
+	"\x12\x11\n" +
+	"\rOUTCOME_STALE\x10\v*\xd4\x01\n" +
 	"\x10ReservationState\x12!\n" +
 	"\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19RESERVATION_STATE_PENDING\x10\x01\x12\x1f\n" +
@@ -6159,7 +6818,7 @@ func file_internal_gridpb_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_gridpb_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_gridpb_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 84)
+var file_internal_gridpb_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
 var file_internal_gridpb_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -6197,60 +6856,66 @@ var file_internal_gridpb_grains_proto_goTypes = []any{
 	(*ChannelPrice)(nil),              // 33: ordergrid.v1.ChannelPrice
 	(*RecentPrices)(nil),              // 34: ordergrid.v1.RecentPrices
 	(*PriceConflictRecord)(nil),       // 35: ordergrid.v1.PriceConflictRecord
-	(*TransitionCommand)(nil),         // 36: ordergrid.v1.TransitionCommand
-	(*StockSyncedCommand)(nil),        // 37: ordergrid.v1.StockSyncedCommand
-	(*TransitionsCommand)(nil),        // 38: ordergrid.v1.TransitionsCommand
-	(*StockSyncedBatchCommand)(nil),   // 39: ordergrid.v1.StockSyncedBatchCommand
-	(*SettleBatchCommand)(nil),        // 40: ordergrid.v1.SettleBatchCommand
-	(*SettleItem)(nil),                // 41: ordergrid.v1.SettleItem
-	(*ExpireOrdersCommand)(nil),       // 42: ordergrid.v1.ExpireOrdersCommand
-	(*ExpireReservationsCommand)(nil), // 43: ordergrid.v1.ExpireReservationsCommand
-	(*TrimOutboxCommand)(nil),         // 44: ordergrid.v1.TrimOutboxCommand
-	(*PutSubjectKeyCommand)(nil),      // 45: ordergrid.v1.PutSubjectKeyCommand
-	(*PutSubjectKeysCommand)(nil),     // 46: ordergrid.v1.PutSubjectKeysCommand
-	(*EraseSubjectCommand)(nil),       // 47: ordergrid.v1.EraseSubjectCommand
-	(*RewrapSubjectKeyCommand)(nil),   // 48: ordergrid.v1.RewrapSubjectKeyCommand
-	(*ArchivedOrderRecord)(nil),       // 49: ordergrid.v1.ArchivedOrderRecord
-	(*ArchivedOrder)(nil),             // 50: ordergrid.v1.ArchivedOrder
-	(*ArchiveOrdersCommand)(nil),      // 51: ordergrid.v1.ArchiveOrdersCommand
-	(*RestoreOrdersCommand)(nil),      // 52: ordergrid.v1.RestoreOrdersCommand
-	(*RecordAccessCommand)(nil),       // 53: ordergrid.v1.RecordAccessCommand
-	(*Command)(nil),                   // 54: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 55: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 56: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 57: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 58: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 59: ordergrid.v1.ReserveResponse
-	(*ReserveManyRequest)(nil),        // 60: ordergrid.v1.ReserveManyRequest
-	(*ReserveManyResponse)(nil),       // 61: ordergrid.v1.ReserveManyResponse
-	(*SettleRequest)(nil),             // 62: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 63: ordergrid.v1.SettleResponse
-	(*SettleManyRequest)(nil),         // 64: ordergrid.v1.SettleManyRequest
-	(*SettleManyResponse)(nil),        // 65: ordergrid.v1.SettleManyResponse
-	(*SetStockGrainRequest)(nil),      // 66: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 67: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 68: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 69: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 70: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 71: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 72: ordergrid.v1.SyncStockRequest
-	(*ForwardedBatch)(nil),            // 73: ordergrid.v1.ForwardedBatch
-	(*ForwardedAnswer)(nil),           // 74: ordergrid.v1.ForwardedAnswer
-	(*ForwardedAnswers)(nil),          // 75: ordergrid.v1.ForwardedAnswers
-	(*SealPersonalRequest)(nil),       // 76: ordergrid.v1.SealPersonalRequest
-	(*SealPersonalResponse)(nil),      // 77: ordergrid.v1.SealPersonalResponse
-	(*OpenPersonalRequest)(nil),       // 78: ordergrid.v1.OpenPersonalRequest
-	(*OpenPersonalResponse)(nil),      // 79: ordergrid.v1.OpenPersonalResponse
-	(*EraseSubjectGrainRequest)(nil),  // 80: ordergrid.v1.EraseSubjectGrainRequest
-	nil,                               // 81: ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	nil,                               // 82: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 83: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	nil,                               // 84: ordergrid.v1.TransitionCommand.DetailsEntry
-	nil,                               // 85: ordergrid.v1.ReserveResponse.FreeEntry
-	(*v1.Customer)(nil),               // 86: ordergrid.v1.Customer
-	(*v1.SetStockRequest)(nil),        // 87: ordergrid.v1.SetStockRequest
-	(*v1.CreateOrderRequest)(nil),     // 88: ordergrid.v1.CreateOrderRequest
-	(*v1.OrderEventRequest)(nil),      // 89: ordergrid.v1.OrderEventRequest
+	(*ChannelFetchRecord)(nil),        // 36: ordergrid.v1.ChannelFetchRecord
+	(*QueueFetchesCommand)(nil),       // 37: ordergrid.v1.QueueFetchesCommand
+	(*FetchOutcomeCommand)(nil),       // 38: ordergrid.v1.FetchOutcomeCommand
+	(*PurgeFetchesCommand)(nil),       // 39: ordergrid.v1.PurgeFetchesCommand
+	(*ConnectorCursorRecord)(nil),     // 40: ordergrid.v1.ConnectorCursorRecord
+	(*SetCursorCommand)(nil),          // 41: ordergrid.v1.SetCursorCommand
+	(*TransitionCommand)(nil),         // 42: ordergrid.v1.TransitionCommand
+	(*StockSyncedCommand)(nil),        // 43: ordergrid.v1.StockSyncedCommand
+	(*TransitionsCommand)(nil),        // 44: ordergrid.v1.TransitionsCommand
+	(*StockSyncedBatchCommand)(nil),   // 45: ordergrid.v1.StockSyncedBatchCommand
+	(*SettleBatchCommand)(nil),        // 46: ordergrid.v1.SettleBatchCommand
+	(*SettleItem)(nil),                // 47: ordergrid.v1.SettleItem
+	(*ExpireOrdersCommand)(nil),       // 48: ordergrid.v1.ExpireOrdersCommand
+	(*ExpireReservationsCommand)(nil), // 49: ordergrid.v1.ExpireReservationsCommand
+	(*TrimOutboxCommand)(nil),         // 50: ordergrid.v1.TrimOutboxCommand
+	(*PutSubjectKeyCommand)(nil),      // 51: ordergrid.v1.PutSubjectKeyCommand
+	(*PutSubjectKeysCommand)(nil),     // 52: ordergrid.v1.PutSubjectKeysCommand
+	(*EraseSubjectCommand)(nil),       // 53: ordergrid.v1.EraseSubjectCommand
+	(*RewrapSubjectKeyCommand)(nil),   // 54: ordergrid.v1.RewrapSubjectKeyCommand
+	(*ArchivedOrderRecord)(nil),       // 55: ordergrid.v1.ArchivedOrderRecord
+	(*ArchivedOrder)(nil),             // 56: ordergrid.v1.ArchivedOrder
+	(*ArchiveOrdersCommand)(nil),      // 57: ordergrid.v1.ArchiveOrdersCommand
+	(*RestoreOrdersCommand)(nil),      // 58: ordergrid.v1.RestoreOrdersCommand
+	(*RecordAccessCommand)(nil),       // 59: ordergrid.v1.RecordAccessCommand
+	(*Command)(nil),                   // 60: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 61: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 62: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 63: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 64: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 65: ordergrid.v1.ReserveResponse
+	(*ReserveManyRequest)(nil),        // 66: ordergrid.v1.ReserveManyRequest
+	(*ReserveManyResponse)(nil),       // 67: ordergrid.v1.ReserveManyResponse
+	(*SettleRequest)(nil),             // 68: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 69: ordergrid.v1.SettleResponse
+	(*SettleManyRequest)(nil),         // 70: ordergrid.v1.SettleManyRequest
+	(*SettleManyResponse)(nil),        // 71: ordergrid.v1.SettleManyResponse
+	(*SetStockGrainRequest)(nil),      // 72: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 73: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 74: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 75: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 76: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 77: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 78: ordergrid.v1.SyncStockRequest
+	(*ForwardedBatch)(nil),            // 79: ordergrid.v1.ForwardedBatch
+	(*ForwardedAnswer)(nil),           // 80: ordergrid.v1.ForwardedAnswer
+	(*ForwardedAnswers)(nil),          // 81: ordergrid.v1.ForwardedAnswers
+	(*SealPersonalRequest)(nil),       // 82: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 83: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 84: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 85: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 86: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 87: ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	nil,                               // 88: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 89: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	nil,                               // 90: ordergrid.v1.TransitionCommand.DetailsEntry
+	nil,                               // 91: ordergrid.v1.ReserveResponse.FreeEntry
+	(*v1.Customer)(nil),               // 92: ordergrid.v1.Customer
+	(*v1.SetStockRequest)(nil),        // 93: ordergrid.v1.SetStockRequest
+	(*v1.CreateOrderRequest)(nil),     // 94: ordergrid.v1.CreateOrderRequest
+	(*v1.OrderEventRequest)(nil),      // 95: ordergrid.v1.OrderEventRequest
 }
 var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
@@ -6258,96 +6923,104 @@ var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	8,  // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
 	9,  // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
 	10, // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
-	86, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	92, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
 	5,  // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
 	6,  // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
-	81, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	82, // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	87, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	88, // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
 	7,  // 10: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
 	16, // 11: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
 	11, // 12: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
 	7,  // 13: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
 	20, // 14: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
-	83, // 15: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	89, // 15: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
 	30, // 16: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
 	30, // 17: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
 	33, // 18: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
 	33, // 19: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
 	33, // 20: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
 	33, // 21: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
-	84, // 22: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	36, // 23: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
-	37, // 24: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
-	41, // 25: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
-	13, // 26: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 27: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 28: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	11, // 29: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	15, // 30: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	50, // 31: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	17, // 32: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	18, // 33: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	19, // 34: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	20, // 35: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	36, // 36: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	37, // 37: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	42, // 38: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	43, // 39: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	44, // 40: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	45, // 41: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	47, // 42: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	48, // 43: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	53, // 44: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	51, // 45: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	52, // 46: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	22, // 47: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	23, // 48: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	24, // 49: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	25, // 50: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	26, // 51: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	29, // 52: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	32, // 53: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	27, // 54: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	28, // 55: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	21, // 56: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
-	46, // 57: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
-	38, // 58: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
-	39, // 59: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
-	40, // 60: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
-	0,  // 61: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 62: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	57, // 63: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	13, // 64: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	14, // 65: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	30, // 66: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	35, // 67: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	55, // 68: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
-	13, // 69: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	0,  // 70: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	56, // 71: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 72: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	85, // 73: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	58, // 74: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
-	59, // 75: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
-	0,  // 76: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	62, // 77: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
-	63, // 78: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
-	87, // 79: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	88, // 80: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	89, // 81: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 82: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 83: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	68, // 84: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
-	70, // 85: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
-	71, // 86: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
-	74, // 87: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
-	12, // 88: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	12, // 89: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	90, // [90:90] is the sub-list for method output_type
-	90, // [90:90] is the sub-list for method input_type
-	90, // [90:90] is the sub-list for extension type_name
-	90, // [90:90] is the sub-list for extension extendee
-	0,  // [0:90] is the sub-list for field type_name
+	36, // 22: ordergrid.v1.QueueFetchesCommand.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
+	40, // 23: ordergrid.v1.SetCursorCommand.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
+	90, // 24: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	42, // 25: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
+	43, // 26: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
+	47, // 27: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
+	13, // 28: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 29: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 30: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11, // 31: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	15, // 32: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	56, // 33: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	17, // 34: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	18, // 35: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	19, // 36: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	20, // 37: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	42, // 38: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	43, // 39: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	48, // 40: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	49, // 41: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	50, // 42: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	51, // 43: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	53, // 44: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	54, // 45: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	59, // 46: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	57, // 47: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	58, // 48: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	22, // 49: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	23, // 50: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	24, // 51: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	25, // 52: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	26, // 53: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	29, // 54: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	32, // 55: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	27, // 56: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	28, // 57: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	21, // 58: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	52, // 59: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	44, // 60: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
+	45, // 61: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
+	46, // 62: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
+	37, // 63: ordergrid.v1.Command.queue_fetches:type_name -> ordergrid.v1.QueueFetchesCommand
+	38, // 64: ordergrid.v1.Command.fetch_outcome:type_name -> ordergrid.v1.FetchOutcomeCommand
+	39, // 65: ordergrid.v1.Command.purge_fetches:type_name -> ordergrid.v1.PurgeFetchesCommand
+	41, // 66: ordergrid.v1.Command.set_cursor:type_name -> ordergrid.v1.SetCursorCommand
+	0,  // 67: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 68: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	63, // 69: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	13, // 70: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	14, // 71: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	30, // 72: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	35, // 73: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	61, // 74: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	13, // 75: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	36, // 76: ordergrid.v1.ApplyResult.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
+	40, // 77: ordergrid.v1.ApplyResult.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
+	0,  // 78: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	62, // 79: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 80: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	91, // 81: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	64, // 82: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	65, // 83: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	0,  // 84: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	68, // 85: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
+	69, // 86: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
+	93, // 87: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	94, // 88: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	95, // 89: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 90: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 91: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	74, // 92: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
+	76, // 93: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
+	77, // 94: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
+	80, // 95: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
+	12, // 96: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	12, // 97: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	98, // [98:98] is the sub-list for method output_type
+	98, // [98:98] is the sub-list for method input_type
+	98, // [98:98] is the sub-list for extension type_name
+	98, // [98:98] is the sub-list for extension extendee
+	0,  // [0:98] is the sub-list for field type_name
 }
 
 func init() { file_internal_gridpb_grains_proto_init() }
@@ -6355,7 +7028,7 @@ func file_internal_gridpb_grains_proto_init() {
 	if File_internal_gridpb_grains_proto != nil {
 		return
 	}
-	file_internal_gridpb_grains_proto_msgTypes[52].OneofWrappers = []any{
+	file_internal_gridpb_grains_proto_msgTypes[58].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -6385,6 +7058,10 @@ func file_internal_gridpb_grains_proto_init() {
 		(*Command_Transitions)(nil),
 		(*Command_StockSyncedBatch)(nil),
 		(*Command_SettleBatch)(nil),
+		(*Command_QueueFetches)(nil),
+		(*Command_FetchOutcome)(nil),
+		(*Command_PurgeFetches)(nil),
+		(*Command_SetCursor)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -6392,7 +7069,7 @@ func file_internal_gridpb_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_gridpb_grains_proto_rawDesc), len(file_internal_gridpb_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   84,
+			NumMessages:   90,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
