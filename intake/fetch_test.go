@@ -1,0 +1,246 @@
+package intake
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ordergrid/ordergrid/actors/memgrid"
+	"github.com/ordergrid/ordergrid/channels"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+)
+
+// platform is a platform's API as the fetch workflow sees it: the order
+// detail of the Douyin fixture under the asked id, failing the ids in
+// fail that many times first; changed orders from a list of (time, id).
+type platform struct {
+	mu      sync.Mutex
+	order   []byte
+	details []string
+	fail    map[string]int
+	garbage map[string]bool
+	changes []change
+	lists   [][2]time.Time
+	pageLen int
+}
+
+type change struct {
+	at time.Time
+	id string
+}
+
+func (p *platform) OrderDetail(_ context.Context, id string) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.details = append(p.details, id)
+	if p.fail[id] > 0 {
+		p.fail[id]--
+		return nil, errors.New("throttled: 请求过于频繁")
+	}
+	if p.garbage[id] {
+		return []byte(`{"shop_order_detail":{"order_id":"` + id + `"}}`), nil
+	}
+	return bytes.ReplaceAll(p.order, []byte("6920164531297438473"), []byte(id)), nil
+}
+
+func (p *platform) ChangedOrders(_ context.Context, from, to time.Time, page string) ([]string, string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if page == "" {
+		p.lists = append(p.lists, [2]time.Time{from.UTC(), to.UTC()})
+	}
+	var ids []string
+	for _, c := range p.changes {
+		if !c.at.Before(from) && c.at.Before(to) {
+			ids = append(ids, c.id)
+		}
+	}
+	start := 0
+	if page != "" {
+		fmt.Sscan(page, &start)
+	}
+	end := min(start+p.pageLen, len(ids))
+	next := ""
+	if end < len(ids) {
+		next = fmt.Sprint(end)
+	}
+	return ids[start:end], next, nil
+}
+
+type fetchHarness struct {
+	fetcher  *Fetcher
+	platform *platform
+	creator  *recordingCreator
+	now      time.Time
+}
+
+func newFetchHarness(t *testing.T, pull *channels.Pull) *fetchHarness {
+	t.Helper()
+	order, err := os.ReadFile("../channels/testdata/douyin/order.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grid, err := memgrid.New(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { grid.Close() })
+	h := &fetchHarness{platform: &platform{order: order, fail: map[string]int{}, garbage: map[string]bool{}, pageLen: 2},
+		creator: &recordingCreator{},
+		// Ahead of the grid's clock (which stamps when fetches are queued).
+		now: time.Now().UTC().Add(time.Minute).Round(0).Truncate(time.Second)}
+	flow := NewChannelFlow(New(h.creator, Options{}), &channelGrid{purchases: map[string]*gridpb.PurchaseRecord{}, prices: map[string]*gridpb.ChannelPrice{}},
+		channelOptions())
+	conn := &channels.Connection{Channel: "douyin", Name: "flagship", API: &channels.API{BaseURL: "http://platform.test", Pull: pull}}
+	h.fetcher, err = NewFetcher(grid, flow, FetchOptions{
+		Connections: []FetchConnection{{Conn: conn, Adapter: channels.Adapters["douyin"], API: h.platform}},
+		Check:       func(*pb.CreateOrderRequest) error { return nil },
+		AttemptsMax: 3, BackoffMin: time.Second, BackoffMax: 4 * time.Second,
+		Now: func() time.Time { return h.now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *fetchHarness) queue(t *testing.T, ids ...string) QueueResult {
+	t.Helper()
+	var ns []channels.Notice
+	for _, id := range ids {
+		ns = append(ns, channels.Notice{OrderID: id, Tag: "100"})
+	}
+	res, err := h.fetcher.Queue(context.Background(), "douyin", "flagship", ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func (h *fetchHarness) fetches(t *testing.T, state FetchState) map[string]*gridpb.ChannelFetchRecord {
+	t.Helper()
+	fs, err := h.fetcher.Fetches(state, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*gridpb.ChannelFetchRecord{}
+	for _, f := range fs {
+		out[f.OrderId] = f
+	}
+	return out
+}
+
+// A push's notices are queued once, fetched once, taken through the
+// channel workflow, and settled; a repeated notice is counted, not fetched.
+func TestFetchQueuesOnceAndTakes(t *testing.T) {
+	h := newFetchHarness(t, nil)
+	ctx := context.Background()
+	if res := h.queue(t, "1001", "1002", "1001"); res.Queued != 2 || res.Repeated != 0 {
+		t.Fatalf("queue: %+v", res)
+	}
+	if res := h.queue(t, "1001"); res.Queued != 0 || res.Repeated != 1 {
+		t.Fatalf("repeat: %+v", res)
+	}
+	h.fetcher.Round(ctx)
+	slices.Sort(h.platform.details)
+	if !slices.Equal(h.platform.details, []string{"1001", "1002"}) {
+		t.Fatalf("fetched %v", h.platform.details)
+	}
+	done := h.fetches(t, FetchDone)
+	want := fetchOrderID("douyin", "1001")
+	if f := done["1001"]; f == nil || f.GridOrderId != want || f.Notices != 2 || f.Attempts != 1 {
+		t.Fatalf("done: %+v", done)
+	}
+	if res := h.queue(t, "1002"); res.Repeated != 1 {
+		t.Fatalf("notice after done: %+v", res)
+	}
+	h.fetcher.Round(ctx)
+	if len(h.platform.details) != 2 {
+		t.Fatalf("a settled fetch was fetched again: %v", h.platform.details)
+	}
+	if _, err := h.fetcher.Queue(ctx, "douyin", "other", []channels.Notice{{OrderID: "1"}}); !errors.Is(err, ErrNoAPI) {
+		t.Fatalf("unknown connection: %v", err)
+	}
+}
+
+// A failed fetch is due again after its backoff, not before; it fails for
+// good after AttemptsMax, or at once when the platform's answer does not map.
+func TestFetchRetriesWithBackoffThenFails(t *testing.T) {
+	h := newFetchHarness(t, nil)
+	ctx := context.Background()
+	h.platform.fail["2001"] = 1
+	h.platform.fail["2002"] = 10
+	h.platform.garbage["2003"] = true
+	h.queue(t, "2001", "2002", "2003")
+	h.fetcher.Round(ctx)
+	if failed := h.fetches(t, FetchFailed); len(failed) != 1 || failed["2003"] == nil || failed["2003"].Attempts != 1 {
+		t.Fatalf("an unmappable order is failed at once: %+v", failed)
+	}
+	calls := len(h.platform.details)
+	h.fetcher.Round(ctx)
+	if len(h.platform.details) != calls {
+		t.Fatalf("retried before the backoff: %v", h.platform.details)
+	}
+	for range 4 {
+		h.now = h.now.Add(5 * time.Second)
+		h.fetcher.Round(ctx)
+	}
+	if done := h.fetches(t, FetchDone); done["2001"] == nil || done["2001"].Attempts != 2 {
+		t.Fatalf("2001 after a retry: %+v", done)
+	}
+	f := h.fetches(t, FetchFailed)["2002"]
+	if f == nil || f.Attempts != 3 || f.LastError == "" {
+		t.Fatalf("2002 after AttemptsMax: %+v", f)
+	}
+	if n := len(h.creator.batches); n != 1 {
+		t.Fatalf("orders created in %d batches, want the one of 2001", n)
+	}
+}
+
+// A connector walks the changed orders in windows from its cursor,
+// reaching back an overlap; an order seen in two windows is fetched once;
+// the cursor lives in the grid.
+func TestConnectorPullsFromCursor(t *testing.T) {
+	h := newFetchHarness(t, &channels.Pull{OverlapMs: 60_000, StartLookbackMs: int64(time.Hour / time.Millisecond), WindowMaxMs: int64(30 * time.Minute / time.Millisecond)})
+	ctx := context.Background()
+	start := h.now
+	for i, m := range []time.Duration{-50, -40, -20, -10, -1} {
+		h.platform.changes = append(h.platform.changes, change{at: start.Add(m * time.Minute), id: fmt.Sprint(3000 + i)})
+	}
+	if err := h.fetcher.Pull(ctx, "douyin", "flagship"); err != nil {
+		t.Fatal(err)
+	}
+	// Two windows (an hour back, 30 minutes each), each reaching back a minute.
+	want := [][2]time.Time{{start.Add(-61 * time.Minute), start.Add(-30 * time.Minute)}, {start.Add(-31 * time.Minute), start}}
+	if !slices.Equal(h.platform.lists, want) {
+		t.Fatalf("windows %v, want %v", h.platform.lists, want)
+	}
+	cursors, err := h.fetcher.Cursors()
+	if err != nil || len(cursors) != 1 || cursors[0].CursorUnixNano != start.UnixNano() || cursors[0].Pulls != 2 || cursors[0].OrdersSeen != 5 {
+		t.Fatalf("cursor %+v %v", cursors, err)
+	}
+	// A change within the overlap is listed again, queued once.
+	h.now = start.Add(2 * time.Minute)
+	h.platform.changes = append(h.platform.changes, change{at: start.Add(time.Minute), id: "3009"})
+	if err := h.fetcher.Pull(ctx, "douyin", "flagship"); err != nil {
+		t.Fatal(err)
+	}
+	if last := h.platform.lists[len(h.platform.lists)-1]; last != [2]time.Time{start.Add(-time.Minute), h.now} {
+		t.Fatalf("third window %v", last)
+	}
+	h.fetcher.Round(ctx)
+	pending := h.fetches(t, "")
+	if len(pending) != 6 || pending["3004"].Notices != 2 {
+		t.Fatalf("fetches %+v", pending)
+	}
+	if len(h.platform.details) != 6 {
+		t.Fatalf("fetched %v", h.platform.details)
+	}
+}
