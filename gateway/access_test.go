@@ -79,6 +79,8 @@ var accessTable = []access{
 	{route: "POST /v1/routing/simulations", roles: []Role{RoleOps}, body: `{}`},
 	{route: "GET /v1/customers/{id}", roles: []Role{RoleOps, RoleCompliance}, path: "/v1/customers/c_nobody"},
 	{route: "GET /v1/channels/price-conflicts", roles: []Role{RoleOps, RoleCompliance}},
+	{route: "GET /v1/channels/fetches", roles: []Role{RoleOps, RoleCompliance}},
+	{route: "GET /v1/channels/connectors", roles: []Role{RoleOps, RoleCompliance}},
 }
 
 // openRoutes answer without a token (probes); signedRoutes authenticate by

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
@@ -32,6 +33,22 @@ type Backend struct {
 	KeyRotation KeyRotation
 	// Archives are the orders retention archived.
 	Archives Archives
+	// Fetches queues the orders a push names for fetching from the
+	// platform (intake.Fetcher). nil: such pushes are refused (422).
+	Fetches ChannelFetches
+}
+
+// ChannelFetches is the fetch workflow as the gateway reaches it
+// (intake.Fetcher in a node).
+type ChannelFetches interface {
+	// Serves reports whether a connection's notices can be fetched.
+	Serves(channel, connection string) bool
+	// Queue records fetches of the orders notices name, durably.
+	Queue(ctx context.Context, channel, connection string, notices []channels.Notice) (intake.QueueResult, error)
+	// Fetches lists fetches in a state ("" all).
+	Fetches(state intake.FetchState, limit int) ([]*gridpb.ChannelFetchRecord, error)
+	// Cursors are the connectors' cursors.
+	Cursors() ([]*gridpb.ConnectorCursorRecord, error)
 }
 
 // Grid is what the gateway asks of the grid beside the intake: its grains

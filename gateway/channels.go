@@ -24,6 +24,7 @@ type channelMetrics struct {
 	signatures *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
 	conflicts  *prometheus.CounterVec
+	notices    *prometheus.CounterVec
 }
 
 func newChannelMetrics(reg prometheus.Registerer) *channelMetrics {
@@ -38,9 +39,11 @@ func newChannelMetrics(reg prometheus.Registerer) *channelMetrics {
 			Help: "Cross-channel duplicates found, by the later order's channel and the policy applied (merge, hold, accept)."}, []string{"channel", "policy"}),
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ordergrid_channel_price_conflicts_total",
 			Help: "Prices of one SKU differing across channels within the window, by the later order's channel."}, []string{"channel"}),
+		notices: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ordergrid_channel_notices_total",
+			Help: "Orders pushes named by id, by channel and result (queued for fetching, repeated: queued or taken before)."}, []string{"channel", "result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.orders, m.rejects, m.signatures, m.duplicates, m.conflicts)
+		reg.MustRegister(m.orders, m.rejects, m.signatures, m.duplicates, m.conflicts, m.notices)
 	}
 	return m
 }
@@ -51,6 +54,8 @@ func (g *Gateway) channelRoutes(api func(string, func(http.ResponseWriter, *http
 	g.handle("POST /v1/channels/{channel}/orders", g.admitWith("POST /v1/channels/{channel}/orders", g.postChannelOrder, g.opts.RequestTimeout, false))
 	api("GET /v1/customers/{id}", g.getCustomer)
 	api("GET /v1/channels/price-conflicts", g.getPriceConflicts)
+	api("GET /v1/channels/fetches", g.getFetches)
+	api("GET /v1/channels/connectors", g.getConnectors)
 }
 
 // channelOrderJSON answers a channel order.
@@ -119,6 +124,12 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) (p *P
 		}()
 	}
 	raw = opened.Body
+	if n, ok := a.(channels.Notifier); ok {
+		notices, isNotice, err := n.Notices(raw)
+		if isNotice {
+			return g.takeNotices(w, r, n, conn, notices, err)
+		}
+	}
 	// One JSON value, no key twice, valid UTF-8, nothing after it: what
 	// the adapters' decoder would let through silently.
 	if p := strictJSON(raw); p != nil {
@@ -171,6 +182,145 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) (p *P
 	g.chMetrics.orders.WithLabelValues(ch, result).Inc()
 	writeJSON(w, code, out)
 	return nil
+}
+
+// takeNotices answers a push that names orders rather than carrying them:
+// the orders are queued as fetches in the grid, then the push is
+// acknowledged as the platform asks. A push naming no order (a test
+// message, another event) is acknowledged; one that names orders on a
+// connection without api settings is refused (422), so the platform keeps
+// it and pushes again once the connection is fixed.
+func (g *Gateway) takeNotices(w http.ResponseWriter, r *http.Request, n channels.Notifier, conn *channels.Connection, notices []channels.Notice, err error) *Problem {
+	ch := n.Channel()
+	if err != nil {
+		g.chMetrics.rejects.WithLabelValues(ch, "invalid").Inc()
+		var fe *channels.FieldError
+		if errors.As(err, &fe) {
+			return invalid(&pb.FieldViolation{Field: fe.Field, Detail: fe.Detail})
+		}
+		return invalid(&pb.FieldViolation{Field: "body", Detail: err.Error()})
+	}
+	if len(notices) > 0 {
+		if g.fetches == nil || !g.fetches.Serves(ch, conn.Name) {
+			g.chMetrics.rejects.WithLabelValues(ch, "no-api").Inc()
+			return &Problem{Status: http.StatusUnprocessableEntity, Name: "no-api", Title: "Push names orders the node cannot fetch",
+				Detail: fmt.Sprintf("the push names %d orders by id; set api (base_url and credentials) on connection %q of %s in channels.file "+
+					"so the node fetches them from the platform's order-detail API", len(notices), conn.Name, ch),
+				Errors: []*pb.FieldViolation{{Field: "connections.api", Detail: "required to fetch the orders a push names"}}}
+		}
+		q, err := g.fetches.Queue(r.Context(), ch, conn.Name, notices)
+		if err != nil {
+			g.chMetrics.rejects.WithLabelValues(ch, "unavailable").Inc()
+			return g.grainProblem(err, "fetch", "")
+		}
+		g.chMetrics.notices.WithLabelValues(ch, "queued").Add(float64(q.Queued))
+		g.chMetrics.notices.WithLabelValues(ch, "repeated").Add(float64(q.Repeated))
+	}
+	contentType, body := n.Ack()
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	return nil
+}
+
+// getFetches lists the platform orders queued for fetching.
+func (g *Gateway) getFetches(w http.ResponseWriter, r *http.Request) *Problem {
+	if p := allow(r.Context(), "reading channel fetches", RoleOps, RoleCompliance); p != nil {
+		return p
+	}
+	state := intake.FetchState(r.URL.Query().Get("state"))
+	if !slices.Contains([]intake.FetchState{"", intake.FetchPending, intake.FetchDone, intake.FetchFailed}, state) {
+		return malformed("state", "state must be pending, done or failed")
+	}
+	limit, p := limitParam(r, 100, intake.FetchesListedMax)
+	if p != nil {
+		return p
+	}
+	type fetchJSON struct {
+		Channel     string `json:"channel"`
+		Connection  string `json:"connection"`
+		OrderID     string `json:"order_id"`
+		State       string `json:"state"`
+		Tag         string `json:"tag"`
+		Notices     uint32 `json:"notices"`
+		Attempts    uint32 `json:"attempts"`
+		QueuedAt    string `json:"queued_at"`
+		NextAt      string `json:"next_attempt_at,omitempty"`
+		DoneAt      string `json:"done_at,omitempty"`
+		LastError   string `json:"last_error,omitempty"`
+		GridOrderID string `json:"grid_order_id,omitempty"`
+	}
+	out := []fetchJSON{}
+	if g.fetches != nil {
+		fs, err := g.fetches.Fetches(state, limit)
+		if err != nil {
+			return g.grainProblem(err, "fetches", "")
+		}
+		for _, f := range fs {
+			j := fetchJSON{Channel: f.Channel, Connection: f.Connection, OrderID: f.OrderId, State: string(intake.StateOf(f)), Tag: f.Tag,
+				Notices: f.Notices, Attempts: f.Attempts, QueuedAt: timeString(f.QueuedUnixNano), LastError: f.LastError, GridOrderID: f.GridOrderId}
+			switch intake.StateOf(f) {
+			case intake.FetchPending:
+				j.NextAt = timeString(f.NextUnixNano)
+			case intake.FetchDone:
+				j.DoneAt = timeString(f.DoneUnixNano)
+			}
+			out = append(out, j)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"fetches": out})
+	return nil
+}
+
+// getConnectors shows each connector's cursor.
+func (g *Gateway) getConnectors(w http.ResponseWriter, r *http.Request) *Problem {
+	if p := allow(r.Context(), "reading connectors", RoleOps, RoleCompliance); p != nil {
+		return p
+	}
+	type cursorJSON struct {
+		Channel    string  `json:"channel"`
+		Connection string  `json:"connection"`
+		Cursor     string  `json:"cursor"`
+		LagSeconds float64 `json:"lag_seconds"`
+		UpdatedAt  string  `json:"updated_at"`
+		Pulls      uint64  `json:"pulls"`
+		OrdersSeen uint64  `json:"orders_seen"`
+		LastError  string  `json:"last_error,omitempty"`
+	}
+	out := []cursorJSON{}
+	if g.fetches != nil {
+		cs, err := g.fetches.Cursors()
+		if err != nil {
+			return g.grainProblem(err, "connectors", "")
+		}
+		for _, c := range cs {
+			out = append(out, cursorJSON{Channel: c.Channel, Connection: c.Connection, Cursor: timeString(c.CursorUnixNano),
+				LagSeconds: time.Since(time.Unix(0, c.CursorUnixNano)).Seconds(), UpdatedAt: timeString(c.UpdatedUnixNano),
+				Pulls: c.Pulls, OrdersSeen: c.OrdersSeen, LastError: c.LastError})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"connectors": out})
+	return nil
+}
+
+// limitParam reads ?limit= (default def, 1..most).
+func limitParam(r *http.Request, def, most int) (int, *Problem) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > most {
+		return 0, malformed("limit", fmt.Sprintf("limit must be 1..%d", most))
+	}
+	return n, nil
+}
+
+// ChannelOrderCheck is the validation of an order a channel's push or a
+// fetch creates, with the gateway's limits (the fetch workflow's check).
+func ChannelOrderCheck(lim Limits) func(*pb.CreateOrderRequest) error {
+	g := &Gateway{Service: &Service{limits: lim}}
+	return g.checkChannelOrder
 }
 
 // channelProblem maps a failed channel workflow to a problem.

@@ -1,15 +1,20 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ordergrid/ordergrid/channels"
+	"github.com/ordergrid/ordergrid/intake"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // testPOSSecret signs the test gateway's POS connection.
@@ -79,4 +84,87 @@ func TestChannelPush(t *testing.T) {
 		p.Errors[0].Field != "mapped lines[0].qty" {
 		t.Fatalf("invalid as mapped: %d %s", rec.Code, rec.Body)
 	}
+}
+
+const (
+	testDouyinAppKey = "7023456789012345678"
+	testDouyinSecret = "douyin-app-secret"
+)
+
+// fakeDouyin answers order details as Douyin's order.orderDetail does, one
+// SKU line of 19.90, and counts the calls per order.
+type fakeDouyin struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+var douyinPlatform = &fakeDouyin{calls: map[string]int{}}
+
+func (p *fakeDouyin) OrderDetail(_ context.Context, id string) ([]byte, error) {
+	p.mu.Lock()
+	p.calls[id]++
+	p.mu.Unlock()
+	return []byte(fmt.Sprintf(`{"shop_order_detail":{"order_id":%q,"order_status":2,"create_time":%d,"doudian_open_id":"1@#b1",
+ "mask_post_receiver":"张**","mask_post_tel":"138****5678","post_addr":{"province":{"name":"上海市"},"city":{"name":"上海市"},"town":{"name":"浦东新区"},"detail":"碧波路***号"},
+ "sku_order_list":[{"order_id":"%s1","sku_id":1742939920361492,"code":"ACC-1","item_num":1,"origin_amount":1990,"sum_amount":1990,"pay_amount":1990}]}}`,
+		id, time.Now().Add(-time.Minute).Unix(), id)), nil
+}
+
+func (p *fakeDouyin) ChangedOrders(context.Context, time.Time, time.Time, string) ([]string, string, error) {
+	return nil, "", errors.New("not pulled in this test")
+}
+
+// A Douyin push that names orders is queued in the grid and acknowledged
+// as Douyin asks; the fetch workflow then takes each order once, however
+// often it is pushed. On a connection without api settings such a push is
+// refused (422, so Douyin pushes it again); a test message is acknowledged.
+func TestChannelPushNamingOrders(t *testing.T) {
+	tg := startGateway(t)
+	tg.must(t, "PUT", "/v1/skus/ACC-1/stock/WH-ACC", `{"on_hand":100}`, http.StatusOK)
+	push := func(connection, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/v1/channels/douyin/orders?connection="+connection, strings.NewReader(body))
+		req.Header.Set("event-sign", channels.SignDouyin(testDouyinAppKey, testDouyinSecret, "", []byte(body)))
+		req.Header.Set("app-id", testDouyinAppKey)
+		rec := httptest.NewRecorder()
+		tg.gw.ServeHTTP(rec, req)
+		return rec
+	}
+	id := fmt.Sprint(4781320682406000000 + time.Now().UnixNano()%1_000_000)
+	notice := `[{"tag":"100","msg_id":"7061459375519697165","data":"{\"p_id\":` + id + `,\"s_ids\":[` + id + `],\"shop_id\":1234}"}]`
+	rec := push("live", notice)
+	if rec.Code != http.StatusOK || rec.Body.String() != `{"code":0,"msg":"success"}` {
+		t.Fatalf("push: %d %s", rec.Code, rec.Body)
+	}
+	if again := push("live", notice); again.Code != http.StatusOK {
+		t.Fatalf("again: %d %s", again.Code, again.Body)
+	}
+	if rec := push("noapi", notice); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "no-api") {
+		t.Fatalf("no api: %d %s", rec.Code, rec.Body)
+	}
+	if rec := push("noapi", `[{"tag":"0","msg_id":"1","data":"{\"shop_id\":1234}"}]`); rec.Code != http.StatusOK {
+		t.Fatalf("test message: %d %s", rec.Code, rec.Body)
+	}
+	if rec := push("live", `[{"tag":"100","data":"{\"p_id\":[1]}"}]`); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "[0].data.p_id") {
+		t.Fatalf("bad notice: %d %s", rec.Code, rec.Body)
+	}
+	tg.fetcher.Round(context.Background())
+	orderID := intake.OrderID(&pb.CreateOrderRequest{Channel: "douyin", ChannelOrderId: id})
+	got := tg.must(t, "GET", "/v1/orders/"+orderID, "", http.StatusOK)
+	if !strings.Contains(got.Body.String(), `"channel_order_id":"`+id+`"`) {
+		t.Fatalf("order: %s", got.Body)
+	}
+	push("live", notice)
+	tg.fetcher.Round(context.Background())
+	douyinPlatform.mu.Lock()
+	calls := douyinPlatform.calls[id]
+	douyinPlatform.mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("fetched %d times", calls)
+	}
+	list := tg.must(t, "GET", "/v1/channels/fetches?state=done", "", http.StatusOK)
+	if !strings.Contains(list.Body.String(), `"order_id":"`+id+`"`) || !strings.Contains(list.Body.String(), `"notices":3`) ||
+		!strings.Contains(list.Body.String(), orderID) {
+		t.Fatalf("fetches: %s", list.Body)
+	}
+	tg.must(t, "GET", "/v1/channels/fetches?state=later", "", http.StatusBadRequest)
 }

@@ -93,6 +93,8 @@ type Gateway struct {
 	// priceConflicts and keyRotation serve their admin routes.
 	priceConflicts PriceConflicts
 	keyRotation    KeyRotation
+	// fetches queues the orders pushes name (nil: none configured).
+	fetches ChannelFetches
 	// replay refuses a timestamped channel push sent again.
 	replay *replayCache
 }
@@ -138,6 +140,7 @@ func New(b Backend, opts Options) *Gateway {
 			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget)},
 		priceConflicts: b.PriceConflicts,
 		keyRotation:    b.KeyRotation,
+		fetches:        b.Fetches,
 		opts:           opts,
 		mux:            http.NewServeMux(),
 		simulating:     make(chan struct{}, 1),

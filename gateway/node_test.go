@@ -34,6 +34,8 @@ import (
 // each role. A process hosts one actor node, so the tests share it.
 type testGateway struct {
 	gw *Gateway
+	// fetcher takes the orders pushes name, from douyinPlatform.
+	fetcher *intake.Fetcher
 	// tokens by role; the channel-bound ones are bound to "douyin".
 	tokens map[Role]string
 }
@@ -145,14 +147,22 @@ func newTestGateway() (*testGateway, string) {
 		return fail("tokens", err)
 	}
 	reg := prometheus.NewRegistry()
-	chans := &channels.Config{Connections: []channels.Connection{{Channel: "pos", Secret: testPOSSecret}}}
+	chans := &channels.Config{Connections: []channels.Connection{{Channel: "pos", Secret: testPOSSecret},
+		{Channel: "douyin", Name: "live", AppKey: testDouyinAppKey, Secret: testDouyinSecret, API: &channels.API{BaseURL: "http://douyin.test"}},
+		{Channel: "douyin", Name: "noapi", AppKey: testDouyinAppKey, Secret: testDouyinSecret}}}
 	if err := chans.Validate(); err != nil {
 		return fail("channels", err)
 	}
 	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: reg})
 	store := intake.NewChannelStore(node)
-	b := Backend{Intake: orders, ChannelFlow: intake.NewChannelFlow(orders, store, intake.ChannelOptions{Config: chans, IdentityKey: make([]byte, 32), Logger: logger}), Grid: node, Routing: catalog.NewAdmin(node, logger),
-		PriceConflicts: store, KeyRotation: rotation.NewRewrapper(node, keyring), Archives: nodeArchives{node}}
+	flow := intake.NewChannelFlow(orders, store, intake.ChannelOptions{Config: chans, IdentityKey: make([]byte, 32), Logger: logger})
+	tg.fetcher, err = intake.NewFetcher(node, flow, intake.FetchOptions{Logger: logger, Check: ChannelOrderCheck(Limits{LinesMax: 100, QtyMax: 1000}),
+		Connections: []intake.FetchConnection{{Conn: &chans.Connections[1], Adapter: channels.Adapters["douyin"], API: douyinPlatform}}})
+	if err != nil {
+		return fail("fetcher", err)
+	}
+	b := Backend{Intake: orders, ChannelFlow: flow, Grid: node, Routing: catalog.NewAdmin(node, logger),
+		PriceConflicts: store, KeyRotation: rotation.NewRewrapper(node, keyring), Archives: nodeArchives{node}, Fetches: tg.fetcher}
 	tg.gw = New(b, Options{Tokens: tokens, Channels: chans, // no limits: the defaults
 		Cluster: host, Ledger: seq.Log(), Profiling: true, Logger: logger, Gatherer: reg, Registerer: reg,
 		Ready: func() bool { return host.Ready() && node.TopologyReady() }})
