@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -80,6 +81,9 @@ func (c *Config) Validate() error {
 				bad(f+".app_id", "required with encoding_aes_key: an encrypted push names the appid it is for")
 			}
 		}
+		if conn.API != nil {
+			conn.API.validate(f+".api", bad)
+		}
 		if k := conn.Channel + "/" + conn.Name; seen[k] {
 			bad(f+".name", "%q twice for %s", conn.Name, conn.Channel)
 		} else {
@@ -137,6 +141,39 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// validate checks a connection's API settings; bad names the field.
+func (a *API) validate(f string, bad func(field, format string, args ...any)) {
+	if u, err := url.Parse(a.BaseURL); a.BaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad(f+".base_url", "%q: want the platform's API endpoint, an http(s) URL", a.BaseURL)
+	}
+	if a.RatePerSecond < 0 || a.RatePerSecond > 10_000 {
+		bad(f+".rate_per_second", "%v outside 0..10000", a.RatePerSecond)
+	}
+	if a.Burst < 0 || a.Burst > 10_000 {
+		bad(f+".burst", "%d outside 0..10000", a.Burst)
+	}
+	if a.TimeoutMs < 0 || a.TimeoutMs > 300_000 {
+		bad(f+".timeout_ms", "%d outside 0..300000", a.TimeoutMs)
+	}
+	if p := a.Pull; p != nil {
+		if p.IntervalMs != 0 && (p.IntervalMs < 1000 || p.IntervalMs > 86_400_000) {
+			bad(f+".pull.interval_ms", "%d outside 1000..86400000", p.IntervalMs)
+		}
+		if p.OverlapMs < 0 || p.OverlapMs > 86_400_000 {
+			bad(f+".pull.overlap_ms", "%d outside 0..86400000", p.OverlapMs)
+		}
+		if p.StartLookbackMs < 0 || p.StartLookbackMs > 90*86_400_000 {
+			bad(f+".pull.start_lookback_ms", "%d outside 0..90 days", p.StartLookbackMs)
+		}
+		if p.WindowMaxMs != 0 && (p.WindowMaxMs < 1000 || p.WindowMaxMs > 7*86_400_000) {
+			bad(f+".pull.window_max_ms", "%d outside 1000..7 days", p.WindowMaxMs)
+		}
+		if p.PageSize < 0 || p.PageSize > 100 {
+			bad(f+".pull.page_size", "%d outside 0..100", p.PageSize)
+		}
+	}
 }
 
 // Policy returns the merge policy of a channel pair.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -84,4 +85,31 @@ func FuzzNotices(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A connection's api settings are checked field by field.
+func TestConfigAPIFields(t *testing.T) {
+	for _, tc := range []struct {
+		api   API
+		field string
+	}{
+		{api: API{BaseURL: "https://openapi-fxg.jinritemai.com", Pull: &Pull{IntervalMs: 60_000}}},
+		{api: API{}, field: "connections[0].api.base_url"},
+		{api: API{BaseURL: "ftp://x"}, field: "connections[0].api.base_url"},
+		{api: API{BaseURL: "http://x", RatePerSecond: -1}, field: "connections[0].api.rate_per_second"},
+		{api: API{BaseURL: "http://x", TimeoutMs: 1_000_000}, field: "connections[0].api.timeout_ms"},
+		{api: API{BaseURL: "http://x", Pull: &Pull{IntervalMs: 10}}, field: "connections[0].api.pull.interval_ms"},
+		{api: API{BaseURL: "http://x", Pull: &Pull{PageSize: 1000}}, field: "connections[0].api.pull.page_size"},
+		{api: API{BaseURL: "http://x", Pull: &Pull{WindowMaxMs: 1}}, field: "connections[0].api.pull.window_max_ms"},
+	} {
+		api := tc.api
+		c := Config{Connections: []Connection{{Channel: "tmall", Secret: "s", API: &api}}}
+		err := c.Validate()
+		if tc.field == "" && err != nil {
+			t.Errorf("%+v: %v", tc.api, err)
+		}
+		if tc.field != "" && (err == nil || !strings.Contains(err.Error(), tc.field+":")) {
+			t.Errorf("%+v: %v, want an error naming %s", tc.api, err, tc.field)
+		}
+	}
 }
