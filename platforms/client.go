@@ -283,7 +283,7 @@ func (c *Client) do(ctx context.Context, k call) ([]byte, error) {
 			delay := c.jitter(limit)
 			c.log.DebugContext(ctx, "platform throttled; backing off", "method", k.method, "attempt", attempt, "delay", delay, "code", last.Code)
 			if err := c.sleep(ctx, delay); err != nil {
-				return nil, fmt.Errorf("platforms: %s %s: waiting to retry: %w (last: %w)", c.channel, k.method, err, last)
+				return nil, fmt.Errorf("platforms: %s %s: waiting to retry: %w (last answer: %v)", c.channel, k.method, err, last)
 			}
 		}
 		body, aerr, err := c.once(ctx, k)

@@ -152,9 +152,15 @@ func parseDouyinPage(body []byte, n, size int) ([]string, string, *APIError) {
 	return ids, nextPage(n, 0, more, len(ids)), nil
 }
 
+// douyinCipher tells Douyin's ciphertexts ("#…#", "$…$" for phones) from
+// masks ("张**").
+func douyinCipher(s string) bool {
+	return len(s) > 2 && (s[0] == '#' || s[0] == '$') && s[len(s)-1] == s[0]
+}
+
 func (d douyin) decrypt(ctx context.Context, c *Client, m *channels.Mapped) error {
 	orderID := m.Request.ChannelOrderId
-	ciphers := ciphertexts(m, func(string) bool { return true })
+	ciphers := ciphertexts(m, douyinCipher)
 	if len(ciphers) == 0 {
 		return nil
 	}

@@ -759,8 +759,8 @@ func TestCancelStopsRetries(t *testing.T) {
 	s.clock.onSleep = cancel
 	s.override(taobaoTP.detailMethod, func(int) answer { return answer{body: taobaoTP.throttle} })
 	_, err := c.OrderDetail(ctx, taobaoTP.orderID)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err %v, want context.Canceled", err)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrThrottled) {
+		t.Fatalf("err %v, want context.Canceled (not ErrThrottled)", err)
 	}
 	if n := s.count(taobaoTP.detailMethod); n != 1 {
 		t.Errorf("%d calls after the cancel, want 1", n)
