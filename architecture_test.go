@@ -59,6 +59,8 @@ var rules = []rule{
 	{why: "only the grains link the actor system", packages: []string{"..."},
 		except:    []string{"actors/...", "internal/gridpb/grains", "failure", "cmd/...", "e2e", "bench/..."},
 		forbidden: []string{"github.com/asynkron/protoactor-go/...", "internal/gridpb/grains"}},
+	{why: "the platforms' API clients call out; they know the channels, not the grid", packages: []string{"platforms"}, linked: true,
+		forbidden: []string{"actors", "statemachine", "cluster/...", "intake", "gateway/...", "cmd/...", "github.com/asynkron/protoactor-go/..."}},
 	{why: "verifying an archive needs no actor system", packages: []string{"retention"}, linked: true,
 		forbidden: []string{"actors", "github.com/asynkron/protoactor-go/..."}},
 	{why: "the product does not link test support", packages: []string{"..."},

@@ -128,6 +128,11 @@ type Mapped struct {
 	// Extra are the channel's own fields the canonical order has no place
 	// for (status codes, coupon ids, platform timestamps): never personal data.
 	Extra map[string]string
+	// Ciphertexts are what the platform's decrypt call needs that Request
+	// does not keep apart: "name", "phone" and "address_detail" as the
+	// platform encrypted them (Douyin's encrypt_post_*, Pinduoduo's "~…~"),
+	// and Taobao's "oaid". Nil when the receiver arrived in plain text.
+	Ciphertexts map[string]string
 }
 
 // Discount is a price reduction the order got.

@@ -95,6 +95,7 @@ func (douyin) Map(body []byte) (*Mapped, error) {
 	name, tel, detail := d.MaskReceiver, d.MaskTel, addr.Detail
 	if d.EncryptReceiver != "" {
 		name, tel, detail = d.EncryptReceiver, d.EncryptTel, addr.EncryptDetail
+		m.Ciphertexts = map[string]string{"name": name, "phone": tel, "address_detail": detail}
 	}
 	m.Masked = Masked(name) || Masked(tel) || Masked(detail)
 	req := &pb.CreateOrderRequest{Channel: "douyin", ChannelOrderId: string(d.OrderID), Currency: "CNY",

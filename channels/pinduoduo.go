@@ -71,6 +71,9 @@ func (pinduoduo) Map(body []byte) (*Mapped, error) {
 	}
 	m := &Mapped{PlacedAt: created, BuyerID: string(o.BuyerID), Province: o.Province, City: o.City, District: o.Town,
 		Masked: Masked(o.ReceiverName) || Masked(o.ReceiverPhone) || Masked(o.ReceiverAddress), Extra: map[string]string{"order_status": string(o.OrderStatus)}}
+	if Masked(o.ReceiverName) || Masked(o.ReceiverPhone) || Masked(o.ReceiverAddress) {
+		m.Ciphertexts = map[string]string{"name": o.ReceiverName, "phone": o.ReceiverPhone, "address_detail": o.ReceiverAddress}
+	}
 	req := &pb.CreateOrderRequest{Channel: "pinduoduo", ChannelOrderId: o.OrderSn, Currency: "CNY", DeliveryRegion: ProvinceRegion(o.Province),
 		Customer: &pb.Customer{Name: o.ReceiverName, Phone: o.ReceiverPhone, Address: joinAddress(o.Province, o.City, o.Town, o.ReceiverAddress)}}
 	if o.ConfirmTime != "" {

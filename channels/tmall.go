@@ -51,6 +51,7 @@ type tmallTrade struct {
 	ReceiverDistrict string `json:"receiver_district"`
 	ReceiverTown     string `json:"receiver_town"`
 	ReceiverAddress  string `json:"receiver_address"`
+	OAID             string `json:"oaid"`
 	Orders           struct {
 		Order []tmallOrder `json:"order"`
 	} `json:"orders"`
@@ -105,6 +106,9 @@ func (tmall) Map(body []byte) (*Mapped, error) {
 	}
 	m := &Mapped{PlacedAt: created, BuyerID: t.BuyerOpenUID, Province: t.ReceiverState, City: t.ReceiverCity, District: t.ReceiverDistrict,
 		Masked: Masked(t.ReceiverName) || Masked(phone) || Masked(t.ReceiverAddress), Extra: map[string]string{"status": t.Status}}
+	if t.OAID != "" {
+		m.Ciphertexts = map[string]string{"oaid": t.OAID}
+	}
 	req := &pb.CreateOrderRequest{Channel: "tmall", ChannelOrderId: string(t.Tid), Currency: "CNY", DeliveryRegion: ProvinceRegion(t.ReceiverState),
 		Customer: &pb.Customer{Name: t.ReceiverName, Phone: phone,
 			Address: joinAddress(t.ReceiverState, t.ReceiverCity, t.ReceiverDistrict, t.ReceiverTown, t.ReceiverAddress)}}
