@@ -15,14 +15,15 @@ import (
 	"github.com/ordergrid/ordergrid/rotation"
 )
 
-// backend is what the gateway serves from on a node: the intake pipeline
-// and the channel workflow over the node's batches, and the parts of the
+// backend is what the gateway serves from on a node: the intake pipeline,
+// the channel workflow over the node's batches and its fetches, and the parts of the
 // grid the API reads and administers, each over the node's partitions.
-func backend(node *actors.Node, orders *intake.Pipeline, routes *catalog.Admin, keyring *privacy.Keyring, chans intake.ChannelOptions) gateway.Backend {
-	store := intake.NewChannelStore(node)
+func backend(node *actors.Node, orders *intake.Pipeline, routes *catalog.Admin, keyring *privacy.Keyring, flow *intake.ChannelFlow,
+	store *intake.ChannelStore, fetcher *intake.Fetcher) gateway.Backend {
 	return gateway.Backend{
 		Intake:         orders,
-		ChannelFlow:    intake.NewChannelFlow(orders, store, chans),
+		ChannelFlow:    flow,
+		Fetches:        fetcher,
 		Grid:           node,
 		Routing:        routes,
 		PriceConflicts: store,

@@ -223,11 +223,26 @@ func serve(ctx context.Context, cfg config.Config) error {
 
 	var serving atomic.Bool
 	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: reg, CoalesceOnLeader: cfg.Intake.CoalesceOnLeader})
-	gw := gateway.New(backend(node, orders, routes, keyring,
-		intake.ChannelOptions{Config: channelConfig, IdentityKey: identityKey, Logger: logger}), gateway.Options{
+	clients, err := newPlatformClients(channelConfig, logger, reg)
+	if err != nil {
+		return err
+	}
+	limits := gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax}
+	store := intake.NewChannelStore(node)
+	flow := intake.NewChannelFlow(orders, store, intake.ChannelOptions{Config: channelConfig, IdentityKey: identityKey, Logger: logger})
+	fetcher, err := intake.NewFetcher(node, flow, intake.FetchOptions{Connections: clients.fetchConnections(channelConfig),
+		Check: gateway.ChannelOrderCheck(limits), Registerer: reg, Logger: logger})
+	if err != nil {
+		return err
+	}
+	fetchCtx, stopFetching := context.WithCancel(ctx)
+	fetching := make(chan struct{})
+	go func() { defer close(fetching); fetcher.Run(fetchCtx) }()
+	defer func() { stopFetching(); <-fetching }()
+	gw := gateway.New(backend(node, orders, routes, keyring, flow, store, fetcher), gateway.Options{
 		Tokens:       tokens,
 		Channels:     channelConfig,
-		Limits:       gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax},
+		Limits:       limits,
 		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + gateway.RequestTimeoutSlack,
 		InFlightMax: cfg.HTTP.InFlightMax, LatencyTarget: cfg.HTTP.LatencyTarget, Profiling: cfg.HTTP.Pprof, Cluster: host,
 		Ledger: seq.Log(), AnchorStatus: anchoring.status, Checks: func() map[string]string { return ledgerChecks(seq, anchoring) },
