@@ -915,8 +915,12 @@ type OrderRecord struct {
 	PromiseUnixNano int64             `protobuf:"varint,23,opt,name=promise_unix_nano,json=promiseUnixNano,proto3" json:"promise_unix_nano,omitempty"`
 	Capabilities    []string          `protobuf:"bytes,24,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	ChannelFields   map[string]string `protobuf:"bytes,25,rep,name=channel_fields,json=channelFields,proto3" json:"channel_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Discounts, tax and shipping as created (CreateOrderRequest.adjustments).
+	Adjustments []*v1.Adjustment `protobuf:"bytes,26,rep,name=adjustments,proto3" json:"adjustments,omitempty"`
+	// total - discounts + tax + shipping, decimal string.
+	AmountDue     string `protobuf:"bytes,27,opt,name=amount_due,json=amountDue,proto3" json:"amount_due,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OrderRecord) Reset() {
@@ -1122,6 +1126,20 @@ func (x *OrderRecord) GetChannelFields() map[string]string {
 		return x.ChannelFields
 	}
 	return nil
+}
+
+func (x *OrderRecord) GetAdjustments() []*v1.Adjustment {
+	if x != nil {
+		return x.Adjustments
+	}
+	return nil
+}
+
+func (x *OrderRecord) GetAmountDue() string {
+	if x != nil {
+		return x.AmountDue
+	}
+	return ""
 }
 
 // The plaintext that OrderRecord.personal seals.
@@ -5773,7 +5791,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\vweight_from\x18\x02 \x01(\x01R\n" +
 	"weightFrom\x12\x1b\n" +
 	"\tweight_to\x18\x03 \x01(\x01R\bweightTo\x12\x16\n" +
-	"\x06winner\x18\x04 \x03(\tR\x06winner\"\x8c\b\n" +
+	"\x06winner\x18\x04 \x03(\tR\x06winner\"\xe7\b\n" +
 	"\vOrderRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -5800,7 +5818,10 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x04tier\x18\x16 \x01(\tR\x04tier\x12*\n" +
 	"\x11promise_unix_nano\x18\x17 \x01(\x03R\x0fpromiseUnixNano\x12\"\n" +
 	"\fcapabilities\x18\x18 \x03(\tR\fcapabilities\x12S\n" +
-	"\x0echannel_fields\x18\x19 \x03(\v2,.ordergrid.v1.OrderRecord.ChannelFieldsEntryR\rchannelFields\x1a@\n" +
+	"\x0echannel_fields\x18\x19 \x03(\v2,.ordergrid.v1.OrderRecord.ChannelFieldsEntryR\rchannelFields\x12:\n" +
+	"\vadjustments\x18\x1a \x03(\v2\x18.ordergrid.v1.AdjustmentR\vadjustments\x12\x1d\n" +
+	"\n" +
+	"amount_due\x18\x1b \x01(\tR\tamountDue\x1a@\n" +
 	"\x12ChannelFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x01\n" +
@@ -6248,9 +6269,10 @@ var file_internal_gridpb_grains_proto_goTypes = []any{
 	nil,                               // 84: ordergrid.v1.TransitionCommand.DetailsEntry
 	nil,                               // 85: ordergrid.v1.ReserveResponse.FreeEntry
 	(*v1.Customer)(nil),               // 86: ordergrid.v1.Customer
-	(*v1.SetStockRequest)(nil),        // 87: ordergrid.v1.SetStockRequest
-	(*v1.CreateOrderRequest)(nil),     // 88: ordergrid.v1.CreateOrderRequest
-	(*v1.OrderEventRequest)(nil),      // 89: ordergrid.v1.OrderEventRequest
+	(*v1.Adjustment)(nil),             // 87: ordergrid.v1.Adjustment
+	(*v1.SetStockRequest)(nil),        // 88: ordergrid.v1.SetStockRequest
+	(*v1.CreateOrderRequest)(nil),     // 89: ordergrid.v1.CreateOrderRequest
+	(*v1.OrderEventRequest)(nil),      // 90: ordergrid.v1.OrderEventRequest
 }
 var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
@@ -6262,92 +6284,93 @@ var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	5,  // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
 	6,  // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
 	81, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	82, // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
-	7,  // 10: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
-	16, // 11: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
-	11, // 12: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	7,  // 13: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
-	20, // 14: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
-	83, // 15: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	30, // 16: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	30, // 17: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
-	33, // 18: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
-	33, // 19: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
-	33, // 20: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
-	33, // 21: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
-	84, // 22: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	36, // 23: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
-	37, // 24: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
-	41, // 25: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
-	13, // 26: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 27: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 28: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	11, // 29: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	15, // 30: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	50, // 31: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	17, // 32: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	18, // 33: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	19, // 34: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	20, // 35: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	36, // 36: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	37, // 37: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	42, // 38: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	43, // 39: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	44, // 40: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	45, // 41: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	47, // 42: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	48, // 43: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	53, // 44: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	51, // 45: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	52, // 46: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	22, // 47: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	23, // 48: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	24, // 49: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	25, // 50: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	26, // 51: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	29, // 52: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	32, // 53: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	27, // 54: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	28, // 55: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	21, // 56: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
-	46, // 57: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
-	38, // 58: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
-	39, // 59: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
-	40, // 60: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
-	0,  // 61: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 62: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	57, // 63: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	13, // 64: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	14, // 65: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	30, // 66: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	35, // 67: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	55, // 68: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
-	13, // 69: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	0,  // 70: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	56, // 71: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 72: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	85, // 73: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	58, // 74: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
-	59, // 75: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
-	0,  // 76: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	62, // 77: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
-	63, // 78: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
-	87, // 79: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	88, // 80: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	89, // 81: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 82: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 83: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	68, // 84: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
-	70, // 85: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
-	71, // 86: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
-	74, // 87: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
-	12, // 88: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	12, // 89: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	90, // [90:90] is the sub-list for method output_type
-	90, // [90:90] is the sub-list for method input_type
-	90, // [90:90] is the sub-list for extension type_name
-	90, // [90:90] is the sub-list for extension extendee
-	0,  // [0:90] is the sub-list for field type_name
+	87, // 9: ordergrid.v1.OrderRecord.adjustments:type_name -> ordergrid.v1.Adjustment
+	82, // 10: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	7,  // 11: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
+	16, // 12: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	11, // 13: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
+	7,  // 14: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
+	20, // 15: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
+	83, // 16: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	30, // 17: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	30, // 18: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
+	33, // 19: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
+	33, // 20: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
+	33, // 21: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
+	33, // 22: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
+	84, // 23: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	36, // 24: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
+	37, // 25: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
+	41, // 26: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
+	13, // 27: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 28: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 29: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11, // 30: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	15, // 31: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	50, // 32: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	17, // 33: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	18, // 34: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	19, // 35: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	20, // 36: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	36, // 37: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	37, // 38: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	42, // 39: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	43, // 40: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	44, // 41: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	45, // 42: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	47, // 43: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	48, // 44: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	53, // 45: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	51, // 46: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	52, // 47: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	22, // 48: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	23, // 49: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	24, // 50: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	25, // 51: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	26, // 52: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	29, // 53: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	32, // 54: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	27, // 55: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	28, // 56: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	21, // 57: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	46, // 58: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	38, // 59: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
+	39, // 60: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
+	40, // 61: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
+	0,  // 62: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 63: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	57, // 64: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	13, // 65: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	14, // 66: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	30, // 67: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	35, // 68: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	55, // 69: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	13, // 70: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	0,  // 71: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	56, // 72: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 73: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	85, // 74: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	58, // 75: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	59, // 76: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	0,  // 77: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	62, // 78: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
+	63, // 79: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
+	88, // 80: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	89, // 81: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	90, // 82: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 83: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 84: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	68, // 85: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
+	70, // 86: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
+	71, // 87: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
+	74, // 88: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
+	12, // 89: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	12, // 90: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	91, // [91:91] is the sub-list for method output_type
+	91, // [91:91] is the sub-list for method input_type
+	91, // [91:91] is the sub-list for extension type_name
+	91, // [91:91] is the sub-list for extension extendee
+	0,  // [0:91] is the sub-list for field type_name
 }
 
 func init() { file_internal_gridpb_grains_proto_init() }
