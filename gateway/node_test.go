@@ -145,7 +145,7 @@ func newTestGateway() (*testGateway, string) {
 		return fail("tokens", err)
 	}
 	reg := prometheus.NewRegistry()
-	chans := &channels.Config{Connections: []channels.Connection{{Channel: "pos", Secret: testPOSSecret}}}
+	chans := &channels.Config{Connections: []channels.Connection{{Channel: "pos", Secret: testPOSSecret}, {Channel: "douyin", Secret: testPOSSecret, AppKey: "7012345678"}}}
 	if err := chans.Validate(); err != nil {
 		return fail("channels", err)
 	}
