@@ -9,7 +9,8 @@ import (
 )
 
 func TestDouyinMapsTheOrderDetail(t *testing.T) {
-	body, err := os.ReadFile("testdata/douyin/order.json")
+	// The order detail answer as Douyin documents it: {code, msg, data}.
+	body, err := os.ReadFile("testdata/douyin/order-shipping.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +139,10 @@ func TestDouyinUnitPrices(t *testing.T) {
 }
 
 func FuzzMapDouyin(f *testing.F) {
-	body, _ := os.ReadFile("testdata/douyin/order.json")
-	f.Add(body)
+	for _, name := range []string{"order.json", "order-shipping.json"} {
+		body, _ := os.ReadFile("testdata/douyin/" + name)
+		f.Add(body)
+	}
 	for _, env := range envelopeSeeds["douyin"] {
 		f.Add([]byte(env))
 	}
