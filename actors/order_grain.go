@@ -226,6 +226,7 @@ func (r *routed) record(id string, rq *pb.CreateOrderRequest, skus []skuQty, has
 		Customer: &pb.Customer{Id: rq.Customer.GetId()}, Currency: rq.Currency, IdempotencyKey: rq.IdempotencyKey,
 		RequestHash: hash, PayByUnixNano: payBy, RoutingStrategy: r.strategy.Ref(), Shipments: r.shipments(c, now),
 		Region: rq.DeliveryRegion, Tier: rq.CustomerTier, Capabilities: r.order.Capabilities, ChannelFields: rq.ChannelFields,
+		Adjustments: rq.Adjustments,
 	}
 	if !r.order.Promise.IsZero() {
 		o.PromiseUnixNano = r.order.Promise.UnixNano()
@@ -240,6 +241,9 @@ func (r *routed) record(id string, rq *pb.CreateOrderRequest, skus []skuQty, has
 	var err error
 	if o.Total, err = OrderTotal(rq.Lines); err != nil {
 		return nil, invalidErr("lines", fmt.Errorf("%w: %w", errBadTotal, err))
+	}
+	if o.AmountDue, err = AmountDue(o.Total, rq.Adjustments); err != nil {
+		return nil, invalidErr("adjustments", fmt.Errorf("%w: %w", errBadTotal, err))
 	}
 	return o, nil
 }

@@ -25,3 +25,36 @@ func OrderTotal(lines []*pb.OrderLineInput) (string, error) {
 	}
 	return sum.FloatString(scale), nil
 }
+
+// AmountDue is what the buyer owes: total - discounts + tax + shipping,
+// exact, with as many decimals as the most precise of them.
+func AmountDue(total string, adjustments []*pb.Adjustment) (string, error) {
+	due, ok := new(big.Rat).SetString(total)
+	if !ok {
+		return "", fmt.Errorf("total %q is not a decimal", total)
+	}
+	scale := decimals(total)
+	for i, a := range adjustments {
+		v, ok := new(big.Rat).SetString(a.Amount)
+		if !ok {
+			return "", fmt.Errorf("adjustments[%d].amount %q is not a decimal", i, a.Amount)
+		}
+		scale = max(scale, decimals(a.Amount))
+		switch a.Kind {
+		case "discount":
+			due.Sub(due, v)
+		case "tax", "shipping":
+			due.Add(due, v)
+		default:
+			return "", fmt.Errorf("adjustments[%d].kind %q is not discount, tax or shipping", i, a.Kind)
+		}
+	}
+	return due.FloatString(scale), nil
+}
+
+func decimals(s string) int {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		return len(s) - i - 1
+	}
+	return 0
+}

@@ -125,6 +125,8 @@ type Mapped struct {
 	Province, City, District string
 	// Discounts on the order and its lines, by who funds them.
 	Discounts []Discount
+	// Charges are what the buyer pays besides the lines: tax and shipping.
+	Charges []Charge
 	// Extra are the channel's own fields the canonical order has no place
 	// for (status codes, coupon ids, platform timestamps): never personal data.
 	Extra map[string]string
@@ -145,6 +147,36 @@ type Discount struct {
 	FundedBy string `json:"funded_by"`
 	// Kind says what it is: coupon, promotion, gift, points, …
 	Kind string `json:"kind"`
+}
+
+// Charge is an amount the buyer pays on top of the lines.
+type Charge struct {
+	// Kind is "tax" or "shipping".
+	Kind string `json:"kind"`
+	// Amount is a decimal string in the order's currency.
+	Amount string `json:"amount"`
+	// Line is the index of the line it belongs to, -1 for the whole order.
+	Line int `json:"line"`
+	// Title names it as the channel does ("VAT 20%", "Standard Shipping",
+	// or the channel's field, "post_amount").
+	Title string `json:"title"`
+}
+
+// PlatformError is a platform's API answer that reports a failure (Douyin
+// code other than 10000, JD error_response, Taobao's and Pinduoduo's
+// error_response, Xiaohongshu success:false, WeChat errcode other than 0)
+// rather than carrying an order: the connector posted the platform's error.
+type PlatformError struct {
+	Channel string
+	// Field is the envelope's field that says it failed ("code",
+	// "error_response.code", "errcode").
+	Field string
+	// Code and Message are the platform's own.
+	Code, Message string
+}
+
+func (e *PlatformError) Error() string {
+	return fmt.Sprintf("%s answered %s %s: %q", e.Channel, e.Field, e.Code, e.Message)
 }
 
 // FieldError names the channel's field that is missing or wrong.

@@ -9,15 +9,18 @@ import (
 	"testing"
 )
 
-// checkMapped is every adapter's fuzz property: an error names a field, and
-// an order that maps is one the intake could take (lines with SKUs,
-// positive quantities, prices).
+// checkMapped is every adapter's fuzz property: an error names a field
+// (the payload's, or the envelope's that reports the platform's failure),
+// and an order that maps is one the intake could take (lines with SKUs,
+// positive quantities, prices; discounts and charges on lines it has, with
+// amounts).
 func checkMapped(t *testing.T, channel string, data []byte) {
 	t.Helper()
 	m, err := Adapters[channel].Map(data)
 	if err != nil {
 		var fe *FieldError
-		if !errors.As(err, &fe) || fe.Field == "" {
+		var pe *PlatformError
+		if !(errors.As(err, &fe) && fe.Field != "") && !(errors.As(err, &pe) && pe.Field != "" && pe.Channel == channel) {
 			t.Fatalf("error without a field: %v", err)
 		}
 		return
@@ -29,6 +32,16 @@ func checkMapped(t *testing.T, channel string, data []byte) {
 	for _, l := range r.Lines {
 		if l.Sku == "" || l.Qty < 1 || !decimalPattern.MatchString(l.UnitPrice) {
 			t.Fatalf("bad line %+v", l)
+		}
+	}
+	for _, d := range m.Discounts {
+		if d.Line < -1 || d.Line >= len(r.Lines) || !decimalPattern.MatchString(d.Amount) || (d.FundedBy != "shop" && d.FundedBy != "platform") || d.Kind == "" {
+			t.Fatalf("bad discount %+v", d)
+		}
+	}
+	for _, c := range m.Charges {
+		if c.Line < -1 || c.Line >= len(r.Lines) || !decimalPattern.MatchString(c.Amount) || (c.Kind != "tax" && c.Kind != "shipping") {
+			t.Fatalf("bad charge %+v", c)
 		}
 	}
 }

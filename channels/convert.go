@@ -118,6 +118,18 @@ func fen(field, s string) (string, error) {
 	return Fen(v), nil
 }
 
+// fenInt reads an integer amount of fen (a JSON number's text); "" is 0.
+func fenInt(field, s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > 1e15 {
+		return 0, fieldErr(field, "%q is not a whole number of fen", s)
+	}
+	return v, nil
+}
+
 // Yuan reads a decimal amount in yuan (or any major unit) sent as a string
 // or a JSON number's text, exactly (never through a float), as a decimal
 // string with at least two decimals.

@@ -8,10 +8,11 @@ import (
 )
 
 // jd is JD's POP (third-party seller) order: the orderInfo of
-// jingdong.pop.order.get / orderSearch, with itemInfoList, consigneeInfo and
+// jingdong.pop.order.get (jingdong_pop_order_get_responce.orderDetailInfo.orderInfo,
+// or {"orderInfo": …}) / orderSearch, with itemInfoList, consigneeInfo and
 // couponDetailList. Money is yuan strings ("5899.00"), times
 // "yyyy-MM-dd HH:mm:ss" Beijing time, orderId a JSON number (or its text),
-// item counts strings, the consignee masked ("刘*", "150****2233"), the
+// item counts strings, freightPrice the shipping the buyer pays, the consignee masked ("刘*", "150****2233"), the
 // buyer open_id_buyer (or pin). Customer.Address is consigneeInfo.fullAddress
 // as JD sends it (it already starts with the province, city and county).
 // JD does not push orders: a connector posts them with X-Ordergrid-Signature.
@@ -78,20 +79,19 @@ type jdOrder struct {
 }
 
 func (jd) Map(body []byte) (*Mapped, error) {
-	var wrapped struct {
-		OrderInfo *jdOrder `json:"orderInfo"`
-	}
-	if err := decode(body, &wrapped); err != nil {
+	inner, at, err := unwrapJD(body)
+	if err != nil {
 		return nil, err
 	}
-	o := wrapped.OrderInfo
-	if o == nil {
-		return nil, fieldErr("orderInfo", "required")
+	o := &jdOrder{}
+	if err := decodeAt(inner, at, o); err != nil {
+		return nil, err
 	}
+	at += "."
 	if o.OrderID == "" {
-		return nil, fieldErr("orderInfo.orderId", "required")
+		return nil, fieldErr(at+"orderId", "required")
 	}
-	started, err := BeijingTime("orderInfo.orderStartTime", o.OrderStartTime)
+	started, err := BeijingTime(at+"orderStartTime", o.OrderStartTime)
 	if err != nil {
 		return nil, err
 	}
@@ -114,19 +114,22 @@ func (jd) Map(body []byte) (*Mapped, error) {
 	for _, f := range [][2]string{{"orderTotalPrice", o.TotalPrice}, {"orderSellerPrice", o.SellerPrice}, {"orderPayment", o.Payment},
 		{"freightPrice", o.Freight}, {"sellerDiscount", o.SellerDiscount}} {
 		if f[1] != "" {
-			v, err := Yuan("orderInfo."+f[0], f[1])
+			v, err := Yuan(at+f[0], f[1])
 			if err != nil {
 				return nil, err
 			}
 			m.Extra[f[0]] = v
 		}
 	}
+	if v := m.Extra["freightPrice"]; v != "" && v != "0.00" {
+		m.Charges = append(m.Charges, Charge{Kind: "shipping", Amount: v, Line: -1, Title: "freightPrice"})
+	}
 	if len(o.Items) == 0 {
-		return nil, fieldErr("orderInfo.itemInfoList", "at least one item")
+		return nil, fieldErr(at+"itemInfoList", "at least one item")
 	}
 	lineOf := map[ID]int{}
 	for i, it := range o.Items {
-		f := fmt.Sprintf("orderInfo.itemInfoList[%d].", i)
+		f := fmt.Sprintf("%sitemInfoList[%d].", at, i)
 		sku := it.OuterSkuID
 		if sku == "" {
 			sku = string(it.SkuID)
@@ -148,7 +151,7 @@ func (jd) Map(body []byte) (*Mapped, error) {
 		req.Lines = append(req.Lines, &pb.OrderLineInput{Sku: sku, Qty: qty, UnitPrice: price})
 	}
 	for i, cp := range o.Coupons {
-		f := fmt.Sprintf("orderInfo.couponDetailList[%d].", i)
+		f := fmt.Sprintf("%scouponDetailList[%d].", at, i)
 		v, err := Yuan(f+"couponPrice", cp.Price)
 		if err != nil {
 			return nil, err

@@ -130,5 +130,8 @@ func TestJdSignature(t *testing.T) {
 func FuzzMapJd(f *testing.F) {
 	body, _ := os.ReadFile("testdata/jd/order.json")
 	f.Add(body)
+	for _, env := range envelopeSeeds["jd"] {
+		f.Add([]byte(env))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) { checkMapped(t, "jd", data) })
 }

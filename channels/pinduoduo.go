@@ -8,7 +8,8 @@ import (
 )
 
 // pinduoduo is Pinduoduo: the order_info of pdd.order.information.get
-// (order_info_get_response.order_info) with its item_list. Money is yuan
+// (order_info_get_response.order_info, or {"order_info": …}) with its
+// item_list; postage is the shipping the buyer pays. Money is yuan
 // JSON numbers (read from their text, never through a float), times
 // "yyyy-MM-dd HH:mm:ss" Beijing time, sku ids JSON numbers, the receiver
 // encrypted ("~…~") or masked. platform_discount is Pinduoduo's,
@@ -50,18 +51,15 @@ type pddOrder struct {
 }
 
 func (pinduoduo) Map(body []byte) (*Mapped, error) {
-	var wrapped struct {
-		Response *struct {
-			Info *pddOrder `json:"order_info"`
-		} `json:"order_info_get_response"`
-	}
-	if err := decode(body, &wrapped); err != nil {
+	inner, at, err := unwrapPinduoduo(body)
+	if err != nil {
 		return nil, err
 	}
-	if wrapped.Response == nil || wrapped.Response.Info == nil {
-		return nil, fieldErr("order_info_get_response.order_info", "required")
+	o := &pddOrder{}
+	if err := decodeAt(inner, at, o); err != nil {
+		return nil, err
 	}
-	o, at := wrapped.Response.Info, "order_info_get_response.order_info."
+	at += "."
 	if o.OrderSn == "" {
 		return nil, fieldErr(at+"order_sn", "required")
 	}
@@ -93,6 +91,9 @@ func (pinduoduo) Map(body []byte) (*Mapped, error) {
 			}
 			m.Extra[f.name] = v
 		}
+	}
+	if v := m.Extra["postage"]; v != "" && v != "0.00" {
+		m.Charges = append(m.Charges, Charge{Kind: "shipping", Amount: v, Line: -1, Title: "postage"})
 	}
 	for _, d := range []struct {
 		name, by string

@@ -78,5 +78,8 @@ func TestPinduoduoSignature(t *testing.T) {
 func FuzzMapPinduoduo(f *testing.F) {
 	body, _ := os.ReadFile("testdata/pinduoduo/order.json")
 	f.Add(body)
+	for _, env := range envelopeSeeds["pinduoduo"] {
+		f.Add([]byte(env))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) { checkMapped(t, "pinduoduo", data) })
 }

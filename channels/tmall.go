@@ -2,6 +2,8 @@ package channels
 
 import (
 	"fmt"
+	"math/big"
+	"strings"
 
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
@@ -15,11 +17,29 @@ import (
 // num_iid JSON numbers (beyond 2^53: kept as text); the receiver masked
 // ("张**", "138****5678") or OAID-encrypted; the buyer buyer_open_uid.
 //
-// Who funds what: a sub-order's discount_fee (子订单级订单优惠) is the
-// shop's; the red packet (tmall_coupon_fee on Tmall, coupon_fee on Taobao;
-// 天猫红包/购物券) the platform's. The trade's discount_fee and a
-// sub-order's part_mjz_discount (its share of order-level promotions) are
-// kept in Extra only: the API does not say who funds them.
+// Who funds what (taobao.trade.fullinfo.get's Trade, Order and
+// PromotionDetail field lists, open.taobao.com, and its 常用订单金额说明
+// docId=108471): a sub-order's discount_fee (子订单级订单优惠) is the shop's
+// item-level promotions, itemised by the promotion_details entries whose id
+// is the sub-order's oid; a shop coupon (店铺优惠券: promotion_id
+// "shopbonus-…", "Tmall$shopbonus-…") is the shop's, and so is a
+// sub-order's part_mjz_discount, its share of the shop's order-level
+// promotions (满减, the shop coupon); the red packet (tmall_coupon_fee on
+// Tmall, coupon_fee on Taobao; 天猫红包/购物券) is the platform's. So:
+//
+//   - an item-level promotion detail is a line discount of its kind
+//     ("coupon" for a shop coupon, else "promotion"), and whatever of the
+//     sub-order's discount_fee the details do not itemise is a "promotion";
+//   - part_mjz_discount, where sent, is a line discount funded by the shop
+//     ("coupon" when the order's only order-level promotions are shop
+//     coupons, else "order_promotion"), and then the order-level details
+//     are not counted again;
+//   - without part_mjz_discount, an order-level shop coupon is a discount
+//     on the whole order; other order-level promotions (跨店满减 and the
+//     like, whose funding the API does not say) stay in Extra.
+//
+// post_fee is the shipping the buyer pays. The trade's discount_fee stays
+// in Extra.
 //
 // Taobao does not push orders: a connector that pulled the trade posts it
 // with X-Ordergrid-Signature.
@@ -56,11 +76,27 @@ type tmallTrade struct {
 		Order []tmallOrder `json:"order"`
 	} `json:"orders"`
 	Promotions struct {
-		Detail []struct {
-			ID          ID     `json:"id"`
-			PromotionID string `json:"promotion_id"`
-		} `json:"promotion_detail"`
+		Detail []tmallPromotion `json:"promotion_detail"`
 	} `json:"promotion_details"`
+}
+
+// tmallPromotion is one promotion_details.promotion_detail[] entry.
+type tmallPromotion struct {
+	// ID is the sub-order's oid for an item-level promotion, the trade's
+	// tid for an order-level one.
+	ID            ID     `json:"id"`
+	PromotionName string `json:"promotion_name"`
+	DiscountFee   string `json:"discount_fee"`
+	PromotionID   string `json:"promotion_id"`
+	KdDiscountFee string `json:"kd_discount_fee"`
+}
+
+// shopCoupon reports whether a promotion is a shop coupon (店铺优惠券): its
+// promotion_id names the shopbonus tool ("shopbonus-44012345_60981234-…",
+// with Tmall's "Tmall$" in front), or its name says so.
+func (p *tmallPromotion) shopCoupon() bool {
+	return strings.Contains(strings.ToLower(p.PromotionID), "shopbonus") || strings.Contains(p.PromotionName, "店铺优惠券") ||
+		strings.Contains(p.PromotionName, "店铺券")
 }
 
 type tmallOrder struct {
@@ -77,22 +113,15 @@ type tmallOrder struct {
 }
 
 func (tmall) Map(body []byte) (*Mapped, error) {
-	var wrapped struct {
-		Response *struct {
-			Trade *tmallTrade `json:"trade"`
-		} `json:"trade_fullinfo_get_response"`
-		Trade *tmallTrade `json:"trade"`
-	}
-	if err := decode(body, &wrapped); err != nil {
+	inner, at, err := unwrapTmall(body)
+	if err != nil {
 		return nil, err
 	}
-	t, at := wrapped.Trade, "trade."
-	if wrapped.Response != nil && wrapped.Response.Trade != nil {
-		t, at = wrapped.Response.Trade, "trade_fullinfo_get_response.trade."
+	t := &tmallTrade{}
+	if err := decodeAt(inner, at, t); err != nil {
+		return nil, err
 	}
-	if t == nil {
-		return nil, fieldErr("trade", "required")
-	}
+	at += "."
 	if t.Tid == "" {
 		return nil, fieldErr(at+"tid", "required")
 	}
@@ -127,6 +156,9 @@ func (tmall) Map(body []byte) (*Mapped, error) {
 			m.Extra[f[0]] = v
 		}
 	}
+	if v := m.Extra["post_fee"]; v != "" && v != "0.00" {
+		m.Charges = append(m.Charges, Charge{Kind: "shipping", Amount: v, Line: -1, Title: "post_fee"})
+	}
 	// The red packet: Tmall's own field first (the API's advice for Tmall
 	// shops), else Taobao's coupon_fee; never both, they are the same money.
 	packet, packetField := t.TmallCouponFee, "tmall_coupon_fee"
@@ -143,7 +175,13 @@ func (tmall) Map(body []byte) (*Mapped, error) {
 	if len(t.Orders.Order) == 0 {
 		return nil, fieldErr(at+"orders.order", "at least one sub-order")
 	}
+	lineOf := map[ID]int{}
+	itemFee := make([]string, len(t.Orders.Order))
+	partMjz := make([]string, len(t.Orders.Order))
 	for i, o := range t.Orders.Order {
+		if _, dup := lineOf[o.Oid]; !dup && o.Oid != "" && o.Oid != t.Tid {
+			lineOf[o.Oid] = i
+		}
 		f := fmt.Sprintf("%sorders.order[%d].", at, i)
 		x := fmt.Sprintf("orders.order[%d].", i)
 		sku := o.OuterSkuID
@@ -176,24 +214,100 @@ func (tmall) Map(body []byte) (*Mapped, error) {
 			if err != nil {
 				return nil, err
 			}
-			if d != "0.00" {
-				m.Discounts = append(m.Discounts, Discount{Line: i, Amount: d, FundedBy: "shop", Kind: "promotion"})
-			}
+			itemFee[i] = d
+		}
+		if o.PartMjzDiscount != "" {
+			partMjz[i] = m.Extra[x+"part_mjz_discount"]
 		}
 		m.Extra[x+"oid"] = string(o.Oid)
 		if o.NumIid != "" {
 			m.Extra[x+"num_iid"] = string(o.NumIid)
 		}
 	}
-	for i, p := range t.Promotions.Detail {
+	if err := tmallDiscounts(m, t, at, lineOf, itemFee, partMjz); err != nil {
+		return nil, err
+	}
+	m.Request = req
+	return m, nil
+}
+
+// tmallDiscounts records the shop's discounts: item-level promotion
+// details and what of each sub-order's discount_fee they leave, the
+// part_mjz_discount shares, or order-level shop coupons (see tmall).
+func tmallDiscounts(m *Mapped, t *tmallTrade, at string, lineOf map[ID]int, itemFee, partMjz []string) error {
+	itemised := make([]*big.Rat, len(itemFee))
+	orderLevelCoupons, orderLevelOther := []Discount{}, 0
+	for i := range t.Promotions.Detail {
+		p := &t.Promotions.Detail[i]
+		f := fmt.Sprintf("%spromotion_details.promotion_detail[%d].", at, i)
 		x := fmt.Sprintf("promotion_details[%d].", i)
 		if p.PromotionID != "" {
 			m.Extra[x+"promotion_id"] = p.PromotionID
 		}
+		if p.PromotionName != "" {
+			m.Extra[x+"promotion_name"] = p.PromotionName
+		}
 		if p.ID != "" {
 			m.Extra[x+"id"] = string(p.ID)
 		}
+		if p.DiscountFee == "" {
+			continue
+		}
+		v, err := Yuan(f+"discount_fee", p.DiscountFee)
+		if err != nil {
+			return err
+		}
+		m.Extra[x+"discount_fee"] = v
+		if v == "0.00" {
+			continue
+		}
+		kind := "promotion"
+		if p.shopCoupon() {
+			kind = "coupon"
+		}
+		if line, ok := lineOf[p.ID]; ok {
+			m.Discounts = append(m.Discounts, Discount{Line: line, Amount: v, FundedBy: "shop", Kind: kind})
+			r, _ := new(big.Rat).SetString(v)
+			if itemised[line] == nil {
+				itemised[line] = new(big.Rat)
+			}
+			itemised[line].Add(itemised[line], r)
+			continue
+		}
+		if kind == "coupon" {
+			orderLevelCoupons = append(orderLevelCoupons, Discount{Line: -1, Amount: v, FundedBy: "shop", Kind: "coupon"})
+		} else {
+			orderLevelOther++
+		}
 	}
-	m.Request = req
-	return m, nil
+	for i, fee := range itemFee {
+		if fee == "" {
+			continue
+		}
+		left, _ := new(big.Rat).SetString(fee)
+		if itemised[i] != nil {
+			left.Sub(left, itemised[i])
+		}
+		if left.Sign() > 0 {
+			m.Discounts = append(m.Discounts, Discount{Line: i, Amount: left.FloatString(2), FundedBy: "shop", Kind: "promotion"})
+		}
+	}
+	shares := false
+	for _, p := range partMjz {
+		shares = shares || (p != "" && p != "0.00")
+	}
+	if !shares {
+		m.Discounts = append(m.Discounts, orderLevelCoupons...)
+		return nil
+	}
+	kind := "order_promotion"
+	if len(orderLevelCoupons) > 0 && orderLevelOther == 0 {
+		kind = "coupon"
+	}
+	for i, p := range partMjz {
+		if p != "" && p != "0.00" {
+			m.Discounts = append(m.Discounts, Discount{Line: i, Amount: p, FundedBy: "shop", Kind: kind})
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package channels
 import (
 	"net/http"
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -35,13 +36,13 @@ func TestTmallMapsTheTrade(t *testing.T) {
 		{"city", m.City, "北京市"},
 		{"district", m.District, "朝阳区"},
 		{"extra.status", m.Extra["status"], "WAIT_SELLER_SEND_GOODS"},
-		{"extra.payment", m.Extra["payment"], "318.00"},
+		{"extra.payment", m.Extra["payment"], "326.00"},
 		{"extra.total_fee", m.Extra["total_fee"], "358.00"},
 		{"extra.discount_fee", m.Extra["discount_fee"], "20.00"},
 		{"extra.oid", m.Extra["orders.order[1].oid"], "4231864412909365817"},
 		{"extra.num_iid", m.Extra["orders.order[0].num_iid"], "680012345678"},
 		{"extra.part_mjz_discount", m.Extra["orders.order[0].part_mjz_discount"], "16.65"},
-		{"extra.promotion_id", m.Extra["promotion_details[1].promotion_id"], "mjs-123024_211143"},
+		{"extra.promotion_id", m.Extra["promotion_details[1].promotion_id"], "Tmall$shopbonus-44012345_60981234-5521602042"},
 		{"extra.pay_time", m.Extra["pay_time"], "2026-11-11 00:00:15"},
 		{"placed_at", m.PlacedAt.UTC().Format(time.DateTime), "2026-11-10 16:00:08"},
 	} {
@@ -49,10 +50,18 @@ func TestTmallMapsTheTrade(t *testing.T) {
 			t.Errorf("%s = %q, want %q", c.field, c.got, c.want)
 		}
 	}
-	if len(r.Lines) != 2 || r.Lines[0].Qty != 2 || r.Lines[1].Qty != 1 || !m.Masked || len(m.Discounts) != 2 ||
-		m.Discounts[0] != (Discount{Line: -1, Amount: "10.00", FundedBy: "platform", Kind: "red_packet"}) ||
-		m.Discounts[1] != (Discount{Line: 0, Amount: "20.00", FundedBy: "shop", Kind: "promotion"}) {
-		t.Fatalf("lines %v masked %v discounts %+v", r.Lines, m.Masked, m.Discounts)
+	// The red packet is Tmall's; the item-level 限时打折 itemises the
+	// sub-order's discount_fee; the order-level shop coupon reaches the
+	// lines as their part_mjz_discount shares, funded by the shop.
+	want := []Discount{
+		{Line: -1, Amount: "10.00", FundedBy: "platform", Kind: "red_packet"},
+		{Line: 0, Amount: "20.00", FundedBy: "shop", Kind: "promotion"},
+		{Line: 0, Amount: "16.65", FundedBy: "shop", Kind: "coupon"},
+		{Line: 1, Amount: "3.35", FundedBy: "shop", Kind: "coupon"},
+	}
+	if len(r.Lines) != 2 || r.Lines[0].Qty != 2 || r.Lines[1].Qty != 1 || !m.Masked || !slices.Equal(m.Discounts, want) ||
+		!slices.Equal(m.Charges, []Charge{{Kind: "shipping", Amount: "8.00", Line: -1, Title: "post_fee"}}) {
+		t.Fatalf("lines %v masked %v discounts %+v charges %+v", r.Lines, m.Masked, m.Discounts, m.Charges)
 	}
 }
 
@@ -144,5 +153,46 @@ func FuzzMapTmall(f *testing.F) {
 		body, _ := os.ReadFile("testdata/tmall/" + name)
 		f.Add(body)
 	}
+	for _, env := range envelopeSeeds["tmall"] {
+		f.Add([]byte(env))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) { checkMapped(t, "tmall", data) })
+}
+
+// Shop coupons in promotion_details, by the documented PromotionDetail
+// fields (id: the tid for an order-level promotion, the oid for an
+// item-level one; promotion_id "shopbonus-…"; promotion_name 店铺优惠券).
+func TestTmallShopCoupons(t *testing.T) {
+	trade := func(orders, promotions string) string {
+		return `{"trade_fullinfo_get_response":{"trade":{"tid":100,"created":"2026-11-11 00:00:08","orders":{"order":[` + orders +
+			`]},"promotion_details":{"promotion_detail":[` + promotions + `]}}}}`
+	}
+	line := func(oid, discount, mjz string) string {
+		return `{"oid":` + oid + `,"outer_sku_id":"A` + oid + `","num":1,"price":"50.00","discount_fee":"` + discount + `","part_mjz_discount":"` + mjz + `"}`
+	}
+	for _, c := range []struct {
+		name, body string
+		want       []Discount
+	}{
+		{"order-level shop coupon, no shares", trade(line("1", "0.00", ""), `{"id":100,"promotion_name":"店铺优惠券","discount_fee":"5.00","promotion_id":"shopbonus-1_2-3"}`),
+			[]Discount{{Line: -1, Amount: "5.00", FundedBy: "shop", Kind: "coupon"}}},
+		{"order-level coupon shared by part_mjz_discount", trade(line("1", "0.00", "3.00")+","+line("2", "0.00", "2.00"),
+			`{"id":100,"promotion_name":"店铺优惠券","discount_fee":"5.00","promotion_id":"Tmall$shopbonus-1_2-3"}`),
+			[]Discount{{Line: 0, Amount: "3.00", FundedBy: "shop", Kind: "coupon"}, {Line: 1, Amount: "2.00", FundedBy: "shop", Kind: "coupon"}}},
+		{"shares of mixed order-level promotions", trade(line("1", "0.00", "4.00"),
+			`{"id":100,"promotion_name":"店铺优惠券","discount_fee":"3.00","promotion_id":"shopbonus-1_2-3"},{"id":100,"promotion_name":"满减","discount_fee":"1.00","promotion_id":"mjs-1_2"}`),
+			[]Discount{{Line: 0, Amount: "4.00", FundedBy: "shop", Kind: "order_promotion"}}},
+		{"item-level coupon itemises discount_fee", trade(line("1", "7.00", ""), `{"id":1,"promotion_name":"店铺优惠券","discount_fee":"5.00","promotion_id":"shopbonus-9"}`),
+			[]Discount{{Line: 0, Amount: "5.00", FundedBy: "shop", Kind: "coupon"}, {Line: 0, Amount: "2.00", FundedBy: "shop", Kind: "promotion"}}},
+		{"other order-level promotion stays raw", trade(line("1", "0.00", ""), `{"id":100,"promotion_name":"跨店满减","discount_fee":"5.00","promotion_id":"mjs-1_2"}`),
+			nil},
+	} {
+		m, err := Adapters["tmall"].Map([]byte(c.body))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !slices.Equal(m.Discounts, c.want) {
+			t.Errorf("%s: discounts %+v, want %+v", c.name, m.Discounts, c.want)
+		}
+	}
 }

@@ -71,50 +71,49 @@ func (wechat) Open(req *Request, conn *Connection) (*Opened, error) {
 	return &Opened{Body: body, Replay: &Replay{Field: "nonce", Key: ts + "/" + nonce, Expires: time.Unix(at, 0).Add(wechatWindow)}}, nil
 }
 
+// wechatOrder is the order of /channels/ec/order/get ({errcode, errmsg, order}).
 type wechatOrder struct {
-	Order *struct {
-		OrderID    ID     `json:"order_id"`
-		Status     ID     `json:"status"`
-		CreateTime ID     `json:"create_time"`
-		OpenID     string `json:"openid"`
-		Detail     struct {
-			Products []struct {
-				ProductID ID     `json:"product_id"`
-				SkuID     ID     `json:"sku_id"`
-				SkuCode   string `json:"sku_code"`
-				SkuCnt    ID     `json:"sku_cnt"`
-				SalePrice ID     `json:"sale_price"`
-				RealPrice ID     `json:"real_price"`
-			} `json:"product_infos"`
-			Price struct {
-				OrderPrice         ID `json:"order_price"`
-				Freight            ID `json:"freight"`
-				DiscountedPrice    ID `json:"discounted_price"`
-				MerchantDiscounted ID `json:"merchant_discounted_price"`
-				FinderDiscounted   ID `json:"finder_discounted_price"`
-			} `json:"price_info"`
-			Delivery struct {
-				Address struct {
-					UserName string `json:"user_name"`
-					Tel      string `json:"tel_number"`
-					Province string `json:"province_name"`
-					City     string `json:"city_name"`
-					County   string `json:"county_name"`
-					Detail   string `json:"detail_info"`
-				} `json:"address_info"`
-			} `json:"delivery_info"`
-		} `json:"order_detail"`
-	} `json:"order"`
+	OrderID    ID     `json:"order_id"`
+	Status     ID     `json:"status"`
+	CreateTime ID     `json:"create_time"`
+	OpenID     string `json:"openid"`
+	Detail     struct {
+		Products []struct {
+			ProductID ID     `json:"product_id"`
+			SkuID     ID     `json:"sku_id"`
+			SkuCode   string `json:"sku_code"`
+			SkuCnt    ID     `json:"sku_cnt"`
+			SalePrice ID     `json:"sale_price"`
+			RealPrice ID     `json:"real_price"`
+		} `json:"product_infos"`
+		Price struct {
+			OrderPrice         ID `json:"order_price"`
+			Freight            ID `json:"freight"`
+			DiscountedPrice    ID `json:"discounted_price"`
+			MerchantDiscounted ID `json:"merchant_discounted_price"`
+			FinderDiscounted   ID `json:"finder_discounted_price"`
+		} `json:"price_info"`
+		Delivery struct {
+			Address struct {
+				UserName string `json:"user_name"`
+				Tel      string `json:"tel_number"`
+				Province string `json:"province_name"`
+				City     string `json:"city_name"`
+				County   string `json:"county_name"`
+				Detail   string `json:"detail_info"`
+			} `json:"address_info"`
+		} `json:"delivery_info"`
+	} `json:"order_detail"`
 }
 
 func (wechat) Map(body []byte) (*Mapped, error) {
-	var p wechatOrder
-	if err := decode(body, &p); err != nil {
+	inner, at, err := unwrapWeChat(body)
+	if err != nil {
 		return nil, err
 	}
-	o := p.Order
-	if o == nil {
-		return nil, fieldErr("order", "required")
+	o := &wechatOrder{}
+	if err := decodeAt(inner, at, o); err != nil {
+		return nil, err
 	}
 	if o.OrderID == "" {
 		return nil, fieldErr("order.order_id", "required")
@@ -138,6 +137,9 @@ func (wechat) Map(body []byte) (*Mapped, error) {
 			}
 			m.Extra[f[0]] = v
 		}
+	}
+	if v := m.Extra["freight"]; v != "" && v != "0.00" {
+		m.Charges = append(m.Charges, Charge{Kind: "shipping", Amount: v, Line: -1, Title: "freight"})
 	}
 	for _, d := range []struct {
 		v        ID

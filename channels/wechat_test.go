@@ -113,5 +113,8 @@ func TestWechatConnector(t *testing.T) {
 func FuzzMapWechat(f *testing.F) {
 	body, _ := os.ReadFile("testdata/wechat/order.json")
 	f.Add(body)
+	for _, env := range envelopeSeeds["wechat"] {
+		f.Add([]byte(env))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) { checkMapped(t, "wechat", data) })
 }

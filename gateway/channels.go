@@ -138,6 +138,11 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) (p *P
 	}
 	m, err := a.Map(raw)
 	if err != nil {
+		var pe *channels.PlatformError
+		if errors.As(err, &pe) {
+			g.chMetrics.rejects.WithLabelValues(ch, "platform-error").Inc()
+			return platformProblem(pe)
+		}
 		g.chMetrics.rejects.WithLabelValues(ch, "invalid").Inc()
 		var fe *channels.FieldError
 		if errors.As(err, &fe) {
@@ -321,6 +326,15 @@ func limitParam(r *http.Request, def, most int) (int, *Problem) {
 func ChannelOrderCheck(lim Limits) func(*pb.CreateOrderRequest) error {
 	g := &Gateway{Service: &Service{limits: lim}}
 	return g.checkChannelOrder
+}
+
+// platformProblem answers a platform's error answer posted as an order:
+// 422 platform-error naming the envelope's code field, the platform's
+// message in the detail. Nothing was taken; the connector should not post
+// the same answer again.
+func platformProblem(pe *channels.PlatformError) *Problem {
+	return &Problem{Status: http.StatusUnprocessableEntity, Name: "platform-error", Title: "The platform answered with an error",
+		Detail: pe.Error(), Errors: []*pb.FieldViolation{{Field: pe.Field, Detail: fmt.Sprintf("%s %s: %s", pe.Channel, pe.Code, pe.Message)}}}
 }
 
 // channelProblem maps a failed channel workflow to a problem.

@@ -53,6 +53,8 @@ func TestChannelPush(t *testing.T) {
 			ID            string            `json:"id"`
 			Channel       string            `json:"channel"`
 			ChannelFields map[string]string `json:"channel_fields"`
+			AmountDue     string            `json:"amount_due"`
+			Adjustments   []adjustmentView  `json:"adjustments"`
 			Customer      struct {
 				ID string `json:"id"`
 			} `json:"customer"`
@@ -64,7 +66,8 @@ func TestChannelPush(t *testing.T) {
 	}
 	f := a.Order.ChannelFields
 	if a.Order.Channel != "pos" || a.CustomerID == "" || a.Order.Customer.ID != a.CustomerID || f["store_id"] != "SH-001" ||
-		!strings.HasPrefix(f["discount[0]"], "2.00 ") || f["placed_at"] == "" || f["buyer_id_sha256"] == "" {
+		f["placed_at"] == "" || f["buyer_id_sha256"] == "" || f["discount[0]"] != "" || a.Order.AmountDue != "15.50" ||
+		len(a.Order.Adjustments) != 1 || a.Order.Adjustments[0] != (adjustmentView{Kind: "discount", Amount: "2.00", Line: 0, FundedBy: "shop", Detail: "member"}) {
 		t.Fatalf("order as taken: %s", rec.Body)
 	}
 	if again := push(sale, channels.SignConnector(testPOSSecret, []byte(sale))); again.Code != http.StatusOK || !strings.Contains(again.Body.String(), a.Order.ID) {
@@ -167,4 +170,84 @@ func TestChannelPushNamingOrders(t *testing.T) {
 		t.Fatalf("fetches: %s", list.Body)
 	}
 	tg.must(t, "GET", "/v1/channels/fetches?state=later", "", http.StatusBadRequest)
+}
+
+// A platform's error answer posted as an order is refused with 422
+// platform-error naming the envelope's code field, the platform's message
+// in the detail; nothing is taken.
+func TestChannelPushPlatformError(t *testing.T) {
+	tg := startGateway(t)
+	body := `{"code":50002,"msg":"业务处理失败","sub_code":"isv.business-failed:10004","sub_msg":"订单不存在","log_id":"2025","data":{}}`
+	req := httptest.NewRequest("POST", "/v1/channels/douyin/orders", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(channels.SignatureHeader, channels.SignConnector(testPOSSecret, []byte(body)))
+	rec := httptest.NewRecorder()
+	tg.gw.ServeHTTP(rec, req)
+	var p struct {
+		Type   string `json:"type"`
+		Detail string `json:"detail"`
+		Errors []struct {
+			Field string `json:"field"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Code != http.StatusUnprocessableEntity ||
+		!strings.HasSuffix(p.Type, "platform-error") || !strings.Contains(p.Detail, "订单不存在") || len(p.Errors) != 1 || p.Errors[0].Field != "code" {
+		t.Fatalf("platform error: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// An order's adjustments are validated field by field, and the order as
+// created shows them with what the buyer owes.
+func TestOrderAdjustments(t *testing.T) {
+	tg := startGateway(t)
+	lines := `"lines":[{"sku":"ACC-1","qty":2,"unit_price":"10.00"},{"sku":"ACC-2","qty":1,"unit_price":"5.00"}]`
+	order := func(id, adjustments string) string {
+		return `{"channel":"douyin","channel_order_id":"` + id + `","currency":"CNY","customer":{"id":"u-adj"},` + lines + `,"adjustments":[` + adjustments + `]}`
+	}
+	for _, c := range []struct{ adjustments, field string }{
+		{`{"kind":"fee","amount":"1.00"}`, "adjustments[0].kind"},
+		{`{"kind":"tax","amount":"-1.00"}`, "adjustments[0].amount"},
+		{`{"kind":"tax","amount":"1.00"},{"kind":"tax","amount":"1.0.0"}`, "adjustments[1].amount"},
+		{`{"kind":"discount","amount":"1.00","line":3,"funded_by":"shop"}`, "adjustments[0].line"},
+		{`{"kind":"discount","amount":"1.00"}`, "adjustments[0].funded_by"},
+		{`{"kind":"shipping","amount":"1.00","funded_by":"shop"}`, "adjustments[0].funded_by"},
+		{`{"kind":"discount","amount":"4.00","line":2,"funded_by":"shop"},{"kind":"discount","amount":"1.01","line":2,"funded_by":"platform"}`, "adjustments[1].amount"},
+		{`{"kind":"discount","amount":"26.00","funded_by":"shop"},{"kind":"shipping","amount":"0.99"}`, "adjustments"},
+		{strings.Repeat(`{"kind":"tax","amount":"0.01"},`, 64) + `{"kind":"tax","amount":"0.01"}`, "adjustments"},
+	} {
+		rec := tg.do("POST", "/v1/orders", order("adj-bad", c.adjustments), RoleIntake)
+		var p struct {
+			Errors []struct {
+				Field string `json:"field"`
+			} `json:"errors"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Code != http.StatusUnprocessableEntity || len(p.Errors) != 1 || p.Errors[0].Field != c.field {
+			t.Errorf("%s: %d %s, want a violation of %s", c.adjustments, rec.Code, rec.Body, c.field)
+		}
+	}
+	tg.must(t, "PUT", "/v1/skus/ACC-1/stock/WH-ACC", `{"on_hand":100}`, http.StatusOK)
+	tg.must(t, "PUT", "/v1/skus/ACC-2/stock/WH-ACC", `{"on_hand":100}`, http.StatusOK)
+	body := order("adj-1", `{"kind":"discount","amount":"3.00","line":1,"funded_by":"shop","detail":"coupon"},`+
+		`{"kind":"discount","amount":"1.50","funded_by":"platform","detail":"red_packet"},{"kind":"tax","amount":"0.75","line":2,"detail":"VAT"},`+
+		`{"kind":"shipping","amount":"8.00","detail":"post_fee"}`)
+	rec := tg.must(t, "POST", "/v1/orders", body, http.StatusCreated)
+	var o struct {
+		ID          string           `json:"id"`
+		Total       string           `json:"total"`
+		AmountDue   string           `json:"amount_due"`
+		Adjustments []adjustmentView `json:"adjustments"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &o); err != nil || o.Total != "25.00" || o.AmountDue != "29.25" || len(o.Adjustments) != 4 ||
+		o.Adjustments[2] != (adjustmentView{Kind: "tax", Amount: "0.75", Line: 2, Detail: "VAT"}) {
+		t.Fatalf("created: %s", rec.Body)
+	}
+	got := tg.must(t, "GET", "/v1/orders/"+o.ID, "", http.StatusOK)
+	if !strings.Contains(got.Body.String(), `"amount_due":"29.25"`) || !strings.Contains(got.Body.String(), `{"kind":"shipping","amount":"8.00","line":0,"detail":"post_fee"}`) {
+		t.Fatalf("read: %s", got.Body)
+	}
+	// The same key with other adjustments is a different request.
+	other := strings.Replace(body, `"amount":"8.00"`, `"amount":"9.00"`, 1)
+	if rec := tg.do("POST", "/v1/orders", other, RoleIntake); rec.Code != http.StatusConflict {
+		t.Fatalf("a retry with other adjustments: %d %s", rec.Code, rec.Body)
+	}
 }

@@ -42,7 +42,9 @@ func FuzzDecodeOrder(f *testing.F) {
 		`{"channel":"tmall","channel_order_id":"9\u00e9\ud83d\ude00","customer":{"id":"c","name":"\"Li\"","erased":false,"withheld":null},` +
 			`"lines":[{"sku":"S-1","qty":-0,"unit_price":"1.00"},{"sku":"S-2","qty":1e2}],"required_capabilities":["cold_chain"],` +
 			`"channel_fields":{"a":"b","c":null},"delivery_region":"SH","customer_tier":"vip","promised_by":"2026-12-01T00:00:00Z","currency":null}`,
-		` { "lines" : [ ] , "customer" : null } `, `{"Channel":"a"}`, `{"lines":[{"qty":9223372036854775807}]}`} {
+		` { "lines" : [ ] , "customer" : null } `, `{"Channel":"a"}`,
+		`{"adjustments":[{"kind":"discount","amount":"5.00","line":1,"funded_by":"shop","detail":"coupon"},{"kind":"tax","line":-3,"detail":null}]}`,
+		`{"adjustments":[{"line":2147483648}]}`, `{"adjustments":[{"line":1.5}]}`, `{"adjustments":null}`, `{"adjustments":[null]}`, `{"lines":[{"qty":9223372036854775807}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -290,6 +290,24 @@ func (r *jsonIn) int64(dst *int64) bool {
 	return true
 }
 
+// int32 reads an integer as int64 does, refusing one beyond int32.
+func (r *jsonIn) int32(dst *int32) bool {
+	start := r.i
+	var v int64
+	if !r.int64(&v) {
+		return false
+	}
+	if v < -1<<31 || v > 1<<31-1 {
+		r.i = start
+		r.ws()
+		f := r.field()
+		r.err = malformed(f, fmt.Sprintf("%s must be a 32-bit integer, got JSON number %s", f, r.numberText(r.i)))
+		return false
+	}
+	*dst = int32(v)
+	return true
+}
+
 // digits consumes one or more decimal digits.
 func (r *jsonIn) digits() bool {
 	start := r.i

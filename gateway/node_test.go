@@ -149,7 +149,8 @@ func newTestGateway() (*testGateway, string) {
 	reg := prometheus.NewRegistry()
 	chans := &channels.Config{Connections: []channels.Connection{{Channel: "pos", Secret: testPOSSecret},
 		{Channel: "douyin", Name: "live", AppKey: testDouyinAppKey, Secret: testDouyinSecret, API: &channels.API{BaseURL: "http://douyin.test"}},
-		{Channel: "douyin", Name: "noapi", AppKey: testDouyinAppKey, Secret: testDouyinSecret}}}
+		{Channel: "douyin", Name: "noapi", AppKey: testDouyinAppKey, Secret: testDouyinSecret},
+		{Channel: "douyin", Secret: testPOSSecret, AppKey: "7012345678"}}}
 	if err := chans.Validate(); err != nil {
 		return fail("channels", err)
 	}

@@ -171,6 +171,7 @@ const (
 	orderPromisedBy
 	orderCapabilities
 	orderChannelFields
+	orderAdjustments
 )
 
 // order reads an order object (the caller checked it is one).
@@ -208,6 +209,8 @@ func (r *jsonIn) order(dst *pb.CreateOrderRequest) bool {
 			bit, name = orderCapabilities, "required_capabilities"
 		case "channel_fields":
 			bit, name = orderChannelFields, "channel_fields"
+		case "adjustments":
+			bit, name = orderAdjustments, "adjustments"
 		default:
 			return r.unknown(k)
 		}
@@ -224,6 +227,8 @@ func (r *jsonIn) order(dst *pb.CreateOrderRequest) bool {
 			ok = r.lines(&dst.Lines)
 		case bit == orderCapabilities:
 			ok = r.stringList(&dst.RequiredCapabilities)
+		case bit == orderAdjustments:
+			ok = r.adjustments(&dst.Adjustments)
 		default:
 			ok = r.stringMap(&dst.ChannelFields)
 		}
@@ -335,6 +340,65 @@ func (r *jsonIn) lines(dst *[]*pb.OrderLineInput) bool {
 		}
 		r.pop()
 		*dst = append(*dst, l)
+	}
+	return r.err == nil
+}
+
+// adjustments reads an order's adjustments.
+func (r *jsonIn) adjustments(dst *[]*pb.Adjustment) bool {
+	isNull, ok := r.begin('[')
+	if !ok || isNull {
+		return ok
+	}
+	for first := true; r.next(']', first); first = false {
+		r.pushIndex(len(*dst))
+		if r.peek() != '{' {
+			return r.wrong("an object")
+		}
+		r.begin('{')
+		a := &pb.Adjustment{}
+		var seen uint32
+		for first := true; r.next('}', first); first = false {
+			k, ok := r.key()
+			if !ok {
+				return false
+			}
+			var to *string
+			var bit uint32
+			name := string(k)
+			switch name {
+			case "kind":
+				to, bit = &a.Kind, 1
+			case "amount":
+				to, bit = &a.Amount, 2
+			case "line":
+				bit = 4
+			case "funded_by":
+				to, bit = &a.FundedBy, 8
+			case "detail":
+				to, bit = &a.Detail, 16
+			default:
+				return r.unknown(k)
+			}
+			if !r.seen(&seen, bit, name) {
+				return false
+			}
+			r.push(name)
+			if to != nil {
+				ok = r.str(to)
+			} else {
+				ok = r.int32(&a.Line)
+			}
+			if !ok {
+				return false
+			}
+			r.pop()
+		}
+		if r.err != nil {
+			return false
+		}
+		r.pop()
+		*dst = append(*dst, a)
 	}
 	return r.err == nil
 }
@@ -486,6 +550,7 @@ func appendOrder(b []byte, o *pb.Order) []byte {
 	b = appendJSONString(b, o.Currency)
 	b = append(b, `,"total":`...)
 	b = appendJSONString(b, o.Total)
+	b = appendOmitEmpty(b, "amount_due", o.AmountDue)
 	b = append(b, `,"version":`...)
 	b = strconv.AppendUint(b, o.Version, 10)
 	b = append(b, `,"created_at":`...)
@@ -527,6 +592,24 @@ func appendOrder(b []byte, o *pb.Order) []byte {
 			b = appendJSONString(b, o.ChannelFields[k])
 		}
 		b = append(b, '}')
+	}
+	if len(o.Adjustments) > 0 {
+		b = append(b, `,"adjustments":[`...)
+		for i, a := range o.Adjustments {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"kind":`...)
+			b = appendJSONString(b, a.Kind)
+			b = append(b, `,"amount":`...)
+			b = appendJSONString(b, a.Amount)
+			b = append(b, `,"line":`...)
+			b = strconv.AppendInt(b, int64(a.Line), 10)
+			b = appendOmitEmpty(b, "funded_by", a.FundedBy)
+			b = appendOmitEmpty(b, "detail", a.Detail)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
 	}
 	return append(b, '}')
 }

@@ -19,7 +19,7 @@ import (
 // only by case (encoding/json matches keys case-insensitively).
 var orderFields = []string{"channel", "channel_order_id", "customer", "lines", "currency", "idempotency_key", "delivery_region",
 	"customer_tier", "promised_by", "required_capabilities", "channel_fields", "id", "name", "phone", "address", "id_number",
-	"email", "erased", "withheld", "sku", "qty", "unit_price"}
+	"email", "erased", "withheld", "sku", "qty", "unit_price", "adjustments", "kind", "amount", "line", "funded_by", "detail"}
 
 // decodeAgrees checks decodeOrder's outcome (got, p) against encoding/json
 // on the same body: both accept and decode the same order, or both refuse,
@@ -57,6 +57,8 @@ func decodeAgrees(t *testing.T, body []byte, got *pb.CreateOrderRequest, p *Prob
 
 func TestDecodeOrderNamesTheField(t *testing.T) {
 	for _, c := range []struct{ body, field, detail string }{
+		{`{"adjustments":[{"kind":"tax","line":4294967296}]}`, "adjustments[0].line", "adjustments[0].line must be a 32-bit integer, got JSON number 4294967296"},
+		{`{"adjustments":[{"kind":"tax","kind":"tax"}]}`, "adjustments[0].kind", "adjustments[0].kind: a duplicate key"},
 		{`{"lines":[{"sku":"a","qty":1},{"sku":"b","qty":"2"}]}`, "lines[1].qty", "lines[1].qty must be an integer, got JSON string"},
 		{`{"lines":[{"sku":"a","qty":1.5}]}`, "lines[0].qty", "lines[0].qty must be an integer, got JSON number 1.5"},
 		{`{"lines":[{"sku":"a","qty":99999999999999999999}]}`, "lines[0].qty", "must be an integer, got JSON number 99999999999999999999"},
@@ -139,6 +141,12 @@ func TestAppendOrderMatchesEncodingJSON(t *testing.T) {
 		}
 		for range rng.Intn(3) {
 			o.RequiredCapabilities = append(o.RequiredCapabilities, str())
+		}
+		if rng.Intn(2) == 0 {
+			o.AmountDue = str()
+		}
+		for range rng.Intn(3) {
+			o.Adjustments = append(o.Adjustments, &pb.Adjustment{Kind: str(), Amount: str(), Line: rng.Int31() - rng.Int31(), FundedBy: str(), Detail: str()})
 		}
 		if n := rng.Intn(4); n > 0 {
 			o.ChannelFields = map[string]string{}

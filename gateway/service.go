@@ -451,7 +451,8 @@ func orderView(o *gridpb.OrderRecord) *pb.Order {
 		UpdatedAt: timeString(o.UpdatedUnixNano), PayBy: timeString(o.PayByUnixNano), IdempotencyKey: o.IdempotencyKey,
 		ShipmentCarrier: o.ShipmentCarrier, ShipmentTracking: o.ShipmentTracking,
 		DeliveryRegion: o.Region, CustomerTier: o.Tier, PromisedBy: timeString(o.PromiseUnixNano),
-		RequiredCapabilities: o.Capabilities, RoutingStrategy: o.RoutingStrategy, ChannelFields: o.ChannelFields}
+		RequiredCapabilities: o.Capabilities, RoutingStrategy: o.RoutingStrategy, ChannelFields: o.ChannelFields,
+		Adjustments: o.Adjustments, AmountDue: o.AmountDue}
 	for _, l := range o.Lines {
 		v.Lines = append(v.Lines, &pb.OrderLine{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: l.Warehouse})
 	}

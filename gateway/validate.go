@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"math/big"
 	"regexp"
 	"strings"
 	"time"
@@ -26,6 +27,8 @@ const (
 	textBytesMax           = 256
 	addressBytesMax        = 1024
 	channelFieldsMax       = 256
+	// adjustmentsMax bounds an order's discounts, tax and shipping amounts.
+	adjustmentsMax = 64
 )
 
 var (
@@ -112,6 +115,7 @@ func validateCreateOrder(r *pb.CreateOrderRequest, lim Limits, prefix string) vi
 		}
 		v.text(prefix+"channel_fields."+k, val, false, 1024)
 	}
+	before := len(v)
 	switch {
 	case len(r.Lines) == 0:
 		v.add(prefix+"lines", "must have at least one line")
@@ -133,7 +137,89 @@ func validateCreateOrder(r *pb.CreateOrderRequest, lim Limits, prefix string) vi
 			}
 		}
 	}
+	v.adjustments(r, prefix, len(v) == before)
 	return v
+}
+
+// adjustments checks an order's discounts, tax and shipping: a known kind,
+// a non-negative decimal amount, a line the order has (1-based, 0 the
+// whole order), who funds a discount, and (when the lines are valid, so
+// their amounts are known) no discount above what it reduces: a line's
+// discounts not above the line's amount, all of them not above the lines
+// and the shipping together.
+func (v *violations) adjustments(r *pb.CreateOrderRequest, prefix string, linesValid bool) {
+	if len(r.Adjustments) > adjustmentsMax {
+		v.add(prefix+"adjustments", "has %d, at most %d allowed", len(r.Adjustments), adjustmentsMax)
+		return
+	}
+	lineAmount := make([]*big.Rat, len(r.Lines))
+	limit := new(big.Rat) // what discounts may reduce: the lines and the shipping
+	if linesValid {
+		for i, l := range r.Lines {
+			p, _ := new(big.Rat).SetString(l.UnitPrice)
+			lineAmount[i] = p.Mul(p, new(big.Rat).SetInt64(l.Qty))
+			limit.Add(limit, lineAmount[i])
+		}
+	}
+	discounted := make([]*big.Rat, len(r.Lines)+1) // by line, 0 the order
+	all := new(big.Rat)
+	ok := linesValid
+	for i, a := range r.Adjustments {
+		f := fmt.Sprintf("%sadjustments[%d].", prefix, i)
+		if a == nil {
+			v.add(f[:len(f)-1], "must be an object")
+			ok = false
+			continue
+		}
+		switch a.Kind {
+		case "discount":
+			if a.FundedBy != "shop" && a.FundedBy != "platform" {
+				v.add(f+"funded_by", "a discount must say who funds it: shop or platform")
+			}
+		case "tax", "shipping":
+			if a.FundedBy != "" {
+				v.add(f+"funded_by", "only a discount is funded; leave it empty for %s", a.Kind)
+			}
+		default:
+			v.add(f+"kind", "must be discount, tax or shipping")
+			ok = false
+		}
+		amount, parsed := new(big.Rat), pricePattern.MatchString(a.Amount)
+		if parsed {
+			amount.SetString(a.Amount)
+		} else {
+			v.add(f+"amount", "must be a non-negative decimal string such as \"5.00\" (up to 15 digits, 6 decimals)")
+			ok = false
+		}
+		if a.Line < 0 || int(a.Line) > len(r.Lines) {
+			v.add(f+"line", "must be a line of the order (1..%d) or 0 for the whole order, got %d", len(r.Lines), a.Line)
+			ok = false
+		}
+		v.text(f+"detail", a.Detail, false, 128)
+		if !ok || !parsed {
+			continue
+		}
+		switch a.Kind {
+		case "shipping":
+			limit.Add(limit, amount)
+		case "discount":
+			all.Add(all, amount)
+			if a.Line > 0 {
+				if discounted[a.Line] == nil {
+					discounted[a.Line] = new(big.Rat)
+				}
+				discounted[a.Line].Add(discounted[a.Line], amount)
+				if discounted[a.Line].Cmp(lineAmount[a.Line-1]) > 0 {
+					v.add(f+"amount", "the discounts on line %d come to %s, more than the line's %s", a.Line,
+						discounted[a.Line].FloatString(2), lineAmount[a.Line-1].FloatString(2))
+					discounted[a.Line].Sub(discounted[a.Line], amount)
+				}
+			}
+		}
+	}
+	if ok && all.Cmp(limit) > 0 {
+		v.add(prefix+"adjustments", "the discounts come to %s, more than the lines and the shipping (%s)", all.FloatString(2), limit.FloatString(2))
+	}
 }
 
 func validateEvent(r *pb.OrderEventRequest) violations {

@@ -27,35 +27,49 @@ type lineView struct {
 }
 
 type orderV struct {
-	ID               string        `json:"id"`
-	Status           string        `json:"status"`
-	Channel          string        `json:"channel"`
-	ChannelOrderID   string        `json:"channel_order_id"`
-	Customer         *customerView `json:"customer"`
-	Lines            []lineView    `json:"lines"`
-	Currency         string        `json:"currency"`
-	Total            string        `json:"total"`
-	Version          uint64        `json:"version"`
-	CreatedAt        string        `json:"created_at"`
-	UpdatedAt        string        `json:"updated_at"`
-	PayBy            string        `json:"pay_by"`
-	IdempotencyKey   string        `json:"idempotency_key,omitempty"`
-	ShipmentCarrier  string        `json:"shipment_carrier,omitempty"`
-	ShipmentTracking string        `json:"shipment_tracking,omitempty"`
-	DeliveryRegion   string        `json:"delivery_region,omitempty"`
-	CustomerTier     string        `json:"customer_tier,omitempty"`
-	PromisedBy       string        `json:"promised_by,omitempty"`
-	Capabilities     []string      `json:"required_capabilities,omitempty"`
+	ID             string        `json:"id"`
+	Status         string        `json:"status"`
+	Channel        string        `json:"channel"`
+	ChannelOrderID string        `json:"channel_order_id"`
+	Customer       *customerView `json:"customer"`
+	Lines          []lineView    `json:"lines"`
+	Currency       string        `json:"currency"`
+	Total          string        `json:"total"`
+	// AmountDue is total - discounts + tax + shipping.
+	AmountDue        string   `json:"amount_due,omitempty"`
+	Version          uint64   `json:"version"`
+	CreatedAt        string   `json:"created_at"`
+	UpdatedAt        string   `json:"updated_at"`
+	PayBy            string   `json:"pay_by"`
+	IdempotencyKey   string   `json:"idempotency_key,omitempty"`
+	ShipmentCarrier  string   `json:"shipment_carrier,omitempty"`
+	ShipmentTracking string   `json:"shipment_tracking,omitempty"`
+	DeliveryRegion   string   `json:"delivery_region,omitempty"`
+	CustomerTier     string   `json:"customer_tier,omitempty"`
+	PromisedBy       string   `json:"promised_by,omitempty"`
+	Capabilities     []string `json:"required_capabilities,omitempty"`
 	// RoutingStrategy is the strategy version that chose the warehouses;
 	// GET /v1/orders/{id}/routing explains the choice.
 	RoutingStrategy string `json:"routing_strategy,omitempty"`
 	// ChannelFields are the channel's own fields (from a channel adapter).
 	ChannelFields map[string]string `json:"channel_fields,omitempty"`
+	// Adjustments are the order's discounts, tax and shipping.
+	Adjustments []adjustmentView `json:"adjustments,omitempty"`
+}
+
+// adjustmentView is one discount, tax or shipping amount; line is 1-based,
+// 0 the whole order.
+type adjustmentView struct {
+	Kind     string `json:"kind"`
+	Amount   string `json:"amount"`
+	Line     int32  `json:"line"`
+	FundedBy string `json:"funded_by,omitempty"`
+	Detail   string `json:"detail,omitempty"`
 }
 
 func orderJSON(o *pb.Order) orderV {
 	v := orderV{ID: o.Id, Status: o.Status, Channel: o.Channel, ChannelOrderID: o.ChannelOrderId, Currency: o.Currency,
-		Total: o.Total, Version: o.Version, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, PayBy: o.PayBy,
+		Total: o.Total, AmountDue: o.AmountDue, Version: o.Version, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, PayBy: o.PayBy,
 		IdempotencyKey: o.IdempotencyKey, ShipmentCarrier: o.ShipmentCarrier, ShipmentTracking: o.ShipmentTracking,
 		DeliveryRegion: o.DeliveryRegion, CustomerTier: o.CustomerTier, PromisedBy: o.PromisedBy, Capabilities: o.RequiredCapabilities,
 		RoutingStrategy: o.RoutingStrategy, ChannelFields: o.ChannelFields, Lines: make([]lineView, 0, len(o.Lines))}
@@ -65,6 +79,9 @@ func orderJSON(o *pb.Order) orderV {
 	}
 	for _, l := range o.Lines {
 		v.Lines = append(v.Lines, lineView{SKU: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: l.Warehouse})
+	}
+	for _, a := range o.Adjustments {
+		v.Adjustments = append(v.Adjustments, adjustmentView{Kind: a.Kind, Amount: a.Amount, Line: a.Line, FundedBy: a.FundedBy, Detail: a.Detail})
 	}
 	return v
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/ordergrid/ordergrid/internal/gridpb"
@@ -249,21 +248,32 @@ func (f *ChannelFlow) shape(ctx context.Context, m *channels.Mapped) *pb.CreateO
 	}
 	req.Customer.Id = UnresolvedCustomer
 	req.ChannelFields = channelFields(m)
+	req.Adjustments = adjustments(m)
 	return req
 }
 
-// channelFields keeps the channel's extra fields and its discounts on the order.
+// adjustments are the mapped discounts (by who funds them) and charges
+// (tax, shipping) as the order's money: lines 1-based, 0 the whole order.
+func adjustments(m *channels.Mapped) []*pb.Adjustment {
+	if len(m.Discounts)+len(m.Charges) == 0 {
+		return nil
+	}
+	out := make([]*pb.Adjustment, 0, len(m.Discounts)+len(m.Charges))
+	for _, d := range m.Discounts {
+		out = append(out, &pb.Adjustment{Kind: "discount", Amount: d.Amount, Line: int32(d.Line + 1), FundedBy: d.FundedBy, Detail: d.Kind})
+	}
+	for _, c := range m.Charges {
+		out = append(out, &pb.Adjustment{Kind: c.Kind, Amount: c.Amount, Line: int32(c.Line + 1), Detail: c.Title})
+	}
+	return out
+}
+
+// channelFields keeps the channel's extra fields on the order (its
+// discounts, tax and shipping are the order's adjustments).
 func channelFields(m *channels.Mapped) map[string]string {
-	out := make(map[string]string, len(m.Extra)+len(m.Discounts)+2)
+	out := make(map[string]string, len(m.Extra)+2)
 	for k, v := range m.Extra {
 		out[k] = v
-	}
-	for i, d := range m.Discounts {
-		line := "order"
-		if d.Line >= 0 {
-			line = "line " + strconv.Itoa(d.Line)
-		}
-		out[fmt.Sprintf("discount[%d]", i)] = fmt.Sprintf("%s %s-funded %s (%s)", d.Amount, d.FundedBy, d.Kind, line)
 	}
 	if m.BuyerID != "" {
 		h := sha256.Sum256([]byte(m.BuyerID))

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
@@ -165,7 +167,8 @@ func (c *refusingCreator) CreateBatch(_ context.Context, orders []*gridpb.Create
 }
 
 // A push is shaped into the order it creates (masked receiver fields
-// opened, the channel's fields and discounts kept, the customer a
+// opened, the channel's fields kept, its discounts, tax and shipping the
+// order's adjustments, the customer a
 // placeholder) and checked before anything is written: a refused push
 // writes nothing and answers the check's error.
 func TestChannelFlowShapesAndChecksFirst(t *testing.T) {
@@ -178,7 +181,9 @@ func TestChannelFlowShapesAndChecksFirst(t *testing.T) {
 	in.Mapped.Masked = true
 	in.Mapped.Request.Customer = &pb.Customer{Name: "张*"}
 	in.Mapped.Extra = map[string]string{"shop": "flagship"}
-	in.Mapped.Discounts = []channels.Discount{{Amount: "2.00", FundedBy: "platform", Kind: "coupon", Line: -1}}
+	in.Mapped.Discounts = []channels.Discount{{Amount: "2.00", FundedBy: "platform", Kind: "coupon", Line: -1},
+		{Amount: "0.50", FundedBy: "shop", Kind: "promotion", Line: 0}}
+	in.Mapped.Charges = []channels.Charge{{Kind: "shipping", Amount: "6.00", Line: -1, Title: "post_amount"}, {Kind: "tax", Amount: "0.45", Line: 0, Title: "VAT"}}
 	in.Mapped.PlacedAt = time.Date(2026, 11, 1, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))
 	refusal := errors.New("refused")
 	var checked *pb.CreateOrderRequest
@@ -192,10 +197,19 @@ func TestChannelFlowShapesAndChecksFirst(t *testing.T) {
 	if checked.Customer.GetId() != UnresolvedCustomer || checked.Customer.GetName() != "张三" {
 		t.Fatalf("customer %+v", checked.Customer)
 	}
-	want := map[string]string{"shop": "flagship", "discount[0]": "2.00 platform-funded coupon (order)",
+	want := map[string]string{"shop": "flagship",
 		"buyer_id_sha256": checked.ChannelFields["buyer_id_sha256"], "placed_at": "2026-11-01T00:00:00Z"}
 	if len(checked.ChannelFields["buyer_id_sha256"]) != 16 || !maps.Equal(checked.ChannelFields, want) {
 		t.Fatalf("channel fields %v", checked.ChannelFields)
+	}
+	wantAdj := []*pb.Adjustment{
+		{Kind: "discount", Amount: "2.00", Line: 0, FundedBy: "platform", Detail: "coupon"},
+		{Kind: "discount", Amount: "0.50", Line: 1, FundedBy: "shop", Detail: "promotion"},
+		{Kind: "shipping", Amount: "6.00", Line: 0, Detail: "post_amount"},
+		{Kind: "tax", Amount: "0.45", Line: 1, Detail: "VAT"},
+	}
+	if !slices.EqualFunc(checked.Adjustments, wantAdj, func(a, b *pb.Adjustment) bool { return proto.Equal(a, b) }) {
+		t.Fatalf("adjustments %v", checked.Adjustments)
 	}
 
 	in.Check = func(*pb.CreateOrderRequest) error { return nil }

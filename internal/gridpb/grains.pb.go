@@ -920,8 +920,12 @@ type OrderRecord struct {
 	PromiseUnixNano int64             `protobuf:"varint,23,opt,name=promise_unix_nano,json=promiseUnixNano,proto3" json:"promise_unix_nano,omitempty"`
 	Capabilities    []string          `protobuf:"bytes,24,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	ChannelFields   map[string]string `protobuf:"bytes,25,rep,name=channel_fields,json=channelFields,proto3" json:"channel_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Discounts, tax and shipping as created (CreateOrderRequest.adjustments).
+	Adjustments []*v1.Adjustment `protobuf:"bytes,26,rep,name=adjustments,proto3" json:"adjustments,omitempty"`
+	// total - discounts + tax + shipping, decimal string.
+	AmountDue     string `protobuf:"bytes,27,opt,name=amount_due,json=amountDue,proto3" json:"amount_due,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OrderRecord) Reset() {
@@ -1127,6 +1131,20 @@ func (x *OrderRecord) GetChannelFields() map[string]string {
 		return x.ChannelFields
 	}
 	return nil
+}
+
+func (x *OrderRecord) GetAdjustments() []*v1.Adjustment {
+	if x != nil {
+		return x.Adjustments
+	}
+	return nil
+}
+
+func (x *OrderRecord) GetAmountDue() string {
+	if x != nil {
+		return x.AmountDue
+	}
+	return ""
 }
 
 // The plaintext that OrderRecord.personal seals.
@@ -6374,7 +6392,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\vweight_from\x18\x02 \x01(\x01R\n" +
 	"weightFrom\x12\x1b\n" +
 	"\tweight_to\x18\x03 \x01(\x01R\bweightTo\x12\x16\n" +
-	"\x06winner\x18\x04 \x03(\tR\x06winner\"\x8c\b\n" +
+	"\x06winner\x18\x04 \x03(\tR\x06winner\"\xe7\b\n" +
 	"\vOrderRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -6401,7 +6419,10 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x04tier\x18\x16 \x01(\tR\x04tier\x12*\n" +
 	"\x11promise_unix_nano\x18\x17 \x01(\x03R\x0fpromiseUnixNano\x12\"\n" +
 	"\fcapabilities\x18\x18 \x03(\tR\fcapabilities\x12S\n" +
-	"\x0echannel_fields\x18\x19 \x03(\v2,.ordergrid.v1.OrderRecord.ChannelFieldsEntryR\rchannelFields\x1a@\n" +
+	"\x0echannel_fields\x18\x19 \x03(\v2,.ordergrid.v1.OrderRecord.ChannelFieldsEntryR\rchannelFields\x12:\n" +
+	"\vadjustments\x18\x1a \x03(\v2\x18.ordergrid.v1.AdjustmentR\vadjustments\x12\x1d\n" +
+	"\n" +
+	"amount_due\x18\x1b \x01(\tR\tamountDue\x1a@\n" +
 	"\x12ChannelFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x01\n" +
@@ -6913,9 +6934,10 @@ var file_internal_gridpb_grains_proto_goTypes = []any{
 	nil,                               // 90: ordergrid.v1.TransitionCommand.DetailsEntry
 	nil,                               // 91: ordergrid.v1.ReserveResponse.FreeEntry
 	(*v1.Customer)(nil),               // 92: ordergrid.v1.Customer
-	(*v1.SetStockRequest)(nil),        // 93: ordergrid.v1.SetStockRequest
-	(*v1.CreateOrderRequest)(nil),     // 94: ordergrid.v1.CreateOrderRequest
-	(*v1.OrderEventRequest)(nil),      // 95: ordergrid.v1.OrderEventRequest
+	(*v1.Adjustment)(nil),             // 93: ordergrid.v1.Adjustment
+	(*v1.SetStockRequest)(nil),        // 94: ordergrid.v1.SetStockRequest
+	(*v1.CreateOrderRequest)(nil),     // 95: ordergrid.v1.CreateOrderRequest
+	(*v1.OrderEventRequest)(nil),      // 96: ordergrid.v1.OrderEventRequest
 }
 var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
@@ -6927,100 +6949,101 @@ var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	5,  // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
 	6,  // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
 	87, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	88, // 9: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
-	7,  // 10: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
-	16, // 11: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
-	11, // 12: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	7,  // 13: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
-	20, // 14: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
-	89, // 15: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	30, // 16: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	30, // 17: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
-	33, // 18: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
-	33, // 19: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
-	33, // 20: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
-	33, // 21: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
-	36, // 22: ordergrid.v1.QueueFetchesCommand.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
-	40, // 23: ordergrid.v1.SetCursorCommand.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
-	90, // 24: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	42, // 25: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
-	43, // 26: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
-	47, // 27: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
-	13, // 28: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 29: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 30: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	11, // 31: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	15, // 32: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	56, // 33: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	17, // 34: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	18, // 35: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	19, // 36: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	20, // 37: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	42, // 38: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	43, // 39: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	48, // 40: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	49, // 41: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	50, // 42: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	51, // 43: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	53, // 44: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	54, // 45: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	59, // 46: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	57, // 47: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	58, // 48: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	22, // 49: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	23, // 50: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	24, // 51: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	25, // 52: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	26, // 53: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	29, // 54: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	32, // 55: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	27, // 56: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	28, // 57: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	21, // 58: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
-	52, // 59: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
-	44, // 60: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
-	45, // 61: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
-	46, // 62: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
-	37, // 63: ordergrid.v1.Command.queue_fetches:type_name -> ordergrid.v1.QueueFetchesCommand
-	38, // 64: ordergrid.v1.Command.fetch_outcome:type_name -> ordergrid.v1.FetchOutcomeCommand
-	39, // 65: ordergrid.v1.Command.purge_fetches:type_name -> ordergrid.v1.PurgeFetchesCommand
-	41, // 66: ordergrid.v1.Command.set_cursor:type_name -> ordergrid.v1.SetCursorCommand
-	0,  // 67: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 68: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	63, // 69: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	13, // 70: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	14, // 71: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	30, // 72: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	35, // 73: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	61, // 74: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
-	13, // 75: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	36, // 76: ordergrid.v1.ApplyResult.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
-	40, // 77: ordergrid.v1.ApplyResult.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
-	0,  // 78: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	62, // 79: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 80: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	91, // 81: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	64, // 82: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
-	65, // 83: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
-	0,  // 84: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	68, // 85: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
-	69, // 86: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
-	93, // 87: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	94, // 88: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	95, // 89: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 90: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 91: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	74, // 92: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
-	76, // 93: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
-	77, // 94: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
-	80, // 95: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
-	12, // 96: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	12, // 97: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	98, // [98:98] is the sub-list for method output_type
-	98, // [98:98] is the sub-list for method input_type
-	98, // [98:98] is the sub-list for extension type_name
-	98, // [98:98] is the sub-list for extension extendee
-	0,  // [0:98] is the sub-list for field type_name
+	93, // 9: ordergrid.v1.OrderRecord.adjustments:type_name -> ordergrid.v1.Adjustment
+	88, // 10: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	7,  // 11: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
+	16, // 12: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	11, // 13: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
+	7,  // 14: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
+	20, // 15: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
+	89, // 16: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	30, // 17: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	30, // 18: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
+	33, // 19: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
+	33, // 20: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
+	33, // 21: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
+	33, // 22: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
+	36, // 23: ordergrid.v1.QueueFetchesCommand.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
+	40, // 24: ordergrid.v1.SetCursorCommand.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
+	90, // 25: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	42, // 26: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
+	43, // 27: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
+	47, // 28: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
+	13, // 29: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 30: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	13, // 31: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11, // 32: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	15, // 33: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	56, // 34: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	17, // 35: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	18, // 36: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	19, // 37: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	20, // 38: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	42, // 39: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	43, // 40: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	48, // 41: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	49, // 42: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	50, // 43: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	51, // 44: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	53, // 45: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	54, // 46: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	59, // 47: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	57, // 48: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	58, // 49: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	22, // 50: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	23, // 51: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	24, // 52: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	25, // 53: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	26, // 54: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	29, // 55: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	32, // 56: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	27, // 57: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	28, // 58: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	21, // 59: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	52, // 60: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	44, // 61: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
+	45, // 62: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
+	46, // 63: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
+	37, // 64: ordergrid.v1.Command.queue_fetches:type_name -> ordergrid.v1.QueueFetchesCommand
+	38, // 65: ordergrid.v1.Command.fetch_outcome:type_name -> ordergrid.v1.FetchOutcomeCommand
+	39, // 66: ordergrid.v1.Command.purge_fetches:type_name -> ordergrid.v1.PurgeFetchesCommand
+	41, // 67: ordergrid.v1.Command.set_cursor:type_name -> ordergrid.v1.SetCursorCommand
+	0,  // 68: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 69: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	63, // 70: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	13, // 71: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	14, // 72: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	30, // 73: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	35, // 74: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	61, // 75: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	13, // 76: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	36, // 77: ordergrid.v1.ApplyResult.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
+	40, // 78: ordergrid.v1.ApplyResult.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
+	0,  // 79: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	62, // 80: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,  // 81: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	91, // 82: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	64, // 83: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	65, // 84: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	0,  // 85: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	68, // 86: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
+	69, // 87: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
+	94, // 88: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	95, // 89: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	96, // 90: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,  // 91: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11, // 92: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	74, // 93: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
+	76, // 94: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
+	77, // 95: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
+	80, // 96: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
+	12, // 97: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	12, // 98: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	99, // [99:99] is the sub-list for method output_type
+	99, // [99:99] is the sub-list for method input_type
+	99, // [99:99] is the sub-list for extension type_name
+	99, // [99:99] is the sub-list for extension extendee
+	0,  // [0:99] is the sub-list for field type_name
 }
 
 func init() { file_internal_gridpb_grains_proto_init() }

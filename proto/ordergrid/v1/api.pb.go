@@ -213,6 +213,9 @@ type CreateOrderRequest struct {
 	// channel adapter: status codes, discounts by who funds them, …); never
 	// personal data.
 	ChannelFields map[string]string `protobuf:"bytes,11,rep,name=channel_fields,json=channelFields,proto3" json:"channel_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Money on the order besides its lines: discounts (by who funds them),
+	// tax and shipping. At most 64; a discount is not above what it reduces.
+	Adjustments   []*Adjustment `protobuf:"bytes,12,rep,name=adjustments,proto3" json:"adjustments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -324,6 +327,97 @@ func (x *CreateOrderRequest) GetChannelFields() map[string]string {
 	return nil
 }
 
+func (x *CreateOrderRequest) GetAdjustments() []*Adjustment {
+	if x != nil {
+		return x.Adjustments
+	}
+	return nil
+}
+
+// One amount that changes what the buyer owes besides the lines: a
+// discount reduces it, tax and shipping add to it.
+type Adjustment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "discount", "tax" or "shipping".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Decimal string in the order's currency, non-negative ("5.00").
+	Amount string `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	// 1-based line number it belongs to; 0 = the whole order.
+	Line int32 `protobuf:"varint,3,opt,name=line,proto3" json:"line,omitempty"`
+	// Discounts: who funds it, "shop" or "platform".
+	FundedBy string `protobuf:"bytes,4,opt,name=funded_by,json=fundedBy,proto3" json:"funded_by,omitempty"`
+	// The discount's kind (coupon, promotion, discount_code, …) or the tax or
+	// shipping line's title.
+	Detail        string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Adjustment) Reset() {
+	*x = Adjustment{}
+	mi := &file_ordergrid_v1_api_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Adjustment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Adjustment) ProtoMessage() {}
+
+func (x *Adjustment) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_api_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Adjustment.ProtoReflect.Descriptor instead.
+func (*Adjustment) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Adjustment) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Adjustment) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+func (x *Adjustment) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *Adjustment) GetFundedBy() string {
+	if x != nil {
+		return x.FundedBy
+	}
+	return ""
+}
+
+func (x *Adjustment) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 type OrderLine struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Sku       string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
@@ -337,7 +431,7 @@ type OrderLine struct {
 
 func (x *OrderLine) Reset() {
 	*x = OrderLine{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[3]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +443,7 @@ func (x *OrderLine) String() string {
 func (*OrderLine) ProtoMessage() {}
 
 func (x *OrderLine) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[3]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +456,7 @@ func (x *OrderLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderLine.ProtoReflect.Descriptor instead.
 func (*OrderLine) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{3}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OrderLine) GetSku() string {
@@ -421,13 +515,17 @@ type Order struct {
 	// GET /v1/orders/{id}/routing explains the choice.
 	RoutingStrategy string            `protobuf:"bytes,20,opt,name=routing_strategy,json=routingStrategy,proto3" json:"routing_strategy,omitempty"`
 	ChannelFields   map[string]string `protobuf:"bytes,21,rep,name=channel_fields,json=channelFields,proto3" json:"channel_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Discounts, tax and shipping, as the order was created with them.
+	Adjustments []*Adjustment `protobuf:"bytes,22,rep,name=adjustments,proto3" json:"adjustments,omitempty"`
+	// What the buyer owes: total - discounts + tax + shipping, decimal string.
+	AmountDue     string `protobuf:"bytes,23,opt,name=amount_due,json=amountDue,proto3" json:"amount_due,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Order) Reset() {
 	*x = Order{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[4]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +537,7 @@ func (x *Order) String() string {
 func (*Order) ProtoMessage() {}
 
 func (x *Order) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[4]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +550,7 @@ func (x *Order) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Order.ProtoReflect.Descriptor instead.
 func (*Order) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{4}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Order) GetId() string {
@@ -602,6 +700,20 @@ func (x *Order) GetChannelFields() map[string]string {
 	return nil
 }
 
+func (x *Order) GetAdjustments() []*Adjustment {
+	if x != nil {
+		return x.Adjustments
+	}
+	return nil
+}
+
+func (x *Order) GetAmountDue() string {
+	if x != nil {
+		return x.AmountDue
+	}
+	return ""
+}
+
 type CreateOrderResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Order *Order                 `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
@@ -613,7 +725,7 @@ type CreateOrderResponse struct {
 
 func (x *CreateOrderResponse) Reset() {
 	*x = CreateOrderResponse{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[5]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +737,7 @@ func (x *CreateOrderResponse) String() string {
 func (*CreateOrderResponse) ProtoMessage() {}
 
 func (x *CreateOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[5]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +750,7 @@ func (x *CreateOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderResponse.ProtoReflect.Descriptor instead.
 func (*CreateOrderResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{5}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateOrderResponse) GetOrder() *Order {
@@ -664,7 +776,7 @@ type BatchCreateOrdersRequest struct {
 
 func (x *BatchCreateOrdersRequest) Reset() {
 	*x = BatchCreateOrdersRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[6]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +788,7 @@ func (x *BatchCreateOrdersRequest) String() string {
 func (*BatchCreateOrdersRequest) ProtoMessage() {}
 
 func (x *BatchCreateOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[6]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +801,7 @@ func (x *BatchCreateOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateOrdersRequest.ProtoReflect.Descriptor instead.
 func (*BatchCreateOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{6}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BatchCreateOrdersRequest) GetOrders() []*CreateOrderRequest {
@@ -710,7 +822,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[7]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +834,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[7]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +847,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{7}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -768,7 +880,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[8]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -780,7 +892,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[8]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -793,7 +905,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Problem) GetType() string {
@@ -857,7 +969,7 @@ type BatchCreateOrderResult struct {
 
 func (x *BatchCreateOrderResult) Reset() {
 	*x = BatchCreateOrderResult{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[9]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +981,7 @@ func (x *BatchCreateOrderResult) String() string {
 func (*BatchCreateOrderResult) ProtoMessage() {}
 
 func (x *BatchCreateOrderResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[9]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +994,7 @@ func (x *BatchCreateOrderResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateOrderResult.ProtoReflect.Descriptor instead.
 func (*BatchCreateOrderResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BatchCreateOrderResult) GetStatus() int32 {
@@ -915,7 +1027,7 @@ type BatchCreateOrdersResponse struct {
 
 func (x *BatchCreateOrdersResponse) Reset() {
 	*x = BatchCreateOrdersResponse{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[10]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1039,7 @@ func (x *BatchCreateOrdersResponse) String() string {
 func (*BatchCreateOrdersResponse) ProtoMessage() {}
 
 func (x *BatchCreateOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[10]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1052,7 @@ func (x *BatchCreateOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateOrdersResponse.ProtoReflect.Descriptor instead.
 func (*BatchCreateOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BatchCreateOrdersResponse) GetResults() []*BatchCreateOrderResult {
@@ -961,7 +1073,7 @@ type StreamCreateOrderRequest struct {
 
 func (x *StreamCreateOrderRequest) Reset() {
 	*x = StreamCreateOrderRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[11]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1085,7 @@ func (x *StreamCreateOrderRequest) String() string {
 func (*StreamCreateOrderRequest) ProtoMessage() {}
 
 func (x *StreamCreateOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[11]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1098,7 @@ func (x *StreamCreateOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamCreateOrderRequest.ProtoReflect.Descriptor instead.
 func (*StreamCreateOrderRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StreamCreateOrderRequest) GetSeq() uint64 {
@@ -1013,7 +1125,7 @@ type StreamCreateOrderResult struct {
 
 func (x *StreamCreateOrderResult) Reset() {
 	*x = StreamCreateOrderResult{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[12]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1137,7 @@ func (x *StreamCreateOrderResult) String() string {
 func (*StreamCreateOrderResult) ProtoMessage() {}
 
 func (x *StreamCreateOrderResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[12]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1150,7 @@ func (x *StreamCreateOrderResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamCreateOrderResult.ProtoReflect.Descriptor instead.
 func (*StreamCreateOrderResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StreamCreateOrderResult) GetSeq() uint64 {
@@ -1067,7 +1179,7 @@ type GetOrderRequest struct {
 
 func (x *GetOrderRequest) Reset() {
 	*x = GetOrderRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[13]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1191,7 @@ func (x *GetOrderRequest) String() string {
 func (*GetOrderRequest) ProtoMessage() {}
 
 func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[13]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1204,7 @@ func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderRequest.ProtoReflect.Descriptor instead.
 func (*GetOrderRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetOrderRequest) GetId() string {
@@ -1118,7 +1230,7 @@ type EraseSubjectRequest struct {
 
 func (x *EraseSubjectRequest) Reset() {
 	*x = EraseSubjectRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1242,7 @@ func (x *EraseSubjectRequest) String() string {
 func (*EraseSubjectRequest) ProtoMessage() {}
 
 func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1255,7 @@ func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EraseSubjectRequest) GetId() string {
@@ -1170,7 +1282,7 @@ type SubjectErasure struct {
 
 func (x *SubjectErasure) Reset() {
 	*x = SubjectErasure{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1294,7 @@ func (x *SubjectErasure) String() string {
 func (*SubjectErasure) ProtoMessage() {}
 
 func (x *SubjectErasure) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1307,7 @@ func (x *SubjectErasure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectErasure.ProtoReflect.Descriptor instead.
 func (*SubjectErasure) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SubjectErasure) GetSubject() string {
@@ -1248,7 +1360,7 @@ type OrderEvent struct {
 
 func (x *OrderEvent) Reset() {
 	*x = OrderEvent{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1372,7 @@ func (x *OrderEvent) String() string {
 func (*OrderEvent) ProtoMessage() {}
 
 func (x *OrderEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1385,7 @@ func (x *OrderEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEvent.ProtoReflect.Descriptor instead.
 func (*OrderEvent) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *OrderEvent) GetSeq() uint64 {
@@ -1328,7 +1440,7 @@ type ListOrderEventsResponse struct {
 
 func (x *ListOrderEventsResponse) Reset() {
 	*x = ListOrderEventsResponse{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1452,7 @@ func (x *ListOrderEventsResponse) String() string {
 func (*ListOrderEventsResponse) ProtoMessage() {}
 
 func (x *ListOrderEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1465,7 @@ func (x *ListOrderEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrderEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListOrderEventsResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListOrderEventsResponse) GetOrderId() string {
@@ -1386,7 +1498,7 @@ type OrderEventRequest struct {
 
 func (x *OrderEventRequest) Reset() {
 	*x = OrderEventRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1510,7 @@ func (x *OrderEventRequest) String() string {
 func (*OrderEventRequest) ProtoMessage() {}
 
 func (x *OrderEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1523,7 @@ func (x *OrderEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *OrderEventRequest) GetId() string {
@@ -1460,7 +1572,7 @@ type SetStockRequest struct {
 
 func (x *SetStockRequest) Reset() {
 	*x = SetStockRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1584,7 @@ func (x *SetStockRequest) String() string {
 func (*SetStockRequest) ProtoMessage() {}
 
 func (x *SetStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1597,7 @@ func (x *SetStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockRequest.ProtoReflect.Descriptor instead.
 func (*SetStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SetStockRequest) GetSku() string {
@@ -1522,7 +1634,7 @@ type StockLevel struct {
 
 func (x *StockLevel) Reset() {
 	*x = StockLevel{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1646,7 @@ func (x *StockLevel) String() string {
 func (*StockLevel) ProtoMessage() {}
 
 func (x *StockLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1659,7 @@ func (x *StockLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockLevel.ProtoReflect.Descriptor instead.
 func (*StockLevel) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StockLevel) GetWarehouse() string {
@@ -1594,7 +1706,7 @@ type GetSkuRequest struct {
 
 func (x *GetSkuRequest) Reset() {
 	*x = GetSkuRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1606,7 +1718,7 @@ func (x *GetSkuRequest) String() string {
 func (*GetSkuRequest) ProtoMessage() {}
 
 func (x *GetSkuRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1619,7 +1731,7 @@ func (x *GetSkuRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSkuRequest.ProtoReflect.Descriptor instead.
 func (*GetSkuRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetSkuRequest) GetSku() string {
@@ -1640,7 +1752,7 @@ type SkuStock struct {
 
 func (x *SkuStock) Reset() {
 	*x = SkuStock{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1764,7 @@ func (x *SkuStock) String() string {
 func (*SkuStock) ProtoMessage() {}
 
 func (x *SkuStock) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1777,7 @@ func (x *SkuStock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuStock.ProtoReflect.Descriptor instead.
 func (*SkuStock) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SkuStock) GetSku() string {
@@ -1700,7 +1812,7 @@ type ListSkuEventsResponse struct {
 
 func (x *ListSkuEventsResponse) Reset() {
 	*x = ListSkuEventsResponse{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +1824,7 @@ func (x *ListSkuEventsResponse) String() string {
 func (*ListSkuEventsResponse) ProtoMessage() {}
 
 func (x *ListSkuEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +1837,7 @@ func (x *ListSkuEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSkuEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListSkuEventsResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListSkuEventsResponse) GetSku() string {
@@ -1760,7 +1872,7 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12\x1d\n" +
 	"\n" +
-	"unit_price\x18\x03 \x01(\tR\tunitPrice\"\xc7\x04\n" +
+	"unit_price\x18\x03 \x01(\tR\tunitPrice\"\x83\x05\n" +
 	"\x12CreateOrderRequest\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12(\n" +
 	"\x10channel_order_id\x18\x02 \x01(\tR\x0echannelOrderId\x122\n" +
@@ -1774,16 +1886,24 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"promisedBy\x123\n" +
 	"\x15required_capabilities\x18\n" +
 	" \x03(\tR\x14requiredCapabilities\x12Z\n" +
-	"\x0echannel_fields\x18\v \x03(\v23.ordergrid.v1.CreateOrderRequest.ChannelFieldsEntryR\rchannelFields\x1a@\n" +
+	"\x0echannel_fields\x18\v \x03(\v23.ordergrid.v1.CreateOrderRequest.ChannelFieldsEntryR\rchannelFields\x12:\n" +
+	"\vadjustments\x18\f \x03(\v2\x18.ordergrid.v1.AdjustmentR\vadjustments\x1a@\n" +
 	"\x12ChannelFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"l\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x81\x01\n" +
+	"\n" +
+	"Adjustment\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\tR\x06amount\x12\x12\n" +
+	"\x04line\x18\x03 \x01(\x05R\x04line\x12\x1b\n" +
+	"\tfunded_by\x18\x04 \x01(\tR\bfundedBy\x12\x16\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\"l\n" +
 	"\tOrderLine\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12\x1d\n" +
 	"\n" +
 	"unit_price\x18\x03 \x01(\tR\tunitPrice\x12\x1c\n" +
-	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"\xd8\x06\n" +
+	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"\xb3\a\n" +
 	"\x05Order\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -1809,7 +1929,10 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"promisedBy\x123\n" +
 	"\x15required_capabilities\x18\x13 \x03(\tR\x14requiredCapabilities\x12)\n" +
 	"\x10routing_strategy\x18\x14 \x01(\tR\x0froutingStrategy\x12M\n" +
-	"\x0echannel_fields\x18\x15 \x03(\v2&.ordergrid.v1.Order.ChannelFieldsEntryR\rchannelFields\x1a@\n" +
+	"\x0echannel_fields\x18\x15 \x03(\v2&.ordergrid.v1.Order.ChannelFieldsEntryR\rchannelFields\x12:\n" +
+	"\vadjustments\x18\x16 \x03(\v2\x18.ordergrid.v1.AdjustmentR\vadjustments\x12\x1d\n" +
+	"\n" +
+	"amount_due\x18\x17 \x01(\tR\tamountDue\x1a@\n" +
 	"\x12ChannelFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\\\n" +
@@ -1920,81 +2043,84 @@ func file_ordergrid_v1_api_proto_rawDescGZIP() []byte {
 	return file_ordergrid_v1_api_proto_rawDescData
 }
 
-var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*Customer)(nil),                  // 0: ordergrid.v1.Customer
 	(*OrderLineInput)(nil),            // 1: ordergrid.v1.OrderLineInput
 	(*CreateOrderRequest)(nil),        // 2: ordergrid.v1.CreateOrderRequest
-	(*OrderLine)(nil),                 // 3: ordergrid.v1.OrderLine
-	(*Order)(nil),                     // 4: ordergrid.v1.Order
-	(*CreateOrderResponse)(nil),       // 5: ordergrid.v1.CreateOrderResponse
-	(*BatchCreateOrdersRequest)(nil),  // 6: ordergrid.v1.BatchCreateOrdersRequest
-	(*FieldViolation)(nil),            // 7: ordergrid.v1.FieldViolation
-	(*Problem)(nil),                   // 8: ordergrid.v1.Problem
-	(*BatchCreateOrderResult)(nil),    // 9: ordergrid.v1.BatchCreateOrderResult
-	(*BatchCreateOrdersResponse)(nil), // 10: ordergrid.v1.BatchCreateOrdersResponse
-	(*StreamCreateOrderRequest)(nil),  // 11: ordergrid.v1.StreamCreateOrderRequest
-	(*StreamCreateOrderResult)(nil),   // 12: ordergrid.v1.StreamCreateOrderResult
-	(*GetOrderRequest)(nil),           // 13: ordergrid.v1.GetOrderRequest
-	(*EraseSubjectRequest)(nil),       // 14: ordergrid.v1.EraseSubjectRequest
-	(*SubjectErasure)(nil),            // 15: ordergrid.v1.SubjectErasure
-	(*OrderEvent)(nil),                // 16: ordergrid.v1.OrderEvent
-	(*ListOrderEventsResponse)(nil),   // 17: ordergrid.v1.ListOrderEventsResponse
-	(*OrderEventRequest)(nil),         // 18: ordergrid.v1.OrderEventRequest
-	(*SetStockRequest)(nil),           // 19: ordergrid.v1.SetStockRequest
-	(*StockLevel)(nil),                // 20: ordergrid.v1.StockLevel
-	(*GetSkuRequest)(nil),             // 21: ordergrid.v1.GetSkuRequest
-	(*SkuStock)(nil),                  // 22: ordergrid.v1.SkuStock
-	(*ListSkuEventsResponse)(nil),     // 23: ordergrid.v1.ListSkuEventsResponse
-	nil,                               // 24: ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
-	nil,                               // 25: ordergrid.v1.Order.ChannelFieldsEntry
-	nil,                               // 26: ordergrid.v1.OrderEvent.DetailsEntry
+	(*Adjustment)(nil),                // 3: ordergrid.v1.Adjustment
+	(*OrderLine)(nil),                 // 4: ordergrid.v1.OrderLine
+	(*Order)(nil),                     // 5: ordergrid.v1.Order
+	(*CreateOrderResponse)(nil),       // 6: ordergrid.v1.CreateOrderResponse
+	(*BatchCreateOrdersRequest)(nil),  // 7: ordergrid.v1.BatchCreateOrdersRequest
+	(*FieldViolation)(nil),            // 8: ordergrid.v1.FieldViolation
+	(*Problem)(nil),                   // 9: ordergrid.v1.Problem
+	(*BatchCreateOrderResult)(nil),    // 10: ordergrid.v1.BatchCreateOrderResult
+	(*BatchCreateOrdersResponse)(nil), // 11: ordergrid.v1.BatchCreateOrdersResponse
+	(*StreamCreateOrderRequest)(nil),  // 12: ordergrid.v1.StreamCreateOrderRequest
+	(*StreamCreateOrderResult)(nil),   // 13: ordergrid.v1.StreamCreateOrderResult
+	(*GetOrderRequest)(nil),           // 14: ordergrid.v1.GetOrderRequest
+	(*EraseSubjectRequest)(nil),       // 15: ordergrid.v1.EraseSubjectRequest
+	(*SubjectErasure)(nil),            // 16: ordergrid.v1.SubjectErasure
+	(*OrderEvent)(nil),                // 17: ordergrid.v1.OrderEvent
+	(*ListOrderEventsResponse)(nil),   // 18: ordergrid.v1.ListOrderEventsResponse
+	(*OrderEventRequest)(nil),         // 19: ordergrid.v1.OrderEventRequest
+	(*SetStockRequest)(nil),           // 20: ordergrid.v1.SetStockRequest
+	(*StockLevel)(nil),                // 21: ordergrid.v1.StockLevel
+	(*GetSkuRequest)(nil),             // 22: ordergrid.v1.GetSkuRequest
+	(*SkuStock)(nil),                  // 23: ordergrid.v1.SkuStock
+	(*ListSkuEventsResponse)(nil),     // 24: ordergrid.v1.ListSkuEventsResponse
+	nil,                               // 25: ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
+	nil,                               // 26: ordergrid.v1.Order.ChannelFieldsEntry
+	nil,                               // 27: ordergrid.v1.OrderEvent.DetailsEntry
 }
 var file_ordergrid_v1_api_proto_depIdxs = []int32{
 	0,  // 0: ordergrid.v1.CreateOrderRequest.customer:type_name -> ordergrid.v1.Customer
 	1,  // 1: ordergrid.v1.CreateOrderRequest.lines:type_name -> ordergrid.v1.OrderLineInput
-	24, // 2: ordergrid.v1.CreateOrderRequest.channel_fields:type_name -> ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
-	0,  // 3: ordergrid.v1.Order.customer:type_name -> ordergrid.v1.Customer
-	3,  // 4: ordergrid.v1.Order.lines:type_name -> ordergrid.v1.OrderLine
-	25, // 5: ordergrid.v1.Order.channel_fields:type_name -> ordergrid.v1.Order.ChannelFieldsEntry
-	4,  // 6: ordergrid.v1.CreateOrderResponse.order:type_name -> ordergrid.v1.Order
-	2,  // 7: ordergrid.v1.BatchCreateOrdersRequest.orders:type_name -> ordergrid.v1.CreateOrderRequest
-	7,  // 8: ordergrid.v1.Problem.errors:type_name -> ordergrid.v1.FieldViolation
-	4,  // 9: ordergrid.v1.BatchCreateOrderResult.order:type_name -> ordergrid.v1.Order
-	8,  // 10: ordergrid.v1.BatchCreateOrderResult.problem:type_name -> ordergrid.v1.Problem
-	9,  // 11: ordergrid.v1.BatchCreateOrdersResponse.results:type_name -> ordergrid.v1.BatchCreateOrderResult
-	2,  // 12: ordergrid.v1.StreamCreateOrderRequest.order:type_name -> ordergrid.v1.CreateOrderRequest
-	9,  // 13: ordergrid.v1.StreamCreateOrderResult.result:type_name -> ordergrid.v1.BatchCreateOrderResult
-	26, // 14: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
-	16, // 15: ordergrid.v1.ListOrderEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
-	20, // 16: ordergrid.v1.SkuStock.warehouses:type_name -> ordergrid.v1.StockLevel
-	20, // 17: ordergrid.v1.SkuStock.total:type_name -> ordergrid.v1.StockLevel
-	16, // 18: ordergrid.v1.ListSkuEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
-	2,  // 19: ordergrid.v1.OrderService.CreateOrder:input_type -> ordergrid.v1.CreateOrderRequest
-	6,  // 20: ordergrid.v1.OrderService.BatchCreateOrders:input_type -> ordergrid.v1.BatchCreateOrdersRequest
-	11, // 21: ordergrid.v1.OrderService.StreamCreateOrders:input_type -> ordergrid.v1.StreamCreateOrderRequest
-	13, // 22: ordergrid.v1.OrderService.GetOrder:input_type -> ordergrid.v1.GetOrderRequest
-	13, // 23: ordergrid.v1.OrderService.ListOrderEvents:input_type -> ordergrid.v1.GetOrderRequest
-	18, // 24: ordergrid.v1.OrderService.AddOrderEvent:input_type -> ordergrid.v1.OrderEventRequest
-	19, // 25: ordergrid.v1.InventoryService.SetStock:input_type -> ordergrid.v1.SetStockRequest
-	21, // 26: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
-	21, // 27: ordergrid.v1.InventoryService.ListSkuEvents:input_type -> ordergrid.v1.GetSkuRequest
-	14, // 28: ordergrid.v1.PrivacyService.EraseSubject:input_type -> ordergrid.v1.EraseSubjectRequest
-	5,  // 29: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
-	10, // 30: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
-	12, // 31: ordergrid.v1.OrderService.StreamCreateOrders:output_type -> ordergrid.v1.StreamCreateOrderResult
-	4,  // 32: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
-	17, // 33: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
-	4,  // 34: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
-	22, // 35: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
-	22, // 36: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
-	23, // 37: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
-	15, // 38: ordergrid.v1.PrivacyService.EraseSubject:output_type -> ordergrid.v1.SubjectErasure
-	29, // [29:39] is the sub-list for method output_type
-	19, // [19:29] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	25, // 2: ordergrid.v1.CreateOrderRequest.channel_fields:type_name -> ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
+	3,  // 3: ordergrid.v1.CreateOrderRequest.adjustments:type_name -> ordergrid.v1.Adjustment
+	0,  // 4: ordergrid.v1.Order.customer:type_name -> ordergrid.v1.Customer
+	4,  // 5: ordergrid.v1.Order.lines:type_name -> ordergrid.v1.OrderLine
+	26, // 6: ordergrid.v1.Order.channel_fields:type_name -> ordergrid.v1.Order.ChannelFieldsEntry
+	3,  // 7: ordergrid.v1.Order.adjustments:type_name -> ordergrid.v1.Adjustment
+	5,  // 8: ordergrid.v1.CreateOrderResponse.order:type_name -> ordergrid.v1.Order
+	2,  // 9: ordergrid.v1.BatchCreateOrdersRequest.orders:type_name -> ordergrid.v1.CreateOrderRequest
+	8,  // 10: ordergrid.v1.Problem.errors:type_name -> ordergrid.v1.FieldViolation
+	5,  // 11: ordergrid.v1.BatchCreateOrderResult.order:type_name -> ordergrid.v1.Order
+	9,  // 12: ordergrid.v1.BatchCreateOrderResult.problem:type_name -> ordergrid.v1.Problem
+	10, // 13: ordergrid.v1.BatchCreateOrdersResponse.results:type_name -> ordergrid.v1.BatchCreateOrderResult
+	2,  // 14: ordergrid.v1.StreamCreateOrderRequest.order:type_name -> ordergrid.v1.CreateOrderRequest
+	10, // 15: ordergrid.v1.StreamCreateOrderResult.result:type_name -> ordergrid.v1.BatchCreateOrderResult
+	27, // 16: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
+	17, // 17: ordergrid.v1.ListOrderEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
+	21, // 18: ordergrid.v1.SkuStock.warehouses:type_name -> ordergrid.v1.StockLevel
+	21, // 19: ordergrid.v1.SkuStock.total:type_name -> ordergrid.v1.StockLevel
+	17, // 20: ordergrid.v1.ListSkuEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
+	2,  // 21: ordergrid.v1.OrderService.CreateOrder:input_type -> ordergrid.v1.CreateOrderRequest
+	7,  // 22: ordergrid.v1.OrderService.BatchCreateOrders:input_type -> ordergrid.v1.BatchCreateOrdersRequest
+	12, // 23: ordergrid.v1.OrderService.StreamCreateOrders:input_type -> ordergrid.v1.StreamCreateOrderRequest
+	14, // 24: ordergrid.v1.OrderService.GetOrder:input_type -> ordergrid.v1.GetOrderRequest
+	14, // 25: ordergrid.v1.OrderService.ListOrderEvents:input_type -> ordergrid.v1.GetOrderRequest
+	19, // 26: ordergrid.v1.OrderService.AddOrderEvent:input_type -> ordergrid.v1.OrderEventRequest
+	20, // 27: ordergrid.v1.InventoryService.SetStock:input_type -> ordergrid.v1.SetStockRequest
+	22, // 28: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
+	22, // 29: ordergrid.v1.InventoryService.ListSkuEvents:input_type -> ordergrid.v1.GetSkuRequest
+	15, // 30: ordergrid.v1.PrivacyService.EraseSubject:input_type -> ordergrid.v1.EraseSubjectRequest
+	6,  // 31: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
+	11, // 32: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
+	13, // 33: ordergrid.v1.OrderService.StreamCreateOrders:output_type -> ordergrid.v1.StreamCreateOrderResult
+	5,  // 34: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
+	18, // 35: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
+	5,  // 36: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
+	23, // 37: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
+	23, // 38: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
+	24, // 39: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
+	16, // 40: ordergrid.v1.PrivacyService.EraseSubject:output_type -> ordergrid.v1.SubjectErasure
+	31, // [31:41] is the sub-list for method output_type
+	21, // [21:31] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_api_proto_init() }
@@ -2008,7 +2134,7 @@ func file_ordergrid_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_api_proto_rawDesc), len(file_ordergrid_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
