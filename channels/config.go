@@ -212,5 +212,5 @@ func (c *Config) Connection(channel, name string) (*Connection, bool) {
 // platform's decryption API. Without one an order keeps the masked values
 // and the platform's buyer id identifies the customer.
 type Decrypter interface {
-	Decrypt(ctx context.Context, channel string, m *Mapped) error
+	Decrypt(ctx context.Context, conn *Connection, m *Mapped) error
 }

@@ -52,17 +52,34 @@ func (p *fakePlatforms) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
+	if strings.HasPrefix(r.URL.Path, "/order/batchDecrypt") {
+		var param struct {
+			Infos []struct {
+				AuthID     string `json:"auth_id"`
+				CipherText string `json:"cipher_text"`
+			} `json:"cipher_infos"`
+		}
+		_ = json.Unmarshal([]byte(r.Form.Get("param_json")), &param)
+		plain := map[string]string{"#张#QUJD==*CgkI#1##": "张三", "$138$QUJD==*CgkI$1$$": "13812345678", "#碧波路#QUJE==*CgkI#1##": "碧波路 690 号"}
+		var infos []string
+		for _, in := range param.Infos {
+			infos = append(infos, fmt.Sprintf(`{"auth_id":%q,"cipher_text":%q,"decrypt_text":%q,"err_no":0,"err_msg":""}`, in.AuthID, in.CipherText, plain[in.CipherText]))
+		}
+		fmt.Fprintf(w, `{"code":10000,"msg":"success","data":{"decrypt_infos":[%s],"custom_err":{"err_code":0,"err_msg":""}}}`, strings.Join(infos, ","))
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, "/order/orderDetail") {
 		var param struct {
 			ID string `json:"shop_order_id"`
 		}
 		_ = json.Unmarshal([]byte(r.Form.Get("param_json")), &param)
 		p.details["douyin/"+param.ID]++
-		fmt.Fprintf(w, `{"code":10000,"msg":"success","data":{"shop_order_detail":{"order_id":%q,"order_status":2,"create_time":%d,
- "doudian_open_id":"1@#e2e","mask_post_receiver":"张**","mask_post_tel":"138****5678",
- "post_addr":{"province":{"name":"上海市"},"city":{"name":"上海市"},"town":{"name":"浦东新区"},"detail":"碧波路***号"},
- "sku_order_list":[{"order_id":"%s1","sku_id":1742939920361492,"code":"E2E-CONN-1","item_num":2,"origin_amount":1990,"sum_amount":3980,"pay_amount":3980}]}}}`,
-			param.ID, time.Now().Add(-time.Minute).Unix(), param.ID)
+		fmt.Fprintf(w, `{"code":10000,"msg":"success","data":{"shop_order_detail":{"order_id":"%[1]s","order_status":2,"create_time":%[2]d,
+ "doudian_open_id":"1@#e2e%[1]s","mask_post_receiver":"张**","mask_post_tel":"138****5678",
+ "encrypt_post_receiver":"#张#QUJD==*CgkI#1##","encrypt_post_tel":"$138$QUJD==*CgkI$1$$",
+ "post_addr":{"province":{"name":"上海市"},"city":{"name":"上海市"},"town":{"name":"浦东新区"},"detail":"碧波路***号","encrypt_detail":"#碧波路#QUJE==*CgkI#1##"},
+ "sku_order_list":[{"order_id":"%[1]s1","sku_id":1742939920361492,"code":"E2E-CONN-1","item_num":2,"origin_amount":1990,"sum_amount":3980,"pay_amount":3980}]}}}`,
+			param.ID, time.Now().Add(-time.Minute).Unix())
 		return
 	}
 	switch r.Form.Get("method") {
@@ -210,6 +227,36 @@ func TestConnectorPullsAcrossRestartAndPushFetches(t *testing.T) {
 		t.Fatalf("douyin order as fetched: %+v", o)
 	}
 
+	// The receiver was opened through order.batchDecrypt: the customer is
+	// identified by phone, so a second order under another buyer id is the
+	// same customer.
+	var full struct {
+		Customer struct {
+			ID    string `json:"id"`
+			Phone string `json:"phone"`
+		} `json:"customer"`
+	}
+	n.must("GET", "/v1/orders/"+orderOf("douyin", dyID)+"?include_personal=true", nil, 200).json(t, &full)
+	if full.Customer.Phone != "13812345678" {
+		t.Fatalf("receiver not decrypted: %+v", full.Customer)
+	}
+	dyID2 := fmt.Sprint(4781320682407000000 + time.Now().UnixNano()%1_000_000)
+	notice2 := []byte(`[{"tag":"100","msg_id":"7061459375519697166","data":"{\"p_id\":` + dyID2 + `}"}]`)
+	if r, err := do(t.Context(), "POST", n.http+"/v1/channels/douyin/orders?connection=live", json.RawMessage(notice2),
+		"event-sign", channels.SignDouyin("7012345678", "dy-secret", "", notice2)); err != nil || r.code != 200 {
+		t.Fatalf("second douyin push: %v %+v", err, r)
+	}
+	waitOrder(t, n, orderOf("douyin", dyID2), 30*time.Second)
+	var second struct {
+		Customer struct {
+			ID string `json:"id"`
+		} `json:"customer"`
+	}
+	n.must("GET", "/v1/orders/"+orderOf("douyin", dyID2), nil, 200).json(t, &second)
+	if second.Customer.ID != full.Customer.ID {
+		t.Fatalf("two buyer ids with one decrypted phone are customers %s and %s", full.Customer.ID, second.Customer.ID)
+	}
+
 	// kill -9; trades change meanwhile; the node resumes from its cursor.
 	n.kill()
 	plat.mu.Lock()
@@ -254,8 +301,8 @@ func TestConnectorPullsAcrossRestartAndPushFetches(t *testing.T) {
 		}
 	}
 	slices.Sort(done)
-	if len(done) != 6 || len(slices.Compact(slices.Clone(done))) != 6 {
-		t.Fatalf("fetches %v, want 5 trades and 1 douyin order, each once", done)
+	if len(done) != 7 || len(slices.Compact(slices.Clone(done))) != 7 {
+		t.Fatalf("fetches %v, want 5 trades and 2 douyin orders, each once", done)
 	}
 	if calls := plat.detailCalls("douyin/" + dyID); calls != 1 {
 		t.Fatalf("douyin order fetched %d times", calls)

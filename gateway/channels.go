@@ -151,7 +151,7 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) (p *P
 		return invalid(&pb.FieldViolation{Field: "body", Detail: err.Error()})
 	}
 	ctx := WithPrincipal(r.Context(), &Principal{Name: "channel:" + ch + "/" + cmp.Or(conn.Name, "default"), Role: RoleIntake, Channels: []string{ch}})
-	res, err := g.channelFlow.Take(ctx, &intake.ChannelOrder{Mapped: m, Principal: principalName(ctx), Check: g.checkChannelOrder})
+	res, err := g.channelFlow.Take(ctx, &intake.ChannelOrder{Mapped: m, Principal: principalName(ctx), Check: g.checkChannelOrder, Connection: conn})
 	var refused *refusedOrder
 	if errors.As(err, &refused) {
 		g.chMetrics.rejects.WithLabelValues(ch, "invalid").Inc()

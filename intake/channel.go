@@ -86,6 +86,9 @@ type ChannelOrder struct {
 	Mapped *channels.Mapped
 	// Principal is the pushing connection, named in the audit log.
 	Principal string
+	// Connection is the connection the order came through: the decrypter
+	// opens its receiver fields through it. nil: they stay as received.
+	Connection *channels.Connection
 	// Check validates the order to create (its customer id still a
 	// placeholder, UnresolvedCustomer) before anything is written: an
 	// error refuses the push and Take returns it as it is.
@@ -145,7 +148,7 @@ func (e *TransitionError) Error() string {
 // *StepError, a *TransitionError, ErrQueueFull, or ctx's.
 func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResult, error) {
 	m := in.Mapped
-	req := f.shape(ctx, m)
+	req := f.shape(ctx, in.Connection, m)
 	if in.Check != nil {
 		if err := in.Check(req); err != nil {
 			return nil, err
@@ -235,11 +238,12 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 // receiver fields opened (when a decrypter is configured and the platform
 // masked them), the channel's fields, and the customer a placeholder until
 // the buyer is resolved.
-func (f *ChannelFlow) shape(ctx context.Context, m *channels.Mapped) *pb.CreateOrderRequest {
+func (f *ChannelFlow) shape(ctx context.Context, conn *channels.Connection, m *channels.Mapped) *pb.CreateOrderRequest {
 	req := m.Request
-	if f.opts.Decrypter != nil && m.Masked {
-		if err := f.opts.Decrypter.Decrypt(ctx, req.Channel, m); err != nil {
-			f.opts.Logger.Warn("decrypting receiver fields; the order keeps the masked ones", slog.String("channel", req.Channel), slog.Any("error", err))
+	if f.opts.Decrypter != nil && conn != nil && m.Masked {
+		if err := f.opts.Decrypter.Decrypt(ctx, conn, m); err != nil {
+			f.opts.Logger.Warn("decrypting receiver fields; the order keeps the masked ones", slog.String("channel", req.Channel),
+				slog.String("connection", conn.Name), slog.Any("error", err))
 		}
 		req = m.Request
 	}

@@ -178,6 +178,7 @@ func TestChannelFlowShapesAndChecksFirst(t *testing.T) {
 	opts.Decrypter = unmasking{}
 	f := NewChannelFlow(New(c, Options{}), grid, opts)
 	in := channelOrder("douyin", "D9", "5.00")
+	in.Connection = &channels.Connection{Channel: "douyin", Name: "flagship"}
 	in.Mapped.Masked = true
 	in.Mapped.Request.Customer = &pb.Customer{Name: "张*"}
 	in.Mapped.Extra = map[string]string{"shop": "flagship"}
@@ -222,7 +223,7 @@ func TestChannelFlowShapesAndChecksFirst(t *testing.T) {
 // unmasking opens every masked receiver name.
 type unmasking struct{}
 
-func (unmasking) Decrypt(_ context.Context, _ string, m *channels.Mapped) error {
+func (unmasking) Decrypt(_ context.Context, _ *channels.Connection, m *channels.Mapped) error {
 	m.Request.Customer.Name = "张三"
 	return nil
 }

@@ -409,7 +409,7 @@ func (f *Fetcher) take(ctx context.Context, c *FetchConnection, platformID strin
 		return "", &permanentError{fmt.Errorf("the platform answered order %q for %q", got, platformID)}
 	}
 	principal := "channel:" + c.Conn.Channel + "/" + connectionName(c.Conn) + " (fetched)"
-	res, err := f.flow.Take(ctx, &ChannelOrder{Mapped: m, Principal: principal, Check: f.opts.Check})
+	res, err := f.flow.Take(ctx, &ChannelOrder{Mapped: m, Principal: principal, Check: f.opts.Check, Connection: c.Conn})
 	var step *StepError
 	switch {
 	case err == nil:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -58,11 +59,16 @@ func (p platformClients) fetchConnections(cfg *channels.Config) []intake.FetchCo
 }
 
 // Decrypt opens an order's receiver fields through its connection's
-// platform (channels.Decrypter): Douyin, Taobao/Tmall and Pinduoduo.
+// platform (channels.Decrypter): Douyin, Taobao/Tmall and Pinduoduo. A
+// connection without api settings, or a platform without a decryption
+// call, leaves them as received.
 func (p platformClients) Decrypt(ctx context.Context, conn *channels.Connection, m *channels.Mapped) error {
 	c, ok := p[conn.Channel+"/"+conn.Name]
 	if !ok {
-		return fmt.Errorf("connection %s/%s has no api settings: %w", conn.Channel, conn.Name, platforms.ErrUnsupported)
+		return nil
 	}
-	return c.Decrypt(ctx, m)
+	if err := c.Decrypt(ctx, m); err != nil && !errors.Is(err, platforms.ErrUnsupported) {
+		return err
+	}
+	return nil
 }

@@ -229,7 +229,11 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	limits := gateway.Limits{LinesMax: cfg.Orders.LinesMax, QtyMax: cfg.Orders.QtyMax, BatchMax: cfg.Orders.BatchMax}
 	store := intake.NewChannelStore(node)
-	flow := intake.NewChannelFlow(orders, store, intake.ChannelOptions{Config: channelConfig, IdentityKey: identityKey, Logger: logger})
+	chanOpts := intake.ChannelOptions{Config: channelConfig, IdentityKey: identityKey, Logger: logger}
+	if len(clients) > 0 {
+		chanOpts.Decrypter = clients
+	}
+	flow := intake.NewChannelFlow(orders, store, chanOpts)
 	fetcher, err := intake.NewFetcher(node, flow, intake.FetchOptions{Connections: clients.fetchConnections(channelConfig),
 		Check: gateway.ChannelOrderCheck(limits), Registerer: reg, Logger: logger})
 	if err != nil {
