@@ -242,8 +242,10 @@ func (r *routed) record(id string, rq *pb.CreateOrderRequest, skus []skuQty, has
 	if o.Total, err = OrderTotal(rq.Lines); err != nil {
 		return nil, invalidErr("lines", fmt.Errorf("%w: %w", errBadTotal, err))
 	}
-	if o.AmountDue, err = AmountDue(o.Total, rq.Adjustments); err != nil {
-		return nil, invalidErr("adjustments", fmt.Errorf("%w: %w", errBadTotal, err))
+	if len(rq.Adjustments) > 0 { // without any, the amount due is the total, shown as such
+		if o.AmountDue, err = AmountDue(o.Total, rq.Adjustments); err != nil {
+			return nil, invalidErr("adjustments", fmt.Errorf("%w: %w", errBadTotal, err))
+		}
 	}
 	return o, nil
 }

@@ -452,7 +452,7 @@ func orderView(o *gridpb.OrderRecord) *pb.Order {
 		ShipmentCarrier: o.ShipmentCarrier, ShipmentTracking: o.ShipmentTracking,
 		DeliveryRegion: o.Region, CustomerTier: o.Tier, PromisedBy: timeString(o.PromiseUnixNano),
 		RequiredCapabilities: o.Capabilities, RoutingStrategy: o.RoutingStrategy, ChannelFields: o.ChannelFields,
-		Adjustments: o.Adjustments, AmountDue: o.AmountDue}
+		Adjustments: o.Adjustments, AmountDue: cmp.Or(o.AmountDue, o.Total)}
 	for _, l := range o.Lines {
 		v.Lines = append(v.Lines, &pb.OrderLine{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: l.Warehouse})
 	}

@@ -922,7 +922,8 @@ type OrderRecord struct {
 	ChannelFields   map[string]string `protobuf:"bytes,25,rep,name=channel_fields,json=channelFields,proto3" json:"channel_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Discounts, tax and shipping as created (CreateOrderRequest.adjustments).
 	Adjustments []*v1.Adjustment `protobuf:"bytes,26,rep,name=adjustments,proto3" json:"adjustments,omitempty"`
-	// total - discounts + tax + shipping, decimal string.
+	// total - discounts + tax + shipping, decimal string; empty without
+	// adjustments (then it is the total).
 	AmountDue     string `protobuf:"bytes,27,opt,name=amount_due,json=amountDue,proto3" json:"amount_due,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
