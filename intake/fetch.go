@@ -69,6 +69,10 @@ type FetchOptions struct {
 	// AttemptsMax bounds the attempts at one fetch; then it fails for good.
 	// Default 12 (with the default backoff, about an hour and a half).
 	AttemptsMax uint32
+	// AttemptsFor, when set, bounds the attempts after a failure of a kind
+	// (0: AttemptsMax): an order the platform says does not exist is worth
+	// a few tries (it may not be indexed yet), not an hour and a half.
+	AttemptsFor func(error) uint32
 	// BackoffMin and BackoffMax bound the wait before a retry: doubling from
 	// the first, capped by the second, with full jitter. Defaults 1s, 15m.
 	BackoffMin, BackoffMax time.Duration
@@ -358,7 +362,7 @@ func (f *Fetcher) attempt(ctx context.Context, p actors.Partition, fr *gridpb.Ch
 	switch {
 	case err == nil:
 		outcome.Done = true
-	case errors.As(err, &perm) || fr.Attempts+1 >= f.opts.AttemptsMax:
+	case errors.As(err, &perm) || fr.Attempts+1 >= f.attemptsMax(err):
 		outcome.Failed, outcome.Error, result = true, err.Error(), "failed"
 	default:
 		outcome.Error, result = err.Error(), "retry"
@@ -382,6 +386,16 @@ func (f *Fetcher) attempt(ctx context.Context, p actors.Partition, fr *gridpb.Ch
 		f.opts.Logger.Log(ctx, level, "fetching a platform order", slog.String("channel", fr.Channel), slog.String("connection", fr.Connection),
 			slog.String("order", fr.OrderId), slog.Uint64("attempt", uint64(fr.Attempts+1)), slog.String("result", result), slog.Any("error", err))
 	}
+}
+
+// attemptsMax bounds the attempts after err.
+func (f *Fetcher) attemptsMax(err error) uint32 {
+	if f.opts.AttemptsFor != nil {
+		if n := f.opts.AttemptsFor(err); n > 0 {
+			return min(n, f.opts.AttemptsMax)
+		}
+	}
+	return f.opts.AttemptsMax
 }
 
 // backoff is the wait after attempt n (0-based) failed: full jitter over

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,9 @@ type platform struct {
 	details []string
 	fail    map[string]int
 	garbage map[string]bool
+	// missing ids answer missingErr.
+	missing    map[string]bool
+	missingErr error
 	changes []change
 	lists   [][2]time.Time
 	pageLen int
@@ -44,6 +48,9 @@ func (p *platform) OrderDetail(_ context.Context, id string) ([]byte, error) {
 	if p.fail[id] > 0 {
 		p.fail[id]--
 		return nil, errors.New("throttled: 请求过于频繁")
+	}
+	if p.missing[id] {
+		return nil, p.missingErr
 	}
 	if p.garbage[id] {
 		return []byte(`{"shop_order_detail":{"order_id":"` + id + `"}}`), nil
@@ -178,10 +185,23 @@ func TestFetchRetriesWithBackoffThenFails(t *testing.T) {
 	h.platform.fail["2001"] = 1
 	h.platform.fail["2002"] = 10
 	h.platform.garbage["2003"] = true
-	h.queue(t, "2001", "2002", "2003")
+	h.platform.missing = map[string]bool{"2004": true}
+	errUnknown := errors.New("no such order")
+	h.platform.missingErr = errUnknown
+	h.fetcher.opts.AttemptsFor = func(err error) uint32 {
+		if errors.Is(err, errUnknown) {
+			return 1 // the platform says it does not exist: one try
+		}
+		return 0
+	}
+	h.queue(t, "2001", "2002", "2003", "2004")
 	h.fetcher.Round(ctx)
-	if failed := h.fetches(t, FetchFailed); len(failed) != 1 || failed["2003"] == nil || failed["2003"].Attempts != 1 {
+	failed := h.fetches(t, FetchFailed)
+	if len(failed) != 2 || failed["2003"] == nil || failed["2003"].Attempts != 1 {
 		t.Fatalf("an unmappable order is failed at once: %+v", failed)
+	}
+	if f := failed["2004"]; f == nil || f.Attempts != 1 || !strings.Contains(f.LastError, "no such order") {
+		t.Fatalf("an order the platform does not know fails after its kind's bound: %+v", f)
 	}
 	calls := len(h.platform.details)
 	h.fetcher.Round(ctx)

@@ -72,3 +72,18 @@ func (p platformClients) Decrypt(ctx context.Context, conn *channels.Connection,
 	}
 	return nil
 }
+
+// fetchAttempts bounds the fetches of an order after a platform's answer:
+// an order it says does not exist gets 5 tries (about a minute: it may not
+// be indexed yet), an answer not in its documented shape 3; the rest the
+// fetch workflow's default.
+func fetchAttempts(err error) uint32 {
+	switch {
+	case errors.Is(err, platforms.ErrNotFound):
+		return 5
+	case errors.Is(err, platforms.ErrMalformed):
+		return 3
+	default:
+		return 0
+	}
+}
