@@ -31,9 +31,9 @@ type platform struct {
 	// missing ids answer missingErr.
 	missing    map[string]bool
 	missingErr error
-	changes []change
-	lists   [][2]time.Time
-	pageLen int
+	changes    []change
+	lists      [][2]time.Time
+	pageLen    int
 }
 
 type change struct {
