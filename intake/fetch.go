@@ -78,7 +78,8 @@ type FetchOptions struct {
 	BackoffMin, BackoffMax time.Duration
 	// AttemptTimeout bounds one attempt (fetch, map, take). Default 30s.
 	AttemptTimeout time.Duration
-	// ConcurrencyMax bounds the attempts in flight on a node. Default 8.
+	// ConcurrencyMax bounds the attempts in flight per connection on a
+	// node. Default 8.
 	ConcurrencyMax int
 	// SettledRetention is how long a done or failed fetch stays to answer
 	// repeated notices. Default 7 days.
@@ -111,8 +112,13 @@ type Fetcher struct {
 	wake  chan struct{}
 	m     fetchMetrics
 
+	// sems bound the attempts in flight per connection (channel/name).
+	sems map[string]chan struct{}
+
 	mu         sync.Mutex
 	lastPurged map[uint32]time.Time
+	// inflight are the fetches being attempted on this node, by FetchKey.
+	inflight map[string]bool
 }
 
 type fetchMetrics struct {
@@ -152,7 +158,7 @@ func NewFetcher(grid Partitions, flow *ChannelFlow, opts FetchOptions) (*Fetcher
 		opts.Now = time.Now
 	}
 	f := &Fetcher{grid: grid, flow: flow, opts: opts, conns: map[string]*FetchConnection{}, wake: make(chan struct{}, 1),
-		lastPurged: map[uint32]time.Time{}}
+		lastPurged: map[uint32]time.Time{}, inflight: map[string]bool{}, sems: map[string]chan struct{}{}}
 	for i := range opts.Connections {
 		c := &opts.Connections[i]
 		if c.Conn == nil || c.Adapter == nil || c.API == nil {
@@ -162,6 +168,7 @@ func NewFetcher(grid Partitions, flow *ChannelFlow, opts FetchOptions) (*Fetcher
 			return nil, fmt.Errorf("intake: fetch connection %s twice", c.name())
 		}
 		f.conns[c.name()] = c
+		f.sems[c.name()] = make(chan struct{}, opts.ConcurrencyMax)
 	}
 	f.m = fetchMetrics{
 		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ordergrid_channel_fetches_total",
@@ -274,7 +281,11 @@ func (f *Fetcher) Run(ctx context.Context) {
 	t := time.NewTicker(f.opts.PollInterval)
 	defer t.Stop()
 	for {
-		f.Round(ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.Round(ctx)
+		}()
 		select {
 		case <-ctx.Done():
 			wg.Wait()
@@ -285,11 +296,13 @@ func (f *Fetcher) Run(ctx context.Context) {
 	}
 }
 
-// Round attempts every fetch due now in the partitions this node leads,
-// at most ConcurrencyMax at once, and purges settled fetches past their
-// retention once an hour; it returns when they are done.
+// Round attempts every fetch due now in the partitions this node leads
+// that is not already being attempted, at most ConcurrencyMax at once per
+// connection (a slow platform holds only its own fetches), and purges
+// settled fetches past their retention once an hour; it returns when the
+// attempts it started are done. Rounds may overlap: Run starts one every
+// PollInterval (or when woken) without waiting for the last.
 func (f *Fetcher) Round(ctx context.Context) {
-	sem := make(chan struct{}, f.opts.ConcurrencyMax)
 	var wg sync.WaitGroup
 	for _, p := range f.grid.Partitions() {
 		if ctx.Err() != nil {
@@ -305,10 +318,31 @@ func (f *Fetcher) Round(ctx context.Context) {
 			continue
 		}
 		for _, fr := range due {
-			sem <- struct{}{}
+			key := statemachine.FetchKey(fr.Channel, fr.Connection, fr.OrderId)
+			f.mu.Lock()
+			busy := f.inflight[key]
+			f.inflight[key] = true
+			f.mu.Unlock()
+			if busy {
+				continue
+			}
 			wg.Add(1)
 			go func() {
-				defer func() { <-sem; wg.Done() }()
+				defer func() {
+					f.mu.Lock()
+					delete(f.inflight, key)
+					f.mu.Unlock()
+					wg.Done()
+				}()
+				sem := f.sems[fr.Channel+"/"+fr.Connection]
+				if sem != nil {
+					select {
+					case sem <- struct{}{}:
+						defer func() { <-sem }()
+					case <-ctx.Done():
+						return
+					}
+				}
 				f.attempt(ctx, p, fr)
 			}()
 		}

@@ -264,3 +264,50 @@ func TestConnectorPullsFromCursor(t *testing.T) {
 		t.Fatalf("fetched %v", h.platform.details)
 	}
 }
+
+// hanging is a platform that answers nothing until released.
+type hanging struct{ release chan struct{} }
+
+func (h hanging) OrderDetail(ctx context.Context, _ string) ([]byte, error) {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+	}
+	return nil, errors.New("released")
+}
+
+func (hanging) ChangedOrders(context.Context, time.Time, time.Time, string) ([]string, string, error) {
+	return nil, "", nil
+}
+
+// A platform that hangs holds only its own connection's fetches: another
+// connection's are taken meanwhile, and a second round does not attempt
+// the hanging fetch twice.
+func TestFetchHangingPlatformHoldsOnlyItsOwn(t *testing.T) {
+	h := newFetchHarness(t, nil)
+	slow := hanging{release: make(chan struct{})}
+	conn := &channels.Connection{Channel: "douyin", Name: "slow", API: &channels.API{BaseURL: "http://slow.test"}}
+	h.fetcher.conns["douyin/slow"] = &FetchConnection{Conn: conn, Adapter: channels.Adapters["douyin"], API: slow}
+	h.fetcher.sems["douyin/slow"] = make(chan struct{}, 1)
+	ctx := context.Background()
+	if _, err := h.fetcher.Queue(ctx, "douyin", "slow", []channels.Notice{{OrderID: "5001"}, {OrderID: "5002"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.queue(t, "5003")
+	rounds := make(chan struct{})
+	go func() { h.fetcher.Round(ctx); close(rounds) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.fetches(t, FetchDone)["5003"] == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("a hanging platform held another connection's fetch")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.fetcher.Round(ctx) // returns: the hanging fetches are in flight, not attempted again
+	close(slow.release)
+	<-rounds
+	pending := h.fetches(t, FetchPending)
+	if pending["5001"].GetAttempts() != 1 || pending["5002"].GetAttempts() != 1 {
+		t.Fatalf("hanging fetches after release: %+v", pending)
+	}
+}
