@@ -86,6 +86,13 @@ type ChannelOrder struct {
 	Mapped *channels.Mapped
 	// Principal is the pushing connection, named in the audit log.
 	Principal string
+	// TakeStored goes on with the order stored under this channel order id
+	// when it was created from another body (an IDEMPOTENCY_CONFLICT): a
+	// fetch attempt reads the platform again, and the order may have moved
+	// on there (paid, its receiver opened) since the attempt that created
+	// it. The answer keeps the conflict outcome; the steps after creation
+	// run with the stored order.
+	TakeStored bool
 	// Connection is the connection the order came through: the decrypter
 	// opens its receiver fields through it. nil: they stay as received.
 	Connection *channels.Connection
@@ -180,7 +187,9 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 		return nil, &StepError{What: "order", ID: id, Err: err}
 	}
 	out.Created = created
-	if created.Outcome != gridpb.Outcome_OUTCOME_OK && created.Outcome != gridpb.Outcome_OUTCOME_REPLAYED {
+	taken := created.Outcome == gridpb.Outcome_OUTCOME_OK || created.Outcome == gridpb.Outcome_OUTCOME_REPLAYED ||
+		(in.TakeStored && created.Outcome == gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT && created.Order != nil)
+	if !taken {
 		return out, nil
 	}
 	o := created.Order

@@ -46,6 +46,13 @@ type PlatformAPI interface {
 	ChangedOrders(ctx context.Context, from, to time.Time, page string) (ids []string, next string, err error)
 }
 
+// WindowLimiter is a PlatformAPI whose changed-orders call takes windows
+// of at most span, ending at least lag before now (Pinduoduo: 30 minutes,
+// 3 minutes behind): a connector's windows, overlap included, keep to it.
+type WindowLimiter interface {
+	WindowLimits() (span, lag time.Duration)
+}
+
 // FetchConnection is one connection the fetch workflow serves.
 type FetchConnection struct {
 	Conn    *channels.Connection
@@ -99,8 +106,12 @@ const (
 	// pullWindowsPerRunMax bounds the windows one connector run walks (a
 	// cursor far behind catches up over several runs).
 	pullWindowsPerRunMax = 48
-	// purgeEvery is how often a partition's leader purges settled fetches.
-	purgeEvery = time.Hour
+	// purgeEvery is how often a partition's leader purges settled fetches,
+	// up to purgeBatchesMax commands of purgeBatch each time (a partition
+	// settling more than that an hour catches up over the next).
+	purgeEvery      = time.Hour
+	purgeBatch      = 4096
+	purgeBatchesMax = 64
 )
 
 // Fetcher runs the fetch workflow and the connectors of a node.
@@ -312,37 +323,46 @@ func (f *Fetcher) Round(ctx context.Context) {
 			continue
 		}
 		now := f.opts.Now()
-		due, err := statemachine.DueFetches(p.Reader(), p.Prefix(), now.UnixNano(), fetchRoundMax)
+		f.mu.Lock()
+		busy := len(f.inflight)
+		f.mu.Unlock()
+		// Past the ones in flight: a hanging platform's fetches at the head
+		// of the due list never hide another connection's.
+		due, err := statemachine.DueFetches(p.Reader(), p.Prefix(), now.UnixNano(), fetchRoundMax+busy)
 		if err != nil {
 			f.opts.Logger.Warn("reading due fetches", slog.Uint64("partition", uint64(p.ID())), slog.Any("error", err))
 			continue
 		}
 		for _, fr := range due {
 			key := statemachine.FetchKey(fr.Channel, fr.Connection, fr.OrderId)
+			sem := f.sems[fr.Channel+"/"+fr.Connection]
 			f.mu.Lock()
-			busy := f.inflight[key]
-			f.inflight[key] = true
+			inflight := f.inflight[key]
 			f.mu.Unlock()
-			if busy {
+			if inflight {
 				continue
 			}
+			if sem != nil {
+				select {
+				case sem <- struct{}{}:
+				default:
+					continue // the connection is at its bound: a later round
+				}
+			}
+			f.mu.Lock()
+			f.inflight[key] = true
+			f.mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer func() {
+					if sem != nil {
+						<-sem
+					}
 					f.mu.Lock()
 					delete(f.inflight, key)
 					f.mu.Unlock()
 					wg.Done()
 				}()
-				sem := f.sems[fr.Channel+"/"+fr.Connection]
-				if sem != nil {
-					select {
-					case sem <- struct{}{}:
-						defer func() { <-sem }()
-					case <-ctx.Done():
-						return
-					}
-				}
 				f.attempt(ctx, p, fr)
 			}()
 		}
@@ -353,20 +373,26 @@ func (f *Fetcher) Round(ctx context.Context) {
 
 func (f *Fetcher) purge(ctx context.Context, p actors.Partition, now time.Time) {
 	f.mu.Lock()
-	last := f.lastPurged[p.ID()]
-	due := now.Sub(last) >= purgeEvery
-	if due {
-		f.lastPurged[p.ID()] = now
-	}
+	due := now.Sub(f.lastPurged[p.ID()]) >= purgeEvery
 	f.mu.Unlock()
 	if !due {
 		return
 	}
-	_, err := p.Propose(ctx, "system:fetches", &gridpb.Command{Kind: &gridpb.Command_PurgeFetches{PurgeFetches: &gridpb.PurgeFetchesCommand{
-		SettledBeforeUnixNano: now.Add(-f.opts.SettledRetention).UnixNano(), Limit: 4096}}})
-	if err != nil {
-		f.opts.Logger.Warn("purging settled fetches", slog.Uint64("partition", uint64(p.ID())), slog.Any("error", err))
+	before := now.Add(-f.opts.SettledRetention).UnixNano()
+	for range purgeBatchesMax {
+		res, err := p.Propose(ctx, "system:fetches", &gridpb.Command{Kind: &gridpb.Command_PurgeFetches{PurgeFetches: &gridpb.PurgeFetchesCommand{
+			SettledBeforeUnixNano: before, Limit: purgeBatch}}})
+		if err != nil {
+			f.opts.Logger.Warn("purging settled fetches", slog.Uint64("partition", uint64(p.ID())), slog.Any("error", err))
+			return // the next round tries again
+		}
+		if res.Purged < purgeBatch {
+			break
+		}
 	}
+	f.mu.Lock()
+	f.lastPurged[p.ID()] = now
+	f.mu.Unlock()
 }
 
 // permanentError is an attempt's failure that another attempt would
@@ -457,7 +483,7 @@ func (f *Fetcher) take(ctx context.Context, c *FetchConnection, platformID strin
 		return "", &permanentError{fmt.Errorf("the platform answered order %q for %q", got, platformID)}
 	}
 	principal := "channel:" + c.Conn.Channel + "/" + connectionName(c.Conn) + " (fetched)"
-	res, err := f.flow.Take(ctx, &ChannelOrder{Mapped: m, Principal: principal, Check: f.opts.Check, Connection: c.Conn})
+	res, err := f.flow.Take(ctx, &ChannelOrder{Mapped: m, Principal: principal, Check: f.opts.Check, Connection: c.Conn, TakeStored: true})
 	var step *StepError
 	switch {
 	case err == nil:
@@ -467,7 +493,9 @@ func (f *Fetcher) take(ctx context.Context, c *FetchConnection, platformID strin
 		return "", &permanentError{err}
 	}
 	switch res.Created.Outcome {
-	case gridpb.Outcome_OUTCOME_OK, gridpb.Outcome_OUTCOME_REPLAYED:
+	case gridpb.Outcome_OUTCOME_OK, gridpb.Outcome_OUTCOME_REPLAYED, gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT:
+		// A conflict is an order an earlier attempt created from an
+		// earlier answer of the platform (TakeStored): taken.
 		return res.Created.Order.GetId(), nil
 	case gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK, gridpb.Outcome_OUTCOME_UNROUTABLE:
 		// Stock may come back: try again later.
@@ -527,6 +555,15 @@ func (f *Fetcher) Pull(ctx context.Context, channel, connection string) error {
 	if lookback <= 0 {
 		lookback = 24 * time.Hour
 	}
+	span, lag := time.Duration(0), time.Duration(0)
+	if wl, ok := c.API.(WindowLimiter); ok {
+		span, lag = wl.WindowLimits()
+	}
+	if span > 0 {
+		// The platform's longest window holds the overlap and the step.
+		overlap = min(overlap, span/2)
+		windowMax = min(windowMax, span-overlap)
+	}
 	p := f.grid.PartitionOf(cursorKey(channel, connection))
 	if !p.IsLeader() {
 		return nil
@@ -537,20 +574,21 @@ func (f *Fetcher) Pull(ctx context.Context, channel, connection string) error {
 			return fmt.Errorf("read cursor: %w", err)
 		}
 		now := f.opts.Now()
+		end := now.Add(-lag)
 		from := time.Unix(0, cur.CursorUnixNano)
-		if !found {
-			from = now.Add(-lookback)
+		if !found || cur.CursorUnixNano == 0 {
+			from = end.Add(-lookback)
 		}
 		f.m.lag.WithLabelValues(channel, connection).Set(max(now.Sub(from).Seconds(), 0))
-		if now.Sub(from) < time.Second {
+		if end.Sub(from) < time.Second {
 			return nil
 		}
 		to := from.Add(windowMax)
-		if to.After(now) {
-			to = now
+		if to.After(end) {
+			to = end
 		}
 		seen, err := f.pullWindow(ctx, c, from.Add(-overlap), to)
-		next := &gridpb.ConnectorCursorRecord{Channel: channel, Connection: connection, CursorUnixNano: cur.CursorUnixNano,
+		next := &gridpb.ConnectorCursorRecord{Channel: channel, Connection: connection, CursorUnixNano: from.UnixNano(),
 			Pulls: cur.Pulls + 1, OrdersSeen: cur.OrdersSeen + uint64(seen)}
 		if err != nil {
 			next.LastError = err.Error()

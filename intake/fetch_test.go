@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/actors/memgrid"
 	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
@@ -307,7 +308,112 @@ func TestFetchHangingPlatformHoldsOnlyItsOwn(t *testing.T) {
 	close(slow.release)
 	<-rounds
 	pending := h.fetches(t, FetchPending)
-	if pending["5001"].GetAttempts() != 1 || pending["5002"].GetAttempts() != 1 {
+	// One attempt of the first; the second waited for a later round (the
+	// connection's bound is 1).
+	if pending["5001"].GetAttempts() != 1 || pending["5002"].GetAttempts() != 0 {
 		t.Fatalf("hanging fetches after release: %+v", pending)
+	}
+}
+
+// limitedPlatform is a platform whose windows are at most 30 minutes and
+// end 3 minutes behind now (Pinduoduo's), failing its first listing.
+type limitedPlatform struct {
+	*platform
+	failFirst bool
+}
+
+func (limitedPlatform) WindowLimits() (time.Duration, time.Duration) { return 30 * time.Minute, 3 * time.Minute }
+
+func (p *limitedPlatform) ChangedOrders(ctx context.Context, from, to time.Time, page string) ([]string, string, error) {
+	if p.failFirst {
+		p.failFirst = false
+		return nil, "", errors.New("system busy")
+	}
+	return p.platform.ChangedOrders(ctx, from, to, page)
+}
+
+// A connector's windows keep to the platform's limits (overlap included),
+// and a first pull that fails leaves the cursor at its start, not at zero.
+func TestConnectorKeepsPlatformLimitsAndAFailedStart(t *testing.T) {
+	h := newFetchHarness(t, &channels.Pull{OverlapMs: 5 * 60_000, StartLookbackMs: int64(time.Hour / time.Millisecond), WindowMaxMs: int64(time.Hour / time.Millisecond)})
+	lp := &limitedPlatform{platform: h.platform, failFirst: true}
+	h.fetcher.conns["douyin/flagship"].API = lp
+	ctx := context.Background()
+	start := h.now
+	if err := h.fetcher.Pull(ctx, "douyin", "flagship"); err == nil {
+		t.Fatal("a failing listing did not fail the pull")
+	}
+	cursors, err := h.fetcher.Cursors()
+	if err != nil || len(cursors) != 1 || cursors[0].CursorUnixNano != start.Add(-3*time.Minute-time.Hour).UnixNano() || cursors[0].LastError == "" {
+		t.Fatalf("cursor after a failed first pull: %+v %v", cursors, err)
+	}
+	if err := h.fetcher.Pull(ctx, "douyin", "flagship"); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range h.platform.lists {
+		if span := w[1].Sub(w[0]); span > 30*time.Minute {
+			t.Fatalf("window %v spans %s, more than the platform's 30 minutes", w, span)
+		}
+		if w[1].After(start.Add(-3 * time.Minute)) {
+			t.Fatalf("window %v ends less than 3 minutes before now", w)
+		}
+	}
+	if last := h.platform.lists[len(h.platform.lists)-1]; !last[1].Equal(start.Add(-3 * time.Minute)) {
+		t.Fatalf("the last window ends at %s", last[1])
+	}
+}
+
+// storingCreator answers a second creation of an order with another body
+// as the grid does: IDEMPOTENCY_CONFLICT with the stored order.
+type storingCreator struct {
+	recordingCreator // its TransitionBatch
+	mu               sync.Mutex
+	hashes           map[string][]byte
+}
+
+func (c *storingCreator) CreateBatch(_ context.Context, orders []*gridpb.CreateOrderGrainRequest) []actors.BatchAnswer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]actors.BatchAnswer, len(orders))
+	for i, o := range orders {
+		h := actors.RequestHash(o.Request)
+		stored := &gridpb.OrderRecord{Id: o.OrderId, RequestHash: h}
+		switch prev, ok := c.hashes[o.OrderId]; {
+		case !ok:
+			c.hashes[o.OrderId] = h
+			out[i].Response = &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_OK, Order: stored}
+		case string(prev) == string(h):
+			out[i].Response = &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Order: stored}
+		default:
+			stored.RequestHash = prev
+			out[i].Response = &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: stored}
+		}
+	}
+	return out
+}
+
+// An attempt that created the order and then failed is followed by one
+// that reads the platform again: the order has moved on there (another
+// status), so its body differs; the fetch is still done, as that order.
+func TestFetchTakesTheOrderAnEarlierAttemptCreated(t *testing.T) {
+	h := newFetchHarness(t, nil)
+	grid := &channelGrid{purchases: map[string]*gridpb.PurchaseRecord{}, prices: map[string]*gridpb.ChannelPrice{}, failOn: "price"}
+	h.fetcher.flow = NewChannelFlow(New(&storingCreator{hashes: map[string][]byte{}}, Options{}), grid, channelOptions())
+	ctx := context.Background()
+	h.queue(t, "6001")
+	h.fetcher.Round(ctx)
+	if f := h.fetches(t, FetchPending)["6001"]; f == nil || f.Attempts != 1 || !strings.Contains(f.LastError, "leader lost") {
+		t.Fatalf("after a failed step: %+v", f)
+	}
+	grid.mu.Lock()
+	grid.failOn = ""
+	grid.mu.Unlock()
+	h.platform.mu.Lock()
+	h.platform.order = bytes.Replace(h.platform.order, []byte(`"order_status": 2`), []byte(`"order_status": 3`), 1)
+	h.platform.mu.Unlock()
+	h.now = h.now.Add(10 * time.Second)
+	h.fetcher.Round(ctx)
+	if f := h.fetches(t, FetchDone)["6001"]; f == nil || f.GridOrderId != fetchOrderID("douyin", "6001") {
+		t.Fatalf("the order an earlier attempt created: %+v", h.fetches(t, ""))
 	}
 }

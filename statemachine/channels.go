@@ -172,6 +172,9 @@ func (t *txn) notePrice(c *gridpb.NotePriceCommand) *Result {
 	var recent gridpb.RecentPrices
 	t.get(k, &recent)
 	p := c.Price
+	if p == nil || c.WindowNanos < 0 || c.WindowNanos > maxPriceWindow.Nanoseconds() {
+		return &Result{Detail: "note_price: a price and a window of 0..7 days are required"}
+	}
 	p.NotedUnixNano = t.at
 	kept := recent.Prices[:0]
 	var conflict *gridpb.PriceConflictRecord
@@ -223,6 +226,9 @@ func (t *txn) notePrice(c *gridpb.NotePriceCommand) *Result {
 // compared with orders that arrive late (a connector's pull, a platform's
 // delayed push).
 const priceRetention = 24 * time.Hour
+
+// maxPriceWindow bounds a price window (channels.Config's prices.window).
+const maxPriceWindow = 7 * 24 * time.Hour
 
 // resolvePrice says what a price rule decides for two prices of one SKU.
 func resolvePrice(rule string, a, b *gridpb.ChannelPrice) string {

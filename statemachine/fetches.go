@@ -61,7 +61,8 @@ func settled(f *gridpb.ChannelFetchRecord) int64 {
 }
 
 // queueFetches queues each fetch not queued before; one named before
-// counts the notice and answers as stored (REPLAYED).
+// counts the notice and answers as stored (REPLAYED), unless it had failed
+// for good: then it is due again, its attempts from zero (OK).
 func (t *txn) queueFetches(c *gridpb.QueueFetchesCommand) *Result {
 	if len(c.Fetches) > FetchesPerCommandMax {
 		return &Result{Detail: fmt.Sprintf("queue_fetches: %d fetches, at most %d", len(c.Fetches), FetchesPerCommandMax)}
@@ -78,6 +79,17 @@ func (t *txn) queueFetches(c *gridpb.QueueFetchesCommand) *Result {
 		var f gridpb.ChannelFetchRecord
 		if t.get(k, &f) {
 			f.Notices++
+			if f.Failed {
+				// A new notice revives a fetch that gave up: the platform
+				// names the order again, so it may answer now.
+				t.del(fetchIndexKey(t.m.prefix, fetchSettled, f.NextUnixNano, name))
+				f.Failed, f.Attempts, f.NextUnixNano = false, 0, t.at
+				t.setEmpty(fetchIndexKey(t.m.prefix, fetchDue, f.NextUnixNano, name))
+				t.put(k, &f)
+				out.Results[i] = &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
+				out.Fetches[i] = &f
+				continue
+			}
 			t.put(k, &f)
 			out.Results[i] = &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED}
 			out.Fetches[i] = &f
@@ -151,7 +163,7 @@ func (t *txn) purgeFetches(c *gridpb.PurgeFetchesCommand) *Result {
 		}
 		t.del(append(append([]byte{}, lo[:base]...), rest...))
 	}
-	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Detail: fmt.Sprintf("%d purged", len(names))}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Purged: uint32(len(names))}
 }
 
 // setCursor moves a connector's cursor from where the proposer read it.

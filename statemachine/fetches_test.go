@@ -71,19 +71,35 @@ func TestFetchesQueueOnceRetryAndSettle(t *testing.T) {
 	if got := due(1 << 40); len(got) != 0 {
 		t.Fatalf("settled fetches due: %v", got)
 	}
+	// A notice for an order whose fetch failed for good revives it.
+	if res := queue(150, "3"); res.Results[0].Outcome != gridpb.Outcome_OUTCOME_OK {
+		t.Fatalf("queue 3: %+v", res)
+	}
+	if res := outcome(150, "3", 0, &gridpb.FetchOutcomeCommand{Failed: true, Error: "unknown order"}); res.Outcome != gridpb.Outcome_OUTCOME_OK {
+		t.Fatalf("failed: %+v", res)
+	}
+	if res := queue(160, "3"); res.Results[0].Outcome != gridpb.Outcome_OUTCOME_OK || res.Fetches[0].Failed || res.Fetches[0].Attempts != 0 ||
+		res.Fetches[0].Notices != 2 {
+		t.Fatalf("revived: %+v", res)
+	}
+	if got := due(160); len(got) != 1 || got[0] != "3" {
+		t.Fatalf("due after revival: %v", got)
+	}
 	// A notice for a settled order is answered from the record, not fetched.
 	if res := queue(200, "1"); res.Results[0].Outcome != gridpb.Outcome_OUTCOME_REPLAYED || res.Fetches[0].DoneUnixNano == 0 {
 		t.Fatalf("notice after done: %+v", res)
 	}
 	// Purge removes settled fetches settled before the time, then a notice queues anew.
-	h.apply(300, &gridpb.Command{Kind: &gridpb.Command_PurgeFetches{PurgeFetches: &gridpb.PurgeFetchesCommand{SettledBeforeUnixNano: 150, Limit: 10}}})
+	if res := h.apply(300, &gridpb.Command{Kind: &gridpb.Command_PurgeFetches{PurgeFetches: &gridpb.PurgeFetchesCommand{SettledBeforeUnixNano: 150, Limit: 10}}}); res.Purged != 2 {
+		t.Fatalf("purged %+v", res)
+	}
 	if _, ok, _ := ReadFetch(r, h.prefix, "douyin", "shop", "1"); ok {
 		t.Fatal("purged fetch still there")
 	}
 	if res := queue(400, "1"); res.Results[0].Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("queue after purge: %+v", res)
 	}
-	if all, err := Fetches(r, h.prefix, 10); err != nil || len(all) != 1 {
+	if all, err := Fetches(r, h.prefix, 10); err != nil || len(all) != 2 {
 		t.Fatalf("fetches: %v %v", all, err)
 	}
 }

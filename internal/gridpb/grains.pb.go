@@ -4840,7 +4840,9 @@ type ApplyResult struct {
 	// fetch after it.
 	Fetches []*ChannelFetchRecord `protobuf:"bytes,14,rep,name=fetches,proto3" json:"fetches,omitempty"`
 	// set_cursor: the cursor as stored (the current one when refused).
-	Cursor        *ConnectorCursorRecord `protobuf:"bytes,15,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Cursor *ConnectorCursorRecord `protobuf:"bytes,15,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// purge_fetches: how many were removed.
+	Purged        uint32 `protobuf:"varint,16,opt,name=purged,proto3" json:"purged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4978,6 +4980,13 @@ func (x *ApplyResult) GetCursor() *ConnectorCursorRecord {
 		return x.Cursor
 	}
 	return nil
+}
+
+func (x *ApplyResult) GetPurged() uint32 {
+	if x != nil {
+		return x.Purged
+	}
+	return 0
 }
 
 type ReserveItemResult struct {
@@ -6702,7 +6711,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\rpurge_fetches\x18) \x01(\v2!.ordergrid.v1.PurgeFetchesCommandH\x00R\fpurgeFetches\x12?\n" +
 	"\n" +
 	"set_cursor\x18* \x01(\v2\x1e.ordergrid.v1.SetCursorCommandH\x00R\tsetCursorB\x06\n" +
-	"\x04kind\"\xfd\x05\n" +
+	"\x04kind\"\x95\x06\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
 	"\x05order\x18\x02 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x12:\n" +
@@ -6720,7 +6729,8 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\aresults\x18\f \x03(\v2\x19.ordergrid.v1.ApplyResultR\aresults\x12A\n" +
 	"\fsubject_keys\x18\r \x03(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\vsubjectKeys\x12:\n" +
 	"\afetches\x18\x0e \x03(\v2 .ordergrid.v1.ChannelFetchRecordR\afetches\x12;\n" +
-	"\x06cursor\x18\x0f \x01(\v2#.ordergrid.v1.ConnectorCursorRecordR\x06cursor\"}\n" +
+	"\x06cursor\x18\x0f \x01(\v2#.ordergrid.v1.ConnectorCursorRecordR\x06cursor\x12\x16\n" +
+	"\x06purged\x18\x10 \x01(\rR\x06purged\"}\n" +
 	"\x11ReserveItemResult\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12/\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
