@@ -322,7 +322,9 @@ type limitedPlatform struct {
 	failFirst bool
 }
 
-func (limitedPlatform) WindowLimits() (time.Duration, time.Duration) { return 30 * time.Minute, 3 * time.Minute }
+func (limitedPlatform) WindowLimits() (time.Duration, time.Duration) {
+	return 30 * time.Minute, 3 * time.Minute
+}
 
 func (p *limitedPlatform) ChangedOrders(ctx context.Context, from, to time.Time, page string) ([]string, string, error) {
 	if p.failFirst {
