@@ -93,6 +93,12 @@ type ChannelOrder struct {
 	// it. The answer keeps the conflict outcome; the steps after creation
 	// run with the stored order.
 	TakeStored bool
+	// DecryptRetry, when set, picks the decryption failures worth a retry
+	// of the whole workflow (the platform throttled or failed for now): Take
+	// then answers a *StepError (What "receiver") before anything is
+	// written, rather than keeping the masked fields. Other failures (no
+	// permission, a platform without the call) keep them.
+	DecryptRetry func(error) bool
 	// Connection is the connection the order came through: the decrypter
 	// opens its receiver fields through it. nil: they stay as received.
 	Connection *channels.Connection
@@ -155,7 +161,10 @@ func (e *TransitionError) Error() string {
 // *StepError, a *TransitionError, ErrQueueFull, or ctx's.
 func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResult, error) {
 	m := in.Mapped
-	req := f.shape(ctx, in.Connection, m)
+	req, err := f.shape(ctx, in, m)
+	if err != nil {
+		return nil, err
+	}
 	if in.Check != nil {
 		if err := in.Check(req); err != nil {
 			return nil, err
@@ -247,10 +256,13 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 // receiver fields opened (when a decrypter is configured and the platform
 // masked them), the channel's fields, and the customer a placeholder until
 // the buyer is resolved.
-func (f *ChannelFlow) shape(ctx context.Context, conn *channels.Connection, m *channels.Mapped) *pb.CreateOrderRequest {
-	req := m.Request
+func (f *ChannelFlow) shape(ctx context.Context, in *ChannelOrder, m *channels.Mapped) (*pb.CreateOrderRequest, error) {
+	req, conn := m.Request, in.Connection
 	if f.opts.Decrypter != nil && conn != nil && m.Masked {
 		if err := f.opts.Decrypter.Decrypt(ctx, conn, m); err != nil {
+			if in.DecryptRetry != nil && in.DecryptRetry(err) {
+				return nil, &StepError{What: "receiver", ID: req.ChannelOrderId, Err: err}
+			}
 			f.opts.Logger.Warn("decrypting receiver fields; the order keeps the masked ones", slog.String("channel", req.Channel),
 				slog.String("connection", conn.Name), slog.Any("error", err))
 		}
@@ -262,7 +274,7 @@ func (f *ChannelFlow) shape(ctx context.Context, conn *channels.Connection, m *c
 	req.Customer.Id = UnresolvedCustomer
 	req.ChannelFields = channelFields(m)
 	req.Adjustments = adjustments(m)
-	return req
+	return req, nil
 }
 
 // adjustments are the mapped discounts (by who funds them) and charges

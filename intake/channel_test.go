@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -226,4 +227,38 @@ type unmasking struct{}
 func (unmasking) Decrypt(_ context.Context, _ *channels.Connection, m *channels.Mapped) error {
 	m.Request.Customer.Name = "张三"
 	return nil
+}
+
+// failingDecrypter fails every call with err.
+type failingDecrypter struct{ err error }
+
+func (d failingDecrypter) Decrypt(context.Context, *channels.Connection, *channels.Mapped) error {
+	return d.err
+}
+
+// A decryption failure the caller deems worth a retry stops the workflow
+// before anything is written; another keeps the masked fields.
+func TestChannelFlowDecryptFailures(t *testing.T) {
+	busy := errors.New("platform busy")
+	grid := &channelGrid{purchases: map[string]*gridpb.PurchaseRecord{}, prices: map[string]*gridpb.ChannelPrice{}}
+	c := &recordingCreator{}
+	opts := channelOptions()
+	opts.Decrypter = failingDecrypter{err: busy}
+	opts.Logger = slog.New(slog.DiscardHandler)
+	f := NewChannelFlow(New(c, Options{}), grid, opts)
+	in := channelOrder("douyin", "D10", "5.00")
+	in.Connection = &channels.Connection{Channel: "douyin", Name: "flagship"}
+	in.Mapped.Masked = true
+	in.Mapped.Request.Customer = &pb.Customer{Name: "张*"}
+	in.DecryptRetry = func(err error) bool { return errors.Is(err, busy) }
+	_, err := f.Take(context.Background(), in)
+	var step *StepError
+	if !errors.As(err, &step) || step.What != "receiver" || !errors.Is(err, busy) || len(grid.calls) != 0 || len(c.batches) != 0 {
+		t.Fatalf("retryable decryption failure: %v, calls %q, batches %v", err, grid.calls, c.batches)
+	}
+	in.DecryptRetry = func(error) bool { return false }
+	res, err := f.Take(context.Background(), in)
+	if err != nil || res.Request.Customer.GetName() != "张*" {
+		t.Fatalf("kept masked: %+v %v", res, err)
+	}
 }

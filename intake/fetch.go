@@ -80,6 +80,10 @@ type FetchOptions struct {
 	// (0: AttemptsMax): an order the platform says does not exist is worth
 	// a few tries (it may not be indexed yet), not an hour and a half.
 	AttemptsFor func(error) uint32
+	// DecryptRetry picks the receiver-decryption failures that fail the
+	// attempt (retried later) rather than keep the masked fields
+	// (ChannelOrder.DecryptRetry). nil: none.
+	DecryptRetry func(error) bool
 	// BackoffMin and BackoffMax bound the wait before a retry: doubling from
 	// the first, capped by the second, with full jitter. Defaults 1s, 15m.
 	BackoffMin, BackoffMax time.Duration
@@ -483,7 +487,8 @@ func (f *Fetcher) take(ctx context.Context, c *FetchConnection, platformID strin
 		return "", &permanentError{fmt.Errorf("the platform answered order %q for %q", got, platformID)}
 	}
 	principal := "channel:" + c.Conn.Channel + "/" + connectionName(c.Conn) + " (fetched)"
-	res, err := f.flow.Take(ctx, &ChannelOrder{Mapped: m, Principal: principal, Check: f.opts.Check, Connection: c.Conn, TakeStored: true})
+	res, err := f.flow.Take(ctx, &ChannelOrder{Mapped: m, Principal: principal, Check: f.opts.Check, Connection: c.Conn, TakeStored: true,
+		DecryptRetry: f.opts.DecryptRetry})
 	var step *StepError
 	switch {
 	case err == nil:

@@ -87,3 +87,10 @@ func fetchAttempts(err error) uint32 {
 		return 0
 	}
 }
+
+// decryptRetry: a fetched order whose receiver the platform could not open
+// for now (throttled, a temporary failure) is fetched again later rather
+// than taken with masked fields.
+func decryptRetry(err error) bool {
+	return errors.Is(err, platforms.ErrThrottled) || errors.Is(err, platforms.ErrTemporary)
+}

@@ -235,7 +235,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}
 	flow := intake.NewChannelFlow(orders, store, chanOpts)
 	fetcher, err := intake.NewFetcher(node, flow, intake.FetchOptions{Connections: clients.fetchConnections(channelConfig),
-		Check: gateway.ChannelOrderCheck(limits), AttemptsFor: fetchAttempts, Registerer: reg, Logger: logger})
+		Check: gateway.ChannelOrderCheck(limits), AttemptsFor: fetchAttempts, DecryptRetry: decryptRetry, Registerer: reg, Logger: logger})
 	if err != nil {
 		return err
 	}
