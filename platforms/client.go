@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,8 +25,9 @@ const (
 	MaxBodyBytes = 8 << 20
 	// DefaultAttempts bounds the tries of a throttled call.
 	DefaultAttempts = 4
-	// MaxPages bounds how far ChangedOrders pages: a page number beyond it
-	// is refused (a window that long is too wide; narrow it).
+	// MaxPages bounds how far ChangedOrders pages: a window of more pages
+	// is refused with ErrWindowTooLarge (narrow pull.window_max_ms), and a
+	// page token beyond it is not one the client handed out.
 	MaxPages = 1000
 	// MaxPageSize is the most orders asked per page (the platforms' own
 	// limit is 100).
@@ -63,7 +65,16 @@ var (
 	// parameter, a permission the shop did not grant): not worth retrying
 	// as it is.
 	ErrRejected = errors.New("rejected by the platform")
+	// ErrWindowTooLarge is a changed-orders window holding more pages than
+	// the client reads (MaxPages, or the platform's own page limit): the
+	// window was not listed; narrow pull.window_max_ms.
+	ErrWindowTooLarge = errors.New("changed-orders window too large")
 )
+
+// ErrWindow is a changed-orders window ChangedOrders refuses before asking
+// the platform: longer than the span of WindowLimits (a caller's bug). It
+// is a plain error, not an *APIError.
+var ErrWindow = errors.New("changed-orders window outside the platform's limits")
 
 // APIError is one failed platform call.
 type APIError struct {
@@ -154,6 +165,9 @@ type platform interface {
 	detail(ctx context.Context, c *Client, orderID string) ([]byte, error)
 	changed(ctx context.Context, c *Client, from, to time.Time, page string) ([]string, string, error)
 	decrypt(ctx context.Context, c *Client, m *channels.Mapped) error
+	// limits are the changed-orders call's longest window and how far
+	// behind now its end should stay (see WindowLimits).
+	limits() (span, lag time.Duration)
 }
 
 var platformsByChannel = map[string]platform{
@@ -244,15 +258,31 @@ func (c *Client) OrderDetail(ctx context.Context, orderID string) ([]byte, error
 }
 
 // ChangedOrders lists the ids of orders changed (updated) in [from, to),
-// one page at a time: page "" is the first; next is "" after the last page.
-// The platforms take whole seconds and most count the end in, so an order
-// changed at to itself may also appear in the next window.
+// one page at a time: page "" is the first call; next is "" after the last.
+// Every order in the window is listed at least once, some twice (the
+// caller dedupes): the numbered platforms are read from the last page back
+// to the first (see the package doc). The platforms take whole seconds and
+// most count the end in, so an order changed at to itself may also appear
+// in the next window. A window longer than WindowLimits' span is refused
+// (ErrWindow) without a call; one of more than MaxPages pages is an
+// *APIError wrapping ErrWindowTooLarge, never a short listing.
 func (c *Client) ChangedOrders(ctx context.Context, from, to time.Time, page string) (ids []string, next string, err error) {
 	if !from.Before(to) {
 		return nil, "", fmt.Errorf("platforms: the window [%s, %s) is empty", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
+	if span, _ := c.p.limits(); to.Sub(from) > span {
+		return nil, "", fmt.Errorf("platforms: %s: the window [%s, %s) is %s long, longer than the %s the platform accepts: %w",
+			c.channel, from.Format(time.RFC3339), to.Format(time.RFC3339), to.Sub(from), span, ErrWindow)
+	}
 	return c.p.changed(ctx, c, from, to, page)
 }
+
+// WindowLimits are the platform's limits on a ChangedOrders window: span
+// is the longest to - from it accepts (ChangedOrders refuses a longer one)
+// and lag how far behind now the window's end should stay, for orders the
+// platform indexes late (0: none documented). Each platform's limits() cites
+// its source or says what is assumed.
+func (c *Client) WindowLimits() (span, lag time.Duration) { return c.p.limits() }
 
 // Decrypt opens the receiver fields the platform sent encrypted (Douyin,
 // Taobao/Tmall and Pinduoduo) into m.Request.Customer, clearing m.Masked
@@ -315,14 +345,14 @@ func (c *Client) once(ctx context.Context, k call) (body []byte, aerr *APIError,
 	defer cancel()
 	req, err := k.build(actx, c.now())
 	if err != nil {
-		return nil, nil, fmt.Errorf("platforms: %s %s: building the request: %w", c.channel, k.method, err)
+		return nil, nil, fmt.Errorf("platforms: %s %s: building the request: %s", c.channel, k.method, c.redact(bareError(err)))
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("platforms: %s %s: %w", c.channel, k.method, ctx.Err())
 		}
-		return nil, c.fail(k.method, ErrTemporary, "network", err.Error(), 0), nil
+		return nil, c.fail(k.method, ErrTemporary, "network", c.transportError(req, err), 0), nil
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
@@ -330,7 +360,7 @@ func (c *Client) once(ctx context.Context, k call) (body []byte, aerr *APIError,
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("platforms: %s %s: %w", c.channel, k.method, ctx.Err())
 		}
-		return nil, c.fail(k.method, ErrTemporary, "network", "reading the response: "+err.Error(), resp.StatusCode), nil
+		return nil, c.fail(k.method, ErrTemporary, "network", "reading the response: "+c.transportError(req, err), resp.StatusCode), nil
 	}
 	if len(body) > MaxBodyBytes {
 		return nil, c.fail(k.method, ErrMalformed, "malformed", fmt.Sprintf("the response exceeds %d bytes", MaxBodyBytes), resp.StatusCode), nil
@@ -385,7 +415,42 @@ func (c *Client) wait(ctx context.Context) error {
 }
 
 func (c *Client) fail(method string, kind error, code, msg string, status int) *APIError {
-	return &APIError{Channel: c.channel, Method: method, Code: code, Message: msg, HTTPStatus: status, kind: kind}
+	return &APIError{Channel: c.channel, Method: method, Code: code, Message: c.redact(msg), HTTPStatus: status, kind: kind}
+}
+
+// transportError is a failed request's text for an error message: the
+// method, host and path, never the query (WeChat's secret and access
+// token, Douyin's access token ride in it), and the cause without the URL
+// net/http wraps it in.
+func (c *Client) transportError(req *http.Request, err error) string {
+	msg := bareError(err)
+	if q := req.URL.RawQuery; q != "" {
+		msg = strings.ReplaceAll(msg, q, "…")
+	}
+	return c.redact(req.Method + " " + req.URL.Host + req.URL.Path + ": " + msg)
+}
+
+// bareError is err's text without the *url.Error wrappers, which quote
+// the whole URL, query and all.
+func bareError(err error) string {
+	for {
+		var ue *url.Error
+		if !errors.As(err, &ue) || ue.Err == nil {
+			return err.Error()
+		}
+		err = ue.Err
+	}
+}
+
+// redact blanks the connection's secrets wherever a message would carry
+// them (a platform echoing a parameter, a cause quoting a request).
+func (c *Client) redact(msg string) string {
+	for _, secret := range []string{c.appSecret, c.token} {
+		if len(secret) >= 4 {
+			msg = strings.ReplaceAll(msg, secret, "***")
+		}
+	}
+	return msg
 }
 
 // malformed is a success response missing what the method documents.
@@ -419,25 +484,61 @@ var beijing = time.FixedZone("CST", 8*3600)
 
 func beijingTime(t time.Time) string { return t.In(beijing).Format(time.DateTime) }
 
-// pageNumber reads a page token of a numbered platform: "" is first.
-func pageNumber(page string, first int) (int, error) {
-	if page == "" {
-		return first, nil
-	}
+// pageNumber reads a page token of a numbered platform: the 1-based page
+// to read next, going down (see backward).
+func pageNumber(page string, limit int) (int, error) {
 	n, err := strconv.Atoi(page)
-	if err != nil || n < first || n >= first+MaxPages {
-		return 0, fmt.Errorf("platforms: page %q is not a page this client handed out (%d to %d): %w", page, first, first+MaxPages-1, ErrMalformed)
+	if err != nil || n < 1 || n > limit {
+		return 0, fmt.Errorf("platforms: page %q is not a page this client handed out (1 to %d): %w", page, limit, ErrMalformed)
 	}
 	return n, nil
 }
 
-// nextPage is the token after page n, or "" when the platform says there
-// is no more, the page came back empty or MaxPages is reached.
-func nextPage(n, first int, more bool, got int) string {
-	if !more || got == 0 || n+1 >= first+MaxPages {
-		return ""
+// readPage reads page n (1-based) of a numbered listing; count asks it to
+// learn the window's order count as well (total, else -1).
+type readPage func(n int, count bool) (ids []string, total int64, err error)
+
+// backward pages a listing sorted newest-modified first from its last page
+// back to its first, as the platforms advise: an order modified while the
+// pages are read leaves the window and moves the later orders up one
+// place, so reading forward would skip the first order of the next page;
+// read backward, an order moved up is read again on the page before. Page
+// "" reads page 1 to learn the count (its ids are returned: one page
+// suffices when it is all); then the token is the page to read next, from
+// the last down to 1, which is read again last (an order leaving page 1
+// moves page 2's first order onto it). limit is the deepest page the
+// platform serves.
+func (c *Client) backward(method, page string, limit int, read readPage) ([]string, string, error) {
+	limit = min(limit, MaxPages)
+	if page != "" {
+		n, err := pageNumber(page, limit)
+		if err != nil {
+			return nil, "", err
+		}
+		ids, _, err := read(n, false)
+		if err != nil || n == 1 {
+			return ids, "", err
+		}
+		return ids, strconv.Itoa(n - 1), nil
 	}
-	return strconv.Itoa(n + 1)
+	ids, total, err := read(1, true)
+	if err != nil {
+		return nil, "", err
+	}
+	if total < 0 {
+		return nil, "", c.malformedErr(method, "the order count is missing", nil)
+	}
+	last := (total + int64(c.pageSize) - 1) / int64(c.pageSize)
+	if last <= 1 {
+		return ids, "", nil
+	}
+	if last > int64(limit) {
+		return nil, "", &APIError{Channel: c.channel, Method: method, Code: "window",
+			Message: fmt.Sprintf("%d orders changed in the window: %d pages of %d, more than the %d read; narrow pull.window_max_ms",
+				total, last, c.pageSize, limit),
+			kind: ErrWindowTooLarge}
+	}
+	return ids, strconv.FormatInt(last, 10), nil
 }
 
 // joinAddress writes the parts of an address that are there, in order (as

@@ -9,7 +9,29 @@
 // at a time (page "" first, next "" after the last); Decrypt opens the
 // receiver's name, phone and address detail the platform sent encrypted
 // (Douyin order.batchDecrypt, Taobao taobao.top.oaid.decrypt, Pinduoduo
-// pdd.open.decrypt.batch) into the mapped order's customer.
+// pdd.open.decrypt.batch) into the mapped order's customer. WindowLimits
+// tells the caller how long a window may be and how far behind now its end
+// should stay.
+//
+// # Paging
+//
+// The numbered listings (Taobao taobao.trades.sold.increment.get,
+// Pinduoduo pdd.order.number.list.increment.get, Douyin order.searchList,
+// JD jingdong.pop.order.search, Xiaohongshu order.getOrderList) are sorted
+// newest-modified first: an order modified while the pages are read leaves
+// the window and moves every later order up one place, so read from the
+// first page on, the first order of the next page would land on a page
+// already read and never be listed. As the platforms advise, they are read
+// from the last page back to the first: page "" reads page 1 asking for the
+// window's count (Taobao and Pinduoduo with use_has_next=false:
+// total_results, total_count; Douyin total, JD orderTotal, Xiaohongshu
+// total) and returns its ids; the next token is the last page's number,
+// then each one below it, down to page 1, read again last. An order that
+// moves up is read twice, never skipped; the caller dedupes. Orders the
+// platform indexes late, after the count, are what WindowLimits' lag and
+// the caller's overlap are for. A window of more pages than MaxPages (or
+// Xiaohongshu's 100) is refused at the first call with ErrWindowTooLarge,
+// never cut short. WeChat's next_key cursor is followed as it is.
 //
 // # Signing
 //
@@ -42,15 +64,29 @@
 // asks at most MaxPageSize orders a page (the connection's pull page_size,
 // default 50) and pages at most MaxPages deep.
 //
+// Windows (WindowLimits: the longest span, and the lag behind now):
+// Pinduoduo 30 minutes and 3 minutes (both documented); Xiaohongshu 30
+// minutes by update time (documented); Taobao a day (documented); JD 28
+// days (documented as a month); WeChat 7 days (documented); Douyin a day
+// (assumed: no limit found). No other lag is documented. ChangedOrders
+// refuses a longer window at once with an error wrapping ErrWindow (not an
+// *APIError: the caller's bug, no platform call); it does not check the lag.
+//
 // # Errors
 //
 // Every failure the platform reports (and a network failure or a response
 // of the wrong shape) is an *APIError naming the channel, the method, the
 // platform's code, sub code and message, and the HTTP status; it unwraps to
 // one sentinel: ErrThrottled, ErrNotFound, ErrAuth, ErrTemporary,
-// ErrMalformed, ErrUnsupported or ErrRejected (any other refusal). Check
-// with errors.Is and errors.As. A context that ends is returned wrapped as
-// it is, not as a platform error.
+// ErrMalformed, ErrUnsupported, ErrWindowTooLarge or ErrRejected (any
+// other refusal). Check with errors.Is and errors.As. A context that ends
+// is returned wrapped as it is, not as a platform error.
+//
+// No error or log carries a secret: a failed request is named by its
+// method, host and path only (never its query, where WeChat's appsecret
+// and access_token and Douyin's access_token ride), with net/http's cause
+// unwrapped from the *url.Error that quotes the whole URL; the app secret
+// and access token are blanked from any message that would hold them.
 //
 // The platforms' error codes are sorted by each platform's table (see each
 // platform's type for which codes were confirmed from its documentation

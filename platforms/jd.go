@@ -109,39 +109,44 @@ func (j jd) detail(ctx context.Context, c *Client, orderID string) ([]byte, erro
 // a POP order's life.
 const jdStates = "WAIT_SELLER_STOCK_OUT,WAIT_GOODS_RECEIVE_CONFIRM,WAIT_SELLER_DELIVERY,PAUSE,FINISHED_L,TRADE_CANCELED,LOCKED,POP_ORDER_PAUSE"
 
+// limits: jingdong.pop.order.search's start_date and end_date "不得相差超过1个
+// 月" (JOS's parameter table as mirrored by ERP gateways' docs, e.g.
+// doc.yunyingtool.com/platformErp/jdordersearch): a calendar month, so 28
+// days, the shortest. No delay behind now is documented: lag 0.
+func (jd) limits() (span, lag time.Duration) { return 28 * 24 * time.Hour, 0 }
+
+// changed pages jingdong.pop.order.search (date_type 0: by modified time)
+// backward; every page answers orderTotal.
 func (j jd) changed(ctx context.Context, c *Client, from, to time.Time, page string) ([]string, string, error) {
-	n, err := pageNumber(page, 1)
-	if err != nil {
-		return nil, "", err
-	}
 	const method = "jingdong.pop.order.search"
-	body, err := c.do(ctx, j.call(c, method, map[string]any{"start_date": beijingTime(from), "end_date": beijingTime(to),
-		"date_type": "0", "order_state": jdStates, "optional_fields": "orderId", "page": strconv.Itoa(n), "page_size": strconv.Itoa(c.pageSize)}))
-	if err != nil {
-		return nil, "", err
-	}
-	var r struct {
-		Resp struct {
-			Result *struct {
-				List []struct {
-					OrderID text `json:"orderId"`
-				} `json:"orderInfoList"`
-				Total *int64 `json:"orderTotal"`
-			} `json:"searchorderinfo_result"`
-		} `json:"jingdong_pop_order_search_responce"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil || r.Resp.Result == nil || r.Resp.Result.Total == nil {
-		return nil, "", c.malformedErr(method, "searchorderinfo_result.orderTotal is required", err)
-	}
-	ids := make([]string, 0, len(r.Resp.Result.List))
-	for i, o := range r.Resp.Result.List {
-		if o.OrderID == "" {
-			return nil, "", c.malformedErr(method, "orderInfoList["+strconv.Itoa(i)+"].orderId is missing", nil)
+	return c.backward(method, page, MaxPages, func(n int, _ bool) ([]string, int64, error) {
+		body, err := c.do(ctx, j.call(c, method, map[string]any{"start_date": beijingTime(from), "end_date": beijingTime(to),
+			"date_type": "0", "order_state": jdStates, "optional_fields": "orderId", "page": strconv.Itoa(n), "page_size": strconv.Itoa(c.pageSize)}))
+		if err != nil {
+			return nil, 0, err
 		}
-		ids = append(ids, string(o.OrderID))
-	}
-	more := int64(n)*int64(c.pageSize) < *r.Resp.Result.Total
-	return ids, nextPage(n, 1, more, len(ids)), nil
+		var r struct {
+			Resp struct {
+				Result *struct {
+					List []struct {
+						OrderID text `json:"orderId"`
+					} `json:"orderInfoList"`
+					Total *int64 `json:"orderTotal"`
+				} `json:"searchorderinfo_result"`
+			} `json:"jingdong_pop_order_search_responce"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil || r.Resp.Result == nil || r.Resp.Result.Total == nil {
+			return nil, 0, c.malformedErr(method, "searchorderinfo_result.orderTotal is required", err)
+		}
+		ids := make([]string, 0, len(r.Resp.Result.List))
+		for i, o := range r.Resp.Result.List {
+			if o.OrderID == "" {
+				return nil, 0, c.malformedErr(method, "orderInfoList["+strconv.Itoa(i)+"].orderId is missing", nil)
+			}
+			ids = append(ids, string(o.OrderID))
+		}
+		return ids, *r.Resp.Result.Total, nil
+	})
 }
 
 func (jd) decrypt(context.Context, *Client, *channels.Mapped) error {

@@ -71,37 +71,50 @@ func (p pinduoduo) detail(ctx context.Context, c *Client, orderID string) ([]byt
 	return body, nil
 }
 
+// limits: pdd.order.number.list.increment.get "一次请求只能查询时间跨度为30分钟
+// 的增量交易记录,即end_updated_at - start_updated_at<= 30min" and "通过从后往前
+// 翻页的方式以及结束时间不小于拼多多系统时间前3min可以避免漏单问题" (the method's
+// description, as mirrored by the pdd crate's generated docs on docs.rs):
+// the end at least 3 minutes before Pinduoduo's time.
+func (pinduoduo) limits() (span, lag time.Duration) { return 30 * time.Minute, 3 * time.Minute }
+
+// changed pages pdd.order.number.list.increment.get backward ("必须采用倒序的
+// 分页方式(从最后一页往回取)才能避免漏单问题"): page 1 with use_has_next=false
+// answers total_count, the others ask use_has_next=true.
 func (p pinduoduo) changed(ctx context.Context, c *Client, from, to time.Time, page string) ([]string, string, error) {
-	n, err := pageNumber(page, 1)
-	if err != nil {
-		return nil, "", err
-	}
 	const method = "pdd.order.number.list.increment.get"
-	body, err := c.do(ctx, p.call(c, method, url.Values{"is_lucky_flag": {"0"}, "order_status": {"5"},
-		"start_updated_at": {strconv.FormatInt(from.Unix(), 10)}, "end_updated_at": {strconv.FormatInt(to.Unix(), 10)},
-		"page": {strconv.Itoa(n)}, "page_size": {strconv.Itoa(c.pageSize)}, "use_has_next": {"true"}}, "order_sn_increment_get_response"))
-	if err != nil {
-		return nil, "", err
-	}
-	var r struct {
-		Resp struct {
-			List *[]struct {
-				OrderSn string `json:"order_sn"`
-			} `json:"order_sn_list"`
-			HasNext *bool `json:"has_next"`
-		} `json:"order_sn_increment_get_response"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil || r.Resp.List == nil || r.Resp.HasNext == nil {
-		return nil, "", c.malformedErr(method, "order_sn_list and has_next are required", err)
-	}
-	ids := make([]string, 0, len(*r.Resp.List))
-	for i, o := range *r.Resp.List {
-		if o.OrderSn == "" {
-			return nil, "", c.malformedErr(method, "order_sn_list["+strconv.Itoa(i)+"].order_sn is missing", nil)
+	return c.backward(method, page, MaxPages, func(n int, count bool) ([]string, int64, error) {
+		body, err := c.do(ctx, p.call(c, method, url.Values{"is_lucky_flag": {"0"}, "order_status": {"5"},
+			"start_updated_at": {strconv.FormatInt(from.Unix(), 10)}, "end_updated_at": {strconv.FormatInt(to.Unix(), 10)},
+			"page": {strconv.Itoa(n)}, "page_size": {strconv.Itoa(c.pageSize)}, "use_has_next": {strconv.FormatBool(!count)}},
+			"order_sn_increment_get_response"))
+		if err != nil {
+			return nil, 0, err
 		}
-		ids = append(ids, o.OrderSn)
-	}
-	return ids, nextPage(n, 1, *r.Resp.HasNext, len(ids)), nil
+		var r struct {
+			Resp struct {
+				List *[]struct {
+					OrderSn string `json:"order_sn"`
+				} `json:"order_sn_list"`
+				Total *int64 `json:"total_count"`
+			} `json:"order_sn_increment_get_response"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil || r.Resp.List == nil || count && r.Resp.Total == nil {
+			return nil, 0, c.malformedErr(method, "order_sn_list and total_count are required", err)
+		}
+		ids := make([]string, 0, len(*r.Resp.List))
+		for i, o := range *r.Resp.List {
+			if o.OrderSn == "" {
+				return nil, 0, c.malformedErr(method, "order_sn_list["+strconv.Itoa(i)+"].order_sn is missing", nil)
+			}
+			ids = append(ids, o.OrderSn)
+		}
+		total := int64(-1)
+		if r.Resp.Total != nil {
+			total = *r.Resp.Total
+		}
+		return ids, total, nil
+	})
 }
 
 // pddCipher tells Pinduoduo's ciphertexts ("~…~") from masks ("张**").

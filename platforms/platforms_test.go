@@ -205,8 +205,10 @@ type testPlatform struct {
 	detail                   string
 	// pageIndex is the page (from 0) a list request asks for.
 	pageIndex func(params map[string]any) int
-	// list is page idx of the listing: ids, and whether it is the last.
-	list               func(idx int, ids []string, last bool) string
+	// list is page idx of a listing of total orders: ids, and whether it
+	// is the last; params are the request's (some platforms count only
+	// when asked).
+	list               func(idx int, ids []string, last bool, total int, params map[string]any) string
 	throttle, notFound string
 	failure            func(msg string) string
 	malformedList      string
@@ -214,12 +216,15 @@ type testPlatform struct {
 
 var listIDs = []string{"1001", "1002", "1003", "1004", "1005"}
 
-func pageOf(idx int) ([]string, bool) {
-	lo, hi := 2*idx, min(2*idx+2, len(listIDs))
-	if lo >= len(listIDs) {
+func pageOf(idx int) ([]string, bool) { return pageIn(listIDs, idx) }
+
+// pageIn is page idx (from 0) of all, two a page, and whether it is the last.
+func pageIn(all []string, idx int) ([]string, bool) {
+	lo, hi := 2*idx, min(2*idx+2, len(all))
+	if lo >= len(all) {
 		return nil, true
 	}
-	return listIDs[lo:hi], hi == len(listIDs)
+	return all[lo:hi], hi == len(all)
 }
 
 func quoted(ids []string, asNumbers bool, field string) string {
@@ -273,9 +278,9 @@ var douyinTP = &testPlatform{
 		}
 		return num(p["page"])
 	},
-	list: func(idx int, ids []string, last bool) string {
+	list: func(idx int, ids []string, last bool, total int, _ map[string]any) string {
 		return fmt.Sprintf(`{"code":10000,"msg":"success","data":{"shop_order_list":%s,"total":%d,"page":%d,"size":2}}`,
-			quoted(ids, false, "order_id"), len(listIDs), idx)
+			quoted(ids, false, "order_id"), total, idx)
 	},
 	throttle: `{"code":90000,"msg":"流量限制","sub_code":"isp.flow-limit","sub_msg":"请求过于频繁"}`,
 	notFound: `{"code":50002,"msg":"业务处理失败","sub_code":"isv.business-failed:100003","sub_msg":"订单不存在"}`,
@@ -302,13 +307,22 @@ var taobaoTP = &testPlatform{
 	detailMethod: "taobao.trade.fullinfo.get", listMethod: "taobao.trades.sold.increment.get", orderID: "4231864412907365817",
 	detail: `{"trade_fullinfo_get_response":{"trade":{"tid":4231864412907365817,"status":"WAIT_SELLER_SEND_GOODS"},"request_id":"r2"}}`,
 	pageIndex: func(p map[string]any) int {
-		if p["use_has_next"] != "true" || p["page_size"] != "2" || p["start_modified"] == "" {
+		if p["use_has_next"] != "true" && p["use_has_next"] != "false" || p["page_size"] != "2" || p["start_modified"] == "" {
 			panic(fmt.Sprintf("taobao list params %v", p))
 		}
 		return num(p["page_no"]) - 1
 	},
-	list: func(idx int, ids []string, last bool) string {
-		return fmt.Sprintf(`{"trades_sold_increment_get_response":{"trades":{"trade":%s},"has_next":%t}}`, quoted(ids, true, "tid"), !last)
+	list: func(idx int, ids []string, last bool, total int, p map[string]any) string {
+		// use_has_next=true: has_next, no total_results.
+		count := fmt.Sprintf(`"has_next":%t`, !last)
+		if p["use_has_next"] == "false" {
+			count = fmt.Sprintf(`"total_results":%d`, total)
+		}
+		trades := fmt.Sprintf(`"trades":{"trade":%s},`, quoted(ids, true, "tid"))
+		if len(ids) == 0 {
+			trades = "" // absent when no trade changed
+		}
+		return fmt.Sprintf(`{"trades_sold_increment_get_response":{%s%s}}`, trades, count)
 	},
 	throttle: `{"error_response":{"code":7,"msg":"App Call Limited","sub_code":"accesscontrol.limited-by-api-access-count","sub_msg":"This ban will last for 1 more seconds"}}`,
 	notFound: `{"error_response":{"code":15,"msg":"Remote service error","sub_code":"isv.trade-not-exist","sub_msg":"交易不存在"}}`,
@@ -344,9 +358,9 @@ var jdTP = &testPlatform{
 		}
 		return num(p["page"]) - 1
 	},
-	list: func(idx int, ids []string, last bool) string {
+	list: func(idx int, ids []string, last bool, total int, _ map[string]any) string {
 		return fmt.Sprintf(`{"jingdong_pop_order_search_responce":{"code":"0","searchorderinfo_result":{"apiResult":{"success":true},"orderInfoList":%s,"orderTotal":%d}}}`,
-			quoted(ids, true, "orderId"), len(listIDs))
+			quoted(ids, true, "orderId"), total)
 	},
 	throttle: `{"error_response":{"code":"34","zh_desc":"调用次数超限","en_desc":"call limited"}}`,
 	notFound: `{"jingdong_pop_order_get_responce":{"code":"0","orderDetailInfo":{"apiResult":{"success":true},"orderInfo":null}}}`,
@@ -373,14 +387,18 @@ var pddTP = &testPlatform{
 	detailMethod: "pdd.order.information.get", listMethod: "pdd.order.number.list.increment.get", orderID: "261111-583920174655321",
 	detail: `{"order_info_get_response":{"order_info":{"order_sn":"261111-583920174655321","order_status":1},"request_id":"r"}}`,
 	pageIndex: func(p map[string]any) int {
-		if p["use_has_next"] != "true" || p["page_size"] != "2" || p["is_lucky_flag"] != "0" || p["order_status"] != "5" {
+		if p["use_has_next"] != "true" && p["use_has_next"] != "false" || p["page_size"] != "2" || p["is_lucky_flag"] != "0" || p["order_status"] != "5" {
 			panic(fmt.Sprintf("pdd list params %v", p))
 		}
 		return num(p["page"]) - 1
 	},
-	list: func(idx int, ids []string, last bool) string {
-		return fmt.Sprintf(`{"order_sn_increment_get_response":{"order_sn_list":%s,"has_next":%t,"total_count":%d}}`,
-			quoted(ids, false, "order_sn"), !last, len(listIDs))
+	list: func(idx int, ids []string, last bool, total int, p map[string]any) string {
+		// use_has_next=true: has_next, no total_count.
+		count := fmt.Sprintf(`"has_next":%t`, !last)
+		if p["use_has_next"] == "false" {
+			count = fmt.Sprintf(`"total_count":%d`, total)
+		}
+		return fmt.Sprintf(`{"order_sn_increment_get_response":{"order_sn_list":%s,%s}}`, quoted(ids, false, "order_sn"), count)
 	},
 	throttle: `{"error_response":{"error_code":70031,"error_msg":"调用过于频繁,请调整调用频率","request_id":"r"}}`,
 	notFound: `{"error_response":{"error_code":10000,"error_msg":"参数错误","sub_code":"order.not.exist","sub_msg":"订单不存在"}}`,
@@ -417,9 +435,9 @@ var xhsTP = &testPlatform{
 		}
 		return num(p["pageNo"]) - 1
 	},
-	list: func(idx int, ids []string, last bool) string {
-		return fmt.Sprintf(`{"success":true,"code":0,"data":{"orderList":%s,"total":%d,"pageNo":%d,"maxPageNo":3}}`,
-			quoted(ids, false, "orderId"), len(listIDs), idx+1)
+	list: func(idx int, ids []string, last bool, total int, _ map[string]any) string {
+		return fmt.Sprintf(`{"success":true,"code":0,"data":{"orderList":%s,"total":%d,"pageNo":%d,"maxPageNo":%d}}`,
+			quoted(ids, false, "orderId"), total, idx+1, (total+1)/2)
 	},
 	throttle: `{"success":false,"error_code":-1,"error_msg":"请求过于频繁,请稍后再试"}`,
 	notFound: `{"success":false,"code":-1,"msg":"订单不存在"}`,
@@ -469,7 +487,7 @@ var wechatTP = &testPlatform{
 		}
 		return num(strings.TrimPrefix(key, "k"))
 	},
-	list: func(idx int, ids []string, last bool) string {
+	list: func(idx int, ids []string, last bool, _ int, _ map[string]any) string {
 		return fmt.Sprintf(`{"errcode":0,"errmsg":"ok","order_id_list":%s,"next_key":"k%d","has_more":%t}`, quoted(ids, true, ""), idx+1, !last)
 	},
 	throttle: `{"errcode":45011,"errmsg":"api minute-quota reach limit  mustslower  retry next minute"}`,
@@ -517,7 +535,7 @@ func (s *fakeServer) documented(method string, params map[string]any, n int) ans
 	case s.tp.listMethod:
 		idx := s.tp.pageIndex(params)
 		ids, last := pageOf(idx)
-		return answer{body: s.tp.list(idx, ids, last)}
+		return answer{body: s.tp.list(idx, ids, last, len(listIDs), params)}
 	}
 	s.t.Errorf("unexpected method %q", method)
 	return answer{status: 404}
@@ -597,11 +615,17 @@ func TestPlatforms(t *testing.T) {
 					}
 					page = next
 				}
-				if !slices.Equal(got, listIDs) {
-					t.Errorf("ids %v, want %v", got, listIDs)
+				// Numbered platforms: page 1 for the count, then 3, 2 and 1
+				// again (backward); WeChat follows its cursor.
+				want, calls := []string{"1001", "1002", "1005", "1003", "1004", "1001", "1002"}, 4
+				if tp.channel == "wechat" {
+					want, calls = listIDs, 3
 				}
-				if n := s.count(tp.listMethod); n != 3 {
-					t.Errorf("%d list calls, want 3", n)
+				if !slices.Equal(got, want) {
+					t.Errorf("ids %v, want %v", got, want)
+				}
+				if n := s.count(tp.listMethod); n != calls {
+					t.Errorf("%d list calls, want %d", n, calls)
 				}
 			})
 			t.Run("throttled then ok", func(t *testing.T) {
@@ -669,7 +693,7 @@ func TestPlatforms(t *testing.T) {
 				c, s := setup(t, tp, testSecret, nil)
 				const msg = "page_size out of range X-7731"
 				s.override(tp.listMethod, func(int) answer { return answer{body: tp.failure(msg)} })
-				_, _, err := c.ChangedOrders(ctx, testStart.Add(-time.Hour), testStart, "")
+				_, _, err := c.ChangedOrders(ctx, testStart.Add(-20*time.Minute), testStart, "")
 				var ae *APIError
 				if !errors.As(err, &ae) || !strings.Contains(err.Error(), msg) || !errors.Is(err, ErrRejected) {
 					t.Fatalf("err %v, want an *APIError quoting %q", err, msg)
@@ -678,7 +702,7 @@ func TestPlatforms(t *testing.T) {
 			t.Run("malformed page", func(t *testing.T) {
 				c, s := setup(t, tp, testSecret, nil)
 				s.override(tp.listMethod, func(int) answer { return answer{body: tp.malformedList} })
-				if _, _, err := c.ChangedOrders(ctx, testStart.Add(-time.Hour), testStart, ""); !errors.Is(err, ErrMalformed) {
+				if _, _, err := c.ChangedOrders(ctx, testStart.Add(-20*time.Minute), testStart, ""); !errors.Is(err, ErrMalformed) {
 					t.Fatalf("err %v, want ErrMalformed", err)
 				}
 			})
@@ -701,7 +725,7 @@ func TestPlatforms(t *testing.T) {
 					t.Skip("WeChat's next_key is the platform's own")
 				}
 				c, _ := setup(t, tp, testSecret, nil)
-				if _, _, err := c.ChangedOrders(ctx, testStart.Add(-time.Hour), testStart, "page-two"); !errors.Is(err, ErrMalformed) {
+				if _, _, err := c.ChangedOrders(ctx, testStart.Add(-20*time.Minute), testStart, "page-two"); !errors.Is(err, ErrMalformed) {
 					t.Fatalf("err %v, want ErrMalformed", err)
 				}
 			})
@@ -908,4 +932,211 @@ func TestDecryptItemFailure(t *testing.T) {
 	if m.Request.Customer.Name != before || !m.Masked {
 		t.Error("a failed decrypt changed the customer")
 	}
+}
+
+// listAll walks ChangedOrders over the test window and returns every id
+// listed, or the first error.
+func listAll(t *testing.T, c *Client, from, to time.Time) ([]string, error) {
+	t.Helper()
+	var got []string
+	page := ""
+	for i := 0; ; i++ {
+		if i > 20 {
+			t.Fatal("more than 20 pages")
+		}
+		ids, next, err := c.ChangedOrders(context.Background(), from, to, page)
+		if err != nil {
+			return got, err
+		}
+		got = append(got, ids...)
+		if next == "" {
+			return got, nil
+		}
+		if next == page {
+			t.Fatalf("page %q again", page)
+		}
+		page = next
+	}
+}
+
+// TestChangedOrdersShift: an order modified while the pages are read
+// leaves the window (the listing is newest-modified first) and the later
+// orders move up one place; none of them may be skipped.
+func TestChangedOrdersShift(t *testing.T) {
+	for _, tp := range allTP {
+		if tp.channel == "wechat" {
+			continue // next_key is WeChat's cursor: it does not shift
+		}
+		for _, leave := range []string{"1001", "1002", "1003"} {
+			t.Run(tp.channel+"/"+leave, func(t *testing.T) {
+				c, s := setup(t, tp, testSecret, nil)
+				all := slices.Clone(listIDs)
+				s.respond = func(method string, params map[string]any, n int) answer {
+					if method != tp.listMethod {
+						return s.documented(method, params, n)
+					}
+					if n == 1 { // after the first page was read
+						all = slices.DeleteFunc(all, func(id string) bool { return id == leave })
+					}
+					idx := tp.pageIndex(params)
+					ids, last := pageIn(all, idx)
+					return answer{body: tp.list(idx, ids, last, len(all), params)}
+				}
+				got, err := listAll(t, c, testStart.Add(-20*time.Minute), testStart)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, id := range listIDs {
+					if id != leave && !slices.Contains(got, id) {
+						t.Errorf("%s skipped: listed %v", id, got)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestChangedOrdersTooManyPages: a window of more pages than the client
+// reads is an error, not a listing that looks complete.
+func TestChangedOrdersTooManyPages(t *testing.T) {
+	for _, tp := range allTP {
+		if tp.channel == "wechat" {
+			continue
+		}
+		t.Run(tp.channel, func(t *testing.T) {
+			c, s := setup(t, tp, testSecret, nil)
+			total := 2*MaxPages + 1
+			s.override(tp.listMethod, func(int) answer {
+				return answer{body: tp.list(0, listIDs[:2], false, total, map[string]any{"use_has_next": "false"})}
+			})
+			got, err := listAll(t, c, testStart.Add(-20*time.Minute), testStart)
+			var ae *APIError
+			if !errors.Is(err, ErrWindowTooLarge) || !errors.As(err, &ae) || !strings.Contains(err.Error(), "window_max_ms") {
+				t.Fatalf("ids %v, err %v: want an *APIError wrapping ErrWindowTooLarge", got, err)
+			}
+			if n := s.count(tp.listMethod); n != 1 {
+				t.Errorf("%d list calls, want 1", n)
+			}
+		})
+	}
+	// Xiaohongshu serves at most 100 pages.
+	c, s := setup(t, xhsTP, testSecret, nil)
+	s.override(xhsTP.listMethod, func(int) answer { return answer{body: xhsTP.list(0, listIDs[:2], false, 2*xhsMaxPageNo+1, nil)} })
+	if _, _, err := c.ChangedOrders(context.Background(), testStart.Add(-20*time.Minute), testStart, ""); !errors.Is(err, ErrWindowTooLarge) {
+		t.Fatalf("xiaohongshu, %d pages: %v, want ErrWindowTooLarge", xhsMaxPageNo+1, err)
+	}
+}
+
+func TestWindowLimits(t *testing.T) {
+	want := map[string][2]time.Duration{
+		"douyin":      {24 * time.Hour, 0},
+		"tmall":       {24 * time.Hour, 0},
+		"jd":          {28 * 24 * time.Hour, 0},
+		"pinduoduo":   {30 * time.Minute, 3 * time.Minute},
+		"xiaohongshu": {30 * time.Minute, 0},
+		"wechat":      {7 * 24 * time.Hour, 0},
+	}
+	for _, tp := range allTP {
+		t.Run(tp.channel, func(t *testing.T) {
+			c, s := setup(t, tp, testSecret, nil)
+			span, lag := c.WindowLimits()
+			if w := want[tp.channel]; span != w[0] || lag != w[1] {
+				t.Fatalf("limits %s, %s; want %s, %s", span, lag, w[0], w[1])
+			}
+			if _, err := listAll(t, c, testStart.Add(-span), testStart); err != nil {
+				t.Fatalf("a window of exactly %s: %v", span, err)
+			}
+			calls := s.count(tp.listMethod)
+			_, _, err := c.ChangedOrders(context.Background(), testStart.Add(-span-time.Second), testStart, "")
+			var ae *APIError
+			if !errors.Is(err, ErrWindow) || errors.As(err, &ae) || errors.Is(err, ErrMalformed) {
+				t.Fatalf("a window of %s: %v, want a plain error wrapping ErrWindow", span+time.Second, err)
+			}
+			if n := s.count(tp.listMethod); n != calls {
+				t.Errorf("the platform was called for a window too long")
+			}
+		})
+	}
+}
+
+// TestNoSecretsInErrors: a failed request's error (and the log) names the
+// method, host and path but never the query, the app secret or a token.
+func TestNoSecretsInErrors(t *testing.T) {
+	const wxToken = "wx-token-s3cr3t"
+	hijack := func(w http.ResponseWriter) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	}
+	servers := map[string]func(t *testing.T) string{
+		"refused": func(t *testing.T) string {
+			srv := httptest.NewServer(http.NotFoundHandler())
+			srv.Close()
+			return srv.URL
+		},
+		"connection dropped": func(t *testing.T) string {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hijack(w) }))
+			t.Cleanup(srv.Close)
+			return srv.URL
+		},
+		"dropped after the token": func(t *testing.T) string {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/cgi-bin/token" {
+					_, _ = fmt.Fprintf(w, `{"access_token":%q,"expires_in":7200}`, wxToken)
+					return
+				}
+				hijack(w)
+			}))
+			t.Cleanup(srv.Close)
+			return srv.URL
+		},
+	}
+	for name, start := range servers {
+		for _, tp := range allTP {
+			t.Run(name+"/"+tp.channel, func(t *testing.T) {
+				var logs strings.Builder
+				var mu sync.Mutex
+				base := start(t)
+				c, _ := setup(t, tp, testSecret, func(a *channels.API, o *Options) {
+					a.BaseURL = base
+					o.Logger = slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+				})
+				_, err1 := c.OrderDetail(context.Background(), tp.orderID)
+				_, _, err2 := c.ChangedOrders(context.Background(), testStart.Add(-time.Minute), testStart, "")
+				for _, err := range []error{err1, err2} {
+					if !errors.Is(err, ErrTemporary) {
+						t.Fatalf("err %v, want ErrTemporary", err)
+					}
+					msg := err.Error()
+					for _, secret := range []string{testSecret, testToken, wxToken, "secret=", "access_token=", "session="} {
+						if strings.Contains(msg, secret) {
+							t.Errorf("error %q holds %q", msg, secret)
+						}
+					}
+					if u, _ := url.Parse(base); !strings.Contains(msg, u.Host) {
+						t.Errorf("error %q does not name the host %s", msg, u.Host)
+					}
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, secret := range []string{testSecret, testToken, wxToken} {
+					if strings.Contains(logs.String(), secret) {
+						t.Errorf("the log holds %q: %s", secret, logs.String())
+					}
+				}
+			})
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

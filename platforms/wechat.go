@@ -145,6 +145,12 @@ func (w wechat) detail(ctx context.Context, c *Client, orderID string) ([]byte, 
 	return body, nil
 }
 
+// limits: update_time_range's start_time and end_time "不可超过7天" apart
+// (developers.weixin.qq.com, getorderlist). No delay behind now is
+// documented: lag 0.
+func (wechat) limits() (span, lag time.Duration) { return 7 * 24 * time.Hour, 0 }
+
+// changed follows WeChat's own next_key cursor, which does not shift.
 func (w wechat) changed(ctx context.Context, c *Client, from, to time.Time, page string) ([]string, string, error) {
 	const method = "/channels/ec/order/list/get"
 	req, err := encodeJSON(map[string]any{"update_time_range": map[string]int64{"start_time": from.Unix(), "end_time": to.Unix()},

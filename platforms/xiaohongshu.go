@@ -97,36 +97,54 @@ func (x xiaohongshu) detail(ctx context.Context, c *Client, orderID string) ([]b
 	return c.do(ctx, x.call(c, "order.getOrderDetail", map[string]any{"orderId": orderID}, "orderId"))
 }
 
+// limits: order.getOrderList's timeType "2 更新时间 限制 end-start<=30min 倒序
+// 拉取 最后一页到第一页" (the ark API's parameter table, as mirrored at
+// blog.csdn.net/Andyfu2019/article/details/131856264). No delay behind now
+// is documented: lag 0.
+func (xiaohongshu) limits() (span, lag time.Duration) { return 30 * time.Minute, 0 }
+
+// xhsMaxPageNo is order.getOrderList's deepest page ("pageNo 页码,默认1,限制100").
+const xhsMaxPageNo = 100
+
+// changed pages order.getOrderList by update time backward, as its table
+// asks; every page answers total (else maxPageNo, read as that many full
+// pages).
 func (x xiaohongshu) changed(ctx context.Context, c *Client, from, to time.Time, page string) ([]string, string, error) {
-	n, err := pageNumber(page, 1)
-	if err != nil {
-		return nil, "", err
-	}
 	const method = "order.getOrderList"
-	body, err := c.do(ctx, x.call(c, method, map[string]any{"startTime": from.Unix(), "endTime": to.Unix(), "timeType": 2,
-		"pageNo": n, "pageSize": c.pageSize}, "orderList"))
-	if err != nil {
-		return nil, "", err
-	}
-	var r struct {
-		Data struct {
-			List []struct {
-				OrderID string `json:"orderId"`
-			} `json:"orderList"`
-			MaxPageNo *int `json:"maxPageNo"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil || r.Data.MaxPageNo == nil {
-		return nil, "", c.malformedErr(method, "data.orderList and data.maxPageNo are required", err)
-	}
-	ids := make([]string, 0, len(r.Data.List))
-	for i, o := range r.Data.List {
-		if o.OrderID == "" {
-			return nil, "", c.malformedErr(method, "data.orderList["+strconv.Itoa(i)+"].orderId is missing", nil)
+	return c.backward(method, page, xhsMaxPageNo, func(n int, _ bool) ([]string, int64, error) {
+		body, err := c.do(ctx, x.call(c, method, map[string]any{"startTime": from.Unix(), "endTime": to.Unix(), "timeType": 2,
+			"pageNo": n, "pageSize": c.pageSize}, "orderList"))
+		if err != nil {
+			return nil, 0, err
 		}
-		ids = append(ids, o.OrderID)
-	}
-	return ids, nextPage(n, 1, n < *r.Data.MaxPageNo, len(ids)), nil
+		var r struct {
+			Data struct {
+				List []struct {
+					OrderID string `json:"orderId"`
+				} `json:"orderList"`
+				Total     *int64 `json:"total"`
+				MaxPageNo *int64 `json:"maxPageNo"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil || r.Data.Total == nil && r.Data.MaxPageNo == nil {
+			return nil, 0, c.malformedErr(method, "data.orderList and data.total (or data.maxPageNo) are required", err)
+		}
+		ids := make([]string, 0, len(r.Data.List))
+		for i, o := range r.Data.List {
+			if o.OrderID == "" {
+				return nil, 0, c.malformedErr(method, "data.orderList["+strconv.Itoa(i)+"].orderId is missing", nil)
+			}
+			ids = append(ids, o.OrderID)
+		}
+		total := int64(-1)
+		switch {
+		case r.Data.Total != nil:
+			total = *r.Data.Total
+		case r.Data.MaxPageNo != nil:
+			total = *r.Data.MaxPageNo * int64(c.pageSize)
+		}
+		return ids, total, nil
+	})
 }
 
 func (xiaohongshu) decrypt(context.Context, *Client, *channels.Mapped) error {
