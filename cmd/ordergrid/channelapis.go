@@ -94,3 +94,6 @@ func fetchAttempts(err error) uint32 {
 func decryptRetry(err error) bool {
 	return errors.Is(err, platforms.ErrThrottled) || errors.Is(err, platforms.ErrTemporary)
 }
+
+// The connectors keep to each platform's window limits.
+var _ intake.WindowLimiter = (*platforms.Client)(nil)
