@@ -291,8 +291,10 @@ type Pull struct {
 	// StartLookbackMs is where a new connector starts: this far before its
 	// first run. Default 86400000 (a day).
 	StartLookbackMs int64 `yaml:"start_lookback_ms,omitempty"`
-	// WindowMaxMs bounds one window (platforms refuse long ones: Douyin and
-	// Pinduoduo 30 minutes, JD and Taobao a day). Default 1800000.
+	// WindowMaxMs bounds one window. Default 1800000. Whatever it says, the
+	// connector keeps each window, overlap included, within the platform's
+	// own limit (Pinduoduo and Xiaohongshu 30 minutes, Taobao a day, WeChat
+	// a week: platforms.Client.WindowLimits).
 	WindowMaxMs int64 `yaml:"window_max_ms,omitempty"`
 	// PageSize is the orders asked per page. Default 50.
 	PageSize int `yaml:"page_size,omitempty"`
