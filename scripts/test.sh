@@ -101,5 +101,9 @@ for target in $(grep -ho '^func FuzzMap[A-Za-z]*' channels/*_test.go | sed 's/^f
 done
 step "fuzz: WeChat encrypted push decryption ($FUZZTIME)"
 fuzz ./channels '^FuzzOpenWeChat$'
+step "fuzz: pushes that name orders ($FUZZTIME)"
+fuzz ./channels '^FuzzNotices$'
+step "fuzz: platform API list pages ($FUZZTIME)"
+fuzz ./platforms '^FuzzParseDouyinPage$'
 
 step "all tests passed in $(( $(date +%s) - start ))s"
