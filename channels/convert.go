@@ -219,8 +219,10 @@ func ProvinceRegion(province string) string {
 	return provinceRegions[string(r[:2])]
 }
 
-// joinAddress writes the parts of an address that are there, in order.
-func joinAddress(parts ...string) string {
+// JoinAddress writes the parts of an address that are there, in order,
+// separated by a space (the customer address of every adapter, and of a
+// receiver a platform decrypted).
+func JoinAddress(parts ...string) string {
 	var out []string
 	for _, p := range parts {
 		if p = strings.TrimSpace(p); p != "" {

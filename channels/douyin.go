@@ -128,7 +128,7 @@ func (douyin) Map(body []byte) (*Mapped, error) {
 	m.Masked = Masked(name) || Masked(tel) || Masked(detail)
 	req := &pb.CreateOrderRequest{Channel: "douyin", ChannelOrderId: string(d.OrderID), Currency: "CNY",
 		DeliveryRegion: ProvinceRegion(addr.Province.Name),
-		Customer:       &pb.Customer{Name: name, Phone: tel, Address: joinAddress(addr.Province.Name, addr.City.Name, addr.Town.Name, addr.Street.Name, detail)}}
+		Customer:       &pb.Customer{Name: name, Phone: tel, Address: JoinAddress(addr.Province.Name, addr.City.Name, addr.Town.Name, addr.Street.Name, detail)}}
 	for _, f := range [][2]string{{"pay_amount", string(d.PayAmount)}, {"order_amount", string(d.OrderAmount)}, {"post_amount", string(d.PostAmount)}} {
 		if f[1] != "" {
 			v, err := fen(at+f[0], f[1])

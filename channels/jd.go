@@ -109,7 +109,7 @@ func (jd) Map(body []byte) (*Mapped, error) {
 	req := &pb.CreateOrderRequest{Channel: "jd", ChannelOrderId: string(o.OrderID), Currency: "CNY", DeliveryRegion: ProvinceRegion(c.Province),
 		Customer: &pb.Customer{Name: c.Fullname, Phone: phone, Address: c.FullAddress}}
 	if req.Customer.Address == "" {
-		req.Customer.Address = joinAddress(c.Province, c.City, c.County, c.Town)
+		req.Customer.Address = JoinAddress(c.Province, c.City, c.County, c.Town)
 	}
 	for _, f := range [][2]string{{"orderTotalPrice", o.TotalPrice}, {"orderSellerPrice", o.SellerPrice}, {"orderPayment", o.Payment},
 		{"freightPrice", o.Freight}, {"sellerDiscount", o.SellerDiscount}} {

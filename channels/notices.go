@@ -2,6 +2,7 @@ package channels
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"strings"
@@ -24,22 +25,16 @@ func firstByte(body []byte) byte {
 	return b[0]
 }
 
-// Douyin's message push (抖店消息推送) posts a JSON array of messages
-// {tag, msg_id, data}, data a JSON string: order messages (tag 100 order
-// created, 101 paid, 102 shipped, 103 received, 105 address changed, 106
-// cancelled, …) carry p_id, the parent order id, and s_ids, its SKU
-// orders. A message without p_id (tag 0, the push settings' test
-// message, or a non-order message) is acknowledged and names nothing.
-// The answer the platform wants is {"code":0,"msg":"success"}.
-func (douyin) Notices(body []byte) ([]Notice, bool, error) {
+// messageNotices reads a push that is a JSON array of messages, each with
+// its type under tagKey, its id under msgKey ("" none) and a data member
+// that is a JSON string holding the order id under idKey (Douyin's and
+// Xiaohongshu's pushes); a message without that id names nothing. ok is
+// false for a body that is not an array (an order itself).
+func messageNotices(body []byte, tagKey, msgKey, idKey string) ([]Notice, bool, error) {
 	if firstByte(body) != '[' {
 		return nil, false, nil
 	}
-	var msgs []struct {
-		Tag   ID     `json:"tag"`
-		MsgID ID     `json:"msg_id"`
-		Data  string `json:"data"`
-	}
+	var msgs []map[string]json.RawMessage
 	if err := decode(body, &msgs); err != nil {
 		return nil, true, err
 	}
@@ -48,26 +43,50 @@ func (douyin) Notices(body []byte) ([]Notice, bool, error) {
 	}
 	var out []Notice
 	for i, m := range msgs {
-		if m.Data == "" {
-			continue
-		}
-		var d struct {
-			PID ID `json:"p_id"`
-		}
-		if err := decode([]byte(m.Data), &d); err != nil {
-			fe, _ := err.(*FieldError)
-			if fe != nil {
-				fe.Field = fmt.Sprintf("[%d].data.%s", i, fe.Field)
-				return nil, true, fe
+		at := fmt.Sprintf("[%d].", i)
+		var tag, msgID ID
+		var data string
+		for _, f := range []struct {
+			key string
+			v   any
+		}{{tagKey, &tag}, {msgKey, &msgID}, {"data", &data}} {
+			if raw, ok := m[f.key]; ok && f.key != "" {
+				if err := decodeAt(raw, at+f.key, f.v); err != nil {
+					return nil, true, err
+				}
 			}
-			return nil, true, fieldErr(fmt.Sprintf("[%d].data", i), "%v", err)
 		}
-		if d.PID == "" {
+		if data == "" {
 			continue
 		}
-		out = append(out, Notice{OrderID: string(d.PID), Tag: string(m.Tag), MsgID: string(m.MsgID)})
+		var d map[string]json.RawMessage
+		if err := decodeAt([]byte(data), at+"data", &d); err != nil {
+			return nil, true, err
+		}
+		raw, ok := d[idKey]
+		if !ok {
+			continue
+		}
+		var id ID
+		if err := decodeAt(raw, at+"data."+idKey, &id); err != nil {
+			return nil, true, err
+		}
+		if id != "" {
+			out = append(out, Notice{OrderID: string(id), Tag: string(tag), MsgID: string(msgID)})
+		}
 	}
 	return out, true, nil
+}
+
+// Douyin's message push (抖店消息推送) posts a JSON array of messages
+// {tag, msg_id, data}, data a JSON string: order messages (tag 100 order
+// created, 101 paid, 102 shipped, 103 received, 105 address changed, 106
+// cancelled, …) carry p_id, the parent order id, and s_ids, its SKU
+// orders. A message without p_id (tag 0, the push settings' test
+// message, or a non-order message) is acknowledged and names nothing.
+// The answer the platform wants is {"code":0,"msg":"success"}.
+func (douyin) Notices(body []byte) ([]Notice, bool, error) {
+	return messageNotices(body, "tag", "msg_id", "p_id")
 }
 
 func (douyin) Ack() (string, []byte) {
@@ -122,36 +141,7 @@ func (wechat) Ack() (string, []byte) { return "text/plain; charset=utf-8", []byt
 // follow the ark open platform's message documentation as far as it is
 // public; the order detail is fetched either way.)
 func (xiaohongshu) Notices(body []byte) ([]Notice, bool, error) {
-	if firstByte(body) != '[' {
-		return nil, false, nil
-	}
-	var msgs []struct {
-		Tag  string `json:"msgTag"`
-		Data string `json:"data"`
-	}
-	if err := decode(body, &msgs); err != nil {
-		return nil, true, err
-	}
-	if len(msgs) > NoticesPerPushMax {
-		return nil, true, fieldErr("body", "%d messages, at most %d", len(msgs), NoticesPerPushMax)
-	}
-	var out []Notice
-	for i, m := range msgs {
-		if m.Data == "" {
-			continue
-		}
-		var d struct {
-			OrderID ID `json:"orderId"`
-		}
-		if err := decode([]byte(m.Data), &d); err != nil {
-			return nil, true, fieldErr(fmt.Sprintf("[%d].data", i), "%v", err)
-		}
-		if d.OrderID == "" {
-			continue
-		}
-		out = append(out, Notice{OrderID: string(d.OrderID), Tag: m.Tag})
-	}
-	return out, true, nil
+	return messageNotices(body, "msgTag", "", "orderId")
 }
 
 func (xiaohongshu) Ack() (string, []byte) {

@@ -73,7 +73,7 @@ func (pinduoduo) Map(body []byte) (*Mapped, error) {
 		m.Ciphertexts = map[string]string{"name": o.ReceiverName, "phone": o.ReceiverPhone, "address_detail": o.ReceiverAddress}
 	}
 	req := &pb.CreateOrderRequest{Channel: "pinduoduo", ChannelOrderId: o.OrderSn, Currency: "CNY", DeliveryRegion: ProvinceRegion(o.Province),
-		Customer: &pb.Customer{Name: o.ReceiverName, Phone: o.ReceiverPhone, Address: joinAddress(o.Province, o.City, o.Town, o.ReceiverAddress)}}
+		Customer: &pb.Customer{Name: o.ReceiverName, Phone: o.ReceiverPhone, Address: JoinAddress(o.Province, o.City, o.Town, o.ReceiverAddress)}}
 	if o.ConfirmTime != "" {
 		if _, err := BeijingTime(at+"confirm_time", o.ConfirmTime); err != nil {
 			return nil, err

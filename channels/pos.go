@@ -92,7 +92,7 @@ func (pos) Map(body []byte) (*Mapped, error) {
 	}
 	if d := s.Delivery; d != nil {
 		m.Province, m.City, m.District = d.Province, d.City, d.District
-		req.Customer.Address = joinAddress(d.Province, d.City, d.District, d.Address)
+		req.Customer.Address = JoinAddress(d.Province, d.City, d.District, d.Address)
 		if r := ProvinceRegion(d.Province); r != "" {
 			req.DeliveryRegion = r
 		}

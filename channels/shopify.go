@@ -173,7 +173,7 @@ func (shopify) Map(body []byte) (*Mapped, error) {
 		if a.Phone != "" {
 			req.Customer.Phone = a.Phone
 		}
-		req.Customer.Address = joinAddress(a.Address1, a.Address2, a.City, a.Province, a.Zip, a.CountryCode)
+		req.Customer.Address = JoinAddress(a.Address1, a.Address2, a.City, a.Province, a.Zip, a.CountryCode)
 		m.Province, m.City = a.Province, a.City
 		req.DeliveryRegion = strings.ToLower(a.CountryCode)
 		if r := ProvinceRegion(a.Province); r != "" {

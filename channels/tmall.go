@@ -140,7 +140,7 @@ func (tmall) Map(body []byte) (*Mapped, error) {
 	}
 	req := &pb.CreateOrderRequest{Channel: "tmall", ChannelOrderId: string(t.Tid), Currency: "CNY", DeliveryRegion: ProvinceRegion(t.ReceiverState),
 		Customer: &pb.Customer{Name: t.ReceiverName, Phone: phone,
-			Address: joinAddress(t.ReceiverState, t.ReceiverCity, t.ReceiverDistrict, t.ReceiverTown, t.ReceiverAddress)}}
+			Address: JoinAddress(t.ReceiverState, t.ReceiverCity, t.ReceiverDistrict, t.ReceiverTown, t.ReceiverAddress)}}
 	if t.PayTime != "" {
 		if _, err := BeijingTime(at+"pay_time", t.PayTime); err != nil {
 			return nil, err

@@ -127,7 +127,7 @@ func (wechat) Map(body []byte) (*Mapped, error) {
 		Masked: Masked(a.UserName) || Masked(a.Tel) || Masked(a.Detail), Extra: map[string]string{"status": string(o.Status)}}
 	req := &pb.CreateOrderRequest{Channel: "wechat", ChannelOrderId: string(o.OrderID), Currency: "CNY",
 		DeliveryRegion: ProvinceRegion(a.Province),
-		Customer:       &pb.Customer{Name: a.UserName, Phone: a.Tel, Address: joinAddress(a.Province, a.City, a.County, a.Detail)}}
+		Customer:       &pb.Customer{Name: a.UserName, Phone: a.Tel, Address: JoinAddress(a.Province, a.City, a.County, a.Detail)}}
 	pi := o.Detail.Price
 	for _, f := range [][2]string{{"order_price", string(pi.OrderPrice)}, {"freight", string(pi.Freight)}} {
 		if f[1] != "" {

@@ -112,7 +112,7 @@ func (xiaohongshu) Map(body []byte) (*Mapped, error) {
 		Masked: Masked(o.ReceiverName) || Masked(o.ReceiverPhone) || Masked(o.ReceiverAddress), Extra: map[string]string{"orderStatus": string(o.OrderStatus)}}
 	req := &pb.CreateOrderRequest{Channel: "xiaohongshu", ChannelOrderId: o.OrderID, Currency: "CNY", DeliveryRegion: ProvinceRegion(o.ReceiverProvince),
 		Customer: &pb.Customer{Name: o.ReceiverName, Phone: o.ReceiverPhone,
-			Address: joinAddress(o.ReceiverProvince, o.ReceiverCity, o.ReceiverDistrict, o.ReceiverAddress)}}
+			Address: JoinAddress(o.ReceiverProvince, o.ReceiverCity, o.ReceiverDistrict, o.ReceiverAddress)}}
 	if o.PaidTime != "" && o.PaidTime != "0" {
 		if _, err := EpochMillis(at+"paidTime", string(o.PaidTime)); err != nil {
 			return nil, err

@@ -541,18 +541,6 @@ func (c *Client) backward(method, page string, limit int, read readPage) ([]stri
 	return ids, strconv.FormatInt(last, 10), nil
 }
 
-// joinAddress writes the parts of an address that are there, in order (as
-// the channel adapters do).
-func joinAddress(parts ...string) string {
-	var out []string
-	for _, p := range parts {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, " ")
-}
-
 // openAddress is the customer address once its detail is decrypted: the
 // ciphertext replaced where the adapter wrote it at the end (keeping the
 // street or town it put before), else rebuilt from the province, city,
@@ -562,5 +550,5 @@ func openAddress(m *channels.Mapped, cipherDetail, town, detail string) string {
 	if cipherDetail != "" && strings.HasSuffix(addr, cipherDetail) {
 		return strings.TrimSpace(strings.TrimSuffix(addr, cipherDetail) + detail)
 	}
-	return joinAddress(m.Province, m.City, m.District, town, detail)
+	return channels.JoinAddress(m.Province, m.City, m.District, town, detail)
 }
