@@ -342,6 +342,7 @@ func (f *Fetcher) Round(ctx context.Context) {
 			sem := f.sems[fr.Channel+"/"+fr.Connection]
 			f.mu.Lock()
 			inflight := f.inflight[key]
+			f.inflight[key] = true // claimed here: an overlapping round skips it
 			f.mu.Unlock()
 			if inflight {
 				continue
@@ -350,12 +351,13 @@ func (f *Fetcher) Round(ctx context.Context) {
 				select {
 				case sem <- struct{}{}:
 				default:
-					continue // the connection is at its bound: a later round
+					// The connection is at its bound: a later round.
+					f.mu.Lock()
+					delete(f.inflight, key)
+					f.mu.Unlock()
+					continue
 				}
 			}
-			f.mu.Lock()
-			f.inflight[key] = true
-			f.mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer func() {
