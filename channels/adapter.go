@@ -114,6 +114,10 @@ type Mapped struct {
 	Request *pb.CreateOrderRequest
 	// PlacedAt is when the buyer placed the order, as the channel says.
 	PlacedAt time.Time
+	// PaidAt is when the buyer paid, as the channel says; zero when the
+	// channel does not say the order is paid. A paid order is taken as
+	// paid (its stock committed), never left to expire unpaid in the grid.
+	PaidAt time.Time
 	// BuyerID is the platform's id of the buyer ("" when it sends none).
 	BuyerID string
 	// DeviceID is the buyer's device, when the channel sends one.

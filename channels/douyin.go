@@ -142,9 +142,11 @@ func (douyin) Map(body []byte) (*Mapped, error) {
 		m.Charges = append(m.Charges, Charge{Kind: "shipping", Amount: v, Line: -1, Title: "post_amount"})
 	}
 	if d.PayTime != "" && d.PayTime != "0" {
-		if _, err := EpochSeconds(at+"pay_time", string(d.PayTime)); err != nil {
+		paid, err := EpochSeconds(at+"pay_time", string(d.PayTime))
+		if err != nil {
 			return nil, err
 		}
+		m.PaidAt = paid
 		m.Extra["pay_time"] = string(d.PayTime)
 	}
 	if len(d.SkuOrders) == 0 {

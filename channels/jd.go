@@ -48,6 +48,8 @@ type jdOrder struct {
 	OrderID        ID     `json:"orderId"`
 	OrderState     string `json:"orderState"`
 	OrderStartTime string `json:"orderStartTime"`
+	// PaymentConfirmTime is when the payment was confirmed (付款确认时间).
+	PaymentConfirmTime string `json:"paymentConfirmTime"`
 	TotalPrice     string `json:"orderTotalPrice"`
 	SellerPrice    string `json:"orderSellerPrice"`
 	Payment        string `json:"orderPayment"`
@@ -106,6 +108,11 @@ func (jd) Map(body []byte) (*Mapped, error) {
 	}
 	m := &Mapped{PlacedAt: started, BuyerID: buyer, Province: c.Province, City: c.City, District: c.County,
 		Masked: Masked(c.Fullname) || Masked(phone) || Masked(c.FullAddress), Extra: map[string]string{"orderState": o.OrderState}}
+	if o.PaymentConfirmTime != "" && o.PaymentConfirmTime != "0001-01-01 00:00:00" {
+		if m.PaidAt, err = BeijingTime(at+"paymentConfirmTime", o.PaymentConfirmTime); err != nil {
+			return nil, err
+		}
+	}
 	req := &pb.CreateOrderRequest{Channel: "jd", ChannelOrderId: string(o.OrderID), Currency: "CNY", DeliveryRegion: ProvinceRegion(c.Province),
 		Customer: &pb.Customer{Name: c.Fullname, Phone: phone, Address: c.FullAddress}}
 	if req.Customer.Address == "" {

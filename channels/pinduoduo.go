@@ -75,9 +75,11 @@ func (pinduoduo) Map(body []byte) (*Mapped, error) {
 	req := &pb.CreateOrderRequest{Channel: "pinduoduo", ChannelOrderId: o.OrderSn, Currency: "CNY", DeliveryRegion: ProvinceRegion(o.Province),
 		Customer: &pb.Customer{Name: o.ReceiverName, Phone: o.ReceiverPhone, Address: JoinAddress(o.Province, o.City, o.Town, o.ReceiverAddress)}}
 	if o.ConfirmTime != "" {
-		if _, err := BeijingTime(at+"confirm_time", o.ConfirmTime); err != nil {
+		paid, err := BeijingTime(at+"confirm_time", o.ConfirmTime)
+		if err != nil {
 			return nil, err
 		}
+		m.PaidAt = paid // confirm_time is 成交时间: when the buyer paid
 		m.Extra["confirm_time"] = o.ConfirmTime
 	}
 	for _, f := range []struct {

@@ -80,7 +80,8 @@ func (pos) Map(body []byte) (*Mapped, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Mapped{PlacedAt: sold, Extra: map[string]string{"store_id": s.StoreID, "receipt_no": s.ReceiptNo}}
+	// A sale at the till is paid there.
+	m := &Mapped{PlacedAt: sold, PaidAt: sold, Extra: map[string]string{"store_id": s.StoreID, "receipt_no": s.ReceiptNo}}
 	if s.DeviceID != "" {
 		m.Extra["device_id"] = s.DeviceID
 	}

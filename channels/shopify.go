@@ -74,6 +74,7 @@ type shopifyOrder struct {
 	CreatedAt       string `json:"created_at"`
 	Currency        string `json:"currency"`
 	FinancialStatus string `json:"financial_status"`
+	ProcessedAt     string `json:"processed_at"`
 	TotalPrice      string `json:"total_price"`
 	SubtotalPrice   string `json:"subtotal_price"`
 	TotalDiscounts  string `json:"total_discounts"`
@@ -150,6 +151,14 @@ func (shopify) Map(body []byte) (*Mapped, error) {
 		return nil, err
 	}
 	m := &Mapped{PlacedAt: created, Extra: map[string]string{"name": o.Name, "financial_status": o.FinancialStatus}}
+	if o.FinancialStatus == "paid" {
+		m.PaidAt = created
+		if o.ProcessedAt != "" {
+			if m.PaidAt, err = ISOTime(at+"processed_at", o.ProcessedAt); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, f := range [][2]string{{"total_price", o.TotalPrice}, {"subtotal_price", o.SubtotalPrice}, {"total_discounts", o.TotalDiscounts},
 		{"total_tax", o.TotalTax}} {
 		if f[1] != "" {

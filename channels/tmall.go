@@ -142,9 +142,11 @@ func (tmall) Map(body []byte) (*Mapped, error) {
 		Customer: &pb.Customer{Name: t.ReceiverName, Phone: phone,
 			Address: JoinAddress(t.ReceiverState, t.ReceiverCity, t.ReceiverDistrict, t.ReceiverTown, t.ReceiverAddress)}}
 	if t.PayTime != "" {
-		if _, err := BeijingTime(at+"pay_time", t.PayTime); err != nil {
+		paid, err := BeijingTime(at+"pay_time", t.PayTime)
+		if err != nil {
 			return nil, err
 		}
+		m.PaidAt = paid
 		m.Extra["pay_time"] = t.PayTime
 	}
 	for _, f := range [][2]string{{"payment", t.Payment}, {"total_fee", t.TotalFee}, {"post_fee", t.PostFee}, {"discount_fee", t.DiscountFee}} {

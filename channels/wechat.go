@@ -103,8 +103,15 @@ type wechatOrder struct {
 				Detail   string `json:"detail_info"`
 			} `json:"address_info"`
 		} `json:"delivery_info"`
+		Pay struct {
+			PayTime ID `json:"pay_time"`
+		} `json:"pay_info"`
 	} `json:"order_detail"`
 }
+
+// wechatPaid are the order statuses after payment: 20 待发货, 21 部分发货,
+// 30 待收货, 100 完成 (10 is 待付款, 250 cancelled).
+var wechatPaid = map[string]bool{"20": true, "21": true, "30": true, "100": true}
 
 func (wechat) Map(body []byte) (*Mapped, error) {
 	inner, at, err := unwrapWeChat(body)
@@ -128,6 +135,13 @@ func (wechat) Map(body []byte) (*Mapped, error) {
 	req := &pb.CreateOrderRequest{Channel: "wechat", ChannelOrderId: string(o.OrderID), Currency: "CNY",
 		DeliveryRegion: ProvinceRegion(a.Province),
 		Customer:       &pb.Customer{Name: a.UserName, Phone: a.Tel, Address: JoinAddress(a.Province, a.City, a.County, a.Detail)}}
+	if pt := string(o.Detail.Pay.PayTime); pt != "" && pt != "0" {
+		if m.PaidAt, err = EpochSeconds("order.order_detail.pay_info.pay_time", pt); err != nil {
+			return nil, err
+		}
+	} else if wechatPaid[string(o.Status)] {
+		m.PaidAt = created // paid, its time not sent
+	}
 	pi := o.Detail.Price
 	for _, f := range [][2]string{{"order_price", string(pi.OrderPrice)}, {"freight", string(pi.Freight)}} {
 		if f[1] != "" {

@@ -114,9 +114,11 @@ func (xiaohongshu) Map(body []byte) (*Mapped, error) {
 		Customer: &pb.Customer{Name: o.ReceiverName, Phone: o.ReceiverPhone,
 			Address: JoinAddress(o.ReceiverProvince, o.ReceiverCity, o.ReceiverDistrict, o.ReceiverAddress)}}
 	if o.PaidTime != "" && o.PaidTime != "0" {
-		if _, err := EpochMillis(at+"paidTime", string(o.PaidTime)); err != nil {
+		paid, err := EpochMillis(at+"paidTime", string(o.PaidTime))
+		if err != nil {
 			return nil, err
 		}
+		m.PaidAt = paid
 		m.Extra["paidTime"] = string(o.PaidTime)
 	}
 	for _, f := range [][2]string{{"totalPayAmount", string(o.TotalPayAmount)}, {"totalShippingFree", string(o.TotalShippingFree)},

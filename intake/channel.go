@@ -231,6 +231,22 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 		}
 		o = rec
 	}
+	if !m.PaidAt.IsZero() && o.Status == lifecycle.StatusPendingPayment {
+		// Paid on the platform: taken as paid, its stock committed (a
+		// merged or held duplicate is not).
+		reason := fmt.Sprintf("paid on %s at %s", ch, m.PaidAt.UTC().Format(time.RFC3339))
+		if err := f.moveTo(ctx, in.Principal, o.Id, lifecycle.StatusPaid, reason); err != nil {
+			return nil, err
+		}
+		rec, found, err := f.grid.ReadOrder(o.Id)
+		if err == nil && !found {
+			err = fmt.Errorf("order %s not found after its creation", o.Id)
+		}
+		if err != nil {
+			return nil, &StepError{What: "order", ID: o.Id, Err: err}
+		}
+		o = rec
+	}
 
 	for _, l := range uniqueLines(req.Lines) {
 		c, err := f.grid.NotePrice(ctx, l.Sku, &gridpb.ChannelPrice{Channel: ch, UnitPrice: l.UnitPrice, Currency: req.Currency, OrderId: o.Id,

@@ -262,3 +262,29 @@ func TestChannelFlowDecryptFailures(t *testing.T) {
 		t.Fatalf("kept masked: %+v %v", res, err)
 	}
 }
+
+// An order the platform says is paid is taken as paid: a "paid" event
+// through the batched events right after its creation, the answer the
+// order as it then is; an unpaid one is left to be paid.
+func TestChannelFlowTakesPaidOrdersAsPaid(t *testing.T) {
+	grid := &channelGrid{purchases: map[string]*gridpb.PurchaseRecord{}, prices: map[string]*gridpb.ChannelPrice{}}
+	c := &recordingCreator{}
+	f := NewChannelFlow(New(c, Options{}), grid, channelOptions())
+	in := channelOrder("douyin", "D11", "5.00")
+	in.Mapped.PaidAt = time.Date(2026, 11, 11, 9, 30, 0, 0, time.UTC)
+	res, err := f.Take(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := OrderID(res.Request)
+	if len(c.batches) != 2 || !slices.Equal(c.batches[1], []string{id}) || !slices.Contains(grid.calls, "read "+id) {
+		t.Fatalf("batches %v, calls %q: want the creation, then the paid event", c.batches, grid.calls)
+	}
+	unpaid := channelOrder("douyin", "D12", "5.00")
+	if _, err := f.Take(context.Background(), unpaid); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.batches) != 3 {
+		t.Fatalf("an unpaid order had an event: batches %v", c.batches)
+	}
+}

@@ -220,8 +220,9 @@ func TestFetchRetriesWithBackoffThenFails(t *testing.T) {
 	if f == nil || f.Attempts != 3 || f.LastError == "" {
 		t.Fatalf("2002 after AttemptsMax: %+v", f)
 	}
-	if n := len(h.creator.batches); n != 1 {
-		t.Fatalf("orders created in %d batches, want the one of 2001", n)
+	// 2001's creation and its "paid" event (the fixture is paid on Douyin).
+	if n := len(h.creator.batches); n != 2 {
+		t.Fatalf("%d batches, want 2001's creation and its paid event: %v", n, h.creator.batches)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
+	"github.com/ordergrid/ordergrid/lifecycle"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
@@ -41,7 +42,7 @@ func (c *recordingCreator) CreateBatch(_ context.Context, orders []*gridpb.Creat
 			continue
 		}
 		out[i] = actors.BatchAnswer{Response: &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_OK,
-			Order: &gridpb.OrderRecord{Id: o.OrderId, RequestHash: actors.RequestHash(o.Request)}}}
+			Order: &gridpb.OrderRecord{Id: o.OrderId, RequestHash: actors.RequestHash(o.Request), Status: lifecycle.StatusPendingPayment}}}
 	}
 	return out
 }
