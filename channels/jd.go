@@ -50,14 +50,14 @@ type jdOrder struct {
 	OrderStartTime string `json:"orderStartTime"`
 	// PaymentConfirmTime is when the payment was confirmed (付款确认时间).
 	PaymentConfirmTime string `json:"paymentConfirmTime"`
-	TotalPrice     string `json:"orderTotalPrice"`
-	SellerPrice    string `json:"orderSellerPrice"`
-	Payment        string `json:"orderPayment"`
-	Freight        string `json:"freightPrice"`
-	SellerDiscount string `json:"sellerDiscount"`
-	OpenIDBuyer    string `json:"open_id_buyer"`
-	Pin            string `json:"pin"`
-	Consignee      struct {
+	TotalPrice         string `json:"orderTotalPrice"`
+	SellerPrice        string `json:"orderSellerPrice"`
+	Payment            string `json:"orderPayment"`
+	Freight            string `json:"freightPrice"`
+	SellerDiscount     string `json:"sellerDiscount"`
+	OpenIDBuyer        string `json:"open_id_buyer"`
+	Pin                string `json:"pin"`
+	Consignee          struct {
 		Fullname    string `json:"fullname"`
 		Mobile      string `json:"mobile"`
 		Telephone   string `json:"telephone"`
