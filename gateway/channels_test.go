@@ -106,11 +106,16 @@ var douyinPlatform = &fakeDouyin{calls: map[string]int{}}
 func (p *fakeDouyin) OrderDetail(_ context.Context, id string) ([]byte, error) {
 	p.mu.Lock()
 	p.calls[id]++
+	// Unpaid when first fetched, paid from then on.
+	status, payTime := 1, int64(0)
+	if p.calls[id] > 1 {
+		status, payTime = 2, time.Now().Unix()
+	}
 	p.mu.Unlock()
-	return []byte(fmt.Sprintf(`{"shop_order_detail":{"order_id":%q,"order_status":2,"create_time":%d,"doudian_open_id":"1@#b1",
+	return []byte(fmt.Sprintf(`{"shop_order_detail":{"order_id":%q,"order_status":%d,"create_time":%d,"pay_time":%d,"doudian_open_id":"1@#b1",
  "mask_post_receiver":"张**","mask_post_tel":"138****5678","post_addr":{"province":{"name":"上海市"},"city":{"name":"上海市"},"town":{"name":"浦东新区"},"detail":"碧波路***号"},
  "sku_order_list":[{"order_id":"%s1","sku_id":1742939920361492,"code":"ACC-1","item_num":1,"origin_amount":1990,"sum_amount":1990,"pay_amount":1990}]}}`,
-		id, time.Now().Add(-time.Minute).Unix(), id)), nil
+		id, status, time.Now().Add(-time.Minute).Unix(), payTime, id)), nil
 }
 
 func (p *fakeDouyin) ChangedOrders(context.Context, time.Time, time.Time, string) ([]string, string, error) {
@@ -164,8 +169,26 @@ func TestChannelPushNamingOrders(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("fetched %d times", calls)
 	}
+	// Douyin pushes the payment (tag 101): the order is fetched again and
+	// taken as paid; that push sent again fetches nothing more.
+	paidNotice := strings.Replace(notice, `"tag":"100"`, `"tag":"101"`, 1)
+	for range 2 {
+		if rec := push("live", paidNotice); rec.Code != http.StatusOK {
+			t.Fatalf("paid push: %d %s", rec.Code, rec.Body)
+		}
+		tg.fetcher.Round(context.Background())
+	}
+	if got := tg.must(t, "GET", "/v1/orders/"+orderID, "", http.StatusOK); !strings.Contains(got.Body.String(), `"status":"paid"`) {
+		t.Fatalf("after the payment push: %s", got.Body)
+	}
+	douyinPlatform.mu.Lock()
+	calls = douyinPlatform.calls[id]
+	douyinPlatform.mu.Unlock()
+	if calls != 2 {
+		t.Fatalf("fetched %d times, want 2 (taken, then paid)", calls)
+	}
 	list := tg.must(t, "GET", "/v1/channels/fetches?state=done", "", http.StatusOK)
-	if !strings.Contains(list.Body.String(), `"order_id":"`+id+`"`) || !strings.Contains(list.Body.String(), `"notices":3`) ||
+	if !strings.Contains(list.Body.String(), `"order_id":"`+id+`"`) || !strings.Contains(list.Body.String(), `"notices":5`) ||
 		!strings.Contains(list.Body.String(), orderID) {
 		t.Fatalf("fetches: %s", list.Body)
 	}

@@ -218,14 +218,22 @@ func (f *Fetcher) Serves(channel, connection string) bool {
 
 // QueueResult counts what Queue did.
 type QueueResult struct {
-	// Queued are new fetches; Repeated named orders queued or taken before.
+	// Queued are new fetches (and fetches again of orders taken or given
+	// up before); Repeated named orders queued and not yet taken, or, for a
+	// pull, taken before.
 	Queued, Repeated int
 }
 
-// Queue records fetches of the orders notices name, durably (one command
-// per partition), and wakes the workers. The push is acknowledged only
-// after it returns without error.
+// Queue records fetches of the orders a push's notices name, durably (one
+// command per partition), and wakes the workers; the push is acknowledged
+// only after it returns without error. An order taken before is fetched
+// again (a push says it changed at the platform: paid, say).
 func (f *Fetcher) Queue(ctx context.Context, channel, connection string, notices []channels.Notice) (QueueResult, error) {
+	return f.queue(ctx, channel, connection, notices, true)
+}
+
+// queue records fetches; refresh fetches again the ones taken before.
+func (f *Fetcher) queue(ctx context.Context, channel, connection string, notices []channels.Notice, refresh bool) (QueueResult, error) {
 	var out QueueResult
 	if !f.Serves(channel, connection) {
 		return out, fmt.Errorf("%s/%s: %w", channel, connection, ErrNoAPI)
@@ -240,7 +248,8 @@ func (f *Fetcher) Queue(ctx context.Context, channel, connection string, notices
 		seen[n.OrderID] = true
 		p := f.grid.PartitionOf(actors.OrderKey(fetchOrderID(channel, n.OrderID)))
 		parts[p.ID()] = p
-		groups[p.ID()] = append(groups[p.ID()], &gridpb.ChannelFetchRecord{Channel: channel, Connection: connection, OrderId: n.OrderID, Tag: n.Tag})
+		groups[p.ID()] = append(groups[p.ID()], &gridpb.ChannelFetchRecord{Channel: channel, Connection: connection, OrderId: n.OrderID, Tag: n.Tag,
+			Refresh: refresh})
 	}
 	for id, fs := range groups {
 		for len(fs) > 0 {
@@ -637,7 +646,9 @@ func (f *Fetcher) pullWindow(ctx context.Context, c *FetchConnection, from, to t
 		for i, id := range ids {
 			notices[i] = channels.Notice{OrderID: id, Tag: "pull"}
 		}
-		if _, err := f.Queue(ctx, c.Conn.Channel, c.Conn.Name, notices); err != nil {
+		// A pull lists an order on every change and again in the overlap:
+		// one taken before is not fetched again for it.
+		if _, err := f.queue(ctx, c.Conn.Channel, c.Conn.Name, notices, false); err != nil {
 			return seen, err
 		}
 		if next == "" {

@@ -3,6 +3,7 @@ package statemachine
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -27,6 +28,8 @@ const (
 	FetchesPerCommandMax = 1024
 	// fetchErrorBytesMax bounds a fetch's last error as kept.
 	fetchErrorBytesMax = 1024
+	// fetchTagsMax bounds the notice tags a fetch remembers.
+	fetchTagsMax = 16
 	// purgeFetchesMax bounds the fetches one purge removes.
 	purgeFetchesMax = 4096
 )
@@ -62,7 +65,9 @@ func settled(f *gridpb.ChannelFetchRecord) int64 {
 
 // queueFetches queues each fetch not queued before; one named before
 // counts the notice and answers as stored (REPLAYED), unless it had failed
-// for good: then it is due again, its attempts from zero (OK).
+// for good, or it is done and the notice is a push's (refresh) with a tag
+// it has not seen (the order moved on at the platform; the same push sent
+// again is only counted): then it is due again, its attempts from zero (OK).
 func (t *txn) queueFetches(c *gridpb.QueueFetchesCommand) *Result {
 	if len(c.Fetches) > FetchesPerCommandMax {
 		return &Result{Detail: fmt.Sprintf("queue_fetches: %d fetches, at most %d", len(c.Fetches), FetchesPerCommandMax)}
@@ -90,6 +95,21 @@ func (t *txn) queueFetches(c *gridpb.QueueFetchesCommand) *Result {
 				out.Fetches[i] = &f
 				continue
 			}
+			newTag := in.Tag != "" && !slices.Contains(f.Tags, in.Tag) && len(f.Tags) < fetchTagsMax
+			if newTag {
+				f.Tags = append(f.Tags, in.Tag)
+			}
+			if f.DoneUnixNano != 0 && in.Refresh && newTag {
+				// A push about a taken order: fetch it again, so what
+				// changed at the platform (a payment) reaches the grid.
+				t.del(fetchIndexKey(t.m.prefix, fetchSettled, f.DoneUnixNano, name))
+				f.DoneUnixNano, f.Attempts, f.NextUnixNano, f.Tag = 0, 0, t.at, in.Tag
+				t.setEmpty(fetchIndexKey(t.m.prefix, fetchDue, f.NextUnixNano, name))
+				t.put(k, &f)
+				out.Results[i] = &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
+				out.Fetches[i] = &f
+				continue
+			}
 			t.put(k, &f)
 			out.Results[i] = &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED}
 			out.Fetches[i] = &f
@@ -97,6 +117,9 @@ func (t *txn) queueFetches(c *gridpb.QueueFetchesCommand) *Result {
 		}
 		f = gridpb.ChannelFetchRecord{Channel: in.Channel, Connection: in.Connection, OrderId: in.OrderId, Tag: in.Tag,
 			QueuedUnixNano: t.at, NextUnixNano: t.at, Notices: 1}
+		if in.Tag != "" {
+			f.Tags = []string{in.Tag}
+		}
 		t.put(k, &f)
 		t.setEmpty(fetchIndexKey(t.m.prefix, fetchDue, f.NextUnixNano, name))
 		out.Results[i] = &Result{Outcome: gridpb.Outcome_OUTCOME_OK}

@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/ordergrid/ordergrid/cluster"
@@ -84,6 +85,26 @@ func TestFetchesQueueOnceRetryAndSettle(t *testing.T) {
 	}
 	if got := due(160); len(got) != 1 || got[0] != "3" {
 		t.Fatalf("due after revival: %v", got)
+	}
+	// A push's notice with a tag new to a done fetch fetches it again (the
+	// order moved on at the platform); the same push again does not.
+	refresh := func(at int64, id, tag string) *Result {
+		t.Helper()
+		return h.apply(at, &gridpb.Command{Kind: &gridpb.Command_QueueFetches{QueueFetches: &gridpb.QueueFetchesCommand{Fetches: []*gridpb.ChannelFetchRecord{
+			{Channel: "douyin", Connection: "shop", OrderId: id, Tag: tag, Refresh: true}}}}})
+	}
+	if res := refresh(120, "1", "100"); res.Results[0].Outcome != gridpb.Outcome_OUTCOME_REPLAYED {
+		t.Fatalf("the same push again: %+v", res)
+	}
+	if res := refresh(121, "1", "101"); res.Results[0].Outcome != gridpb.Outcome_OUTCOME_OK || res.Fetches[0].DoneUnixNano != 0 ||
+		!slices.Equal(res.Fetches[0].Tags, []string{"100", "101"}) {
+		t.Fatalf("a new push about a taken order: %+v", res)
+	}
+	if got := due(121); !slices.Contains(got, "1") {
+		t.Fatalf("refreshed fetch not due: %v", got)
+	}
+	if res := outcome(122, "1", 0, &gridpb.FetchOutcomeCommand{Done: true, GridOrderId: "ord_1"}); res.Outcome != gridpb.Outcome_OUTCOME_OK {
+		t.Fatalf("done again: %+v", res)
 	}
 	// A notice for a settled order is answered from the record, not fetched.
 	if res := queue(200, "1"); res.Results[0].Outcome != gridpb.Outcome_OUTCOME_REPLAYED || res.Fetches[0].DoneUnixNano == 0 {

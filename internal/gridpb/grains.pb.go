@@ -2717,7 +2717,13 @@ type ChannelFetchRecord struct {
 	// The grid's order the fetch became.
 	GridOrderId string `protobuf:"bytes,11,opt,name=grid_order_id,json=gridOrderId,proto3" json:"grid_order_id,omitempty"`
 	// How many notices named it (pushes and pulls).
-	Notices       uint32 `protobuf:"varint,12,opt,name=notices,proto3" json:"notices,omitempty"`
+	Notices uint32 `protobuf:"varint,12,opt,name=notices,proto3" json:"notices,omitempty"`
+	// In queue_fetches only: a push's notice, after which a done fetch is
+	// fetched again when the notice's tag is new to it (the order moved on
+	// at the platform: paid); the same push sent again fetches nothing.
+	Refresh bool `protobuf:"varint,13,opt,name=refresh,proto3" json:"refresh,omitempty"`
+	// The tags of the notices seen (at most 16).
+	Tags          []string `protobuf:"bytes,14,rep,name=tags,proto3" json:"tags,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2834,6 +2840,20 @@ func (x *ChannelFetchRecord) GetNotices() uint32 {
 		return x.Notices
 	}
 	return 0
+}
+
+func (x *ChannelFetchRecord) GetRefresh() bool {
+	if x != nil {
+		return x.Refresh
+	}
+	return false
+}
+
+func (x *ChannelFetchRecord) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
 }
 
 type QueueFetchesCommand struct {
@@ -6553,7 +6573,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"resolution\x18\x05 \x01(\tR\n" +
 	"resolution\x12 \n" +
 	"\fat_unix_nano\x18\x06 \x01(\x03R\n" +
-	"atUnixNano\"\x82\x03\n" +
+	"atUnixNano\"\xb0\x03\n" +
 	"\x12ChannelFetchRecord\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12\x1e\n" +
 	"\n" +
@@ -6570,7 +6590,9 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x06failed\x18\n" +
 	" \x01(\bR\x06failed\x12\"\n" +
 	"\rgrid_order_id\x18\v \x01(\tR\vgridOrderId\x12\x18\n" +
-	"\anotices\x18\f \x01(\rR\anotices\"Q\n" +
+	"\anotices\x18\f \x01(\rR\anotices\x12\x18\n" +
+	"\arefresh\x18\r \x01(\bR\arefresh\x12\x12\n" +
+	"\x04tags\x18\x0e \x03(\tR\x04tags\"Q\n" +
 	"\x13QueueFetchesCommand\x12:\n" +
 	"\afetches\x18\x01 \x03(\v2 .ordergrid.v1.ChannelFetchRecordR\afetches\"\x92\x02\n" +
 	"\x13FetchOutcomeCommand\x12\x18\n" +
