@@ -118,6 +118,12 @@ type Mapped struct {
 	// channel does not say the order is paid. A paid order is taken as
 	// paid (its stock committed), never left to expire unpaid in the grid.
 	PaidAt time.Time
+	// Cancelled is true when the platform says the order is cancelled or
+	// closed, never to ship (Douyin order_status 4, Taobao TRADE_CLOSED*,
+	// JD TRADE_CANCELED, Xiaohongshu 8/9, WeChat 200/250, Shopify
+	// cancelled_at): an order not taken yet is not created, one taken is
+	// cancelled where its status still allows.
+	Cancelled bool
 	// BuyerID is the platform's id of the buyer ("" when it sends none).
 	BuyerID string
 	// DeviceID is the buyer's device, when the channel sends one.

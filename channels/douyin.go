@@ -119,7 +119,8 @@ func (douyin) Map(body []byte) (*Mapped, error) {
 	addr := d.PostAddr
 	m := &Mapped{PlacedAt: placed, BuyerID: d.OpenID,
 		Province: addr.Province.Name, City: addr.City.Name, District: addr.Town.Name,
-		Extra: map[string]string{"order_status": string(d.OrderStatus), "order_status_desc": d.OrderStatusDesc}}
+		Extra:     map[string]string{"order_status": string(d.OrderStatus), "order_status_desc": d.OrderStatusDesc},
+		Cancelled: d.OrderStatus == "4"} // 已取消
 	name, tel, detail := d.MaskReceiver, d.MaskTel, addr.Detail
 	if d.EncryptReceiver != "" {
 		name, tel, detail = d.EncryptReceiver, d.EncryptTel, addr.EncryptDetail

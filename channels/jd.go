@@ -107,7 +107,8 @@ func (jd) Map(body []byte) (*Mapped, error) {
 		phone = c.Telephone // a landline only
 	}
 	m := &Mapped{PlacedAt: started, BuyerID: buyer, Province: c.Province, City: c.City, District: c.County,
-		Masked: Masked(c.Fullname) || Masked(phone) || Masked(c.FullAddress), Extra: map[string]string{"orderState": o.OrderState}}
+		Masked: Masked(c.Fullname) || Masked(phone) || Masked(c.FullAddress), Extra: map[string]string{"orderState": o.OrderState},
+		Cancelled: o.OrderState == "TRADE_CANCELED"}
 	if o.PaymentConfirmTime != "" && o.PaymentConfirmTime != "0001-01-01 00:00:00" {
 		if m.PaidAt, err = BeijingTime(at+"paymentConfirmTime", o.PaymentConfirmTime); err != nil {
 			return nil, err

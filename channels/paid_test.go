@@ -12,6 +12,35 @@ import (
 // confirm_time, Xiaohongshu paidTime, WeChat pay_info.pay_time (or a
 // status after payment), Shopify financial_status "paid" (processed_at),
 // a POS sale at the till.
+func TestCancelled(t *testing.T) {
+	for _, tc := range []struct {
+		file    string
+		replace [2]string
+	}{
+		{file: "douyin/order.json", replace: [2]string{`"order_status": 2`, `"order_status": 4`}},
+		{file: "tmall/trade.json", replace: [2]string{`"status": "WAIT_SELLER_SEND_GOODS"`, `"status": "TRADE_CLOSED"`}},
+		{file: "xiaohongshu/order.json", replace: [2]string{`"orderStatus": 4`, `"orderStatus": 9`}},
+		{file: "wechat/order.json", replace: [2]string{`"status": 20`, `"status": 250`}},
+		{file: "shopify/orders-create.json", replace: [2]string{`"financial_status": "paid"`, `"financial_status": "voided", "cancelled_at": "2026-11-11T16:00:00+08:00"`}},
+	} {
+		body, err := os.ReadFile("testdata/" + tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, _, _ := bytes.Cut([]byte(tc.file), []byte("/"))
+		if m, err := Adapters[string(ch)].Map(body); err != nil || m.Cancelled {
+			t.Fatalf("%s as is: cancelled %v, %v", tc.file, m != nil && m.Cancelled, err)
+		}
+		if !bytes.Contains(body, []byte(tc.replace[0])) {
+			t.Fatalf("%s has no %s", tc.file, tc.replace[0])
+		}
+		body = bytes.Replace(body, []byte(tc.replace[0]), []byte(tc.replace[1]), 1)
+		if m, err := Adapters[string(ch)].Map(body); err != nil || !m.Cancelled {
+			t.Errorf("%s with %s: cancelled %v, %v", tc.file, tc.replace[1], m != nil && m.Cancelled, err)
+		}
+	}
+}
+
 func TestPaidAt(t *testing.T) {
 	for _, tc := range []struct {
 		file    string

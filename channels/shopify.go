@@ -75,6 +75,7 @@ type shopifyOrder struct {
 	Currency        string `json:"currency"`
 	FinancialStatus string `json:"financial_status"`
 	ProcessedAt     string `json:"processed_at"`
+	CancelledAt     string `json:"cancelled_at"`
 	TotalPrice      string `json:"total_price"`
 	SubtotalPrice   string `json:"subtotal_price"`
 	TotalDiscounts  string `json:"total_discounts"`
@@ -151,6 +152,7 @@ func (shopify) Map(body []byte) (*Mapped, error) {
 		return nil, err
 	}
 	m := &Mapped{PlacedAt: created, Extra: map[string]string{"name": o.Name, "financial_status": o.FinancialStatus}}
+	m.Cancelled = o.CancelledAt != ""
 	if o.FinancialStatus == "paid" {
 		m.PaidAt = created
 		if o.ProcessedAt != "" {

@@ -134,7 +134,8 @@ func (tmall) Map(body []byte) (*Mapped, error) {
 		phone = t.ReceiverPhone // a landline only
 	}
 	m := &Mapped{PlacedAt: created, BuyerID: t.BuyerOpenUID, Province: t.ReceiverState, City: t.ReceiverCity, District: t.ReceiverDistrict,
-		Masked: Masked(t.ReceiverName) || Masked(phone) || Masked(t.ReceiverAddress), Extra: map[string]string{"status": t.Status}}
+		Masked: Masked(t.ReceiverName) || Masked(phone) || Masked(t.ReceiverAddress), Extra: map[string]string{"status": t.Status},
+		Cancelled: t.Status == "TRADE_CLOSED" || t.Status == "TRADE_CLOSED_BY_TAOBAO"}
 	if t.OAID != "" {
 		m.Ciphertexts = map[string]string{"oaid": t.OAID}
 	}

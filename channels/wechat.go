@@ -131,7 +131,8 @@ func (wechat) Map(body []byte) (*Mapped, error) {
 	}
 	a := o.Detail.Delivery.Address
 	m := &Mapped{PlacedAt: created, BuyerID: o.OpenID, Province: a.Province, City: a.City, District: a.County,
-		Masked: Masked(a.UserName) || Masked(a.Tel) || Masked(a.Detail), Extra: map[string]string{"status": string(o.Status)}}
+		Masked: Masked(a.UserName) || Masked(a.Tel) || Masked(a.Detail), Extra: map[string]string{"status": string(o.Status)},
+		Cancelled: o.Status == "200" || o.Status == "250"} // cancelled after after-sales, or unpaid and cancelled
 	req := &pb.CreateOrderRequest{Channel: "wechat", ChannelOrderId: string(o.OrderID), Currency: "CNY",
 		DeliveryRegion: ProvinceRegion(a.Province),
 		Customer:       &pb.Customer{Name: a.UserName, Phone: a.Tel, Address: JoinAddress(a.Province, a.City, a.County, a.Detail)}}

@@ -109,7 +109,8 @@ func (xiaohongshu) Map(body []byte) (*Mapped, error) {
 		buyer = o.UserID
 	}
 	m := &Mapped{PlacedAt: created, BuyerID: buyer, Province: o.ReceiverProvince, City: o.ReceiverCity, District: o.ReceiverDistrict,
-		Masked: Masked(o.ReceiverName) || Masked(o.ReceiverPhone) || Masked(o.ReceiverAddress), Extra: map[string]string{"orderStatus": string(o.OrderStatus)}}
+		Masked: Masked(o.ReceiverName) || Masked(o.ReceiverPhone) || Masked(o.ReceiverAddress), Extra: map[string]string{"orderStatus": string(o.OrderStatus)},
+		Cancelled: o.OrderStatus == "8" || o.OrderStatus == "9"} // 已关闭, 已取消
 	req := &pb.CreateOrderRequest{Channel: "xiaohongshu", ChannelOrderId: o.OrderID, Currency: "CNY", DeliveryRegion: ProvinceRegion(o.ReceiverProvince),
 		Customer: &pb.Customer{Name: o.ReceiverName, Phone: o.ReceiverPhone,
 			Address: JoinAddress(o.ReceiverProvince, o.ReceiverCity, o.ReceiverDistrict, o.ReceiverAddress)}}

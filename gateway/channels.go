@@ -30,7 +30,7 @@ type channelMetrics struct {
 func newChannelMetrics(reg prometheus.Registerer) *channelMetrics {
 	m := &channelMetrics{
 		orders: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ordergrid_channel_orders_total",
-			Help: "Channel orders taken in, by channel and result (created, replayed)."}, []string{"channel", "result"}),
+			Help: "Channel orders taken in, by channel and result (created, replayed, skipped: cancelled at the platform before taken)."}, []string{"channel", "result"}),
 		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ordergrid_channel_rejects_total",
 			Help: "Channel orders refused, by channel and reason (signature, invalid, insufficient-stock, …)."}, []string{"channel", "reason"}),
 		signatures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ordergrid_channel_signature_failures_total",
@@ -161,7 +161,21 @@ func (g *Gateway) postChannelOrder(w http.ResponseWriter, r *http.Request) (p *P
 		g.chMetrics.rejects.WithLabelValues(ch, p.Name).Inc()
 		return p
 	}
+	if res.Skipped != "" {
+		// Cancelled at the platform before the grid took it: nothing to
+		// take, and nothing for the platform to push again.
+		g.chMetrics.orders.WithLabelValues(ch, "skipped").Inc()
+		writeJSON(w, http.StatusOK, map[string]any{"taken": false, "reason": res.Skipped})
+		return nil
+	}
 	req := res.Request
+	if res.Created.Outcome == gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT && res.Order != nil {
+		// A cancellation of an order taken before (its body differs: the
+		// status): the order as the workflow left it, cancelled.
+		g.chMetrics.orders.WithLabelValues(ch, "replayed").Inc()
+		writeJSON(w, http.StatusOK, &channelOrderJSON{CustomerID: res.CustomerID, Order: orderJSON(orderView(res.Order))})
+		return nil
+	}
 	created, code, p := g.created(req, intake.OrderID(req), res.Created)
 	if p != nil {
 		g.chMetrics.rejects.WithLabelValues(ch, p.Name).Inc()

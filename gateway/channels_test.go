@@ -108,7 +108,10 @@ func (p *fakeDouyin) OrderDetail(_ context.Context, id string) ([]byte, error) {
 	p.calls[id]++
 	// Unpaid when first fetched, paid from then on.
 	status, payTime := 1, int64(0)
-	if p.calls[id] > 1 {
+	switch {
+	case strings.HasPrefix(id, "9"), p.calls[id] > 2:
+		status = 4 // cancelled
+	case p.calls[id] > 1:
 		status, payTime = 2, time.Now().Unix()
 	}
 	p.mu.Unlock()
@@ -187,8 +190,24 @@ func TestChannelPushNamingOrders(t *testing.T) {
 	if calls != 2 {
 		t.Fatalf("fetched %d times, want 2 (taken, then paid)", calls)
 	}
-	list := tg.must(t, "GET", "/v1/channels/fetches?state=done", "", http.StatusOK)
-	if !strings.Contains(list.Body.String(), `"order_id":"`+id+`"`) || !strings.Contains(list.Body.String(), `"notices":5`) ||
+	// Douyin pushes the cancellation (tag 106): fetched again, cancelled in
+	// the grid, its stock released.
+	if rec := push("live", strings.Replace(notice, `"tag":"100"`, `"tag":"106"`, 1)); rec.Code != http.StatusOK {
+		t.Fatalf("cancel push: %d %s", rec.Code, rec.Body)
+	}
+	tg.fetcher.Round(context.Background())
+	if got := tg.must(t, "GET", "/v1/orders/"+orderID, "", http.StatusOK); !strings.Contains(got.Body.String(), `"status":"cancelled"`) {
+		t.Fatalf("after the cancellation push: %s", got.Body)
+	}
+	// An order cancelled before the grid took it is not created.
+	gone := "9" + id[1:]
+	if rec := push("live", strings.ReplaceAll(notice, id, gone)); rec.Code != http.StatusOK {
+		t.Fatalf("push of a cancelled order: %d %s", rec.Code, rec.Body)
+	}
+	tg.fetcher.Round(context.Background())
+	tg.must(t, "GET", "/v1/orders/"+intake.OrderID(&pb.CreateOrderRequest{Channel: "douyin", ChannelOrderId: gone}), "", http.StatusNotFound)
+	list := tg.must(t, "GET", "/v1/channels/fetches?state=done&limit=1000", "", http.StatusOK)
+	if !strings.Contains(list.Body.String(), `"order_id":"`+id+`"`) || !strings.Contains(list.Body.String(), `"notices":6`) ||
 		!strings.Contains(list.Body.String(), orderID) {
 		t.Fatalf("fetches: %s", list.Body)
 	}

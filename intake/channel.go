@@ -127,6 +127,9 @@ type ChannelResult struct {
 	Duplicate *Duplicate
 	// PriceConflicts are the conflicts this order's prices made ("SKU: resolution").
 	PriceConflicts []string
+	// Skipped says why the order was not taken at all (cancelled at the
+	// platform before the grid took it); then Created and Order are nil.
+	Skipped string
 }
 
 // Duplicate is a cross-channel duplicate: the earlier order, its channel
@@ -171,6 +174,17 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 		}
 	}
 	ch := req.Channel
+	if m.Cancelled {
+		// Cancelled at the platform: an order the grid has not taken is
+		// not created (nothing to reserve, nothing to ship).
+		_, found, err := f.grid.ReadOrder(OrderID(req))
+		if err != nil {
+			return nil, &StepError{What: "order", ID: OrderID(req), Err: err}
+		}
+		if !found {
+			return &ChannelResult{Request: req, Skipped: "cancelled at the platform before the grid took it"}, nil
+		}
+	}
 	keys := channels.IdentityKeys(m, f.opts.IdentityKey)
 	if len(keys) == 0 {
 		// Nothing identifies the buyer: a customer of this order alone.
@@ -197,7 +211,7 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 	}
 	out.Created = created
 	taken := created.Outcome == gridpb.Outcome_OUTCOME_OK || created.Outcome == gridpb.Outcome_OUTCOME_REPLAYED ||
-		(in.TakeStored && created.Outcome == gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT && created.Order != nil)
+		((in.TakeStored || m.Cancelled) && created.Outcome == gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT && created.Order != nil)
 	if !taken {
 		return out, nil
 	}
@@ -231,11 +245,18 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 		}
 		o = rec
 	}
-	if !m.PaidAt.IsZero() && o.Status == lifecycle.StatusPendingPayment {
+	move, reason := "", ""
+	switch {
+	case m.Cancelled && lifecycle.CanTransition(o.Status, lifecycle.StatusCancelled):
+		// Cancelled at the platform: its stock released, not shipped.
+		move, reason = lifecycle.StatusCancelled, "cancelled on "+ch
+	case !m.Cancelled && !m.PaidAt.IsZero() && o.Status == lifecycle.StatusPendingPayment:
 		// Paid on the platform: taken as paid, its stock committed (a
 		// merged or held duplicate is not).
-		reason := fmt.Sprintf("paid on %s at %s", ch, m.PaidAt.UTC().Format(time.RFC3339))
-		if err := f.moveTo(ctx, in.Principal, o.Id, lifecycle.StatusPaid, reason); err != nil {
+		move, reason = lifecycle.StatusPaid, fmt.Sprintf("paid on %s at %s", ch, m.PaidAt.UTC().Format(time.RFC3339))
+	}
+	if move != "" {
+		if err := f.moveTo(ctx, in.Principal, o.Id, move, reason); err != nil {
 			return nil, err
 		}
 		rec, found, err := f.grid.ReadOrder(o.Id)

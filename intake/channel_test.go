@@ -29,6 +29,7 @@ type channelGrid struct {
 	purchases map[string]*gridpb.PurchaseRecord
 	prices    map[string]*gridpb.ChannelPrice
 	failOn    string // a call name that fails
+	absent    bool   // ReadOrder finds nothing
 }
 
 func (g *channelGrid) call(s string) error {
@@ -78,6 +79,9 @@ func (g *channelGrid) AnnotateOrder(_ context.Context, id, typ string, _ map[str
 }
 
 func (g *channelGrid) ReadOrder(id string) (*gridpb.OrderRecord, bool, error) {
+	if g.absent {
+		return nil, false, g.call("read " + id)
+	}
 	return &gridpb.OrderRecord{Id: id, Status: "merged"}, true, g.call("read " + id)
 }
 
@@ -286,5 +290,22 @@ func TestChannelFlowTakesPaidOrdersAsPaid(t *testing.T) {
 	}
 	if len(c.batches) != 3 {
 		t.Fatalf("an unpaid order had an event: batches %v", c.batches)
+	}
+}
+
+// An order cancelled at the platform before the grid took it is not
+// created: nothing is reserved or recorded.
+func TestChannelFlowSkipsOrdersCancelledBeforeTaken(t *testing.T) {
+	grid := &channelGrid{purchases: map[string]*gridpb.PurchaseRecord{}, prices: map[string]*gridpb.ChannelPrice{}, absent: true}
+	c := &recordingCreator{}
+	f := NewChannelFlow(New(c, Options{}), grid, channelOptions())
+	in := channelOrder("douyin", "D13", "5.00")
+	in.Mapped.Cancelled = true
+	res, err := f.Take(context.Background(), in)
+	if err != nil || res.Skipped == "" || res.Created != nil || len(c.batches) != 0 {
+		t.Fatalf("cancelled before taken: %+v %v, batches %v", res, err, c.batches)
+	}
+	if !slices.Equal(grid.calls, []string{"read " + OrderID(res.Request)}) {
+		t.Fatalf("calls %q", grid.calls)
 	}
 }

@@ -508,6 +508,9 @@ func (f *Fetcher) take(ctx context.Context, c *FetchConnection, platformID strin
 	default:
 		return "", &permanentError{err}
 	}
+	if res.Skipped != "" {
+		return "", nil // nothing to take: done
+	}
 	switch res.Created.Outcome {
 	case gridpb.Outcome_OUTCOME_OK, gridpb.Outcome_OUTCOME_REPLAYED, gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT:
 		// A conflict is an order an earlier attempt created from an
