@@ -293,3 +293,48 @@ func TestOrderAdjustments(t *testing.T) {
 		t.Fatalf("a retry with other adjustments: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// A push of an order taken before with another body is refused (409),
+// unless the platform moved the order on in a way the grid follows: a
+// Douyin order pushed unpaid, then cancelled, is that order, cancelled
+// (200); a till sale pushed again with another quantity is a conflict.
+func TestChannelPushOfAChangedOrder(t *testing.T) {
+	tg := startGateway(t)
+	tg.must(t, "PUT", "/v1/skus/ACC-2/stock/WH-ACC", `{"on_hand":100}`, http.StatusOK)
+	push := func(ch, body string, header ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/v1/channels/"+ch+"/orders", strings.NewReader(body))
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		rec := httptest.NewRecorder()
+		tg.gw.ServeHTTP(rec, req)
+		return rec
+	}
+	pos := func(body string) *httptest.ResponseRecorder {
+		return push("pos", body, channels.SignatureHeader, channels.SignConnector(testPOSSecret, []byte(body)))
+	}
+	sale := posSale("R-GW-CHG", "ACC-2", 1)
+	if rec := pos(sale); rec.Code != http.StatusCreated || !strings.Contains(rec.Body.String(), `"status":"paid"`) {
+		t.Fatalf("a till sale is taken paid: %d %s", rec.Code, rec.Body)
+	}
+	if rec := pos(posSale("R-GW-CHG", "ACC-2", 2)); rec.Code != http.StatusConflict {
+		t.Fatalf("a changed till sale: %d %s", rec.Code, rec.Body)
+	}
+
+	id := fmt.Sprint(4781320682408000000 + time.Now().UnixNano()%1_000_000)
+	douyin := func(status int) *httptest.ResponseRecorder {
+		body := fmt.Sprintf(`{"code":10000,"msg":"success","data":{"shop_order_detail":{"order_id":%q,"order_status":%d,"create_time":%d,"pay_time":0,
+ "doudian_open_id":"1@#chg","post_addr":{"province":{"name":"上海市"},"city":{"name":"上海市"},"town":{"name":"浦东新区"},"detail":"碧波路 1 号"},
+ "sku_order_list":[{"order_id":"%s1","code":"ACC-2","item_num":1,"origin_amount":1990,"sum_amount":1990}]}}}`, id, status, time.Now().Add(-time.Minute).Unix(), id)
+		return push("douyin", body, "event-sign", channels.SignDouyin("7012345678", testPOSSecret, "", []byte(body)))
+	}
+	if rec := douyin(1); rec.Code != http.StatusCreated || !strings.Contains(rec.Body.String(), `"status":"pending_payment"`) {
+		t.Fatalf("unpaid douyin order: %d %s", rec.Code, rec.Body)
+	}
+	if rec := douyin(4); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"status":"cancelled"`) {
+		t.Fatalf("the same order cancelled at the platform: %d %s", rec.Code, rec.Body)
+	}
+	if rec := douyin(4); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"status":"cancelled"`) {
+		t.Fatalf("the cancellation pushed again: %d %s", rec.Code, rec.Body)
+	}
+}

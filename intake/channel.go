@@ -210,8 +210,15 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 		return nil, &StepError{What: "order", ID: id, Err: err}
 	}
 	out.Created = created
+	// A body that differs from the one the order was created from is that
+	// order when the caller takes stored orders (a fetch), or when it sells
+	// the same lines and the platform moved it on in a way the grid follows
+	// (paid, cancelled) or the order is already there; otherwise it is the
+	// conflict a retry with another body is.
+	conflict := created.Outcome == gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT && created.Order != nil
 	taken := created.Outcome == gridpb.Outcome_OUTCOME_OK || created.Outcome == gridpb.Outcome_OUTCOME_REPLAYED ||
-		((in.TakeStored || m.Cancelled) && created.Outcome == gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT && created.Order != nil)
+		(conflict && (in.TakeStored ||
+			(sameLines(req.Lines, created.Order.Lines) && (platformMove(m, created.Order.Status) != "" || platformAgrees(m, created.Order.Status)))))
 	if !taken {
 		return out, nil
 	}
@@ -245,17 +252,11 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 		}
 		o = rec
 	}
-	move, reason := "", ""
-	switch {
-	case m.Cancelled && lifecycle.CanTransition(o.Status, lifecycle.StatusCancelled):
-		// Cancelled at the platform: its stock released, not shipped.
-		move, reason = lifecycle.StatusCancelled, "cancelled on "+ch
-	case !m.Cancelled && !m.PaidAt.IsZero() && o.Status == lifecycle.StatusPendingPayment:
-		// Paid on the platform: taken as paid, its stock committed (a
-		// merged or held duplicate is not).
-		move, reason = lifecycle.StatusPaid, fmt.Sprintf("paid on %s at %s", ch, m.PaidAt.UTC().Format(time.RFC3339))
-	}
-	if move != "" {
+	if move := platformMove(m, o.Status); move != "" {
+		reason := "cancelled on " + ch // its stock released, not shipped
+		if move == lifecycle.StatusPaid {
+			reason = fmt.Sprintf("paid on %s at %s", ch, m.PaidAt.UTC().Format(time.RFC3339))
+		}
 		if err := f.moveTo(ctx, in.Principal, o.Id, move, reason); err != nil {
 			return nil, err
 		}
@@ -287,6 +288,44 @@ func (f *ChannelFlow) Take(ctx context.Context, in *ChannelOrder) (*ChannelResul
 	}
 	out.Order = o
 	return out, nil
+}
+
+// platformMove is the status an order in status gets because the platform
+// moved it on: cancelled (while its status allows), or paid (from
+// pending payment: a merged or held duplicate is not); "" for none.
+func platformMove(m *channels.Mapped, status string) string {
+	switch {
+	case m.Cancelled && lifecycle.CanTransition(status, lifecycle.StatusCancelled):
+		return lifecycle.StatusCancelled
+	case !m.Cancelled && !m.PaidAt.IsZero() && status == lifecycle.StatusPendingPayment:
+		return lifecycle.StatusPaid
+	default:
+		return ""
+	}
+}
+
+// sameLines reports whether an order's lines are the ones asked: what it
+// sells did not change, whatever else the platform's answer did.
+func sameLines(asked []*pb.OrderLineInput, stored []*gridpb.OrderLineRecord) bool {
+	if len(asked) != len(stored) {
+		return false
+	}
+	for i, l := range asked {
+		s := stored[i]
+		if l.Sku != s.Sku || l.Qty != s.Qty || l.UnitPrice != s.UnitPrice {
+			return false
+		}
+	}
+	return true
+}
+
+// platformAgrees reports whether an order in status already is what the
+// platform says it became (cancelled, or paid): a push of that sent again.
+func platformAgrees(m *channels.Mapped, status string) bool {
+	if m.Cancelled {
+		return status == lifecycle.StatusCancelled
+	}
+	return !m.PaidAt.IsZero() && status == lifecycle.StatusPaid
 }
 
 // shape is the order a push creates: the mapped request with the
