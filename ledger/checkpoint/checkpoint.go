@@ -203,12 +203,8 @@ func (v *Verifier) Open(signed []byte) (Checkpoint, error) {
 		}
 		return Checkpoint{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	for _, sig := range append(n.Sigs, n.UnverifiedSigs...) {
-		// note accepts base64 with non-zero padding bits: two spellings of
-		// one signature. Only the canonical one is a checkpoint.
-		if _, err := base64.StdEncoding.Strict().DecodeString(sig.Base64); err != nil {
-			return Checkpoint{}, fmt.Errorf("%w: signature is not canonical base64", ErrMalformed)
-		}
+	if err := canonicalSignatures(n); err != nil {
+		return Checkpoint{}, err
 	}
 	c, err := Parse([]byte(n.Text))
 	if err != nil {
@@ -280,9 +276,25 @@ func (v *Verifier) OpenStatement(signed []byte) (string, error) {
 		}
 		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	if err := canonicalSignatures(n); err != nil {
+		return "", err
+	}
 	first, _, _ := strings.Cut(n.Text, "\n")
 	if !strings.Contains(first, " ") {
 		return "", fmt.Errorf("%w: a checkpoint, not a statement", ErrMalformed)
 	}
 	return n.Text, nil
+}
+
+// canonicalSignatures refuses a note whose signature lines are not
+// canonical base64. note accepts non-zero padding bits, so one signature
+// has several spellings; only the one the signer wrote is accepted, so no
+// byte of a signed checkpoint or statement can change unnoticed.
+func canonicalSignatures(n *note.Note) error {
+	for _, sig := range append(n.Sigs, n.UnverifiedSigs...) {
+		if _, err := base64.StdEncoding.Strict().DecodeString(sig.Base64); err != nil {
+			return fmt.Errorf("%w: signature is not canonical base64", ErrMalformed)
+		}
+	}
+	return nil
 }

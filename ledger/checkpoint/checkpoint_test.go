@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -124,6 +125,22 @@ func TestStatementIsNotCheckpoint(t *testing.T) {
 	if _, err := v.Open(signed); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("a statement opened as a checkpoint: %v", err)
 	}
+	// The same signature spelt with non-zero base64 padding bits (x/mod's
+	// note accepts it) is refused: one statement has one spelling.
+	if _, err := v.OpenStatement(respell(t, signed, vkey)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a non-canonical signature: %v", err)
+	}
+	if _, err := v.Open(respell(t, cp0(t, s), vkey)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a checkpoint with a non-canonical signature: %v", err)
+	}
+	// Every single-byte change is refused.
+	for i := range signed {
+		bad := bytes.Clone(signed)
+		bad[i] ^= 0x01
+		if _, err := v.OpenStatement(bad); err == nil {
+			t.Fatalf("byte %d changed (%q) and the statement still opens", i, bad)
+		}
+	}
 	c := Checkpoint{Origin: "ordergrid.test/ledger", Size: 3, Root: merkle.LeafHash([]byte("x"))}
 	if _, err := s.SignStatement(string(c.Marshal())); !errors.Is(err, ErrNotStatement) {
 		t.Fatalf("a checkpoint signed as a statement: %v", err)
@@ -138,4 +155,37 @@ func TestStatementIsNotCheckpoint(t *testing.T) {
 	if _, err := v.OpenStatement(forged); !errors.Is(err, ErrSignature) {
 		t.Fatalf("a statement by another key: %v", err)
 	}
+}
+
+// cp0 signs a small checkpoint with s.
+func cp0(t *testing.T, s *Signer) []byte {
+	t.Helper()
+	signed, err := s.Sign(Checkpoint{Origin: "ordergrid.test/ledger", Size: 1, Root: merkle.LeafHash(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+// respell sets the unused low bit of the last base64 digit of the note's
+// signature (68 bytes: one '=' of padding, two unused bits): the same
+// signature bytes, another spelling.
+func respell(t *testing.T, signed []byte, vkey string) []byte {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	i := bytes.LastIndex(signed, []byte("=\n"))
+	if i < 1 {
+		t.Fatalf("no padded signature in %q", signed)
+	}
+	out := bytes.Clone(signed)
+	d := strings.IndexByte(alphabet, out[i-1])
+	out[i-1] = alphabet[d^1]
+	nv, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := note.Open(out, note.VerifierList(nv)); err != nil {
+		t.Fatalf("x/mod note should accept the respelt signature: %v", err)
+	}
+	return out
 }
