@@ -81,6 +81,8 @@ var accessTable = []access{
 	{route: "GET /v1/channels/price-conflicts", roles: []Role{RoleOps, RoleCompliance}},
 	{route: "GET /v1/channels/fetches", roles: []Role{RoleOps, RoleCompliance}},
 	{route: "GET /v1/channels/connectors", roles: []Role{RoleOps, RoleCompliance}},
+	// A bad start answers at once (a good one would stream until the client goes).
+	{route: "GET /v1/stream", roles: []Role{RoleOps, RolePartner, RoleCompliance}, path: "/v1/stream?from=x"},
 }
 
 // openRoutes answer without a token (probes); signedRoutes authenticate by

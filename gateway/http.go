@@ -63,6 +63,15 @@ type Options struct {
 	// POST /v1/channels/{channel}/orders; nil: every channel request is
 	// refused (no connection).
 	Channels *channels.Config
+	// Events are the audit log's events, live, for GET /v1/stream and the
+	// gRPC EventService. nil: those answer 503.
+	Events EventStream
+	// StreamReadersMax bounds the streams served at once (SSE and gRPC);
+	// beyond it a stream is refused with 429. 0: DefaultStreamReadersMax.
+	StreamReadersMax int
+	// StreamWriteTimeout is how long a write to a stream may block before
+	// its reader is cut. 0: DefaultStreamWriteTimeout.
+	StreamWriteTimeout time.Duration
 	// Profiling serves net/http/pprof under /debug/pprof/.
 	Profiling bool
 	Logger    *slog.Logger
@@ -128,6 +137,12 @@ func (o *Options) withDefaults() {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = config.DefaultActorRequestTimeout + RequestTimeoutSlack
 	}
+	if o.StreamReadersMax <= 0 {
+		o.StreamReadersMax = DefaultStreamReadersMax
+	}
+	if o.StreamWriteTimeout <= 0 {
+		o.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
 }
 
 // New returns the gateway over b. Zero settings of opts take their
@@ -137,7 +152,9 @@ func New(b Backend, opts Options) *Gateway {
 	g := &Gateway{
 		Service: &Service{grid: b.Grid, routing: b.Routing, intake: b.Intake, channelFlow: b.ChannelFlow, archives: b.Archives,
 			tokens: opts.Tokens, limits: opts.Limits, logger: opts.Logger, metrics: newMetrics(opts.Registerer),
-			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget)},
+			admission: newAdmission(opts.InFlightMax, opts.LatencyTarget),
+			events:    opts.Events, streamSlots: make(chan struct{}, opts.StreamReadersMax),
+			streamWriteTimeout: opts.StreamWriteTimeout, streamMetrics: newStreamMetrics(opts.Registerer)},
 		priceConflicts: b.PriceConflicts,
 		keyRotation:    b.KeyRotation,
 		fetches:        b.Fetches,
@@ -147,6 +164,7 @@ func New(b Backend, opts Options) *Gateway {
 		chMetrics:      newChannelMetrics(opts.Registerer),
 		replay:         newReplayCache(replayEntriesMax(opts.Channels), time.Now),
 	}
+	g.streamsStopped, g.stopStreams = context.WithCancel(context.Background())
 	g.routes()
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ordergrid_http_in_flight_limit",
@@ -184,6 +202,8 @@ func (g *Gateway) routes() {
 	api("GET /v1/cluster", g.getCluster)
 	api("POST /v1/cluster/nodes", g.postClusterNode)
 	api("DELETE /v1/cluster/nodes/{id}", g.deleteClusterNode)
+	// Streams live as long as the reader: outside admission, bounded by StreamReadersMax.
+	g.handle("GET /v1/stream", g.streaming("GET /v1/stream", g.getStream))
 	g.ledgerRoutes(api)
 	g.routingRoutes(api)
 	g.channelRoutes(api)
@@ -303,6 +323,9 @@ func (s *statusWriter) WriteHeader(code int) {
 	s.code = code
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (Flush, write deadlines).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
 	if s.code == 0 {

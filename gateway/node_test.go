@@ -27,6 +27,7 @@ import (
 	"github.com/ordergrid/ordergrid/retention"
 	"github.com/ordergrid/ordergrid/rotation"
 	"github.com/ordergrid/ordergrid/statemachine"
+	"github.com/ordergrid/ordergrid/stream"
 )
 
 // testGateway is a gateway over a real single node (Raft partitions, the
@@ -38,6 +39,8 @@ type testGateway struct {
 	fetcher *intake.Fetcher
 	// tokens by role; the channel-bound ones are bound to "douyin".
 	tokens map[Role]string
+	// events follow the node's audit log.
+	events *stream.Hub
 }
 
 var shared struct {
@@ -164,7 +167,9 @@ func newTestGateway() (*testGateway, string) {
 	}
 	b := Backend{Intake: orders, ChannelFlow: flow, Grid: node, Routing: catalog.NewAdmin(node, logger),
 		PriceConflicts: store, KeyRotation: rotation.NewRewrapper(node, keyring), Archives: nodeArchives{node}, Fetches: tg.fetcher}
-	tg.gw = New(b, Options{Tokens: tokens, Channels: chans, // no limits: the defaults
+	tg.events = stream.NewHub(seq.Log(), stream.Options{PollInterval: 5 * time.Millisecond, Logger: logger, Registerer: reg})
+	go tg.events.Run(context.Background())
+	tg.gw = New(b, Options{Tokens: tokens, Channels: chans, Events: tg.events, // no limits: the defaults
 		Cluster: host, Ledger: seq.Log(), Profiling: true, Logger: logger, Gatherer: reg, Registerer: reg,
 		Ready: func() bool { return host.Ready() && node.TopologyReady() }})
 	return tg, ""

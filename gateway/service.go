@@ -24,6 +24,7 @@ type Service struct {
 	pb.UnimplementedOrderServiceServer
 	pb.UnimplementedInventoryServiceServer
 	pb.UnimplementedPrivacyServiceServer
+	pb.UnimplementedEventServiceServer
 
 	grid    Grid
 	routing RoutingAdmin
@@ -35,6 +36,13 @@ type Service struct {
 	limits      Limits
 	logger      *slog.Logger
 	metrics     *metrics
+	// events serve the event streams; streamSlots bound them.
+	events             EventStream
+	streamSlots        chan struct{}
+	streamWriteTimeout time.Duration
+	streamMetrics      *streamMetrics
+	streamsStopped     context.Context
+	stopStreams        context.CancelFunc
 }
 
 // grainProblem maps a failed grain call to a problem: 503 with Retry-After

@@ -133,3 +133,15 @@ func StockAction(event string) string {
 	}
 	return ""
 }
+
+// statuses are every status an order can be in, in lifecycle order.
+var statuses = []string{StatusPendingPayment, StatusOnHold, StatusPaid, StatusPicked, StatusPacked, StatusShipped,
+	StatusInTransit, StatusOutForDelivery, StatusDelivered, StatusReturnRequested, StatusReturned, StatusRefunded,
+	StatusCancelled, StatusExpired, StatusMerged}
+
+// Statuses lists every order status in lifecycle order (for validation and
+// documentation). The caller owns the slice.
+func Statuses() []string { return slices.Clone(statuses) }
+
+// IsStatus reports whether s is an order status.
+func IsStatus(s string) bool { return slices.Contains(statuses, s) }

@@ -39,6 +39,7 @@ import (
 	"github.com/ordergrid/ordergrid/retention"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
+	"github.com/ordergrid/ordergrid/stream"
 )
 
 func main() {
@@ -243,12 +244,18 @@ func serve(ctx context.Context, cfg config.Config) error {
 	fetching := make(chan struct{})
 	go func() { defer close(fetching); fetcher.Run(fetchCtx) }()
 	defer func() { stopFetching(); <-fetching }()
+	events := stream.NewHub(seq.Log(), stream.Options{Logger: logger, Registerer: reg})
+	streamCtx, stopStream := context.WithCancel(ctx)
+	streaming := make(chan struct{})
+	go func() { defer close(streaming); events.Run(streamCtx) }()
+	defer func() { stopStream(); <-streaming }()
 	gw := gateway.New(backend(node, orders, routes, keyring, flow, store, fetcher), gateway.Options{
 		Tokens:       tokens,
 		Channels:     channelConfig,
 		Limits:       limits,
 		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + gateway.RequestTimeoutSlack,
 		InFlightMax: cfg.HTTP.InFlightMax, LatencyTarget: cfg.HTTP.LatencyTarget, Profiling: cfg.HTTP.Pprof, Cluster: host,
+		Events: events,
 		Ledger: seq.Log(), AnchorStatus: anchoring.status, Checks: func() map[string]string { return ledgerChecks(seq, anchoring) },
 		Ready:  func() bool { return serving.Load() && host.Ready() && node.TopologyReady() },
 		Logger: logger, Gatherer: reg, Registerer: reg,
@@ -263,6 +270,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		pb.RegisterOrderServiceServer(grpcSrv, gw.Service)
 		pb.RegisterInventoryServiceServer(grpcSrv, gw.Service)
 		pb.RegisterPrivacyServiceServer(grpcSrv, gw.Service)
+		pb.RegisterEventServiceServer(grpcSrv, gw.Service)
 		go func() { errc <- grpcSrv.Serve(grpcLn) }()
 	}
 	serving.Store(true)
@@ -291,6 +299,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	serving.Store(false)
 	shutCtx, cancelShut := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelShut()
+	gw.StopStreams()
 	_ = httpSrv.Shutdown(shutCtx)
 	if grpcSrv != nil {
 		stopped := make(chan struct{})

@@ -1854,6 +1854,195 @@ func (x *ListSkuEventsResponse) GetEvents() []*OrderEvent {
 	return nil
 }
 
+type StreamEventsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          *uint64                `protobuf:"varint,1,opt,name=from,proto3,oneof" json:"from,omitempty"`
+	Order         []string               `protobuf:"bytes,2,rep,name=order,proto3" json:"order,omitempty"`
+	Channel       []string               `protobuf:"bytes,3,rep,name=channel,proto3" json:"channel,omitempty"`
+	Warehouse     []string               `protobuf:"bytes,4,rep,name=warehouse,proto3" json:"warehouse,omitempty"`
+	Status        []string               `protobuf:"bytes,5,rep,name=status,proto3" json:"status,omitempty"`
+	Kind          []string               `protobuf:"bytes,6,rep,name=kind,proto3" json:"kind,omitempty"`
+	Type          []string               `protobuf:"bytes,7,rep,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamEventsRequest) Reset() {
+	*x = StreamEventsRequest{}
+	mi := &file_ordergrid_v1_api_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamEventsRequest) ProtoMessage() {}
+
+func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_api_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
+func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *StreamEventsRequest) GetFrom() uint64 {
+	if x != nil && x.From != nil {
+		return *x.From
+	}
+	return 0
+}
+
+func (x *StreamEventsRequest) GetOrder() []string {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+func (x *StreamEventsRequest) GetChannel() []string {
+	if x != nil {
+		return x.Channel
+	}
+	return nil
+}
+
+func (x *StreamEventsRequest) GetWarehouse() []string {
+	if x != nil {
+		return x.Warehouse
+	}
+	return nil
+}
+
+func (x *StreamEventsRequest) GetStatus() []string {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *StreamEventsRequest) GetKind() []string {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *StreamEventsRequest) GetType() []string {
+	if x != nil {
+		return x.Type
+	}
+	return nil
+}
+
+// One committed event of the audit log.
+type LogEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The leaf index: the event's place in the log, the same on every node.
+	Index uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The event's canonical JSON: the log's leaf itself (its SHA-256 with a
+	// 0x00 prefix is the leaf hash an inclusion proof proves). No personal field.
+	Leaf   []byte `protobuf:"bytes,2,opt,name=leaf,proto3" json:"leaf,omitempty"`
+	Kind   string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Type   string `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	Order  string `protobuf:"bytes,5,opt,name=order,proto3" json:"order,omitempty"`
+	Status string `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	// Commit time, RFC 3339 in UTC.
+	At            string `protobuf:"bytes,7,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogEvent) Reset() {
+	*x = LogEvent{}
+	mi := &file_ordergrid_v1_api_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogEvent) ProtoMessage() {}
+
+func (x *LogEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_api_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogEvent.ProtoReflect.Descriptor instead.
+func (*LogEvent) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *LogEvent) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *LogEvent) GetLeaf() []byte {
+	if x != nil {
+		return x.Leaf
+	}
+	return nil
+}
+
+func (x *LogEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *LogEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *LogEvent) GetOrder() string {
+	if x != nil {
+		return x.Order
+	}
+	return ""
+}
+
+func (x *LogEvent) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *LogEvent) GetAt() string {
+	if x != nil {
+		return x.At
+	}
+	return ""
+}
+
 var File_ordergrid_v1_api_proto protoreflect.FileDescriptor
 
 const file_ordergrid_v1_api_proto_rawDesc = "" +
@@ -2016,7 +2205,24 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x05total\x18\x03 \x01(\v2\x18.ordergrid.v1.StockLevelR\x05total\"[\n" +
 	"\x15ListSkuEventsResponse\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x120\n" +
-	"\x06events\x18\x02 \x03(\v2\x18.ordergrid.v1.OrderEventR\x06events2\x91\x04\n" +
+	"\x06events\x18\x02 \x03(\v2\x18.ordergrid.v1.OrderEventR\x06events\"\xc5\x01\n" +
+	"\x13StreamEventsRequest\x12\x17\n" +
+	"\x04from\x18\x01 \x01(\x04H\x00R\x04from\x88\x01\x01\x12\x14\n" +
+	"\x05order\x18\x02 \x03(\tR\x05order\x12\x18\n" +
+	"\achannel\x18\x03 \x03(\tR\achannel\x12\x1c\n" +
+	"\twarehouse\x18\x04 \x03(\tR\twarehouse\x12\x16\n" +
+	"\x06status\x18\x05 \x03(\tR\x06status\x12\x12\n" +
+	"\x04kind\x18\x06 \x03(\tR\x04kind\x12\x12\n" +
+	"\x04type\x18\a \x03(\tR\x04typeB\a\n" +
+	"\x05_from\"\x9a\x01\n" +
+	"\bLogEvent\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
+	"\x04leaf\x18\x02 \x01(\fR\x04leaf\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x12\x14\n" +
+	"\x05order\x18\x05 \x01(\tR\x05order\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\tR\x06status\x12\x0e\n" +
+	"\x02at\x18\a \x01(\tR\x02at2\x91\x04\n" +
 	"\fOrderService\x12R\n" +
 	"\vCreateOrder\x12 .ordergrid.v1.CreateOrderRequest\x1a!.ordergrid.v1.CreateOrderResponse\x12d\n" +
 	"\x11BatchCreateOrders\x12&.ordergrid.v1.BatchCreateOrdersRequest\x1a'.ordergrid.v1.BatchCreateOrdersResponse\x12g\n" +
@@ -2029,7 +2235,9 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x06GetSku\x12\x1b.ordergrid.v1.GetSkuRequest\x1a\x16.ordergrid.v1.SkuStock\x12Q\n" +
 	"\rListSkuEvents\x12\x1b.ordergrid.v1.GetSkuRequest\x1a#.ordergrid.v1.ListSkuEventsResponse2a\n" +
 	"\x0ePrivacyService\x12O\n" +
-	"\fEraseSubject\x12!.ordergrid.v1.EraseSubjectRequest\x1a\x1c.ordergrid.v1.SubjectErasureB?Z=github.com/ordergrid/ordergrid/proto/ordergrid/v1;ordergridv1b\x06proto3"
+	"\fEraseSubject\x12!.ordergrid.v1.EraseSubjectRequest\x1a\x1c.ordergrid.v1.SubjectErasure2[\n" +
+	"\fEventService\x12K\n" +
+	"\fStreamEvents\x12!.ordergrid.v1.StreamEventsRequest\x1a\x16.ordergrid.v1.LogEvent0\x01B?Z=github.com/ordergrid/ordergrid/proto/ordergrid/v1;ordergridv1b\x06proto3"
 
 var (
 	file_ordergrid_v1_api_proto_rawDescOnce sync.Once
@@ -2043,7 +2251,7 @@ func file_ordergrid_v1_api_proto_rawDescGZIP() []byte {
 	return file_ordergrid_v1_api_proto_rawDescData
 }
 
-var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*Customer)(nil),                  // 0: ordergrid.v1.Customer
 	(*OrderLineInput)(nil),            // 1: ordergrid.v1.OrderLineInput
@@ -2070,18 +2278,20 @@ var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*GetSkuRequest)(nil),             // 22: ordergrid.v1.GetSkuRequest
 	(*SkuStock)(nil),                  // 23: ordergrid.v1.SkuStock
 	(*ListSkuEventsResponse)(nil),     // 24: ordergrid.v1.ListSkuEventsResponse
-	nil,                               // 25: ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
-	nil,                               // 26: ordergrid.v1.Order.ChannelFieldsEntry
-	nil,                               // 27: ordergrid.v1.OrderEvent.DetailsEntry
+	(*StreamEventsRequest)(nil),       // 25: ordergrid.v1.StreamEventsRequest
+	(*LogEvent)(nil),                  // 26: ordergrid.v1.LogEvent
+	nil,                               // 27: ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
+	nil,                               // 28: ordergrid.v1.Order.ChannelFieldsEntry
+	nil,                               // 29: ordergrid.v1.OrderEvent.DetailsEntry
 }
 var file_ordergrid_v1_api_proto_depIdxs = []int32{
 	0,  // 0: ordergrid.v1.CreateOrderRequest.customer:type_name -> ordergrid.v1.Customer
 	1,  // 1: ordergrid.v1.CreateOrderRequest.lines:type_name -> ordergrid.v1.OrderLineInput
-	25, // 2: ordergrid.v1.CreateOrderRequest.channel_fields:type_name -> ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
+	27, // 2: ordergrid.v1.CreateOrderRequest.channel_fields:type_name -> ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
 	3,  // 3: ordergrid.v1.CreateOrderRequest.adjustments:type_name -> ordergrid.v1.Adjustment
 	0,  // 4: ordergrid.v1.Order.customer:type_name -> ordergrid.v1.Customer
 	4,  // 5: ordergrid.v1.Order.lines:type_name -> ordergrid.v1.OrderLine
-	26, // 6: ordergrid.v1.Order.channel_fields:type_name -> ordergrid.v1.Order.ChannelFieldsEntry
+	28, // 6: ordergrid.v1.Order.channel_fields:type_name -> ordergrid.v1.Order.ChannelFieldsEntry
 	3,  // 7: ordergrid.v1.Order.adjustments:type_name -> ordergrid.v1.Adjustment
 	5,  // 8: ordergrid.v1.CreateOrderResponse.order:type_name -> ordergrid.v1.Order
 	2,  // 9: ordergrid.v1.BatchCreateOrdersRequest.orders:type_name -> ordergrid.v1.CreateOrderRequest
@@ -2091,7 +2301,7 @@ var file_ordergrid_v1_api_proto_depIdxs = []int32{
 	10, // 13: ordergrid.v1.BatchCreateOrdersResponse.results:type_name -> ordergrid.v1.BatchCreateOrderResult
 	2,  // 14: ordergrid.v1.StreamCreateOrderRequest.order:type_name -> ordergrid.v1.CreateOrderRequest
 	10, // 15: ordergrid.v1.StreamCreateOrderResult.result:type_name -> ordergrid.v1.BatchCreateOrderResult
-	27, // 16: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
+	29, // 16: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
 	17, // 17: ordergrid.v1.ListOrderEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
 	21, // 18: ordergrid.v1.SkuStock.warehouses:type_name -> ordergrid.v1.StockLevel
 	21, // 19: ordergrid.v1.SkuStock.total:type_name -> ordergrid.v1.StockLevel
@@ -2106,18 +2316,20 @@ var file_ordergrid_v1_api_proto_depIdxs = []int32{
 	22, // 28: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
 	22, // 29: ordergrid.v1.InventoryService.ListSkuEvents:input_type -> ordergrid.v1.GetSkuRequest
 	15, // 30: ordergrid.v1.PrivacyService.EraseSubject:input_type -> ordergrid.v1.EraseSubjectRequest
-	6,  // 31: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
-	11, // 32: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
-	13, // 33: ordergrid.v1.OrderService.StreamCreateOrders:output_type -> ordergrid.v1.StreamCreateOrderResult
-	5,  // 34: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
-	18, // 35: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
-	5,  // 36: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
-	23, // 37: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
-	23, // 38: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
-	24, // 39: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
-	16, // 40: ordergrid.v1.PrivacyService.EraseSubject:output_type -> ordergrid.v1.SubjectErasure
-	31, // [31:41] is the sub-list for method output_type
-	21, // [21:31] is the sub-list for method input_type
+	25, // 31: ordergrid.v1.EventService.StreamEvents:input_type -> ordergrid.v1.StreamEventsRequest
+	6,  // 32: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
+	11, // 33: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
+	13, // 34: ordergrid.v1.OrderService.StreamCreateOrders:output_type -> ordergrid.v1.StreamCreateOrderResult
+	5,  // 35: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
+	18, // 36: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
+	5,  // 37: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
+	23, // 38: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
+	23, // 39: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
+	24, // 40: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
+	16, // 41: ordergrid.v1.PrivacyService.EraseSubject:output_type -> ordergrid.v1.SubjectErasure
+	26, // 42: ordergrid.v1.EventService.StreamEvents:output_type -> ordergrid.v1.LogEvent
+	32, // [32:43] is the sub-list for method output_type
+	21, // [21:32] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
 	21, // [21:21] is the sub-list for extension extendee
 	0,  // [0:21] is the sub-list for field type_name
@@ -2128,15 +2340,16 @@ func file_ordergrid_v1_api_proto_init() {
 	if File_ordergrid_v1_api_proto != nil {
 		return
 	}
+	file_ordergrid_v1_api_proto_msgTypes[25].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_api_proto_rawDesc), len(file_ordergrid_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   4,
 		},
 		GoTypes:           file_ordergrid_v1_api_proto_goTypes,
 		DependencyIndexes: file_ordergrid_v1_api_proto_depIdxs,

@@ -1,0 +1,326 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/stream"
+)
+
+// EventStream is the audit log's committed events, live (stream.Hub in a
+// node).
+type EventStream interface {
+	// Head is the number of events the node's log holds.
+	Head() (uint64, error)
+	// NewReader reads the events f selects from index from on.
+	NewReader(from uint64, f stream.Filter) (*stream.Reader, error)
+}
+
+// Bounds of the event stream.
+const (
+	// DefaultStreamReadersMax is the most streams a node serves at once
+	// (SSE and gRPC together) when Options.StreamReadersMax is 0.
+	DefaultStreamReadersMax = 1024
+	// DefaultStreamWriteTimeout is how long one write to a stream reader may
+	// block (its socket buffer full) before the reader is cut, when
+	// Options.StreamWriteTimeout is 0. The reader resumes from its last id.
+	DefaultStreamWriteTimeout = 10 * time.Second
+	// streamBufferBytes is a stream's write buffer: with the socket's, all
+	// that a stalled reader can hold up.
+	streamBufferBytes = 64 << 10
+	// streamEventsPerRead bounds the events one read of the log hands a stream.
+	streamEventsPerRead = 256
+	// streamKeepalive is how often an idle stream gets a comment (SSE) so
+	// proxies and clients see it alive.
+	streamKeepalive = 15 * time.Second
+	// streamProgressEvery is how often a filtered stream that skipped events
+	// moves its reader's resume point (an SSE id with no data).
+	streamProgressEvery = time.Second
+	// streamStartWait is how long a start index a little beyond this node's
+	// log (a follower behind the node the reader came from) is waited for.
+	streamStartWait = 2 * time.Second
+)
+
+type streamMetrics struct {
+	sent *prometheus.CounterVec
+	cut  *prometheus.CounterVec
+}
+
+func newStreamMetrics(reg prometheus.Registerer) *streamMetrics {
+	m := &streamMetrics{
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ordergrid_stream_events_sent_total",
+			Help: "Events sent to stream readers, by transport (sse, grpc)."}, []string{"via"}),
+		cut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ordergrid_stream_cut_total",
+			Help: "Stream readers cut by the node, by reason (stalled: a write blocked past the write timeout; error: the log could not be read)."},
+			[]string{"reason"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.sent, m.cut)
+	}
+	return m
+}
+
+// openStream checks the caller and the request of a stream and opens its
+// reader. from is the first index wanted (nil: what comes next), field the
+// name it came by (for the problem). The stream runs in the context it
+// returns, which ends with ctx or when the node stops its streams
+// (StopStreams); done releases the reader and its slot.
+func (s *Service) openStream(ctx context.Context, from *uint64, field string, q map[string][]string) (r *stream.Reader, streamCtx context.Context, done func(), p *Problem) {
+	if p := allow(ctx, "reading the event stream", RoleOps, RolePartner, RoleCompliance); p != nil {
+		return nil, nil, nil, p
+	}
+	if s.events == nil {
+		return nil, nil, nil, unavailable("this node serves no event stream (no audit log)")
+	}
+	f, err := stream.ParseFilter(q)
+	if err != nil {
+		var fe *stream.FilterError
+		if errors.As(err, &fe) {
+			return nil, nil, nil, malformed(fe.Field, fe.Detail)
+		}
+		return nil, nil, nil, malformed("", err.Error())
+	}
+	if pr := PrincipalOf(ctx); pr.Role.channelBound() {
+		f.Scope = slices.Clone(pr.Channels)
+		for _, c := range f.Channels {
+			if p := allowChannel(ctx, c, "channel"); p != nil {
+				return nil, nil, nil, p
+			}
+		}
+	}
+	select {
+	case s.streamSlots <- struct{}{}:
+	default:
+		s.metrics.rejects.WithLabelValues("overloaded").Inc()
+		return nil, nil, nil, &Problem{Status: http.StatusTooManyRequests, Name: "overloaded", Title: "Too many streams",
+			Detail: fmt.Sprintf("the node serves %d streams, its limit; retry after the given seconds", cap(s.streamSlots)), RetryAfterSec: 5}
+	}
+	release := func() { <-s.streamSlots }
+	var start uint64
+	if from == nil {
+		if start, err = s.events.Head(); err != nil {
+			release()
+			return nil, nil, nil, unavailable(err.Error())
+		}
+	} else {
+		start = *from
+		// A reader moving from a node ahead to one a little behind waits
+		// for this node's copy of the log to catch up.
+		for deadline := time.Now().Add(streamStartWait); ; {
+			head, err := s.events.Head()
+			if err == nil && head >= start || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				release()
+				return nil, nil, nil, unavailable(ctx.Err().Error())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	r, err = s.events.NewReader(start, f)
+	if err != nil {
+		release()
+		if errors.Is(err, stream.ErrBeyond) {
+			return nil, nil, nil, malformed(field, fmt.Sprintf("%s %d is beyond the end of the log (%v)", field, start, err))
+		}
+		return nil, nil, nil, unavailable(err.Error())
+	}
+	streamCtx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.streamsStopped, cancel)
+	return r, streamCtx, func() { stop(); cancel(); r.Close(); release() }, nil
+}
+
+// StopStreams ends every open stream (at shutdown: http.Server.Shutdown
+// waits for requests, and a stream does not end by itself). Readers
+// reconnect to another node and resume.
+func (s *Service) StopStreams() { s.stopStreams() }
+
+// getStream serves GET /v1/stream: committed events as Server-Sent Events.
+func (g *Gateway) getStream(w http.ResponseWriter, r *http.Request) *Problem {
+	if p := allow(r.Context(), "reading the event stream", RoleOps, RolePartner, RoleCompliance); p != nil {
+		return p
+	}
+	q := r.URL.Query()
+	var from *uint64
+	field := "from"
+	if v := q.Get("from"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return malformed("from", fmt.Sprintf("from %q is not a log index", v))
+		}
+		from = &n
+	}
+	q.Del("from")
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil || n == ^uint64(0) {
+			return malformed("Last-Event-ID", fmt.Sprintf("Last-Event-ID %q is not a log index", v))
+		}
+		n++ // the last one seen: resume after it
+		from, field = &n, "Last-Event-ID"
+	}
+	reader, ctx, done, p := g.openStream(r.Context(), from, field, q)
+	if p != nil {
+		return p
+	}
+	defer done()
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, streamBufferBytes)
+	flush := func() error {
+		if err := rc.SetWriteDeadline(time.Now().Add(g.opts.StreamWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	fmt.Fprintf(bw, "retry: 1000\n: ordergrid events from %d\n\n", reader.Next())
+	if err := flush(); err != nil {
+		return nil
+	}
+	sentTo := reader.Next() // the resume point the client holds
+	lastWrite := time.Now()
+	for {
+		items, err := reader.Read(ctx, streamEventsPerRead, streamProgressEvery)
+		if err != nil {
+			if ctx.Err() == nil {
+				g.streamMetrics.cut.WithLabelValues("error").Inc()
+				g.logger.Warn("stream: reading the log", "error", err)
+			}
+			return nil
+		}
+		for _, it := range items {
+			bw.WriteString("id: ")
+			bw.WriteString(strconv.FormatUint(it.Index, 10))
+			bw.WriteString("\ndata: ")
+			bw.Write(it.Leaf) // one line: canonical JSON escapes every newline
+			bw.WriteString("\n\n")
+		}
+		switch {
+		case len(items) > 0:
+			sentTo = reader.Next()
+		case reader.Next() > sentTo && time.Since(lastWrite) >= streamProgressEvery:
+			// Events skipped by the filter: move the client's resume point
+			// (an id with no data dispatches nothing but sets it).
+			fmt.Fprintf(bw, "id: %d\n\n", reader.Next()-1)
+			sentTo = reader.Next()
+		case time.Since(lastWrite) >= streamKeepalive:
+			bw.WriteString(": keepalive\n\n")
+		default:
+			continue
+		}
+		if err := flush(); err != nil {
+			g.streamMetrics.cut.WithLabelValues("stalled").Inc()
+			return nil
+		}
+		lastWrite = time.Now()
+		g.streamMetrics.sent.WithLabelValues("sse").Add(float64(len(items)))
+	}
+}
+
+// streaming serves a long-lived route: authenticated like every API route,
+// but outside admission control (a stream would hold an in-flight slot
+// for its whole life and skew the latency the limit adapts to); streams
+// have their own bound (Options.StreamReadersMax).
+func (g *Gateway) streaming(route string, h func(w http.ResponseWriter, r *http.Request) *Problem) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		principal, err := g.authenticate(r.Header.Get("Authorization"))
+		if err != nil {
+			g.metrics.rejects.WithLabelValues("unauthenticated").Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ordergrid"`)
+			writeProblem(w, unauthenticated(err))
+			g.metrics.requests.WithLabelValues(route, "401").Inc()
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		if p := h(sw, r.WithContext(WithPrincipal(r.Context(), principal))); p != nil {
+			writeProblem(sw, p)
+		}
+		g.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+	})
+}
+
+// StreamEvents implements pb.EventServiceServer.
+func (s *Service) StreamEvents(req *pb.StreamEventsRequest, ss grpc.ServerStreamingServer[pb.LogEvent]) error {
+	q := map[string][]string{}
+	for name, vals := range map[string][]string{"order": req.Order, "channel": req.Channel, "warehouse": req.Warehouse,
+		"status": req.Status, "kind": req.Kind, "type": req.Type} {
+		if len(vals) > 0 {
+			q[name] = vals
+		}
+	}
+	reader, ctx, done, p := s.openStream(ss.Context(), req.From, "from", q)
+	if p != nil {
+		return grpcErr(p)
+	}
+	defer done()
+	// Send blocks while the client's flow-control window is full; a reader
+	// that stops reading is cut when one Send takes longer than the write
+	// timeout (returning ends the call, which unblocks the Send).
+	var sendingSince atomic.Int64
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			items, err := reader.Read(ctx, streamEventsPerRead, streamKeepalive)
+			if err != nil {
+				errc <- err
+				return
+			}
+			for _, it := range items {
+				e := &it.Event
+				sendingSince.Store(time.Now().UnixNano())
+				err := ss.Send(&pb.LogEvent{Index: it.Index, Leaf: it.Leaf, Kind: e.Kind, Type: e.Type, Order: e.Order, Status: e.Status, At: e.At})
+				sendingSince.Store(0)
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+			s.streamMetrics.sent.WithLabelValues("grpc").Add(float64(len(items)))
+		}
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-errc:
+			if ss.Context().Err() != nil {
+				return ss.Context().Err()
+			}
+			if ctx.Err() != nil {
+				return grpcErr(unavailable("the node is stopping; resume on another node from the last index seen + 1"))
+			}
+			s.streamMetrics.cut.WithLabelValues("error").Inc()
+			return grpcErr(unavailable(err.Error()))
+		case <-tick.C:
+			if at := sendingSince.Load(); at != 0 && time.Since(time.Unix(0, at)) > s.streamWriteTimeout {
+				s.streamMetrics.cut.WithLabelValues("stalled").Inc()
+				return grpcErr(&Problem{Status: http.StatusTooManyRequests, Name: "stream-stalled", Title: "Reader too slow",
+					Detail:        fmt.Sprintf("the stream was cut: a send blocked over %s; resume from the last index seen + 1", s.streamWriteTimeout),
+					RetryAfterSec: 1})
+			}
+		}
+	}
+}
+
+var _ pb.EventServiceServer = (*Service)(nil)
