@@ -68,11 +68,9 @@ const (
 	AlertsPerCommandMax = 1000
 )
 
-// Timed reports whether an order in status has stage limits: it is
-// neither closed nor pending payment (whose pay-by expiry governs it).
-func Timed(status string) bool {
-	return status != "" && status != lifecycle.StatusPendingPayment && !IsClosed(status)
-}
+// Timed reports whether an order in status has stage limits
+// (lifecycle.HasStageLimit): neither closed nor pending payment.
+func Timed(status string) bool { return lifecycle.HasStageLimit(status) }
 
 // stageEntry is when an order entered its status.
 type stageEntry struct {
