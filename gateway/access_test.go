@@ -81,6 +81,7 @@ var accessTable = []access{
 	{route: "GET /v1/channels/price-conflicts", roles: []Role{RoleOps, RoleCompliance}},
 	{route: "GET /v1/channels/fetches", roles: []Role{RoleOps, RoleCompliance}},
 	{route: "GET /v1/channels/connectors", roles: []Role{RoleOps, RoleCompliance}},
+	{route: "GET /v1/alerts", roles: []Role{RoleOps}},
 }
 
 // openRoutes answer without a token (probes); signedRoutes authenticate by

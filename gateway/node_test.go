@@ -163,7 +163,8 @@ func newTestGateway() (*testGateway, string) {
 		return fail("fetcher", err)
 	}
 	b := Backend{Intake: orders, ChannelFlow: flow, Grid: node, Routing: catalog.NewAdmin(node, logger),
-		PriceConflicts: store, KeyRotation: rotation.NewRewrapper(node, keyring), Archives: nodeArchives{node}, Fetches: tg.fetcher}
+		PriceConflicts: store, KeyRotation: rotation.NewRewrapper(node, keyring), Archives: nodeArchives{node}, Fetches: tg.fetcher,
+		Alerts: node}
 	tg.gw = New(b, Options{Tokens: tokens, Channels: chans, // no limits: the defaults
 		Cluster: host, Ledger: seq.Log(), Profiling: true, Logger: logger, Gatherer: reg, Registerer: reg,
 		Ready: func() bool { return host.Ready() && node.TopologyReady() }})
