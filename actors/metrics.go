@@ -3,6 +3,9 @@ package actors
 import (
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordergrid/ordergrid/cluster"
+	"github.com/ordergrid/ordergrid/statemachine"
 )
 
 type metrics struct {
@@ -23,6 +26,8 @@ type metrics struct {
 	keyBatch       prometheus.Histogram
 	// transitionBatch observes the events of each transitions entry.
 	transitionBatch prometheus.Histogram
+	// alertsRaised counts the stuck-order alerts the sweeper raised.
+	alertsRaised prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -70,12 +75,50 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ordergrid_transition_batch_events", Help: "Order events judged by one transitions Raft entry.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 13),
 		}),
+		alertsRaised: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordergrid_alerts_raised_total", Help: "Stuck-order alerts raised by this node's sweeper (alert_raised events).",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.routed, m.reroutes, m.retriedReservations,
-			m.createBatch, m.batchFallbacks, m.keyBatch, m.transitionBatch)
+			m.createBatch, m.batchFallbacks, m.keyBatch, m.transitionBatch, m.alertsRaised)
 	}
 	return m
+}
+
+// watchAlerts exports the open stuck-order alerts of the partitions this
+// node leads (summed over the nodes: the cluster's), and the alerts this
+// node's replicas cleared (every replica clears each one: read one node).
+func (m *metrics) watchAlerts(reg prometheus.Registerer, host *cluster.Host) {
+	if reg == nil {
+		return
+	}
+	machines := func(led bool) []*statemachine.Machine {
+		var out []*statemachine.Machine
+		for _, p := range host.Partitions() {
+			if sm, ok := p.StateMachine().(*statemachine.Machine); ok && (!led || p.IsLeader()) {
+				out = append(out, sm)
+			}
+		}
+		return out
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ordergrid_alerts_open", Help: "Open stuck-order alerts of the partitions this node leads.",
+	}, func() float64 {
+		total := 0
+		for _, sm := range machines(true) {
+			total += sm.OpenAlerts()
+		}
+		return float64(total)
+	}), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "ordergrid_alerts_cleared_total", Help: "Stuck-order alerts cleared (alert_cleared events) as this node's replicas applied them since it started.",
+	}, func() float64 {
+		var total uint64
+		for _, sm := range machines(false) {
+			total += sm.AlertsCleared()
+		}
+		return float64(total)
+	}))
 }
 
 // watchActive exports the grains active on this node, per kind.

@@ -68,6 +68,10 @@ type Options struct {
 	// ReconcileAfter is how old an owed stock action must be before the sweeper
 	// finishes it for a grain that did not. Default 5s.
 	ReconcileAfter time.Duration
+	// StageLimits are the stuck-order alerts' stage limits, judged by the
+	// sweeper on each partition's leader. nil: no alerts (cmd/ordergrid
+	// passes config's alerts.stages, whose default is not empty).
+	StageLimits []statemachine.StageLimit
 	// ReserveBatchMax caps the reservations folded into one Raft entry. Default 4096.
 	ReserveBatchMax int
 	// Keyring holds the master keys that wrap subjects' data keys. nil:
@@ -219,6 +223,7 @@ func Start(ctx context.Context, host *cluster.Host, opts Options) (*Node, error)
 	n.cluster = actorcluster.New(n.system, cfg)
 	n.cluster.StartMember()
 	n.metrics.watchActive(opts.Registerer, n.cluster)
+	n.metrics.watchAlerts(opts.Registerer, host)
 	startedNode.started = true
 	for !n.TopologyReady() {
 		select {

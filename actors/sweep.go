@@ -18,8 +18,8 @@ const (
 	sweepCallsMax = 16
 	// SweeperPrincipal is the principal of every event the sweeper causes:
 	// orders expired past their pay-by time, orphan reservations released
-	// past their expiry, and owed stock actions it finishes (their
-	// committed, released or shipped stock events).
+	// past their expiry, owed stock actions it finishes (their committed,
+	// released or shipped stock events), and stuck-order alerts raised.
 	SweeperPrincipal = "system:sweeper"
 )
 
@@ -53,7 +53,8 @@ func (s sweeper) loop() {
 	}
 }
 
-// partition expires unpaid orders past their pay-by time, releases
+// partition expires unpaid orders past their pay-by time, raises alerts
+// for orders stuck in a stage past its limit, releases
 // orphan reservations past their expiry, and finishes stock actions that a
 // grain owes but did not carry out (its node died, or a call failed).
 func (s sweeper) partition(p *cluster.Partition, all bool) {
@@ -65,6 +66,9 @@ func (s sweeper) partition(p *cluster.Partition, all bool) {
 	var ids []string
 	if m, ok := p.StateMachine().(*statemachine.Machine); ok {
 		ids = m.DueOrders(now.UnixNano(), sweepBatchMax) // this node leads p: its replica is the leader's
+	}
+	if m, ok := p.StateMachine().(*statemachine.Machine); ok {
+		s.raiseAlerts(p, m, now, log)
 	}
 	if len(ids) > 0 {
 		ctx, cancel := n.callCtx()
@@ -107,6 +111,31 @@ func (s sweeper) partition(p *cluster.Partition, all bool) {
 		n.metrics.reconciled.Inc()
 		s.syncOrder(owed[i], log)
 	})
+}
+
+// raiseAlerts proposes alerts for the orders that stayed in a stage past
+// its limit (Options.StageLimits), as m (the leader's replica of p) sees
+// them: up to sweepBatchMax a sweep, AlertsPerCommandMax a command. The
+// judge raises each once: a proposal that failed, or that another leader
+// made too, is harmless to repeat.
+func (s sweeper) raiseAlerts(p partition, m *statemachine.Machine, now time.Time, log *slog.Logger) {
+	n := s.n
+	due := m.StuckOrders(now.UnixNano(), n.opts.StageLimits, sweepBatchMax)
+	for len(due) > 0 {
+		chunk := due[:min(len(due), statemachine.AlertsPerCommandMax)]
+		due = due[len(chunk):]
+		ctx, cancel := n.callCtx()
+		res, err := n.propose(ctx, p, SweeperPrincipal, &gridpb.Command{Kind: &gridpb.Command_RaiseAlerts{RaiseAlerts: &gridpb.RaiseAlertsCommand{Alerts: chunk}}})
+		cancel()
+		if err != nil {
+			log.Warn("sweep: raising alerts", slog.Int("orders", len(chunk)), slog.Any("error", err))
+			return
+		}
+		n.metrics.alertsRaised.Add(float64(len(res.OrderIds)))
+		if len(res.OrderIds) > 0 {
+			log.Info("sweep: stuck-order alerts raised", slog.Int("orders", len(res.OrderIds)), slog.String("first", res.OrderIds[0]))
+		}
+	}
 }
 
 func (s sweeper) syncOrder(id string, log *slog.Logger) {

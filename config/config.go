@@ -22,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
+	"github.com/ordergrid/ordergrid/lifecycle"
 )
 
 // Config is the configuration of one node.
@@ -41,7 +42,49 @@ type Config struct {
 	Routing  Routing  `yaml:"routing"`
 	Channels Channels `yaml:"channels"`
 	Intake   Intake   `yaml:"intake"`
+	Alerts   Alerts   `yaml:"alerts"`
 	Log      Log      `yaml:"log"`
+}
+
+// Alerts are the stuck-order alerts: an order that stays in a stage (a
+// status) longer than the stage's limit gets an alert_raised event, and an
+// alert_cleared one when it moves on.
+type Alerts struct {
+	// Stages are the stage limits, at most AlertStagesMax, one per status:
+	// a status that is neither closed (delivered, cancelled, expired,
+	// refunded, merged) nor pending_payment (its pay-by expiry governs
+	// it), a limit of at least 1s, an optional name for the events. In the
+	// environment or a flag: "status=limit[:name],…" (e.g.
+	// "paid=30m:paid-not-picked,shipped=24h"). Default DefaultAlertStages;
+	// an empty list turns alerts off.
+	Stages []AlertStage `yaml:"stages"`
+}
+
+// AlertStage is one stage limit.
+type AlertStage struct {
+	// Status is the stage.
+	Status string `yaml:"status"`
+	// Limit is how long an order may stay in it.
+	Limit time.Duration `yaml:"limit"`
+	// Name names the limit in the alert's event. Default "".
+	Name string `yaml:"name"`
+}
+
+// AlertStagesMax bounds alerts.stages.
+const AlertStagesMax = 32
+
+// DefaultAlertStages is alerts.stages' default: paid 30m (not picked),
+// picked 2h (not packed), packed 4h (not shipped), shipped 24h (no carrier
+// scan), in_transit 72h, on_hold 2h (a held order unreviewed).
+func DefaultAlertStages() []AlertStage {
+	return []AlertStage{
+		{Status: "paid", Limit: 30 * time.Minute, Name: "paid-not-picked"},
+		{Status: "picked", Limit: 2 * time.Hour, Name: "picked-not-packed"},
+		{Status: "packed", Limit: 4 * time.Hour, Name: "packed-not-shipped"},
+		{Status: "shipped", Limit: 24 * time.Hour, Name: "shipped-no-scan"},
+		{Status: "in_transit", Limit: 72 * time.Hour, Name: "in-transit-too-long"},
+		{Status: "on_hold", Limit: 2 * time.Hour, Name: "on-hold-unreviewed"},
+	}
 }
 
 // Intake is how new orders and order events are batched.
@@ -300,7 +343,8 @@ func Default() Config {
 			LinesMax: DefaultOrdersLinesMax, QtyMax: DefaultOrdersQtyMax, BatchMax: DefaultOrdersBatchMax},
 		Ledger: Ledger{Origin: "ordergrid.local/ledger", SequenceInterval: 20 * time.Millisecond, CheckpointInterval: time.Second,
 			Fabric: Fabric{MSPID: "Org1MSP", Channel: "ordergrid", Chaincode: "anchors", AnchorInterval: 5 * time.Second}},
-		Log: Log{Level: "info", Format: "text"},
+		Alerts: Alerts{Stages: DefaultAlertStages()},
+		Log:    Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -490,6 +534,28 @@ func (c *Config) Validate() error {
 	if c.Orders.Retention != 0 && c.Orders.Retention < time.Second {
 		bad("orders.retention", "%s: 0 (off) or at least 1s", c.Orders.Retention)
 	}
+	if len(c.Alerts.Stages) > AlertStagesMax {
+		bad("alerts.stages", "%d stages, at most %d", len(c.Alerts.Stages), AlertStagesMax)
+	}
+	stages := map[string]bool{}
+	for i, st := range c.Alerts.Stages {
+		key := fmt.Sprintf("alerts.stages[%d]", i)
+		switch {
+		case !lifecycle.IsEventType(st.Status) && st.Status != lifecycle.StatusExpired:
+			bad(key+".status", "%q is not an order status", st.Status)
+		case !lifecycle.HasStageLimit(st.Status):
+			bad(key+".status", "%q has no stage limit: it is closed or pending_payment (the pay-by expiry governs that)", st.Status)
+		case stages[st.Status]:
+			bad(key+".status", "%q is listed twice", st.Status)
+		}
+		stages[st.Status] = true
+		if st.Limit < time.Second || st.Limit > 365*24*time.Hour {
+			bad(key+".limit", "%s outside 1s..8760h", st.Limit)
+		}
+		if len(st.Name) > 64 || strings.ContainsAny(st.Name, ",:=") {
+			bad(key+".name", "%q: at most 64 characters, without , : or =", st.Name)
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -518,6 +584,15 @@ func (f field) current() string {
 	switch x := f.v.Interface().(type) {
 	case []string:
 		return strings.Join(x, ",")
+	case []AlertStage:
+		parts := make([]string, len(x))
+		for i, st := range x {
+			parts[i] = st.Status + "=" + st.Limit.String()
+			if st.Name != "" {
+				parts[i] += ":" + st.Name
+			}
+		}
+		return strings.Join(parts, ",")
 	default:
 		return fmt.Sprint(x)
 	}
@@ -559,10 +634,37 @@ func (f field) set(s string) error {
 			}
 		}
 		f.v.Set(reflect.ValueOf(parts))
+	case []AlertStage:
+		stages, err := parseAlertStages(s)
+		if err != nil {
+			return err
+		}
+		f.v.Set(reflect.ValueOf(stages))
 	default:
 		return fmt.Errorf("unsupported setting type %s", f.v.Type())
 	}
 	return nil
+}
+
+// parseAlertStages reads "status=limit[:name],…" (empty: none).
+func parseAlertStages(s string) ([]AlertStage, error) {
+	stages := []AlertStage{}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		status, rest, ok := strings.Cut(p, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q is not status=limit[:name]", p)
+		}
+		limit, name, _ := strings.Cut(rest, ":")
+		d, err := time.ParseDuration(limit)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %q is not a duration", p, limit)
+		}
+		stages = append(stages, AlertStage{Status: strings.TrimSpace(status), Limit: d, Name: name})
+	}
+	return stages, nil
 }
 
 // fields lists every leaf setting of c.

@@ -81,3 +81,60 @@ func TestDefaultsValidate(t *testing.T) {
 		}
 	}
 }
+
+// alerts.stages: every stage limit is checked, each error naming the
+// stage's field; the list is read from YAML, the environment or a flag.
+func TestAlertStages(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		env        []string
+		key        string // "" valid
+	}{
+		{name: "defaults"},
+		{name: "yaml", yaml: "alerts:\n  stages:\n    - {status: paid, limit: 45m, name: slow-pick}\n    - {status: on_hold, limit: 1h}\n"},
+		{name: "off", yaml: "alerts:\n  stages: []\n"},
+		{name: "env", env: []string{"ORDERGRID_ALERTS_STAGES=paid=10m:p, shipped=24h"}},
+		{name: "unknown status", yaml: "alerts:\n  stages:\n    - {status: lost, limit: 1h}\n", key: "alerts.stages[0].status"},
+		{name: "closed status", yaml: "alerts:\n  stages:\n    - {status: paid, limit: 1h}\n    - {status: delivered, limit: 1h}\n", key: "alerts.stages[1].status"},
+		{name: "pending payment", yaml: "alerts:\n  stages:\n    - {status: pending_payment, limit: 1h}\n", key: "alerts.stages[0].status"},
+		{name: "twice", yaml: "alerts:\n  stages:\n    - {status: paid, limit: 1h}\n    - {status: paid, limit: 2h}\n", key: "alerts.stages[1].status"},
+		{name: "short limit", yaml: "alerts:\n  stages:\n    - {status: paid, limit: 500ms}\n", key: "alerts.stages[0].limit"},
+		{name: "no limit", yaml: "alerts:\n  stages:\n    - {status: paid}\n", key: "alerts.stages[0].limit"},
+		{name: "bad name", yaml: "alerts:\n  stages:\n    - {status: paid, limit: 1h, name: 'a,b'}\n", key: "alerts.stages[0].name"},
+		{name: "bad env", env: []string{"ORDERGRID_ALERTS_STAGES=paid:10m"}, key: "alerts.stages"},
+		{name: "bad env limit", env: []string{"ORDERGRID_ALERTS_STAGES=paid=soon"}, key: "alerts.stages"},
+	} {
+		env := tc.env
+		if tc.yaml != "" {
+			f := filepath.Join(t.TempDir(), "c.yaml")
+			os.WriteFile(f, []byte(tc.yaml), 0o644)
+			env = append(env, "ORDERGRID_CONFIG="+f)
+		}
+		c, err := Load(nil, env)
+		switch {
+		case tc.key == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.key != "" && (err == nil || !strings.Contains(err.Error(), tc.key)):
+			t.Errorf("%s: error %v does not name %s", tc.name, err, tc.key)
+		}
+		switch tc.name {
+		case "defaults":
+			if len(c.Alerts.Stages) != len(DefaultAlertStages()) || c.Alerts.Stages[0].Status != "paid" || c.Alerts.Stages[0].Limit != 30*time.Minute {
+				t.Errorf("defaults: %+v", c.Alerts.Stages)
+			}
+		case "yaml":
+			if len(c.Alerts.Stages) != 2 || c.Alerts.Stages[0].Limit != 45*time.Minute || c.Alerts.Stages[0].Name != "slow-pick" {
+				t.Errorf("yaml: %+v", c.Alerts.Stages)
+			}
+		case "off":
+			if len(c.Alerts.Stages) != 0 {
+				t.Errorf("off: %+v", c.Alerts.Stages)
+			}
+		case "env":
+			want := []AlertStage{{Status: "paid", Limit: 10 * time.Minute, Name: "p"}, {Status: "shipped", Limit: 24 * time.Hour}}
+			if len(c.Alerts.Stages) != 2 || c.Alerts.Stages[0] != want[0] || c.Alerts.Stages[1] != want[1] {
+				t.Errorf("env: %+v", c.Alerts.Stages)
+			}
+		}
+	}
+}

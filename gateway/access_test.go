@@ -83,6 +83,7 @@ var accessTable = []access{
 	{route: "GET /v1/channels/connectors", roles: []Role{RoleOps, RoleCompliance}},
 	// A bad start answers at once (a good one would stream until the client goes).
 	{route: "GET /v1/stream", roles: []Role{RoleOps, RolePartner, RoleCompliance}, path: "/v1/stream?from=x"},
+	{route: "GET /v1/alerts", roles: []Role{RoleOps}},
 }
 
 // openRoutes answer without a token (probes); signedRoutes authenticate by

@@ -36,6 +36,9 @@ type Backend struct {
 	// Fetches queues the orders a push names for fetching from the
 	// platform (intake.Fetcher). nil: such pushes are refused (422).
 	Fetches ChannelFetches
+	// Alerts are the open stuck-order alerts. nil: none (GET /v1/alerts
+	// answers no group).
+	Alerts Alerts
 }
 
 // ChannelFetches is the fetch workflow as the gateway reaches it

@@ -104,6 +104,8 @@ type Gateway struct {
 	keyRotation    KeyRotation
 	// fetches queues the orders pushes name (nil: none configured).
 	fetches ChannelFetches
+	// alerts are the open stuck-order alerts (nil: none).
+	alerts Alerts
 	// replay refuses a timestamped channel push sent again.
 	replay *replayCache
 }
@@ -158,6 +160,7 @@ func New(b Backend, opts Options) *Gateway {
 		priceConflicts: b.PriceConflicts,
 		keyRotation:    b.KeyRotation,
 		fetches:        b.Fetches,
+		alerts:         b.Alerts,
 		opts:           opts,
 		mux:            http.NewServeMux(),
 		simulating:     make(chan struct{}, 1),
@@ -199,6 +202,7 @@ func (g *Gateway) routes() {
 	g.handle("GET /v1/audit/export", g.admit("GET /v1/audit/export", g.getAuditExport, 0))
 	api("POST /v1/admin/rewrap-subject-keys", g.postRewrap)
 	api("POST /v1/admin/archives/restore", g.postRestoreArchive)
+	api("GET /v1/alerts", g.getAlerts)
 	api("GET /v1/cluster", g.getCluster)
 	api("POST /v1/cluster/nodes", g.postClusterNode)
 	api("DELETE /v1/cluster/nodes/{id}", g.deleteClusterNode)

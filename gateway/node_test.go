@@ -166,7 +166,8 @@ func newTestGateway() (*testGateway, string) {
 		return fail("fetcher", err)
 	}
 	b := Backend{Intake: orders, ChannelFlow: flow, Grid: node, Routing: catalog.NewAdmin(node, logger),
-		PriceConflicts: store, KeyRotation: rotation.NewRewrapper(node, keyring), Archives: nodeArchives{node}, Fetches: tg.fetcher}
+		PriceConflicts: store, KeyRotation: rotation.NewRewrapper(node, keyring), Archives: nodeArchives{node}, Fetches: tg.fetcher,
+		Alerts: node}
 	tg.events = stream.NewHub(seq.Log(), stream.Options{PollInterval: 5 * time.Millisecond, Logger: logger, Registerer: reg})
 	go tg.events.Run(context.Background())
 	tg.gw = New(b, Options{Tokens: tokens, Channels: chans, Events: tg.events, // no limits: the defaults

@@ -47,6 +47,10 @@
 //	type        created, paid, picked, …, cancelled, expired, on_hold, merged (order);
 //	            duplicate_merged, duplicate_held, duplicate_accepted,
 //	            price_conflict (order: noted, the status unchanged);
+//	            alert_raised (order: stuck past its stage's limit, the status
+//	            unchanged; details stage, limit, since, name if configured),
+//	            alert_cleared (order: it moved on, right after the moving
+//	            event; details stage, open_seconds);
 //	            reserved, committed, released, shipped, restocked, stock_set (stock);
 //	            erased (subject: the order's personal fields are gone for good);
 //	            personal_read (access: principal read the order's personal fields);
@@ -61,7 +65,7 @@
 //	principal   who caused it: the caller's token name, also when its item
 //	            shared a batched entry with other callers' items; a
 //	            "system:" name for what the node does on its own
-//	            ("system:sweeper" for expiries and orphan releases)
+//	            ("system:sweeper" for expiries, orphan releases and alerts raised)
 //	lines       an order's lines on "created": [{sku, qty, unit_price, warehouse}]
 //	details     other facts as string pairs (carrier, tracking_number, reason,
 //	            routing_strategy on "created": the strategy version that routed it, …;

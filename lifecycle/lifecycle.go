@@ -123,6 +123,23 @@ func HoldsStock(status string) bool {
 	return false
 }
 
+// IsClosed reports whether an order in status is closed: nothing more is
+// expected of it (retention may archive it).
+func IsClosed(status string) bool {
+	switch status {
+	case StatusDelivered, StatusCancelled, StatusExpired, StatusRefunded, StatusMerged:
+		return true
+	}
+	return false
+}
+
+// HasStageLimit reports whether an order in status may be held to a stage
+// limit (a stuck-order alert): a status of the table that is neither
+// closed nor pending payment (the pay-by expiry governs that one).
+func HasStageLimit(status string) bool {
+	return IsEventType(status) && status != StatusPendingPayment && !IsClosed(status)
+}
+
 // StockAction returns the reservation action event owes, or "".
 func StockAction(event string) string {
 	if event == StatusExpired {

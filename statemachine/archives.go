@@ -24,13 +24,7 @@ func archivedKey(prefix []byte, order string) []byte { return key(prefix, spaceA
 
 // IsClosed reports whether an order in status is closed: nothing more is
 // expected of it, so retention may archive it.
-func IsClosed(status string) bool {
-	switch status {
-	case lifecycle.StatusDelivered, lifecycle.StatusCancelled, lifecycle.StatusExpired, lifecycle.StatusRefunded, lifecycle.StatusMerged:
-		return true
-	}
-	return false
-}
+func IsClosed(status string) bool { return lifecycle.IsClosed(status) }
 
 // indexClosed keeps the closed-orders index across a status change from
 // old (at oldAt) to o's current status (at o.UpdatedUnixNano).

@@ -37,6 +37,8 @@ type Machine struct {
 	due dueIndex
 	// subjects are the data subjects' orders (subject_index.go).
 	subjects subjectIndex
+	// alerts are the orders' stages and open alerts (alerts.go).
+	alerts alertIndex
 }
 
 // indexedSpaces are the key spaces Machine.present holds: the Indexed ones
@@ -105,7 +107,15 @@ func (m *Machine) Load(r pebble.Reader) error {
 			return fmt.Errorf("statemachine: index %q: %w", byte(space), err)
 		}
 	}
-	due, subjects, err := m.loadOrderIndexes(r)
+	stages, open := map[string]stageEntry{}, map[string]openAlert{}
+	due, subjects, err := m.loadOrderIndexes(r, func(o *gridpb.OrderRecord) {
+		if status, since := stageOf(o); Timed(status) {
+			stages[o.Id] = stageEntry{status, since}
+		}
+		if o.Alert != nil {
+			open[o.Id] = openAlert{alert: proto.Clone(o.Alert).(*gridpb.OrderAlert), channel: o.Channel, warehouse: warehousesOf(o), carrier: o.ShipmentCarrier}
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -116,6 +126,9 @@ func (m *Machine) Load(r pebble.Reader) error {
 	m.due.mu.Lock()
 	m.due.payBy = due
 	m.due.mu.Unlock()
+	m.alerts.mu.Lock()
+	m.alerts.stages, m.alerts.open = stages, open
+	m.alerts.mu.Unlock()
 	return nil
 }
 
@@ -131,7 +144,7 @@ var _ cluster.StateMachine = (*Machine)(nil)
 // New returns the state machine of the partition whose keys start with prefix.
 func New(id uint32, prefix []byte) cluster.StateMachine {
 	return &Machine{id: id, prefix: append([]byte{}, prefix...), present: make(map[string]struct{}), due: dueIndex{payBy: map[string]int64{}},
-		subjects: subjectIndex{orders: map[string]map[string]struct{}{}}}
+		subjects: subjectIndex{orders: map[string]map[string]struct{}{}}, alerts: newAlertIndex()}
 }
 
 // Apply applies one committed command and answers a marshalled
@@ -224,6 +237,8 @@ func (tx *txn) dispatch(cmd *gridpb.Command) *Result {
 		return tx.purgeFetches(k.PurgeFetches)
 	case *gridpb.Command_SetCursor:
 		return tx.setCursor(k.SetCursor)
+	case *gridpb.Command_RaiseAlerts:
+		return tx.raiseAlerts(k.RaiseAlerts)
 	case *gridpb.Command_TrimOutbox:
 		if err := outbox.Trim(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
 			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))

@@ -31,7 +31,13 @@ func stockActionKey(prefix []byte, order string) []byte { return key(prefix, spa
 
 func (t *txn) order(id string) (*gridpb.OrderRecord, bool) {
 	o := &gridpb.OrderRecord{}
-	return o, t.get(orderKey(t.m.prefix, id), o)
+	if !t.get(orderKey(t.m.prefix, id), o) {
+		return o, false
+	}
+	// A record written before stages were kept: its stage is its status
+	// since its last change (stageOf), written with its next change.
+	o.StageStatus, o.StageSinceUnixNano = stageOf(o)
+	return o, true
 }
 
 func (t *txn) addEvent(o *gridpb.OrderRecord, typ string, details map[string]string) {
@@ -39,8 +45,10 @@ func (t *txn) addEvent(o *gridpb.OrderRecord, typ string, details map[string]str
 }
 
 // addEventRouted adds an event that carries a routing decision (the
-// "created" event).
+// "created" event). An event that changed the order's status starts its
+// stage, and clears its open alert (alerts.go).
 func (t *txn) addEventRouted(o *gridpb.OrderRecord, typ string, details map[string]string, routed *gridpb.RoutingRecord) {
+	moved := t.noteStage(o)
 	o.Version++
 	o.UpdatedUnixNano = t.at
 	t.put(orderKey(t.m.prefix, o.Id), o)
@@ -63,6 +71,9 @@ func (t *txn) addEventRouted(o *gridpb.OrderRecord, typ string, details map[stri
 		}
 	}
 	t.record(e)
+	if moved && o.Alert != nil {
+		t.clearAlert(o)
+	}
 }
 
 func (t *txn) createOrder(o *gridpb.OrderRecord, routed *gridpb.RoutingRecord) *Result {

@@ -51,8 +51,9 @@ func (m *Machine) SubjectOrders(subject string, limit int) []string {
 
 // loadOrderIndexes rebuilds, in one pass over the order records, the
 // pay-by deadlines of the unpaid orders and the subject index (which also
-// reads the archived-order records and the retired 'c' keys).
-func (m *Machine) loadOrderIndexes(r pebble.Reader) (due map[string]int64, subjects map[string]map[string]struct{}, err error) {
+// reads the archived-order records and the retired 'c' keys); each order
+// record is also handed to order (the alerts' index).
+func (m *Machine) loadOrderIndexes(r pebble.Reader, order func(o *gridpb.OrderRecord)) (due map[string]int64, subjects map[string]map[string]struct{}, err error) {
 	due, subjects = map[string]int64{}, map[string]map[string]struct{}{}
 	add := func(subject, order string) {
 		if subject == "" {
@@ -90,6 +91,7 @@ func (m *Machine) loadOrderIndexes(r pebble.Reader) (due map[string]int64, subje
 			due[o.Id] = o.PayByUnixNano
 		}
 		add(o.GetCustomer().GetId(), o.Id)
+		order(&o)
 		return nil
 	}); err != nil {
 		return nil, nil, err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/catalog"
+	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/gateway"
 	"github.com/ordergrid/ordergrid/intake"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
@@ -13,6 +14,7 @@ import (
 	"github.com/ordergrid/ordergrid/privacy"
 	"github.com/ordergrid/ordergrid/retention"
 	"github.com/ordergrid/ordergrid/rotation"
+	"github.com/ordergrid/ordergrid/statemachine"
 )
 
 // backend is what the gateway serves from on a node: the intake pipeline,
@@ -29,6 +31,7 @@ func backend(node *actors.Node, orders *intake.Pipeline, routes *catalog.Admin, 
 		PriceConflicts: store,
 		KeyRotation:    rotation.NewRewrapper(node, keyring),
 		Archives:       nodeArchives{node: node},
+		Alerts:         node,
 	}
 }
 
@@ -68,4 +71,13 @@ func (g retentionGrid) Partitions() []retention.Partition {
 
 func (g retentionGrid) OrderPartition(id string) retention.Partition {
 	return g.node.PartitionOf(actors.OrderKey(id))
+}
+
+// stageLimits are the stuck-order alerts' stage limits of the configuration.
+func stageLimits(a config.Alerts) []statemachine.StageLimit {
+	out := make([]statemachine.StageLimit, 0, len(a.Stages))
+	for _, s := range a.Stages {
+		out = append(out, statemachine.StageLimit{Status: s.Status, Limit: s.Limit, Name: s.Name})
+	}
+	return out
 }

@@ -198,7 +198,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		GrainIdleTimeout: cfg.Actor.GrainIdleTimeout, OrderGrainIdleTimeout: cfg.Actor.OrderGrainIdleTimeout,
 		RequestTimeout: cfg.Actor.RequestTimeout, Keyring: keyring,
 		PendingTimeout: cfg.Orders.PendingTimeout, OrphanGrace: cfg.Orders.OrphanGrace, SweepInterval: cfg.Orders.SweepInterval,
-		Logger: logger, Registerer: reg,
+		StageLimits: stageLimits(cfg.Alerts), Logger: logger, Registerer: reg,
 	})
 	if err != nil {
 		return err

@@ -924,7 +924,16 @@ type OrderRecord struct {
 	Adjustments []*v1.Adjustment `protobuf:"bytes,26,rep,name=adjustments,proto3" json:"adjustments,omitempty"`
 	// total - discounts + tax + shipping, decimal string; empty without
 	// adjustments (then it is the total).
-	AmountDue     string `protobuf:"bytes,27,opt,name=amount_due,json=amountDue,proto3" json:"amount_due,omitempty"`
+	AmountDue string `protobuf:"bytes,27,opt,name=amount_due,json=amountDue,proto3" json:"amount_due,omitempty"`
+	// The status the order is in and when it entered it (the command's
+	// time): stage limits are judged from them (stuck-order alerts).
+	// Records written before they existed have them empty; they read as
+	// status and updated_unix_nano.
+	StageStatus        string `protobuf:"bytes,28,opt,name=stage_status,json=stageStatus,proto3" json:"stage_status,omitempty"`
+	StageSinceUnixNano int64  `protobuf:"varint,29,opt,name=stage_since_unix_nano,json=stageSinceUnixNano,proto3" json:"stage_since_unix_nano,omitempty"`
+	// The order's open stuck-order alert: raised when it stayed in its
+	// stage past the stage's limit, cleared when it moves. None: not set.
+	Alert         *OrderAlert `protobuf:"bytes,30,opt,name=alert,proto3" json:"alert,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1148,6 +1157,269 @@ func (x *OrderRecord) GetAmountDue() string {
 	return ""
 }
 
+func (x *OrderRecord) GetStageStatus() string {
+	if x != nil {
+		return x.StageStatus
+	}
+	return ""
+}
+
+func (x *OrderRecord) GetStageSinceUnixNano() int64 {
+	if x != nil {
+		return x.StageSinceUnixNano
+	}
+	return 0
+}
+
+func (x *OrderRecord) GetAlert() *OrderAlert {
+	if x != nil {
+		return x.Alert
+	}
+	return nil
+}
+
+// An order's open stuck-order alert.
+type OrderAlert struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The status the order is stuck in.
+	Stage string `protobuf:"bytes,1,opt,name=stage,proto3" json:"stage,omitempty"`
+	// The stage's limit when the alert was raised.
+	LimitMs int64 `protobuf:"varint,2,opt,name=limit_ms,json=limitMs,proto3" json:"limit_ms,omitempty"`
+	// When the order entered the stage.
+	SinceUnixNano int64 `protobuf:"varint,3,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"`
+	// When the alert was raised.
+	RaisedUnixNano int64 `protobuf:"varint,4,opt,name=raised_unix_nano,json=raisedUnixNano,proto3" json:"raised_unix_nano,omitempty"`
+	// The limit's name in configuration, if it has one.
+	Name          string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderAlert) Reset() {
+	*x = OrderAlert{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderAlert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderAlert) ProtoMessage() {}
+
+func (x *OrderAlert) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderAlert.ProtoReflect.Descriptor instead.
+func (*OrderAlert) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *OrderAlert) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *OrderAlert) GetLimitMs() int64 {
+	if x != nil {
+		return x.LimitMs
+	}
+	return 0
+}
+
+func (x *OrderAlert) GetSinceUnixNano() int64 {
+	if x != nil {
+		return x.SinceUnixNano
+	}
+	return 0
+}
+
+func (x *OrderAlert) GetRaisedUnixNano() int64 {
+	if x != nil {
+		return x.RaisedUnixNano
+	}
+	return 0
+}
+
+func (x *OrderAlert) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// Open stuck-order alerts counted by cause: the groups of the alerts that
+// share the grouped fields (stage, warehouse, channel, carrier; a field not
+// grouped by is empty).
+type AlertGroups struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every open alert counted.
+	Open   int64         `protobuf:"varint,1,opt,name=open,proto3" json:"open,omitempty"`
+	Groups []*AlertGroup `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	// Alerts counted in open but in no group: past the bound on groups.
+	Ungrouped     int64 `protobuf:"varint,3,opt,name=ungrouped,proto3" json:"ungrouped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertGroups) Reset() {
+	*x = AlertGroups{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertGroups) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertGroups) ProtoMessage() {}
+
+func (x *AlertGroups) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertGroups.ProtoReflect.Descriptor instead.
+func (*AlertGroups) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AlertGroups) GetOpen() int64 {
+	if x != nil {
+		return x.Open
+	}
+	return 0
+}
+
+func (x *AlertGroups) GetGroups() []*AlertGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *AlertGroups) GetUngrouped() int64 {
+	if x != nil {
+		return x.Ungrouped
+	}
+	return 0
+}
+
+// One cause of open alerts.
+type AlertGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Stage string                 `protobuf:"bytes,1,opt,name=stage,proto3" json:"stage,omitempty"`
+	// The warehouses of the orders' lines, distinct, sorted, joined by ",".
+	Warehouse string `protobuf:"bytes,2,opt,name=warehouse,proto3" json:"warehouse,omitempty"`
+	Channel   string `protobuf:"bytes,3,opt,name=channel,proto3" json:"channel,omitempty"`
+	Carrier   string `protobuf:"bytes,4,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	Count     int64  `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`
+	// The group's order that has been in its stage longest, and since when.
+	OldestSinceUnixNano int64  `protobuf:"varint,6,opt,name=oldest_since_unix_nano,json=oldestSinceUnixNano,proto3" json:"oldest_since_unix_nano,omitempty"`
+	OldestOrder         string `protobuf:"bytes,7,opt,name=oldest_order,json=oldestOrder,proto3" json:"oldest_order,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *AlertGroup) Reset() {
+	*x = AlertGroup{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertGroup) ProtoMessage() {}
+
+func (x *AlertGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertGroup.ProtoReflect.Descriptor instead.
+func (*AlertGroup) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AlertGroup) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *AlertGroup) GetWarehouse() string {
+	if x != nil {
+		return x.Warehouse
+	}
+	return ""
+}
+
+func (x *AlertGroup) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *AlertGroup) GetCarrier() string {
+	if x != nil {
+		return x.Carrier
+	}
+	return ""
+}
+
+func (x *AlertGroup) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *AlertGroup) GetOldestSinceUnixNano() int64 {
+	if x != nil {
+		return x.OldestSinceUnixNano
+	}
+	return 0
+}
+
+func (x *AlertGroup) GetOldestOrder() string {
+	if x != nil {
+		return x.OldestOrder
+	}
+	return ""
+}
+
 // The plaintext that OrderRecord.personal seals.
 type PersonalFields struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1162,7 +1434,7 @@ type PersonalFields struct {
 
 func (x *PersonalFields) Reset() {
 	*x = PersonalFields{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[10]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1446,7 @@ func (x *PersonalFields) String() string {
 func (*PersonalFields) ProtoMessage() {}
 
 func (x *PersonalFields) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[10]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1459,7 @@ func (x *PersonalFields) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalFields.ProtoReflect.Descriptor instead.
 func (*PersonalFields) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{10}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PersonalFields) GetName() string {
@@ -1239,7 +1511,7 @@ type SubjectKeyRecord struct {
 
 func (x *SubjectKeyRecord) Reset() {
 	*x = SubjectKeyRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[11]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1523,7 @@ func (x *SubjectKeyRecord) String() string {
 func (*SubjectKeyRecord) ProtoMessage() {}
 
 func (x *SubjectKeyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[11]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1536,7 @@ func (x *SubjectKeyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectKeyRecord.ProtoReflect.Descriptor instead.
 func (*SubjectKeyRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{11}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SubjectKeyRecord) GetSubject() string {
@@ -1315,7 +1587,7 @@ type SubjectTombstoneRecord struct {
 
 func (x *SubjectTombstoneRecord) Reset() {
 	*x = SubjectTombstoneRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[12]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1599,7 @@ func (x *SubjectTombstoneRecord) String() string {
 func (*SubjectTombstoneRecord) ProtoMessage() {}
 
 func (x *SubjectTombstoneRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[12]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1612,7 @@ func (x *SubjectTombstoneRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectTombstoneRecord.ProtoReflect.Descriptor instead.
 func (*SubjectTombstoneRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{12}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SubjectTombstoneRecord) GetSubject() string {
@@ -1388,7 +1660,7 @@ type EventRecord struct {
 
 func (x *EventRecord) Reset() {
 	*x = EventRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1672,7 @@ func (x *EventRecord) String() string {
 func (*EventRecord) ProtoMessage() {}
 
 func (x *EventRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1685,7 @@ func (x *EventRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventRecord.ProtoReflect.Descriptor instead.
 func (*EventRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{13}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EventRecord) GetSeq() uint64 {
@@ -1483,7 +1755,7 @@ type ReserveItem struct {
 
 func (x *ReserveItem) Reset() {
 	*x = ReserveItem{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1767,7 @@ func (x *ReserveItem) String() string {
 func (*ReserveItem) ProtoMessage() {}
 
 func (x *ReserveItem) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1780,7 @@ func (x *ReserveItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItem.ProtoReflect.Descriptor instead.
 func (*ReserveItem) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{14}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReserveItem) GetOrderId() string {
@@ -1563,7 +1835,7 @@ type ReserveBatchCommand struct {
 
 func (x *ReserveBatchCommand) Reset() {
 	*x = ReserveBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1575,7 +1847,7 @@ func (x *ReserveBatchCommand) String() string {
 func (*ReserveBatchCommand) ProtoMessage() {}
 
 func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1588,7 +1860,7 @@ func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchCommand.ProtoReflect.Descriptor instead.
 func (*ReserveBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{15}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReserveBatchCommand) GetSku() string {
@@ -1617,7 +1889,7 @@ type SettleCommand struct {
 
 func (x *SettleCommand) Reset() {
 	*x = SettleCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1901,7 @@ func (x *SettleCommand) String() string {
 func (*SettleCommand) ProtoMessage() {}
 
 func (x *SettleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1914,7 @@ func (x *SettleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleCommand.ProtoReflect.Descriptor instead.
 func (*SettleCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{16}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SettleCommand) GetSku() string {
@@ -1677,7 +1949,7 @@ type SetStockCommand struct {
 
 func (x *SetStockCommand) Reset() {
 	*x = SetStockCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1689,7 +1961,7 @@ func (x *SetStockCommand) String() string {
 func (*SetStockCommand) ProtoMessage() {}
 
 func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1702,7 +1974,7 @@ func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockCommand.ProtoReflect.Descriptor instead.
 func (*SetStockCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{17}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SetStockCommand) GetSku() string {
@@ -1740,7 +2012,7 @@ type CreateOrderCommand struct {
 
 func (x *CreateOrderCommand) Reset() {
 	*x = CreateOrderCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +2024,7 @@ func (x *CreateOrderCommand) String() string {
 func (*CreateOrderCommand) ProtoMessage() {}
 
 func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +2037,7 @@ func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{18}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateOrderCommand) GetOrder() *OrderRecord {
@@ -1800,7 +2072,7 @@ type CreateOrdersCommand struct {
 
 func (x *CreateOrdersCommand) Reset() {
 	*x = CreateOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +2084,7 @@ func (x *CreateOrdersCommand) String() string {
 func (*CreateOrdersCommand) ProtoMessage() {}
 
 func (x *CreateOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +2097,7 @@ func (x *CreateOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrdersCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{19}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateOrdersCommand) GetOrders() []*CreateOrderCommand {
@@ -1849,7 +2121,7 @@ type PutWarehouseCommand struct {
 
 func (x *PutWarehouseCommand) Reset() {
 	*x = PutWarehouseCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1861,7 +2133,7 @@ func (x *PutWarehouseCommand) String() string {
 func (*PutWarehouseCommand) ProtoMessage() {}
 
 func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1874,7 +2146,7 @@ func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutWarehouseCommand.ProtoReflect.Descriptor instead.
 func (*PutWarehouseCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{20}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PutWarehouseCommand) GetDocument() []byte {
@@ -1900,7 +2172,7 @@ type PutStrategyCommand struct {
 
 func (x *PutStrategyCommand) Reset() {
 	*x = PutStrategyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2184,7 @@ func (x *PutStrategyCommand) String() string {
 func (*PutStrategyCommand) ProtoMessage() {}
 
 func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2197,7 @@ func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStrategyCommand.ProtoReflect.Descriptor instead.
 func (*PutStrategyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{21}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PutStrategyCommand) GetDocument() []byte {
@@ -1944,7 +2216,7 @@ type ActivateStrategyCommand struct {
 
 func (x *ActivateStrategyCommand) Reset() {
 	*x = ActivateStrategyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2228,7 @@ func (x *ActivateStrategyCommand) String() string {
 func (*ActivateStrategyCommand) ProtoMessage() {}
 
 func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2241,7 @@ func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateStrategyCommand.ProtoReflect.Descriptor instead.
 func (*ActivateStrategyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{22}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ActivateStrategyCommand) GetSelection() []byte {
@@ -1993,7 +2265,7 @@ type AnnotateOrderCommand struct {
 
 func (x *AnnotateOrderCommand) Reset() {
 	*x = AnnotateOrderCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2277,7 @@ func (x *AnnotateOrderCommand) String() string {
 func (*AnnotateOrderCommand) ProtoMessage() {}
 
 func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2290,7 @@ func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnotateOrderCommand.ProtoReflect.Descriptor instead.
 func (*AnnotateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{23}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AnnotateOrderCommand) GetOrderId() string {
@@ -2062,7 +2334,7 @@ type LinkIdentityCommand struct {
 
 func (x *LinkIdentityCommand) Reset() {
 	*x = LinkIdentityCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2346,7 @@ func (x *LinkIdentityCommand) String() string {
 func (*LinkIdentityCommand) ProtoMessage() {}
 
 func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2359,7 @@ func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkIdentityCommand.ProtoReflect.Descriptor instead.
 func (*LinkIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{24}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *LinkIdentityCommand) GetKeyHash() string {
@@ -2116,7 +2388,7 @@ type RememberIdentityCommand struct {
 
 func (x *RememberIdentityCommand) Reset() {
 	*x = RememberIdentityCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2128,7 +2400,7 @@ func (x *RememberIdentityCommand) String() string {
 func (*RememberIdentityCommand) ProtoMessage() {}
 
 func (x *RememberIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2141,7 +2413,7 @@ func (x *RememberIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RememberIdentityCommand.ProtoReflect.Descriptor instead.
 func (*RememberIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{25}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RememberIdentityCommand) GetCustomer() string {
@@ -2169,7 +2441,7 @@ type UnlinkIdentityCommand struct {
 
 func (x *UnlinkIdentityCommand) Reset() {
 	*x = UnlinkIdentityCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2453,7 @@ func (x *UnlinkIdentityCommand) String() string {
 func (*UnlinkIdentityCommand) ProtoMessage() {}
 
 func (x *UnlinkIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2466,7 @@ func (x *UnlinkIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkIdentityCommand.ProtoReflect.Descriptor instead.
 func (*UnlinkIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{26}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UnlinkIdentityCommand) GetKeyHash() string {
@@ -2225,7 +2497,7 @@ type NotePurchaseCommand struct {
 
 func (x *NotePurchaseCommand) Reset() {
 	*x = NotePurchaseCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2237,7 +2509,7 @@ func (x *NotePurchaseCommand) String() string {
 func (*NotePurchaseCommand) ProtoMessage() {}
 
 func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2250,7 +2522,7 @@ func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotePurchaseCommand.ProtoReflect.Descriptor instead.
 func (*NotePurchaseCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{27}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *NotePurchaseCommand) GetCustomer() string {
@@ -2290,7 +2562,7 @@ type PurchaseRecord struct {
 
 func (x *PurchaseRecord) Reset() {
 	*x = PurchaseRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2302,7 +2574,7 @@ func (x *PurchaseRecord) String() string {
 func (*PurchaseRecord) ProtoMessage() {}
 
 func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2315,7 +2587,7 @@ func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurchaseRecord.ProtoReflect.Descriptor instead.
 func (*PurchaseRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{28}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PurchaseRecord) GetOrderId() string {
@@ -2369,7 +2641,7 @@ type RecentPurchases struct {
 
 func (x *RecentPurchases) Reset() {
 	*x = RecentPurchases{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2653,7 @@ func (x *RecentPurchases) String() string {
 func (*RecentPurchases) ProtoMessage() {}
 
 func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2666,7 @@ func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentPurchases.ProtoReflect.Descriptor instead.
 func (*RecentPurchases) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{29}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RecentPurchases) GetPurchases() []*PurchaseRecord {
@@ -2420,7 +2692,7 @@ type NotePriceCommand struct {
 
 func (x *NotePriceCommand) Reset() {
 	*x = NotePriceCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2704,7 @@ func (x *NotePriceCommand) String() string {
 func (*NotePriceCommand) ProtoMessage() {}
 
 func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2717,7 @@ func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotePriceCommand.ProtoReflect.Descriptor instead.
 func (*NotePriceCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{30}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *NotePriceCommand) GetSku() string {
@@ -2493,7 +2765,7 @@ type ChannelPrice struct {
 
 func (x *ChannelPrice) Reset() {
 	*x = ChannelPrice{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2777,7 @@ func (x *ChannelPrice) String() string {
 func (*ChannelPrice) ProtoMessage() {}
 
 func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2790,7 @@ func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPrice.ProtoReflect.Descriptor instead.
 func (*ChannelPrice) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{31}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ChannelPrice) GetChannel() string {
@@ -2572,7 +2844,7 @@ type RecentPrices struct {
 
 func (x *RecentPrices) Reset() {
 	*x = RecentPrices{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2584,7 +2856,7 @@ func (x *RecentPrices) String() string {
 func (*RecentPrices) ProtoMessage() {}
 
 func (x *RecentPrices) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2597,7 +2869,7 @@ func (x *RecentPrices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentPrices.ProtoReflect.Descriptor instead.
 func (*RecentPrices) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{32}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RecentPrices) GetPrices() []*ChannelPrice {
@@ -2621,7 +2893,7 @@ type PriceConflictRecord struct {
 
 func (x *PriceConflictRecord) Reset() {
 	*x = PriceConflictRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +2905,7 @@ func (x *PriceConflictRecord) String() string {
 func (*PriceConflictRecord) ProtoMessage() {}
 
 func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +2918,7 @@ func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriceConflictRecord.ProtoReflect.Descriptor instead.
 func (*PriceConflictRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{33}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PriceConflictRecord) GetSku() string {
@@ -2730,7 +3002,7 @@ type ChannelFetchRecord struct {
 
 func (x *ChannelFetchRecord) Reset() {
 	*x = ChannelFetchRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +3014,7 @@ func (x *ChannelFetchRecord) String() string {
 func (*ChannelFetchRecord) ProtoMessage() {}
 
 func (x *ChannelFetchRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +3027,7 @@ func (x *ChannelFetchRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelFetchRecord.ProtoReflect.Descriptor instead.
 func (*ChannelFetchRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{34}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ChannelFetchRecord) GetChannel() string {
@@ -2865,7 +3137,7 @@ type QueueFetchesCommand struct {
 
 func (x *QueueFetchesCommand) Reset() {
 	*x = QueueFetchesCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2877,7 +3149,7 @@ func (x *QueueFetchesCommand) String() string {
 func (*QueueFetchesCommand) ProtoMessage() {}
 
 func (x *QueueFetchesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2890,7 +3162,7 @@ func (x *QueueFetchesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueFetchesCommand.ProtoReflect.Descriptor instead.
 func (*QueueFetchesCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{35}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *QueueFetchesCommand) GetFetches() []*ChannelFetchRecord {
@@ -2920,7 +3192,7 @@ type FetchOutcomeCommand struct {
 
 func (x *FetchOutcomeCommand) Reset() {
 	*x = FetchOutcomeCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +3204,7 @@ func (x *FetchOutcomeCommand) String() string {
 func (*FetchOutcomeCommand) ProtoMessage() {}
 
 func (x *FetchOutcomeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +3217,7 @@ func (x *FetchOutcomeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchOutcomeCommand.ProtoReflect.Descriptor instead.
 func (*FetchOutcomeCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{36}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *FetchOutcomeCommand) GetChannel() string {
@@ -3022,7 +3294,7 @@ type PurgeFetchesCommand struct {
 
 func (x *PurgeFetchesCommand) Reset() {
 	*x = PurgeFetchesCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3034,7 +3306,7 @@ func (x *PurgeFetchesCommand) String() string {
 func (*PurgeFetchesCommand) ProtoMessage() {}
 
 func (x *PurgeFetchesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3047,7 +3319,7 @@ func (x *PurgeFetchesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeFetchesCommand.ProtoReflect.Descriptor instead.
 func (*PurgeFetchesCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{37}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PurgeFetchesCommand) GetSettledBeforeUnixNano() int64 {
@@ -3081,7 +3353,7 @@ type ConnectorCursorRecord struct {
 
 func (x *ConnectorCursorRecord) Reset() {
 	*x = ConnectorCursorRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3093,7 +3365,7 @@ func (x *ConnectorCursorRecord) String() string {
 func (*ConnectorCursorRecord) ProtoMessage() {}
 
 func (x *ConnectorCursorRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3106,7 +3378,7 @@ func (x *ConnectorCursorRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectorCursorRecord.ProtoReflect.Descriptor instead.
 func (*ConnectorCursorRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{38}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ConnectorCursorRecord) GetChannel() string {
@@ -3170,7 +3442,7 @@ type SetCursorCommand struct {
 
 func (x *SetCursorCommand) Reset() {
 	*x = SetCursorCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3182,7 +3454,7 @@ func (x *SetCursorCommand) String() string {
 func (*SetCursorCommand) ProtoMessage() {}
 
 func (x *SetCursorCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3195,7 +3467,7 @@ func (x *SetCursorCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCursorCommand.ProtoReflect.Descriptor instead.
 func (*SetCursorCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{39}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetCursorCommand) GetCursor() *ConnectorCursorRecord {
@@ -3228,7 +3500,7 @@ type TransitionCommand struct {
 
 func (x *TransitionCommand) Reset() {
 	*x = TransitionCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3240,7 +3512,7 @@ func (x *TransitionCommand) String() string {
 func (*TransitionCommand) ProtoMessage() {}
 
 func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3253,7 +3525,7 @@ func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCommand.ProtoReflect.Descriptor instead.
 func (*TransitionCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{40}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TransitionCommand) GetOrderId() string {
@@ -3307,7 +3579,7 @@ type StockSyncedCommand struct {
 
 func (x *StockSyncedCommand) Reset() {
 	*x = StockSyncedCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3319,7 +3591,7 @@ func (x *StockSyncedCommand) String() string {
 func (*StockSyncedCommand) ProtoMessage() {}
 
 func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3332,7 +3604,7 @@ func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{41}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StockSyncedCommand) GetOrderId() string {
@@ -3367,7 +3639,7 @@ type TransitionsCommand struct {
 
 func (x *TransitionsCommand) Reset() {
 	*x = TransitionsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3651,7 @@ func (x *TransitionsCommand) String() string {
 func (*TransitionsCommand) ProtoMessage() {}
 
 func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3664,7 @@ func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionsCommand.ProtoReflect.Descriptor instead.
 func (*TransitionsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{42}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TransitionsCommand) GetTransitions() []*TransitionCommand {
@@ -3412,7 +3684,7 @@ type StockSyncedBatchCommand struct {
 
 func (x *StockSyncedBatchCommand) Reset() {
 	*x = StockSyncedBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3424,7 +3696,7 @@ func (x *StockSyncedBatchCommand) String() string {
 func (*StockSyncedBatchCommand) ProtoMessage() {}
 
 func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3437,7 +3709,7 @@ func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedBatchCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{43}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StockSyncedBatchCommand) GetOrders() []*StockSyncedCommand {
@@ -3459,7 +3731,7 @@ type SettleBatchCommand struct {
 
 func (x *SettleBatchCommand) Reset() {
 	*x = SettleBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3471,7 +3743,7 @@ func (x *SettleBatchCommand) String() string {
 func (*SettleBatchCommand) ProtoMessage() {}
 
 func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3484,7 +3756,7 @@ func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleBatchCommand.ProtoReflect.Descriptor instead.
 func (*SettleBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{44}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SettleBatchCommand) GetSku() string {
@@ -3513,7 +3785,7 @@ type SettleItem struct {
 
 func (x *SettleItem) Reset() {
 	*x = SettleItem{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3525,7 +3797,7 @@ func (x *SettleItem) String() string {
 func (*SettleItem) ProtoMessage() {}
 
 func (x *SettleItem) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3538,7 +3810,7 @@ func (x *SettleItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleItem.ProtoReflect.Descriptor instead.
 func (*SettleItem) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{45}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SettleItem) GetOrderId() string {
@@ -3572,7 +3844,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3584,7 +3856,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3597,7 +3869,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{46}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -3605,6 +3877,131 @@ func (x *ExpireOrdersCommand) GetOrderIds() []string {
 		return x.OrderIds
 	}
 	return nil
+}
+
+// Raise stuck-order alerts: each order still in the stage it entered at
+// since_unix_nano, with no open alert, and past the limit at the
+// command's time gets an alert_raised event; any other is skipped.
+type RaiseAlertsCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Alerts        []*AlertDue            `protobuf:"bytes,1,rep,name=alerts,proto3" json:"alerts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RaiseAlertsCommand) Reset() {
+	*x = RaiseAlertsCommand{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaiseAlertsCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaiseAlertsCommand) ProtoMessage() {}
+
+func (x *RaiseAlertsCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaiseAlertsCommand.ProtoReflect.Descriptor instead.
+func (*RaiseAlertsCommand) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *RaiseAlertsCommand) GetAlerts() []*AlertDue {
+	if x != nil {
+		return x.Alerts
+	}
+	return nil
+}
+
+// An order the sweeper found past its stage's limit.
+type AlertDue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	Stage         string                 `protobuf:"bytes,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	SinceUnixNano int64                  `protobuf:"varint,3,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"`
+	LimitMs       int64                  `protobuf:"varint,4,opt,name=limit_ms,json=limitMs,proto3" json:"limit_ms,omitempty"`
+	// The limit's name in configuration, if it has one.
+	Name          string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertDue) Reset() {
+	*x = AlertDue{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertDue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertDue) ProtoMessage() {}
+
+func (x *AlertDue) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertDue.ProtoReflect.Descriptor instead.
+func (*AlertDue) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *AlertDue) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *AlertDue) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *AlertDue) GetSinceUnixNano() int64 {
+	if x != nil {
+		return x.SinceUnixNano
+	}
+	return 0
+}
+
+func (x *AlertDue) GetLimitMs() int64 {
+	if x != nil {
+		return x.LimitMs
+	}
+	return 0
+}
+
+func (x *AlertDue) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
 }
 
 // Release pending reservations whose expiry is before the command's time
@@ -3619,7 +4016,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3631,7 +4028,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3644,7 +4041,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{47}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -3672,7 +4069,7 @@ type TrimOutboxCommand struct {
 
 func (x *TrimOutboxCommand) Reset() {
 	*x = TrimOutboxCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3684,7 +4081,7 @@ func (x *TrimOutboxCommand) String() string {
 func (*TrimOutboxCommand) ProtoMessage() {}
 
 func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3697,7 +4094,7 @@ func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
 func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{48}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
@@ -3718,7 +4115,7 @@ type PutSubjectKeyCommand struct {
 
 func (x *PutSubjectKeyCommand) Reset() {
 	*x = PutSubjectKeyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3730,7 +4127,7 @@ func (x *PutSubjectKeyCommand) String() string {
 func (*PutSubjectKeyCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3743,7 +4140,7 @@ func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{49}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PutSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -3765,7 +4162,7 @@ type PutSubjectKeysCommand struct {
 
 func (x *PutSubjectKeysCommand) Reset() {
 	*x = PutSubjectKeysCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3777,7 +4174,7 @@ func (x *PutSubjectKeysCommand) String() string {
 func (*PutSubjectKeysCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3790,7 +4187,7 @@ func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeysCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeysCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{50}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *PutSubjectKeysCommand) GetKeys() []*SubjectKeyRecord {
@@ -3812,7 +4209,7 @@ type EraseSubjectCommand struct {
 
 func (x *EraseSubjectCommand) Reset() {
 	*x = EraseSubjectCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3824,7 +4221,7 @@ func (x *EraseSubjectCommand) String() string {
 func (*EraseSubjectCommand) ProtoMessage() {}
 
 func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3837,7 +4234,7 @@ func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
 func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{51}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *EraseSubjectCommand) GetSubject() string {
@@ -3866,7 +4263,7 @@ type RewrapSubjectKeyCommand struct {
 
 func (x *RewrapSubjectKeyCommand) Reset() {
 	*x = RewrapSubjectKeyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3878,7 +4275,7 @@ func (x *RewrapSubjectKeyCommand) String() string {
 func (*RewrapSubjectKeyCommand) ProtoMessage() {}
 
 func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3891,7 +4288,7 @@ func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewrapSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*RewrapSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{52}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *RewrapSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -3925,7 +4322,7 @@ type ArchivedOrderRecord struct {
 
 func (x *ArchivedOrderRecord) Reset() {
 	*x = ArchivedOrderRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3937,7 +4334,7 @@ func (x *ArchivedOrderRecord) String() string {
 func (*ArchivedOrderRecord) ProtoMessage() {}
 
 func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3950,7 +4347,7 @@ func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrderRecord.ProtoReflect.Descriptor instead.
 func (*ArchivedOrderRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{53}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ArchivedOrderRecord) GetId() string {
@@ -4013,7 +4410,7 @@ type ArchivedOrder struct {
 
 func (x *ArchivedOrder) Reset() {
 	*x = ArchivedOrder{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4025,7 +4422,7 @@ func (x *ArchivedOrder) String() string {
 func (*ArchivedOrder) ProtoMessage() {}
 
 func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4038,7 +4435,7 @@ func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrder.ProtoReflect.Descriptor instead.
 func (*ArchivedOrder) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{54}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ArchivedOrder) GetOrder() *OrderRecord {
@@ -4068,7 +4465,7 @@ type ArchiveOrdersCommand struct {
 
 func (x *ArchiveOrdersCommand) Reset() {
 	*x = ArchiveOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4080,7 +4477,7 @@ func (x *ArchiveOrdersCommand) String() string {
 func (*ArchiveOrdersCommand) ProtoMessage() {}
 
 func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4093,7 +4490,7 @@ func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ArchiveOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{55}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ArchiveOrdersCommand) GetOrderIds() []string {
@@ -4128,7 +4525,7 @@ type RestoreOrdersCommand struct {
 
 func (x *RestoreOrdersCommand) Reset() {
 	*x = RestoreOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4140,7 +4537,7 @@ func (x *RestoreOrdersCommand) String() string {
 func (*RestoreOrdersCommand) ProtoMessage() {}
 
 func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4153,7 +4550,7 @@ func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreOrdersCommand.ProtoReflect.Descriptor instead.
 func (*RestoreOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{56}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *RestoreOrdersCommand) GetOrders() []*ArchivedOrder {
@@ -4182,7 +4579,7 @@ type RecordAccessCommand struct {
 
 func (x *RecordAccessCommand) Reset() {
 	*x = RecordAccessCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4194,7 +4591,7 @@ func (x *RecordAccessCommand) String() string {
 func (*RecordAccessCommand) ProtoMessage() {}
 
 func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4207,7 +4604,7 @@ func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
 func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{57}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RecordAccessCommand) GetSubject() string {
@@ -4272,6 +4669,7 @@ type Command struct {
 	//	*Command_FetchOutcome
 	//	*Command_PurgeFetches
 	//	*Command_SetCursor
+	//	*Command_RaiseAlerts
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4279,7 +4677,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4291,7 +4689,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4304,7 +4702,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{58}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -4625,6 +5023,15 @@ func (x *Command) GetSetCursor() *SetCursorCommand {
 	return nil
 }
 
+func (x *Command) GetRaiseAlerts() *RaiseAlertsCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RaiseAlerts); ok {
+			return x.RaiseAlerts
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -4761,6 +5168,10 @@ type Command_SetCursor struct {
 	SetCursor *SetCursorCommand `protobuf:"bytes,42,opt,name=set_cursor,json=setCursor,proto3,oneof"`
 }
 
+type Command_RaiseAlerts struct {
+	RaiseAlerts *RaiseAlertsCommand `protobuf:"bytes,43,opt,name=raise_alerts,json=raiseAlerts,proto3,oneof"`
+}
+
 func (*Command_ReserveBatch) isCommand_Kind() {}
 
 func (*Command_Settle) isCommand_Kind() {}
@@ -4827,6 +5238,8 @@ func (*Command_PurgeFetches) isCommand_Kind() {}
 
 func (*Command_SetCursor) isCommand_Kind() {}
 
+func (*Command_RaiseAlerts) isCommand_Kind() {}
+
 // What the state machine answers the proposer of a command.
 type ApplyResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -4869,7 +5282,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4881,7 +5294,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4894,7 +5307,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{59}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -5020,7 +5433,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5032,7 +5445,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5045,7 +5458,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{60}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -5078,7 +5491,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5090,7 +5503,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5103,7 +5516,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{61}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -5129,7 +5542,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5141,7 +5554,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5154,7 +5567,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{62}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -5214,7 +5627,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5226,7 +5639,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5239,7 +5652,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{63}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -5281,7 +5694,7 @@ type ReserveManyRequest struct {
 
 func (x *ReserveManyRequest) Reset() {
 	*x = ReserveManyRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5293,7 +5706,7 @@ func (x *ReserveManyRequest) String() string {
 func (*ReserveManyRequest) ProtoMessage() {}
 
 func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5306,7 +5719,7 @@ func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyRequest.ProtoReflect.Descriptor instead.
 func (*ReserveManyRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{64}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ReserveManyRequest) GetItems() []*ReserveRequest {
@@ -5326,7 +5739,7 @@ type ReserveManyResponse struct {
 
 func (x *ReserveManyResponse) Reset() {
 	*x = ReserveManyResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5338,7 +5751,7 @@ func (x *ReserveManyResponse) String() string {
 func (*ReserveManyResponse) ProtoMessage() {}
 
 func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5351,7 +5764,7 @@ func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyResponse.ProtoReflect.Descriptor instead.
 func (*ReserveManyResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{65}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ReserveManyResponse) GetItems() []*ReserveResponse {
@@ -5373,7 +5786,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5385,7 +5798,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5398,7 +5811,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{66}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -5438,7 +5851,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5450,7 +5863,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5463,7 +5876,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{67}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -5483,7 +5896,7 @@ type SettleManyRequest struct {
 
 func (x *SettleManyRequest) Reset() {
 	*x = SettleManyRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5495,7 +5908,7 @@ func (x *SettleManyRequest) String() string {
 func (*SettleManyRequest) ProtoMessage() {}
 
 func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5508,7 +5921,7 @@ func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyRequest.ProtoReflect.Descriptor instead.
 func (*SettleManyRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{68}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SettleManyRequest) GetItems() []*SettleRequest {
@@ -5528,7 +5941,7 @@ type SettleManyResponse struct {
 
 func (x *SettleManyResponse) Reset() {
 	*x = SettleManyResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5540,7 +5953,7 @@ func (x *SettleManyResponse) String() string {
 func (*SettleManyResponse) ProtoMessage() {}
 
 func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5553,7 +5966,7 @@ func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyResponse.ProtoReflect.Descriptor instead.
 func (*SettleManyResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{69}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *SettleManyResponse) GetItems() []*SettleResponse {
@@ -5573,7 +5986,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5585,7 +5998,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5598,7 +6011,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{70}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SetStockGrainRequest) GetStock() *v1.SetStockRequest {
@@ -5624,7 +6037,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5636,7 +6049,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5649,7 +6062,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{71}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -5670,7 +6083,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5682,7 +6095,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5695,7 +6108,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{72}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *v1.CreateOrderRequest {
@@ -5728,7 +6141,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5740,7 +6153,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5753,7 +6166,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{73}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -5773,7 +6186,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5785,7 +6198,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5798,7 +6211,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{74}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *v1.OrderEventRequest {
@@ -5828,7 +6241,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5840,7 +6253,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5853,7 +6266,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{75}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -5893,7 +6306,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5905,7 +6318,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5918,7 +6331,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{76}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -5941,7 +6354,7 @@ type ForwardedBatch struct {
 
 func (x *ForwardedBatch) Reset() {
 	*x = ForwardedBatch{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5953,7 +6366,7 @@ func (x *ForwardedBatch) String() string {
 func (*ForwardedBatch) ProtoMessage() {}
 
 func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5966,7 +6379,7 @@ func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedBatch.ProtoReflect.Descriptor instead.
 func (*ForwardedBatch) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{77}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ForwardedBatch) GetOrders() []*CreateOrderGrainRequest {
@@ -5998,7 +6411,7 @@ type ForwardedAnswer struct {
 
 func (x *ForwardedAnswer) Reset() {
 	*x = ForwardedAnswer{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6010,7 +6423,7 @@ func (x *ForwardedAnswer) String() string {
 func (*ForwardedAnswer) ProtoMessage() {}
 
 func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6023,7 +6436,7 @@ func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedAnswer.ProtoReflect.Descriptor instead.
 func (*ForwardedAnswer) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{78}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ForwardedAnswer) GetResponse() *OrderGrainResponse {
@@ -6056,7 +6469,7 @@ type ForwardedAnswers struct {
 
 func (x *ForwardedAnswers) Reset() {
 	*x = ForwardedAnswers{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6068,7 +6481,7 @@ func (x *ForwardedAnswers) String() string {
 func (*ForwardedAnswers) ProtoMessage() {}
 
 func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6081,7 +6494,7 @@ func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedAnswers.ProtoReflect.Descriptor instead.
 func (*ForwardedAnswers) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{79}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ForwardedAnswers) GetAnswers() []*ForwardedAnswer {
@@ -6101,7 +6514,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6113,7 +6526,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6126,7 +6539,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{80}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -6152,7 +6565,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6164,7 +6577,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6177,7 +6590,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{81}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -6199,7 +6612,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6211,7 +6624,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6224,7 +6637,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{82}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -6266,7 +6679,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6278,7 +6691,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6291,7 +6704,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{83}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -6317,7 +6730,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6329,7 +6742,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6342,7 +6755,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{84}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -6422,7 +6835,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\vweight_from\x18\x02 \x01(\x01R\n" +
 	"weightFrom\x12\x1b\n" +
 	"\tweight_to\x18\x03 \x01(\x01R\bweightTo\x12\x16\n" +
-	"\x06winner\x18\x04 \x03(\tR\x06winner\"\xe7\b\n" +
+	"\x06winner\x18\x04 \x03(\tR\x06winner\"\xed\t\n" +
 	"\vOrderRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -6452,10 +6865,33 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x0echannel_fields\x18\x19 \x03(\v2,.ordergrid.v1.OrderRecord.ChannelFieldsEntryR\rchannelFields\x12:\n" +
 	"\vadjustments\x18\x1a \x03(\v2\x18.ordergrid.v1.AdjustmentR\vadjustments\x12\x1d\n" +
 	"\n" +
-	"amount_due\x18\x1b \x01(\tR\tamountDue\x1a@\n" +
+	"amount_due\x18\x1b \x01(\tR\tamountDue\x12!\n" +
+	"\fstage_status\x18\x1c \x01(\tR\vstageStatus\x121\n" +
+	"\x15stage_since_unix_nano\x18\x1d \x01(\x03R\x12stageSinceUnixNano\x12.\n" +
+	"\x05alert\x18\x1e \x01(\v2\x18.ordergrid.v1.OrderAlertR\x05alert\x1a@\n" +
 	"\x12ChannelFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa3\x01\n" +
+	"\n" +
+	"OrderAlert\x12\x14\n" +
+	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x19\n" +
+	"\blimit_ms\x18\x02 \x01(\x03R\alimitMs\x12&\n" +
+	"\x0fsince_unix_nano\x18\x03 \x01(\x03R\rsinceUnixNano\x12(\n" +
+	"\x10raised_unix_nano\x18\x04 \x01(\x03R\x0eraisedUnixNano\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\"q\n" +
+	"\vAlertGroups\x12\x12\n" +
+	"\x04open\x18\x01 \x01(\x03R\x04open\x120\n" +
+	"\x06groups\x18\x02 \x03(\v2\x18.ordergrid.v1.AlertGroupR\x06groups\x12\x1c\n" +
+	"\tungrouped\x18\x03 \x01(\x03R\tungrouped\"\xe2\x01\n" +
+	"\n" +
+	"AlertGroup\x12\x14\n" +
+	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x1c\n" +
+	"\twarehouse\x18\x02 \x01(\tR\twarehouse\x12\x18\n" +
+	"\achannel\x18\x03 \x01(\tR\achannel\x12\x18\n" +
+	"\acarrier\x18\x04 \x01(\tR\acarrier\x12\x14\n" +
+	"\x05count\x18\x05 \x01(\x03R\x05count\x123\n" +
+	"\x16oldest_since_unix_nano\x18\x06 \x01(\x03R\x13oldestSinceUnixNano\x12!\n" +
+	"\foldest_order\x18\a \x01(\tR\voldestOrder\"\x87\x01\n" +
 	"\x0ePersonalFields\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05phone\x18\x02 \x01(\tR\x05phone\x12\x18\n" +
@@ -6651,7 +7087,15 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x06action\x18\x02 \x01(\tR\x06action\x12\x1c\n" +
 	"\tprincipal\x18\x03 \x01(\tR\tprincipal\"2\n" +
 	"\x13ExpireOrdersCommand\x12\x1b\n" +
-	"\torder_ids\x18\x01 \x03(\tR\borderIds\"J\n" +
+	"\torder_ids\x18\x01 \x03(\tR\borderIds\"D\n" +
+	"\x12RaiseAlertsCommand\x12.\n" +
+	"\x06alerts\x18\x01 \x03(\v2\x16.ordergrid.v1.AlertDueR\x06alerts\"\x92\x01\n" +
+	"\bAlertDue\x12\x19\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x14\n" +
+	"\x05stage\x18\x02 \x01(\tR\x05stage\x12&\n" +
+	"\x0fsince_unix_nano\x18\x03 \x01(\x03R\rsinceUnixNano\x12\x19\n" +
+	"\blimit_ms\x18\x04 \x01(\x03R\alimitMs\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\"J\n" +
 	"\x19ExpireReservationsCommand\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\"6\n" +
@@ -6689,7 +7133,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x13RecordAccessCommand\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\x12\x18\n" +
-	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xeb\x13\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xb2\x14\n" +
 	"\aCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x1c\n" +
@@ -6732,7 +7176,8 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\rfetch_outcome\x18( \x01(\v2!.ordergrid.v1.FetchOutcomeCommandH\x00R\ffetchOutcome\x12H\n" +
 	"\rpurge_fetches\x18) \x01(\v2!.ordergrid.v1.PurgeFetchesCommandH\x00R\fpurgeFetches\x12?\n" +
 	"\n" +
-	"set_cursor\x18* \x01(\v2\x1e.ordergrid.v1.SetCursorCommandH\x00R\tsetCursorB\x06\n" +
+	"set_cursor\x18* \x01(\v2\x1e.ordergrid.v1.SetCursorCommandH\x00R\tsetCursor\x12E\n" +
+	"\fraise_alerts\x18+ \x01(\v2 .ordergrid.v1.RaiseAlertsCommandH\x00R\vraiseAlertsB\x06\n" +
 	"\x04kind\"\x95\x06\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
@@ -6872,7 +7317,7 @@ func file_internal_gridpb_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_gridpb_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_gridpb_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
+var file_internal_gridpb_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
 var file_internal_gridpb_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -6886,197 +7331,206 @@ var file_internal_gridpb_grains_proto_goTypes = []any{
 	(*RoutingExclusion)(nil),          // 9: ordergrid.v1.RoutingExclusion
 	(*RoutingFlip)(nil),               // 10: ordergrid.v1.RoutingFlip
 	(*OrderRecord)(nil),               // 11: ordergrid.v1.OrderRecord
-	(*PersonalFields)(nil),            // 12: ordergrid.v1.PersonalFields
-	(*SubjectKeyRecord)(nil),          // 13: ordergrid.v1.SubjectKeyRecord
-	(*SubjectTombstoneRecord)(nil),    // 14: ordergrid.v1.SubjectTombstoneRecord
-	(*EventRecord)(nil),               // 15: ordergrid.v1.EventRecord
-	(*ReserveItem)(nil),               // 16: ordergrid.v1.ReserveItem
-	(*ReserveBatchCommand)(nil),       // 17: ordergrid.v1.ReserveBatchCommand
-	(*SettleCommand)(nil),             // 18: ordergrid.v1.SettleCommand
-	(*SetStockCommand)(nil),           // 19: ordergrid.v1.SetStockCommand
-	(*CreateOrderCommand)(nil),        // 20: ordergrid.v1.CreateOrderCommand
-	(*CreateOrdersCommand)(nil),       // 21: ordergrid.v1.CreateOrdersCommand
-	(*PutWarehouseCommand)(nil),       // 22: ordergrid.v1.PutWarehouseCommand
-	(*PutStrategyCommand)(nil),        // 23: ordergrid.v1.PutStrategyCommand
-	(*ActivateStrategyCommand)(nil),   // 24: ordergrid.v1.ActivateStrategyCommand
-	(*AnnotateOrderCommand)(nil),      // 25: ordergrid.v1.AnnotateOrderCommand
-	(*LinkIdentityCommand)(nil),       // 26: ordergrid.v1.LinkIdentityCommand
-	(*RememberIdentityCommand)(nil),   // 27: ordergrid.v1.RememberIdentityCommand
-	(*UnlinkIdentityCommand)(nil),     // 28: ordergrid.v1.UnlinkIdentityCommand
-	(*NotePurchaseCommand)(nil),       // 29: ordergrid.v1.NotePurchaseCommand
-	(*PurchaseRecord)(nil),            // 30: ordergrid.v1.PurchaseRecord
-	(*RecentPurchases)(nil),           // 31: ordergrid.v1.RecentPurchases
-	(*NotePriceCommand)(nil),          // 32: ordergrid.v1.NotePriceCommand
-	(*ChannelPrice)(nil),              // 33: ordergrid.v1.ChannelPrice
-	(*RecentPrices)(nil),              // 34: ordergrid.v1.RecentPrices
-	(*PriceConflictRecord)(nil),       // 35: ordergrid.v1.PriceConflictRecord
-	(*ChannelFetchRecord)(nil),        // 36: ordergrid.v1.ChannelFetchRecord
-	(*QueueFetchesCommand)(nil),       // 37: ordergrid.v1.QueueFetchesCommand
-	(*FetchOutcomeCommand)(nil),       // 38: ordergrid.v1.FetchOutcomeCommand
-	(*PurgeFetchesCommand)(nil),       // 39: ordergrid.v1.PurgeFetchesCommand
-	(*ConnectorCursorRecord)(nil),     // 40: ordergrid.v1.ConnectorCursorRecord
-	(*SetCursorCommand)(nil),          // 41: ordergrid.v1.SetCursorCommand
-	(*TransitionCommand)(nil),         // 42: ordergrid.v1.TransitionCommand
-	(*StockSyncedCommand)(nil),        // 43: ordergrid.v1.StockSyncedCommand
-	(*TransitionsCommand)(nil),        // 44: ordergrid.v1.TransitionsCommand
-	(*StockSyncedBatchCommand)(nil),   // 45: ordergrid.v1.StockSyncedBatchCommand
-	(*SettleBatchCommand)(nil),        // 46: ordergrid.v1.SettleBatchCommand
-	(*SettleItem)(nil),                // 47: ordergrid.v1.SettleItem
-	(*ExpireOrdersCommand)(nil),       // 48: ordergrid.v1.ExpireOrdersCommand
-	(*ExpireReservationsCommand)(nil), // 49: ordergrid.v1.ExpireReservationsCommand
-	(*TrimOutboxCommand)(nil),         // 50: ordergrid.v1.TrimOutboxCommand
-	(*PutSubjectKeyCommand)(nil),      // 51: ordergrid.v1.PutSubjectKeyCommand
-	(*PutSubjectKeysCommand)(nil),     // 52: ordergrid.v1.PutSubjectKeysCommand
-	(*EraseSubjectCommand)(nil),       // 53: ordergrid.v1.EraseSubjectCommand
-	(*RewrapSubjectKeyCommand)(nil),   // 54: ordergrid.v1.RewrapSubjectKeyCommand
-	(*ArchivedOrderRecord)(nil),       // 55: ordergrid.v1.ArchivedOrderRecord
-	(*ArchivedOrder)(nil),             // 56: ordergrid.v1.ArchivedOrder
-	(*ArchiveOrdersCommand)(nil),      // 57: ordergrid.v1.ArchiveOrdersCommand
-	(*RestoreOrdersCommand)(nil),      // 58: ordergrid.v1.RestoreOrdersCommand
-	(*RecordAccessCommand)(nil),       // 59: ordergrid.v1.RecordAccessCommand
-	(*Command)(nil),                   // 60: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 61: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 62: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 63: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 64: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 65: ordergrid.v1.ReserveResponse
-	(*ReserveManyRequest)(nil),        // 66: ordergrid.v1.ReserveManyRequest
-	(*ReserveManyResponse)(nil),       // 67: ordergrid.v1.ReserveManyResponse
-	(*SettleRequest)(nil),             // 68: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 69: ordergrid.v1.SettleResponse
-	(*SettleManyRequest)(nil),         // 70: ordergrid.v1.SettleManyRequest
-	(*SettleManyResponse)(nil),        // 71: ordergrid.v1.SettleManyResponse
-	(*SetStockGrainRequest)(nil),      // 72: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 73: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 74: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 75: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 76: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 77: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 78: ordergrid.v1.SyncStockRequest
-	(*ForwardedBatch)(nil),            // 79: ordergrid.v1.ForwardedBatch
-	(*ForwardedAnswer)(nil),           // 80: ordergrid.v1.ForwardedAnswer
-	(*ForwardedAnswers)(nil),          // 81: ordergrid.v1.ForwardedAnswers
-	(*SealPersonalRequest)(nil),       // 82: ordergrid.v1.SealPersonalRequest
-	(*SealPersonalResponse)(nil),      // 83: ordergrid.v1.SealPersonalResponse
-	(*OpenPersonalRequest)(nil),       // 84: ordergrid.v1.OpenPersonalRequest
-	(*OpenPersonalResponse)(nil),      // 85: ordergrid.v1.OpenPersonalResponse
-	(*EraseSubjectGrainRequest)(nil),  // 86: ordergrid.v1.EraseSubjectGrainRequest
-	nil,                               // 87: ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	nil,                               // 88: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 89: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	nil,                               // 90: ordergrid.v1.TransitionCommand.DetailsEntry
-	nil,                               // 91: ordergrid.v1.ReserveResponse.FreeEntry
-	(*v1.Customer)(nil),               // 92: ordergrid.v1.Customer
-	(*v1.Adjustment)(nil),             // 93: ordergrid.v1.Adjustment
-	(*v1.SetStockRequest)(nil),        // 94: ordergrid.v1.SetStockRequest
-	(*v1.CreateOrderRequest)(nil),     // 95: ordergrid.v1.CreateOrderRequest
-	(*v1.OrderEventRequest)(nil),      // 96: ordergrid.v1.OrderEventRequest
+	(*OrderAlert)(nil),                // 12: ordergrid.v1.OrderAlert
+	(*AlertGroups)(nil),               // 13: ordergrid.v1.AlertGroups
+	(*AlertGroup)(nil),                // 14: ordergrid.v1.AlertGroup
+	(*PersonalFields)(nil),            // 15: ordergrid.v1.PersonalFields
+	(*SubjectKeyRecord)(nil),          // 16: ordergrid.v1.SubjectKeyRecord
+	(*SubjectTombstoneRecord)(nil),    // 17: ordergrid.v1.SubjectTombstoneRecord
+	(*EventRecord)(nil),               // 18: ordergrid.v1.EventRecord
+	(*ReserveItem)(nil),               // 19: ordergrid.v1.ReserveItem
+	(*ReserveBatchCommand)(nil),       // 20: ordergrid.v1.ReserveBatchCommand
+	(*SettleCommand)(nil),             // 21: ordergrid.v1.SettleCommand
+	(*SetStockCommand)(nil),           // 22: ordergrid.v1.SetStockCommand
+	(*CreateOrderCommand)(nil),        // 23: ordergrid.v1.CreateOrderCommand
+	(*CreateOrdersCommand)(nil),       // 24: ordergrid.v1.CreateOrdersCommand
+	(*PutWarehouseCommand)(nil),       // 25: ordergrid.v1.PutWarehouseCommand
+	(*PutStrategyCommand)(nil),        // 26: ordergrid.v1.PutStrategyCommand
+	(*ActivateStrategyCommand)(nil),   // 27: ordergrid.v1.ActivateStrategyCommand
+	(*AnnotateOrderCommand)(nil),      // 28: ordergrid.v1.AnnotateOrderCommand
+	(*LinkIdentityCommand)(nil),       // 29: ordergrid.v1.LinkIdentityCommand
+	(*RememberIdentityCommand)(nil),   // 30: ordergrid.v1.RememberIdentityCommand
+	(*UnlinkIdentityCommand)(nil),     // 31: ordergrid.v1.UnlinkIdentityCommand
+	(*NotePurchaseCommand)(nil),       // 32: ordergrid.v1.NotePurchaseCommand
+	(*PurchaseRecord)(nil),            // 33: ordergrid.v1.PurchaseRecord
+	(*RecentPurchases)(nil),           // 34: ordergrid.v1.RecentPurchases
+	(*NotePriceCommand)(nil),          // 35: ordergrid.v1.NotePriceCommand
+	(*ChannelPrice)(nil),              // 36: ordergrid.v1.ChannelPrice
+	(*RecentPrices)(nil),              // 37: ordergrid.v1.RecentPrices
+	(*PriceConflictRecord)(nil),       // 38: ordergrid.v1.PriceConflictRecord
+	(*ChannelFetchRecord)(nil),        // 39: ordergrid.v1.ChannelFetchRecord
+	(*QueueFetchesCommand)(nil),       // 40: ordergrid.v1.QueueFetchesCommand
+	(*FetchOutcomeCommand)(nil),       // 41: ordergrid.v1.FetchOutcomeCommand
+	(*PurgeFetchesCommand)(nil),       // 42: ordergrid.v1.PurgeFetchesCommand
+	(*ConnectorCursorRecord)(nil),     // 43: ordergrid.v1.ConnectorCursorRecord
+	(*SetCursorCommand)(nil),          // 44: ordergrid.v1.SetCursorCommand
+	(*TransitionCommand)(nil),         // 45: ordergrid.v1.TransitionCommand
+	(*StockSyncedCommand)(nil),        // 46: ordergrid.v1.StockSyncedCommand
+	(*TransitionsCommand)(nil),        // 47: ordergrid.v1.TransitionsCommand
+	(*StockSyncedBatchCommand)(nil),   // 48: ordergrid.v1.StockSyncedBatchCommand
+	(*SettleBatchCommand)(nil),        // 49: ordergrid.v1.SettleBatchCommand
+	(*SettleItem)(nil),                // 50: ordergrid.v1.SettleItem
+	(*ExpireOrdersCommand)(nil),       // 51: ordergrid.v1.ExpireOrdersCommand
+	(*RaiseAlertsCommand)(nil),        // 52: ordergrid.v1.RaiseAlertsCommand
+	(*AlertDue)(nil),                  // 53: ordergrid.v1.AlertDue
+	(*ExpireReservationsCommand)(nil), // 54: ordergrid.v1.ExpireReservationsCommand
+	(*TrimOutboxCommand)(nil),         // 55: ordergrid.v1.TrimOutboxCommand
+	(*PutSubjectKeyCommand)(nil),      // 56: ordergrid.v1.PutSubjectKeyCommand
+	(*PutSubjectKeysCommand)(nil),     // 57: ordergrid.v1.PutSubjectKeysCommand
+	(*EraseSubjectCommand)(nil),       // 58: ordergrid.v1.EraseSubjectCommand
+	(*RewrapSubjectKeyCommand)(nil),   // 59: ordergrid.v1.RewrapSubjectKeyCommand
+	(*ArchivedOrderRecord)(nil),       // 60: ordergrid.v1.ArchivedOrderRecord
+	(*ArchivedOrder)(nil),             // 61: ordergrid.v1.ArchivedOrder
+	(*ArchiveOrdersCommand)(nil),      // 62: ordergrid.v1.ArchiveOrdersCommand
+	(*RestoreOrdersCommand)(nil),      // 63: ordergrid.v1.RestoreOrdersCommand
+	(*RecordAccessCommand)(nil),       // 64: ordergrid.v1.RecordAccessCommand
+	(*Command)(nil),                   // 65: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 66: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 67: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 68: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 69: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 70: ordergrid.v1.ReserveResponse
+	(*ReserveManyRequest)(nil),        // 71: ordergrid.v1.ReserveManyRequest
+	(*ReserveManyResponse)(nil),       // 72: ordergrid.v1.ReserveManyResponse
+	(*SettleRequest)(nil),             // 73: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 74: ordergrid.v1.SettleResponse
+	(*SettleManyRequest)(nil),         // 75: ordergrid.v1.SettleManyRequest
+	(*SettleManyResponse)(nil),        // 76: ordergrid.v1.SettleManyResponse
+	(*SetStockGrainRequest)(nil),      // 77: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 78: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 79: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 80: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 81: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 82: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 83: ordergrid.v1.SyncStockRequest
+	(*ForwardedBatch)(nil),            // 84: ordergrid.v1.ForwardedBatch
+	(*ForwardedAnswer)(nil),           // 85: ordergrid.v1.ForwardedAnswer
+	(*ForwardedAnswers)(nil),          // 86: ordergrid.v1.ForwardedAnswers
+	(*SealPersonalRequest)(nil),       // 87: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 88: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 89: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 90: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 91: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 92: ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	nil,                               // 93: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 94: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	nil,                               // 95: ordergrid.v1.TransitionCommand.DetailsEntry
+	nil,                               // 96: ordergrid.v1.ReserveResponse.FreeEntry
+	(*v1.Customer)(nil),               // 97: ordergrid.v1.Customer
+	(*v1.Adjustment)(nil),             // 98: ordergrid.v1.Adjustment
+	(*v1.SetStockRequest)(nil),        // 99: ordergrid.v1.SetStockRequest
+	(*v1.CreateOrderRequest)(nil),     // 100: ordergrid.v1.CreateOrderRequest
+	(*v1.OrderEventRequest)(nil),      // 101: ordergrid.v1.OrderEventRequest
 }
 var file_internal_gridpb_grains_proto_depIdxs = []int32{
-	2,  // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
-	1,  // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
-	8,  // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
-	9,  // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
-	10, // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
-	92, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
-	5,  // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
-	6,  // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
-	87, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	93, // 9: ordergrid.v1.OrderRecord.adjustments:type_name -> ordergrid.v1.Adjustment
-	88, // 10: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
-	7,  // 11: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
-	16, // 12: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
-	11, // 13: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	7,  // 14: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
-	20, // 15: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
-	89, // 16: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	30, // 17: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	30, // 18: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
-	33, // 19: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
-	33, // 20: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
-	33, // 21: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
-	33, // 22: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
-	36, // 23: ordergrid.v1.QueueFetchesCommand.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
-	40, // 24: ordergrid.v1.SetCursorCommand.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
-	90, // 25: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	42, // 26: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
-	43, // 27: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
-	47, // 28: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
-	13, // 29: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 30: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	13, // 31: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	11, // 32: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	15, // 33: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	56, // 34: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	17, // 35: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	18, // 36: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	19, // 37: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	20, // 38: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	42, // 39: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	43, // 40: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	48, // 41: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	49, // 42: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	50, // 43: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	51, // 44: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	53, // 45: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	54, // 46: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	59, // 47: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	57, // 48: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	58, // 49: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	22, // 50: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	23, // 51: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	24, // 52: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	25, // 53: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	26, // 54: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	29, // 55: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	32, // 56: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	27, // 57: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	28, // 58: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	21, // 59: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
-	52, // 60: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
-	44, // 61: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
-	45, // 62: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
-	46, // 63: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
-	37, // 64: ordergrid.v1.Command.queue_fetches:type_name -> ordergrid.v1.QueueFetchesCommand
-	38, // 65: ordergrid.v1.Command.fetch_outcome:type_name -> ordergrid.v1.FetchOutcomeCommand
-	39, // 66: ordergrid.v1.Command.purge_fetches:type_name -> ordergrid.v1.PurgeFetchesCommand
-	41, // 67: ordergrid.v1.Command.set_cursor:type_name -> ordergrid.v1.SetCursorCommand
-	0,  // 68: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 69: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	63, // 70: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	13, // 71: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	14, // 72: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	30, // 73: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	35, // 74: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	61, // 75: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
-	13, // 76: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	36, // 77: ordergrid.v1.ApplyResult.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
-	40, // 78: ordergrid.v1.ApplyResult.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
-	0,  // 79: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	62, // 80: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,  // 81: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	91, // 82: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	64, // 83: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
-	65, // 84: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
-	0,  // 85: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	68, // 86: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
-	69, // 87: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
-	94, // 88: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	95, // 89: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	96, // 90: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,  // 91: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	11, // 92: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	74, // 93: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
-	76, // 94: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
-	77, // 95: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
-	80, // 96: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
-	12, // 97: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	12, // 98: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	99, // [99:99] is the sub-list for method output_type
-	99, // [99:99] is the sub-list for method input_type
-	99, // [99:99] is the sub-list for extension type_name
-	99, // [99:99] is the sub-list for extension extendee
-	0,  // [0:99] is the sub-list for field type_name
+	2,   // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
+	1,   // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
+	8,   // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
+	9,   // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
+	10,  // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
+	97,  // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	5,   // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
+	6,   // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
+	92,  // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	98,  // 9: ordergrid.v1.OrderRecord.adjustments:type_name -> ordergrid.v1.Adjustment
+	12,  // 10: ordergrid.v1.OrderRecord.alert:type_name -> ordergrid.v1.OrderAlert
+	14,  // 11: ordergrid.v1.AlertGroups.groups:type_name -> ordergrid.v1.AlertGroup
+	93,  // 12: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	7,   // 13: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
+	19,  // 14: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	11,  // 15: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
+	7,   // 16: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
+	23,  // 17: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
+	94,  // 18: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	33,  // 19: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	33,  // 20: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
+	36,  // 21: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
+	36,  // 22: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
+	36,  // 23: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
+	36,  // 24: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
+	39,  // 25: ordergrid.v1.QueueFetchesCommand.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
+	43,  // 26: ordergrid.v1.SetCursorCommand.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
+	95,  // 27: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	45,  // 28: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
+	46,  // 29: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
+	50,  // 30: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
+	53,  // 31: ordergrid.v1.RaiseAlertsCommand.alerts:type_name -> ordergrid.v1.AlertDue
+	16,  // 32: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	16,  // 33: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	16,  // 34: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11,  // 35: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	18,  // 36: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	61,  // 37: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	20,  // 38: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	21,  // 39: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	22,  // 40: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	23,  // 41: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	45,  // 42: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	46,  // 43: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	51,  // 44: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	54,  // 45: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	55,  // 46: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	56,  // 47: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	58,  // 48: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	59,  // 49: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	64,  // 50: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	62,  // 51: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	63,  // 52: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	25,  // 53: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	26,  // 54: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	27,  // 55: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	28,  // 56: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	29,  // 57: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	32,  // 58: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	35,  // 59: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	30,  // 60: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	31,  // 61: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	24,  // 62: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	57,  // 63: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	47,  // 64: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
+	48,  // 65: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
+	49,  // 66: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
+	40,  // 67: ordergrid.v1.Command.queue_fetches:type_name -> ordergrid.v1.QueueFetchesCommand
+	41,  // 68: ordergrid.v1.Command.fetch_outcome:type_name -> ordergrid.v1.FetchOutcomeCommand
+	42,  // 69: ordergrid.v1.Command.purge_fetches:type_name -> ordergrid.v1.PurgeFetchesCommand
+	44,  // 70: ordergrid.v1.Command.set_cursor:type_name -> ordergrid.v1.SetCursorCommand
+	52,  // 71: ordergrid.v1.Command.raise_alerts:type_name -> ordergrid.v1.RaiseAlertsCommand
+	0,   // 72: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11,  // 73: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	68,  // 74: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	16,  // 75: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	17,  // 76: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	33,  // 77: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	38,  // 78: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	66,  // 79: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	16,  // 80: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	39,  // 81: ordergrid.v1.ApplyResult.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
+	43,  // 82: ordergrid.v1.ApplyResult.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
+	0,   // 83: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	67,  // 84: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,   // 85: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	96,  // 86: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	69,  // 87: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	70,  // 88: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	0,   // 89: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	73,  // 90: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
+	74,  // 91: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
+	99,  // 92: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	100, // 93: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	101, // 94: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,   // 95: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11,  // 96: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	79,  // 97: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
+	81,  // 98: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
+	82,  // 99: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
+	85,  // 100: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
+	15,  // 101: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	15,  // 102: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	103, // [103:103] is the sub-list for method output_type
+	103, // [103:103] is the sub-list for method input_type
+	103, // [103:103] is the sub-list for extension type_name
+	103, // [103:103] is the sub-list for extension extendee
+	0,   // [0:103] is the sub-list for field type_name
 }
 
 func init() { file_internal_gridpb_grains_proto_init() }
@@ -7084,7 +7538,7 @@ func file_internal_gridpb_grains_proto_init() {
 	if File_internal_gridpb_grains_proto != nil {
 		return
 	}
-	file_internal_gridpb_grains_proto_msgTypes[58].OneofWrappers = []any{
+	file_internal_gridpb_grains_proto_msgTypes[63].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -7118,6 +7572,7 @@ func file_internal_gridpb_grains_proto_init() {
 		(*Command_FetchOutcome)(nil),
 		(*Command_PurgeFetches)(nil),
 		(*Command_SetCursor)(nil),
+		(*Command_RaiseAlerts)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -7125,7 +7580,7 @@ func file_internal_gridpb_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_gridpb_grains_proto_rawDesc), len(file_internal_gridpb_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   90,
+			NumMessages:   95,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
