@@ -44,12 +44,15 @@ type Options struct {
 	HTML        string
 	Audit       bool
 	Ledger      bool
-	Run         string
-	Seed        uint64
-	Progress    bool
-	NodeBinary  string
-	NodeArgs    []string
-	Profile     string
+	// Stream reads GET /v1/stream during the run and reports commit to
+	// event latency.
+	Stream     bool
+	Run        string
+	Seed       uint64
+	Progress   bool
+	NodeBinary string
+	NodeArgs   []string
+	Profile    string
 	// Reference runs the scenario against a do-nothing reference server
 	// first, and reports the node against it.
 	Reference bool
@@ -181,6 +184,7 @@ func parse(args []string, stderr io.Writer) (*Options, error) {
 	fs.StringVar(&o.HTML, "html", "", "write the report as HTML (charts of throughput and latency over time) to this file")
 	fs.BoolVar(&o.Audit, "audit", true, "audit the run: no oversell, conservation, every acknowledged order there, one order per key, the ledger")
 	fs.BoolVar(&o.Ledger, "ledger", true, "audit and report the audit ledger (proofs of a sample of orders)")
+	fs.BoolVar(&o.Stream, "stream", true, "hold GET /v1/stream open on the first node during the run and report commit → event on the stream")
 	fs.StringVar(&o.Run, "run", fmt.Sprintf("b%d", time.Now().UnixNano()%1e9), "prefix of idempotency keys and SKUs (unique per run)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the random choices")
 	fs.BoolVar(&o.Progress, "progress", true, "a progress line on stderr while running")

@@ -28,6 +28,7 @@ type Report struct {
 	Recovery *Recovery         `json:"recovery,omitempty"`
 	Audit    AuditResult       `json:"audit"`
 	Ledger   *LedgerStats      `json:"ledger,omitempty"`
+	Stream   *StreamStats      `json:"stream,omitempty"`
 	Errors   map[string]string `json:"first_errors,omitempty"`
 	Profiles []string          `json:"profiles,omitempty"`
 	// Reference is the run against the do-nothing reference server
@@ -162,6 +163,10 @@ func (r *Report) writeText(w io.Writer) {
 			}
 		}
 	}
+	if st := r.Stream; st != nil {
+		fmt.Fprintf(w, "event stream: %d events on one open GET /v1/stream; commit → event p50 %.1fms p99 %.1fms max %.1fms (caught up: %v, missing %d, repeated %d)\n",
+			st.Events, st.DelayP50Ms, st.DelayP99Ms, st.DelayMaxMs, st.CaughtUp, st.Gaps, st.Repeats)
+	}
 	verdict := "PASSED"
 	if !r.Audit.Passed {
 		verdict = "FAILED"
@@ -291,6 +296,9 @@ h1{font-size:1.4em} table{border-collapse:collapse;margin:1em 0} td,th{padding:.
 <tr><th>leaves appended</th><td>{{printf "%.0f" .Leaves}} ({{printf "%.0f" .LeavesPerSecond}}/s)</td></tr>
 <tr><th>commit → inclusion</th><td>p50 {{printf "%.1f" .InclusionP50Ms}} ms · p99 {{printf "%.1f" .InclusionP99Ms}} ms</td></tr>
 <tr><th>proof bundle</th><td>p50 {{printf "%.0f" .ProofP50Us}} µs · p99 {{printf "%.0f" .ProofP99Us}} µs</td></tr></table>{{end}}
+{{with .R.Stream}}<h2>Event stream</h2><table>
+<tr><th>events on one open GET /v1/stream</th><td>{{.Events}} (missing {{.Gaps}}, repeated {{.Repeats}}, caught up: {{.CaughtUp}})</td></tr>
+<tr><th>commit → event on the stream</th><td>p50 {{printf "%.1f" .DelayP50Ms}} ms · p99 {{printf "%.1f" .DelayP99Ms}} ms · max {{printf "%.1f" .DelayMaxMs}} ms</td></tr></table>{{end}}
 </body></html>
 `))
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -194,6 +195,13 @@ func run(ctx context.Context, o *Options, stderr io.Writer) (*Report, error) {
 	if o.serverCPU != nil {
 		serverCPU = o.serverCPU
 	}
+	var watch *streamWatch
+	if o.Stream {
+		// Open before the load: every event of the run crosses it, live.
+		if watch, err = watchStream(&http.Client{}, o.URLs[0], o.Token); err != nil {
+			return nil, fmt.Errorf("opening the event stream (-stream=false to run without): %w", err)
+		}
+	}
 	cpuBefore, cpuNodes := serverCPU()
 	benchBefore, benchErr := procCPUSeconds("self")
 	tr := newTracker()
@@ -261,6 +269,15 @@ func run(ctx context.Context, o *Options, stderr io.Writer) (*Report, error) {
 		}
 		tr.mu.Unlock()
 		rep.Ledger = ledgerStats(admin.client, o.URLs[0], before, elapsed, ids)
+	}
+	if watch != nil {
+		var size int64
+		if m, err := scrape(admin.client, o.URLs[0]); err == nil {
+			size = int64(gauge(m, "ordergrid_ledger_size_leaves"))
+		}
+		rep.Stream = watch.stop(size)
+		rep.Audit.add("event stream: every index once, in order", rep.Stream.Gaps == 0 && rep.Stream.Repeats == 0 && rep.Stream.Error == "",
+			"%d events, %d missing, %d repeated %s", rep.Stream.Events, rep.Stream.Gaps, rep.Stream.Repeats, rep.Stream.Error)
 	}
 	return rep, nil
 }
