@@ -96,10 +96,13 @@ func TestClusterFrozenNode(t *testing.T) {
 }
 
 // Restart every node in turn (SIGTERM, start again, wait until it caught up)
-// while orders flow: nothing lost, nothing doubled, stock conserved.
+// while orders flow: nothing lost, nothing doubled, stock conserved. A
+// reader of the event stream follows from node to node as each goes down
+// (Last-Event-ID) and sees every event of the log once, in order.
 func TestClusterRollingRestart(t *testing.T) {
 	const sku, onHand = "HOT-ROLL", 5000
 	c := newCluster(t, clusterArgs)
+	events := followStream(t, c.urls)
 	c.node(1).eventually("PUT", "/v1/warehouses/WH1", `{"rates":[{"region":"*","cost":"8.00","transit_days":2}]}`, 201)
 	c.node(1).eventually("PUT", "/v1/skus/"+sku+"/stock/WH1", map[string]any{"on_hand": onHand}, 200)
 	stop := make(chan struct{})
@@ -117,6 +120,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	c.waitAgree(1, 30*time.Second)
 	l.audit(t, c, 2, sku, onHand)
 	clusterLedgerAudit(t, c, l)
+	events.check(t, waitLedgerStill(t, c.node(1)), 30*time.Second)
 	clusterRouting(t, c)
 }
 
