@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -184,9 +186,27 @@ func (g *Gateway) getStream(w http.ResponseWriter, r *http.Request) *Problem {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, streamBufferBytes)
-	flush := func() error {
+	ew := &firstErrorWriter{w: w}
+	bw := bufio.NewWriterSize(ew, streamBufferBytes)
+	defer func() {
+		// A write that hit its deadline: the reader stalled, and is cut.
+		// (The server then cancels the request, so any later step may be
+		// the one that returns.)
+		if errors.Is(ew.err, os.ErrDeadlineExceeded) {
+			g.streamMetrics.cut.WithLabelValues("stalled").Inc()
+		}
+	}()
+	// Every write may block for the write timeout, no longer: the deadline
+	// moves on before each event (the buffer writes through when full) and
+	// before each flush.
+	deadline := func() error {
 		if err := rc.SetWriteDeadline(time.Now().Add(g.opts.StreamWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		return nil
+	}
+	flush := func() error {
+		if err := deadline(); err != nil {
 			return err
 		}
 		if err := bw.Flush(); err != nil {
@@ -210,6 +230,11 @@ func (g *Gateway) getStream(w http.ResponseWriter, r *http.Request) *Problem {
 			return nil
 		}
 		for _, it := range items {
+			if bw.Available() < len(it.Leaf)+32 {
+				if err := deadline(); err != nil {
+					return nil
+				}
+			}
 			bw.WriteString("id: ")
 			bw.WriteString(strconv.FormatUint(it.Index, 10))
 			bw.WriteString("\ndata: ")
@@ -230,12 +255,25 @@ func (g *Gateway) getStream(w http.ResponseWriter, r *http.Request) *Problem {
 			continue
 		}
 		if err := flush(); err != nil {
-			g.streamMetrics.cut.WithLabelValues("stalled").Inc()
 			return nil
 		}
 		lastWrite = time.Now()
 		g.streamMetrics.sent.WithLabelValues("sse").Add(float64(len(items)))
 	}
+}
+
+// firstErrorWriter remembers the first error of its writer.
+type firstErrorWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (f *firstErrorWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return n, err
 }
 
 // streaming serves a long-lived route: authenticated like every API route,

@@ -1,0 +1,136 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/ordergrid/ordergrid/ledger"
+	"github.com/ordergrid/ordergrid/ledger/outbox"
+	"github.com/ordergrid/ordergrid/stream"
+)
+
+// bigLog is a log of large events (64 KiB each), in memory.
+type bigLog struct {
+	mu     sync.Mutex
+	leaves [][]byte
+}
+
+func (l *bigLog) Size() (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return uint64(len(l.leaves)), nil
+}
+
+func (l *bigLog) Leaf(i uint64) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.leaves[i], nil
+}
+
+func (l *bigLog) OrderLeaves(string, int) ([]uint64, error) { return nil, nil }
+
+func (l *bigLog) add(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := 0; i < n; i++ {
+		e := &ledger.Event{Kind: ledger.KindOrder, Type: "paid", Order: fmt.Sprintf("o_%d", len(l.leaves)), Status: "paid",
+			Details: map[string]string{"note": strings.Repeat("x", 64<<10)}}
+		_, leaf := e.Place(outbox.Place{Partition: 1, RaftIndex: uint64(len(l.leaves) + 1), AtUnixNano: time.Now().UnixNano()})
+		l.leaves = append(l.leaves, leaf)
+	}
+}
+
+// A reader that stops reading is cut once a write has blocked for the
+// write timeout; a reader beside it gets every event meanwhile, and the
+// log's growth never waits for either.
+func TestStalledStreamReaderIsCut(t *testing.T) {
+	log := &bigLog{}
+	hub := stream.NewHub(log, stream.Options{PollInterval: 2 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go hub.Run(ctx)
+	tok, entry, err := NewToken("ops", RoleOps, nil, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, _ := NewTokens([]TokenEntry{entry})
+	reg := prometheus.NewRegistry()
+	gw := New(Backend{}, Options{Tokens: tokens, Events: hub, StreamWriteTimeout: 300 * time.Millisecond, Registerer: reg})
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	for {
+		if _, err := hub.Head(); err == nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// The stalled reader: sends its request, never reads.
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4 << 10)
+	}
+	fmt.Fprintf(conn, "GET /v1/stream?from=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", tok)
+	// The good reader.
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/stream?from=0", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan int, 1)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		n := 0
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "data: ") {
+				if n++; n == 400 {
+					got <- n
+					return
+				}
+			}
+		}
+		got <- n
+	}()
+	const events = 400 // 26 MB: more than any socket buffer holds
+	start := time.Now()
+	for i := 0; i < events; i += 20 {
+		log.add(20)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the log took %s to grow by %d events with a stalled reader", d, events)
+	}
+	cut := testutil.ToFloat64(gw.streamMetrics.cut.WithLabelValues("stalled"))
+	for deadline := time.Now().Add(20 * time.Second); cut < 1 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		cut = testutil.ToFloat64(gw.streamMetrics.cut.WithLabelValues("stalled"))
+	}
+	if cut != 1 {
+		t.Fatalf("stalled reader not cut: ordergrid_stream_cut_total{reason=stalled} = %v", cut)
+	}
+	select {
+	case n := <-got:
+		if n != events {
+			t.Fatalf("the reading reader got %d of %d events", n, events)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the reading reader was held up")
+	}
+}
