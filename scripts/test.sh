@@ -79,6 +79,10 @@ fuzz ./privacy '^FuzzParseKeyring$'
 step "fuzz: Raft log entry decoder ($FUZZTIME)"
 fuzz ./cluster '^FuzzDecodeLog$'
 
+step "fuzz: event stream's leaf decoder ($FUZZTIME)"
+fuzz ./stream '^FuzzDecodeEvent$'
+step "fuzz: event stream's filter parser ($FUZZTIME)"
+fuzz ./stream '^FuzzParseFilter$'
 step "fuzz: checkpoint parser ($FUZZTIME)"
 fuzz ./ledger/checkpoint '^FuzzParse$'
 step "fuzz: leaf decoder ($FUZZTIME)"

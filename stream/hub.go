@@ -28,7 +28,6 @@ package stream
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -244,7 +243,7 @@ func (h *Hub) read(i uint64) (*Item, error) {
 		return nil, fmt.Errorf("stream: leaf %d: %w", i, err)
 	}
 	it := &Item{Index: i, Leaf: leaf}
-	if err := json.Unmarshal(leaf, &it.Event); err != nil {
+	if err := decodeEvent(leaf, &it.Event); err != nil {
 		return nil, fmt.Errorf("stream: leaf %d: %w", i, err)
 	}
 	return it, nil
