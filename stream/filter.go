@@ -81,6 +81,8 @@ func ParseFilter(q map[string][]string) (Filter, error) {
 			dst = &f.Kinds
 		case "type":
 			dst = &f.Types
+		case "":
+			return Filter{}, &FilterError{Field: "query", Detail: "a parameter with no name"}
 		default:
 			return Filter{}, &FilterError{Field: name, Detail: fmt.Sprintf("not a filter; the filters are %s", strings.Join(FilterFields, ", "))}
 		}
