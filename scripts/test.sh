@@ -79,6 +79,9 @@ fuzz ./privacy '^FuzzParseKeyring$'
 step "fuzz: Raft log entry decoder ($FUZZTIME)"
 fuzz ./cluster '^FuzzDecodeLog$'
 
+step "fuzz: tracking link verifier ($FUZZTIME)"
+fuzz ./tracking '^FuzzVerify$'
+
 step "fuzz: checkpoint parser ($FUZZTIME)"
 fuzz ./ledger/checkpoint '^FuzzParse$'
 step "fuzz: leaf decoder ($FUZZTIME)"
