@@ -33,7 +33,7 @@ var grid = []string{"intake", "actors", "statemachine", "cluster/...", "ledger/.
 	"privacy", "lifecycle", "batching", "jsonshape", "config", "internal/gridpb"}
 
 // pure are the packages of logic alone: no storage, no network, no actors.
-var pure = []string{"routing", "channels", "privacy", "lifecycle", "batching", "jsonshape", "ledger/merkle", "ledger/checkpoint"}
+var pure = []string{"routing", "channels", "privacy", "lifecycle", "batching", "jsonshape", "ledger/merkle", "ledger/checkpoint", "tracking"}
 
 // infrastructure is what pure logic never touches.
 var infrastructure = []string{"github.com/cockroachdb/pebble/...", "github.com/hashicorp/raft/...", "github.com/asynkron/protoactor-go/...",
@@ -64,8 +64,8 @@ var rules = []rule{
 	{why: "verifying an archive needs no actor system", packages: []string{"retention"}, linked: true,
 		forbidden: []string{"actors", "github.com/asynkron/protoactor-go/..."}},
 	{why: "the product does not link test support", packages: []string{"..."},
-		except:    []string{"e2e", "simulation", "internal/fabrictest", "cluster/clustertest", "actors/memgrid", "internal/testseed"},
-		forbidden: []string{"internal/fabrictest", "cluster/clustertest", "actors/memgrid", "internal/testseed", "testing"}},
+		except:    []string{"e2e", "simulation", "internal/fabrictest", "cluster/clustertest", "actors/memgrid", "internal/testseed", "internal/browsertest"},
+		forbidden: []string{"internal/fabrictest", "cluster/clustertest", "actors/memgrid", "internal/testseed", "internal/browsertest", "testing"}},
 }
 
 // TestArchitecture fails when a package imports what the house's plan says

@@ -84,13 +84,18 @@ var accessTable = []access{
 	// A bad start answers at once (a good one would stream until the client goes).
 	{route: "GET /v1/stream", roles: []Role{RoleOps, RolePartner, RoleCompliance}, path: "/v1/stream?from=x"},
 	{route: "GET /v1/alerts", roles: []Role{RoleOps}},
+	{route: "POST /v1/orders/{id}/tracking-link", roles: []Role{RoleIntake, RoleOps}, path: "/v1/orders/$O/tracking-link"},
 }
 
 // openRoutes answer without a token (probes); signedRoutes authenticate by
-// the channel's request signature, not a bearer token.
+// the channel's request signature, not a bearer token; linkRoutes (the
+// tracking page) by the signed link in their t parameter, and
+// assetRoutes are the pages' static files.
 var (
 	openRoutes   = []string{"GET /healthz", "GET /readyz", "GET /metrics", "GET /debug/pprof/", "GET /debug/pprof/profile", "GET /debug/pprof/trace", "GET /debug/pprof/symbol"}
 	signedRoutes = []string{"POST /v1/channels/{channel}/orders"}
+	linkRoutes   = []string{"GET /track/{order}", "GET /track/{order}/timeline", "GET /track/{order}/stream"}
+	assetRoutes  = []string{"GET /assets/track/{file}"}
 )
 
 // may reports whether role may make the call (admin may everything).
@@ -121,7 +126,8 @@ func TestAccessTableCoversEveryRoute(t *testing.T) {
 		rows[a.route] = true
 	}
 	for _, p := range tg.gw.patterns {
-		if !rows[p] && !slices.Contains(openRoutes, p) && !slices.Contains(signedRoutes, p) {
+		if !rows[p] && !slices.Contains(openRoutes, p) && !slices.Contains(signedRoutes, p) && !slices.Contains(linkRoutes, p) &&
+			!slices.Contains(assetRoutes, p) {
 			t.Errorf("route %s has no row in accessTable: say who may call it (and in README.md's role table)", p)
 		}
 	}
@@ -160,6 +166,20 @@ func TestEveryRoleAgainstEveryRoute(t *testing.T) {
 			continue // profiles take seconds; the index stands for them
 		}
 		if rec := tg.do("GET", strings.TrimPrefix(p, "GET "), "", ""); rec.Code != http.StatusOK {
+			t.Errorf("%s without a token: %d", p, rec.Code)
+		}
+	}
+	// A bearer token opens no tracking page: only the link does.
+	for _, p := range linkRoutes {
+		path := strings.ReplaceAll(strings.TrimPrefix(p, "GET "), "{order}", order)
+		for _, r := range append([]Role{""}, roles...) {
+			if rec := tg.do("GET", path, "", r); rec.Code != http.StatusForbidden {
+				t.Errorf("%s without a link as %q: %d %s", p, r, rec.Code, rec.Body)
+			}
+		}
+	}
+	for _, p := range assetRoutes {
+		if rec := tg.do("GET", strings.ReplaceAll(strings.TrimPrefix(p, "GET "), "{file}", "track.css"), "", ""); rec.Code != http.StatusOK {
 			t.Errorf("%s without a token: %d", p, rec.Code)
 		}
 	}

@@ -72,6 +72,13 @@ type Options struct {
 	// StreamWriteTimeout is how long a write to a stream may block before
 	// its reader is cut. 0: DefaultStreamWriteTimeout.
 	StreamWriteTimeout time.Duration
+	// TrackingKey signs and verifies tracking links (tracking.Sign; the
+	// same on every node: privacy.Keyring.Derive(tracking.KeyLabel)). nil:
+	// POST /v1/orders/{id}/tracking-link and the /track pages answer 503.
+	TrackingKey []byte
+	// TrackingStreamsMax bounds the tracking pages' streams served at once;
+	// beyond it one is refused with 429. 0: DefaultTrackingStreamsMax.
+	TrackingStreamsMax int
 	// Profiling serves net/http/pprof under /debug/pprof/.
 	Profiling bool
 	Logger    *slog.Logger
@@ -108,6 +115,8 @@ type Gateway struct {
 	alerts Alerts
 	// replay refuses a timestamped channel push sent again.
 	replay *replayCache
+	// trackSlots holds a token per tracking stream served.
+	trackSlots chan struct{}
 }
 
 // RequestTimeoutSlack is what a request may take beyond its grain calls'
@@ -145,6 +154,9 @@ func (o *Options) withDefaults() {
 	if o.StreamWriteTimeout <= 0 {
 		o.StreamWriteTimeout = DefaultStreamWriteTimeout
 	}
+	if o.TrackingStreamsMax <= 0 {
+		o.TrackingStreamsMax = DefaultTrackingStreamsMax
+	}
 }
 
 // New returns the gateway over b. Zero settings of opts take their
@@ -166,6 +178,7 @@ func New(b Backend, opts Options) *Gateway {
 		simulating:     make(chan struct{}, 1),
 		chMetrics:      newChannelMetrics(opts.Registerer),
 		replay:         newReplayCache(replayEntriesMax(opts.Channels), time.Now),
+		trackSlots:     make(chan struct{}, opts.TrackingStreamsMax),
 	}
 	g.streamsStopped, g.stopStreams = context.WithCancel(context.Background())
 	g.routes()
@@ -211,6 +224,7 @@ func (g *Gateway) routes() {
 	g.ledgerRoutes(api)
 	g.routingRoutes(api)
 	g.channelRoutes(api)
+	g.trackingRoutes(api)
 	g.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")

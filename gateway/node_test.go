@@ -28,6 +28,7 @@ import (
 	"github.com/ordergrid/ordergrid/rotation"
 	"github.com/ordergrid/ordergrid/statemachine"
 	"github.com/ordergrid/ordergrid/stream"
+	"github.com/ordergrid/ordergrid/tracking"
 )
 
 // testGateway is a gateway over a real single node (Raft partitions, the
@@ -41,6 +42,8 @@ type testGateway struct {
 	tokens map[Role]string
 	// events follow the node's audit log.
 	events *stream.Hub
+	// trackingKey signs the tracking links.
+	trackingKey []byte
 }
 
 var shared struct {
@@ -170,7 +173,8 @@ func newTestGateway() (*testGateway, string) {
 		Alerts: node}
 	tg.events = stream.NewHub(seq.Log(), stream.Options{PollInterval: 5 * time.Millisecond, Logger: logger, Registerer: reg})
 	go tg.events.Run(context.Background())
-	tg.gw = New(b, Options{Tokens: tokens, Channels: chans, Events: tg.events, // no limits: the defaults
+	tg.trackingKey = keyring.Derive(tracking.KeyLabel)
+	tg.gw = New(b, Options{Tokens: tokens, Channels: chans, Events: tg.events, TrackingKey: tg.trackingKey, // no limits: the defaults
 		Cluster: host, Ledger: seq.Log(), Profiling: true, Logger: logger, Gatherer: reg, Registerer: reg,
 		Ready: func() bool { return host.Ready() && node.TopologyReady() }})
 	return tg, ""

@@ -63,7 +63,7 @@ type streamMetrics struct {
 func newStreamMetrics(reg prometheus.Registerer) *streamMetrics {
 	m := &streamMetrics{
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ordergrid_stream_events_sent_total",
-			Help: "Events sent to stream readers, by transport (sse, grpc)."}, []string{"via"}),
+			Help: "Events sent to stream readers, by transport (sse, grpc; track: tracking pages)."}, []string{"via"}),
 		cut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ordergrid_stream_cut_total",
 			Help: "Stream readers cut by the node, by reason (stalled: a write blocked past the write timeout; error: the log could not be read)."},
 			[]string{"reason"}),
@@ -110,16 +110,29 @@ func (s *Service) openStream(ctx context.Context, from *uint64, field string, q 
 			Detail: fmt.Sprintf("the node serves %d streams, its limit; retry after the given seconds", cap(s.streamSlots)), RetryAfterSec: 5}
 	}
 	release := func() { <-s.streamSlots }
+	r, p = s.newReader(ctx, from, field, f)
+	if p != nil {
+		release()
+		return nil, nil, nil, p
+	}
+	streamCtx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.streamsStopped, cancel)
+	return r, streamCtx, func() { stop(); cancel(); r.Close(); release() }, nil
+}
+
+// newReader opens a reader of the events f selects from index from on
+// (nil: what comes next). A start a little beyond this node's log (a reader
+// moving from a node ahead to one a little behind) is waited for, up to
+// streamStartWait; one still beyond it is a bad request naming field.
+func (s *Service) newReader(ctx context.Context, from *uint64, field string, f stream.Filter) (*stream.Reader, *Problem) {
 	var start uint64
+	var err error
 	if from == nil {
 		if start, err = s.events.Head(); err != nil {
-			release()
-			return nil, nil, nil, unavailable(err.Error())
+			return nil, unavailable(err.Error())
 		}
 	} else {
 		start = *from
-		// A reader moving from a node ahead to one a little behind waits
-		// for this node's copy of the log to catch up.
 		for deadline := time.Now().Add(streamStartWait); ; {
 			head, err := s.events.Head()
 			if err == nil && head >= start || time.Now().After(deadline) {
@@ -127,23 +140,19 @@ func (s *Service) openStream(ctx context.Context, from *uint64, field string, q 
 			}
 			select {
 			case <-ctx.Done():
-				release()
-				return nil, nil, nil, unavailable(ctx.Err().Error())
+				return nil, unavailable(ctx.Err().Error())
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
 	}
-	r, err = s.events.NewReader(start, f)
+	r, err := s.events.NewReader(start, f)
 	if err != nil {
-		release()
 		if errors.Is(err, stream.ErrBeyond) {
-			return nil, nil, nil, malformed(field, fmt.Sprintf("%s %d is beyond the end of the log (%v)", field, start, err))
+			return nil, malformed(field, fmt.Sprintf("%s %d is beyond the end of the log (%v)", field, start, err))
 		}
-		return nil, nil, nil, unavailable(err.Error())
+		return nil, unavailable(err.Error())
 	}
-	streamCtx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(s.streamsStopped, cancel)
-	return r, streamCtx, func() { stop(); cancel(); r.Close(); release() }, nil
+	return r, nil
 }
 
 // StopStreams ends every open stream (at shutdown: http.Server.Shutdown
@@ -157,29 +166,48 @@ func (g *Gateway) getStream(w http.ResponseWriter, r *http.Request) *Problem {
 		return p
 	}
 	q := r.URL.Query()
-	var from *uint64
-	field := "from"
-	if v := q.Get("from"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return malformed("from", fmt.Sprintf("from %q is not a log index", v))
-		}
-		from = &n
+	from, field, p := resumePoint(r)
+	if p != nil {
+		return p
 	}
 	q.Del("from")
-	if v := r.Header.Get("Last-Event-ID"); v != "" {
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		if err != nil || n == ^uint64(0) {
-			return malformed("Last-Event-ID", fmt.Sprintf("Last-Event-ID %q is not a log index", v))
-		}
-		n++ // the last one seen: resume after it
-		from, field = &n, "Last-Event-ID"
-	}
 	reader, ctx, done, p := g.openStream(r.Context(), from, field, q)
 	if p != nil {
 		return p
 	}
 	defer done()
+	g.serveSSE(ctx, w, reader, "sse", func(it *stream.Item) []byte { return it.Leaf })
+	return nil
+}
+
+// resumePoint is where an SSE request starts: after its Last-Event-ID
+// header (a reconnecting EventSource), else at its from parameter, else
+// nil (what comes next); field names the one it came by.
+func resumePoint(r *http.Request) (from *uint64, field string, p *Problem) {
+	field = "from"
+	if v := r.URL.Query().Get("from"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return nil, "", malformed("from", fmt.Sprintf("from %q is not a log index", v))
+		}
+		from = &n
+	}
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil || n == ^uint64(0) {
+			return nil, "", malformed("Last-Event-ID", fmt.Sprintf("Last-Event-ID %q is not a log index", v))
+		}
+		n++ // the last one seen: resume after it
+		from, field = &n, "Last-Event-ID"
+	}
+	return from, field, nil
+}
+
+// serveSSE writes the events reader reads as Server-Sent Events (id = log
+// index, data = what data makes of the event: one line) until ctx ends,
+// the log cannot be read, or a write blocks past the write timeout. via
+// labels the sent-events metric.
+func (g *Gateway) serveSSE(ctx context.Context, w http.ResponseWriter, reader *stream.Reader, via string, data func(*stream.Item) []byte) {
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -216,7 +244,7 @@ func (g *Gateway) getStream(w http.ResponseWriter, r *http.Request) *Problem {
 	}
 	fmt.Fprintf(bw, "retry: 1000\n: ordergrid events from %d\n\n", reader.Next())
 	if err := flush(); err != nil {
-		return nil
+		return
 	}
 	sentTo := reader.Next() // the resume point the client holds
 	lastWrite := time.Now()
@@ -227,18 +255,19 @@ func (g *Gateway) getStream(w http.ResponseWriter, r *http.Request) *Problem {
 				g.streamMetrics.cut.WithLabelValues("error").Inc()
 				g.logger.Warn("stream: reading the log", "error", err)
 			}
-			return nil
+			return
 		}
 		for _, it := range items {
-			if bw.Available() < len(it.Leaf)+32 {
+			d := data(it)
+			if bw.Available() < len(d)+32 {
 				if err := deadline(); err != nil {
-					return nil
+					return
 				}
 			}
 			bw.WriteString("id: ")
 			bw.WriteString(strconv.FormatUint(it.Index, 10))
 			bw.WriteString("\ndata: ")
-			bw.Write(it.Leaf) // one line: canonical JSON escapes every newline
+			bw.Write(d) // one line: JSON escapes every newline
 			bw.WriteString("\n\n")
 		}
 		switch {
@@ -255,10 +284,10 @@ func (g *Gateway) getStream(w http.ResponseWriter, r *http.Request) *Problem {
 			continue
 		}
 		if err := flush(); err != nil {
-			return nil
+			return
 		}
 		lastWrite = time.Now()
-		g.streamMetrics.sent.WithLabelValues("sse").Add(float64(len(items)))
+		g.streamMetrics.sent.WithLabelValues(via).Add(float64(len(items)))
 	}
 }
 

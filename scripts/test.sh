@@ -83,6 +83,9 @@ step "fuzz: event stream's leaf decoder ($FUZZTIME)"
 fuzz ./stream '^FuzzDecodeEvent$'
 step "fuzz: event stream's filter parser ($FUZZTIME)"
 fuzz ./stream '^FuzzParseFilter$'
+step "fuzz: tracking link verifier ($FUZZTIME)"
+fuzz ./tracking '^FuzzVerify$'
+
 step "fuzz: checkpoint parser ($FUZZTIME)"
 fuzz ./ledger/checkpoint '^FuzzParse$'
 step "fuzz: leaf decoder ($FUZZTIME)"

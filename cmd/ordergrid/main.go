@@ -40,6 +40,7 @@ import (
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
 	"github.com/ordergrid/ordergrid/stream"
+	"github.com/ordergrid/ordergrid/tracking"
 )
 
 func main() {
@@ -255,7 +256,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		Limits:       limits,
 		BodyBytesMax: cfg.HTTP.BodyBytesMax, RequestTimeout: cfg.Actor.RequestTimeout + gateway.RequestTimeoutSlack,
 		InFlightMax: cfg.HTTP.InFlightMax, LatencyTarget: cfg.HTTP.LatencyTarget, Profiling: cfg.HTTP.Pprof, Cluster: host,
-		Events: events,
+		Events: events, TrackingKey: keyring.Derive(tracking.KeyLabel),
 		Ledger: seq.Log(), AnchorStatus: anchoring.status, Checks: func() map[string]string { return ledgerChecks(seq, anchoring) },
 		Ready:  func() bool { return serving.Load() && host.Ready() && node.TopologyReady() },
 		Logger: logger, Gatherer: reg, Registerer: reg,
