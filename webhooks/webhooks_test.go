@@ -432,3 +432,25 @@ func TestSignatureVerifies(t *testing.T) {
 		}
 	}
 }
+
+func TestScopedWebhookSeesOnlyItsChannels(t *testing.T) {
+	h := newHarness(t)
+	s, _ := h.start()
+	rc := newReceiver(t)
+	c, err := s.Create(context.Background(), Spec{URL: rc.srv.URL, Owner: "partner", Scope: []string{"douyin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.mu.Lock()
+	rc.secret = []byte(c.Secret)
+	rc.mu.Unlock()
+	h.log.orders("tmall", 0, 5)
+	h.log.orders("douyin", 5, 3)
+	got := rc.waitFor(3, 5*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if !slices.Equal(got, []uint64{5, 6, 7}) || len(rc.indexes) != 3 || !slices.Equal(rc.orders, []string{"o5", "o6", "o7"}) {
+		t.Fatalf("scoped delivery: %v %v", rc.indexes, rc.orders)
+	}
+}
