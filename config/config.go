@@ -43,6 +43,7 @@ type Config struct {
 	Channels Channels `yaml:"channels"`
 	Intake   Intake   `yaml:"intake"`
 	Alerts   Alerts   `yaml:"alerts"`
+	Webhooks Webhooks `yaml:"webhooks"`
 	Log      Log      `yaml:"log"`
 }
 
@@ -86,6 +87,28 @@ func DefaultAlertStages() []AlertStage {
 		{Status: "on_hold", Limit: 2 * time.Hour, Name: "on-hold-unreviewed"},
 	}
 }
+
+// Webhooks are the webhook subscriptions (/v1/webhooks) and their
+// deliveries.
+type Webhooks struct {
+	// Max bounds the webhooks of the grid (1..WebhooksMaxMax). Default
+	// DefaultWebhooksMax.
+	Max int `yaml:"max"`
+	// AttemptsMax is how many attempts a batch gets before its range is
+	// dead-lettered (1..100). Default DefaultWebhookAttemptsMax.
+	AttemptsMax int `yaml:"attempts_max"`
+	// BackoffBase and BackoffMax shape the wait before a retry: base·2^n,
+	// capped, with full jitter. Defaults 1s and 5m.
+	BackoffBase time.Duration `yaml:"backoff_base"`
+	BackoffMax  time.Duration `yaml:"backoff_max"`
+}
+
+// Defaults and bounds of webhooks.
+const (
+	DefaultWebhooksMax        = 100
+	WebhooksMaxMax            = 10_000
+	DefaultWebhookAttemptsMax = 8
+)
 
 // Intake is how new orders and order events are batched.
 type Intake struct {
@@ -343,8 +366,9 @@ func Default() Config {
 			LinesMax: DefaultOrdersLinesMax, QtyMax: DefaultOrdersQtyMax, BatchMax: DefaultOrdersBatchMax},
 		Ledger: Ledger{Origin: "ordergrid.local/ledger", SequenceInterval: 20 * time.Millisecond, CheckpointInterval: time.Second,
 			Fabric: Fabric{MSPID: "Org1MSP", Channel: "ordergrid", Chaincode: "anchors", AnchorInterval: 5 * time.Second}},
-		Alerts: Alerts{Stages: DefaultAlertStages()},
-		Log:    Log{Level: "info", Format: "text"},
+		Alerts:   Alerts{Stages: DefaultAlertStages()},
+		Webhooks: Webhooks{Max: DefaultWebhooksMax, AttemptsMax: DefaultWebhookAttemptsMax, BackoffBase: time.Second, BackoffMax: 5 * time.Minute},
+		Log:      Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -533,6 +557,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Orders.Retention != 0 && c.Orders.Retention < time.Second {
 		bad("orders.retention", "%s: 0 (off) or at least 1s", c.Orders.Retention)
+	}
+	if w := c.Webhooks; w.Max < 1 || w.Max > WebhooksMaxMax {
+		bad("webhooks.max", "%d outside 1..%d", w.Max, WebhooksMaxMax)
+	}
+	if w := c.Webhooks; w.AttemptsMax < 1 || w.AttemptsMax > 100 {
+		bad("webhooks.attempts_max", "%d outside 1..100", w.AttemptsMax)
+	}
+	if w := c.Webhooks; w.BackoffBase < time.Millisecond || w.BackoffBase > time.Hour {
+		bad("webhooks.backoff_base", "%s outside 1ms..1h", w.BackoffBase)
+	}
+	if w := c.Webhooks; w.BackoffMax < c.Webhooks.BackoffBase || w.BackoffMax > 24*time.Hour {
+		bad("webhooks.backoff_max", "%s: at least webhooks.backoff_base (%s), at most 24h", w.BackoffMax, w.BackoffBase)
 	}
 	if len(c.Alerts.Stages) > AlertStagesMax {
 		bad("alerts.stages", "%d stages, at most %d", len(c.Alerts.Stages), AlertStagesMax)

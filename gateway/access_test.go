@@ -85,6 +85,13 @@ var accessTable = []access{
 	{route: "GET /v1/stream", roles: []Role{RoleOps, RolePartner, RoleCompliance}, path: "/v1/stream?from=x"},
 	{route: "GET /v1/alerts", roles: []Role{RoleOps}},
 	{route: "POST /v1/orders/{id}/tracking-link", roles: []Role{RoleIntake, RoleOps}, path: "/v1/orders/$O/tracking-link"},
+	{route: "POST /v1/webhooks", roles: []Role{RolePartner}, body: `{"url":"http://127.0.0.1:9/access"}`},
+	{route: "GET /v1/webhooks", roles: []Role{RolePartner}},
+	{route: "GET /v1/webhooks/{id}", roles: []Role{RolePartner}, path: "/v1/webhooks/wh_none"},
+	{route: "DELETE /v1/webhooks/{id}", roles: []Role{RolePartner}, path: "/v1/webhooks/wh_none"},
+	{route: "GET /v1/webhooks/{id}/dead-letters", roles: []Role{RolePartner}, path: "/v1/webhooks/wh_none/dead-letters"},
+	{route: "POST /v1/webhooks/{id}/dead-letters:replay", roles: []Role{RolePartner}, path: "/v1/webhooks/wh_none/dead-letters:replay"},
+	{route: "POST /v1/webhooks/{id}/dead-letters/{from}/replay", roles: []Role{RolePartner}, path: "/v1/webhooks/wh_none/dead-letters/0/replay"},
 }
 
 // openRoutes answer without a token (probes); signedRoutes authenticate by

@@ -39,6 +39,9 @@ type Backend struct {
 	// Alerts are the open stuck-order alerts. nil: none (GET /v1/alerts
 	// answers no group).
 	Alerts Alerts
+	// Webhooks are the webhook subscriptions (webhooks.Service). nil: the
+	// /v1/webhooks routes answer 503.
+	Webhooks Webhooks
 }
 
 // ChannelFetches is the fetch workflow as the gateway reaches it

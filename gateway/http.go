@@ -113,6 +113,8 @@ type Gateway struct {
 	fetches ChannelFetches
 	// alerts are the open stuck-order alerts (nil: none).
 	alerts Alerts
+	// webhooks are the webhook subscriptions (nil: the routes answer 503).
+	webhooks Webhooks
 	// replay refuses a timestamped channel push sent again.
 	replay *replayCache
 	// trackSlots holds a token per tracking stream served.
@@ -173,6 +175,7 @@ func New(b Backend, opts Options) *Gateway {
 		keyRotation:    b.KeyRotation,
 		fetches:        b.Fetches,
 		alerts:         b.Alerts,
+		webhooks:       b.Webhooks,
 		opts:           opts,
 		mux:            http.NewServeMux(),
 		simulating:     make(chan struct{}, 1),
@@ -225,6 +228,7 @@ func (g *Gateway) routes() {
 	g.routingRoutes(api)
 	g.channelRoutes(api)
 	g.trackingRoutes(api)
+	g.webhookRoutes(api)
 	g.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")

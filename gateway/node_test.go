@@ -29,6 +29,7 @@ import (
 	"github.com/ordergrid/ordergrid/statemachine"
 	"github.com/ordergrid/ordergrid/stream"
 	"github.com/ordergrid/ordergrid/tracking"
+	"github.com/ordergrid/ordergrid/webhooks"
 )
 
 // testGateway is a gateway over a real single node (Raft partitions, the
@@ -173,6 +174,12 @@ func newTestGateway() (*testGateway, string) {
 		Alerts: node}
 	tg.events = stream.NewHub(seq.Log(), stream.Options{PollInterval: 5 * time.Millisecond, Logger: logger, Registerer: reg})
 	go tg.events.Run(context.Background())
+	// The webhooks' routes (no delivery runs: the tests check the API);
+	// testSelfAddr stands for the node's own listen address.
+	if b.Webhooks, err = webhooks.New(node, tg.events, webhooks.Options{SecretKey: keyring.Derive(webhooks.SecretKeyLabel),
+		Self: []string{testSelfAddr}, Logger: logger, Registerer: reg}); err != nil {
+		return fail("webhooks", err)
+	}
 	tg.trackingKey = keyring.Derive(tracking.KeyLabel)
 	tg.gw = New(b, Options{Tokens: tokens, Channels: chans, Events: tg.events, TrackingKey: tg.trackingKey, // no limits: the defaults
 		Cluster: host, Ledger: seq.Log(), Profiling: true, Logger: logger, Gatherer: reg, Registerer: reg,

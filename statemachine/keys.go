@@ -31,6 +31,8 @@ const (
 	spaceArchived          byte = 'v'
 	spaceCatalog           byte = 'g'
 	spaceLoad              byte = 'l'
+	spaceWebhook           byte = 'W'
+	spaceDeadLetter        byte = 'D'
 
 	// Retired: written by versions before 2026-11-28 and left in place.
 
@@ -88,6 +90,8 @@ var keySpaces = []keySpace{
 	{Byte: spaceCatalog, Layout: "{w|s|a|n}...", Value: "JSON, u64", Owner: "catalog", Name: "the routing catalog (see catalog.go)"},
 	{Byte: spaceDecision, Layout: "{order}", Value: "RoutingRecord", Owner: "routing", Name: "an order's routing decision", Retired: true},
 	{Byte: spaceLoad, Layout: "{ship day u32}{warehouse}", Value: "u64", Owner: "routing", Name: "parcels routed per ship day and warehouse"},
+	{Byte: spaceWebhook, Layout: "{webhook}", Value: "WebhookRecord", Owner: "webhooks", Name: "a webhook subscription and its cursor"},
+	{Byte: spaceDeadLetter, Layout: `{webhook}\x00{from u64}`, Value: "WebhookDeadLetterRecord", Owner: "webhooks", Name: "a webhook's dead-lettered log ranges"},
 }
 
 // key returns {prefix}{space}/ and parts, separated by 0x00.

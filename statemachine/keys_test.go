@@ -284,6 +284,9 @@ func TestWrittenKeysAreInLiveSpaces(t *testing.T) {
 		{Channel: "douyin", Connection: "c", OrderId: "1"}, {Channel: "douyin", Connection: "c", OrderId: "2"}}}}}))
 	ok(h.apply(31, &gridpb.Command{Kind: &gridpb.Command_FetchOutcome{FetchOutcome: &gridpb.FetchOutcomeCommand{Channel: "douyin", Connection: "c", OrderId: "1", Done: true}}}))
 	ok(h.apply(31, &gridpb.Command{Kind: &gridpb.Command_SetCursor{SetCursor: &gridpb.SetCursorCommand{Cursor: &gridpb.ConnectorCursorRecord{Channel: "douyin", Connection: "c", CursorUnixNano: 25}}}}))
+	ok(h.apply(40, &gridpb.Command{Kind: &gridpb.Command_PutWebhook{PutWebhook: &gridpb.PutWebhookCommand{Webhook: &gridpb.WebhookRecord{Id: "wh1", Url: "http://127.0.0.1:9/"}}}}))
+	ok(h.apply(40, &gridpb.Command{Kind: &gridpb.Command_AdvanceWebhook{AdvanceWebhook: &gridpb.AdvanceWebhookCommand{Id: "wh1", From: 0, To: 5,
+		DeadLetter: &gridpb.WebhookDeadLetterRecord{Attempts: 8, LastError: "500"}}}}))
 	ok(h.apply(40, &gridpb.Command{Kind: &gridpb.Command_PutWarehouse{PutWarehouse: &gridpb.PutWarehouseCommand{
 		Document: []byte(`{"id":"w1","rates":[{"region":"*","cost":"1.00","transit_days":1}]}`)}}}))
 

@@ -239,6 +239,14 @@ func (tx *txn) dispatch(cmd *gridpb.Command) *Result {
 		return tx.setCursor(k.SetCursor)
 	case *gridpb.Command_RaiseAlerts:
 		return tx.raiseAlerts(k.RaiseAlerts)
+	case *gridpb.Command_PutWebhook:
+		return tx.putWebhook(k.PutWebhook)
+	case *gridpb.Command_DeleteWebhook:
+		return tx.deleteWebhook(k.DeleteWebhook)
+	case *gridpb.Command_AdvanceWebhook:
+		return tx.advanceWebhook(k.AdvanceWebhook)
+	case *gridpb.Command_MarkDeadLetter:
+		return tx.markDeadLetter(k.MarkDeadLetter)
 	case *gridpb.Command_TrimOutbox:
 		if err := outbox.Trim(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
 			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))

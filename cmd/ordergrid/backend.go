@@ -15,13 +15,14 @@ import (
 	"github.com/ordergrid/ordergrid/retention"
 	"github.com/ordergrid/ordergrid/rotation"
 	"github.com/ordergrid/ordergrid/statemachine"
+	"github.com/ordergrid/ordergrid/webhooks"
 )
 
 // backend is what the gateway serves from on a node: the intake pipeline,
 // the channel workflow over the node's batches and its fetches, and the parts of the
 // grid the API reads and administers, each over the node's partitions.
 func backend(node *actors.Node, orders *intake.Pipeline, routes *catalog.Admin, keyring *privacy.Keyring, flow *intake.ChannelFlow,
-	store *intake.ChannelStore, fetcher *intake.Fetcher) gateway.Backend {
+	store *intake.ChannelStore, fetcher *intake.Fetcher, hooks *webhooks.Service) gateway.Backend {
 	return gateway.Backend{
 		Intake:         orders,
 		ChannelFlow:    flow,
@@ -32,6 +33,7 @@ func backend(node *actors.Node, orders *intake.Pipeline, routes *catalog.Admin, 
 		KeyRotation:    rotation.NewRewrapper(node, keyring),
 		Archives:       nodeArchives{node: node},
 		Alerts:         node,
+		Webhooks:       hooks,
 	}
 }
 

@@ -41,6 +41,7 @@ import (
 	"github.com/ordergrid/ordergrid/statemachine"
 	"github.com/ordergrid/ordergrid/stream"
 	"github.com/ordergrid/ordergrid/tracking"
+	"github.com/ordergrid/ordergrid/webhooks"
 )
 
 func main() {
@@ -250,7 +251,23 @@ func serve(ctx context.Context, cfg config.Config) error {
 	streaming := make(chan struct{})
 	go func() { defer close(streaming); events.Run(streamCtx) }()
 	defer func() { stopStream(); <-streaming }()
-	gw := gateway.New(backend(node, orders, routes, keyring, flow, store, fetcher), gateway.Options{
+	// Webhooks: each delivered by the leader of its partition, from the
+	// node's copy of the log; never to the node's own addresses.
+	self := []string{httpLn.Addr().String()}
+	if grpcLn != nil {
+		self = append(self, grpcLn.Addr().String())
+	}
+	webhookSvc, err := webhooks.New(node, events, webhooks.Options{SecretKey: keyring.Derive(webhooks.SecretKeyLabel), Self: self,
+		WebhooksMax: cfg.Webhooks.Max, AttemptsMax: cfg.Webhooks.AttemptsMax, BackoffBase: cfg.Webhooks.BackoffBase,
+		BackoffMax: cfg.Webhooks.BackoffMax, Registerer: reg, Logger: logger})
+	if err != nil {
+		return err
+	}
+	hookCtx, stopHooks := context.WithCancel(ctx)
+	hooking := make(chan struct{})
+	go func() { defer close(hooking); webhookSvc.Run(hookCtx) }()
+	defer func() { stopHooks(); <-hooking }()
+	gw := gateway.New(backend(node, orders, routes, keyring, flow, store, fetcher, webhookSvc), gateway.Options{
 		Tokens:       tokens,
 		Channels:     channelConfig,
 		Limits:       limits,

@@ -3484,6 +3484,593 @@ func (x *SetCursorCommand) GetExpectCursorUnixNano() int64 {
 	return 0
 }
 
+// A webhook subscription (statemachine space W, in the partition of
+// "webhook/{id}"): where committed events its filter selects are POSTed,
+// and how far delivery has come.
+type WebhookRecord struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Url    string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	Filter *WebhookFilter         `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// The signing secret, sealed (AES-256-GCM under a key derived from the
+	// master keyring; nonce first); never stored in plain.
+	SealedSecret []byte `protobuf:"bytes,4,opt,name=sealed_secret,json=sealedSecret,proto3" json:"sealed_secret,omitempty"`
+	// The principal that created it (a partner sees only its own).
+	Owner string `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
+	// The channels a channel-bound owner may see (scoped: whether that applies).
+	Scope           []string `protobuf:"bytes,6,rep,name=scope,proto3" json:"scope,omitempty"`
+	Scoped          bool     `protobuf:"varint,7,opt,name=scoped,proto3" json:"scoped,omitempty"`
+	Description     string   `protobuf:"bytes,8,opt,name=description,proto3" json:"description,omitempty"`
+	CreatedUnixNano int64    `protobuf:"varint,9,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	// The log index of the next event to deliver: every event before it was
+	// delivered (2xx) or dead-lettered.
+	Cursor uint64 `protobuf:"varint,10,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// When the cursor last moved.
+	AdvancedUnixNano int64 `protobuf:"varint,11,opt,name=advanced_unix_nano,json=advancedUnixNano,proto3" json:"advanced_unix_nano,omitempty"`
+	// Batches delivered and ranges dead-lettered so far.
+	BatchesDelivered uint64 `protobuf:"varint,12,opt,name=batches_delivered,json=batchesDelivered,proto3" json:"batches_delivered,omitempty"`
+	DeadLettered     uint64 `protobuf:"varint,13,opt,name=dead_lettered,json=deadLettered,proto3" json:"dead_lettered,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *WebhookRecord) Reset() {
+	*x = WebhookRecord{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookRecord) ProtoMessage() {}
+
+func (x *WebhookRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookRecord.ProtoReflect.Descriptor instead.
+func (*WebhookRecord) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *WebhookRecord) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WebhookRecord) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *WebhookRecord) GetFilter() *WebhookFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *WebhookRecord) GetSealedSecret() []byte {
+	if x != nil {
+		return x.SealedSecret
+	}
+	return nil
+}
+
+func (x *WebhookRecord) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *WebhookRecord) GetScope() []string {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *WebhookRecord) GetScoped() bool {
+	if x != nil {
+		return x.Scoped
+	}
+	return false
+}
+
+func (x *WebhookRecord) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *WebhookRecord) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+func (x *WebhookRecord) GetCursor() uint64 {
+	if x != nil {
+		return x.Cursor
+	}
+	return 0
+}
+
+func (x *WebhookRecord) GetAdvancedUnixNano() int64 {
+	if x != nil {
+		return x.AdvancedUnixNano
+	}
+	return 0
+}
+
+func (x *WebhookRecord) GetBatchesDelivered() uint64 {
+	if x != nil {
+		return x.BatchesDelivered
+	}
+	return 0
+}
+
+func (x *WebhookRecord) GetDeadLettered() uint64 {
+	if x != nil {
+		return x.DeadLettered
+	}
+	return 0
+}
+
+// A webhook's filter (stream.Filter): an empty field selects everything.
+type WebhookFilter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Orders        []string               `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	Channels      []string               `protobuf:"bytes,2,rep,name=channels,proto3" json:"channels,omitempty"`
+	Warehouses    []string               `protobuf:"bytes,3,rep,name=warehouses,proto3" json:"warehouses,omitempty"`
+	Statuses      []string               `protobuf:"bytes,4,rep,name=statuses,proto3" json:"statuses,omitempty"`
+	Kinds         []string               `protobuf:"bytes,5,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	Types         []string               `protobuf:"bytes,6,rep,name=types,proto3" json:"types,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookFilter) Reset() {
+	*x = WebhookFilter{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookFilter) ProtoMessage() {}
+
+func (x *WebhookFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookFilter.ProtoReflect.Descriptor instead.
+func (*WebhookFilter) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *WebhookFilter) GetOrders() []string {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+func (x *WebhookFilter) GetChannels() []string {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+func (x *WebhookFilter) GetWarehouses() []string {
+	if x != nil {
+		return x.Warehouses
+	}
+	return nil
+}
+
+func (x *WebhookFilter) GetStatuses() []string {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *WebhookFilter) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *WebhookFilter) GetTypes() []string {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+// A range of the log a webhook gave up delivering (space D).
+type WebhookDeadLetterRecord struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Webhook string                 `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	// Log indexes [from, to): the events the filter selects there.
+	From       uint64 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	To         uint64 `protobuf:"varint,3,opt,name=to,proto3" json:"to,omitempty"`
+	Attempts   uint32 `protobuf:"varint,4,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	LastError  string `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	AtUnixNano int64  `protobuf:"varint,6,opt,name=at_unix_nano,json=atUnixNano,proto3" json:"at_unix_nano,omitempty"`
+	// "dead", "replaying" (asked for, not yet delivered), "replayed".
+	State            string `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
+	ReplayedUnixNano int64  `protobuf:"varint,8,opt,name=replayed_unix_nano,json=replayedUnixNano,proto3" json:"replayed_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *WebhookDeadLetterRecord) Reset() {
+	*x = WebhookDeadLetterRecord{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookDeadLetterRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookDeadLetterRecord) ProtoMessage() {}
+
+func (x *WebhookDeadLetterRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookDeadLetterRecord.ProtoReflect.Descriptor instead.
+func (*WebhookDeadLetterRecord) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *WebhookDeadLetterRecord) GetWebhook() string {
+	if x != nil {
+		return x.Webhook
+	}
+	return ""
+}
+
+func (x *WebhookDeadLetterRecord) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *WebhookDeadLetterRecord) GetTo() uint64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+func (x *WebhookDeadLetterRecord) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *WebhookDeadLetterRecord) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *WebhookDeadLetterRecord) GetAtUnixNano() int64 {
+	if x != nil {
+		return x.AtUnixNano
+	}
+	return 0
+}
+
+func (x *WebhookDeadLetterRecord) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *WebhookDeadLetterRecord) GetReplayedUnixNano() int64 {
+	if x != nil {
+		return x.ReplayedUnixNano
+	}
+	return 0
+}
+
+// Creates a webhook; one with the id already is refused (REPLAYED).
+type PutWebhookCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhook       *WebhookRecord         `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutWebhookCommand) Reset() {
+	*x = PutWebhookCommand{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutWebhookCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutWebhookCommand) ProtoMessage() {}
+
+func (x *PutWebhookCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutWebhookCommand.ProtoReflect.Descriptor instead.
+func (*PutWebhookCommand) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *PutWebhookCommand) GetWebhook() *WebhookRecord {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
+// Deletes a webhook and its dead letters.
+type DeleteWebhookCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWebhookCommand) Reset() {
+	*x = DeleteWebhookCommand{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWebhookCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWebhookCommand) ProtoMessage() {}
+
+func (x *DeleteWebhookCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWebhookCommand.ProtoReflect.Descriptor instead.
+func (*DeleteWebhookCommand) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *DeleteWebhookCommand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Moves a webhook's cursor from `from` to `to` (from < to), only when it is
+// at `from`: a stale or repeated advance is refused (STALE) and changes
+// nothing. dead_letter, when set, records [from, to) as a dead letter.
+type AdvanceWebhookCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	From  uint64                 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	To    uint64                 `protobuf:"varint,3,opt,name=to,proto3" json:"to,omitempty"`
+	// The range was delivered as a batch (counted).
+	Delivered     bool                     `protobuf:"varint,4,opt,name=delivered,proto3" json:"delivered,omitempty"`
+	DeadLetter    *WebhookDeadLetterRecord `protobuf:"bytes,5,opt,name=dead_letter,json=deadLetter,proto3" json:"dead_letter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdvanceWebhookCommand) Reset() {
+	*x = AdvanceWebhookCommand{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdvanceWebhookCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdvanceWebhookCommand) ProtoMessage() {}
+
+func (x *AdvanceWebhookCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdvanceWebhookCommand.ProtoReflect.Descriptor instead.
+func (*AdvanceWebhookCommand) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *AdvanceWebhookCommand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AdvanceWebhookCommand) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *AdvanceWebhookCommand) GetTo() uint64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+func (x *AdvanceWebhookCommand) GetDelivered() bool {
+	if x != nil {
+		return x.Delivered
+	}
+	return false
+}
+
+func (x *AdvanceWebhookCommand) GetDeadLetter() *WebhookDeadLetterRecord {
+	if x != nil {
+		return x.DeadLetter
+	}
+	return nil
+}
+
+// Sets a dead letter's state: "replaying" (asked for again) or "replayed"
+// (delivered), or back to "dead" with the replay's error.
+type MarkDeadLetterCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhook       string                 `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	From          uint64                 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	LastError     string                 `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Attempts      uint32                 `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkDeadLetterCommand) Reset() {
+	*x = MarkDeadLetterCommand{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkDeadLetterCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkDeadLetterCommand) ProtoMessage() {}
+
+func (x *MarkDeadLetterCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkDeadLetterCommand.ProtoReflect.Descriptor instead.
+func (*MarkDeadLetterCommand) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *MarkDeadLetterCommand) GetWebhook() string {
+	if x != nil {
+		return x.Webhook
+	}
+	return ""
+}
+
+func (x *MarkDeadLetterCommand) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *MarkDeadLetterCommand) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *MarkDeadLetterCommand) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *MarkDeadLetterCommand) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
 type TransitionCommand struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	OrderId string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -3500,7 +4087,7 @@ type TransitionCommand struct {
 
 func (x *TransitionCommand) Reset() {
 	*x = TransitionCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3512,7 +4099,7 @@ func (x *TransitionCommand) String() string {
 func (*TransitionCommand) ProtoMessage() {}
 
 func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3525,7 +4112,7 @@ func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCommand.ProtoReflect.Descriptor instead.
 func (*TransitionCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{43}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *TransitionCommand) GetOrderId() string {
@@ -3579,7 +4166,7 @@ type StockSyncedCommand struct {
 
 func (x *StockSyncedCommand) Reset() {
 	*x = StockSyncedCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3591,7 +4178,7 @@ func (x *StockSyncedCommand) String() string {
 func (*StockSyncedCommand) ProtoMessage() {}
 
 func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3604,7 +4191,7 @@ func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{44}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StockSyncedCommand) GetOrderId() string {
@@ -3639,7 +4226,7 @@ type TransitionsCommand struct {
 
 func (x *TransitionsCommand) Reset() {
 	*x = TransitionsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3651,7 +4238,7 @@ func (x *TransitionsCommand) String() string {
 func (*TransitionsCommand) ProtoMessage() {}
 
 func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3664,7 +4251,7 @@ func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionsCommand.ProtoReflect.Descriptor instead.
 func (*TransitionsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{45}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *TransitionsCommand) GetTransitions() []*TransitionCommand {
@@ -3684,7 +4271,7 @@ type StockSyncedBatchCommand struct {
 
 func (x *StockSyncedBatchCommand) Reset() {
 	*x = StockSyncedBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3696,7 +4283,7 @@ func (x *StockSyncedBatchCommand) String() string {
 func (*StockSyncedBatchCommand) ProtoMessage() {}
 
 func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3709,7 +4296,7 @@ func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedBatchCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{46}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *StockSyncedBatchCommand) GetOrders() []*StockSyncedCommand {
@@ -3731,7 +4318,7 @@ type SettleBatchCommand struct {
 
 func (x *SettleBatchCommand) Reset() {
 	*x = SettleBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3743,7 +4330,7 @@ func (x *SettleBatchCommand) String() string {
 func (*SettleBatchCommand) ProtoMessage() {}
 
 func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3756,7 +4343,7 @@ func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleBatchCommand.ProtoReflect.Descriptor instead.
 func (*SettleBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{47}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SettleBatchCommand) GetSku() string {
@@ -3785,7 +4372,7 @@ type SettleItem struct {
 
 func (x *SettleItem) Reset() {
 	*x = SettleItem{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3797,7 +4384,7 @@ func (x *SettleItem) String() string {
 func (*SettleItem) ProtoMessage() {}
 
 func (x *SettleItem) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3810,7 +4397,7 @@ func (x *SettleItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleItem.ProtoReflect.Descriptor instead.
 func (*SettleItem) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{48}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SettleItem) GetOrderId() string {
@@ -3844,7 +4431,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3856,7 +4443,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3869,7 +4456,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{49}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -3891,7 +4478,7 @@ type RaiseAlertsCommand struct {
 
 func (x *RaiseAlertsCommand) Reset() {
 	*x = RaiseAlertsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3903,7 +4490,7 @@ func (x *RaiseAlertsCommand) String() string {
 func (*RaiseAlertsCommand) ProtoMessage() {}
 
 func (x *RaiseAlertsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3916,7 +4503,7 @@ func (x *RaiseAlertsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaiseAlertsCommand.ProtoReflect.Descriptor instead.
 func (*RaiseAlertsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{50}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *RaiseAlertsCommand) GetAlerts() []*AlertDue {
@@ -3941,7 +4528,7 @@ type AlertDue struct {
 
 func (x *AlertDue) Reset() {
 	*x = AlertDue{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3953,7 +4540,7 @@ func (x *AlertDue) String() string {
 func (*AlertDue) ProtoMessage() {}
 
 func (x *AlertDue) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3966,7 +4553,7 @@ func (x *AlertDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertDue.ProtoReflect.Descriptor instead.
 func (*AlertDue) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{51}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *AlertDue) GetOrderId() string {
@@ -4016,7 +4603,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4028,7 +4615,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4041,7 +4628,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{52}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -4069,7 +4656,7 @@ type TrimOutboxCommand struct {
 
 func (x *TrimOutboxCommand) Reset() {
 	*x = TrimOutboxCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4081,7 +4668,7 @@ func (x *TrimOutboxCommand) String() string {
 func (*TrimOutboxCommand) ProtoMessage() {}
 
 func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4094,7 +4681,7 @@ func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
 func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{53}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
@@ -4115,7 +4702,7 @@ type PutSubjectKeyCommand struct {
 
 func (x *PutSubjectKeyCommand) Reset() {
 	*x = PutSubjectKeyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4127,7 +4714,7 @@ func (x *PutSubjectKeyCommand) String() string {
 func (*PutSubjectKeyCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4140,7 +4727,7 @@ func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{54}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *PutSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -4162,7 +4749,7 @@ type PutSubjectKeysCommand struct {
 
 func (x *PutSubjectKeysCommand) Reset() {
 	*x = PutSubjectKeysCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4174,7 +4761,7 @@ func (x *PutSubjectKeysCommand) String() string {
 func (*PutSubjectKeysCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4187,7 +4774,7 @@ func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeysCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeysCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{55}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *PutSubjectKeysCommand) GetKeys() []*SubjectKeyRecord {
@@ -4209,7 +4796,7 @@ type EraseSubjectCommand struct {
 
 func (x *EraseSubjectCommand) Reset() {
 	*x = EraseSubjectCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4221,7 +4808,7 @@ func (x *EraseSubjectCommand) String() string {
 func (*EraseSubjectCommand) ProtoMessage() {}
 
 func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4234,7 +4821,7 @@ func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
 func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{56}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *EraseSubjectCommand) GetSubject() string {
@@ -4263,7 +4850,7 @@ type RewrapSubjectKeyCommand struct {
 
 func (x *RewrapSubjectKeyCommand) Reset() {
 	*x = RewrapSubjectKeyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4275,7 +4862,7 @@ func (x *RewrapSubjectKeyCommand) String() string {
 func (*RewrapSubjectKeyCommand) ProtoMessage() {}
 
 func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4288,7 +4875,7 @@ func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewrapSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*RewrapSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{57}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *RewrapSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -4322,7 +4909,7 @@ type ArchivedOrderRecord struct {
 
 func (x *ArchivedOrderRecord) Reset() {
 	*x = ArchivedOrderRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4334,7 +4921,7 @@ func (x *ArchivedOrderRecord) String() string {
 func (*ArchivedOrderRecord) ProtoMessage() {}
 
 func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4347,7 +4934,7 @@ func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrderRecord.ProtoReflect.Descriptor instead.
 func (*ArchivedOrderRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{58}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ArchivedOrderRecord) GetId() string {
@@ -4410,7 +4997,7 @@ type ArchivedOrder struct {
 
 func (x *ArchivedOrder) Reset() {
 	*x = ArchivedOrder{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4422,7 +5009,7 @@ func (x *ArchivedOrder) String() string {
 func (*ArchivedOrder) ProtoMessage() {}
 
 func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4435,7 +5022,7 @@ func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrder.ProtoReflect.Descriptor instead.
 func (*ArchivedOrder) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{59}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ArchivedOrder) GetOrder() *OrderRecord {
@@ -4465,7 +5052,7 @@ type ArchiveOrdersCommand struct {
 
 func (x *ArchiveOrdersCommand) Reset() {
 	*x = ArchiveOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4477,7 +5064,7 @@ func (x *ArchiveOrdersCommand) String() string {
 func (*ArchiveOrdersCommand) ProtoMessage() {}
 
 func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4490,7 +5077,7 @@ func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ArchiveOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{60}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ArchiveOrdersCommand) GetOrderIds() []string {
@@ -4525,7 +5112,7 @@ type RestoreOrdersCommand struct {
 
 func (x *RestoreOrdersCommand) Reset() {
 	*x = RestoreOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4537,7 +5124,7 @@ func (x *RestoreOrdersCommand) String() string {
 func (*RestoreOrdersCommand) ProtoMessage() {}
 
 func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4550,7 +5137,7 @@ func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreOrdersCommand.ProtoReflect.Descriptor instead.
 func (*RestoreOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{61}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *RestoreOrdersCommand) GetOrders() []*ArchivedOrder {
@@ -4579,7 +5166,7 @@ type RecordAccessCommand struct {
 
 func (x *RecordAccessCommand) Reset() {
 	*x = RecordAccessCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4591,7 +5178,7 @@ func (x *RecordAccessCommand) String() string {
 func (*RecordAccessCommand) ProtoMessage() {}
 
 func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4604,7 +5191,7 @@ func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
 func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{62}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *RecordAccessCommand) GetSubject() string {
@@ -4670,6 +5257,10 @@ type Command struct {
 	//	*Command_PurgeFetches
 	//	*Command_SetCursor
 	//	*Command_RaiseAlerts
+	//	*Command_PutWebhook
+	//	*Command_DeleteWebhook
+	//	*Command_AdvanceWebhook
+	//	*Command_MarkDeadLetter
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4677,7 +5268,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4689,7 +5280,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4702,7 +5293,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{63}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -5032,6 +5623,42 @@ func (x *Command) GetRaiseAlerts() *RaiseAlertsCommand {
 	return nil
 }
 
+func (x *Command) GetPutWebhook() *PutWebhookCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PutWebhook); ok {
+			return x.PutWebhook
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteWebhook() *DeleteWebhookCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_DeleteWebhook); ok {
+			return x.DeleteWebhook
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAdvanceWebhook() *AdvanceWebhookCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_AdvanceWebhook); ok {
+			return x.AdvanceWebhook
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetMarkDeadLetter() *MarkDeadLetterCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_MarkDeadLetter); ok {
+			return x.MarkDeadLetter
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -5172,6 +5799,22 @@ type Command_RaiseAlerts struct {
 	RaiseAlerts *RaiseAlertsCommand `protobuf:"bytes,43,opt,name=raise_alerts,json=raiseAlerts,proto3,oneof"`
 }
 
+type Command_PutWebhook struct {
+	PutWebhook *PutWebhookCommand `protobuf:"bytes,44,opt,name=put_webhook,json=putWebhook,proto3,oneof"`
+}
+
+type Command_DeleteWebhook struct {
+	DeleteWebhook *DeleteWebhookCommand `protobuf:"bytes,45,opt,name=delete_webhook,json=deleteWebhook,proto3,oneof"`
+}
+
+type Command_AdvanceWebhook struct {
+	AdvanceWebhook *AdvanceWebhookCommand `protobuf:"bytes,46,opt,name=advance_webhook,json=advanceWebhook,proto3,oneof"`
+}
+
+type Command_MarkDeadLetter struct {
+	MarkDeadLetter *MarkDeadLetterCommand `protobuf:"bytes,47,opt,name=mark_dead_letter,json=markDeadLetter,proto3,oneof"`
+}
+
 func (*Command_ReserveBatch) isCommand_Kind() {}
 
 func (*Command_Settle) isCommand_Kind() {}
@@ -5240,6 +5883,14 @@ func (*Command_SetCursor) isCommand_Kind() {}
 
 func (*Command_RaiseAlerts) isCommand_Kind() {}
 
+func (*Command_PutWebhook) isCommand_Kind() {}
+
+func (*Command_DeleteWebhook) isCommand_Kind() {}
+
+func (*Command_AdvanceWebhook) isCommand_Kind() {}
+
+func (*Command_MarkDeadLetter) isCommand_Kind() {}
+
 // What the state machine answers the proposer of a command.
 type ApplyResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -5275,14 +5926,19 @@ type ApplyResult struct {
 	// set_cursor: the cursor as stored (the current one when refused).
 	Cursor *ConnectorCursorRecord `protobuf:"bytes,15,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// purge_fetches: how many were removed.
-	Purged        uint32 `protobuf:"varint,16,opt,name=purged,proto3" json:"purged,omitempty"`
+	Purged uint32 `protobuf:"varint,16,opt,name=purged,proto3" json:"purged,omitempty"`
+	// put_webhook, advance_webhook: the webhook as stored (the current one
+	// when refused).
+	Webhook *WebhookRecord `protobuf:"bytes,17,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	// mark_dead_letter: the dead letter after it.
+	DeadLetter    *WebhookDeadLetterRecord `protobuf:"bytes,18,opt,name=dead_letter,json=deadLetter,proto3" json:"dead_letter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5294,7 +5950,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5307,7 +5963,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{64}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -5422,6 +6078,20 @@ func (x *ApplyResult) GetPurged() uint32 {
 	return 0
 }
 
+func (x *ApplyResult) GetWebhook() *WebhookRecord {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
+func (x *ApplyResult) GetDeadLetter() *WebhookDeadLetterRecord {
+	if x != nil {
+		return x.DeadLetter
+	}
+	return nil
+}
+
 type ReserveItemResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -5433,7 +6103,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5445,7 +6115,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5458,7 +6128,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{65}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -5491,7 +6161,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5503,7 +6173,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5516,7 +6186,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{66}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -5542,7 +6212,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5554,7 +6224,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5567,7 +6237,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{67}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -5627,7 +6297,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5639,7 +6309,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5652,7 +6322,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{68}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -5694,7 +6364,7 @@ type ReserveManyRequest struct {
 
 func (x *ReserveManyRequest) Reset() {
 	*x = ReserveManyRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5706,7 +6376,7 @@ func (x *ReserveManyRequest) String() string {
 func (*ReserveManyRequest) ProtoMessage() {}
 
 func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5719,7 +6389,7 @@ func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyRequest.ProtoReflect.Descriptor instead.
 func (*ReserveManyRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{69}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ReserveManyRequest) GetItems() []*ReserveRequest {
@@ -5739,7 +6409,7 @@ type ReserveManyResponse struct {
 
 func (x *ReserveManyResponse) Reset() {
 	*x = ReserveManyResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5751,7 +6421,7 @@ func (x *ReserveManyResponse) String() string {
 func (*ReserveManyResponse) ProtoMessage() {}
 
 func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5764,7 +6434,7 @@ func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyResponse.ProtoReflect.Descriptor instead.
 func (*ReserveManyResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{70}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ReserveManyResponse) GetItems() []*ReserveResponse {
@@ -5786,7 +6456,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5798,7 +6468,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5811,7 +6481,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{71}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -5851,7 +6521,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5863,7 +6533,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5876,7 +6546,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{72}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -5896,7 +6566,7 @@ type SettleManyRequest struct {
 
 func (x *SettleManyRequest) Reset() {
 	*x = SettleManyRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5908,7 +6578,7 @@ func (x *SettleManyRequest) String() string {
 func (*SettleManyRequest) ProtoMessage() {}
 
 func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5921,7 +6591,7 @@ func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyRequest.ProtoReflect.Descriptor instead.
 func (*SettleManyRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{73}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SettleManyRequest) GetItems() []*SettleRequest {
@@ -5941,7 +6611,7 @@ type SettleManyResponse struct {
 
 func (x *SettleManyResponse) Reset() {
 	*x = SettleManyResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5953,7 +6623,7 @@ func (x *SettleManyResponse) String() string {
 func (*SettleManyResponse) ProtoMessage() {}
 
 func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5966,7 +6636,7 @@ func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyResponse.ProtoReflect.Descriptor instead.
 func (*SettleManyResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{74}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SettleManyResponse) GetItems() []*SettleResponse {
@@ -5986,7 +6656,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5998,7 +6668,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6011,7 +6681,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{75}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SetStockGrainRequest) GetStock() *v1.SetStockRequest {
@@ -6037,7 +6707,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6049,7 +6719,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6062,7 +6732,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{76}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -6083,7 +6753,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6095,7 +6765,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6108,7 +6778,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{77}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *v1.CreateOrderRequest {
@@ -6141,7 +6811,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6153,7 +6823,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6166,7 +6836,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{78}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -6186,7 +6856,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6198,7 +6868,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6211,7 +6881,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{79}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *v1.OrderEventRequest {
@@ -6241,7 +6911,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6253,7 +6923,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6266,7 +6936,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{80}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -6306,7 +6976,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6318,7 +6988,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6331,7 +7001,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{81}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -6354,7 +7024,7 @@ type ForwardedBatch struct {
 
 func (x *ForwardedBatch) Reset() {
 	*x = ForwardedBatch{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6366,7 +7036,7 @@ func (x *ForwardedBatch) String() string {
 func (*ForwardedBatch) ProtoMessage() {}
 
 func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6379,7 +7049,7 @@ func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedBatch.ProtoReflect.Descriptor instead.
 func (*ForwardedBatch) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{82}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ForwardedBatch) GetOrders() []*CreateOrderGrainRequest {
@@ -6411,7 +7081,7 @@ type ForwardedAnswer struct {
 
 func (x *ForwardedAnswer) Reset() {
 	*x = ForwardedAnswer{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6423,7 +7093,7 @@ func (x *ForwardedAnswer) String() string {
 func (*ForwardedAnswer) ProtoMessage() {}
 
 func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6436,7 +7106,7 @@ func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedAnswer.ProtoReflect.Descriptor instead.
 func (*ForwardedAnswer) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{83}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ForwardedAnswer) GetResponse() *OrderGrainResponse {
@@ -6469,7 +7139,7 @@ type ForwardedAnswers struct {
 
 func (x *ForwardedAnswers) Reset() {
 	*x = ForwardedAnswers{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6481,7 +7151,7 @@ func (x *ForwardedAnswers) String() string {
 func (*ForwardedAnswers) ProtoMessage() {}
 
 func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6494,7 +7164,7 @@ func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedAnswers.ProtoReflect.Descriptor instead.
 func (*ForwardedAnswers) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{84}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ForwardedAnswers) GetAnswers() []*ForwardedAnswer {
@@ -6514,7 +7184,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6526,7 +7196,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6539,7 +7209,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{85}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -6565,7 +7235,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6577,7 +7247,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6590,7 +7260,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{86}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -6612,7 +7282,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6624,7 +7294,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6637,7 +7307,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{87}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -6679,7 +7349,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6691,7 +7361,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6704,7 +7374,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{88}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -6730,7 +7400,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6742,7 +7412,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6755,7 +7425,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{89}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -7060,7 +7730,60 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"last_error\x18\a \x01(\tR\tlastError\"\x86\x01\n" +
 	"\x10SetCursorCommand\x12;\n" +
 	"\x06cursor\x18\x01 \x01(\v2#.ordergrid.v1.ConnectorCursorRecordR\x06cursor\x125\n" +
-	"\x17expect_cursor_unix_nano\x18\x02 \x01(\x03R\x14expectCursorUnixNano\"\x8f\x02\n" +
+	"\x17expect_cursor_unix_nano\x18\x02 \x01(\x03R\x14expectCursorUnixNano\"\xb5\x03\n" +
+	"\rWebhookRecord\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x123\n" +
+	"\x06filter\x18\x03 \x01(\v2\x1b.ordergrid.v1.WebhookFilterR\x06filter\x12#\n" +
+	"\rsealed_secret\x18\x04 \x01(\fR\fsealedSecret\x12\x14\n" +
+	"\x05owner\x18\x05 \x01(\tR\x05owner\x12\x14\n" +
+	"\x05scope\x18\x06 \x03(\tR\x05scope\x12\x16\n" +
+	"\x06scoped\x18\a \x01(\bR\x06scoped\x12 \n" +
+	"\vdescription\x18\b \x01(\tR\vdescription\x12*\n" +
+	"\x11created_unix_nano\x18\t \x01(\x03R\x0fcreatedUnixNano\x12\x16\n" +
+	"\x06cursor\x18\n" +
+	" \x01(\x04R\x06cursor\x12,\n" +
+	"\x12advanced_unix_nano\x18\v \x01(\x03R\x10advancedUnixNano\x12+\n" +
+	"\x11batches_delivered\x18\f \x01(\x04R\x10batchesDelivered\x12#\n" +
+	"\rdead_lettered\x18\r \x01(\x04R\fdeadLettered\"\xab\x01\n" +
+	"\rWebhookFilter\x12\x16\n" +
+	"\x06orders\x18\x01 \x03(\tR\x06orders\x12\x1a\n" +
+	"\bchannels\x18\x02 \x03(\tR\bchannels\x12\x1e\n" +
+	"\n" +
+	"warehouses\x18\x03 \x03(\tR\n" +
+	"warehouses\x12\x1a\n" +
+	"\bstatuses\x18\x04 \x03(\tR\bstatuses\x12\x14\n" +
+	"\x05kinds\x18\x05 \x03(\tR\x05kinds\x12\x14\n" +
+	"\x05types\x18\x06 \x03(\tR\x05types\"\xf8\x01\n" +
+	"\x17WebhookDeadLetterRecord\x12\x18\n" +
+	"\awebhook\x18\x01 \x01(\tR\awebhook\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\x04R\x02to\x12\x1a\n" +
+	"\battempts\x18\x04 \x01(\rR\battempts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\x12 \n" +
+	"\fat_unix_nano\x18\x06 \x01(\x03R\n" +
+	"atUnixNano\x12\x14\n" +
+	"\x05state\x18\a \x01(\tR\x05state\x12,\n" +
+	"\x12replayed_unix_nano\x18\b \x01(\x03R\x10replayedUnixNano\"J\n" +
+	"\x11PutWebhookCommand\x125\n" +
+	"\awebhook\x18\x01 \x01(\v2\x1b.ordergrid.v1.WebhookRecordR\awebhook\"&\n" +
+	"\x14DeleteWebhookCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xb1\x01\n" +
+	"\x15AdvanceWebhookCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\x04R\x02to\x12\x1c\n" +
+	"\tdelivered\x18\x04 \x01(\bR\tdelivered\x12F\n" +
+	"\vdead_letter\x18\x05 \x01(\v2%.ordergrid.v1.WebhookDeadLetterRecordR\n" +
+	"deadLetter\"\x96\x01\n" +
+	"\x15MarkDeadLetterCommand\x12\x18\n" +
+	"\awebhook\x18\x01 \x01(\tR\awebhook\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x04 \x01(\tR\tlastError\x12\x1a\n" +
+	"\battempts\x18\x05 \x01(\rR\battempts\"\x8f\x02\n" +
 	"\x11TransitionCommand\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12)\n" +
@@ -7133,7 +7856,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x13RecordAccessCommand\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\x12\x18\n" +
-	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xb2\x14\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xe4\x16\n" +
 	"\aCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x1c\n" +
@@ -7177,8 +7900,13 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\rpurge_fetches\x18) \x01(\v2!.ordergrid.v1.PurgeFetchesCommandH\x00R\fpurgeFetches\x12?\n" +
 	"\n" +
 	"set_cursor\x18* \x01(\v2\x1e.ordergrid.v1.SetCursorCommandH\x00R\tsetCursor\x12E\n" +
-	"\fraise_alerts\x18+ \x01(\v2 .ordergrid.v1.RaiseAlertsCommandH\x00R\vraiseAlertsB\x06\n" +
-	"\x04kind\"\x95\x06\n" +
+	"\fraise_alerts\x18+ \x01(\v2 .ordergrid.v1.RaiseAlertsCommandH\x00R\vraiseAlerts\x12B\n" +
+	"\vput_webhook\x18, \x01(\v2\x1f.ordergrid.v1.PutWebhookCommandH\x00R\n" +
+	"putWebhook\x12K\n" +
+	"\x0edelete_webhook\x18- \x01(\v2\".ordergrid.v1.DeleteWebhookCommandH\x00R\rdeleteWebhook\x12N\n" +
+	"\x0fadvance_webhook\x18. \x01(\v2#.ordergrid.v1.AdvanceWebhookCommandH\x00R\x0eadvanceWebhook\x12O\n" +
+	"\x10mark_dead_letter\x18/ \x01(\v2#.ordergrid.v1.MarkDeadLetterCommandH\x00R\x0emarkDeadLetterB\x06\n" +
+	"\x04kind\"\x94\a\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
 	"\x05order\x18\x02 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x12:\n" +
@@ -7197,7 +7925,10 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\fsubject_keys\x18\r \x03(\v2\x1e.ordergrid.v1.SubjectKeyRecordR\vsubjectKeys\x12:\n" +
 	"\afetches\x18\x0e \x03(\v2 .ordergrid.v1.ChannelFetchRecordR\afetches\x12;\n" +
 	"\x06cursor\x18\x0f \x01(\v2#.ordergrid.v1.ConnectorCursorRecordR\x06cursor\x12\x16\n" +
-	"\x06purged\x18\x10 \x01(\rR\x06purged\"}\n" +
+	"\x06purged\x18\x10 \x01(\rR\x06purged\x125\n" +
+	"\awebhook\x18\x11 \x01(\v2\x1b.ordergrid.v1.WebhookRecordR\awebhook\x12F\n" +
+	"\vdead_letter\x18\x12 \x01(\v2%.ordergrid.v1.WebhookDeadLetterRecordR\n" +
+	"deadLetter\"}\n" +
 	"\x11ReserveItemResult\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12/\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
@@ -7317,7 +8048,7 @@ func file_internal_gridpb_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_gridpb_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_gridpb_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
+var file_internal_gridpb_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 102)
 var file_internal_gridpb_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -7364,63 +8095,70 @@ var file_internal_gridpb_grains_proto_goTypes = []any{
 	(*PurgeFetchesCommand)(nil),       // 42: ordergrid.v1.PurgeFetchesCommand
 	(*ConnectorCursorRecord)(nil),     // 43: ordergrid.v1.ConnectorCursorRecord
 	(*SetCursorCommand)(nil),          // 44: ordergrid.v1.SetCursorCommand
-	(*TransitionCommand)(nil),         // 45: ordergrid.v1.TransitionCommand
-	(*StockSyncedCommand)(nil),        // 46: ordergrid.v1.StockSyncedCommand
-	(*TransitionsCommand)(nil),        // 47: ordergrid.v1.TransitionsCommand
-	(*StockSyncedBatchCommand)(nil),   // 48: ordergrid.v1.StockSyncedBatchCommand
-	(*SettleBatchCommand)(nil),        // 49: ordergrid.v1.SettleBatchCommand
-	(*SettleItem)(nil),                // 50: ordergrid.v1.SettleItem
-	(*ExpireOrdersCommand)(nil),       // 51: ordergrid.v1.ExpireOrdersCommand
-	(*RaiseAlertsCommand)(nil),        // 52: ordergrid.v1.RaiseAlertsCommand
-	(*AlertDue)(nil),                  // 53: ordergrid.v1.AlertDue
-	(*ExpireReservationsCommand)(nil), // 54: ordergrid.v1.ExpireReservationsCommand
-	(*TrimOutboxCommand)(nil),         // 55: ordergrid.v1.TrimOutboxCommand
-	(*PutSubjectKeyCommand)(nil),      // 56: ordergrid.v1.PutSubjectKeyCommand
-	(*PutSubjectKeysCommand)(nil),     // 57: ordergrid.v1.PutSubjectKeysCommand
-	(*EraseSubjectCommand)(nil),       // 58: ordergrid.v1.EraseSubjectCommand
-	(*RewrapSubjectKeyCommand)(nil),   // 59: ordergrid.v1.RewrapSubjectKeyCommand
-	(*ArchivedOrderRecord)(nil),       // 60: ordergrid.v1.ArchivedOrderRecord
-	(*ArchivedOrder)(nil),             // 61: ordergrid.v1.ArchivedOrder
-	(*ArchiveOrdersCommand)(nil),      // 62: ordergrid.v1.ArchiveOrdersCommand
-	(*RestoreOrdersCommand)(nil),      // 63: ordergrid.v1.RestoreOrdersCommand
-	(*RecordAccessCommand)(nil),       // 64: ordergrid.v1.RecordAccessCommand
-	(*Command)(nil),                   // 65: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 66: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 67: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 68: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 69: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 70: ordergrid.v1.ReserveResponse
-	(*ReserveManyRequest)(nil),        // 71: ordergrid.v1.ReserveManyRequest
-	(*ReserveManyResponse)(nil),       // 72: ordergrid.v1.ReserveManyResponse
-	(*SettleRequest)(nil),             // 73: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 74: ordergrid.v1.SettleResponse
-	(*SettleManyRequest)(nil),         // 75: ordergrid.v1.SettleManyRequest
-	(*SettleManyResponse)(nil),        // 76: ordergrid.v1.SettleManyResponse
-	(*SetStockGrainRequest)(nil),      // 77: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 78: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 79: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 80: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 81: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 82: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 83: ordergrid.v1.SyncStockRequest
-	(*ForwardedBatch)(nil),            // 84: ordergrid.v1.ForwardedBatch
-	(*ForwardedAnswer)(nil),           // 85: ordergrid.v1.ForwardedAnswer
-	(*ForwardedAnswers)(nil),          // 86: ordergrid.v1.ForwardedAnswers
-	(*SealPersonalRequest)(nil),       // 87: ordergrid.v1.SealPersonalRequest
-	(*SealPersonalResponse)(nil),      // 88: ordergrid.v1.SealPersonalResponse
-	(*OpenPersonalRequest)(nil),       // 89: ordergrid.v1.OpenPersonalRequest
-	(*OpenPersonalResponse)(nil),      // 90: ordergrid.v1.OpenPersonalResponse
-	(*EraseSubjectGrainRequest)(nil),  // 91: ordergrid.v1.EraseSubjectGrainRequest
-	nil,                               // 92: ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	nil,                               // 93: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 94: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	nil,                               // 95: ordergrid.v1.TransitionCommand.DetailsEntry
-	nil,                               // 96: ordergrid.v1.ReserveResponse.FreeEntry
-	(*v1.Customer)(nil),               // 97: ordergrid.v1.Customer
-	(*v1.Adjustment)(nil),             // 98: ordergrid.v1.Adjustment
-	(*v1.SetStockRequest)(nil),        // 99: ordergrid.v1.SetStockRequest
-	(*v1.CreateOrderRequest)(nil),     // 100: ordergrid.v1.CreateOrderRequest
-	(*v1.OrderEventRequest)(nil),      // 101: ordergrid.v1.OrderEventRequest
+	(*WebhookRecord)(nil),             // 45: ordergrid.v1.WebhookRecord
+	(*WebhookFilter)(nil),             // 46: ordergrid.v1.WebhookFilter
+	(*WebhookDeadLetterRecord)(nil),   // 47: ordergrid.v1.WebhookDeadLetterRecord
+	(*PutWebhookCommand)(nil),         // 48: ordergrid.v1.PutWebhookCommand
+	(*DeleteWebhookCommand)(nil),      // 49: ordergrid.v1.DeleteWebhookCommand
+	(*AdvanceWebhookCommand)(nil),     // 50: ordergrid.v1.AdvanceWebhookCommand
+	(*MarkDeadLetterCommand)(nil),     // 51: ordergrid.v1.MarkDeadLetterCommand
+	(*TransitionCommand)(nil),         // 52: ordergrid.v1.TransitionCommand
+	(*StockSyncedCommand)(nil),        // 53: ordergrid.v1.StockSyncedCommand
+	(*TransitionsCommand)(nil),        // 54: ordergrid.v1.TransitionsCommand
+	(*StockSyncedBatchCommand)(nil),   // 55: ordergrid.v1.StockSyncedBatchCommand
+	(*SettleBatchCommand)(nil),        // 56: ordergrid.v1.SettleBatchCommand
+	(*SettleItem)(nil),                // 57: ordergrid.v1.SettleItem
+	(*ExpireOrdersCommand)(nil),       // 58: ordergrid.v1.ExpireOrdersCommand
+	(*RaiseAlertsCommand)(nil),        // 59: ordergrid.v1.RaiseAlertsCommand
+	(*AlertDue)(nil),                  // 60: ordergrid.v1.AlertDue
+	(*ExpireReservationsCommand)(nil), // 61: ordergrid.v1.ExpireReservationsCommand
+	(*TrimOutboxCommand)(nil),         // 62: ordergrid.v1.TrimOutboxCommand
+	(*PutSubjectKeyCommand)(nil),      // 63: ordergrid.v1.PutSubjectKeyCommand
+	(*PutSubjectKeysCommand)(nil),     // 64: ordergrid.v1.PutSubjectKeysCommand
+	(*EraseSubjectCommand)(nil),       // 65: ordergrid.v1.EraseSubjectCommand
+	(*RewrapSubjectKeyCommand)(nil),   // 66: ordergrid.v1.RewrapSubjectKeyCommand
+	(*ArchivedOrderRecord)(nil),       // 67: ordergrid.v1.ArchivedOrderRecord
+	(*ArchivedOrder)(nil),             // 68: ordergrid.v1.ArchivedOrder
+	(*ArchiveOrdersCommand)(nil),      // 69: ordergrid.v1.ArchiveOrdersCommand
+	(*RestoreOrdersCommand)(nil),      // 70: ordergrid.v1.RestoreOrdersCommand
+	(*RecordAccessCommand)(nil),       // 71: ordergrid.v1.RecordAccessCommand
+	(*Command)(nil),                   // 72: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 73: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 74: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 75: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 76: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 77: ordergrid.v1.ReserveResponse
+	(*ReserveManyRequest)(nil),        // 78: ordergrid.v1.ReserveManyRequest
+	(*ReserveManyResponse)(nil),       // 79: ordergrid.v1.ReserveManyResponse
+	(*SettleRequest)(nil),             // 80: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 81: ordergrid.v1.SettleResponse
+	(*SettleManyRequest)(nil),         // 82: ordergrid.v1.SettleManyRequest
+	(*SettleManyResponse)(nil),        // 83: ordergrid.v1.SettleManyResponse
+	(*SetStockGrainRequest)(nil),      // 84: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 85: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 86: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 87: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 88: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 89: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 90: ordergrid.v1.SyncStockRequest
+	(*ForwardedBatch)(nil),            // 91: ordergrid.v1.ForwardedBatch
+	(*ForwardedAnswer)(nil),           // 92: ordergrid.v1.ForwardedAnswer
+	(*ForwardedAnswers)(nil),          // 93: ordergrid.v1.ForwardedAnswers
+	(*SealPersonalRequest)(nil),       // 94: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 95: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 96: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 97: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 98: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 99: ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	nil,                               // 100: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 101: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	nil,                               // 102: ordergrid.v1.TransitionCommand.DetailsEntry
+	nil,                               // 103: ordergrid.v1.ReserveResponse.FreeEntry
+	(*v1.Customer)(nil),               // 104: ordergrid.v1.Customer
+	(*v1.Adjustment)(nil),             // 105: ordergrid.v1.Adjustment
+	(*v1.SetStockRequest)(nil),        // 106: ordergrid.v1.SetStockRequest
+	(*v1.CreateOrderRequest)(nil),     // 107: ordergrid.v1.CreateOrderRequest
+	(*v1.OrderEventRequest)(nil),      // 108: ordergrid.v1.OrderEventRequest
 }
 var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	2,   // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
@@ -7428,20 +8166,20 @@ var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	8,   // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
 	9,   // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
 	10,  // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
-	97,  // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	104, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
 	5,   // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
 	6,   // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
-	92,  // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	98,  // 9: ordergrid.v1.OrderRecord.adjustments:type_name -> ordergrid.v1.Adjustment
+	99,  // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	105, // 9: ordergrid.v1.OrderRecord.adjustments:type_name -> ordergrid.v1.Adjustment
 	12,  // 10: ordergrid.v1.OrderRecord.alert:type_name -> ordergrid.v1.OrderAlert
 	14,  // 11: ordergrid.v1.AlertGroups.groups:type_name -> ordergrid.v1.AlertGroup
-	93,  // 12: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	100, // 12: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
 	7,   // 13: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
 	19,  // 14: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
 	11,  // 15: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
 	7,   // 16: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
 	23,  // 17: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
-	94,  // 18: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	101, // 18: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
 	33,  // 19: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
 	33,  // 20: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
 	36,  // 21: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
@@ -7450,87 +8188,96 @@ var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	36,  // 24: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
 	39,  // 25: ordergrid.v1.QueueFetchesCommand.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
 	43,  // 26: ordergrid.v1.SetCursorCommand.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
-	95,  // 27: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	45,  // 28: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
-	46,  // 29: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
-	50,  // 30: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
-	53,  // 31: ordergrid.v1.RaiseAlertsCommand.alerts:type_name -> ordergrid.v1.AlertDue
-	16,  // 32: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	16,  // 33: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	16,  // 34: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	11,  // 35: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	18,  // 36: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	61,  // 37: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	20,  // 38: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	21,  // 39: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	22,  // 40: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	23,  // 41: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	45,  // 42: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	46,  // 43: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	51,  // 44: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	54,  // 45: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	55,  // 46: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	56,  // 47: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	58,  // 48: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	59,  // 49: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	64,  // 50: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	62,  // 51: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	63,  // 52: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	25,  // 53: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	26,  // 54: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	27,  // 55: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	28,  // 56: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	29,  // 57: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	32,  // 58: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	35,  // 59: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	30,  // 60: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	31,  // 61: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	24,  // 62: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
-	57,  // 63: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
-	47,  // 64: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
-	48,  // 65: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
-	49,  // 66: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
-	40,  // 67: ordergrid.v1.Command.queue_fetches:type_name -> ordergrid.v1.QueueFetchesCommand
-	41,  // 68: ordergrid.v1.Command.fetch_outcome:type_name -> ordergrid.v1.FetchOutcomeCommand
-	42,  // 69: ordergrid.v1.Command.purge_fetches:type_name -> ordergrid.v1.PurgeFetchesCommand
-	44,  // 70: ordergrid.v1.Command.set_cursor:type_name -> ordergrid.v1.SetCursorCommand
-	52,  // 71: ordergrid.v1.Command.raise_alerts:type_name -> ordergrid.v1.RaiseAlertsCommand
-	0,   // 72: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	11,  // 73: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	68,  // 74: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	16,  // 75: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	17,  // 76: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	33,  // 77: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	38,  // 78: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	66,  // 79: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
-	16,  // 80: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	39,  // 81: ordergrid.v1.ApplyResult.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
-	43,  // 82: ordergrid.v1.ApplyResult.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
-	0,   // 83: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	67,  // 84: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	0,   // 85: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	96,  // 86: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	69,  // 87: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
-	70,  // 88: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
-	0,   // 89: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	73,  // 90: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
-	74,  // 91: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
-	99,  // 92: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	100, // 93: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	101, // 94: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,   // 95: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	11,  // 96: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	79,  // 97: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
-	81,  // 98: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
-	82,  // 99: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
-	85,  // 100: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
-	15,  // 101: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	15,  // 102: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	103, // [103:103] is the sub-list for method output_type
-	103, // [103:103] is the sub-list for method input_type
-	103, // [103:103] is the sub-list for extension type_name
-	103, // [103:103] is the sub-list for extension extendee
-	0,   // [0:103] is the sub-list for field type_name
+	46,  // 27: ordergrid.v1.WebhookRecord.filter:type_name -> ordergrid.v1.WebhookFilter
+	45,  // 28: ordergrid.v1.PutWebhookCommand.webhook:type_name -> ordergrid.v1.WebhookRecord
+	47,  // 29: ordergrid.v1.AdvanceWebhookCommand.dead_letter:type_name -> ordergrid.v1.WebhookDeadLetterRecord
+	102, // 30: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	52,  // 31: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
+	53,  // 32: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
+	57,  // 33: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
+	60,  // 34: ordergrid.v1.RaiseAlertsCommand.alerts:type_name -> ordergrid.v1.AlertDue
+	16,  // 35: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	16,  // 36: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	16,  // 37: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	11,  // 38: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	18,  // 39: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	68,  // 40: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	20,  // 41: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	21,  // 42: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	22,  // 43: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	23,  // 44: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	52,  // 45: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	53,  // 46: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	58,  // 47: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	61,  // 48: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	62,  // 49: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	63,  // 50: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	65,  // 51: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	66,  // 52: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	71,  // 53: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	69,  // 54: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	70,  // 55: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	25,  // 56: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	26,  // 57: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	27,  // 58: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	28,  // 59: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	29,  // 60: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	32,  // 61: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	35,  // 62: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	30,  // 63: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	31,  // 64: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	24,  // 65: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	64,  // 66: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	54,  // 67: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
+	55,  // 68: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
+	56,  // 69: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
+	40,  // 70: ordergrid.v1.Command.queue_fetches:type_name -> ordergrid.v1.QueueFetchesCommand
+	41,  // 71: ordergrid.v1.Command.fetch_outcome:type_name -> ordergrid.v1.FetchOutcomeCommand
+	42,  // 72: ordergrid.v1.Command.purge_fetches:type_name -> ordergrid.v1.PurgeFetchesCommand
+	44,  // 73: ordergrid.v1.Command.set_cursor:type_name -> ordergrid.v1.SetCursorCommand
+	59,  // 74: ordergrid.v1.Command.raise_alerts:type_name -> ordergrid.v1.RaiseAlertsCommand
+	48,  // 75: ordergrid.v1.Command.put_webhook:type_name -> ordergrid.v1.PutWebhookCommand
+	49,  // 76: ordergrid.v1.Command.delete_webhook:type_name -> ordergrid.v1.DeleteWebhookCommand
+	50,  // 77: ordergrid.v1.Command.advance_webhook:type_name -> ordergrid.v1.AdvanceWebhookCommand
+	51,  // 78: ordergrid.v1.Command.mark_dead_letter:type_name -> ordergrid.v1.MarkDeadLetterCommand
+	0,   // 79: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	11,  // 80: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	75,  // 81: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	16,  // 82: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	17,  // 83: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	33,  // 84: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	38,  // 85: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	73,  // 86: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	16,  // 87: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	39,  // 88: ordergrid.v1.ApplyResult.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
+	43,  // 89: ordergrid.v1.ApplyResult.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
+	45,  // 90: ordergrid.v1.ApplyResult.webhook:type_name -> ordergrid.v1.WebhookRecord
+	47,  // 91: ordergrid.v1.ApplyResult.dead_letter:type_name -> ordergrid.v1.WebhookDeadLetterRecord
+	0,   // 92: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	74,  // 93: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	0,   // 94: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	103, // 95: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	76,  // 96: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	77,  // 97: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	0,   // 98: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	80,  // 99: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
+	81,  // 100: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
+	106, // 101: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	107, // 102: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	108, // 103: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,   // 104: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	11,  // 105: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	86,  // 106: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
+	88,  // 107: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
+	89,  // 108: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
+	92,  // 109: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
+	15,  // 110: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	15,  // 111: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	112, // [112:112] is the sub-list for method output_type
+	112, // [112:112] is the sub-list for method input_type
+	112, // [112:112] is the sub-list for extension type_name
+	112, // [112:112] is the sub-list for extension extendee
+	0,   // [0:112] is the sub-list for field type_name
 }
 
 func init() { file_internal_gridpb_grains_proto_init() }
@@ -7538,7 +8285,7 @@ func file_internal_gridpb_grains_proto_init() {
 	if File_internal_gridpb_grains_proto != nil {
 		return
 	}
-	file_internal_gridpb_grains_proto_msgTypes[63].OneofWrappers = []any{
+	file_internal_gridpb_grains_proto_msgTypes[70].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -7573,6 +8320,10 @@ func file_internal_gridpb_grains_proto_init() {
 		(*Command_PurgeFetches)(nil),
 		(*Command_SetCursor)(nil),
 		(*Command_RaiseAlerts)(nil),
+		(*Command_PutWebhook)(nil),
+		(*Command_DeleteWebhook)(nil),
+		(*Command_AdvanceWebhook)(nil),
+		(*Command_MarkDeadLetter)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -7580,7 +8331,7 @@ func file_internal_gridpb_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_gridpb_grains_proto_rawDesc), len(file_internal_gridpb_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   95,
+			NumMessages:   102,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
