@@ -39,6 +39,10 @@ type Backend struct {
 	// Alerts are the open stuck-order alerts. nil: none (GET /v1/alerts
 	// answers no group).
 	Alerts Alerts
+	// Ops is what the ops summary reads of the node: order counts,
+	// partitions, ledger lag. nil: GET /v1/ops/summary answers the
+	// gateway's own observations only.
+	Ops OpsSource
 }
 
 // ChannelFetches is the fetch workflow as the gateway reaches it

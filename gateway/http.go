@@ -106,6 +106,9 @@ type Gateway struct {
 	fetches ChannelFetches
 	// alerts are the open stuck-order alerts (nil: none).
 	alerts Alerts
+	// ops is what the ops summary reads of the node (nil: only the
+	// gateway's own observations).
+	ops OpsSource
 	// replay refuses a timestamped channel push sent again.
 	replay *replayCache
 }
@@ -161,6 +164,7 @@ func New(b Backend, opts Options) *Gateway {
 		keyRotation:    b.KeyRotation,
 		fetches:        b.Fetches,
 		alerts:         b.Alerts,
+		ops:            b.Ops,
 		opts:           opts,
 		mux:            http.NewServeMux(),
 		simulating:     make(chan struct{}, 1),
@@ -211,6 +215,7 @@ func (g *Gateway) routes() {
 	g.ledgerRoutes(api)
 	g.routingRoutes(api)
 	g.channelRoutes(api)
+	g.opsRoutes(api)
 	g.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")
@@ -296,6 +301,7 @@ func (g *Gateway) admitWith(route string, h func(w http.ResponseWriter, r *http.
 			g.metrics.rejects.WithLabelValues("overloaded").Inc()
 			writeProblem(w, overloaded())
 			g.metrics.requests.WithLabelValues(route, "429").Inc()
+			g.metrics.observed.answered(http.StatusTooManyRequests, 0, false)
 			return
 		}
 		g.metrics.inFlight.Inc()
@@ -315,6 +321,7 @@ func (g *Gateway) admitWith(route string, h func(w http.ResponseWriter, r *http.
 		}
 		g.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
 		g.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		g.metrics.observed.answered(sw.code, time.Since(start), true)
 	})
 }
 

@@ -249,7 +249,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	streaming := make(chan struct{})
 	go func() { defer close(streaming); events.Run(streamCtx) }()
 	defer func() { stopStream(); <-streaming }()
-	gw := gateway.New(backend(node, orders, routes, keyring, flow, store, fetcher), gateway.Options{
+	gw := gateway.New(withOps(backend(node, orders, routes, keyring, flow, store, fetcher), node, host, seq), gateway.Options{
 		Tokens:       tokens,
 		Channels:     channelConfig,
 		Limits:       limits,
