@@ -20,7 +20,9 @@ type nodeOps struct {
 
 func (o nodeOps) OrderCounts() map[string]map[string]int64 { return o.node.OrderCounts() }
 
-func (o nodeOps) LocalStatus(withHash bool) *clusterpb.StatusResponse { return o.host.LocalStatus(withHash) }
+func (o nodeOps) LocalStatus(withHash bool) *clusterpb.StatusResponse {
+	return o.host.LocalStatus(withHash)
+}
 
 func (o nodeOps) LedgerLag(now time.Time) (ledger.Lag, error) { return o.seq.Lag(now) }
 
