@@ -153,3 +153,15 @@ func TestOrderCountsNoAllocations(t *testing.T) {
 		t.Fatalf("%v allocations per order", n)
 	}
 }
+
+// BenchmarkOrderCounts is the counters' cost on the create path: an order
+// with two warehouses counted, then moved once.
+func BenchmarkOrderCounts(b *testing.B) {
+	c := newCountIndex()
+	o := countOrder("o", "tmall", "east", "W1", "W2")
+	b.ReportAllocs()
+	for b.Loop() {
+		c.add(o, 1)
+		c.move("pending_payment", "paid")
+	}
+}
