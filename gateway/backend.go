@@ -42,6 +42,10 @@ type Backend struct {
 	// Webhooks are the webhook subscriptions (webhooks.Service). nil: the
 	// /v1/webhooks routes answer 503.
 	Webhooks Webhooks
+	// Ops is what the ops summary reads of the node: order counts,
+	// partitions, ledger lag. nil: GET /v1/ops/summary answers the
+	// gateway's own observations only.
+	Ops OpsSource
 }
 
 // ChannelFetches is the fetch workflow as the gateway reaches it

@@ -115,6 +115,9 @@ type Gateway struct {
 	alerts Alerts
 	// webhooks are the webhook subscriptions (nil: the routes answer 503).
 	webhooks Webhooks
+	// ops is what the ops summary reads of the node (nil: only the
+	// gateway's own observations).
+	ops OpsSource
 	// replay refuses a timestamped channel push sent again.
 	replay *replayCache
 	// trackSlots holds a token per tracking stream served.
@@ -176,6 +179,7 @@ func New(b Backend, opts Options) *Gateway {
 		fetches:        b.Fetches,
 		alerts:         b.Alerts,
 		webhooks:       b.Webhooks,
+		ops:            b.Ops,
 		opts:           opts,
 		mux:            http.NewServeMux(),
 		simulating:     make(chan struct{}, 1),
@@ -229,6 +233,7 @@ func (g *Gateway) routes() {
 	g.channelRoutes(api)
 	g.trackingRoutes(api)
 	g.webhookRoutes(api)
+	g.opsRoutes(api)
 	g.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")
@@ -314,6 +319,7 @@ func (g *Gateway) admitWith(route string, h func(w http.ResponseWriter, r *http.
 			g.metrics.rejects.WithLabelValues("overloaded").Inc()
 			writeProblem(w, overloaded())
 			g.metrics.requests.WithLabelValues(route, "429").Inc()
+			g.metrics.observed.answered(http.StatusTooManyRequests, 0, false)
 			return
 		}
 		g.metrics.inFlight.Inc()
@@ -333,6 +339,7 @@ func (g *Gateway) admitWith(route string, h func(w http.ResponseWriter, r *http.
 		}
 		g.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
 		g.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		g.metrics.observed.answered(sw.code, time.Since(start), true)
 	})
 }
 

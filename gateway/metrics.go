@@ -1,6 +1,10 @@
 package gateway
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	requests *prometheus.CounterVec
@@ -8,6 +12,9 @@ type metrics struct {
 	rejects  *prometheus.CounterVec
 	orders   *prometheus.CounterVec
 	inFlight prometheus.Gauge
+	// observed are the last minutes' intake and latency for the ops
+	// summary (opsring.go).
+	observed *intakeRing
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,6 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ordergrid_http_in_flight", Help: "HTTP requests being served.",
 		}),
+		observed: newIntakeRing(time.Now),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.latency, m.rejects, m.orders, m.inFlight)

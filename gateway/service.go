@@ -138,6 +138,7 @@ func (s *Service) created(req *pb.CreateOrderRequest, id string, res *gridpb.Ord
 	switch res.Outcome {
 	case gridpb.Outcome_OUTCOME_OK:
 		s.metrics.orders.WithLabelValues("created").Inc()
+		s.metrics.observed.ordersAccepted(1)
 		return &pb.CreateOrderResponse{Order: orderView(res.Order)}, http.StatusCreated, nil
 	case gridpb.Outcome_OUTCOME_REPLAYED:
 		s.metrics.orders.WithLabelValues("replayed").Inc()

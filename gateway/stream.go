@@ -324,6 +324,7 @@ func (g *Gateway) streaming(route string, h func(w http.ResponseWriter, r *http.
 			writeProblem(sw, p)
 		}
 		g.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+		g.metrics.observed.answered(sw.code, 0, false)
 	})
 }
 

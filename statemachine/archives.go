@@ -58,6 +58,7 @@ func (t *txn) archiveOrders(c *gridpb.ArchiveOrdersCommand) *Result {
 			panic(fmt.Sprintf("statemachine: delete range: %v", err))
 		}
 		t.del(closedKey(t.m.prefix, o.UpdatedUnixNano, id))
+		t.m.counts.add(o, -1)
 		// The subject index keeps it (the archived record names the
 		// customer): an erasure of the customer still names the archived
 		// order, and exports by subject still find its events.
@@ -97,6 +98,7 @@ func (t *txn) restoreOrders(c *gridpb.RestoreOrdersCommand) *Result {
 			}
 		}
 		t.m.subjects.add(o.GetCustomer().GetId(), o.Id)
+		t.m.counts.add(o, 1)
 		if unpaid(o.Status) {
 			t.m.due.set(o.Id, o.PayByUnixNano)
 		}

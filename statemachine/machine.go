@@ -39,6 +39,8 @@ type Machine struct {
 	subjects subjectIndex
 	// alerts are the orders' stages and open alerts (alerts.go).
 	alerts alertIndex
+	// counts are the orders by status, channel, warehouse and region (counts.go).
+	counts countIndex
 }
 
 // indexedSpaces are the key spaces Machine.present holds: the Indexed ones
@@ -108,7 +110,9 @@ func (m *Machine) Load(r pebble.Reader) error {
 		}
 	}
 	stages, open := map[string]stageEntry{}, map[string]openAlert{}
+	counts := &countIndex{dims: newCountDims()}
 	due, subjects, err := m.loadOrderIndexes(r, func(o *gridpb.OrderRecord) {
+		counts.addLocked(o, 1) // counts is not shared yet
 		if status, since := stageOf(o); Timed(status) {
 			stages[o.Id] = stageEntry{status, since}
 		}
@@ -129,6 +133,9 @@ func (m *Machine) Load(r pebble.Reader) error {
 	m.alerts.mu.Lock()
 	m.alerts.stages, m.alerts.open = stages, open
 	m.alerts.mu.Unlock()
+	m.counts.mu.Lock()
+	m.counts.dims = counts.dims
+	m.counts.mu.Unlock()
 	return nil
 }
 
@@ -144,7 +151,7 @@ var _ cluster.StateMachine = (*Machine)(nil)
 // New returns the state machine of the partition whose keys start with prefix.
 func New(id uint32, prefix []byte) cluster.StateMachine {
 	return &Machine{id: id, prefix: append([]byte{}, prefix...), present: make(map[string]struct{}), due: dueIndex{payBy: map[string]int64{}},
-		subjects: subjectIndex{orders: map[string]map[string]struct{}{}}, alerts: newAlertIndex()}
+		subjects: subjectIndex{orders: map[string]map[string]struct{}{}}, alerts: newAlertIndex(), counts: newCountIndex()}
 }
 
 // Apply applies one committed command and answers a marshalled

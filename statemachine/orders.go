@@ -14,8 +14,8 @@ import (
 // Orders: each order's record and events, and the orders whose
 // reservations owe the stock action of their last transition. The
 // lifecycle they follow is package lifecycle's table; the unpaid ones'
-// deadlines and each subject's orders are kept in memory (due.go,
-// subject_index.go). Key layouts: keySpaces (keys.go).
+// deadlines, each subject's orders and the orders' counts are kept in
+// memory (due.go, subject_index.go, counts.go). Key layouts: keySpaces (keys.go).
 
 func orderKey(prefix []byte, order string) []byte { return key(prefix, spaceOrder, order) }
 
@@ -104,6 +104,7 @@ func (t *txn) createOrder(o *gridpb.OrderRecord, routed *gridpb.RoutingRecord) *
 	t.addLoad(o.Shipments, 1)
 	t.m.due.set(o.Id, o.PayByUnixNano)
 	t.m.subjects.add(o.GetCustomer().GetId(), o.Id)
+	t.m.counts.add(o, 1)
 	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Order: o}
 }
 
@@ -158,6 +159,7 @@ func (t *txn) moveTo(o *gridpb.OrderRecord, status string, details map[string]st
 	oldStatus, oldAt := o.Status, o.UpdatedUnixNano
 	defer t.indexClosed(o, oldStatus, oldAt)
 	o.Status = status
+	t.m.counts.move(oldStatus, status)
 	// The pay-by deadline holds while the order is unpaid: pending or on hold.
 	if unpaid(status) {
 		t.m.due.set(o.Id, o.PayByUnixNano)

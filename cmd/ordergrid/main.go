@@ -267,7 +267,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	hooking := make(chan struct{})
 	go func() { defer close(hooking); webhookSvc.Run(hookCtx) }()
 	defer func() { stopHooks(); <-hooking }()
-	gw := gateway.New(backend(node, orders, routes, keyring, flow, store, fetcher, webhookSvc), gateway.Options{
+	gw := gateway.New(withOps(backend(node, orders, routes, keyring, flow, store, fetcher, webhookSvc), node, host, seq), gateway.Options{
 		Tokens:       tokens,
 		Channels:     channelConfig,
 		Limits:       limits,
