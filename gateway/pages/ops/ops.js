@@ -11,7 +11,7 @@
 (() => {
   const TOKEN_KEY = "ordergrid.ops.token";
   const SUMMARY_EVERY_MS = 5000; // the periodic re-fetch
-  const REFRESH_AFTER_EVENT_MS = 2000; // at most one re-fetch per 2 s on events
+  const REFRESH_AFTER_EVENT_MS = 500; // at most two re-fetches a second on events: a move shows within a second
   const FEED_MAX = 50;
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 15000;
