@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -143,6 +142,6 @@ func waitLedgerStill(t *testing.T, n *node) uint64 {
 		}
 		last = now
 	}
-	t.Fatal(fmt.Sprintf("the log still grows after 30s (%d events)", last))
+	t.Fatalf("the log still grows after 30s (%d events)", last)
 	return 0
 }
