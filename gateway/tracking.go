@@ -333,6 +333,11 @@ func (g *Gateway) getTrackStream(w http.ResponseWriter, r *http.Request) *Proble
 		return p
 	}
 	promised := timeString(o.PromiseUnixNano)
+	// The link reads one order: a start before the order's first leaf is
+	// moved up to it, so a public link cannot make the node scan the log.
+	if floor, ok := g.orderFloor(order); ok && (from == nil || *from < floor) {
+		from = &floor
+	}
 	reader, p := g.newReader(r.Context(), from, field, stream.Filter{Orders: []string{order}, Kinds: []string{ledger.KindOrder}, Types: trackTypes})
 	if p != nil {
 		return p
@@ -367,4 +372,25 @@ func (g *Gateway) getTrackAsset(w http.ResponseWriter, r *http.Request) *Problem
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
 	return nil
+}
+
+// orderFloor is the lowest log index an event of order can have: its first
+// leaf, or (none logged yet) the head before looking, since every leaf
+// appended later is at or past it.
+func (g *Gateway) orderFloor(order string) (uint64, bool) {
+	if g.opts.Ledger == nil || g.events == nil {
+		return 0, false
+	}
+	head, err := g.events.Head()
+	if err != nil {
+		return 0, false
+	}
+	leaves, err := g.opts.Ledger.OrderLeaves(order, 1)
+	if err != nil {
+		return 0, false
+	}
+	if len(leaves) == 1 {
+		return leaves[0], true
+	}
+	return head, true
 }

@@ -76,6 +76,9 @@ type Options struct {
 	// RingEvents is how many recent events the hub keeps decoded for its
 	// readers (a power of two). Default 65536.
 	RingEvents int
+	// RingBytesMax bounds the memory of the ring's events (about twice
+	// their leaves' bytes): large events keep fewer. Default 64 MiB.
+	RingBytesMax int
 	// FactsMax bounds the orders whose facts are kept in memory (per
 	// generation; two are kept). Default 262144.
 	FactsMax   int
@@ -89,14 +92,17 @@ type Options struct {
 const (
 	DefaultPollInterval = 10 * time.Millisecond
 	DefaultRingEvents   = 1 << 16
+	DefaultRingBytesMax = 64 << 20
 	DefaultFactsMax     = 1 << 18
 	// ScanLeavesMax bounds the leaves one Next call reads, so that a reader
 	// whose filter matches little still returns (and its transport can say
 	// how far it got).
 	ScanLeavesMax = 4096
 	// orderLeavesScanned bounds the leaves of one order read to find its
-	// "created" event when it is not in memory.
-	orderLeavesScanned = 32
+	// "created" event when it is not in memory: the order's reservations
+	// come first, one per line (config's orders.lines_max is at most
+	// 10,000), and a line's several warehouses make several.
+	orderLeavesScanned = 1 << 16
 	// pollLeavesMax bounds the leaves the hub decodes in one step.
 	pollLeavesMax = 8192
 )
@@ -110,14 +116,17 @@ type Hub struct {
 	opts    Options
 	metrics *metrics
 
-	mu      sync.Mutex
-	head    uint64        // leaves known: [0, head)
-	ring    []*Item       // ring[i & mask] for i in [ringLo, head)
-	ringLo  uint64        // the oldest index the ring holds
-	grown   chan struct{} // closed when head grows
-	readers int
-	facts   factsCache
-	started bool
+	mu     sync.Mutex
+	head   uint64  // leaves known: [0, head)
+	ring   []*Item // ring[i & mask] for i in [ringLo, head)
+	ringLo uint64  // the oldest index the ring holds
+	// ringBytes is about what the ring's items hold (itemBytes), at most
+	// Options.RingBytesMax.
+	ringBytes int
+	grown     chan struct{} // closed when head grows
+	readers   int
+	facts     factsCache
+	started   bool
 }
 
 // NewHub returns a hub over log. Run it.
@@ -127,6 +136,9 @@ func NewHub(log Log, opts Options) *Hub {
 	}
 	if opts.RingEvents <= 0 || opts.RingEvents&(opts.RingEvents-1) != 0 {
 		opts.RingEvents = DefaultRingEvents
+	}
+	if opts.RingBytesMax <= 0 {
+		opts.RingBytesMax = DefaultRingBytesMax
 	}
 	if opts.FactsMax <= 0 {
 		opts.FactsMax = DefaultFactsMax
@@ -196,7 +208,8 @@ func (h *Hub) poll() error {
 		// Nobody reads: nothing to decode. A reader that comes reads the
 		// log from where it starts.
 		h.mu.Lock()
-		h.head, h.ringLo = size, size
+		clear(h.ring)
+		h.head, h.ringLo, h.ringBytes = size, size, 0
 		h.broadcastLocked()
 		h.mu.Unlock()
 		return nil
@@ -217,19 +230,37 @@ func (h *Hub) poll() error {
 		}
 		h.mu.Lock()
 		for _, it := range items {
+			if it.Index-h.ringLo >= uint64(len(h.ring)) {
+				h.evictLocked()
+			}
 			h.ring[int(it.Index)&(len(h.ring)-1)] = it
+			h.ringBytes += itemBytes(it)
 			h.learnLocked(it)
+			for h.ringBytes > h.opts.RingBytesMax && h.ringLo < it.Index {
+				h.evictLocked()
+			}
 		}
 		h.head = head + n
-		if h.head-h.ringLo > uint64(len(h.ring)) {
-			h.ringLo = h.head - uint64(len(h.ring))
-		}
 		h.broadcastLocked()
 		h.mu.Unlock()
 		head += n
 	}
 	return nil
 }
+
+// evictLocked drops the ring's oldest item: readers read it from the log.
+func (h *Hub) evictLocked() {
+	k := int(h.ringLo) & (len(h.ring) - 1)
+	if it := h.ring[k]; it != nil && it.Index == h.ringLo {
+		h.ringBytes -= itemBytes(it)
+		h.ring[k] = nil
+	}
+	h.ringLo++
+}
+
+// itemBytes is about what an item holds in memory: its leaf, and its
+// decoded copy of about the same size.
+func itemBytes(it *Item) int { return 2*len(it.Leaf) + 256 }
 
 func (h *Hub) broadcastLocked() {
 	close(h.grown)
@@ -309,6 +340,9 @@ func (h *Hub) FactsOf(order string, before uint64) (*Facts, error) {
 		it, err := h.item(i)
 		if err != nil {
 			return nil, err
+		}
+		if it.Event.Kind != ledger.KindOrder {
+			continue // a reservation: the order's facts come after them
 		}
 		if fx, ok := factsOfCreated(it); ok {
 			h.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -271,5 +272,54 @@ func TestParseFilterRefusesWhatItDoesNotKnow(t *testing.T) {
 	}
 	if _, err := ParseFilter(many); err == nil {
 		t.Fatal("101 orders accepted")
+	}
+}
+
+// An order's facts are found however many reservations come before its
+// "created" (one per line, up to the configured lines).
+func TestFactsOfALargeOrderFromTheLog(t *testing.T) {
+	l := newMemLog()
+	for i := 0; i < 300; i++ {
+		l.add(reserved("big", fmt.Sprintf("WH-%d", i%3)))
+	}
+	l.add(created("big", "jd", "WH-0", "WH-1", "WH-2"))
+	l.add(moved("big", "paid", 2))
+	h := startHub(t, l, 4) // cold: nothing in memory
+	got := readAll(t, h, 0, Filter{Channels: []string{"jd"}, Kinds: []string{ledger.KindOrder}})
+	if want := []uint64{300, 301}; !slices.Equal(got, want) {
+		t.Fatalf("jd's order events: %v, want %v", got, want)
+	}
+}
+
+// The ring holds at most RingBytesMax of events: large ones keep fewer, and
+// readers read the rest from the log, the same events.
+func TestRingIsBoundedByBytes(t *testing.T) {
+	l := newMemLog()
+	h := NewHub(l, Options{PollInterval: time.Millisecond, RingEvents: 1024, RingBytesMax: 64 << 10})
+	if err := h.poll(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := h.NewReader(0, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := 0; i < 100; i++ {
+		e := moved(fmt.Sprintf("o%d", i), "paid", 2)
+		e.Details = map[string]string{"note": strings.Repeat("x", 4<<10)}
+		l.add(e)
+	}
+	if err := h.poll(); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	held, bytes := h.head-h.ringLo, h.ringBytes
+	h.mu.Unlock()
+	if bytes > 64<<10 || held == 0 || held >= 100 {
+		t.Fatalf("ring holds %d events, %d bytes", held, bytes)
+	}
+	got := readAll(t, h, 0, Filter{})
+	if len(got) != 100 || got[0] != 0 || got[99] != 99 {
+		t.Fatalf("read %d events", len(got))
 	}
 }
