@@ -172,9 +172,15 @@ func Webhooks(r Reader, prefix []byte, limit int) ([]*gridpb.WebhookRecord, erro
 // DeadLetters lists a webhook's dead letters, oldest range first, at most
 // limit.
 func DeadLetters(r Reader, prefix []byte, id string, limit int) ([]*gridpb.WebhookDeadLetterRecord, error) {
+	return DeadLettersFrom(r, prefix, id, 0, limit)
+}
+
+// DeadLettersFrom reads up to limit of a webhook's dead letters whose range
+// starts at from or later, oldest first: a page of them.
+func DeadLettersFrom(r Reader, prefix []byte, id string, from uint64, limit int) ([]*gridpb.WebhookDeadLetterRecord, error) {
 	lo := deadLettersStart(prefix, id)
 	var out []*gridpb.WebhookDeadLetterRecord
-	err := r.Scan(lo, prefixEnd(lo), limit, func(_, v []byte) error {
+	err := r.Scan(deadLetterKey(prefix, id, from), prefixEnd(lo), limit, func(_, v []byte) error {
 		d := &gridpb.WebhookDeadLetterRecord{}
 		if err := proto.Unmarshal(v, d); err != nil {
 			return err

@@ -77,3 +77,38 @@ func TestWebhookCursorMovesOnlyFromWhereItWasRead(t *testing.T) {
 		t.Fatalf("the other webhook: %v %v", w, ok)
 	}
 }
+
+// Dead letters are read a page at a time from any start: none is out of reach.
+func TestDeadLettersPageFromAnyStart(t *testing.T) {
+	h := newHarness(t)
+	r := cluster.LocalReader{R: h.db}
+	h.apply(10, &gridpb.Command{Kind: &gridpb.Command_PutWebhook{PutWebhook: &gridpb.PutWebhookCommand{
+		Webhook: &gridpb.WebhookRecord{Id: "wh1", Url: "http://127.0.0.1:9/hook", Owner: "p", SealedSecret: []byte("s")}}}})
+	for i := uint64(0); i < 30; i++ {
+		res := h.apply(20, &gridpb.Command{Kind: &gridpb.Command_AdvanceWebhook{AdvanceWebhook: &gridpb.AdvanceWebhookCommand{
+			Id: "wh1", From: i * 2, To: i*2 + 2, DeadLetter: &gridpb.WebhookDeadLetterRecord{Attempts: 1, LastError: "x"}}}})
+		if res.Outcome != gridpb.Outcome_OUTCOME_OK {
+			t.Fatalf("dead letter %d: %+v", i, res)
+		}
+	}
+	var froms []uint64
+	for next, pages := uint64(0), 0; pages < 20; pages++ {
+		dls, err := DeadLettersFrom(r, h.prefix, "wh1", next, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range dls {
+			froms = append(froms, d.From)
+			next = d.From + 1
+		}
+		if len(dls) < 7 {
+			break
+		}
+	}
+	if len(froms) != 30 || froms[0] != 0 || froms[29] != 58 {
+		t.Fatalf("paged dead letters: %v", froms)
+	}
+	if dls, _ := DeadLettersFrom(r, h.prefix, "wh1", 41, 1); len(dls) != 1 || dls[0].From != 42 {
+		t.Fatalf("from 41: %v", dls)
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -112,6 +114,11 @@ func (w *worker) run(ctx context.Context) {
 		s.mu.Unlock()
 		s.m.lagEvents.DeleteLabelValues(w.id)
 		s.m.lagSeconds.DeleteLabelValues(w.id)
+		if _, _, err := s.read(w.id); errors.Is(err, ErrNotFound) {
+			// Gone for good: its series go too (a webhook made and
+			// deleted in a loop must not grow the registry).
+			s.m.deliveries.DeletePartialMatch(prometheus.Labels{"webhook": w.id})
+		}
 		close(w.done)
 	}()
 	var (
@@ -362,18 +369,15 @@ func (s *Service) post(ctx context.Context, id, target string, secret []byte, fr
 // when the worker must stop.
 func (w *worker) replays(ctx context.Context, rec *gridpb.WebhookRecord, secret []byte) bool {
 	s := w.s
-	dls, err := statemachine.DeadLetters(w.p.Reader(), w.p.Prefix(), w.id, DeadLettersListedMax)
-	if err != nil {
-		s.opts.Logger.Warn("webhooks: reading dead letters", slog.String("webhook", w.id), slog.Any("error", err))
-		return true
-	}
-	for _, d := range dls {
+	goOn := true
+	err := eachDeadLetter(w.p, w.id, nil, func(d *gridpb.WebhookDeadLetterRecord) (bool, error) {
 		if d.State != statemachine.DeadLetterReplaying {
-			continue
+			return true, nil
 		}
 		attempts, err := w.replay(ctx, rec, secret, d)
 		if ctx.Err() != nil {
-			return false
+			goOn = false
+			return false, nil
 		}
 		mark := &gridpb.MarkDeadLetterCommand{Webhook: w.id, From: d.From, State: statemachine.DeadLetterReplayed}
 		if err != nil {
@@ -381,10 +385,15 @@ func (w *worker) replays(ctx context.Context, rec *gridpb.WebhookRecord, secret 
 		}
 		if _, perr := w.p.Propose(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_MarkDeadLetter{MarkDeadLetter: mark}}); perr != nil {
 			s.opts.Logger.Warn("webhooks: marking a dead letter", slog.String("webhook", w.id), slog.Any("error", perr))
-			return ctx.Err() == nil
+			goOn = ctx.Err() == nil
+			return false, nil
 		}
+		return true, nil
+	})
+	if err != nil {
+		s.opts.Logger.Warn("webhooks: reading dead letters", slog.String("webhook", w.id), slog.Any("error", err))
 	}
-	return true
+	return goOn
 }
 
 // replay delivers the events of one dead letter's range again, in batches.

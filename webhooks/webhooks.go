@@ -476,23 +476,23 @@ func (s *Service) Replay(ctx context.Context, id string, from *uint64, principal
 	if err != nil {
 		return 0, err
 	}
-	dls, err := statemachine.DeadLetters(p.Reader(), p.Prefix(), id, DeadLettersListedMax)
-	if err != nil {
-		return 0, fmt.Errorf("webhooks: dead letters: %w", err)
-	}
 	n := 0
-	for _, d := range dls {
+	err = eachDeadLetter(p, id, from, func(d *gridpb.WebhookDeadLetterRecord) (bool, error) {
 		if from != nil && d.From != *from || from == nil && d.State != statemachine.DeadLetterDead {
-			continue
+			return from == nil, nil // one asked for: only the first can be it
 		}
 		res, err := p.Propose(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_MarkDeadLetter{MarkDeadLetter: &gridpb.MarkDeadLetterCommand{
 			Webhook: id, From: d.From, State: statemachine.DeadLetterReplaying}}})
 		if err != nil {
-			return n, fmt.Errorf("webhooks: replay: %w", err)
+			return false, fmt.Errorf("webhooks: replay: %w", err)
 		}
 		if res.Outcome == gridpb.Outcome_OUTCOME_OK {
 			n++
 		}
+		return from == nil, nil
+	})
+	if err != nil {
+		return n, err
 	}
 	if from != nil && n == 0 {
 		return 0, ErrNotFound
@@ -659,4 +659,34 @@ func isNodeHost(host string) bool {
 		return true
 	}
 	return false
+}
+
+// deadLetterPagesMax bounds the pages of dead letters one pass reads
+// (DeadLettersListedMax each).
+const deadLetterPagesMax = 100
+
+// eachDeadLetter calls f with a webhook's dead letters from from (nil: the
+// first) on, a page at a time, until f answers false or they end.
+func eachDeadLetter(p actors.Partition, id string, from *uint64, f func(*gridpb.WebhookDeadLetterRecord) (bool, error)) error {
+	var next uint64
+	if from != nil {
+		next = *from
+	}
+	for page := 0; page < deadLetterPagesMax; page++ {
+		dls, err := statemachine.DeadLettersFrom(p.Reader(), p.Prefix(), id, next, DeadLettersListedMax)
+		if err != nil {
+			return fmt.Errorf("webhooks: dead letters: %w", err)
+		}
+		for _, d := range dls {
+			more, err := f(d)
+			if err != nil || !more {
+				return err
+			}
+			next = d.From + 1
+		}
+		if len(dls) < DeadLettersListedMax {
+			return nil
+		}
+	}
+	return nil
 }
