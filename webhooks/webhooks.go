@@ -50,6 +50,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -207,8 +208,22 @@ func New(grid Grid, events Events, opts Options) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	var self []hostPort
+	for _, a := range opts.Self {
+		h, p, err := net.SplitHostPort(a)
+		if err != nil {
+			return nil, fmt.Errorf("webhooks: own address %q: %w", a, err)
+		}
+		self = append(self, hostPort{host: strings.ToLower(h), port: p})
+	}
 	if opts.Client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// The URL was checked as written when the webhook was made; the
+		// address it resolves to is checked at every connection (a name
+		// that resolves to this machine, DNS rebinding, another of its
+		// addresses).
+		tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
+			Control: func(_, address string, _ syscall.RawConn) error { return refuseSelf(self, address) }}).DialContext
 		tr.Proxy = nil
 		tr.MaxIdleConnsPerHost = 4
 		tr.ResponseHeaderTimeout = opts.AttemptTimeout
@@ -226,14 +241,7 @@ func New(grid Grid, events Events, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
-	s := &Service{grid: grid, events: events, opts: opts, aead: aead, running: map[string]*worker{}, status: map[string]*Status{}}
-	for _, a := range opts.Self {
-		h, p, err := net.SplitHostPort(a)
-		if err != nil {
-			return nil, fmt.Errorf("webhooks: own address %q: %w", a, err)
-		}
-		s.self = append(s.self, hostPort{host: strings.ToLower(h), port: p})
-	}
+	s := &Service{grid: grid, events: events, opts: opts, aead: aead, running: map[string]*worker{}, status: map[string]*Status{}, self: self}
 	s.m = metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ordergrid_webhook_deliveries_total",
 			Help: "Webhook batches by webhook and outcome (delivered, failed: one failed attempt, dead_lettered)."}, []string{"webhook", "outcome"}),
@@ -645,6 +653,42 @@ func (s *Service) CheckURL(raw string) error {
 		}
 	}
 	return nil
+}
+
+// ErrSelf is a delivery refused because its address is this node's own.
+var ErrSelf = errors.New("webhooks: the address is this node's own")
+
+// refuseSelf refuses a connection to address (a resolved IP:port) when it
+// is one of the node's listen ports on an address of this machine.
+func refuseSelf(self []hostPort, address string) error {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip := net.ParseIP(host)
+	for _, sp := range self {
+		if sp.port != port {
+			continue
+		}
+		if ip == nil || ip.IsLoopback() || ip.IsUnspecified() || localAddress(ip) {
+			return fmt.Errorf("%w: %s", ErrSelf, address)
+		}
+	}
+	return nil
+}
+
+// localAddress reports whether ip is an address of this machine's interfaces.
+func localAddress(ip net.IP) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // isNodeHost reports whether host names this machine.
