@@ -53,6 +53,9 @@ const (
 	// streamStartWait is how long a start index a little beyond this node's
 	// log (a follower behind the node the reader came from) is waited for.
 	streamStartWait = 2 * time.Second
+	// streamStartWaitMax bounds that wait while the node's log grows (a
+	// node just restarted, catching up).
+	streamStartWaitMax = 10 * time.Second
 )
 
 type streamMetrics struct {
@@ -122,8 +125,9 @@ func (s *Service) openStream(ctx context.Context, from *uint64, field string, q 
 
 // newReader opens a reader of the events f selects from index from on
 // (nil: what comes next). A start a little beyond this node's log (a reader
-// moving from a node ahead to one a little behind) is waited for, up to
-// streamStartWait; one still beyond it is a bad request naming field.
+// moving from a node ahead to one a little behind) is waited for while the
+// log grows, up to streamStartWaitMax, or streamStartWait with no growth;
+// one still beyond it is a bad request naming field.
 func (s *Service) newReader(ctx context.Context, from *uint64, field string, f stream.Filter) (*stream.Reader, *Problem) {
 	var start uint64
 	var err error
@@ -133,9 +137,16 @@ func (s *Service) newReader(ctx context.Context, from *uint64, field string, f s
 		}
 	} else {
 		start = *from
-		for deadline := time.Now().Add(streamStartWait); ; {
+		var last uint64
+		stalled := time.Now()
+		for deadline := time.Now().Add(streamStartWaitMax); ; {
 			head, err := s.events.Head()
 			if err == nil && head >= start || time.Now().After(deadline) {
+				break
+			}
+			if head > last {
+				last, stalled = head, time.Now() // catching up: worth waiting for
+			} else if time.Since(stalled) > streamStartWait {
 				break
 			}
 			select {
