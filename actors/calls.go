@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"crypto/rand"
 	"time"
 
 	actorcluster "github.com/asynkron/protoactor-go/cluster"
@@ -29,7 +30,11 @@ func (n *Node) OpenPersonal(ctx context.Context, subject string, req *gridpb.Ope
 
 // SetStock sets a SKU's on-hand quantity at a warehouse, through its grain.
 func (n *Node) SetStock(ctx context.Context, req *pb.SetStockRequest, principal string) (*pb.SkuStock, error) {
-	return n.skuClient(req.Sku).SetStock(&gridpb.SetStockGrainRequest{Stock: req, Principal: principal}, n.callOptionsFor(ctx)...)
+	// One id for the call, however often it is retried: a copy committed
+	// late changes nothing (statemachine's stock sets).
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	return n.skuClient(req.Sku).SetStock(&gridpb.SetStockGrainRequest{Stock: req, Principal: principal, RequestId: id}, n.callOptionsFor(ctx)...)
 }
 
 // GetStock reads a SKU's stock in every warehouse, from its grain.

@@ -415,13 +415,13 @@ func (g *skuGrain) SetStock(req *gridpb.SetStockGrainRequest, _ actorcluster.Gra
 	cctx, cancel := g.node.callCtx()
 	defer cancel()
 	res, err := g.node.propose(cctx, g.partition, req.Principal, &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{
-		Sku: g.sku, Warehouse: req.Stock.Warehouse, OnHand: req.Stock.OnHand,
+		Sku: g.sku, Warehouse: req.Stock.Warehouse, OnHand: req.Stock.OnHand, RequestId: req.RequestId,
 	}}})
 	if err != nil {
 		return nil, err
 	}
 	st, readErr := g.readStock()
-	if res.Outcome != gridpb.Outcome_OUTCOME_OK {
+	if res.Outcome != gridpb.Outcome_OUTCOME_OK && res.Outcome != gridpb.Outcome_OUTCOME_REPLAYED { // replayed: this call's own set, applied
 		return nil, outcomeErr(res.Outcome, res.Detail)
 	}
 	return st, readErr

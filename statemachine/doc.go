@@ -52,4 +52,5 @@
 //	l/{ship day u32}{warehouse}     u64                      routing   parcels routed per ship day and warehouse
 //	W/{webhook}                     WebhookRecord            webhooks  a webhook subscription and its cursor
 //	D/{webhook}\x00{from u64}       WebhookDeadLetterRecord  webhooks  a webhook's dead-lettered log ranges
+//	S/{sku}                         StockSetsRecord          stock     a SKU's recent stock sets, by request id
 package statemachine

@@ -33,6 +33,7 @@ const (
 	spaceLoad              byte = 'l'
 	spaceWebhook           byte = 'W'
 	spaceDeadLetter        byte = 'D'
+	spaceStockSets         byte = 'S'
 
 	// Retired: written by versions before 2026-11-28 and left in place.
 
@@ -92,6 +93,7 @@ var keySpaces = []keySpace{
 	{Byte: spaceLoad, Layout: "{ship day u32}{warehouse}", Value: "u64", Owner: "routing", Name: "parcels routed per ship day and warehouse"},
 	{Byte: spaceWebhook, Layout: "{webhook}", Value: "WebhookRecord", Owner: "webhooks", Name: "a webhook subscription and its cursor"},
 	{Byte: spaceDeadLetter, Layout: `{webhook}\x00{from u64}`, Value: "WebhookDeadLetterRecord", Owner: "webhooks", Name: "a webhook's dead-lettered log ranges"},
+	{Byte: spaceStockSets, Layout: "{sku}", Value: "StockSetsRecord", Owner: "stock", Name: "a SKU's recent stock sets, by request id"},
 }
 
 // key returns {prefix}{space}/ and parts, separated by 0x00.

@@ -287,6 +287,7 @@ func TestWrittenKeysAreInLiveSpaces(t *testing.T) {
 	ok(h.apply(40, &gridpb.Command{Kind: &gridpb.Command_PutWebhook{PutWebhook: &gridpb.PutWebhookCommand{Webhook: &gridpb.WebhookRecord{Id: "wh1", Url: "http://127.0.0.1:9/"}}}}))
 	ok(h.apply(40, &gridpb.Command{Kind: &gridpb.Command_AdvanceWebhook{AdvanceWebhook: &gridpb.AdvanceWebhookCommand{Id: "wh1", From: 0, To: 5,
 		DeadLetter: &gridpb.WebhookDeadLetterRecord{Attempts: 8, LastError: "500"}}}}))
+	ok(h.apply(40, &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: "A", Warehouse: "W1", OnHand: 50, RequestId: []byte("r1")}}}))
 	ok(h.apply(40, &gridpb.Command{Kind: &gridpb.Command_PutWarehouse{PutWarehouse: &gridpb.PutWarehouseCommand{
 		Document: []byte(`{"id":"w1","rates":[{"region":"*","cost":"1.00","transit_days":1}]}`)}}}))
 

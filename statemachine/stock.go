@@ -79,7 +79,25 @@ func (t *txn) putSku(sku string, names []string, recs []*gridpb.StockRecord) {
 	t.put(stockKey(t.m.prefix, sku), &gridpb.SkuRecord{Warehouses: names, Stock: recs})
 }
 
+// stockSetsKept bounds the request ids of a SKU's recent stock sets kept
+// to recognise a copy of one committed again after later ones.
+const stockSetsKept = 32
+
+func stockSetsKey(prefix []byte, sku string) []byte { return key(prefix, spaceStockSets, sku) }
+
 func (t *txn) setStock(c *gridpb.SetStockCommand) *Result {
+	var sets gridpb.StockSetsRecord
+	if len(c.RequestId) > 0 {
+		t.get(stockSetsKey(t.m.prefix, c.Sku), &sets)
+		for _, id := range sets.RequestIds {
+			if bytes.Equal(id, c.RequestId) {
+				// A copy of a set already applied (a retried proposal that
+				// committed too, maybe after later sets): applying it again
+				// would undo them.
+				return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Sku: c.Sku}
+			}
+		}
+	}
 	s := t.stock(c.Sku, c.Warehouse)
 	if c.OnHand < s.Pending+s.Committed {
 		return &Result{Outcome: gridpb.Outcome_OUTCOME_BELOW_RESERVED, Sku: c.Sku,
@@ -88,6 +106,13 @@ func (t *txn) setStock(c *gridpb.SetStockCommand) *Result {
 	before := s.OnHand
 	s.OnHand = c.OnHand
 	t.putStock(c.Sku, c.Warehouse, s)
+	if len(c.RequestId) > 0 {
+		sets.RequestIds = append(sets.RequestIds, c.RequestId)
+		if n := len(sets.RequestIds); n > stockSetsKept {
+			sets.RequestIds = sets.RequestIds[n-stockSetsKept:]
+		}
+		t.put(stockSetsKey(t.m.prefix, c.Sku), &sets)
+	}
 	t.put(stockEventKey(t.m.prefix, c.Sku, t.index), &gridpb.EventRecord{
 		Seq: t.index, Type: "stock_set", AtUnixNano: t.at, Principal: t.principal,
 		Details: map[string]string{"warehouse": c.Warehouse, "on_hand": strconv.FormatInt(c.OnHand, 10), "on_hand_before": strconv.FormatInt(before, 10)},
