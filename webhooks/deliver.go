@@ -86,6 +86,12 @@ func (s *Service) reconcile(ctx context.Context) {
 	for id, w := range s.running {
 		if _, ok := want[id]; !ok {
 			w.cancel()
+			if w.p.IsLeader() {
+				// Its partition is still led here and the webhook is not
+				// listed: deleted. Its series go too (webhooks made and
+				// deleted in a loop must not grow the registry).
+				s.m.deliveries.DeletePartialMatch(prometheus.Labels{"webhook": id})
+			}
 		}
 	}
 	for id, p := range want {
@@ -114,11 +120,6 @@ func (w *worker) run(ctx context.Context) {
 		s.mu.Unlock()
 		s.m.lagEvents.DeleteLabelValues(w.id)
 		s.m.lagSeconds.DeleteLabelValues(w.id)
-		if _, _, err := s.read(w.id); errors.Is(err, ErrNotFound) {
-			// Gone for good: its series go too (a webhook made and
-			// deleted in a loop must not grow the registry).
-			s.m.deliveries.DeletePartialMatch(prometheus.Labels{"webhook": w.id})
-		}
 		close(w.done)
 	}()
 	var (
