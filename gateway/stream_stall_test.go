@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,38 +15,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ordergrid/ordergrid/ledger"
-	"github.com/ordergrid/ordergrid/ledger/outbox"
 	"github.com/ordergrid/ordergrid/stream"
+	"github.com/ordergrid/ordergrid/stream/streamtest"
 )
 
-// bigLog is a log of large events (64 KiB each), in memory.
-type bigLog struct {
-	mu     sync.Mutex
-	leaves [][]byte
-}
-
-func (l *bigLog) Size() (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return uint64(len(l.leaves)), nil
-}
-
-func (l *bigLog) Leaf(i uint64) ([]byte, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.leaves[i], nil
-}
-
-func (l *bigLog) OrderLeaves(string, int) ([]uint64, error) { return nil, nil }
-
-func (l *bigLog) add(n int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// appendBig appends n large events (64 KiB each) to l.
+func appendBig(l *streamtest.Log, n int) {
 	for i := 0; i < n; i++ {
-		e := &ledger.Event{Kind: ledger.KindOrder, Type: "paid", Order: fmt.Sprintf("o_%d", len(l.leaves)), Status: "paid",
-			Details: map[string]string{"note": strings.Repeat("x", 64<<10)}}
-		_, leaf := e.Place(outbox.Place{Partition: 1, RaftIndex: uint64(len(l.leaves) + 1), AtUnixNano: time.Now().UnixNano()})
-		l.leaves = append(l.leaves, leaf)
+		l.Append(ledger.Event{Kind: ledger.KindOrder, Type: "paid", Order: fmt.Sprintf("o_%d", i), Status: "paid",
+			Details: map[string]string{"note": strings.Repeat("x", 64<<10)}})
 	}
 }
 
@@ -55,7 +31,7 @@ func (l *bigLog) add(n int) {
 // write timeout; a reader beside it gets every event meanwhile, and the
 // log's growth never waits for either.
 func TestStalledStreamReaderIsCut(t *testing.T) {
-	log := &bigLog{}
+	log := streamtest.NewLog()
 	hub := stream.NewHub(log, stream.Options{PollInterval: 2 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -112,7 +88,7 @@ func TestStalledStreamReaderIsCut(t *testing.T) {
 	const events = 400 // 26 MB: more than any socket buffer holds
 	start := time.Now()
 	for i := 0; i < events; i += 20 {
-		log.add(20)
+		appendBig(log, 20)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("the log took %s to grow by %d events with a stalled reader", d, events)

@@ -12,49 +12,8 @@ import (
 	"time"
 
 	"github.com/ordergrid/ordergrid/ledger"
-	"github.com/ordergrid/ordergrid/ledger/outbox"
+	"github.com/ordergrid/ordergrid/stream/streamtest"
 )
-
-// memLog is an append-only log in memory, with the ledger's order index.
-type memLog struct {
-	mu     sync.Mutex
-	leaves [][]byte
-	orders map[string][]uint64
-}
-
-func newMemLog() *memLog { return &memLog{orders: map[string][]uint64{}} }
-
-func (l *memLog) Size() (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return uint64(len(l.leaves)), nil
-}
-
-func (l *memLog) Leaf(i uint64) ([]byte, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if i >= uint64(len(l.leaves)) {
-		return nil, fmt.Errorf("leaf %d: not found", i)
-	}
-	return l.leaves[i], nil
-}
-
-func (l *memLog) OrderLeaves(order string, max int) ([]uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	idx := l.orders[order]
-	return slices.Clone(idx[:min(len(idx), max)]), nil
-}
-
-func (l *memLog) add(e ledger.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	order, leaf := e.Place(outbox.Place{Partition: 1, RaftIndex: uint64(len(l.leaves) + 1), AtUnixNano: time.Now().UnixNano()})
-	if order != "" {
-		l.orders[order] = append(l.orders[order], uint64(len(l.leaves)))
-	}
-	l.leaves = append(l.leaves, leaf)
-}
 
 func created(order, channel string, warehouses ...string) ledger.Event {
 	e := ledger.Event{Kind: ledger.KindOrder, Type: "created", Order: order, Seq: 1, Status: "pending_payment",
@@ -73,10 +32,9 @@ func reserved(order, warehouse string) ledger.Event {
 	return ledger.Event{Kind: ledger.KindStock, Type: "reserved", Order: order, SKU: "SKU-1", Warehouse: warehouse, Qty: 1}
 }
 
-// sample is a log of three orders of two channels; o2's reservation is
+// sampleTo appends three orders of two channels to l; o2's reservation is
 // logged before its "created".
-func sample() *memLog {
-	l := newMemLog()
+func sampleTo(l *streamtest.Log) *streamtest.Log {
 	for _, e := range []ledger.Event{
 		reserved("o1", "WH-A"), created("o1", "tmall", "WH-A"), // 0, 1
 		reserved("o2", "WH-B"), created("o2", "douyin", "WH-B"), // 2, 3
@@ -84,10 +42,12 @@ func sample() *memLog {
 		{Kind: ledger.KindStock, Type: "stock_set", SKU: "SKU-1", Warehouse: "WH-A", Qty: 10}, // 6
 		created("o3", "tmall", "WH-B"), reserved("o3", "WH-B"), moved("o3", "cancelled", 2), // 7, 8, 9
 	} {
-		l.add(e)
+		l.Append(e)
 	}
 	return l
 }
+
+func sample() *streamtest.Log { return sampleTo(streamtest.NewLog()) }
 
 func startHub(t *testing.T, l Log, ring int) *Hub {
 	t.Helper()
@@ -155,19 +115,13 @@ func TestFiltersAreTheSameFromTheRingAndFromTheLog(t *testing.T) {
 		if got := readAll(t, h, 0, f); !slices.Equal(got, c.want) {
 			t.Errorf("%q from the log: %v, want %v", c.query, got, c.want)
 		}
-		live := newMemLog()
+		live := streamtest.NewLog()
 		h = startHub(t, live, 64)
 		r, err := h.NewReader(0, f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		src := sample()
-		for i := range src.leaves {
-			live.mu.Lock()
-			live.leaves = append(live.leaves, src.leaves[i])
-			live.orders = src.orders
-			live.mu.Unlock()
-		}
+		sampleTo(live)
 		var got []uint64
 		for deadline := time.Now().Add(5 * time.Second); r.Next() < 10 && time.Now().Before(deadline); {
 			items, err := r.Read(context.Background(), 100, 10*time.Millisecond)
@@ -197,7 +151,7 @@ func TestScopeSeesOnlyItsChannelsOrders(t *testing.T) {
 }
 
 func TestResumeHasNoGapAndNoRepeat(t *testing.T) {
-	l := newMemLog()
+	l := streamtest.NewLog()
 	h := startHub(t, l, 8) // smaller than the log: resumes read the log
 	const n = 200
 	var wg sync.WaitGroup
@@ -205,7 +159,7 @@ func TestResumeHasNoGapAndNoRepeat(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 0; i < n; i++ {
-			l.add(created(fmt.Sprintf("o%d", i), "tmall", "WH-A"))
+			l.Append(created(fmt.Sprintf("o%d", i), "tmall", "WH-A"))
 			if i%17 == 0 {
 				time.Sleep(time.Millisecond)
 			}
@@ -278,12 +232,12 @@ func TestParseFilterRefusesWhatItDoesNotKnow(t *testing.T) {
 // An order's facts are found however many reservations come before its
 // "created" (one per line, up to the configured lines).
 func TestFactsOfALargeOrderFromTheLog(t *testing.T) {
-	l := newMemLog()
+	l := streamtest.NewLog()
 	for i := 0; i < 300; i++ {
-		l.add(reserved("big", fmt.Sprintf("WH-%d", i%3)))
+		l.Append(reserved("big", fmt.Sprintf("WH-%d", i%3)))
 	}
-	l.add(created("big", "jd", "WH-0", "WH-1", "WH-2"))
-	l.add(moved("big", "paid", 2))
+	l.Append(created("big", "jd", "WH-0", "WH-1", "WH-2"))
+	l.Append(moved("big", "paid", 2))
 	h := startHub(t, l, 4) // cold: nothing in memory
 	got := readAll(t, h, 0, Filter{Channels: []string{"jd"}, Kinds: []string{ledger.KindOrder}})
 	if want := []uint64{300, 301}; !slices.Equal(got, want) {
@@ -294,7 +248,7 @@ func TestFactsOfALargeOrderFromTheLog(t *testing.T) {
 // The ring holds at most RingBytesMax of events: large ones keep fewer, and
 // readers read the rest from the log, the same events.
 func TestRingIsBoundedByBytes(t *testing.T) {
-	l := newMemLog()
+	l := streamtest.NewLog()
 	h := NewHub(l, Options{PollInterval: time.Millisecond, RingEvents: 1024, RingBytesMax: 64 << 10})
 	if err := h.poll(); err != nil {
 		t.Fatal(err)
@@ -307,7 +261,7 @@ func TestRingIsBoundedByBytes(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		e := moved(fmt.Sprintf("o%d", i), "paid", 2)
 		e.Details = map[string]string{"note": strings.Repeat("x", 4<<10)}
-		l.add(e)
+		l.Append(e)
 	}
 	if err := h.poll(); err != nil {
 		t.Fatal(err)

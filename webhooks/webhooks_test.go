@@ -16,56 +16,23 @@ import (
 
 	"github.com/ordergrid/ordergrid/actors/memgrid"
 	"github.com/ordergrid/ordergrid/ledger"
-	"github.com/ordergrid/ordergrid/ledger/outbox"
 	"github.com/ordergrid/ordergrid/stream"
+	"github.com/ordergrid/ordergrid/stream/streamtest"
 )
 
-// memLog is an append-only audit log in memory, with its order index.
-type memLog struct {
-	mu      sync.Mutex
-	leaves  [][]byte
-	byOrder map[string][]uint64
-}
-
-func (l *memLog) Size() (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return uint64(len(l.leaves)), nil
-}
-
-func (l *memLog) Leaf(i uint64) ([]byte, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if i >= uint64(len(l.leaves)) {
-		return nil, fmt.Errorf("leaf %d: not found", i)
-	}
-	return l.leaves[i], nil
-}
-
-func (l *memLog) OrderLeaves(order string, max int) ([]uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	idx := l.byOrder[order]
-	return slices.Clone(idx[:min(len(idx), max)]), nil
-}
-
-// orders appends n orders' "created" events of a channel, numbered from first.
-func (l *memLog) orders(channel string, first, n int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// appendOrders appends n orders' "created" events of a channel to l,
+// numbered from first.
+func appendOrders(l *streamtest.Log, channel string, first, n int) {
 	for i := first; i < first+n; i++ {
-		e := ledger.Event{Kind: ledger.KindOrder, Type: "created", Order: fmt.Sprintf("o%d", i), Seq: 1, Status: "pending_payment",
-			Details: map[string]string{"channel": channel}}
-		order, leaf := e.Place(outbox.Place{Partition: 1, RaftIndex: uint64(len(l.leaves) + 1), AtUnixNano: time.Now().UnixNano()})
-		l.byOrder[order] = append(l.byOrder[order], uint64(len(l.leaves)))
-		l.leaves = append(l.leaves, leaf)
+		l.Append(ledger.Event{Kind: ledger.KindOrder, Type: "created", Order: fmt.Sprintf("o%d", i), Seq: 1, Status: "pending_payment",
+			Details: map[string]string{"channel": channel}})
 	}
 }
 
 type harness struct {
 	t    *testing.T
 	grid *memgrid.Grid
-	log  *memLog
+	log  *streamtest.Log
 	hub  *stream.Hub
 	opts Options
 }
@@ -77,7 +44,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = grid.Close() })
-	l := &memLog{byOrder: map[string][]uint64{}}
+	l := streamtest.NewLog()
 	hub := stream.NewHub(l, stream.Options{PollInterval: time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -199,7 +166,7 @@ func create(t *testing.T, s *Service, rc *receiver, f stream.Filter) *Created {
 
 func TestDeliversInLogOrderSignedAndResumesFromTheStoredCursor(t *testing.T) {
 	h := newHarness(t)
-	h.log.orders("tmall", 0, 3) // before the webhook: not delivered
+	appendOrders(h.log, "tmall", 0, 3) // before the webhook: not delivered
 	for head, _ := h.hub.Head(); head < 3; head, _ = h.hub.Head() {
 		time.Sleep(time.Millisecond)
 	}
@@ -209,9 +176,9 @@ func TestDeliversInLogOrderSignedAndResumesFromTheStoredCursor(t *testing.T) {
 	if !strings.HasPrefix(c.Secret, SecretPrefix) || c.Cursor != 3 {
 		t.Fatalf("created %+v", c)
 	}
-	h.log.orders("tmall", 3, 150)
-	h.log.orders("douyin", 153, 10) // filtered out
-	h.log.orders("tmall", 163, 100)
+	appendOrders(h.log, "tmall", 3, 150)
+	appendOrders(h.log, "douyin", 153, 10) // filtered out
+	appendOrders(h.log, "tmall", 163, 100)
 	got := rc.waitFor(250, 10*time.Second)
 	if !slices.IsSorted(got) || len(got) != 250 || got[0] != 3 {
 		t.Fatalf("indexes %v", got)
@@ -241,7 +208,7 @@ func TestDeliversInLogOrderSignedAndResumesFromTheStoredCursor(t *testing.T) {
 	// A node stopped (or a partition's leader gone): the next one starts
 	// from the stored cursor, nothing lost.
 	stop()
-	h.log.orders("tmall", 263, 20)
+	appendOrders(h.log, "tmall", 263, 20)
 	h.start()
 	got = rc.waitFor(270, 10*time.Second)
 	for i, idx := range got {
@@ -268,7 +235,7 @@ func TestFailingReceiverDeadLettersThenTheNextBatchGoesAndReplayDelivers(t *test
 		return http.StatusOK
 	}
 	c := create(t, s, rc, stream.Filter{})
-	h.log.orders("tmall", 0, 5)
+	appendOrders(h.log, "tmall", 0, 5)
 	// Three attempts at [0,5), then a dead letter.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -293,7 +260,7 @@ func TestFailingReceiverDeadLettersThenTheNextBatchGoesAndReplayDelivers(t *test
 	rc.mu.Lock()
 	failing = false
 	rc.mu.Unlock()
-	h.log.orders("tmall", 5, 5)
+	appendOrders(h.log, "tmall", 5, 5)
 	if got := rc.waitFor(5, 5*time.Second); got[0] != 5 {
 		t.Fatalf("the next batch: %v", got)
 	}
@@ -357,7 +324,7 @@ func TestHangingReceiverDoesNotHoldBackAnotherWebhook(t *testing.T) {
 	create(t, s, rc, stream.Filter{})
 	start := time.Now()
 	for i := range 5 {
-		h.log.orders("tmall", i*10, 10)
+		appendOrders(h.log, "tmall", i*10, 10)
 		time.Sleep(20 * time.Millisecond)
 	}
 	rc.waitFor(50, 3*time.Second)
@@ -444,8 +411,8 @@ func TestScopedWebhookSeesOnlyItsChannels(t *testing.T) {
 	rc.mu.Lock()
 	rc.secret = []byte(c.Secret)
 	rc.mu.Unlock()
-	h.log.orders("tmall", 0, 5)
-	h.log.orders("douyin", 5, 3)
+	appendOrders(h.log, "tmall", 0, 5)
+	appendOrders(h.log, "douyin", 5, 3)
 	got := rc.waitFor(3, 5*time.Second)
 	time.Sleep(100 * time.Millisecond)
 	rc.mu.Lock()
