@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -52,28 +51,6 @@ func (f *fakeAlerts) AlertGroups(by []string) (*gridpb.AlertGroups, error) {
 	return out, nil
 }
 
-func alertsGateway(t *testing.T, f *fakeAlerts) (*Gateway, map[Role]string) {
-	t.Helper()
-	toks := map[Role]string{}
-	var entries []TokenEntry
-	for _, r := range []Role{RoleOps, RolePartner, RoleAdmin} {
-		var chans []string
-		if r.channelBound() {
-			chans = []string{"web"}
-		}
-		tok, e, err := NewToken(string(r), r, chans, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		toks[r], entries = tok, append(entries, e)
-	}
-	tokens, err := NewTokens(entries)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return New(Backend{Alerts: f}, Options{Tokens: tokens, Logger: slog.New(slog.DiscardHandler)}), toks
-}
-
 // GET /v1/alerts groups the open alerts by the causes asked for, the
 // largest group first, and names group_by or limit when they are bad.
 func TestGetAlertsGroupsByCause(t *testing.T) {
@@ -86,7 +63,7 @@ func TestGetAlertsGroupsByCause(t *testing.T) {
 		&gridpb.AlertGroup{Stage: "shipped", Warehouse: "WH-2", Channel: "web", Carrier: "SF", OldestSinceUnixNano: at(1), OldestOrder: "o_s1"},
 		&gridpb.AlertGroup{Stage: "shipped", Warehouse: "WH-2", Channel: "tmall", Carrier: "SF", OldestSinceUnixNano: at(2), OldestOrder: "o_s2"},
 		&gridpb.AlertGroup{Stage: "paid", Warehouse: "WH-1", Channel: "web", OldestSinceUnixNano: at(0), OldestOrder: "o_w"})
-	gw, toks := alertsGateway(t, f)
+	gw, toks := tokenGateway(t, Backend{Alerts: f})
 	get := func(path string, role Role) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		req.Header.Set("Authorization", "Bearer "+toks[role])

@@ -86,7 +86,9 @@ func (f fakeOps) LedgerLag(time.Time) (ledger.Lag, error) {
 	return ledger.Lag{}, f.lagErr
 }
 
-func opsGateway(t *testing.T, b Backend) (*Gateway, map[Role]string) {
+// tokenGateway is a gateway over b with a token of every role (the
+// channel-bound ones bound to "web").
+func tokenGateway(t *testing.T, b Backend) (*Gateway, map[Role]string) {
 	t.Helper()
 	toks := map[Role]string{}
 	var entries []TokenEntry
@@ -129,7 +131,7 @@ func TestOpsSummary(t *testing.T) {
 	ops := fakeOps{counts: map[string]map[string]int64{
 		"status": {"paid": 2, "pending_payment": 1}, "channel": {"tmall": 3},
 		"warehouse": {"WH-1": 2, "": 1}, "region": {"east": 3}}}
-	gw, toks := opsGateway(t, Backend{Alerts: alerts, Ops: ops})
+	gw, toks := tokenGateway(t, Backend{Alerts: alerts, Ops: ops})
 
 	if rec := opsGet(gw, "/v1/ops/summary", ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", rec.Code)
@@ -191,7 +193,7 @@ func TestOpsSummary(t *testing.T) {
 // Without a node source the summary still answers the gateway's own part,
 // with empty counts; a part that fails is named in errors.
 func TestOpsSummaryParts(t *testing.T) {
-	gw, toks := opsGateway(t, Backend{})
+	gw, toks := tokenGateway(t, Backend{})
 	rec := opsGet(gw, "/v1/ops/summary", toks[RoleOps])
 	var got map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != http.StatusOK {
@@ -209,7 +211,7 @@ func TestOpsSummaryParts(t *testing.T) {
 		}
 	}
 	failing := &fakeAlertsErr{err: errors.New("partition 3 is loading")}
-	gw, toks = opsGateway(t, Backend{Alerts: failing})
+	gw, toks = tokenGateway(t, Backend{Alerts: failing})
 	rec = opsGet(gw, "/v1/ops/summary", toks[RoleOps])
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"errors":{"alerts":"partition 3 is loading"}`) {
 		t.Errorf("failing alerts: %d %s", rec.Code, rec.Body)
@@ -225,7 +227,7 @@ func (f *fakeAlertsErr) AlertGroups([]string) (*gridpb.AlertGroups, error) { ret
 // it references is embedded and served, with its type, and no file names
 // anything on another host. Unknown or path-like names are 404.
 func TestOpsPage(t *testing.T) {
-	gw, _ := opsGateway(t, Backend{})
+	gw, _ := tokenGateway(t, Backend{})
 	rec := opsGet(gw, "/ops", "")
 	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("GET /ops: %d %q", rec.Code, rec.Header().Get("Content-Type"))
