@@ -306,7 +306,9 @@ func TestBackoffGrowsWithFullJitterUpToItsCap(t *testing.T) {
 
 func TestHangingReceiverDoesNotHoldBackAnotherWebhook(t *testing.T) {
 	h := newHarness(t)
-	h.opts.AttemptTimeout = 5 * time.Second
+	// An attempt on the hanging receiver lasts a minute: a webhook held
+	// back by it would get nothing for that long.
+	h.opts.AttemptTimeout = time.Minute
 	s, _ := h.start()
 	release := make(chan struct{})
 	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -322,15 +324,11 @@ func TestHangingReceiverDoesNotHoldBackAnotherWebhook(t *testing.T) {
 	}
 	rc := newReceiver(t)
 	create(t, s, rc, stream.Filter{})
-	start := time.Now()
 	for i := range 5 {
 		appendOrders(h.log, "tmall", i*10, 10)
 		time.Sleep(20 * time.Millisecond)
 	}
-	rc.waitFor(50, 3*time.Second)
-	if d := time.Since(start); d > 3*time.Second {
-		t.Fatalf("took %s", d)
-	}
+	rc.waitFor(50, 20*time.Second)
 }
 
 func TestCreateRefusesBadInputNamingTheField(t *testing.T) {
