@@ -34,6 +34,7 @@ const (
 	spaceWebhook           byte = 'W'
 	spaceDeadLetter        byte = 'D'
 	spaceStockSets         byte = 'S'
+	spaceLimitCounter      byte = 'L'
 
 	// Retired: written by versions before 2026-11-28 and left in place.
 
@@ -88,12 +89,13 @@ var keySpaces = []keySpace{
 	{Byte: spaceCursor, Layout: `{channel}\x00{conn}`, Value: "ConnectorCursorRecord", Owner: "channels", Name: "a connector's cursor"},
 	{Byte: spaceClosed, Layout: "{closed_at u64}{order}", Value: "empty", Owner: "archives", Name: "closed orders by the time they closed"},
 	{Byte: spaceArchived, Layout: "{order}", Value: "ArchivedOrderRecord", Owner: "archives", Name: "an order moved to an archive", Indexed: true},
-	{Byte: spaceCatalog, Layout: "{w|s|a|n}...", Value: "JSON, u64", Owner: "catalog", Name: "the routing catalog (see catalog.go)"},
+	{Byte: spaceCatalog, Layout: "{w|s|a|n|l}...", Value: "JSON, u64", Owner: "catalog", Name: "the routing catalog (see catalog.go)"},
 	{Byte: spaceDecision, Layout: "{order}", Value: "RoutingRecord", Owner: "routing", Name: "an order's routing decision", Retired: true},
 	{Byte: spaceLoad, Layout: "{ship day u32}{warehouse}", Value: "u64", Owner: "routing", Name: "parcels routed per ship day and warehouse"},
 	{Byte: spaceWebhook, Layout: "{webhook}", Value: "WebhookRecord", Owner: "webhooks", Name: "a webhook subscription and its cursor"},
 	{Byte: spaceDeadLetter, Layout: `{webhook}\x00{from u64}`, Value: "WebhookDeadLetterRecord", Owner: "webhooks", Name: "a webhook's dead-lettered log ranges"},
 	{Byte: spaceStockSets, Layout: "{sku}", Value: "StockSetsRecord", Owner: "stock", Name: "a SKU's recent stock sets, by request id"},
+	{Byte: spaceLimitCounter, Layout: `{sku}\x00{rule}\x00{scope}\x00{buyer}`, Value: "LimitCounterRecord", Owner: "limits", Name: "a buyer's qty of a SKU under a purchase limit"},
 }
 
 // key returns {prefix}{space}/ and parts, separated by 0x00.

@@ -291,6 +291,11 @@ func TestWrittenKeysAreInLiveSpaces(t *testing.T) {
 	ok(h.apply(40, &gridpb.Command{Kind: &gridpb.Command_PutWarehouse{PutWarehouse: &gridpb.PutWarehouseCommand{
 		Document: []byte(`{"id":"w1","rates":[{"region":"*","cost":"1.00","transit_days":1}]}`)}}}))
 
+	ok(h.apply(41, &gridpb.Command{Kind: &gridpb.Command_PutLimit{PutLimit: &gridpb.PutLimitCommand{
+		Document: []byte(`{"id":"two-each","skus":["A"],"per":"customer","max_qty":2}`)}}}))
+	ok(h.apply(41, &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: &gridpb.ReserveBatchCommand{Sku: "A",
+		Items: []*gridpb.ReserveItem{{OrderId: "o9", Qty: 1, ExpiresUnixNano: 500, Limits: []*gridpb.LimitCheck{{Rule: "two-each", Scope: "customer", Key: "cu", MaxQty: 2}}}}}}}))
+
 	live := map[byte]bool{}
 	for _, s := range keySpaces {
 		live[s.Byte] = !s.Retired

@@ -41,6 +41,10 @@ type Machine struct {
 	alerts alertIndex
 	// counts are the orders by status, channel, warehouse and region (counts.go).
 	counts countIndex
+	// holds are the orders held at intake, undecided (holds.go).
+	holds holdIndex
+	// history is what the risk features read of past orders (history.go).
+	history historyIndex
 }
 
 // indexedSpaces are the key spaces Machine.present holds: the Indexed ones
@@ -111,8 +115,14 @@ func (m *Machine) Load(r pebble.Reader) error {
 	}
 	stages, open := map[string]stageEntry{}, map[string]openAlert{}
 	counts := &countIndex{dims: newCountDims()}
+	held := map[string]heldOrder{}
+	history := newHistoryIndex()
 	due, subjects, err := m.loadOrderIndexes(r, func(o *gridpb.OrderRecord) {
 		counts.addLocked(o, 1) // counts is not shared yet
+		history.addLocked(o)
+		if undecided(o) {
+			held[o.Id] = heldOrder{reason: o.Hold.Reason, at: o.Hold.HeldUnixNano}
+		}
 		if status, since := stageOf(o); Timed(status) {
 			stages[o.Id] = stageEntry{status, since}
 		}
@@ -136,6 +146,12 @@ func (m *Machine) Load(r pebble.Reader) error {
 	m.counts.mu.Lock()
 	m.counts.dims = counts.dims
 	m.counts.mu.Unlock()
+	m.holds.mu.Lock()
+	m.holds.held = held
+	m.holds.mu.Unlock()
+	m.history.mu.Lock()
+	m.history.customers, m.history.sharers = history.customers, history.sharers
+	m.history.mu.Unlock()
 	return nil
 }
 
@@ -151,7 +167,8 @@ var _ cluster.StateMachine = (*Machine)(nil)
 // New returns the state machine of the partition whose keys start with prefix.
 func New(id uint32, prefix []byte) cluster.StateMachine {
 	return &Machine{id: id, prefix: append([]byte{}, prefix...), present: make(map[string]struct{}), due: dueIndex{payBy: map[string]int64{}},
-		subjects: subjectIndex{orders: map[string]map[string]struct{}{}}, alerts: newAlertIndex(), counts: newCountIndex()}
+		subjects: subjectIndex{orders: map[string]map[string]struct{}{}}, alerts: newAlertIndex(), counts: newCountIndex(),
+		holds: holdIndex{held: map[string]heldOrder{}}, history: newHistoryIndex()}
 }
 
 // Apply applies one committed command and answers a marshalled
@@ -254,6 +271,12 @@ func (tx *txn) dispatch(cmd *gridpb.Command) *Result {
 		return tx.advanceWebhook(k.AdvanceWebhook)
 	case *gridpb.Command_MarkDeadLetter:
 		return tx.markDeadLetter(k.MarkDeadLetter)
+	case *gridpb.Command_DecideHold:
+		return tx.decideHold(k.DecideHold)
+	case *gridpb.Command_PutLimit:
+		return tx.putLimit(k.PutLimit)
+	case *gridpb.Command_DeleteLimit:
+		return tx.deleteLimit(k.DeleteLimit)
 	case *gridpb.Command_TrimOutbox:
 		if err := outbox.Trim(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
 			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))

@@ -61,6 +61,7 @@ func (t *txn) addEventRouted(o *gridpb.OrderRecord, typ string, details map[stri
 		// log until they can enter it encrypted.
 		e.Details = map[string]string{"channel": o.Channel, "channel_order_id": o.ChannelOrderId, "currency": o.Currency, "total": o.Total,
 			"routing_strategy": o.RoutingStrategy}
+		heldDetails(o, e.Details)
 		for k, v := range e.Details {
 			if v == "" {
 				delete(e.Details, k)
@@ -97,6 +98,12 @@ func (t *txn) createOrder(o *gridpb.OrderRecord, routed *gridpb.RoutingRecord) *
 		return &Result{Outcome: gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT, Order: prev}
 	}
 	o.Status = lifecycle.StatusPendingPayment
+	if o.Hold != nil {
+		// Held at intake: its pay-by time is the hold's timeout.
+		o.Status = lifecycle.StatusOnHold
+		o.Hold.Decision, o.Hold.DecidedBy, o.Hold.DecisionReason, o.Hold.DecidedUnixNano = "", "", "", 0
+		o.Hold.HeldUnixNano = t.at
+	}
 	o.Version = 0
 	o.CreatedUnixNano = t.at
 	o.StockAction = ""
@@ -105,6 +112,10 @@ func (t *txn) createOrder(o *gridpb.OrderRecord, routed *gridpb.RoutingRecord) *
 	t.m.due.set(o.Id, o.PayByUnixNano)
 	t.m.subjects.add(o.GetCustomer().GetId(), o.Id)
 	t.m.counts.add(o, 1)
+	if o.Hold != nil {
+		t.m.holds.add(o)
+	}
+	t.m.history.add(o)
 	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Order: o}
 }
 
@@ -158,6 +169,16 @@ func (t *txn) transition(c *gridpb.TransitionCommand) *Result {
 func (t *txn) moveTo(o *gridpb.OrderRecord, status string, details map[string]string) {
 	oldStatus, oldAt := o.Status, o.UpdatedUnixNano
 	defer t.indexClosed(o, oldStatus, oldAt)
+	if oldStatus == lifecycle.StatusOnHold {
+		t.m.holds.remove(o.Id)
+	}
+	if status == lifecycle.StatusOnHold && !undecided(&gridpb.OrderRecord{Status: status, Hold: o.Hold}) {
+		// Held after intake (a cross-channel duplicate under a "hold"
+		// policy): the review queue has it too, until its pay-by time.
+		o.Hold = &gridpb.OrderHold{Reason: HoldDuplicate, HeldUnixNano: t.at, UntilUnixNano: o.PayByUnixNano,
+			Findings: []*gridpb.HoldFinding{{Code: HoldDuplicate, Detail: details["reason"]}}}
+		defer t.m.holds.add(o)
+	}
 	o.Status = status
 	t.m.counts.move(oldStatus, status)
 	// The pay-by deadline holds while the order is unpaid: pending or on hold.

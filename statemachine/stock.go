@@ -144,10 +144,8 @@ func (t *txn) reserveBatch(c *gridpb.ReserveBatchCommand) *Result {
 	changed := make([]bool, len(recs))
 	out := &gridpb.ReserveBatchResult{Items: make([]*gridpb.ReserveItemResult, len(c.Items))}
 	for i, it := range c.Items {
-		var outcome gridpb.Outcome
-		var wh string
-		t.as(it.Principal, func() *Result { outcome, wh = t.reserve(c.Sku, it, names, recs, changed); return nil })
-		out.Items[i] = &gridpb.ReserveItemResult{OrderId: it.OrderId, Outcome: outcome, Warehouse: wh}
+		out.Items[i] = &gridpb.ReserveItemResult{OrderId: it.OrderId}
+		t.as(it.Principal, func() *Result { t.reserve(c.Sku, it, names, recs, changed, out.Items[i]); return nil })
 	}
 	if slices.Contains(changed, true) {
 		t.putSku(c.Sku, names, recs)
@@ -159,14 +157,33 @@ func (t *txn) reserveBatch(c *gridpb.ReserveBatchCommand) *Result {
 // available stock that can hold the whole line (the grain's choice if it
 // still can). A reservation that already exists is returned, not taken
 // twice. names and recs are the SKU's warehouses, updated in place.
-func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs []*gridpb.StockRecord, changed []bool) (gridpb.Outcome, string) {
+//
+// The item's purchase limits are judged first: past a limit whose rule
+// refuses, nothing is reserved (LIMIT_EXCEEDED); past one whose rule
+// holds, the stock is reserved, until the hold's expiry, and the result
+// names the rule (limit_held). Either way a reservation made adds its qty
+// to every counter of the item's limits.
+func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs []*gridpb.StockRecord, changed []bool, out *gridpb.ReserveItemResult) {
 	rk := reservationKey(t.m.prefix, sku, it.OrderId)
 	var res gridpb.ReservationRecord
 	if t.get(rk, &res) && res.State != gridpb.ReservationState_RESERVATION_STATE_RELEASED {
-		return gridpb.Outcome_OUTCOME_REPLAYED, res.Warehouse
+		out.Outcome, out.Warehouse = gridpb.Outcome_OUTCOME_REPLAYED, res.Warehouse
+		return
 	}
 	if it.Qty <= 0 {
-		return gridpb.Outcome_OUTCOME_UNSPECIFIED, ""
+		return
+	}
+	expires := it.ExpiresUnixNano
+	if over, held := t.overLimit(sku, it.Qty, it.Limits); over != nil {
+		out.Detail = limitDetail(over, held, it.Qty)
+		if !over.Hold {
+			out.Outcome = gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED
+			t.record(&ledger.Event{Kind: ledger.KindStock, Type: "limit_refused", Order: it.OrderId, SKU: sku, Qty: it.Qty,
+				Details: map[string]string{"limit": over.Rule, "per": over.Scope, "max_qty": strconv.FormatInt(over.MaxQty, 10), "held": strconv.FormatInt(held, 10)}})
+			return
+		}
+		out.LimitHeld = over.Rule
+		expires = max(expires, it.HoldExpiresUnixNano)
 	}
 	best := -1
 	for i, s := range recs {
@@ -182,16 +199,29 @@ func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs [
 		}
 	}
 	if best < 0 {
-		return gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK, it.Warehouse
+		out.Outcome, out.Warehouse, out.LimitHeld, out.Detail = gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK, it.Warehouse, "", ""
+		return
 	}
 	recs[best].Pending += it.Qty
 	assertStock(sku, names[best], recs[best])
 	changed[best] = true
+	var counters []string
+	if len(it.Limits) > 0 {
+		counters = make([]string, len(it.Limits))
+		for i, c := range it.Limits {
+			counters[i] = counterName(c)
+		}
+		t.countLimits(sku, counters, it.Qty)
+	}
 	t.put(rk, &gridpb.ReservationRecord{Sku: sku, OrderId: it.OrderId, Warehouse: names[best], Qty: it.Qty,
-		State: gridpb.ReservationState_RESERVATION_STATE_PENDING, ExpiresUnixNano: it.ExpiresUnixNano})
-	t.put(reservationExpiryKey(t.m.prefix, it.ExpiresUnixNano, sku, it.OrderId), &gridpb.StockSyncedCommand{})
-	t.record(&ledger.Event{Kind: ledger.KindStock, Type: "reserved", Order: it.OrderId, SKU: sku, Warehouse: names[best], Qty: it.Qty})
-	return gridpb.Outcome_OUTCOME_OK, names[best]
+		State: gridpb.ReservationState_RESERVATION_STATE_PENDING, ExpiresUnixNano: expires, LimitKeys: counters})
+	t.put(reservationExpiryKey(t.m.prefix, expires, sku, it.OrderId), &gridpb.StockSyncedCommand{})
+	e := &ledger.Event{Kind: ledger.KindStock, Type: "reserved", Order: it.OrderId, SKU: sku, Warehouse: names[best], Qty: it.Qty}
+	if out.LimitHeld != "" {
+		e.Details = map[string]string{"limit_held": out.LimitHeld}
+	}
+	t.record(e)
+	out.Outcome, out.Warehouse = gridpb.Outcome_OUTCOME_OK, names[best]
 }
 
 // settle moves one order's reservation of sku towards the state action asks for.
@@ -223,6 +253,7 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 				return &Result{Outcome: gridpb.Outcome_OUTCOME_EXPIRED, Sku: sku, Detail: "reservation expired and the stock is gone"}
 			}
 			s.Committed += q
+			t.countLimits(sku, res.LimitKeys, q)
 		default:
 			return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 		}
@@ -238,6 +269,8 @@ func (t *txn) settle(sku, orderID, action string) *Result {
 		default:
 			return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
 		}
+		// Not bought after all: the qty leaves the buyer's limit counters.
+		t.countLimits(sku, res.LimitKeys, -q)
 		res.State = released
 	case lifecycle.ActionShip:
 		switch from {

@@ -215,7 +215,14 @@ type CreateOrderRequest struct {
 	ChannelFields map[string]string `protobuf:"bytes,11,rep,name=channel_fields,json=channelFields,proto3" json:"channel_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Money on the order besides its lines: discounts (by who funds them),
 	// tax and shipping. At most 64; a discount is not above what it reduces.
-	Adjustments   []*Adjustment `protobuf:"bytes,12,rep,name=adjustments,proto3" json:"adjustments,omitempty"`
+	Adjustments []*Adjustment `protobuf:"bytes,12,rep,name=adjustments,proto3" json:"adjustments,omitempty"`
+	// The buyer's device fingerprint, when the channel sends one: purchase
+	// limits per device and the risk score use its keyed hash, never the
+	// value itself. At most 256 bytes.
+	DeviceId string `protobuf:"bytes,13,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// The payer's region (the same vocabulary as delivery_region), when
+	// known: a payer far from the delivery region is a risk feature.
+	PayerRegion   string `protobuf:"bytes,14,opt,name=payer_region,json=payerRegion,proto3" json:"payer_region,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -332,6 +339,20 @@ func (x *CreateOrderRequest) GetAdjustments() []*Adjustment {
 		return x.Adjustments
 	}
 	return nil
+}
+
+func (x *CreateOrderRequest) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *CreateOrderRequest) GetPayerRegion() string {
+	if x != nil {
+		return x.PayerRegion
+	}
+	return ""
 }
 
 // One amount that changes what the buyer owes besides the lines: a
@@ -2061,7 +2082,7 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12\x1d\n" +
 	"\n" +
-	"unit_price\x18\x03 \x01(\tR\tunitPrice\"\x83\x05\n" +
+	"unit_price\x18\x03 \x01(\tR\tunitPrice\"\xc3\x05\n" +
 	"\x12CreateOrderRequest\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12(\n" +
 	"\x10channel_order_id\x18\x02 \x01(\tR\x0echannelOrderId\x122\n" +
@@ -2076,7 +2097,9 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x15required_capabilities\x18\n" +
 	" \x03(\tR\x14requiredCapabilities\x12Z\n" +
 	"\x0echannel_fields\x18\v \x03(\v23.ordergrid.v1.CreateOrderRequest.ChannelFieldsEntryR\rchannelFields\x12:\n" +
-	"\vadjustments\x18\f \x03(\v2\x18.ordergrid.v1.AdjustmentR\vadjustments\x1a@\n" +
+	"\vadjustments\x18\f \x03(\v2\x18.ordergrid.v1.AdjustmentR\vadjustments\x12\x1b\n" +
+	"\tdevice_id\x18\r \x01(\tR\bdeviceId\x12!\n" +
+	"\fpayer_region\x18\x0e \x01(\tR\vpayerRegion\x1a@\n" +
 	"\x12ChannelFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x81\x01\n" +

@@ -1,0 +1,278 @@
+// Package limits holds the purchase-limit rules of a flash sale: at most
+// max_qty of each of the rule's SKUs per customer, per delivery address or per
+// device, within the rule's window, on the rule's channels.
+//
+// A rule is a JSON document, put and deleted through /v1/limits, stored
+// with a version in the routing catalog's partition and logged in the
+// audit log with each change. The rules themselves judge nothing: at
+// intake the grid turns the rules that match an order's line into
+// LimitChecks, carried by the line's reservation to the SKU's partition,
+// where the state machine adds the line's qty to the buyer's counter under
+// each rule exactly once (a retried reservation is the one that exists)
+// and gives it back when the reservation is released (the order is
+// cancelled, expires or is merged). Over a rule's maximum, the rule's
+// action applies: "refuse" reserves nothing and refuses the order, "hold"
+// reserves and holds the order for a person to decide.
+//
+// The buyer is named by the customer id the channels resolve (one person
+// across channels), or by the keyed hash of the normalised delivery
+// address or device id: never by the plain value.
+package limits
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Scopes a rule counts per.
+const (
+	PerCustomer = "customer"
+	PerAddress  = "address"
+	PerDevice   = "device"
+)
+
+// Actions over a rule's maximum.
+const (
+	ActionHold   = "hold"
+	ActionRefuse = "refuse"
+)
+
+// Bounds on the rules.
+const (
+	// RulesMax bounds the rules of a grid.
+	RulesMax = 1000
+	// SKUsPerRuleMax bounds the SKUs one rule names.
+	SKUsPerRuleMax = 1000
+	// ChannelsPerRuleMax bounds the channels one rule names.
+	ChannelsPerRuleMax = 64
+	// QtyMax bounds a rule's maximum.
+	QtyMax = 1_000_000
+	// DocumentSizeMax bounds a rule's JSON document.
+	DocumentSizeMax = 64 << 10
+	idSizeMax       = 64
+	noteSizeMax     = 512
+)
+
+// Rule is one purchase limit.
+type Rule struct {
+	// ID names the rule ([a-z0-9_-], at most 64).
+	ID string `json:"id"`
+	// SKUs the rule counts, each on its own: a SKU's counters live in its
+	// partition, where its reservations are judged.
+	SKUs []string `json:"skus"`
+	// Per is customer, address or device.
+	Per string `json:"per"`
+	// MaxQty is the most a buyer may hold of each SKU under the rule.
+	MaxQty int64 `json:"max_qty"`
+	// Action over the maximum: hold (default) or refuse.
+	Action string `json:"action"`
+	// From and To bound the sale window (RFC 3339; empty: open).
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+	// Channels the rule applies to; empty: every channel.
+	Channels []string `json:"channels,omitempty"`
+	Note     string   `json:"note,omitempty"`
+	// Version counts the rule's changes; set by the grid.
+	Version uint64 `json:"version,omitempty"`
+
+	from, to time.Time
+}
+
+// FieldError is a rule document that is wrong, naming the field.
+type FieldError struct {
+	Field  string
+	Detail string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Detail }
+
+func validID(s string) bool {
+	if s == "" || len(s) > idSizeMax {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Parse reads and validates a rule document. id, when not empty, is the
+// rule's id from the URL: the document's id must be empty or equal.
+func Parse(doc []byte, id string) (*Rule, error) {
+	if len(doc) > DocumentSizeMax {
+		return nil, &FieldError{Field: "body", Detail: fmt.Sprintf("at most %d bytes", DocumentSizeMax)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	r := &Rule{}
+	if err := dec.Decode(r); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field != "" {
+			return nil, &FieldError{Field: ute.Field, Detail: "must be a " + ute.Type.String()}
+		}
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return nil, &FieldError{Field: strings.Trim(f, `"`), Detail: "unknown field"}
+		}
+		return nil, &FieldError{Field: "body", Detail: "not a JSON object: " + err.Error()}
+	}
+	if dec.More() {
+		return nil, &FieldError{Field: "body", Detail: "more than one JSON value"}
+	}
+	if id != "" {
+		if r.ID == "" {
+			r.ID = id
+		} else if r.ID != id {
+			return nil, &FieldError{Field: "id", Detail: fmt.Sprintf("%q is not the rule of the URL (%q)", r.ID, id)}
+		}
+	}
+	r.Version = 0
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Rule) validate() error {
+	if !validID(r.ID) {
+		return &FieldError{Field: "id", Detail: "1 to 64 of a-z, 0-9, _ and -"}
+	}
+	if len(r.SKUs) == 0 || len(r.SKUs) > SKUsPerRuleMax {
+		return &FieldError{Field: "skus", Detail: fmt.Sprintf("1 to %d SKUs", SKUsPerRuleMax)}
+	}
+	seen := make(map[string]bool, len(r.SKUs))
+	for i, s := range r.SKUs {
+		if s == "" || len(s) > 128 || strings.ContainsRune(s, 0) {
+			return &FieldError{Field: fmt.Sprintf("skus[%d]", i), Detail: "a SKU of 1 to 128 bytes"}
+		}
+		if seen[s] {
+			return &FieldError{Field: fmt.Sprintf("skus[%d]", i), Detail: fmt.Sprintf("%s named twice", s)}
+		}
+		seen[s] = true
+	}
+	switch r.Per {
+	case PerCustomer, PerAddress, PerDevice:
+	default:
+		return &FieldError{Field: "per", Detail: "customer, address or device"}
+	}
+	if r.MaxQty < 1 || r.MaxQty > QtyMax {
+		return &FieldError{Field: "max_qty", Detail: fmt.Sprintf("1 to %d", QtyMax)}
+	}
+	switch r.Action {
+	case "":
+		r.Action = ActionHold
+	case ActionHold, ActionRefuse:
+	default:
+		return &FieldError{Field: "action", Detail: "hold or refuse"}
+	}
+	var err error
+	if r.From != "" {
+		if r.from, err = time.Parse(time.RFC3339, r.From); err != nil {
+			return &FieldError{Field: "from", Detail: "an RFC 3339 time"}
+		}
+	}
+	if r.To != "" {
+		if r.to, err = time.Parse(time.RFC3339, r.To); err != nil {
+			return &FieldError{Field: "to", Detail: "an RFC 3339 time"}
+		}
+	}
+	if !r.from.IsZero() && !r.to.IsZero() && !r.to.After(r.from) {
+		return &FieldError{Field: "to", Detail: "after from"}
+	}
+	if len(r.Channels) > ChannelsPerRuleMax {
+		return &FieldError{Field: "channels", Detail: fmt.Sprintf("at most %d", ChannelsPerRuleMax)}
+	}
+	for i, c := range r.Channels {
+		if c == "" || len(c) > 64 {
+			return &FieldError{Field: fmt.Sprintf("channels[%d]", i), Detail: "a channel name of 1 to 64 bytes"}
+		}
+	}
+	if len(r.Note) > noteSizeMax {
+		return &FieldError{Field: "note", Detail: fmt.Sprintf("at most %d bytes", noteSizeMax)}
+	}
+	return nil
+}
+
+// Decode reads a rule as stored (valid when it was put).
+func Decode(doc []byte) (*Rule, error) {
+	r := &Rule{}
+	if err := json.Unmarshal(doc, r); err != nil {
+		return nil, fmt.Errorf("limits: rule: %w", err)
+	}
+	v := r.Version
+	if err := r.validate(); err != nil {
+		return nil, fmt.Errorf("limits: stored rule %s: %w", r.ID, err)
+	}
+	r.Version = v
+	return r, nil
+}
+
+// Active reports whether the rule applies at t on channel.
+func (r *Rule) Active(t time.Time, channel string) bool {
+	if !r.from.IsZero() && t.Before(r.from) || !r.to.IsZero() && !t.Before(r.to) {
+		return false
+	}
+	return len(r.Channels) == 0 || slices.Contains(r.Channels, channel)
+}
+
+// Set is a grid's rules, indexed by SKU. The zero Set (and nil) has none.
+type Set struct {
+	// Generation is the catalog generation the set is as of.
+	Generation uint64
+	rules      []*Rule // by id
+	bySKU      map[string][]*Rule
+}
+
+// NewSet indexes rules (sorted by id).
+func NewSet(generation uint64, rules []*Rule) *Set {
+	s := &Set{Generation: generation, rules: slices.Clone(rules), bySKU: map[string][]*Rule{}}
+	slices.SortFunc(s.rules, func(a, b *Rule) int { return strings.Compare(a.ID, b.ID) })
+	for _, r := range s.rules {
+		for _, sku := range r.SKUs {
+			s.bySKU[sku] = append(s.bySKU[sku], r)
+		}
+	}
+	return s
+}
+
+// Rules returns the rules, by id.
+func (s *Set) Rules() []*Rule {
+	if s == nil {
+		return nil
+	}
+	return s.rules
+}
+
+// Rule returns the rule with id.
+func (s *Set) Rule(id string) (*Rule, bool) {
+	if s == nil {
+		return nil, false
+	}
+	i, ok := slices.BinarySearchFunc(s.rules, id, func(r *Rule, id string) int { return strings.Compare(r.ID, id) })
+	if !ok {
+		return nil, false
+	}
+	return s.rules[i], true
+}
+
+// Empty reports whether the set has no rule.
+func (s *Set) Empty() bool { return s == nil || len(s.rules) == 0 }
+
+// For returns the rules that count sku at t on channel.
+func (s *Set) For(sku string, t time.Time, channel string, dst []*Rule) []*Rule {
+	if s == nil {
+		return dst
+	}
+	for _, r := range s.bySKU[sku] {
+		if r.Active(t, channel) {
+			dst = append(dst, r)
+		}
+	}
+	return dst
+}

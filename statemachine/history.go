@@ -1,0 +1,174 @@
+package statemachine
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/ordergrid/ordergrid/internal/gridpb"
+)
+
+// historyIndex is what the risk features of a new order read of the
+// partition's past orders, in memory: each customer's first order, recent
+// order times, count and amounts, and which customers used each address
+// and device key (OrderRecord.address_key, device_key). Kept by
+// create_order, rebuilt by Load from the order records; advisory (a
+// feature, never a rule), so its bounds drop what does not fit.
+type historyIndex struct {
+	mu        sync.Mutex
+	customers map[string]*customerHistory
+	sharers   map[string]*sharerSet // "a"+address key, "d"+device key
+}
+
+const (
+	// historyCustomersMax bounds the customers one partition's index keeps.
+	historyCustomersMax = 1 << 18
+	// historySharersMax bounds the address and device keys it keeps.
+	historySharersMax = 1 << 18
+	// historyRecentMax bounds the order times kept per customer: order
+	// velocity saturates there.
+	historyRecentMax = 16
+	// sharersMax bounds the customers counted per address or device.
+	sharersMax = 8
+)
+
+type customerHistory struct {
+	firstUnixNano int64
+	recent        [historyRecentMax]int64
+	next          int
+	orders        int64
+	amountSum     float64
+}
+
+type sharerSet struct {
+	ids [sharersMax]string
+	n   int
+}
+
+func (s *sharerSet) add(id string) {
+	for _, x := range s.ids[:s.n] {
+		if x == id {
+			return
+		}
+	}
+	if s.n < sharersMax {
+		s.ids[s.n] = id
+		s.n++
+	}
+}
+
+func newHistoryIndex() historyIndex {
+	return historyIndex{customers: map[string]*customerHistory{}, sharers: map[string]*sharerSet{}}
+}
+
+func (h *historyIndex) add(o *gridpb.OrderRecord) {
+	h.mu.Lock()
+	h.addLocked(o)
+	h.mu.Unlock()
+}
+
+func (h *historyIndex) addLocked(o *gridpb.OrderRecord) {
+	c := o.GetCustomer().GetId()
+	if c == "" {
+		return
+	}
+	at := o.CreatedUnixNano
+	ch := h.customers[c]
+	if ch == nil {
+		if len(h.customers) >= historyCustomersMax {
+			return
+		}
+		ch = &customerHistory{firstUnixNano: at}
+		h.customers[c] = ch
+	}
+	ch.firstUnixNano = min(ch.firstUnixNano, at)
+	ch.recent[ch.next] = at
+	ch.next = (ch.next + 1) % historyRecentMax
+	ch.orders++
+	if v, err := strconv.ParseFloat(o.Total, 64); err == nil {
+		ch.amountSum += v
+	}
+	for _, k := range [2]string{"a" + o.AddressKey, "d" + o.DeviceKey} {
+		if len(k) == 1 {
+			continue
+		}
+		s := h.sharers[k]
+		if s == nil {
+			if len(h.sharers) >= historySharersMax {
+				continue
+			}
+			s = &sharerSet{}
+			h.sharers[k] = s
+		}
+		s.add(c)
+	}
+}
+
+func (h *historyIndex) forget(customer string) {
+	h.mu.Lock()
+	delete(h.customers, customer)
+	h.mu.Unlock()
+}
+
+// History is what a partition knows of a customer's past orders and of
+// the customers who used an address or device.
+type History struct {
+	// FirstUnixNano is the customer's first order (0: none here).
+	FirstUnixNano int64
+	// Orders, and those in the hour and day before now (each saturating
+	// at historyRecentMax).
+	Orders, Orders1h, Orders24h int64
+	AmountSum                   float64
+	// The customers other than this one who used the address and device.
+	AddressCustomers, DeviceCustomers []string
+}
+
+// AddHistory adds to *out what this replica's partition knows of
+// customer, addressKey and deviceKey at now (nanos).
+func (m *Machine) AddHistory(out *History, customer, addressKey, deviceKey string, now int64) {
+	h := &m.history
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ch := h.customers[customer]; ch != nil && customer != "" {
+		if out.FirstUnixNano == 0 || ch.firstUnixNano < out.FirstUnixNano {
+			out.FirstUnixNano = ch.firstUnixNano
+		}
+		out.Orders += ch.orders
+		out.AmountSum += ch.amountSum
+		for _, at := range ch.recent {
+			if at == 0 || at > now {
+				continue
+			}
+			if now-at <= int64(3600e9) {
+				out.Orders1h++
+			}
+			if now-at <= int64(86400e9) {
+				out.Orders24h++
+			}
+		}
+	}
+	others := func(k string, dst []string) []string {
+		s := h.sharers[k]
+		if s == nil {
+			return dst
+		}
+	next:
+		for _, id := range s.ids[:s.n] {
+			if id == customer {
+				continue
+			}
+			for _, x := range dst {
+				if x == id {
+					continue next
+				}
+			}
+			dst = append(dst, id)
+		}
+		return dst
+	}
+	if addressKey != "" {
+		out.AddressCustomers = others("a"+addressKey, out.AddressCustomers)
+	}
+	if deviceKey != "" {
+		out.DeviceCustomers = others("d"+deviceKey, out.DeviceCustomers)
+	}
+}
