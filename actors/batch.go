@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ordergrid/ordergrid/internal/gridpb"
@@ -45,6 +46,8 @@ type batchOrder struct {
 	errs     []error
 	personal *gridpb.PersonalFields
 	record   *gridpb.OrderRecord
+	// screen is what intake judged of it before reserving (screen.go).
+	screen *screened
 	// fallback: the order goes to its grain; done: answered.
 	fallback bool
 	done     bool
@@ -57,6 +60,9 @@ type batchInventory struct {
 	n     *Node
 	free  map[string]map[string]int64
 	loads map[int32]map[string]int64
+	// total is each SKU's free stock when the batch first read it, and
+	// taken what the batch's routed orders take of it (sale pressure).
+	total, taken map[string]int64
 }
 
 func (inv *batchInventory) view(sku string) (map[string]int64, error) {
@@ -69,10 +75,13 @@ func (inv *batchInventory) view(sku string) (map[string]int64, error) {
 		return nil, err
 	}
 	v := make(map[string]int64, len(names))
+	var total int64
 	for i, name := range names {
 		v[name] = free[i]
+		total += free[i]
 	}
 	inv.free[sku] = v
+	inv.total[sku] = total
 	return v, nil
 }
 
@@ -92,6 +101,7 @@ func (inv *batchInventory) Load(wh string, day int32) int64 {
 // take records a routed order's lines and parcels in the batch's view.
 func (inv *batchInventory) take(skus []skuQty, d *routing.Decision) {
 	for i, s := range skus {
+		inv.taken[s.sku] += s.qty
 		if v, ok := inv.free[s.sku]; ok {
 			v[d.Warehouses[i]] = max(0, v[d.Warehouses[i]]-s.qty)
 		}
@@ -127,7 +137,8 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*gridpb.CreateOrderGrainR
 
 	// Route every order against one view, in arrival order.
 	cat := n.Catalog()
-	inv := &batchInventory{n: n, free: map[string]map[string]int64{}, loads: map[int32]map[string]int64{}}
+	inv := &batchInventory{n: n, free: map[string]map[string]int64{}, loads: map[int32]map[string]int64{},
+		total: map[string]int64{}, taken: map[string]int64{}}
 	for i, o := range orders {
 		strategy, arm := cat.StrategyFor(o.req.OrderId)
 		o.strategy = strategy
@@ -147,6 +158,18 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*gridpb.CreateOrderGrainR
 			continue
 		}
 		inv.take(o.skus, d)
+	}
+
+	// Screen the routed orders: limits to carry, address and risk.
+	for i, o := range orders {
+		if o.done || o.fallback {
+			continue
+		}
+		o.screen = n.screen(o.req.Request, o.skus, o.decision.Warehouses, now, inv.pressure(o.skus))
+		if o.screen.refused != nil {
+			answers[i] = n.refusedAtIntake(ctx, part, o.req.OrderId, o.hash, o.screen.refused)
+			o.done = true
+		}
 	}
 
 	// The subjects' keys (cached, or made in batches per subject
@@ -175,6 +198,13 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*gridpb.CreateOrderGrainR
 			// Infrastructure failed: what was reserved stays pending for a
 			// retry (or the orphan sweep).
 			answers[i] = BatchAnswer{Err: fmt.Errorf("reserving: %w", err)}
+			o.done = true
+			continue
+		}
+		if refused := o.screen.limitAnswers(o.skus, o.results); refused != nil {
+			// Past a purchase limit whose rule refuses: nothing of it stays.
+			n.releaseAll(o.req.OrderId, o.skus, o.results, o.req.Principal)
+			answers[i] = n.refusedAtIntake(ctx, part, o.req.OrderId, o.hash, refused)
 			o.done = true
 			continue
 		}
@@ -278,7 +308,8 @@ func (n *Node) reserveBatch(orders []*batchOrder, expires int64) {
 		for m, sl := range slots {
 			o := orders[sl.order]
 			req.Items[m] = &gridpb.ReserveRequest{Sku: sku, OrderId: o.req.OrderId, Qty: o.skus[sl.line].qty,
-				ExpiresUnixNano: expires, Principal: o.req.Principal, Warehouse: o.decision.Warehouses[sl.line]}
+				ExpiresUnixNano: o.screen.expiry(expires), Principal: o.req.Principal, Warehouse: o.decision.Warehouses[sl.line],
+				Limits: o.screen.limitsOf(sl.line), HoldExpiresUnixNano: o.screen.holdExpiry()}
 		}
 		var res *gridpb.ReserveManyResponse
 		err := retrySku(func() (err error) {
@@ -307,6 +338,7 @@ func (n *Node) batchRecord(o *batchOrder, keys map[string]*privacy.DataKey, keyE
 	if err != nil {
 		return nil, err
 	}
+	n.mark(rec, o.screen, now)
 	if o.personal == nil {
 		return rec, nil
 	}
@@ -341,3 +373,28 @@ func (n *Node) recorded(o *batchOrder, res *gridpb.ApplyResult) BatchAnswer {
 // OrderPartition is the index of an order's partition: the orders of one
 // intake batch share it.
 func (n *Node) OrderPartition(id string) uint32 { return n.orderPartition(id).ID }
+
+// pressure is how much of the free stock of the hottest of skus the
+// batch's routed orders take (the risk feature sku_pressure).
+func (inv *batchInventory) pressure(skus []skuQty) float64 {
+	var p float64
+	for _, s := range skus {
+		p = max(p, float64(inv.taken[s.sku])/float64(max(inv.total[s.sku], 1)))
+	}
+	return p
+}
+
+// refusedAtIntake answers an order refused at intake, unless it is
+// recorded already (a retry of an order accepted before: the record is
+// the answer).
+func (n *Node) refusedAtIntake(ctx context.Context, p *partitionRef, id string, hash []byte, refused *gridpb.OrderGrainResponse) BatchAnswer {
+	prev, found, err := statemachine.ReadOrder(n.reader(p), p.Prefix, id)
+	if err != nil {
+		return BatchAnswer{Err: fmt.Errorf("reading order %s: %w", id, err)}
+	}
+	if found {
+		return BatchAnswer{Response: replayOrConflict(prev, hash)}
+	}
+	n.metrics.routed.WithLabelValues(strings.ToLower(strings.TrimPrefix(refused.Outcome.String(), "OUTCOME_"))).Inc()
+	return BatchAnswer{Response: refused}
+}

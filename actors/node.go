@@ -31,6 +31,7 @@ import (
 	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/internal/gridpb/grains"
 	"github.com/ordergrid/ordergrid/privacy"
+	"github.com/ordergrid/ordergrid/screening"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -76,7 +77,17 @@ type Options struct {
 	ReserveBatchMax int
 	// Keyring holds the master keys that wrap subjects' data keys. nil:
 	// orders with personal fields are refused.
-	Keyring    *privacy.Keyring
+	Keyring *privacy.Keyring
+	// IdentityKey keys the hashes of delivery addresses and devices that
+	// purchase limits count per and risk features read (the channels'
+	// identity key, so a channel's fingerprints and these agree). nil:
+	// limits per address or device hold the order (its buyer is unknown).
+	IdentityKey []byte
+	// HoldTimeout is how long an order held at intake waits for a
+	// reviewer before it expires. Default 1h.
+	HoldTimeout time.Duration
+	// Screen judges the address and risk of each new order; nil: neither.
+	Screen *screening.Screener
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -99,6 +110,9 @@ func (o *Options) withDefaults() {
 	}
 	if o.PendingTimeout <= 0 {
 		o.PendingTimeout = config.DefaultOrdersPendingTimeout
+	}
+	if o.HoldTimeout <= 0 {
+		o.HoldTimeout = config.DefaultHoldsTimeout
 	}
 	if o.OrphanGrace <= 0 {
 		o.OrphanGrace = config.DefaultOrdersOrphanGrace

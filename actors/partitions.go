@@ -45,6 +45,8 @@ type partitionRef struct {
 type partitionPlacement interface {
 	partitionOf(key string) *partitionRef
 	localReader() statemachine.Reader
+	// machines are the state machines of the local replicas.
+	machines() []*statemachine.Machine
 }
 
 // hostPlacement is the placement of a cluster host's partitions.
@@ -67,6 +69,16 @@ func (h *hostPlacement) partitionOf(key string) *partitionRef {
 }
 
 func (h *hostPlacement) localReader() statemachine.Reader { return cluster.LocalReader{R: h.host.DB()} }
+
+func (h *hostPlacement) machines() []*statemachine.Machine {
+	out := make([]*statemachine.Machine, 0, len(h.refs))
+	for _, p := range h.host.Partitions() {
+		if m, ok := p.StateMachine().(*statemachine.Machine); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
 
 // grainCalls are the calls the order side (an order grain, a batch) makes
 // to other grains. Each is one call, without retries (the caller retries

@@ -11,6 +11,7 @@ import (
 	"github.com/ordergrid/ordergrid/cluster"
 	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
+	"github.com/ordergrid/ordergrid/limits"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -39,6 +40,8 @@ const (
 // routingState is a node's routing cache.
 type routingState struct {
 	catalog atomic.Pointer[routing.Catalog]
+	// limits are the purchase limits, read with the catalog (one generation).
+	limits atomic.Pointer[limits.Set]
 
 	mu    sync.Mutex
 	loads map[int32]map[string]int64 // ship day -> warehouse -> parcels, from the partitions
@@ -72,15 +75,38 @@ func (n *Node) KeepCatalog(c *routing.Catalog) {
 	}
 }
 
-// loadCatalog reads the catalog from the local replica and keeps it
-// unless the cache is newer.
+// loadCatalog reads the catalog and the purchase limits from the local
+// replica and keeps them unless the cache is newer.
 func (n *Node) loadCatalog() error {
-	c, err := statemachine.ReadCatalog(cluster.LocalReader{R: n.host.DB()}, n.catalogPartition().Prefix)
+	r := cluster.LocalReader{R: n.host.DB()}
+	c, err := statemachine.ReadCatalog(r, n.catalogPartition().Prefix)
 	if err != nil {
 		return err
 	}
+	l, err := statemachine.ReadLimits(r, n.catalogPartition().Prefix)
+	if err != nil {
+		return err
+	}
+	n.KeepLimits(l)
 	n.KeepCatalog(c)
 	return nil
+}
+
+// Limits returns the purchase limits as this node last read them.
+func (n *Node) Limits() *limits.Set { return n.routes.limits.Load() }
+
+// KeepLimits makes l this node's purchase limits unless the node's are as
+// new (package catalog, after a change or a read on the leader).
+func (n *Node) KeepLimits(l *limits.Set) {
+	for {
+		old := n.routes.limits.Load()
+		if old != nil && old.Generation >= l.Generation {
+			return
+		}
+		if n.routes.limits.CompareAndSwap(old, l) {
+			return
+		}
+	}
 }
 
 // routingLoop keeps the catalog and the loads fresh until the node stops.
@@ -101,7 +127,7 @@ func (n *Node) routingLoop() {
 		}
 		p := n.catalogPartition()
 		gen, err := statemachine.ReadCatalogGeneration(cluster.LocalReader{R: n.host.DB()}, p.Prefix)
-		if err == nil && gen > n.Catalog().Generation {
+		if err == nil && (gen > n.Catalog().Generation || n.Limits() == nil || gen > n.Limits().Generation) {
 			err = n.loadCatalog()
 		}
 		if err != nil {

@@ -275,6 +275,14 @@ func (t *twinPlacement) partitionOf(key string) *partitionRef {
 
 func (t *twinPlacement) localReader() statemachine.Reader { return t.store }
 
+func (t *twinPlacement) machines() []*statemachine.Machine {
+	out := make([]*statemachine.Machine, 0, len(t.refs))
+	for _, r := range t.refs {
+		out = append(out, r.partition.(*twinPartition).m)
+	}
+	return out
+}
+
 // errTwinFallback answers an order a batch hands to its order grain: the
 // twin has no order grain for a new order (its routing reads the host).
 var errTwinFallback = errors.New("twin: handed to the order grain")

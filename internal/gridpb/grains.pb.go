@@ -52,6 +52,9 @@ const (
 	// A purchase limit whose rule refuses: the buyer's counter would pass the
 	// rule's maximum; detail names the rule.
 	Outcome_OUTCOME_LIMIT_EXCEEDED Outcome = 12
+	// Refused at intake by an address check or the risk score (package
+	// screening); the findings say which.
+	Outcome_OUTCOME_REFUSED Outcome = 13
 )
 
 // Enum value maps for Outcome.
@@ -70,6 +73,7 @@ var (
 		10: "OUTCOME_UNROUTABLE",
 		11: "OUTCOME_STALE",
 		12: "OUTCOME_LIMIT_EXCEEDED",
+		13: "OUTCOME_REFUSED",
 	}
 	Outcome_value = map[string]int32{
 		"OUTCOME_UNSPECIFIED":          0,
@@ -85,6 +89,7 @@ var (
 		"OUTCOME_UNROUTABLE":           10,
 		"OUTCOME_STALE":                11,
 		"OUTCOME_LIMIT_EXCEEDED":       12,
+		"OUTCOME_REFUSED":              13,
 	}
 )
 
@@ -7702,8 +7707,10 @@ type OrderGrainResponse struct {
 	Outcome Outcome                `protobuf:"varint,1,opt,name=outcome,proto3,enum=ordergrid.v1.Outcome" json:"outcome,omitempty"`
 	Order   *OrderRecord           `protobuf:"bytes,2,opt,name=order,proto3" json:"order,omitempty"`
 	// For insufficient stock: the SKU; for an illegal transition: nothing (see order.status).
-	Sku           string `protobuf:"bytes,3,opt,name=sku,proto3" json:"sku,omitempty"`
-	Detail        string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	Sku    string `protobuf:"bytes,3,opt,name=sku,proto3" json:"sku,omitempty"`
+	Detail string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	// A refusal at intake (LIMIT_EXCEEDED, REFUSED): what refused it.
+	Findings      []*HoldFinding `protobuf:"bytes,5,rep,name=findings,proto3" json:"findings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7764,6 +7771,13 @@ func (x *OrderGrainResponse) GetDetail() string {
 		return x.Detail
 	}
 	return ""
+}
+
+func (x *OrderGrainResponse) GetFindings() []*HoldFinding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
 }
 
 type SyncStockRequest struct {
@@ -8849,12 +8863,13 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\"m\n" +
 	"\x16OrderEventGrainRequest\x125\n" +
 	"\x05event\x18\x01 \x01(\v2\x1f.ordergrid.v1.OrderEventRequestR\x05event\x12\x1c\n" +
-	"\tprincipal\x18\x02 \x01(\tR\tprincipal\"\xa0\x01\n" +
+	"\tprincipal\x18\x02 \x01(\tR\tprincipal\"\xd7\x01\n" +
 	"\x12OrderGrainResponse\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
 	"\x05order\x18\x02 \x01(\v2\x19.ordergrid.v1.OrderRecordR\x05order\x12\x10\n" +
 	"\x03sku\x18\x03 \x01(\tR\x03sku\x12\x16\n" +
-	"\x06detail\x18\x04 \x01(\tR\x06detail\"-\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\x125\n" +
+	"\bfindings\x18\x05 \x03(\v2\x19.ordergrid.v1.HoldFindingR\bfindings\"-\n" +
 	"\x10SyncStockRequest\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\"\x8d\x01\n" +
 	"\x0eForwardedBatch\x12=\n" +
@@ -8881,7 +8896,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x06fields\x18\x01 \x03(\v2\x1c.ordergrid.v1.PersonalFieldsR\x06fields\x12\x16\n" +
 	"\x06erased\x18\x02 \x01(\bR\x06erased\"8\n" +
 	"\x18EraseSubjectGrainRequest\x12\x1c\n" +
-	"\tprincipal\x18\x01 \x01(\tR\tprincipal*\xcd\x02\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal*\xe2\x02\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -8897,7 +8912,8 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x12OUTCOME_UNROUTABLE\x10\n" +
 	"\x12\x11\n" +
 	"\rOUTCOME_STALE\x10\v\x12\x1a\n" +
-	"\x16OUTCOME_LIMIT_EXCEEDED\x10\f*\xd4\x01\n" +
+	"\x16OUTCOME_LIMIT_EXCEEDED\x10\f\x12\x13\n" +
+	"\x0fOUTCOME_REFUSED\x10\r*\xd4\x01\n" +
 	"\x10ReservationState\x12!\n" +
 	"\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19RESERVATION_STATE_PENDING\x10\x01\x12\x1f\n" +
@@ -9155,17 +9171,18 @@ var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	117, // 111: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
 	0,   // 112: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
 	13,  // 113: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	95,  // 114: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
-	97,  // 115: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
-	98,  // 116: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
-	101, // 117: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
-	23,  // 118: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	23,  // 119: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	120, // [120:120] is the sub-list for method output_type
-	120, // [120:120] is the sub-list for method input_type
-	120, // [120:120] is the sub-list for extension type_name
-	120, // [120:120] is the sub-list for extension extendee
-	0,   // [0:120] is the sub-list for field type_name
+	15,  // 114: ordergrid.v1.OrderGrainResponse.findings:type_name -> ordergrid.v1.HoldFinding
+	95,  // 115: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
+	97,  // 116: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
+	98,  // 117: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
+	101, // 118: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
+	23,  // 119: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	23,  // 120: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	121, // [121:121] is the sub-list for method output_type
+	121, // [121:121] is the sub-list for method input_type
+	121, // [121:121] is the sub-list for extension type_name
+	121, // [121:121] is the sub-list for extension extendee
+	0,   // [0:121] is the sub-list for field type_name
 }
 
 func init() { file_internal_gridpb_grains_proto_init() }

@@ -1,0 +1,207 @@
+package actors
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ordergrid/ordergrid/channels"
+	"github.com/ordergrid/ordergrid/internal/gridpb"
+	"github.com/ordergrid/ordergrid/limits"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/screening"
+	"github.com/ordergrid/ordergrid/statemachine"
+)
+
+// Screening at intake. Before an order's stock is reserved, the purchase
+// limits that count its lines become LimitChecks its reservations carry
+// (judged with them by each SKU's state machine, exactly once), and its
+// address and risk are judged (package screening). A refusal reserves
+// nothing; a hold reserves with the hold's longer expiry and records the
+// order on_hold (OrderRecord.hold), its pay-by time the hold's timeout. A
+// reservation past a limit whose rule holds holds the order too; one past
+// a limit whose rule refuses refuses it, what it reserved released.
+
+// Finding codes of purchase limits.
+const (
+	// CodeLimitExceeded: the order takes a buyer past a limit.
+	CodeLimitExceeded = "limit_exceeded"
+	// CodeLimitBuyerUnknown: a limit counts per customer, address or
+	// device, and the order names none.
+	CodeLimitBuyerUnknown = "limit_buyer_unknown"
+)
+
+// screened is what intake judged of one order before reserving it.
+type screened struct {
+	// checks are the limit checks of each of the order's SKUs (nil: none).
+	checks [][]*gridpb.LimitCheck
+	// held are the hold's findings so far, reason its first reason.
+	held   []*gridpb.HoldFinding
+	reason string
+	// refused answers the order at once: nothing is reserved.
+	refused *gridpb.OrderGrainResponse
+	risk    *gridpb.RiskRecord
+	// holdExpires is the expiry of a held order's reservations.
+	holdExpires           int64
+	addressKey, deviceKey string
+}
+
+// limitsOf returns the checks of the order's i-th SKU.
+func (s *screened) limitsOf(i int) []*gridpb.LimitCheck {
+	if s == nil || s.checks == nil {
+		return nil
+	}
+	return s.checks[i]
+}
+
+// holdExpiry is the expiry of a reservation past a limit whose rule holds.
+func (s *screened) holdExpiry() int64 {
+	if s == nil {
+		return 0
+	}
+	return s.holdExpires
+}
+
+// expiry is the expiry of the order's reservations.
+func (s *screened) expiry(expires int64) int64 {
+	if s != nil && len(s.held) > 0 {
+		return max(expires, s.holdExpires)
+	}
+	return expires
+}
+
+func (s *screened) hold(reason string, f *gridpb.HoldFinding) {
+	if s.reason == "" {
+		s.reason = reason
+	}
+	s.held = append(s.held, f)
+}
+
+// keyed is the keyed hash of a normalised address or device id (the
+// channels' fingerprint of it, shortened): what limits and risk features
+// name it by.
+func (n *Node) keyed(kind, value string) string {
+	if value == "" || len(n.opts.IdentityKey) == 0 {
+		return ""
+	}
+	h := hmac.New(sha256.New, n.opts.IdentityKey)
+	h.Write([]byte(kind + "\x00" + value))
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// buyerKeys are the keyed hashes of an order's address and device.
+func (n *Node) buyerKeys(rq *pb.CreateOrderRequest) (addressKey, deviceKey string) {
+	if a := channels.NormaliseAddress(rq.GetCustomer().GetAddress()); len([]rune(a)) >= 8 {
+		addressKey = n.keyed("address", a)
+	}
+	return addressKey, n.keyed("device", strings.TrimSpace(rq.GetDeviceId()))
+}
+
+// screen judges an order routed to warehouses before it is reserved.
+// pressure is how much of its hottest SKU's free stock its batch takes.
+func (n *Node) screen(rq *pb.CreateOrderRequest, skus []skuQty, warehouses []string, now time.Time, pressure float64) *screened {
+	s := &screened{holdExpires: now.Add(n.opts.HoldTimeout + n.opts.PendingTimeout + n.opts.OrphanGrace).UnixNano()}
+	s.addressKey, s.deviceKey = n.buyerKeys(rq)
+	customer := rq.GetCustomer().GetId()
+	if set := n.Limits(); !set.Empty() {
+		var rules []*limits.Rule
+		for i, q := range skus {
+			rules = set.For(q.sku, now, rq.GetChannel(), rules[:0])
+			for _, r := range rules {
+				buyer := map[string]string{limits.PerCustomer: customer, limits.PerAddress: s.addressKey, limits.PerDevice: s.deviceKey}[r.Per]
+				if buyer == "" {
+					detail := fmt.Sprintf("purchase limit %s counts %s per %s, and the order names no %s", r.ID, q.sku, r.Per, r.Per)
+					if r.Action == limits.ActionRefuse {
+						s.refused = &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED, Sku: q.sku, Detail: detail,
+							Findings: []*gridpb.HoldFinding{{Code: CodeLimitBuyerUnknown, Detail: detail}}}
+						return s
+					}
+					s.hold(statemachine.HoldLimit, &gridpb.HoldFinding{Code: CodeLimitBuyerUnknown, Detail: detail})
+					continue
+				}
+				if s.checks == nil {
+					s.checks = make([][]*gridpb.LimitCheck, len(skus))
+				}
+				s.checks[i] = append(s.checks[i], &gridpb.LimitCheck{Rule: r.ID, RuleVersion: r.Version, Scope: r.Per, Key: buyer,
+					MaxQty: r.MaxQty, Hold: r.Action != limits.ActionRefuse})
+			}
+		}
+	}
+	sc := n.opts.Screen
+	if sc == nil {
+		return s
+	}
+	in := &screening.Input{Request: rq, Now: now, Warehouses: warehouses, Catalog: n.Catalog(), SKUPressure: pressure}
+	if sc.Model() != nil {
+		in.History = n.history(customer, s.addressKey, s.deviceKey, now)
+	}
+	v := sc.Judge(in)
+	if r := v.Risk; r != nil {
+		features, contributions := r.Columns()
+		s.risk = &gridpb.RiskRecord{Score: r.Score, Model: r.Model, Verdict: r.Verdict, Base: r.Base, Features: features, Contributions: contributions}
+	}
+	var findings []*gridpb.HoldFinding
+	for _, f := range v.Findings {
+		findings = append(findings, &gridpb.HoldFinding{Code: f.Code, Detail: f.Detail})
+	}
+	switch v.Action {
+	case screening.Refuse:
+		detail := fmt.Sprintf("refused at intake (%s)", v.Reason)
+		if len(findings) > 0 {
+			detail += ": " + findings[0].Detail
+		}
+		s.refused = &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_REFUSED, Detail: detail, Findings: findings}
+	case screening.Hold:
+		for _, f := range findings {
+			s.hold(v.Reason, f)
+		}
+	}
+	return s
+}
+
+// limitAnswers reads the limits' verdicts off an order's reservations:
+// a refusal (the caller releases what was reserved), or the findings of
+// the limits that hold it.
+func (s *screened) limitAnswers(skus []skuQty, results []*gridpb.ReserveResponse) *gridpb.OrderGrainResponse {
+	for i, res := range results {
+		if res == nil {
+			continue
+		}
+		switch {
+		case res.Outcome == gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED:
+			return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED, Sku: skus[i].sku, Detail: res.Detail,
+				Findings: []*gridpb.HoldFinding{{Code: CodeLimitExceeded, Detail: res.Detail}}}
+		case res.LimitHeld != "" && s != nil:
+			s.hold(statemachine.HoldLimit, &gridpb.HoldFinding{Code: CodeLimitExceeded, Detail: res.Detail})
+		}
+	}
+	return nil
+}
+
+// mark records the screening on a new order's record: its risk, its
+// buyer keys and, when held, its hold (its pay-by time the hold's timeout).
+func (n *Node) mark(rec *gridpb.OrderRecord, s *screened, now time.Time) {
+	if s == nil {
+		return
+	}
+	rec.Risk, rec.AddressKey, rec.DeviceKey = s.risk, s.addressKey, s.deviceKey
+	if len(s.held) == 0 {
+		return
+	}
+	until := now.Add(n.opts.HoldTimeout).UnixNano()
+	rec.Hold = &gridpb.OrderHold{Reason: s.reason, Findings: s.held, UntilUnixNano: until}
+	rec.PayByUnixNano = until
+}
+
+// history sums what the local replicas know of a customer, address and device.
+func (n *Node) history(customer, addressKey, deviceKey string, now time.Time) screening.History {
+	var h statemachine.History
+	for _, m := range n.parts.machines() {
+		m.AddHistory(&h, customer, addressKey, deviceKey, now.UnixNano())
+	}
+	return screening.History{FirstUnixNano: h.FirstUnixNano, Orders: h.Orders, Orders1h: h.Orders1h, Orders24h: h.Orders24h,
+		AmountSum: h.AmountSum, AddressCustomers: len(h.AddressCustomers), DeviceCustomers: len(h.DeviceCustomers)}
+}
