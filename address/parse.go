@@ -85,15 +85,23 @@ func parseText(text string) parse {
 
 	if e, n, ok := matchProvince(s, i); ok {
 		r.setProvince(e.province)
-		i = skipSeps(s, i+n)
-		// The city position may repeat the province (北京 北京市 朝阳区) or
-		// name another one (浙江省 江苏省 …).
-		if e2, n2, ok := matchProvince(s, i); ok {
-			if e2.province != r.province {
-				r.conflict = conflictTwoProvinces
-				r.names = [3]string{r.province.full, e2.province.full}
+		i += n
+		if e.short {
+			// 广西省, 新疆省: a short form with a wrong suffix.
+			i = skipWord(s, i, "省")
+		}
+		i = skipSeps(s, i)
+		// Unless a city of the province follows (吉林省 吉林 …), the city
+		// position may repeat the province (北京 北京市 朝阳区) or name
+		// another one (浙江省 江苏省 …).
+		if _, _, city := matchCity(s, i, r.province); !city {
+			if e2, n2, ok := matchProvince(s, i); ok {
+				if e2.province != r.province {
+					r.conflict = conflictTwoProvinces
+					r.names = [3]string{r.province.full, e2.province.full}
+				}
+				i = skipSeps(s, i+n2)
 			}
-			i = skipSeps(s, i+n2)
 		}
 	}
 
