@@ -260,6 +260,10 @@ func matchDistrict(s string, i int) int {
 		if !unicode.Is(unicode.Han, r) || streetRune(r) {
 			return 0
 		}
+		// 路北区 and 道里区 begin so; a 路 or 道 further on is a street's.
+		if runes > 0 && (r == '路' || r == '道') {
+			return 0
+		}
 		runes++
 		j += w
 		if runes < 2 || !districtSuffix(r) {
