@@ -101,6 +101,31 @@ func (g *orderGrain) Create(req *gridpb.CreateOrderGrainRequest, _ actorcluster.
 	if err != nil {
 		return nil, err
 	}
+	if sc := r.screen; sc != nil && sc.refused != nil {
+		// Refused at intake before reserving, unless it is recorded (a retry).
+		prev, found, err := g.read()
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			g.node.releaseNotOf(g.id, prev, skus, r.results, req.Principal)
+			return replayOrConflict(prev, hash), nil
+		}
+		g.node.releaseAll(g.id, skus, r.results, req.Principal)
+		return sc.refused, nil
+	}
+	if refused := r.screen.limitAnswers(skus, r.results); refused != nil {
+		prev, found, err := g.read()
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			g.node.releaseNotOf(g.id, prev, skus, r.results, req.Principal)
+			return replayOrConflict(prev, hash), nil
+		}
+		g.node.releaseAll(g.id, skus, r.results, req.Principal)
+		return refused, nil
+	}
 	results, errs := r.results, r.errs
 	short, replayed := "", 0
 	for i := range skus {
@@ -158,6 +183,7 @@ func (g *orderGrain) Create(req *gridpb.CreateOrderGrainRequest, _ actorcluster.
 		g.node.releaseAll(g.id, skus, results, req.Principal) // the request itself is wrong: every attempt fails
 		return nil, err
 	}
+	g.node.mark(o, r.screen, now)
 	if o.Personal, err = g.seal(rq.Customer); err != nil {
 		return nil, fmt.Errorf("sealing personal fields: %w", err) // reservations stay, as above
 	}
@@ -193,6 +219,8 @@ type routed struct {
 	// Per SKU: this call's last reservation answer, or the error of its call.
 	results []*gridpb.ReserveResponse
 	errs    []error
+	// screen is what intake judged of the order on its first route.
+	screen *screened
 }
 
 // shipments are the order's parcels as reserved: the decision's, or (when
@@ -285,6 +313,12 @@ func (g *orderGrain) route(req *gridpb.CreateOrderGrainRequest, skus []skuQty, n
 		if r.decision.Refusal != nil {
 			return r, nil
 		}
+		if r.screen == nil {
+			r.screen = g.node.screen(req.Request, skus, r.decision.Warehouses, now, inv.pressure(skus))
+			if r.screen.refused != nil {
+				return r, nil
+			}
+		}
 		var todo []int
 		for i := range skus {
 			res := r.results[i]
@@ -312,8 +346,8 @@ func (g *orderGrain) route(req *gridpb.CreateOrderGrainRequest, skus []skuQty, n
 			var res *gridpb.ReserveResponse
 			r.errs[i] = retrySku(func() (err error) {
 				res, err = g.node.grains.reserve(&gridpb.ReserveRequest{
-					Sku: skus[i].sku, OrderId: g.id, Qty: skus[i].qty, ExpiresUnixNano: expires, Principal: req.Principal,
-					Warehouse: r.decision.Warehouses[i],
+					Sku: skus[i].sku, OrderId: g.id, Qty: skus[i].qty, ExpiresUnixNano: r.screen.expiry(expires), Principal: req.Principal,
+					Warehouse: r.decision.Warehouses[i], Limits: r.screen.limitsOf(i), HoldExpiresUnixNano: r.screen.holdExpiry(),
 				})
 				return err
 			})
@@ -326,6 +360,8 @@ func (g *orderGrain) route(req *gridpb.CreateOrderGrainRequest, skus []skuQty, n
 		for _, i := range todo {
 			res := r.results[i]
 			switch {
+			case res.Outcome == gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED:
+				return r, nil // a purchase limit refuses: no route changes that
 			case res.Outcome == gridpb.Outcome_OUTCOME_OK:
 			case res.Outcome == gridpb.Outcome_OUTCOME_REPLAYED:
 				// An earlier attempt's reservation: the line is pinned there.

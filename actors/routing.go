@@ -298,3 +298,21 @@ func routingOrder(id string, req *pb.CreateOrderRequest, skus []skuQty, at time.
 
 // Loads returns the parcels routed per warehouse for a ship day, as this node sees them.
 func (n *Node) Loads(wh string, day int32) int64 { return n.load(wh, day) }
+
+// pressure is how much of the free stock of the hottest of skus the
+// order takes (the risk feature sku_pressure, for an order routed alone).
+func (inv *orderInventory) pressure(skus []skuQty) float64 {
+	var p float64
+	for _, s := range skus {
+		_, free, err := inv.Free(s.sku)
+		if err != nil {
+			continue
+		}
+		var total int64
+		for _, f := range free {
+			total += f
+		}
+		p = max(p, float64(s.qty)/float64(max(total, 1)))
+	}
+	return p
+}

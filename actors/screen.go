@@ -39,7 +39,7 @@ type screened struct {
 	// checks are the limit checks of each of the order's SKUs (nil: none).
 	checks [][]*gridpb.LimitCheck
 	// held are the hold's findings so far, reason its first reason.
-	held   []*gridpb.HoldFinding
+	held   []*pb.HoldFinding
 	reason string
 	// refused answers the order at once: nothing is reserved.
 	refused *gridpb.OrderGrainResponse
@@ -73,7 +73,7 @@ func (s *screened) expiry(expires int64) int64 {
 	return expires
 }
 
-func (s *screened) hold(reason string, f *gridpb.HoldFinding) {
+func (s *screened) hold(reason string, f *pb.HoldFinding) {
 	if s.reason == "" {
 		s.reason = reason
 	}
@@ -116,10 +116,10 @@ func (n *Node) screen(rq *pb.CreateOrderRequest, skus []skuQty, warehouses []str
 					detail := fmt.Sprintf("purchase limit %s counts %s per %s, and the order names no %s", r.ID, q.sku, r.Per, r.Per)
 					if r.Action == limits.ActionRefuse {
 						s.refused = &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED, Sku: q.sku, Detail: detail,
-							Findings: []*gridpb.HoldFinding{{Code: CodeLimitBuyerUnknown, Detail: detail}}}
+							Findings: []*pb.HoldFinding{{Code: CodeLimitBuyerUnknown, Detail: detail}}}
 						return s
 					}
-					s.hold(statemachine.HoldLimit, &gridpb.HoldFinding{Code: CodeLimitBuyerUnknown, Detail: detail})
+					s.hold(statemachine.HoldLimit, &pb.HoldFinding{Code: CodeLimitBuyerUnknown, Detail: detail})
 					continue
 				}
 				if s.checks == nil {
@@ -143,9 +143,9 @@ func (n *Node) screen(rq *pb.CreateOrderRequest, skus []skuQty, warehouses []str
 		features, contributions := r.Columns()
 		s.risk = &gridpb.RiskRecord{Score: r.Score, Model: r.Model, Verdict: r.Verdict, Base: r.Base, Features: features, Contributions: contributions}
 	}
-	var findings []*gridpb.HoldFinding
+	var findings []*pb.HoldFinding
 	for _, f := range v.Findings {
-		findings = append(findings, &gridpb.HoldFinding{Code: f.Code, Detail: f.Detail})
+		findings = append(findings, &pb.HoldFinding{Code: f.Code, Detail: f.Detail})
 	}
 	switch v.Action {
 	case screening.Refuse:
@@ -173,9 +173,9 @@ func (s *screened) limitAnswers(skus []skuQty, results []*gridpb.ReserveResponse
 		switch {
 		case res.Outcome == gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED:
 			return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED, Sku: skus[i].sku, Detail: res.Detail,
-				Findings: []*gridpb.HoldFinding{{Code: CodeLimitExceeded, Detail: res.Detail}}}
+				Findings: []*pb.HoldFinding{{Code: CodeLimitExceeded, Detail: res.Detail}}}
 		case res.LimitHeld != "" && s != nil:
-			s.hold(statemachine.HoldLimit, &gridpb.HoldFinding{Code: CodeLimitExceeded, Detail: res.Detail})
+			s.hold(statemachine.HoldLimit, &pb.HoldFinding{Code: CodeLimitExceeded, Detail: res.Detail})
 		}
 	}
 	return nil
@@ -192,7 +192,7 @@ func (n *Node) mark(rec *gridpb.OrderRecord, s *screened, now time.Time) {
 		return
 	}
 	until := now.Add(n.opts.HoldTimeout).UnixNano()
-	rec.Hold = &gridpb.OrderHold{Reason: s.reason, Findings: s.held, UntilUnixNano: until}
+	rec.Hold = &gridpb.OrderHoldRecord{Reason: s.reason, Findings: s.held, UntilUnixNano: until}
 	rec.PayByUnixNano = until
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/ordergrid/ordergrid/actors"
 	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
+	"github.com/ordergrid/ordergrid/limits"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -35,6 +36,10 @@ type Grid interface {
 	Catalog() *routing.Catalog
 	// KeepCatalog makes c the node's catalog unless the node's is as new.
 	KeepCatalog(c *routing.Catalog)
+	// Limits are the purchase limits as the node last read them; KeepLimits
+	// makes l the node's unless the node's are as new.
+	Limits() *limits.Set
+	KeepLimits(l *limits.Set)
 	// Loads are the parcels routed to a warehouse for a ship day.
 	Loads(wh string, day int32) int64
 }
@@ -83,6 +88,11 @@ func (a *Admin) reload() error {
 	if err != nil {
 		return err
 	}
+	l, err := statemachine.ReadLimits(p.Reader(), p.Prefix())
+	if err != nil {
+		return err
+	}
+	a.grid.KeepLimits(l)
 	a.grid.KeepCatalog(c)
 	return nil
 }
@@ -257,4 +267,29 @@ func (a *Admin) CurrentFree(sku string) (map[string]int64, error) {
 		out[wh] = free[i]
 	}
 	return out, nil
+}
+
+// Limits are the purchase limits as this node last read them.
+func (a *Admin) Limits() *limits.Set { return a.grid.Limits() }
+
+// PutLimit stores a purchase-limit rule as its next version (expected,
+// when not 0, must be its version now). A refused rule is an error
+// wrapping ErrRoutingInput.
+func (a *Admin) PutLimit(ctx context.Context, principal string, r *limits.Rule, expected uint64) (*limits.Rule, error) {
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	out, err := a.change(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_PutLimit{PutLimit: &gridpb.PutLimitCommand{Document: doc, ExpectedVersion: expected}}})
+	if err != nil {
+		return nil, err
+	}
+	return limits.Decode(out)
+}
+
+// DeleteLimit deletes a purchase-limit rule (expected as PutLimit's). The
+// counters under it stay until their reservations are released.
+func (a *Admin) DeleteLimit(ctx context.Context, principal, id string, expected uint64) error {
+	_, err := a.change(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_DeleteLimit{DeleteLimit: &gridpb.DeleteLimitCommand{Id: id, ExpectedVersion: expected}}})
+	return err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ordergrid/ordergrid/actors/memgrid"
 	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
+	"github.com/ordergrid/ordergrid/limits"
 	"github.com/ordergrid/ordergrid/routing"
 )
 
@@ -17,6 +18,15 @@ import (
 type cachingGrid struct {
 	*memgrid.Grid
 	cached atomic.Pointer[routing.Catalog]
+	limits atomic.Pointer[limits.Set]
+}
+
+func (g *cachingGrid) Limits() *limits.Set { return g.limits.Load() }
+
+func (g *cachingGrid) KeepLimits(l *limits.Set) {
+	if old := g.limits.Load(); old == nil || old.Generation < l.Generation {
+		g.limits.Store(l)
+	}
 }
 
 func (g *cachingGrid) Catalog() *routing.Catalog {

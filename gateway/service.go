@@ -465,7 +465,23 @@ func orderView(o *gridpb.OrderRecord) *pb.Order {
 	for _, l := range o.Lines {
 		v.Lines = append(v.Lines, &pb.OrderLine{Sku: l.Sku, Qty: l.Qty, UnitPrice: l.UnitPrice, Warehouse: l.Warehouse})
 	}
+	if h := o.Hold; h != nil {
+		v.Hold = &pb.OrderHold{Reason: h.Reason, Findings: findingsView(h.Findings), HeldAt: timeString(h.HeldUnixNano),
+			Until: timeString(h.UntilUnixNano), Decision: h.Decision, DecidedBy: h.DecidedBy, DecisionReason: h.DecisionReason,
+			DecidedAt: timeString(h.DecidedUnixNano)}
+	}
+	if r := o.Risk; r != nil {
+		v.RiskScore, v.RiskVerdict = r.Score, r.Verdict
+	}
 	return v
+}
+
+func findingsView(fs []*pb.HoldFinding) []*pb.HoldFinding {
+	out := make([]*pb.HoldFinding, len(fs))
+	for i, f := range fs {
+		out[i] = &pb.HoldFinding{Code: f.Code, Detail: f.Detail}
+	}
+	return out
 }
 
 // eraseSubject erases a data subject: its data key goes on every replica,

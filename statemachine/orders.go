@@ -175,8 +175,8 @@ func (t *txn) moveTo(o *gridpb.OrderRecord, status string, details map[string]st
 	if status == lifecycle.StatusOnHold && !undecided(&gridpb.OrderRecord{Status: status, Hold: o.Hold}) {
 		// Held after intake (a cross-channel duplicate under a "hold"
 		// policy): the review queue has it too, until its pay-by time.
-		o.Hold = &gridpb.OrderHold{Reason: HoldDuplicate, HeldUnixNano: t.at, UntilUnixNano: o.PayByUnixNano,
-			Findings: []*gridpb.HoldFinding{{Code: HoldDuplicate, Detail: details["reason"]}}}
+		o.Hold = &gridpb.OrderHoldRecord{Reason: HoldDuplicate, HeldUnixNano: t.at, UntilUnixNano: o.PayByUnixNano,
+			Findings: []*pb.HoldFinding{{Code: HoldDuplicate, Detail: details["reason"]}}}
 		defer t.m.holds.add(o)
 	}
 	o.Status = status

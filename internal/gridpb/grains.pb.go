@@ -1093,7 +1093,7 @@ type OrderRecord struct {
 	Alert *OrderAlert `protobuf:"bytes,30,opt,name=alert,proto3" json:"alert,omitempty"`
 	// The hold the order was created in (limit, address, risk) and its
 	// decision; none for an order never held at intake.
-	Hold *OrderHold `protobuf:"bytes,31,opt,name=hold,proto3" json:"hold,omitempty"`
+	Hold *OrderHoldRecord `protobuf:"bytes,31,opt,name=hold,proto3" json:"hold,omitempty"`
 	// The order's risk score at intake, with each feature's contribution;
 	// none when scoring is off.
 	Risk *RiskRecord `protobuf:"bytes,32,opt,name=risk,proto3" json:"risk,omitempty"`
@@ -1346,7 +1346,7 @@ func (x *OrderRecord) GetAlert() *OrderAlert {
 	return nil
 }
 
-func (x *OrderRecord) GetHold() *OrderHold {
+func (x *OrderRecord) GetHold() *OrderHoldRecord {
 	if x != nil {
 		return x.Hold
 	}
@@ -1375,13 +1375,13 @@ func (x *OrderRecord) GetDeviceKey() string {
 }
 
 // Why an order was held at intake, until when, and what a reviewer decided.
-type OrderHold struct {
+type OrderHoldRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// limit, address or risk: the first rule that held it.
 	Reason string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Every finding that held it (reason codes of packages limits, address, risk).
-	Findings     []*HoldFinding `protobuf:"bytes,2,rep,name=findings,proto3" json:"findings,omitempty"`
-	HeldUnixNano int64          `protobuf:"varint,3,opt,name=held_unix_nano,json=heldUnixNano,proto3" json:"held_unix_nano,omitempty"`
+	Findings     []*v1.HoldFinding `protobuf:"bytes,2,rep,name=findings,proto3" json:"findings,omitempty"`
+	HeldUnixNano int64             `protobuf:"varint,3,opt,name=held_unix_nano,json=heldUnixNano,proto3" json:"held_unix_nano,omitempty"`
 	// The hold's timeout: undecided by then, the order expires.
 	UntilUnixNano int64 `protobuf:"varint,4,opt,name=until_unix_nano,json=untilUnixNano,proto3" json:"until_unix_nano,omitempty"`
 	// release or cancel; empty while undecided.
@@ -1393,20 +1393,20 @@ type OrderHold struct {
 	sizeCache       protoimpl.SizeCache
 }
 
-func (x *OrderHold) Reset() {
-	*x = OrderHold{}
+func (x *OrderHoldRecord) Reset() {
+	*x = OrderHoldRecord{}
 	mi := &file_internal_gridpb_grains_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *OrderHold) String() string {
+func (x *OrderHoldRecord) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*OrderHold) ProtoMessage() {}
+func (*OrderHoldRecord) ProtoMessage() {}
 
-func (x *OrderHold) ProtoReflect() protoreflect.Message {
+func (x *OrderHoldRecord) ProtoReflect() protoreflect.Message {
 	mi := &file_internal_gridpb_grains_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1418,117 +1418,65 @@ func (x *OrderHold) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use OrderHold.ProtoReflect.Descriptor instead.
-func (*OrderHold) Descriptor() ([]byte, []int) {
+// Deprecated: Use OrderHoldRecord.ProtoReflect.Descriptor instead.
+func (*OrderHoldRecord) Descriptor() ([]byte, []int) {
 	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *OrderHold) GetReason() string {
+func (x *OrderHoldRecord) GetReason() string {
 	if x != nil {
 		return x.Reason
 	}
 	return ""
 }
 
-func (x *OrderHold) GetFindings() []*HoldFinding {
+func (x *OrderHoldRecord) GetFindings() []*v1.HoldFinding {
 	if x != nil {
 		return x.Findings
 	}
 	return nil
 }
 
-func (x *OrderHold) GetHeldUnixNano() int64 {
+func (x *OrderHoldRecord) GetHeldUnixNano() int64 {
 	if x != nil {
 		return x.HeldUnixNano
 	}
 	return 0
 }
 
-func (x *OrderHold) GetUntilUnixNano() int64 {
+func (x *OrderHoldRecord) GetUntilUnixNano() int64 {
 	if x != nil {
 		return x.UntilUnixNano
 	}
 	return 0
 }
 
-func (x *OrderHold) GetDecision() string {
+func (x *OrderHoldRecord) GetDecision() string {
 	if x != nil {
 		return x.Decision
 	}
 	return ""
 }
 
-func (x *OrderHold) GetDecidedBy() string {
+func (x *OrderHoldRecord) GetDecidedBy() string {
 	if x != nil {
 		return x.DecidedBy
 	}
 	return ""
 }
 
-func (x *OrderHold) GetDecisionReason() string {
+func (x *OrderHoldRecord) GetDecisionReason() string {
 	if x != nil {
 		return x.DecisionReason
 	}
 	return ""
 }
 
-func (x *OrderHold) GetDecidedUnixNano() int64 {
+func (x *OrderHoldRecord) GetDecidedUnixNano() int64 {
 	if x != nil {
 		return x.DecidedUnixNano
 	}
 	return 0
-}
-
-type HoldFinding struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *HoldFinding) Reset() {
-	*x = HoldFinding{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *HoldFinding) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*HoldFinding) ProtoMessage() {}
-
-func (x *HoldFinding) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use HoldFinding.ProtoReflect.Descriptor instead.
-func (*HoldFinding) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *HoldFinding) GetCode() string {
-	if x != nil {
-		return x.Code
-	}
-	return ""
-}
-
-func (x *HoldFinding) GetDetail() string {
-	if x != nil {
-		return x.Detail
-	}
-	return ""
 }
 
 // An order's risk score: the model's probability, and the inputs and
@@ -1549,7 +1497,7 @@ type RiskRecord struct {
 
 func (x *RiskRecord) Reset() {
 	*x = RiskRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1509,7 @@ func (x *RiskRecord) String() string {
 func (*RiskRecord) ProtoMessage() {}
 
 func (x *RiskRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1522,7 @@ func (x *RiskRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RiskRecord.ProtoReflect.Descriptor instead.
 func (*RiskRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{14}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RiskRecord) GetScore() float64 {
@@ -1631,7 +1579,7 @@ type PutLimitCommand struct {
 
 func (x *PutLimitCommand) Reset() {
 	*x = PutLimitCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1591,7 @@ func (x *PutLimitCommand) String() string {
 func (*PutLimitCommand) ProtoMessage() {}
 
 func (x *PutLimitCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1604,7 @@ func (x *PutLimitCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutLimitCommand.ProtoReflect.Descriptor instead.
 func (*PutLimitCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{15}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PutLimitCommand) GetDocument() []byte {
@@ -1683,7 +1631,7 @@ type DeleteLimitCommand struct {
 
 func (x *DeleteLimitCommand) Reset() {
 	*x = DeleteLimitCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +1643,7 @@ func (x *DeleteLimitCommand) String() string {
 func (*DeleteLimitCommand) ProtoMessage() {}
 
 func (x *DeleteLimitCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +1656,7 @@ func (x *DeleteLimitCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLimitCommand.ProtoReflect.Descriptor instead.
 func (*DeleteLimitCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{16}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteLimitCommand) GetId() string {
@@ -1739,7 +1687,7 @@ type DecideHoldCommand struct {
 
 func (x *DecideHoldCommand) Reset() {
 	*x = DecideHoldCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1699,7 @@ func (x *DecideHoldCommand) String() string {
 func (*DecideHoldCommand) ProtoMessage() {}
 
 func (x *DecideHoldCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1712,7 @@ func (x *DecideHoldCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideHoldCommand.ProtoReflect.Descriptor instead.
 func (*DecideHoldCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{17}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DecideHoldCommand) GetOrderId() string {
@@ -1814,7 +1762,7 @@ type OrderAlert struct {
 
 func (x *OrderAlert) Reset() {
 	*x = OrderAlert{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1826,7 +1774,7 @@ func (x *OrderAlert) String() string {
 func (*OrderAlert) ProtoMessage() {}
 
 func (x *OrderAlert) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1839,7 +1787,7 @@ func (x *OrderAlert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderAlert.ProtoReflect.Descriptor instead.
 func (*OrderAlert) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{18}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *OrderAlert) GetStage() string {
@@ -1893,7 +1841,7 @@ type AlertGroups struct {
 
 func (x *AlertGroups) Reset() {
 	*x = AlertGroups{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +1853,7 @@ func (x *AlertGroups) String() string {
 func (*AlertGroups) ProtoMessage() {}
 
 func (x *AlertGroups) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +1866,7 @@ func (x *AlertGroups) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertGroups.ProtoReflect.Descriptor instead.
 func (*AlertGroups) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{19}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AlertGroups) GetOpen() int64 {
@@ -1960,7 +1908,7 @@ type AlertGroup struct {
 
 func (x *AlertGroup) Reset() {
 	*x = AlertGroup{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +1920,7 @@ func (x *AlertGroup) String() string {
 func (*AlertGroup) ProtoMessage() {}
 
 func (x *AlertGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +1933,7 @@ func (x *AlertGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertGroup.ProtoReflect.Descriptor instead.
 func (*AlertGroup) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{20}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AlertGroup) GetStage() string {
@@ -2051,7 +1999,7 @@ type PersonalFields struct {
 
 func (x *PersonalFields) Reset() {
 	*x = PersonalFields{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2063,7 +2011,7 @@ func (x *PersonalFields) String() string {
 func (*PersonalFields) ProtoMessage() {}
 
 func (x *PersonalFields) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2076,7 +2024,7 @@ func (x *PersonalFields) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalFields.ProtoReflect.Descriptor instead.
 func (*PersonalFields) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{21}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PersonalFields) GetName() string {
@@ -2128,7 +2076,7 @@ type SubjectKeyRecord struct {
 
 func (x *SubjectKeyRecord) Reset() {
 	*x = SubjectKeyRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2088,7 @@ func (x *SubjectKeyRecord) String() string {
 func (*SubjectKeyRecord) ProtoMessage() {}
 
 func (x *SubjectKeyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2101,7 @@ func (x *SubjectKeyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectKeyRecord.ProtoReflect.Descriptor instead.
 func (*SubjectKeyRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{22}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SubjectKeyRecord) GetSubject() string {
@@ -2204,7 +2152,7 @@ type SubjectTombstoneRecord struct {
 
 func (x *SubjectTombstoneRecord) Reset() {
 	*x = SubjectTombstoneRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2164,7 @@ func (x *SubjectTombstoneRecord) String() string {
 func (*SubjectTombstoneRecord) ProtoMessage() {}
 
 func (x *SubjectTombstoneRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2177,7 @@ func (x *SubjectTombstoneRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectTombstoneRecord.ProtoReflect.Descriptor instead.
 func (*SubjectTombstoneRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{23}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SubjectTombstoneRecord) GetSubject() string {
@@ -2277,7 +2225,7 @@ type EventRecord struct {
 
 func (x *EventRecord) Reset() {
 	*x = EventRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2237,7 @@ func (x *EventRecord) String() string {
 func (*EventRecord) ProtoMessage() {}
 
 func (x *EventRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +2250,7 @@ func (x *EventRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventRecord.ProtoReflect.Descriptor instead.
 func (*EventRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{24}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EventRecord) GetSeq() uint64 {
@@ -2377,7 +2325,7 @@ type ReserveItem struct {
 
 func (x *ReserveItem) Reset() {
 	*x = ReserveItem{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2337,7 @@ func (x *ReserveItem) String() string {
 func (*ReserveItem) ProtoMessage() {}
 
 func (x *ReserveItem) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2350,7 @@ func (x *ReserveItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItem.ProtoReflect.Descriptor instead.
 func (*ReserveItem) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{25}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReserveItem) GetOrderId() string {
@@ -2471,7 +2419,7 @@ type ReserveBatchCommand struct {
 
 func (x *ReserveBatchCommand) Reset() {
 	*x = ReserveBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2483,7 +2431,7 @@ func (x *ReserveBatchCommand) String() string {
 func (*ReserveBatchCommand) ProtoMessage() {}
 
 func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2496,7 +2444,7 @@ func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchCommand.ProtoReflect.Descriptor instead.
 func (*ReserveBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{26}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReserveBatchCommand) GetSku() string {
@@ -2525,7 +2473,7 @@ type SettleCommand struct {
 
 func (x *SettleCommand) Reset() {
 	*x = SettleCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2537,7 +2485,7 @@ func (x *SettleCommand) String() string {
 func (*SettleCommand) ProtoMessage() {}
 
 func (x *SettleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2550,7 +2498,7 @@ func (x *SettleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleCommand.ProtoReflect.Descriptor instead.
 func (*SettleCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{27}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SettleCommand) GetSku() string {
@@ -2589,7 +2537,7 @@ type SetStockCommand struct {
 
 func (x *SetStockCommand) Reset() {
 	*x = SetStockCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2601,7 +2549,7 @@ func (x *SetStockCommand) String() string {
 func (*SetStockCommand) ProtoMessage() {}
 
 func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2614,7 +2562,7 @@ func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockCommand.ProtoReflect.Descriptor instead.
 func (*SetStockCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{28}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetStockCommand) GetSku() string {
@@ -2656,7 +2604,7 @@ type StockSetsRecord struct {
 
 func (x *StockSetsRecord) Reset() {
 	*x = StockSetsRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2616,7 @@ func (x *StockSetsRecord) String() string {
 func (*StockSetsRecord) ProtoMessage() {}
 
 func (x *StockSetsRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2629,7 @@ func (x *StockSetsRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSetsRecord.ProtoReflect.Descriptor instead.
 func (*StockSetsRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{29}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *StockSetsRecord) GetRequestIds() [][]byte {
@@ -2705,7 +2653,7 @@ type CreateOrderCommand struct {
 
 func (x *CreateOrderCommand) Reset() {
 	*x = CreateOrderCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2717,7 +2665,7 @@ func (x *CreateOrderCommand) String() string {
 func (*CreateOrderCommand) ProtoMessage() {}
 
 func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2730,7 +2678,7 @@ func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{30}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateOrderCommand) GetOrder() *OrderRecord {
@@ -2765,7 +2713,7 @@ type CreateOrdersCommand struct {
 
 func (x *CreateOrdersCommand) Reset() {
 	*x = CreateOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2777,7 +2725,7 @@ func (x *CreateOrdersCommand) String() string {
 func (*CreateOrdersCommand) ProtoMessage() {}
 
 func (x *CreateOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2790,7 +2738,7 @@ func (x *CreateOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrdersCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{31}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateOrdersCommand) GetOrders() []*CreateOrderCommand {
@@ -2814,7 +2762,7 @@ type PutWarehouseCommand struct {
 
 func (x *PutWarehouseCommand) Reset() {
 	*x = PutWarehouseCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2826,7 +2774,7 @@ func (x *PutWarehouseCommand) String() string {
 func (*PutWarehouseCommand) ProtoMessage() {}
 
 func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2839,7 +2787,7 @@ func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutWarehouseCommand.ProtoReflect.Descriptor instead.
 func (*PutWarehouseCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{32}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PutWarehouseCommand) GetDocument() []byte {
@@ -2865,7 +2813,7 @@ type PutStrategyCommand struct {
 
 func (x *PutStrategyCommand) Reset() {
 	*x = PutStrategyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2877,7 +2825,7 @@ func (x *PutStrategyCommand) String() string {
 func (*PutStrategyCommand) ProtoMessage() {}
 
 func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2890,7 +2838,7 @@ func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStrategyCommand.ProtoReflect.Descriptor instead.
 func (*PutStrategyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{33}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PutStrategyCommand) GetDocument() []byte {
@@ -2909,7 +2857,7 @@ type ActivateStrategyCommand struct {
 
 func (x *ActivateStrategyCommand) Reset() {
 	*x = ActivateStrategyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +2869,7 @@ func (x *ActivateStrategyCommand) String() string {
 func (*ActivateStrategyCommand) ProtoMessage() {}
 
 func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +2882,7 @@ func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateStrategyCommand.ProtoReflect.Descriptor instead.
 func (*ActivateStrategyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{34}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ActivateStrategyCommand) GetSelection() []byte {
@@ -2958,7 +2906,7 @@ type AnnotateOrderCommand struct {
 
 func (x *AnnotateOrderCommand) Reset() {
 	*x = AnnotateOrderCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2970,7 +2918,7 @@ func (x *AnnotateOrderCommand) String() string {
 func (*AnnotateOrderCommand) ProtoMessage() {}
 
 func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2983,7 +2931,7 @@ func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnotateOrderCommand.ProtoReflect.Descriptor instead.
 func (*AnnotateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{35}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AnnotateOrderCommand) GetOrderId() string {
@@ -3027,7 +2975,7 @@ type LinkIdentityCommand struct {
 
 func (x *LinkIdentityCommand) Reset() {
 	*x = LinkIdentityCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3039,7 +2987,7 @@ func (x *LinkIdentityCommand) String() string {
 func (*LinkIdentityCommand) ProtoMessage() {}
 
 func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3052,7 +3000,7 @@ func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkIdentityCommand.ProtoReflect.Descriptor instead.
 func (*LinkIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{36}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *LinkIdentityCommand) GetKeyHash() string {
@@ -3081,7 +3029,7 @@ type RememberIdentityCommand struct {
 
 func (x *RememberIdentityCommand) Reset() {
 	*x = RememberIdentityCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3093,7 +3041,7 @@ func (x *RememberIdentityCommand) String() string {
 func (*RememberIdentityCommand) ProtoMessage() {}
 
 func (x *RememberIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3106,7 +3054,7 @@ func (x *RememberIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RememberIdentityCommand.ProtoReflect.Descriptor instead.
 func (*RememberIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{37}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RememberIdentityCommand) GetCustomer() string {
@@ -3134,7 +3082,7 @@ type UnlinkIdentityCommand struct {
 
 func (x *UnlinkIdentityCommand) Reset() {
 	*x = UnlinkIdentityCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3146,7 +3094,7 @@ func (x *UnlinkIdentityCommand) String() string {
 func (*UnlinkIdentityCommand) ProtoMessage() {}
 
 func (x *UnlinkIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3159,7 +3107,7 @@ func (x *UnlinkIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkIdentityCommand.ProtoReflect.Descriptor instead.
 func (*UnlinkIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{38}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UnlinkIdentityCommand) GetKeyHash() string {
@@ -3190,7 +3138,7 @@ type NotePurchaseCommand struct {
 
 func (x *NotePurchaseCommand) Reset() {
 	*x = NotePurchaseCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3202,7 +3150,7 @@ func (x *NotePurchaseCommand) String() string {
 func (*NotePurchaseCommand) ProtoMessage() {}
 
 func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3215,7 +3163,7 @@ func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotePurchaseCommand.ProtoReflect.Descriptor instead.
 func (*NotePurchaseCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{39}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *NotePurchaseCommand) GetCustomer() string {
@@ -3255,7 +3203,7 @@ type PurchaseRecord struct {
 
 func (x *PurchaseRecord) Reset() {
 	*x = PurchaseRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3267,7 +3215,7 @@ func (x *PurchaseRecord) String() string {
 func (*PurchaseRecord) ProtoMessage() {}
 
 func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3280,7 +3228,7 @@ func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurchaseRecord.ProtoReflect.Descriptor instead.
 func (*PurchaseRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{40}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PurchaseRecord) GetOrderId() string {
@@ -3334,7 +3282,7 @@ type RecentPurchases struct {
 
 func (x *RecentPurchases) Reset() {
 	*x = RecentPurchases{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3346,7 +3294,7 @@ func (x *RecentPurchases) String() string {
 func (*RecentPurchases) ProtoMessage() {}
 
 func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3359,7 +3307,7 @@ func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentPurchases.ProtoReflect.Descriptor instead.
 func (*RecentPurchases) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{41}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RecentPurchases) GetPurchases() []*PurchaseRecord {
@@ -3385,7 +3333,7 @@ type NotePriceCommand struct {
 
 func (x *NotePriceCommand) Reset() {
 	*x = NotePriceCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3397,7 +3345,7 @@ func (x *NotePriceCommand) String() string {
 func (*NotePriceCommand) ProtoMessage() {}
 
 func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3410,7 +3358,7 @@ func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotePriceCommand.ProtoReflect.Descriptor instead.
 func (*NotePriceCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{42}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *NotePriceCommand) GetSku() string {
@@ -3458,7 +3406,7 @@ type ChannelPrice struct {
 
 func (x *ChannelPrice) Reset() {
 	*x = ChannelPrice{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3470,7 +3418,7 @@ func (x *ChannelPrice) String() string {
 func (*ChannelPrice) ProtoMessage() {}
 
 func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3483,7 +3431,7 @@ func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPrice.ProtoReflect.Descriptor instead.
 func (*ChannelPrice) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{43}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ChannelPrice) GetChannel() string {
@@ -3537,7 +3485,7 @@ type RecentPrices struct {
 
 func (x *RecentPrices) Reset() {
 	*x = RecentPrices{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3549,7 +3497,7 @@ func (x *RecentPrices) String() string {
 func (*RecentPrices) ProtoMessage() {}
 
 func (x *RecentPrices) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3562,7 +3510,7 @@ func (x *RecentPrices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentPrices.ProtoReflect.Descriptor instead.
 func (*RecentPrices) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{44}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RecentPrices) GetPrices() []*ChannelPrice {
@@ -3586,7 +3534,7 @@ type PriceConflictRecord struct {
 
 func (x *PriceConflictRecord) Reset() {
 	*x = PriceConflictRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3598,7 +3546,7 @@ func (x *PriceConflictRecord) String() string {
 func (*PriceConflictRecord) ProtoMessage() {}
 
 func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3611,7 +3559,7 @@ func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriceConflictRecord.ProtoReflect.Descriptor instead.
 func (*PriceConflictRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{45}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PriceConflictRecord) GetSku() string {
@@ -3695,7 +3643,7 @@ type ChannelFetchRecord struct {
 
 func (x *ChannelFetchRecord) Reset() {
 	*x = ChannelFetchRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3707,7 +3655,7 @@ func (x *ChannelFetchRecord) String() string {
 func (*ChannelFetchRecord) ProtoMessage() {}
 
 func (x *ChannelFetchRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3720,7 +3668,7 @@ func (x *ChannelFetchRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelFetchRecord.ProtoReflect.Descriptor instead.
 func (*ChannelFetchRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{46}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ChannelFetchRecord) GetChannel() string {
@@ -3830,7 +3778,7 @@ type QueueFetchesCommand struct {
 
 func (x *QueueFetchesCommand) Reset() {
 	*x = QueueFetchesCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3842,7 +3790,7 @@ func (x *QueueFetchesCommand) String() string {
 func (*QueueFetchesCommand) ProtoMessage() {}
 
 func (x *QueueFetchesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3855,7 +3803,7 @@ func (x *QueueFetchesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueFetchesCommand.ProtoReflect.Descriptor instead.
 func (*QueueFetchesCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{47}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *QueueFetchesCommand) GetFetches() []*ChannelFetchRecord {
@@ -3885,7 +3833,7 @@ type FetchOutcomeCommand struct {
 
 func (x *FetchOutcomeCommand) Reset() {
 	*x = FetchOutcomeCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3897,7 +3845,7 @@ func (x *FetchOutcomeCommand) String() string {
 func (*FetchOutcomeCommand) ProtoMessage() {}
 
 func (x *FetchOutcomeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3910,7 +3858,7 @@ func (x *FetchOutcomeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchOutcomeCommand.ProtoReflect.Descriptor instead.
 func (*FetchOutcomeCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{48}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *FetchOutcomeCommand) GetChannel() string {
@@ -3987,7 +3935,7 @@ type PurgeFetchesCommand struct {
 
 func (x *PurgeFetchesCommand) Reset() {
 	*x = PurgeFetchesCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3999,7 +3947,7 @@ func (x *PurgeFetchesCommand) String() string {
 func (*PurgeFetchesCommand) ProtoMessage() {}
 
 func (x *PurgeFetchesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4012,7 +3960,7 @@ func (x *PurgeFetchesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeFetchesCommand.ProtoReflect.Descriptor instead.
 func (*PurgeFetchesCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{49}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PurgeFetchesCommand) GetSettledBeforeUnixNano() int64 {
@@ -4046,7 +3994,7 @@ type ConnectorCursorRecord struct {
 
 func (x *ConnectorCursorRecord) Reset() {
 	*x = ConnectorCursorRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4058,7 +4006,7 @@ func (x *ConnectorCursorRecord) String() string {
 func (*ConnectorCursorRecord) ProtoMessage() {}
 
 func (x *ConnectorCursorRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4071,7 +4019,7 @@ func (x *ConnectorCursorRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectorCursorRecord.ProtoReflect.Descriptor instead.
 func (*ConnectorCursorRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{50}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ConnectorCursorRecord) GetChannel() string {
@@ -4135,7 +4083,7 @@ type SetCursorCommand struct {
 
 func (x *SetCursorCommand) Reset() {
 	*x = SetCursorCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4147,7 +4095,7 @@ func (x *SetCursorCommand) String() string {
 func (*SetCursorCommand) ProtoMessage() {}
 
 func (x *SetCursorCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4160,7 +4108,7 @@ func (x *SetCursorCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCursorCommand.ProtoReflect.Descriptor instead.
 func (*SetCursorCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{51}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SetCursorCommand) GetCursor() *ConnectorCursorRecord {
@@ -4209,7 +4157,7 @@ type WebhookRecord struct {
 
 func (x *WebhookRecord) Reset() {
 	*x = WebhookRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4221,7 +4169,7 @@ func (x *WebhookRecord) String() string {
 func (*WebhookRecord) ProtoMessage() {}
 
 func (x *WebhookRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4234,7 +4182,7 @@ func (x *WebhookRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookRecord.ProtoReflect.Descriptor instead.
 func (*WebhookRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{52}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *WebhookRecord) GetId() string {
@@ -4343,7 +4291,7 @@ type WebhookFilter struct {
 
 func (x *WebhookFilter) Reset() {
 	*x = WebhookFilter{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4355,7 +4303,7 @@ func (x *WebhookFilter) String() string {
 func (*WebhookFilter) ProtoMessage() {}
 
 func (x *WebhookFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4368,7 +4316,7 @@ func (x *WebhookFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookFilter.ProtoReflect.Descriptor instead.
 func (*WebhookFilter) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{53}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *WebhookFilter) GetOrders() []string {
@@ -4432,7 +4380,7 @@ type WebhookDeadLetterRecord struct {
 
 func (x *WebhookDeadLetterRecord) Reset() {
 	*x = WebhookDeadLetterRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4444,7 +4392,7 @@ func (x *WebhookDeadLetterRecord) String() string {
 func (*WebhookDeadLetterRecord) ProtoMessage() {}
 
 func (x *WebhookDeadLetterRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4457,7 +4405,7 @@ func (x *WebhookDeadLetterRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookDeadLetterRecord.ProtoReflect.Descriptor instead.
 func (*WebhookDeadLetterRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{54}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *WebhookDeadLetterRecord) GetWebhook() string {
@@ -4526,7 +4474,7 @@ type PutWebhookCommand struct {
 
 func (x *PutWebhookCommand) Reset() {
 	*x = PutWebhookCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4538,7 +4486,7 @@ func (x *PutWebhookCommand) String() string {
 func (*PutWebhookCommand) ProtoMessage() {}
 
 func (x *PutWebhookCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4551,7 +4499,7 @@ func (x *PutWebhookCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutWebhookCommand.ProtoReflect.Descriptor instead.
 func (*PutWebhookCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{55}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PutWebhookCommand) GetWebhook() *WebhookRecord {
@@ -4571,7 +4519,7 @@ type DeleteWebhookCommand struct {
 
 func (x *DeleteWebhookCommand) Reset() {
 	*x = DeleteWebhookCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4583,7 +4531,7 @@ func (x *DeleteWebhookCommand) String() string {
 func (*DeleteWebhookCommand) ProtoMessage() {}
 
 func (x *DeleteWebhookCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4596,7 +4544,7 @@ func (x *DeleteWebhookCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookCommand.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{56}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DeleteWebhookCommand) GetId() string {
@@ -4623,7 +4571,7 @@ type AdvanceWebhookCommand struct {
 
 func (x *AdvanceWebhookCommand) Reset() {
 	*x = AdvanceWebhookCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4635,7 +4583,7 @@ func (x *AdvanceWebhookCommand) String() string {
 func (*AdvanceWebhookCommand) ProtoMessage() {}
 
 func (x *AdvanceWebhookCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4648,7 +4596,7 @@ func (x *AdvanceWebhookCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdvanceWebhookCommand.ProtoReflect.Descriptor instead.
 func (*AdvanceWebhookCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{57}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *AdvanceWebhookCommand) GetId() string {
@@ -4701,7 +4649,7 @@ type MarkDeadLetterCommand struct {
 
 func (x *MarkDeadLetterCommand) Reset() {
 	*x = MarkDeadLetterCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4713,7 +4661,7 @@ func (x *MarkDeadLetterCommand) String() string {
 func (*MarkDeadLetterCommand) ProtoMessage() {}
 
 func (x *MarkDeadLetterCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4726,7 +4674,7 @@ func (x *MarkDeadLetterCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkDeadLetterCommand.ProtoReflect.Descriptor instead.
 func (*MarkDeadLetterCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{58}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *MarkDeadLetterCommand) GetWebhook() string {
@@ -4780,7 +4728,7 @@ type TransitionCommand struct {
 
 func (x *TransitionCommand) Reset() {
 	*x = TransitionCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4792,7 +4740,7 @@ func (x *TransitionCommand) String() string {
 func (*TransitionCommand) ProtoMessage() {}
 
 func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4805,7 +4753,7 @@ func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCommand.ProtoReflect.Descriptor instead.
 func (*TransitionCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{59}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *TransitionCommand) GetOrderId() string {
@@ -4859,7 +4807,7 @@ type StockSyncedCommand struct {
 
 func (x *StockSyncedCommand) Reset() {
 	*x = StockSyncedCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4871,7 +4819,7 @@ func (x *StockSyncedCommand) String() string {
 func (*StockSyncedCommand) ProtoMessage() {}
 
 func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4884,7 +4832,7 @@ func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{60}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *StockSyncedCommand) GetOrderId() string {
@@ -4919,7 +4867,7 @@ type TransitionsCommand struct {
 
 func (x *TransitionsCommand) Reset() {
 	*x = TransitionsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4931,7 +4879,7 @@ func (x *TransitionsCommand) String() string {
 func (*TransitionsCommand) ProtoMessage() {}
 
 func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4944,7 +4892,7 @@ func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionsCommand.ProtoReflect.Descriptor instead.
 func (*TransitionsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{61}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *TransitionsCommand) GetTransitions() []*TransitionCommand {
@@ -4964,7 +4912,7 @@ type StockSyncedBatchCommand struct {
 
 func (x *StockSyncedBatchCommand) Reset() {
 	*x = StockSyncedBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4976,7 +4924,7 @@ func (x *StockSyncedBatchCommand) String() string {
 func (*StockSyncedBatchCommand) ProtoMessage() {}
 
 func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4989,7 +4937,7 @@ func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedBatchCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{62}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *StockSyncedBatchCommand) GetOrders() []*StockSyncedCommand {
@@ -5011,7 +4959,7 @@ type SettleBatchCommand struct {
 
 func (x *SettleBatchCommand) Reset() {
 	*x = SettleBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5023,7 +4971,7 @@ func (x *SettleBatchCommand) String() string {
 func (*SettleBatchCommand) ProtoMessage() {}
 
 func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5036,7 +4984,7 @@ func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleBatchCommand.ProtoReflect.Descriptor instead.
 func (*SettleBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{63}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SettleBatchCommand) GetSku() string {
@@ -5065,7 +5013,7 @@ type SettleItem struct {
 
 func (x *SettleItem) Reset() {
 	*x = SettleItem{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5077,7 +5025,7 @@ func (x *SettleItem) String() string {
 func (*SettleItem) ProtoMessage() {}
 
 func (x *SettleItem) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5090,7 +5038,7 @@ func (x *SettleItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleItem.ProtoReflect.Descriptor instead.
 func (*SettleItem) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{64}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SettleItem) GetOrderId() string {
@@ -5124,7 +5072,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5136,7 +5084,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5149,7 +5097,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{65}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -5171,7 +5119,7 @@ type RaiseAlertsCommand struct {
 
 func (x *RaiseAlertsCommand) Reset() {
 	*x = RaiseAlertsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5183,7 +5131,7 @@ func (x *RaiseAlertsCommand) String() string {
 func (*RaiseAlertsCommand) ProtoMessage() {}
 
 func (x *RaiseAlertsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5196,7 +5144,7 @@ func (x *RaiseAlertsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaiseAlertsCommand.ProtoReflect.Descriptor instead.
 func (*RaiseAlertsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{66}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *RaiseAlertsCommand) GetAlerts() []*AlertDue {
@@ -5221,7 +5169,7 @@ type AlertDue struct {
 
 func (x *AlertDue) Reset() {
 	*x = AlertDue{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5233,7 +5181,7 @@ func (x *AlertDue) String() string {
 func (*AlertDue) ProtoMessage() {}
 
 func (x *AlertDue) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5246,7 +5194,7 @@ func (x *AlertDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertDue.ProtoReflect.Descriptor instead.
 func (*AlertDue) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{67}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *AlertDue) GetOrderId() string {
@@ -5296,7 +5244,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5308,7 +5256,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5321,7 +5269,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{68}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -5349,7 +5297,7 @@ type TrimOutboxCommand struct {
 
 func (x *TrimOutboxCommand) Reset() {
 	*x = TrimOutboxCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5361,7 +5309,7 @@ func (x *TrimOutboxCommand) String() string {
 func (*TrimOutboxCommand) ProtoMessage() {}
 
 func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5374,7 +5322,7 @@ func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
 func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{69}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
@@ -5395,7 +5343,7 @@ type PutSubjectKeyCommand struct {
 
 func (x *PutSubjectKeyCommand) Reset() {
 	*x = PutSubjectKeyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5407,7 +5355,7 @@ func (x *PutSubjectKeyCommand) String() string {
 func (*PutSubjectKeyCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5420,7 +5368,7 @@ func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{70}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *PutSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -5442,7 +5390,7 @@ type PutSubjectKeysCommand struct {
 
 func (x *PutSubjectKeysCommand) Reset() {
 	*x = PutSubjectKeysCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5454,7 +5402,7 @@ func (x *PutSubjectKeysCommand) String() string {
 func (*PutSubjectKeysCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5467,7 +5415,7 @@ func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeysCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeysCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{71}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *PutSubjectKeysCommand) GetKeys() []*SubjectKeyRecord {
@@ -5489,7 +5437,7 @@ type EraseSubjectCommand struct {
 
 func (x *EraseSubjectCommand) Reset() {
 	*x = EraseSubjectCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5501,7 +5449,7 @@ func (x *EraseSubjectCommand) String() string {
 func (*EraseSubjectCommand) ProtoMessage() {}
 
 func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5514,7 +5462,7 @@ func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
 func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{72}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *EraseSubjectCommand) GetSubject() string {
@@ -5543,7 +5491,7 @@ type RewrapSubjectKeyCommand struct {
 
 func (x *RewrapSubjectKeyCommand) Reset() {
 	*x = RewrapSubjectKeyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5555,7 +5503,7 @@ func (x *RewrapSubjectKeyCommand) String() string {
 func (*RewrapSubjectKeyCommand) ProtoMessage() {}
 
 func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5568,7 +5516,7 @@ func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewrapSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*RewrapSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{73}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *RewrapSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -5602,7 +5550,7 @@ type ArchivedOrderRecord struct {
 
 func (x *ArchivedOrderRecord) Reset() {
 	*x = ArchivedOrderRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5614,7 +5562,7 @@ func (x *ArchivedOrderRecord) String() string {
 func (*ArchivedOrderRecord) ProtoMessage() {}
 
 func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5627,7 +5575,7 @@ func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrderRecord.ProtoReflect.Descriptor instead.
 func (*ArchivedOrderRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{74}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ArchivedOrderRecord) GetId() string {
@@ -5690,7 +5638,7 @@ type ArchivedOrder struct {
 
 func (x *ArchivedOrder) Reset() {
 	*x = ArchivedOrder{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5702,7 +5650,7 @@ func (x *ArchivedOrder) String() string {
 func (*ArchivedOrder) ProtoMessage() {}
 
 func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5715,7 +5663,7 @@ func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrder.ProtoReflect.Descriptor instead.
 func (*ArchivedOrder) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{75}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ArchivedOrder) GetOrder() *OrderRecord {
@@ -5745,7 +5693,7 @@ type ArchiveOrdersCommand struct {
 
 func (x *ArchiveOrdersCommand) Reset() {
 	*x = ArchiveOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5757,7 +5705,7 @@ func (x *ArchiveOrdersCommand) String() string {
 func (*ArchiveOrdersCommand) ProtoMessage() {}
 
 func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5770,7 +5718,7 @@ func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ArchiveOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{76}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ArchiveOrdersCommand) GetOrderIds() []string {
@@ -5805,7 +5753,7 @@ type RestoreOrdersCommand struct {
 
 func (x *RestoreOrdersCommand) Reset() {
 	*x = RestoreOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5817,7 +5765,7 @@ func (x *RestoreOrdersCommand) String() string {
 func (*RestoreOrdersCommand) ProtoMessage() {}
 
 func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5830,7 +5778,7 @@ func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreOrdersCommand.ProtoReflect.Descriptor instead.
 func (*RestoreOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{77}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *RestoreOrdersCommand) GetOrders() []*ArchivedOrder {
@@ -5859,7 +5807,7 @@ type RecordAccessCommand struct {
 
 func (x *RecordAccessCommand) Reset() {
 	*x = RecordAccessCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5871,7 +5819,7 @@ func (x *RecordAccessCommand) String() string {
 func (*RecordAccessCommand) ProtoMessage() {}
 
 func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5884,7 +5832,7 @@ func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
 func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{78}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *RecordAccessCommand) GetSubject() string {
@@ -5964,7 +5912,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5976,7 +5924,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5989,7 +5937,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{79}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -6679,7 +6627,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6691,7 +6639,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6704,7 +6652,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{80}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -6848,7 +6796,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6860,7 +6808,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6873,7 +6821,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{81}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -6920,7 +6868,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6932,7 +6880,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6945,7 +6893,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{82}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -6975,7 +6923,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6987,7 +6935,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7000,7 +6948,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{83}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -7078,7 +7026,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7090,7 +7038,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7103,7 +7051,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{84}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -7159,7 +7107,7 @@ type ReserveManyRequest struct {
 
 func (x *ReserveManyRequest) Reset() {
 	*x = ReserveManyRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7171,7 +7119,7 @@ func (x *ReserveManyRequest) String() string {
 func (*ReserveManyRequest) ProtoMessage() {}
 
 func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7184,7 +7132,7 @@ func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyRequest.ProtoReflect.Descriptor instead.
 func (*ReserveManyRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{85}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ReserveManyRequest) GetItems() []*ReserveRequest {
@@ -7204,7 +7152,7 @@ type ReserveManyResponse struct {
 
 func (x *ReserveManyResponse) Reset() {
 	*x = ReserveManyResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7216,7 +7164,7 @@ func (x *ReserveManyResponse) String() string {
 func (*ReserveManyResponse) ProtoMessage() {}
 
 func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7229,7 +7177,7 @@ func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyResponse.ProtoReflect.Descriptor instead.
 func (*ReserveManyResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{86}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ReserveManyResponse) GetItems() []*ReserveResponse {
@@ -7251,7 +7199,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7263,7 +7211,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7276,7 +7224,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{87}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -7316,7 +7264,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7328,7 +7276,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7341,7 +7289,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{88}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -7361,7 +7309,7 @@ type SettleManyRequest struct {
 
 func (x *SettleManyRequest) Reset() {
 	*x = SettleManyRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7373,7 +7321,7 @@ func (x *SettleManyRequest) String() string {
 func (*SettleManyRequest) ProtoMessage() {}
 
 func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7386,7 +7334,7 @@ func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyRequest.ProtoReflect.Descriptor instead.
 func (*SettleManyRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{89}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *SettleManyRequest) GetItems() []*SettleRequest {
@@ -7406,7 +7354,7 @@ type SettleManyResponse struct {
 
 func (x *SettleManyResponse) Reset() {
 	*x = SettleManyResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[90]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7418,7 +7366,7 @@ func (x *SettleManyResponse) String() string {
 func (*SettleManyResponse) ProtoMessage() {}
 
 func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[90]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7431,7 +7379,7 @@ func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyResponse.ProtoReflect.Descriptor instead.
 func (*SettleManyResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{90}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *SettleManyResponse) GetItems() []*SettleResponse {
@@ -7453,7 +7401,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[91]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7465,7 +7413,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[91]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7478,7 +7426,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{91}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *SetStockGrainRequest) GetStock() *v1.SetStockRequest {
@@ -7511,7 +7459,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[92]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7523,7 +7471,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[92]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7536,7 +7484,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{92}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -7557,7 +7505,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[93]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7569,7 +7517,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[93]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7582,7 +7530,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{93}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *v1.CreateOrderRequest {
@@ -7615,7 +7563,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[94]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7627,7 +7575,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[94]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7640,7 +7588,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{94}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -7660,7 +7608,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[95]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7672,7 +7620,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[95]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7685,7 +7633,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{95}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *v1.OrderEventRequest {
@@ -7710,14 +7658,14 @@ type OrderGrainResponse struct {
 	Sku    string `protobuf:"bytes,3,opt,name=sku,proto3" json:"sku,omitempty"`
 	Detail string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
 	// A refusal at intake (LIMIT_EXCEEDED, REFUSED): what refused it.
-	Findings      []*HoldFinding `protobuf:"bytes,5,rep,name=findings,proto3" json:"findings,omitempty"`
+	Findings      []*v1.HoldFinding `protobuf:"bytes,5,rep,name=findings,proto3" json:"findings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[96]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7729,7 +7677,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[96]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7742,7 +7690,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{96}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -7773,7 +7721,7 @@ func (x *OrderGrainResponse) GetDetail() string {
 	return ""
 }
 
-func (x *OrderGrainResponse) GetFindings() []*HoldFinding {
+func (x *OrderGrainResponse) GetFindings() []*v1.HoldFinding {
 	if x != nil {
 		return x.Findings
 	}
@@ -7789,7 +7737,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[97]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7801,7 +7749,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[97]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7814,7 +7762,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{97}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -7837,7 +7785,7 @@ type ForwardedBatch struct {
 
 func (x *ForwardedBatch) Reset() {
 	*x = ForwardedBatch{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[98]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7849,7 +7797,7 @@ func (x *ForwardedBatch) String() string {
 func (*ForwardedBatch) ProtoMessage() {}
 
 func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[98]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7862,7 +7810,7 @@ func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedBatch.ProtoReflect.Descriptor instead.
 func (*ForwardedBatch) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{98}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *ForwardedBatch) GetOrders() []*CreateOrderGrainRequest {
@@ -7894,7 +7842,7 @@ type ForwardedAnswer struct {
 
 func (x *ForwardedAnswer) Reset() {
 	*x = ForwardedAnswer{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[99]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7906,7 +7854,7 @@ func (x *ForwardedAnswer) String() string {
 func (*ForwardedAnswer) ProtoMessage() {}
 
 func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[99]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7919,7 +7867,7 @@ func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedAnswer.ProtoReflect.Descriptor instead.
 func (*ForwardedAnswer) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{99}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *ForwardedAnswer) GetResponse() *OrderGrainResponse {
@@ -7952,7 +7900,7 @@ type ForwardedAnswers struct {
 
 func (x *ForwardedAnswers) Reset() {
 	*x = ForwardedAnswers{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[100]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7964,7 +7912,7 @@ func (x *ForwardedAnswers) String() string {
 func (*ForwardedAnswers) ProtoMessage() {}
 
 func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[100]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7977,7 +7925,7 @@ func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedAnswers.ProtoReflect.Descriptor instead.
 func (*ForwardedAnswers) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{100}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *ForwardedAnswers) GetAnswers() []*ForwardedAnswer {
@@ -7997,7 +7945,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[101]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8009,7 +7957,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[101]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8022,7 +7970,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{101}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -8048,7 +7996,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[102]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8060,7 +8008,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[102]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8073,7 +8021,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{102}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -8095,7 +8043,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[103]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8107,7 +8055,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[103]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8120,7 +8068,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{103}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -8162,7 +8110,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[104]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8174,7 +8122,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[104]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8187,7 +8135,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{104}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -8213,7 +8161,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[105]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8225,7 +8173,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[105]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8238,7 +8186,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{105}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -8330,7 +8278,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\vweight_from\x18\x02 \x01(\x01R\n" +
 	"weightFrom\x12\x1b\n" +
 	"\tweight_to\x18\x03 \x01(\x01R\bweightTo\x12\x16\n" +
-	"\x06winner\x18\x04 \x03(\tR\x06winner\"\x88\v\n" +
+	"\x06winner\x18\x04 \x03(\tR\x06winner\"\x8e\v\n" +
 	"\vOrderRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -8363,8 +8311,8 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"amount_due\x18\x1b \x01(\tR\tamountDue\x12!\n" +
 	"\fstage_status\x18\x1c \x01(\tR\vstageStatus\x121\n" +
 	"\x15stage_since_unix_nano\x18\x1d \x01(\x03R\x12stageSinceUnixNano\x12.\n" +
-	"\x05alert\x18\x1e \x01(\v2\x18.ordergrid.v1.OrderAlertR\x05alert\x12+\n" +
-	"\x04hold\x18\x1f \x01(\v2\x17.ordergrid.v1.OrderHoldR\x04hold\x12,\n" +
+	"\x05alert\x18\x1e \x01(\v2\x18.ordergrid.v1.OrderAlertR\x05alert\x121\n" +
+	"\x04hold\x18\x1f \x01(\v2\x1d.ordergrid.v1.OrderHoldRecordR\x04hold\x12,\n" +
 	"\x04risk\x18  \x01(\v2\x18.ordergrid.v1.RiskRecordR\x04risk\x12\x1f\n" +
 	"\vaddress_key\x18! \x01(\tR\n" +
 	"addressKey\x12\x1d\n" +
@@ -8372,8 +8320,8 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"device_key\x18\" \x01(\tR\tdeviceKey\x1a@\n" +
 	"\x12ChannelFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x02\n" +
-	"\tOrderHold\x12\x16\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbe\x02\n" +
+	"\x0fOrderHoldRecord\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x125\n" +
 	"\bfindings\x18\x02 \x03(\v2\x19.ordergrid.v1.HoldFindingR\bfindings\x12$\n" +
 	"\x0eheld_unix_nano\x18\x03 \x01(\x03R\fheldUnixNano\x12&\n" +
@@ -8382,10 +8330,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\n" +
 	"decided_by\x18\x06 \x01(\tR\tdecidedBy\x12'\n" +
 	"\x0fdecision_reason\x18\a \x01(\tR\x0edecisionReason\x12*\n" +
-	"\x11decided_unix_nano\x18\b \x01(\x03R\x0fdecidedUnixNano\"9\n" +
-	"\vHoldFinding\x12\x12\n" +
-	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
-	"\x06detail\x18\x02 \x01(\tR\x06detail\"\xa8\x01\n" +
+	"\x11decided_unix_nano\x18\b \x01(\x03R\x0fdecidedUnixNano\"\xa8\x01\n" +
 	"\n" +
 	"RiskRecord\x12\x14\n" +
 	"\x05score\x18\x01 \x01(\x01R\x05score\x12\x14\n" +
@@ -8935,7 +8880,7 @@ func file_internal_gridpb_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_gridpb_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_gridpb_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 111)
+var file_internal_gridpb_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 110)
 var file_internal_gridpb_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -8951,107 +8896,107 @@ var file_internal_gridpb_grains_proto_goTypes = []any{
 	(*RoutingExclusion)(nil),          // 11: ordergrid.v1.RoutingExclusion
 	(*RoutingFlip)(nil),               // 12: ordergrid.v1.RoutingFlip
 	(*OrderRecord)(nil),               // 13: ordergrid.v1.OrderRecord
-	(*OrderHold)(nil),                 // 14: ordergrid.v1.OrderHold
-	(*HoldFinding)(nil),               // 15: ordergrid.v1.HoldFinding
-	(*RiskRecord)(nil),                // 16: ordergrid.v1.RiskRecord
-	(*PutLimitCommand)(nil),           // 17: ordergrid.v1.PutLimitCommand
-	(*DeleteLimitCommand)(nil),        // 18: ordergrid.v1.DeleteLimitCommand
-	(*DecideHoldCommand)(nil),         // 19: ordergrid.v1.DecideHoldCommand
-	(*OrderAlert)(nil),                // 20: ordergrid.v1.OrderAlert
-	(*AlertGroups)(nil),               // 21: ordergrid.v1.AlertGroups
-	(*AlertGroup)(nil),                // 22: ordergrid.v1.AlertGroup
-	(*PersonalFields)(nil),            // 23: ordergrid.v1.PersonalFields
-	(*SubjectKeyRecord)(nil),          // 24: ordergrid.v1.SubjectKeyRecord
-	(*SubjectTombstoneRecord)(nil),    // 25: ordergrid.v1.SubjectTombstoneRecord
-	(*EventRecord)(nil),               // 26: ordergrid.v1.EventRecord
-	(*ReserveItem)(nil),               // 27: ordergrid.v1.ReserveItem
-	(*ReserveBatchCommand)(nil),       // 28: ordergrid.v1.ReserveBatchCommand
-	(*SettleCommand)(nil),             // 29: ordergrid.v1.SettleCommand
-	(*SetStockCommand)(nil),           // 30: ordergrid.v1.SetStockCommand
-	(*StockSetsRecord)(nil),           // 31: ordergrid.v1.StockSetsRecord
-	(*CreateOrderCommand)(nil),        // 32: ordergrid.v1.CreateOrderCommand
-	(*CreateOrdersCommand)(nil),       // 33: ordergrid.v1.CreateOrdersCommand
-	(*PutWarehouseCommand)(nil),       // 34: ordergrid.v1.PutWarehouseCommand
-	(*PutStrategyCommand)(nil),        // 35: ordergrid.v1.PutStrategyCommand
-	(*ActivateStrategyCommand)(nil),   // 36: ordergrid.v1.ActivateStrategyCommand
-	(*AnnotateOrderCommand)(nil),      // 37: ordergrid.v1.AnnotateOrderCommand
-	(*LinkIdentityCommand)(nil),       // 38: ordergrid.v1.LinkIdentityCommand
-	(*RememberIdentityCommand)(nil),   // 39: ordergrid.v1.RememberIdentityCommand
-	(*UnlinkIdentityCommand)(nil),     // 40: ordergrid.v1.UnlinkIdentityCommand
-	(*NotePurchaseCommand)(nil),       // 41: ordergrid.v1.NotePurchaseCommand
-	(*PurchaseRecord)(nil),            // 42: ordergrid.v1.PurchaseRecord
-	(*RecentPurchases)(nil),           // 43: ordergrid.v1.RecentPurchases
-	(*NotePriceCommand)(nil),          // 44: ordergrid.v1.NotePriceCommand
-	(*ChannelPrice)(nil),              // 45: ordergrid.v1.ChannelPrice
-	(*RecentPrices)(nil),              // 46: ordergrid.v1.RecentPrices
-	(*PriceConflictRecord)(nil),       // 47: ordergrid.v1.PriceConflictRecord
-	(*ChannelFetchRecord)(nil),        // 48: ordergrid.v1.ChannelFetchRecord
-	(*QueueFetchesCommand)(nil),       // 49: ordergrid.v1.QueueFetchesCommand
-	(*FetchOutcomeCommand)(nil),       // 50: ordergrid.v1.FetchOutcomeCommand
-	(*PurgeFetchesCommand)(nil),       // 51: ordergrid.v1.PurgeFetchesCommand
-	(*ConnectorCursorRecord)(nil),     // 52: ordergrid.v1.ConnectorCursorRecord
-	(*SetCursorCommand)(nil),          // 53: ordergrid.v1.SetCursorCommand
-	(*WebhookRecord)(nil),             // 54: ordergrid.v1.WebhookRecord
-	(*WebhookFilter)(nil),             // 55: ordergrid.v1.WebhookFilter
-	(*WebhookDeadLetterRecord)(nil),   // 56: ordergrid.v1.WebhookDeadLetterRecord
-	(*PutWebhookCommand)(nil),         // 57: ordergrid.v1.PutWebhookCommand
-	(*DeleteWebhookCommand)(nil),      // 58: ordergrid.v1.DeleteWebhookCommand
-	(*AdvanceWebhookCommand)(nil),     // 59: ordergrid.v1.AdvanceWebhookCommand
-	(*MarkDeadLetterCommand)(nil),     // 60: ordergrid.v1.MarkDeadLetterCommand
-	(*TransitionCommand)(nil),         // 61: ordergrid.v1.TransitionCommand
-	(*StockSyncedCommand)(nil),        // 62: ordergrid.v1.StockSyncedCommand
-	(*TransitionsCommand)(nil),        // 63: ordergrid.v1.TransitionsCommand
-	(*StockSyncedBatchCommand)(nil),   // 64: ordergrid.v1.StockSyncedBatchCommand
-	(*SettleBatchCommand)(nil),        // 65: ordergrid.v1.SettleBatchCommand
-	(*SettleItem)(nil),                // 66: ordergrid.v1.SettleItem
-	(*ExpireOrdersCommand)(nil),       // 67: ordergrid.v1.ExpireOrdersCommand
-	(*RaiseAlertsCommand)(nil),        // 68: ordergrid.v1.RaiseAlertsCommand
-	(*AlertDue)(nil),                  // 69: ordergrid.v1.AlertDue
-	(*ExpireReservationsCommand)(nil), // 70: ordergrid.v1.ExpireReservationsCommand
-	(*TrimOutboxCommand)(nil),         // 71: ordergrid.v1.TrimOutboxCommand
-	(*PutSubjectKeyCommand)(nil),      // 72: ordergrid.v1.PutSubjectKeyCommand
-	(*PutSubjectKeysCommand)(nil),     // 73: ordergrid.v1.PutSubjectKeysCommand
-	(*EraseSubjectCommand)(nil),       // 74: ordergrid.v1.EraseSubjectCommand
-	(*RewrapSubjectKeyCommand)(nil),   // 75: ordergrid.v1.RewrapSubjectKeyCommand
-	(*ArchivedOrderRecord)(nil),       // 76: ordergrid.v1.ArchivedOrderRecord
-	(*ArchivedOrder)(nil),             // 77: ordergrid.v1.ArchivedOrder
-	(*ArchiveOrdersCommand)(nil),      // 78: ordergrid.v1.ArchiveOrdersCommand
-	(*RestoreOrdersCommand)(nil),      // 79: ordergrid.v1.RestoreOrdersCommand
-	(*RecordAccessCommand)(nil),       // 80: ordergrid.v1.RecordAccessCommand
-	(*Command)(nil),                   // 81: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 82: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 83: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 84: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 85: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 86: ordergrid.v1.ReserveResponse
-	(*ReserveManyRequest)(nil),        // 87: ordergrid.v1.ReserveManyRequest
-	(*ReserveManyResponse)(nil),       // 88: ordergrid.v1.ReserveManyResponse
-	(*SettleRequest)(nil),             // 89: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 90: ordergrid.v1.SettleResponse
-	(*SettleManyRequest)(nil),         // 91: ordergrid.v1.SettleManyRequest
-	(*SettleManyResponse)(nil),        // 92: ordergrid.v1.SettleManyResponse
-	(*SetStockGrainRequest)(nil),      // 93: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 94: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 95: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 96: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 97: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 98: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 99: ordergrid.v1.SyncStockRequest
-	(*ForwardedBatch)(nil),            // 100: ordergrid.v1.ForwardedBatch
-	(*ForwardedAnswer)(nil),           // 101: ordergrid.v1.ForwardedAnswer
-	(*ForwardedAnswers)(nil),          // 102: ordergrid.v1.ForwardedAnswers
-	(*SealPersonalRequest)(nil),       // 103: ordergrid.v1.SealPersonalRequest
-	(*SealPersonalResponse)(nil),      // 104: ordergrid.v1.SealPersonalResponse
-	(*OpenPersonalRequest)(nil),       // 105: ordergrid.v1.OpenPersonalRequest
-	(*OpenPersonalResponse)(nil),      // 106: ordergrid.v1.OpenPersonalResponse
-	(*EraseSubjectGrainRequest)(nil),  // 107: ordergrid.v1.EraseSubjectGrainRequest
-	nil,                               // 108: ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	nil,                               // 109: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 110: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	nil,                               // 111: ordergrid.v1.TransitionCommand.DetailsEntry
-	nil,                               // 112: ordergrid.v1.ReserveResponse.FreeEntry
-	(*v1.Customer)(nil),               // 113: ordergrid.v1.Customer
-	(*v1.Adjustment)(nil),             // 114: ordergrid.v1.Adjustment
+	(*OrderHoldRecord)(nil),           // 14: ordergrid.v1.OrderHoldRecord
+	(*RiskRecord)(nil),                // 15: ordergrid.v1.RiskRecord
+	(*PutLimitCommand)(nil),           // 16: ordergrid.v1.PutLimitCommand
+	(*DeleteLimitCommand)(nil),        // 17: ordergrid.v1.DeleteLimitCommand
+	(*DecideHoldCommand)(nil),         // 18: ordergrid.v1.DecideHoldCommand
+	(*OrderAlert)(nil),                // 19: ordergrid.v1.OrderAlert
+	(*AlertGroups)(nil),               // 20: ordergrid.v1.AlertGroups
+	(*AlertGroup)(nil),                // 21: ordergrid.v1.AlertGroup
+	(*PersonalFields)(nil),            // 22: ordergrid.v1.PersonalFields
+	(*SubjectKeyRecord)(nil),          // 23: ordergrid.v1.SubjectKeyRecord
+	(*SubjectTombstoneRecord)(nil),    // 24: ordergrid.v1.SubjectTombstoneRecord
+	(*EventRecord)(nil),               // 25: ordergrid.v1.EventRecord
+	(*ReserveItem)(nil),               // 26: ordergrid.v1.ReserveItem
+	(*ReserveBatchCommand)(nil),       // 27: ordergrid.v1.ReserveBatchCommand
+	(*SettleCommand)(nil),             // 28: ordergrid.v1.SettleCommand
+	(*SetStockCommand)(nil),           // 29: ordergrid.v1.SetStockCommand
+	(*StockSetsRecord)(nil),           // 30: ordergrid.v1.StockSetsRecord
+	(*CreateOrderCommand)(nil),        // 31: ordergrid.v1.CreateOrderCommand
+	(*CreateOrdersCommand)(nil),       // 32: ordergrid.v1.CreateOrdersCommand
+	(*PutWarehouseCommand)(nil),       // 33: ordergrid.v1.PutWarehouseCommand
+	(*PutStrategyCommand)(nil),        // 34: ordergrid.v1.PutStrategyCommand
+	(*ActivateStrategyCommand)(nil),   // 35: ordergrid.v1.ActivateStrategyCommand
+	(*AnnotateOrderCommand)(nil),      // 36: ordergrid.v1.AnnotateOrderCommand
+	(*LinkIdentityCommand)(nil),       // 37: ordergrid.v1.LinkIdentityCommand
+	(*RememberIdentityCommand)(nil),   // 38: ordergrid.v1.RememberIdentityCommand
+	(*UnlinkIdentityCommand)(nil),     // 39: ordergrid.v1.UnlinkIdentityCommand
+	(*NotePurchaseCommand)(nil),       // 40: ordergrid.v1.NotePurchaseCommand
+	(*PurchaseRecord)(nil),            // 41: ordergrid.v1.PurchaseRecord
+	(*RecentPurchases)(nil),           // 42: ordergrid.v1.RecentPurchases
+	(*NotePriceCommand)(nil),          // 43: ordergrid.v1.NotePriceCommand
+	(*ChannelPrice)(nil),              // 44: ordergrid.v1.ChannelPrice
+	(*RecentPrices)(nil),              // 45: ordergrid.v1.RecentPrices
+	(*PriceConflictRecord)(nil),       // 46: ordergrid.v1.PriceConflictRecord
+	(*ChannelFetchRecord)(nil),        // 47: ordergrid.v1.ChannelFetchRecord
+	(*QueueFetchesCommand)(nil),       // 48: ordergrid.v1.QueueFetchesCommand
+	(*FetchOutcomeCommand)(nil),       // 49: ordergrid.v1.FetchOutcomeCommand
+	(*PurgeFetchesCommand)(nil),       // 50: ordergrid.v1.PurgeFetchesCommand
+	(*ConnectorCursorRecord)(nil),     // 51: ordergrid.v1.ConnectorCursorRecord
+	(*SetCursorCommand)(nil),          // 52: ordergrid.v1.SetCursorCommand
+	(*WebhookRecord)(nil),             // 53: ordergrid.v1.WebhookRecord
+	(*WebhookFilter)(nil),             // 54: ordergrid.v1.WebhookFilter
+	(*WebhookDeadLetterRecord)(nil),   // 55: ordergrid.v1.WebhookDeadLetterRecord
+	(*PutWebhookCommand)(nil),         // 56: ordergrid.v1.PutWebhookCommand
+	(*DeleteWebhookCommand)(nil),      // 57: ordergrid.v1.DeleteWebhookCommand
+	(*AdvanceWebhookCommand)(nil),     // 58: ordergrid.v1.AdvanceWebhookCommand
+	(*MarkDeadLetterCommand)(nil),     // 59: ordergrid.v1.MarkDeadLetterCommand
+	(*TransitionCommand)(nil),         // 60: ordergrid.v1.TransitionCommand
+	(*StockSyncedCommand)(nil),        // 61: ordergrid.v1.StockSyncedCommand
+	(*TransitionsCommand)(nil),        // 62: ordergrid.v1.TransitionsCommand
+	(*StockSyncedBatchCommand)(nil),   // 63: ordergrid.v1.StockSyncedBatchCommand
+	(*SettleBatchCommand)(nil),        // 64: ordergrid.v1.SettleBatchCommand
+	(*SettleItem)(nil),                // 65: ordergrid.v1.SettleItem
+	(*ExpireOrdersCommand)(nil),       // 66: ordergrid.v1.ExpireOrdersCommand
+	(*RaiseAlertsCommand)(nil),        // 67: ordergrid.v1.RaiseAlertsCommand
+	(*AlertDue)(nil),                  // 68: ordergrid.v1.AlertDue
+	(*ExpireReservationsCommand)(nil), // 69: ordergrid.v1.ExpireReservationsCommand
+	(*TrimOutboxCommand)(nil),         // 70: ordergrid.v1.TrimOutboxCommand
+	(*PutSubjectKeyCommand)(nil),      // 71: ordergrid.v1.PutSubjectKeyCommand
+	(*PutSubjectKeysCommand)(nil),     // 72: ordergrid.v1.PutSubjectKeysCommand
+	(*EraseSubjectCommand)(nil),       // 73: ordergrid.v1.EraseSubjectCommand
+	(*RewrapSubjectKeyCommand)(nil),   // 74: ordergrid.v1.RewrapSubjectKeyCommand
+	(*ArchivedOrderRecord)(nil),       // 75: ordergrid.v1.ArchivedOrderRecord
+	(*ArchivedOrder)(nil),             // 76: ordergrid.v1.ArchivedOrder
+	(*ArchiveOrdersCommand)(nil),      // 77: ordergrid.v1.ArchiveOrdersCommand
+	(*RestoreOrdersCommand)(nil),      // 78: ordergrid.v1.RestoreOrdersCommand
+	(*RecordAccessCommand)(nil),       // 79: ordergrid.v1.RecordAccessCommand
+	(*Command)(nil),                   // 80: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 81: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 82: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 83: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 84: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 85: ordergrid.v1.ReserveResponse
+	(*ReserveManyRequest)(nil),        // 86: ordergrid.v1.ReserveManyRequest
+	(*ReserveManyResponse)(nil),       // 87: ordergrid.v1.ReserveManyResponse
+	(*SettleRequest)(nil),             // 88: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 89: ordergrid.v1.SettleResponse
+	(*SettleManyRequest)(nil),         // 90: ordergrid.v1.SettleManyRequest
+	(*SettleManyResponse)(nil),        // 91: ordergrid.v1.SettleManyResponse
+	(*SetStockGrainRequest)(nil),      // 92: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 93: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 94: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 95: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 96: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 97: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 98: ordergrid.v1.SyncStockRequest
+	(*ForwardedBatch)(nil),            // 99: ordergrid.v1.ForwardedBatch
+	(*ForwardedAnswer)(nil),           // 100: ordergrid.v1.ForwardedAnswer
+	(*ForwardedAnswers)(nil),          // 101: ordergrid.v1.ForwardedAnswers
+	(*SealPersonalRequest)(nil),       // 102: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 103: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 104: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 105: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 106: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 107: ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	nil,                               // 108: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 109: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	nil,                               // 110: ordergrid.v1.TransitionCommand.DetailsEntry
+	nil,                               // 111: ordergrid.v1.ReserveResponse.FreeEntry
+	(*v1.Customer)(nil),               // 112: ordergrid.v1.Customer
+	(*v1.Adjustment)(nil),             // 113: ordergrid.v1.Adjustment
+	(*v1.HoldFinding)(nil),            // 114: ordergrid.v1.HoldFinding
 	(*v1.SetStockRequest)(nil),        // 115: ordergrid.v1.SetStockRequest
 	(*v1.CreateOrderRequest)(nil),     // 116: ordergrid.v1.CreateOrderRequest
 	(*v1.OrderEventRequest)(nil),      // 117: ordergrid.v1.OrderEventRequest
@@ -9062,122 +9007,122 @@ var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	10,  // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
 	11,  // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
 	12,  // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
-	113, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	112, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
 	7,   // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
 	8,   // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
-	108, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	114, // 9: ordergrid.v1.OrderRecord.adjustments:type_name -> ordergrid.v1.Adjustment
-	20,  // 10: ordergrid.v1.OrderRecord.alert:type_name -> ordergrid.v1.OrderAlert
-	14,  // 11: ordergrid.v1.OrderRecord.hold:type_name -> ordergrid.v1.OrderHold
-	16,  // 12: ordergrid.v1.OrderRecord.risk:type_name -> ordergrid.v1.RiskRecord
-	15,  // 13: ordergrid.v1.OrderHold.findings:type_name -> ordergrid.v1.HoldFinding
-	22,  // 14: ordergrid.v1.AlertGroups.groups:type_name -> ordergrid.v1.AlertGroup
-	109, // 15: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	107, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	113, // 9: ordergrid.v1.OrderRecord.adjustments:type_name -> ordergrid.v1.Adjustment
+	19,  // 10: ordergrid.v1.OrderRecord.alert:type_name -> ordergrid.v1.OrderAlert
+	14,  // 11: ordergrid.v1.OrderRecord.hold:type_name -> ordergrid.v1.OrderHoldRecord
+	15,  // 12: ordergrid.v1.OrderRecord.risk:type_name -> ordergrid.v1.RiskRecord
+	114, // 13: ordergrid.v1.OrderHoldRecord.findings:type_name -> ordergrid.v1.HoldFinding
+	21,  // 14: ordergrid.v1.AlertGroups.groups:type_name -> ordergrid.v1.AlertGroup
+	108, // 15: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
 	9,   // 16: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
 	6,   // 17: ordergrid.v1.ReserveItem.limits:type_name -> ordergrid.v1.LimitCheck
-	27,  // 18: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	26,  // 18: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
 	13,  // 19: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
 	9,   // 20: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
-	32,  // 21: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
-	110, // 22: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	42,  // 23: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	42,  // 24: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
-	45,  // 25: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
-	45,  // 26: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
-	45,  // 27: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
-	45,  // 28: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
-	48,  // 29: ordergrid.v1.QueueFetchesCommand.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
-	52,  // 30: ordergrid.v1.SetCursorCommand.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
-	55,  // 31: ordergrid.v1.WebhookRecord.filter:type_name -> ordergrid.v1.WebhookFilter
-	54,  // 32: ordergrid.v1.PutWebhookCommand.webhook:type_name -> ordergrid.v1.WebhookRecord
-	56,  // 33: ordergrid.v1.AdvanceWebhookCommand.dead_letter:type_name -> ordergrid.v1.WebhookDeadLetterRecord
-	111, // 34: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	61,  // 35: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
-	62,  // 36: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
-	66,  // 37: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
-	69,  // 38: ordergrid.v1.RaiseAlertsCommand.alerts:type_name -> ordergrid.v1.AlertDue
-	24,  // 39: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	24,  // 40: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	24,  // 41: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	31,  // 21: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
+	109, // 22: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	41,  // 23: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	41,  // 24: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
+	44,  // 25: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
+	44,  // 26: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
+	44,  // 27: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
+	44,  // 28: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
+	47,  // 29: ordergrid.v1.QueueFetchesCommand.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
+	51,  // 30: ordergrid.v1.SetCursorCommand.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
+	54,  // 31: ordergrid.v1.WebhookRecord.filter:type_name -> ordergrid.v1.WebhookFilter
+	53,  // 32: ordergrid.v1.PutWebhookCommand.webhook:type_name -> ordergrid.v1.WebhookRecord
+	55,  // 33: ordergrid.v1.AdvanceWebhookCommand.dead_letter:type_name -> ordergrid.v1.WebhookDeadLetterRecord
+	110, // 34: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	60,  // 35: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
+	61,  // 36: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
+	65,  // 37: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
+	68,  // 38: ordergrid.v1.RaiseAlertsCommand.alerts:type_name -> ordergrid.v1.AlertDue
+	23,  // 39: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	23,  // 40: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	23,  // 41: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
 	13,  // 42: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	26,  // 43: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	77,  // 44: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	28,  // 45: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	29,  // 46: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	30,  // 47: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	32,  // 48: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	61,  // 49: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	62,  // 50: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	67,  // 51: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	70,  // 52: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	71,  // 53: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	72,  // 54: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	74,  // 55: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	75,  // 56: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	80,  // 57: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	78,  // 58: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	79,  // 59: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	34,  // 60: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	35,  // 61: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	36,  // 62: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	37,  // 63: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	38,  // 64: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	41,  // 65: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	44,  // 66: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	39,  // 67: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	40,  // 68: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	33,  // 69: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
-	73,  // 70: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
-	63,  // 71: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
-	64,  // 72: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
-	65,  // 73: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
-	49,  // 74: ordergrid.v1.Command.queue_fetches:type_name -> ordergrid.v1.QueueFetchesCommand
-	50,  // 75: ordergrid.v1.Command.fetch_outcome:type_name -> ordergrid.v1.FetchOutcomeCommand
-	51,  // 76: ordergrid.v1.Command.purge_fetches:type_name -> ordergrid.v1.PurgeFetchesCommand
-	53,  // 77: ordergrid.v1.Command.set_cursor:type_name -> ordergrid.v1.SetCursorCommand
-	68,  // 78: ordergrid.v1.Command.raise_alerts:type_name -> ordergrid.v1.RaiseAlertsCommand
-	57,  // 79: ordergrid.v1.Command.put_webhook:type_name -> ordergrid.v1.PutWebhookCommand
-	58,  // 80: ordergrid.v1.Command.delete_webhook:type_name -> ordergrid.v1.DeleteWebhookCommand
-	59,  // 81: ordergrid.v1.Command.advance_webhook:type_name -> ordergrid.v1.AdvanceWebhookCommand
-	60,  // 82: ordergrid.v1.Command.mark_dead_letter:type_name -> ordergrid.v1.MarkDeadLetterCommand
-	19,  // 83: ordergrid.v1.Command.decide_hold:type_name -> ordergrid.v1.DecideHoldCommand
-	17,  // 84: ordergrid.v1.Command.put_limit:type_name -> ordergrid.v1.PutLimitCommand
-	18,  // 85: ordergrid.v1.Command.delete_limit:type_name -> ordergrid.v1.DeleteLimitCommand
+	25,  // 43: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	76,  // 44: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	27,  // 45: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	28,  // 46: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	29,  // 47: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	31,  // 48: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	60,  // 49: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	61,  // 50: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	66,  // 51: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	69,  // 52: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	70,  // 53: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	71,  // 54: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	73,  // 55: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	74,  // 56: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	79,  // 57: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	77,  // 58: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	78,  // 59: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	33,  // 60: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	34,  // 61: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	35,  // 62: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	36,  // 63: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	37,  // 64: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	40,  // 65: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	43,  // 66: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	38,  // 67: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	39,  // 68: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	32,  // 69: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	72,  // 70: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	62,  // 71: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
+	63,  // 72: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
+	64,  // 73: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
+	48,  // 74: ordergrid.v1.Command.queue_fetches:type_name -> ordergrid.v1.QueueFetchesCommand
+	49,  // 75: ordergrid.v1.Command.fetch_outcome:type_name -> ordergrid.v1.FetchOutcomeCommand
+	50,  // 76: ordergrid.v1.Command.purge_fetches:type_name -> ordergrid.v1.PurgeFetchesCommand
+	52,  // 77: ordergrid.v1.Command.set_cursor:type_name -> ordergrid.v1.SetCursorCommand
+	67,  // 78: ordergrid.v1.Command.raise_alerts:type_name -> ordergrid.v1.RaiseAlertsCommand
+	56,  // 79: ordergrid.v1.Command.put_webhook:type_name -> ordergrid.v1.PutWebhookCommand
+	57,  // 80: ordergrid.v1.Command.delete_webhook:type_name -> ordergrid.v1.DeleteWebhookCommand
+	58,  // 81: ordergrid.v1.Command.advance_webhook:type_name -> ordergrid.v1.AdvanceWebhookCommand
+	59,  // 82: ordergrid.v1.Command.mark_dead_letter:type_name -> ordergrid.v1.MarkDeadLetterCommand
+	18,  // 83: ordergrid.v1.Command.decide_hold:type_name -> ordergrid.v1.DecideHoldCommand
+	16,  // 84: ordergrid.v1.Command.put_limit:type_name -> ordergrid.v1.PutLimitCommand
+	17,  // 85: ordergrid.v1.Command.delete_limit:type_name -> ordergrid.v1.DeleteLimitCommand
 	0,   // 86: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
 	13,  // 87: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	84,  // 88: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	24,  // 89: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	25,  // 90: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	42,  // 91: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	47,  // 92: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	82,  // 93: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
-	24,  // 94: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	48,  // 95: ordergrid.v1.ApplyResult.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
-	52,  // 96: ordergrid.v1.ApplyResult.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
-	54,  // 97: ordergrid.v1.ApplyResult.webhook:type_name -> ordergrid.v1.WebhookRecord
-	56,  // 98: ordergrid.v1.ApplyResult.dead_letter:type_name -> ordergrid.v1.WebhookDeadLetterRecord
+	83,  // 88: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	23,  // 89: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	24,  // 90: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	41,  // 91: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	46,  // 92: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	81,  // 93: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	23,  // 94: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	47,  // 95: ordergrid.v1.ApplyResult.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
+	51,  // 96: ordergrid.v1.ApplyResult.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
+	53,  // 97: ordergrid.v1.ApplyResult.webhook:type_name -> ordergrid.v1.WebhookRecord
+	55,  // 98: ordergrid.v1.ApplyResult.dead_letter:type_name -> ordergrid.v1.WebhookDeadLetterRecord
 	0,   // 99: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	83,  // 100: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	82,  // 100: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
 	6,   // 101: ordergrid.v1.ReserveRequest.limits:type_name -> ordergrid.v1.LimitCheck
 	0,   // 102: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	112, // 103: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	85,  // 104: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
-	86,  // 105: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	111, // 103: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	84,  // 104: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	85,  // 105: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
 	0,   // 106: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	89,  // 107: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
-	90,  // 108: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
+	88,  // 107: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
+	89,  // 108: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
 	115, // 109: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
 	116, // 110: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
 	117, // 111: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
 	0,   // 112: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
 	13,  // 113: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	15,  // 114: ordergrid.v1.OrderGrainResponse.findings:type_name -> ordergrid.v1.HoldFinding
-	95,  // 115: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
-	97,  // 116: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
-	98,  // 117: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
-	101, // 118: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
-	23,  // 119: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	23,  // 120: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	114, // 114: ordergrid.v1.OrderGrainResponse.findings:type_name -> ordergrid.v1.HoldFinding
+	94,  // 115: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
+	96,  // 116: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
+	97,  // 117: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
+	100, // 118: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
+	22,  // 119: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	22,  // 120: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
 	121, // [121:121] is the sub-list for method output_type
 	121, // [121:121] is the sub-list for method input_type
 	121, // [121:121] is the sub-list for extension type_name
@@ -9190,7 +9135,7 @@ func file_internal_gridpb_grains_proto_init() {
 	if File_internal_gridpb_grains_proto != nil {
 		return
 	}
-	file_internal_gridpb_grains_proto_msgTypes[79].OneofWrappers = []any{
+	file_internal_gridpb_grains_proto_msgTypes[78].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -9239,7 +9184,7 @@ func file_internal_gridpb_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_gridpb_grains_proto_rawDesc), len(file_internal_gridpb_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   111,
+			NumMessages:   110,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -539,7 +539,15 @@ type Order struct {
 	// Discounts, tax and shipping, as the order was created with them.
 	Adjustments []*Adjustment `protobuf:"bytes,22,rep,name=adjustments,proto3" json:"adjustments,omitempty"`
 	// What the buyer owes: total - discounts + tax + shipping, decimal string.
-	AmountDue     string `protobuf:"bytes,23,opt,name=amount_due,json=amountDue,proto3" json:"amount_due,omitempty"`
+	AmountDue string `protobuf:"bytes,23,opt,name=amount_due,json=amountDue,proto3" json:"amount_due,omitempty"`
+	// The hold the order was created in or put on (a purchase limit, an
+	// address check, its risk score, a cross-channel duplicate), and the
+	// reviewer's decision; absent for an order never held.
+	Hold *OrderHold `protobuf:"bytes,24,opt,name=hold,proto3" json:"hold,omitempty"`
+	// The order's risk score at intake (0..1) and its verdict (accept, hold,
+	// refuse); GET /v1/orders/{id}/risk explains it. Absent when scoring is off.
+	RiskScore     float64 `protobuf:"fixed64,25,opt,name=risk_score,json=riskScore,proto3" json:"risk_score,omitempty"`
+	RiskVerdict   string  `protobuf:"bytes,26,opt,name=risk_verdict,json=riskVerdict,proto3" json:"risk_verdict,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -735,6 +743,185 @@ func (x *Order) GetAmountDue() string {
 	return ""
 }
 
+func (x *Order) GetHold() *OrderHold {
+	if x != nil {
+		return x.Hold
+	}
+	return nil
+}
+
+func (x *Order) GetRiskScore() float64 {
+	if x != nil {
+		return x.RiskScore
+	}
+	return 0
+}
+
+func (x *Order) GetRiskVerdict() string {
+	if x != nil {
+		return x.RiskVerdict
+	}
+	return ""
+}
+
+// Why an order is held, until when, and what a reviewer decided.
+type OrderHold struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// limit, address, risk or duplicate.
+	Reason   string         `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	Findings []*HoldFinding `protobuf:"bytes,2,rep,name=findings,proto3" json:"findings,omitempty"`
+	HeldAt   string         `protobuf:"bytes,3,opt,name=held_at,json=heldAt,proto3" json:"held_at,omitempty"`
+	// Undecided by then, the order expires.
+	Until string `protobuf:"bytes,4,opt,name=until,proto3" json:"until,omitempty"`
+	// release or cancel; empty while undecided.
+	Decision       string `protobuf:"bytes,5,opt,name=decision,proto3" json:"decision,omitempty"`
+	DecidedBy      string `protobuf:"bytes,6,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
+	DecisionReason string `protobuf:"bytes,7,opt,name=decision_reason,json=decisionReason,proto3" json:"decision_reason,omitempty"`
+	DecidedAt      string `protobuf:"bytes,8,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *OrderHold) Reset() {
+	*x = OrderHold{}
+	mi := &file_ordergrid_v1_api_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderHold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderHold) ProtoMessage() {}
+
+func (x *OrderHold) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_api_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderHold.ProtoReflect.Descriptor instead.
+func (*OrderHold) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *OrderHold) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *OrderHold) GetFindings() []*HoldFinding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+func (x *OrderHold) GetHeldAt() string {
+	if x != nil {
+		return x.HeldAt
+	}
+	return ""
+}
+
+func (x *OrderHold) GetUntil() string {
+	if x != nil {
+		return x.Until
+	}
+	return ""
+}
+
+func (x *OrderHold) GetDecision() string {
+	if x != nil {
+		return x.Decision
+	}
+	return ""
+}
+
+func (x *OrderHold) GetDecidedBy() string {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return ""
+}
+
+func (x *OrderHold) GetDecisionReason() string {
+	if x != nil {
+		return x.DecisionReason
+	}
+	return ""
+}
+
+func (x *OrderHold) GetDecidedAt() string {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return ""
+}
+
+// One reason an order was held or refused at intake: a code (address_incomplete,
+// limit_exceeded, risk_score, …) and a sentence for the reviewer.
+type HoldFinding struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HoldFinding) Reset() {
+	*x = HoldFinding{}
+	mi := &file_ordergrid_v1_api_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HoldFinding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HoldFinding) ProtoMessage() {}
+
+func (x *HoldFinding) ProtoReflect() protoreflect.Message {
+	mi := &file_ordergrid_v1_api_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HoldFinding.ProtoReflect.Descriptor instead.
+func (*HoldFinding) Descriptor() ([]byte, []int) {
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *HoldFinding) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *HoldFinding) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 type CreateOrderResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Order *Order                 `protobuf:"bytes,1,opt,name=order,proto3" json:"order,omitempty"`
@@ -746,7 +933,7 @@ type CreateOrderResponse struct {
 
 func (x *CreateOrderResponse) Reset() {
 	*x = CreateOrderResponse{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[6]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +945,7 @@ func (x *CreateOrderResponse) String() string {
 func (*CreateOrderResponse) ProtoMessage() {}
 
 func (x *CreateOrderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[6]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +958,7 @@ func (x *CreateOrderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderResponse.ProtoReflect.Descriptor instead.
 func (*CreateOrderResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{6}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateOrderResponse) GetOrder() *Order {
@@ -797,7 +984,7 @@ type BatchCreateOrdersRequest struct {
 
 func (x *BatchCreateOrdersRequest) Reset() {
 	*x = BatchCreateOrdersRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[7]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +996,7 @@ func (x *BatchCreateOrdersRequest) String() string {
 func (*BatchCreateOrdersRequest) ProtoMessage() {}
 
 func (x *BatchCreateOrdersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[7]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +1009,7 @@ func (x *BatchCreateOrdersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateOrdersRequest.ProtoReflect.Descriptor instead.
 func (*BatchCreateOrdersRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{7}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BatchCreateOrdersRequest) GetOrders() []*CreateOrderRequest {
@@ -843,7 +1030,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[8]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +1042,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[8]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +1055,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -901,7 +1088,7 @@ type Problem struct {
 
 func (x *Problem) Reset() {
 	*x = Problem{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[9]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1100,7 @@ func (x *Problem) String() string {
 func (*Problem) ProtoMessage() {}
 
 func (x *Problem) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[9]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1113,7 @@ func (x *Problem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Problem.ProtoReflect.Descriptor instead.
 func (*Problem) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Problem) GetType() string {
@@ -990,7 +1177,7 @@ type BatchCreateOrderResult struct {
 
 func (x *BatchCreateOrderResult) Reset() {
 	*x = BatchCreateOrderResult{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[10]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1189,7 @@ func (x *BatchCreateOrderResult) String() string {
 func (*BatchCreateOrderResult) ProtoMessage() {}
 
 func (x *BatchCreateOrderResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[10]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1202,7 @@ func (x *BatchCreateOrderResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateOrderResult.ProtoReflect.Descriptor instead.
 func (*BatchCreateOrderResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BatchCreateOrderResult) GetStatus() int32 {
@@ -1048,7 +1235,7 @@ type BatchCreateOrdersResponse struct {
 
 func (x *BatchCreateOrdersResponse) Reset() {
 	*x = BatchCreateOrdersResponse{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[11]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1060,7 +1247,7 @@ func (x *BatchCreateOrdersResponse) String() string {
 func (*BatchCreateOrdersResponse) ProtoMessage() {}
 
 func (x *BatchCreateOrdersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[11]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1073,7 +1260,7 @@ func (x *BatchCreateOrdersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateOrdersResponse.ProtoReflect.Descriptor instead.
 func (*BatchCreateOrdersResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BatchCreateOrdersResponse) GetResults() []*BatchCreateOrderResult {
@@ -1094,7 +1281,7 @@ type StreamCreateOrderRequest struct {
 
 func (x *StreamCreateOrderRequest) Reset() {
 	*x = StreamCreateOrderRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[12]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1293,7 @@ func (x *StreamCreateOrderRequest) String() string {
 func (*StreamCreateOrderRequest) ProtoMessage() {}
 
 func (x *StreamCreateOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[12]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1306,7 @@ func (x *StreamCreateOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamCreateOrderRequest.ProtoReflect.Descriptor instead.
 func (*StreamCreateOrderRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StreamCreateOrderRequest) GetSeq() uint64 {
@@ -1146,7 +1333,7 @@ type StreamCreateOrderResult struct {
 
 func (x *StreamCreateOrderResult) Reset() {
 	*x = StreamCreateOrderResult{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[13]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1345,7 @@ func (x *StreamCreateOrderResult) String() string {
 func (*StreamCreateOrderResult) ProtoMessage() {}
 
 func (x *StreamCreateOrderResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[13]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1358,7 @@ func (x *StreamCreateOrderResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamCreateOrderResult.ProtoReflect.Descriptor instead.
 func (*StreamCreateOrderResult) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StreamCreateOrderResult) GetSeq() uint64 {
@@ -1200,7 +1387,7 @@ type GetOrderRequest struct {
 
 func (x *GetOrderRequest) Reset() {
 	*x = GetOrderRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1399,7 @@ func (x *GetOrderRequest) String() string {
 func (*GetOrderRequest) ProtoMessage() {}
 
 func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[14]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1412,7 @@ func (x *GetOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOrderRequest.ProtoReflect.Descriptor instead.
 func (*GetOrderRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetOrderRequest) GetId() string {
@@ -1251,7 +1438,7 @@ type EraseSubjectRequest struct {
 
 func (x *EraseSubjectRequest) Reset() {
 	*x = EraseSubjectRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1450,7 @@ func (x *EraseSubjectRequest) String() string {
 func (*EraseSubjectRequest) ProtoMessage() {}
 
 func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[15]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1463,7 @@ func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EraseSubjectRequest) GetId() string {
@@ -1303,7 +1490,7 @@ type SubjectErasure struct {
 
 func (x *SubjectErasure) Reset() {
 	*x = SubjectErasure{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1502,7 @@ func (x *SubjectErasure) String() string {
 func (*SubjectErasure) ProtoMessage() {}
 
 func (x *SubjectErasure) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[16]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1515,7 @@ func (x *SubjectErasure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectErasure.ProtoReflect.Descriptor instead.
 func (*SubjectErasure) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SubjectErasure) GetSubject() string {
@@ -1381,7 +1568,7 @@ type OrderEvent struct {
 
 func (x *OrderEvent) Reset() {
 	*x = OrderEvent{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1580,7 @@ func (x *OrderEvent) String() string {
 func (*OrderEvent) ProtoMessage() {}
 
 func (x *OrderEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[17]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1593,7 @@ func (x *OrderEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEvent.ProtoReflect.Descriptor instead.
 func (*OrderEvent) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *OrderEvent) GetSeq() uint64 {
@@ -1461,7 +1648,7 @@ type ListOrderEventsResponse struct {
 
 func (x *ListOrderEventsResponse) Reset() {
 	*x = ListOrderEventsResponse{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1660,7 @@ func (x *ListOrderEventsResponse) String() string {
 func (*ListOrderEventsResponse) ProtoMessage() {}
 
 func (x *ListOrderEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[18]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1673,7 @@ func (x *ListOrderEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOrderEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListOrderEventsResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListOrderEventsResponse) GetOrderId() string {
@@ -1519,7 +1706,7 @@ type OrderEventRequest struct {
 
 func (x *OrderEventRequest) Reset() {
 	*x = OrderEventRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1718,7 @@ func (x *OrderEventRequest) String() string {
 func (*OrderEventRequest) ProtoMessage() {}
 
 func (x *OrderEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[19]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1731,7 @@ func (x *OrderEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OrderEventRequest) GetId() string {
@@ -1593,7 +1780,7 @@ type SetStockRequest struct {
 
 func (x *SetStockRequest) Reset() {
 	*x = SetStockRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +1792,7 @@ func (x *SetStockRequest) String() string {
 func (*SetStockRequest) ProtoMessage() {}
 
 func (x *SetStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[20]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1805,7 @@ func (x *SetStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockRequest.ProtoReflect.Descriptor instead.
 func (*SetStockRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetStockRequest) GetSku() string {
@@ -1655,7 +1842,7 @@ type StockLevel struct {
 
 func (x *StockLevel) Reset() {
 	*x = StockLevel{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1854,7 @@ func (x *StockLevel) String() string {
 func (*StockLevel) ProtoMessage() {}
 
 func (x *StockLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[21]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1867,7 @@ func (x *StockLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockLevel.ProtoReflect.Descriptor instead.
 func (*StockLevel) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StockLevel) GetWarehouse() string {
@@ -1727,7 +1914,7 @@ type GetSkuRequest struct {
 
 func (x *GetSkuRequest) Reset() {
 	*x = GetSkuRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1739,7 +1926,7 @@ func (x *GetSkuRequest) String() string {
 func (*GetSkuRequest) ProtoMessage() {}
 
 func (x *GetSkuRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[22]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1752,7 +1939,7 @@ func (x *GetSkuRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSkuRequest.ProtoReflect.Descriptor instead.
 func (*GetSkuRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetSkuRequest) GetSku() string {
@@ -1773,7 +1960,7 @@ type SkuStock struct {
 
 func (x *SkuStock) Reset() {
 	*x = SkuStock{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +1972,7 @@ func (x *SkuStock) String() string {
 func (*SkuStock) ProtoMessage() {}
 
 func (x *SkuStock) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[23]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +1985,7 @@ func (x *SkuStock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuStock.ProtoReflect.Descriptor instead.
 func (*SkuStock) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SkuStock) GetSku() string {
@@ -1833,7 +2020,7 @@ type ListSkuEventsResponse struct {
 
 func (x *ListSkuEventsResponse) Reset() {
 	*x = ListSkuEventsResponse{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +2032,7 @@ func (x *ListSkuEventsResponse) String() string {
 func (*ListSkuEventsResponse) ProtoMessage() {}
 
 func (x *ListSkuEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[24]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +2045,7 @@ func (x *ListSkuEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSkuEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListSkuEventsResponse) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListSkuEventsResponse) GetSku() string {
@@ -1890,7 +2077,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +2089,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[25]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +2102,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StreamEventsRequest) GetFrom() uint64 {
@@ -1987,7 +2174,7 @@ type LogEvent struct {
 
 func (x *LogEvent) Reset() {
 	*x = LogEvent{}
-	mi := &file_ordergrid_v1_api_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1999,7 +2186,7 @@ func (x *LogEvent) String() string {
 func (*LogEvent) ProtoMessage() {}
 
 func (x *LogEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ordergrid_v1_api_proto_msgTypes[26]
+	mi := &file_ordergrid_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2012,7 +2199,7 @@ func (x *LogEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEvent.ProtoReflect.Descriptor instead.
 func (*LogEvent) Descriptor() ([]byte, []int) {
-	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_ordergrid_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *LogEvent) GetIndex() uint64 {
@@ -2115,7 +2302,7 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12\x1d\n" +
 	"\n" +
 	"unit_price\x18\x03 \x01(\tR\tunitPrice\x12\x1c\n" +
-	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"\xb3\a\n" +
+	"\twarehouse\x18\x04 \x01(\tR\twarehouse\"\xa2\b\n" +
 	"\x05Order\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
@@ -2144,10 +2331,28 @@ const file_ordergrid_v1_api_proto_rawDesc = "" +
 	"\x0echannel_fields\x18\x15 \x03(\v2&.ordergrid.v1.Order.ChannelFieldsEntryR\rchannelFields\x12:\n" +
 	"\vadjustments\x18\x16 \x03(\v2\x18.ordergrid.v1.AdjustmentR\vadjustments\x12\x1d\n" +
 	"\n" +
-	"amount_due\x18\x17 \x01(\tR\tamountDue\x1a@\n" +
+	"amount_due\x18\x17 \x01(\tR\tamountDue\x12+\n" +
+	"\x04hold\x18\x18 \x01(\v2\x17.ordergrid.v1.OrderHoldR\x04hold\x12\x1d\n" +
+	"\n" +
+	"risk_score\x18\x19 \x01(\x01R\triskScore\x12!\n" +
+	"\frisk_verdict\x18\x1a \x01(\tR\vriskVerdict\x1a@\n" +
 	"\x12ChannelFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\\\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8c\x02\n" +
+	"\tOrderHold\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x125\n" +
+	"\bfindings\x18\x02 \x03(\v2\x19.ordergrid.v1.HoldFindingR\bfindings\x12\x17\n" +
+	"\aheld_at\x18\x03 \x01(\tR\x06heldAt\x12\x14\n" +
+	"\x05until\x18\x04 \x01(\tR\x05until\x12\x1a\n" +
+	"\bdecision\x18\x05 \x01(\tR\bdecision\x12\x1d\n" +
+	"\n" +
+	"decided_by\x18\x06 \x01(\tR\tdecidedBy\x12'\n" +
+	"\x0fdecision_reason\x18\a \x01(\tR\x0edecisionReason\x12\x1d\n" +
+	"\n" +
+	"decided_at\x18\b \x01(\tR\tdecidedAt\"9\n" +
+	"\vHoldFinding\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\"\\\n" +
 	"\x13CreateOrderResponse\x12)\n" +
 	"\x05order\x18\x01 \x01(\v2\x13.ordergrid.v1.OrderR\x05order\x12\x1a\n" +
 	"\breplayed\x18\x02 \x01(\bR\breplayed\"T\n" +
@@ -2274,7 +2479,7 @@ func file_ordergrid_v1_api_proto_rawDescGZIP() []byte {
 	return file_ordergrid_v1_api_proto_rawDescData
 }
 
-var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_ordergrid_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*Customer)(nil),                  // 0: ordergrid.v1.Customer
 	(*OrderLineInput)(nil),            // 1: ordergrid.v1.OrderLineInput
@@ -2282,80 +2487,84 @@ var file_ordergrid_v1_api_proto_goTypes = []any{
 	(*Adjustment)(nil),                // 3: ordergrid.v1.Adjustment
 	(*OrderLine)(nil),                 // 4: ordergrid.v1.OrderLine
 	(*Order)(nil),                     // 5: ordergrid.v1.Order
-	(*CreateOrderResponse)(nil),       // 6: ordergrid.v1.CreateOrderResponse
-	(*BatchCreateOrdersRequest)(nil),  // 7: ordergrid.v1.BatchCreateOrdersRequest
-	(*FieldViolation)(nil),            // 8: ordergrid.v1.FieldViolation
-	(*Problem)(nil),                   // 9: ordergrid.v1.Problem
-	(*BatchCreateOrderResult)(nil),    // 10: ordergrid.v1.BatchCreateOrderResult
-	(*BatchCreateOrdersResponse)(nil), // 11: ordergrid.v1.BatchCreateOrdersResponse
-	(*StreamCreateOrderRequest)(nil),  // 12: ordergrid.v1.StreamCreateOrderRequest
-	(*StreamCreateOrderResult)(nil),   // 13: ordergrid.v1.StreamCreateOrderResult
-	(*GetOrderRequest)(nil),           // 14: ordergrid.v1.GetOrderRequest
-	(*EraseSubjectRequest)(nil),       // 15: ordergrid.v1.EraseSubjectRequest
-	(*SubjectErasure)(nil),            // 16: ordergrid.v1.SubjectErasure
-	(*OrderEvent)(nil),                // 17: ordergrid.v1.OrderEvent
-	(*ListOrderEventsResponse)(nil),   // 18: ordergrid.v1.ListOrderEventsResponse
-	(*OrderEventRequest)(nil),         // 19: ordergrid.v1.OrderEventRequest
-	(*SetStockRequest)(nil),           // 20: ordergrid.v1.SetStockRequest
-	(*StockLevel)(nil),                // 21: ordergrid.v1.StockLevel
-	(*GetSkuRequest)(nil),             // 22: ordergrid.v1.GetSkuRequest
-	(*SkuStock)(nil),                  // 23: ordergrid.v1.SkuStock
-	(*ListSkuEventsResponse)(nil),     // 24: ordergrid.v1.ListSkuEventsResponse
-	(*StreamEventsRequest)(nil),       // 25: ordergrid.v1.StreamEventsRequest
-	(*LogEvent)(nil),                  // 26: ordergrid.v1.LogEvent
-	nil,                               // 27: ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
-	nil,                               // 28: ordergrid.v1.Order.ChannelFieldsEntry
-	nil,                               // 29: ordergrid.v1.OrderEvent.DetailsEntry
+	(*OrderHold)(nil),                 // 6: ordergrid.v1.OrderHold
+	(*HoldFinding)(nil),               // 7: ordergrid.v1.HoldFinding
+	(*CreateOrderResponse)(nil),       // 8: ordergrid.v1.CreateOrderResponse
+	(*BatchCreateOrdersRequest)(nil),  // 9: ordergrid.v1.BatchCreateOrdersRequest
+	(*FieldViolation)(nil),            // 10: ordergrid.v1.FieldViolation
+	(*Problem)(nil),                   // 11: ordergrid.v1.Problem
+	(*BatchCreateOrderResult)(nil),    // 12: ordergrid.v1.BatchCreateOrderResult
+	(*BatchCreateOrdersResponse)(nil), // 13: ordergrid.v1.BatchCreateOrdersResponse
+	(*StreamCreateOrderRequest)(nil),  // 14: ordergrid.v1.StreamCreateOrderRequest
+	(*StreamCreateOrderResult)(nil),   // 15: ordergrid.v1.StreamCreateOrderResult
+	(*GetOrderRequest)(nil),           // 16: ordergrid.v1.GetOrderRequest
+	(*EraseSubjectRequest)(nil),       // 17: ordergrid.v1.EraseSubjectRequest
+	(*SubjectErasure)(nil),            // 18: ordergrid.v1.SubjectErasure
+	(*OrderEvent)(nil),                // 19: ordergrid.v1.OrderEvent
+	(*ListOrderEventsResponse)(nil),   // 20: ordergrid.v1.ListOrderEventsResponse
+	(*OrderEventRequest)(nil),         // 21: ordergrid.v1.OrderEventRequest
+	(*SetStockRequest)(nil),           // 22: ordergrid.v1.SetStockRequest
+	(*StockLevel)(nil),                // 23: ordergrid.v1.StockLevel
+	(*GetSkuRequest)(nil),             // 24: ordergrid.v1.GetSkuRequest
+	(*SkuStock)(nil),                  // 25: ordergrid.v1.SkuStock
+	(*ListSkuEventsResponse)(nil),     // 26: ordergrid.v1.ListSkuEventsResponse
+	(*StreamEventsRequest)(nil),       // 27: ordergrid.v1.StreamEventsRequest
+	(*LogEvent)(nil),                  // 28: ordergrid.v1.LogEvent
+	nil,                               // 29: ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
+	nil,                               // 30: ordergrid.v1.Order.ChannelFieldsEntry
+	nil,                               // 31: ordergrid.v1.OrderEvent.DetailsEntry
 }
 var file_ordergrid_v1_api_proto_depIdxs = []int32{
 	0,  // 0: ordergrid.v1.CreateOrderRequest.customer:type_name -> ordergrid.v1.Customer
 	1,  // 1: ordergrid.v1.CreateOrderRequest.lines:type_name -> ordergrid.v1.OrderLineInput
-	27, // 2: ordergrid.v1.CreateOrderRequest.channel_fields:type_name -> ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
+	29, // 2: ordergrid.v1.CreateOrderRequest.channel_fields:type_name -> ordergrid.v1.CreateOrderRequest.ChannelFieldsEntry
 	3,  // 3: ordergrid.v1.CreateOrderRequest.adjustments:type_name -> ordergrid.v1.Adjustment
 	0,  // 4: ordergrid.v1.Order.customer:type_name -> ordergrid.v1.Customer
 	4,  // 5: ordergrid.v1.Order.lines:type_name -> ordergrid.v1.OrderLine
-	28, // 6: ordergrid.v1.Order.channel_fields:type_name -> ordergrid.v1.Order.ChannelFieldsEntry
+	30, // 6: ordergrid.v1.Order.channel_fields:type_name -> ordergrid.v1.Order.ChannelFieldsEntry
 	3,  // 7: ordergrid.v1.Order.adjustments:type_name -> ordergrid.v1.Adjustment
-	5,  // 8: ordergrid.v1.CreateOrderResponse.order:type_name -> ordergrid.v1.Order
-	2,  // 9: ordergrid.v1.BatchCreateOrdersRequest.orders:type_name -> ordergrid.v1.CreateOrderRequest
-	8,  // 10: ordergrid.v1.Problem.errors:type_name -> ordergrid.v1.FieldViolation
-	5,  // 11: ordergrid.v1.BatchCreateOrderResult.order:type_name -> ordergrid.v1.Order
-	9,  // 12: ordergrid.v1.BatchCreateOrderResult.problem:type_name -> ordergrid.v1.Problem
-	10, // 13: ordergrid.v1.BatchCreateOrdersResponse.results:type_name -> ordergrid.v1.BatchCreateOrderResult
-	2,  // 14: ordergrid.v1.StreamCreateOrderRequest.order:type_name -> ordergrid.v1.CreateOrderRequest
-	10, // 15: ordergrid.v1.StreamCreateOrderResult.result:type_name -> ordergrid.v1.BatchCreateOrderResult
-	29, // 16: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
-	17, // 17: ordergrid.v1.ListOrderEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
-	21, // 18: ordergrid.v1.SkuStock.warehouses:type_name -> ordergrid.v1.StockLevel
-	21, // 19: ordergrid.v1.SkuStock.total:type_name -> ordergrid.v1.StockLevel
-	17, // 20: ordergrid.v1.ListSkuEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
-	2,  // 21: ordergrid.v1.OrderService.CreateOrder:input_type -> ordergrid.v1.CreateOrderRequest
-	7,  // 22: ordergrid.v1.OrderService.BatchCreateOrders:input_type -> ordergrid.v1.BatchCreateOrdersRequest
-	12, // 23: ordergrid.v1.OrderService.StreamCreateOrders:input_type -> ordergrid.v1.StreamCreateOrderRequest
-	14, // 24: ordergrid.v1.OrderService.GetOrder:input_type -> ordergrid.v1.GetOrderRequest
-	14, // 25: ordergrid.v1.OrderService.ListOrderEvents:input_type -> ordergrid.v1.GetOrderRequest
-	19, // 26: ordergrid.v1.OrderService.AddOrderEvent:input_type -> ordergrid.v1.OrderEventRequest
-	20, // 27: ordergrid.v1.InventoryService.SetStock:input_type -> ordergrid.v1.SetStockRequest
-	22, // 28: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
-	22, // 29: ordergrid.v1.InventoryService.ListSkuEvents:input_type -> ordergrid.v1.GetSkuRequest
-	15, // 30: ordergrid.v1.PrivacyService.EraseSubject:input_type -> ordergrid.v1.EraseSubjectRequest
-	25, // 31: ordergrid.v1.EventService.StreamEvents:input_type -> ordergrid.v1.StreamEventsRequest
-	6,  // 32: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
-	11, // 33: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
-	13, // 34: ordergrid.v1.OrderService.StreamCreateOrders:output_type -> ordergrid.v1.StreamCreateOrderResult
-	5,  // 35: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
-	18, // 36: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
-	5,  // 37: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
-	23, // 38: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
-	23, // 39: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
-	24, // 40: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
-	16, // 41: ordergrid.v1.PrivacyService.EraseSubject:output_type -> ordergrid.v1.SubjectErasure
-	26, // 42: ordergrid.v1.EventService.StreamEvents:output_type -> ordergrid.v1.LogEvent
-	32, // [32:43] is the sub-list for method output_type
-	21, // [21:32] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	6,  // 8: ordergrid.v1.Order.hold:type_name -> ordergrid.v1.OrderHold
+	7,  // 9: ordergrid.v1.OrderHold.findings:type_name -> ordergrid.v1.HoldFinding
+	5,  // 10: ordergrid.v1.CreateOrderResponse.order:type_name -> ordergrid.v1.Order
+	2,  // 11: ordergrid.v1.BatchCreateOrdersRequest.orders:type_name -> ordergrid.v1.CreateOrderRequest
+	10, // 12: ordergrid.v1.Problem.errors:type_name -> ordergrid.v1.FieldViolation
+	5,  // 13: ordergrid.v1.BatchCreateOrderResult.order:type_name -> ordergrid.v1.Order
+	11, // 14: ordergrid.v1.BatchCreateOrderResult.problem:type_name -> ordergrid.v1.Problem
+	12, // 15: ordergrid.v1.BatchCreateOrdersResponse.results:type_name -> ordergrid.v1.BatchCreateOrderResult
+	2,  // 16: ordergrid.v1.StreamCreateOrderRequest.order:type_name -> ordergrid.v1.CreateOrderRequest
+	12, // 17: ordergrid.v1.StreamCreateOrderResult.result:type_name -> ordergrid.v1.BatchCreateOrderResult
+	31, // 18: ordergrid.v1.OrderEvent.details:type_name -> ordergrid.v1.OrderEvent.DetailsEntry
+	19, // 19: ordergrid.v1.ListOrderEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
+	23, // 20: ordergrid.v1.SkuStock.warehouses:type_name -> ordergrid.v1.StockLevel
+	23, // 21: ordergrid.v1.SkuStock.total:type_name -> ordergrid.v1.StockLevel
+	19, // 22: ordergrid.v1.ListSkuEventsResponse.events:type_name -> ordergrid.v1.OrderEvent
+	2,  // 23: ordergrid.v1.OrderService.CreateOrder:input_type -> ordergrid.v1.CreateOrderRequest
+	9,  // 24: ordergrid.v1.OrderService.BatchCreateOrders:input_type -> ordergrid.v1.BatchCreateOrdersRequest
+	14, // 25: ordergrid.v1.OrderService.StreamCreateOrders:input_type -> ordergrid.v1.StreamCreateOrderRequest
+	16, // 26: ordergrid.v1.OrderService.GetOrder:input_type -> ordergrid.v1.GetOrderRequest
+	16, // 27: ordergrid.v1.OrderService.ListOrderEvents:input_type -> ordergrid.v1.GetOrderRequest
+	21, // 28: ordergrid.v1.OrderService.AddOrderEvent:input_type -> ordergrid.v1.OrderEventRequest
+	22, // 29: ordergrid.v1.InventoryService.SetStock:input_type -> ordergrid.v1.SetStockRequest
+	24, // 30: ordergrid.v1.InventoryService.GetSku:input_type -> ordergrid.v1.GetSkuRequest
+	24, // 31: ordergrid.v1.InventoryService.ListSkuEvents:input_type -> ordergrid.v1.GetSkuRequest
+	17, // 32: ordergrid.v1.PrivacyService.EraseSubject:input_type -> ordergrid.v1.EraseSubjectRequest
+	27, // 33: ordergrid.v1.EventService.StreamEvents:input_type -> ordergrid.v1.StreamEventsRequest
+	8,  // 34: ordergrid.v1.OrderService.CreateOrder:output_type -> ordergrid.v1.CreateOrderResponse
+	13, // 35: ordergrid.v1.OrderService.BatchCreateOrders:output_type -> ordergrid.v1.BatchCreateOrdersResponse
+	15, // 36: ordergrid.v1.OrderService.StreamCreateOrders:output_type -> ordergrid.v1.StreamCreateOrderResult
+	5,  // 37: ordergrid.v1.OrderService.GetOrder:output_type -> ordergrid.v1.Order
+	20, // 38: ordergrid.v1.OrderService.ListOrderEvents:output_type -> ordergrid.v1.ListOrderEventsResponse
+	5,  // 39: ordergrid.v1.OrderService.AddOrderEvent:output_type -> ordergrid.v1.Order
+	25, // 40: ordergrid.v1.InventoryService.SetStock:output_type -> ordergrid.v1.SkuStock
+	25, // 41: ordergrid.v1.InventoryService.GetSku:output_type -> ordergrid.v1.SkuStock
+	26, // 42: ordergrid.v1.InventoryService.ListSkuEvents:output_type -> ordergrid.v1.ListSkuEventsResponse
+	18, // 43: ordergrid.v1.PrivacyService.EraseSubject:output_type -> ordergrid.v1.SubjectErasure
+	28, // 44: ordergrid.v1.EventService.StreamEvents:output_type -> ordergrid.v1.LogEvent
+	34, // [34:45] is the sub-list for method output_type
+	23, // [23:34] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_ordergrid_v1_api_proto_init() }
@@ -2363,14 +2572,14 @@ func file_ordergrid_v1_api_proto_init() {
 	if File_ordergrid_v1_api_proto != nil {
 		return
 	}
-	file_ordergrid_v1_api_proto_msgTypes[25].OneofWrappers = []any{}
+	file_ordergrid_v1_api_proto_msgTypes[27].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ordergrid_v1_api_proto_rawDesc), len(file_ordergrid_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   4,
 		},
