@@ -158,3 +158,28 @@ func ReadOverrides(r io.Reader, max int) ([]Example, error) {
 	}
 	return out, nil
 }
+
+// FeaturesBytesMax bounds the JSON of one Features object.
+const FeaturesBytesMax = 64 << 10
+
+// ParseFeatures decodes one Features JSON object strictly (unknown fields
+// are errors) and validates it; a bad field gives a *FieldError naming it.
+// Fields left out are zero.
+func ParseFeatures(data []byte) (Features, error) {
+	var f Features
+	if len(data) > FeaturesBytesMax {
+		return f, fmt.Errorf("features: longer than %d bytes", FeaturesBytesMax)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return Features{}, jsonError(err)
+	}
+	if dec.More() {
+		return Features{}, errors.New("features: more than one JSON value")
+	}
+	if err := f.Validate(); err != nil {
+		return Features{}, err
+	}
+	return f, nil
+}
