@@ -66,6 +66,8 @@ func main() {
 		os.Exit(runAudit(os.Args[2:], os.Stdout, os.Stderr))
 	case "privacy":
 		os.Exit(runPrivacy(os.Args[2:], os.Stdout, os.Stderr))
+	case "risk":
+		os.Exit(runRisk(os.Args[2:], os.Stdout, os.Stderr))
 	case "serve":
 		cfg, err := config.Load(os.Args[2:], os.Environ())
 		if err != nil {
@@ -93,6 +95,7 @@ const usage = `usage:
   ordergrid audit export --node URL --out FILE [filters]   stream the audit trail with proofs
   ordergrid archive verify|restore FILE ...   check or restore a retention archive
   ordergrid routing simulate|synth ...    try routing strategies on orders; make synthetic orders
+  ordergrid risk synth|train|eval|explain ...   fraud/abuse risk model: synthetic data, train, evaluate, explain a score
   ordergrid bench [flags]                 load scenarios, audit, report (ordergrid bench -h)`
 
 func newLogger(c config.Log) *slog.Logger {

@@ -1,0 +1,36 @@
+package risk
+
+import (
+	_ "embed" // the shipped model
+	"fmt"
+	"sync"
+)
+
+// The shipped model's recipe: Train(Synthetic(DefaultSeed, DefaultExamples), TrainOptions{}).
+const (
+	// DefaultSeed is the seed of the synthetic history the shipped model is trained on.
+	DefaultSeed = 1
+	// DefaultExamples is the size of that history.
+	DefaultExamples = 50_000
+)
+
+//go:embed default_model.json
+var defaultModelFile []byte
+
+var defaultModel = sync.OnceValue(func() *Model {
+	m, err := Parse(defaultModelFile)
+	if err != nil {
+		// The file is part of the build and checked by the package's tests.
+		panic(fmt.Sprintf("risk: the embedded default model is invalid: %v", err))
+	}
+	return m
+})
+
+// Default returns the model that ships with ordergrid: trained with default
+// options on Synthetic(DefaultSeed, DefaultExamples), embedded from
+// default_model.json. It is a starting point until a model is trained on
+// the shop's own history and reviewers' overrides.
+func Default() *Model { return defaultModel() }
+
+// DefaultModelFile returns a copy of the embedded model file's bytes.
+func DefaultModelFile() []byte { return append([]byte(nil), defaultModelFile...) }
