@@ -44,8 +44,38 @@ type Config struct {
 	Intake   Intake   `yaml:"intake"`
 	Alerts   Alerts   `yaml:"alerts"`
 	Webhooks Webhooks `yaml:"webhooks"`
+	Holds    Holds    `yaml:"holds"`
 	Log      Log      `yaml:"log"`
 }
+
+// Holds are the checks of a new order at intake and the review queue of
+// the orders they hold: purchase limits (the /v1/limits rules), address
+// checks and the risk score.
+type Holds struct {
+	// Timeout is how long a held order waits for a reviewer before it
+	// expires (its stock released): 1m..7d. Default DefaultHoldsTimeout.
+	Timeout time.Duration `yaml:"timeout"`
+	// Address is the action on an address finding (incomplete, ambiguous,
+	// a PO box or bonded zone the order's warehouses cannot ship to, a
+	// region none serves): hold, refuse or accept (checks off). Default hold.
+	Address string `yaml:"address"`
+	// RiskModel is the risk model file (ordergrid risk train); empty: the
+	// model that ships with ordergrid; "off": no score.
+	RiskModel string `yaml:"risk_model"`
+	// RiskHold and RiskRefuse are the score thresholds (0..1, hold <=
+	// refuse; 1 turns refusal off). Defaults DefaultRiskHold and DefaultRiskRefuse.
+	RiskHold   float64 `yaml:"risk_hold"`
+	RiskRefuse float64 `yaml:"risk_refuse"`
+	// Timezone is the IANA zone of the risk feature hour_of_day. Default Asia/Shanghai.
+	Timezone string `yaml:"timezone"`
+}
+
+// Defaults of holds.
+const (
+	DefaultHoldsTimeout = time.Hour
+	DefaultRiskHold     = 0.9
+	DefaultRiskRefuse   = 0.995
+)
 
 // Alerts are the stuck-order alerts: an order that stays in a stage (a
 // status) longer than the stage's limit gets an alert_raised event, and an
@@ -368,6 +398,8 @@ func Default() Config {
 			Fabric: Fabric{MSPID: "Org1MSP", Channel: "ordergrid", Chaincode: "anchors", AnchorInterval: 5 * time.Second}},
 		Alerts:   Alerts{Stages: DefaultAlertStages()},
 		Webhooks: Webhooks{Max: DefaultWebhooksMax, AttemptsMax: DefaultWebhookAttemptsMax, BackoffBase: time.Second, BackoffMax: 5 * time.Minute},
+		Holds: Holds{Timeout: DefaultHoldsTimeout, Address: "hold", RiskHold: DefaultRiskHold, RiskRefuse: DefaultRiskRefuse,
+			Timezone: "Asia/Shanghai"},
 		Log:      Log{Level: "info", Format: "text"},
 	}
 }
@@ -597,6 +629,23 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 	}
+	if h := c.Holds; h.Timeout < time.Minute || h.Timeout > 7*24*time.Hour {
+		bad("holds.timeout", "%s outside 1m..168h", h.Timeout)
+	}
+	switch c.Holds.Address {
+	case "hold", "refuse", "accept":
+	default:
+		bad("holds.address", "%q is not hold, refuse or accept", c.Holds.Address)
+	}
+	if h := c.Holds; h.RiskHold <= 0 || h.RiskHold > 1 {
+		bad("holds.risk_hold", "%v outside (0, 1]", h.RiskHold)
+	}
+	if h := c.Holds; h.RiskRefuse < h.RiskHold || h.RiskRefuse > 1 {
+		bad("holds.risk_refuse", "%v: at least holds.risk_hold (%v), at most 1", h.RiskRefuse, h.RiskHold)
+	}
+	if _, err := time.LoadLocation(c.Holds.Timezone); err != nil || c.Holds.Timezone == "" {
+		bad("holds.timezone", "%q is not an IANA time zone", c.Holds.Timezone)
+	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
@@ -656,6 +705,12 @@ func (f field) set(s string) error {
 			return fmt.Errorf("%q is not an integer", s)
 		}
 		f.v.SetInt(n)
+	case float64:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		f.v.SetFloat(x)
 	case uint64:
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {

@@ -221,3 +221,22 @@ func (f *Features) Validate() error {
 	}
 	return nil
 }
+
+// PlainColumnCount is the number of the model's columns before the
+// channel's: one per feature but the channel.
+const PlainColumnCount = colChannel0
+
+// FromColumns is the inverse of Vector's plain columns: the features
+// whose plain columns are plain (PlainColumnCount values, in FeatureNames
+// order) and whose channel is channel. ok is false for a wrong count.
+func FromColumns(plain []float64, channel string) (f Features, ok bool) {
+	if len(plain) != PlainColumnCount {
+		return Features{}, false
+	}
+	f = Features{CustomerAgeHours: plain[colCustomerAgeHours], CustomerOrders1h: plain[colCustomerOrders1h],
+		CustomerOrders24h: plain[colCustomerOrders24h], DeviceCustomers: plain[colDeviceCustomers],
+		AddressCustomers: plain[colAddressCustomers], Amount: plain[colAmount], AmountRatio: plain[colAmountRatio],
+		RegionMismatch: plain[colRegionMismatch] != 0, HourOfDay: int(plain[colHourOfDay]), SKUPressure: plain[colSKUPressure],
+		FirstOrder: plain[colFirstOrder] != 0, Channel: channel}
+	return f, true
+}

@@ -649,3 +649,16 @@ func BenchmarkTrain100k(b *testing.B) {
 		}
 	}
 }
+
+func TestFromColumnsInvertsVector(t *testing.T) {
+	f := Features{CustomerAgeHours: 3.5, CustomerOrders1h: 2, CustomerOrders24h: 9, DeviceCustomers: 4, AddressCustomers: 1,
+		Amount: 199.9, AmountRatio: 2.5, RegionMismatch: true, HourOfDay: 3, SKUPressure: 0.4, FirstOrder: true, Channel: "douyin"}
+	v := f.Vector(nil)
+	got, ok := FromColumns(v[:PlainColumnCount], "douyin")
+	if !ok || got != f {
+		t.Fatalf("FromColumns = %+v, %v; want %+v", got, ok, f)
+	}
+	if _, ok := FromColumns(v, "douyin"); ok {
+		t.Fatal("FromColumns took every column as the plain ones")
+	}
+}

@@ -49,7 +49,7 @@ type Options struct {
 	Risk *risk.Model
 	// RiskHold and RiskRefuse are the score thresholds (0..1, hold <=
 	// refuse): a score at or over RiskRefuse refuses, at or over RiskHold
-	// holds. Defaults 0.8 and 0.98 (1 turns refusal off).
+	// holds. Defaults DefaultRiskHold and DefaultRiskRefuse (1 turns refusal off).
 	RiskHold, RiskRefuse float64
 	// Location is the time zone of the hour-of-day feature. Default Asia/Shanghai.
 	Location *time.Location
@@ -84,8 +84,8 @@ type Screener struct {
 
 // Default thresholds.
 const (
-	DefaultRiskHold   = 0.8
-	DefaultRiskRefuse = 0.98
+	DefaultRiskHold   = 0.9
+	DefaultRiskRefuse = 0.995
 )
 
 // New returns a Screener.
@@ -184,7 +184,8 @@ func (s *Screener) Judge(in *Input) Verdict {
 			}
 		}
 	}
-	if s.address != Accept {
+	if s.address != Accept && strings.TrimSpace(in.Request.GetCustomer().GetAddress()) != "" {
+		// No address, nothing to check: a store pickup, a POS sale.
 		for _, f := range address.Check(in.Request.GetCustomer().GetAddress(), s.addressRules(in)) {
 			v.Findings = append(v.Findings, Finding{Code: f.Code, Field: f.Field, Detail: f.Detail})
 			stop(s.address, ReasonAddress)

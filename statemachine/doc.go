@@ -47,7 +47,7 @@
 //	u/{channel}\x00{conn}                    ConnectorCursorRecord    channels  a connector's cursor
 //	z/{closed_at u64}{order}                 empty                    archives  closed orders by the time they closed
 //	v/{order}                                ArchivedOrderRecord      archives  an order moved to an archive
-//	g/{w|s|a|n|l}...                         JSON, u64                catalog   the routing catalog (see catalog.go)
+//	g/{w|s|a|n|l|m}...                       JSON, u64                catalog   the routing catalog (see catalog.go)
 //	d/{order}                                RoutingRecord            routing   retired: an order's routing decision
 //	l/{ship day u32}{warehouse}              u64                      routing   parcels routed per ship day and warehouse
 //	W/{webhook}                              WebhookRecord            webhooks  a webhook subscription and its cursor

@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/lifecycle"
+	"github.com/ordergrid/ordergrid/risk"
 )
 
 // Holds: an order held at intake (a purchase limit, an address check or
@@ -149,6 +151,14 @@ func (t *txn) decideHold(c *gridpb.DecideHoldCommand) *Result {
 		details["override"] = strconv.FormatBool(modelStops != (c.Decision == DecisionCancel))
 		details["risk_score"] = fmt.Sprintf("%.4f", r.Score)
 		details["risk_model"] = r.Model
+		// The score's inputs (nothing personal), so a verified audit
+		// export of the decisions is training data (ordergrid risk train
+		// --overrides).
+		if f, ok := risk.FromColumns(r.Features, o.Channel); ok {
+			if b, err := json.Marshal(f); err == nil {
+				details["features"] = string(b)
+			}
+		}
 	}
 	t.addEvent(o, EventHoldDecided, details)
 	if c.Decision == DecisionRelease {

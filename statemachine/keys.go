@@ -89,7 +89,7 @@ var keySpaces = []keySpace{
 	{Byte: spaceCursor, Layout: `{channel}\x00{conn}`, Value: "ConnectorCursorRecord", Owner: "channels", Name: "a connector's cursor"},
 	{Byte: spaceClosed, Layout: "{closed_at u64}{order}", Value: "empty", Owner: "archives", Name: "closed orders by the time they closed"},
 	{Byte: spaceArchived, Layout: "{order}", Value: "ArchivedOrderRecord", Owner: "archives", Name: "an order moved to an archive", Indexed: true},
-	{Byte: spaceCatalog, Layout: "{w|s|a|n|l}...", Value: "JSON, u64", Owner: "catalog", Name: "the routing catalog (see catalog.go)"},
+	{Byte: spaceCatalog, Layout: "{w|s|a|n|l|m}...", Value: "JSON, u64", Owner: "catalog", Name: "the routing catalog (see catalog.go)"},
 	{Byte: spaceDecision, Layout: "{order}", Value: "RoutingRecord", Owner: "routing", Name: "an order's routing decision", Retired: true},
 	{Byte: spaceLoad, Layout: "{ship day u32}{warehouse}", Value: "u64", Owner: "routing", Name: "parcels routed per ship day and warehouse"},
 	{Byte: spaceWebhook, Layout: "{webhook}", Value: "WebhookRecord", Owner: "webhooks", Name: "a webhook subscription and its cursor"},

@@ -9,6 +9,7 @@ import (
 	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
 	"github.com/ordergrid/ordergrid/lifecycle"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // Orders: each order's record and events, and the orders whose
