@@ -457,24 +457,28 @@ func (m *Model) Explain(f *Features) Explanation {
 		}
 		z += nodes[i].value
 	}
-	out := make([]Contribution, featureCount)
-	for c := range colChannel0 {
-		out[c] = Contribution{Feature: plainNames[c], Value: x[c], Contribution: col[c]}
-	}
-	var ch float64
+	// Per feature: the plain columns, then the channel columns summed.
+	var byFeature [featureCount]float64
+	copy(byFeature[:], col[:colChannel0])
 	for c := colChannel0; c < ColumnCount; c++ {
-		ch += col[c]
+		byFeature[colChannel0] += col[c]
 	}
-	out[colChannel0] = Contribution{Feature: channelFeature, Category: ChannelColumn(f.Channel), Contribution: ch}
-	slices.SortStableFunc(out, func(a, b Contribution) int {
-		aa, bb := math.Abs(a.Contribution), math.Abs(b.Contribution)
-		switch {
-		case aa > bb:
-			return -1
-		case aa < bb:
-			return 1
+	// Sort feature indexes on the stack (insertion sort, stable), then
+	// fill the one allocation in that order.
+	var order [featureCount]uint8
+	for k := range order {
+		order[k] = uint8(k)
+		for j := k; j > 0 && math.Abs(byFeature[order[j]]) > math.Abs(byFeature[order[j-1]]); j-- {
+			order[j], order[j-1] = order[j-1], order[j]
 		}
-		return 0
-	})
+	}
+	out := make([]Contribution, featureCount)
+	for k, c := range order {
+		if c == colChannel0 {
+			out[k] = Contribution{Feature: channelFeature, Category: ChannelColumn(f.Channel), Contribution: byFeature[c]}
+			continue
+		}
+		out[k] = Contribution{Feature: plainNames[c], Value: x[c], Contribution: byFeature[c]}
+	}
 	return Explanation{Score: sigmoid(z), Logit: z, Base: m.base, Contributions: out}
 }
