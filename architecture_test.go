@@ -33,7 +33,8 @@ var grid = []string{"intake", "actors", "statemachine", "cluster/...", "ledger/.
 	"privacy", "lifecycle", "batching", "jsonshape", "config", "internal/gridpb"}
 
 // pure are the packages of logic alone: no storage, no network, no actors.
-var pure = []string{"routing", "channels", "privacy", "lifecycle", "batching", "jsonshape", "ledger/merkle", "ledger/checkpoint", "tracking"}
+var pure = []string{"routing", "channels", "privacy", "lifecycle", "batching", "jsonshape", "ledger/merkle", "ledger/checkpoint", "tracking",
+	"limits", "address", "risk", "screening"}
 
 // infrastructure is what pure logic never touches.
 var infrastructure = []string{"github.com/cockroachdb/pebble/...", "github.com/hashicorp/raft/...", "github.com/asynkron/protoactor-go/...",

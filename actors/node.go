@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -87,7 +88,7 @@ type Options struct {
 	// reviewer before it expires. Default 1h.
 	HoldTimeout time.Duration
 	// Screen judges the address and risk of each new order; nil: neither.
-	Screen *screening.Screener
+	Screen     *screening.Screener
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -171,6 +172,10 @@ var ErrNodeRunning = errors.New("actors: a node already runs in this process")
 func newNode(opts Options, parts partitionPlacement, grains grainCalls) *Node {
 	opts.withDefaults()
 	n := &Node{opts: opts, parts: parts, grains: grains, metrics: newMetrics(opts.Registerer), now: time.Now, stop: make(chan struct{})}
+	if opts.Screen != nil {
+		n.routes.configuredModel = opts.Screen.Model()
+		n.routes.modelSum = sha256.Sum256(nil)
+	}
 	if n.grains == nil {
 		n.grains = clusterGrainCalls{n}
 	}

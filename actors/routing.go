@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/limits"
+	"github.com/ordergrid/ordergrid/risk"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
@@ -45,6 +48,10 @@ type routingState struct {
 
 	mu    sync.Mutex
 	loads map[int32]map[string]int64 // ship day -> warehouse -> parcels, from the partitions
+	// configuredModel is the screener's risk model at start; modelSum the
+	// SHA-256 of the stored model file the screener has (of nothing: none stored).
+	configuredModel *risk.Model
+	modelSum        [32]byte
 	added map[int32]map[string]int64 // parcels this node recorded since the last refresh
 }
 
@@ -89,6 +96,40 @@ func (n *Node) loadCatalog() error {
 	}
 	n.KeepLimits(l)
 	n.KeepCatalog(c)
+	return n.LoadRiskModel(r)
+}
+
+// LoadRiskModel makes the grid's risk model (put through the catalog's
+// partition) the screener's, or, when none is put, the configured one. A
+// stored model that does not load (it was valid when put) leaves the one
+// serving in place.
+func (n *Node) LoadRiskModel(r statemachine.Reader) error {
+	sc := n.opts.Screen
+	if sc == nil {
+		return nil
+	}
+	doc, found, err := statemachine.ReadRiskModel(r, n.catalogPartition().Prefix)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(doc)
+	n.routes.mu.Lock()
+	defer n.routes.mu.Unlock()
+	if n.routes.modelSum == sum {
+		return nil
+	}
+	if !found {
+		sc.SetModel(n.routes.configuredModel)
+		n.routes.modelSum = sum
+		return nil
+	}
+	m, err := risk.Parse(doc)
+	if err != nil {
+		return fmt.Errorf("the grid's risk model: %w", err)
+	}
+	sc.SetModel(m)
+	n.routes.modelSum = sum
+	n.opts.Logger.Info("risk model", slog.String("version", m.Version()))
 	return nil
 }
 

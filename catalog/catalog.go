@@ -40,6 +40,9 @@ type Grid interface {
 	// makes l the node's unless the node's are as new.
 	Limits() *limits.Set
 	KeepLimits(l *limits.Set)
+	// LoadRiskModel makes the risk model stored in the catalog's
+	// partition (read by r) the node's screener's.
+	LoadRiskModel(r statemachine.Reader) error
 	// Loads are the parcels routed to a warehouse for a ship day.
 	Loads(wh string, day int32) int64
 }
@@ -94,7 +97,7 @@ func (a *Admin) reload() error {
 	}
 	a.grid.KeepLimits(l)
 	a.grid.KeepCatalog(c)
-	return nil
+	return a.grid.LoadRiskModel(p.Reader())
 }
 
 // change proposes one catalog change and reloads the cache from the
@@ -291,5 +294,25 @@ func (a *Admin) PutLimit(ctx context.Context, principal string, r *limits.Rule, 
 // counters under it stay until their reservations are released.
 func (a *Admin) DeleteLimit(ctx context.Context, principal, id string, expected uint64) error {
 	_, err := a.change(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_DeleteLimit{DeleteLimit: &gridpb.DeleteLimitCommand{Id: id, ExpectedVersion: expected}}})
+	return err
+}
+
+// PutRiskModel makes a model file (package risk) the grid's risk model:
+// every node scores new orders with it from its next catalog read (this
+// one before PutRiskModel returns). A file that does not load is an error
+// wrapping ErrRoutingInput, and the model before keeps serving. It
+// answers the model's version.
+func (a *Admin) PutRiskModel(ctx context.Context, principal string, doc []byte) (string, error) {
+	if len(doc) == 0 {
+		return "", fmt.Errorf("%w: model: empty", ErrRoutingInput)
+	}
+	out, err := a.change(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_PutRiskModel{PutRiskModel: &gridpb.PutRiskModelCommand{Document: doc}}})
+	return string(out), err
+}
+
+// DeleteRiskModel removes the grid's risk model: every node scores with
+// its configured one (holds.risk_model) again.
+func (a *Admin) DeleteRiskModel(ctx context.Context, principal string) error {
+	_, err := a.change(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_PutRiskModel{PutRiskModel: &gridpb.PutRiskModelCommand{}}})
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/limits"
 	"github.com/ordergrid/ordergrid/routing"
+	"github.com/ordergrid/ordergrid/statemachine"
 )
 
 // cachingGrid is an in-memory grid with a node's routing cache.
@@ -22,6 +23,8 @@ type cachingGrid struct {
 }
 
 func (g *cachingGrid) Limits() *limits.Set { return g.limits.Load() }
+
+func (g *cachingGrid) LoadRiskModel(statemachine.Reader) error { return nil }
 
 func (g *cachingGrid) KeepLimits(l *limits.Set) {
 	if old := g.limits.Load(); old == nil || old.Generation < l.Generation {

@@ -400,7 +400,7 @@ func Default() Config {
 		Webhooks: Webhooks{Max: DefaultWebhooksMax, AttemptsMax: DefaultWebhookAttemptsMax, BackoffBase: time.Second, BackoffMax: 5 * time.Minute},
 		Holds: Holds{Timeout: DefaultHoldsTimeout, Address: "hold", RiskHold: DefaultRiskHold, RiskRefuse: DefaultRiskRefuse,
 			Timezone: "Asia/Shanghai"},
-		Log:      Log{Level: "info", Format: "text"},
+		Log: Log{Level: "info", Format: "text"},
 	}
 }
 

@@ -93,6 +93,16 @@ var accessTable = []access{
 	{route: "POST /v1/webhooks/{id}/dead-letters:replay", roles: []Role{RolePartner}, path: "/v1/webhooks/wh_none/dead-letters:replay"},
 	{route: "POST /v1/webhooks/{id}/dead-letters/{from}/replay", roles: []Role{RolePartner}, path: "/v1/webhooks/wh_none/dead-letters/0/replay"},
 	{route: "GET /v1/ops/summary", roles: []Role{RoleOps}},
+	{route: "GET /v1/holds", roles: []Role{RoleOps}},
+	{route: "POST /v1/holds/{id}/decide", roles: []Role{RoleOps}, path: "/v1/holds/$O/decide", body: `{"decision":"release","reason":"access"}`},
+	{route: "GET /v1/limits", roles: []Role{RoleOps, RoleCompliance}},
+	{route: "GET /v1/limits/{id}", roles: []Role{RoleOps, RoleCompliance}, path: "/v1/limits/none"},
+	{route: "PUT /v1/limits/{id}", roles: []Role{RoleOps}, path: "/v1/limits/acc", body: `{}`},
+	{route: "DELETE /v1/limits/{id}", roles: []Role{RoleOps}, path: "/v1/limits/none"},
+	{route: "GET /v1/orders/{id}/risk", roles: []Role{RoleOps, RoleCompliance}, path: "/v1/orders/$O/risk"},
+	{route: "GET /v1/risk/model", roles: []Role{RoleOps, RoleCompliance}},
+	{route: "PUT /v1/risk/model", roles: []Role{RoleOps}, body: `{}`},
+	{route: "DELETE /v1/risk/model", roles: []Role{RoleOps}},
 }
 
 // openRoutes answer without a token (probes); signedRoutes authenticate by

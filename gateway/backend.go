@@ -42,6 +42,11 @@ type Backend struct {
 	// Webhooks are the webhook subscriptions (webhooks.Service). nil: the
 	// /v1/webhooks routes answer 503.
 	Webhooks Webhooks
+	// Holds is the review queue of orders held at intake; Limits the
+	// purchase limits; Risk the risk model. nil: their routes answer 503.
+	Holds  HoldQueue
+	Limits LimitRules
+	Risk   RiskModels
 	// Ops is what the ops summary reads of the node: order counts,
 	// partitions, ledger lag. nil: GET /v1/ops/summary answers the
 	// gateway's own observations only.

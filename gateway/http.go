@@ -115,6 +115,11 @@ type Gateway struct {
 	alerts Alerts
 	// webhooks are the webhook subscriptions (nil: the routes answer 503).
 	webhooks Webhooks
+	// holds, limitRules and riskModels serve the review queue, the
+	// purchase limits and the risk model (nil: their routes answer 503).
+	holds      HoldQueue
+	limitRules LimitRules
+	riskModels RiskModels
 	// ops is what the ops summary reads of the node (nil: only the
 	// gateway's own observations).
 	ops OpsSource
@@ -179,6 +184,9 @@ func New(b Backend, opts Options) *Gateway {
 		fetches:        b.Fetches,
 		alerts:         b.Alerts,
 		webhooks:       b.Webhooks,
+		holds:          b.Holds,
+		limitRules:     b.Limits,
+		riskModels:     b.Risk,
 		ops:            b.Ops,
 		opts:           opts,
 		mux:            http.NewServeMux(),
@@ -233,6 +241,7 @@ func (g *Gateway) routes() {
 	g.channelRoutes(api)
 	g.trackingRoutes(api)
 	g.webhookRoutes(api)
+	g.holdRoutes(api)
 	g.opsRoutes(api)
 	g.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

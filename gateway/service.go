@@ -158,6 +158,28 @@ func (s *Service) created(req *pb.CreateOrderRequest, id string, res *gridpb.Ord
 		}
 		return nil, 0, &Problem{Status: http.StatusConflict, Name: "unroutable", Title: "No warehouse can ship this order",
 			Detail: res.Detail + " (GET /v1/warehouses shows the warehouses and their state)", SKU: res.Sku, Errors: errs}
+	case gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED:
+		s.metrics.rejects.WithLabelValues("purchase_limit").Inc()
+		var errs []*pb.FieldViolation
+		for i, l := range req.Lines {
+			if l.Sku == res.Sku {
+				errs = append(errs, &pb.FieldViolation{Field: "lines[" + itoa(i) + "].qty", Detail: res.Detail})
+				break
+			}
+		}
+		if len(errs) == 0 {
+			errs = []*pb.FieldViolation{{Field: "lines", Detail: res.Detail}}
+		}
+		return nil, 0, &Problem{Status: http.StatusUnprocessableEntity, Name: "purchase-limit", Title: "Purchase limit reached",
+			Detail: res.Detail + " (GET /v1/limits lists the limits)", SKU: res.Sku, Errors: errs}
+	case gridpb.Outcome_OUTCOME_REFUSED:
+		s.metrics.rejects.WithLabelValues("screened").Inc()
+		var errs []*pb.FieldViolation
+		for _, f := range res.Findings {
+			errs = append(errs, &pb.FieldViolation{Field: findingField(f.Code), Detail: f.Code + ": " + f.Detail})
+		}
+		return nil, 0, &Problem{Status: http.StatusUnprocessableEntity, Name: "refused-at-intake", Title: "Refused at intake",
+			Detail: res.Detail, Errors: errs}
 	case gridpb.Outcome_OUTCOME_IDEMPOTENCY_CONFLICT:
 		s.metrics.rejects.WithLabelValues("idempotency_conflict").Inc()
 		return nil, 0, &Problem{Status: http.StatusConflict, Name: "idempotency-conflict", Title: "Idempotency key reused",
@@ -166,6 +188,18 @@ func (s *Service) created(req *pb.CreateOrderRequest, id string, res *gridpb.Ord
 		// An outcome creation never has: a broken invariant, not a reason to retry.
 		s.logger.Error("order creation: unexpected outcome", slog.String("id", id), slog.String("outcome", res.Outcome.String()), slog.String("detail", res.Detail))
 		return nil, 0, internalProblem("order " + id + ": unexpected outcome " + res.Outcome.String() + ": " + res.Detail)
+	}
+}
+
+// findingField is the request field a refusal's finding is about.
+func findingField(code string) string {
+	switch {
+	case strings.HasPrefix(code, "address_"), code == "po_box", code == "bonded_zone", code == "region_unserved":
+		return "customer.address"
+	case strings.HasPrefix(code, "limit_"):
+		return "lines"
+	default:
+		return "order"
 	}
 }
 

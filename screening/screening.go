@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/ordergrid/ordergrid/address"
+	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/risk"
 	"github.com/ordergrid/ordergrid/routing"
-	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 )
 
 // Verdicts.

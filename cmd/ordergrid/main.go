@@ -155,6 +155,10 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	screener, err := newScreener(cfg.Holds)
+	if err != nil {
+		return err
+	}
 	var seedWarehouses []*routing.Warehouse
 	if cfg.Routing.WarehousesFile != "" {
 		if seedWarehouses, err = loadWarehousesFile(cfg.Routing.WarehousesFile); err != nil {
@@ -204,6 +208,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		RequestTimeout: cfg.Actor.RequestTimeout, Keyring: keyring,
 		PendingTimeout: cfg.Orders.PendingTimeout, OrphanGrace: cfg.Orders.OrphanGrace, SweepInterval: cfg.Orders.SweepInterval,
 		StageLimits: stageLimits(cfg.Alerts), Logger: logger, Registerer: reg,
+		IdentityKey: identityKey, HoldTimeout: cfg.Holds.Timeout, Screen: screener,
 	})
 	if err != nil {
 		return err
@@ -270,7 +275,9 @@ func serve(ctx context.Context, cfg config.Config) error {
 	hooking := make(chan struct{})
 	go func() { defer close(hooking); webhookSvc.Run(hookCtx) }()
 	defer func() { stopHooks(); <-hooking }()
-	gw := gateway.New(withOps(backend(node, orders, routes, keyring, flow, store, fetcher, webhookSvc), node, host, seq), gateway.Options{
+	be := backend(node, orders, routes, keyring, flow, store, fetcher, webhookSvc)
+	be.Holds, be.Limits, be.Risk = node, routes, riskModels{Screener: screener, admin: routes}
+	gw := gateway.New(withOps(be, node, host, seq), gateway.Options{
 		Tokens:       tokens,
 		Channels:     channelConfig,
 		Limits:       limits,
