@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -611,7 +612,53 @@ func appendOrder(b []byte, o *pb.Order) []byte {
 		}
 		b = append(b, ']')
 	}
+	if h := o.Hold; h != nil {
+		b = append(b, `,"hold":{"reason":`...)
+		b = appendJSONString(b, h.Reason)
+		b = append(b, `,"findings":[`...)
+		for i, f := range h.Findings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"code":`...)
+			b = appendJSONString(b, f.Code)
+			b = append(b, `,"detail":`...)
+			b = appendJSONString(b, f.Detail)
+			b = append(b, '}')
+		}
+		b = append(b, `],"held_at":`...)
+		b = appendJSONString(b, h.HeldAt)
+		b = append(b, `,"until":`...)
+		b = appendJSONString(b, h.Until)
+		b = appendOmitEmpty(b, "decision", h.Decision)
+		b = appendOmitEmpty(b, "decided_by", h.DecidedBy)
+		b = appendOmitEmpty(b, "decision_reason", h.DecisionReason)
+		b = appendOmitEmpty(b, "decided_at", h.DecidedAt)
+		b = append(b, '}')
+	}
+	if o.RiskVerdict != "" {
+		b = append(b, `,"risk_score":`...)
+		b = appendJSONFloat(b, o.RiskScore)
+		b = appendOmitEmpty(b, "risk_verdict", o.RiskVerdict)
+	}
 	return append(b, '}')
+}
+
+// appendJSONFloat appends f as encoding/json writes a float64 (f is finite).
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 is written e-9.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
 
 // appendOmitEmpty appends ,"name":"v" unless v is empty.

@@ -148,6 +148,17 @@ func TestAppendOrderMatchesEncodingJSON(t *testing.T) {
 		for range rng.Intn(3) {
 			o.Adjustments = append(o.Adjustments, &pb.Adjustment{Kind: str(), Amount: str(), Line: rng.Int31() - rng.Int31(), FundedBy: str(), Detail: str()})
 		}
+		if rng.Intn(2) == 0 {
+			o.Hold = &pb.OrderHold{Reason: str(), HeldAt: str(), Until: str(), Decision: str(), DecidedBy: str(), DecisionReason: str(), DecidedAt: str()}
+			for range rng.Intn(3) {
+				o.Hold.Findings = append(o.Hold.Findings, &pb.HoldFinding{Code: str(), Detail: str()})
+			}
+		}
+		if rng.Intn(2) == 0 {
+			o.RiskVerdict = str()
+			// Scores across encoding/json's two notations.
+			o.RiskScore = []float64{0, 1, 0.5, rng.Float64(), rng.Float64() * 1e-9, 3e-7, 1e-6, 0.123456789012345678}[rng.Intn(8)]
+		}
 		if n := rng.Intn(4); n > 0 {
 			o.ChannelFields = map[string]string{}
 			for range n {

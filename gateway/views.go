@@ -55,6 +55,29 @@ type orderV struct {
 	ChannelFields map[string]string `json:"channel_fields,omitempty"`
 	// Adjustments are the order's discounts, tax and shipping.
 	Adjustments []adjustmentView `json:"adjustments,omitempty"`
+	// Hold is why the order is or was held, and the reviewer's decision.
+	Hold *holdView `json:"hold,omitempty"`
+	// RiskScore and RiskVerdict are its risk score at intake.
+	RiskScore   *float64 `json:"risk_score,omitempty"`
+	RiskVerdict string   `json:"risk_verdict,omitempty"`
+}
+
+// holdView is an order's hold.
+type holdView struct {
+	Reason         string        `json:"reason"`
+	Findings       []findingView `json:"findings"`
+	HeldAt         string        `json:"held_at"`
+	Until          string        `json:"until"`
+	Decision       string        `json:"decision,omitempty"`
+	DecidedBy      string        `json:"decided_by,omitempty"`
+	DecisionReason string        `json:"decision_reason,omitempty"`
+	DecidedAt      string        `json:"decided_at,omitempty"`
+}
+
+// findingView is one reason an order was held.
+type findingView struct {
+	Code   string `json:"code"`
+	Detail string `json:"detail"`
 }
 
 // adjustmentView is one discount, tax or shipping amount; line is 1-based,
@@ -82,6 +105,17 @@ func orderJSON(o *pb.Order) orderV {
 	}
 	for _, a := range o.Adjustments {
 		v.Adjustments = append(v.Adjustments, adjustmentView{Kind: a.Kind, Amount: a.Amount, Line: a.Line, FundedBy: a.FundedBy, Detail: a.Detail})
+	}
+	if h := o.Hold; h != nil {
+		v.Hold = &holdView{Reason: h.Reason, Findings: make([]findingView, 0, len(h.Findings)), HeldAt: h.HeldAt, Until: h.Until,
+			Decision: h.Decision, DecidedBy: h.DecidedBy, DecisionReason: h.DecisionReason, DecidedAt: h.DecidedAt}
+		for _, f := range h.Findings {
+			v.Hold.Findings = append(v.Hold.Findings, findingView{Code: f.Code, Detail: f.Detail})
+		}
+	}
+	if o.RiskVerdict != "" {
+		score := o.RiskScore
+		v.RiskScore, v.RiskVerdict = &score, o.RiskVerdict
 	}
 	return v
 }

@@ -6,13 +6,29 @@ import (
 	"sync"
 )
 
-// The shipped model's recipe: Train(Synthetic(DefaultSeed, DefaultExamples), TrainOptions{}).
+// The shipped model's recipe: Train(Synthetic(DefaultSeed, DefaultExamples),
+// TrainOptions{}), with its Evaluation on Synthetic(DefaultSeed+1,
+// DefaultHeldOut) at DefaultThreshold embedded (DefaultRecipe).
 const (
 	// DefaultSeed is the seed of the synthetic history the shipped model is trained on.
 	DefaultSeed = 1
 	// DefaultExamples is the size of that history.
 	DefaultExamples = 50_000
+	// DefaultHeldOut is the size of the held-out history it is evaluated on.
+	DefaultHeldOut = 20_000
+	// DefaultThreshold is the threshold of its evaluation.
+	DefaultThreshold = 0.5
 )
+
+// DefaultRecipe trains the shipped model again: the same bytes as
+// default_model.json on the architecture it was made on.
+func DefaultRecipe() (*Model, error) {
+	m, err := Train(Synthetic(DefaultSeed, DefaultExamples), TrainOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return m.WithEvaluation(Evaluate(m, Synthetic(DefaultSeed+1, DefaultHeldOut), DefaultThreshold)), nil
+}
 
 //go:embed default_model.json
 var defaultModelFile []byte

@@ -13,7 +13,7 @@ var update = flag.Bool("update", false, "rewrite default_model.json from the tra
 // The shipped model is reproducible: retraining on the same synthetic
 // history with the default options gives the embedded file byte for byte.
 func TestDefaultModelReproducible(t *testing.T) {
-	m, err := Train(Synthetic(DefaultSeed, DefaultExamples), TrainOptions{})
+	m, err := DefaultRecipe()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package statemachine
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
@@ -131,6 +130,7 @@ func ReadLimitCounter(r Reader, prefix []byte, sku, rule, scope, buyer string) (
 }
 
 // limitDetail says why a reservation went past a limit.
-func limitDetail(c *gridpb.LimitCheck, held, qty int64) string {
-	return fmt.Sprintf("purchase limit %s: at most %d per %s; holds %d, asks %d", c.Rule, c.MaxQty, strings.TrimSpace(c.Scope), held, qty)
+func limitDetail(c *gridpb.LimitCheck, sku string, held, qty int64) string {
+	return fmt.Sprintf("purchase limit %s: at most %d of %s per %s; this %s holds %d, the order asks %d more",
+		c.Rule, c.MaxQty, sku, c.Scope, c.Scope, held, qty)
 }

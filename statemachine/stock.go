@@ -175,7 +175,7 @@ func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs [
 	}
 	expires := it.ExpiresUnixNano
 	if over, held := t.overLimit(sku, it.Qty, it.Limits); over != nil {
-		out.Detail = limitDetail(over, held, it.Qty)
+		out.Detail = limitDetail(over, sku, held, it.Qty)
 		if !over.Hold {
 			out.Outcome = gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED
 			t.record(&ledger.Event{Kind: ledger.KindStock, Type: "limit_refused", Order: it.OrderId, SKU: sku, Qty: it.Qty,
