@@ -173,6 +173,8 @@ const (
 	orderCapabilities
 	orderChannelFields
 	orderAdjustments
+	orderDeviceID
+	orderPayerRegion
 )
 
 // order reads an order object (the caller checked it is one).
@@ -198,6 +200,10 @@ func (r *jsonIn) order(dst *pb.CreateOrderRequest) bool {
 			to, bit, name = &dst.IdempotencyKey, orderIdempotencyKey, "idempotency_key"
 		case "delivery_region":
 			to, bit, name = &dst.DeliveryRegion, orderDeliveryRegion, "delivery_region"
+		case "device_id":
+			to, bit, name = &dst.DeviceId, orderDeviceID, "device_id"
+		case "payer_region":
+			to, bit, name = &dst.PayerRegion, orderPayerRegion, "payer_region"
 		case "customer_tier":
 			to, bit, name = &dst.CustomerTier, orderCustomerTier, "customer_tier"
 		case "promised_by":

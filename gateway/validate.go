@@ -94,6 +94,10 @@ func validateCreateOrder(r *pb.CreateOrderRequest, lim Limits, prefix string) vi
 	if r.CustomerTier != "" {
 		v.name(prefix+"customer_tier", r.CustomerTier)
 	}
+	if r.PayerRegion != "" {
+		v.name(prefix+"payer_region", r.PayerRegion)
+	}
+	v.text(prefix+"device_id", r.DeviceId, false, 256)
 	if r.PromisedBy != "" {
 		if _, err := time.Parse(time.RFC3339, r.PromisedBy); err != nil {
 			v.add(prefix+"promised_by", "must be an RFC 3339 time such as 2026-11-12T18:00:00+08:00")

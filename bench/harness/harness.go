@@ -46,7 +46,13 @@ type Options struct {
 	Ledger      bool
 	// Stream reads GET /v1/stream during the run and reports commit to
 	// event latency.
-	Stream     bool
+	Stream bool
+	// Holds runs with the intake's holds on: a purchase limit per
+	// customer on every SKU of the scenario (high enough to hold nothing),
+	// address checks and the risk score. Off, a throwaway node runs with
+	// them off (--holds-address accept --holds-risk-model off) and no
+	// limit is put.
+	Holds      bool
 	Run        string
 	Seed       uint64
 	Progress   bool
@@ -185,6 +191,7 @@ func parse(args []string, stderr io.Writer) (*Options, error) {
 	fs.BoolVar(&o.Audit, "audit", true, "audit the run: no oversell, conservation, every acknowledged order there, one order per key, the ledger")
 	fs.BoolVar(&o.Ledger, "ledger", true, "audit and report the audit ledger (proofs of a sample of orders)")
 	fs.BoolVar(&o.Stream, "stream", true, "hold GET /v1/stream open on the first node during the run and report commit → event on the stream")
+	fs.BoolVar(&o.Holds, "holds", true, "intake holds on: a purchase limit per customer on every SKU (never reached), address checks, the risk score; off: a throwaway node runs without them")
 	fs.StringVar(&o.Run, "run", fmt.Sprintf("b%d", time.Now().UnixNano()%1e9), "prefix of idempotency keys and SKUs (unique per run)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the random choices")
 	fs.BoolVar(&o.Progress, "progress", true, "a progress line on stderr while running")
@@ -214,6 +221,9 @@ func parse(args []string, stderr io.Writer) (*Options, error) {
 		}
 	}
 	o.NodeArgs = strings.Fields(*nodeArgs)
+	if !o.Holds && *urls == "" {
+		o.NodeArgs = append(o.NodeArgs, "--holds-address", "accept", "--holds-risk-model", "off")
+	}
 	if o.Profile != "" && *urls == "" {
 		o.NodeArgs = append(o.NodeArgs, "--http-pprof")
 	}

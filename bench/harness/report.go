@@ -125,6 +125,11 @@ func summary(n int64, q func(float64) int64, maxUs int64) Latency {
 
 func (r *Report) writeText(w io.Writer) {
 	fmt.Fprintf(w, "scenario %s (%s loop, %s, %s): %s\n", r.Scenario, r.Loop, r.Options.Mode, r.Options.Transport, r.Note)
+	if r.Options.Holds {
+		fmt.Fprintf(w, "holds: on (a purchase limit per customer on every SKU, address checks, the risk score)\n")
+	} else {
+		fmt.Fprintf(w, "holds: off (no limit; a throwaway node without address checks and risk score)\n")
+	}
 	fmt.Fprintf(w, "ran %.1fs: accepted %.0f orders/s (%d created, %d retries answered with their order)\n",
 		r.Seconds, r.Accepted, r.Counts["created"], r.Counts["replayed"])
 	fmt.Fprintf(w, "rejected: %d out of stock, %d admission (429); errors: %d other 4xx, %d 503, %d 5xx, %d transport; generator dropped %d\n",

@@ -2,12 +2,15 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,6 +136,37 @@ func reachable(ctx context.Context, o *Options) error {
 	return nil
 }
 
+// benchLimitQty is the bench's purchase limit per customer and SKU: a
+// bench customer never reaches it, so the limits cost their checks and
+// counters and hold nothing.
+const benchLimitQty = 1_000_000
+
+// putLimits puts purchase limits per customer on every SKU of the run
+// (one rule per 1,000 SKUs).
+func putLimits(ctx context.Context, h *httpTransport, run string, stock map[string]map[string]int64) error {
+	skus := make([]string, 0, len(stock))
+	for sku := range stock {
+		skus = append(skus, sku)
+	}
+	slices.Sort(skus)
+	for i := 0; i < len(skus); i += 1000 {
+		id := fmt.Sprintf("bench-%s-%d", strings.ToLower(run), i/1000)
+		body, err := json.Marshal(map[string]any{"skus": skus[i:min(i+1000, len(skus))], "per": "customer", "max_qty": benchLimitQty,
+			"note": "bench: checked and counted, never reached"})
+		if err != nil {
+			return err
+		}
+		code, _, answer, err := h.do(ctx, "PUT", "/v1/limits/"+url.PathEscape(id), body)
+		if err == nil && code != http.StatusCreated && code != http.StatusOK {
+			err = fmt.Errorf("PUT /v1/limits/%s: %d %s", id, code, answer)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // setStock sets every SKU's stock, 64 at a time, with a progress line.
 func setStock(ctx context.Context, h *httpTransport, stock map[string]map[string]int64, progress io.Writer) error {
 	type put struct {
@@ -180,6 +214,11 @@ func run(ctx context.Context, o *Options, stderr io.Writer) (*Report, error) {
 	}
 	if err := setStock(ctx, admin, sc.Stock, progress); err != nil {
 		return nil, fmt.Errorf("setting up %s: %w", sc.Name, err)
+	}
+	if o.Holds {
+		if err := putLimits(ctx, admin, o.Run, sc.Stock); err != nil {
+			return nil, fmt.Errorf("setting up %s: %w", sc.Name, err)
+		}
 	}
 	ts, err := transports(o)
 	if err != nil {

@@ -50,8 +50,9 @@ func (s *Scenario) expected(id string) string {
 func order(run string, i int64, lines ...*pb.OrderLineInput) *pb.CreateOrderRequest {
 	key := run + "-" + strconv.FormatInt(i, 10)
 	return &pb.CreateOrderRequest{Channel: "bench", ChannelOrderId: key, IdempotencyKey: key, Currency: "CNY",
-		Customer: &pb.Customer{Id: "c" + strconv.FormatInt(i%100_000, 10), Name: "Bench Buyer", Phone: "13800000000", Address: "1 Bench Rd"},
-		Lines:    lines}
+		Customer: &pb.Customer{Id: "c" + strconv.FormatInt(i%100_000, 10), Name: "Bench Buyer", Phone: "13800000000",
+			Address: "浙江省 杭州市 西湖区 文三路 " + strconv.FormatInt(i%100_000, 10) + "号"},
+		DeviceId: "bench-device-" + strconv.FormatInt(i%100_000, 10), Lines: lines}
 }
 
 func line(sku string, qty int64) *pb.OrderLineInput {
