@@ -14,8 +14,8 @@ import (
 	"github.com/ordergrid/ordergrid/failure"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/limits"
-	"github.com/ordergrid/ordergrid/risk"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
+	"github.com/ordergrid/ordergrid/risk"
 	"github.com/ordergrid/ordergrid/routing"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -52,7 +52,7 @@ type routingState struct {
 	// SHA-256 of the stored model file the screener has (of nothing: none stored).
 	configuredModel *risk.Model
 	modelSum        [32]byte
-	added map[int32]map[string]int64 // parcels this node recorded since the last refresh
+	added           map[int32]map[string]int64 // parcels this node recorded since the last refresh
 }
 
 func (n *Node) catalogPartition() *cluster.Partition {
