@@ -165,7 +165,7 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*gridpb.CreateOrderGrainR
 		if o.done || o.fallback {
 			continue
 		}
-		o.screen = n.screen(o.req.Request, o.skus, o.decision.Warehouses, now, inv.pressure(o.skus))
+		o.screen = n.screen(o.req.Request, o.decision.Warehouses, now, inv.pressure(o.skus))
 		if o.screen.refused != nil {
 			answers[i] = n.refusedAtIntake(ctx, part, o.req.OrderId, o.hash, o.screen.refused)
 			o.done = true
@@ -309,7 +309,7 @@ func (n *Node) reserveBatch(orders []*batchOrder, expires int64) {
 			o := orders[sl.order]
 			req.Items[m] = &gridpb.ReserveRequest{Sku: sku, OrderId: o.req.OrderId, Qty: o.skus[sl.line].qty,
 				ExpiresUnixNano: o.screen.expiry(expires), Principal: o.req.Principal, Warehouse: o.decision.Warehouses[sl.line],
-				Limits: o.screen.limitsOf(sl.line), HoldExpiresUnixNano: o.screen.holdExpiry()}
+				Buyer: o.screen.limitBuyer(), HoldExpiresUnixNano: o.screen.holdExpiry()}
 		}
 		var res *gridpb.ReserveManyResponse
 		err := retrySku(func() (err error) {

@@ -314,7 +314,7 @@ func (g *orderGrain) route(req *gridpb.CreateOrderGrainRequest, skus []skuQty, n
 			return r, nil
 		}
 		if r.screen == nil {
-			r.screen = g.node.screen(req.Request, skus, r.decision.Warehouses, now, inv.pressure(skus))
+			r.screen = g.node.screen(req.Request, r.decision.Warehouses, now, inv.pressure(skus))
 			if r.screen.refused != nil {
 				return r, nil
 			}
@@ -347,7 +347,7 @@ func (g *orderGrain) route(req *gridpb.CreateOrderGrainRequest, skus []skuQty, n
 			r.errs[i] = retrySku(func() (err error) {
 				res, err = g.node.grains.reserve(&gridpb.ReserveRequest{
 					Sku: skus[i].sku, OrderId: g.id, Qty: skus[i].qty, ExpiresUnixNano: r.screen.expiry(expires), Principal: req.Principal,
-					Warehouse: r.decision.Warehouses[i], Limits: r.screen.limitsOf(i), HoldExpiresUnixNano: r.screen.holdExpiry(),
+					Warehouse: r.decision.Warehouses[i], Buyer: r.screen.limitBuyer(), HoldExpiresUnixNano: r.screen.holdExpiry(),
 				})
 				return err
 			})

@@ -10,34 +10,29 @@ import (
 
 	"github.com/ordergrid/ordergrid/channels"
 	"github.com/ordergrid/ordergrid/internal/gridpb"
-	"github.com/ordergrid/ordergrid/limits"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/screening"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
-// Screening at intake. Before an order's stock is reserved, the purchase
-// limits that count its lines become LimitChecks its reservations carry
-// (judged with them by each SKU's state machine, exactly once), and its
-// address and risk are judged (package screening). A refusal reserves
-// nothing; a hold reserves with the hold's longer expiry and records the
-// order on_hold (OrderRecord.hold), its pay-by time the hold's timeout. A
-// reservation past a limit whose rule holds holds the order too; one past
-// a limit whose rule refuses refuses it, what it reserved released.
+// Screening at intake. Before an order's stock is reserved, its address
+// and risk are judged (package screening), and its buyer (customer,
+// address and device keys, channel) goes with each reservation: each
+// SKU's state machine judges it against the SKU's purchase limits,
+// exactly once, with the reservation. A refusal reserves nothing; a hold
+// reserves with the hold's longer expiry and records the order on_hold
+// (OrderRecord.hold), its pay-by time the hold's timeout. A reservation
+// past a limit whose rule holds holds the order too; one past a limit
+// whose rule refuses refuses it, what it reserved released.
 
-// Finding codes of purchase limits.
-const (
-	// CodeLimitExceeded: the order takes a buyer past a limit.
-	CodeLimitExceeded = "limit_exceeded"
-	// CodeLimitBuyerUnknown: a limit counts per customer, address or
-	// device, and the order names none.
-	CodeLimitBuyerUnknown = "limit_buyer_unknown"
-)
+// CodeLimitExceeded is the finding of a purchase limit: the order takes a
+// buyer past it, or names no buyer of the kind it counts.
+const CodeLimitExceeded = "limit_exceeded"
 
 // screened is what intake judged of one order before reserving it.
 type screened struct {
-	// checks are the limit checks of each of the order's SKUs (nil: none).
-	checks [][]*gridpb.LimitCheck
+	// buyer is who the SKUs' purchase limits count.
+	buyer *gridpb.LimitBuyer
 	// held are the hold's findings so far, reason its first reason.
 	held   []*pb.HoldFinding
 	reason string
@@ -49,12 +44,12 @@ type screened struct {
 	addressKey, deviceKey string
 }
 
-// limitsOf returns the checks of the order's i-th SKU.
-func (s *screened) limitsOf(i int) []*gridpb.LimitCheck {
-	if s == nil || s.checks == nil {
+// limitBuyer is who the SKUs' purchase limits count.
+func (s *screened) limitBuyer() *gridpb.LimitBuyer {
+	if s == nil {
 		return nil
 	}
-	return s.checks[i]
+	return s.buyer
 }
 
 // holdExpiry is the expiry of a reservation past a limit whose rule holds.
@@ -102,34 +97,11 @@ func (n *Node) buyerKeys(rq *pb.CreateOrderRequest) (addressKey, deviceKey strin
 
 // screen judges an order routed to warehouses before it is reserved.
 // pressure is how much of its hottest SKU's free stock its batch takes.
-func (n *Node) screen(rq *pb.CreateOrderRequest, skus []skuQty, warehouses []string, now time.Time, pressure float64) *screened {
+func (n *Node) screen(rq *pb.CreateOrderRequest, warehouses []string, now time.Time, pressure float64) *screened {
 	s := &screened{holdExpires: now.Add(n.opts.HoldTimeout + n.opts.PendingTimeout + n.opts.OrphanGrace).UnixNano()}
 	s.addressKey, s.deviceKey = n.buyerKeys(rq)
 	customer := rq.GetCustomer().GetId()
-	if set := n.Limits(); !set.Empty() {
-		var rules []*limits.Rule
-		for i, q := range skus {
-			rules = set.For(q.sku, now, rq.GetChannel(), rules[:0])
-			for _, r := range rules {
-				buyer := map[string]string{limits.PerCustomer: customer, limits.PerAddress: s.addressKey, limits.PerDevice: s.deviceKey}[r.Per]
-				if buyer == "" {
-					detail := fmt.Sprintf("purchase limit %s counts %s per %s, and the order names no %s", r.ID, q.sku, r.Per, r.Per)
-					if r.Action == limits.ActionRefuse {
-						s.refused = &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED, Sku: q.sku, Detail: detail,
-							Findings: []*pb.HoldFinding{{Code: CodeLimitBuyerUnknown, Detail: detail}}}
-						return s
-					}
-					s.hold(statemachine.HoldLimit, &pb.HoldFinding{Code: CodeLimitBuyerUnknown, Detail: detail})
-					continue
-				}
-				if s.checks == nil {
-					s.checks = make([][]*gridpb.LimitCheck, len(skus))
-				}
-				s.checks[i] = append(s.checks[i], &gridpb.LimitCheck{Rule: r.ID, RuleVersion: r.Version, Scope: r.Per, Key: buyer,
-					MaxQty: r.MaxQty, Hold: r.Action != limits.ActionRefuse})
-			}
-		}
-	}
+	s.buyer = &gridpb.LimitBuyer{Customer: customer, Address: s.addressKey, Device: s.deviceKey, Channel: rq.GetChannel()}
 	sc := n.opts.Screen
 	if sc == nil {
 		return s

@@ -320,7 +320,7 @@ func (g *skuGrain) flush(committed func(*reserveCommitted)) {
 	cmd := &gridpb.ReserveBatchCommand{Sku: g.sku, Items: make([]*gridpb.ReserveItem, n)}
 	for i, q := range batch {
 		cmd.Items[i] = &gridpb.ReserveItem{OrderId: q.req.OrderId, Qty: q.req.Qty, ExpiresUnixNano: q.req.ExpiresUnixNano, Warehouse: q.warehouse, Strict: q.strict,
-			Principal: q.req.Principal, Limits: q.req.Limits, HoldExpiresUnixNano: q.req.HoldExpiresUnixNano}
+			Principal: q.req.Principal, Buyer: q.req.Buyer, HoldExpiresUnixNano: q.req.HoldExpiresUnixNano}
 	}
 	// Each item names its own caller; the batch has no caller of its own.
 	principal := batchPrincipal(cmd.Items, (*gridpb.ReserveItem).GetPrincipal)

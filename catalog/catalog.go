@@ -276,10 +276,18 @@ func (a *Admin) CurrentFree(sku string) (map[string]int64, error) {
 func (a *Admin) Limits() *limits.Set { return a.grid.Limits() }
 
 // PutLimit stores a purchase-limit rule as its next version (expected,
-// when not 0, must be its version now). A refused rule is an error
-// wrapping ErrRoutingInput.
+// when not 0, must be its version now), then puts it in the partition of
+// every SKU it names (where reservations are judged by it) and takes the
+// previous version out of the SKUs it no longer names. A refused rule is
+// an error wrapping ErrRoutingInput. A SKU partition that fails leaves the
+// change in the catalog, the SKUs before it done: PutLimit answers the
+// error, and putting the rule again finishes it.
 func (a *Admin) PutLimit(ctx context.Context, principal string, r *limits.Rule, expected uint64) (*limits.Rule, error) {
 	doc, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	prev, _, err := a.leaderLimit(r.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -287,14 +295,93 @@ func (a *Admin) PutLimit(ctx context.Context, principal string, r *limits.Rule, 
 	if err != nil {
 		return nil, err
 	}
-	return limits.Decode(out)
+	stored, err := limits.Decode(out)
+	if err != nil {
+		return nil, err
+	}
+	rule := SkuLimitRule(stored)
+	for _, sku := range stored.SKUs {
+		if err := a.setSkuLimit(ctx, principal, &gridpb.SetSkuLimitCommand{Sku: sku, Rule: rule}); err != nil {
+			return nil, err
+		}
+	}
+	if prev != nil {
+		for _, sku := range prev.SKUs {
+			if slices.Contains(stored.SKUs, sku) {
+				continue
+			}
+			if err := a.setSkuLimit(ctx, principal, &gridpb.SetSkuLimitCommand{Sku: sku, Rule: rule, Delete: true}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return stored, nil
 }
 
-// DeleteLimit deletes a purchase-limit rule (expected as PutLimit's). The
-// counters under it stay until their reservations are released.
+// DeleteLimit deletes a purchase-limit rule (expected as PutLimit's), from
+// the catalog and then from every SKU it names. The counters under it
+// stay until their reservations are released.
 func (a *Admin) DeleteLimit(ctx context.Context, principal, id string, expected uint64) error {
-	_, err := a.change(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_DeleteLimit{DeleteLimit: &gridpb.DeleteLimitCommand{Id: id, ExpectedVersion: expected}}})
-	return err
+	prev, found, err := a.leaderLimit(id)
+	if err != nil {
+		return err
+	}
+	if _, err := a.change(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_DeleteLimit{DeleteLimit: &gridpb.DeleteLimitCommand{Id: id, ExpectedVersion: expected}}}); err != nil {
+		return err
+	}
+	if !found {
+		return nil
+	}
+	rule := SkuLimitRule(prev)
+	rule.Version++ // the deletion is the rule's next change
+	for _, sku := range prev.SKUs {
+		if err := a.setSkuLimit(ctx, principal, &gridpb.SetSkuLimitCommand{Sku: sku, Rule: rule, Delete: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leaderLimit reads a rule as the catalog's leader has it.
+func (a *Admin) leaderLimit(id string) (*limits.Rule, bool, error) {
+	p := a.grid.PartitionOf(statemachine.CatalogKey)
+	set, err := statemachine.ReadLimits(p.Reader(), p.Prefix())
+	if err != nil {
+		return nil, false, err
+	}
+	r, ok := set.Rule(id)
+	return r, ok, nil
+}
+
+// setSkuLimit proposes one rule change to a SKU's partition; a STALE
+// answer (the SKU has a later version) is done already.
+func (a *Admin) setSkuLimit(ctx context.Context, principal string, c *gridpb.SetSkuLimitCommand) error {
+	res, err := a.grid.PartitionOf(actors.SkuKey(c.Sku)).Propose(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_SetSkuLimit{SetSkuLimit: c}})
+	if err != nil {
+		return fmt.Errorf("limit %s on %s: %w", c.Rule.Rule, c.Sku, err)
+	}
+	switch res.Outcome {
+	case gridpb.Outcome_OUTCOME_OK, gridpb.Outcome_OUTCOME_REPLAYED, gridpb.Outcome_OUTCOME_STALE:
+		return nil
+	case gridpb.Outcome_OUTCOME_UNSPECIFIED:
+		return fmt.Errorf("%w: limit %s on %s: %s", ErrRoutingInput, c.Rule.Rule, c.Sku, res.Detail)
+	default:
+		return failure.FromOutcome(res.Outcome, res.Detail)
+	}
+}
+
+// SkuLimitRule is a rule as a SKU's partition keeps it.
+func SkuLimitRule(r *limits.Rule) *gridpb.SkuLimitRule {
+	from, to := r.Window()
+	out := &gridpb.SkuLimitRule{Rule: r.ID, Version: r.Version, Per: r.Per, MaxQty: r.MaxQty, Hold: r.Action != limits.ActionRefuse,
+		Channels: slices.Clone(r.Channels)}
+	if !from.IsZero() {
+		out.FromUnixNano = from.UnixNano()
+	}
+	if !to.IsZero() {
+		out.ToUnixNano = to.UnixNano()
+	}
+	return out
 }
 
 // PutRiskModel makes a model file (package risk) the grid's risk model:

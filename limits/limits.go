@@ -4,15 +4,16 @@
 //
 // A rule is a JSON document, put and deleted through /v1/limits, stored
 // with a version in the routing catalog's partition and logged in the
-// audit log with each change. The rules themselves judge nothing: at
-// intake the grid turns the rules that match an order's line into
-// LimitChecks, carried by the line's reservation to the SKU's partition,
-// where the state machine adds the line's qty to the buyer's counter under
-// each rule exactly once (a retried reservation is the one that exists)
-// and gives it back when the reservation is released (the order is
-// cancelled, expires or is merged). Over a rule's maximum, the rule's
-// action applies: "refuse" reserves nothing and refuses the order, "hold"
-// reserves and holds the order for a person to decide.
+// audit log with each change, and copied into the partition of every SKU
+// it names. There the state machine judges each new reservation of the
+// SKU against the SKU's rules active at the command's time, exactly once
+// (a retried reservation is the one that exists): it adds the line's qty
+// to the buyer's counter under each rule, and gives it back when the
+// reservation is released (the order is cancelled, expires or is merged).
+// Over a rule's maximum, the rule's action applies: "refuse" reserves
+// nothing and refuses the order, "hold" reserves and holds the order for a
+// person to decide. A rule that counts per address or device holds (or
+// refuses) an order that names none.
 //
 // The buyer is named by the customer id the channels resolve (one person
 // across channels), or by the keyed hash of the normalised delivery
@@ -212,6 +213,9 @@ func Decode(doc []byte) (*Rule, error) {
 	r.Version = v
 	return r, nil
 }
+
+// Window returns the rule's sale window (a zero time: open on that side).
+func (r *Rule) Window() (from, to time.Time) { return r.from, r.to }
 
 // Active reports whether the rule applies at t on channel.
 func (r *Rule) Active(t time.Time, channel string) bool {

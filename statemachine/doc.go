@@ -53,5 +53,6 @@
 //	W/{webhook}                              WebhookRecord            webhooks  a webhook subscription and its cursor
 //	D/{webhook}\x00{from u64}                WebhookDeadLetterRecord  webhooks  a webhook's dead-lettered log ranges
 //	S/{sku}                                  StockSetsRecord          stock     a SKU's recent stock sets, by request id
+//	R/{sku}                                  SkuLimitsRecord          limits    a SKU's purchase-limit rules
 //	L/{sku}\x00{rule}\x00{scope}\x00{buyer}  LimitCounterRecord       limits    a buyer's qty of a SKU under a purchase limit
 package statemachine

@@ -35,6 +35,7 @@ const (
 	spaceDeadLetter        byte = 'D'
 	spaceStockSets         byte = 'S'
 	spaceLimitCounter      byte = 'L'
+	spaceSkuLimits         byte = 'R'
 
 	// Retired: written by versions before 2026-11-28 and left in place.
 
@@ -95,6 +96,7 @@ var keySpaces = []keySpace{
 	{Byte: spaceWebhook, Layout: "{webhook}", Value: "WebhookRecord", Owner: "webhooks", Name: "a webhook subscription and its cursor"},
 	{Byte: spaceDeadLetter, Layout: `{webhook}\x00{from u64}`, Value: "WebhookDeadLetterRecord", Owner: "webhooks", Name: "a webhook's dead-lettered log ranges"},
 	{Byte: spaceStockSets, Layout: "{sku}", Value: "StockSetsRecord", Owner: "stock", Name: "a SKU's recent stock sets, by request id"},
+	{Byte: spaceSkuLimits, Layout: "{sku}", Value: "SkuLimitsRecord", Owner: "limits", Name: "a SKU's purchase-limit rules"},
 	{Byte: spaceLimitCounter, Layout: `{sku}\x00{rule}\x00{scope}\x00{buyer}`, Value: "LimitCounterRecord", Owner: "limits", Name: "a buyer's qty of a SKU under a purchase limit"},
 }
 

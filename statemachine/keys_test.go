@@ -293,8 +293,10 @@ func TestWrittenKeysAreInLiveSpaces(t *testing.T) {
 
 	ok(h.apply(41, &gridpb.Command{Kind: &gridpb.Command_PutLimit{PutLimit: &gridpb.PutLimitCommand{
 		Document: []byte(`{"id":"two-each","skus":["A"],"per":"customer","max_qty":2}`)}}}))
+	ok(h.apply(41, &gridpb.Command{Kind: &gridpb.Command_SetSkuLimit{SetSkuLimit: &gridpb.SetSkuLimitCommand{Sku: "A",
+		Rule: &gridpb.SkuLimitRule{Rule: "two-each", Version: 1, Per: "customer", MaxQty: 2}}}}))
 	ok(h.apply(41, &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: &gridpb.ReserveBatchCommand{Sku: "A",
-		Items: []*gridpb.ReserveItem{{OrderId: "o9", Qty: 1, ExpiresUnixNano: 500, Limits: []*gridpb.LimitCheck{{Rule: "two-each", Scope: "customer", Key: "cu", MaxQty: 2}}}}}}}))
+		Items: []*gridpb.ReserveItem{{OrderId: "o9", Qty: 1, ExpiresUnixNano: 500, Buyer: &gridpb.LimitBuyer{Customer: "cu"}}}}}}))
 
 	live := map[byte]bool{}
 	for _, s := range keySpaces {

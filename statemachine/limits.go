@@ -2,7 +2,9 @@ package statemachine
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/ledger"
@@ -11,7 +13,8 @@ import (
 
 // Purchase limits. The rules (package limits' JSON documents) live with
 // the routing catalog, in its partition: g/l\x00{rule}, and bump the
-// catalog's generation, so a node's cache of both follows one number. The
+// catalog's generation, so a node's cache of both follows one number; a
+// copy of each lives in the partition of every SKU it names (below). The
 // counters live in each SKU's partition, beside its reservations:
 // L/{sku}\x00{rule}\x00{scope}\x00{key} holds the qty a buyer's
 // reservations not released hold under the rule. A reservation names the
@@ -23,8 +26,6 @@ func limitKey(prefix []byte, id string) []byte { return key(prefix, spaceCatalog
 func limitCounterKey(prefix []byte, sku, counter string) []byte {
 	return key(prefix, spaceLimitCounter, sku, counter)
 }
-
-func counterName(c *gridpb.LimitCheck) string { return c.Rule + "\x00" + c.Scope + "\x00" + c.Key }
 
 func (t *txn) putLimit(c *gridpb.PutLimitCommand) *Result {
 	r, err := limits.Parse(c.Document, "")
@@ -89,17 +90,150 @@ func ReadLimits(r Reader, prefix []byte) (*limits.Set, error) {
 	return limits.NewSet(gen, rules), nil
 }
 
-// overLimit judges a reservation of qty against its limit checks: the
-// first check the qty would take past its maximum, or nil.
-func (t *txn) overLimit(sku string, qty int64, checks []*gridpb.LimitCheck) (*gridpb.LimitCheck, int64) {
-	for _, c := range checks {
-		var n gridpb.LimitCounterRecord
-		t.get(limitCounterKey(t.m.prefix, sku, counterName(c)), &n)
-		if n.Qty+qty > c.MaxQty {
-			return c, n.Qty
+// The rules of a SKU live in its partition too (R/{sku}: SkuLimitsRecord),
+// put there by set_sku_limit for every SKU a rule names when the rule is
+// put (package catalog): a reservation is judged by its own partition's
+// rules, the same on every replica and whatever a node's cache holds.
+
+func skuLimitsKey(prefix []byte, sku string) []byte { return key(prefix, spaceSkuLimits, sku) }
+
+// skuLimitRulesMax bounds the rules one SKU keeps.
+const skuLimitRulesMax = limits.RulesMax
+
+func (t *txn) setSkuLimit(c *gridpb.SetSkuLimitCommand) *Result {
+	r := c.Rule
+	if c.Sku == "" || r == nil || r.Rule == "" {
+		return &Result{Detail: "set_sku_limit: no sku or rule"}
+	}
+	if !c.Delete {
+		switch {
+		case r.Per != limits.PerCustomer && r.Per != limits.PerAddress && r.Per != limits.PerDevice:
+			return &Result{Detail: "set_sku_limit: per must be customer, address or device"}
+		case r.MaxQty < 1 || r.MaxQty > limits.QtyMax:
+			return &Result{Detail: fmt.Sprintf("set_sku_limit: max_qty outside 1..%d", limits.QtyMax)}
 		}
 	}
-	return nil, 0
+	k := skuLimitsKey(t.m.prefix, c.Sku)
+	var rec gridpb.SkuLimitsRecord
+	t.get(k, &rec)
+	i := slices.IndexFunc(rec.Rules, func(x *gridpb.SkuLimitRule) bool { return x.Rule == r.Rule })
+	if i >= 0 && rec.Rules[i].Version > r.Version {
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_STALE, Sku: c.Sku,
+			Detail: fmt.Sprintf("%s has version %d of limit %s, not older %d", c.Sku, rec.Rules[i].Version, r.Rule, r.Version)}
+	}
+	switch {
+	case c.Delete && i < 0:
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Sku: c.Sku}
+	case c.Delete:
+		rec.Rules = slices.Delete(rec.Rules, i, i+1)
+	case i >= 0:
+		rec.Rules[i] = r
+	default:
+		if len(rec.Rules) >= skuLimitRulesMax {
+			return &Result{Detail: fmt.Sprintf("set_sku_limit: %s has %d limits, at most %d", c.Sku, len(rec.Rules), skuLimitRulesMax)}
+		}
+		rec.Rules = append(rec.Rules, r)
+		slices.SortFunc(rec.Rules, func(a, b *gridpb.SkuLimitRule) int { return strings.Compare(a.Rule, b.Rule) })
+	}
+	if len(rec.Rules) == 0 {
+		t.del(k)
+	} else {
+		t.put(k, &rec)
+	}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Sku: c.Sku}
+}
+
+// skuLimits are the purchase-limit rules of sku.
+func (t *txn) skuLimits(sku string) []*gridpb.SkuLimitRule {
+	var rec gridpb.SkuLimitsRecord
+	t.get(skuLimitsKey(t.m.prefix, sku), &rec)
+	return rec.Rules
+}
+
+// ReadSkuLimits returns the purchase-limit rules a SKU's partition has for it.
+func ReadSkuLimits(r Reader, prefix []byte, sku string) ([]*gridpb.SkuLimitRule, error) {
+	var rec gridpb.SkuLimitsRecord
+	if _, err := getProto(r, skuLimitsKey(prefix, sku), &rec); err != nil {
+		return nil, fmt.Errorf("read limits of %s: %w", sku, err)
+	}
+	return rec.Rules, nil
+}
+
+// activeLimit reports whether r applies at (unix nanos) on channel.
+func activeLimit(r *gridpb.SkuLimitRule, at int64, channel string) bool {
+	if r.FromUnixNano != 0 && at < r.FromUnixNano || r.ToUnixNano != 0 && at >= r.ToUnixNano {
+		return false
+	}
+	return len(r.Channels) == 0 || slices.Contains(r.Channels, channel)
+}
+
+// buyerKey is what r counts b by: the customer, or the address's or
+// device's keyed hash ("" when the order names none).
+func buyerKey(r *gridpb.SkuLimitRule, b *gridpb.LimitBuyer) string {
+	switch r.Per {
+	case limits.PerCustomer:
+		return b.GetCustomer()
+	case limits.PerAddress:
+		return b.GetAddress()
+	case limits.PerDevice:
+		return b.GetDevice()
+	}
+	return ""
+}
+
+// limitVerdict is a reservation's judgement by its SKU's limits.
+type limitVerdict struct {
+	// refused: nothing may be reserved; held names the first rule that holds.
+	refused bool
+	held    string
+	detail  string
+	// counters are the counters the reservation, if made, adds its qty to.
+	counters []string
+}
+
+// judgeLimits judges a reservation of qty by b against rules at t.at:
+// the first rule that refuses refuses; otherwise the first that holds
+// holds. A rule that counts per a buyer key the order does not name
+// applies its action too (a buyer must not escape a limit by leaving out
+// its device).
+func (t *txn) judgeLimits(sku string, qty int64, b *gridpb.LimitBuyer, rules []*gridpb.SkuLimitRule) limitVerdict {
+	var v limitVerdict
+	for _, r := range rules {
+		if !activeLimit(r, t.at, b.GetChannel()) {
+			continue
+		}
+		k := buyerKey(r, b)
+		var detail string
+		if k == "" {
+			detail = fmt.Sprintf("purchase limit %s counts %s per %s, and the order names no %s", r.Rule, sku, r.Per, r.Per)
+		} else {
+			name := r.Rule + "\x00" + r.Per + "\x00" + k
+			v.counters = append(v.counters, name)
+			var n gridpb.LimitCounterRecord
+			t.get(limitCounterKey(t.m.prefix, sku, name), &n)
+			if n.Qty+qty <= r.MaxQty {
+				continue
+			}
+			detail = fmt.Sprintf("purchase limit %s: at most %d of %s per %s; this %s holds %d, the order asks %d more",
+				r.Rule, r.MaxQty, sku, r.Per, r.Per, n.Qty, qty)
+		}
+		if !r.Hold {
+			return limitVerdict{refused: true, held: r.Rule, detail: detail}
+		}
+		if v.held == "" {
+			v.held, v.detail = r.Rule, detail
+		}
+	}
+	return v
+}
+
+// ReadLimitCounter returns the qty a buyer holds of sku under a rule.
+func ReadLimitCounter(r Reader, prefix []byte, sku, rule, scope, buyer string) (int64, error) {
+	var n gridpb.LimitCounterRecord
+	if _, err := getProto(r, limitCounterKey(prefix, sku, rule+"\x00"+scope+"\x00"+buyer), &n); err != nil {
+		return 0, fmt.Errorf("read limit counter: %w", err)
+	}
+	return n.Qty, nil
 }
 
 // countLimits adds delta to each counter (a counter back at zero is deleted).
@@ -118,19 +252,4 @@ func (t *txn) countLimits(sku string, counters []string, delta int64) {
 		}
 		t.put(k, &n)
 	}
-}
-
-// ReadLimitCounter returns the qty a buyer holds of sku under a rule.
-func ReadLimitCounter(r Reader, prefix []byte, sku, rule, scope, buyer string) (int64, error) {
-	var n gridpb.LimitCounterRecord
-	if _, err := getProto(r, limitCounterKey(prefix, sku, rule+"\x00"+scope+"\x00"+buyer), &n); err != nil {
-		return 0, fmt.Errorf("read limit counter: %w", err)
-	}
-	return n.Qty, nil
-}
-
-// limitDetail says why a reservation went past a limit.
-func limitDetail(c *gridpb.LimitCheck, sku string, held, qty int64) string {
-	return fmt.Sprintf("purchase limit %s: at most %d of %s per %s; this %s holds %d, the order asks %d more",
-		c.Rule, c.MaxQty, sku, c.Scope, c.Scope, held, qty)
 }

@@ -279,6 +279,8 @@ func (tx *txn) dispatch(cmd *gridpb.Command) *Result {
 		return tx.deleteLimit(k.DeleteLimit)
 	case *gridpb.Command_PutRiskModel:
 		return tx.putRiskModel(k.PutRiskModel)
+	case *gridpb.Command_SetSkuLimit:
+		return tx.setSkuLimit(k.SetSkuLimit)
 	case *gridpb.Command_TrimOutbox:
 		if err := outbox.Trim(b, m.prefix, k.TrimOutbox.BeforeIndex); err != nil {
 			panic(fmt.Sprintf("statemachine: trim outbox: %v", err))

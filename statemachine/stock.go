@@ -142,10 +142,11 @@ func (t *txn) reserveBatch(c *gridpb.ReserveBatchCommand) *Result {
 		panic(fmt.Sprintf("statemachine: stock of %s: %v", c.Sku, err))
 	}
 	changed := make([]bool, len(recs))
+	rules := t.skuLimits(c.Sku)
 	out := &gridpb.ReserveBatchResult{Items: make([]*gridpb.ReserveItemResult, len(c.Items))}
 	for i, it := range c.Items {
 		out.Items[i] = &gridpb.ReserveItemResult{OrderId: it.OrderId}
-		t.as(it.Principal, func() *Result { t.reserve(c.Sku, it, names, recs, changed, out.Items[i]); return nil })
+		t.as(it.Principal, func() *Result { t.reserve(c.Sku, it, names, recs, changed, rules, out.Items[i]); return nil })
 	}
 	if slices.Contains(changed, true) {
 		t.putSku(c.Sku, names, recs)
@@ -158,12 +159,13 @@ func (t *txn) reserveBatch(c *gridpb.ReserveBatchCommand) *Result {
 // still can). A reservation that already exists is returned, not taken
 // twice. names and recs are the SKU's warehouses, updated in place.
 //
-// The item's purchase limits are judged first: past a limit whose rule
-// refuses, nothing is reserved (LIMIT_EXCEEDED); past one whose rule
-// holds, the stock is reserved, until the hold's expiry, and the result
-// names the rule (limit_held). Either way a reservation made adds its qty
-// to every counter of the item's limits.
-func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs []*gridpb.StockRecord, changed []bool, out *gridpb.ReserveItemResult) {
+// The SKU's purchase limits (rules) are judged first (judgeLimits): past
+// a limit whose rule refuses, nothing is reserved (LIMIT_EXCEEDED); past
+// one whose rule holds, the stock is reserved, until the hold's expiry,
+// and the result names the rule (limit_held). A reservation made adds its
+// qty to the buyer's counter under every rule that counts it.
+func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs []*gridpb.StockRecord, changed []bool, rules []*gridpb.SkuLimitRule,
+	out *gridpb.ReserveItemResult) {
 	rk := reservationKey(t.m.prefix, sku, it.OrderId)
 	var res gridpb.ReservationRecord
 	if t.get(rk, &res) && res.State != gridpb.ReservationState_RESERVATION_STATE_RELEASED {
@@ -174,16 +176,20 @@ func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs [
 		return
 	}
 	expires := it.ExpiresUnixNano
-	if over, held := t.overLimit(sku, it.Qty, it.Limits); over != nil {
-		out.Detail = limitDetail(over, sku, held, it.Qty)
-		if !over.Hold {
+	var lv limitVerdict
+	if len(rules) > 0 {
+		lv = t.judgeLimits(sku, it.Qty, it.Buyer, rules)
+		out.Detail = lv.detail
+		if lv.refused {
 			out.Outcome = gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED
 			t.record(&ledger.Event{Kind: ledger.KindStock, Type: "limit_refused", Order: it.OrderId, SKU: sku, Qty: it.Qty,
-				Details: map[string]string{"limit": over.Rule, "per": over.Scope, "max_qty": strconv.FormatInt(over.MaxQty, 10), "held": strconv.FormatInt(held, 10)}})
+				Details: map[string]string{"limit": lv.held, "detail": lv.detail}})
 			return
 		}
-		out.LimitHeld = over.Rule
-		expires = max(expires, it.HoldExpiresUnixNano)
+		if lv.held != "" {
+			out.LimitHeld = lv.held
+			expires = max(expires, it.HoldExpiresUnixNano)
+		}
 	}
 	best := -1
 	for i, s := range recs {
@@ -205,16 +211,9 @@ func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs [
 	recs[best].Pending += it.Qty
 	assertStock(sku, names[best], recs[best])
 	changed[best] = true
-	var counters []string
-	if len(it.Limits) > 0 {
-		counters = make([]string, len(it.Limits))
-		for i, c := range it.Limits {
-			counters[i] = counterName(c)
-		}
-		t.countLimits(sku, counters, it.Qty)
-	}
+	t.countLimits(sku, lv.counters, it.Qty)
 	t.put(rk, &gridpb.ReservationRecord{Sku: sku, OrderId: it.OrderId, Warehouse: names[best], Qty: it.Qty,
-		State: gridpb.ReservationState_RESERVATION_STATE_PENDING, ExpiresUnixNano: expires, LimitKeys: counters})
+		State: gridpb.ReservationState_RESERVATION_STATE_PENDING, ExpiresUnixNano: expires, LimitKeys: lv.counters})
 	t.put(reservationExpiryKey(t.m.prefix, expires, sku, it.OrderId), &gridpb.StockSyncedCommand{})
 	e := &ledger.Event{Kind: ledger.KindStock, Type: "reserved", Order: it.OrderId, SKU: sku, Warehouse: names[best], Qty: it.Qty}
 	if out.LimitHeld != "" {

@@ -433,39 +433,42 @@ func (x *LimitCounterRecord) GetQty() int64 {
 	return 0
 }
 
-// A purchase limit a reservation is judged against (package limits): the
-// line's qty added to the buyer's counter must stay at or under max_qty,
-// or the rule's action applies.
-type LimitCheck struct {
+// One purchase-limit rule as a SKU's partition keeps it (package limits'
+// Rule, compiled): a reservation of the SKU is judged against every rule
+// of the SKU active at the command's time on the order's channel.
+type SkuLimitRule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The rule's id and version.
-	Rule        string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
-	RuleVersion uint64 `protobuf:"varint,2,opt,name=rule_version,json=ruleVersion,proto3" json:"rule_version,omitempty"`
-	// customer, address or device; key is the customer id or the keyed hash
-	// of the address or device (never the plain value).
-	Scope  string `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`
-	Key    string `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
-	MaxQty int64  `protobuf:"varint,5,opt,name=max_qty,json=maxQty,proto3" json:"max_qty,omitempty"`
+	Rule    string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Version uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// customer, address or device.
+	Per    string `protobuf:"bytes,3,opt,name=per,proto3" json:"per,omitempty"`
+	MaxQty int64  `protobuf:"varint,4,opt,name=max_qty,json=maxQty,proto3" json:"max_qty,omitempty"`
 	// Over the limit: reserve and hold the order for review (else refuse).
-	Hold          bool `protobuf:"varint,6,opt,name=hold,proto3" json:"hold,omitempty"`
+	Hold bool `protobuf:"varint,5,opt,name=hold,proto3" json:"hold,omitempty"`
+	// The sale window, unix nanos (0: open).
+	FromUnixNano int64 `protobuf:"varint,6,opt,name=from_unix_nano,json=fromUnixNano,proto3" json:"from_unix_nano,omitempty"`
+	ToUnixNano   int64 `protobuf:"varint,7,opt,name=to_unix_nano,json=toUnixNano,proto3" json:"to_unix_nano,omitempty"`
+	// The channels it applies to (none: every channel).
+	Channels      []string `protobuf:"bytes,8,rep,name=channels,proto3" json:"channels,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *LimitCheck) Reset() {
-	*x = LimitCheck{}
+func (x *SkuLimitRule) Reset() {
+	*x = SkuLimitRule{}
 	mi := &file_internal_gridpb_grains_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *LimitCheck) String() string {
+func (x *SkuLimitRule) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*LimitCheck) ProtoMessage() {}
+func (*SkuLimitRule) ProtoMessage() {}
 
-func (x *LimitCheck) ProtoReflect() protoreflect.Message {
+func (x *SkuLimitRule) ProtoReflect() protoreflect.Message {
 	mi := &file_internal_gridpb_grains_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -477,51 +480,244 @@ func (x *LimitCheck) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use LimitCheck.ProtoReflect.Descriptor instead.
-func (*LimitCheck) Descriptor() ([]byte, []int) {
+// Deprecated: Use SkuLimitRule.ProtoReflect.Descriptor instead.
+func (*SkuLimitRule) Descriptor() ([]byte, []int) {
 	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{4}
 }
 
-func (x *LimitCheck) GetRule() string {
+func (x *SkuLimitRule) GetRule() string {
 	if x != nil {
 		return x.Rule
 	}
 	return ""
 }
 
-func (x *LimitCheck) GetRuleVersion() uint64 {
+func (x *SkuLimitRule) GetVersion() uint64 {
 	if x != nil {
-		return x.RuleVersion
+		return x.Version
 	}
 	return 0
 }
 
-func (x *LimitCheck) GetScope() string {
+func (x *SkuLimitRule) GetPer() string {
 	if x != nil {
-		return x.Scope
+		return x.Per
 	}
 	return ""
 }
 
-func (x *LimitCheck) GetKey() string {
-	if x != nil {
-		return x.Key
-	}
-	return ""
-}
-
-func (x *LimitCheck) GetMaxQty() int64 {
+func (x *SkuLimitRule) GetMaxQty() int64 {
 	if x != nil {
 		return x.MaxQty
 	}
 	return 0
 }
 
-func (x *LimitCheck) GetHold() bool {
+func (x *SkuLimitRule) GetHold() bool {
 	if x != nil {
 		return x.Hold
 	}
 	return false
+}
+
+func (x *SkuLimitRule) GetFromUnixNano() int64 {
+	if x != nil {
+		return x.FromUnixNano
+	}
+	return 0
+}
+
+func (x *SkuLimitRule) GetToUnixNano() int64 {
+	if x != nil {
+		return x.ToUnixNano
+	}
+	return 0
+}
+
+func (x *SkuLimitRule) GetChannels() []string {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+// The purchase-limit rules of one SKU, in its partition.
+type SkuLimitsRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rules         []*SkuLimitRule        `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SkuLimitsRecord) Reset() {
+	*x = SkuLimitsRecord{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SkuLimitsRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SkuLimitsRecord) ProtoMessage() {}
+
+func (x *SkuLimitsRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SkuLimitsRecord.ProtoReflect.Descriptor instead.
+func (*SkuLimitsRecord) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SkuLimitsRecord) GetRules() []*SkuLimitRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// Puts (or, delete set, removes) one rule among a SKU's purchase limits.
+// A version older than the one the SKU has is answered STALE: a late copy
+// of an earlier change never undoes a later one.
+type SetSkuLimitCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sku           string                 `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
+	Rule          *SkuLimitRule          `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	Delete        bool                   `protobuf:"varint,3,opt,name=delete,proto3" json:"delete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSkuLimitCommand) Reset() {
+	*x = SetSkuLimitCommand{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSkuLimitCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSkuLimitCommand) ProtoMessage() {}
+
+func (x *SetSkuLimitCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSkuLimitCommand.ProtoReflect.Descriptor instead.
+func (*SetSkuLimitCommand) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SetSkuLimitCommand) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *SetSkuLimitCommand) GetRule() *SkuLimitRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+func (x *SetSkuLimitCommand) GetDelete() bool {
+	if x != nil {
+		return x.Delete
+	}
+	return false
+}
+
+// Who buys, as purchase limits count: the customer id the channels
+// resolve, the keyed hashes of the delivery address and the device (never
+// the plain values), and the order's channel.
+type LimitBuyer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Customer      string                 `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Device        string                 `protobuf:"bytes,3,opt,name=device,proto3" json:"device,omitempty"`
+	Channel       string                 `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LimitBuyer) Reset() {
+	*x = LimitBuyer{}
+	mi := &file_internal_gridpb_grains_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LimitBuyer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LimitBuyer) ProtoMessage() {}
+
+func (x *LimitBuyer) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_gridpb_grains_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LimitBuyer.ProtoReflect.Descriptor instead.
+func (*LimitBuyer) Descriptor() ([]byte, []int) {
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LimitBuyer) GetCustomer() string {
+	if x != nil {
+		return x.Customer
+	}
+	return ""
+}
+
+func (x *LimitBuyer) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *LimitBuyer) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *LimitBuyer) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
 }
 
 type OrderLineRecord struct {
@@ -536,7 +732,7 @@ type OrderLineRecord struct {
 
 func (x *OrderLineRecord) Reset() {
 	*x = OrderLineRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[5]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +744,7 @@ func (x *OrderLineRecord) String() string {
 func (*OrderLineRecord) ProtoMessage() {}
 
 func (x *OrderLineRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[5]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +757,7 @@ func (x *OrderLineRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderLineRecord.ProtoReflect.Descriptor instead.
 func (*OrderLineRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{5}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *OrderLineRecord) GetSku() string {
@@ -604,7 +800,7 @@ type ShipmentRecord struct {
 
 func (x *ShipmentRecord) Reset() {
 	*x = ShipmentRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[6]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +812,7 @@ func (x *ShipmentRecord) String() string {
 func (*ShipmentRecord) ProtoMessage() {}
 
 func (x *ShipmentRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[6]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +825,7 @@ func (x *ShipmentRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShipmentRecord.ProtoReflect.Descriptor instead.
 func (*ShipmentRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{6}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ShipmentRecord) GetWarehouse() string {
@@ -682,7 +878,7 @@ type RoutingRecord struct {
 
 func (x *RoutingRecord) Reset() {
 	*x = RoutingRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[7]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +890,7 @@ func (x *RoutingRecord) String() string {
 func (*RoutingRecord) ProtoMessage() {}
 
 func (x *RoutingRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[7]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +903,7 @@ func (x *RoutingRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingRecord.ProtoReflect.Descriptor instead.
 func (*RoutingRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{7}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RoutingRecord) GetStrategy() string {
@@ -839,7 +1035,7 @@ type RoutingCandidate struct {
 
 func (x *RoutingCandidate) Reset() {
 	*x = RoutingCandidate{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[8]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +1047,7 @@ func (x *RoutingCandidate) String() string {
 func (*RoutingCandidate) ProtoMessage() {}
 
 func (x *RoutingCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[8]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +1060,7 @@ func (x *RoutingCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingCandidate.ProtoReflect.Descriptor instead.
 func (*RoutingCandidate) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{8}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RoutingCandidate) GetWarehouses() []string {
@@ -921,7 +1117,7 @@ type RoutingExclusion struct {
 
 func (x *RoutingExclusion) Reset() {
 	*x = RoutingExclusion{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[9]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1129,7 @@ func (x *RoutingExclusion) String() string {
 func (*RoutingExclusion) ProtoMessage() {}
 
 func (x *RoutingExclusion) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[9]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1142,7 @@ func (x *RoutingExclusion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingExclusion.ProtoReflect.Descriptor instead.
 func (*RoutingExclusion) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{9}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RoutingExclusion) GetWarehouse() string {
@@ -984,7 +1180,7 @@ type RoutingFlip struct {
 
 func (x *RoutingFlip) Reset() {
 	*x = RoutingFlip{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[10]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1192,7 @@ func (x *RoutingFlip) String() string {
 func (*RoutingFlip) ProtoMessage() {}
 
 func (x *RoutingFlip) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[10]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1205,7 @@ func (x *RoutingFlip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutingFlip.ProtoReflect.Descriptor instead.
 func (*RoutingFlip) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{10}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RoutingFlip) GetCriterion() string {
@@ -1108,7 +1304,7 @@ type OrderRecord struct {
 
 func (x *OrderRecord) Reset() {
 	*x = OrderRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[11]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1316,7 @@ func (x *OrderRecord) String() string {
 func (*OrderRecord) ProtoMessage() {}
 
 func (x *OrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[11]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1329,7 @@ func (x *OrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderRecord.ProtoReflect.Descriptor instead.
 func (*OrderRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{11}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OrderRecord) GetId() string {
@@ -1395,7 +1591,7 @@ type OrderHoldRecord struct {
 
 func (x *OrderHoldRecord) Reset() {
 	*x = OrderHoldRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[12]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1603,7 @@ func (x *OrderHoldRecord) String() string {
 func (*OrderHoldRecord) ProtoMessage() {}
 
 func (x *OrderHoldRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[12]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1616,7 @@ func (x *OrderHoldRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderHoldRecord.ProtoReflect.Descriptor instead.
 func (*OrderHoldRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{12}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OrderHoldRecord) GetReason() string {
@@ -1497,7 +1693,7 @@ type RiskRecord struct {
 
 func (x *RiskRecord) Reset() {
 	*x = RiskRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1705,7 @@ func (x *RiskRecord) String() string {
 func (*RiskRecord) ProtoMessage() {}
 
 func (x *RiskRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[13]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1718,7 @@ func (x *RiskRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RiskRecord.ProtoReflect.Descriptor instead.
 func (*RiskRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{13}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RiskRecord) GetScore() float64 {
@@ -1579,7 +1775,7 @@ type PutLimitCommand struct {
 
 func (x *PutLimitCommand) Reset() {
 	*x = PutLimitCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1787,7 @@ func (x *PutLimitCommand) String() string {
 func (*PutLimitCommand) ProtoMessage() {}
 
 func (x *PutLimitCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[14]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1800,7 @@ func (x *PutLimitCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutLimitCommand.ProtoReflect.Descriptor instead.
 func (*PutLimitCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{14}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PutLimitCommand) GetDocument() []byte {
@@ -1633,7 +1829,7 @@ type PutRiskModelCommand struct {
 
 func (x *PutRiskModelCommand) Reset() {
 	*x = PutRiskModelCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1841,7 @@ func (x *PutRiskModelCommand) String() string {
 func (*PutRiskModelCommand) ProtoMessage() {}
 
 func (x *PutRiskModelCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[15]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1854,7 @@ func (x *PutRiskModelCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRiskModelCommand.ProtoReflect.Descriptor instead.
 func (*PutRiskModelCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{15}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PutRiskModelCommand) GetDocument() []byte {
@@ -1678,7 +1874,7 @@ type DeleteLimitCommand struct {
 
 func (x *DeleteLimitCommand) Reset() {
 	*x = DeleteLimitCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1886,7 @@ func (x *DeleteLimitCommand) String() string {
 func (*DeleteLimitCommand) ProtoMessage() {}
 
 func (x *DeleteLimitCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[16]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1899,7 @@ func (x *DeleteLimitCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLimitCommand.ProtoReflect.Descriptor instead.
 func (*DeleteLimitCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{16}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteLimitCommand) GetId() string {
@@ -1734,7 +1930,7 @@ type DecideHoldCommand struct {
 
 func (x *DecideHoldCommand) Reset() {
 	*x = DecideHoldCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1746,7 +1942,7 @@ func (x *DecideHoldCommand) String() string {
 func (*DecideHoldCommand) ProtoMessage() {}
 
 func (x *DecideHoldCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[17]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +1955,7 @@ func (x *DecideHoldCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideHoldCommand.ProtoReflect.Descriptor instead.
 func (*DecideHoldCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{17}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DecideHoldCommand) GetOrderId() string {
@@ -1809,7 +2005,7 @@ type OrderAlert struct {
 
 func (x *OrderAlert) Reset() {
 	*x = OrderAlert{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1821,7 +2017,7 @@ func (x *OrderAlert) String() string {
 func (*OrderAlert) ProtoMessage() {}
 
 func (x *OrderAlert) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[18]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1834,7 +2030,7 @@ func (x *OrderAlert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderAlert.ProtoReflect.Descriptor instead.
 func (*OrderAlert) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{18}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *OrderAlert) GetStage() string {
@@ -1888,7 +2084,7 @@ type AlertGroups struct {
 
 func (x *AlertGroups) Reset() {
 	*x = AlertGroups{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2096,7 @@ func (x *AlertGroups) String() string {
 func (*AlertGroups) ProtoMessage() {}
 
 func (x *AlertGroups) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[19]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2109,7 @@ func (x *AlertGroups) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertGroups.ProtoReflect.Descriptor instead.
 func (*AlertGroups) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{19}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AlertGroups) GetOpen() int64 {
@@ -1955,7 +2151,7 @@ type AlertGroup struct {
 
 func (x *AlertGroup) Reset() {
 	*x = AlertGroup{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1967,7 +2163,7 @@ func (x *AlertGroup) String() string {
 func (*AlertGroup) ProtoMessage() {}
 
 func (x *AlertGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[20]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1980,7 +2176,7 @@ func (x *AlertGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertGroup.ProtoReflect.Descriptor instead.
 func (*AlertGroup) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{20}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AlertGroup) GetStage() string {
@@ -2046,7 +2242,7 @@ type PersonalFields struct {
 
 func (x *PersonalFields) Reset() {
 	*x = PersonalFields{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2058,7 +2254,7 @@ func (x *PersonalFields) String() string {
 func (*PersonalFields) ProtoMessage() {}
 
 func (x *PersonalFields) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[21]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2071,7 +2267,7 @@ func (x *PersonalFields) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonalFields.ProtoReflect.Descriptor instead.
 func (*PersonalFields) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{21}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PersonalFields) GetName() string {
@@ -2123,7 +2319,7 @@ type SubjectKeyRecord struct {
 
 func (x *SubjectKeyRecord) Reset() {
 	*x = SubjectKeyRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2135,7 +2331,7 @@ func (x *SubjectKeyRecord) String() string {
 func (*SubjectKeyRecord) ProtoMessage() {}
 
 func (x *SubjectKeyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[22]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2148,7 +2344,7 @@ func (x *SubjectKeyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectKeyRecord.ProtoReflect.Descriptor instead.
 func (*SubjectKeyRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{22}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SubjectKeyRecord) GetSubject() string {
@@ -2199,7 +2395,7 @@ type SubjectTombstoneRecord struct {
 
 func (x *SubjectTombstoneRecord) Reset() {
 	*x = SubjectTombstoneRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2211,7 +2407,7 @@ func (x *SubjectTombstoneRecord) String() string {
 func (*SubjectTombstoneRecord) ProtoMessage() {}
 
 func (x *SubjectTombstoneRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[23]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2224,7 +2420,7 @@ func (x *SubjectTombstoneRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectTombstoneRecord.ProtoReflect.Descriptor instead.
 func (*SubjectTombstoneRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{23}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SubjectTombstoneRecord) GetSubject() string {
@@ -2272,7 +2468,7 @@ type EventRecord struct {
 
 func (x *EventRecord) Reset() {
 	*x = EventRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2284,7 +2480,7 @@ func (x *EventRecord) String() string {
 func (*EventRecord) ProtoMessage() {}
 
 func (x *EventRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[24]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2297,7 +2493,7 @@ func (x *EventRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventRecord.ProtoReflect.Descriptor instead.
 func (*EventRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{24}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *EventRecord) GetSeq() uint64 {
@@ -2361,8 +2557,9 @@ type ReserveItem struct {
 	// Who asked, when the entry folds several callers' items (else the
 	// command's principal).
 	Principal string `protobuf:"bytes,6,opt,name=principal,proto3" json:"principal,omitempty"`
-	// The purchase limits the buyer's counters are judged against.
-	Limits []*LimitCheck `protobuf:"bytes,7,rep,name=limits,proto3" json:"limits,omitempty"`
+	// The buyer, for the SKU's purchase limits (none: the order is counted
+	// by none).
+	Buyer *LimitBuyer `protobuf:"bytes,7,opt,name=buyer,proto3" json:"buyer,omitempty"`
 	// Reserved past a limit whose rule holds: the reservation expires no
 	// sooner than this (the hold's timeout and a payment window after it).
 	HoldExpiresUnixNano int64 `protobuf:"varint,8,opt,name=hold_expires_unix_nano,json=holdExpiresUnixNano,proto3" json:"hold_expires_unix_nano,omitempty"`
@@ -2372,7 +2569,7 @@ type ReserveItem struct {
 
 func (x *ReserveItem) Reset() {
 	*x = ReserveItem{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2384,7 +2581,7 @@ func (x *ReserveItem) String() string {
 func (*ReserveItem) ProtoMessage() {}
 
 func (x *ReserveItem) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[25]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2397,7 +2594,7 @@ func (x *ReserveItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItem.ProtoReflect.Descriptor instead.
 func (*ReserveItem) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{25}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReserveItem) GetOrderId() string {
@@ -2442,9 +2639,9 @@ func (x *ReserveItem) GetPrincipal() string {
 	return ""
 }
 
-func (x *ReserveItem) GetLimits() []*LimitCheck {
+func (x *ReserveItem) GetBuyer() *LimitBuyer {
 	if x != nil {
-		return x.Limits
+		return x.Buyer
 	}
 	return nil
 }
@@ -2466,7 +2663,7 @@ type ReserveBatchCommand struct {
 
 func (x *ReserveBatchCommand) Reset() {
 	*x = ReserveBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2675,7 @@ func (x *ReserveBatchCommand) String() string {
 func (*ReserveBatchCommand) ProtoMessage() {}
 
 func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[26]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2688,7 @@ func (x *ReserveBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchCommand.ProtoReflect.Descriptor instead.
 func (*ReserveBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{26}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReserveBatchCommand) GetSku() string {
@@ -2520,7 +2717,7 @@ type SettleCommand struct {
 
 func (x *SettleCommand) Reset() {
 	*x = SettleCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2729,7 @@ func (x *SettleCommand) String() string {
 func (*SettleCommand) ProtoMessage() {}
 
 func (x *SettleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[27]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2742,7 @@ func (x *SettleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleCommand.ProtoReflect.Descriptor instead.
 func (*SettleCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{27}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SettleCommand) GetSku() string {
@@ -2584,7 +2781,7 @@ type SetStockCommand struct {
 
 func (x *SetStockCommand) Reset() {
 	*x = SetStockCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +2793,7 @@ func (x *SetStockCommand) String() string {
 func (*SetStockCommand) ProtoMessage() {}
 
 func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[28]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +2806,7 @@ func (x *SetStockCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockCommand.ProtoReflect.Descriptor instead.
 func (*SetStockCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{28}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetStockCommand) GetSku() string {
@@ -2651,7 +2848,7 @@ type StockSetsRecord struct {
 
 func (x *StockSetsRecord) Reset() {
 	*x = StockSetsRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2663,7 +2860,7 @@ func (x *StockSetsRecord) String() string {
 func (*StockSetsRecord) ProtoMessage() {}
 
 func (x *StockSetsRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[29]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2676,7 +2873,7 @@ func (x *StockSetsRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSetsRecord.ProtoReflect.Descriptor instead.
 func (*StockSetsRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{29}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StockSetsRecord) GetRequestIds() [][]byte {
@@ -2700,7 +2897,7 @@ type CreateOrderCommand struct {
 
 func (x *CreateOrderCommand) Reset() {
 	*x = CreateOrderCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +2909,7 @@ func (x *CreateOrderCommand) String() string {
 func (*CreateOrderCommand) ProtoMessage() {}
 
 func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[30]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +2922,7 @@ func (x *CreateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{30}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateOrderCommand) GetOrder() *OrderRecord {
@@ -2760,7 +2957,7 @@ type CreateOrdersCommand struct {
 
 func (x *CreateOrdersCommand) Reset() {
 	*x = CreateOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2772,7 +2969,7 @@ func (x *CreateOrdersCommand) String() string {
 func (*CreateOrdersCommand) ProtoMessage() {}
 
 func (x *CreateOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[31]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2785,7 +2982,7 @@ func (x *CreateOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrdersCommand.ProtoReflect.Descriptor instead.
 func (*CreateOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{31}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateOrdersCommand) GetOrders() []*CreateOrderCommand {
@@ -2809,7 +3006,7 @@ type PutWarehouseCommand struct {
 
 func (x *PutWarehouseCommand) Reset() {
 	*x = PutWarehouseCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2821,7 +3018,7 @@ func (x *PutWarehouseCommand) String() string {
 func (*PutWarehouseCommand) ProtoMessage() {}
 
 func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[32]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2834,7 +3031,7 @@ func (x *PutWarehouseCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutWarehouseCommand.ProtoReflect.Descriptor instead.
 func (*PutWarehouseCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{32}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PutWarehouseCommand) GetDocument() []byte {
@@ -2860,7 +3057,7 @@ type PutStrategyCommand struct {
 
 func (x *PutStrategyCommand) Reset() {
 	*x = PutStrategyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2872,7 +3069,7 @@ func (x *PutStrategyCommand) String() string {
 func (*PutStrategyCommand) ProtoMessage() {}
 
 func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[33]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2885,7 +3082,7 @@ func (x *PutStrategyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutStrategyCommand.ProtoReflect.Descriptor instead.
 func (*PutStrategyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{33}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PutStrategyCommand) GetDocument() []byte {
@@ -2904,7 +3101,7 @@ type ActivateStrategyCommand struct {
 
 func (x *ActivateStrategyCommand) Reset() {
 	*x = ActivateStrategyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2916,7 +3113,7 @@ func (x *ActivateStrategyCommand) String() string {
 func (*ActivateStrategyCommand) ProtoMessage() {}
 
 func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[34]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2929,7 +3126,7 @@ func (x *ActivateStrategyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateStrategyCommand.ProtoReflect.Descriptor instead.
 func (*ActivateStrategyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{34}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ActivateStrategyCommand) GetSelection() []byte {
@@ -2953,7 +3150,7 @@ type AnnotateOrderCommand struct {
 
 func (x *AnnotateOrderCommand) Reset() {
 	*x = AnnotateOrderCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2965,7 +3162,7 @@ func (x *AnnotateOrderCommand) String() string {
 func (*AnnotateOrderCommand) ProtoMessage() {}
 
 func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[35]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2978,7 +3175,7 @@ func (x *AnnotateOrderCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnotateOrderCommand.ProtoReflect.Descriptor instead.
 func (*AnnotateOrderCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{35}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AnnotateOrderCommand) GetOrderId() string {
@@ -3022,7 +3219,7 @@ type LinkIdentityCommand struct {
 
 func (x *LinkIdentityCommand) Reset() {
 	*x = LinkIdentityCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3034,7 +3231,7 @@ func (x *LinkIdentityCommand) String() string {
 func (*LinkIdentityCommand) ProtoMessage() {}
 
 func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[36]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3047,7 +3244,7 @@ func (x *LinkIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkIdentityCommand.ProtoReflect.Descriptor instead.
 func (*LinkIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{36}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *LinkIdentityCommand) GetKeyHash() string {
@@ -3076,7 +3273,7 @@ type RememberIdentityCommand struct {
 
 func (x *RememberIdentityCommand) Reset() {
 	*x = RememberIdentityCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3088,7 +3285,7 @@ func (x *RememberIdentityCommand) String() string {
 func (*RememberIdentityCommand) ProtoMessage() {}
 
 func (x *RememberIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[37]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3101,7 +3298,7 @@ func (x *RememberIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RememberIdentityCommand.ProtoReflect.Descriptor instead.
 func (*RememberIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{37}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RememberIdentityCommand) GetCustomer() string {
@@ -3129,7 +3326,7 @@ type UnlinkIdentityCommand struct {
 
 func (x *UnlinkIdentityCommand) Reset() {
 	*x = UnlinkIdentityCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3141,7 +3338,7 @@ func (x *UnlinkIdentityCommand) String() string {
 func (*UnlinkIdentityCommand) ProtoMessage() {}
 
 func (x *UnlinkIdentityCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[38]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3154,7 +3351,7 @@ func (x *UnlinkIdentityCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkIdentityCommand.ProtoReflect.Descriptor instead.
 func (*UnlinkIdentityCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{38}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UnlinkIdentityCommand) GetKeyHash() string {
@@ -3185,7 +3382,7 @@ type NotePurchaseCommand struct {
 
 func (x *NotePurchaseCommand) Reset() {
 	*x = NotePurchaseCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3197,7 +3394,7 @@ func (x *NotePurchaseCommand) String() string {
 func (*NotePurchaseCommand) ProtoMessage() {}
 
 func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[39]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3210,7 +3407,7 @@ func (x *NotePurchaseCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotePurchaseCommand.ProtoReflect.Descriptor instead.
 func (*NotePurchaseCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{39}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *NotePurchaseCommand) GetCustomer() string {
@@ -3250,7 +3447,7 @@ type PurchaseRecord struct {
 
 func (x *PurchaseRecord) Reset() {
 	*x = PurchaseRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3262,7 +3459,7 @@ func (x *PurchaseRecord) String() string {
 func (*PurchaseRecord) ProtoMessage() {}
 
 func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[40]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3275,7 +3472,7 @@ func (x *PurchaseRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurchaseRecord.ProtoReflect.Descriptor instead.
 func (*PurchaseRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{40}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PurchaseRecord) GetOrderId() string {
@@ -3329,7 +3526,7 @@ type RecentPurchases struct {
 
 func (x *RecentPurchases) Reset() {
 	*x = RecentPurchases{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3341,7 +3538,7 @@ func (x *RecentPurchases) String() string {
 func (*RecentPurchases) ProtoMessage() {}
 
 func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[41]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3354,7 +3551,7 @@ func (x *RecentPurchases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentPurchases.ProtoReflect.Descriptor instead.
 func (*RecentPurchases) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{41}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RecentPurchases) GetPurchases() []*PurchaseRecord {
@@ -3380,7 +3577,7 @@ type NotePriceCommand struct {
 
 func (x *NotePriceCommand) Reset() {
 	*x = NotePriceCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3392,7 +3589,7 @@ func (x *NotePriceCommand) String() string {
 func (*NotePriceCommand) ProtoMessage() {}
 
 func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[42]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3405,7 +3602,7 @@ func (x *NotePriceCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotePriceCommand.ProtoReflect.Descriptor instead.
 func (*NotePriceCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{42}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *NotePriceCommand) GetSku() string {
@@ -3453,7 +3650,7 @@ type ChannelPrice struct {
 
 func (x *ChannelPrice) Reset() {
 	*x = ChannelPrice{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3465,7 +3662,7 @@ func (x *ChannelPrice) String() string {
 func (*ChannelPrice) ProtoMessage() {}
 
 func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[43]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3478,7 +3675,7 @@ func (x *ChannelPrice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPrice.ProtoReflect.Descriptor instead.
 func (*ChannelPrice) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{43}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ChannelPrice) GetChannel() string {
@@ -3532,7 +3729,7 @@ type RecentPrices struct {
 
 func (x *RecentPrices) Reset() {
 	*x = RecentPrices{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3544,7 +3741,7 @@ func (x *RecentPrices) String() string {
 func (*RecentPrices) ProtoMessage() {}
 
 func (x *RecentPrices) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[44]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3557,7 +3754,7 @@ func (x *RecentPrices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecentPrices.ProtoReflect.Descriptor instead.
 func (*RecentPrices) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{44}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RecentPrices) GetPrices() []*ChannelPrice {
@@ -3581,7 +3778,7 @@ type PriceConflictRecord struct {
 
 func (x *PriceConflictRecord) Reset() {
 	*x = PriceConflictRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3593,7 +3790,7 @@ func (x *PriceConflictRecord) String() string {
 func (*PriceConflictRecord) ProtoMessage() {}
 
 func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[45]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3606,7 +3803,7 @@ func (x *PriceConflictRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PriceConflictRecord.ProtoReflect.Descriptor instead.
 func (*PriceConflictRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{45}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PriceConflictRecord) GetSku() string {
@@ -3690,7 +3887,7 @@ type ChannelFetchRecord struct {
 
 func (x *ChannelFetchRecord) Reset() {
 	*x = ChannelFetchRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3702,7 +3899,7 @@ func (x *ChannelFetchRecord) String() string {
 func (*ChannelFetchRecord) ProtoMessage() {}
 
 func (x *ChannelFetchRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[46]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3715,7 +3912,7 @@ func (x *ChannelFetchRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelFetchRecord.ProtoReflect.Descriptor instead.
 func (*ChannelFetchRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{46}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ChannelFetchRecord) GetChannel() string {
@@ -3825,7 +4022,7 @@ type QueueFetchesCommand struct {
 
 func (x *QueueFetchesCommand) Reset() {
 	*x = QueueFetchesCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3837,7 +4034,7 @@ func (x *QueueFetchesCommand) String() string {
 func (*QueueFetchesCommand) ProtoMessage() {}
 
 func (x *QueueFetchesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[47]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3850,7 +4047,7 @@ func (x *QueueFetchesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueFetchesCommand.ProtoReflect.Descriptor instead.
 func (*QueueFetchesCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{47}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *QueueFetchesCommand) GetFetches() []*ChannelFetchRecord {
@@ -3880,7 +4077,7 @@ type FetchOutcomeCommand struct {
 
 func (x *FetchOutcomeCommand) Reset() {
 	*x = FetchOutcomeCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3892,7 +4089,7 @@ func (x *FetchOutcomeCommand) String() string {
 func (*FetchOutcomeCommand) ProtoMessage() {}
 
 func (x *FetchOutcomeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[48]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3905,7 +4102,7 @@ func (x *FetchOutcomeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchOutcomeCommand.ProtoReflect.Descriptor instead.
 func (*FetchOutcomeCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{48}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *FetchOutcomeCommand) GetChannel() string {
@@ -3982,7 +4179,7 @@ type PurgeFetchesCommand struct {
 
 func (x *PurgeFetchesCommand) Reset() {
 	*x = PurgeFetchesCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3994,7 +4191,7 @@ func (x *PurgeFetchesCommand) String() string {
 func (*PurgeFetchesCommand) ProtoMessage() {}
 
 func (x *PurgeFetchesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[49]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4007,7 +4204,7 @@ func (x *PurgeFetchesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeFetchesCommand.ProtoReflect.Descriptor instead.
 func (*PurgeFetchesCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{49}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PurgeFetchesCommand) GetSettledBeforeUnixNano() int64 {
@@ -4041,7 +4238,7 @@ type ConnectorCursorRecord struct {
 
 func (x *ConnectorCursorRecord) Reset() {
 	*x = ConnectorCursorRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4053,7 +4250,7 @@ func (x *ConnectorCursorRecord) String() string {
 func (*ConnectorCursorRecord) ProtoMessage() {}
 
 func (x *ConnectorCursorRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[50]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4066,7 +4263,7 @@ func (x *ConnectorCursorRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectorCursorRecord.ProtoReflect.Descriptor instead.
 func (*ConnectorCursorRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{50}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ConnectorCursorRecord) GetChannel() string {
@@ -4130,7 +4327,7 @@ type SetCursorCommand struct {
 
 func (x *SetCursorCommand) Reset() {
 	*x = SetCursorCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4142,7 +4339,7 @@ func (x *SetCursorCommand) String() string {
 func (*SetCursorCommand) ProtoMessage() {}
 
 func (x *SetCursorCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[51]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4155,7 +4352,7 @@ func (x *SetCursorCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCursorCommand.ProtoReflect.Descriptor instead.
 func (*SetCursorCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{51}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SetCursorCommand) GetCursor() *ConnectorCursorRecord {
@@ -4204,7 +4401,7 @@ type WebhookRecord struct {
 
 func (x *WebhookRecord) Reset() {
 	*x = WebhookRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4216,7 +4413,7 @@ func (x *WebhookRecord) String() string {
 func (*WebhookRecord) ProtoMessage() {}
 
 func (x *WebhookRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[52]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4229,7 +4426,7 @@ func (x *WebhookRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookRecord.ProtoReflect.Descriptor instead.
 func (*WebhookRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{52}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *WebhookRecord) GetId() string {
@@ -4338,7 +4535,7 @@ type WebhookFilter struct {
 
 func (x *WebhookFilter) Reset() {
 	*x = WebhookFilter{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4350,7 +4547,7 @@ func (x *WebhookFilter) String() string {
 func (*WebhookFilter) ProtoMessage() {}
 
 func (x *WebhookFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[53]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4363,7 +4560,7 @@ func (x *WebhookFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookFilter.ProtoReflect.Descriptor instead.
 func (*WebhookFilter) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{53}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *WebhookFilter) GetOrders() []string {
@@ -4427,7 +4624,7 @@ type WebhookDeadLetterRecord struct {
 
 func (x *WebhookDeadLetterRecord) Reset() {
 	*x = WebhookDeadLetterRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4439,7 +4636,7 @@ func (x *WebhookDeadLetterRecord) String() string {
 func (*WebhookDeadLetterRecord) ProtoMessage() {}
 
 func (x *WebhookDeadLetterRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[54]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4452,7 +4649,7 @@ func (x *WebhookDeadLetterRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookDeadLetterRecord.ProtoReflect.Descriptor instead.
 func (*WebhookDeadLetterRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{54}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *WebhookDeadLetterRecord) GetWebhook() string {
@@ -4521,7 +4718,7 @@ type PutWebhookCommand struct {
 
 func (x *PutWebhookCommand) Reset() {
 	*x = PutWebhookCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4533,7 +4730,7 @@ func (x *PutWebhookCommand) String() string {
 func (*PutWebhookCommand) ProtoMessage() {}
 
 func (x *PutWebhookCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[55]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4546,7 +4743,7 @@ func (x *PutWebhookCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutWebhookCommand.ProtoReflect.Descriptor instead.
 func (*PutWebhookCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{55}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *PutWebhookCommand) GetWebhook() *WebhookRecord {
@@ -4566,7 +4763,7 @@ type DeleteWebhookCommand struct {
 
 func (x *DeleteWebhookCommand) Reset() {
 	*x = DeleteWebhookCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4578,7 +4775,7 @@ func (x *DeleteWebhookCommand) String() string {
 func (*DeleteWebhookCommand) ProtoMessage() {}
 
 func (x *DeleteWebhookCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[56]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4591,7 +4788,7 @@ func (x *DeleteWebhookCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookCommand.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{56}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DeleteWebhookCommand) GetId() string {
@@ -4618,7 +4815,7 @@ type AdvanceWebhookCommand struct {
 
 func (x *AdvanceWebhookCommand) Reset() {
 	*x = AdvanceWebhookCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4630,7 +4827,7 @@ func (x *AdvanceWebhookCommand) String() string {
 func (*AdvanceWebhookCommand) ProtoMessage() {}
 
 func (x *AdvanceWebhookCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[57]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4643,7 +4840,7 @@ func (x *AdvanceWebhookCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdvanceWebhookCommand.ProtoReflect.Descriptor instead.
 func (*AdvanceWebhookCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{57}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *AdvanceWebhookCommand) GetId() string {
@@ -4696,7 +4893,7 @@ type MarkDeadLetterCommand struct {
 
 func (x *MarkDeadLetterCommand) Reset() {
 	*x = MarkDeadLetterCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4708,7 +4905,7 @@ func (x *MarkDeadLetterCommand) String() string {
 func (*MarkDeadLetterCommand) ProtoMessage() {}
 
 func (x *MarkDeadLetterCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[58]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4721,7 +4918,7 @@ func (x *MarkDeadLetterCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkDeadLetterCommand.ProtoReflect.Descriptor instead.
 func (*MarkDeadLetterCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{58}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *MarkDeadLetterCommand) GetWebhook() string {
@@ -4775,7 +4972,7 @@ type TransitionCommand struct {
 
 func (x *TransitionCommand) Reset() {
 	*x = TransitionCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4787,7 +4984,7 @@ func (x *TransitionCommand) String() string {
 func (*TransitionCommand) ProtoMessage() {}
 
 func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[59]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4800,7 +4997,7 @@ func (x *TransitionCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionCommand.ProtoReflect.Descriptor instead.
 func (*TransitionCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{59}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *TransitionCommand) GetOrderId() string {
@@ -4854,7 +5051,7 @@ type StockSyncedCommand struct {
 
 func (x *StockSyncedCommand) Reset() {
 	*x = StockSyncedCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4866,7 +5063,7 @@ func (x *StockSyncedCommand) String() string {
 func (*StockSyncedCommand) ProtoMessage() {}
 
 func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[60]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4879,7 +5076,7 @@ func (x *StockSyncedCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{60}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *StockSyncedCommand) GetOrderId() string {
@@ -4914,7 +5111,7 @@ type TransitionsCommand struct {
 
 func (x *TransitionsCommand) Reset() {
 	*x = TransitionsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4926,7 +5123,7 @@ func (x *TransitionsCommand) String() string {
 func (*TransitionsCommand) ProtoMessage() {}
 
 func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[61]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4939,7 +5136,7 @@ func (x *TransitionsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionsCommand.ProtoReflect.Descriptor instead.
 func (*TransitionsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{61}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *TransitionsCommand) GetTransitions() []*TransitionCommand {
@@ -4959,7 +5156,7 @@ type StockSyncedBatchCommand struct {
 
 func (x *StockSyncedBatchCommand) Reset() {
 	*x = StockSyncedBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4971,7 +5168,7 @@ func (x *StockSyncedBatchCommand) String() string {
 func (*StockSyncedBatchCommand) ProtoMessage() {}
 
 func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[62]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4984,7 +5181,7 @@ func (x *StockSyncedBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StockSyncedBatchCommand.ProtoReflect.Descriptor instead.
 func (*StockSyncedBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{62}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *StockSyncedBatchCommand) GetOrders() []*StockSyncedCommand {
@@ -5006,7 +5203,7 @@ type SettleBatchCommand struct {
 
 func (x *SettleBatchCommand) Reset() {
 	*x = SettleBatchCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5018,7 +5215,7 @@ func (x *SettleBatchCommand) String() string {
 func (*SettleBatchCommand) ProtoMessage() {}
 
 func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[63]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5031,7 +5228,7 @@ func (x *SettleBatchCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleBatchCommand.ProtoReflect.Descriptor instead.
 func (*SettleBatchCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{63}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SettleBatchCommand) GetSku() string {
@@ -5060,7 +5257,7 @@ type SettleItem struct {
 
 func (x *SettleItem) Reset() {
 	*x = SettleItem{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5072,7 +5269,7 @@ func (x *SettleItem) String() string {
 func (*SettleItem) ProtoMessage() {}
 
 func (x *SettleItem) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[64]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5085,7 +5282,7 @@ func (x *SettleItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleItem.ProtoReflect.Descriptor instead.
 func (*SettleItem) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{64}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SettleItem) GetOrderId() string {
@@ -5119,7 +5316,7 @@ type ExpireOrdersCommand struct {
 
 func (x *ExpireOrdersCommand) Reset() {
 	*x = ExpireOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5131,7 +5328,7 @@ func (x *ExpireOrdersCommand) String() string {
 func (*ExpireOrdersCommand) ProtoMessage() {}
 
 func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[65]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5144,7 +5341,7 @@ func (x *ExpireOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ExpireOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{65}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ExpireOrdersCommand) GetOrderIds() []string {
@@ -5166,7 +5363,7 @@ type RaiseAlertsCommand struct {
 
 func (x *RaiseAlertsCommand) Reset() {
 	*x = RaiseAlertsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5178,7 +5375,7 @@ func (x *RaiseAlertsCommand) String() string {
 func (*RaiseAlertsCommand) ProtoMessage() {}
 
 func (x *RaiseAlertsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[66]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5191,7 +5388,7 @@ func (x *RaiseAlertsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaiseAlertsCommand.ProtoReflect.Descriptor instead.
 func (*RaiseAlertsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{66}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *RaiseAlertsCommand) GetAlerts() []*AlertDue {
@@ -5216,7 +5413,7 @@ type AlertDue struct {
 
 func (x *AlertDue) Reset() {
 	*x = AlertDue{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5228,7 +5425,7 @@ func (x *AlertDue) String() string {
 func (*AlertDue) ProtoMessage() {}
 
 func (x *AlertDue) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[67]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5241,7 +5438,7 @@ func (x *AlertDue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertDue.ProtoReflect.Descriptor instead.
 func (*AlertDue) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{67}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *AlertDue) GetOrderId() string {
@@ -5291,7 +5488,7 @@ type ExpireReservationsCommand struct {
 
 func (x *ExpireReservationsCommand) Reset() {
 	*x = ExpireReservationsCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5303,7 +5500,7 @@ func (x *ExpireReservationsCommand) String() string {
 func (*ExpireReservationsCommand) ProtoMessage() {}
 
 func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[68]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5316,7 +5513,7 @@ func (x *ExpireReservationsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireReservationsCommand.ProtoReflect.Descriptor instead.
 func (*ExpireReservationsCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{68}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ExpireReservationsCommand) GetSku() string {
@@ -5344,7 +5541,7 @@ type TrimOutboxCommand struct {
 
 func (x *TrimOutboxCommand) Reset() {
 	*x = TrimOutboxCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5356,7 +5553,7 @@ func (x *TrimOutboxCommand) String() string {
 func (*TrimOutboxCommand) ProtoMessage() {}
 
 func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[69]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5369,7 +5566,7 @@ func (x *TrimOutboxCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrimOutboxCommand.ProtoReflect.Descriptor instead.
 func (*TrimOutboxCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{69}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *TrimOutboxCommand) GetBeforeIndex() uint64 {
@@ -5390,7 +5587,7 @@ type PutSubjectKeyCommand struct {
 
 func (x *PutSubjectKeyCommand) Reset() {
 	*x = PutSubjectKeyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5402,7 +5599,7 @@ func (x *PutSubjectKeyCommand) String() string {
 func (*PutSubjectKeyCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[70]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5415,7 +5612,7 @@ func (x *PutSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{70}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PutSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -5437,7 +5634,7 @@ type PutSubjectKeysCommand struct {
 
 func (x *PutSubjectKeysCommand) Reset() {
 	*x = PutSubjectKeysCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5449,7 +5646,7 @@ func (x *PutSubjectKeysCommand) String() string {
 func (*PutSubjectKeysCommand) ProtoMessage() {}
 
 func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[71]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5462,7 +5659,7 @@ func (x *PutSubjectKeysCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSubjectKeysCommand.ProtoReflect.Descriptor instead.
 func (*PutSubjectKeysCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{71}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PutSubjectKeysCommand) GetKeys() []*SubjectKeyRecord {
@@ -5484,7 +5681,7 @@ type EraseSubjectCommand struct {
 
 func (x *EraseSubjectCommand) Reset() {
 	*x = EraseSubjectCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5496,7 +5693,7 @@ func (x *EraseSubjectCommand) String() string {
 func (*EraseSubjectCommand) ProtoMessage() {}
 
 func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[72]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5509,7 +5706,7 @@ func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
 func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{72}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *EraseSubjectCommand) GetSubject() string {
@@ -5538,7 +5735,7 @@ type RewrapSubjectKeyCommand struct {
 
 func (x *RewrapSubjectKeyCommand) Reset() {
 	*x = RewrapSubjectKeyCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5550,7 +5747,7 @@ func (x *RewrapSubjectKeyCommand) String() string {
 func (*RewrapSubjectKeyCommand) ProtoMessage() {}
 
 func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[73]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5563,7 +5760,7 @@ func (x *RewrapSubjectKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RewrapSubjectKeyCommand.ProtoReflect.Descriptor instead.
 func (*RewrapSubjectKeyCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{73}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *RewrapSubjectKeyCommand) GetKey() *SubjectKeyRecord {
@@ -5597,7 +5794,7 @@ type ArchivedOrderRecord struct {
 
 func (x *ArchivedOrderRecord) Reset() {
 	*x = ArchivedOrderRecord{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5609,7 +5806,7 @@ func (x *ArchivedOrderRecord) String() string {
 func (*ArchivedOrderRecord) ProtoMessage() {}
 
 func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[74]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5622,7 +5819,7 @@ func (x *ArchivedOrderRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrderRecord.ProtoReflect.Descriptor instead.
 func (*ArchivedOrderRecord) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{74}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ArchivedOrderRecord) GetId() string {
@@ -5685,7 +5882,7 @@ type ArchivedOrder struct {
 
 func (x *ArchivedOrder) Reset() {
 	*x = ArchivedOrder{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5697,7 +5894,7 @@ func (x *ArchivedOrder) String() string {
 func (*ArchivedOrder) ProtoMessage() {}
 
 func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[75]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5710,7 +5907,7 @@ func (x *ArchivedOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivedOrder.ProtoReflect.Descriptor instead.
 func (*ArchivedOrder) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{75}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ArchivedOrder) GetOrder() *OrderRecord {
@@ -5740,7 +5937,7 @@ type ArchiveOrdersCommand struct {
 
 func (x *ArchiveOrdersCommand) Reset() {
 	*x = ArchiveOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5752,7 +5949,7 @@ func (x *ArchiveOrdersCommand) String() string {
 func (*ArchiveOrdersCommand) ProtoMessage() {}
 
 func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[76]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5765,7 +5962,7 @@ func (x *ArchiveOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveOrdersCommand.ProtoReflect.Descriptor instead.
 func (*ArchiveOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{76}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ArchiveOrdersCommand) GetOrderIds() []string {
@@ -5800,7 +5997,7 @@ type RestoreOrdersCommand struct {
 
 func (x *RestoreOrdersCommand) Reset() {
 	*x = RestoreOrdersCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5812,7 +6009,7 @@ func (x *RestoreOrdersCommand) String() string {
 func (*RestoreOrdersCommand) ProtoMessage() {}
 
 func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[77]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5825,7 +6022,7 @@ func (x *RestoreOrdersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreOrdersCommand.ProtoReflect.Descriptor instead.
 func (*RestoreOrdersCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{77}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *RestoreOrdersCommand) GetOrders() []*ArchivedOrder {
@@ -5854,7 +6051,7 @@ type RecordAccessCommand struct {
 
 func (x *RecordAccessCommand) Reset() {
 	*x = RecordAccessCommand{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5866,7 +6063,7 @@ func (x *RecordAccessCommand) String() string {
 func (*RecordAccessCommand) ProtoMessage() {}
 
 func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[78]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5879,7 +6076,7 @@ func (x *RecordAccessCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordAccessCommand.ProtoReflect.Descriptor instead.
 func (*RecordAccessCommand) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{78}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *RecordAccessCommand) GetSubject() string {
@@ -5953,6 +6150,7 @@ type Command struct {
 	//	*Command_PutLimit
 	//	*Command_DeleteLimit
 	//	*Command_PutRiskModel
+	//	*Command_SetSkuLimit
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -5960,7 +6158,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5972,7 +6170,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[79]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5985,7 +6183,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{79}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *Command) GetAtUnixNano() int64 {
@@ -6387,6 +6585,15 @@ func (x *Command) GetPutRiskModel() *PutRiskModelCommand {
 	return nil
 }
 
+func (x *Command) GetSetSkuLimit() *SetSkuLimitCommand {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_SetSkuLimit); ok {
+			return x.SetSkuLimit
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -6559,6 +6766,10 @@ type Command_PutRiskModel struct {
 	PutRiskModel *PutRiskModelCommand `protobuf:"bytes,51,opt,name=put_risk_model,json=putRiskModel,proto3,oneof"`
 }
 
+type Command_SetSkuLimit struct {
+	SetSkuLimit *SetSkuLimitCommand `protobuf:"bytes,52,opt,name=set_sku_limit,json=setSkuLimit,proto3,oneof"`
+}
+
 func (*Command_ReserveBatch) isCommand_Kind() {}
 
 func (*Command_Settle) isCommand_Kind() {}
@@ -6643,6 +6854,8 @@ func (*Command_DeleteLimit) isCommand_Kind() {}
 
 func (*Command_PutRiskModel) isCommand_Kind() {}
 
+func (*Command_SetSkuLimit) isCommand_Kind() {}
+
 // What the state machine answers the proposer of a command.
 type ApplyResult struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -6690,7 +6903,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6702,7 +6915,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[80]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6715,7 +6928,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{80}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ApplyResult) GetOutcome() Outcome {
@@ -6859,7 +7072,7 @@ type ReserveItemResult struct {
 
 func (x *ReserveItemResult) Reset() {
 	*x = ReserveItemResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6871,7 +7084,7 @@ func (x *ReserveItemResult) String() string {
 func (*ReserveItemResult) ProtoMessage() {}
 
 func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[81]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6884,7 +7097,7 @@ func (x *ReserveItemResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveItemResult.ProtoReflect.Descriptor instead.
 func (*ReserveItemResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{81}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ReserveItemResult) GetOrderId() string {
@@ -6931,7 +7144,7 @@ type ReserveBatchResult struct {
 
 func (x *ReserveBatchResult) Reset() {
 	*x = ReserveBatchResult{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6943,7 +7156,7 @@ func (x *ReserveBatchResult) String() string {
 func (*ReserveBatchResult) ProtoMessage() {}
 
 func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[82]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6956,7 +7169,7 @@ func (x *ReserveBatchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBatchResult.ProtoReflect.Descriptor instead.
 func (*ReserveBatchResult) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{82}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ReserveBatchResult) GetItems() []*ReserveItemResult {
@@ -6976,17 +7189,16 @@ type ReserveRequest struct {
 	// The routed warehouse: reserve there or answer short. Empty: the
 	// warehouse with the most free stock.
 	Warehouse string `protobuf:"bytes,6,opt,name=warehouse,proto3" json:"warehouse,omitempty"`
-	// The purchase limits the buyer's counters are judged against.
-	Limits []*LimitCheck `protobuf:"bytes,7,rep,name=limits,proto3" json:"limits,omitempty"`
 	// As ReserveItem's.
-	HoldExpiresUnixNano int64 `protobuf:"varint,8,opt,name=hold_expires_unix_nano,json=holdExpiresUnixNano,proto3" json:"hold_expires_unix_nano,omitempty"`
+	Buyer               *LimitBuyer `protobuf:"bytes,7,opt,name=buyer,proto3" json:"buyer,omitempty"`
+	HoldExpiresUnixNano int64       `protobuf:"varint,8,opt,name=hold_expires_unix_nano,json=holdExpiresUnixNano,proto3" json:"hold_expires_unix_nano,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6998,7 +7210,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[83]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7011,7 +7223,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{83}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ReserveRequest) GetSku() string {
@@ -7056,9 +7268,9 @@ func (x *ReserveRequest) GetWarehouse() string {
 	return ""
 }
 
-func (x *ReserveRequest) GetLimits() []*LimitCheck {
+func (x *ReserveRequest) GetBuyer() *LimitBuyer {
 	if x != nil {
-		return x.Limits
+		return x.Buyer
 	}
 	return nil
 }
@@ -7089,7 +7301,7 @@ type ReserveResponse struct {
 
 func (x *ReserveResponse) Reset() {
 	*x = ReserveResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7101,7 +7313,7 @@ func (x *ReserveResponse) String() string {
 func (*ReserveResponse) ProtoMessage() {}
 
 func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[84]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7114,7 +7326,7 @@ func (x *ReserveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveResponse.ProtoReflect.Descriptor instead.
 func (*ReserveResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{84}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ReserveResponse) GetOutcome() Outcome {
@@ -7170,7 +7382,7 @@ type ReserveManyRequest struct {
 
 func (x *ReserveManyRequest) Reset() {
 	*x = ReserveManyRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7182,7 +7394,7 @@ func (x *ReserveManyRequest) String() string {
 func (*ReserveManyRequest) ProtoMessage() {}
 
 func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[85]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7195,7 +7407,7 @@ func (x *ReserveManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyRequest.ProtoReflect.Descriptor instead.
 func (*ReserveManyRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{85}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ReserveManyRequest) GetItems() []*ReserveRequest {
@@ -7215,7 +7427,7 @@ type ReserveManyResponse struct {
 
 func (x *ReserveManyResponse) Reset() {
 	*x = ReserveManyResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7227,7 +7439,7 @@ func (x *ReserveManyResponse) String() string {
 func (*ReserveManyResponse) ProtoMessage() {}
 
 func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[86]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7240,7 +7452,7 @@ func (x *ReserveManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveManyResponse.ProtoReflect.Descriptor instead.
 func (*ReserveManyResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{86}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ReserveManyResponse) GetItems() []*ReserveResponse {
@@ -7262,7 +7474,7 @@ type SettleRequest struct {
 
 func (x *SettleRequest) Reset() {
 	*x = SettleRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7274,7 +7486,7 @@ func (x *SettleRequest) String() string {
 func (*SettleRequest) ProtoMessage() {}
 
 func (x *SettleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[87]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7287,7 +7499,7 @@ func (x *SettleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleRequest.ProtoReflect.Descriptor instead.
 func (*SettleRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{87}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *SettleRequest) GetSku() string {
@@ -7327,7 +7539,7 @@ type SettleResponse struct {
 
 func (x *SettleResponse) Reset() {
 	*x = SettleResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7339,7 +7551,7 @@ func (x *SettleResponse) String() string {
 func (*SettleResponse) ProtoMessage() {}
 
 func (x *SettleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[88]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7352,7 +7564,7 @@ func (x *SettleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleResponse.ProtoReflect.Descriptor instead.
 func (*SettleResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{88}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *SettleResponse) GetOutcome() Outcome {
@@ -7372,7 +7584,7 @@ type SettleManyRequest struct {
 
 func (x *SettleManyRequest) Reset() {
 	*x = SettleManyRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7384,7 +7596,7 @@ func (x *SettleManyRequest) String() string {
 func (*SettleManyRequest) ProtoMessage() {}
 
 func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[89]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7397,7 +7609,7 @@ func (x *SettleManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyRequest.ProtoReflect.Descriptor instead.
 func (*SettleManyRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{89}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *SettleManyRequest) GetItems() []*SettleRequest {
@@ -7417,7 +7629,7 @@ type SettleManyResponse struct {
 
 func (x *SettleManyResponse) Reset() {
 	*x = SettleManyResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[90]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7429,7 +7641,7 @@ func (x *SettleManyResponse) String() string {
 func (*SettleManyResponse) ProtoMessage() {}
 
 func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[90]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7442,7 +7654,7 @@ func (x *SettleManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SettleManyResponse.ProtoReflect.Descriptor instead.
 func (*SettleManyResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{90}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *SettleManyResponse) GetItems() []*SettleResponse {
@@ -7464,7 +7676,7 @@ type SetStockGrainRequest struct {
 
 func (x *SetStockGrainRequest) Reset() {
 	*x = SetStockGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[91]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7476,7 +7688,7 @@ func (x *SetStockGrainRequest) String() string {
 func (*SetStockGrainRequest) ProtoMessage() {}
 
 func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[91]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7489,7 +7701,7 @@ func (x *SetStockGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStockGrainRequest.ProtoReflect.Descriptor instead.
 func (*SetStockGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{91}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *SetStockGrainRequest) GetStock() *v1.SetStockRequest {
@@ -7522,7 +7734,7 @@ type SkuQuery struct {
 
 func (x *SkuQuery) Reset() {
 	*x = SkuQuery{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[92]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7534,7 +7746,7 @@ func (x *SkuQuery) String() string {
 func (*SkuQuery) ProtoMessage() {}
 
 func (x *SkuQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[92]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7547,7 +7759,7 @@ func (x *SkuQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkuQuery.ProtoReflect.Descriptor instead.
 func (*SkuQuery) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{92}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *SkuQuery) GetSku() string {
@@ -7568,7 +7780,7 @@ type CreateOrderGrainRequest struct {
 
 func (x *CreateOrderGrainRequest) Reset() {
 	*x = CreateOrderGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[93]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7580,7 +7792,7 @@ func (x *CreateOrderGrainRequest) String() string {
 func (*CreateOrderGrainRequest) ProtoMessage() {}
 
 func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[93]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7593,7 +7805,7 @@ func (x *CreateOrderGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOrderGrainRequest.ProtoReflect.Descriptor instead.
 func (*CreateOrderGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{93}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *CreateOrderGrainRequest) GetRequest() *v1.CreateOrderRequest {
@@ -7626,7 +7838,7 @@ type OrderQuery struct {
 
 func (x *OrderQuery) Reset() {
 	*x = OrderQuery{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[94]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7638,7 +7850,7 @@ func (x *OrderQuery) String() string {
 func (*OrderQuery) ProtoMessage() {}
 
 func (x *OrderQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[94]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7651,7 +7863,7 @@ func (x *OrderQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderQuery.ProtoReflect.Descriptor instead.
 func (*OrderQuery) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{94}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *OrderQuery) GetOrderId() string {
@@ -7671,7 +7883,7 @@ type OrderEventGrainRequest struct {
 
 func (x *OrderEventGrainRequest) Reset() {
 	*x = OrderEventGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[95]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7683,7 +7895,7 @@ func (x *OrderEventGrainRequest) String() string {
 func (*OrderEventGrainRequest) ProtoMessage() {}
 
 func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[95]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7696,7 +7908,7 @@ func (x *OrderEventGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEventGrainRequest.ProtoReflect.Descriptor instead.
 func (*OrderEventGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{95}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *OrderEventGrainRequest) GetEvent() *v1.OrderEventRequest {
@@ -7728,7 +7940,7 @@ type OrderGrainResponse struct {
 
 func (x *OrderGrainResponse) Reset() {
 	*x = OrderGrainResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[96]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7740,7 +7952,7 @@ func (x *OrderGrainResponse) String() string {
 func (*OrderGrainResponse) ProtoMessage() {}
 
 func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[96]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7753,7 +7965,7 @@ func (x *OrderGrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderGrainResponse.ProtoReflect.Descriptor instead.
 func (*OrderGrainResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{96}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *OrderGrainResponse) GetOutcome() Outcome {
@@ -7800,7 +8012,7 @@ type SyncStockRequest struct {
 
 func (x *SyncStockRequest) Reset() {
 	*x = SyncStockRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[97]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7812,7 +8024,7 @@ func (x *SyncStockRequest) String() string {
 func (*SyncStockRequest) ProtoMessage() {}
 
 func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[97]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7825,7 +8037,7 @@ func (x *SyncStockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStockRequest.ProtoReflect.Descriptor instead.
 func (*SyncStockRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{97}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *SyncStockRequest) GetOrderId() string {
@@ -7848,7 +8060,7 @@ type ForwardedBatch struct {
 
 func (x *ForwardedBatch) Reset() {
 	*x = ForwardedBatch{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[98]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7860,7 +8072,7 @@ func (x *ForwardedBatch) String() string {
 func (*ForwardedBatch) ProtoMessage() {}
 
 func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[98]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7873,7 +8085,7 @@ func (x *ForwardedBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedBatch.ProtoReflect.Descriptor instead.
 func (*ForwardedBatch) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{98}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *ForwardedBatch) GetOrders() []*CreateOrderGrainRequest {
@@ -7905,7 +8117,7 @@ type ForwardedAnswer struct {
 
 func (x *ForwardedAnswer) Reset() {
 	*x = ForwardedAnswer{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[99]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7917,7 +8129,7 @@ func (x *ForwardedAnswer) String() string {
 func (*ForwardedAnswer) ProtoMessage() {}
 
 func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[99]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7930,7 +8142,7 @@ func (x *ForwardedAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedAnswer.ProtoReflect.Descriptor instead.
 func (*ForwardedAnswer) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{99}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *ForwardedAnswer) GetResponse() *OrderGrainResponse {
@@ -7963,7 +8175,7 @@ type ForwardedAnswers struct {
 
 func (x *ForwardedAnswers) Reset() {
 	*x = ForwardedAnswers{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[100]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7975,7 +8187,7 @@ func (x *ForwardedAnswers) String() string {
 func (*ForwardedAnswers) ProtoMessage() {}
 
 func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[100]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7988,7 +8200,7 @@ func (x *ForwardedAnswers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedAnswers.ProtoReflect.Descriptor instead.
 func (*ForwardedAnswers) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{100}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *ForwardedAnswers) GetAnswers() []*ForwardedAnswer {
@@ -8008,7 +8220,7 @@ type SealPersonalRequest struct {
 
 func (x *SealPersonalRequest) Reset() {
 	*x = SealPersonalRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[101]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8020,7 +8232,7 @@ func (x *SealPersonalRequest) String() string {
 func (*SealPersonalRequest) ProtoMessage() {}
 
 func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[101]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8033,7 +8245,7 @@ func (x *SealPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalRequest.ProtoReflect.Descriptor instead.
 func (*SealPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{101}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *SealPersonalRequest) GetOrderId() string {
@@ -8059,7 +8271,7 @@ type SealPersonalResponse struct {
 
 func (x *SealPersonalResponse) Reset() {
 	*x = SealPersonalResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[102]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8071,7 +8283,7 @@ func (x *SealPersonalResponse) String() string {
 func (*SealPersonalResponse) ProtoMessage() {}
 
 func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[102]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8084,7 +8296,7 @@ func (x *SealPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealPersonalResponse.ProtoReflect.Descriptor instead.
 func (*SealPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{102}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *SealPersonalResponse) GetSealed() []byte {
@@ -8106,7 +8318,7 @@ type OpenPersonalRequest struct {
 
 func (x *OpenPersonalRequest) Reset() {
 	*x = OpenPersonalRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[103]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8118,7 +8330,7 @@ func (x *OpenPersonalRequest) String() string {
 func (*OpenPersonalRequest) ProtoMessage() {}
 
 func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[103]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8131,7 +8343,7 @@ func (x *OpenPersonalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalRequest.ProtoReflect.Descriptor instead.
 func (*OpenPersonalRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{103}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *OpenPersonalRequest) GetOrderIds() []string {
@@ -8173,7 +8385,7 @@ type OpenPersonalResponse struct {
 
 func (x *OpenPersonalResponse) Reset() {
 	*x = OpenPersonalResponse{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[104]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8185,7 +8397,7 @@ func (x *OpenPersonalResponse) String() string {
 func (*OpenPersonalResponse) ProtoMessage() {}
 
 func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[104]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8198,7 +8410,7 @@ func (x *OpenPersonalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenPersonalResponse.ProtoReflect.Descriptor instead.
 func (*OpenPersonalResponse) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{104}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *OpenPersonalResponse) GetFields() []*PersonalFields {
@@ -8224,7 +8436,7 @@ type EraseSubjectGrainRequest struct {
 
 func (x *EraseSubjectGrainRequest) Reset() {
 	*x = EraseSubjectGrainRequest{}
-	mi := &file_internal_gridpb_grains_proto_msgTypes[105]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8236,7 +8448,7 @@ func (x *EraseSubjectGrainRequest) String() string {
 func (*EraseSubjectGrainRequest) ProtoMessage() {}
 
 func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_gridpb_grains_proto_msgTypes[105]
+	mi := &file_internal_gridpb_grains_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8249,7 +8461,7 @@ func (x *EraseSubjectGrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectGrainRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectGrainRequest) Descriptor() ([]byte, []int) {
-	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{105}
+	return file_internal_gridpb_grains_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *EraseSubjectGrainRequest) GetPrincipal() string {
@@ -8283,15 +8495,29 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\n" +
 	"limit_keys\x18\a \x03(\tR\tlimitKeys\"&\n" +
 	"\x12LimitCounterRecord\x12\x10\n" +
-	"\x03qty\x18\x01 \x01(\x03R\x03qty\"\x98\x01\n" +
+	"\x03qty\x18\x01 \x01(\x03R\x03qty\"\xdf\x01\n" +
+	"\fSkuLimitRule\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x10\n" +
+	"\x03per\x18\x03 \x01(\tR\x03per\x12\x17\n" +
+	"\amax_qty\x18\x04 \x01(\x03R\x06maxQty\x12\x12\n" +
+	"\x04hold\x18\x05 \x01(\bR\x04hold\x12$\n" +
+	"\x0efrom_unix_nano\x18\x06 \x01(\x03R\ffromUnixNano\x12 \n" +
+	"\fto_unix_nano\x18\a \x01(\x03R\n" +
+	"toUnixNano\x12\x1a\n" +
+	"\bchannels\x18\b \x03(\tR\bchannels\"C\n" +
+	"\x0fSkuLimitsRecord\x120\n" +
+	"\x05rules\x18\x01 \x03(\v2\x1a.ordergrid.v1.SkuLimitRuleR\x05rules\"n\n" +
+	"\x12SetSkuLimitCommand\x12\x10\n" +
+	"\x03sku\x18\x01 \x01(\tR\x03sku\x12.\n" +
+	"\x04rule\x18\x02 \x01(\v2\x1a.ordergrid.v1.SkuLimitRuleR\x04rule\x12\x16\n" +
+	"\x06delete\x18\x03 \x01(\bR\x06delete\"t\n" +
 	"\n" +
-	"LimitCheck\x12\x12\n" +
-	"\x04rule\x18\x01 \x01(\tR\x04rule\x12!\n" +
-	"\frule_version\x18\x02 \x01(\x04R\vruleVersion\x12\x14\n" +
-	"\x05scope\x18\x03 \x01(\tR\x05scope\x12\x10\n" +
-	"\x03key\x18\x04 \x01(\tR\x03key\x12\x17\n" +
-	"\amax_qty\x18\x05 \x01(\x03R\x06maxQty\x12\x12\n" +
-	"\x04hold\x18\x06 \x01(\bR\x04hold\"r\n" +
+	"LimitBuyer\x12\x1a\n" +
+	"\bcustomer\x18\x01 \x01(\tR\bcustomer\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
+	"\x06device\x18\x03 \x01(\tR\x06device\x12\x18\n" +
+	"\achannel\x18\x04 \x01(\tR\achannel\"r\n" +
 	"\x0fOrderLineRecord\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12\x1d\n" +
@@ -8464,15 +8690,15 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\arouting\x18\a \x01(\v2\x1b.ordergrid.v1.RoutingRecordR\arouting\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa1\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x02\n" +
 	"\vReserveItem\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12*\n" +
 	"\x11expires_unix_nano\x18\x03 \x01(\x03R\x0fexpiresUnixNano\x12\x1c\n" +
 	"\twarehouse\x18\x04 \x01(\tR\twarehouse\x12\x16\n" +
 	"\x06strict\x18\x05 \x01(\bR\x06strict\x12\x1c\n" +
-	"\tprincipal\x18\x06 \x01(\tR\tprincipal\x120\n" +
-	"\x06limits\x18\a \x03(\v2\x18.ordergrid.v1.LimitCheckR\x06limits\x123\n" +
+	"\tprincipal\x18\x06 \x01(\tR\tprincipal\x12.\n" +
+	"\x05buyer\x18\a \x01(\v2\x18.ordergrid.v1.LimitBuyerR\x05buyer\x123\n" +
 	"\x16hold_expires_unix_nano\x18\b \x01(\x03R\x13holdExpiresUnixNano\"X\n" +
 	"\x13ReserveBatchCommand\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12/\n" +
@@ -8736,7 +8962,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x13RecordAccessCommand\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x1b\n" +
 	"\torder_ids\x18\x02 \x03(\tR\borderIds\x12\x18\n" +
-	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xf8\x18\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\"\xc0\x19\n" +
 	"\aCommand\x12 \n" +
 	"\fat_unix_nano\x18\x01 \x01(\x03R\n" +
 	"atUnixNano\x12\x1c\n" +
@@ -8790,7 +9016,8 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"decideHold\x12<\n" +
 	"\tput_limit\x181 \x01(\v2\x1d.ordergrid.v1.PutLimitCommandH\x00R\bputLimit\x12E\n" +
 	"\fdelete_limit\x182 \x01(\v2 .ordergrid.v1.DeleteLimitCommandH\x00R\vdeleteLimit\x12I\n" +
-	"\x0eput_risk_model\x183 \x01(\v2!.ordergrid.v1.PutRiskModelCommandH\x00R\fputRiskModelB\x06\n" +
+	"\x0eput_risk_model\x183 \x01(\v2!.ordergrid.v1.PutRiskModelCommandH\x00R\fputRiskModel\x12F\n" +
+	"\rset_sku_limit\x184 \x01(\v2 .ordergrid.v1.SetSkuLimitCommandH\x00R\vsetSkuLimitB\x06\n" +
 	"\x04kind\"\x94\a\n" +
 	"\vApplyResult\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12/\n" +
@@ -8822,15 +9049,15 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"limit_held\x18\x04 \x01(\tR\tlimitHeld\x12\x16\n" +
 	"\x06detail\x18\x05 \x01(\tR\x06detail\"K\n" +
 	"\x12ReserveBatchResult\x125\n" +
-	"\x05items\x18\x01 \x03(\v2\x1f.ordergrid.v1.ReserveItemResultR\x05items\"\x9e\x02\n" +
+	"\x05items\x18\x01 \x03(\v2\x1f.ordergrid.v1.ReserveItemResultR\x05items\"\x9c\x02\n" +
 	"\x0eReserveRequest\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x10\n" +
 	"\x03qty\x18\x03 \x01(\x03R\x03qty\x12*\n" +
 	"\x11expires_unix_nano\x18\x04 \x01(\x03R\x0fexpiresUnixNano\x12\x1c\n" +
 	"\tprincipal\x18\x05 \x01(\tR\tprincipal\x12\x1c\n" +
-	"\twarehouse\x18\x06 \x01(\tR\twarehouse\x120\n" +
-	"\x06limits\x18\a \x03(\v2\x18.ordergrid.v1.LimitCheckR\x06limits\x123\n" +
+	"\twarehouse\x18\x06 \x01(\tR\twarehouse\x12.\n" +
+	"\x05buyer\x18\a \x01(\v2\x18.ordergrid.v1.LimitBuyerR\x05buyer\x123\n" +
 	"\x16hold_expires_unix_nano\x18\b \x01(\x03R\x13holdExpiresUnixNano\"\xab\x02\n" +
 	"\x0fReserveResponse\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
@@ -8946,7 +9173,7 @@ func file_internal_gridpb_grains_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_gridpb_grains_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_gridpb_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 111)
+var file_internal_gridpb_grains_proto_msgTypes = make([]protoimpl.MessageInfo, 114)
 var file_internal_gridpb_grains_proto_goTypes = []any{
 	(Outcome)(0),                      // 0: ordergrid.v1.Outcome
 	(ReservationState)(0),             // 1: ordergrid.v1.ReservationState
@@ -8954,248 +9181,254 @@ var file_internal_gridpb_grains_proto_goTypes = []any{
 	(*SkuRecord)(nil),                 // 3: ordergrid.v1.SkuRecord
 	(*ReservationRecord)(nil),         // 4: ordergrid.v1.ReservationRecord
 	(*LimitCounterRecord)(nil),        // 5: ordergrid.v1.LimitCounterRecord
-	(*LimitCheck)(nil),                // 6: ordergrid.v1.LimitCheck
-	(*OrderLineRecord)(nil),           // 7: ordergrid.v1.OrderLineRecord
-	(*ShipmentRecord)(nil),            // 8: ordergrid.v1.ShipmentRecord
-	(*RoutingRecord)(nil),             // 9: ordergrid.v1.RoutingRecord
-	(*RoutingCandidate)(nil),          // 10: ordergrid.v1.RoutingCandidate
-	(*RoutingExclusion)(nil),          // 11: ordergrid.v1.RoutingExclusion
-	(*RoutingFlip)(nil),               // 12: ordergrid.v1.RoutingFlip
-	(*OrderRecord)(nil),               // 13: ordergrid.v1.OrderRecord
-	(*OrderHoldRecord)(nil),           // 14: ordergrid.v1.OrderHoldRecord
-	(*RiskRecord)(nil),                // 15: ordergrid.v1.RiskRecord
-	(*PutLimitCommand)(nil),           // 16: ordergrid.v1.PutLimitCommand
-	(*PutRiskModelCommand)(nil),       // 17: ordergrid.v1.PutRiskModelCommand
-	(*DeleteLimitCommand)(nil),        // 18: ordergrid.v1.DeleteLimitCommand
-	(*DecideHoldCommand)(nil),         // 19: ordergrid.v1.DecideHoldCommand
-	(*OrderAlert)(nil),                // 20: ordergrid.v1.OrderAlert
-	(*AlertGroups)(nil),               // 21: ordergrid.v1.AlertGroups
-	(*AlertGroup)(nil),                // 22: ordergrid.v1.AlertGroup
-	(*PersonalFields)(nil),            // 23: ordergrid.v1.PersonalFields
-	(*SubjectKeyRecord)(nil),          // 24: ordergrid.v1.SubjectKeyRecord
-	(*SubjectTombstoneRecord)(nil),    // 25: ordergrid.v1.SubjectTombstoneRecord
-	(*EventRecord)(nil),               // 26: ordergrid.v1.EventRecord
-	(*ReserveItem)(nil),               // 27: ordergrid.v1.ReserveItem
-	(*ReserveBatchCommand)(nil),       // 28: ordergrid.v1.ReserveBatchCommand
-	(*SettleCommand)(nil),             // 29: ordergrid.v1.SettleCommand
-	(*SetStockCommand)(nil),           // 30: ordergrid.v1.SetStockCommand
-	(*StockSetsRecord)(nil),           // 31: ordergrid.v1.StockSetsRecord
-	(*CreateOrderCommand)(nil),        // 32: ordergrid.v1.CreateOrderCommand
-	(*CreateOrdersCommand)(nil),       // 33: ordergrid.v1.CreateOrdersCommand
-	(*PutWarehouseCommand)(nil),       // 34: ordergrid.v1.PutWarehouseCommand
-	(*PutStrategyCommand)(nil),        // 35: ordergrid.v1.PutStrategyCommand
-	(*ActivateStrategyCommand)(nil),   // 36: ordergrid.v1.ActivateStrategyCommand
-	(*AnnotateOrderCommand)(nil),      // 37: ordergrid.v1.AnnotateOrderCommand
-	(*LinkIdentityCommand)(nil),       // 38: ordergrid.v1.LinkIdentityCommand
-	(*RememberIdentityCommand)(nil),   // 39: ordergrid.v1.RememberIdentityCommand
-	(*UnlinkIdentityCommand)(nil),     // 40: ordergrid.v1.UnlinkIdentityCommand
-	(*NotePurchaseCommand)(nil),       // 41: ordergrid.v1.NotePurchaseCommand
-	(*PurchaseRecord)(nil),            // 42: ordergrid.v1.PurchaseRecord
-	(*RecentPurchases)(nil),           // 43: ordergrid.v1.RecentPurchases
-	(*NotePriceCommand)(nil),          // 44: ordergrid.v1.NotePriceCommand
-	(*ChannelPrice)(nil),              // 45: ordergrid.v1.ChannelPrice
-	(*RecentPrices)(nil),              // 46: ordergrid.v1.RecentPrices
-	(*PriceConflictRecord)(nil),       // 47: ordergrid.v1.PriceConflictRecord
-	(*ChannelFetchRecord)(nil),        // 48: ordergrid.v1.ChannelFetchRecord
-	(*QueueFetchesCommand)(nil),       // 49: ordergrid.v1.QueueFetchesCommand
-	(*FetchOutcomeCommand)(nil),       // 50: ordergrid.v1.FetchOutcomeCommand
-	(*PurgeFetchesCommand)(nil),       // 51: ordergrid.v1.PurgeFetchesCommand
-	(*ConnectorCursorRecord)(nil),     // 52: ordergrid.v1.ConnectorCursorRecord
-	(*SetCursorCommand)(nil),          // 53: ordergrid.v1.SetCursorCommand
-	(*WebhookRecord)(nil),             // 54: ordergrid.v1.WebhookRecord
-	(*WebhookFilter)(nil),             // 55: ordergrid.v1.WebhookFilter
-	(*WebhookDeadLetterRecord)(nil),   // 56: ordergrid.v1.WebhookDeadLetterRecord
-	(*PutWebhookCommand)(nil),         // 57: ordergrid.v1.PutWebhookCommand
-	(*DeleteWebhookCommand)(nil),      // 58: ordergrid.v1.DeleteWebhookCommand
-	(*AdvanceWebhookCommand)(nil),     // 59: ordergrid.v1.AdvanceWebhookCommand
-	(*MarkDeadLetterCommand)(nil),     // 60: ordergrid.v1.MarkDeadLetterCommand
-	(*TransitionCommand)(nil),         // 61: ordergrid.v1.TransitionCommand
-	(*StockSyncedCommand)(nil),        // 62: ordergrid.v1.StockSyncedCommand
-	(*TransitionsCommand)(nil),        // 63: ordergrid.v1.TransitionsCommand
-	(*StockSyncedBatchCommand)(nil),   // 64: ordergrid.v1.StockSyncedBatchCommand
-	(*SettleBatchCommand)(nil),        // 65: ordergrid.v1.SettleBatchCommand
-	(*SettleItem)(nil),                // 66: ordergrid.v1.SettleItem
-	(*ExpireOrdersCommand)(nil),       // 67: ordergrid.v1.ExpireOrdersCommand
-	(*RaiseAlertsCommand)(nil),        // 68: ordergrid.v1.RaiseAlertsCommand
-	(*AlertDue)(nil),                  // 69: ordergrid.v1.AlertDue
-	(*ExpireReservationsCommand)(nil), // 70: ordergrid.v1.ExpireReservationsCommand
-	(*TrimOutboxCommand)(nil),         // 71: ordergrid.v1.TrimOutboxCommand
-	(*PutSubjectKeyCommand)(nil),      // 72: ordergrid.v1.PutSubjectKeyCommand
-	(*PutSubjectKeysCommand)(nil),     // 73: ordergrid.v1.PutSubjectKeysCommand
-	(*EraseSubjectCommand)(nil),       // 74: ordergrid.v1.EraseSubjectCommand
-	(*RewrapSubjectKeyCommand)(nil),   // 75: ordergrid.v1.RewrapSubjectKeyCommand
-	(*ArchivedOrderRecord)(nil),       // 76: ordergrid.v1.ArchivedOrderRecord
-	(*ArchivedOrder)(nil),             // 77: ordergrid.v1.ArchivedOrder
-	(*ArchiveOrdersCommand)(nil),      // 78: ordergrid.v1.ArchiveOrdersCommand
-	(*RestoreOrdersCommand)(nil),      // 79: ordergrid.v1.RestoreOrdersCommand
-	(*RecordAccessCommand)(nil),       // 80: ordergrid.v1.RecordAccessCommand
-	(*Command)(nil),                   // 81: ordergrid.v1.Command
-	(*ApplyResult)(nil),               // 82: ordergrid.v1.ApplyResult
-	(*ReserveItemResult)(nil),         // 83: ordergrid.v1.ReserveItemResult
-	(*ReserveBatchResult)(nil),        // 84: ordergrid.v1.ReserveBatchResult
-	(*ReserveRequest)(nil),            // 85: ordergrid.v1.ReserveRequest
-	(*ReserveResponse)(nil),           // 86: ordergrid.v1.ReserveResponse
-	(*ReserveManyRequest)(nil),        // 87: ordergrid.v1.ReserveManyRequest
-	(*ReserveManyResponse)(nil),       // 88: ordergrid.v1.ReserveManyResponse
-	(*SettleRequest)(nil),             // 89: ordergrid.v1.SettleRequest
-	(*SettleResponse)(nil),            // 90: ordergrid.v1.SettleResponse
-	(*SettleManyRequest)(nil),         // 91: ordergrid.v1.SettleManyRequest
-	(*SettleManyResponse)(nil),        // 92: ordergrid.v1.SettleManyResponse
-	(*SetStockGrainRequest)(nil),      // 93: ordergrid.v1.SetStockGrainRequest
-	(*SkuQuery)(nil),                  // 94: ordergrid.v1.SkuQuery
-	(*CreateOrderGrainRequest)(nil),   // 95: ordergrid.v1.CreateOrderGrainRequest
-	(*OrderQuery)(nil),                // 96: ordergrid.v1.OrderQuery
-	(*OrderEventGrainRequest)(nil),    // 97: ordergrid.v1.OrderEventGrainRequest
-	(*OrderGrainResponse)(nil),        // 98: ordergrid.v1.OrderGrainResponse
-	(*SyncStockRequest)(nil),          // 99: ordergrid.v1.SyncStockRequest
-	(*ForwardedBatch)(nil),            // 100: ordergrid.v1.ForwardedBatch
-	(*ForwardedAnswer)(nil),           // 101: ordergrid.v1.ForwardedAnswer
-	(*ForwardedAnswers)(nil),          // 102: ordergrid.v1.ForwardedAnswers
-	(*SealPersonalRequest)(nil),       // 103: ordergrid.v1.SealPersonalRequest
-	(*SealPersonalResponse)(nil),      // 104: ordergrid.v1.SealPersonalResponse
-	(*OpenPersonalRequest)(nil),       // 105: ordergrid.v1.OpenPersonalRequest
-	(*OpenPersonalResponse)(nil),      // 106: ordergrid.v1.OpenPersonalResponse
-	(*EraseSubjectGrainRequest)(nil),  // 107: ordergrid.v1.EraseSubjectGrainRequest
-	nil,                               // 108: ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	nil,                               // 109: ordergrid.v1.EventRecord.DetailsEntry
-	nil,                               // 110: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	nil,                               // 111: ordergrid.v1.TransitionCommand.DetailsEntry
-	nil,                               // 112: ordergrid.v1.ReserveResponse.FreeEntry
-	(*v1.Customer)(nil),               // 113: ordergrid.v1.Customer
-	(*v1.Adjustment)(nil),             // 114: ordergrid.v1.Adjustment
-	(*v1.HoldFinding)(nil),            // 115: ordergrid.v1.HoldFinding
-	(*v1.SetStockRequest)(nil),        // 116: ordergrid.v1.SetStockRequest
-	(*v1.CreateOrderRequest)(nil),     // 117: ordergrid.v1.CreateOrderRequest
-	(*v1.OrderEventRequest)(nil),      // 118: ordergrid.v1.OrderEventRequest
+	(*SkuLimitRule)(nil),              // 6: ordergrid.v1.SkuLimitRule
+	(*SkuLimitsRecord)(nil),           // 7: ordergrid.v1.SkuLimitsRecord
+	(*SetSkuLimitCommand)(nil),        // 8: ordergrid.v1.SetSkuLimitCommand
+	(*LimitBuyer)(nil),                // 9: ordergrid.v1.LimitBuyer
+	(*OrderLineRecord)(nil),           // 10: ordergrid.v1.OrderLineRecord
+	(*ShipmentRecord)(nil),            // 11: ordergrid.v1.ShipmentRecord
+	(*RoutingRecord)(nil),             // 12: ordergrid.v1.RoutingRecord
+	(*RoutingCandidate)(nil),          // 13: ordergrid.v1.RoutingCandidate
+	(*RoutingExclusion)(nil),          // 14: ordergrid.v1.RoutingExclusion
+	(*RoutingFlip)(nil),               // 15: ordergrid.v1.RoutingFlip
+	(*OrderRecord)(nil),               // 16: ordergrid.v1.OrderRecord
+	(*OrderHoldRecord)(nil),           // 17: ordergrid.v1.OrderHoldRecord
+	(*RiskRecord)(nil),                // 18: ordergrid.v1.RiskRecord
+	(*PutLimitCommand)(nil),           // 19: ordergrid.v1.PutLimitCommand
+	(*PutRiskModelCommand)(nil),       // 20: ordergrid.v1.PutRiskModelCommand
+	(*DeleteLimitCommand)(nil),        // 21: ordergrid.v1.DeleteLimitCommand
+	(*DecideHoldCommand)(nil),         // 22: ordergrid.v1.DecideHoldCommand
+	(*OrderAlert)(nil),                // 23: ordergrid.v1.OrderAlert
+	(*AlertGroups)(nil),               // 24: ordergrid.v1.AlertGroups
+	(*AlertGroup)(nil),                // 25: ordergrid.v1.AlertGroup
+	(*PersonalFields)(nil),            // 26: ordergrid.v1.PersonalFields
+	(*SubjectKeyRecord)(nil),          // 27: ordergrid.v1.SubjectKeyRecord
+	(*SubjectTombstoneRecord)(nil),    // 28: ordergrid.v1.SubjectTombstoneRecord
+	(*EventRecord)(nil),               // 29: ordergrid.v1.EventRecord
+	(*ReserveItem)(nil),               // 30: ordergrid.v1.ReserveItem
+	(*ReserveBatchCommand)(nil),       // 31: ordergrid.v1.ReserveBatchCommand
+	(*SettleCommand)(nil),             // 32: ordergrid.v1.SettleCommand
+	(*SetStockCommand)(nil),           // 33: ordergrid.v1.SetStockCommand
+	(*StockSetsRecord)(nil),           // 34: ordergrid.v1.StockSetsRecord
+	(*CreateOrderCommand)(nil),        // 35: ordergrid.v1.CreateOrderCommand
+	(*CreateOrdersCommand)(nil),       // 36: ordergrid.v1.CreateOrdersCommand
+	(*PutWarehouseCommand)(nil),       // 37: ordergrid.v1.PutWarehouseCommand
+	(*PutStrategyCommand)(nil),        // 38: ordergrid.v1.PutStrategyCommand
+	(*ActivateStrategyCommand)(nil),   // 39: ordergrid.v1.ActivateStrategyCommand
+	(*AnnotateOrderCommand)(nil),      // 40: ordergrid.v1.AnnotateOrderCommand
+	(*LinkIdentityCommand)(nil),       // 41: ordergrid.v1.LinkIdentityCommand
+	(*RememberIdentityCommand)(nil),   // 42: ordergrid.v1.RememberIdentityCommand
+	(*UnlinkIdentityCommand)(nil),     // 43: ordergrid.v1.UnlinkIdentityCommand
+	(*NotePurchaseCommand)(nil),       // 44: ordergrid.v1.NotePurchaseCommand
+	(*PurchaseRecord)(nil),            // 45: ordergrid.v1.PurchaseRecord
+	(*RecentPurchases)(nil),           // 46: ordergrid.v1.RecentPurchases
+	(*NotePriceCommand)(nil),          // 47: ordergrid.v1.NotePriceCommand
+	(*ChannelPrice)(nil),              // 48: ordergrid.v1.ChannelPrice
+	(*RecentPrices)(nil),              // 49: ordergrid.v1.RecentPrices
+	(*PriceConflictRecord)(nil),       // 50: ordergrid.v1.PriceConflictRecord
+	(*ChannelFetchRecord)(nil),        // 51: ordergrid.v1.ChannelFetchRecord
+	(*QueueFetchesCommand)(nil),       // 52: ordergrid.v1.QueueFetchesCommand
+	(*FetchOutcomeCommand)(nil),       // 53: ordergrid.v1.FetchOutcomeCommand
+	(*PurgeFetchesCommand)(nil),       // 54: ordergrid.v1.PurgeFetchesCommand
+	(*ConnectorCursorRecord)(nil),     // 55: ordergrid.v1.ConnectorCursorRecord
+	(*SetCursorCommand)(nil),          // 56: ordergrid.v1.SetCursorCommand
+	(*WebhookRecord)(nil),             // 57: ordergrid.v1.WebhookRecord
+	(*WebhookFilter)(nil),             // 58: ordergrid.v1.WebhookFilter
+	(*WebhookDeadLetterRecord)(nil),   // 59: ordergrid.v1.WebhookDeadLetterRecord
+	(*PutWebhookCommand)(nil),         // 60: ordergrid.v1.PutWebhookCommand
+	(*DeleteWebhookCommand)(nil),      // 61: ordergrid.v1.DeleteWebhookCommand
+	(*AdvanceWebhookCommand)(nil),     // 62: ordergrid.v1.AdvanceWebhookCommand
+	(*MarkDeadLetterCommand)(nil),     // 63: ordergrid.v1.MarkDeadLetterCommand
+	(*TransitionCommand)(nil),         // 64: ordergrid.v1.TransitionCommand
+	(*StockSyncedCommand)(nil),        // 65: ordergrid.v1.StockSyncedCommand
+	(*TransitionsCommand)(nil),        // 66: ordergrid.v1.TransitionsCommand
+	(*StockSyncedBatchCommand)(nil),   // 67: ordergrid.v1.StockSyncedBatchCommand
+	(*SettleBatchCommand)(nil),        // 68: ordergrid.v1.SettleBatchCommand
+	(*SettleItem)(nil),                // 69: ordergrid.v1.SettleItem
+	(*ExpireOrdersCommand)(nil),       // 70: ordergrid.v1.ExpireOrdersCommand
+	(*RaiseAlertsCommand)(nil),        // 71: ordergrid.v1.RaiseAlertsCommand
+	(*AlertDue)(nil),                  // 72: ordergrid.v1.AlertDue
+	(*ExpireReservationsCommand)(nil), // 73: ordergrid.v1.ExpireReservationsCommand
+	(*TrimOutboxCommand)(nil),         // 74: ordergrid.v1.TrimOutboxCommand
+	(*PutSubjectKeyCommand)(nil),      // 75: ordergrid.v1.PutSubjectKeyCommand
+	(*PutSubjectKeysCommand)(nil),     // 76: ordergrid.v1.PutSubjectKeysCommand
+	(*EraseSubjectCommand)(nil),       // 77: ordergrid.v1.EraseSubjectCommand
+	(*RewrapSubjectKeyCommand)(nil),   // 78: ordergrid.v1.RewrapSubjectKeyCommand
+	(*ArchivedOrderRecord)(nil),       // 79: ordergrid.v1.ArchivedOrderRecord
+	(*ArchivedOrder)(nil),             // 80: ordergrid.v1.ArchivedOrder
+	(*ArchiveOrdersCommand)(nil),      // 81: ordergrid.v1.ArchiveOrdersCommand
+	(*RestoreOrdersCommand)(nil),      // 82: ordergrid.v1.RestoreOrdersCommand
+	(*RecordAccessCommand)(nil),       // 83: ordergrid.v1.RecordAccessCommand
+	(*Command)(nil),                   // 84: ordergrid.v1.Command
+	(*ApplyResult)(nil),               // 85: ordergrid.v1.ApplyResult
+	(*ReserveItemResult)(nil),         // 86: ordergrid.v1.ReserveItemResult
+	(*ReserveBatchResult)(nil),        // 87: ordergrid.v1.ReserveBatchResult
+	(*ReserveRequest)(nil),            // 88: ordergrid.v1.ReserveRequest
+	(*ReserveResponse)(nil),           // 89: ordergrid.v1.ReserveResponse
+	(*ReserveManyRequest)(nil),        // 90: ordergrid.v1.ReserveManyRequest
+	(*ReserveManyResponse)(nil),       // 91: ordergrid.v1.ReserveManyResponse
+	(*SettleRequest)(nil),             // 92: ordergrid.v1.SettleRequest
+	(*SettleResponse)(nil),            // 93: ordergrid.v1.SettleResponse
+	(*SettleManyRequest)(nil),         // 94: ordergrid.v1.SettleManyRequest
+	(*SettleManyResponse)(nil),        // 95: ordergrid.v1.SettleManyResponse
+	(*SetStockGrainRequest)(nil),      // 96: ordergrid.v1.SetStockGrainRequest
+	(*SkuQuery)(nil),                  // 97: ordergrid.v1.SkuQuery
+	(*CreateOrderGrainRequest)(nil),   // 98: ordergrid.v1.CreateOrderGrainRequest
+	(*OrderQuery)(nil),                // 99: ordergrid.v1.OrderQuery
+	(*OrderEventGrainRequest)(nil),    // 100: ordergrid.v1.OrderEventGrainRequest
+	(*OrderGrainResponse)(nil),        // 101: ordergrid.v1.OrderGrainResponse
+	(*SyncStockRequest)(nil),          // 102: ordergrid.v1.SyncStockRequest
+	(*ForwardedBatch)(nil),            // 103: ordergrid.v1.ForwardedBatch
+	(*ForwardedAnswer)(nil),           // 104: ordergrid.v1.ForwardedAnswer
+	(*ForwardedAnswers)(nil),          // 105: ordergrid.v1.ForwardedAnswers
+	(*SealPersonalRequest)(nil),       // 106: ordergrid.v1.SealPersonalRequest
+	(*SealPersonalResponse)(nil),      // 107: ordergrid.v1.SealPersonalResponse
+	(*OpenPersonalRequest)(nil),       // 108: ordergrid.v1.OpenPersonalRequest
+	(*OpenPersonalResponse)(nil),      // 109: ordergrid.v1.OpenPersonalResponse
+	(*EraseSubjectGrainRequest)(nil),  // 110: ordergrid.v1.EraseSubjectGrainRequest
+	nil,                               // 111: ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	nil,                               // 112: ordergrid.v1.EventRecord.DetailsEntry
+	nil,                               // 113: ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	nil,                               // 114: ordergrid.v1.TransitionCommand.DetailsEntry
+	nil,                               // 115: ordergrid.v1.ReserveResponse.FreeEntry
+	(*v1.Customer)(nil),               // 116: ordergrid.v1.Customer
+	(*v1.Adjustment)(nil),             // 117: ordergrid.v1.Adjustment
+	(*v1.HoldFinding)(nil),            // 118: ordergrid.v1.HoldFinding
+	(*v1.SetStockRequest)(nil),        // 119: ordergrid.v1.SetStockRequest
+	(*v1.CreateOrderRequest)(nil),     // 120: ordergrid.v1.CreateOrderRequest
+	(*v1.OrderEventRequest)(nil),      // 121: ordergrid.v1.OrderEventRequest
 }
 var file_internal_gridpb_grains_proto_depIdxs = []int32{
 	2,   // 0: ordergrid.v1.SkuRecord.stock:type_name -> ordergrid.v1.StockRecord
 	1,   // 1: ordergrid.v1.ReservationRecord.state:type_name -> ordergrid.v1.ReservationState
-	10,  // 2: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
-	11,  // 3: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
-	12,  // 4: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
-	113, // 5: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
-	7,   // 6: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
-	8,   // 7: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
-	108, // 8: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
-	114, // 9: ordergrid.v1.OrderRecord.adjustments:type_name -> ordergrid.v1.Adjustment
-	20,  // 10: ordergrid.v1.OrderRecord.alert:type_name -> ordergrid.v1.OrderAlert
-	14,  // 11: ordergrid.v1.OrderRecord.hold:type_name -> ordergrid.v1.OrderHoldRecord
-	15,  // 12: ordergrid.v1.OrderRecord.risk:type_name -> ordergrid.v1.RiskRecord
-	115, // 13: ordergrid.v1.OrderHoldRecord.findings:type_name -> ordergrid.v1.HoldFinding
-	22,  // 14: ordergrid.v1.AlertGroups.groups:type_name -> ordergrid.v1.AlertGroup
-	109, // 15: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
-	9,   // 16: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
-	6,   // 17: ordergrid.v1.ReserveItem.limits:type_name -> ordergrid.v1.LimitCheck
-	27,  // 18: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
-	13,  // 19: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
-	9,   // 20: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
-	32,  // 21: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
-	110, // 22: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
-	42,  // 23: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	42,  // 24: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
-	45,  // 25: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
-	45,  // 26: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
-	45,  // 27: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
-	45,  // 28: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
-	48,  // 29: ordergrid.v1.QueueFetchesCommand.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
-	52,  // 30: ordergrid.v1.SetCursorCommand.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
-	55,  // 31: ordergrid.v1.WebhookRecord.filter:type_name -> ordergrid.v1.WebhookFilter
-	54,  // 32: ordergrid.v1.PutWebhookCommand.webhook:type_name -> ordergrid.v1.WebhookRecord
-	56,  // 33: ordergrid.v1.AdvanceWebhookCommand.dead_letter:type_name -> ordergrid.v1.WebhookDeadLetterRecord
-	111, // 34: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
-	61,  // 35: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
-	62,  // 36: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
-	66,  // 37: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
-	69,  // 38: ordergrid.v1.RaiseAlertsCommand.alerts:type_name -> ordergrid.v1.AlertDue
-	24,  // 39: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	24,  // 40: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	24,  // 41: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
-	13,  // 42: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
-	26,  // 43: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
-	77,  // 44: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
-	28,  // 45: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
-	29,  // 46: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
-	30,  // 47: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
-	32,  // 48: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
-	61,  // 49: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
-	62,  // 50: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
-	67,  // 51: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
-	70,  // 52: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
-	71,  // 53: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
-	72,  // 54: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
-	74,  // 55: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
-	75,  // 56: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
-	80,  // 57: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
-	78,  // 58: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
-	79,  // 59: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
-	34,  // 60: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
-	35,  // 61: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
-	36,  // 62: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
-	37,  // 63: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
-	38,  // 64: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
-	41,  // 65: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
-	44,  // 66: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
-	39,  // 67: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
-	40,  // 68: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
-	33,  // 69: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
-	73,  // 70: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
-	63,  // 71: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
-	64,  // 72: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
-	65,  // 73: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
-	49,  // 74: ordergrid.v1.Command.queue_fetches:type_name -> ordergrid.v1.QueueFetchesCommand
-	50,  // 75: ordergrid.v1.Command.fetch_outcome:type_name -> ordergrid.v1.FetchOutcomeCommand
-	51,  // 76: ordergrid.v1.Command.purge_fetches:type_name -> ordergrid.v1.PurgeFetchesCommand
-	53,  // 77: ordergrid.v1.Command.set_cursor:type_name -> ordergrid.v1.SetCursorCommand
-	68,  // 78: ordergrid.v1.Command.raise_alerts:type_name -> ordergrid.v1.RaiseAlertsCommand
-	57,  // 79: ordergrid.v1.Command.put_webhook:type_name -> ordergrid.v1.PutWebhookCommand
-	58,  // 80: ordergrid.v1.Command.delete_webhook:type_name -> ordergrid.v1.DeleteWebhookCommand
-	59,  // 81: ordergrid.v1.Command.advance_webhook:type_name -> ordergrid.v1.AdvanceWebhookCommand
-	60,  // 82: ordergrid.v1.Command.mark_dead_letter:type_name -> ordergrid.v1.MarkDeadLetterCommand
-	19,  // 83: ordergrid.v1.Command.decide_hold:type_name -> ordergrid.v1.DecideHoldCommand
-	16,  // 84: ordergrid.v1.Command.put_limit:type_name -> ordergrid.v1.PutLimitCommand
-	18,  // 85: ordergrid.v1.Command.delete_limit:type_name -> ordergrid.v1.DeleteLimitCommand
-	17,  // 86: ordergrid.v1.Command.put_risk_model:type_name -> ordergrid.v1.PutRiskModelCommand
-	0,   // 87: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
-	13,  // 88: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
-	84,  // 89: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
-	24,  // 90: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
-	25,  // 91: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
-	42,  // 92: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
-	47,  // 93: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
-	82,  // 94: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
-	24,  // 95: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
-	48,  // 96: ordergrid.v1.ApplyResult.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
-	52,  // 97: ordergrid.v1.ApplyResult.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
-	54,  // 98: ordergrid.v1.ApplyResult.webhook:type_name -> ordergrid.v1.WebhookRecord
-	56,  // 99: ordergrid.v1.ApplyResult.dead_letter:type_name -> ordergrid.v1.WebhookDeadLetterRecord
-	0,   // 100: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
-	83,  // 101: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
-	6,   // 102: ordergrid.v1.ReserveRequest.limits:type_name -> ordergrid.v1.LimitCheck
-	0,   // 103: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
-	112, // 104: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
-	85,  // 105: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
-	86,  // 106: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
-	0,   // 107: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
-	89,  // 108: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
-	90,  // 109: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
-	116, // 110: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
-	117, // 111: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
-	118, // 112: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
-	0,   // 113: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
-	13,  // 114: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
-	115, // 115: ordergrid.v1.OrderGrainResponse.findings:type_name -> ordergrid.v1.HoldFinding
-	95,  // 116: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
-	97,  // 117: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
-	98,  // 118: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
-	101, // 119: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
-	23,  // 120: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
-	23,  // 121: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
-	122, // [122:122] is the sub-list for method output_type
-	122, // [122:122] is the sub-list for method input_type
-	122, // [122:122] is the sub-list for extension type_name
-	122, // [122:122] is the sub-list for extension extendee
-	0,   // [0:122] is the sub-list for field type_name
+	6,   // 2: ordergrid.v1.SkuLimitsRecord.rules:type_name -> ordergrid.v1.SkuLimitRule
+	6,   // 3: ordergrid.v1.SetSkuLimitCommand.rule:type_name -> ordergrid.v1.SkuLimitRule
+	13,  // 4: ordergrid.v1.RoutingRecord.candidates:type_name -> ordergrid.v1.RoutingCandidate
+	14,  // 5: ordergrid.v1.RoutingRecord.excluded:type_name -> ordergrid.v1.RoutingExclusion
+	15,  // 6: ordergrid.v1.RoutingRecord.flip:type_name -> ordergrid.v1.RoutingFlip
+	116, // 7: ordergrid.v1.OrderRecord.customer:type_name -> ordergrid.v1.Customer
+	10,  // 8: ordergrid.v1.OrderRecord.lines:type_name -> ordergrid.v1.OrderLineRecord
+	11,  // 9: ordergrid.v1.OrderRecord.shipments:type_name -> ordergrid.v1.ShipmentRecord
+	111, // 10: ordergrid.v1.OrderRecord.channel_fields:type_name -> ordergrid.v1.OrderRecord.ChannelFieldsEntry
+	117, // 11: ordergrid.v1.OrderRecord.adjustments:type_name -> ordergrid.v1.Adjustment
+	23,  // 12: ordergrid.v1.OrderRecord.alert:type_name -> ordergrid.v1.OrderAlert
+	17,  // 13: ordergrid.v1.OrderRecord.hold:type_name -> ordergrid.v1.OrderHoldRecord
+	18,  // 14: ordergrid.v1.OrderRecord.risk:type_name -> ordergrid.v1.RiskRecord
+	118, // 15: ordergrid.v1.OrderHoldRecord.findings:type_name -> ordergrid.v1.HoldFinding
+	25,  // 16: ordergrid.v1.AlertGroups.groups:type_name -> ordergrid.v1.AlertGroup
+	112, // 17: ordergrid.v1.EventRecord.details:type_name -> ordergrid.v1.EventRecord.DetailsEntry
+	12,  // 18: ordergrid.v1.EventRecord.routing:type_name -> ordergrid.v1.RoutingRecord
+	9,   // 19: ordergrid.v1.ReserveItem.buyer:type_name -> ordergrid.v1.LimitBuyer
+	30,  // 20: ordergrid.v1.ReserveBatchCommand.items:type_name -> ordergrid.v1.ReserveItem
+	16,  // 21: ordergrid.v1.CreateOrderCommand.order:type_name -> ordergrid.v1.OrderRecord
+	12,  // 22: ordergrid.v1.CreateOrderCommand.routing:type_name -> ordergrid.v1.RoutingRecord
+	35,  // 23: ordergrid.v1.CreateOrdersCommand.orders:type_name -> ordergrid.v1.CreateOrderCommand
+	113, // 24: ordergrid.v1.AnnotateOrderCommand.details:type_name -> ordergrid.v1.AnnotateOrderCommand.DetailsEntry
+	45,  // 25: ordergrid.v1.NotePurchaseCommand.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	45,  // 26: ordergrid.v1.RecentPurchases.purchases:type_name -> ordergrid.v1.PurchaseRecord
+	48,  // 27: ordergrid.v1.NotePriceCommand.price:type_name -> ordergrid.v1.ChannelPrice
+	48,  // 28: ordergrid.v1.RecentPrices.prices:type_name -> ordergrid.v1.ChannelPrice
+	48,  // 29: ordergrid.v1.PriceConflictRecord.first:type_name -> ordergrid.v1.ChannelPrice
+	48,  // 30: ordergrid.v1.PriceConflictRecord.second:type_name -> ordergrid.v1.ChannelPrice
+	51,  // 31: ordergrid.v1.QueueFetchesCommand.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
+	55,  // 32: ordergrid.v1.SetCursorCommand.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
+	58,  // 33: ordergrid.v1.WebhookRecord.filter:type_name -> ordergrid.v1.WebhookFilter
+	57,  // 34: ordergrid.v1.PutWebhookCommand.webhook:type_name -> ordergrid.v1.WebhookRecord
+	59,  // 35: ordergrid.v1.AdvanceWebhookCommand.dead_letter:type_name -> ordergrid.v1.WebhookDeadLetterRecord
+	114, // 36: ordergrid.v1.TransitionCommand.details:type_name -> ordergrid.v1.TransitionCommand.DetailsEntry
+	64,  // 37: ordergrid.v1.TransitionsCommand.transitions:type_name -> ordergrid.v1.TransitionCommand
+	65,  // 38: ordergrid.v1.StockSyncedBatchCommand.orders:type_name -> ordergrid.v1.StockSyncedCommand
+	69,  // 39: ordergrid.v1.SettleBatchCommand.items:type_name -> ordergrid.v1.SettleItem
+	72,  // 40: ordergrid.v1.RaiseAlertsCommand.alerts:type_name -> ordergrid.v1.AlertDue
+	27,  // 41: ordergrid.v1.PutSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	27,  // 42: ordergrid.v1.PutSubjectKeysCommand.keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	27,  // 43: ordergrid.v1.RewrapSubjectKeyCommand.key:type_name -> ordergrid.v1.SubjectKeyRecord
+	16,  // 44: ordergrid.v1.ArchivedOrder.order:type_name -> ordergrid.v1.OrderRecord
+	29,  // 45: ordergrid.v1.ArchivedOrder.events:type_name -> ordergrid.v1.EventRecord
+	80,  // 46: ordergrid.v1.RestoreOrdersCommand.orders:type_name -> ordergrid.v1.ArchivedOrder
+	31,  // 47: ordergrid.v1.Command.reserve_batch:type_name -> ordergrid.v1.ReserveBatchCommand
+	32,  // 48: ordergrid.v1.Command.settle:type_name -> ordergrid.v1.SettleCommand
+	33,  // 49: ordergrid.v1.Command.set_stock:type_name -> ordergrid.v1.SetStockCommand
+	35,  // 50: ordergrid.v1.Command.create_order:type_name -> ordergrid.v1.CreateOrderCommand
+	64,  // 51: ordergrid.v1.Command.transition:type_name -> ordergrid.v1.TransitionCommand
+	65,  // 52: ordergrid.v1.Command.stock_synced:type_name -> ordergrid.v1.StockSyncedCommand
+	70,  // 53: ordergrid.v1.Command.expire_orders:type_name -> ordergrid.v1.ExpireOrdersCommand
+	73,  // 54: ordergrid.v1.Command.expire_reservations:type_name -> ordergrid.v1.ExpireReservationsCommand
+	74,  // 55: ordergrid.v1.Command.trim_outbox:type_name -> ordergrid.v1.TrimOutboxCommand
+	75,  // 56: ordergrid.v1.Command.put_subject_key:type_name -> ordergrid.v1.PutSubjectKeyCommand
+	77,  // 57: ordergrid.v1.Command.erase_subject:type_name -> ordergrid.v1.EraseSubjectCommand
+	78,  // 58: ordergrid.v1.Command.rewrap_subject_key:type_name -> ordergrid.v1.RewrapSubjectKeyCommand
+	83,  // 59: ordergrid.v1.Command.record_access:type_name -> ordergrid.v1.RecordAccessCommand
+	81,  // 60: ordergrid.v1.Command.archive_orders:type_name -> ordergrid.v1.ArchiveOrdersCommand
+	82,  // 61: ordergrid.v1.Command.restore_orders:type_name -> ordergrid.v1.RestoreOrdersCommand
+	37,  // 62: ordergrid.v1.Command.put_warehouse:type_name -> ordergrid.v1.PutWarehouseCommand
+	38,  // 63: ordergrid.v1.Command.put_strategy:type_name -> ordergrid.v1.PutStrategyCommand
+	39,  // 64: ordergrid.v1.Command.activate_strategy:type_name -> ordergrid.v1.ActivateStrategyCommand
+	40,  // 65: ordergrid.v1.Command.annotate_order:type_name -> ordergrid.v1.AnnotateOrderCommand
+	41,  // 66: ordergrid.v1.Command.link_identity:type_name -> ordergrid.v1.LinkIdentityCommand
+	44,  // 67: ordergrid.v1.Command.note_purchase:type_name -> ordergrid.v1.NotePurchaseCommand
+	47,  // 68: ordergrid.v1.Command.note_price:type_name -> ordergrid.v1.NotePriceCommand
+	42,  // 69: ordergrid.v1.Command.remember_identity:type_name -> ordergrid.v1.RememberIdentityCommand
+	43,  // 70: ordergrid.v1.Command.unlink_identity:type_name -> ordergrid.v1.UnlinkIdentityCommand
+	36,  // 71: ordergrid.v1.Command.create_orders:type_name -> ordergrid.v1.CreateOrdersCommand
+	76,  // 72: ordergrid.v1.Command.put_subject_keys:type_name -> ordergrid.v1.PutSubjectKeysCommand
+	66,  // 73: ordergrid.v1.Command.transitions:type_name -> ordergrid.v1.TransitionsCommand
+	67,  // 74: ordergrid.v1.Command.stock_synced_batch:type_name -> ordergrid.v1.StockSyncedBatchCommand
+	68,  // 75: ordergrid.v1.Command.settle_batch:type_name -> ordergrid.v1.SettleBatchCommand
+	52,  // 76: ordergrid.v1.Command.queue_fetches:type_name -> ordergrid.v1.QueueFetchesCommand
+	53,  // 77: ordergrid.v1.Command.fetch_outcome:type_name -> ordergrid.v1.FetchOutcomeCommand
+	54,  // 78: ordergrid.v1.Command.purge_fetches:type_name -> ordergrid.v1.PurgeFetchesCommand
+	56,  // 79: ordergrid.v1.Command.set_cursor:type_name -> ordergrid.v1.SetCursorCommand
+	71,  // 80: ordergrid.v1.Command.raise_alerts:type_name -> ordergrid.v1.RaiseAlertsCommand
+	60,  // 81: ordergrid.v1.Command.put_webhook:type_name -> ordergrid.v1.PutWebhookCommand
+	61,  // 82: ordergrid.v1.Command.delete_webhook:type_name -> ordergrid.v1.DeleteWebhookCommand
+	62,  // 83: ordergrid.v1.Command.advance_webhook:type_name -> ordergrid.v1.AdvanceWebhookCommand
+	63,  // 84: ordergrid.v1.Command.mark_dead_letter:type_name -> ordergrid.v1.MarkDeadLetterCommand
+	22,  // 85: ordergrid.v1.Command.decide_hold:type_name -> ordergrid.v1.DecideHoldCommand
+	19,  // 86: ordergrid.v1.Command.put_limit:type_name -> ordergrid.v1.PutLimitCommand
+	21,  // 87: ordergrid.v1.Command.delete_limit:type_name -> ordergrid.v1.DeleteLimitCommand
+	20,  // 88: ordergrid.v1.Command.put_risk_model:type_name -> ordergrid.v1.PutRiskModelCommand
+	8,   // 89: ordergrid.v1.Command.set_sku_limit:type_name -> ordergrid.v1.SetSkuLimitCommand
+	0,   // 90: ordergrid.v1.ApplyResult.outcome:type_name -> ordergrid.v1.Outcome
+	16,  // 91: ordergrid.v1.ApplyResult.order:type_name -> ordergrid.v1.OrderRecord
+	87,  // 92: ordergrid.v1.ApplyResult.reserve:type_name -> ordergrid.v1.ReserveBatchResult
+	27,  // 93: ordergrid.v1.ApplyResult.subject_key:type_name -> ordergrid.v1.SubjectKeyRecord
+	28,  // 94: ordergrid.v1.ApplyResult.tombstone:type_name -> ordergrid.v1.SubjectTombstoneRecord
+	45,  // 95: ordergrid.v1.ApplyResult.purchase:type_name -> ordergrid.v1.PurchaseRecord
+	50,  // 96: ordergrid.v1.ApplyResult.conflict:type_name -> ordergrid.v1.PriceConflictRecord
+	85,  // 97: ordergrid.v1.ApplyResult.results:type_name -> ordergrid.v1.ApplyResult
+	27,  // 98: ordergrid.v1.ApplyResult.subject_keys:type_name -> ordergrid.v1.SubjectKeyRecord
+	51,  // 99: ordergrid.v1.ApplyResult.fetches:type_name -> ordergrid.v1.ChannelFetchRecord
+	55,  // 100: ordergrid.v1.ApplyResult.cursor:type_name -> ordergrid.v1.ConnectorCursorRecord
+	57,  // 101: ordergrid.v1.ApplyResult.webhook:type_name -> ordergrid.v1.WebhookRecord
+	59,  // 102: ordergrid.v1.ApplyResult.dead_letter:type_name -> ordergrid.v1.WebhookDeadLetterRecord
+	0,   // 103: ordergrid.v1.ReserveItemResult.outcome:type_name -> ordergrid.v1.Outcome
+	86,  // 104: ordergrid.v1.ReserveBatchResult.items:type_name -> ordergrid.v1.ReserveItemResult
+	9,   // 105: ordergrid.v1.ReserveRequest.buyer:type_name -> ordergrid.v1.LimitBuyer
+	0,   // 106: ordergrid.v1.ReserveResponse.outcome:type_name -> ordergrid.v1.Outcome
+	115, // 107: ordergrid.v1.ReserveResponse.free:type_name -> ordergrid.v1.ReserveResponse.FreeEntry
+	88,  // 108: ordergrid.v1.ReserveManyRequest.items:type_name -> ordergrid.v1.ReserveRequest
+	89,  // 109: ordergrid.v1.ReserveManyResponse.items:type_name -> ordergrid.v1.ReserveResponse
+	0,   // 110: ordergrid.v1.SettleResponse.outcome:type_name -> ordergrid.v1.Outcome
+	92,  // 111: ordergrid.v1.SettleManyRequest.items:type_name -> ordergrid.v1.SettleRequest
+	93,  // 112: ordergrid.v1.SettleManyResponse.items:type_name -> ordergrid.v1.SettleResponse
+	119, // 113: ordergrid.v1.SetStockGrainRequest.stock:type_name -> ordergrid.v1.SetStockRequest
+	120, // 114: ordergrid.v1.CreateOrderGrainRequest.request:type_name -> ordergrid.v1.CreateOrderRequest
+	121, // 115: ordergrid.v1.OrderEventGrainRequest.event:type_name -> ordergrid.v1.OrderEventRequest
+	0,   // 116: ordergrid.v1.OrderGrainResponse.outcome:type_name -> ordergrid.v1.Outcome
+	16,  // 117: ordergrid.v1.OrderGrainResponse.order:type_name -> ordergrid.v1.OrderRecord
+	118, // 118: ordergrid.v1.OrderGrainResponse.findings:type_name -> ordergrid.v1.HoldFinding
+	98,  // 119: ordergrid.v1.ForwardedBatch.orders:type_name -> ordergrid.v1.CreateOrderGrainRequest
+	100, // 120: ordergrid.v1.ForwardedBatch.events:type_name -> ordergrid.v1.OrderEventGrainRequest
+	101, // 121: ordergrid.v1.ForwardedAnswer.response:type_name -> ordergrid.v1.OrderGrainResponse
+	104, // 122: ordergrid.v1.ForwardedAnswers.answers:type_name -> ordergrid.v1.ForwardedAnswer
+	26,  // 123: ordergrid.v1.SealPersonalRequest.fields:type_name -> ordergrid.v1.PersonalFields
+	26,  // 124: ordergrid.v1.OpenPersonalResponse.fields:type_name -> ordergrid.v1.PersonalFields
+	125, // [125:125] is the sub-list for method output_type
+	125, // [125:125] is the sub-list for method input_type
+	125, // [125:125] is the sub-list for extension type_name
+	125, // [125:125] is the sub-list for extension extendee
+	0,   // [0:125] is the sub-list for field type_name
 }
 
 func init() { file_internal_gridpb_grains_proto_init() }
@@ -9203,7 +9436,7 @@ func file_internal_gridpb_grains_proto_init() {
 	if File_internal_gridpb_grains_proto != nil {
 		return
 	}
-	file_internal_gridpb_grains_proto_msgTypes[79].OneofWrappers = []any{
+	file_internal_gridpb_grains_proto_msgTypes[82].OneofWrappers = []any{
 		(*Command_ReserveBatch)(nil),
 		(*Command_Settle)(nil),
 		(*Command_SetStock)(nil),
@@ -9246,6 +9479,7 @@ func file_internal_gridpb_grains_proto_init() {
 		(*Command_PutLimit)(nil),
 		(*Command_DeleteLimit)(nil),
 		(*Command_PutRiskModel)(nil),
+		(*Command_SetSkuLimit)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -9253,7 +9487,7 @@ func file_internal_gridpb_grains_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_gridpb_grains_proto_rawDesc), len(file_internal_gridpb_grains_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   111,
+			NumMessages:   114,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
