@@ -63,7 +63,10 @@ type Holds struct {
 	// model that ships with ordergrid; "off": no score.
 	RiskModel string `yaml:"risk_model"`
 	// RiskHold and RiskRefuse are the score thresholds (0..1, hold <=
-	// refuse; 1 turns refusal off). Defaults DefaultRiskHold and DefaultRiskRefuse.
+	// refuse): a score at or over one holds or refuses. A score is below 1,
+	// so 1 turns either off. Defaults DefaultRiskHold (0.9) and
+	// DefaultRiskRefuse (1: the shipped model, trained on synthetic
+	// history, holds for a person and refuses nothing by itself).
 	RiskHold   float64 `yaml:"risk_hold"`
 	RiskRefuse float64 `yaml:"risk_refuse"`
 	// Timezone is the IANA zone of the risk feature hour_of_day. Default Asia/Shanghai.
@@ -74,7 +77,7 @@ type Holds struct {
 const (
 	DefaultHoldsTimeout = time.Hour
 	DefaultRiskHold     = 0.9
-	DefaultRiskRefuse   = 0.995
+	DefaultRiskRefuse   = 1
 )
 
 // Alerts are the stuck-order alerts: an order that stays in a stage (a

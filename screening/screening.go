@@ -85,7 +85,7 @@ type Screener struct {
 // Default thresholds.
 const (
 	DefaultRiskHold   = 0.9
-	DefaultRiskRefuse = 0.995
+	DefaultRiskRefuse = 1
 )
 
 // New returns a Screener.
