@@ -236,7 +236,7 @@ func TestOpsPageReviewQueueInBrowser(t *testing.T) {
 	click(t, b, row("o_addr1")+` button[data-decision="cancel"]`)
 	typeInto(t, b, "#decision-reason-o_addr1", "address cannot be fixed")
 	click(t, b, row("o_addr1")+` button[data-role="confirm"]`)
-	b.WaitText(t, row("o_addr1")+" .row-error", "Not cancelled: the hold was decided already (release) (HTTP 409", 5*time.Second)
+	b.WaitText(t, row("o_addr1")+" .row-error", "Not cancelled: the hold was decided already (release); the order is on_hold (HTTP 409, not-held)", 5*time.Second)
 	if got := queue.calls(); len(got) != 2 || got[1] != (decidedHold{"ops", "o_addr1", "cancel", "address cannot be fixed"}) {
 		t.Fatalf("decisions %+v", got)
 	}

@@ -309,20 +309,24 @@
   }
 
   // problemOf reads a problem+json answer (or whatever came) into
-  // {status, name, title, detail}.
+  // {status, name, title, detail, errors, current}.
   async function problemOf(res) {
-    const p = { status: res.status, name: "", title: "", detail: "" };
+    const p = { status: res.status, name: "", title: "", detail: "", errors: [], current: "" };
     try {
       const body = await res.json();
       p.name = body.type ? String(body.type).split("/").pop() : "";
       p.title = body.title || "";
       p.detail = body.detail || "";
+      p.errors = Array.isArray(body.errors) ? body.errors.slice(0, 10) : [];
+      p.current = body.current_status || "";
     } catch (_) { /* not JSON */ }
     return p;
   }
 
   function problemText(p) {
-    const what = p.detail || p.title || "no detail";
+    let what = p.detail || p.title || "no detail";
+    if (p.errors.length > 1) what += ": " + p.errors.map((e) => e.field + ": " + e.detail).join("; ");
+    if (p.current) what += "; the order is " + p.current;
     return what + " (HTTP " + p.status + (p.name ? ", " + p.name : "") + ")";
   }
 
@@ -992,6 +996,7 @@
     $("token-forget").addEventListener("click", () => {
       sessionStorage.removeItem(TOKEN_KEY);
       stop("idle", "not connected");
+      resetHolds();
       setMessage("info", "The token is forgotten.");
     });
     const saved = sessionStorage.getItem(TOKEN_KEY);
