@@ -238,7 +238,7 @@ func TestOpsPage(t *testing.T) {
 	}
 	for _, want := range []string{`<html lang="en">`, `<label for="token">API token</label>`, `id="token" name="token" type="password"`,
 		`id="connection"`, `id="counts-status"`, `id="chart-orders"`, `id="chart-429"`, `id="chart-latency"`, `id="alerts-table"`,
-		`id="partitions-table"`, `id="ledger-lag"`, `id="feed"`} {
+		`id="partitions-table"`, `id="ledger-lag"`, `id="feed"`, `id="review"`, `id="holds-counts"`, `id="holds-table"`, `id="holds-message"`} {
 		if !strings.Contains(html, want) {
 			t.Errorf("the page has no %s", want)
 		}
