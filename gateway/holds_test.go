@@ -805,7 +805,7 @@ func TestRiskModelRoutes(t *testing.T) {
 	shipped := risk.Default().Version()
 	m := tg.model(t)
 	if m.Model.Version != shipped || len(m.Model.Evaluation) == 0 || string(m.Model.Evaluation) == "null" || m.Model.Trees == 0 ||
-		m.Thresholds["hold"] != screening.DefaultRiskHold || m.Thresholds["refuse"] != screening.DefaultRiskRefuse ||
+		m.Thresholds["hold"] != 0.999 || m.Thresholds["refuse"] != 1 ||
 		!slices.Equal(m.Features, screening.GroupedFeatureNames()) {
 		t.Fatalf("GET /v1/risk/model: %+v %+v", m, m.Model)
 	}
