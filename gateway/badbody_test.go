@@ -65,6 +65,11 @@ var bodyRoutes = []bodyRoute{
 	{method: "POST", path: "/v1/routing/simulations",
 		wrongType: `{"strategies":["default"],"source":{"synthetic":{"seed":"x","orders":1}}}`, wrongField: "source.synthetic.seed",
 		unknown: `{"drafts":[{"weights":{"cost":1},"colour":1}],"source":{"synthetic":{"seed":1,"orders":1}}}`, unknownField: "drafts[0].colour"},
+	{method: "PUT", path: "/v1/limits/body",
+		wrongType: `{"skus":["A"],"per":"customer","max_qty":"3"}`, wrongField: "max_qty",
+		unknown: `{"skus":["A"],"per":"customer","max_qty":3,"colour":"red"}`, unknownField: "colour"},
+	{method: "POST", path: "/v1/holds/o_00000000000000000000000000000000/decide",
+		wrongType: `{"decision":"release","reason":["a"]}`, wrongField: "reason", unknown: `{"decision":"release","reason":"x","by":"y"}`, unknownField: "by"},
 	{method: "POST", path: "/v1/admin/archives/restore?name=a.jsonl.gz", notJSON: true, archive: true},
 	{method: "POST", path: "/v1/channels/douyin/orders", notJSON: true},
 }

@@ -206,8 +206,8 @@ func (g *Gateway) postDecideHold(w http.ResponseWriter, r *http.Request) *Proble
 func (g *Gateway) limitsProblem(err error, id string) *Problem {
 	var fe *purchase.FieldError
 	if errors.As(err, &fe) {
-		if fe.Field == "body" {
-			return malformed("body", fe.Error())
+		if fe.Field == "body" || fe.Malformed { // not JSON of a rule's shape: 400, as every other body
+			return malformed(fe.Field, fe.Error())
 		}
 		return invalid(&pb.FieldViolation{Field: fe.Field, Detail: fe.Detail})
 	}

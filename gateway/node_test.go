@@ -25,7 +25,9 @@ import (
 	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/privacy"
 	"github.com/ordergrid/ordergrid/retention"
+	"github.com/ordergrid/ordergrid/risk"
 	"github.com/ordergrid/ordergrid/rotation"
+	"github.com/ordergrid/ordergrid/screening"
 	"github.com/ordergrid/ordergrid/statemachine"
 	"github.com/ordergrid/ordergrid/stream"
 	"github.com/ordergrid/ordergrid/tracking"
@@ -45,6 +47,57 @@ type testGateway struct {
 	events *stream.Hub
 	// trackingKey signs the tracking links.
 	trackingKey []byte
+	// screener is the intake's screening (address checks and the shipped
+	// risk model, testScreenOptions); holdTimeout the node's holds timeout.
+	screener    *screening.Screener
+	holdTimeout time.Duration
+}
+
+// Screening of the test node: the holds timeout (unlike the pending
+// timeout, 15m, so a held order's pay-by tells them apart), and the
+// variant of screening a test binary's node runs with (testScreenEnv, set
+// by the tests that re-run the binary: a process hosts one node).
+const (
+	testHoldTimeout = 40 * time.Minute
+	testScreenEnv   = "ORDERGRID_GATEWAY_TEST_SCREEN"
+	// testScreenAddressRefuse refuses orders with an address finding.
+	testScreenAddressRefuse = "address-refuse"
+	// testScreenRiskHold holds every order for its risk score.
+	testScreenRiskHold = "risk-hold"
+)
+
+// testScreenOptions are the screening options of this process's node: the
+// shipped model scoring every order, address findings held, or a variant
+// by testScreenEnv. The shared node's risk thresholds are out of the
+// shipped model's reach (its scores stay under 0.97): a customer id the
+// tests reuse has many orders within the hour, which the model may score
+// over the default 0.9 at some hours of the day, and the other tests'
+// orders must not be held by the clock (testScreenRiskHold holds).
+func testScreenOptions() screening.Options {
+	o := screening.Options{Risk: risk.Default(), RiskHold: 0.999, RiskRefuse: 1}
+	switch os.Getenv(testScreenEnv) {
+	case testScreenAddressRefuse:
+		o.Address = screening.Refuse
+	case testScreenRiskHold:
+		o.RiskHold, o.RiskRefuse = 0.0001, 1
+	}
+	return o
+}
+
+// testRiskModels are a node's risk models as the gateway serves them (as
+// cmd/ordergrid wires them): its screener's, and the grid's through the
+// catalog's admin.
+type testRiskModels struct {
+	*screening.Screener
+	admin *catalog.Admin
+}
+
+func (m testRiskModels) PutRiskModel(ctx context.Context, principal string, doc []byte) (string, error) {
+	return m.admin.PutRiskModel(ctx, principal, doc)
+}
+
+func (m testRiskModels) DeleteRiskModel(ctx context.Context, principal string) error {
+	return m.admin.DeleteRiskModel(ctx, principal)
 }
 
 var shared struct {
@@ -130,12 +183,17 @@ func newTestGateway() (*testGateway, string) {
 	if err != nil {
 		return fail("port", err)
 	}
+	screener, err := screening.New(testScreenOptions())
+	if err != nil {
+		return fail("screening", err)
+	}
+	identityKey := make([]byte, 32)
 	node, err := actors.Start(ctx, host, actors.Options{ActorAddr: addrs[1], ProviderPort: port, Keyring: keyring,
-		Logger: logger})
+		IdentityKey: identityKey, HoldTimeout: testHoldTimeout, Screen: screener, Logger: logger})
 	if err != nil {
 		return fail("actors", err)
 	}
-	tg := &testGateway{tokens: map[Role]string{}}
+	tg := &testGateway{tokens: map[Role]string{}, screener: screener, holdTimeout: testHoldTimeout}
 	var entries []TokenEntry
 	for _, r := range roles {
 		var chans []string
@@ -163,15 +221,16 @@ func newTestGateway() (*testGateway, string) {
 	}
 	orders := intake.New(node, intake.Options{PartitionOf: node.OrderPartition, Registerer: reg})
 	store := intake.NewChannelStore(node)
-	flow := intake.NewChannelFlow(orders, store, intake.ChannelOptions{Config: chans, IdentityKey: make([]byte, 32), Logger: logger})
+	flow := intake.NewChannelFlow(orders, store, intake.ChannelOptions{Config: chans, IdentityKey: identityKey, Logger: logger})
 	tg.fetcher, err = intake.NewFetcher(node, flow, intake.FetchOptions{Logger: logger, Check: ChannelOrderCheck(Limits{LinesMax: 100, QtyMax: 1000}),
 		Connections: []intake.FetchConnection{{Conn: &chans.Connections[1], Adapter: channels.Adapters["douyin"], API: douyinPlatform}}})
 	if err != nil {
 		return fail("fetcher", err)
 	}
-	b := Backend{Intake: orders, ChannelFlow: flow, Grid: node, Routing: catalog.NewAdmin(node, logger),
+	admin := catalog.NewAdmin(node, logger)
+	b := Backend{Intake: orders, ChannelFlow: flow, Grid: node, Routing: admin,
 		PriceConflicts: store, KeyRotation: rotation.NewRewrapper(node, keyring), Archives: nodeArchives{node}, Fetches: tg.fetcher,
-		Alerts: node}
+		Alerts: node, Holds: node, Limits: admin, Risk: testRiskModels{screener, admin}}
 	tg.events = stream.NewHub(seq.Log(), stream.Options{PollInterval: 5 * time.Millisecond, Logger: logger, Registerer: reg})
 	go tg.events.Run(context.Background())
 	// The webhooks' routes (no delivery runs: the tests check the API);

@@ -25,6 +25,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -88,6 +90,9 @@ type Rule struct {
 type FieldError struct {
 	Field  string
 	Detail string
+	// Malformed: the document is not JSON of a rule's shape (a syntax
+	// error, a wrong type, an unknown field), not a bad value.
+	Malformed bool
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Detail }
@@ -114,17 +119,10 @@ func Parse(doc []byte, id string) (*Rule, error) {
 	dec.DisallowUnknownFields()
 	r := &Rule{}
 	if err := dec.Decode(r); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) && ute.Field != "" {
-			return nil, &FieldError{Field: ute.Field, Detail: "must be a " + ute.Type.String()}
-		}
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return nil, &FieldError{Field: strings.Trim(f, `"`), Detail: "unknown field"}
-		}
-		return nil, &FieldError{Field: "body", Detail: "not a JSON object: " + err.Error()}
+		return nil, decodeError(err)
 	}
 	if dec.More() {
-		return nil, &FieldError{Field: "body", Detail: "more than one JSON value"}
+		return nil, &FieldError{Field: "body", Detail: "more than one JSON value", Malformed: true}
 	}
 	if id != "" {
 		if r.ID == "" {
@@ -138,6 +136,66 @@ func Parse(doc []byte, id string) (*Rule, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// decodeError names the field of a document that does not decode, in
+// JSON's words (never Go's: the detail is the client's answer).
+func decodeError(err error) *FieldError {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		field := ute.Field
+		if field == "" {
+			field = "body"
+		}
+		return &FieldError{Field: field, Detail: fmt.Sprintf("must be %s, not %s", jsonKind(ute.Type), jsonValueKind(ute.Value)), Malformed: true}
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if name := strings.Trim(f, `"`); name != "" {
+			return &FieldError{Field: name, Detail: "unknown field", Malformed: true}
+		}
+		return &FieldError{Field: "body", Detail: `unknown field ""`, Malformed: true}
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return &FieldError{Field: "body", Detail: fmt.Sprintf("not valid JSON at byte %d: %s", se.Offset, se.Error()), Malformed: true}
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &FieldError{Field: "body", Detail: "not valid JSON: the document ends early", Malformed: true}
+	}
+	return &FieldError{Field: "body", Detail: "not a JSON object", Malformed: true}
+}
+
+// jsonKind names the JSON value a Go type decodes.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
+}
+
+// jsonValueKind names the JSON value the decoder found ("number 1.5" is
+// its words for a number that is no integer).
+func jsonValueKind(v string) string {
+	if k, _, ok := strings.Cut(v, " "); ok {
+		v = k
+	}
+	switch v {
+	case "bool":
+		return "true or false"
+	case "":
+		return "that"
+	}
+	return "a " + v
 }
 
 func (r *Rule) validate() error {
