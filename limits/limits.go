@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -118,7 +119,12 @@ func Parse(doc []byte, id string) (*Rule, error) {
 			return nil, &FieldError{Field: ute.Field, Detail: "must be a " + ute.Type.String()}
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return nil, &FieldError{Field: strings.Trim(f, `"`), Detail: "unknown field"}
+			// An unknown field named "" (or a name that does not unquote)
+			// is named by the body: a FieldError always names a field.
+			if name, err := strconv.Unquote(f); err == nil && name != "" {
+				return nil, &FieldError{Field: name, Detail: "unknown field"}
+			}
+			return nil, &FieldError{Field: "body", Detail: "unknown field " + f}
 		}
 		return nil, &FieldError{Field: "body", Detail: "not a JSON object: " + err.Error()}
 	}
@@ -184,6 +190,11 @@ func (r *Rule) validate() error {
 	}
 	if !r.from.IsZero() && !r.to.IsZero() && !r.to.After(r.from) {
 		return &FieldError{Field: "to", Detail: "after from"}
+	}
+	if len(r.Channels) == 0 {
+		// "channels": [] is every channel, as no channels: one form, so a
+		// stored rule reads back equal to the one put.
+		r.Channels = nil
 	}
 	if len(r.Channels) > ChannelsPerRuleMax {
 		return &FieldError{Field: "channels", Detail: fmt.Sprintf("at most %d", ChannelsPerRuleMax)}
