@@ -28,6 +28,7 @@ import (
 	"io"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -150,10 +151,12 @@ func decodeError(err error) *FieldError {
 		return &FieldError{Field: field, Detail: fmt.Sprintf("must be %s, not %s", jsonKind(ute.Type), jsonValueKind(ute.Value)), Malformed: true}
 	}
 	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		if name := strings.Trim(f, `"`); name != "" {
+		// An unknown field named "" (or a name that does not unquote) is
+		// named by the body: a FieldError always names a field.
+		if name, err := strconv.Unquote(f); err == nil && name != "" {
 			return &FieldError{Field: name, Detail: "unknown field", Malformed: true}
 		}
-		return &FieldError{Field: "body", Detail: `unknown field ""`, Malformed: true}
+		return &FieldError{Field: "body", Detail: "unknown field " + f, Malformed: true}
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
@@ -243,6 +246,11 @@ func (r *Rule) validate() error {
 	}
 	if !r.from.IsZero() && !r.to.IsZero() && !r.to.After(r.from) {
 		return &FieldError{Field: "to", Detail: "after from"}
+	}
+	if len(r.Channels) == 0 {
+		// "channels": [] is every channel, as no channels: one form, so a
+		// stored rule reads back equal to the one put.
+		r.Channels = nil
 	}
 	if len(r.Channels) > ChannelsPerRuleMax {
 		return &FieldError{Field: "channels", Detail: fmt.Sprintf("at most %d", ChannelsPerRuleMax)}

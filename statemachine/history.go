@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 
@@ -33,27 +34,28 @@ const (
 
 type customerHistory struct {
 	firstUnixNano int64
-	recent        [historyRecentMax]int64
-	next          int
+	recent        [historyRecentMax]int64 // the latest order times (0: none)
 	orders        int64
 	amountSum     float64
 }
 
 type sharerSet struct {
-	ids [sharersMax]string
+	ids [sharersMax]string // ids[:n], sorted
 	n   int
 }
 
+// add keeps the sharersMax least ids, sorted: the same set whatever order
+// the ids come in (Load adds them in order id order, not time order).
 func (s *sharerSet) add(id string) {
-	for _, x := range s.ids[:s.n] {
-		if x == id {
-			return
-		}
+	i, found := slices.BinarySearch(s.ids[:s.n], id)
+	if found || i == sharersMax {
+		return
 	}
 	if s.n < sharersMax {
-		s.ids[s.n] = id
 		s.n++
 	}
+	copy(s.ids[i+1:s.n], s.ids[i:s.n-1])
+	s.ids[i] = id
 }
 
 func newHistoryIndex() historyIndex {
@@ -81,8 +83,18 @@ func (h *historyIndex) addLocked(o *gridpb.OrderRecord) {
 		h.customers[c] = ch
 	}
 	ch.firstUnixNano = min(ch.firstUnixNano, at)
-	ch.recent[ch.next] = at
-	ch.next = (ch.next + 1) % historyRecentMax
+	// Keep the historyRecentMax latest order times whatever order the
+	// orders come in (Load adds them in id order, not time order): a
+	// time replaces the earliest kept (an empty slot, 0, first) when later.
+	earliest := 0
+	for i, x := range ch.recent {
+		if x < ch.recent[earliest] {
+			earliest = i
+		}
+	}
+	if at > ch.recent[earliest] {
+		ch.recent[earliest] = at
+	}
 	ch.orders++
 	if v, err := strconv.ParseFloat(o.Total, 64); err == nil {
 		ch.amountSum += v
@@ -101,12 +113,6 @@ func (h *historyIndex) addLocked(o *gridpb.OrderRecord) {
 		}
 		s.add(c)
 	}
-}
-
-func (h *historyIndex) forget(customer string) {
-	h.mu.Lock()
-	delete(h.customers, customer)
-	h.mu.Unlock()
 }
 
 // History is what a partition knows of a customer's past orders and of

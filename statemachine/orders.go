@@ -173,11 +173,16 @@ func (t *txn) moveTo(o *gridpb.OrderRecord, status string, details map[string]st
 	if oldStatus == lifecycle.StatusOnHold {
 		t.m.holds.remove(o.Id)
 	}
-	if status == lifecycle.StatusOnHold && !undecided(&gridpb.OrderRecord{Status: status, Hold: o.Hold}) {
-		// Held after intake (a cross-channel duplicate under a "hold"
-		// policy): the review queue has it too, until its pay-by time.
-		o.Hold = &gridpb.OrderHoldRecord{Reason: HoldDuplicate, HeldUnixNano: t.at, UntilUnixNano: o.PayByUnixNano,
-			Findings: []*pb.HoldFinding{{Code: HoldDuplicate, Detail: details["reason"]}}}
+	if status == lifecycle.StatusOnHold {
+		if !undecided(&gridpb.OrderRecord{Status: status, Hold: o.Hold}) {
+			// Held after intake (a cross-channel duplicate under a "hold"
+			// policy): the review queue has it too, until its pay-by time.
+			o.Hold = &gridpb.OrderHoldRecord{Reason: HoldDuplicate, HeldUnixNano: t.at, UntilUnixNano: o.PayByUnixNano,
+				Findings: []*pb.HoldFinding{{Code: HoldDuplicate, Detail: details["reason"]}}}
+		}
+		// Either way the order is on hold with an undecided hold: indexed,
+		// as Load would index it (an intake hold lifted by a transition and
+		// held again keeps its hold, and is back in the queue).
 		defer t.m.holds.add(o)
 	}
 	o.Status = status
