@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,10 +25,6 @@ import (
 // (OrderRecord.hold), its pay-by time the hold's timeout. A reservation
 // past a limit whose rule holds holds the order too; one past a limit
 // whose rule refuses refuses it, what it reserved released.
-
-// CodeLimitExceeded is the finding of a purchase limit: the order takes a
-// buyer past it, or names no buyer of the kind it counts.
-const CodeLimitExceeded = "limit_exceeded"
 
 // screened is what intake judged of one order before reserving it.
 type screened struct {
@@ -145,9 +142,9 @@ func (s *screened) limitAnswers(skus []skuQty, results []*gridpb.ReserveResponse
 		switch {
 		case res.Outcome == gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED:
 			return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED, Sku: skus[i].sku, Detail: res.Detail,
-				Findings: []*pb.HoldFinding{{Code: CodeLimitExceeded, Detail: res.Detail}}}
+				Findings: []*pb.HoldFinding{{Code: cmp.Or(res.LimitCode, statemachine.CodeLimitExceeded), Detail: res.Detail}}}
 		case res.LimitHeld != "" && s != nil:
-			s.hold(statemachine.HoldLimit, &pb.HoldFinding{Code: CodeLimitExceeded, Detail: res.Detail})
+			s.hold(statemachine.HoldLimit, &pb.HoldFinding{Code: cmp.Or(res.LimitCode, statemachine.CodeLimitExceeded), Detail: res.Detail})
 		}
 	}
 	return nil

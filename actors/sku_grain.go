@@ -341,7 +341,7 @@ func (g *skuGrain) flush(committed func(*reserveCommitted)) {
 			}
 			it := res.Reserve.Items[i]
 			g.node.metrics.reservations.WithLabelValues(outcomeLabel(it.Outcome)).Inc()
-			q.reply.answer(q.slot, &gridpb.ReserveResponse{Outcome: it.Outcome, Warehouse: it.Warehouse, LimitHeld: it.LimitHeld, Detail: it.Detail}, nil)
+			q.reply.answer(q.slot, &gridpb.ReserveResponse{Outcome: it.Outcome, Warehouse: it.Warehouse, LimitHeld: it.LimitHeld, Detail: it.Detail, LimitCode: it.LimitCode}, nil)
 		}
 		committed(&reserveCommitted{batch: batch, result: res, err: err})
 	}()

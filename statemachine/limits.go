@@ -181,12 +181,22 @@ func buyerKey(r *gridpb.SkuLimitRule, b *gridpb.LimitBuyer) string {
 	return ""
 }
 
+// The findings of purchase limits (ReserveItemResult.limit_code).
+const (
+	// CodeLimitExceeded: the order takes a buyer past a limit.
+	CodeLimitExceeded = "limit_exceeded"
+	// CodeLimitBuyerUnknown: a limit counts per address or device, and
+	// the order names none.
+	CodeLimitBuyerUnknown = "limit_buyer_unknown"
+)
+
 // limitVerdict is a reservation's judgement by its SKU's limits.
 type limitVerdict struct {
 	// refused: nothing may be reserved; held names the first rule that holds.
 	refused bool
 	held    string
 	detail  string
+	code    string
 	// counters are the counters the reservation, if made, adds its qty to.
 	counters []string
 }
@@ -204,7 +214,9 @@ func (t *txn) judgeLimits(sku string, qty int64, b *gridpb.LimitBuyer, rules []*
 		}
 		k := buyerKey(r, b)
 		var detail string
+		code := CodeLimitExceeded
 		if k == "" {
+			code = CodeLimitBuyerUnknown
 			detail = fmt.Sprintf("purchase limit %s counts %s per %s, and the order names no %s", r.Rule, sku, r.Per, r.Per)
 		} else {
 			name := r.Rule + "\x00" + r.Per + "\x00" + k
@@ -218,10 +230,10 @@ func (t *txn) judgeLimits(sku string, qty int64, b *gridpb.LimitBuyer, rules []*
 				r.Rule, r.MaxQty, sku, r.Per, r.Per, n.Qty, qty)
 		}
 		if !r.Hold {
-			return limitVerdict{refused: true, held: r.Rule, detail: detail}
+			return limitVerdict{refused: true, held: r.Rule, detail: detail, code: code}
 		}
 		if v.held == "" {
-			v.held, v.detail = r.Rule, detail
+			v.held, v.detail, v.code = r.Rule, detail, code
 		}
 	}
 	return v

@@ -179,7 +179,7 @@ func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs [
 	var lv limitVerdict
 	if len(rules) > 0 {
 		lv = t.judgeLimits(sku, it.Qty, it.Buyer, rules)
-		out.Detail = lv.detail
+		out.Detail, out.LimitCode = lv.detail, lv.code
 		if lv.refused {
 			out.Outcome = gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED
 			t.record(&ledger.Event{Kind: ledger.KindStock, Type: "limit_refused", Order: it.OrderId, SKU: sku, Qty: it.Qty,
@@ -205,7 +205,7 @@ func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs [
 		}
 	}
 	if best < 0 {
-		out.Outcome, out.Warehouse, out.LimitHeld, out.Detail = gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK, it.Warehouse, "", ""
+		out.Outcome, out.Warehouse, out.LimitHeld, out.Detail, out.LimitCode = gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK, it.Warehouse, "", "", ""
 		return
 	}
 	recs[best].Pending += it.Qty

@@ -7065,7 +7065,10 @@ type ReserveItemResult struct {
 	// Reserved past a purchase limit whose rule holds: the rule's id.
 	LimitHeld string `protobuf:"bytes,4,opt,name=limit_held,json=limitHeld,proto3" json:"limit_held,omitempty"`
 	// Why, on LIMIT_EXCEEDED or limit_held.
-	Detail        string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	Detail string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	// limit_exceeded, or limit_buyer_unknown (the rule counts per address
+	// or device, and the order names none).
+	LimitCode     string `protobuf:"bytes,6,opt,name=limit_code,json=limitCode,proto3" json:"limit_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7131,6 +7134,13 @@ func (x *ReserveItemResult) GetLimitHeld() string {
 func (x *ReserveItemResult) GetDetail() string {
 	if x != nil {
 		return x.Detail
+	}
+	return ""
+}
+
+func (x *ReserveItemResult) GetLimitCode() string {
+	if x != nil {
+		return x.LimitCode
 	}
 	return ""
 }
@@ -7293,8 +7303,9 @@ type ReserveResponse struct {
 	Free map[string]int64 `protobuf:"bytes,4,rep,name=free,proto3" json:"free,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// Reserved past a purchase limit whose rule holds: the rule's id.
 	LimitHeld string `protobuf:"bytes,5,opt,name=limit_held,json=limitHeld,proto3" json:"limit_held,omitempty"`
-	// Why, on LIMIT_EXCEEDED or limit_held.
+	// Why, on LIMIT_EXCEEDED or limit_held; limit_code as ReserveItemResult's.
 	Detail        string `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	LimitCode     string `protobuf:"bytes,7,opt,name=limit_code,json=limitCode,proto3" json:"limit_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7367,6 +7378,13 @@ func (x *ReserveResponse) GetLimitHeld() string {
 func (x *ReserveResponse) GetDetail() string {
 	if x != nil {
 		return x.Detail
+	}
+	return ""
+}
+
+func (x *ReserveResponse) GetLimitCode() string {
+	if x != nil {
+		return x.LimitCode
 	}
 	return ""
 }
@@ -9040,14 +9058,16 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x06purged\x18\x10 \x01(\rR\x06purged\x125\n" +
 	"\awebhook\x18\x11 \x01(\v2\x1b.ordergrid.v1.WebhookRecordR\awebhook\x12F\n" +
 	"\vdead_letter\x18\x12 \x01(\v2%.ordergrid.v1.WebhookDeadLetterRecordR\n" +
-	"deadLetter\"\xb4\x01\n" +
+	"deadLetter\"\xd3\x01\n" +
 	"\x11ReserveItemResult\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12/\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
 	"\twarehouse\x18\x03 \x01(\tR\twarehouse\x12\x1d\n" +
 	"\n" +
 	"limit_held\x18\x04 \x01(\tR\tlimitHeld\x12\x16\n" +
-	"\x06detail\x18\x05 \x01(\tR\x06detail\"K\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\x12\x1d\n" +
+	"\n" +
+	"limit_code\x18\x06 \x01(\tR\tlimitCode\"K\n" +
 	"\x12ReserveBatchResult\x125\n" +
 	"\x05items\x18\x01 \x03(\v2\x1f.ordergrid.v1.ReserveItemResultR\x05items\"\x9c\x02\n" +
 	"\x0eReserveRequest\x12\x10\n" +
@@ -9058,7 +9078,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\tprincipal\x18\x05 \x01(\tR\tprincipal\x12\x1c\n" +
 	"\twarehouse\x18\x06 \x01(\tR\twarehouse\x12.\n" +
 	"\x05buyer\x18\a \x01(\v2\x18.ordergrid.v1.LimitBuyerR\x05buyer\x123\n" +
-	"\x16hold_expires_unix_nano\x18\b \x01(\x03R\x13holdExpiresUnixNano\"\xab\x02\n" +
+	"\x16hold_expires_unix_nano\x18\b \x01(\x03R\x13holdExpiresUnixNano\"\xca\x02\n" +
 	"\x0fReserveResponse\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
 	"\twarehouse\x18\x02 \x01(\tR\twarehouse\x12\x1c\n" +
@@ -9066,7 +9086,9 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x04free\x18\x04 \x03(\v2'.ordergrid.v1.ReserveResponse.FreeEntryR\x04free\x12\x1d\n" +
 	"\n" +
 	"limit_held\x18\x05 \x01(\tR\tlimitHeld\x12\x16\n" +
-	"\x06detail\x18\x06 \x01(\tR\x06detail\x1a7\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\x12\x1d\n" +
+	"\n" +
+	"limit_code\x18\a \x01(\tR\tlimitCode\x1a7\n" +
 	"\tFreeEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"H\n" +
