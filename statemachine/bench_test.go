@@ -19,18 +19,27 @@ import (
 //	go test ./statemachine -run '^$' -bench Apply -benchmem
 func BenchmarkApply(b *testing.B) {
 	for _, batch := range []int{1, 64} {
-		b.Run(fmt.Sprintf("reserve/batch=%d", batch), func(b *testing.B) {
-			db, m := benchMachine(b)
-			apply(b, db, m, 1, &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: "HOT", Warehouse: "W1", OnHand: 1 << 40}}})
-			b.ResetTimer()
-			for i := 0; i < b.N; i += batch {
-				cmd := &gridpb.ReserveBatchCommand{Sku: "HOT"}
-				for j := 0; j < batch; j++ {
-					cmd.Items = append(cmd.Items, &gridpb.ReserveItem{OrderId: fmt.Sprintf("o_%032d", i+j), Qty: 1, ExpiresUnixNano: 1 << 60})
+		// limits=1: a purchase limit per customer on the SKU (never
+		// reached): each reservation reads and writes its buyer's counter.
+		for _, rules := range []int{0, 1} {
+			b.Run(fmt.Sprintf("reserve/batch=%d/limits=%d", batch, rules), func(b *testing.B) {
+				db, m := benchMachine(b)
+				apply(b, db, m, 1, &gridpb.Command{Kind: &gridpb.Command_SetStock{SetStock: &gridpb.SetStockCommand{Sku: "HOT", Warehouse: "W1", OnHand: 1 << 40}}})
+				if rules > 0 {
+					apply(b, db, m, 2, &gridpb.Command{Kind: &gridpb.Command_SetSkuLimit{SetSkuLimit: &gridpb.SetSkuLimitCommand{Sku: "HOT",
+						Rule: &gridpb.SkuLimitRule{Rule: "bench", Version: 1, Per: "customer", MaxQty: 1 << 20}}}})
 				}
-				apply(b, db, m, uint64(i+2), &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: cmd}})
-			}
-		})
+				b.ResetTimer()
+				for i := 0; i < b.N; i += batch {
+					cmd := &gridpb.ReserveBatchCommand{Sku: "HOT"}
+					for j := 0; j < batch; j++ {
+						cmd.Items = append(cmd.Items, &gridpb.ReserveItem{OrderId: fmt.Sprintf("o_%032d", i+j), Qty: 1, ExpiresUnixNano: 1 << 60,
+							Buyer: &gridpb.LimitBuyer{Customer: fmt.Sprintf("c%d", (i+j)%100_000), Channel: "douyin"}})
+					}
+					apply(b, db, m, uint64(i+3), &gridpb.Command{Kind: &gridpb.Command_ReserveBatch{ReserveBatch: cmd}})
+				}
+			})
+		}
 	}
 	b.Run("create_order", func(b *testing.B) {
 		db, m := benchMachine(b)
