@@ -217,7 +217,9 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*gridpb.CreateOrderGrainR
 			// A routed warehouse was short: free what this batch took for
 			// the order, and let its grain route it again.
 			n.releaseAll(o.req.OrderId, o.skus, o.results, o.req.Principal)
+			continue
 		}
+		n.extendHeld(o.req.OrderId, o.screen, o.skus, o.results, o.req.Principal)
 	}
 
 	<-keysDone

@@ -177,6 +177,7 @@ func (g *orderGrain) Create(req *gridpb.CreateOrderGrainRequest, _ actorcluster.
 		return &gridpb.OrderGrainResponse{Outcome: gridpb.Outcome_OUTCOME_INSUFFICIENT_STOCK, Sku: short,
 			Detail: fmt.Sprintf("not enough stock of %s", short)}, nil
 	}
+	g.node.extendHeld(g.id, r.screen, skus, results, req.Principal)
 	rq := req.Request
 	o, err := r.record(g.id, rq, skus, hash, payBy, g.node.Catalog(), now)
 	if err != nil {

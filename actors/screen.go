@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -36,8 +37,10 @@ type screened struct {
 	// refused answers the order at once: nothing is reserved.
 	refused *gridpb.OrderGrainResponse
 	risk    *gridpb.RiskRecord
-	// holdExpires is the expiry of a held order's reservations.
+	// holdExpires is the expiry of a held order's reservations; preHeld:
+	// held before reserving (every reservation made with that expiry).
 	holdExpires           int64
+	preHeld               bool
 	addressKey, deviceKey string
 }
 
@@ -59,10 +62,35 @@ func (s *screened) holdExpiry() int64 {
 
 // expiry is the expiry of the order's reservations.
 func (s *screened) expiry(expires int64) int64 {
-	if s != nil && len(s.held) > 0 {
+	if s != nil && s.preHeld {
 		return max(expires, s.holdExpires)
 	}
 	return expires
+}
+
+// extendHeld makes the reservations of an order held by a limit after it
+// reserved (its other lines were reserved with the usual expiry) last as
+// long as the hold: one extend per line the limit did not hold. A failure
+// is logged: the order is held all the same, and such a line's stock may
+// be released by the orphan sweep before the hold ends.
+func (n *Node) extendHeld(id string, s *screened, skus []skuQty, results []*gridpb.ReserveResponse, principal string) {
+	if s == nil || s.preHeld || len(s.held) == 0 {
+		return
+	}
+	fanOut(len(skus), linesFanOutMax, func(i int) {
+		res := results[i]
+		if res == nil || res.LimitHeld != "" || (res.Outcome != gridpb.Outcome_OUTCOME_OK && res.Outcome != gridpb.Outcome_OUTCOME_REPLAYED) {
+			return
+		}
+		err := retrySku(func() error {
+			_, err := n.grains.reserve(&gridpb.ReserveRequest{Sku: skus[i].sku, OrderId: id, Extend: true,
+				HoldExpiresUnixNano: s.holdExpires, Warehouse: res.Warehouse, Principal: principal})
+			return err
+		})
+		if err != nil {
+			n.opts.Logger.Warn("extending a held order's reservation", slog.String("order", id), slog.String("sku", skus[i].sku), slog.Any("error", err))
+		}
+	})
 }
 
 func (s *screened) hold(reason string, f *pb.HoldFinding) {
@@ -127,6 +155,7 @@ func (n *Node) screen(rq *pb.CreateOrderRequest, warehouses []string, now time.T
 		for _, f := range findings {
 			s.hold(v.Reason, f)
 		}
+		s.preHeld = true
 	}
 	return s
 }

@@ -259,6 +259,11 @@ func (g *skuGrain) reserveMany(req *gridpb.ReserveManyRequest, send func(any), c
 // may have freed stock since the last read, and a refusal must be of the
 // committed stock as it is.
 func (g *skuGrain) judge(req *gridpb.ReserveRequest, reply *reserveReply, slot int, fresh *bool) error {
+	if req.Extend {
+		// Takes no stock: the state machine answers it, whatever the cache holds.
+		g.queue = append(g.queue, queuedReserve{req: req, warehouse: req.Warehouse, strict: true, reply: reply, slot: slot})
+		return nil
+	}
 	strict := req.Warehouse != ""
 	where := func() string {
 		if strict {
@@ -320,7 +325,7 @@ func (g *skuGrain) flush(committed func(*reserveCommitted)) {
 	cmd := &gridpb.ReserveBatchCommand{Sku: g.sku, Items: make([]*gridpb.ReserveItem, n)}
 	for i, q := range batch {
 		cmd.Items[i] = &gridpb.ReserveItem{OrderId: q.req.OrderId, Qty: q.req.Qty, ExpiresUnixNano: q.req.ExpiresUnixNano, Warehouse: q.warehouse, Strict: q.strict,
-			Principal: q.req.Principal, Buyer: q.req.Buyer, HoldExpiresUnixNano: q.req.HoldExpiresUnixNano}
+			Principal: q.req.Principal, Buyer: q.req.Buyer, HoldExpiresUnixNano: q.req.HoldExpiresUnixNano, Extend: q.req.Extend}
 	}
 	// Each item names its own caller; the batch has no caller of its own.
 	principal := batchPrincipal(cmd.Items, (*gridpb.ReserveItem).GetPrincipal)

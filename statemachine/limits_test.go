@@ -661,3 +661,39 @@ func TestSkuLimitWindowAndChannels(t *testing.T) {
 	}
 	wantCounter(t, h, "A", "sale", "customer", "cu", 1)
 }
+
+// An extend moves a pending reservation's expiry later (never sooner) and
+// reserves nothing; without a pending reservation it is NOT_FOUND.
+func TestExtendReservation(t *testing.T) {
+	h := newHarness(t)
+	r := cluster.LocalReader{R: h.db}
+	setStock(t, h, 1, "A", "W1", 5)
+	reserveItems(t, h, 2, "A", &gridpb.ReserveItem{OrderId: "o1", Qty: 2, ExpiresUnixNano: 100})
+	extend := func(at int64, order string, until int64) *gridpb.ReserveItemResult {
+		return reserveItems(t, h, at, "A", &gridpb.ReserveItem{OrderId: order, Extend: true, HoldExpiresUnixNano: until})[0]
+	}
+	if res := extend(3, "o1", 900); res.Outcome != gridpb.Outcome_OUTCOME_REPLAYED || res.Warehouse != "W1" {
+		t.Fatalf("extend: %v", res)
+	}
+	if res := extend(4, "o1", 500); res.Outcome != gridpb.Outcome_OUTCOME_REPLAYED {
+		t.Fatalf("extend sooner: %v", res)
+	}
+	if rec, _ := readReservation(t, h, "A", "o1"); rec.ExpiresUnixNano != 900 || rec.Qty != 2 {
+		t.Fatalf("after extends: %v", rec)
+	}
+	if d, _ := DueReservations(r, h.prefix, 899, 10); len(d) != 0 {
+		t.Fatalf("due before the new expiry: %v", d)
+	}
+	if d, _ := DueReservations(r, h.prefix, 900, 10); !slices.Equal(d, []DueReservation{{"A", "o1"}}) {
+		t.Fatalf("due at the new expiry: %v", d)
+	}
+	wantStock(t, h, "A", 5, 3, 2, 0)
+	if res := extend(5, "nobody", 900); res.Outcome != gridpb.Outcome_OUTCOME_NOT_FOUND {
+		t.Fatalf("extend of no reservation: %v", res)
+	}
+	settleOrder(t, h, 6, "A", "o1", lifecycle.ActionRelease)
+	if res := extend(7, "o1", 2000); res.Outcome != gridpb.Outcome_OUTCOME_NOT_FOUND {
+		t.Fatalf("extend of a released reservation: %v", res)
+	}
+	wantStock(t, h, "A", 5, 5, 0, 0)
+}

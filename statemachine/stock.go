@@ -168,7 +168,23 @@ func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs [
 	out *gridpb.ReserveItemResult) {
 	rk := reservationKey(t.m.prefix, sku, it.OrderId)
 	var res gridpb.ReservationRecord
-	if t.get(rk, &res) && res.State != gridpb.ReservationState_RESERVATION_STATE_RELEASED {
+	found := t.get(rk, &res)
+	if it.Extend {
+		// The order is held: its pending reservation waits as long.
+		if !found || res.State != gridpb.ReservationState_RESERVATION_STATE_PENDING {
+			out.Outcome = gridpb.Outcome_OUTCOME_NOT_FOUND
+			return
+		}
+		if it.HoldExpiresUnixNano > res.ExpiresUnixNano {
+			t.del(reservationExpiryKey(t.m.prefix, res.ExpiresUnixNano, sku, it.OrderId))
+			res.ExpiresUnixNano = it.HoldExpiresUnixNano
+			t.put(reservationExpiryKey(t.m.prefix, res.ExpiresUnixNano, sku, it.OrderId), &gridpb.StockSyncedCommand{})
+			t.put(rk, &res)
+		}
+		out.Outcome, out.Warehouse = gridpb.Outcome_OUTCOME_REPLAYED, res.Warehouse
+		return
+	}
+	if found && res.State != gridpb.ReservationState_RESERVATION_STATE_RELEASED {
 		out.Outcome, out.Warehouse = gridpb.Outcome_OUTCOME_REPLAYED, res.Warehouse
 		return
 	}

@@ -2563,8 +2563,12 @@ type ReserveItem struct {
 	// Reserved past a limit whose rule holds: the reservation expires no
 	// sooner than this (the hold's timeout and a payment window after it).
 	HoldExpiresUnixNano int64 `protobuf:"varint,8,opt,name=hold_expires_unix_nano,json=holdExpiresUnixNano,proto3" json:"hold_expires_unix_nano,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Reserve nothing: the order's pending reservation lasts at least until
+	// hold_expires_unix_nano (its order was held by another line's limit).
+	// Answered REPLAYED, or NOT_FOUND when no pending reservation exists.
+	Extend        bool `protobuf:"varint,9,opt,name=extend,proto3" json:"extend,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReserveItem) Reset() {
@@ -2651,6 +2655,13 @@ func (x *ReserveItem) GetHoldExpiresUnixNano() int64 {
 		return x.HoldExpiresUnixNano
 	}
 	return 0
+}
+
+func (x *ReserveItem) GetExtend() bool {
+	if x != nil {
+		return x.Extend
+	}
+	return false
 }
 
 type ReserveBatchCommand struct {
@@ -7202,6 +7213,7 @@ type ReserveRequest struct {
 	// As ReserveItem's.
 	Buyer               *LimitBuyer `protobuf:"bytes,7,opt,name=buyer,proto3" json:"buyer,omitempty"`
 	HoldExpiresUnixNano int64       `protobuf:"varint,8,opt,name=hold_expires_unix_nano,json=holdExpiresUnixNano,proto3" json:"hold_expires_unix_nano,omitempty"`
+	Extend              bool        `protobuf:"varint,9,opt,name=extend,proto3" json:"extend,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -7290,6 +7302,13 @@ func (x *ReserveRequest) GetHoldExpiresUnixNano() int64 {
 		return x.HoldExpiresUnixNano
 	}
 	return 0
+}
+
+func (x *ReserveRequest) GetExtend() bool {
+	if x != nil {
+		return x.Extend
+	}
+	return false
 }
 
 type ReserveResponse struct {
@@ -8708,7 +8727,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\arouting\x18\a \x01(\v2\x1b.ordergrid.v1.RoutingRecordR\arouting\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb7\x02\n" +
 	"\vReserveItem\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
 	"\x03qty\x18\x02 \x01(\x03R\x03qty\x12*\n" +
@@ -8717,7 +8736,8 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x06strict\x18\x05 \x01(\bR\x06strict\x12\x1c\n" +
 	"\tprincipal\x18\x06 \x01(\tR\tprincipal\x12.\n" +
 	"\x05buyer\x18\a \x01(\v2\x18.ordergrid.v1.LimitBuyerR\x05buyer\x123\n" +
-	"\x16hold_expires_unix_nano\x18\b \x01(\x03R\x13holdExpiresUnixNano\"X\n" +
+	"\x16hold_expires_unix_nano\x18\b \x01(\x03R\x13holdExpiresUnixNano\x12\x16\n" +
+	"\x06extend\x18\t \x01(\bR\x06extend\"X\n" +
 	"\x13ReserveBatchCommand\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12/\n" +
 	"\x05items\x18\x02 \x03(\v2\x19.ordergrid.v1.ReserveItemR\x05items\"T\n" +
@@ -9069,7 +9089,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\n" +
 	"limit_code\x18\x06 \x01(\tR\tlimitCode\"K\n" +
 	"\x12ReserveBatchResult\x125\n" +
-	"\x05items\x18\x01 \x03(\v2\x1f.ordergrid.v1.ReserveItemResultR\x05items\"\x9c\x02\n" +
+	"\x05items\x18\x01 \x03(\v2\x1f.ordergrid.v1.ReserveItemResultR\x05items\"\xb4\x02\n" +
 	"\x0eReserveRequest\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x10\n" +
@@ -9078,7 +9098,8 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\tprincipal\x18\x05 \x01(\tR\tprincipal\x12\x1c\n" +
 	"\twarehouse\x18\x06 \x01(\tR\twarehouse\x12.\n" +
 	"\x05buyer\x18\a \x01(\v2\x18.ordergrid.v1.LimitBuyerR\x05buyer\x123\n" +
-	"\x16hold_expires_unix_nano\x18\b \x01(\x03R\x13holdExpiresUnixNano\"\xca\x02\n" +
+	"\x16hold_expires_unix_nano\x18\b \x01(\x03R\x13holdExpiresUnixNano\x12\x16\n" +
+	"\x06extend\x18\t \x01(\bR\x06extend\"\xca\x02\n" +
 	"\x0fReserveResponse\x12/\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x15.ordergrid.v1.OutcomeR\aoutcome\x12\x1c\n" +
 	"\twarehouse\x18\x02 \x01(\tR\twarehouse\x12\x1c\n" +
