@@ -618,6 +618,7 @@ func (h *house) checkOrder(step string, o *gridpb.OrderRecord) {
 		}
 		want := map[string]gridpb.ReservationState{
 			"pending_payment": gridpb.ReservationState_RESERVATION_STATE_PENDING,
+			"on_hold":         gridpb.ReservationState_RESERVATION_STATE_PENDING,
 			"paid":            gridpb.ReservationState_RESERVATION_STATE_COMMITTED,
 			"cancelled":       gridpb.ReservationState_RESERVATION_STATE_RELEASED,
 		}[o.Status]
