@@ -350,6 +350,10 @@ func (f *ChannelFlow) shape(ctx context.Context, in *ChannelOrder, m *channels.M
 	req.Customer.Id = UnresolvedCustomer
 	req.ChannelFields = channelFields(m)
 	req.Adjustments = adjustments(m)
+	if req.DeviceId == "" {
+		// Purchase limits per device and the risk score count it (by its keyed hash).
+		req.DeviceId = m.DeviceID
+	}
 	return req, nil
 }
 
