@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ordergrid/ordergrid/internal/gridpb"
 	"github.com/ordergrid/ordergrid/privacy"
 	"github.com/ordergrid/ordergrid/routing"
+	"github.com/ordergrid/ordergrid/screening"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
 
@@ -397,6 +397,19 @@ func (n *Node) refusedAtIntake(ctx context.Context, p *partitionRef, id string, 
 	if found {
 		return BatchAnswer{Response: replayOrConflict(prev, hash)}
 	}
-	n.metrics.routed.WithLabelValues(strings.ToLower(strings.TrimPrefix(refused.Outcome.String(), "OUTCOME_"))).Inc()
+	n.metrics.screened.WithLabelValues("refuse", refusalReason(refused)).Inc()
 	return BatchAnswer{Response: refused}
+}
+
+// refusalReason is the reason of a refusal at intake (limit, address, risk).
+func refusalReason(r *gridpb.OrderGrainResponse) string {
+	if r.Outcome == gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED {
+		return statemachine.HoldLimit
+	}
+	for _, f := range r.Findings {
+		if f.Code == screening.CodeRiskScore {
+			return statemachine.HoldRisk
+		}
+	}
+	return statemachine.HoldAddress
 }

@@ -69,6 +69,9 @@ func (n *Node) DecideHold(ctx context.Context, principal, id, decision, reason s
 		return nil, fmt.Errorf("deciding the hold of %s: %w", id, err)
 	}
 	answer := &gridpb.OrderGrainResponse{Outcome: res.Outcome, Order: res.Order, Detail: res.Detail}
+	if res.Outcome == gridpb.Outcome_OUTCOME_OK {
+		n.metrics.decisions.WithLabelValues(decision).Inc()
+	}
 	if res.Outcome == gridpb.Outcome_OUTCOME_OK && res.Order.GetStockAction() != "" {
 		reqs := []*gridpb.OrderEventGrainRequest{{Principal: principal, Event: &pb.OrderEventRequest{Id: id}}}
 		synced, err := n.syncStockBatch(part, reqs, []int{0}, []*gridpb.ApplyResult{res})

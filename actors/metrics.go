@@ -28,6 +28,10 @@ type metrics struct {
 	transitionBatch prometheus.Histogram
 	// alertsRaised counts the stuck-order alerts the sweeper raised.
 	alertsRaised prometheus.Counter
+	// screened counts the intake's verdicts on new orders (accept, hold,
+	// refuse) by reason; decisions the reviewers' decisions on holds.
+	screened  *prometheus.CounterVec
+	decisions *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -78,10 +82,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		alertsRaised: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordergrid_alerts_raised_total", Help: "Stuck-order alerts raised by this node's sweeper (alert_raised events).",
 		}),
+		screened: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordergrid_intake_screened_total",
+			Help: "New orders judged at intake by verdict (hold, refuse) and reason (limit, address, risk), as this node answered them.",
+		}, []string{"verdict", "reason"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordergrid_hold_decisions_total", Help: "Reviewers' decisions on held orders through this node (release, cancel).",
+		}, []string{"decision"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.activations, m.reservations, m.reserveBatch, m.expired, m.reconciled, m.routed, m.reroutes, m.retriedReservations,
-			m.createBatch, m.batchFallbacks, m.keyBatch, m.transitionBatch, m.alertsRaised)
+			m.createBatch, m.batchFallbacks, m.keyBatch, m.transitionBatch, m.alertsRaised, m.screened, m.decisions)
 	}
 	return m
 }
@@ -101,6 +112,18 @@ func (m *metrics) watchAlerts(reg prometheus.Registerer, host *cluster.Host) {
 			}
 		}
 		return out
+	}
+	for _, reason := range []string{statemachine.HoldLimit, statemachine.HoldAddress, statemachine.HoldRisk, statemachine.HoldDuplicate} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ordergrid_holds_open", Help: "Orders held for review and undecided, of the partitions this node leads.",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 {
+			total := 0
+			for _, sm := range machines(true) {
+				total += sm.HoldCounts()[reason]
+			}
+			return float64(total)
+		}))
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ordergrid_alerts_open", Help: "Open stuck-order alerts of the partitions this node leads.",

@@ -112,6 +112,7 @@ func (g *orderGrain) Create(req *gridpb.CreateOrderGrainRequest, _ actorcluster.
 			return replayOrConflict(prev, hash), nil
 		}
 		g.node.releaseAll(g.id, skus, r.results, req.Principal)
+		g.node.metrics.screened.WithLabelValues("refuse", refusalReason(sc.refused)).Inc()
 		return sc.refused, nil
 	}
 	if refused := r.screen.limitAnswers(skus, r.results); refused != nil {
@@ -124,6 +125,7 @@ func (g *orderGrain) Create(req *gridpb.CreateOrderGrainRequest, _ actorcluster.
 			return replayOrConflict(prev, hash), nil
 		}
 		g.node.releaseAll(g.id, skus, r.results, req.Principal)
+		g.node.metrics.screened.WithLabelValues("refuse", refusalReason(refused)).Inc()
 		return refused, nil
 	}
 	results, errs := r.results, r.errs

@@ -189,6 +189,7 @@ func (n *Node) mark(rec *gridpb.OrderRecord, s *screened, now time.Time) {
 	if len(s.held) == 0 {
 		return
 	}
+	n.metrics.screened.WithLabelValues("hold", s.reason).Inc()
 	until := now.Add(n.opts.HoldTimeout).UnixNano()
 	rec.Hold = &gridpb.OrderHoldRecord{Reason: s.reason, Findings: s.held, UntilUnixNano: until}
 	rec.PayByUnixNano = until
