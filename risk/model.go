@@ -436,10 +436,19 @@ type Explanation struct {
 	Contributions []Contribution `json:"contributions"`
 }
 
+// ExplainedFeatureCount is the length of an Explanation's Contributions:
+// one per plain feature and one "channel".
+const ExplainedFeatureCount = featureCount
+
 // Explain scores f and says why: each split on f's path through a tree
 // credits its feature with the change from the node's value to the
 // child's. Explain allocates only the Contributions slice.
-func (m *Model) Explain(f *Features) Explanation {
+func (m *Model) Explain(f *Features) Explanation { return m.ExplainTo(f, nil) }
+
+// ExplainTo is Explain with the Contributions written to dst[:0] (a
+// caller's array of ExplainedFeatureCount): it does not allocate when dst
+// has the capacity.
+func (m *Model) ExplainTo(f *Features, dst []Contribution) Explanation {
 	var x [ColumnCount]float64
 	f.fill(&x)
 	var col [ColumnCount]float64
@@ -472,7 +481,11 @@ func (m *Model) Explain(f *Features) Explanation {
 			order[j], order[j-1] = order[j-1], order[j]
 		}
 	}
-	out := make([]Contribution, featureCount)
+	out := dst[:0]
+	if cap(out) < featureCount {
+		out = make([]Contribution, featureCount)
+	}
+	out = out[:featureCount]
 	for k, c := range order {
 		if c == colChannel0 {
 			out[k] = Contribution{Feature: channelFeature, Category: ChannelColumn(f.Channel), Contribution: byFeature[c]}

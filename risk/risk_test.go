@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -159,6 +160,27 @@ func TestScoreAllocs(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(200, func() { m.Explain(&f) }); a != 1 {
 		t.Fatalf("Explain allocates %v times, want 1", a)
+	}
+}
+
+func TestExplainTo(t *testing.T) {
+	m := Default()
+	var buf [ExplainedFeatureCount]Contribution
+	for _, e := range Synthetic(5, 50) {
+		want := m.Explain(&e.Features)
+		got := m.ExplainTo(&e.Features, buf[:0])
+		if !reflect.DeepEqual(got, want) || &got.Contributions[0] != &buf[0] || len(got.Contributions) != ExplainedFeatureCount {
+			t.Fatalf("ExplainTo = %+v, want %+v in the caller's array", got, want)
+		}
+	}
+	f := Synthetic(3, 1)[0].Features
+	if a := testing.AllocsPerRun(200, func() { m.ExplainTo(&f, buf[:0]) }); a != 0 {
+		t.Fatalf("ExplainTo allocates %v times, want 0", a)
+	}
+	// Too small a dst: a new slice.
+	small := make([]Contribution, 0, 2)
+	if got := m.ExplainTo(&f, small); len(got.Contributions) != ExplainedFeatureCount || !reflect.DeepEqual(got, m.Explain(&f)) {
+		t.Fatalf("ExplainTo with a small dst = %+v", got)
 	}
 }
 

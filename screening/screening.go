@@ -12,9 +12,9 @@ package screening
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,20 +55,46 @@ type Options struct {
 	Location *time.Location
 }
 
-// Validate checks the options' values, naming the configuration key.
+// FieldError is an option's bad value; Field is its configuration key
+// (holds.address, holds.risk_hold, holds.risk_refuse).
+type FieldError struct {
+	Field, Detail string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Detail }
+
+// Validate checks the options' values, naming the configuration key in a
+// *FieldError. The thresholds are compared as New applies them: a zero
+// threshold is its default.
 func (o *Options) Validate() error {
 	switch o.Address {
 	case "", Hold, Refuse, Accept:
 	default:
-		return fmt.Errorf("screening.address: %q is not hold, refuse or accept", o.Address)
+		return &FieldError{Field: "holds.address", Detail: fmt.Sprintf("%q is not hold, refuse or accept", o.Address)}
 	}
-	if o.RiskHold < 0 || o.RiskHold > 1 || o.RiskRefuse < 0 || o.RiskRefuse > 1 {
-		return fmt.Errorf("screening.risk thresholds must be within 0..1 (hold %v, refuse %v)", o.RiskHold, o.RiskRefuse)
+	// Written so that NaN fails too.
+	if !(o.RiskHold >= 0 && o.RiskHold <= 1) {
+		return &FieldError{Field: "holds.risk_hold", Detail: fmt.Sprintf("%v outside 0..1 (0: the default %v)", o.RiskHold, DefaultRiskHold)}
 	}
-	if o.RiskHold > 0 && o.RiskRefuse > 0 && o.RiskHold > o.RiskRefuse {
-		return fmt.Errorf("screening.risk_hold %v is above screening.risk_refuse %v", o.RiskHold, o.RiskRefuse)
+	if !(o.RiskRefuse >= 0 && o.RiskRefuse <= 1) {
+		return &FieldError{Field: "holds.risk_refuse", Detail: fmt.Sprintf("%v outside 0..1 (0: the default %v)", o.RiskRefuse, DefaultRiskRefuse)}
+	}
+	if hold, refuse := o.thresholds(); hold > refuse {
+		return &FieldError{Field: "holds.risk_refuse", Detail: fmt.Sprintf("%v is below holds.risk_hold %v", refuse, hold)}
 	}
 	return nil
+}
+
+// thresholds are the risk thresholds with their defaults applied.
+func (o *Options) thresholds() (hold, refuse float64) {
+	hold, refuse = o.RiskHold, o.RiskRefuse
+	if hold == 0 {
+		hold = DefaultRiskHold
+	}
+	if refuse == 0 {
+		refuse = DefaultRiskRefuse
+	}
+	return hold, refuse
 }
 
 // Screener judges new orders.
@@ -77,9 +103,8 @@ type Screener struct {
 	holdAt, refuseAt float64
 	loc              *time.Location
 	model            atomic.Pointer[risk.Model]
-
-	servedMu sync.Mutex
-	served   *servedRegions
+	// served caches the regions of the last catalog judged by.
+	served atomic.Pointer[servedRegions]
 }
 
 // Default thresholds.
@@ -93,15 +118,10 @@ func New(o Options) (*Screener, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Screener{address: o.Address, holdAt: o.RiskHold, refuseAt: o.RiskRefuse, loc: o.Location}
+	s := &Screener{address: o.Address, loc: o.Location}
+	s.holdAt, s.refuseAt = o.thresholds()
 	if s.address == "" {
 		s.address = Hold
-	}
-	if s.holdAt == 0 {
-		s.holdAt = DefaultRiskHold
-	}
-	if s.refuseAt == 0 {
-		s.refuseAt = DefaultRiskRefuse
 	}
 	if s.loc == nil {
 		loc, err := time.LoadLocation("Asia/Shanghai")
@@ -161,6 +181,9 @@ type Score struct {
 	Features risk.Features
 	Model    string
 	Verdict  string
+	// contributions holds Explanation.Contributions: the score and its
+	// contributions are one allocation.
+	contributions [risk.ExplainedFeatureCount]risk.Contribution
 }
 
 // Verdict is the judgement of one order.
@@ -193,7 +216,7 @@ func (s *Screener) Judge(in *Input) Verdict {
 	}
 	if m := s.model.Load(); m != nil {
 		sc := &Score{Features: features(in, s.loc), Model: m.Version()}
-		sc.Explanation = m.Explain(&sc.Features)
+		sc.Explanation = m.ExplainTo(&sc.Features, sc.contributions[:0])
 		sc.Verdict = Accept
 		switch {
 		case sc.Score >= s.refuseAt:
@@ -203,7 +226,7 @@ func (s *Screener) Judge(in *Input) Verdict {
 		}
 		if sc.Verdict != Accept {
 			v.Findings = append(v.Findings, Finding{Code: CodeRiskScore,
-				Detail: fmt.Sprintf("risk score %.3f is at or over the %s threshold %.3f; most of it: %s", sc.Score, sc.Verdict, s.threshold(sc.Verdict), top(sc))})
+				Detail: fmt.Sprintf("risk score %.3f is at or over the %s threshold %g; most of it: %s", sc.Score, sc.Verdict, s.threshold(sc.Verdict), top(sc))})
 			stop(sc.Verdict, ReasonRisk)
 		}
 		v.Risk = sc
@@ -228,12 +251,20 @@ func rank(action string) int {
 	return 0
 }
 
-// top names the score's largest contributions.
+// topMax is how many contributions a risk finding names.
+const topMax = 3
+
+// top names the score's largest contributions towards risk: the first
+// topMax positive ones (Contributions are by size; one that lowered the
+// score is passed over, not taken as the end).
 func top(sc *Score) string {
 	var parts []string
 	for _, c := range sc.Contributions {
-		if len(parts) == 3 || c.Contribution <= 0 {
+		if len(parts) == topMax {
 			break
+		}
+		if c.Contribution <= 0 {
+			continue
 		}
 		v := strconv.FormatFloat(c.Value, 'g', 4, 64)
 		if c.Category != "" {
@@ -265,10 +296,7 @@ func (s *Screener) addressRules(in *Input) address.Rules {
 	}
 	r.RefusePOBox, r.BondedSKU = !poBox, bonded
 	if served := s.servedBy(in.Catalog); served != nil && in.Request.GetDeliveryRegion() == "" {
-		r.Served = func(code string) bool {
-			region, ok := RegionOf(code)
-			return !ok || served.any || served.regions[region]
-		}
+		r.Served = served.served
 	}
 	return r
 }
@@ -287,19 +315,28 @@ type servedRegions struct {
 	catalog *routing.Catalog
 	any     bool
 	regions map[string]bool
+	// served is Rules.Served of the catalog, made once (a closure made
+	// per order would allocate on every Judge).
+	served func(provinceCode string) bool
 }
 
 // servedBy returns the regions c serves; nil when c has no registered
-// warehouse (nothing to judge by).
+// warehouse (nothing to judge by). A catalog is immutable: its regions
+// are computed once and cached until another catalog comes (two
+// goroutines meeting a new one may both compute it; either is right).
 func (s *Screener) servedBy(c *routing.Catalog) *servedRegions {
-	s.servedMu.Lock()
-	defer s.servedMu.Unlock()
-	if s.served != nil && s.served.catalog == c {
-		if len(s.served.regions) == 0 && !s.served.any {
-			return nil
-		}
-		return s.served
+	sr := s.served.Load()
+	if sr == nil || sr.catalog != c {
+		sr = newServedRegions(c)
+		s.served.Store(sr)
 	}
+	if len(sr.regions) == 0 && !sr.any {
+		return nil
+	}
+	return sr
+}
+
+func newServedRegions(c *routing.Catalog) *servedRegions {
 	sr := &servedRegions{catalog: c, regions: map[string]bool{}}
 	for _, w := range c.Warehouses() {
 		if w.State == routing.StateDown {
@@ -312,9 +349,9 @@ func (s *Screener) servedBy(c *routing.Catalog) *servedRegions {
 			sr.regions[rt.Region] = true
 		}
 	}
-	s.served = sr
-	if len(sr.regions) == 0 && !sr.any {
-		return nil
+	sr.served = func(code string) bool {
+		region, ok := RegionOf(code)
+		return !ok || sr.any || sr.regions[region]
 	}
 	return sr
 }
@@ -362,7 +399,7 @@ func Amount(rq *pb.CreateOrderRequest) float64 {
 	var total float64
 	for _, l := range rq.GetLines() {
 		p, err := strconv.ParseFloat(l.UnitPrice, 64)
-		if err == nil && p > 0 {
+		if err == nil && p > 0 && !math.IsInf(p, 1) && l.Qty > 0 {
 			total += p * float64(l.Qty)
 		}
 	}
