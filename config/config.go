@@ -59,6 +59,9 @@ type Holds struct {
 	// a PO box or bonded zone the order's warehouses cannot ship to, a
 	// region none serves): hold, refuse or accept (checks off). Default hold.
 	Address string `yaml:"address"`
+	// AddressRefuse are the address finding codes that refuse the order
+	// whatever Address says (e.g. po_box, bonded_zone). Default none.
+	AddressRefuse []string `yaml:"address_refuse"`
 	// RiskModel is the risk model file (ordergrid risk train); empty: the
 	// model that ships with ordergrid; "off": no score.
 	RiskModel string `yaml:"risk_model"`
@@ -640,10 +643,11 @@ func (c *Config) Validate() error {
 	default:
 		bad("holds.address", "%q is not hold, refuse or accept", c.Holds.Address)
 	}
-	if h := c.Holds; h.RiskHold <= 0 || h.RiskHold > 1 {
+	// Written so that NaN fails too.
+	if h := c.Holds; !(h.RiskHold > 0 && h.RiskHold <= 1) {
 		bad("holds.risk_hold", "%v outside (0, 1]", h.RiskHold)
 	}
-	if h := c.Holds; h.RiskRefuse < h.RiskHold || h.RiskRefuse > 1 {
+	if h := c.Holds; !(h.RiskRefuse >= h.RiskHold && h.RiskRefuse <= 1) {
 		bad("holds.risk_refuse", "%v: at least holds.risk_hold (%v), at most 1", h.RiskRefuse, h.RiskHold)
 	}
 	if _, err := time.LoadLocation(c.Holds.Timezone); err != nil || c.Holds.Timezone == "" {

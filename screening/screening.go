@@ -13,6 +13,7 @@ package screening
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -45,6 +46,9 @@ type Options struct {
 	// Address is the action on an address finding: hold, refuse, or
 	// accept (checks off). Default hold.
 	Address string
+	// AddressRefuse are the finding codes that refuse the order whatever
+	// Address says (e.g. po_box, bonded_zone: no reviewer can ship them).
+	AddressRefuse []string
 	// Risk is the risk model; nil: no score.
 	Risk *risk.Model
 	// RiskHold and RiskRefuse are the score thresholds (0..1, hold <=
@@ -73,6 +77,11 @@ func (o *Options) Validate() error {
 		return &FieldError{Field: "holds.address", Detail: fmt.Sprintf("%q is not hold, refuse or accept", o.Address)}
 	}
 	// Written so that NaN fails too.
+	for i, code := range o.AddressRefuse {
+		if !slices.Contains(addressCodes, code) {
+			return &FieldError{Field: fmt.Sprintf("holds.address_refuse[%d]", i), Detail: fmt.Sprintf("%q is not one of %s", code, strings.Join(addressCodes, ", "))}
+		}
+	}
 	if !(o.RiskHold >= 0 && o.RiskHold <= 1) {
 		return &FieldError{Field: "holds.risk_hold", Detail: fmt.Sprintf("%v outside 0..1 (0: the default %v)", o.RiskHold, DefaultRiskHold)}
 	}
@@ -100,12 +109,17 @@ func (o *Options) thresholds() (hold, refuse float64) {
 // Screener judges new orders.
 type Screener struct {
 	address          string
+	addressRefuse    []string
 	holdAt, refuseAt float64
 	loc              *time.Location
 	model            atomic.Pointer[risk.Model]
 	// served caches the regions of the last catalog judged by.
 	served atomic.Pointer[servedRegions]
 }
+
+// addressCodes are the address checks' finding codes.
+var addressCodes = []string{address.CodeMissing, address.CodeIncomplete, address.CodeAmbiguous, address.CodeRegionUnserved,
+	address.CodePOBox, address.CodeBondedZone}
 
 // Default thresholds.
 const (
@@ -118,7 +132,7 @@ func New(o Options) (*Screener, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Screener{address: o.Address, loc: o.Location}
+	s := &Screener{address: o.Address, addressRefuse: slices.Clone(o.AddressRefuse), loc: o.Location}
 	s.holdAt, s.refuseAt = o.thresholds()
 	if s.address == "" {
 		s.address = Hold
@@ -211,7 +225,11 @@ func (s *Screener) Judge(in *Input) Verdict {
 		// No address, nothing to check: a store pickup, a POS sale.
 		for _, f := range address.Check(in.Request.GetCustomer().GetAddress(), s.addressRules(in)) {
 			v.Findings = append(v.Findings, Finding{Code: f.Code, Field: f.Field, Detail: f.Detail})
-			stop(s.address, ReasonAddress)
+			if slices.Contains(s.addressRefuse, f.Code) {
+				stop(Refuse, ReasonAddress)
+			} else {
+				stop(s.address, ReasonAddress)
+			}
 		}
 	}
 	if m := s.model.Load(); m != nil {

@@ -669,3 +669,24 @@ func BenchmarkJudgeAddressOnly(b *testing.B) { benchJudge(b, Options{}) }
 func BenchmarkJudgeRiskOnly(b *testing.B) {
 	benchJudge(b, Options{Address: Accept, Risk: risk.Default()})
 }
+
+// AddressRefuse refuses on its codes whatever the address action, and
+// holds on the others; an unknown code is refused by Validate naming it.
+func TestAddressRefuseCodes(t *testing.T) {
+	if _, err := New(Options{AddressRefuse: []string{"po_box", "moon_base"}}); err == nil || err.Error() != `holds.address_refuse[1]: "moon_base" is not one of address_missing, address_incomplete, address_ambiguous, region_unserved, po_box, bonded_zone` {
+		t.Fatalf("unknown code: %v", err)
+	}
+	s, err := New(Options{AddressRefuse: []string{"po_box"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	judge := func(addr string) Verdict {
+		return s.Judge(&Input{Request: &pb.CreateOrderRequest{Channel: "tmall", Customer: &pb.Customer{Id: "c", Address: addr}}, Now: time.Unix(1_800_000_000, 0)})
+	}
+	if v := judge("上海市 浦东新区 邮政信箱 1234号"); v.Action != Refuse || v.Reason != ReasonAddress || len(v.Findings) == 0 || v.Findings[0].Code != "po_box" {
+		t.Fatalf("PO box: %+v", v)
+	}
+	if v := judge("浙江省 杭州市 文三路 90号"); v.Action != Hold || v.Reason != ReasonAddress {
+		t.Fatalf("incomplete: %+v", v)
+	}
+}

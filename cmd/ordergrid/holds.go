@@ -19,7 +19,7 @@ func newScreener(c config.Holds) (*screening.Screener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("holds.timezone: %w", err)
 	}
-	opts := screening.Options{Address: c.Address, RiskHold: c.RiskHold, RiskRefuse: c.RiskRefuse, Location: loc}
+	opts := screening.Options{Address: c.Address, AddressRefuse: c.AddressRefuse, RiskHold: c.RiskHold, RiskRefuse: c.RiskRefuse, Location: loc}
 	switch c.RiskModel {
 	case "":
 		opts.Risk = risk.Default()
