@@ -151,6 +151,8 @@ type Node struct {
 	keyBatching *batching.Coalescer[keyRequest, *gridpb.SubjectKeyRecord]
 	// syncedBatching marks carried-out stock actions, batched per order partition.
 	syncedBatching *batching.Coalescer[syncedMark, struct{}]
+	// keyedHMAC pools HMACs keyed by Options.IdentityKey (screen.go).
+	keyedHMAC sync.Pool
 
 	stopOnce sync.Once
 	stop     chan struct{}

@@ -53,6 +53,9 @@ type partitionPlacement interface {
 type hostPlacement struct {
 	host *cluster.Host
 	refs []*partitionRef // by partition id
+	// local are the state machines of the host's replicas (one per
+	// partition, for the life of the host).
+	local []*statemachine.Machine
 }
 
 func newHostPlacement(h *cluster.Host) *hostPlacement {
@@ -61,7 +64,13 @@ func newHostPlacement(h *cluster.Host) *hostPlacement {
 	for i, p := range parts {
 		refs[i] = &partitionRef{ID: p.ID, Prefix: p.Prefix, partition: p}
 	}
-	return &hostPlacement{host: h, refs: refs}
+	var local []*statemachine.Machine
+	for _, p := range parts {
+		if m, ok := p.StateMachine().(*statemachine.Machine); ok {
+			local = append(local, m)
+		}
+	}
+	return &hostPlacement{host: h, refs: refs, local: local}
 }
 
 func (h *hostPlacement) partitionOf(key string) *partitionRef {
@@ -70,15 +79,7 @@ func (h *hostPlacement) partitionOf(key string) *partitionRef {
 
 func (h *hostPlacement) localReader() statemachine.Reader { return cluster.LocalReader{R: h.host.DB()} }
 
-func (h *hostPlacement) machines() []*statemachine.Machine {
-	out := make([]*statemachine.Machine, 0, len(h.refs))
-	for _, p := range h.host.Partitions() {
-		if m, ok := p.StateMachine().(*statemachine.Machine); ok {
-			out = append(out, m)
-		}
-	}
-	return out
-}
+func (h *hostPlacement) machines() []*statemachine.Machine { return h.local }
 
 // grainCalls are the calls the order side (an order grain, a batch) makes
 // to other grains. Each is one call, without retries (the caller retries

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -107,9 +109,20 @@ func (n *Node) keyed(kind, value string) string {
 	if value == "" || len(n.opts.IdentityKey) == 0 {
 		return ""
 	}
-	h := hmac.New(sha256.New, n.opts.IdentityKey)
-	h.Write([]byte(kind + "\x00" + value))
-	return hex.EncodeToString(h.Sum(nil))[:32]
+	// One HMAC per goroutine at a time, reset rather than made: the key's
+	// pads are set up once per pooled HMAC, not once per order.
+	h, _ := n.keyedHMAC.Get().(hash.Hash)
+	if h == nil {
+		h = hmac.New(sha256.New, n.opts.IdentityKey)
+	}
+	h.Reset()
+	var buf [sha256.Size]byte
+	io.WriteString(h, kind)
+	h.Write([]byte{0})
+	io.WriteString(h, value)
+	sum := h.Sum(buf[:0])
+	n.keyedHMAC.Put(h)
+	return hex.EncodeToString(sum[:16])
 }
 
 // buyerKeys are the keyed hashes of an order's address and device.
