@@ -151,7 +151,8 @@ func (n *Node) screen(rq *pb.CreateOrderRequest, warehouses []string, now time.T
 	v := sc.Judge(in)
 	if r := v.Risk; r != nil {
 		features, contributions := r.Columns()
-		s.risk = &gridpb.RiskRecord{Score: r.Score, Model: r.Model, Verdict: r.Verdict, Base: r.Base, Features: features, Contributions: contributions}
+		s.risk = &gridpb.RiskRecord{Score: r.Score, Model: r.Model, Verdict: r.Verdict, Base: r.Base,
+			Features: features, Contributions: contributions}
 	}
 	var findings []*pb.HoldFinding
 	for _, f := range v.Findings {

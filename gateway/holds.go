@@ -336,13 +336,13 @@ func (g *Gateway) getOrderRisk(w http.ResponseWriter, r *http.Request) *Problem 
 	for i, name := range names {
 		c := contributionJSON{Feature: name}
 		if i < len(rk.Contributions) {
-			c.Contribution = rk.Contributions[i]
+			c.Contribution = float64(rk.Contributions[i])
 		}
 		switch {
 		case name == "channel":
 			c.Value = o.Channel
 		case i < len(rk.Features):
-			c.Value = featureValue(name, rk.Features[i])
+			c.Value = featureValue(name, float64(rk.Features[i]))
 		}
 		cs = append(cs, c)
 	}

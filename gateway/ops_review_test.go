@@ -125,8 +125,8 @@ func TestOpsPageReviewQueueInBrowser(t *testing.T) {
 		t.Skip("drives a browser")
 	}
 	names := screening.GroupedFeatureNames()
-	features := make([]float64, len(names)-1)
-	contributions := make([]float64, len(names))
+	features := make([]float32, len(names)-1)
+	contributions := make([]float32, len(names))
 	at := func(name string) int {
 		i := slices.Index(names, name)
 		if i < 0 {

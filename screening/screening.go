@@ -446,15 +446,20 @@ var groupedNames, groupedIndex = func() ([]string, map[string]int) {
 func GroupedFeatureNames() []string { return append([]string(nil), groupedNames...) }
 
 // Columns returns the score's inputs (the plain features, in
-// GroupedFeatureNames order) and contributions (every grouped feature).
-func (sc *Score) Columns() (features, contributions []float64) {
+// GroupedFeatureNames order) and contributions (every grouped feature), as
+// float32: an order's record keeps them, for people to read.
+func (sc *Score) Columns() (features, contributions []float32) {
 	var buf [risk.ColumnCount]float64
 	v := sc.Features.Vector(buf[:0])
-	features = append([]float64(nil), v[:len(groupedNames)-1]...)
-	contributions = make([]float64, len(groupedNames))
+	// One allocation for both: the order's record keeps them.
+	cols := make([]float32, len(groupedNames)-1+len(groupedNames))
+	features, contributions = cols[:len(groupedNames)-1:len(groupedNames)-1], cols[len(groupedNames)-1:]
+	for i := range features {
+		features[i] = float32(v[i])
+	}
 	for _, c := range sc.Contributions {
 		if i, ok := groupedIndex[c.Feature]; ok {
-			contributions[i] = c.Contribution
+			contributions[i] = float32(c.Contribution)
 		}
 	}
 	return features, contributions

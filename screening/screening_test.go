@@ -543,11 +543,16 @@ func TestScoreColumns(t *testing.T) {
 	sc := s.Judge(in).Risk
 	features, contributions := sc.Columns()
 	amount := 2 * 19.9 // as a float64, not a constant
-	want := []float64{24, 1, 2, 3, 2, amount, amount / (80.0 / 2), 0, 18, 0.4, 0}
+	want := []float32{24, 1, 2, 3, 2, float32(amount), float32(amount / (80.0 / 2)), 0, 18, 0.4, 0}
 	if len(want) != risk.PlainColumnCount || !reflect.DeepEqual(features, want) {
 		t.Errorf("features %v, want %v", features, want)
 	}
-	if f, ok := risk.FromColumns(features, sc.Features.Channel); !ok || f != sc.Features {
+	wide := make([]float64, len(features))
+	for i, f := range features {
+		wide[i] = float64(f)
+	}
+	if f, ok := risk.FromColumns(wide, sc.Features.Channel); !ok || f.Channel != sc.Features.Channel || f.HourOfDay != sc.Features.HourOfDay ||
+		math.Abs(f.Amount-sc.Features.Amount) > 1e-4 || math.Abs(f.AmountRatio-sc.Features.AmountRatio) > 1e-6 {
 		t.Errorf("FromColumns(features) = %+v, %v; want %+v", f, ok, sc.Features)
 	}
 	if len(contributions) != len(GroupedFeatureNames()) {
@@ -555,14 +560,14 @@ func TestScoreColumns(t *testing.T) {
 	}
 	sum := sc.Base
 	for i, c := range contributions {
-		sum += c
+		sum += float64(c)
 		for _, e := range sc.Contributions {
-			if e.Feature == GroupedFeatureNames()[i] && e.Contribution != c {
+			if e.Feature == GroupedFeatureNames()[i] && float32(e.Contribution) != c {
 				t.Errorf("contribution %s = %v, want %v", e.Feature, c, e.Contribution)
 			}
 		}
 	}
-	if math.Abs(sum-sc.Logit) > 1e-9 {
+	if math.Abs(sum-sc.Logit) > 1e-5 { // float32 contributions
 		t.Errorf("base %v + contributions = %v, want the logit %v", sc.Base, sum, sc.Logit)
 	}
 	if sc.Contributions[0].Contribution == 0 && contributions[len(contributions)-1] == 0 {

@@ -104,8 +104,13 @@ func (m *Machine) HoldCounts() map[string]int {
 	return out
 }
 
-// heldDetails are the created event's details of a held order.
+// heldDetails are the created event's details of a held order: why, and
+// its score. (An accepted order's score stays on its record: the log's
+// leaves of the hot path carry no more than they must.)
 func heldDetails(o *gridpb.OrderRecord, d map[string]string) {
+	if o.Hold == nil {
+		return
+	}
 	if r := o.Risk; r != nil {
 		d["risk_score"] = fmt.Sprintf("%.4f", r.Score)
 		d["risk_verdict"] = r.Verdict
@@ -154,7 +159,7 @@ func (t *txn) decideHold(c *gridpb.DecideHoldCommand) *Result {
 		// The score's inputs (nothing personal), so a verified audit
 		// export of the decisions is training data (ordergrid risk train
 		// --overrides).
-		if f, ok := risk.FromColumns(r.Features, o.Channel); ok {
+		if f, ok := risk.FromColumns(float64s(r.Features), o.Channel); ok {
 			if b, err := json.Marshal(f); err == nil {
 				details["features"] = string(b)
 			}
@@ -170,4 +175,13 @@ func (t *txn) decideHold(c *gridpb.DecideHoldCommand) *Result {
 		t.moveTo(o, lifecycle.StatusCancelled, map[string]string{"reason": "hold cancelled"})
 	}
 	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Order: o}
+}
+
+// float64s widens a risk record's float32 columns.
+func float64s(xs []float32) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = float64(x)
+	}
+	return out
 }

@@ -205,7 +205,10 @@ func TestHoldDecisionOverride(t *testing.T) {
 	h := newHarness(t)
 	features := risk.Features{CustomerAgeHours: 12.5, CustomerOrders1h: 3, CustomerOrders24h: 7, DeviceCustomers: 2, AddressCustomers: 4,
 		Amount: 199.5, AmountRatio: 2.25, Channel: "tmall", RegionMismatch: true, HourOfDay: 3, SKUPressure: 0.5}
-	plain := features.Vector(nil)[:risk.PlainColumnCount]
+	var plain []float32
+	for _, v := range features.Vector(nil)[:risk.PlainColumnCount] {
+		plain = append(plain, float32(v))
+	}
 	cases := []struct {
 		id, verdict, decision, override string
 	}{
@@ -247,7 +250,7 @@ func TestHoldDecisionOverride(t *testing.T) {
 	}
 	// Features of the wrong length are left out, not guessed.
 	o := heldOrderRecord("w1", HoldRisk, 1<<62)
-	o.Risk = &gridpb.RiskRecord{Verdict: "hold", Features: features.Vector(nil)}
+	o.Risk = &gridpb.RiskRecord{Verdict: "hold", Features: make([]float32, risk.ColumnCount)}
 	createHeld(t, h, 40, o)
 	decide(h, 41, "ops:ann", "w1", DecisionRelease, "", 0)
 	evs, _ = ReadEvents(cluster.LocalReader{R: h.db}, h.prefix, "w1")

@@ -1676,7 +1676,8 @@ func (x *OrderHoldRecord) GetDecidedUnixNano() int64 {
 }
 
 // An order's risk score: the model's probability, and the inputs and
-// per-feature contributions (log-odds, in risk.GroupedFeatureNames order).
+// per-feature contributions (log-odds, in screening.GroupedFeatureNames
+// order), as float32: a record per order, read by people.
 type RiskRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Score float64                `protobuf:"fixed64,1,opt,name=score,proto3" json:"score,omitempty"`
@@ -1685,8 +1686,8 @@ type RiskRecord struct {
 	// accept, hold or refuse: the thresholds' verdict.
 	Verdict       string    `protobuf:"bytes,3,opt,name=verdict,proto3" json:"verdict,omitempty"`
 	Base          float64   `protobuf:"fixed64,4,opt,name=base,proto3" json:"base,omitempty"`
-	Features      []float64 `protobuf:"fixed64,5,rep,packed,name=features,proto3" json:"features,omitempty"`
-	Contributions []float64 `protobuf:"fixed64,6,rep,packed,name=contributions,proto3" json:"contributions,omitempty"`
+	Features      []float32 `protobuf:"fixed32,5,rep,packed,name=features,proto3" json:"features,omitempty"`
+	Contributions []float32 `protobuf:"fixed32,6,rep,packed,name=contributions,proto3" json:"contributions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1749,14 +1750,14 @@ func (x *RiskRecord) GetBase() float64 {
 	return 0
 }
 
-func (x *RiskRecord) GetFeatures() []float64 {
+func (x *RiskRecord) GetFeatures() []float32 {
 	if x != nil {
 		return x.Features
 	}
 	return nil
 }
 
-func (x *RiskRecord) GetContributions() []float64 {
+func (x *RiskRecord) GetContributions() []float32 {
 	if x != nil {
 		return x.Contributions
 	}
@@ -8663,8 +8664,8 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x18\n" +
 	"\averdict\x18\x03 \x01(\tR\averdict\x12\x12\n" +
 	"\x04base\x18\x04 \x01(\x01R\x04base\x12\x1a\n" +
-	"\bfeatures\x18\x05 \x03(\x01R\bfeatures\x12$\n" +
-	"\rcontributions\x18\x06 \x03(\x01R\rcontributions\"X\n" +
+	"\bfeatures\x18\x05 \x03(\x02R\bfeatures\x12$\n" +
+	"\rcontributions\x18\x06 \x03(\x02R\rcontributions\"X\n" +
 	"\x0fPutLimitCommand\x12\x1a\n" +
 	"\bdocument\x18\x01 \x01(\fR\bdocument\x12)\n" +
 	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\"1\n" +
