@@ -113,3 +113,13 @@ func FuzzParseDecision(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseDecision(b *testing.B) {
+	details := map[string]string{"decision": "cancel", "hold": "risk", "reason": "stolen card", "override": "false", "risk_score": "0.8123",
+		"risk_model": "m-1", "features": `{"customer_age_hours":2,"customer_orders_1h":9,"amount":80,"amount_ratio":1.5,"channel":"tmall","hour_of_day":3,"first_order":true}`}
+	for b.Loop() {
+		if _, err := ParseDecision("o-1", details); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
