@@ -313,3 +313,31 @@ func TestExportCompleteness(t *testing.T) {
 		t.Errorf("an entry of another order: %v", err)
 	}
 }
+
+// VerifyExportEach hands every entry to its function with its line (JSON
+// Lines) or row (CSV) and leaf, in order.
+func TestVerifyExportEach(t *testing.T) {
+	l, v := exportLog(t, 6)
+	for _, csv := range []bool{false, true} {
+		var buf bytes.Buffer
+		var w ExportWriter = NewJSONLinesExport(&buf)
+		first, word := 2, "line"
+		if csv {
+			w, first, word = NewCSVExport(&buf), 3, "row"
+		}
+		if _, err := l.Export(context.Background(), ExportFilter{}, w); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		out, n, err := VerifyExportEach(&buf, v, func(where string, i uint64, ev *Event) {
+			got = append(got, fmt.Sprintf("%s %d %s", where, i, ev.Order))
+		})
+		want := []string{}
+		for i := range 6 {
+			want = append(want, fmt.Sprintf("%s %d %d o%d", word, first+i, i, i/2))
+		}
+		if err != nil || n != 6 || out.Complete != "checkpoint" || len(out.Events) != 0 || !slices.Equal(got, want) {
+			t.Fatalf("csv %v: %v, %d entries, %+v: %q, want %q", csv, err, n, out, got, want)
+		}
+	}
+}

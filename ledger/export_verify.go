@@ -43,6 +43,28 @@ type VerifiedExport struct {
 // entries must match its time and order filters. keep bounds how many
 // verified events are returned (the count is always complete in n).
 func VerifyExport(r io.Reader, v *checkpoint.Verifier, keep int) (out *VerifiedExport, n uint64, err error) {
+	out = &VerifiedExport{}
+	got, n, err := VerifyExportEach(r, v, func(_ string, i uint64, ev *Event) {
+		if len(out.Events) < keep {
+			out.Events = append(out.Events, ev)
+			out.Indexes = append(out.Indexes, i)
+		}
+	})
+	if got == nil {
+		return nil, n, err
+	}
+	out.Checkpoint, out.Filters, out.Complete = got.Checkpoint, got.Filters, got.Complete
+	return out, n, err
+}
+
+// VerifyExportEach verifies an export as VerifyExport does, and hands each
+// entry to each as it is read: where is its line ("line 7") or row ("row
+// 9"), index its leaf. An entry reaches each once its leaf and inclusion
+// proof check against the export's signed checkpoint, but before the
+// export is known complete: trust nothing each was given until
+// VerifyExportEach returns nil. The VerifiedExport it returns holds no
+// events.
+func VerifyExportEach(r io.Reader, v *checkpoint.Verifier, each func(where string, index uint64, ev *Event)) (out *VerifiedExport, n uint64, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	first, err := br.Peek(1)
 	if err != nil {
@@ -50,12 +72,9 @@ func VerifyExport(r io.Reader, v *checkpoint.Verifier, keep int) (out *VerifiedE
 	}
 	out = &VerifiedExport{}
 	x := &exportCheck{v: v, d: newSealDigest()}
-	x.add = func(i uint64, ev *Event) {
+	x.add = func(where string, i uint64, ev *Event) {
 		n++
-		if len(out.Events) < keep {
-			out.Events = append(out.Events, ev)
-			out.Indexes = append(out.Indexes, i)
-		}
+		each(where, i, ev)
 	}
 	if first[0] == '{' {
 		err = verifyJSONLines(br, x)
@@ -78,7 +97,7 @@ type exportCheck struct {
 	filters map[string]string
 	from    time.Time
 	to      time.Time
-	add     func(uint64, *Event)
+	add     func(string, uint64, *Event)
 	started bool
 	last    uint64
 	next    uint64 // the index an unfiltered export holds next
@@ -127,7 +146,7 @@ func (x *exportCheck) entry(where string, i uint64, lh merkle.Hash, ev *Event) e
 	}
 	x.started, x.last, x.next = true, i, i+1
 	x.d.add(i, lh)
-	x.add(i, ev)
+	x.add(where, i, ev)
 	return nil
 }
 

@@ -10,15 +10,20 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ordergrid/ordergrid/ledger/checkpoint"
 	"github.com/ordergrid/ordergrid/risk"
 )
 
 const riskUsage = `usage:
   ordergrid risk synth --n N [--seed S] [--out FILE]
       writes a seeded synthetic labelled order history as JSON Lines
-  ordergrid risk train --data FILE.jsonl [--overrides FILE.jsonl] [--out model.json] [--holdout 0.2]
+  ordergrid risk train --data FILE.jsonl [--overrides FILE.jsonl [--key KEY]] [--out model.json] [--holdout 0.2]
                        [--seed S] [--trees N] [--depth D] [--threshold 0.5]
-      trains a fraud/abuse model on the data (less a held-out part) and every override, reports on the held-out part
+      trains a fraud/abuse model on the data (less a held-out part) and every override, reports on the held-out part;
+      --overrides is override lines or an audit export (read as risk overrides reads it, verified with --key)
+  ordergrid risk overrides --audit EXPORT.jsonl [--key KEY] [--out FILE]
+      writes the reviewers' decisions of an audit export (hold_decided events with features, the last per order)
+      as override lines; with --key (the log's verifier key) only from an export that verifies
   ordergrid risk eval [--model model.json] --data FILE.jsonl [--threshold 0.5]
       reports how a model (default: the shipped one) scores labelled orders
   ordergrid risk explain [--model model.json] --features '{"customer_orders_1h":12,...}'
@@ -31,7 +36,8 @@ const riskProgressEvery = 10
 const riskHoldoutMax = 0.9
 
 // runRisk runs `ordergrid risk ...`: 0 on success, 2 on bad flags or
-// input, 1 when an output cannot be written.
+// input, 1 when an output cannot be written or an audit export does not
+// verify.
 func runRisk(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, riskUsage)
@@ -42,6 +48,8 @@ func runRisk(args []string, stdout, stderr io.Writer) int {
 		return runRiskSynth(args[1:], stdout, stderr)
 	case "train":
 		return runRiskTrain(args[1:], stdout, stderr)
+	case "overrides":
+		return runRiskOverrides(args[1:], stdout, stderr)
 	case "eval":
 		return runRiskEval(args[1:], stdout, stderr)
 	case "explain":
@@ -139,7 +147,8 @@ func checkThreshold(t float64) error {
 func runRiskTrain(args []string, stdout, stderr io.Writer) int {
 	fs := riskFlags("train", stderr)
 	data := fs.String("data", "", "labelled examples, JSON Lines (required)")
-	overrides := fs.String("overrides", "", "reviewers' decisions, JSON Lines: all used in training, weighted "+strconv.Itoa(risk.OverrideWeight))
+	overrides := fs.String("overrides", "", "reviewers' decisions: override lines, or a JSON Lines audit export (ordergrid audit export); all used in training, weighted "+strconv.Itoa(risk.OverrideWeight))
+	key := fs.String("key", "", "the log's verifier key, or a file holding it: verify the audit export of --overrides first, as ordergrid verify does")
 	out := fs.String("out", "model.json", "model file to write")
 	holdout := fs.Float64("holdout", 0.2, fmt.Sprintf("share of --data held out for evaluation, 0..%g (0: no evaluation)", riskHoldoutMax))
 	seed := fs.Int64("seed", 0, "seed of the split and of training")
@@ -170,10 +179,21 @@ func runRiskTrain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	var v *checkpoint.Verifier
+	if *key != "" {
+		if *overrides == "" {
+			return fail(fmt.Errorf("--key verifies the audit export of --overrides; there is none"))
+		}
+		if v, err = readVerifier(*key); err != nil {
+			return fail(fmt.Errorf("--key: %w", err))
+		}
+	}
 	var reviewed []risk.Example
 	if *overrides != "" {
-		if reviewed, err = readRiskFile("overrides", *overrides, risk.ReadOverrides); err != nil {
-			return fail(err)
+		var code int
+		if reviewed, code, err = readTrainOverrides(*overrides, v, stderr); err != nil {
+			fmt.Fprintf(stderr, "%sordergrid risk train: %v\n", auditErrorPrefix(err), err)
+			return code
 		}
 	}
 	trainPart, test := risk.Split(examples, *holdout, *seed)
