@@ -146,22 +146,22 @@ func (t *txn) decideHold(c *gridpb.DecideHoldCommand) *Result {
 	}
 	h := o.Hold
 	h.Decision, h.DecidedBy, h.DecisionReason, h.DecidedUnixNano = c.Decision, t.principal, c.Reason, t.at
-	details := map[string]string{"decision": c.Decision, "hold": h.Reason}
+	details := map[string]string{risk.DetailDecision: c.Decision, "hold": h.Reason}
 	if c.Reason != "" {
 		details["reason"] = c.Reason
 	}
 	if r := o.Risk; r != nil {
 		// An override: the person decided against the model's verdict.
 		modelStops := r.Verdict != "accept"
-		details["override"] = strconv.FormatBool(modelStops != (c.Decision == DecisionCancel))
-		details["risk_score"] = fmt.Sprintf("%.4f", r.Score)
-		details["risk_model"] = r.Model
+		details[risk.DetailOverride] = strconv.FormatBool(modelStops != (c.Decision == DecisionCancel))
+		details[risk.DetailScore] = fmt.Sprintf("%.4f", r.Score)
+		details[risk.DetailModel] = r.Model
 		// The score's inputs (nothing personal), so a verified audit
 		// export of the decisions is training data (ordergrid risk train
 		// --overrides).
 		if f, ok := risk.FromColumns(float64s(r.Features), o.Channel); ok {
 			if b, err := json.Marshal(f); err == nil {
-				details["features"] = string(b)
+				details[risk.DetailFeatures] = string(b)
 			}
 		}
 	}

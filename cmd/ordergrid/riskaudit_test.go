@@ -111,8 +111,11 @@ func (n *auditNode) holdAndDecide(t *testing.T, cases []heldCase) {
 			Hold:  &gridpb.OrderHoldRecord{Reason: c.hold, UntilUnixNano: until}}
 		if c.features != nil {
 			o.Channel = c.features.Channel
-			o.Risk = &gridpb.RiskRecord{Score: 0.81234, Model: "m-test", Verdict: c.verdict,
-				Features: c.features.Vector(nil)[:risk.PlainColumnCount]}
+			var plain []float32
+			for _, v := range c.features.Vector(nil)[:risk.PlainColumnCount] {
+				plain = append(plain, float32(v))
+			}
+			o.Risk = &gridpb.RiskRecord{Score: 0.81234, Model: "m-test", Verdict: c.verdict, Features: plain}
 		}
 		n.propose(t, c.id, "shop", &gridpb.Command{Kind: &gridpb.Command_CreateOrder{CreateOrder: &gridpb.CreateOrderCommand{Order: o}}})
 		n.propose(t, c.id, "ops:ann", &gridpb.Command{Kind: &gridpb.Command_DecideHold{DecideHold: &gridpb.DecideHoldCommand{
