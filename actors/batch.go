@@ -167,7 +167,7 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*gridpb.CreateOrderGrainR
 		}
 		o.screen = n.screen(o.req.Request, o.decision.Warehouses, now, inv.pressure(o.skus))
 		if o.screen.refused != nil {
-			answers[i] = n.refusedAtIntake(ctx, part, o.req.OrderId, o.hash, o.screen.refused)
+			answers[i] = n.refusedAtIntake(part, o, o.screen.refused)
 			o.done = true
 		}
 	}
@@ -203,8 +203,7 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*gridpb.CreateOrderGrainR
 		}
 		if refused := o.screen.limitAnswers(o.skus, o.results); refused != nil {
 			// Past a purchase limit whose rule refuses: nothing of it stays.
-			n.releaseAll(o.req.OrderId, o.skus, o.results, o.req.Principal)
-			answers[i] = n.refusedAtIntake(ctx, part, o.req.OrderId, o.hash, refused)
+			answers[i] = n.refusedAtIntake(part, o, refused)
 			o.done = true
 			continue
 		}
@@ -388,14 +387,24 @@ func (inv *batchInventory) pressure(skus []skuQty) float64 {
 
 // refusedAtIntake answers an order refused at intake, unless it is
 // recorded already (a retry of an order accepted before: the record is
-// the answer).
-func (n *Node) refusedAtIntake(ctx context.Context, p *partitionRef, id string, hash []byte, refused *gridpb.OrderGrainResponse) BatchAnswer {
+// the answer); what this batch reserved for it and the record does not
+// hold is released first.
+func (n *Node) refusedAtIntake(p *partitionRef, o *batchOrder, refused *gridpb.OrderGrainResponse) BatchAnswer {
+	id := o.req.OrderId
 	prev, found, err := statemachine.ReadOrder(n.reader(p), p.Prefix, id)
 	if err != nil {
+		// Unknown: what was reserved stays pending for a retry (or the orphan sweep).
 		return BatchAnswer{Err: fmt.Errorf("reading order %s: %w", id, err)}
 	}
+	if o.results != nil {
+		if found {
+			n.releaseNotOf(id, prev, o.skus, o.results, o.req.Principal)
+		} else {
+			n.releaseAll(id, o.skus, o.results, o.req.Principal)
+		}
+	}
 	if found {
-		return BatchAnswer{Response: replayOrConflict(prev, hash)}
+		return BatchAnswer{Response: replayOrConflict(prev, o.hash)}
 	}
 	n.metrics.screened.WithLabelValues("refuse", refusalReason(refused)).Inc()
 	return BatchAnswer{Response: refused}

@@ -3,12 +3,15 @@ package actors
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/ordergrid/ordergrid/internal/gridpb"
+	"github.com/ordergrid/ordergrid/lifecycle"
 	pb "github.com/ordergrid/ordergrid/proto/ordergrid/v1"
 	"github.com/ordergrid/ordergrid/statemachine"
 )
@@ -63,6 +66,14 @@ func (n *Node) HoldCounts() map[string]int64 {
 func (n *Node) DecideHold(ctx context.Context, principal, id, decision, reason string) (*gridpb.OrderGrainResponse, error) {
 	part := n.orderPartition(id)
 	payBy := n.now().Add(n.opts.PendingTimeout).UnixNano()
+	if decision == statemachine.DecisionRelease {
+		// The fresh payment window must not outlast the order's
+		// reservations (a duplicate's were made for its first window):
+		// each waits for the window and the orphan grace first.
+		if err := n.extendFor(id, part, payBy+n.opts.OrphanGrace.Nanoseconds(), principal); err != nil {
+			return nil, fmt.Errorf("deciding the hold of %s: %w", id, err)
+		}
+	}
 	res, err := n.propose(ctx, part, principal, &gridpb.Command{Kind: &gridpb.Command_DecideHold{DecideHold: &gridpb.DecideHoldCommand{
 		OrderId: id, Decision: decision, Reason: reason, PayByUnixNano: payBy}}})
 	if err != nil {
@@ -83,4 +94,27 @@ func (n *Node) DecideHold(ctx context.Context, principal, id, decision, reason s
 		}
 	}
 	return answer, nil
+}
+
+// extendFor makes the pending reservations of a held order last until
+// expires at least.
+func (n *Node) extendFor(id string, part *partitionRef, expires int64, principal string) error {
+	o, found, err := statemachine.ReadOrder(n.reader(part), part.Prefix, id)
+	if err != nil || !found || o.Status != lifecycle.StatusOnHold {
+		return err // the decision itself answers a missing or unheld order
+	}
+	where := map[string]string{}
+	for _, l := range o.Lines {
+		where[l.Sku] = l.Warehouse
+	}
+	skus := slices.Sorted(maps.Keys(where))
+	errs := make([]error, len(skus))
+	fanOut(len(skus), linesFanOutMax, func(i int) {
+		errs[i] = retrySku(func() error {
+			_, err := n.grains.reserve(&gridpb.ReserveRequest{Sku: skus[i], OrderId: id, Extend: true, HoldExpiresUnixNano: expires,
+				Warehouse: where[skus[i]], Principal: principal})
+			return err
+		})
+	})
+	return errors.Join(errs...)
 }

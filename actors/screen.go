@@ -70,19 +70,23 @@ func (s *screened) expiry(expires int64) int64 {
 	return expires
 }
 
-// extendHeld makes the reservations of an order held by a limit after it
-// reserved (its other lines were reserved with the usual expiry) last as
-// long as the hold: one extend per line the limit did not hold. A failure
-// is logged: the order is held all the same, and such a line's stock may
-// be released by the orphan sweep before the hold ends.
+// extendHeld makes every reservation of a held order last as long as the
+// hold: one extend per line made with a shorter expiry (a line reserved
+// before a limit of another line held the order, or by an earlier attempt:
+// REPLAYED). A failure is logged: the order is held all the same, and
+// such a line's stock may be released by the orphan sweep before the hold
+// ends.
 func (n *Node) extendHeld(id string, s *screened, skus []skuQty, results []*gridpb.ReserveResponse, principal string) {
-	if s == nil || s.preHeld || len(s.held) == 0 {
+	if s == nil || len(s.held) == 0 {
 		return
 	}
 	fanOut(len(skus), linesFanOutMax, func(i int) {
 		res := results[i]
 		if res == nil || res.LimitHeld != "" || (res.Outcome != gridpb.Outcome_OUTCOME_OK && res.Outcome != gridpb.Outcome_OUTCOME_REPLAYED) {
 			return
+		}
+		if s.preHeld && res.Outcome == gridpb.Outcome_OUTCOME_OK {
+			return // made now, for the hold
 		}
 		err := retrySku(func() error {
 			_, err := n.grains.reserve(&gridpb.ReserveRequest{Sku: skus[i].sku, OrderId: id, Extend: true,

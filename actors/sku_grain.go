@@ -296,7 +296,8 @@ func (g *skuGrain) judge(req *gridpb.ReserveRequest, reply *reserveReply, slot i
 			return err
 		}
 		if ok && res.State != gridpb.ReservationState_RESERVATION_STATE_RELEASED {
-			reply.answer(slot, &gridpb.ReserveResponse{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Warehouse: res.Warehouse}, nil)
+			reply.answer(slot, &gridpb.ReserveResponse{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Warehouse: res.Warehouse,
+				LimitHeld: res.LimitHeld, LimitCode: res.LimitCode, Detail: res.LimitDetail}, nil)
 			return nil
 		}
 		g.node.metrics.reservations.WithLabelValues("insufficient_stock").Inc()

@@ -244,6 +244,15 @@ func (r *Rule) validate() error {
 			return &FieldError{Field: "to", Detail: "an RFC 3339 time"}
 		}
 	}
+	for _, w := range []struct {
+		field string
+		at    time.Time
+	}{{"from", r.from}, {"to", r.to}} {
+		// A sale window is judged in unix nanoseconds.
+		if !w.at.IsZero() && (w.at.Year() < 1678 || w.at.Year() > 2261) {
+			return &FieldError{Field: w.field, Detail: "a time within the years 1678..2261"}
+		}
+	}
 	if !r.from.IsZero() && !r.to.IsZero() && !r.to.After(r.from) {
 		return &FieldError{Field: "to", Detail: "after from"}
 	}

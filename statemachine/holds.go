@@ -144,6 +144,10 @@ func (t *txn) decideHold(c *gridpb.DecideHoldCommand) *Result {
 		}
 		return &Result{Outcome: gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Order: o, Detail: detail}
 	}
+	if t.at >= o.PayByUnixNano {
+		// Its time is up: the expiry sweep takes it, not a late decision.
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_EXPIRED, Order: o, Detail: "the hold timed out; the order expires"}
+	}
 	h := o.Hold
 	h.Decision, h.DecidedBy, h.DecisionReason, h.DecidedUnixNano = c.Decision, t.principal, c.Reason, t.at
 	details := map[string]string{risk.DetailDecision: c.Decision, "hold": h.Reason}

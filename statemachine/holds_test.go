@@ -331,18 +331,25 @@ func TestTransitionOnHoldIsADuplicateHold(t *testing.T) {
 // decision) and put back is in the index as Load would rebuild it.
 func TestHoldLiftedAndHeldAgainIsIndexed(t *testing.T) {
 	h := newHarness(t)
-	createHeld(t, h, 10, heldOrderRecord("h1", HoldRisk, 5000))
+	// A hold of intake's checks is lifted by a decision only.
+	createHeld(t, h, 10, heldOrderRecord("r1", HoldRisk, 5000))
+	if r := transitionTo(h, 15, "r1", lifecycle.StatusPendingPayment); r.Outcome != gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION ||
+		r.Detail != "held for risk review: decide it with POST /v1/holds/r1/decide" {
+		t.Fatalf("lift of a risk hold: %v", r)
+	}
+	// A duplicate's hold is lifted by the event, as before the queue.
+	createHeld(t, h, 10, heldOrderRecord("h1", HoldDuplicate, 5000))
 	if r := transitionTo(h, 20, "h1", lifecycle.StatusPendingPayment); r.Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("lift: %v", r)
 	}
-	if n := len(h.m.Holds("", 0, "", 10)); n != 0 {
-		t.Fatalf("%d holds after the lift", n)
+	if got := h.m.Holds("", 0, "", 10); len(got) != 1 || got[0].ID != "r1" {
+		t.Fatalf("holds after the lift: %v", got)
 	}
 	if r := transitionTo(h, 30, "h1", lifecycle.StatusOnHold); r.Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("hold again: %v", r)
 	}
 	live := h.m.Holds("", 0, "", 10)
-	if len(live) != 1 || live[0].ID != "h1" {
+	if len(live) != 2 || live[0].ID != "h1" && live[1].ID != "h1" {
 		t.Fatalf("an order on hold is not in the index: %v", live)
 	}
 	loaded := New(0, h.prefix).(*Machine)
@@ -355,8 +362,8 @@ func TestHoldLiftedAndHeldAgainIsIndexed(t *testing.T) {
 	if res := decide(h, 40, "ops:ann", "h1", DecisionCancel, "", 0); res.Outcome != gridpb.Outcome_OUTCOME_OK {
 		t.Fatalf("decide: %v", res)
 	}
-	if n := len(h.m.Holds("", 0, "", 10)); n != 0 {
-		t.Fatalf("%d holds after the decision", n)
+	if got := h.m.Holds("", 0, "", 10); len(got) != 1 || got[0].ID != "r1" {
+		t.Fatalf("holds after the decision: %v", got)
 	}
 }
 
@@ -481,5 +488,19 @@ func TestHistoryLoadIsOrderIndependent(t *testing.T) {
 	}
 	if got := addHistory(h.m, "c01", "AS", "", historyNow); !reflect.DeepEqual(got, liveSharers) {
 		t.Fatalf("loaded sharers %v, live %v", got.AddressCustomers, liveSharers.AddressCustomers)
+	}
+}
+
+// A decision after the hold's time is up is refused (EXPIRED): the expiry
+// sweep takes the order, a late release cannot give it a fresh window.
+func TestLateDecisionIsRefused(t *testing.T) {
+	h := newHarness(t)
+	createHeld(t, h, 10, heldOrderRecord("late", HoldAddress, 100))
+	res := decide(h, 150, "ops:ann", "late", DecisionRelease, "", 1000)
+	if res.Outcome != gridpb.Outcome_OUTCOME_EXPIRED || res.Order.GetStatus() != lifecycle.StatusOnHold {
+		t.Fatalf("late release: %v", res)
+	}
+	if o := readOrder(t, h, "late"); o.Hold.Decision != "" || o.PayByUnixNano != 100 {
+		t.Fatalf("after a late release: %v", o)
 	}
 }

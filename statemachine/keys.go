@@ -97,7 +97,7 @@ var keySpaces = []keySpace{
 	{Byte: spaceDeadLetter, Layout: `{webhook}\x00{from u64}`, Value: "WebhookDeadLetterRecord", Owner: "webhooks", Name: "a webhook's dead-lettered log ranges"},
 	{Byte: spaceStockSets, Layout: "{sku}", Value: "StockSetsRecord", Owner: "stock", Name: "a SKU's recent stock sets, by request id"},
 	{Byte: spaceSkuLimits, Layout: "{sku}", Value: "SkuLimitsRecord", Owner: "limits", Name: "a SKU's purchase-limit rules"},
-	{Byte: spaceLimitCounter, Layout: `{sku}\x00{rule}\x00{scope}\x00{buyer}`, Value: "LimitCounterRecord", Owner: "limits", Name: "a buyer's qty of a SKU under a purchase limit", Indexed: true},
+	{Byte: spaceLimitCounter, Layout: `{sku}\x00{rule}\x00{window from}\x00{scope}\x00{buyer}`, Value: "LimitCounterRecord", Owner: "limits", Name: "a buyer's qty of a SKU under a purchase limit", Indexed: true},
 }
 
 // key returns {prefix}{space}/ and parts, separated by 0x00.

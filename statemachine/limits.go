@@ -16,7 +16,7 @@ import (
 // catalog's generation, so a node's cache of both follows one number; a
 // copy of each lives in the partition of every SKU it names (below). The
 // counters live in each SKU's partition, beside its reservations:
-// L/{sku}\x00{rule}\x00{scope}\x00{key} holds the qty a buyer's
+// L/{sku}\x00{rule}\x00{from}\x00{scope}\x00{key} holds the qty a buyer's
 // reservations not released hold under the rule. A reservation names the
 // counters it was added to (ReservationRecord.limit_keys), so its release
 // gives the qty back to exactly those.
@@ -219,7 +219,7 @@ func (t *txn) judgeLimits(sku string, qty int64, b *gridpb.LimitBuyer, rules []*
 			code = CodeLimitBuyerUnknown
 			detail = fmt.Sprintf("purchase limit %s counts %s per %s, and the order names no %s", r.Rule, sku, r.Per, r.Per)
 		} else {
-			name := r.Rule + "\x00" + r.Per + "\x00" + k
+			name := counterName(r, k)
 			v.counters = append(v.counters, name)
 			var n gridpb.LimitCounterRecord
 			t.get(limitCounterKey(t.m.prefix, sku, name), &n)
@@ -239,10 +239,18 @@ func (t *txn) judgeLimits(sku string, qty int64, b *gridpb.LimitBuyer, rules []*
 	return v
 }
 
-// ReadLimitCounter returns the qty a buyer holds of sku under a rule.
-func ReadLimitCounter(r Reader, prefix []byte, sku, rule, scope, buyer string) (int64, error) {
+// counterName names a buyer's counter under a rule: in the rule's sale
+// window (its start: a rule moved to another window counts afresh, an
+// edit within one keeps counting), per its scope.
+func counterName(r *gridpb.SkuLimitRule, buyer string) string {
+	return r.Rule + "\x00" + strconv.FormatInt(r.FromUnixNano, 10) + "\x00" + r.Per + "\x00" + buyer
+}
+
+// ReadLimitCounter returns the qty a buyer holds of sku under a rule whose
+// window starts at from (unix nanos; 0: open).
+func ReadLimitCounter(r Reader, prefix []byte, sku, rule string, from int64, scope, buyer string) (int64, error) {
 	var n gridpb.LimitCounterRecord
-	if _, err := getProto(r, limitCounterKey(prefix, sku, rule+"\x00"+scope+"\x00"+buyer), &n); err != nil {
+	if _, err := getProto(r, limitCounterKey(prefix, sku, counterName(&gridpb.SkuLimitRule{Rule: rule, FromUnixNano: from, Per: scope}, buyer)), &n); err != nil {
 		return 0, fmt.Errorf("read limit counter: %w", err)
 	}
 	return n.Qty, nil

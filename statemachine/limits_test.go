@@ -74,7 +74,7 @@ func settleOrder(t *testing.T, h *harness, at int64, sku, order, action string) 
 
 func counter(t *testing.T, h *harness, sku, rule, scope, buyer string) int64 {
 	t.Helper()
-	n, err := ReadLimitCounter(cluster.LocalReader{R: h.db}, h.prefix, sku, rule, scope, buyer)
+	n, err := ReadLimitCounter(cluster.LocalReader{R: h.db}, h.prefix, sku, rule, 0, scope, buyer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestLimitHolds(t *testing.T) {
 	wantStock(t, h, "A", 4, 1, 3, 0)
 	for order, want := range map[string]int64{"o1": 100, "o2": 100, "o3": 500} {
 		rec, ok := readReservation(t, h, "A", order)
-		if !ok || rec.ExpiresUnixNano != want || rec.Qty != 1 || !slices.Equal(rec.LimitKeys, []string{"r1\x00customer\x00cu"}) {
+		if !ok || rec.ExpiresUnixNano != want || rec.Qty != 1 || !slices.Equal(rec.LimitKeys, []string{"r1\x000\x00customer\x00cu"}) {
 			t.Fatalf("reservation %s: %v, want expiry %d", order, rec, want)
 		}
 	}
@@ -374,7 +374,7 @@ func TestLimitCountersFollowTheLifecycle(t *testing.T) {
 	reserveItems(t, h, 150, "A", item("o9", "cu2", 3, 1000))
 	wantCounter(t, h, "A", "r1", "customer", "cu2", 3)
 	settleOrder(t, h, 151, "A", "o9", lifecycle.ActionRelease)
-	k := limitCounterKey(h.prefix, "A", "r1\x00customer\x00cu2")
+	k := limitCounterKey(h.prefix, "A", "r1\x000\x00customer\x00cu2")
 	if _, ok, err := (cluster.LocalReader{R: h.db}).Get(k); err != nil || ok {
 		t.Fatalf("a counter at zero is kept: %v %v", ok, err)
 	}
@@ -659,7 +659,23 @@ func TestSkuLimitWindowAndChannels(t *testing.T) {
 			t.Fatalf("at %d on %s: %v, want %v", c.at, c.channel, got, c.want)
 		}
 	}
-	wantCounter(t, h, "A", "sale", "customer", "cu", 1)
+	if n, err := ReadLimitCounter(cluster.LocalReader{R: h.db}, h.prefix, "A", "sale", 100, "customer", "cu"); err != nil || n != 1 {
+		t.Fatalf("the window's counter: %d %v", n, err)
+	}
+	// The same rule moved to its next window counts afresh: the buyer
+	// may buy again there, and the first window's units stay counted in it.
+	next := skuRule("sale", 2, limits.PerCustomer, 1, false)
+	next.FromUnixNano, next.ToUnixNano, next.Channels = 300, 400, []string{"douyin"}
+	setRules(t, h, 250, "A", next)
+	if got := try(300, "douyin"); got != gridpb.Outcome_OUTCOME_OK {
+		t.Fatalf("the next window: %v", got)
+	}
+	if got := try(301, "douyin"); got != gridpb.Outcome_OUTCOME_LIMIT_EXCEEDED {
+		t.Fatalf("the next window's second: %v", got)
+	}
+	if n, _ := ReadLimitCounter(cluster.LocalReader{R: h.db}, h.prefix, "A", "sale", 300, "customer", "cu"); n != 1 {
+		t.Fatalf("the next window's counter: %d", n)
+	}
 }
 
 // An extend moves a pending reservation's expiry later (never sooner) and
@@ -696,4 +712,26 @@ func TestExtendReservation(t *testing.T) {
 		t.Fatalf("extend of a released reservation: %v", res)
 	}
 	wantStock(t, h, "A", 5, 5, 0, 0)
+}
+
+// A retry of a reservation a limit held is answered with the limit that
+// held it: a retried intake holds the order as the first attempt would.
+func TestRetryOfAHeldReservationIsHeldAgain(t *testing.T) {
+	h := newHarness(t)
+	setStock(t, h, 1, "A", "W1", 5)
+	setRules(t, h, 1, "A", skuRule("r1", 1, limits.PerCustomer, 1, true))
+	item := func(order string) *gridpb.ReserveItem {
+		return &gridpb.ReserveItem{OrderId: order, Qty: 1, ExpiresUnixNano: 100, HoldExpiresUnixNano: 500, Buyer: byCustomer("cu")}
+	}
+	reserveItems(t, h, 2, "A", item("o1"))
+	first := reserveItems(t, h, 3, "A", item("o2"))[0]
+	retry := reserveItems(t, h, 4, "A", item("o2"))[0]
+	if first.LimitHeld != "r1" || retry.Outcome != gridpb.Outcome_OUTCOME_REPLAYED || retry.LimitHeld != "r1" ||
+		retry.LimitCode != CodeLimitExceeded || retry.Detail != first.Detail {
+		t.Fatalf("first %v, retry %v", first, retry)
+	}
+	if plain := reserveItems(t, h, 5, "A", item("o1"))[0]; plain.Outcome != gridpb.Outcome_OUTCOME_REPLAYED || plain.LimitHeld != "" {
+		t.Fatalf("retry of a reservation no limit held: %v", plain)
+	}
+	wantCounter(t, h, "A", "r1", "customer", "cu", 2)
 }

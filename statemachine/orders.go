@@ -160,6 +160,12 @@ func (t *txn) transition(c *gridpb.TransitionCommand) *Result {
 	if c.ExpectedVersion != 0 && c.ExpectedVersion != o.Version {
 		return &Result{Outcome: gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Order: o, Detail: "order changed concurrently"}
 	}
+	if c.Type == lifecycle.StatusPendingPayment && undecided(o) && o.Hold.Reason != HoldDuplicate {
+		// A hold of intake's checks is lifted by a reviewer's decision
+		// (an event of its own, an override the model learns from).
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION, Order: o,
+			Detail: fmt.Sprintf("held for %s review: decide it with POST /v1/holds/%s/decide", o.Hold.Reason, o.Id)}
+	}
 	if c.Type == lifecycle.StatusPaid && t.at >= o.PayByUnixNano {
 		return &Result{Outcome: gridpb.Outcome_OUTCOME_EXPIRED, Order: o, Detail: "the payment window has closed"}
 	}

@@ -185,7 +185,9 @@ func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs [
 		return
 	}
 	if found && res.State != gridpb.ReservationState_RESERVATION_STATE_RELEASED {
+		// A retry: answered as made, with the limit that held it.
 		out.Outcome, out.Warehouse = gridpb.Outcome_OUTCOME_REPLAYED, res.Warehouse
+		out.LimitHeld, out.LimitCode, out.Detail = res.LimitHeld, res.LimitCode, res.LimitDetail
 		return
 	}
 	if it.Qty <= 0 {
@@ -228,8 +230,12 @@ func (t *txn) reserve(sku string, it *gridpb.ReserveItem, names []string, recs [
 	assertStock(sku, names[best], recs[best])
 	changed[best] = true
 	t.countLimits(sku, lv.counters, it.Qty)
-	t.put(rk, &gridpb.ReservationRecord{Sku: sku, OrderId: it.OrderId, Warehouse: names[best], Qty: it.Qty,
-		State: gridpb.ReservationState_RESERVATION_STATE_PENDING, ExpiresUnixNano: expires, LimitKeys: lv.counters})
+	rec := &gridpb.ReservationRecord{Sku: sku, OrderId: it.OrderId, Warehouse: names[best], Qty: it.Qty,
+		State: gridpb.ReservationState_RESERVATION_STATE_PENDING, ExpiresUnixNano: expires, LimitKeys: lv.counters}
+	if out.LimitHeld != "" {
+		rec.LimitHeld, rec.LimitCode, rec.LimitDetail = out.LimitHeld, out.LimitCode, out.Detail
+	}
+	t.put(rk, rec)
 	t.put(reservationExpiryKey(t.m.prefix, expires, sku, it.OrderId), &gridpb.StockSyncedCommand{})
 	e := &ledger.Event{Kind: ledger.KindStock, Type: "reserved", Order: it.OrderId, SKU: sku, Warehouse: names[best], Qty: it.Qty}
 	if out.LimitHeld != "" {

@@ -302,8 +302,13 @@ type ReservationRecord struct {
 	State           ReservationState       `protobuf:"varint,5,opt,name=state,proto3,enum=ordergrid.v1.ReservationState" json:"state,omitempty"`
 	ExpiresUnixNano int64                  `protobuf:"varint,6,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"`
 	// The purchase-limit counters this reservation's qty is counted in
-	// ("{rule}\x00{scope}\x00{key}"): a release gives it back to each.
-	LimitKeys     []string `protobuf:"bytes,7,rep,name=limit_keys,json=limitKeys,proto3" json:"limit_keys,omitempty"`
+	// ("{rule}\x00{from}\x00{scope}\x00{key}"): a release gives it back to each.
+	LimitKeys []string `protobuf:"bytes,7,rep,name=limit_keys,json=limitKeys,proto3" json:"limit_keys,omitempty"`
+	// Reserved past a limit whose rule holds: the rule, the finding's code
+	// and detail, answered again to a retry (ReserveItemResult's).
+	LimitHeld     string `protobuf:"bytes,8,opt,name=limit_held,json=limitHeld,proto3" json:"limit_held,omitempty"`
+	LimitCode     string `protobuf:"bytes,9,opt,name=limit_code,json=limitCode,proto3" json:"limit_code,omitempty"`
+	LimitDetail   string `protobuf:"bytes,10,opt,name=limit_detail,json=limitDetail,proto3" json:"limit_detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -385,6 +390,27 @@ func (x *ReservationRecord) GetLimitKeys() []string {
 		return x.LimitKeys
 	}
 	return nil
+}
+
+func (x *ReservationRecord) GetLimitHeld() string {
+	if x != nil {
+		return x.LimitHeld
+	}
+	return ""
+}
+
+func (x *ReservationRecord) GetLimitCode() string {
+	if x != nil {
+		return x.LimitCode
+	}
+	return ""
+}
+
+func (x *ReservationRecord) GetLimitDetail() string {
+	if x != nil {
+		return x.LimitDetail
+	}
+	return ""
 }
 
 // A purchase-limit counter: the quantity of a SKU a buyer (customer,
@@ -8522,7 +8548,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\n" +
 	"warehouses\x18\x01 \x03(\tR\n" +
 	"warehouses\x12/\n" +
-	"\x05stock\x18\x02 \x03(\v2\x19.ordergrid.v1.StockRecordR\x05stock\"\xf1\x01\n" +
+	"\x05stock\x18\x02 \x03(\v2\x19.ordergrid.v1.StockRecordR\x05stock\"\xd2\x02\n" +
 	"\x11ReservationRecord\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x1c\n" +
@@ -8531,7 +8557,13 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\x0e2\x1e.ordergrid.v1.ReservationStateR\x05state\x12*\n" +
 	"\x11expires_unix_nano\x18\x06 \x01(\x03R\x0fexpiresUnixNano\x12\x1d\n" +
 	"\n" +
-	"limit_keys\x18\a \x03(\tR\tlimitKeys\"&\n" +
+	"limit_keys\x18\a \x03(\tR\tlimitKeys\x12\x1d\n" +
+	"\n" +
+	"limit_held\x18\b \x01(\tR\tlimitHeld\x12\x1d\n" +
+	"\n" +
+	"limit_code\x18\t \x01(\tR\tlimitCode\x12!\n" +
+	"\flimit_detail\x18\n" +
+	" \x01(\tR\vlimitDetail\"&\n" +
 	"\x12LimitCounterRecord\x12\x10\n" +
 	"\x03qty\x18\x01 \x01(\x03R\x03qty\"\xdf\x01\n" +
 	"\fSkuLimitRule\x12\x12\n" +
