@@ -108,7 +108,7 @@ func (a *Admin) change(ctx context.Context, principal string, cmd *gridpb.Comman
 		return nil, err
 	}
 	switch res.Outcome {
-	case gridpb.Outcome_OUTCOME_OK:
+	case gridpb.Outcome_OUTCOME_OK, gridpb.Outcome_OUTCOME_REPLAYED: // REPLAYED: a delete of a deleted limit
 	case gridpb.Outcome_OUTCOME_UNSPECIFIED:
 		return nil, fmt.Errorf("%w: %s", ErrRoutingInput, res.Detail)
 	default:
@@ -277,17 +277,17 @@ func (a *Admin) Limits() *limits.Set { return a.grid.Limits() }
 
 // PutLimit stores a purchase-limit rule as its next version (expected,
 // when not 0, must be its version now), then puts it in the partition of
-// every SKU it names (where reservations are judged by it) and takes the
-// previous version out of the SKUs it no longer names. A refused rule is
+// every SKU it names (where reservations are judged by it) and takes it
+// out of the SKUs earlier versions named and this one does not (the
+// rule's retired SKUs, which the state machine keeps with it). Each SKU
+// keeps the rule's revision (the Raft index of the change): a late or
+// repeated copy of an older change is refused there, so the SKUs follow
+// the catalog whatever the order the fan-outs land in. A refused rule is
 // an error wrapping ErrRoutingInput. A SKU partition that fails leaves the
-// change in the catalog, the SKUs before it done: PutLimit answers the
-// error, and putting the rule again finishes it.
+// change in the catalog and the SKUs before it done: PutLimit answers the
+// error, and the rule's next change (putting it again) finishes it.
 func (a *Admin) PutLimit(ctx context.Context, principal string, r *limits.Rule, expected uint64) (*limits.Rule, error) {
 	doc, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
-	prev, _, err := a.leaderLimit(r.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -305,52 +305,34 @@ func (a *Admin) PutLimit(ctx context.Context, principal string, r *limits.Rule, 
 			return nil, err
 		}
 	}
-	if prev != nil {
-		for _, sku := range prev.SKUs {
-			if slices.Contains(stored.SKUs, sku) {
-				continue
-			}
-			if err := a.setSkuLimit(ctx, principal, &gridpb.SetSkuLimitCommand{Sku: sku, Rule: rule, Delete: true}); err != nil {
-				return nil, err
-			}
+	for _, sku := range stored.Retired {
+		if err := a.setSkuLimit(ctx, principal, &gridpb.SetSkuLimitCommand{Sku: sku, Rule: rule, Delete: true}); err != nil {
+			return nil, err
 		}
 	}
 	return stored, nil
 }
 
-// DeleteLimit deletes a purchase-limit rule (expected as PutLimit's), from
-// the catalog and then from every SKU it names. The counters under it
-// stay until their reservations are released.
+// DeleteLimit deletes a purchase-limit rule (expected as PutLimit's): the
+// catalog keeps its tombstone, and the rule is taken out of every SKU it
+// named. Deleting a deleted rule again finishes a fan-out that failed.
+// The counters under it stay until their reservations are released.
 func (a *Admin) DeleteLimit(ctx context.Context, principal, id string, expected uint64) error {
-	prev, found, err := a.leaderLimit(id)
+	out, err := a.change(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_DeleteLimit{DeleteLimit: &gridpb.DeleteLimitCommand{Id: id, ExpectedVersion: expected}}})
 	if err != nil {
 		return err
 	}
-	if _, err := a.change(ctx, principal, &gridpb.Command{Kind: &gridpb.Command_DeleteLimit{DeleteLimit: &gridpb.DeleteLimitCommand{Id: id, ExpectedVersion: expected}}}); err != nil {
-		return err
+	var tomb limits.Rule
+	if err := json.Unmarshal(out, &tomb); err != nil {
+		return fmt.Errorf("limit %s: its tombstone: %w", id, err)
 	}
-	if !found {
-		return nil
-	}
-	rule := SkuLimitRule(prev)
-	rule.Version++ // the deletion is the rule's next change
-	for _, sku := range prev.SKUs {
+	rule := &gridpb.SkuLimitRule{Rule: id, Version: tomb.Revision}
+	for _, sku := range tomb.Retired {
 		if err := a.setSkuLimit(ctx, principal, &gridpb.SetSkuLimitCommand{Sku: sku, Rule: rule, Delete: true}); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// leaderLimit reads a rule as the catalog's leader has it.
-func (a *Admin) leaderLimit(id string) (*limits.Rule, bool, error) {
-	p := a.grid.PartitionOf(statemachine.CatalogKey)
-	set, err := statemachine.ReadLimits(p.Reader(), p.Prefix())
-	if err != nil {
-		return nil, false, err
-	}
-	r, ok := set.Rule(id)
-	return r, ok, nil
 }
 
 // setSkuLimit proposes one rule change to a SKU's partition; a STALE
@@ -373,7 +355,7 @@ func (a *Admin) setSkuLimit(ctx context.Context, principal string, c *gridpb.Set
 // SkuLimitRule is a rule as a SKU's partition keeps it.
 func SkuLimitRule(r *limits.Rule) *gridpb.SkuLimitRule {
 	from, to := r.Window()
-	out := &gridpb.SkuLimitRule{Rule: r.ID, Version: r.Version, Per: r.Per, MaxQty: r.MaxQty, Hold: r.Action != limits.ActionRefuse,
+	out := &gridpb.SkuLimitRule{Rule: r.ID, Version: r.Revision, Per: r.Per, MaxQty: r.MaxQty, Hold: r.Action != limits.ActionRefuse,
 		Channels: slices.Clone(r.Channels)}
 	if !from.IsZero() {
 		out.FromUnixNano = from.UnixNano()

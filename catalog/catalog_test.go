@@ -3,6 +3,9 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -119,5 +122,88 @@ func TestAdminReadsFreeStock(t *testing.T) {
 	free, err := a.CurrentFree("S1")
 	if err != nil || free["WH1"] != 9 || len(free) != 1 {
 		t.Fatalf("free: %v %v", free, err)
+	}
+}
+
+// skuRules lists a SKU's limit copies as "rule@revision" (":deleted" for
+// a tombstone), as the SKU's partition has them.
+func skuRules(t *testing.T, g *cachingGrid, sku string) []string {
+	t.Helper()
+	p := g.PartitionOf(actors.SkuKey(sku))
+	rules, err := statemachine.ReadSkuLimits(p.Reader(), p.Prefix(), sku)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rules {
+		s := fmt.Sprintf("%s@%d", r.Rule, r.Version)
+		if r.Deleted {
+			s += ":deleted"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// PutLimit copies a rule into every SKU it names and takes it out of the
+// SKUs it no longer names; DeleteLimit takes it out of all (again, on a
+// second delete); a re-created rule's copies have a later revision than
+// the tombstones; the node's cache follows.
+func TestAdminFansLimitsOutToTheSKUs(t *testing.T) {
+	a, g := newAdmin(t)
+	ctx := context.Background()
+	rule := func(skus ...string) *limits.Rule {
+		return &limits.Rule{ID: "drop", SKUs: skus, Per: limits.PerCustomer, MaxQty: 2, Action: limits.ActionRefuse}
+	}
+	v1, err := a.PutLimit(ctx, "ops", rule("A", "X"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := fmt.Sprintf("drop@%d", v1.Revision)
+	if got := skuRules(t, g, "A"); !slices.Equal(got, []string{r1}) {
+		t.Fatalf("A after v1: %v", got)
+	}
+	if got, ok := a.Limits().Rule("drop"); !ok || got.Version != 1 {
+		t.Fatalf("cache after v1: %+v", got)
+	}
+	v2, err := a.PutLimit(ctx, "ops", rule("A"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := fmt.Sprintf("drop@%d", v2.Revision)
+	if !slices.Equal(v2.Retired, []string{"X"}) || v2.Revision <= v1.Revision {
+		t.Fatalf("v2: %+v", v2)
+	}
+	if got := skuRules(t, g, "A"); !slices.Equal(got, []string{r2}) {
+		t.Fatalf("A after v2: %v", got)
+	}
+	if got := skuRules(t, g, "X"); !slices.Equal(got, []string{r2 + ":deleted"}) {
+		t.Fatalf("X after v2: %v", got)
+	}
+	if err := a.DeleteLimit(ctx, "ops", "drop", 2); err != nil {
+		t.Fatal(err)
+	}
+	aDeleted := skuRules(t, g, "A")
+	if len(aDeleted) != 1 || !strings.HasSuffix(aDeleted[0], ":deleted") || aDeleted[0] == r2+":deleted" {
+		t.Fatalf("A after delete: %v", aDeleted)
+	}
+	if _, ok := a.Limits().Rule("drop"); ok {
+		t.Fatal("the deleted rule is still cached")
+	}
+	if err := a.DeleteLimit(ctx, "ops", "drop", 0); err != nil {
+		t.Fatalf("a second delete: %v", err)
+	}
+	if err := a.DeleteLimit(ctx, "ops", "never", 0); failure.OutcomeOf(err) != gridpb.Outcome_OUTCOME_NOT_FOUND {
+		t.Fatalf("delete of a rule never put: %v", err)
+	}
+	v5, err := a.PutLimit(ctx, "ops", rule("A"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := skuRules(t, g, "A"); v5.Version != 4 || !slices.Equal(got, []string{fmt.Sprintf("drop@%d", v5.Revision)}) {
+		t.Fatalf("A after re-creating (version %d): %v", v5.Version, got)
+	}
+	if got := skuRules(t, g, "X"); !slices.Equal(got, []string{fmt.Sprintf("drop@%d:deleted", v5.Revision)}) {
+		t.Fatalf("X after re-creating: %v (its retirement is sent again)", got)
 	}
 }

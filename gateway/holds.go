@@ -274,7 +274,7 @@ func (g *Gateway) putLimit(w http.ResponseWriter, r *http.Request) *Problem {
 		return g.limitsProblem(err, id)
 	}
 	code := http.StatusOK
-	if !existed && stored.Version == 1 {
+	if !existed {
 		code = http.StatusCreated
 	}
 	w.Header().Set("ETag", strconv.Quote(strconv.FormatUint(stored.Version, 10)))

@@ -83,6 +83,17 @@ type Rule struct {
 	Note     string   `json:"note,omitempty"`
 	// Version counts the rule's changes; set by the grid.
 	Version uint64 `json:"version,omitempty"`
+	// Revision is the Raft index of the change that made this version
+	// (rising across deletes and re-creates), the version the SKUs'
+	// copies keep; set by the grid.
+	Revision uint64 `json:"revision,omitempty"`
+	// Retired are SKUs earlier versions named and this one does not: their
+	// copies are taken out with every change (at most SKUsPerRuleMax).
+	Retired []string `json:"retired_skus,omitempty"`
+	// Deleted marks a deleted rule's tombstone in the catalog: a retried
+	// delete finds what to take out of the SKUs, and a re-created rule's
+	// versions keep rising.
+	Deleted bool `json:"deleted,omitempty"`
 
 	from, to time.Time
 }
@@ -132,7 +143,7 @@ func Parse(doc []byte, id string) (*Rule, error) {
 			return nil, &FieldError{Field: "id", Detail: fmt.Sprintf("%q is not the rule of the URL (%q)", r.ID, id)}
 		}
 	}
-	r.Version = 0
+	r.Version, r.Revision, r.Retired, r.Deleted = 0, 0, nil, false
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
@@ -287,6 +298,15 @@ func Decode(doc []byte) (*Rule, error) {
 	}
 	r.Version = v
 	return r, nil
+}
+
+// IsTombstone reports whether a stored rule document is a deleted rule's
+// tombstone (Rule.Deleted).
+func IsTombstone(doc []byte) bool {
+	var t struct {
+		Deleted bool `json:"deleted"`
+	}
+	return json.Unmarshal(doc, &t) == nil && t.Deleted
 }
 
 // Window returns the rule's sale window (a zero time: open on that side).

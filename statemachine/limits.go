@@ -34,16 +34,21 @@ func (t *txn) putLimit(c *gridpb.PutLimitCommand) *Result {
 	}
 	var prev limits.Rule
 	had := t.getJSON(limitKey(t.m.prefix, r.ID), &prev)
-	if c.ExpectedVersion != 0 && c.ExpectedVersion != prev.Version {
+	live := prev.Version
+	if prev.Deleted {
+		live = 0 // a tombstone: the rule is new again, its versions go on
+	}
+	if c.ExpectedVersion != 0 && c.ExpectedVersion != live {
 		return &Result{Outcome: gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION,
-			Detail: fmt.Sprintf("limit %s is at version %d, not %d", r.ID, prev.Version, c.ExpectedVersion)}
+			Detail: fmt.Sprintf("limit %s is at version %d, not %d", r.ID, live, c.ExpectedVersion)}
 	}
 	if !had {
 		if n := t.count(key(t.m.prefix, spaceCatalog, "l"), limits.RulesMax); n >= limits.RulesMax {
-			return &Result{Detail: fmt.Sprintf("at most %d limits", limits.RulesMax)}
+			return &Result{Detail: fmt.Sprintf("at most %d limits (deleted ones included)", limits.RulesMax)}
 		}
 	}
-	r.Version = prev.Version + 1
+	r.Version, r.Revision = prev.Version+1, t.index
+	r.Retired = retiredSKUs(&prev, r.SKUs)
 	doc := t.putJSON(limitKey(t.m.prefix, r.ID), r)
 	t.bumpGeneration()
 	t.record(&ledger.Event{Kind: ledger.KindRouting, Type: "limit_put",
@@ -51,20 +56,56 @@ func (t *txn) putLimit(c *gridpb.PutLimitCommand) *Result {
 	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Document: doc}
 }
 
+// retiredSKUs are the SKUs prev (and the versions before it) named that
+// now does not: their copies are taken out with the change, and again with
+// every later one (a fan-out that failed part-way is finished by the next
+// change), at most SKUsPerRuleMax of them.
+func retiredSKUs(prev *limits.Rule, now []string) []string {
+	var out []string
+	add := func(sku string) {
+		if !slices.Contains(now, sku) && !slices.Contains(out, sku) && len(out) < limits.SKUsPerRuleMax {
+			out = append(out, sku)
+		}
+	}
+	if !prev.Deleted {
+		for _, sku := range prev.SKUs {
+			add(sku)
+		}
+	}
+	for _, sku := range prev.Retired {
+		add(sku)
+	}
+	return out
+}
+
+// deleteLimit leaves a tombstone in the catalog (the rule's SKUs, all
+// retired, and its next version and revision): the caller takes the
+// copies out of the SKUs, and a retry of a delete whose fan-out failed
+// finds them again (REPLAYED, with the tombstone).
 func (t *txn) deleteLimit(c *gridpb.DeleteLimitCommand) *Result {
 	var prev limits.Rule
 	if !t.getJSON(limitKey(t.m.prefix, c.Id), &prev) {
 		return &Result{Outcome: gridpb.Outcome_OUTCOME_NOT_FOUND, Detail: "no limit " + c.Id}
 	}
+	if prev.Deleted {
+		raw, _, err := readRaw(t.b, limitKey(t.m.prefix, c.Id))
+		if err != nil {
+			panic(fmt.Sprintf("statemachine: read limit %s: %v", c.Id, err))
+		}
+		return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Document: raw}
+	}
 	if c.ExpectedVersion != 0 && c.ExpectedVersion != prev.Version {
 		return &Result{Outcome: gridpb.Outcome_OUTCOME_ILLEGAL_TRANSITION,
 			Detail: fmt.Sprintf("limit %s is at version %d, not %d", c.Id, prev.Version, c.ExpectedVersion)}
 	}
-	t.del(limitKey(t.m.prefix, c.Id))
+	tomb := prev
+	tomb.Retired = retiredSKUs(&prev, nil)
+	tomb.SKUs, tomb.Deleted, tomb.Version, tomb.Revision = nil, true, prev.Version+1, t.index
+	doc := t.putJSON(limitKey(t.m.prefix, c.Id), &tomb)
 	t.bumpGeneration()
 	t.record(&ledger.Event{Kind: ledger.KindRouting, Type: "limit_deleted",
 		Details: map[string]string{"limit": c.Id, "version": strconv.FormatUint(prev.Version, 10)}})
-	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK}
+	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Document: doc}
 }
 
 // ReadLimits reads the purchase-limit rules from the catalog's partition,
@@ -77,6 +118,9 @@ func ReadLimits(r Reader, prefix []byte) (*limits.Set, error) {
 	var rules []*limits.Rule
 	p := append(key(prefix, spaceCatalog, "l"), 0)
 	err = r.Scan(p, prefixEnd(p), limits.RulesMax, func(_, v []byte) error {
+		if limits.IsTombstone(v) {
+			return nil
+		}
 		rule, err := limits.Decode(v)
 		if err != nil {
 			return err
@@ -117,29 +161,28 @@ func (t *txn) setSkuLimit(c *gridpb.SetSkuLimitCommand) *Result {
 	var rec gridpb.SkuLimitsRecord
 	t.get(k, &rec)
 	i := slices.IndexFunc(rec.Rules, func(x *gridpb.SkuLimitRule) bool { return x.Rule == r.Rule })
-	if i >= 0 && rec.Rules[i].Version > r.Version {
+	if i >= 0 && (rec.Rules[i].Version > r.Version || rec.Rules[i].Version == r.Version && rec.Rules[i].Deleted != c.Delete) {
 		return &Result{Outcome: gridpb.Outcome_OUTCOME_STALE, Sku: c.Sku,
-			Detail: fmt.Sprintf("%s has version %d of limit %s, not older %d", c.Sku, rec.Rules[i].Version, r.Rule, r.Version)}
+			Detail: fmt.Sprintf("%s has revision %d of limit %s, not older %d", c.Sku, rec.Rules[i].Version, r.Rule, r.Version)}
 	}
-	switch {
-	case c.Delete && i < 0:
+	if i >= 0 && rec.Rules[i].Version == r.Version {
 		return &Result{Outcome: gridpb.Outcome_OUTCOME_REPLAYED, Sku: c.Sku}
-	case c.Delete:
-		rec.Rules = slices.Delete(rec.Rules, i, i+1)
-	case i >= 0:
-		rec.Rules[i] = r
-	default:
+	}
+	next := r
+	if c.Delete {
+		// A tombstone: a late copy of an older put finds it and is STALE.
+		next = &gridpb.SkuLimitRule{Rule: r.Rule, Version: r.Version, Deleted: true}
+	}
+	if i >= 0 {
+		rec.Rules[i] = next
+	} else {
 		if len(rec.Rules) >= skuLimitRulesMax {
-			return &Result{Detail: fmt.Sprintf("set_sku_limit: %s has %d limits, at most %d", c.Sku, len(rec.Rules), skuLimitRulesMax)}
+			return &Result{Detail: fmt.Sprintf("set_sku_limit: %s has %d limits (deleted ones included), at most %d", c.Sku, len(rec.Rules), skuLimitRulesMax)}
 		}
-		rec.Rules = append(rec.Rules, r)
+		rec.Rules = append(rec.Rules, next)
 		slices.SortFunc(rec.Rules, func(a, b *gridpb.SkuLimitRule) int { return strings.Compare(a.Rule, b.Rule) })
 	}
-	if len(rec.Rules) == 0 {
-		t.del(k)
-	} else {
-		t.put(k, &rec)
-	}
+	t.put(k, &rec)
 	return &Result{Outcome: gridpb.Outcome_OUTCOME_OK, Sku: c.Sku}
 }
 
@@ -150,7 +193,8 @@ func (t *txn) skuLimits(sku string) []*gridpb.SkuLimitRule {
 	return rec.Rules
 }
 
-// ReadSkuLimits returns the purchase-limit rules a SKU's partition has for it.
+// ReadSkuLimits returns the purchase-limit rules a SKU's partition has for
+// it, the deleted ones' tombstones included.
 func ReadSkuLimits(r Reader, prefix []byte, sku string) ([]*gridpb.SkuLimitRule, error) {
 	var rec gridpb.SkuLimitsRecord
 	if _, err := getProto(r, skuLimitsKey(prefix, sku), &rec); err != nil {
@@ -209,7 +253,7 @@ type limitVerdict struct {
 func (t *txn) judgeLimits(sku string, qty int64, b *gridpb.LimitBuyer, rules []*gridpb.SkuLimitRule) limitVerdict {
 	var v limitVerdict
 	for _, r := range rules {
-		if !activeLimit(r, t.at, b.GetChannel()) {
+		if r.Deleted || !activeLimit(r, t.at, b.GetChannel()) {
 			continue
 		}
 		k := buyerKey(r, b)

@@ -460,14 +460,20 @@ func TestPutAndDeleteLimit(t *testing.T) {
 	if s := read(); len(s.Rules()) != 1 || s.Generation != genBefore {
 		t.Fatalf("after refused deletes: %+v", s)
 	}
-	if res := del(9, "r1", 3); res.Outcome != gridpb.Outcome_OUTCOME_OK {
-		t.Fatalf("delete: %v", res)
+	if res := del(9, "r1", 3); res.Outcome != gridpb.Outcome_OUTCOME_OK || !limits.IsTombstone(res.Document) ||
+		!bytes.Contains(res.Document, []byte(`"retired_skus":["A","B"]`)) {
+		t.Fatalf("delete: %v %s", res, res.Document)
 	}
 	if s := read(); !s.Empty() || s.Generation != h.index {
 		t.Fatalf("after delete: generation %d (index %d), %v", s.Generation, h.index, s.Rules())
 	}
-	// A rule put again after its deletion starts at version 1.
-	if res := put(10, doc, 0); res.Outcome != gridpb.Outcome_OUTCOME_OK || !bytes.Contains(res.Document, []byte(`"version":1`)) {
+	// Deleting it again answers its tombstone (a retry finishes the SKUs).
+	if res := del(10, "r1", 0); res.Outcome != gridpb.Outcome_OUTCOME_REPLAYED || !limits.IsTombstone(res.Document) {
+		t.Fatalf("delete again: %v", res)
+	}
+	// A rule put again after its deletion goes on from the tombstone's
+	// version (its revision rises: the SKUs' tombstones give way to it).
+	if res := put(11, doc, 0); res.Outcome != gridpb.Outcome_OUTCOME_OK || !bytes.Contains(res.Document, []byte(`"version":5`)) {
 		t.Fatalf("put after delete: %s", res.Document)
 	}
 
@@ -483,7 +489,7 @@ func TestPutAndDeleteLimit(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"limit_put/r1/1", "limit_put/r1/2", "limit_put/r1/3", "limit_deleted/r1/3", "limit_put/r1/1"}
+	want := []string{"limit_put/r1/1", "limit_put/r1/2", "limit_put/r1/3", "limit_deleted/r1/3", "limit_put/r1/5"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("ledger %v, want %v", got, want)
 	}
@@ -597,6 +603,10 @@ func TestSetSkuLimitKeepsTheNewest(t *testing.T) {
 		}
 		var out []string
 		for _, x := range got {
+			if x.Deleted {
+				out = append(out, fmt.Sprintf("%s@%d:deleted", x.Rule, x.Version))
+				continue
+			}
 			out = append(out, fmt.Sprintf("%s@%d:%d", x.Rule, x.Version, x.MaxQty))
 		}
 		return out
@@ -610,13 +620,22 @@ func TestSetSkuLimitKeepsTheNewest(t *testing.T) {
 		{skuRule("b", 2, limits.PerCustomer, 5, false), false, gridpb.Outcome_OUTCOME_OK, []string{"b@2:5"}},
 		{skuRule("a", 1, limits.PerDevice, 1, true), false, gridpb.Outcome_OUTCOME_OK, []string{"a@1:1", "b@2:5"}},
 		{skuRule("b", 1, limits.PerCustomer, 9, false), false, gridpb.Outcome_OUTCOME_STALE, []string{"a@1:1", "b@2:5"}},
-		{skuRule("b", 2, limits.PerCustomer, 6, false), false, gridpb.Outcome_OUTCOME_OK, []string{"a@1:1", "b@2:6"}},
-		{skuRule("b", 1, limits.PerCustomer, 6, false), true, gridpb.Outcome_OUTCOME_STALE, []string{"a@1:1", "b@2:6"}},
-		{skuRule("b", 3, limits.PerCustomer, 6, false), true, gridpb.Outcome_OUTCOME_OK, []string{"a@1:1"}},
-		{skuRule("b", 3, limits.PerCustomer, 6, false), true, gridpb.Outcome_OUTCOME_REPLAYED, []string{"a@1:1"}},
-		{skuRule("c", 1, "household", 1, false), false, gridpb.Outcome_OUTCOME_UNSPECIFIED, []string{"a@1:1"}},
-		{skuRule("c", 1, limits.PerCustomer, 0, false), false, gridpb.Outcome_OUTCOME_UNSPECIFIED, []string{"a@1:1"}},
-		{skuRule("a", 2, limits.PerDevice, 1, true), true, gridpb.Outcome_OUTCOME_OK, nil},
+		{skuRule("b", 2, limits.PerCustomer, 6, false), false, gridpb.Outcome_OUTCOME_REPLAYED, []string{"a@1:1", "b@2:5"}},
+		{skuRule("b", 3, limits.PerCustomer, 6, false), false, gridpb.Outcome_OUTCOME_OK, []string{"a@1:1", "b@3:6"}},
+		{skuRule("b", 1, limits.PerCustomer, 6, false), true, gridpb.Outcome_OUTCOME_STALE, []string{"a@1:1", "b@3:6"}},
+		// A delete leaves a tombstone: a late copy of an older put is STALE.
+		{skuRule("b", 4, limits.PerCustomer, 6, false), true, gridpb.Outcome_OUTCOME_OK, []string{"a@1:1", "b@4:deleted"}},
+		{skuRule("b", 4, limits.PerCustomer, 6, false), true, gridpb.Outcome_OUTCOME_REPLAYED, []string{"a@1:1", "b@4:deleted"}},
+		{skuRule("b", 3, limits.PerCustomer, 6, false), false, gridpb.Outcome_OUTCOME_STALE, []string{"a@1:1", "b@4:deleted"}},
+		{skuRule("b", 4, limits.PerCustomer, 6, false), false, gridpb.Outcome_OUTCOME_STALE, []string{"a@1:1", "b@4:deleted"}},
+		// A re-created rule has a later revision.
+		{skuRule("b", 7, limits.PerCustomer, 2, false), false, gridpb.Outcome_OUTCOME_OK, []string{"a@1:1", "b@7:2"}},
+		{skuRule("c", 1, "household", 1, false), false, gridpb.Outcome_OUTCOME_UNSPECIFIED, []string{"a@1:1", "b@7:2"}},
+		{skuRule("c", 1, limits.PerCustomer, 0, false), false, gridpb.Outcome_OUTCOME_UNSPECIFIED, []string{"a@1:1", "b@7:2"}},
+		{skuRule("a", 2, limits.PerDevice, 1, true), true, gridpb.Outcome_OUTCOME_OK, []string{"a@2:deleted", "b@7:2"}},
+		// A delete of a rule the SKU never had leaves its tombstone too.
+		{skuRule("d", 9, limits.PerDevice, 1, true), true, gridpb.Outcome_OUTCOME_OK, []string{"a@2:deleted", "b@7:2", "d@9:deleted"}},
+		{skuRule("d", 8, limits.PerDevice, 1, true), false, gridpb.Outcome_OUTCOME_STALE, []string{"a@2:deleted", "b@7:2", "d@9:deleted"}},
 	} {
 		if res := set(c.rule, c.del); res.Outcome != c.outcome {
 			t.Fatalf("%v delete=%v: %v, want %v", c.rule, c.del, res, c.outcome)
@@ -625,9 +644,12 @@ func TestSetSkuLimitKeepsTheNewest(t *testing.T) {
 			t.Fatalf("after %v delete=%v: %v, want %v", c.rule, c.del, got, c.want)
 		}
 	}
-	if _, ok, err := r.Get(skuLimitsKey(h.prefix, "A")); err != nil || ok {
-		t.Fatalf("a SKU without rules keeps its record: %v %v", ok, err)
+	// A tombstone judges nothing.
+	setStock(t, h, 2, "A", "W1", 5)
+	if res := reserveItems(t, h, 3, "A", &gridpb.ReserveItem{OrderId: "o1", Qty: 1, ExpiresUnixNano: 100, Buyer: byCustomer("cu")})[0]; res.Outcome != gridpb.Outcome_OUTCOME_OK {
+		t.Fatalf("reserve under b: %v", res)
 	}
+	wantCounter(t, h, "A", "b", "customer", "cu", 1)
 }
 
 // A rule applies within its window (from inclusive, to exclusive) and on

@@ -464,7 +464,8 @@ func (x *LimitCounterRecord) GetQty() int64 {
 // of the SKU active at the command's time on the order's channel.
 type SkuLimitRule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The rule's id and version.
+	// The rule's id, and its revision: the Raft index of the catalog
+	// command that made this version (rising across deletes and re-creates).
 	Rule    string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
 	Version uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
 	// customer, address or device.
@@ -476,7 +477,9 @@ type SkuLimitRule struct {
 	FromUnixNano int64 `protobuf:"varint,6,opt,name=from_unix_nano,json=fromUnixNano,proto3" json:"from_unix_nano,omitempty"`
 	ToUnixNano   int64 `protobuf:"varint,7,opt,name=to_unix_nano,json=toUnixNano,proto3" json:"to_unix_nano,omitempty"`
 	// The channels it applies to (none: every channel).
-	Channels      []string `protobuf:"bytes,8,rep,name=channels,proto3" json:"channels,omitempty"`
+	Channels []string `protobuf:"bytes,8,rep,name=channels,proto3" json:"channels,omitempty"`
+	// A deleted rule's tombstone: judges nothing, keeps an older put out.
+	Deleted       bool `protobuf:"varint,9,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -565,6 +568,13 @@ func (x *SkuLimitRule) GetChannels() []string {
 		return x.Channels
 	}
 	return nil
+}
+
+func (x *SkuLimitRule) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
 }
 
 // The purchase-limit rules of one SKU, in its partition.
@@ -8565,7 +8575,7 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\flimit_detail\x18\n" +
 	" \x01(\tR\vlimitDetail\"&\n" +
 	"\x12LimitCounterRecord\x12\x10\n" +
-	"\x03qty\x18\x01 \x01(\x03R\x03qty\"\xdf\x01\n" +
+	"\x03qty\x18\x01 \x01(\x03R\x03qty\"\xf9\x01\n" +
 	"\fSkuLimitRule\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x10\n" +
@@ -8575,7 +8585,8 @@ const file_internal_gridpb_grains_proto_rawDesc = "" +
 	"\x0efrom_unix_nano\x18\x06 \x01(\x03R\ffromUnixNano\x12 \n" +
 	"\fto_unix_nano\x18\a \x01(\x03R\n" +
 	"toUnixNano\x12\x1a\n" +
-	"\bchannels\x18\b \x03(\tR\bchannels\"C\n" +
+	"\bchannels\x18\b \x03(\tR\bchannels\x12\x18\n" +
+	"\adeleted\x18\t \x01(\bR\adeleted\"C\n" +
 	"\x0fSkuLimitsRecord\x120\n" +
 	"\x05rules\x18\x01 \x03(\v2\x1a.ordergrid.v1.SkuLimitRuleR\x05rules\"n\n" +
 	"\x12SetSkuLimitCommand\x12\x10\n" +
