@@ -185,6 +185,11 @@ func (shopify) Map(body []byte) (*Mapped, error) {
 			req.Customer.Phone = a.Phone
 		}
 		req.Customer.Address = JoinAddress(a.Address1, a.Address2, a.City, a.Province, a.Zip, a.CountryCode)
+		if strings.EqualFold(a.CountryCode, "CN") {
+			// A Chinese address reads from the province down (the address
+			// checks and the couriers read it so).
+			req.Customer.Address = JoinAddress(a.Province, a.City, a.Address1, a.Address2, a.Zip)
+		}
 		m.Province, m.City = a.Province, a.City
 		req.DeliveryRegion = strings.ToLower(a.CountryCode)
 		if r := ProvinceRegion(a.Province); r != "" {

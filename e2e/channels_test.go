@@ -56,7 +56,7 @@ func shopifyOrder(id int64, sku, price string) string {
 	return fmt.Sprintf(`{"id":%d,"name":"#%d","created_at":%q,"currency":"CNY","financial_status":"paid",
  "total_price":"%s","subtotal_price":"%s","total_discounts":"0.00",
  "customer":{"id":7001,"email":"li.lei@example.com","phone":"+86 138-1234-5678"},
- "shipping_address":{"name":"Li Lei","phone":"+86 138-1234-5678","address1":"碧波路 690号","city":"上海市","province":"上海市","country_code":"CN","zip":"201203"},
+ "shipping_address":{"name":"Li Lei","phone":"+86 138-1234-5678","address1":"浦东新区 碧波路 690号","city":"上海市","province":"上海市","country_code":"CN","zip":"201203"},
  "line_items":[{"id":%d,"variant_id":4411,"sku":%q,"quantity":1,"price":%q,"total_discount":"0.00","discount_allocations":[]}]}`,
 		id, id, time.Now().Add(-time.Minute).Format(time.RFC3339), price, price, id*10, sku, price)
 }

@@ -263,7 +263,7 @@ func referenceRun(ctx context.Context, o *Options, args []string, stderr io.Writ
 	defer rp.stop()
 	fmt.Fprintf(stderr, "bench: reference run against a do-nothing HTTP intake at %s (%s)\n", rp.url, rp.server)
 	ro.URLs, ro.GRPCAddrs = []string{rp.url}, nil
-	ro.Audit, ro.Ledger, ro.Stream, ro.Profile = false, false, false, ""
+	ro.Audit, ro.Ledger, ro.Stream, ro.Profile, ro.Holds = false, false, false, "", false // a do-nothing server has no limits
 	ro.serverCPU = rp.cpu
 	rep, err := run(ctx, &ro, stderr)
 	if err != nil {

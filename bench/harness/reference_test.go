@@ -213,7 +213,7 @@ func TestReferenceMain(t *testing.T) {
 	jsonPath, htmlPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html")
 	var out, errs bytes.Buffer
 	code := Main([]string{"-url", srv.URL, "-token", refTestToken, "-scenario", "hot-sku", "-duration", "200ms", "-concurrency", "2",
-		"-stock", "1000000", "-audit=false", "-ledger=false", "-stream=false", "-progress=false", "-reference", "-json", jsonPath, "-html", htmlPath}, &out, &errs)
+		"-stock", "1000000", "-audit=false", "-ledger=false", "-stream=false", "-holds=false", "-progress=false", "-reference", "-json", jsonPath, "-html", htmlPath}, &out, &errs)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errs.String())
 	}
