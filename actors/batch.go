@@ -160,12 +160,30 @@ func (n *Node) CreateBatch(ctx context.Context, reqs []*gridpb.CreateOrderGrainR
 		inv.take(o.skus, d)
 	}
 
-	// Screen the routed orders: limits to carry, address and risk.
+	// Screen the routed orders (address and risk), their history read
+	// for the whole batch at once.
+	var ins []*screenInput
+	var qs []statemachine.HistoryQuery
+	for _, o := range orders {
+		if o.done || o.fallback {
+			continue
+		}
+		in := n.screenOf(o.req.Request, o.decision.Warehouses, inv.pressure(o.skus))
+		ins = append(ins, in)
+		qs = append(qs, statemachine.HistoryQuery{Customer: o.req.Request.GetCustomer().GetId(), AddressKey: in.addressKey, DeviceKey: in.deviceKey})
+	}
+	if sc := n.opts.Screen; sc != nil && sc.Model() != nil && len(qs) > 0 {
+		for k, h := range n.histories(qs, now) {
+			ins[k].history = &h
+		}
+	}
+	k := 0
 	for i, o := range orders {
 		if o.done || o.fallback {
 			continue
 		}
-		o.screen = n.screen(o.req.Request, o.decision.Warehouses, now, inv.pressure(o.skus))
+		o.screen = n.screen(ins[k], now)
+		k++
 		if o.screen.refused != nil {
 			answers[i] = n.refusedAtIntake(part, o, o.screen.refused)
 			o.done = true

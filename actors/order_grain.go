@@ -317,7 +317,7 @@ func (g *orderGrain) route(req *gridpb.CreateOrderGrainRequest, skus []skuQty, n
 			return r, nil
 		}
 		if r.screen == nil {
-			r.screen = g.node.screen(req.Request, r.decision.Warehouses, now, inv.pressure(skus))
+			r.screen = g.node.screen(g.node.screenOf(req.Request, r.decision.Warehouses, inv.pressure(skus)), now)
 			if r.screen.refused != nil {
 				return r, nil
 			}

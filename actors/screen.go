@@ -137,22 +137,45 @@ func (n *Node) buyerKeys(rq *pb.CreateOrderRequest) (addressKey, deviceKey strin
 	return addressKey, n.keyed("device", strings.TrimSpace(rq.GetDeviceId()))
 }
 
+// screenInput is one order's inputs to screen: its buyer's keys, where it
+// is routed, its batch's pressure on its hottest SKU (how much of the free
+// stock the batch takes) and, when the caller read it for the whole batch,
+// its history.
+type screenInput struct {
+	rq                    *pb.CreateOrderRequest
+	addressKey, deviceKey string
+	warehouses            []string
+	pressure              float64
+	history               *screening.History
+}
+
+// screenOf starts an order's screening inputs: its buyer's keys.
+func (n *Node) screenOf(rq *pb.CreateOrderRequest, warehouses []string, pressure float64) *screenInput {
+	in := &screenInput{rq: rq, warehouses: warehouses, pressure: pressure}
+	in.addressKey, in.deviceKey = n.buyerKeys(rq)
+	return in
+}
+
 // screen judges an order routed to warehouses before it is reserved.
-// pressure is how much of its hottest SKU's free stock its batch takes.
-func (n *Node) screen(rq *pb.CreateOrderRequest, warehouses []string, now time.Time, pressure float64) *screened {
+func (n *Node) screen(in *screenInput, now time.Time) *screened {
+	rq := in.rq
 	s := &screened{holdExpires: now.Add(n.opts.HoldTimeout + n.opts.PendingTimeout + n.opts.OrphanGrace).UnixNano()}
-	s.addressKey, s.deviceKey = n.buyerKeys(rq)
+	s.addressKey, s.deviceKey = in.addressKey, in.deviceKey
 	customer := rq.GetCustomer().GetId()
 	s.buyer = &gridpb.LimitBuyer{Customer: customer, Address: s.addressKey, Device: s.deviceKey, Channel: rq.GetChannel()}
 	sc := n.opts.Screen
 	if sc == nil {
 		return s
 	}
-	in := &screening.Input{Request: rq, Now: now, Warehouses: warehouses, Catalog: n.Catalog(), SKUPressure: pressure}
+	judged := &screening.Input{Request: rq, Now: now, Warehouses: in.warehouses, Catalog: n.Catalog(), SKUPressure: in.pressure}
 	if sc.Model() != nil {
-		in.History = n.history(customer, s.addressKey, s.deviceKey, now)
+		if in.history != nil {
+			judged.History = *in.history
+		} else {
+			judged.History = n.histories([]statemachine.HistoryQuery{{Customer: customer, AddressKey: s.addressKey, DeviceKey: s.deviceKey}}, now)[0]
+		}
 	}
-	v := sc.Judge(in)
+	v := sc.Judge(judged)
 	if r := v.Risk; r != nil {
 		features, contributions := r.Columns()
 		s.risk = &gridpb.RiskRecord{Score: r.Score, Model: r.Model, Verdict: r.Verdict, Base: r.Base,
@@ -213,12 +236,17 @@ func (n *Node) mark(rec *gridpb.OrderRecord, s *screened, now time.Time) {
 	rec.PayByUnixNano = until
 }
 
-// history sums what the local replicas know of a customer, address and device.
-func (n *Node) history(customer, addressKey, deviceKey string, now time.Time) screening.History {
-	var h statemachine.History
+// histories sums, for each query, what the local replicas know of its
+// customer, address and device: one lock per replica for all of them.
+func (n *Node) histories(qs []statemachine.HistoryQuery, now time.Time) []screening.History {
+	hs := make([]statemachine.History, len(qs))
 	for _, m := range n.parts.machines() {
-		m.AddHistory(&h, customer, addressKey, deviceKey, now.UnixNano())
+		m.AddHistories(hs, qs, now.UnixNano())
 	}
-	return screening.History{FirstUnixNano: h.FirstUnixNano, Orders: h.Orders, Orders1h: h.Orders1h, Orders24h: h.Orders24h,
-		AmountSum: h.AmountSum, AddressCustomers: len(h.AddressCustomers), DeviceCustomers: len(h.DeviceCustomers)}
+	out := make([]screening.History, len(qs))
+	for i, h := range hs {
+		out[i] = screening.History{FirstUnixNano: h.FirstUnixNano, Orders: h.Orders, Orders1h: h.Orders1h, Orders24h: h.Orders24h,
+			AmountSum: h.AmountSum, AddressCustomers: len(h.AddressCustomers), DeviceCustomers: len(h.DeviceCustomers)}
+	}
+	return out
 }

@@ -17,7 +17,10 @@ import (
 type historyIndex struct {
 	mu        sync.Mutex
 	customers map[string]*customerHistory
-	sharers   map[string]*sharerSet // "a"+address key, "d"+device key
+	// The customers per address key and per device key; sharers counts
+	// the keys of both (bounded together).
+	addresses, devices map[string]*sharerSet
+	sharers            int
 }
 
 const (
@@ -59,7 +62,7 @@ func (s *sharerSet) add(id string) {
 }
 
 func newHistoryIndex() historyIndex {
-	return historyIndex{customers: map[string]*customerHistory{}, sharers: map[string]*sharerSet{}}
+	return historyIndex{customers: map[string]*customerHistory{}, addresses: map[string]*sharerSet{}, devices: map[string]*sharerSet{}}
 }
 
 func (h *historyIndex) add(o *gridpb.OrderRecord) {
@@ -99,20 +102,25 @@ func (h *historyIndex) addLocked(o *gridpb.OrderRecord) {
 	if v, err := strconv.ParseFloat(o.Total, 64); err == nil {
 		ch.amountSum += v
 	}
-	for _, k := range [2]string{"a" + o.AddressKey, "d" + o.DeviceKey} {
-		if len(k) == 1 {
-			continue
-		}
-		s := h.sharers[k]
-		if s == nil {
-			if len(h.sharers) >= historySharersMax {
-				continue
-			}
-			s = &sharerSet{}
-			h.sharers[k] = s
-		}
-		s.add(c)
+	h.share(h.addresses, o.AddressKey, c)
+	h.share(h.devices, o.DeviceKey, c)
+}
+
+// share adds customer to the sharers of key in m.
+func (h *historyIndex) share(m map[string]*sharerSet, key, customer string) {
+	if key == "" {
+		return
 	}
+	s := m[key]
+	if s == nil {
+		if h.sharers >= historySharersMax {
+			return
+		}
+		s = &sharerSet{}
+		m[key] = s
+		h.sharers++
+	}
+	s.add(customer)
 }
 
 // History is what a partition knows of a customer's past orders and of
@@ -128,13 +136,34 @@ type History struct {
 	AddressCustomers, DeviceCustomers []string
 }
 
-// AddHistory adds to *out what this replica's partition knows of
-// customer, addressKey and deviceKey at now (nanos).
-func (m *Machine) AddHistory(out *History, customer, addressKey, deviceKey string, now int64) {
+// HistoryQuery is one new order's question to the history: its
+// customer and the keys of its address and device ("" when unknown).
+type HistoryQuery struct {
+	Customer, AddressKey, DeviceKey string
+}
+
+// AddHistory adds to *out what this replica's partition knows of q at now
+// (nanos).
+func (m *Machine) AddHistory(out *History, q HistoryQuery, now int64) {
 	h := &m.history
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if ch := h.customers[customer]; ch != nil && customer != "" {
+	h.addTo(out, q, now)
+}
+
+// AddHistories adds to outs[i] what this replica's partition knows of
+// qs[i] at now (nanos): one lock for an intake batch's orders.
+func (m *Machine) AddHistories(outs []History, qs []HistoryQuery, now int64) {
+	h := &m.history
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, q := range qs {
+		h.addTo(&outs[i], q, now)
+	}
+}
+
+func (h *historyIndex) addTo(out *History, q HistoryQuery, now int64) {
+	if ch := h.customers[q.Customer]; ch != nil && q.Customer != "" {
 		if out.FirstUnixNano == 0 || ch.firstUnixNano < out.FirstUnixNano {
 			out.FirstUnixNano = ch.firstUnixNano
 		}
@@ -152,29 +181,31 @@ func (m *Machine) AddHistory(out *History, customer, addressKey, deviceKey strin
 			}
 		}
 	}
-	others := func(k string, dst []string) []string {
-		s := h.sharers[k]
-		if s == nil {
-			return dst
-		}
-	next:
-		for _, id := range s.ids[:s.n] {
-			if id == customer {
-				continue
-			}
-			for _, x := range dst {
-				if x == id {
-					continue next
-				}
-			}
-			dst = append(dst, id)
-		}
+	if q.AddressKey != "" {
+		out.AddressCustomers = others(h.addresses[q.AddressKey], q.Customer, out.AddressCustomers)
+	}
+	if q.DeviceKey != "" {
+		out.DeviceCustomers = others(h.devices[q.DeviceKey], q.Customer, out.DeviceCustomers)
+	}
+}
+
+// others adds to dst the customers of s other than customer and those in
+// dst already.
+func others(s *sharerSet, customer string, dst []string) []string {
+	if s == nil {
 		return dst
 	}
-	if addressKey != "" {
-		out.AddressCustomers = others("a"+addressKey, out.AddressCustomers)
+next:
+	for _, id := range s.ids[:s.n] {
+		if id == customer {
+			continue
+		}
+		for _, x := range dst {
+			if x == id {
+				continue next
+			}
+		}
+		dst = append(dst, id)
 	}
-	if deviceKey != "" {
-		out.DeviceCustomers = others("d"+deviceKey, out.DeviceCustomers)
-	}
+	return dst
 }

@@ -379,7 +379,7 @@ func ago(d time.Duration) int64 { return historyNow - int64(d) }
 
 func addHistory(m *Machine, customer, addressKey, deviceKey string, now int64) History {
 	var out History
-	m.AddHistory(&out, customer, addressKey, deviceKey, now)
+	m.AddHistory(&out, HistoryQuery{Customer: customer, AddressKey: addressKey, DeviceKey: deviceKey}, now)
 	return out
 }
 
@@ -440,7 +440,7 @@ func TestHistoryAndLoad(t *testing.T) {
 	check(h.m, "live")
 	// AddHistory adds to what it is given.
 	out := History{FirstUnixNano: ago(72 * time.Hour), Orders: 1, AddressCustomers: []string{"c3", "x"}}
-	h.m.AddHistory(&out, "c1", "A1", "", historyNow)
+	h.m.AddHistory(&out, HistoryQuery{Customer: "c1", AddressKey: "A1"}, historyNow)
 	if out.FirstUnixNano != ago(72*time.Hour) || out.Orders != 5 || !slices.Equal(out.AddressCustomers, []string{"c3", "x", "c2"}) {
 		t.Fatalf("added history %+v", out)
 	}

@@ -150,7 +150,7 @@ func (m *Machine) Load(r pebble.Reader) error {
 	m.holds.held = held
 	m.holds.mu.Unlock()
 	m.history.mu.Lock()
-	m.history.customers, m.history.sharers = history.customers, history.sharers
+	m.history.customers, m.history.addresses, m.history.devices, m.history.sharers = history.customers, history.addresses, history.devices, history.sharers
 	m.history.mu.Unlock()
 	return nil
 }
