@@ -101,21 +101,13 @@ func (g *orderGrain) Create(req *gridpb.CreateOrderGrainRequest, _ actorcluster.
 	if err != nil {
 		return nil, err
 	}
+	refused := r.screen.limitAnswers(skus, r.results)
 	if sc := r.screen; sc != nil && sc.refused != nil {
-		// Refused at intake before reserving, unless it is recorded (a retry).
-		prev, found, err := g.read()
-		if err != nil {
-			return nil, err
-		}
-		if found {
-			g.node.releaseNotOf(g.id, prev, skus, r.results, req.Principal)
-			return replayOrConflict(prev, hash), nil
-		}
-		g.node.releaseAll(g.id, skus, r.results, req.Principal)
-		g.node.metrics.screened.WithLabelValues("refuse", refusalReason(sc.refused)).Inc()
-		return sc.refused, nil
+		refused = sc.refused // refused before reserving
 	}
-	if refused := r.screen.limitAnswers(skus, r.results); refused != nil {
+	if refused != nil {
+		// Refused at intake, unless it is recorded (a retry): what this
+		// call holds and the record does not is released.
 		prev, found, err := g.read()
 		if err != nil {
 			return nil, err

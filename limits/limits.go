@@ -21,16 +21,14 @@
 package limits
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ordergrid/ordergrid/jsonshape"
 )
 
 // Scopes a rule counts per.
@@ -127,14 +125,13 @@ func Parse(doc []byte, id string) (*Rule, error) {
 	if len(doc) > DocumentSizeMax {
 		return nil, &FieldError{Field: "body", Detail: fmt.Sprintf("at most %d bytes", DocumentSizeMax)}
 	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.DisallowUnknownFields()
 	r := &Rule{}
-	if err := dec.Decode(r); err != nil {
-		return nil, decodeError(err)
+	if err := jsonshape.Check(doc, r); err != nil {
+		return nil, shapeError(err)
 	}
-	if dec.More() {
-		return nil, &FieldError{Field: "body", Detail: "more than one JSON value", Malformed: true}
+	if err := json.Unmarshal(doc, r); err != nil {
+		// The shape fits, so only a value's content can fail here.
+		return nil, &FieldError{Field: "body", Detail: "a value cannot be read as its field's type", Malformed: true}
 	}
 	if id != "" {
 		if r.ID == "" {
@@ -150,66 +147,15 @@ func Parse(doc []byte, id string) (*Rule, error) {
 	return r, nil
 }
 
-// decodeError names the field of a document that does not decode, in
-// JSON's words (never Go's: the detail is the client's answer).
-func decodeError(err error) *FieldError {
-	var ute *json.UnmarshalTypeError
-	if errors.As(err, &ute) {
-		field := ute.Field
-		if field == "" {
-			field = "body"
-		}
-		return &FieldError{Field: field, Detail: fmt.Sprintf("must be %s, not %s", jsonKind(ute.Type), jsonValueKind(ute.Value)), Malformed: true}
+// shapeError names the field of a document that is not JSON of a rule's
+// shape, by its path ("skus[1]"), in JSON's words (jsonshape's); the
+// document itself is "body" (a FieldError always names a field).
+func shapeError(err error) *FieldError {
+	var se *jsonshape.Error
+	if !errors.As(err, &se) || se.Path == "" || se.Syntax {
+		return &FieldError{Field: "body", Detail: err.Error(), Malformed: true}
 	}
-	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		// An unknown field named "" (or a name that does not unquote) is
-		// named by the body: a FieldError always names a field.
-		if name, err := strconv.Unquote(f); err == nil && name != "" {
-			return &FieldError{Field: name, Detail: "unknown field", Malformed: true}
-		}
-		return &FieldError{Field: "body", Detail: "unknown field " + f, Malformed: true}
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return &FieldError{Field: "body", Detail: fmt.Sprintf("not valid JSON at byte %d: %s", se.Offset, se.Error()), Malformed: true}
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return &FieldError{Field: "body", Detail: "not valid JSON: the document ends early", Malformed: true}
-	}
-	return &FieldError{Field: "body", Detail: "not a JSON object", Malformed: true}
-}
-
-// jsonKind names the JSON value a Go type decodes.
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	}
-	return "an object"
-}
-
-// jsonValueKind names the JSON value the decoder found ("number 1.5" is
-// its words for a number that is no integer).
-func jsonValueKind(v string) string {
-	if k, _, ok := strings.Cut(v, " "); ok {
-		v = k
-	}
-	switch v {
-	case "bool":
-		return "true or false"
-	case "":
-		return "that"
-	}
-	return "a " + v
+	return &FieldError{Field: se.Path, Detail: se.Detail, Malformed: true}
 }
 
 func (r *Rule) validate() error {
