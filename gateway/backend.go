@@ -43,10 +43,12 @@ type Backend struct {
 	// /v1/webhooks routes answer 503.
 	Webhooks Webhooks
 	// Holds is the review queue of orders held at intake; Limits the
-	// purchase limits; Risk the risk model. nil: their routes answer 503.
-	Holds  HoldQueue
-	Limits LimitRules
-	Risk   RiskModels
+	// purchase limits; Risk the risk model the node scores with, RiskStore
+	// the grid's. nil: their routes answer 503.
+	Holds     HoldQueue
+	Limits    LimitRules
+	Risk      RiskModels
+	RiskStore RiskModelStore
 	// Ops is what the ops summary reads of the node: order counts,
 	// partitions, ledger lag. nil: GET /v1/ops/summary answers the
 	// gateway's own observations only.

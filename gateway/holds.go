@@ -44,13 +44,17 @@ type LimitRules interface {
 	DeleteLimit(ctx context.Context, principal, id string, expected uint64) error
 }
 
-// RiskModels are the risk model the node scores with (its screener) and
-// the grid's stored one (catalog.Admin).
+// RiskModels are the risk model the node scores with (its
+// screening.Screener).
 type RiskModels interface {
 	// Model is the model the node scores with (nil: none).
 	Model() *risk.Model
 	// Thresholds are the hold and refuse thresholds.
 	Thresholds() (hold, refuse float64)
+}
+
+// RiskModelStore stores the grid's risk model (catalog.Admin).
+type RiskModelStore interface {
 	PutRiskModel(ctx context.Context, principal string, doc []byte) (string, error)
 	DeleteRiskModel(ctx context.Context, principal string) error
 }
@@ -416,8 +420,8 @@ func (g *Gateway) putRiskModel(w http.ResponseWriter, r *http.Request) *Problem 
 	if p := allow(r.Context(), "changing the risk model", RoleOps); p != nil {
 		return p
 	}
-	if g.riskModels == nil {
-		return notWired("risk scoring")
+	if g.riskStore == nil {
+		return notWired("the grid's risk model")
 	}
 	limit := g.opts.BodyBytesMax * riskModelBodyMaxMul
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
@@ -432,7 +436,7 @@ func (g *Gateway) putRiskModel(w http.ResponseWriter, r *http.Request) *Problem 
 	if _, err := risk.Parse(raw); err != nil {
 		return riskModelProblem(err)
 	}
-	version, err := g.riskModels.PutRiskModel(r.Context(), principalName(r.Context()), raw)
+	version, err := g.riskStore.PutRiskModel(r.Context(), principalName(r.Context()), raw)
 	if err != nil {
 		if errors.Is(err, catalog.ErrRoutingInput) {
 			return riskModelProblem(err)
@@ -455,10 +459,10 @@ func (g *Gateway) deleteRiskModel(w http.ResponseWriter, r *http.Request) *Probl
 	if p := allow(r.Context(), "changing the risk model", RoleOps); p != nil {
 		return p
 	}
-	if g.riskModels == nil {
-		return notWired("risk scoring")
+	if g.riskStore == nil {
+		return notWired("the grid's risk model")
 	}
-	if err := g.riskModels.DeleteRiskModel(r.Context(), principalName(r.Context())); err != nil {
+	if err := g.riskStore.DeleteRiskModel(r.Context(), principalName(r.Context())); err != nil {
 		if isNotFound(err) {
 			return notFound("risk model", "grid")
 		}

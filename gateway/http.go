@@ -120,6 +120,7 @@ type Gateway struct {
 	holds      HoldQueue
 	limitRules LimitRules
 	riskModels RiskModels
+	riskStore  RiskModelStore
 	// ops is what the ops summary reads of the node (nil: only the
 	// gateway's own observations).
 	ops OpsSource
@@ -187,6 +188,7 @@ func New(b Backend, opts Options) *Gateway {
 		holds:          b.Holds,
 		limitRules:     b.Limits,
 		riskModels:     b.Risk,
+		riskStore:      b.RiskStore,
 		ops:            b.Ops,
 		opts:           opts,
 		mux:            http.NewServeMux(),

@@ -84,22 +84,6 @@ func testScreenOptions() screening.Options {
 	return o
 }
 
-// testRiskModels are a node's risk models as the gateway serves them (as
-// cmd/ordergrid wires them): its screener's, and the grid's through the
-// catalog's admin.
-type testRiskModels struct {
-	*screening.Screener
-	admin *catalog.Admin
-}
-
-func (m testRiskModels) PutRiskModel(ctx context.Context, principal string, doc []byte) (string, error) {
-	return m.admin.PutRiskModel(ctx, principal, doc)
-}
-
-func (m testRiskModels) DeleteRiskModel(ctx context.Context, principal string) error {
-	return m.admin.DeleteRiskModel(ctx, principal)
-}
-
 var shared struct {
 	once sync.Once
 	tg   *testGateway
@@ -230,7 +214,7 @@ func newTestGateway() (*testGateway, string) {
 	admin := catalog.NewAdmin(node, logger)
 	b := Backend{Intake: orders, ChannelFlow: flow, Grid: node, Routing: admin,
 		PriceConflicts: store, KeyRotation: rotation.NewRewrapper(node, keyring), Archives: nodeArchives{node}, Fetches: tg.fetcher,
-		Alerts: node, Holds: node, Limits: admin, Risk: testRiskModels{screener, admin}}
+		Alerts: node, Holds: node, Limits: admin, Risk: screener, RiskStore: admin}
 	tg.events = stream.NewHub(seq.Log(), stream.Options{PollInterval: 5 * time.Millisecond, Logger: logger, Registerer: reg})
 	go tg.events.Run(context.Background())
 	// The webhooks' routes (no delivery runs: the tests check the API);

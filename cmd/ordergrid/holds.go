@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"time"
 
-	"github.com/ordergrid/ordergrid/catalog"
 	"github.com/ordergrid/ordergrid/config"
 	"github.com/ordergrid/ordergrid/risk"
 	"github.com/ordergrid/ordergrid/screening"
@@ -30,19 +28,4 @@ func newScreener(c config.Holds) (*screening.Screener, error) {
 		}
 	}
 	return screening.New(opts)
-}
-
-// riskModels are a node's risk model as the gateway serves it: the
-// screener's, and the grid's stored one through the catalog's admin.
-type riskModels struct {
-	*screening.Screener
-	admin *catalog.Admin
-}
-
-func (m riskModels) PutRiskModel(ctx context.Context, principal string, doc []byte) (string, error) {
-	return m.admin.PutRiskModel(ctx, principal, doc)
-}
-
-func (m riskModels) DeleteRiskModel(ctx context.Context, principal string) error {
-	return m.admin.DeleteRiskModel(ctx, principal)
 }

@@ -276,7 +276,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 	go func() { defer close(hooking); webhookSvc.Run(hookCtx) }()
 	defer func() { stopHooks(); <-hooking }()
 	be := backend(node, orders, routes, keyring, flow, store, fetcher, webhookSvc)
-	be.Holds, be.Limits, be.Risk = node, routes, riskModels{Screener: screener, admin: routes}
+	be.Holds, be.Limits, be.Risk, be.RiskStore = node, routes, screener, routes
 	gw := gateway.New(withOps(be, node, host, seq), gateway.Options{
 		Tokens:       tokens,
 		Channels:     channelConfig,
